@@ -1,0 +1,10 @@
+#pragma once
+// The `relaysim` subcommands. Each returns the process exit status: 0 success, 1 a check failed,
+// 2 bad input.
+
+namespace relaysim::cli {
+
+int run_command(int argc, char** argv);
+int determinism_command(int argc, char** argv);
+
+}  // namespace relaysim::cli

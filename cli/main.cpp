@@ -1,0 +1,41 @@
+// relaysim: the command line. Subcommands live in their own files; this only dispatches.
+
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "cli/commands.hpp"
+
+namespace {
+
+void print_usage() {
+  std::printf(
+      "relaysim - deterministic simulation and test doubles for SMTP relays\n"
+      "\n"
+      "usage: relaysim COMMAND [OPTIONS]\n"
+      "\n"
+      "commands:\n"
+      "  run FILE...          run worlds in virtual time: timeline, node states, digest\n"
+      "  determinism FILE     run a world twice in separate processes and compare the traces\n"
+      "\n"
+      "'relaysim COMMAND --help' describes a command.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage();
+    return 2;
+  }
+  const std::string_view command = argv[1];
+  if (command == "-h" || command == "--help" || command == "help") {
+    print_usage();
+    return 0;
+  }
+  if (command == "run") return relaysim::cli::run_command(argc - 1, argv + 1);
+  if (command == "determinism") return relaysim::cli::determinism_command(argc - 1, argv + 1);
+  std::fprintf(stderr, "relaysim: unknown command '%s'\n\n", argv[1]);
+  print_usage();
+  return 2;
+}

@@ -1,0 +1,131 @@
+// `relaysim run FILE...`: load each world, run it in virtual time, print the timeline, the state
+// of every node and the digest.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cxxopts.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/trace_sinks.hpp"
+#include "scenario/world_file.hpp"
+
+namespace relaysim::cli {
+namespace {
+
+struct RunOptions {
+  std::optional<std::uint64_t> seed;
+  std::string trace_path;
+  bool quiet = false;
+  bool json = false;
+};
+
+int run_one(const std::string& path, const RunOptions& options) {
+  scenario::LoadedWorld loaded;
+  try {
+    loaded = scenario::load_world_file(path, options.seed);
+  } catch (const scenario::InputError& error) {
+    std::fprintf(stderr, "relaysim: %s: %s\n", path.c_str(), error.what());
+    return 2;
+  }
+  sim::World& world = *loaded.world;
+
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_file(nullptr, std::fclose);
+  std::unique_ptr<JsonLinesSink> jsonl;
+  if (!options.trace_path.empty()) {
+    if (options.trace_path == "-") {
+      jsonl = std::make_unique<JsonLinesSink>(stdout);
+    } else {
+      trace_file.reset(std::fopen(options.trace_path.c_str(), "wb"));
+      if (!trace_file) {
+        std::fprintf(stderr, "relaysim: cannot write trace to '%s'\n", options.trace_path.c_str());
+        return 2;
+      }
+      jsonl = std::make_unique<JsonLinesSink>(trace_file.get());
+    }
+    world.add_trace_sink(*jsonl);
+  }
+  const bool text = !options.quiet && !options.json && options.trace_path != "-";
+  TimelineSink timeline(stdout, loaded.start, isatty(STDOUT_FILENO) != 0);
+  if (text) {
+    std::printf("%s (seed %llu, start %s)\n", loaded.name.c_str(), static_cast<unsigned long long>(loaded.seed),
+                format_iso8601(loaded.start).c_str());
+    if (!loaded.description.empty()) std::printf("%s\n", loaded.description.c_str());
+    std::printf("\n");
+    world.add_trace_sink(timeline);
+  }
+
+  world.start();
+  const auto outcome = world.run_until(loaded.until);
+  const char* ended = outcome == sim::World::RunOutcome::quiescent ? "quiescent" : "reached the end of the run";
+  const Duration elapsed = world.now() - loaded.start;
+
+  if (options.json) {
+    nlohmann::json report = {{"name", loaded.name},
+                             {"seed", loaded.seed},
+                             {"digest", world.digest()},
+                             {"ended", outcome == sim::World::RunOutcome::quiescent ? "quiescent" : "until"},
+                             {"virtual_time", format_duration(elapsed)},
+                             {"events", world.events_executed()},
+                             {"trace_events", world.trace_events()},
+                             {"nodes", world.status_lines()}};
+    std::printf("%s\n", report.dump(2).c_str());
+  } else if (text) {
+    std::printf("\n");
+    for (const std::string& line : world.status_lines()) std::printf("  %s\n", line.c_str());
+    std::printf("\n%s after %s of virtual time: %llu events, %llu trace events\n", ended,
+                format_duration(elapsed).c_str(), static_cast<unsigned long long>(world.events_executed()),
+                static_cast<unsigned long long>(world.trace_events()));
+    std::printf("digest: %s\n", world.digest().c_str());
+  } else if (options.trace_path != "-") {
+    std::printf("digest: %s\n", world.digest().c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_command(int argc, char** argv) {
+  cxxopts::Options parser("relaysim run", "Run worlds in virtual time and print what happened.");
+  parser.add_options()("seed", "override the file's seed", cxxopts::value<std::uint64_t>())(
+      "trace", "write the trace as JSON Lines to this file ('-' for standard output)", cxxopts::value<std::string>())(
+      "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
+      "quiet", "print only the digest")("h,help", "show this help")("files", "world files",
+                                                                     cxxopts::value<std::vector<std::string>>());
+  parser.parse_positional({"files"});
+  parser.positional_help("FILE...");
+  RunOptions options;
+  std::vector<std::string> files;
+  try {
+    const auto parsed = parser.parse(argc, argv);
+    if (parsed.count("help")) {
+      std::printf("%s\n", parser.help().c_str());
+      return 0;
+    }
+    if (parsed.count("seed")) options.seed = parsed["seed"].as<std::uint64_t>();
+    if (parsed.count("trace")) options.trace_path = parsed["trace"].as<std::string>();
+    options.quiet = parsed.count("quiet") > 0;
+    const std::string format = parsed["format"].as<std::string>();
+    if (format != "text" && format != "json") throw cxxopts::exceptions::exception("--format must be text or json");
+    options.json = format == "json";
+    if (parsed.count("files")) files = parsed["files"].as<std::vector<std::string>>();
+  } catch (const cxxopts::exceptions::exception& error) {
+    std::fprintf(stderr, "relaysim run: %s\n", error.what());
+    return 2;
+  }
+  if (files.empty()) {
+    std::fprintf(stderr, "relaysim run: name at least one file\n%s\n", parser.help().c_str());
+    return 2;
+  }
+  if (files.size() > 1 && !options.trace_path.empty()) {
+    std::fprintf(stderr, "relaysim run: --trace takes one file at a time\n");
+    return 2;
+  }
+  int worst = 0;
+  for (const std::string& file : files) worst = std::max(worst, run_one(file, options));
+  return worst;
+}
+
+}  // namespace relaysim::cli

@@ -1,0 +1,49 @@
+#pragma once
+// DNS questions and typed answers, as node logic sees them through Io::resolve.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/address.hpp"
+
+namespace relaysim::io {
+
+enum class DnsType : std::uint8_t { a, aaaa, mx, txt, cname };
+std::string_view to_string(DnsType type);
+std::optional<DnsType> parse_dns_type(std::string_view text);  // "A", "AAAA", "MX", "TXT", "CNAME"
+
+enum class DnsStatus : std::uint8_t {
+  ok,        // the answer holds the records; empty means NODATA (name exists, no record of that type)
+  nxdomain,  // the name does not exist: a permanent answer
+  servfail,  // the server failed: temporary
+  timeout,   // no answer in time: temporary
+};
+std::string_view to_string(DnsStatus status);
+
+struct MxRecord {
+  std::uint16_t preference = 0;
+  std::string exchange;  // "." for a null MX (RFC 7505)
+  auto operator<=>(const MxRecord&) const = default;
+};
+
+struct DnsAnswer {
+  DnsStatus status = DnsStatus::ok;
+  std::string name;                 // the name asked for
+  std::string canonical_name;       // after following CNAMEs; equals name when there were none
+  std::vector<Address> addresses;   // A or AAAA
+  std::vector<MxRecord> mx;         // MX, in the order served
+  std::vector<std::string> texts;   // TXT, each record's strings joined
+  std::string cname_target;         // CNAME question: the target
+  std::uint32_t ttl_seconds = 0;    // the smallest TTL in the answer
+
+  bool temporary_failure() const { return status == DnsStatus::servfail || status == DnsStatus::timeout; }
+  bool empty() const { return addresses.empty() && mx.empty() && texts.empty() && cname_target.empty(); }
+};
+
+// Lower case, no trailing dot: the form names are compared in.
+std::string normalize_dns_name(std::string_view name);
+
+}  // namespace relaysim::io

@@ -1,0 +1,302 @@
+#include "scenario/world_file.hpp"
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "demo/line_nodes.hpp"
+
+namespace relaysim::scenario {
+namespace {
+
+using sim::World;
+
+// Everything that names a host or a network in a fault or a rule: a host's name stands for all
+// of its addresses.
+std::vector<io::Cidr> networks(const JsonValue& value, const std::map<std::string, std::vector<io::Address>>& hosts) {
+  std::vector<JsonValue> items;
+  if (value.is_array()) {
+    items = value.items();
+  } else {
+    items.push_back(value);
+  }
+  std::vector<io::Cidr> out;
+  for (const JsonValue& item : items) {
+    if (!item.is_string()) item.fail("a host name or a network");
+    const std::string text = item.string();
+    const auto host = hosts.find(text);
+    if (host != hosts.end()) {
+      for (const io::Address& address : host->second) out.emplace_back(address, address.is_v4() ? 32 : 128);
+      continue;
+    }
+    if (const auto cidr = io::Cidr::parse(text)) {
+      out.push_back(*cidr);
+      continue;
+    }
+    item.fail("a host name of this world or a network such as \"13.108.0.0/14\"");
+  }
+  return out;
+}
+
+sim::LinkConfig read_link(const JsonValue& value, sim::LinkConfig link) {
+  if (auto latency = value.find("latency")) link.latency = latency->duration();
+  if (auto jitter = value.find("jitter")) link.jitter = jitter->duration();
+  if (auto bandwidth = value.find("bandwidth")) link.bytes_per_second = bandwidth->unsigned_integer();
+  return link;
+}
+
+sim::DnsRecords read_records(const JsonValue& value) {
+  value.allow_keys({"A", "AAAA", "MX", "TXT", "CNAME", "ttl"});
+  sim::DnsRecords records;
+  for (const char* type : {"A", "AAAA"}) {
+    if (auto list = value.find(type)) {
+      for (const JsonValue& item : list->items()) {
+        const io::Address address = item.address();
+        if (address.is_v4() != (std::string_view(type) == "A")) {
+          item.fail(std::string_view(type) == "A" ? "an IPv4 address" : "an IPv6 address");
+        }
+        records.addresses.push_back(address);
+      }
+    }
+  }
+  if (auto list = value.find("MX")) {
+    for (const JsonValue& item : list->items()) {
+      const auto pair = item.items();
+      if (pair.size() != 2) item.fail("[preference, exchange], such as [10, \"mx1.example.com\"]");
+      records.mx.push_back({static_cast<std::uint16_t>(pair[0].integer(0, 65535)), pair[1].string()});
+    }
+  }
+  if (auto list = value.find("TXT")) {
+    for (const JsonValue& item : list->items()) records.texts.push_back(item.string());
+  }
+  if (auto cname = value.find("CNAME")) records.cname = cname->string();
+  if (auto ttl = value.find("ttl")) {
+    const Duration duration = ttl->duration();
+    if (duration > days(7)) ttl->fail("a TTL of at most 7 days");
+    records.ttl_seconds = static_cast<std::uint32_t>(duration.count() / 1'000'000);
+  }
+  return records;
+}
+
+io::NodeFactory read_node(const JsonValue& value) {
+  const std::size_t type = value.at("type").choice({"line_server", "line_client"});
+  switch (type) {
+    case 0: {
+      value.allow_keys({"type", "host", "disk", "port", "journal"});
+      demo::LineServerConfig config;
+      if (auto port = value.find("port")) config.port = port->port();
+      if (auto journal = value.find("journal")) config.journal = journal->string();
+      return [config](io::Io& io) { return demo::make_line_server(io, config); };
+    }
+    default: {
+      value.allow_keys({"type", "host", "disk", "server", "port", "lines", "interval", "reply_timeout",
+                        "connect_timeout"});
+      demo::LineClientConfig config;
+      config.server = value.at("server").string();
+      if (auto port = value.find("port")) config.port = port->port();
+      if (auto lines = value.find("lines")) config.lines = static_cast<int>(lines->integer(0, 1'000'000));
+      if (auto interval = value.find("interval")) config.interval = interval->duration();
+      if (auto timeout = value.find("reply_timeout")) config.reply_timeout = timeout->duration();
+      if (auto timeout = value.find("connect_timeout")) config.connect_timeout = timeout->duration();
+      return [config](io::Io& io) { return demo::make_line_client(io, config); };
+    }
+  }
+}
+
+sim::DiskConfig read_disk(const JsonValue& value) {
+  value.allow_keys({"capacity", "sync_latency", "crash"});
+  sim::DiskConfig disk;
+  if (auto capacity = value.find("capacity")) disk.capacity_bytes = capacity->unsigned_integer();
+  if (auto latency = value.find("sync_latency")) disk.sync_latency = latency->duration();
+  if (auto crash = value.find("crash")) {
+    disk.crash_mode = crash->choice({"torn", "lose_unsynced"}) == 0 ? sim::DiskConfig::CrashMode::torn
+                                                                     : sim::DiskConfig::CrashMode::lose_unsynced;
+  }
+  return disk;
+}
+
+void read_fault(World& world, const JsonValue& value, Instant start,
+                const std::map<std::string, std::vector<io::Address>>& hosts) {
+  const std::size_t kind =
+      value.at("kind").choice({"refuse", "black_hole", "partition", "stall", "reset", "dns", "disk", "crash", "restart"});
+  const auto window = [&](Instant& from, Instant& until) {
+    from = value.find("from") ? value.at("from").instant(start) : start;
+    until = value.find("until") ? value.at("until").instant(start) : Instant::max();
+    if (until <= from) value.at("until").fail("an instant after \"from\"");
+  };
+  if (kind <= 4) {
+    value.allow_keys({"kind", "name", "from", "until", "source", "destination", "between", "port", "after_bytes",
+                      "after_pattern"});
+    sim::NetworkFault fault;
+    fault.kind = static_cast<sim::NetworkFault::Kind>(kind);
+    window(fault.from, fault.until);
+    fault.name = value.find("name") ? value.at("name").string() : std::string(sim::to_string(fault.kind));
+    if (auto between = value.find("between")) {
+      if (value.has("source") || value.has("destination")) between->fail("\"between\" without \"source\"/\"destination\"");
+      const auto pair = between->items();
+      if (pair.size() != 2) between->fail("two hosts or networks");
+      fault.sources = networks(pair[0], hosts);
+      fault.destinations = networks(pair[1], hosts);
+      fault.both_directions = true;
+    }
+    if (auto source = value.find("source")) fault.sources = networks(*source, hosts);
+    if (auto destination = value.find("destination")) fault.destinations = networks(*destination, hosts);
+    if (auto port = value.find("port")) fault.port = port->port();
+    if (auto bytes = value.find("after_bytes")) fault.after_bytes = bytes->unsigned_integer();
+    if (auto pattern = value.find("after_pattern")) {
+      fault.after_pattern = pattern->string();
+      if (fault.after_pattern.empty() || fault.after_pattern.size() > 64) pattern->fail("1 to 64 bytes");
+    }
+    world.add_network_fault(std::move(fault));
+    return;
+  }
+  if (kind == 5) {
+    value.allow_keys({"kind", "name", "type", "error", "from", "until"});
+    sim::DnsFault fault;
+    fault.name = value.at("name").string();
+    if (auto type = value.find("type")) {
+      fault.type = static_cast<io::DnsType>(type->choice({"A", "AAAA", "MX", "TXT", "CNAME"}));
+    }
+    fault.kind = static_cast<sim::DnsFault::Kind>(value.at("error").choice({"servfail", "nxdomain", "timeout", "empty"}));
+    window(fault.from, fault.until);
+    world.add_dns_fault(std::move(fault));
+    return;
+  }
+  const std::string node = value.at("node").string();
+  if (kind == 6) {
+    value.allow_keys({"kind", "node", "error", "from", "until", "operation"});
+    const io::Errc error = value.at("error").choice({"EIO", "ENOSPC"}) == 0 ? io::Errc::io_error : io::Errc::no_space;
+    if (auto operation = value.find("operation")) {
+      if (value.has("from") || value.has("until")) operation->fail("either \"operation\" or a time window");
+      world.fail_disk_operation(node, operation->unsigned_integer(), error);
+      return;
+    }
+    sim::DiskFault fault;
+    fault.error = error;
+    window(fault.from, fault.until);
+    world.add_disk_fault(node, fault);
+    return;
+  }
+  if (kind == 7) {
+    value.allow_keys({"kind", "node", "at", "power_loss"});
+    const bool power_loss = value.find("power_loss") ? value.at("power_loss").boolean() : true;
+    world.crash_at(node, value.at("at").instant(start), power_loss ? sim::CrashKind::power_loss : sim::CrashKind::kill);
+    return;
+  }
+  value.allow_keys({"kind", "node", "at"});
+  world.restart_at(node, value.at("at").instant(start));
+}
+
+}  // namespace
+
+LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override) {
+  const JsonValue root(document, "$");
+  root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns",
+                   "dns_changes", "nodes", "faults"});
+  LoadedWorld loaded;
+  loaded.name = root.find("name") ? root.at("name").string() : std::string("unnamed");
+  if (auto description = root.find("description")) loaded.description = description->string();
+  loaded.seed = seed_override ? *seed_override : root.find("seed") ? root.at("seed").unsigned_integer() : 1;
+  loaded.start = root.find("start") ? root.at("start").instant(Instant()) : *parse_iso8601("2026-01-01T00:00:00Z");
+  loaded.until = root.find("until") ? root.at("until").instant(loaded.start) : loaded.start + run_length_default_max;
+  if (loaded.until <= loaded.start) root.at("until").fail("an instant after \"start\"");
+  loaded.world = std::make_unique<World>(loaded.seed, loaded.start);
+  World& world = *loaded.world;
+
+  // Every refusal from the world is reported at the path being read.
+  const auto guarded = [](const JsonValue& at, const auto& action) {
+    try {
+      action();
+    } catch (const sim::ConfigError& error) {
+      throw InputError(at.path(), "a possible world", error.what());
+    }
+  };
+
+  std::map<std::string, std::vector<io::Address>> host_addresses;
+  for (const auto& [name, host] : root.at("hosts").members()) {
+    host.allow_keys({"addresses", "firewall"});
+    sim::HostConfig config{name, {}};
+    for (const JsonValue& address : host.at("addresses").items()) config.addresses.push_back(address.address());
+    host_addresses[name] = config.addresses;
+    guarded(host, [&] { world.add_host(config); });
+  }
+  for (const auto& [name, host] : root.at("hosts").members()) {
+    const auto rules = host.find("firewall");
+    if (!rules) continue;
+    for (const JsonValue& rule : rules->items()) {
+      rule.allow_keys({"port", "allow", "action"});
+      sim::FirewallRule config;
+      if (auto port = rule.find("port")) config.port = port->port();
+      config.allow = networks(rule.at("allow"), host_addresses);
+      if (auto action = rule.find("action")) {
+        config.action = action->choice({"drop", "reject"}) == 0 ? sim::FirewallRule::Action::drop
+                                                                 : sim::FirewallRule::Action::reject;
+      }
+      world.add_firewall_rule(name, std::move(config));
+    }
+  }
+  if (auto network = root.find("network")) {
+    network->allow_keys({"latency", "jitter", "bandwidth", "links"});
+    const sim::LinkConfig base = read_link(*network, {});
+    guarded(*network, [&] { world.set_default_link(base); });
+    if (auto links = network->find("links")) {
+      for (const JsonValue& link : links->items()) {
+        link.allow_keys({"between", "latency", "jitter", "bandwidth"});
+        const auto pair = link.at("between").items();
+        if (pair.size() != 2) link.at("between").fail("two host names");
+        guarded(link, [&] { world.set_link(pair[0].string(), pair[1].string(), read_link(link, base)); });
+      }
+    }
+  }
+  if (auto resolver = root.find("resolver")) {
+    resolver->allow_keys({"latency", "timeout", "negative_ttl", "cache"});
+    sim::DnsSettings settings;
+    if (auto latency = resolver->find("latency")) settings.latency = latency->duration();
+    if (auto timeout = resolver->find("timeout")) settings.timeout = timeout->duration();
+    if (auto ttl = resolver->find("negative_ttl")) {
+      settings.negative_ttl_seconds = static_cast<std::uint32_t>(ttl->duration().count() / 1'000'000);
+    }
+    if (auto cache = resolver->find("cache")) settings.cache = cache->boolean();
+    guarded(*resolver, [&] { world.set_dns_settings(settings); });
+  }
+  if (auto dns = root.find("dns")) {
+    for (const auto& [name, records] : dns->members()) {
+      guarded(records, [&] { world.set_dns(name, read_records(records)); });
+    }
+  }
+  if (auto changes = root.find("dns_changes")) {
+    for (const JsonValue& change : changes->items()) {
+      change.allow_keys({"at", "name", "records"});
+      const JsonValue records = change.at("records");
+      std::optional<sim::DnsRecords> replacement;
+      if (!records.is_null()) replacement = read_records(records);
+      guarded(change, [&] { world.change_dns_at(change.at("at").instant(loaded.start), change.at("name").string(), replacement); });
+    }
+  }
+  for (const auto& [name, node] : root.at("nodes").members()) {
+    sim::ProcessConfig process;
+    process.name = name;
+    process.host = node.at("host").string();
+    if (!host_addresses.contains(process.host)) node.at("host").fail("the name of a host of this world");
+    process.factory = read_node(node);
+    if (auto disk = node.find("disk")) process.disk = read_disk(*disk);
+    guarded(node, [&] { world.add_process(std::move(process)); });
+  }
+  if (auto faults = root.find("faults")) {
+    for (const JsonValue& fault : faults->items()) {
+      guarded(fault, [&] { read_fault(world, fault, loaded.start, host_addresses); });
+    }
+  }
+  return loaded;
+}
+
+LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t> seed_override) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw InputError("$", "a readable file", "cannot open '" + path + "'");
+  std::ostringstream text;
+  text << file.rdbuf();
+  return load_world(parse_json_text(text.str(), path), seed_override);
+}
+
+}  // namespace relaysim::scenario

@@ -1,0 +1,36 @@
+#pragma once
+// World files: a JSON description of a simulated world (hosts, network, DNS, nodes, faults), loaded
+// into a sim::World. This is the kernel part of the scenario format; docs/scenario-format.md
+// documents every key.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "scenario/json_reader.hpp"
+#include "sim/world.hpp"
+
+namespace relaysim::scenario {
+
+struct LoadedWorld {
+  std::string name;
+  std::string description;
+  std::uint64_t seed = 0;
+  Instant start;
+  Instant until;  // the run stops here at the latest
+  std::unique_ptr<sim::World> world;
+};
+
+// How long a world without `until` may run before it is stopped, so that a node that never goes
+// quiet cannot make a run endless.
+constexpr Duration run_length_default_max = days(30);
+
+// Throws InputError (with the JSON path) for anything wrong, including what sim::World refuses.
+LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override);
+// Reads and parses the file first; a missing or unreadable file is an InputError at `$`.
+LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t> seed_override);
+
+}  // namespace relaysim::scenario

@@ -1,0 +1,276 @@
+// The simulated disk of one process (its data directory). Appends land in the page cache; sync()
+// makes a file's bytes durable and sync_directory() makes a directory's entries durable (creations,
+// renames and removals), as POSIX promises and no more. On a power loss the namespace reverts to
+// its durable state and each file keeps its synced bytes plus, in `torn` mode, a random prefix of
+// the unsynced ones whose tail may read as zeros. Directories themselves are durable at once.
+// Faults: ENOSPC past the capacity, ENOSPC or EIO during time windows, or on the n-th operation.
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "io/assert.hpp"
+#include "sim/internal.hpp"
+#include "sim/process_io.hpp"
+
+namespace relaysim::sim {
+namespace {
+
+constexpr std::size_t torn_zero_bytes_max = 512;  // a sector's worth of garbage at the torn end
+
+std::string_view parent_of(std::string_view path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
+}
+
+std::string_view leaf_of(std::string_view path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+class SimFile final : public io::File {
+ public:
+  SimFile(World::Impl& world, Process& process, std::shared_ptr<Inode> inode)
+      : world_(world), process_(process), epoch_(process.epoch), inode_(std::move(inode)) {}
+
+  io::Status append(std::string_view bytes) override {
+    if (process_.epoch != epoch_) return make_error(io::Errc::io_error, "process restarted");
+    DiskState& disk = process_.disk;
+    if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+      return make_error(error, "append");
+    }
+    if (disk.used_bytes + bytes.size() > disk.config.capacity_bytes) {
+      return make_error(io::Errc::no_space, "disk full");
+    }
+    inode_->data.append(bytes);
+    disk.used_bytes += bytes.size();
+    return {};
+  }
+
+  std::uint64_t size() const override { return inode_->data.size(); }
+
+  io::Pending sync(SyncHandler handler) override { return process_.io->sync_file(inode_, std::move(handler)); }
+
+ private:
+  World::Impl& world_;
+  Process& process_;
+  std::uint32_t epoch_;
+  std::shared_ptr<Inode> inode_;
+};
+
+}  // namespace
+
+io::Errc World::Impl::disk_fault(Process& process) {
+  DiskState& disk = process.disk;
+  disk.operations += 1;
+  const auto numbered = disk.failing_operations.find(disk.operations);
+  if (numbered != disk.failing_operations.end()) {
+    emit(process.name, "disk.fault", {{"operation", disk.operations}, {"error", io::to_string(numbered->second)}});
+    return numbered->second;
+  }
+  const Instant now = loop.now();
+  for (const DiskFault& fault : disk.faults) {
+    if (fault.from <= now && now < fault.until) return fault.error;
+  }
+  return io::Errc::cancelled;
+}
+
+void World::Impl::power_loss(Process& process) {
+  DiskState& disk = process.disk;
+  disk.entries = disk.durable_entries;
+  std::uint64_t bytes_lost = 0;
+  std::uint64_t files_torn = 0;
+  std::unordered_set<const Inode*> seen;
+  disk.used_bytes = 0;
+  for (const auto& [name, inode] : disk.entries) {  // name order: the random draws are stable
+    if (!seen.insert(inode.get()).second) continue;
+    const std::size_t unsynced = inode->data.size() - inode->durable_size;
+    std::size_t keep = 0;
+    if (unsynced > 0 && disk.config.crash_mode == DiskConfig::CrashMode::torn) {
+      keep = static_cast<std::size_t>(process.disk_random.below(unsynced + 1));
+      if (keep > 0 && process.disk_random.chance(1, 4)) {
+        const std::size_t zeros = std::min(keep, torn_zero_bytes_max);
+        std::fill_n(inode->data.begin() + static_cast<std::ptrdiff_t>(inode->durable_size + keep - zeros), zeros, '\0');
+      }
+      files_torn += keep > 0 ? 1 : 0;
+    }
+    bytes_lost += unsynced - keep;
+    inode->data.resize(inode->durable_size + keep);
+    inode->durable_size = inode->data.size();
+    disk.used_bytes += inode->data.size();
+  }
+  emit(process.name, "disk.power_loss", {{"files", disk.entries.size()}, {"bytes_lost", bytes_lost},
+                                         {"files_torn", files_torn}});
+}
+
+io::Status ProcessIo::check_path(std::string_view path) const {
+  if (path.empty() || path.front() == '/' || path.back() == '/') {
+    return make_error(io::Errc::invalid_argument, "bad path '" + std::string(path) + "'");
+  }
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t slash = std::min(path.find('/', start), path.size());
+    const std::string_view part = path.substr(start, slash - start);
+    if (part.empty() || part == "." || part == "..") {
+      return make_error(io::Errc::invalid_argument, "bad path '" + std::string(path) + "'");
+    }
+    start = slash + 1;
+  }
+  if (!process_.disk.directories.contains(parent_of(path))) {
+    return make_error(io::Errc::not_found, "no directory '" + std::string(parent_of(path)) + "'");
+  }
+  return {};
+}
+
+io::Result<std::unique_ptr<io::File>> ProcessIo::create_file(std::string_view path) {
+  if (const io::Status status = check_path(path); !status) return status.error();
+  if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+    return io::Error{error, "create " + std::string(path)};
+  }
+  DiskState& disk = process_.disk;
+  if (disk.entries.contains(path) || disk.directories.contains(path)) {
+    return io::Error{io::Errc::already_exists, std::string(path)};
+  }
+  auto inode = std::make_shared<Inode>();
+  disk.entries.emplace(std::string(path), inode);
+  return std::unique_ptr<io::File>(std::make_unique<SimFile>(world_, process_, std::move(inode)));
+}
+
+io::Result<std::unique_ptr<io::File>> ProcessIo::open_for_append(std::string_view path) {
+  if (const io::Status status = check_path(path); !status) return status.error();
+  if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+    return io::Error{error, "open " + std::string(path)};
+  }
+  const auto found = process_.disk.entries.find(path);
+  if (found == process_.disk.entries.end()) return io::Error{io::Errc::not_found, std::string(path)};
+  return std::unique_ptr<io::File>(std::make_unique<SimFile>(world_, process_, found->second));
+}
+
+io::Result<std::string> ProcessIo::read_file(std::string_view path) {
+  if (const io::Status status = check_path(path); !status) return status.error();
+  if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+    return io::Error{error, "read " + std::string(path)};
+  }
+  const auto found = process_.disk.entries.find(path);
+  if (found == process_.disk.entries.end()) return io::Error{io::Errc::not_found, std::string(path)};
+  return found->second->data;
+}
+
+io::Result<std::vector<std::string>> ProcessIo::list_directory(std::string_view path) {
+  const DiskState& disk = process_.disk;
+  if (!disk.directories.contains(path)) return io::Error{io::Errc::not_found, "no directory '" + std::string(path) + "'"};
+  if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+    return io::Error{error, "list " + std::string(path)};
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, inode] : disk.entries) {
+    if (parent_of(name) == path) names.emplace_back(leaf_of(name));
+  }
+  for (const std::string& directory : disk.directories) {
+    if (!directory.empty() && parent_of(directory) == path) names.emplace_back(leaf_of(directory));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+io::Status ProcessIo::make_directory(std::string_view path) {
+  if (path.empty()) return {};
+  DiskState& disk = process_.disk;
+  if (disk.directories.contains(path)) return {};
+  if (disk.entries.contains(path)) return make_error(io::Errc::not_a_directory, std::string(path));
+  if (const io::Status parent = make_directory(parent_of(path)); !parent) return parent;
+  if (const io::Status status = check_path(path); !status) return status;
+  if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+    return make_error(error, "mkdir " + std::string(path));
+  }
+  disk.directories.emplace(path);
+  return {};
+}
+
+io::Status ProcessIo::rename_file(std::string_view from, std::string_view to) {
+  if (const io::Status status = check_path(from); !status) return status;
+  if (const io::Status status = check_path(to); !status) return status;
+  if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+    return make_error(error, "rename " + std::string(from));
+  }
+  DiskState& disk = process_.disk;
+  const auto source = disk.entries.find(from);
+  if (source == disk.entries.end()) return make_error(io::Errc::not_found, std::string(from));
+  if (from == to) return {};
+  std::shared_ptr<Inode> inode = source->second;
+  disk.entries.erase(source);
+  const auto target = disk.entries.find(to);
+  if (target != disk.entries.end()) {
+    if (target->second.use_count() == 1 + (disk.durable_entries.contains(to) ? 1 : 0)) {
+      disk.used_bytes -= target->second->data.size();
+    }
+    target->second = std::move(inode);
+  } else {
+    disk.entries.emplace(std::string(to), std::move(inode));
+  }
+  return {};
+}
+
+io::Status ProcessIo::remove_file(std::string_view path) {
+  if (const io::Status status = check_path(path); !status) return status;
+  if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+    return make_error(error, "unlink " + std::string(path));
+  }
+  DiskState& disk = process_.disk;
+  const auto found = disk.entries.find(path);
+  if (found == disk.entries.end()) return make_error(io::Errc::not_found, std::string(path));
+  disk.used_bytes -= std::min<std::uint64_t>(disk.used_bytes, found->second->data.size());
+  disk.entries.erase(found);
+  return {};
+}
+
+io::Pending ProcessIo::sync_file(const std::shared_ptr<Inode>& inode, SyncHandler handler) {
+  const std::uint64_t operation = new_operation_id();
+  if (!alive()) return {this, operation};
+  syncs.emplace(operation, std::move(handler));
+  const io::Errc error = world_.disk_fault(process_);
+  const std::size_t size = inode->data.size();
+  schedule(now() + process_.disk.config.sync_latency, [this, operation, error, inode, size] {
+    const auto found = syncs.find(operation);
+    if (found == syncs.end()) return;
+    auto on_synced = std::move(found->second);
+    syncs.erase(found);
+    if (error != io::Errc::cancelled) {
+      on_synced(make_error(error, "fsync"));
+      return;
+    }
+    inode->durable_size = std::max(inode->durable_size, std::min(size, inode->data.size()));
+    on_synced({});
+  });
+  return {this, operation};
+}
+
+io::Pending ProcessIo::sync_directory(std::string_view path, SyncHandler handler) {
+  const std::uint64_t operation = new_operation_id();
+  if (!alive()) return {this, operation};
+  syncs.emplace(operation, std::move(handler));
+  io::Errc error = world_.disk_fault(process_);
+  if (error == io::Errc::cancelled && !process_.disk.directories.contains(path)) error = io::Errc::not_found;
+  // The entries as they are now become durable when the sync completes.
+  std::vector<std::pair<std::string, std::shared_ptr<Inode>>> snapshot;
+  for (const auto& [name, inode] : process_.disk.entries) {
+    if (parent_of(name) == path) snapshot.emplace_back(name, inode);
+  }
+  schedule(now() + process_.disk.config.sync_latency,
+           [this, operation, error, directory = std::string(path), snapshot = std::move(snapshot)] {
+             const auto found = syncs.find(operation);
+             if (found == syncs.end()) return;
+             auto on_synced = std::move(found->second);
+             syncs.erase(found);
+             if (error != io::Errc::cancelled) {
+               on_synced(make_error(error, "fsync " + directory));
+               return;
+             }
+             auto& durable = process_.disk.durable_entries;
+             std::erase_if(durable, [&directory](const auto& entry) { return parent_of(entry.first) == directory; });
+             for (const auto& [name, inode] : snapshot) durable.emplace(name, inode);
+             on_synced({});
+           });
+  return {this, operation};
+}
+
+}  // namespace relaysim::sim
