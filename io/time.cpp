@@ -149,7 +149,7 @@ std::optional<Instant> parse_iso8601(std::string_view text) {
         offset_hours > 23 || offset_minutes > 59) {
       return std::nullopt;
     }
-    offset_seconds = (offset_hours * 3600 + offset_minutes * 60) * (negative ? -1 : 1);
+    offset_seconds = static_cast<std::int64_t>(offset_hours * 3600 + offset_minutes * 60) * (negative ? -1 : 1);
   } else {
     return std::nullopt;
   }
@@ -209,7 +209,7 @@ std::string format_duration(Duration duration) {
   if (rest == 0) return "0s";
   std::string out;
   if (rest < 0) {
-    out = "-";
+    out.push_back('-');
     rest = -rest;
   }
   static constexpr std::array<std::pair<std::int64_t, const char*>, 6> units = {{{86'400'000'000, "d"},

@@ -263,7 +263,7 @@ void World::start() {
     const std::string source = join(fault.sources);
     const std::string destination = join(fault.destinations);
     const std::string port = fault.port ? std::to_string(*fault.port) : "*";
-    impl_->loop.schedule(fault.from, [this, &fault, source, destination, port] {
+    impl_->loop.schedule(std::max(fault.from, impl_->loop.now()), [this, &fault, source, destination, port] {
       impl_->emit("sim", "fault.begin",
                   {{"fault", fault.name},
                    {"kind", to_string(fault.kind)},

@@ -1,0 +1,109 @@
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "scenario/world_file.hpp"
+
+using namespace relaysim;
+using scenario::InputError;
+
+namespace {
+
+// A small valid world; each test breaks one thing in it.
+nlohmann::json valid_world() {
+  return nlohmann::json::parse(R"({
+    "seed": 3,
+    "start": "2026-03-02T09:00:00Z",
+    "hosts": {
+      "client.example": { "addresses": ["198.51.100.10"] },
+      "server.example": { "addresses": ["203.0.113.5"] }
+    },
+    "dns": { "server.example": { "A": ["203.0.113.5"] } },
+    "nodes": {
+      "server": { "host": "server.example", "type": "line_server" },
+      "client": { "host": "client.example", "type": "line_client", "server": "server.example", "lines": 2 }
+    }
+  })");
+}
+
+std::string error_of(const nlohmann::json& document) {
+  try {
+    scenario::load_world(document, std::nullopt);
+  } catch (const InputError& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("a valid world loads and runs to quiescence", "[scenario]") {
+  auto loaded = scenario::load_world(valid_world(), std::nullopt);
+  CHECK(loaded.seed == 3);
+  loaded.world->start();
+  CHECK(loaded.world->run_until(loaded.until) == sim::World::RunOutcome::quiescent);
+  CHECK_THAT(loaded.world->status_lines()[0], Catch::Contains("answered 2/2"));
+}
+
+TEST_CASE("every input error names the JSON path, what was expected and what was found", "[scenario]") {
+  SECTION("an unknown key") {
+    auto document = valid_world();
+    document["hostz"] = nlohmann::json::object();
+    CHECK_THAT(error_of(document), Catch::StartsWith("$.hostz: expected one of the keys name, description"));
+    CHECK_THAT(error_of(document), Catch::EndsWith("found unknown key \"hostz\""));
+  }
+  SECTION("a bad address") {
+    auto document = valid_world();
+    document["hosts"]["server.example"]["addresses"][0] = "203.0.113";
+    CHECK(error_of(document) ==
+          "$.hosts[\"server.example\"].addresses[0]: expected an IPv4 or IPv6 address, found \"203.0.113\"");
+  }
+  SECTION("a duplicate address is refused by the world, at the host's path") {
+    auto document = valid_world();
+    document["hosts"]["server.example"]["addresses"][0] = "198.51.100.10";
+    CHECK(error_of(document) ==
+          "$.hosts[\"server.example\"]: expected a possible world, found address 198.51.100.10 of host "
+          "'server.example' already belongs to host 'client.example'");
+  }
+  SECTION("a node on an unknown host") {
+    auto document = valid_world();
+    document["nodes"]["server"]["host"] = "elsewhere.example";
+    CHECK(error_of(document) ==
+          "$.nodes.server.host: expected the name of a host of this world, found \"elsewhere.example\"");
+  }
+  SECTION("a negative latency") {
+    auto document = valid_world();
+    document["network"] = {{"latency", "-5ms"}};
+    CHECK_THAT(error_of(document), Catch::StartsWith("$.network.latency: expected a duration such as"));
+  }
+  SECTION("a missing required key") {
+    auto document = valid_world();
+    document["nodes"]["client"].erase("server");
+    CHECK(error_of(document) == "$.nodes.client.server: expected a value, found nothing (the key is required)");
+  }
+  SECTION("an unknown node type") {
+    auto document = valid_world();
+    document["nodes"]["client"]["type"] = "smtp_client";
+    CHECK(error_of(document) == "$.nodes.client.type: expected one of \"line_server\", \"line_client\", found \"smtp_client\"");
+  }
+  SECTION("a fault that ends before it begins") {
+    auto document = valid_world();
+    document["faults"] = nlohmann::json::parse(R"([{ "kind": "refuse", "from": "+5m", "until": "+1m" }])");
+    CHECK(error_of(document) == "$.faults[0].until: expected an instant after \"from\", found \"+1m\"");
+  }
+  SECTION("a crash of a node that does not exist") {
+    auto document = valid_world();
+    document["faults"] = nlohmann::json::parse(R"([{ "kind": "crash", "node": "relay", "at": "+1m" }])");
+    CHECK(error_of(document) == "$.faults[0]: expected a possible world, found unknown process 'relay'");
+  }
+  SECTION("an A record holding an IPv6 address") {
+    auto document = valid_world();
+    document["dns"]["server.example"]["A"][0] = "2001:db8::1";
+    CHECK(error_of(document) == "$.dns[\"server.example\"].A[0]: expected an IPv4 address, found \"2001:db8::1\"");
+  }
+}
+
+TEST_CASE("broken JSON is an input error at the root", "[scenario]") {
+  CHECK_THROWS_AS(scenario::parse_json_text("{ \"seed\": ", "broken.json"), InputError);
+  CHECK_THROWS_WITH(scenario::parse_json_text("{ \"seed\": ", "broken.json"),
+                    Catch::StartsWith("$: expected valid JSON, found broken.json does not parse"));
+}

@@ -1,0 +1,46 @@
+#include <catch2/catch.hpp>
+
+#include "io/trace.hpp"
+
+using namespace relaysim;
+using relaysim::io::TraceField;
+
+TEST_CASE("a trace event has one canonical JSON line", "[trace]") {
+  const TraceField fields[] = {{"from", "198.51.100.10:40000"}, {"size", 4096}, {"tls", true}};
+  const io::TraceEvent event{3, *parse_iso8601("2026-03-02T09:00:00.250Z"), "relay", "net.accept", fields};
+  std::string line;
+  io::append_json_line(line, event);
+  CHECK(line ==
+        "{\"seq\":3,\"t\":\"2026-03-02T09:00:00.250Z\",\"node\":\"relay\",\"kind\":\"net.accept\","
+        "\"from\":\"198.51.100.10:40000\",\"size\":4096,\"tls\":true}\n");
+}
+
+TEST_CASE("JSON strings escape controls and keep valid UTF-8, escaping invalid bytes", "[trace]") {
+  std::string out;
+  io::append_json_string(out, "a\"b\\c\r\n\t\x01 é \xff");
+  CHECK(out == "\"a\\\"b\\\\c\\r\\n\\t\\u0001 é \\u00ff\"");
+  out.clear();
+  io::append_json_string(out, "\xC0\x80");  // overlong encoding of NUL: not valid UTF-8
+  CHECK(out == "\"\\u00c0\\u0080\"");
+  out.clear();
+  io::append_json_string(out, "\xED\xA0\x80");  // a surrogate: not valid UTF-8
+  CHECK(out == "\"\\u00ed\\u00a0\\u0080\"");
+}
+
+TEST_CASE("the timeline line shows the offset from the start, the node and the fields", "[trace]") {
+  const TraceField fields[] = {{"reason", "reply timeout"}, {"line", 5}};
+  const Instant start = *parse_iso8601("2026-03-02T09:00:00Z");
+  const io::TraceEvent event{1, start + 4h + 5min + 6s + 7ms, "client", "lines.retry", fields};
+  std::string line;
+  io::append_timeline_line(line, event, start);
+  CHECK(line == "+04:05:06.007  client           lines.retry          reason=\"reply timeout\" line=5\n");
+}
+
+TEST_CASE("the digest is SHA-256 and can be read while it keeps growing", "[trace]") {
+  io::Digest digest;
+  digest.update("a");
+  digest.update("bc");
+  CHECK(digest.hex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  digest.update("d");
+  CHECK(digest.hex() == io::sha256_hex("abcd"));
+}
