@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "io/assert.hpp"
+#include "io/path.hpp"
 #include "sim/internal.hpp"
 #include "sim/process_io.hpp"
 
@@ -17,15 +18,8 @@ namespace {
 
 constexpr std::size_t torn_zero_bytes_max = 512;  // a sector's worth of garbage at the torn end
 
-std::string_view parent_of(std::string_view path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
-}
-
-std::string_view leaf_of(std::string_view path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
+using io::leaf_name;
+using io::parent_directory;
 
 class SimFile final : public io::File {
  public:
@@ -103,20 +97,11 @@ void World::Impl::power_loss(Process& process) {
 }
 
 io::Status ProcessIo::check_path(std::string_view path) const {
-  if (path.empty() || path.front() == '/' || path.back() == '/') {
+  if (!io::is_valid_relative_path(path)) {
     return make_error(io::Errc::invalid_argument, "bad path '" + std::string(path) + "'");
   }
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    const std::size_t slash = std::min(path.find('/', start), path.size());
-    const std::string_view part = path.substr(start, slash - start);
-    if (part.empty() || part == "." || part == "..") {
-      return make_error(io::Errc::invalid_argument, "bad path '" + std::string(path) + "'");
-    }
-    start = slash + 1;
-  }
-  if (!process_.disk.directories.contains(parent_of(path))) {
-    return make_error(io::Errc::not_found, "no directory '" + std::string(parent_of(path)) + "'");
+  if (!process_.disk.directories.contains(parent_directory(path))) {
+    return make_error(io::Errc::not_found, "no directory '" + std::string(parent_directory(path)) + "'");
   }
   return {};
 }
@@ -163,10 +148,10 @@ io::Result<std::vector<std::string>> ProcessIo::list_directory(std::string_view 
   }
   std::vector<std::string> names;
   for (const auto& [name, inode] : disk.entries) {
-    if (parent_of(name) == path) names.emplace_back(leaf_of(name));
+    if (parent_directory(name) == path) names.emplace_back(leaf_name(name));
   }
   for (const std::string& directory : disk.directories) {
-    if (!directory.empty() && parent_of(directory) == path) names.emplace_back(leaf_of(directory));
+    if (!directory.empty() && parent_directory(directory) == path) names.emplace_back(leaf_name(directory));
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -177,7 +162,7 @@ io::Status ProcessIo::make_directory(std::string_view path) {
   DiskState& disk = process_.disk;
   if (disk.directories.contains(path)) return {};
   if (disk.entries.contains(path)) return make_error(io::Errc::not_a_directory, std::string(path));
-  if (const io::Status parent = make_directory(parent_of(path)); !parent) return parent;
+  if (const io::Status parent = make_directory(parent_directory(path)); !parent) return parent;
   if (const io::Status status = check_path(path); !status) return status;
   if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
     return make_error(error, "mkdir " + std::string(path));
@@ -253,7 +238,7 @@ io::Pending ProcessIo::sync_directory(std::string_view path, SyncHandler handler
   // The entries as they are now become durable when the sync completes.
   std::vector<std::pair<std::string, std::shared_ptr<Inode>>> snapshot;
   for (const auto& [name, inode] : process_.disk.entries) {
-    if (parent_of(name) == path) snapshot.emplace_back(name, inode);
+    if (parent_directory(name) == path) snapshot.emplace_back(name, inode);
   }
   schedule(now() + process_.disk.config.sync_latency,
            [this, operation, error, directory = std::string(path), snapshot = std::move(snapshot)] {
@@ -266,7 +251,7 @@ io::Pending ProcessIo::sync_directory(std::string_view path, SyncHandler handler
                return;
              }
              auto& durable = process_.disk.durable_entries;
-             std::erase_if(durable, [&directory](const auto& entry) { return parent_of(entry.first) == directory; });
+             std::erase_if(durable, [&directory](const auto& entry) { return parent_directory(entry.first) == directory; });
              for (const auto& [name, inode] : snapshot) durable.emplace(name, inode);
              on_synced({});
            });
