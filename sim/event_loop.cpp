@@ -43,6 +43,7 @@ void EventLoop::release(std::uint32_t slot) {
   entry.action = nullptr;
   entry.live = false;
   entry.generation = (entry.generation + 1) & generation_mask;  // bit 63 of an id stays clear
+  if (entry.generation == 0) entry.generation = 1;
   --live_;
   free_slots_.push_back(slot);
 }

@@ -30,7 +30,7 @@ class EventLoop {
   // crashed process had scheduled is dropped without tracking each event.
   std::uint64_t schedule(Instant when, Action action, const std::uint32_t* guard = nullptr,
                          std::uint32_t guard_value = 0);
-  // No-op for ids that already ran or were cancelled.
+  // No-op for ids that already ran or were cancelled, and for 0, which is never an id.
   void cancel(std::uint64_t id);
 
   // Runs the next event due at or before `limit`; false when there is none (time then stays).
@@ -54,7 +54,7 @@ class EventLoop {
     Action action;
     const std::uint32_t* guard = nullptr;
     std::uint32_t guard_value = 0;
-    std::uint32_t generation = 0;
+    std::uint32_t generation = 1;  // never 0, so that 0 is never an id
     bool live = false;
   };
   static bool later(const Entry& a, const Entry& b) {

@@ -150,7 +150,7 @@ io::Result<std::unique_ptr<io::Listener>> ProcessIo::listen(io::Endpoint local, 
 io::Pending ProcessIo::connect(io::Endpoint remote, io::ConnectOptions options, ConnectHandler handler) {
   const std::uint64_t operation = new_operation_id();
   if (alive()) {
-    connects.emplace(operation, std::move(handler));
+    connects.emplace(operation, PendingConnect{std::move(handler), 0});
     world_.connect(process_, operation, remote, options);
   }
   return {this, operation};
@@ -164,11 +164,9 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
 
   // Completes the attempt with an error at `when`, unless it was cancelled or completed meanwhile.
   const auto fail = [&](io::Errc code, Instant when, std::string detail) {
-    process_io.schedule(when, [this, &process, operation, code, remote, detail = std::move(detail)] {
-      const auto found = process.io->connects.find(operation);
-      if (found == process.io->connects.end()) return;
-      auto on_connect = std::move(found->second);
-      process.io->connects.erase(found);
+    return process_io.schedule(when, [this, &process, operation, code, remote, detail = std::move(detail)] {
+      auto on_connect = process.io->take_connect(operation);
+      if (!on_connect) return;
       emit(process.name, "net.connect_failed",
            {{"to", remote.to_string()}, {"error", io::to_string(code)}, {"detail", detail}});
       on_connect(io::Error{code, detail});
@@ -249,7 +247,8 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
     fail(io::Errc::timed_out, deadline, "the round trip is longer than the connect timeout");
     return;
   }
-  fail(io::Errc::timed_out, deadline, "no answer");  // a no-op when the attempt completes in time
+  // The deadline; cancelled when the attempt completes first.
+  process_io.connects[operation].timeout_event = fail(io::Errc::timed_out, deadline, "no answer");
 
   // The SYN arrives: a listener accepts, or the host answers with a reset.
   loop.schedule(now + there, [this, &process, epoch, operation, local, remote, server_host, back] {
@@ -262,10 +261,8 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
     if (found == listeners.end() || found->second.process->epoch != found->second.epoch) {
       if (process.epoch != epoch) return;
       process.io->schedule(arrival + back, [this, &process, operation, remote] {
-        const auto pending = process.io->connects.find(operation);
-        if (pending == process.io->connects.end()) return;
-        auto on_connect = std::move(pending->second);
-        process.io->connects.erase(pending);
+        auto on_connect = process.io->take_connect(operation);
+        if (!on_connect) return;
         emit(process.name, "net.connect_failed", {{"to", remote.to_string()}, {"error", "connection refused"},
                                                   {"detail", "nothing listens there"}});
         on_connect(io::Error{io::Errc::refused, "nothing listens on " + remote.to_string()});
@@ -293,14 +290,12 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
 
     // The client learns of the connection one way-delay later.
     loop.schedule(established, [this, &process, epoch, operation, stream_id, remote] {
-      const bool wanted = process.epoch == epoch && process.io->connects.contains(operation);
-      if (!wanted) {
+      auto on_connect = process.epoch == epoch ? process.io->take_connect(operation) : ProcessIo::ConnectHandler();
+      if (!on_connect) {
         close_side(stream_id, 0, true);  // the SYN-ACK finds nobody waiting: reset
         maybe_erase(stream_id);
         return;
       }
-      auto on_connect = std::move(process.io->connects[operation]);
-      process.io->connects.erase(operation);
       emit(process.name, "net.connected", {{"conn", stream_id}, {"to", remote.to_string()}});
       on_connect(std::unique_ptr<io::Connection>(std::make_unique<SimConnection>(*this, stream_id, 0)));
     });

@@ -42,7 +42,20 @@ class ProcessIo final : public io::Io, public io::Pending::Owner {
   // Schedules `action` guarded by this process's current epoch.
   std::uint64_t schedule(Instant when, EventLoop::Action action);
   std::uint64_t new_operation_id() { return operation_flag | next_operation_++; }
-  std::map<std::uint64_t, ConnectHandler> connects;
+  struct PendingConnect {
+    ConnectHandler handler;
+    std::uint64_t timeout_event = 0;  // cancelled when the attempt completes, so it does not linger
+  };
+  std::map<std::uint64_t, PendingConnect> connects;
+  // Removes a pending connect and returns its handler; empty when it was cancelled or completed.
+  ConnectHandler take_connect(std::uint64_t operation) {
+    const auto found = connects.find(operation);
+    if (found == connects.end()) return {};
+    ConnectHandler handler = std::move(found->second.handler);
+    world_.loop.cancel(found->second.timeout_event);
+    connects.erase(found);
+    return handler;
+  }
   std::map<std::uint64_t, DnsHandler> queries;
   std::map<std::uint64_t, SyncHandler> syncs;
   void forget_operations() {

@@ -69,6 +69,21 @@ TEST_CASE("connecting where nothing listens is refused after a round trip", "[si
   CHECK(log.failed_at == t0() + 20ms);
 }
 
+TEST_CASE("a refused connect leaves the world's other scheduled actions alone", "[sim][network]") {
+  auto world = two_host_world();
+  bool later_ran = false;
+  world->at(t0() + 1min, [&later_ran] { later_ran = true; });  // scheduled first: the oldest event
+  sim::NetworkFault fault;  // refused by a fault: the attempt ends before any timeout is armed
+  fault.kind = sim::NetworkFault::Kind::refuse;
+  world->add_network_fault(fault);
+  ClientLog log;
+  add_lambda_node(*world, "client", "a", client(log, 25, "x"));
+  world->start();
+  CHECK(world->run_until(t0() + 1h) == sim::World::RunOutcome::quiescent);
+  CHECK(log.error == "connection refused");
+  CHECK(later_ran);
+}
+
 TEST_CASE("an address no host has times out at the connect timeout", "[sim][network]") {
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});

@@ -81,3 +81,14 @@ TEST_CASE("heavy cancellation compacts the heap without changing the order", "[e
   REQUIRE(order.size() == 100);
   for (std::size_t i = 1; i < order.size(); ++i) CHECK(order[i - 1] > order[i]);
 }
+
+TEST_CASE("0 is never an event id, so cancelling it touches nothing", "[event_loop]") {
+  EventLoop loop{Instant()};
+  bool ran = false;
+  const auto id = loop.schedule(Instant() + 1s, [&] { ran = true; });
+  CHECK(id != 0);
+  loop.cancel(0);
+  while (loop.run_next(Instant::max())) {
+  }
+  CHECK(ran);
+}
