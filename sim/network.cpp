@@ -380,6 +380,12 @@ void World::Impl::deliver(std::uint64_t stream_id, int to_side, std::string byte
     return;
   }
   if (!receiver.on_receive || !receiver.inbox.empty()) {
+    if (receiver.inbox.size() + bytes.size() > io::Connection::send_buffer_bytes_max) {
+      // A node that never reads: the receive buffer is bounded like the send buffer.
+      close_side(stream_id, to_side, true);
+      maybe_erase(stream_id);
+      return;
+    }
     receiver.inbox += bytes;
     if (receiver.on_receive) deliver_inbox(stream_id, to_side);
     return;
