@@ -1,0 +1,62 @@
+#pragma once
+// RFC 5321 syntax: command lines, mailbox paths with their parameters, xtext (RFC 3461) and
+// base64 (RFC 4648, as AUTH uses it). Parsing only: what to accept is the session's and its
+// owner's business.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace relaysim::smtp {
+
+enum class Verb { helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, expn, help, starttls, auth, bdat, unknown };
+std::string_view to_string(Verb verb);
+
+struct Command {
+  Verb verb = Verb::unknown;
+  std::string name;      // as sent, upper-cased
+  std::string argument;  // everything after the verb and one space
+};
+// `line` without its CRLF.
+Command parse_command(std::string_view line);
+
+struct Mailbox {
+  std::string local;   // without quotes; may hold any character when `quoted_local`
+  std::string domain;  // lower-cased; "[203.0.113.5]" for an address literal; empty for "<postmaster>"
+  bool quoted_local = false;
+  bool address_literal = false;
+  std::string to_string() const;  // "local@domain", re-quoting the local part when needed
+  bool operator==(const Mailbox&) const = default;
+};
+
+struct ParsedPath {
+  std::optional<Mailbox> mailbox;  // empty for the null path "<>"
+  bool had_source_route = false;   // "<@a,@b:user@d>": the route is dropped (RFC 5321 §4.1.2)
+  std::vector<std::pair<std::string, std::optional<std::string>>> parameters;  // keys upper-cased
+};
+
+struct PathError {
+  std::string reason;
+};
+
+// Parses "<path> [SP parameters]" as found after "FROM:" or "TO:". One space before the path is
+// tolerated, as real clients send it. Enforces the RFC 5321 §4.5.3.1 length limits.
+std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow_null, bool allow_utf8);
+
+// Text ("+2B" escapes) of RFC 3461 §4; nullopt when malformed.
+std::optional<std::string> decode_xtext(std::string_view text);
+std::string encode_xtext(std::string_view text);
+
+std::string encode_base64(std::string_view bytes);
+// Strict: nullopt for anything but canonical base64 (RFC 4648 §4) with correct padding.
+std::optional<std::string> decode_base64(std::string_view text);
+
+// Case-insensitive ASCII comparison and upper-casing.
+bool equals_ignoring_case(std::string_view a, std::string_view b);
+std::string to_upper(std::string_view text);
+std::string to_lower(std::string_view text);
+
+}  // namespace relaysim::smtp
