@@ -101,6 +101,12 @@ class ServerDialogue {
     }
   }
 
+  // What the server sent since the last check, for shuttling bytes to a client.
+  std::string take_output() {
+    drain();
+    return std::exchange(output_, std::string());
+  }
+
   template <typename Event>
   std::vector<Event> events_of() const {
     std::vector<Event> out;
