@@ -1,0 +1,147 @@
+#include "tls/certificate.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "io/assert.hpp"
+
+namespace relaysim::tls {
+namespace {
+
+std::string from_bio(BIO* bio) {
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(length));
+  BIO_free(bio);
+  return out;
+}
+
+std::string name_text(const X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+  return from_bio(bio);
+}
+
+EVP_PKEY* generate_key(CryptoContext& context, KeyType type) {
+  switch (type) {
+    case KeyType::ec_p256: return EVP_PKEY_Q_keygen(context.library(), nullptr, "EC", "P-256");
+    case KeyType::rsa_2048: return EVP_PKEY_Q_keygen(context.library(), nullptr, "RSA", static_cast<std::size_t>(2048));
+    case KeyType::ed25519: return EVP_PKEY_Q_keygen(context.library(), nullptr, "ED25519");
+  }
+  return nullptr;
+}
+
+void add_extension(X509* certificate, X509* issuer, int nid, const char* value) {
+  X509V3_CTX context;
+  X509V3_set_ctx_nodb(&context);
+  X509V3_set_ctx(&context, issuer, certificate, nullptr, nullptr, 0);
+  X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
+  RELAYSIM_ASSERT(extension != nullptr);
+  X509_add_ext(certificate, extension, -1);
+  X509_EXTENSION_free(extension);
+}
+
+}  // namespace
+
+Certificate::Certificate(x509_st* certificate, evp_pkey_st* key) : certificate_(certificate), key_(key) {}
+Certificate::~Certificate() {
+  X509_free(certificate_);
+  EVP_PKEY_free(key_);
+}
+
+std::string Certificate::subject() const { return name_text(X509_get_subject_name(certificate_)); }
+std::string Certificate::issuer() const { return name_text(X509_get_issuer_name(certificate_)); }
+
+std::string Certificate::certificate_pem() const {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(bio, certificate_);
+  return from_bio(bio);
+}
+
+std::string Certificate::key_pem() const {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio, key_, nullptr, nullptr, 0, nullptr, nullptr);
+  return from_bio(bio);
+}
+
+std::string Certificate::fingerprint_sha256() const {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  X509_digest(certificate_, EVP_sha256(), digest, &length);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::unique_ptr<Certificate> Forge::certificate_authority(const CertificateSpec& spec) {
+  CertificateSpec ca = spec;
+  ca.certificate_authority = true;
+  return issue(ca, nullptr);
+}
+
+std::unique_ptr<Certificate> Forge::issue(const CertificateSpec& spec, const Certificate* issuer) {
+  EVP_PKEY* key = generate_key(context_, spec.key);
+  RELAYSIM_ASSERT(key != nullptr);
+  X509* certificate = X509_new_ex(context_.library(), nullptr);
+  RELAYSIM_ASSERT(certificate != nullptr);
+  X509_set_version(certificate, 2);
+  ASN1_INTEGER_set_uint64(X509_get_serialNumber(certificate), serial_++);
+  ASN1_TIME_set(X509_getm_notBefore(certificate), static_cast<time_t>(spec.not_before.unix_seconds()));
+  ASN1_TIME_set(X509_getm_notAfter(certificate), static_cast<time_t>(spec.not_after.unix_seconds()));
+  X509_set_pubkey(certificate, key);
+  X509_NAME* name = X509_get_subject_name(certificate);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(spec.organization.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1, -1, 0);
+  X509* signer = issuer != nullptr ? issuer->x509() : certificate;
+  X509_set_issuer_name(certificate, X509_get_subject_name(signer));
+  if (spec.certificate_authority) {
+    add_extension(certificate, signer, NID_basic_constraints, "critical,CA:TRUE");
+    add_extension(certificate, signer, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    add_extension(certificate, signer, NID_basic_constraints, "critical,CA:FALSE");
+    add_extension(certificate, signer, NID_ext_key_usage, "serverAuth,clientAuth");
+    std::string names;
+    const std::vector<std::string> dns_names = spec.dns_names.empty() ? std::vector<std::string>{spec.common_name} : spec.dns_names;
+    for (const std::string& dns : dns_names) names += (names.empty() ? "DNS:" : ",DNS:") + dns;
+    add_extension(certificate, signer, NID_subject_alt_name, names.c_str());
+  }
+  add_extension(certificate, signer, NID_subject_key_identifier, "hash");
+  EVP_PKEY* signing_key = issuer != nullptr ? issuer->key() : key;
+  // Ed25519 signs without a separate digest.
+  const char* digest = EVP_PKEY_is_a(signing_key, "ED25519") ? nullptr : "SHA256";
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  RELAYSIM_ASSERT(EVP_DigestSignInit_ex(md, nullptr, digest, context_.library(), nullptr, signing_key, nullptr) == 1);
+  RELAYSIM_ASSERT(X509_sign_ctx(certificate, md) > 0);
+  EVP_MD_CTX_free(md);
+  return std::make_unique<Certificate>(certificate, key);
+}
+
+io::Result<std::unique_ptr<Certificate>> load_pem(CryptoContext& context, std::string_view certificate_pem,
+                                                  std::string_view key_pem) {
+  BIO* bio = BIO_new_mem_buf(certificate_pem.data(), static_cast<int>(certificate_pem.size()));
+  X509* certificate = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (certificate == nullptr) return io::Error{io::Errc::invalid_argument, "no PEM certificate found"};
+  bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey_ex(bio, nullptr, nullptr, nullptr, context.library(), nullptr);
+  BIO_free(bio);
+  if (key == nullptr) {
+    X509_free(certificate);
+    return io::Error{io::Errc::invalid_argument, "no PEM private key found"};
+  }
+  if (X509_check_private_key(certificate, key) != 1) {
+    X509_free(certificate);
+    EVP_PKEY_free(key);
+    return io::Error{io::Errc::invalid_argument, "the private key does not match the certificate"};
+  }
+  return std::make_unique<Certificate>(certificate, key);
+}
+
+}  // namespace relaysim::tls

@@ -1,0 +1,70 @@
+#pragma once
+// Certificates for scenarios: a forge that makes CAs and leaf certificates from a description
+// (names, validity window, issuer, key type) - valid, expired, not yet valid, for the wrong host,
+// self-signed or from an untrusted CA - deterministically from the context's seed; and PEM loading
+// for real mode.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/result.hpp"
+#include "io/time.hpp"
+#include "tls/crypto_context.hpp"
+
+struct x509_st;
+struct evp_pkey_st;
+
+namespace relaysim::tls {
+
+enum class KeyType : std::uint8_t { ec_p256, rsa_2048, ed25519 };
+
+struct CertificateSpec {
+  std::string common_name;
+  std::vector<std::string> dns_names;  // subjectAltName; the common name is added when empty
+  Instant not_before;
+  Instant not_after;
+  KeyType key = KeyType::ec_p256;
+  bool certificate_authority = false;
+  std::string organization = "relaysim";
+};
+
+class Certificate {
+ public:
+  Certificate(x509_st* certificate, evp_pkey_st* key);  // takes ownership of both
+  ~Certificate();
+  Certificate(const Certificate&) = delete;
+  Certificate& operator=(const Certificate&) = delete;
+
+  x509_st* x509() const { return certificate_; }
+  evp_pkey_st* key() const { return key_; }
+  std::string subject() const;  // "CN=relay.acme.example,O=relaysim"
+  std::string issuer() const;
+  std::string certificate_pem() const;
+  std::string key_pem() const;
+  std::string fingerprint_sha256() const;  // hex
+
+ private:
+  x509_st* certificate_;
+  evp_pkey_st* key_;
+};
+
+// Makes certificates in a context: with a deterministic context, the same calls in the same
+// order give the same certificates, byte for byte.
+class Forge {
+ public:
+  explicit Forge(CryptoContext& context) : context_(context) {}
+  std::unique_ptr<Certificate> certificate_authority(const CertificateSpec& spec);
+  // Signed by `issuer`; self-signed when issuer is null.
+  std::unique_ptr<Certificate> issue(const CertificateSpec& spec, const Certificate* issuer);
+
+ private:
+  CryptoContext& context_;
+  std::uint64_t serial_ = 1;
+};
+
+// PEM text of a certificate and its private key (real mode: the files an administrator has).
+io::Result<std::unique_ptr<Certificate>> load_pem(CryptoContext& context, std::string_view certificate_pem,
+                                                  std::string_view key_pem);
+
+}  // namespace relaysim::tls

@@ -1,0 +1,177 @@
+#include "tls/engine.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "io/assert.hpp"
+
+namespace relaysim::tls {
+namespace {
+
+int native_version(Version version) { return version == Version::tls1_2 ? TLS1_2_VERSION : TLS1_3_VERSION; }
+
+// The first error on OpenSSL's queue, as text; clears the queue.
+std::string openssl_error() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "unknown error";
+  const char* reason = ERR_reason_error_string(code);
+  return reason != nullptr ? reason : "error " + std::to_string(code);
+}
+
+}  // namespace
+
+Context::Context(CryptoContext& crypto, const ContextConfig& config) : config_(config) {
+  native_ = SSL_CTX_new_ex(crypto.library(), nullptr, config.role == Role::client ? TLS_client_method() : TLS_server_method());
+  RELAYSIM_ASSERT(native_ != nullptr);
+  SSL_CTX_set_min_proto_version(native_, native_version(config.minimum));
+  SSL_CTX_set_max_proto_version(native_, native_version(config.maximum));
+  // No tickets, no cache: every handshake is a full one, and nothing depends on wall time.
+  SSL_CTX_set_options(native_, SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(native_, 0);
+  SSL_CTX_set_session_cache_mode(native_, SSL_SESS_CACHE_OFF);
+  if (config.certificate != nullptr) {
+    RELAYSIM_ASSERT(SSL_CTX_use_certificate(native_, config.certificate->x509()) == 1);
+    RELAYSIM_ASSERT(SSL_CTX_use_PrivateKey(native_, config.certificate->key()) == 1);
+    for (const Certificate* intermediate : config.chain) {
+      X509_up_ref(intermediate->x509());
+      SSL_CTX_add_extra_chain_cert(native_, intermediate->x509());
+    }
+  }
+  X509_STORE* store = SSL_CTX_get_cert_store(native_);
+  for (const Certificate* anchor : config.trusted) X509_STORE_add_cert(store, anchor->x509());
+  SSL_CTX_set_verify(native_, config.verification == Verification::chain_and_name ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+                     nullptr);
+}
+
+Context::~Context() { SSL_CTX_free(native_); }
+
+Engine::Engine(const Context& context, Instant now, std::string_view peer_name) : role_(context.config().role) {
+  ssl_ = SSL_new(context.native());
+  RELAYSIM_ASSERT(ssl_ != nullptr);
+  incoming_ = BIO_new(BIO_s_mem());
+  outgoing_ = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(incoming_, -1);  // an empty input buffer means "wait", not end of stream
+  SSL_set_bio(ssl_, incoming_, outgoing_);
+  // Certificates are judged at this instant: virtual time in the simulation.
+  X509_VERIFY_PARAM* parameters = SSL_get0_param(ssl_);
+  X509_VERIFY_PARAM_set_time(parameters, static_cast<time_t>(now.unix_seconds()));
+  if (role_ == Role::client) {
+    SSL_set_connect_state(ssl_);
+    if (!peer_name.empty()) {
+      const std::string name(peer_name);
+      SSL_set_tlsext_host_name(ssl_, name.c_str());
+      X509_VERIFY_PARAM_set1_host(parameters, name.c_str(), name.size());
+      X509_VERIFY_PARAM_set_hostflags(parameters, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    }
+  } else {
+    SSL_set_accept_state(ssl_);
+  }
+}
+
+Engine::~Engine() { SSL_free(ssl_); }
+
+void Engine::start() {
+  started_ = true;
+  drive();
+}
+
+void Engine::receive_ciphertext(std::string_view bytes) {
+  if (state_ == State::failed || state_ == State::closed) return;
+  BIO_write(incoming_, bytes.data(), static_cast<int>(bytes.size()));
+  started_ = true;
+  drive();
+}
+
+std::string Engine::take_ciphertext() {
+  std::string out;
+  char buffer[16 * 1024];
+  int length = 0;
+  while ((length = BIO_read(outgoing_, buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<std::size_t>(length));
+  return out;
+}
+
+void Engine::send_plaintext(std::string_view bytes) {
+  pending_plaintext_.append(bytes);
+  if (state_ == State::established) drive();
+}
+
+std::string Engine::take_plaintext() { return std::exchange(plaintext_, std::string()); }
+
+void Engine::close() {
+  if (state_ == State::established) SSL_shutdown(ssl_);
+  if (state_ != State::failed) state_ = State::closed;
+}
+
+void Engine::fail(std::string reason) {
+  state_ = State::failed;
+  error_ = std::move(reason);
+  record_session();
+}
+
+void Engine::record_session() {
+  const char* version = SSL_get_version(ssl_);
+  info_.version = version != nullptr ? version : "";
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+  info_.cipher = cipher != nullptr ? SSL_CIPHER_get_name(cipher) : "";
+  X509* peer = SSL_get1_peer_certificate(ssl_);
+  if (peer != nullptr) {
+    Certificate view(peer, nullptr);  // takes the reference; frees it at scope end
+    info_.peer_subject = view.subject();
+    info_.peer_issuer = view.issuer();
+    const long result = SSL_get_verify_result(ssl_);
+    info_.peer_verified = result == X509_V_OK;
+    if (!info_.peer_verified) info_.verify_error = X509_verify_cert_error_string(result);
+  } else {
+    info_.peer_verified = false;
+    info_.verify_error = "no peer certificate";
+  }
+}
+
+void Engine::drive() {
+  if (!started_) return;
+  if (state_ == State::handshaking) {
+    ERR_clear_error();
+    const int result = SSL_do_handshake(ssl_);
+    if (result == 1) {
+      state_ = State::established;
+      record_session();
+    } else {
+      const int error = SSL_get_error(ssl_, result);
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
+      const long verify = SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK && role_ == Role::client) {
+        fail(std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify));
+      } else {
+        fail("handshake failed: " + openssl_error());
+      }
+      return;
+    }
+  }
+  if (state_ != State::established) return;
+  if (!pending_plaintext_.empty()) {
+    ERR_clear_error();
+    const int written = SSL_write(ssl_, pending_plaintext_.data(), static_cast<int>(pending_plaintext_.size()));
+    if (written > 0) pending_plaintext_.erase(0, static_cast<std::size_t>(written));
+  }
+  char buffer[16 * 1024];
+  while (true) {
+    ERR_clear_error();
+    const int length = SSL_read(ssl_, buffer, sizeof buffer);
+    if (length > 0) {
+      plaintext_.append(buffer, static_cast<std::size_t>(length));
+      continue;
+    }
+    const int error = SSL_get_error(ssl_, length);
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      peer_closed_ = true;
+      state_ = State::closed;
+    } else if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+      fail("TLS error: " + openssl_error());
+    }
+    return;
+  }
+}
+
+}  // namespace relaysim::tls
