@@ -8,6 +8,7 @@ namespace relaysim::smtp {
 
 std::string_view to_string(Stage stage) {
   switch (stage) {
+    case Stage::connect: return "connect";
     case Stage::greeting: return "greeting";
     case Stage::ehlo: return "EHLO";
     case Stage::starttls: return "STARTTLS";

@@ -62,7 +62,7 @@ struct Capabilities {
   std::vector<std::string> auth_mechanisms;
 };
 
-enum class Stage : std::uint8_t { greeting, ehlo, starttls, auth, mail, rcpt, data, content, quit };
+enum class Stage : std::uint8_t { connect, greeting, ehlo, starttls, auth, mail, rcpt, data, content, quit };
 std::string_view to_string(Stage stage);
 
 struct OutgoingMessage {

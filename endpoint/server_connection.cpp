@@ -1,0 +1,153 @@
+#include "endpoint/server_connection.hpp"
+
+#include "endpoint/transcript.hpp"
+#include "io/assert.hpp"
+
+namespace relaysim::endpoint {
+
+ServerConnection::ServerConnection(io::Io& io, std::unique_ptr<io::Connection> connection, smtp::ServerConfig config,
+                                   const tls::Context* tls_context, EventHandler on_event)
+    : io_(io),
+      connection_(std::move(connection)),
+      session_(config, io.now()),
+      tls_context_(tls_context),
+      on_event_(std::move(on_event)),
+      peer_(connection_->peer_endpoint()),
+      id_(connection_->id()) {
+  connection_->on_receive([this](std::string_view bytes) { receive(bytes); });
+  connection_->on_close([this](io::CloseReason reason) {
+    io_.trace("smtp.server.disconnect", {{"conn", id_}, {"reason", io::to_string(reason)}});
+    finish(reason == io::CloseReason::reset ? "connection reset" : "client closed the connection");
+  });
+  if (config.implicit_tls) {
+    RELAYSIM_ASSERT(tls_context_ != nullptr);
+    tls_ = std::make_unique<tls::Engine>(*tls_context_, io_.now());
+  }
+  flush();
+  arm_deadline();
+}
+
+ServerConnection::~ServerConnection() {
+  *alive_ = false;
+  if (connection_) connection_->close();
+}
+
+void ServerConnection::note(std::string_view direction, std::string_view bytes) {
+  append_transcript(transcript_, direction, bytes);
+}
+
+void ServerConnection::receive(std::string_view bytes) {
+  if (finished_) return;
+  if (tls_) {
+    tls_->receive_ciphertext(bytes);
+    if (tls_->state() == tls::Engine::State::failed) {
+      io_.trace("smtp.server.tls_failed", {{"conn", id_}, {"error", tls_->error()}});
+      send_wire(tls_->take_ciphertext());  // the alert
+      return finish("TLS handshake failed: " + tls_->error());
+    }
+    if (tls_->state() == tls::Engine::State::established && !session_.tls().active) {
+      const tls::SessionInfo& info = tls_->info();
+      io_.trace("smtp.server.tls", {{"conn", id_}, {"version", info.version}, {"cipher", info.cipher}});
+      transcript_ += "-- TLS " + info.version + " " + info.cipher + "\n";
+      session_.tls_started(io_.now(), {true, info.version, info.cipher, info.peer_subject, info.peer_verified});
+    }
+    const std::string plaintext = tls_->take_plaintext();
+    if (!plaintext.empty()) {
+      note("C: ", plaintext);
+      session_.receive(io_.now(), plaintext);
+    }
+  } else {
+    note("C: ", bytes);
+    session_.receive(io_.now(), bytes);
+  }
+  flush();
+  if (!process_events()) return;
+  arm_deadline();
+}
+
+void ServerConnection::send_wire(std::string_view bytes) {
+  if (!bytes.empty() && connection_) connection_->send(bytes);
+}
+
+void ServerConnection::flush() {
+  const std::string output = session_.take_output();
+  if (!output.empty()) {
+    note("S: ", output);
+    if (tls_ && tls_->state() == tls::Engine::State::established) {
+      tls_->send_plaintext(output);
+    } else {
+      send_wire(output);
+    }
+  }
+  if (tls_) send_wire(tls_->take_ciphertext());
+}
+
+void ServerConnection::start_tls() {
+  flush();  // "220 Ready to start TLS" goes out in plaintext, before the engine exists
+  if (tls_context_ == nullptr) return finish("STARTTLS offered without a certificate");
+  tls_ = std::make_unique<tls::Engine>(*tls_context_, io_.now());
+  transcript_ += "-- TLS handshake\n";
+}
+
+bool ServerConnection::process_events() {
+  if (in_events_) return true;  // decide() from inside a handler: the outer loop continues
+  in_events_ = true;
+  const std::shared_ptr<bool> alive = alive_;
+  while (!finished_) {
+    auto event = session_.poll_event();
+    if (!event) break;
+    if (std::holds_alternative<smtp::server_event::StartTls>(*event)) start_tls();
+    if (const auto* violation = std::get_if<smtp::server_event::Violation>(&*event)) {
+      io_.trace("smtp.server.violation", {{"conn", id_}, {"what", violation->what}});
+    }
+    if (const auto* closed = std::get_if<smtp::server_event::Closed>(&*event)) {
+      flush();
+      io_.trace("smtp.server.closed", {{"conn", id_}, {"reason", closed->reason}});
+      finished_ = true;
+      deadline_timer_.cancel();
+      if (connection_) connection_->close();
+      in_events_ = false;
+      on_event_(*this, *event);  // last: the owner may destroy this object
+      return *alive;
+    }
+    on_event_(*this, *event);
+    if (!*alive) return false;
+  }
+  in_events_ = false;
+  flush();
+  return true;
+}
+
+void ServerConnection::decide(smtp::Verdict verdict) {
+  if (finished_) return;
+  session_.decide(io_.now(), std::move(verdict));
+  flush();
+  if (!process_events()) return;
+  arm_deadline();
+}
+
+void ServerConnection::arm_deadline() {
+  if (finished_ || session_.awaiting_decision()) {
+    deadline_timer_.cancel();
+    return;
+  }
+  deadline_timer_ = io_.at(session_.deadline(), [this] {
+    session_.on_deadline(io_.now());
+    flush();
+    if (!process_events()) return;
+    arm_deadline();
+  });
+}
+
+void ServerConnection::finish(std::string_view reason) {
+  if (finished_) return;
+  finished_ = true;
+  deadline_timer_.cancel();
+  if (connection_) connection_->close();
+  if (!session_.closed()) {
+    const smtp::ServerEvent closed = smtp::server_event::Closed{std::string(reason)};
+    on_event_(*this, closed);  // last: the owner may destroy this object
+  }
+}
+
+}  // namespace relaysim::endpoint

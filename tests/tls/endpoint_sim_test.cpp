@@ -1,0 +1,93 @@
+// SMTP with STARTTLS and AUTH between two nodes in the simulated world: the engines, the TLS
+// engine and the endpoint drivers together, in virtual time, replayed byte for byte.
+
+#include <catch2/catch.hpp>
+
+#include "support/client_dialogue.hpp"
+#include "support/smtp_nodes.hpp"
+#include "support/test_world.hpp"
+#include "tls/certificate.hpp"
+
+using namespace relaysim;
+using namespace relaysim::testing;
+
+namespace {
+
+struct Outcome {
+  SinkRecord sink;
+  SendRecord send;
+  std::string digest;
+};
+
+// The relay host sends to the MX with TLS required and verified, authenticating; the MX's
+// certificate is issued by a CA the sender trusts, valid from `valid_from` for 90 days.
+Outcome run(std::uint64_t seed, Duration valid_from) {
+  Outcome outcome;
+  tls::CryptoContext material_crypto(seed);
+  tls::Forge forge(material_crypto);
+  auto ca = forge.certificate_authority({"Scenario CA", {}, t0() - days(365), t0() + days(3650)});
+  auto certificate = forge.issue({"mx.dest.example", {}, t0() + valid_from, t0() + valid_from + days(90)}, ca.get());
+  tls::CryptoContext server_crypto(seed + 1), client_crypto(seed + 2);
+  tls::Context server_tls(server_crypto, {tls::Role::server, certificate.get(), {}, {}, tls::Verification::none,
+                                          tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context client_tls(client_crypto, {tls::Role::client, nullptr, {}, {ca.get()}, tls::Verification::chain_and_name,
+                                          tls::Version::tls1_2, tls::Version::tls1_3});
+  {
+    auto world = two_host_world(seed);
+    world->set_default_link({std::chrono::milliseconds(20), std::chrono::milliseconds(5), 0});
+    smtp::ServerConfig server_config = mx_config();
+    server_config.starttls = true;
+    server_config.auth_mechanisms = {"PLAIN", "LOGIN"};
+    world->add_process({"mx", "b", [&](io::Io& io) {
+                          return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, server_config,
+                                                            &server_tls, std::map<std::string, std::string>{{"sfdc", "s3cret"}},
+                                                            outcome.sink);
+                        }, {}});
+    smtp::ClientConfig client_config = relay_client_config(smtp::ClientTls::required);
+    client_config.auth = smtp::Credentials{"sfdc", "s3cret", "LOGIN"};
+    std::vector<smtp::OutgoingMessage> messages = {
+        message("news@acme.example", {"ann@dest.example"}, "Subject: one\r\n\r\nfirst\r\n"),
+        message("news@acme.example", {"bob@dest.example", "cy@dest.example"}, "Subject: two\r\n\r\nsecond\r\n")};
+    world->add_process({"relay", "a", [&](io::Io& io) {
+                          return std::make_unique<SendNode>(io, io::Endpoint{address("10.0.0.2"), 25}, "mx.dest.example",
+                                                            client_config, &client_tls, messages, outcome.send);
+                        }, {}});
+    world->start();
+    world->run_until(t0() + 1h);
+    outcome.digest = world->digest();
+  }
+  return outcome;
+}
+
+}  // namespace
+
+TEST_CASE("STARTTLS, AUTH LOGIN and two transactions on one connection, in the simulation", "[tls][endpoint][sim]") {
+  const Outcome outcome = run(5, -days(1));
+  REQUIRE(outcome.send.failures.empty());
+  REQUIRE(outcome.send.results.size() == 2);
+  CHECK(outcome.send.results[1].recipients.size() == 2);
+  for (const auto& result : outcome.send.results) {
+    for (const auto& recipient : result.recipients) CHECK(recipient.outcome == smtp::Outcome::delivered);
+  }
+  REQUIRE(outcome.sink.messages.size() == 2);
+  CHECK(outcome.sink.messages[1].content == "Subject: two\r\n\r\nsecond\r\n");
+  CHECK(outcome.sink.authenticated_users == std::vector<std::string>{"sfdc"});
+  CHECK(outcome.sink.tls_versions == std::vector<std::string>{"TLSv1.3", "TLSv1.3"});
+  CHECK(outcome.sink.connections == 1);  // the connection was reused
+  CHECK_THAT(outcome.send.transcript, Catch::Contains("-- TLS TLSv1.3"));
+  CHECK_THAT(outcome.send.transcript, Catch::Contains("C: AUTH LOGIN"));
+}
+
+TEST_CASE("a TLS world replays to the same digest, and another seed does not", "[tls][endpoint][determinism]") {
+  const Outcome first = run(5, -days(1)), second = run(5, -days(1)), other = run(6, -days(1));
+  CHECK(first.digest == second.digest);
+  CHECK(first.digest != other.digest);
+}
+
+TEST_CASE("a certificate that becomes valid only tomorrow stops a verifying sender in virtual time", "[tls][endpoint][sim]") {
+  const Outcome outcome = run(5, days(1));
+  REQUIRE(outcome.send.failures.size() == 1);
+  CHECK(outcome.send.failures[0].stage == smtp::Stage::starttls);
+  CHECK_THAT(outcome.send.failures[0].reason, Catch::Contains("certificate is not yet valid"));
+  CHECK(outcome.sink.messages.empty());
+}
