@@ -155,7 +155,10 @@ std::unique_ptr<CryptoContext> CryptoContext::system() { return std::unique_ptr<
 
 CryptoContext::~CryptoContext() {
   if (library_ == nullptr) return;
-  OSSL_LIB_CTX_free(library_);  // unloads the providers and frees the DRBGs
+  // Our handles first; the context's DRBGs keep their own references until the context goes.
+  OSSL_PROVIDER_unload(default_provider_);
+  OSSL_PROVIDER_unload(random_provider_);
+  OSSL_LIB_CTX_free(library_);
   std::lock_guard lock(registry_mutex);
   registry().erase(library_);
 }
