@@ -147,11 +147,12 @@ bool ClientConnection::process_events() {
   return true;
 }
 
-void ClientConnection::send(smtp::OutgoingMessage message) {
-  session_.send(io_.now(), std::move(message));
+bool ClientConnection::send(smtp::OutgoingMessage message) {
+  if (!session_.send(io_.now(), std::move(message))) return false;
   flush();
-  if (!process_events()) return;
+  if (!process_events()) return true;
   arm_deadline();
+  return true;
 }
 
 void ClientConnection::quit() {

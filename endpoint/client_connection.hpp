@@ -23,7 +23,8 @@ class ClientConnection {
                    const tls::Context* tls_context, io::ConnectOptions options, EventHandler on_event);
   ~ClientConnection();
 
-  void send(smtp::OutgoingMessage message);
+  // False when the session is not ready (see ClientSession::send).
+  bool send(smtp::OutgoingMessage message);
   void quit();
   bool ready() const { return session_.ready(); }
   bool finished() const { return finished_; }

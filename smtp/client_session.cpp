@@ -287,8 +287,8 @@ void ClientSession::become_ready() {
   events_.push_back(client_event::Ready{});
 }
 
-void ClientSession::send(Instant now, OutgoingMessage message) {
-  RELAYSIM_ASSERT(state_ == State::ready);
+bool ClientSession::send(Instant now, OutgoingMessage message) {
+  if (state_ != State::ready) return false;
   RELAYSIM_ASSERT(!message.recipients.empty());
   message_ = std::move(message);
   result_ = TransactionResult();
@@ -311,7 +311,8 @@ void ClientSession::send(Instant now, OutgoingMessage message) {
     decide_all(Outcome::permanent, Stage::mail,
                Reply::make(552, "5.3.4", "message size exceeds the server's limit of " + std::to_string(*capabilities_.size_max)),
                "not sent", false);
-    return finish_transaction(now);
+    finish_transaction(now);
+    return true;
   }
 
   std::string mail = "MAIL FROM:<" + (message_->sender ? message_->sender->to_string() : std::string()) + ">";
@@ -330,6 +331,7 @@ void ClientSession::send(Instant now, OutgoingMessage message) {
     write("DATA\r\n");
     expect(now, Expect::data, config_.data_init_timeout);
   }
+  return true;
 }
 
 void ClientSession::write_rcpt(Instant now, std::size_t index) {

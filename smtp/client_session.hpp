@@ -130,7 +130,9 @@ class ClientSession {
   std::optional<ClientEvent> poll_event();
 
   bool ready() const { return state_ == State::ready; }
-  void send(Instant now, OutgoingMessage message);
+  // Starts a transaction; false (and nothing sent) unless ready() - a Ready event may be stale
+  // by the time it is handled, if the server closed the session meanwhile.
+  bool send(Instant now, OutgoingMessage message);
   void quit(Instant now);
   void tls_started(Instant now, TlsState tls);
   void tls_failed(Instant now, std::string_view reason);

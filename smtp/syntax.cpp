@@ -163,6 +163,7 @@ std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow
           if (at + 1 >= text.size()) return PathError{"unterminated quoted local part"};
           const char escaped = text[at + 1];
           if (static_cast<unsigned char>(escaped) < 32 || escaped == 127) return PathError{"control character in the address"};
+          if (is_utf8_byte(escaped) && !allow_utf8) return PathError{"invalid character in the quoted local part"};
           local += escaped;
           at += 2;
           continue;

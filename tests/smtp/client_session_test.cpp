@@ -34,7 +34,7 @@ TEST_CASE("a pipelined transaction gives each recipient its own outcome", "[smtp
   outgoing.recipients[0].dsn.orcpt = "ann@dest.example";
   outgoing.parameters.ret = "HDRS";
   outgoing.parameters.envid = "id+1";
-  dialogue.session.send(dialogue.now, outgoing);
+  REQUIRE(dialogue.session.send(dialogue.now, outgoing));
   dialogue.run(R"(
     C: MAIL FROM:<news@acme.example> SIZE=21 RET=HDRS ENVID=id+2B1
     C: RCPT TO:<ann@dest.example> NOTIFY=FAILURE ORCPT=rfc822;ann@dest.example
@@ -70,7 +70,7 @@ TEST_CASE("without PIPELINING the client waits for each reply", "[smtp][client]"
     C: EHLO relay.acme.example
     S: 250 mx
   )");
-  dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example", "c@dest.example"}, "x\r\n"));
+  REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example", "c@dest.example"}, "x\r\n")));
   dialogue.run(R"(
     C: MAIL FROM:<a@acme.example>
     S: 250 ok
@@ -226,7 +226,7 @@ TEST_CASE("message-level refusals apply to every recipient at their stage", "[sm
   ClientDialogue dialogue(relay_client_config());
   dialogue.run(std::string("S: 220 mx ESMTP\nC: EHLO relay.acme.example\n") + ehlo_pipelining);
   SECTION("4xx at MAIL") {
-    dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example", "c@dest.example"}, "x"));
+    REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example", "c@dest.example"}, "x")));
     dialogue.run(R"(
       C: MAIL FROM:<a@acme.example> SIZE=1
       C: RCPT TO:<b@dest.example>
@@ -246,7 +246,7 @@ TEST_CASE("message-level refusals apply to every recipient at their stage", "[sm
     }
   }
   SECTION("5xx after the final dot") {
-    dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "spam\r\n"));
+    REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "spam\r\n")));
     dialogue.run(R"(
       C: MAIL FROM:<a@acme.example> SIZE=6
       C: RCPT TO:<b@dest.example>
@@ -263,7 +263,7 @@ TEST_CASE("message-level refusals apply to every recipient at their stage", "[sm
     CHECK(result.recipients[0].stage == Stage::content);
   }
   SECTION("every recipient refused: the pipelined DATA gets an empty message") {
-    dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x"));
+    REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x")));
     dialogue.run(R"(
       C: MAIL FROM:<a@acme.example> SIZE=1
       C: RCPT TO:<b@dest.example>
@@ -283,7 +283,7 @@ TEST_CASE("message-level refusals apply to every recipient at their stage", "[sm
 TEST_CASE("a connection lost after the final dot is a possible duplicate", "[smtp][client]") {
   ClientDialogue dialogue(relay_client_config());
   dialogue.run(std::string("S: 220 mx ESMTP\nC: EHLO relay.acme.example\n") + ehlo_pipelining);
-  dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x\r\n"));
+  REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x\r\n")));
   dialogue.run(R"(
     C: MAIL FROM:<a@acme.example> SIZE=3
     C: RCPT TO:<b@dest.example>
@@ -306,7 +306,7 @@ TEST_CASE("a connection lost after the final dot is a possible duplicate", "[smt
 TEST_CASE("a stage timeout makes the open recipients transient", "[smtp][client]") {
   ClientDialogue dialogue(relay_client_config());
   dialogue.run(std::string("S: 220 mx ESMTP\nC: EHLO relay.acme.example\n") + ehlo_pipelining);
-  dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x"));
+  REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x")));
   dialogue.session.take_output();
   CHECK(dialogue.session.deadline() == dialogue.now + 5min);  // the MAIL reply
   dialogue.session.on_deadline(dialogue.now + 5min);
@@ -337,7 +337,7 @@ TEST_CASE("a message larger than the server's SIZE is refused before sending", "
     S: 250-mx
     S: 250 SIZE 4
   )");
-  dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "too large"));
+  REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "too large")));
   dialogue.collect();
   CHECK(dialogue.take_output().empty());
   const auto result = dialogue.events_of<event::Finished>().at(0).result;
@@ -394,11 +394,20 @@ TEST_CASE("our client and our server complete a transaction through memory", "[s
   };
   shuttle();
   REQUIRE(client.session.ready());
-  client.session.send(client.now, message("news@acme.example", {"ann@dest.example"}, "Subject: hello\r\n\r\nHi Ann.\r\n"));
+  REQUIRE(client.session.send(client.now, message("news@acme.example", {"ann@dest.example"}, "Subject: hello\r\n\r\nHi Ann.\r\n")));
   shuttle();
   const auto messages = server.events_of<smtp::server_event::Message>();
   REQUIRE(messages.size() == 1);
   CHECK(messages[0].content == "Subject: hello\r\n\r\nHi Ann.\r\n");
   REQUIRE(client.events_of<event::Finished>().size() == 1);
   CHECK(client.events_of<event::Finished>()[0].result.recipients[0].outcome == Outcome::delivered);
+}
+
+TEST_CASE("send() refuses politely when the session is not ready", "[smtp][client]") {
+  ClientDialogue dialogue(relay_client_config());
+  // Still waiting for the greeting: nothing is sent and nothing breaks.
+  CHECK_FALSE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x")));
+  CHECK(dialogue.take_output().empty());
+  dialogue.feed("220 mx ESMTP\r\n421 4.3.2 shutting down\r\n");  // Ready would come, then the 421
+  CHECK_FALSE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x")));
 }

@@ -463,3 +463,21 @@ TEST_CASE("EHLO in the middle of a transaction resets it", "[smtp][server]") {
     S: 503 5.5.1 Error: need MAIL command
   )");
 }
+
+TEST_CASE("addresses: quoted local parts, literals, limits and 8-bit bytes", "[smtp][syntax]") {
+  const auto parse = [](std::string_view text, bool utf8 = false) { return smtp::parse_path(text, true, utf8); };
+  const smtp::ParsedPath quoted = std::get<smtp::ParsedPath>(parse("<\"john q\\\"x\"@acme.example>"));
+  CHECK(quoted.mailbox->local == "john q\"x");
+  CHECK(quoted.mailbox->to_string() == "\"john q\\\"x\"@acme.example");
+  CHECK(std::get<smtp::ParsedPath>(parse("<user@[203.0.113.5]>")).mailbox->address_literal);
+  CHECK(std::holds_alternative<smtp::PathError>(parse("<" + std::string(65, 'a') + "@acme.example>")));
+  CHECK(std::holds_alternative<smtp::PathError>(parse("<user@" + std::string(64, 'a') + ".example>")));
+  // Found by the address fuzzer: an 8-bit byte escaped inside quotes without SMTPUTF8.
+  CHECK(std::holds_alternative<smtp::PathError>(parse("<\"a\\\xb7" "b\"@acme.example>")));
+  CHECK(std::holds_alternative<smtp::ParsedPath>(parse("<\"a\\\xb7" "b\"@acme.example>", true)));
+  CHECK(smtp::decode_base64("AHNmZGMAczNjcmV0") == std::string("\0sfdc\0s3cret", 12));
+  CHECK_FALSE(smtp::decode_base64("AHNmZGMAczNjcmV"));   // bad length
+  CHECK_FALSE(smtp::decode_base64("c2ZkYx=="));           // stray bits: not canonical
+  CHECK(smtp::decode_xtext("a+2Bb") == std::string("a+b"));
+  CHECK_FALSE(smtp::decode_xtext("a+2b"));                 // lower-case hex
+}

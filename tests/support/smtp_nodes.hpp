@@ -96,7 +96,10 @@ class SendNode final : public io::Node {
         io_, server_, server_name_, config_, tls_, io::ConnectOptions{},
         [this](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {
           if (std::holds_alternative<smtp::client_event::Ready>(event)) {
-            if (next_ < messages_.size()) return connection.send(messages_[next_++]);
+            if (next_ < messages_.size() && connection.send(messages_[next_])) {
+              next_ += 1;
+              return;
+            }
             return connection.quit();
           }
           if (const auto* finished = std::get_if<smtp::client_event::Finished>(&event)) record_.results.push_back(finished->result);

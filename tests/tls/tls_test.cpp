@@ -257,7 +257,7 @@ TEST_CASE("STARTTLS end to end: our client and server sessions through two TLS e
   CHECK(client.session.tls().active);
   CHECK(client.session.tls().peer_verified);
   CHECK(server.session.authenticated_user() == "sfdc");
-  client.session.send(client.now, message("news@acme.example", {"ann@dest.example"}, "Subject: secret\r\n\r\nhi\r\n"));
+  REQUIRE(client.session.send(client.now, message("news@acme.example", {"ann@dest.example"}, "Subject: secret\r\n\r\nhi\r\n")));
   shuttle();
   const auto messages = server.events_of<smtp::server_event::Message>();
   REQUIRE(messages.size() == 1);
