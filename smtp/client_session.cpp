@@ -35,17 +35,21 @@ std::string dot_stuff(std::string_view content) {
   std::string out;
   out.reserve(content.size() + content.size() / 64 + 8);
   bool line_start = true;
-  for (std::size_t i = 0; i < content.size(); ++i) {
-    const char c = content[i];
-    if (c == '\r' || c == '\n') {
-      if (c == '\r' && i + 1 < content.size() && content[i + 1] == '\n') ++i;
-      out += "\r\n";  // CRLF stays; a bare CR or LF becomes one, so it can never end DATA downstream
-      line_start = true;
-      continue;
+  std::size_t at = 0;
+  while (at < content.size()) {
+    if (line_start && content[at] == '.') out += '.';
+    const std::size_t stop = find_line_break(content, at);
+    const std::size_t end = stop == std::string_view::npos ? content.size() : stop;
+    out.append(content.substr(at, end - at));
+    if (stop == std::string_view::npos) {
+      line_start = false;
+      at = end;
+      break;
     }
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = false;
+    // CRLF stays; a bare CR or LF becomes one, so it can never end DATA downstream.
+    at = content[stop] == '\r' && stop + 1 < content.size() && content[stop + 1] == '\n' ? stop + 2 : stop + 1;
+    out += "\r\n";
+    line_start = true;
   }
   if (!line_start) out += "\r\n";
   out += ".\r\n";

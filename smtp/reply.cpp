@@ -74,48 +74,48 @@ std::string Reply::wire() const {
 
 ReplyParser::Status ReplyParser::feed(std::string_view& bytes) {
   if (failed_) return Status::malformed;
+  const auto fail = [this](std::string reason) {
+    error_ = std::move(reason);
+    failed_ = true;
+    return Status::malformed;
+  };
   while (!bytes.empty()) {
     const std::size_t newline = bytes.find('\n');
     const std::string_view piece = bytes.substr(0, newline == std::string_view::npos ? bytes.size() : newline + 1);
-    line_.append(piece);
     bytes.remove_prefix(piece.size());
-    if (line_.size() > reply_line_bytes_max * 2) {  // generous: some servers exceed 512
-      error_ = "reply line too long";
-      failed_ = true;
-      return Status::malformed;
+    // A whole line in one piece is parsed in place; only split lines are gathered in line_.
+    std::string_view line = piece;
+    if (!line_.empty() || newline == std::string_view::npos) {
+      line_.append(piece);
+      line = line_;
     }
+    if (line.size() > reply_line_bytes_max * 2) return fail("reply line too long");  // generous: some servers exceed 512
     if (newline == std::string_view::npos) return Status::incomplete;
-    std::string line = line_;
-    line_.clear();
-    line.pop_back();                                   // \n
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+    line.remove_suffix(1);  // \n
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2]) ||
         (line.size() > 3 && line[3] != ' ' && line[3] != '-')) {
-      error_ = "malformed reply line: " + line.substr(0, 80);
-      failed_ = true;
-      return Status::malformed;
+      return fail("malformed reply line: " + std::string(line.substr(0, 80)));
     }
-    const int code = std::stoi(line.substr(0, 3));
-    if (code < 200 || code > 599) {
-      error_ = "reply code out of range: " + line.substr(0, 3);
-      failed_ = true;
-      return Status::malformed;
-    }
-    if (!current_.lines.empty() && code != current_.code) {
-      error_ = "reply code changed inside a multi-line reply";
-      failed_ = true;
-      return Status::malformed;
-    }
-    if (current_.lines.size() >= reply_lines_max) {
-      error_ = "too many reply lines";
-      failed_ = true;
-      return Status::malformed;
-    }
+    const int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+    if (code < 200 || code > 599) return fail("reply code out of range: " + std::string(line.substr(0, 3)));
+    if (!current_.lines.empty() && code != current_.code) return fail("reply code changed inside a multi-line reply");
+    if (current_.lines.size() >= reply_lines_max) return fail("too many reply lines");
     current_.code = code;
     const bool last = line.size() == 3 || line[3] == ' ';
-    auto [enhanced, text] = split_enhanced_code(line.size() > 4 ? std::string_view(line).substr(4) : std::string_view());
-    if (current_.lines.empty()) current_.enhanced = enhanced;
-    current_.lines.push_back(current_.enhanced.empty() || enhanced != current_.enhanced ? (enhanced.empty() ? text : enhanced + " " + text) : text);
+    const std::string_view rest = line.size() > 4 ? line.substr(4) : std::string_view();
+    const std::size_t space = rest.find(' ');
+    const std::string_view first = rest.substr(0, space);
+    const bool has_enhanced = is_enhanced_code(first);
+    const std::string_view text = has_enhanced ? (space == std::string_view::npos ? std::string_view() : rest.substr(space + 1)) : rest;
+    if (current_.lines.empty() && has_enhanced) current_.enhanced = std::string(first);
+    // Lines keep a different enhanced code than the first line's, so nothing is lost.
+    if (has_enhanced && first != current_.enhanced) {
+      current_.lines.emplace_back(std::string(first) + " " + std::string(text));
+    } else {
+      current_.lines.emplace_back(text);
+    }
+    line_.clear();
     if (last) {
       ready_ = std::move(current_);
       current_ = Reply();

@@ -53,12 +53,31 @@ std::optional<ServerEvent> ServerSession::poll_event() {
 
 void ServerSession::reply(const Reply& reply) { output_ += reply.wire(); }
 
+void ServerSession::reply(int code, std::string_view enhanced, std::string_view text) {
+  if (text.find('\n') != std::string_view::npos) return reply(Reply::make(code, enhanced, text));
+  // One line, written straight out: the common case, without building a Reply.
+  char digits[4] = {static_cast<char>('0' + code / 100), static_cast<char>('0' + code / 10 % 10),
+                    static_cast<char>('0' + code % 10), ' '};
+  output_.append(digits, 4);
+  if (!enhanced.empty()) {
+    output_.append(enhanced);
+    if (!text.empty()) output_ += ' ';
+  }
+  output_.append(text);
+  output_.append("\r\n");
+}
+
 void ServerSession::error_reply(int code, std::string_view enhanced, std::string_view text) {
-  error_reply(Reply::make(code, enhanced, text));
+  reply(code, enhanced, text);
+  count_error();
 }
 
 void ServerSession::error_reply(const Reply& rejection) {
   reply(rejection);
+  count_error();
+}
+
+void ServerSession::count_error() {
   errors_ += 1;
   if (errors_ >= config_.hard_error_limit && state_ != State::closed) {
     reply(421, "4.7.0", config_.hostname + " Error: too many errors");
@@ -70,7 +89,7 @@ void ServerSession::close(std::string_view reason) {
   if (state_ == State::closed) return;
   enter(State::closed);
   pending_ = Pending::none;
-  input_.clear();
+  discard_input();
   events_.push_back(server_event::Closed{std::string(reason)});
 }
 
@@ -110,6 +129,14 @@ void ServerSession::receive(Instant now, std::string_view bytes) {
     return;
   }
   deadline_ = now + config_.command_timeout;
+  // Consumed input is dropped lazily, so a pipelined burst is not shifted once per command.
+  if (input_offset_ == input_.size()) {
+    input_.clear();
+    input_offset_ = 0;
+  } else if (input_offset_ > 0) {
+    input_.erase(0, input_offset_);
+    input_offset_ = 0;
+  }
   input_.append(bytes);
   pump();
 }
@@ -126,18 +153,19 @@ void ServerSession::pump() {
       case State::command:
       case State::auth_response: {
         const std::size_t limit = state_ == State::auth_response ? auth_line_bytes_max : command_line_bytes_max;
-        const std::size_t newline = input_.find('\n');
+        const std::string_view unread = std::string_view(input_).substr(input_offset_);
+        const std::size_t newline = unread.find('\n');
         if (newline == std::string::npos) {
-          if (input_.size() > limit) {
+          if (unread.size() > limit) {
             // Too long: answer once, then drop everything up to the next line end.
             if (!discarding_line_) error_reply(500, "5.5.2", "Error: line too long");
             discarding_line_ = true;
-            input_.clear();
+            discard_input();
           }
           return;
         }
-        std::string line = input_.substr(0, newline);
-        input_.erase(0, newline + 1);
+        std::string_view line = unread.substr(0, newline);
+        input_offset_ += newline + 1;
         if (discarding_line_) {
           discarding_line_ = false;
           continue;
@@ -149,7 +177,7 @@ void ServerSession::pump() {
             continue;
           }
         } else {
-          line.pop_back();
+          line.remove_suffix(1);
         }
         if (line.find('\r') != std::string::npos) {
           events_.push_back(server_event::Violation{"bare <CR> in a command line"});
@@ -163,7 +191,7 @@ void ServerSession::pump() {
         if (state_ == State::auth_response) {
           process_auth_response(line);
         } else {
-          process_command_line(line, !input_.empty());
+          process_command_line(line, input_offset_ < input_.size());
         }
         break;
       }
@@ -365,7 +393,7 @@ void ServerSession::on_data() {
 
 // Reads message content up to CRLF.CRLF. Returns false when it needs more input.
 bool ServerSession::process_data() {
-  const std::string_view in = input_;
+  const std::string_view in = std::string_view(input_).substr(input_offset_);
   const std::size_t cap = config_.message_size_max > 0 ? std::min(config_.message_size_max, message_buffer_bytes_max)
                                                        : message_buffer_bytes_max;
   const auto append = [&](std::string_view piece) {
@@ -394,7 +422,7 @@ bool ServerSession::process_data() {
       at += 1;  // dot-stuffing (RFC 5321 §4.5.2): drop the leading dot
       line_start_ = LineStart::none;
     }
-    const std::size_t stop = in.find_first_of("\r\n", at);
+    const std::size_t stop = find_line_break(in, at);
     const std::size_t end = stop == std::string_view::npos ? in.size() : stop;
     if (end > at) {
       append(in.substr(at, end - at));
@@ -415,7 +443,7 @@ bool ServerSession::process_data() {
     // A bare CR or LF (RFC 5321 §2.3.8): never a line end that could end DATA.
     const char* which = in[at] == '\r' ? "<CR>" : "<LF>";
     if (config_.bare_line_endings == BareLineEndings::reject) {
-      input_.clear();
+      discard_input();
       events_.push_back(server_event::Violation{std::string("bare ") + which + " in message content"});
       reply(521, "5.5.2", config_.hostname + " Error: bare " + which + " received");
       close(std::string("bare ") + which + " in DATA");
@@ -427,7 +455,7 @@ bool ServerSession::process_data() {
     line_start_ = LineStart::soft;
     line_length_ = 0;
   }
-  input_.erase(0, at);
+  input_offset_ += at;
   if (!finished) return false;
   enter(State::command);
   if (oversized_) {
@@ -436,7 +464,8 @@ bool ServerSession::process_data() {
     return true;
   }
   pending_ = Pending::message;
-  events_.push_back(server_event::Message{envelope_, std::move(content_), normalized_, long_lines_});
+  // The transaction ends with this message: its envelope moves to the owner.
+  events_.push_back(server_event::Message{std::exchange(envelope_, Envelope()), std::move(content_), normalized_, long_lines_});
   content_.clear();
   return true;
 }
@@ -444,9 +473,9 @@ bool ServerSession::process_data() {
 void ServerSession::on_starttls(bool more_input_follows) {
   if (!config_.starttls) return error_reply(502, "5.5.1", "Error: command not implemented");
   if (tls_.active) return error_reply(554, "5.5.1", "Error: TLS already active");
-  if (more_input_follows || !input_.empty()) {
+  if (more_input_follows || input_offset_ < input_.size()) {
     events_.push_back(server_event::Violation{"plaintext pipelined after STARTTLS: discarded (CVE-2011-0411)"});
-    input_.clear();
+    discard_input();
   }
   reply(220, "2.0.0", "Ready to start TLS");
   events_.push_back(server_event::StartTls{});
@@ -462,7 +491,7 @@ void ServerSession::tls_started(Instant now, TlsState tls) {
   esmtp_ = false;
   authenticated_user_.clear();
   reset_transaction();
-  input_.clear();
+  discard_input();
   deadline_ = now + config_.command_timeout;
   if (!greeted_) {
     greet();
@@ -534,12 +563,12 @@ void ServerSession::decide(Instant now, Verdict verdict) {
   const Pending decided = std::exchange(pending_, Pending::none);
   deadline_ = now + config_.command_timeout;
   const auto answer = [&](int code, std::string_view enhanced, std::string_view text) {
-    const Reply chosen = verdict.reply ? *verdict.reply : Reply::make(code, enhanced, text);
-    if (verdict.accepted) {
-      reply(chosen);
+    if (verdict.reply) {
+      reply(*verdict.reply);
     } else {
-      error_reply(chosen);  // a refusal counts towards the error limit
+      reply(code, enhanced, text);
     }
+    if (!verdict.accepted) count_error();  // a refusal counts towards the error limit
   };
   switch (decided) {
     case Pending::mail:

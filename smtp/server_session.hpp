@@ -167,7 +167,8 @@ class ServerSession {
   void process_auth_response(std::string_view line);
   bool process_data();
   void reply(const Reply& reply);
-  void reply(int code, std::string_view enhanced, std::string_view text) { reply(Reply::make(code, enhanced, text)); }
+  void reply(int code, std::string_view enhanced, std::string_view text);
+  void count_error();
   void error_reply(int code, std::string_view enhanced, std::string_view text);
   void error_reply(const Reply& rejection);
   void close(std::string_view reason);
@@ -187,7 +188,13 @@ class ServerSession {
   ServerConfig config_;
   State state_ = State::command;
   Pending pending_ = Pending::none;
+  void discard_input() {
+    input_.clear();
+    input_offset_ = 0;
+  }
+
   std::string input_;
+  std::size_t input_offset_ = 0;  // input_ before this has been consumed
   std::string output_;
   std::deque<ServerEvent> events_;
   Instant deadline_;

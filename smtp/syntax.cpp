@@ -1,6 +1,7 @@
 #include "smtp/syntax.hpp"
 
 #include <array>
+#include <cstring>
 #include <cstdint>
 #include <variant>
 
@@ -48,6 +49,17 @@ bool valid_address_literal(std::string_view literal) {
 }
 
 }  // namespace
+
+std::size_t find_line_break(std::string_view text, std::size_t from) {
+  if (from >= text.size()) return std::string_view::npos;
+  const char* begin = text.data() + from;
+  const std::size_t length = text.size() - from;
+  const auto* newline = static_cast<const char*>(std::memchr(begin, '\n', length));
+  const std::size_t limit = newline != nullptr ? static_cast<std::size_t>(newline - begin) : length;
+  const auto* carriage = static_cast<const char*>(std::memchr(begin, '\r', limit));
+  if (carriage != nullptr) return from + static_cast<std::size_t>(carriage - begin);
+  return newline != nullptr ? from + limit : std::string_view::npos;
+}
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -54,6 +54,10 @@ std::string encode_base64(std::string_view bytes);
 // Strict: nullopt for anything but canonical base64 (RFC 4648 §4) with correct padding.
 std::optional<std::string> decode_base64(std::string_view text);
 
+// The position of the first CR or LF at or after `from`, or npos. Two vectorised memchr scans:
+// std::string_view::find_first_of tests every byte against the set one call at a time.
+std::size_t find_line_break(std::string_view text, std::size_t from);
+
 // Case-insensitive ASCII comparison and upper-casing.
 bool equals_ignoring_case(std::string_view a, std::string_view b);
 std::string to_upper(std::string_view text);
