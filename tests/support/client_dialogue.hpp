@@ -65,11 +65,7 @@ class ClientDialogue {
 
   template <typename Event>
   std::vector<Event> events_of() const {
-    std::vector<Event> out;
-    for (const auto& event : events) {
-      if (const auto* match = std::get_if<Event>(&event)) out.push_back(*match);
-    }
-    return out;
+    return select_events<Event>(events);
   }
 
   Instant now = *parse_iso8601("2026-03-02T09:00:00Z");

@@ -33,6 +33,16 @@ inline std::string unescape(std::string_view text) {
   return out;
 }
 
+// The events of one type among those a dialogue collected.
+template <typename Event, typename Variant>
+std::vector<Event> select_events(const std::vector<Variant>& events) {
+  std::vector<Event> out;
+  for (const auto& event : events) {
+    if (const auto* match = std::get_if<Event>(&event)) out.push_back(*match);
+  }
+  return out;
+}
+
 class ServerDialogue {
  public:
   using Policy = std::function<smtp::Verdict(const smtp::ServerEvent& event)>;
@@ -109,11 +119,7 @@ class ServerDialogue {
 
   template <typename Event>
   std::vector<Event> events_of() const {
-    std::vector<Event> out;
-    for (const auto& event : events) {
-      if (const auto* match = std::get_if<Event>(&event)) out.push_back(*match);
-    }
-    return out;
+    return select_events<Event>(events);
   }
 
   Instant now = *parse_iso8601("2026-03-02T09:00:00Z");
