@@ -569,6 +569,7 @@ void ServerSession::decide(Instant now, Verdict verdict) {
       reply(code, enhanced, text);
     }
     if (!verdict.accepted) count_error();  // a refusal counts towards the error limit
+    if (verdict.reply && verdict.reply->code == 421) close("the owner closed the session");  // RFC 5321 §3.8
   };
   switch (decided) {
     case Pending::mail:

@@ -29,6 +29,7 @@ class LambdaNode final : public io::Node {
   std::vector<std::unique_ptr<io::Listener>> listeners;
   std::vector<std::unique_ptr<io::File>> files;
   std::vector<io::Pending> pending;
+  std::shared_ptr<void> keep_alive;  // anything else the body wants to die with the node
 
  private:
   Body body_;

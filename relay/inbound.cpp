@@ -1,0 +1,232 @@
+#include "relay/inbound.hpp"
+
+#include "io/assert.hpp"
+#include "relay/password.hpp"
+
+namespace relaysim::relay {
+namespace {
+
+std::string bracketed(const std::optional<smtp::Mailbox>& mailbox) {
+  return "<" + (mailbox ? mailbox->to_string() : std::string()) + ">";
+}
+
+// How Postfix names a client in its logs: "unknown[13.108.0.1]" without reverse DNS.
+std::string client_name(const io::Endpoint& client) { return "unknown[" + client.address.to_string() + "]"; }
+
+smtp::Verdict refuse(int code, std::string_view enhanced, std::string text) {
+  return smtp::Verdict::reject(smtp::Reply::make(code, enhanced, text));
+}
+
+}  // namespace
+
+bool domain_matches(std::string_view pattern, std::string_view domain) {
+  const std::string p = smtp::to_lower(pattern), d = smtp::to_lower(domain);
+  if (p == "*") return true;
+  if (p.starts_with("*.")) return d.size() > p.size() - 1 && d.ends_with(std::string_view(p).substr(1));
+  return p == d;
+}
+
+bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain) {
+  for (const std::string& pattern : patterns) {
+    if (domain_matches(pattern, domain)) return true;
+  }
+  return false;
+}
+
+int count_received_headers(std::string_view content) {
+  int count = 0;
+  std::size_t at = 0;
+  while (at < content.size()) {
+    const std::size_t end = content.find('\n', at);
+    const std::string_view line = content.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
+    if (line.empty() || line == "\r") break;  // the blank line ends the header section
+    if (line.size() >= 9 && smtp::equals_ignoring_case(line.substr(0, 9), "received:")) ++count;
+    if (end == std::string_view::npos) break;
+    at = end + 1;
+  }
+  return count;
+}
+
+std::string sanitize_helo(std::string_view helo) {
+  std::string out;
+  for (char c : helo.substr(0, 255)) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                       c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+    out += plain ? c : '?';
+  }
+  return out;
+}
+
+Inbound::Inbound(io::Io& io, const RelayConfig& config, Queue& queue, const tls::Context* tls)
+    : io_(io), config_(config), queue_(queue), tls_(tls) {}
+
+Inbound::~Inbound() { *alive_ = false; }
+
+void Inbound::log(std::string_view line) { io_.trace("log", {{"line", line}}); }
+
+io::Status Inbound::start() {
+  for (const ListenerConfig& listener : config_.listeners) {
+    if (listener.implicit_tls && tls_ == nullptr) {
+      return io::Error{io::Errc::invalid_argument, "listener " + listener.address.to_string() + " needs a certificate"};
+    }
+    auto opened = io_.listen(listener.address, [this, listener](std::unique_ptr<io::Connection> connection) {
+      accept(std::move(connection), listener);
+    });
+    if (!opened) return opened.error();
+    listeners_.push_back(std::move(opened).value());
+  }
+  return {};
+}
+
+void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerConfig& listener) {
+  const std::uint64_t id = connection->id();
+  Session& session = sessions_[id];
+  session.client = connection->peer_endpoint();
+  for (const io::Cidr& network : config_.mynetworks) {
+    if (network.contains(session.client.address)) session.trusted_network = true;
+  }
+  log("connect from " + client_name(session.client));
+  smtp::ServerConfig server;
+  server.hostname = config_.myhostname;
+  server.implicit_tls = listener.implicit_tls;
+  server.starttls = tls_ != nullptr && !listener.implicit_tls;
+  if (!config_.users.empty()) server.auth_mechanisms = config_.auth_mechanisms;
+  server.auth_requires_tls = config_.smtpd_tls_auth_only;
+  server.message_size_max = config_.message_size_limit;
+  server.recipients_max = config_.smtpd_recipient_limit;
+  server.hard_error_limit = config_.smtpd_hard_error_limit;
+  session.connection = std::make_unique<endpoint::ServerConnection>(
+      io_, std::move(connection), server, tls_,
+      [this, id](endpoint::ServerConnection&, const smtp::ServerEvent& event) { on_event(id, event); });
+}
+
+void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
+  const auto found = sessions_.find(id);
+  if (found == sessions_.end()) return;
+  Session& session = found->second;
+  endpoint::ServerConnection& connection = *session.connection;
+  if (const auto* auth = std::get_if<smtp::server_event::Auth>(&event)) {
+    const auto user = config_.users.find(auth->user);
+    const bool good = user != config_.users.end() && verify_password(auth->password, user->second) &&
+                      (auth->authorization_id.empty() || auth->authorization_id == auth->user);
+    if (good) {
+      log(client_name(session.client) + ": sasl_method=" + auth->mechanism + ", sasl_username=" + auth->user);
+      return connection.decide(smtp::Verdict::accept());
+    }
+    session.auth_failures += 1;
+    log("warning: " + client_name(session.client) + ": SASL " + auth->mechanism + " authentication failed");
+    if (session.auth_failures >= config_.smtpd_auth_failure_limit) {
+      return connection.decide(refuse(421, "4.7.0", config_.myhostname + " Error: too many failed authentications"));
+    }
+    return connection.decide(refuse(535, "5.7.8", "Error: authentication failed"));
+  }
+  if (const auto* mail = std::get_if<smtp::server_event::Mail>(&event)) return connection.decide(check_sender(session, *mail));
+  if (const auto* rcpt = std::get_if<smtp::server_event::Rcpt>(&event)) return connection.decide(check_recipient(session, *rcpt));
+  if (const auto* message = std::get_if<smtp::server_event::Message>(&event)) return on_message(id, *message);
+  if (const auto* violation = std::get_if<smtp::server_event::Violation>(&event)) {
+    log("warning: " + client_name(session.client) + ": " + violation->what);
+    return;
+  }
+  if (std::holds_alternative<smtp::server_event::Closed>(event)) {
+    log("disconnect from " + client_name(session.client));
+    sessions_.erase(found);  // allowed from inside the Closed event
+  }
+}
+
+smtp::Verdict Inbound::check_sender(Session& session, const smtp::server_event::Mail& mail) {
+  session.sender_text = bracketed(mail.sender);
+  const bool authorised = session.trusted_network || !session.connection->session().authenticated_user().empty();
+  if (!authorised) return smtp::Verdict::accept();  // refused per recipient, with the reason people search for
+  if (mail.sender && !config_.sender_domains.empty() && !any_domain_matches(config_.sender_domains, mail.sender->domain)) {
+    const std::string text = session.sender_text + ": Sender address rejected: not permitted through this relay";
+    log("NOQUEUE: reject: MAIL from " + client_name(session.client) + ": 553 5.7.1 " + text);
+    return refuse(553, "5.7.1", text);
+  }
+  return smtp::Verdict::accept();
+}
+
+smtp::Verdict Inbound::check_recipient(Session& session, const smtp::server_event::Rcpt& rcpt) {
+  const smtp::Mailbox& mailbox = rcpt.recipient.mailbox;
+  const std::string address = "<" + mailbox.to_string() + ">";
+  const auto reject = [&](int code, std::string_view enhanced, const std::string& text) {
+    log("NOQUEUE: reject: RCPT from " + client_name(session.client) + ": " + std::to_string(code) + " " +
+        std::string(enhanced) + " " + text + "; from=" + session.sender_text + " to=" + address + " helo=<" +
+        sanitize_helo(session.connection->session().helo_name()) + ">");
+    return refuse(code, enhanced, text);
+  };
+  const bool authorised = session.trusted_network || !session.connection->session().authenticated_user().empty();
+  if (!authorised) return reject(554, "5.7.1", address + ": Relay access denied");
+  // Routing tricks that open relays were abused through, refused even for authorised clients.
+  if (rcpt.source_route) return reject(550, "5.7.1", address + ": Source routing is not supported");
+  if (mailbox.address_literal) return reject(550, "5.7.1", address + ": Address literals are not relayed");
+  if (mailbox.local.find('%') != std::string::npos) return reject(550, "5.7.1", address + ": Percent-hack addresses are not relayed");
+  if (mailbox.local.find('!') != std::string::npos) return reject(550, "5.7.1", address + ": Bang paths are not relayed");
+  if (mailbox.local.find('@') != std::string::npos) return reject(550, "5.7.1", address + ": Quoted addresses holding @ are not relayed");
+  if (mailbox.domain.empty()) return reject(550, "5.1.3", address + ": A domain is required");
+  if (!any_domain_matches(config_.recipient_domains, mailbox.domain)) {
+    return reject(554, "5.7.1", address + ": Recipient domain not served by this relay");
+  }
+  return smtp::Verdict::accept();
+}
+
+std::string Inbound::received_header(const Session& session, const std::string& queue_id,
+                                     const smtp::server_event::Message& message) const {
+  const smtp::ServerSession& smtp = session.connection->session();
+  const bool tls = smtp.tls().active;
+  const bool authenticated = !smtp.authenticated_user().empty();
+  // RFC 3848 protocol names.
+  const std::string protocol = std::string("ESMTP") + (tls ? "S" : "") + (authenticated ? "A" : "");
+  std::string header = "Received: from " + sanitize_helo(smtp.helo_name()) + " (unknown [" +
+                       session.client.address.to_string() + "])\r\n";
+  if (tls) header += "\t(using " + smtp.tls().version + " with cipher " + smtp.tls().cipher + ")\r\n";
+  if (authenticated) header += "\t(Authenticated sender: " + sanitize_helo(smtp.authenticated_user()) + ")\r\n";
+  header += "\tby " + config_.myhostname + " (relaysim) with " + protocol + " id " + queue_id + "\r\n";
+  if (message.envelope.recipients.size() == 1) {
+    header += "\tfor <" + message.envelope.recipients.front().mailbox.to_string() + ">";
+  }
+  header += "; " + format_rfc5322(io_.now()) + "\r\n";
+  return header;
+}
+
+void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& message) {
+  Session& session = sessions_.at(id);
+  endpoint::ServerConnection& connection = *session.connection;
+  const int hops = count_received_headers(message.content);
+  if (hops >= config_.hopcount_limit) {  // RFC 5321 §6.3: a loop
+    log("NOQUEUE: reject: DATA from " + client_name(session.client) + ": 554 5.4.6 Too many hops (" +
+        std::to_string(hops) + " Received: headers); from=" + session.sender_text);
+    return connection.decide(refuse(554, "5.4.6", "Error: too many hops"));
+  }
+  QueuedMessage queued;
+  queued.id = queue_.allocate_id();
+  queued.arrival = io_.now();
+  queued.sender = message.envelope.sender;
+  queued.parameters = message.envelope.parameters;
+  for (const smtp::Recipient& recipient : message.envelope.recipients) {
+    queued.recipients.push_back({recipient, RecipientState::queued, 0, io_.now(), ""});
+  }
+  // One header on top; the rest, body included, byte for byte as received.
+  queued.content = received_header(session, queued.id, message) + message.content;
+  queued.client_address = session.client.address.to_string();
+  queued.helo = connection.session().helo_name();
+  queued.authenticated_user = connection.session().authenticated_user();
+  const std::string summary = ": from=" + bracketed(queued.sender) + ", size=" + std::to_string(queued.content.size()) +
+                              ", nrcpt=" + std::to_string(queued.recipients.size());
+  const auto alive = alive_;
+  queue_.store(std::move(queued), [this, alive, id, summary](io::Result<std::string> stored) {
+    if (!*alive) return;
+    const auto found = sessions_.find(id);
+    if (!stored) {
+      log("warning: queue file write error: " + stored.error().detail);
+      if (found != sessions_.end()) found->second.connection->decide(refuse(451, "4.3.0", "Error: queue file write error"));
+      return;
+    }
+    accepted_ += 1;
+    log(stored.value() + summary + " (queue active)");
+    if (found == sessions_.end()) return;  // the client left; the message is queued all the same
+    found->second.connection->decide(
+        smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + stored.value())));
+  });
+}
+
+}  // namespace relaysim::relay

@@ -1,0 +1,66 @@
+#pragma once
+// The relay's inbound side: listeners, SMTP sessions, and the policy that decides what it takes.
+//
+// Never an open relay. A client may relay only when its address is in mynetworks or it has
+// authenticated; everything else gets "554 5.7.1 <rcpt>: Relay access denied". Even authorised
+// clients cannot route through the relay by address tricks: source routes, the percent hack,
+// bang paths, quoted local parts holding "@" and address literals are refused. A message with
+// more Received: headers than hopcount_limit is refused (5.4.6). An accepted message gets one
+// Received: header on top and is otherwise untouched, so DKIM signatures survive; the 250 goes
+// out only once the queue says the message is durable.
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "endpoint/server_connection.hpp"
+#include "io/io.hpp"
+#include "relay/config.hpp"
+#include "relay/queue.hpp"
+#include "tls/engine.hpp"
+
+namespace relaysim::relay {
+
+class Inbound {
+ public:
+  Inbound(io::Io& io, const RelayConfig& config, Queue& queue, const tls::Context* tls);
+  ~Inbound();
+  // Opens the listeners; the error names the listener that failed.
+  io::Status start();
+  std::size_t connections() const { return sessions_.size(); }
+  std::uint64_t accepted_messages() const { return accepted_; }
+
+ private:
+  struct Session {
+    std::unique_ptr<endpoint::ServerConnection> connection;
+    io::Endpoint client;
+    bool trusted_network = false;
+    int auth_failures = 0;
+    std::string sender_text;  // for "NOQUEUE: reject" log lines
+  };
+
+  void accept(std::unique_ptr<io::Connection> connection, const ListenerConfig& listener);
+  void on_event(std::uint64_t id, const smtp::ServerEvent& event);
+  void on_message(std::uint64_t id, const smtp::server_event::Message& message);
+  smtp::Verdict check_recipient(Session& session, const smtp::server_event::Rcpt& rcpt);
+  smtp::Verdict check_sender(Session& session, const smtp::server_event::Mail& mail);
+  std::string received_header(const Session& session, const std::string& queue_id,
+                              const smtp::server_event::Message& message) const;
+  void log(std::string_view line);
+
+  io::Io& io_;
+  const RelayConfig& config_;
+  Queue& queue_;
+  const tls::Context* tls_;
+  std::vector<std::unique_ptr<io::Listener>> listeners_;
+  std::map<std::uint64_t, Session> sessions_;
+  std::uint64_t accepted_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// The number of Received: header fields in a message's header section.
+int count_received_headers(std::string_view content);
+// A HELO name as it may appear in a header: printable, no spaces or parentheses, at most 255 bytes.
+std::string sanitize_helo(std::string_view helo);
+
+}  // namespace relaysim::relay

@@ -1,0 +1,311 @@
+#include "relay/queue.hpp"
+
+#include <cstdio>
+
+#include "io/assert.hpp"
+#include "relay/record.hpp"
+
+namespace relaysim::relay {
+namespace {
+
+constexpr std::uint8_t kind_message = 1;
+constexpr std::uint8_t kind_recipient_state = 2;
+constexpr std::uint8_t kind_hold = 3;
+
+void write_mailbox(Writer& out, const smtp::Mailbox& mailbox) {
+  out.text(mailbox.local);
+  out.text(mailbox.domain);
+  out.flag(mailbox.quoted_local);
+  out.flag(mailbox.address_literal);
+}
+
+smtp::Mailbox read_mailbox(Reader& in) {
+  smtp::Mailbox mailbox;
+  mailbox.local = in.text();
+  mailbox.domain = in.text();
+  mailbox.quoted_local = in.flag();
+  mailbox.address_literal = in.flag();
+  return mailbox;
+}
+
+void write_state(Writer& out, const QueuedRecipient& recipient) {
+  out.u8(static_cast<std::uint8_t>(recipient.state));
+  out.u32(static_cast<std::uint32_t>(recipient.attempts));
+  out.i64(recipient.next_attempt.unix_microseconds());
+  out.text(recipient.last_reply);
+}
+
+bool read_state(Reader& in, QueuedRecipient& recipient) {
+  const std::uint8_t state = in.u8();
+  if (state > static_cast<std::uint8_t>(RecipientState::bounced)) return false;
+  recipient.state = static_cast<RecipientState>(state);
+  recipient.attempts = static_cast<int>(in.u32());
+  recipient.next_attempt = Instant::from_unix_microseconds(in.i64());
+  recipient.last_reply = in.text();
+  return !in.failed();
+}
+
+}  // namespace
+
+std::string_view to_string(RecipientState state) {
+  switch (state) {
+    case RecipientState::queued: return "queued";
+    case RecipientState::deferred: return "deferred";
+    case RecipientState::delivered: return "delivered";
+    case RecipientState::bounced: return "bounced";
+  }
+  return "?";
+}
+
+bool QueuedMessage::finished() const {
+  for (const QueuedRecipient& recipient : recipients) {
+    if (recipient.state != RecipientState::delivered && recipient.state != RecipientState::bounced) return false;
+  }
+  return true;
+}
+
+std::string encode_message(const QueuedMessage& message) {
+  Writer out;
+  out.text(message.id);
+  out.i64(message.arrival.unix_microseconds());
+  out.flag(message.sender.has_value());
+  if (message.sender) write_mailbox(out, *message.sender);
+  const smtp::MailParameters& parameters = message.parameters;
+  out.flag(parameters.size.has_value());
+  out.u64(parameters.size.value_or(0));
+  out.text(parameters.body);
+  out.text(parameters.ret);
+  out.text(parameters.envid);
+  out.flag(parameters.smtputf8);
+  out.text(parameters.auth);
+  out.text(message.client_address);
+  out.text(message.helo);
+  out.text(message.authenticated_user);
+  out.u32(static_cast<std::uint32_t>(message.recipients.size()));
+  for (const QueuedRecipient& queued : message.recipients) {
+    write_mailbox(out, queued.recipient.mailbox);
+    const smtp::RecipientParameters& dsn = queued.recipient.dsn;
+    out.flag(dsn.notify_given);
+    out.flag(dsn.notify_never);
+    out.flag(dsn.notify_success);
+    out.flag(dsn.notify_failure);
+    out.flag(dsn.notify_delay);
+    out.text(dsn.orcpt_type);
+    out.text(dsn.orcpt);
+    write_state(out, queued);
+  }
+  out.text(message.content);
+  return out.bytes();
+}
+
+std::optional<QueuedMessage> decode_message(std::string_view payload) {
+  Reader in(payload);
+  QueuedMessage message;
+  message.id = in.text();
+  message.arrival = Instant::from_unix_microseconds(in.i64());
+  if (in.flag()) message.sender = read_mailbox(in);
+  const bool has_size = in.flag();
+  const std::uint64_t size = in.u64();
+  if (has_size) message.parameters.size = size;
+  message.parameters.body = in.text();
+  message.parameters.ret = in.text();
+  message.parameters.envid = in.text();
+  message.parameters.smtputf8 = in.flag();
+  message.parameters.auth = in.text();
+  message.client_address = in.text();
+  message.helo = in.text();
+  message.authenticated_user = in.text();
+  const std::uint32_t count = in.u32();
+  if (in.failed() || count > 100'000) return std::nullopt;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    QueuedRecipient queued;
+    queued.recipient.mailbox = read_mailbox(in);
+    smtp::RecipientParameters& dsn = queued.recipient.dsn;
+    dsn.notify_given = in.flag();
+    dsn.notify_never = in.flag();
+    dsn.notify_success = in.flag();
+    dsn.notify_failure = in.flag();
+    dsn.notify_delay = in.flag();
+    dsn.orcpt_type = in.text();
+    dsn.orcpt = in.text();
+    if (!read_state(in, queued)) return std::nullopt;
+    message.recipients.push_back(std::move(queued));
+  }
+  message.content = in.text();
+  if (in.failed() || !in.at_end()) return std::nullopt;
+  return message;
+}
+
+Queue::Queue(io::Io& io, std::string directory)
+    : io_(io), directory_(std::move(directory)), random_(io.random_stream("queue-id")) {}
+
+const QueuedMessage* Queue::find(const std::string& id) const {
+  const auto found = messages_.find(id);
+  return found == messages_.end() ? nullptr : &found->second;
+}
+
+std::string Queue::allocate_id() {
+  // Arrival time in microseconds, then a sequence and random bits: sortable, unique across restarts.
+  char buffer[48];
+  std::snprintf(buffer, sizeof buffer, "%014llX%04llX%04llX",
+                static_cast<unsigned long long>(io_.now().unix_microseconds()),
+                static_cast<unsigned long long>(sequence_++ & 0xFFFF), static_cast<unsigned long long>(random_.below(0x10000)));
+  return buffer;
+}
+
+RecoveryReport Queue::recover() {
+  RecoveryReport report;
+  if (const io::Status made = io_.make_directory(directory_); !made) {
+    report.problems.push_back("cannot make " + directory_ + ": " + made.error().detail);
+    return report;
+  }
+  auto names = io_.list_directory(directory_);
+  if (!names) {
+    report.problems.push_back("cannot list " + directory_ + ": " + names.error().detail);
+    return report;
+  }
+  for (const std::string& name : names.value()) {
+    auto contents = io_.read_file(path(name));
+    if (!contents) {
+      report.problems.push_back(name + ": " + contents.error().detail);
+      continue;
+    }
+    const std::string_view bytes = contents.value();
+    std::size_t consumed = 0;
+    const auto first = read_record(bytes, consumed);
+    std::optional<QueuedMessage> message;
+    if (first && first->kind == kind_message) message = decode_message(first->payload);
+    if (!message || message->id != name) {
+      // Torn or corrupt: this message was never acknowledged.
+      report.discarded += 1;
+      io_.trace("queue.discarded", {{"file", name}, {"bytes", bytes.size()}});
+      (void)io_.remove_file(path(name));
+      continue;
+    }
+    std::size_t at = consumed;
+    while (at < bytes.size()) {
+      const auto record = read_record(bytes.substr(at), consumed);
+      if (!record) break;  // a torn tail: that change never completed
+      Reader in(record->payload);
+      if (record->kind == kind_recipient_state) {
+        const std::uint32_t index = in.u32();
+        QueuedRecipient state;
+        if (index < message->recipients.size() && read_state(in, state)) {
+          state.recipient = message->recipients[index].recipient;
+          message->recipients[index] = state;
+        }
+      } else if (record->kind == kind_hold) {
+        message->held = in.flag();
+      }
+      at += consumed;
+    }
+    if (message->finished()) {
+      report.finished += 1;
+      (void)io_.remove_file(path(name));
+      continue;
+    }
+    auto file = io_.open_for_append(path(name));
+    if (!file) {
+      report.problems.push_back(name + ": " + file.error().detail);
+      continue;
+    }
+    files_[name] = std::move(file).value();
+    report.recovered += 1;
+    messages_[name] = std::move(*message);
+  }
+  io_.trace("queue.recovered", {{"messages", report.recovered}, {"discarded", report.discarded},
+                                {"finished", report.finished}});
+  return report;
+}
+
+void Queue::store(QueuedMessage message, StoreHandler on_durable) {
+  if (message.id.empty()) message.id = allocate_id();
+  const std::string id = message.id;
+  auto file = io_.create_file(path(id));
+  if (!file) return on_durable(file.error());  // nothing written: the caller answers 4xx
+  const std::string record = frame_record(kind_message, encode_message(message));
+  if (const io::Status appended = file.value()->append(record); !appended) {
+    (void)io_.remove_file(path(id));
+    return on_durable(appended.error());
+  }
+  io::File& handle = *file.value();
+  files_[id] = std::move(file).value();
+  const std::uint64_t operation = next_operation_++;
+  const auto abandon = [this, id, operation](const io::Status& status, const StoreHandler& handler) {
+    operations_.erase(operation);
+    files_.erase(id);
+    (void)io_.remove_file(path(id));
+    handler(status.error());
+  };
+  // fsync the file, then the directory entry: then, and only then, the message is durable.
+  operations_[operation] = handle.sync([this, id, operation, abandon, message = std::move(message),
+                                        on_durable = std::move(on_durable)](io::Status synced) mutable {
+    if (!synced) return abandon(synced, on_durable);
+    operations_[operation] = io_.sync_directory(
+        directory_, [this, id, operation, abandon, message = std::move(message), on_durable](io::Status listed) mutable {
+          if (!listed) return abandon(listed, on_durable);
+          operations_.erase(operation);
+          io_.trace("queue.stored", {{"id", id}, {"recipients", message.recipients.size()}, {"size", message.content.size()}});
+          messages_[id] = std::move(message);
+          on_durable(id);
+        });
+  });
+}
+
+void Queue::append_durably(const std::string& id, std::string record, UpdateHandler on_durable) {
+  const auto file = files_.find(id);
+  if (file == files_.end()) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id});
+  if (const io::Status appended = file->second->append(record); !appended) return on_durable(appended);
+  const std::uint64_t operation = next_operation_++;
+  operations_[operation] = file->second->sync([this, operation, on_durable](io::Status status) {
+    operations_.erase(operation);
+    on_durable(status);
+  });
+}
+
+void Queue::update(const std::string& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable) {
+  const auto found = messages_.find(id);
+  if (found == messages_.end() || recipient >= found->second.recipients.size()) {
+    return on_durable(io::Error{io::Errc::not_found, "no such queued recipient"});
+  }
+  Writer payload;
+  payload.u32(static_cast<std::uint32_t>(recipient));
+  write_state(payload, state);
+  append_durably(id, frame_record(kind_recipient_state, payload.bytes()),
+                 [this, id, recipient, state, on_durable](io::Status status) {
+                   if (status) {
+                     auto message = messages_.find(id);
+                     if (message != messages_.end()) {
+                       QueuedRecipient updated = state;
+                       updated.recipient = message->second.recipients[recipient].recipient;
+                       message->second.recipients[recipient] = updated;
+                       if (message->second.finished()) {
+                         files_.erase(id);
+                         (void)io_.remove_file(path(id));
+                         messages_.erase(message);
+                       }
+                     }
+                   }
+                   on_durable(status);
+                 });
+}
+
+void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable) {
+  Writer payload;
+  payload.flag(held);
+  append_durably(id, frame_record(kind_hold, payload.bytes()), [this, id, held, on_durable](io::Status status) {
+    if (status) {
+      if (auto message = messages_.find(id); message != messages_.end()) message->second.held = held;
+    }
+    on_durable(status);
+  });
+}
+
+io::Status Queue::remove(const std::string& id) {
+  if (!messages_.contains(id)) return io::Error{io::Errc::not_found, "no queued message " + id};
+  files_.erase(id);
+  messages_.erase(id);
+  return io_.remove_file(path(id));
+}
+
+}  // namespace relaysim::relay

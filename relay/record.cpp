@@ -1,0 +1,97 @@
+#include "relay/record.hpp"
+
+#include <array>
+
+namespace relaysim::relay {
+namespace {
+
+constexpr std::array<std::uint32_t, 256> make_crc_table() {
+  std::array<std::uint32_t, 256> table{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t crc = i;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ ((crc & 1) ? 0x82F63B78u : 0);  // Castagnoli, reflected
+    table[i] = crc;
+  }
+  return table;
+}
+constexpr auto crc_table = make_crc_table();
+
+std::uint32_t load_u32(std::string_view bytes) {
+  return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[0])) |
+         (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[1])) << 8) |
+         (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[2])) << 16) |
+         (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[3])) << 24);
+}
+
+void store_u32(std::string& out, std::uint32_t value) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((value >> (8 * i)) & 0xFF);
+}
+
+}  // namespace
+
+std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) {
+  crc = ~crc;
+  for (const char c : bytes) crc = (crc >> 8) ^ crc_table[(crc ^ static_cast<unsigned char>(c)) & 0xFF];
+  return ~crc;
+}
+
+void Writer::u32(std::uint32_t value) { store_u32(out_, value); }
+void Writer::u64(std::uint64_t value) {
+  u32(static_cast<std::uint32_t>(value));
+  u32(static_cast<std::uint32_t>(value >> 32));
+}
+void Writer::text(std::string_view value) {
+  u32(static_cast<std::uint32_t>(value.size()));
+  out_.append(value);
+}
+
+std::string_view Reader::take(std::size_t length) {
+  if (failed_ || in_.size() < length) {
+    failed_ = true;
+    return {};
+  }
+  const std::string_view out = in_.substr(0, length);
+  in_.remove_prefix(length);
+  return out;
+}
+std::uint8_t Reader::u8() {
+  const std::string_view bytes = take(1);
+  return bytes.empty() ? 0 : static_cast<std::uint8_t>(bytes[0]);
+}
+std::uint32_t Reader::u32() {
+  const std::string_view bytes = take(4);
+  return bytes.empty() ? 0 : load_u32(bytes);
+}
+std::uint64_t Reader::u64() {
+  const std::uint64_t low = u32();
+  const std::uint64_t high = u32();
+  return low | (high << 32);
+}
+std::string Reader::text() {
+  const std::uint32_t length = u32();
+  return std::string(take(length));
+}
+
+std::string frame_record(std::uint8_t kind, std::string_view payload) {
+  std::string out(record_magic);
+  std::string covered;
+  covered += static_cast<char>(kind);
+  store_u32(covered, static_cast<std::uint32_t>(payload.size()));
+  out += covered;
+  out.append(payload);
+  store_u32(out, crc32c(payload, crc32c(covered)));
+  return out;
+}
+
+std::optional<RecordView> read_record(std::string_view bytes, std::size_t& consumed) {
+  if (bytes.size() < record_overhead_bytes || bytes.substr(0, 4) != record_magic) return std::nullopt;
+  const std::uint32_t length = load_u32(bytes.substr(5, 4));
+  if (length > record_payload_bytes_max || bytes.size() < record_overhead_bytes + length) return std::nullopt;
+  const std::string_view covered = bytes.substr(4, 5);
+  const std::string_view payload = bytes.substr(9, length);
+  if (load_u32(bytes.substr(9 + length, 4)) != crc32c(payload, crc32c(covered))) return std::nullopt;
+  consumed = record_overhead_bytes + length;
+  return RecordView{static_cast<std::uint8_t>(bytes[4]), payload};
+}
+
+}  // namespace relaysim::relay

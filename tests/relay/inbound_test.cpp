@@ -1,0 +1,218 @@
+// The relay's inbound policy in the simulation: who may relay, what is refused, what a stored
+// message looks like. Never an open relay.
+
+#include <catch2/catch.hpp>
+
+#include "relay/password.hpp"
+#include "relay/relay_node.hpp"
+#include "support/client_dialogue.hpp"
+#include "support/script_client.hpp"
+#include "support/smtp_nodes.hpp"
+#include "tls/certificate.hpp"
+
+using namespace relaysim;
+using namespace relaysim::testing;
+
+namespace {
+
+const io::Endpoint relay_endpoint{*io::Address::parse("203.0.113.10"), 587};
+
+struct RelayWorld {
+  explicit RelayWorld(std::uint64_t seed = 1)
+      : crypto(seed), forge(crypto), world(seed, t0()) {
+    ca = forge.certificate_authority({"Public CA", {}, t0() - days(30), t0() + days(3650)});
+    certificate = forge.issue({"relay.acme.example", {}, t0() - days(1), t0() + days(90)}, ca.get());
+    server_tls = std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::server, certificate.get(), {}, {},
+                                                                            tls::Verification::none, tls::Version::tls1_2,
+                                                                            tls::Version::tls1_3});
+    client_tls = std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {ca.get()},
+                                                                            tls::Verification::chain_and_name,
+                                                                            tls::Version::tls1_2, tls::Version::tls1_3});
+    world.add_host({"relay", {relay_endpoint.address}});
+    world.add_host({"sfdc", {address("13.108.0.10")}});       // Salesforce: authenticates
+    world.add_host({"office", {address("10.1.2.3")}});        // in mynetworks
+    world.add_host({"stranger", {address("198.51.100.66")}});  // neither
+    world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
+    config.myhostname = "relay.acme.example";
+    config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 587}, false}};
+    config.mynetworks = {*io::Cidr::parse("10.1.0.0/16")};
+    config.users = {{"sfdc", relay::hash_password("s3cret", "salt", 1000)}};
+    config.sender_domains = {"acme.example", "*.acme.example", "bnc.salesforce.com", "*.bnc.salesforce.com"};
+  }
+  void add_relay() {
+    world.add_process({"relay", "relay", [this](io::Io& io) {
+                         auto node = std::make_unique<relay::RelayNode>(io, config, server_tls.get());
+                         relay_node = node.get();
+                         return std::unique_ptr<io::Node>(std::move(node));
+                       }, {}});
+  }
+  ScriptRecord& script(const std::string& host, std::vector<std::string> lines) {
+    records.push_back(std::make_unique<ScriptRecord>());
+    add_lambda_node(world, "script-" + std::to_string(records.size()), host, script_client(relay_endpoint, std::move(lines), *records.back()));
+    return *records.back();
+  }
+  void run() {
+    world.start();
+    world.run_until(t0() + 1h);
+  }
+  std::vector<relay::QueuedMessage> queued() const {
+    std::vector<relay::QueuedMessage> out;
+    for (const auto& [id, message] : relay_node->queue().messages()) out.push_back(message);
+    return out;
+  }
+
+  tls::CryptoContext crypto;
+  tls::Forge forge;
+  std::unique_ptr<tls::Certificate> ca, certificate;
+  std::unique_ptr<tls::Context> server_tls, client_tls;
+  sim::World world;
+  relay::RelayConfig config;
+  relay::RelayNode* relay_node = nullptr;
+  std::vector<std::unique_ptr<ScriptRecord>> records;
+};
+
+}  // namespace
+
+TEST_CASE("a client neither in mynetworks nor authenticated may not relay", "[relay][inbound][open-relay]") {
+  RelayWorld relay;
+  relay.add_relay();
+  ScriptRecord& stranger = relay.script("stranger", {"EHLO spammer.example", "MAIL FROM:<boss@acme.example>",
+                                                     "RCPT TO:<victim@dest.example>", "DATA", "QUIT"});
+  relay.run();
+  CHECK(stranger.text(2) == "250 2.1.0 Ok");
+  CHECK(stranger.text(3) == "554 5.7.1 <victim@dest.example>: Relay access denied");
+  CHECK(stranger.text(4) == "554 5.5.1 Error: no valid recipients");
+  CHECK(relay.queued().empty());
+}
+
+TEST_CASE("Salesforce relays after STARTTLS and AUTH; the message gets one Received header and nothing else changes",
+          "[relay][inbound]") {
+  RelayWorld relay;
+  relay.add_relay();
+  smtp::ClientConfig client = relay_client_config(smtp::ClientTls::required);
+  client.helo_name = "na1.salesforce.example";
+  client.auth = smtp::Credentials{"sfdc", "s3cret", "PLAIN"};
+  // Long lines, trailing whitespace, 8-bit bytes and folded headers must all survive untouched.
+  const std::string content =
+      "DKIM-Signature: v=1; a=rsa-sha256; d=acme.example; s=sf1;\r\n\th=From:To:Subject; b=abc\r\n"
+      "From: News <news@acme.example>\r\nSubject: caf\xc3\xa9 \r\n\r\n" +
+      std::string(1500, 'L') + "\r\ntrailing spaces   \r\n\tindented\r\n";
+  SendRecord send;
+  relay.world.add_process({"sfdc", "sfdc", [&](io::Io& io) {
+                             return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example", client,
+                                                               relay.client_tls.get(),
+                                                               std::vector<smtp::OutgoingMessage>{message(
+                                                                   "news@acme.example", {"ann@dest.example"}, content)},
+                                                               send);
+                           }, {}});
+  relay.run();
+  REQUIRE(send.failures.empty());
+  REQUIRE(send.results.size() == 1);
+  CHECK(send.results[0].recipients[0].outcome == smtp::Outcome::delivered);
+  const auto queued = relay.queued();
+  REQUIRE(queued.size() == 1);
+  const std::string& stored = queued[0].content;
+  REQUIRE(stored.starts_with("Received: from na1.salesforce.example (unknown [13.108.0.10])\r\n"));
+  CHECK_THAT(stored, Catch::Contains("(Authenticated sender: sfdc)"));
+  CHECK_THAT(stored, Catch::Contains("by relay.acme.example (relaysim) with ESMTPSA id " + queued[0].id));
+  CHECK_THAT(stored, Catch::Contains("for <ann@dest.example>; Mon, 02 Mar 2026 09:00:"));
+  CHECK(stored.substr(stored.find("DKIM-Signature:")) == content);
+  CHECK(queued[0].authenticated_user == "sfdc");
+}
+
+TEST_CASE("a client in mynetworks relays without AUTH; Received says ESMTP", "[relay][inbound]") {
+  RelayWorld relay;
+  relay.add_relay();
+  ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<scanner@acme.example>",
+                                                 "RCPT TO:<ann@dest.example>", "DATA", "Subject: scan\r\n\r\npage\r\n.", "QUIT"});
+  relay.run();
+  CHECK(office.text(3) == "250 2.1.5 Ok");
+  CHECK_THAT(office.text(5), Catch::StartsWith("250 2.0.0 Ok: queued as "));
+  REQUIRE(relay.queued().size() == 1);
+  CHECK_THAT(relay.queued()[0].content, Catch::Contains("with ESMTP id"));
+}
+
+TEST_CASE("AUTH is refused before TLS, and three wrong passwords end the session", "[relay][inbound][auth]") {
+  SECTION("before TLS") {
+    RelayWorld relay;
+    relay.add_relay();
+    ScriptRecord& client = relay.script("sfdc", {"EHLO sfdc.example", "AUTH PLAIN AHNmZGMAczNjcmV0", "QUIT"});
+    relay.run();
+    CHECK(client.text(2) == "538 5.7.11 Encryption required for requested authentication mechanism");
+  }
+  SECTION("wrong passwords") {
+    RelayWorld relay;
+    relay.config.smtpd_tls_auth_only = false;  // so the script can try in plaintext
+    relay.add_relay();
+    const std::string wrong = "AUTH PLAIN " + smtp::encode_base64(std::string("\0sfdc\0guess", 11));
+    ScriptRecord& client = relay.script("sfdc", {"EHLO sfdc.example", wrong, wrong, wrong, "NOOP"});
+    relay.run();
+    CHECK(client.text(2) == "535 5.7.8 Error: authentication failed");
+    CHECK(client.text(3) == "535 5.7.8 Error: authentication failed");
+    CHECK(client.text(4) == "421 4.7.0 relay.acme.example Error: too many failed authentications");
+    CHECK(client.replies.size() == 5);  // the NOOP was never answered
+    CHECK(client.closed);
+  }
+}
+
+TEST_CASE("an authorised client still cannot route through address tricks", "[relay][inbound][open-relay]") {
+  RelayWorld relay;
+  relay.add_relay();
+  ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<scanner@acme.example>",
+                                                 "RCPT TO:<victim%elsewhere.example@dest.example>",
+                                                 "RCPT TO:<elsewhere.example!victim@dest.example>",
+                                                 "RCPT TO:<\"victim@elsewhere.example\"@dest.example>",
+                                                 "RCPT TO:<victim@[192.0.2.99]>",
+                                                 "RCPT TO:<@dest.example:victim@elsewhere.example>",
+                                                 "RCPT TO:<postmaster>", "QUIT"});
+  relay.run();
+  CHECK(office.text(3) == "550 5.7.1 <victim%elsewhere.example@dest.example>: Percent-hack addresses are not relayed");
+  CHECK(office.text(4) == "550 5.7.1 <elsewhere.example!victim@dest.example>: Bang paths are not relayed");
+  CHECK(office.text(5) == "550 5.7.1 <\"victim@elsewhere.example\"@dest.example>: Quoted addresses holding @ are not relayed");
+  CHECK(office.text(6) == "550 5.7.1 <victim@[192.0.2.99]>: Address literals are not relayed");
+  CHECK(office.text(7) == "550 5.7.1 <victim@elsewhere.example>: Source routing is not supported");
+  CHECK(office.text(8) == "550 5.1.3 <postmaster>: A domain is required");
+}
+
+TEST_CASE("senders outside the allowed domains are refused even for authorised clients", "[relay][inbound]") {
+  RelayWorld relay;
+  relay.add_relay();
+  ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<ceo@competitor.example>",
+                                                 "MAIL FROM:<news=acme.example__x@eu12.bnc.salesforce.com>", "QUIT"});
+  relay.run();
+  CHECK(office.text(2) == "553 5.7.1 <ceo@competitor.example>: Sender address rejected: not permitted through this relay");
+  CHECK(office.text(3) == "250 2.1.0 Ok");  // Salesforce's VERP bounce address
+}
+
+TEST_CASE("a message that has looped past the hop limit is refused with 5.4.6", "[relay][inbound]") {
+  RelayWorld relay;
+  relay.config.hopcount_limit = 5;
+  relay.add_relay();
+  std::string looped;
+  for (int i = 0; i < 5; ++i) looped += "Received: from hop" + std::to_string(i) + " by relay; Mon, 2 Mar 2026 09:00:00 +0000\r\n";
+  looped += "Subject: loop\r\n\r\nbody\r\n.";
+  ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<a@acme.example>",
+                                                 "RCPT TO:<b@dest.example>", "DATA", looped, "QUIT"});
+  relay.run();
+  CHECK(office.text(5) == "554 5.4.6 Error: too many hops");
+  CHECK(relay.queued().empty());
+}
+
+TEST_CASE("domain patterns follow Salesforce's filter rules", "[relay][inbound]") {
+  CHECK(relay::domain_matches("*", "anything.example"));
+  CHECK(relay::domain_matches("acme.example", "ACME.example"));
+  CHECK_FALSE(relay::domain_matches("acme.example", "mail.acme.example"));
+  CHECK(relay::domain_matches("*.acme.example", "mail.acme.example"));
+  CHECK_FALSE(relay::domain_matches("*.acme.example", "acme.example"));
+  CHECK_FALSE(relay::domain_matches("*.acme.example", "badacme.example"));
+}
+
+TEST_CASE("passwords are stored salted and checked in constant time", "[relay][auth]") {
+  const std::string hash = relay::hash_password("s3cret", "pepper", 1000);
+  CHECK(hash.starts_with("pbkdf2-sha256$1000$706570706572$"));
+  CHECK(relay::verify_password("s3cret", hash));
+  CHECK_FALSE(relay::verify_password("s3cret!", hash));
+  CHECK_FALSE(relay::verify_password("s3cret", "s3cret"));  // a plain password is never a hash
+  CHECK(relay::is_password_hash(hash));
+  CHECK_FALSE(relay::is_password_hash("pbkdf2-sha256$0$00$00"));
+}
