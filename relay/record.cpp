@@ -1,6 +1,7 @@
 #include "relay/record.hpp"
 
 #include <array>
+#include <cstring>
 
 namespace relaysim::relay {
 namespace {
@@ -27,12 +28,37 @@ void store_u32(std::string& out, std::uint32_t value) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((value >> (8 * i)) & 0xFF);
 }
 
-}  // namespace
-
-std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) {
+std::uint32_t crc32c_table(std::string_view bytes, std::uint32_t crc) {
   crc = ~crc;
   for (const char c : bytes) crc = (crc >> 8) ^ crc_table[(crc ^ static_cast<unsigned char>(c)) & 0xFF];
   return ~crc;
+}
+
+#if defined(__x86_64__)
+// SSE 4.2 computes CRC-32C itself, eight bytes an instruction; the same values as the table.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_hardware(std::string_view bytes, std::uint32_t crc) {
+  std::uint64_t state = ~crc;
+  const char* at = bytes.data();
+  std::size_t left = bytes.size();
+  for (; left >= 8; left -= 8, at += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, at, 8);
+    state = __builtin_ia32_crc32di(state, word);
+  }
+  auto narrow = static_cast<std::uint32_t>(state);
+  for (; left > 0; --left, ++at) narrow = __builtin_ia32_crc32qi(narrow, static_cast<unsigned char>(*at));
+  return ~narrow;
+}
+#endif
+
+}  // namespace
+
+std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) {
+#if defined(__x86_64__)
+  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  if (hardware) return crc32c_hardware(bytes, crc);
+#endif
+  return crc32c_table(bytes, crc);
 }
 
 void Writer::u32(std::uint32_t value) { store_u32(out_, value); }

@@ -71,6 +71,7 @@ io::Errc World::Impl::disk_fault(Process& process) {
 void World::Impl::power_loss(Process& process) {
   DiskState& disk = process.disk;
   disk.entries = disk.durable_entries;
+  disk.changed_names.clear();
   std::uint64_t bytes_lost = 0;
   std::uint64_t files_torn = 0;
   std::unordered_set<const Inode*> seen;
@@ -117,6 +118,7 @@ io::Result<std::unique_ptr<io::File>> ProcessIo::create_file(std::string_view pa
   }
   auto inode = std::make_shared<Inode>();
   disk.entries.emplace(std::string(path), inode);
+  disk.changed_names[std::string(parent_directory(path))][std::string(path)] = ++disk.changes;
   return std::unique_ptr<io::File>(std::make_unique<SimFile>(world_, process_, std::move(inode)));
 }
 
@@ -183,6 +185,8 @@ io::Status ProcessIo::rename_file(std::string_view from, std::string_view to) {
   if (from == to) return {};
   std::shared_ptr<Inode> inode = source->second;
   disk.entries.erase(source);
+  disk.changed_names[std::string(parent_directory(from))][std::string(from)] = ++disk.changes;
+  disk.changed_names[std::string(parent_directory(to))][std::string(to)] = ++disk.changes;
   const auto target = disk.entries.find(to);
   if (target != disk.entries.end()) {
     if (target->second.use_count() == 1 + (disk.durable_entries.contains(to) ? 1 : 0)) {
@@ -205,6 +209,7 @@ io::Status ProcessIo::remove_file(std::string_view path) {
   if (found == disk.entries.end()) return make_error(io::Errc::not_found, std::string(path));
   disk.used_bytes -= std::min<std::uint64_t>(disk.used_bytes, found->second->data.size());
   disk.entries.erase(found);
+  disk.changed_names[std::string(parent_directory(path))][std::string(path)] = ++disk.changes;
   return {};
 }
 
@@ -235,10 +240,19 @@ io::Pending ProcessIo::sync_directory(std::string_view path, SyncHandler handler
   syncs.emplace(operation, std::move(handler));
   io::Errc error = world_.disk_fault(process_);
   if (error == io::Errc::cancelled && !process_.disk.directories.contains(path)) error = io::Errc::not_found;
-  // The entries as they are now become durable when the sync completes.
-  std::vector<std::pair<std::string, std::shared_ptr<Inode>>> snapshot;
-  for (const auto& [name, inode] : process_.disk.entries) {
-    if (parent_directory(name) == path) snapshot.emplace_back(name, inode);
+  // The directory's changes as they are now become durable when the sync completes: each changed
+  // name takes its entry as of now, or goes.
+  struct Change {
+    std::string name;
+    std::uint64_t number;
+    std::shared_ptr<Inode> inode;  // null: removed
+  };
+  std::vector<Change> snapshot;
+  if (const auto changed = process_.disk.changed_names.find(path); changed != process_.disk.changed_names.end()) {
+    for (const auto& [name, number] : changed->second) {
+      const auto entry = process_.disk.entries.find(name);
+      snapshot.push_back({name, number, entry == process_.disk.entries.end() ? nullptr : entry->second});
+    }
   }
   schedule(now() + process_.disk.config.sync_latency,
            [this, operation, error, directory = std::string(path), snapshot = std::move(snapshot)] {
@@ -247,12 +261,21 @@ io::Pending ProcessIo::sync_directory(std::string_view path, SyncHandler handler
              auto on_synced = std::move(found->second);
              syncs.erase(found);
              if (error != io::Errc::cancelled) {
-               on_synced(make_error(error, "fsync " + directory));
+               on_synced(make_error(error, "fsync " + directory));  // the changes stay pending
                return;
              }
-             auto& durable = process_.disk.durable_entries;
-             std::erase_if(durable, [&directory](const auto& entry) { return parent_directory(entry.first) == directory; });
-             for (const auto& [name, inode] : snapshot) durable.emplace(name, inode);
+             DiskState& disk = process_.disk;
+             auto& pending = disk.changed_names[directory];
+             for (const Change& change : snapshot) {
+               if (change.inode) {
+                 disk.durable_entries[change.name] = change.inode;
+               } else {
+                 disk.durable_entries.erase(change.name);
+               }
+               const auto still = pending.find(change.name);
+               if (still != pending.end() && still->second == change.number) pending.erase(still);
+             }
+             if (pending.empty()) disk.changed_names.erase(directory);
              on_synced({});
            });
   return {this, operation};

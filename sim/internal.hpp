@@ -40,6 +40,11 @@ struct DiskState {
   // The namespace as the process sees it, and as it would be after a power loss.
   std::map<std::string, std::shared_ptr<Inode>, std::less<>> entries;
   std::map<std::string, std::shared_ptr<Inode>, std::less<>> durable_entries;
+  // Names created, renamed or removed and not yet made durable, per directory, with the change's
+  // number: a directory sync costs what changed, not the size of the directory. A sync covers
+  // every change made before it was called, even one an earlier, still running sync also covers.
+  std::map<std::string, std::map<std::string, std::uint64_t>, std::less<>> changed_names;
+  std::uint64_t changes = 0;
   std::set<std::string, std::less<>> directories{""};
   std::uint64_t used_bytes = 0;
   std::uint64_t operations = 0;

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "relay/queue.hpp"
+#include "relay/relay_node.hpp"
 #include "relay/record.hpp"
 #include "support/client_dialogue.hpp"
 #include "support/smtp_nodes.hpp"
@@ -250,7 +251,8 @@ struct SpoolRun {
 
 // Two clients, six messages each, to the spool at the same time, so that stores overlap; `faults`
 // adds crashes or disk faults.
-void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::World&)>& faults) {
+void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::World&)>& faults,
+               bool through_relay = false) {
   auto world = two_host_world(seed);
   world->add_host({"c", {address("10.0.0.3")}});
   world->set_default_link({std::chrono::milliseconds(2), std::chrono::microseconds(500), 0});
@@ -263,7 +265,14 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
     run.contents.push_back(other);
     other_messages.push_back(message("alerts@acme.example", {"cy@dest.example", "di@dest.example"}, other));
   }
-  world->add_process({"spool", "b", [&run](io::Io& io) { return std::make_unique<SpoolNode>(io, run.probe); },
+  relay::RelayConfig relay_config;
+  relay_config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 25}, false}};
+  relay_config.mynetworks = {*io::Cidr::parse("10.0.0.0/8")};
+  world->add_process({"spool", "b",
+                      [&run, through_relay, relay_config](io::Io& io) -> std::unique_ptr<io::Node> {
+                        if (!through_relay) return std::make_unique<SpoolNode>(io, run.probe);
+                        return std::make_unique<relay::RelayNode>(io, relay_config, nullptr);
+                      },
                       sim::DiskConfig{std::uint64_t{1} << 30, std::chrono::milliseconds(1), sim::DiskConfig::CrashMode::torn}});
   world->add_process({"client", "a", [&run, messages](io::Io& io) {
                         return std::make_unique<SendNode>(io, io::Endpoint{address("10.0.0.2"), 25}, "mx.example",
@@ -276,6 +285,14 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
   faults(*world);
   world->start();
   world->run_until(t0() + 1h);
+  if (through_relay) {
+    // What the restarted relay recovered is its queue now: nothing arrives after the restart.
+    if (const auto* node = dynamic_cast<relay::RelayNode*>(world->node("spool"))) {
+      run.probe.report = node->recovery();
+      run.probe.recovered.clear();
+      for (const auto& [id, message] : node->queue().messages()) run.probe.recovered.push_back(message);
+    }
+  }
 }
 
 // The queue ids the clients were told, from "250 2.0.0 Ok: queued as ID".
@@ -364,4 +381,31 @@ TEST_CASE("disk fault sweep: failing the n-th disk operation gives the client a 
     }
     CHECK(acknowledged.size() + refused == 12);
   }
+}
+
+TEST_CASE("crash sweep through the relay node: 1,000 power losses, every 250 recovered", "[relay][queue][crash]") {
+  std::size_t acknowledged_total = 0;
+  for (int point = 1; point <= 1000; ++point) {
+    CAPTURE(point);
+    SpoolRun run;
+    run_spool(run, static_cast<std::uint64_t>(point), [point](sim::World& world) {
+      world.crash_at("spool", t0() + Duration(point * 90), sim::CrashKind::power_loss);
+      world.restart_at("spool", t0() + 10s);
+    }, true);
+    const std::vector<std::string> acknowledged = acknowledged_ids(run);
+    acknowledged_total += acknowledged.size();
+    for (const std::string& id : acknowledged) {
+      const auto found = std::find_if(run.probe.recovered.begin(), run.probe.recovered.end(),
+                                      [&id](const QueuedMessage& message) { return message.id == id; });
+      REQUIRE(found != run.probe.recovered.end());
+    }
+    // The relay adds its Received header; what follows it is exactly what a client sent.
+    for (const QueuedMessage& message : run.probe.recovered) {
+      const bool whole = std::any_of(run.contents.begin(), run.contents.end(), [&message](const std::string& sent) {
+        return message.content.starts_with("Received: ") && message.content.ends_with(sent);
+      });
+      CHECK(whole);
+    }
+  }
+  CHECK(acknowledged_total > 1000);
 }

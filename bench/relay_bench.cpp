@@ -1,0 +1,72 @@
+// The relay's inbound side and queue in the simulation: accepted messages per second of wall time.
+//
+//   build/bench/relay_bench [--clients N] [--messages N]
+//
+// N clients in mynetworks each send messages of 4 KiB over one pipelined connection to a relay
+// node; every message is stored (write, fsync, directory fsync, in the simulated disk) before its
+// 250. Trace writing is off; the digest is on.
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "relay/relay_node.hpp"
+#include "sim/world.hpp"
+#include "support/smtp_nodes.hpp"
+
+using namespace relaysim;
+
+int main(int argc, char** argv) {
+  int clients = 20, messages = 2500;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--clients") == 0) clients = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--messages") == 0) messages = std::atoi(argv[i + 1]);
+  }
+  const Instant start = *parse_iso8601("2026-03-02T09:00:00Z");
+  sim::World world(1, start);
+  world.set_default_link({std::chrono::milliseconds(1), Duration(0), 0});
+  world.add_host({"relay", {*io::Address::parse("203.0.113.10")}});
+  relay::RelayConfig config;
+  config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 25}, false}};
+  config.mynetworks = {*io::Cidr::parse("10.0.0.0/8")};
+  world.add_process({"relay", "relay", [&config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); },
+                     sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
+  std::string content = "From: <news@acme.example>\r\nTo: <ann@dest.example>\r\nSubject: bench\r\n\r\n";
+  while (content.size() < 4096) content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
+  content.resize(4094);
+  content += "\r\n";
+  std::vector<std::unique_ptr<testing::SendRecord>> records;
+  for (int c = 0; c < clients; ++c) {
+    std::vector<smtp::OutgoingMessage> batch;
+    for (int m = 0; m < messages; ++m) {
+      smtp::OutgoingMessage message;
+      message.sender = smtp::Mailbox{"news", "acme.example", false, false};
+      message.recipients.push_back({smtp::Mailbox{"ann", "dest.example", false, false}, {}});
+      message.content = content;
+      batch.push_back(std::move(message));
+    }
+    const std::string name = "client" + std::to_string(c);
+    world.add_host({name, {io::Address::v4(0x0A000001u + static_cast<std::uint32_t>(c))}});
+    records.push_back(std::make_unique<testing::SendRecord>());
+    smtp::ClientConfig client;
+    client.helo_name = name;
+    client.tls = smtp::ClientTls::none;
+    world.add_process({name, name, [&, batch, client, c](io::Io& io) {
+                         return std::make_unique<testing::SendNode>(io, io::Endpoint{*io::Address::parse("203.0.113.10"), 25},
+                                                                    "relay", client, nullptr, batch, *records[c]);
+                       }, {}});
+  }
+  world.start();
+  const auto wall = std::chrono::steady_clock::now();
+  world.run_until(start + days(1));
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+  std::size_t accepted = 0;
+  for (const auto& record : records) {
+    for (const auto& result : record->results) accepted += result.recipients[0].outcome == smtp::Outcome::delivered ? 1 : 0;
+  }
+  std::printf("relay inbound + queue, 4 KiB, %d clients: %zu of %d accepted in %.3f s of wall time = %.0f messages/s "
+              "(%.1f s virtual, %llu events)\n",
+              clients, accepted, clients * messages, elapsed, static_cast<double>(accepted) / elapsed,
+              static_cast<double>((world.now() - start).count()) / 1e6, static_cast<unsigned long long>(world.events_executed()));
+  return accepted == static_cast<std::size_t>(clients * messages) ? 0 : 1;
+}
