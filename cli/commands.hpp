@@ -6,5 +6,6 @@ namespace relaysim::cli {
 
 int run_command(int argc, char** argv);
 int determinism_command(int argc, char** argv);
+int queue_command(int argc, char** argv);
 
 }  // namespace relaysim::cli

@@ -17,6 +17,7 @@ void print_usage() {
       "commands:\n"
       "  run FILE...          run worlds in virtual time: timeline, node states, digest\n"
       "  determinism FILE     run a world twice in separate processes and compare the traces\n"
+      "  queue list|show DIR  look into a relay's queue directory (read-only)\n"
       "\n"
       "'relaysim COMMAND --help' describes a command.\n");
 }
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   }
   if (command == "run") return relaysim::cli::run_command(argc - 1, argv + 1);
   if (command == "determinism") return relaysim::cli::determinism_command(argc - 1, argv + 1);
+  if (command == "queue") return relaysim::cli::queue_command(argc - 1, argv + 1);
   std::fprintf(stderr, "relaysim: unknown command '%s'\n\n", argv[1]);
   print_usage();
   return 2;

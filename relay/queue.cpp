@@ -153,7 +153,7 @@ std::string Queue::allocate_id() {
   return buffer;
 }
 
-RecoveryReport Queue::recover() {
+RecoveryReport Queue::recover(bool repair) {
   RecoveryReport report;
   if (const io::Status made = io_.make_directory(directory_); !made) {
     report.problems.push_back("cannot make " + directory_ + ": " + made.error().detail);
@@ -179,7 +179,7 @@ RecoveryReport Queue::recover() {
       // Torn or corrupt: this message was never acknowledged.
       report.discarded += 1;
       io_.trace("queue.discarded", {{"file", name}, {"bytes", bytes.size()}});
-      (void)io_.remove_file(path(name));
+      if (repair) (void)io_.remove_file(path(name));
       continue;
     }
     std::size_t at = consumed;
@@ -201,7 +201,12 @@ RecoveryReport Queue::recover() {
     }
     if (message->finished()) {
       report.finished += 1;
-      (void)io_.remove_file(path(name));
+      if (repair) (void)io_.remove_file(path(name));
+      continue;
+    }
+    if (!repair) {
+      report.recovered += 1;
+      messages_[name] = std::move(*message);
       continue;
     }
     auto file = io_.open_for_append(path(name));

@@ -63,8 +63,10 @@ class Queue {
 
   Queue(io::Io& io, std::string directory);
 
-  // Reads back everything durable. Call once, before storing.
-  RecoveryReport recover();
+  // Reads back everything durable. Call once, before storing. With `repair` (the relay's own
+  // start), torn files and finished messages are removed; without it (an operator looking at a
+  // live queue), nothing is touched.
+  RecoveryReport recover(bool repair = true);
 
   // Handlers run from the event loop, or at once for an immediate error. The queue owns the
   // operations in flight (they end with it); a handler must check that what it captured still

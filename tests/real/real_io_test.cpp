@@ -16,6 +16,7 @@
 #include <map>
 
 #include "real/runtime.hpp"
+#include "relay/queue.hpp"
 
 extern char** environ;
 
@@ -25,9 +26,18 @@ namespace {
 
 constexpr Duration bound = std::chrono::seconds(20);
 
+// Temporary directories made by these tests, removed when the test program ends.
+struct TemporaryDirectories {
+  ~TemporaryDirectories() {
+    for (const std::string& path : paths) std::filesystem::remove_all(path);
+  }
+  std::vector<std::string> paths;
+} temporary_directories;
+
 std::string temporary_directory() {
   std::string pattern = (std::filesystem::temp_directory_path() / "relaysim-real-XXXXXX").string();
   REQUIRE(mkdtemp(pattern.data()) != nullptr);
+  temporary_directories.paths.push_back(pattern);
   return pattern;
 }
 
@@ -242,4 +252,46 @@ TEST_CASE("a real node with a fixed seed draws the same random stream every time
   auto first = runtime.make_io({"node", "", temporary_directory(), 42, {}, {}, {}});
   auto second = runtime.make_io({"node", "", temporary_directory(), 42, {}, {}, {}});
   CHECK(first->random_stream("backoff").next() == second->random_stream("backoff").next());
+}
+
+TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new process, listed by relaysim queue", "[real][queue]") {
+  const std::string root = temporary_directory();
+  std::string id;
+  {
+    real::Runtime runtime;
+    auto io = runtime.make_io({"relay", "", root, 1, {}, {}, {}});
+    relay::Queue queue(*io, "queue");
+    REQUIRE(queue.recover().problems.empty());
+    relay::QueuedMessage message;
+    message.arrival = io->now();
+    message.sender = smtp::Mailbox{"news", "acme.example", false, false};
+    message.recipients.push_back({{smtp::Mailbox{"ann", "dest.example", false, false}, {}}, relay::RecipientState::queued, 0, io->now(), ""});
+    message.content = "Subject: real disk\r\n\r\nbody\r\n";
+    bool done = false;
+    queue.store(message, [&](io::Result<std::string> stored) {
+      REQUIRE(stored);
+      id = stored.value();
+      done = true;
+    });
+    REQUIRE(runtime.run_until([&] { return done; }, bound));
+  }
+  {
+    real::Runtime runtime;
+    auto io = runtime.make_io({"relay", "", root, 2, {}, {}, {}});
+    relay::Queue queue(*io, "queue");
+    const relay::RecoveryReport report = queue.recover();
+    CHECK(report.recovered == 1);
+    REQUIRE(queue.find(id) != nullptr);
+    CHECK(queue.find(id)->content == "Subject: real disk\r\n\r\nbody\r\n");
+  }
+  const std::string command = std::string(RELAYSIM_BINARY_DIR "/relaysim queue list ") + root + "/queue";
+  std::FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  CHECK(pclose(pipe) == 0);
+  CHECK_THAT(output, Catch::Contains(id));
+  CHECK_THAT(output, Catch::Contains("ann@dest.example (queued"));
+  CHECK_THAT(output, Catch::Contains("-- 1 Kbytes in 1 Requests."));
 }

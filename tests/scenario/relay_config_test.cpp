@@ -1,0 +1,64 @@
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "relay/password.hpp"
+#include "scenario/relay_config.hpp"
+
+using namespace relaysim;
+
+namespace {
+std::string error_of(const char* text) {
+  const auto document = nlohmann::json::parse(text);
+  try {
+    scenario::read_relay_config(scenario::JsonValue(document, "$"));
+  } catch (const scenario::InputError& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST_CASE("a relay configuration reads every key, with Postfix's names", "[relay][config]") {
+  const std::string hash = relay::hash_password("s3cret", "salt", 1000);
+  const auto document = nlohmann::json::parse(R"({
+    "myhostname": "relay.acme.example",
+    "listeners": [{ "port": 587 }, { "address": "203.0.113.10", "port": 465, "tls": "implicit" }],
+    "mynetworks": ["10.1.0.0/16"],
+    "users": { "sfdc": ")" + hash + R"(" },
+    "sender_domains": ["acme.example", "*.acme.example"],
+    "message_size_limit": 20000000,
+    "hopcount_limit": 30
+  })");
+  const relay::RelayConfig config = scenario::read_relay_config(scenario::JsonValue(document, "$"));
+  CHECK(config.myhostname == "relay.acme.example");
+  REQUIRE(config.listeners.size() == 2);
+  CHECK(config.listeners[0].address.port == 587);
+  CHECK(config.listeners[1].implicit_tls);
+  CHECK(config.mynetworks.front().to_string() == "10.1.0.0/16");
+  CHECK(config.users.at("sfdc") == hash);
+  CHECK(config.sender_domains.size() == 2);
+  CHECK(config.recipient_domains == std::vector<std::string>{"*"});
+  CHECK(config.message_size_limit == 20000000u);
+  CHECK(config.hopcount_limit == 30);
+  CHECK(config.smtpd_tls_auth_only);  // the secure default
+}
+
+TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
+  CHECK(error_of(R"({ "mynetwork": [] })") ==
+        "$.mynetwork: expected one of the keys myhostname, listeners, mynetworks, users, auth_mechanisms, "
+        "smtpd_tls_auth_only, sender_domains, recipient_domains, message_size_limit, smtpd_recipient_limit, "
+        "smtpd_hard_error_limit, smtpd_auth_failure_limit, hopcount_limit, queue_directory, found unknown key \"mynetwork\"");
+  CHECK(error_of(R"({ "users": { "sfdc": "s3cret" } })") ==
+        "$.users.sfdc: expected a salted hash \"pbkdf2-sha256$<iterations>$<salt>$<hash>\" (never a plain password), "
+        "found \"s3cret\"");
+  CHECK(error_of(R"({ "listeners": [{ "port": 70000 }] })") ==
+        "$.listeners[0].port: expected an integer from 1 to 65535, found 70000");
+  CHECK(error_of(R"({ "mynetworks": ["10.1.0.0/33"] })") ==
+        "$.mynetworks[0]: expected a network such as \"203.0.113.0/24\" or an address, found \"10.1.0.0/33\"");
+  CHECK(error_of(R"({ "sender_domains": ["a@b.example"] })") ==
+        "$.sender_domains[0]: expected a domain pattern: \"*\", \"example.com\" or \"*.example.com\", found \"a@b.example\"");
+  CHECK(error_of(R"({ "smtpd_tls_auth_only": "yes" })") == "$.smtpd_tls_auth_only: expected true or false, found \"yes\"");
+  CHECK(error_of(R"({ "queue_directory": "../etc" })") ==
+        "$.queue_directory: expected a relative path inside the relay's data directory, found \"../etc\"");
+  CHECK(error_of(R"({ "recipient_domains": [] })") == "$.recipient_domains: expected at least one domain pattern, found an array");
+}
