@@ -5,7 +5,7 @@
 namespace relaysim::endpoint {
 ClientConnection::ClientConnection(io::Io& io, io::Endpoint remote, std::string server_name, smtp::ClientConfig config,
                                    const tls::Context* tls_context, io::ConnectOptions options, EventHandler on_event)
-    : io_(io),
+    : DriverCore(io),
       remote_(remote),
       server_name_(std::move(server_name)),
       session_(config, io.now()),
@@ -20,24 +20,12 @@ ClientConnection::ClientConnection(io::Io& io, io::Endpoint remote, std::string 
           smtp::client_event::Failed{smtp::Stage::connect, std::nullopt, "connect to " + remote_.to_string() + ": " +
                                                                              std::string(io::to_string(result.error().code)),
                                      false};
-      finished_ = true;
-      const auto alive = alive_;
-      on_event_(*this, failed);
-      if (!*alive) return;
+      if (!stop_and_deliver([&] { on_event_(*this, failed); })) return;
       on_event_(*this, smtp::client_event::Closed{"not connected"});
       return;
     }
     connected(std::move(result).value());
   });
-}
-
-ClientConnection::~ClientConnection() {
-  *alive_ = false;
-  if (connection_) connection_->close();
-}
-
-void ClientConnection::note(std::string_view direction, std::string_view bytes) {
-  append_transcript(transcript_, direction, bytes);
 }
 
 void ClientConnection::connected(std::unique_ptr<io::Connection> connection) {
@@ -96,18 +84,8 @@ void ClientConnection::receive(std::string_view bytes) {
 
 void ClientConnection::flush() {
   const std::string output = session_.take_output();
-  if (!output.empty()) {
-    note("C: ", output);
-    if (tls_ && tls_->state() == tls::Engine::State::established) {
-      tls_->send_plaintext(output);
-    } else if (connection_) {
-      connection_->send(output);
-    }
-  }
-  if (tls_ && connection_) {
-    const std::string ciphertext = tls_->take_ciphertext();
-    if (!ciphertext.empty()) connection_->send(ciphertext);
-  }
+  if (!output.empty()) note("C: ", output);
+  send_plaintext(output);
 }
 
 bool ClientConnection::process_events() {
@@ -132,12 +110,7 @@ bool ClientConnection::process_events() {
     if (const auto* closed = std::get_if<smtp::client_event::Closed>(&*event)) {
       flush();
       io_.trace("smtp.client.closed", {{"to", remote_.to_string()}, {"reason", closed->reason}});
-      finished_ = true;
-      deadline_timer_.cancel();
-      if (connection_) connection_->close();
-      in_events_ = false;
-      on_event_(*this, *event);  // last: the owner may destroy this object
-      return *alive;
+      return stop_and_deliver([&] { on_event_(*this, *event); });
     }
     on_event_(*this, *event);
     if (!*alive) return false;
@@ -177,11 +150,7 @@ void ClientConnection::arm_deadline() {
 
 void ClientConnection::finish(std::string_view reason) {
   if (finished_) return;
-  finished_ = true;
-  deadline_timer_.cancel();
-  if (connection_) connection_->close();
-  const smtp::ClientEvent closed = smtp::client_event::Closed{std::string(reason)};
-  on_event_(*this, closed);  // last: the owner may destroy this object
+  stop_and_deliver([&] { on_event_(*this, smtp::client_event::Closed{std::string(reason)}); });
 }
 
 }  // namespace relaysim::endpoint

@@ -7,13 +7,13 @@ namespace relaysim::endpoint {
 
 ServerConnection::ServerConnection(io::Io& io, std::unique_ptr<io::Connection> connection, smtp::ServerConfig config,
                                    const tls::Context* tls_context, EventHandler on_event)
-    : io_(io),
-      connection_(std::move(connection)),
+    : DriverCore(io),
       session_(config, io.now()),
       tls_context_(tls_context),
       on_event_(std::move(on_event)),
-      peer_(connection_->peer_endpoint()),
-      id_(connection_->id()) {
+      peer_(connection->peer_endpoint()),
+      id_(connection->id()) {
+  connection_ = std::move(connection);
   connection_->on_receive([this](std::string_view bytes) { receive(bytes); });
   connection_->on_close([this](io::CloseReason reason) {
     io_.trace("smtp.server.disconnect", {{"conn", id_}, {"reason", io::to_string(reason)}});
@@ -25,15 +25,6 @@ ServerConnection::ServerConnection(io::Io& io, std::unique_ptr<io::Connection> c
   }
   flush();
   arm_deadline();
-}
-
-ServerConnection::~ServerConnection() {
-  *alive_ = false;
-  if (connection_) connection_->close();
-}
-
-void ServerConnection::note(std::string_view direction, std::string_view bytes) {
-  append_transcript(transcript_, direction, bytes);
 }
 
 void ServerConnection::receive(std::string_view bytes) {
@@ -65,21 +56,10 @@ void ServerConnection::receive(std::string_view bytes) {
   arm_deadline();
 }
 
-void ServerConnection::send_wire(std::string_view bytes) {
-  if (!bytes.empty() && connection_) connection_->send(bytes);
-}
-
 void ServerConnection::flush() {
   const std::string output = session_.take_output();
-  if (!output.empty()) {
-    note("S: ", output);
-    if (tls_ && tls_->state() == tls::Engine::State::established) {
-      tls_->send_plaintext(output);
-    } else {
-      send_wire(output);
-    }
-  }
-  if (tls_) send_wire(tls_->take_ciphertext());
+  if (!output.empty()) note("S: ", output);
+  send_plaintext(output);
 }
 
 void ServerConnection::start_tls() {
@@ -103,12 +83,7 @@ bool ServerConnection::process_events() {
     if (const auto* closed = std::get_if<smtp::server_event::Closed>(&*event)) {
       flush();
       io_.trace("smtp.server.closed", {{"conn", id_}, {"reason", closed->reason}});
-      finished_ = true;
-      deadline_timer_.cancel();
-      if (connection_) connection_->close();
-      in_events_ = false;
-      on_event_(*this, *event);  // last: the owner may destroy this object
-      return *alive;
+      return stop_and_deliver([&] { on_event_(*this, *event); });
     }
     on_event_(*this, *event);
     if (!*alive) return false;
@@ -141,13 +116,10 @@ void ServerConnection::arm_deadline() {
 
 void ServerConnection::finish(std::string_view reason) {
   if (finished_) return;
-  finished_ = true;
-  deadline_timer_.cancel();
-  if (connection_) connection_->close();
-  if (!session_.closed()) {
-    const smtp::ServerEvent closed = smtp::server_event::Closed{std::string(reason)};
-    on_event_(*this, closed);  // last: the owner may destroy this object
-  }
+  const bool tell = !session_.closed();  // a session that closed itself already said so
+  stop_and_deliver([&] {
+    if (tell) on_event_(*this, smtp::server_event::Closed{std::string(reason)});
+  });
 }
 
 }  // namespace relaysim::endpoint

@@ -8,13 +8,14 @@
 #include <memory>
 #include <string>
 
+#include "endpoint/driver_core.hpp"
 #include "io/io.hpp"
 #include "smtp/server_session.hpp"
 #include "tls/engine.hpp"
 
 namespace relaysim::endpoint {
 
-class ServerConnection {
+class ServerConnection : public DriverCore {
  public:
   // Called for every session event. For a decision (Mail, Rcpt, Message, Auth) the owner must call
   // decide() exactly once, now or later. Closed comes last, once; the owner may destroy this object
@@ -23,39 +24,25 @@ class ServerConnection {
 
   ServerConnection(io::Io& io, std::unique_ptr<io::Connection> connection, smtp::ServerConfig config,
                    const tls::Context* tls_context, EventHandler on_event);
-  ~ServerConnection();
 
   void decide(smtp::Verdict verdict);
-  bool finished() const { return finished_; }
   const io::Endpoint& peer() const { return peer_; }
   std::uint64_t id() const { return id_; }
   const smtp::ServerSession& session() const { return session_; }
-  // Everything said on this connection, "C: ..." and "S: ..." lines (TLS handshakes as notes).
-  const std::string& transcript() const { return transcript_; }
 
  private:
   void receive(std::string_view bytes);
   bool process_events();  // false when the owner destroyed this object meanwhile
   void flush();
-  void send_wire(std::string_view bytes);
   void start_tls();
   void arm_deadline();
   void finish(std::string_view reason);
-  void note(std::string_view direction, std::string_view bytes);
 
-  io::Io& io_;
-  std::unique_ptr<io::Connection> connection_;
   smtp::ServerSession session_;
   const tls::Context* tls_context_;
-  std::unique_ptr<tls::Engine> tls_;
   EventHandler on_event_;
-  io::Pending deadline_timer_;
   io::Endpoint peer_;
   std::uint64_t id_;
-  bool finished_ = false;
-  bool in_events_ = false;
-  std::string transcript_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace relaysim::endpoint

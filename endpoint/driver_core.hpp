@@ -1,0 +1,67 @@
+#pragma once
+// What a server connection and a client connection share: the stream, the TLS engine once there
+// is one, the deadline timer, the transcript, and the rule for ending - stop everything, then
+// hand the owner its last event, after which the owner may have destroyed the driver.
+
+#include <memory>
+#include <string>
+
+#include "endpoint/transcript.hpp"
+#include "io/io.hpp"
+#include "tls/engine.hpp"
+
+namespace relaysim::endpoint {
+
+class DriverCore {
+ public:
+  // Everything said on this connection, "C: ..." and "S: ..." lines (TLS steps as notes).
+  const std::string& transcript() const { return transcript_; }
+  bool finished() const { return finished_; }
+
+ protected:
+  explicit DriverCore(io::Io& io) : io_(io) {}
+  ~DriverCore() {
+    *alive_ = false;
+    if (connection_) connection_->close();
+  }
+  DriverCore(const DriverCore&) = delete;
+  DriverCore& operator=(const DriverCore&) = delete;
+
+  void note(std::string_view direction, std::string_view bytes) { append_transcript(transcript_, direction, bytes); }
+  void send_wire(std::string_view bytes) {
+    if (!bytes.empty() && connection_) connection_->send(bytes);
+  }
+  // Plaintext to the peer: through the TLS engine once it is established, else straight out;
+  // then whatever the engine has to send.
+  void send_plaintext(std::string_view bytes) {
+    if (tls_ && tls_->state() == tls::Engine::State::established) {
+      tls_->send_plaintext(bytes);
+    } else {
+      send_wire(bytes);
+    }
+    if (tls_) send_wire(tls_->take_ciphertext());
+  }
+  // Stops the driver and calls `deliver` (which hands the owner its last event). False when the
+  // owner destroyed the driver meanwhile: the caller must not touch it then.
+  template <typename Deliver>
+  bool stop_and_deliver(Deliver&& deliver) {
+    finished_ = true;
+    in_events_ = false;
+    deadline_timer_.cancel();
+    if (connection_) connection_->close();
+    const std::shared_ptr<bool> alive = alive_;
+    deliver();
+    return *alive;
+  }
+
+  io::Io& io_;
+  std::unique_ptr<io::Connection> connection_;
+  std::unique_ptr<tls::Engine> tls_;
+  io::Pending deadline_timer_;
+  bool finished_ = false;
+  bool in_events_ = false;
+  std::string transcript_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace relaysim::endpoint
