@@ -101,6 +101,13 @@ void ServerConnection::decide(smtp::Verdict verdict) {
   arm_deadline();
 }
 
+void ServerConnection::terminate(const smtp::Reply& reply, std::string_view reason) {
+  if (finished_) return;
+  session_.terminate(reply, reason);
+  flush();
+  if (!process_events()) return;
+}
+
 void ServerConnection::arm_deadline() {
   if (finished_ || session_.awaiting_decision()) {
     deadline_timer_.cancel();

@@ -26,6 +26,8 @@ class ServerConnection : public DriverCore {
                    const tls::Context* tls_context, EventHandler on_event);
 
   void decide(smtp::Verdict verdict);
+  // Ends the session with a last reply (a 421), then closes.
+  void terminate(const smtp::Reply& reply, std::string_view reason);
   const io::Endpoint& peer() const { return peer_; }
   std::uint64_t id() const { return id_; }
   const smtp::ServerSession& session() const { return session_; }

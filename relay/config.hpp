@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/address.hpp"
+#include "io/time.hpp"
 #include "smtp/limits.hpp"
 
 namespace relaysim::relay {
@@ -36,6 +37,13 @@ struct RelayConfig {
   int smtpd_hard_error_limit = smtp::hard_error_limit_default;
   int smtpd_auth_failure_limit = 3;  // failed AUTH attempts per session, then 421 and close
   int hopcount_limit = 50;           // Received: headers (RFC 5321 §6.3)
+  // Connection and rate limits (Postfix's anvil). 0 turns a rate limit off.
+  int smtpd_client_connection_count_limit = 50;  // concurrent sessions per client address
+  int smtpd_connection_limit = 100;              // concurrent sessions in all (Postfix: the process limit)
+  int smtpd_client_connection_rate_limit = 0;    // new sessions per client per anvil_rate_time_unit
+  int smtpd_client_message_rate_limit = 0;       // messages per client per anvil_rate_time_unit
+  Duration anvil_rate_time_unit = std::chrono::seconds(60);
+  Duration smtpd_session_time_limit = std::chrono::minutes(30);  // longest session, then 421
   std::string queue_directory = "queue";
 };
 

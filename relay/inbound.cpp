@@ -57,6 +57,17 @@ std::string sanitize_helo(std::string_view helo) {
   return out;
 }
 
+int RateCounter::record(const io::Address& client, Instant now, Duration window) {
+  if (++since_sweep_ >= 1024) {
+    since_sweep_ = 0;
+    std::erase_if(events_, [&](const auto& entry) { return entry.second.empty() || entry.second.back() + window <= now; });
+  }
+  std::deque<Instant>& recent = events_[client];
+  while (!recent.empty() && recent.front() + window <= now) recent.pop_front();
+  recent.push_back(now);
+  return static_cast<int>(recent.size());
+}
+
 Inbound::Inbound(io::Io& io, const RelayConfig& config, Queue& queue, const tls::Context* tls)
     : io_(io), config_(config), queue_(queue), tls_(tls) {}
 
@@ -78,10 +89,39 @@ io::Status Inbound::start() {
   return {};
 }
 
+std::string Inbound::over_limit(const io::Address& client) {
+  const std::string who = client_name({client, 0});
+  if (static_cast<int>(sessions_.size()) >= config_.smtpd_connection_limit) {
+    return "Connection limit exceeded: " + std::to_string(sessions_.size()) + " sessions";
+  }
+  const auto open = sessions_per_client_.find(client);
+  if (open != sessions_per_client_.end() && open->second >= config_.smtpd_client_connection_count_limit) {
+    return "Connection concurrency limit exceeded: " + std::to_string(open->second) + " from " + who;
+  }
+  if (config_.smtpd_client_connection_rate_limit > 0) {
+    const int count = connection_rate_.record(client, io_.now(), config_.anvil_rate_time_unit);
+    if (count > config_.smtpd_client_connection_rate_limit) {
+      return "Connection rate limit exceeded: " + std::to_string(count) + " from " + who + " for " +
+             format_duration(config_.anvil_rate_time_unit);
+    }
+  }
+  return {};
+}
+
 void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerConfig& listener) {
+  const io::Endpoint client = connection->peer_endpoint();
+  if (const std::string refusal = over_limit(client.address); !refusal.empty()) {
+    // Instead of the greeting, as Postfix does: 421 and close.
+    log("warning: " + refusal);
+    connection->send("421 4.7.0 " + config_.myhostname + " Error: too many connections from " +
+                     client.address.to_string() + "\r\n");
+    connection->close();
+    return;
+  }
   const std::uint64_t id = connection->id();
   Session& session = sessions_[id];
-  session.client = connection->peer_endpoint();
+  session.client = client;
+  sessions_per_client_[client.address] += 1;
   for (const io::Cidr& network : config_.mynetworks) {
     if (network.contains(session.client.address)) session.trusted_network = true;
   }
@@ -98,6 +138,13 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
   session.connection = std::make_unique<endpoint::ServerConnection>(
       io_, std::move(connection), server, tls_,
       [this, id](endpoint::ServerConnection&, const smtp::ServerEvent& event) { on_event(id, event); });
+  session.time_limit = io_.after(config_.smtpd_session_time_limit, [this, id] {
+    const auto found = sessions_.find(id);
+    if (found == sessions_.end()) return;
+    log("warning: " + client_name(found->second.client) + ": session time limit exceeded");
+    found->second.connection->terminate(
+        smtp::Reply::make(421, "4.4.2", config_.myhostname + " Error: session time limit exceeded"), "session time limit");
+  });
 }
 
 void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
@@ -129,12 +176,22 @@ void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
   }
   if (std::holds_alternative<smtp::server_event::Closed>(event)) {
     log("disconnect from " + client_name(session.client));
+    if (--sessions_per_client_[session.client.address] <= 0) sessions_per_client_.erase(session.client.address);
     sessions_.erase(found);  // allowed from inside the Closed event
   }
 }
 
 smtp::Verdict Inbound::check_sender(Session& session, const smtp::server_event::Mail& mail) {
   session.sender_text = bracketed(mail.sender);
+  if (config_.smtpd_client_message_rate_limit > 0) {
+    const int count = message_rate_.record(session.client.address, io_.now(), config_.anvil_rate_time_unit);
+    if (count > config_.smtpd_client_message_rate_limit) {
+      log("warning: Message delivery request rate limit exceeded: " + std::to_string(count) + " from " +
+          client_name(session.client) + " for " + format_duration(config_.anvil_rate_time_unit));
+      return refuse(421, "4.7.0", config_.myhostname + " Error: too many messages from " +
+                                      session.client.address.to_string());
+    }
+  }
   const bool authorised = session.trusted_network || !session.connection->session().authenticated_user().empty();
   if (!authorised) return smtp::Verdict::accept();  // refused per recipient, with the reason people search for
   if (mail.sender && !config_.sender_domains.empty() && !any_domain_matches(config_.sender_domains, mail.sender->domain)) {

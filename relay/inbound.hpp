@@ -9,6 +9,7 @@
 // Received: header on top and is otherwise untouched, so DKIM signatures survive; the 250 goes
 // out only once the queue says the message is durable.
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +21,18 @@
 #include "tls/engine.hpp"
 
 namespace relaysim::relay {
+
+// Recent events per client address within a time window: Postfix's anvil. Memory stays bounded:
+// events older than the window are dropped, and idle clients are forgotten.
+class RateCounter {
+ public:
+  // Records one event at `now`; the number of events within `window` before it, this one included.
+  int record(const io::Address& client, Instant now, Duration window);
+
+ private:
+  std::map<io::Address, std::deque<Instant>> events_;
+  std::size_t since_sweep_ = 0;
+};
 
 class Inbound {
  public:
@@ -37,9 +50,12 @@ class Inbound {
     bool trusted_network = false;
     int auth_failures = 0;
     std::string sender_text;  // for "NOQUEUE: reject" log lines
+    io::Pending time_limit;
   };
 
   void accept(std::unique_ptr<io::Connection> connection, const ListenerConfig& listener);
+  // Why a new session from `client` must be turned away now, or empty.
+  std::string over_limit(const io::Address& client);
   void on_event(std::uint64_t id, const smtp::ServerEvent& event);
   void on_message(std::uint64_t id, const smtp::server_event::Message& message);
   smtp::Verdict check_recipient(Session& session, const smtp::server_event::Rcpt& rcpt);
@@ -54,6 +70,9 @@ class Inbound {
   const tls::Context* tls_;
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   std::map<std::uint64_t, Session> sessions_;
+  std::map<io::Address, int> sessions_per_client_;
+  RateCounter connection_rate_;
+  RateCounter message_rate_;
   std::uint64_t accepted_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -25,7 +25,9 @@ std::vector<std::string> domain_patterns(const JsonValue& value) {
 relay::RelayConfig read_relay_config(const JsonValue& value) {
   value.allow_keys({"myhostname", "listeners", "mynetworks", "users", "auth_mechanisms", "smtpd_tls_auth_only",
                     "sender_domains", "recipient_domains", "message_size_limit", "smtpd_recipient_limit",
-                    "smtpd_hard_error_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory"});
+                    "smtpd_hard_error_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory",
+                    "smtpd_client_connection_count_limit", "smtpd_connection_limit", "smtpd_client_connection_rate_limit",
+                    "smtpd_client_message_rate_limit", "anvil_rate_time_unit", "smtpd_session_time_limit"});
   relay::RelayConfig config;
   if (auto name = value.find("myhostname")) config.myhostname = name->string();
   if (auto listeners = value.find("listeners")) {
@@ -68,6 +70,24 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
   if (auto limit = value.find("smtpd_hard_error_limit")) config.smtpd_hard_error_limit = static_cast<int>(limit->integer(1, 1000));
   if (auto limit = value.find("smtpd_auth_failure_limit")) config.smtpd_auth_failure_limit = static_cast<int>(limit->integer(1, 100));
   if (auto limit = value.find("hopcount_limit")) config.hopcount_limit = static_cast<int>(limit->integer(1, 1000));
+  if (auto limit = value.find("smtpd_client_connection_count_limit")) {
+    config.smtpd_client_connection_count_limit = static_cast<int>(limit->integer(1, 100'000));
+  }
+  if (auto limit = value.find("smtpd_connection_limit")) config.smtpd_connection_limit = static_cast<int>(limit->integer(1, 100'000));
+  if (auto limit = value.find("smtpd_client_connection_rate_limit")) {
+    config.smtpd_client_connection_rate_limit = static_cast<int>(limit->integer(0, 1'000'000));
+  }
+  if (auto limit = value.find("smtpd_client_message_rate_limit")) {
+    config.smtpd_client_message_rate_limit = static_cast<int>(limit->integer(0, 1'000'000));
+  }
+  if (auto unit = value.find("anvil_rate_time_unit")) {
+    config.anvil_rate_time_unit = unit->duration();
+    if (config.anvil_rate_time_unit.count() <= 0) unit->fail("a duration longer than zero");
+  }
+  if (auto limit = value.find("smtpd_session_time_limit")) {
+    config.smtpd_session_time_limit = limit->duration();
+    if (config.smtpd_session_time_limit.count() <= 0) limit->fail("a duration longer than zero");
+  }
   if (auto directory = value.find("queue_directory")) {
     config.queue_directory = directory->string();
     if (config.queue_directory.empty() || config.queue_directory.front() == '/' ||

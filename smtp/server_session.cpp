@@ -93,6 +93,12 @@ void ServerSession::close(std::string_view reason) {
   events_.push_back(server_event::Closed{std::string(reason)});
 }
 
+void ServerSession::terminate(const Reply& last, std::string_view reason) {
+  if (state_ == State::closed) return;
+  if (state_ != State::awaiting_tls) reply(last);  // mid-handshake, there is nobody to read it
+  close(reason);
+}
+
 void ServerSession::reset_transaction() {
   mail_given_ = false;
   envelope_ = Envelope();

@@ -149,6 +149,8 @@ class ServerSession {
   void tls_started(Instant now, TlsState tls);
   // The session is over; close the connection once the output is sent.
   bool closed() const { return state_ == State::closed; }
+  // The owner ends the session with a last reply (a 421: session time limit, shutdown).
+  void terminate(const Reply& reply, std::string_view reason);
 
   const TlsState& tls() const { return tls_; }
   const std::string& helo_name() const { return helo_; }

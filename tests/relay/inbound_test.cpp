@@ -216,3 +216,49 @@ TEST_CASE("passwords are stored salted and checked in constant time", "[relay][a
   CHECK(relay::is_password_hash(hash));
   CHECK_FALSE(relay::is_password_hash("pbkdf2-sha256$0$00$00"));
 }
+
+TEST_CASE("too many sessions from one client get 421 instead of a greeting", "[relay][inbound][limits]") {
+  RelayWorld relay;
+  relay.config.smtpd_client_connection_count_limit = 2;
+  relay.add_relay();
+  // Three clients on the same host, each lingering on its session.
+  std::vector<ScriptRecord*> sessions;
+  for (int i = 0; i < 3; ++i) sessions.push_back(&relay.script("office", {"EHLO printer.office", "NOOP"}));
+  relay.run();
+  int refused = 0;
+  for (const ScriptRecord* session : sessions) {
+    if (session->text(0) == "421 4.7.0 relay.acme.example Error: too many connections from 10.1.2.3") ++refused;
+  }
+  CHECK(refused == 1);
+}
+
+TEST_CASE("a client over its message rate is told 421 and dropped", "[relay][inbound][limits]") {
+  RelayWorld relay;
+  relay.config.smtpd_client_message_rate_limit = 2;
+  relay.add_relay();
+  SendRecord send;
+  relay.world.add_process({"sender", "office", [&](io::Io& io) {
+                             std::vector<smtp::OutgoingMessage> messages;
+                             for (int i = 0; i < 3; ++i) messages.push_back(message("a@acme.example", {"b@dest.example"}, "x\r\n"));
+                             return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example",
+                                                               relay_client_config(), nullptr, messages, send);
+                           }, {}});
+  relay.run();
+  REQUIRE(send.results.size() == 3);
+  CHECK(send.results[0].recipients[0].outcome == smtp::Outcome::delivered);
+  CHECK(send.results[1].recipients[0].outcome == smtp::Outcome::delivered);
+  CHECK(send.results[2].recipients[0].outcome == smtp::Outcome::transient);
+  CHECK(send.results[2].recipients[0].reply->text() == "421 4.7.0 relay.acme.example Error: too many messages from 10.1.2.3");
+  CHECK(relay.queued().size() == 2);
+}
+
+TEST_CASE("a session that lasts past the session time limit is closed with 421", "[relay][inbound][limits]") {
+  RelayWorld relay;
+  relay.config.smtpd_session_time_limit = std::chrono::seconds(10);
+  relay.add_relay();
+  // EHLO, then silence: the command timeout (5 minutes) would come later than the session limit.
+  ScriptRecord& idle = relay.script("office", {"EHLO printer.office"});
+  relay.run();
+  CHECK(idle.text(2) == "421 4.4.2 relay.acme.example Error: session time limit exceeded");
+  CHECK(idle.closed);
+}
