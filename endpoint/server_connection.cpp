@@ -29,6 +29,10 @@ ServerConnection::ServerConnection(io::Io& io, std::unique_ptr<io::Connection> c
 
 void ServerConnection::receive(std::string_view bytes) {
   if (finished_) return;
+  if (tarpit_.armed()) {
+    held_input_.append(bytes);  // read nothing while an error reply is held back
+    return;
+  }
   if (tls_) {
     tls_->receive_ciphertext(bytes);
     if (tls_->state() == tls::Engine::State::failed) {
@@ -57,7 +61,25 @@ void ServerConnection::receive(std::string_view bytes) {
 }
 
 void ServerConnection::flush() {
+  if (tarpit_.armed()) {
+    held_output_ += session_.take_output();
+    return;
+  }
   const std::string output = session_.take_output();
+  const Duration delay = session_.take_output_delay();
+  if (!output.empty() && delay.count() > 0) {
+    // Past the soft error limit: the reply waits, and so does everything the client sends.
+    held_output_ = output;
+    tarpit_ = io_.after(delay, [this] {
+      tarpit_ = io::Pending();
+      const std::string held = std::exchange(held_output_, std::string());
+      note("S: ", held);
+      send_plaintext(held);
+      if (session_.closed()) return;  // the Closed event was handed over already
+      if (const std::string input = std::exchange(held_input_, std::string()); !input.empty()) receive(input);
+    });
+    return;
+  }
   if (!output.empty()) note("S: ", output);
   send_plaintext(output);
 }
@@ -81,6 +103,12 @@ bool ServerConnection::process_events() {
       io_.trace("smtp.server.violation", {{"conn", id_}, {"what", violation->what}});
     }
     if (const auto* closed = std::get_if<smtp::server_event::Closed>(&*event)) {
+      if (tarpit_.armed()) {  // closing: what was held goes out now
+        tarpit_.cancel();
+        held_output_ += session_.take_output();
+        note("S: ", held_output_);
+        send_plaintext(std::exchange(held_output_, std::string()));
+      }
       flush();
       io_.trace("smtp.server.closed", {{"conn", id_}, {"reason", closed->reason}});
       return stop_and_deliver([&] { on_event_(*this, *event); });

@@ -45,6 +45,10 @@ class ServerConnection : public DriverCore {
   EventHandler on_event_;
   io::Endpoint peer_;
   std::uint64_t id_;
+  // The tarpit: output held back, and input that arrived meanwhile, until the delay ends.
+  io::Pending tarpit_;
+  std::string held_output_;
+  std::string held_input_;
 };
 
 }  // namespace relaysim::endpoint

@@ -34,6 +34,8 @@ struct RelayConfig {
   std::vector<std::string> recipient_domains{"*"};
   std::size_t message_size_limit = smtp::message_size_bytes_default;
   std::size_t smtpd_recipient_limit = smtp::recipients_default_max;
+  int smtpd_soft_error_limit = smtp::soft_error_limit_default;  // past it, each error reply waits...
+  Duration smtpd_error_sleep_time = smtp::error_sleep_time_default;  // ...this long
   int smtpd_hard_error_limit = smtp::hard_error_limit_default;
   int smtpd_auth_failure_limit = 3;  // failed AUTH attempts per session, then 421 and close
   int hopcount_limit = 50;           // Received: headers (RFC 5321 §6.3)

@@ -134,6 +134,8 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
   server.auth_requires_tls = config_.smtpd_tls_auth_only;
   server.message_size_max = config_.message_size_limit;
   server.recipients_max = config_.smtpd_recipient_limit;
+  server.soft_error_limit = config_.smtpd_soft_error_limit;
+  server.error_sleep_time = config_.smtpd_error_sleep_time;
   server.hard_error_limit = config_.smtpd_hard_error_limit;
   session.connection = std::make_unique<endpoint::ServerConnection>(
       io_, std::move(connection), server, tls_,

@@ -27,7 +27,8 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "sender_domains", "recipient_domains", "message_size_limit", "smtpd_recipient_limit",
                     "smtpd_hard_error_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory",
                     "smtpd_client_connection_count_limit", "smtpd_connection_limit", "smtpd_client_connection_rate_limit",
-                    "smtpd_client_message_rate_limit", "anvil_rate_time_unit", "smtpd_session_time_limit"});
+                    "smtpd_client_message_rate_limit", "anvil_rate_time_unit", "smtpd_session_time_limit",
+                    "smtpd_soft_error_limit", "smtpd_error_sleep_time"});
   relay::RelayConfig config;
   if (auto name = value.find("myhostname")) config.myhostname = name->string();
   if (auto listeners = value.find("listeners")) {
@@ -68,6 +69,11 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
     config.smtpd_recipient_limit = static_cast<std::size_t>(limit->integer(smtp::recipients_minimum_buffer, 100'000));
   }
   if (auto limit = value.find("smtpd_hard_error_limit")) config.smtpd_hard_error_limit = static_cast<int>(limit->integer(1, 1000));
+  if (auto limit = value.find("smtpd_soft_error_limit")) config.smtpd_soft_error_limit = static_cast<int>(limit->integer(0, 1000));
+  if (auto sleep = value.find("smtpd_error_sleep_time")) {
+    config.smtpd_error_sleep_time = sleep->duration();
+    if (config.smtpd_error_sleep_time > std::chrono::minutes(5)) sleep->fail("at most 5m");
+  }
   if (auto limit = value.find("smtpd_auth_failure_limit")) config.smtpd_auth_failure_limit = static_cast<int>(limit->integer(1, 100));
   if (auto limit = value.find("hopcount_limit")) config.hopcount_limit = static_cast<int>(limit->integer(1, 1000));
   if (auto limit = value.find("smtpd_client_connection_count_limit")) {

@@ -24,6 +24,7 @@ inline constexpr std::size_t message_size_bytes_default = 10'240'000;  // messag
 inline constexpr std::size_t recipients_default_max = 1000;            // smtpd_recipient_limit
 inline constexpr int soft_error_limit_default = 10;                    // smtpd_soft_error_limit
 inline constexpr int hard_error_limit_default = 20;                    // smtpd_hard_error_limit
+inline constexpr Duration error_sleep_time_default = std::chrono::seconds(1);  // smtpd_error_sleep_time
 
 // RFC 5321 §4.5.3.2: server timeout 5 minutes; client timeouts per stage.
 inline constexpr Duration server_command_timeout = std::chrono::minutes(5);     // §4.5.3.2.7
@@ -35,6 +36,7 @@ inline constexpr Duration client_data_block_timeout = std::chrono::minutes(3);  
 inline constexpr Duration client_data_done_timeout = std::chrono::minutes(10);  // §4.5.3.2.6
 
 static_assert(recipients_default_max >= recipients_minimum_buffer);
+static_assert(soft_error_limit_default < hard_error_limit_default);
 static_assert(path_bytes_max < command_line_bytes_max);
 static_assert(local_part_bytes_max + 1 + domain_bytes_max + 2 >= path_bytes_max);
 

@@ -79,6 +79,7 @@ void ServerSession::error_reply(const Reply& rejection) {
 
 void ServerSession::count_error() {
   errors_ += 1;
+  if (errors_ > config_.soft_error_limit) output_delay_ = config_.error_sleep_time;
   if (errors_ >= config_.hard_error_limit && state_ != State::closed) {
     reply(421, "4.7.0", config_.hostname + " Error: too many errors");
     close("too many errors");

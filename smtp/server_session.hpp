@@ -38,6 +38,10 @@ struct ServerConfig {
   std::size_t message_size_max = message_size_bytes_default;  // 0: no limit announced (hard cap still applies)
   std::size_t recipients_max = recipients_default_max;
   BareLineEndings bare_line_endings = BareLineEndings::reject;
+  // Past soft_error_limit errors, every further error reply should reach the client only after
+  // error_sleep_time (Postfix's tarpit); the session says so through take_output_delay().
+  int soft_error_limit = soft_error_limit_default;
+  Duration error_sleep_time = error_sleep_time_default;
   int hard_error_limit = hard_error_limit_default;
   Duration command_timeout = server_command_timeout;
   bool pipelining = true;
@@ -142,6 +146,9 @@ class ServerSession {
   Instant deadline() const { return deadline_; }
   // Bytes to send, in order; empty when there are none.
   std::string take_output();
+  // How long to hold the output just taken before sending it (and to read nothing meanwhile):
+  // error_sleep_time once the client is past the soft error limit, else zero. Reading clears it.
+  Duration take_output_delay() { return std::exchange(output_delay_, Duration(0)); }
   std::optional<ServerEvent> poll_event();
   bool awaiting_decision() const { return pending_ != Pending::none; }
   void decide(Instant now, Verdict verdict);
@@ -201,6 +208,7 @@ class ServerSession {
   std::deque<ServerEvent> events_;
   Instant deadline_;
   bool greeted_ = false;
+  Duration output_delay_{0};
   bool discarding_line_ = false;
   int errors_ = 0;
 

@@ -262,3 +262,20 @@ TEST_CASE("a session that lasts past the session time limit is closed with 421",
   CHECK(idle.text(2) == "421 4.4.2 relay.acme.example Error: session time limit exceeded");
   CHECK(idle.closed);
 }
+
+TEST_CASE("past the soft error limit every error reply is held back a second (the tarpit)", "[relay][inbound][limits]") {
+  RelayWorld relay;
+  relay.add_relay();  // Postfix's defaults: soft limit 10, sleep 1s, hard limit 20
+  std::vector<std::string> script = {"EHLO noisy.example"};
+  for (int i = 0; i < 12; ++i) script.push_back("FROB");
+  script.push_back("NOOP");
+  ScriptRecord& noisy = relay.script("office", script);
+  relay.run();
+  REQUIRE(noisy.replies.size() >= 15);  // then the idle session's timeout
+  // Errors 1 to 10 are answered at network speed (10 ms round trips), the 11th and 12th a second late.
+  CHECK(noisy.reply_times[11] - noisy.reply_times[10] < 100ms);
+  CHECK(noisy.reply_times[12] - noisy.reply_times[11] >= 1s);
+  CHECK(noisy.reply_times[13] - noisy.reply_times[12] >= 1s);
+  CHECK(noisy.text(14) == "250 2.0.0 Ok");
+  CHECK(noisy.reply_times[14] - noisy.reply_times[13] < 100ms);  // a good command is not delayed
+}

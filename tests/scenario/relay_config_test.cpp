@@ -49,7 +49,8 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
         "smtpd_tls_auth_only, sender_domains, recipient_domains, message_size_limit, smtpd_recipient_limit, "
         "smtpd_hard_error_limit, smtpd_auth_failure_limit, hopcount_limit, queue_directory, "
         "smtpd_client_connection_count_limit, smtpd_connection_limit, smtpd_client_connection_rate_limit, "
-        "smtpd_client_message_rate_limit, anvil_rate_time_unit, smtpd_session_time_limit, found unknown key \"mynetwork\"");
+        "smtpd_client_message_rate_limit, anvil_rate_time_unit, smtpd_session_time_limit, smtpd_soft_error_limit, "
+        "smtpd_error_sleep_time, found unknown key \"mynetwork\"");
   CHECK(error_of(R"({ "users": { "sfdc": "s3cret" } })") ==
         "$.users.sfdc: expected a salted hash \"pbkdf2-sha256$<iterations>$<salt>$<hash>\" (never a plain password), "
         "found \"s3cret\"");

@@ -12,6 +12,7 @@ namespace relaysim::testing {
 
 struct ScriptRecord {
   std::vector<smtp::Reply> replies;  // the greeting first
+  std::vector<Instant> reply_times;
   bool closed = false;
   std::string text(std::size_t index) const { return index < replies.size() ? replies[index].text() : "(none)"; }
 };
@@ -24,9 +25,10 @@ inline LambdaNode::Body script_client(io::Endpoint server, std::vector<std::stri
       if (!result) return;
       io::Connection& connection = *node.connections.emplace_back(std::move(result).value());
       connection.on_close([&record](io::CloseReason) { record.closed = true; });
-      connection.on_receive([&connection, &record, lines, parser, next](std::string_view bytes) {
+      connection.on_receive([&node, &connection, &record, lines, parser, next](std::string_view bytes) {
         while (parser->feed(bytes) == smtp::ReplyParser::Status::complete) {
           record.replies.push_back(parser->take());
+          record.reply_times.push_back(node.io.now());
           if (*next < lines.size()) {
             const std::string& line = lines[(*next)++];
             connection.send(line.ends_with("\r\n") ? line : line + "\r\n");
