@@ -70,10 +70,7 @@ void ClientSession::enter(State state) { state_ = state; }
 std::string ClientSession::take_output() { return std::exchange(output_, std::string()); }
 
 std::optional<ClientEvent> ClientSession::poll_event() {
-  if (events_.empty()) return std::nullopt;
-  ClientEvent event = std::move(events_.front());
-  events_.pop_front();
-  return event;
+  return events_.pop();
 }
 
 void ClientSession::expect(Instant now, Expect what, Duration timeout, std::size_t index) {
@@ -175,26 +172,27 @@ void ClientSession::after_ehlo(Instant now, const Reply& reply, bool extended) {
   capabilities_ = Capabilities();
   capabilities_.esmtp = extended;
   for (std::size_t i = 1; extended && i < reply.lines.size(); ++i) {
-    const std::string line = to_upper(reply.lines[i]);
-    const std::string keyword = line.substr(0, line.find_first_of(" ="));
-    const std::string argument = keyword.size() < line.size() ? line.substr(keyword.size() + 1) : std::string();
-    if (keyword == "PIPELINING") capabilities_.pipelining = true;
-    if (keyword == "STARTTLS") capabilities_.starttls = true;
-    if (keyword == "8BITMIME") capabilities_.eight_bit_mime = true;
-    if (keyword == "DSN") capabilities_.dsn = true;
-    if (keyword == "SMTPUTF8") capabilities_.smtputf8 = true;
-    if (keyword == "ENHANCEDSTATUSCODES") capabilities_.enhanced_status_codes = true;
-    if (keyword == "SIZE") {
+    const std::string_view line = reply.lines[i];
+    const std::string_view keyword = line.substr(0, line.find_first_of(" ="));
+    const std::string_view argument = keyword.size() < line.size() ? line.substr(keyword.size() + 1) : std::string_view();
+    const auto is = [keyword](std::string_view name) { return equals_ignoring_case(keyword, name); };
+    if (is("PIPELINING")) capabilities_.pipelining = true;
+    if (is("STARTTLS")) capabilities_.starttls = true;
+    if (is("8BITMIME")) capabilities_.eight_bit_mime = true;
+    if (is("DSN")) capabilities_.dsn = true;
+    if (is("SMTPUTF8")) capabilities_.smtputf8 = true;
+    if (is("ENHANCEDSTATUSCODES")) capabilities_.enhanced_status_codes = true;
+    if (is("SIZE")) {
       capabilities_.size_max = 0;
       if (!argument.empty() && argument.size() < 19 && argument.find_first_not_of("0123456789") == std::string::npos) {
-        capabilities_.size_max = std::stoull(argument);
+        capabilities_.size_max = std::stoull(std::string(argument));
       }
     }
-    if (keyword == "AUTH") {
+    if (is("AUTH")) {
       std::string_view rest = argument;
       while (!rest.empty()) {
         const std::size_t space = std::min(rest.find(' '), rest.size());
-        if (space > 0) capabilities_.auth_mechanisms.emplace_back(rest.substr(0, space));
+        if (space > 0) capabilities_.auth_mechanisms.push_back(to_upper(rest.substr(0, space)));
         rest.remove_prefix(std::min(space + 1, rest.size()));
       }
     }

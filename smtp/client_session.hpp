@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "io/time.hpp"
+#include "smtp/event_queue.hpp"
 #include "smtp/limits.hpp"
 #include "smtp/reply.hpp"
 #include "smtp/server_session.hpp"
@@ -179,7 +180,7 @@ class ClientSession {
   std::deque<Expectation> expected_;
   ReplyParser parser_;
   std::string output_;
-  std::deque<ClientEvent> events_;
+  EventQueue<ClientEvent> events_;
   Instant deadline_ = Instant::max();
   Capabilities capabilities_;
   TlsState tls_;

@@ -7,6 +7,10 @@
 namespace relaysim::smtp {
 namespace {
 
+// What a declared SIZE may reserve at once: a client cannot make the server allocate a whole
+// message_size_limit by declaring it and sending nothing.
+constexpr std::size_t content_reserve_bytes_max = 1024 * 1024;
+
 bool all_digits(std::string_view text) {
   return !text.empty() && text.size() <= 19 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -45,10 +49,7 @@ void ServerSession::greet() {
 std::string ServerSession::take_output() { return std::exchange(output_, std::string()); }
 
 std::optional<ServerEvent> ServerSession::poll_event() {
-  if (events_.empty()) return std::nullopt;
-  ServerEvent event = std::move(events_.front());
-  events_.pop_front();
-  return event;
+  return events_.pop();
 }
 
 void ServerSession::reply(const Reply& reply) { output_ += reply.wire(); }
@@ -112,20 +113,24 @@ bool ServerSession::auth_offered() const {
   return !config_.auth_mechanisms.empty() && (tls_.active || !config_.auth_requires_tls);
 }
 
-std::string ServerSession::capabilities() const {
-  std::string lines = config_.hostname;
-  if (config_.pipelining) lines += "\nPIPELINING";
-  lines += config_.message_size_max > 0 ? "\nSIZE " + std::to_string(config_.message_size_max) : "\nSIZE";
-  if (config_.starttls && !tls_.active) lines += "\nSTARTTLS";
+void ServerSession::append_capabilities() {
+  // Written straight to the output: an EHLO reply is the longest the session sends.
+  const auto line = [this](std::string_view text, bool last) {
+    output_.append(last ? "250 " : "250-").append(text).append("\r\n");
+  };
+  line(config_.hostname, false);
+  if (config_.pipelining) line("PIPELINING", false);
+  line(config_.message_size_max > 0 ? "SIZE " + std::to_string(config_.message_size_max) : "SIZE", false);
+  if (config_.starttls && !tls_.active) line("STARTTLS", false);
   if (auth_offered() && authenticated_user_.empty()) {
-    lines += "\nAUTH";
-    for (const std::string& mechanism : config_.auth_mechanisms) lines += " " + mechanism;
+    std::string auth = "AUTH";
+    for (const std::string& mechanism : config_.auth_mechanisms) auth += " " + mechanism;
+    line(auth, false);
   }
-  lines += "\nENHANCEDSTATUSCODES";
-  if (config_.eight_bit_mime) lines += "\n8BITMIME";
-  if (config_.dsn) lines += "\nDSN";
-  if (config_.smtputf8) lines += "\nSMTPUTF8";
-  return lines;
+  line("ENHANCEDSTATUSCODES", !config_.eight_bit_mime && !config_.dsn && !config_.smtputf8);
+  if (config_.eight_bit_mime) line("8BITMIME", !config_.dsn && !config_.smtputf8);
+  if (config_.dsn) line("DSN", !config_.smtputf8);
+  if (config_.smtputf8) line("SMTPUTF8", true);
 }
 
 void ServerSession::receive(Instant now, std::string_view bytes) {
@@ -275,7 +280,7 @@ void ServerSession::on_helo(const Command& command, bool extended) {
   reset_transaction();  // RFC 5321 §4.1.4
   events_.push_back(server_event::Helo{helo_, extended});
   if (extended) {
-    reply(250, "", capabilities());
+    append_capabilities();
   } else {
     reply(250, "", config_.hostname);
   }
@@ -390,6 +395,8 @@ void ServerSession::on_data() {
   if (envelope_.recipients.empty()) return error_reply(554, "5.5.1", "Error: no valid recipients");
   reply(354, "", "End data with <CR><LF>.<CR><LF>");
   content_.clear();
+  // Room for the declared size (RFC 1870), up to a bound, spares the buffer its doublings.
+  content_.reserve(std::min<std::size_t>(envelope_.parameters.size.value_or(0) + 64, content_reserve_bytes_max));
   line_start_ = LineStart::real;
   line_length_ = 0;
   oversized_ = false;

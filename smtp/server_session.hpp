@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/time.hpp"
+#include "smtp/event_queue.hpp"
 #include "smtp/limits.hpp"
 #include "smtp/reply.hpp"
 #include "smtp/syntax.hpp"
@@ -183,7 +184,7 @@ class ServerSession {
   void close(std::string_view reason);
   void reset_transaction();
   void greet();
-  std::string capabilities() const;
+  void append_capabilities();
   bool auth_offered() const;
 
   void on_helo(const Command& command, bool extended);
@@ -205,7 +206,7 @@ class ServerSession {
   std::string input_;
   std::size_t input_offset_ = 0;  // input_ before this has been consumed
   std::string output_;
-  std::deque<ServerEvent> events_;
+  EventQueue<ServerEvent> events_;
   Instant deadline_;
   bool greeted_ = false;
   Duration output_delay_{0};
