@@ -279,3 +279,32 @@ TEST_CASE("past the soft error limit every error reply is held back a second (th
   CHECK(noisy.text(14) == "250 2.0.0 Ok");
   CHECK(noisy.reply_times[14] - noisy.reply_times[13] < 100ms);  // a good command is not delayed
 }
+
+TEST_CASE("a relay world replays to the same digest, and another seed does not", "[relay][determinism]") {
+  const auto run = [](std::uint64_t seed) {
+    RelayWorld relay(seed);
+    relay.world.set_default_link({std::chrono::milliseconds(5), std::chrono::milliseconds(3), 0});
+    relay.add_relay();
+    smtp::ClientConfig client = relay_client_config(smtp::ClientTls::required);
+    client.auth = smtp::Credentials{"sfdc", "s3cret", "LOGIN"};
+    SendRecord send;
+    relay.world.add_process({"sfdc", "sfdc", [&](io::Io& io) {
+                               std::vector<smtp::OutgoingMessage> messages;
+                               for (int i = 0; i < 3; ++i) {
+                                 messages.push_back(message("news@acme.example", {"ann@dest.example", "bob@dest.example"},
+                                                            "Subject: " + std::to_string(i) + "\r\n\r\nbody\r\n"));
+                               }
+                               return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example", client,
+                                                                 relay.client_tls.get(), messages, send);
+                             }, {}});
+    relay.script("stranger", {"EHLO spammer.example", "MAIL FROM:<a@acme.example>", "RCPT TO:<v@dest.example>", "QUIT"});
+    relay.world.crash_at("relay", t0() + 10min);
+    relay.world.restart_at("relay", t0() + 11min);
+    relay.run();
+    CHECK(send.results.size() == 3);
+    return relay.world.digest();
+  };
+  const std::string first = run(3);
+  CHECK(first == run(3));
+  CHECK(first != run(4));
+}
