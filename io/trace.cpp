@@ -57,6 +57,18 @@ void append_value(std::string& out, const TraceValue& value) {
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   for (std::size_t i = 0; i < text.size();) {
+    // Plain printable ASCII goes out in runs: most of a trace is made of it.
+    std::size_t run = i;
+    while (run < text.size()) {
+      const auto byte = static_cast<unsigned char>(text[run]);
+      if (byte < 0x20 || byte >= 0x7F || byte == '"' || byte == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(text.substr(i, run - i));
+      i = run;
+      continue;
+    }
     const auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
       switch (c) {
