@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   relay::RelayConfig config;
   config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 25}, false}};
   config.mynetworks = {*io::Cidr::parse("10.0.0.0/8")};
+  config.transport_maps = {relay::Transport{"*", "", "192.0.2.1", 25, false}};  // nobody there: mail stays queued
   world.add_process({"relay", "relay", [&config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); },
                      sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
   std::string content = "From: <news@acme.example>\r\nTo: <ann@dest.example>\r\nSubject: bench\r\n\r\n";

@@ -19,6 +19,32 @@ struct ListenerConfig {
   bool implicit_tls = false;  // RFC 8314 submission over TLS (465); otherwise STARTTLS when a certificate is set
 };
 
+// Outbound TLS, per destination (Postfix's smtp_tls_security_level and its policy table).
+enum class TlsLevel : std::uint8_t {
+  none,     // never STARTTLS
+  may,      // STARTTLS when offered; plaintext when not offered, refused, or the handshake fails
+  encrypt,  // STARTTLS required, certificate not checked
+  verify,   // STARTTLS required, certificate chain and the MX host name checked
+};
+std::string_view to_string(TlsLevel level);
+
+struct TlsPolicy {
+  std::string domain;  // a domain pattern, as in recipient_domains
+  TlsLevel level = TlsLevel::may;
+};
+
+// A static route (Postfix's transport_maps, and relayhost for "*"): mail for matching recipient
+// domains - or, when `sender_domain` is set, from matching sender domains - goes to `nexthop`
+// instead of the recipient domain's MX. With `mx_lookup` false (Postfix's "[host]" form) the
+// host's addresses are used directly.
+struct Transport {
+  std::string recipient_domain = "*";
+  std::string sender_domain;  // empty: any sender
+  std::string nexthop;
+  std::uint16_t port = 25;
+  bool mx_lookup = false;
+};
+
 struct RelayConfig {
   std::string myhostname = "relay.localdomain";
   std::vector<ListenerConfig> listeners{ListenerConfig{}};
@@ -47,7 +73,29 @@ struct RelayConfig {
   Duration anvil_rate_time_unit = std::chrono::seconds(60);
   Duration smtpd_session_time_limit = std::chrono::minutes(30);  // longest session, then 421
   std::string queue_directory = "queue";
+
+  // Delivery (the relay's second part). Defaults are Postfix's.
+  Duration minimal_backoff_time = std::chrono::seconds(300);
+  Duration maximal_backoff_time = std::chrono::seconds(4000);
+  Duration maximal_queue_lifetime = std::chrono::hours(5 * 24);
+  Duration bounce_queue_lifetime = std::chrono::hours(5 * 24);  // for notifications (sender <>)
+  Duration delay_warning_time = Duration(0);                    // 0: no "delayed" notices
+  int retry_jitter_percent = 10;  // each backoff delay moves by up to this much, within the bounds above
+  int default_destination_concurrency_limit = 20;  // parallel deliveries per destination
+  int default_destination_recipient_limit = 50;    // recipients per delivery
+  int smtp_mx_address_limit = 5;                    // addresses tried per delivery
+  int smtp_mx_session_limit = 2;                    // SMTP sessions per delivery
+  Duration smtp_connection_reuse_time_limit = std::chrono::seconds(300);
+  int smtp_connection_reuse_count_limit = 100;  // deliveries per connection
+  Duration smtp_connect_timeout = std::chrono::seconds(30);
+  std::uint16_t smtp_port = 25;
+  TlsLevel smtp_tls_security_level = TlsLevel::may;
+  std::vector<TlsPolicy> smtp_tls_policy_maps;  // first match wins over smtp_tls_security_level
+  std::vector<Transport> transport_maps;        // first match wins over MX
 };
+
+// The TLS level for a destination domain.
+TlsLevel tls_level_for(const RelayConfig& config, std::string_view domain);
 
 // "*" matches every domain; "example.com" that domain only; "*.example.com" its subdomains only.
 // Case-insensitive. (The same rule as Salesforce's Email Domain Filters.)

@@ -19,20 +19,6 @@ smtp::Verdict refuse(int code, std::string_view enhanced, std::string text) {
 
 }  // namespace
 
-bool domain_matches(std::string_view pattern, std::string_view domain) {
-  const std::string p = smtp::to_lower(pattern), d = smtp::to_lower(domain);
-  if (p == "*") return true;
-  if (p.starts_with("*.")) return d.size() > p.size() - 1 && d.ends_with(std::string_view(p).substr(1));
-  return p == d;
-}
-
-bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain) {
-  for (const std::string& pattern : patterns) {
-    if (domain_matches(pattern, domain)) return true;
-  }
-  return false;
-}
-
 int count_received_headers(std::string_view content) {
   int count = 0;
   std::size_t at = 0;
@@ -282,6 +268,7 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
     }
     accepted_ += 1;
     log(stored.value() + summary + " (queue active)");
+    if (on_stored_) on_stored_(stored.value());
     if (found == sessions_.end()) return;  // the client left; the message is queued all the same
     found->second.connection->decide(
         smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + stored.value())));

@@ -10,6 +10,7 @@
 // out only once the queue says the message is durable.
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +43,8 @@ class Inbound {
   io::Status start();
   std::size_t connections() const { return sessions_.size(); }
   std::uint64_t accepted_messages() const { return accepted_; }
+  // Called with each message's id once it is durable (the relay hands it to delivery).
+  void on_stored(std::function<void(const std::string& id)> handler) { on_stored_ = std::move(handler); }
 
  private:
   struct Session {
@@ -74,6 +77,7 @@ class Inbound {
   RateCounter connection_rate_;
   RateCounter message_rate_;
   std::uint64_t accepted_ = 0;
+  std::function<void(const std::string& id)> on_stored_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -33,6 +33,7 @@ void write_state(Writer& out, const QueuedRecipient& recipient) {
   out.u32(static_cast<std::uint32_t>(recipient.attempts));
   out.i64(recipient.next_attempt.unix_microseconds());
   out.text(recipient.last_reply);
+  out.flag(recipient.delay_warned);
 }
 
 bool read_state(Reader& in, QueuedRecipient& recipient) {
@@ -42,6 +43,7 @@ bool read_state(Reader& in, QueuedRecipient& recipient) {
   recipient.attempts = static_cast<int>(in.u32());
   recipient.next_attempt = Instant::from_unix_microseconds(in.i64());
   recipient.last_reply = in.text();
+  recipient.delay_warned = in.flag();
   return !in.failed();
 }
 
@@ -269,30 +271,40 @@ void Queue::append_durably(const std::string& id, std::string record, UpdateHand
 }
 
 void Queue::update(const std::string& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable) {
+  update(id, std::vector<StateChange>{{recipient, state}}, std::move(on_durable));
+}
+
+void Queue::update(const std::string& id, std::vector<StateChange> changes, UpdateHandler on_durable) {
   const auto found = messages_.find(id);
-  if (found == messages_.end() || recipient >= found->second.recipients.size()) {
-    return on_durable(io::Error{io::Errc::not_found, "no such queued recipient"});
+  if (found == messages_.end()) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id});
+  std::string records;
+  for (const auto& [recipient, state] : changes) {
+    if (recipient >= found->second.recipients.size()) {
+      return on_durable(io::Error{io::Errc::not_found, "no recipient " + std::to_string(recipient) + " in " + id});
+    }
+    Writer payload;
+    payload.u32(static_cast<std::uint32_t>(recipient));
+    write_state(payload, state);
+    records += frame_record(kind_recipient_state, payload.bytes());
   }
-  Writer payload;
-  payload.u32(static_cast<std::uint32_t>(recipient));
-  write_state(payload, state);
-  append_durably(id, frame_record(kind_recipient_state, payload.bytes()),
-                 [this, id, recipient, state, on_durable](io::Status status) {
-                   if (status) {
-                     auto message = messages_.find(id);
-                     if (message != messages_.end()) {
-                       QueuedRecipient updated = state;
-                       updated.recipient = message->second.recipients[recipient].recipient;
-                       message->second.recipients[recipient] = updated;
-                       if (message->second.finished()) {
-                         files_.erase(id);
-                         (void)io_.remove_file(path(id));
-                         messages_.erase(message);
-                       }
-                     }
-                   }
-                   on_durable(status);
-                 });
+  append_durably(id, std::move(records), [this, id, changes = std::move(changes), on_durable](io::Status status) {
+    if (status) {
+      auto message = messages_.find(id);
+      if (message != messages_.end()) {
+        for (const auto& [recipient, state] : changes) {
+          QueuedRecipient updated = state;
+          updated.recipient = message->second.recipients[recipient].recipient;
+          message->second.recipients[recipient] = std::move(updated);
+        }
+        if (message->second.finished()) {
+          files_.erase(id);
+          (void)io_.remove_file(path(id));
+          messages_.erase(message);
+        }
+      }
+    }
+    on_durable(status);
+  });
 }
 
 void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable) {

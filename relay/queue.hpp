@@ -32,6 +32,7 @@ struct QueuedRecipient {
   int attempts = 0;
   Instant next_attempt;     // for queued and deferred
   std::string last_reply;   // the last reply or reason, for logs and DSNs
+  bool delay_warned = false;  // a "delayed" notice went to the sender
 };
 
 struct QueuedMessage {
@@ -77,6 +78,9 @@ class Queue {
   void store(QueuedMessage message, StoreHandler on_durable);
   // Records one recipient's new state; durable when the handler gets ok.
   void update(const std::string& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable);
+  // Records several recipients' new states with one append and one fsync.
+  using StateChange = std::pair<std::size_t, QueuedRecipient>;
+  void update(const std::string& id, std::vector<StateChange> changes, UpdateHandler on_durable);
   // Operator actions; durable like updates.
   void set_held(const std::string& id, bool held, UpdateHandler on_durable);
   io::Status remove(const std::string& id);

@@ -1,6 +1,6 @@
 #pragma once
-// The relay as a node: its queue, recovered at every start, and its inbound side. Delivery to
-// MX servers, the retry scheduler and bounces join it with the relay's second part.
+// The relay as a node: its queue, recovered at every start; its inbound side, which stores what
+// it accepts; and its outbound side, which schedules, routes, delivers and bounces it.
 
 #include <memory>
 #include <string>
@@ -8,23 +8,35 @@
 #include "io/io.hpp"
 #include "relay/config.hpp"
 #include "relay/inbound.hpp"
+#include "relay/outbound.hpp"
 #include "relay/queue.hpp"
 
 namespace relaysim::relay {
 
+// The relay's TLS material: the server side for its listeners, and the client side for delivery.
+struct RelayTls {
+  const tls::Context* server = nullptr;
+  DeliveryTls client;
+};
+
 class RelayNode final : public io::Node {
  public:
-  RelayNode(io::Io& io, RelayConfig config, const tls::Context* tls);
+  RelayNode(io::Io& io, RelayConfig config, RelayTls tls);
+  RelayNode(io::Io& io, RelayConfig config, const tls::Context* server_tls) : RelayNode(io, std::move(config), RelayTls{server_tls, {}}) {}
   void start() override;
   std::string status() const override;
   const Queue& queue() const { return queue_; }
+  Queue& mutable_queue() { return queue_; }
   const RecoveryReport& recovery() const { return recovery_; }
+  const Outbound& outbound() const { return outbound_; }
+  Outbound& mutable_outbound() { return outbound_; }
 
  private:
   io::Io& io_;
   RelayConfig config_;
   Queue queue_;
   Inbound inbound_;
+  Outbound outbound_;
   RecoveryReport recovery_;
 };
 

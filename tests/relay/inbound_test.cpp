@@ -38,6 +38,7 @@ struct RelayWorld {
     config.mynetworks = {*io::Cidr::parse("10.1.0.0/16")};
     config.users = {{"sfdc", relay::hash_password("s3cret", "salt", 1000)}};
     config.sender_domains = {"acme.example", "*.acme.example", "bnc.salesforce.com", "*.bnc.salesforce.com"};
+    config.transport_maps = {relay::Transport{"*", "", "192.0.2.1", 25, false}};  // nobody there: mail stays queued
   }
   void add_relay() {
     world.add_process({"relay", "relay", [this](io::Io& io) {

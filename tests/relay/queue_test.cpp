@@ -268,6 +268,7 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
   relay::RelayConfig relay_config;
   relay_config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 25}, false}};
   relay_config.mynetworks = {*io::Cidr::parse("10.0.0.0/8")};
+  relay_config.transport_maps = {relay::Transport{"*", "", "192.0.2.1", 25, false}};  // nobody there: mail stays queued
   world->add_process({"spool", "b",
                       [&run, through_relay, relay_config](io::Io& io) -> std::unique_ptr<io::Node> {
                         if (!through_relay) return std::make_unique<SpoolNode>(io, run.probe);

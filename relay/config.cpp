@@ -1,0 +1,38 @@
+#include "relay/config.hpp"
+
+#include "smtp/syntax.hpp"
+
+namespace relaysim::relay {
+
+bool domain_matches(std::string_view pattern, std::string_view domain) {
+  const std::string p = smtp::to_lower(pattern), d = smtp::to_lower(domain);
+  if (p == "*") return true;
+  if (p.starts_with("*.")) return d.size() > p.size() - 1 && d.ends_with(std::string_view(p).substr(1));
+  return p == d;
+}
+
+bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain) {
+  for (const std::string& pattern : patterns) {
+    if (domain_matches(pattern, domain)) return true;
+  }
+  return false;
+}
+
+std::string_view to_string(TlsLevel level) {
+  switch (level) {
+    case TlsLevel::none: return "none";
+    case TlsLevel::may: return "may";
+    case TlsLevel::encrypt: return "encrypt";
+    case TlsLevel::verify: return "verify";
+  }
+  return "?";
+}
+
+TlsLevel tls_level_for(const RelayConfig& config, std::string_view domain) {
+  for (const TlsPolicy& policy : config.smtp_tls_policy_maps) {
+    if (domain_matches(policy.domain, domain)) return policy.level;
+  }
+  return config.smtp_tls_security_level;
+}
+
+}  // namespace relaysim::relay

@@ -1,0 +1,283 @@
+#include "relay/delivery.hpp"
+
+#include "io/assert.hpp"
+
+namespace relaysim::relay {
+namespace {
+
+std::string status_of(const smtp::Reply& reply) {
+  if (!reply.enhanced.empty()) return reply.enhanced;
+  return std::to_string(reply.code / 100) + ".0.0";
+}
+
+// Postfix names the command a reply answered: "(in reply to RCPT TO command)".
+std::string in_reply_to(smtp::Stage stage) {
+  if (stage == smtp::Stage::greeting) return "";
+  return " (in reply to " + std::string(to_string(stage)) + " command)";
+}
+
+}  // namespace
+
+Delivery::Delivery(io::Io& io, const RelayConfig& config, Router& router, DeliveryTls tls, DeliveryOwner& owner,
+                   std::string destination)
+    : io_(io), config_(config), router_(router), tls_(tls), owner_(owner), destination_(std::move(destination)),
+      level_(tls_level_for(config, destination_)) {}
+
+Delivery::~Delivery() { *alive_ = false; }
+
+std::string Delivery::hop_label() const { return current_hop_.label(); }
+
+void Delivery::start(DeliveryJob job) {
+  RELAYSIM_ASSERT(!job_);
+  RELAYSIM_ASSERT(!job.recipients.empty() && job.recipients.size() == job.message.recipients.size());
+  job_ = std::move(job);
+  outcomes_.assign(job_->recipients.size(), std::nullopt);
+  report_ = DeliveryReport();
+  sent_ = false;
+  sessions_ = 0;
+  last_failure_ = Failure();
+  reused_ = false;
+  if (connection_ && connection_->ready()) {
+    reused_ = true;
+    report_.reached_server = true;
+    report_.explanation = "reusing the connection to " + hop_label();
+    send_job();
+    return;
+  }
+  router_.route(job_->destination, job_->sender_domain, [this, alive = alive_](Route route) {
+    if (*alive) on_route(std::move(route));
+  });
+}
+
+void Delivery::on_route(Route route) {
+  RELAYSIM_ASSERT(job_);
+  report_.route = route.kind;
+  report_.explanation += (report_.explanation.empty() ? "" : "; ") + route.explanation;
+  io_.trace("relay.route", {{"id", job_->message_id}, {"domain", job_->destination}, {"kind", route.kind == Route::Kind::deliver ? "deliver" : route.kind == Route::Kind::defer ? "defer" : "bounce"},
+                            {"why", route.explanation}, {"status", route.status}});
+  if (route.kind != Route::Kind::deliver) {
+    settle_remaining(route.kind == Route::Kind::bounce ? smtp::Outcome::permanent : smtp::Outcome::transient,
+                     Failure{route.status, route.reason, "", "none", ""});
+    return finish_job();
+  }
+  hops_ = std::move(route.hops);
+  hop_ = 0;
+  try_hop();
+}
+
+void Delivery::try_hop() {
+  if (hop_ >= hops_.size() || sessions_ >= config_.smtp_mx_session_limit) {
+    if (last_failure_.reason.empty()) last_failure_.reason = "no server left to try";
+    settle_remaining(smtp::Outcome::transient, last_failure_);
+    return finish_job();
+  }
+  connect(hops_[hop_], false);
+}
+
+void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
+  current_hop_ = hop;
+  plaintext_fallback_ = plaintext_fallback;
+  move_on_ = true;
+  sent_ = false;
+  session_counted_ = false;
+  smtp::ClientConfig client;
+  client.helo_name = config_.myhostname;
+  const tls::Context* context = level_ == TlsLevel::verify ? tls_.verify : tls_.plain;
+  switch (level_) {
+    case TlsLevel::none: client.tls = smtp::ClientTls::none; break;
+    case TlsLevel::may: client.tls = context == nullptr ? smtp::ClientTls::none : smtp::ClientTls::opportunistic; break;
+    case TlsLevel::encrypt: client.tls = smtp::ClientTls::required; break;
+    case TlsLevel::verify: client.tls = smtp::ClientTls::required; break;
+  }
+  if (plaintext_fallback) client.tls = smtp::ClientTls::none;
+  if (connection_) retired_ = std::move(connection_);
+  connected_at_ = io_.now();
+  jobs_on_connection_ = 0;
+  io_.trace("relay.connect", {{"id", job_ ? job_->message_id : std::string()}, {"hop", hop.label()}, {"preference", hop.preference},
+                              {"tls", to_string(level_)}, {"plaintext_fallback", plaintext_fallback}});
+  connection_ = std::make_unique<endpoint::ClientConnection>(
+      io_, hop.endpoint, hop.host, client, context, io::ConnectOptions{config_.smtp_connect_timeout, std::nullopt},
+      [this](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) { on_event(connection, event); });
+}
+
+void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {
+  if (!session_counted_ && connection.session().greeting()) {
+    session_counted_ = true;
+    sessions_ += 1;
+    report_.reached_server = true;
+  }
+  if (std::holds_alternative<smtp::client_event::Ready>(event)) {
+    if (job_ && !sent_) return send_job();
+    if (!job_) return after_job();
+    return;
+  }
+  if (const auto* failed = std::get_if<smtp::client_event::Failed>(&event)) return on_failed(*failed);
+  if (const auto* finished = std::get_if<smtp::client_event::Finished>(&event)) return on_finished(finished->result);
+  if (const auto* violation = std::get_if<smtp::client_event::Violation>(&event)) {
+    io_.trace("relay.protocol_violation", {{"hop", hop_label()}, {"what", violation->what}});
+    return;
+  }
+  if (std::holds_alternative<smtp::client_event::Closed>(event)) return on_closed();
+}
+
+void Delivery::on_failed(const smtp::client_event::Failed& failed) {
+  const std::string label = hop_label();
+  std::string status, reason;
+  if (failed.reply) {
+    status = status_of(*failed.reply);
+    reason = failed.stage == smtp::Stage::greeting ? "host " + label + " refused to talk to me: " + failed.reply->text()
+                                                   : "host " + label + " said: " + failed.reply->text() + in_reply_to(failed.stage);
+  } else if (failed.stage == smtp::Stage::connect) {
+    const std::size_t colon = failed.reason.rfind(": ");
+    status = "4.4.1";
+    reason = "connect to " + label + ": " + (colon == std::string::npos ? failed.reason : failed.reason.substr(colon + 2));
+  } else if (failed.stage == smtp::Stage::starttls) {
+    status = failed.reason.find("handshake") != std::string::npos ? "4.7.5" : "4.7.4";
+    reason = "TLS with " + label + ": " + failed.reason;
+  } else {
+    status = "4.4.2";
+    reason = "conversation with " + label + ": " + failed.reason;
+  }
+  // Nothing before MAIL bounces mail: a 5xx greeting or EHLO only sends it to the next server
+  // (Postfix's smtp_skip_5xx_greeting), so on the last one it is deferred.
+  if (status.starts_with('5')) status[0] = '4';
+  last_failure_ = failure(status, reason, failed.reply ? failed.reply->text() : "");
+  move_on_ = !(failed.stage == smtp::Stage::starttls && level_ == TlsLevel::may && !plaintext_fallback_);
+  io_.trace("relay.hop_failed", {{"id", job_ ? job_->message_id : std::string()}, {"hop", label}, {"stage", to_string(failed.stage)},
+                                 {"status", status}, {"reason", reason}, {"next", move_on_ ? "next hop" : "same hop in plaintext"}});
+}
+
+void Delivery::send_job() {
+  RELAYSIM_ASSERT(job_ && connection_);
+  smtp::OutgoingMessage message;
+  message.sender = job_->message.sender;
+  message.parameters = job_->message.parameters;
+  message.content = job_->message.content;
+  sent_positions_.clear();
+  for (std::size_t position = 0; position < outcomes_.size(); ++position) {
+    if (outcomes_[position]) continue;
+    sent_positions_.push_back(position);
+    message.recipients.push_back(job_->message.recipients[position]);
+  }
+  RELAYSIM_ASSERT(!message.recipients.empty());
+  sent_ = true;
+  jobs_on_connection_ += 1;
+  if (!connection_->send(std::move(message))) {
+    // The session stopped being ready (the server closed it): move on when it is gone.
+    sent_ = false;
+    move_on_ = true;
+    connection_->quit();
+  }
+}
+
+void Delivery::on_finished(const smtp::TransactionResult& result) {
+  if (!job_) return;
+  RELAYSIM_ASSERT(result.recipients.size() == sent_positions_.size());
+  const std::string label = hop_label();
+  for (std::size_t i = 0; i < result.recipients.size(); ++i) {
+    const smtp::RecipientResult& recipient = result.recipients[i];
+    const std::size_t position = sent_positions_[i];
+    std::string status, reason, diagnostic;
+    if (recipient.reply) {
+      status = status_of(*recipient.reply);
+      diagnostic = recipient.reply->text();
+      reason = recipient.outcome == smtp::Outcome::delivered ? diagnostic
+                                                            : "host " + label + " said: " + diagnostic + in_reply_to(recipient.stage);
+    } else {
+      status = recipient.outcome == smtp::Outcome::delivered ? "2.0.0" : "4.4.2";
+      reason = "conversation with " + label + ": " + recipient.detail;
+    }
+    if (result.possible_duplicate && recipient.outcome == smtp::Outcome::transient) {
+      reason = "lost connection with " + label + " while sending end of data -- message may be sent more than once";
+      settle(position, smtp::Outcome::transient, failure("4.4.2", reason, diagnostic));
+      outcomes_[position]->possible_duplicate = true;
+      continue;
+    }
+    if (recipient.outcome == smtp::Outcome::transient) {
+      last_failure_ = failure(status, reason, diagnostic);
+      continue;  // kept for the next server
+    }
+    settle(position, recipient.outcome, failure(status, reason, diagnostic));
+  }
+  for (const auto& outcome : outcomes_) {
+    if (!outcome) {
+      move_on_ = true;
+      connection_->quit();  // the rest go to the next server
+      return;
+    }
+  }
+  finish_job();
+}
+
+void Delivery::on_closed() {
+  retired_ = std::move(connection_);  // it is inside its own callback: destroyed later
+  if (!job_) return owner_.slot_idle(*this);
+  if (!move_on_) return connect(current_hop_, true);
+  if (reused_) {
+    // A kept connection failed: route afresh, as for a new job.
+    reused_ = false;
+    router_.route(job_->destination, job_->sender_domain, [this, alive = alive_](Route route) {
+      if (*alive) on_route(std::move(route));
+    });
+    return;
+  }
+  hop_ += 1;
+  try_hop();
+}
+
+Delivery::Failure Delivery::failure(std::string status, std::string reason, std::string diagnostic) const {
+  // Postfix's relay= names a server only once a session with it began.
+  if (!session_counted_ && diagnostic.empty()) return {std::move(status), std::move(reason), "", "none", ""};
+  return {std::move(status), std::move(reason), std::move(diagnostic), hop_label(), current_hop_.host};
+}
+
+void Delivery::settle(std::size_t position, smtp::Outcome outcome, const Failure& what) {
+  RecipientOutcome settled;
+  settled.index = job_->recipients[position];
+  settled.outcome = outcome;
+  settled.status = what.status;
+  settled.reason = what.reason;
+  settled.diagnostic = what.diagnostic;
+  settled.relay = what.relay;
+  settled.remote_host = what.remote_host;
+  if (connection_ && what.relay == hop_label()) {
+    const smtp::ClientSession& session = connection_->session();
+    settled.remote_dsn = session.capabilities().dsn;
+    settled.tls = session.tls().active;
+    settled.tls_verified = session.tls().peer_verified;
+  }
+  outcomes_[position] = std::move(settled);
+}
+
+void Delivery::settle_remaining(smtp::Outcome outcome, const Failure& what) {
+  for (std::size_t position = 0; position < outcomes_.size(); ++position) {
+    if (!outcomes_[position]) settle(position, outcome, what);
+  }
+}
+
+void Delivery::finish_job() {
+  RELAYSIM_ASSERT(job_);
+  for (auto& outcome : outcomes_) {
+    RELAYSIM_ASSERT(outcome);
+    report_.recipients.push_back(std::move(*outcome));
+  }
+  const DeliveryJob job = std::move(*job_);
+  job_.reset();
+  outcomes_.clear();
+  const std::shared_ptr<bool> alive = alive_;
+  owner_.job_done(*this, job, std::move(report_));
+  if (!*alive) return;
+  // With a live connection the next step comes with its Ready (reuse) or Closed event.
+  if (!connection_ || connection_->finished()) owner_.slot_idle(*this);
+}
+
+void Delivery::after_job() {
+  const bool within_limits = io_.now() - connected_at_ < config_.smtp_connection_reuse_time_limit &&
+                             jobs_on_connection_ < config_.smtp_connection_reuse_count_limit;
+  if (within_limits) {
+    if (std::optional<DeliveryJob> next = owner_.next_job(*this)) return start(std::move(*next));
+  }
+  connection_->quit();
+}
+
+}  // namespace relaysim::relay

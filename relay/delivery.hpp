@@ -1,0 +1,141 @@
+#pragma once
+// One delivery slot of a destination: it routes a job (one message's recipients for one domain),
+// walks the route's hops with the SMTP client engine, and reports a typed outcome per recipient -
+// delivered, transient or permanent - with the status, the reply and the host that gave it.
+//
+// Per stage, as Postfix's SMTP client (../docs/relay.md has the table): a connection failure, a
+// TLS failure, any 4xx or 5xx before MAIL, or a timeout moves on to the next hop; on the final
+// hop (or once smtp_mx_session_limit sessions were used) whatever is left is deferred. 4xx at
+// MAIL, DATA or end of data moves on with every recipient; 5xx there bounces them all. At RCPT a
+// 5xx bounces that recipient and a 4xx keeps it for the next hop. A connection lost after the
+// final dot defers without trying another hop: the message may already be delivered.
+//
+// After a job, the slot keeps its connection open and asks its owner for another job for the
+// same destination (connection reuse), within smtp_connection_reuse_time_limit and
+// smtp_connection_reuse_count_limit.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "endpoint/client_connection.hpp"
+#include "io/io.hpp"
+#include "relay/config.hpp"
+#include "relay/routing.hpp"
+
+namespace relaysim::relay {
+
+struct DeliveryJob {
+  std::string message_id;
+  std::string destination;  // the recipient domain
+  std::string sender_domain;
+  std::vector<std::size_t> recipients;  // indices into the queued message, in the order of message.recipients
+  smtp::OutgoingMessage message;        // the envelope with just these recipients, and the content
+};
+
+struct RecipientOutcome {
+  std::size_t index = 0;  // into the queued message
+  smtp::Outcome outcome = smtp::Outcome::transient;
+  std::string status;      // enhanced status code: "2.0.0", "4.4.1", "5.1.1"
+  std::string reason;      // for logs and DSNs: "250 2.0.0 Ok" or "connect to mx[...]:25: refused"
+  std::string diagnostic;  // the remote reply on one line, when a server gave one
+  std::string relay = "none";  // the hop that answered: "mx.example.com[192.0.2.1]:25"
+  std::string remote_host;     // its name, for Remote-MTA
+  bool remote_dsn = false;     // that server announced DSN: NOTIFY and ORCPT went on with the message
+  bool tls = false;            // the message went over TLS
+  bool tls_verified = false;
+  bool possible_duplicate = false;
+};
+
+struct DeliveryReport {
+  std::vector<RecipientOutcome> recipients;  // one per job recipient
+  bool reached_server = false;  // some server greeted us: the destination is alive
+  Route::Kind route = Route::Kind::deliver;
+  std::string explanation;      // how the route was found and which hops were tried
+};
+
+class Delivery;
+
+class DeliveryOwner {
+ public:
+  virtual ~DeliveryOwner() = default;
+  // A job is done. The slot may already be running the next one.
+  virtual void job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport report) = 0;
+  // Another job for the slot's destination, to send on its open connection; or none.
+  virtual std::optional<DeliveryJob> next_job(Delivery& slot) = 0;
+  // The slot has no job and no connection. The owner may destroy it, but not from inside this call.
+  virtual void slot_idle(Delivery& slot) = 0;
+};
+
+struct DeliveryTls {
+  const tls::Context* plain = nullptr;   // for may and encrypt: no certificate checks
+  const tls::Context* verify = nullptr;  // for verify: the chain and the MX name
+};
+
+class Delivery {
+ public:
+  Delivery(io::Io& io, const RelayConfig& config, Router& router, DeliveryTls tls, DeliveryOwner& owner, std::string destination);
+  ~Delivery();
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+
+  void start(DeliveryJob job);
+  bool busy() const { return job_.has_value(); }
+  const std::string& destination() const { return destination_; }
+
+ private:
+  void on_route(Route route);
+  void try_hop();
+  void connect(const Hop& hop, bool plaintext_fallback);
+  void on_event(endpoint::ClientConnection& connection, const smtp::ClientEvent& event);
+  void on_failed(const smtp::client_event::Failed& failed);
+  void on_finished(const smtp::TransactionResult& result);
+  void on_closed();
+  void send_job();
+  // What the last failure said, for the recipients it leaves deferred.
+  struct Failure {
+    std::string status = "4.4.1";
+    std::string reason;
+    std::string diagnostic;
+    std::string relay = "none";
+    std::string remote_host;
+  };
+  Failure failure(std::string status, std::string reason, std::string diagnostic) const;
+  void settle(std::size_t position, smtp::Outcome outcome, const Failure& what);
+  void settle_remaining(smtp::Outcome outcome, const Failure& what);
+  void finish_job();
+  void after_job();
+  std::string hop_label() const;
+
+  io::Io& io_;
+  const RelayConfig& config_;
+  Router& router_;
+  DeliveryTls tls_;
+  DeliveryOwner& owner_;
+  std::string destination_;
+  TlsLevel level_;
+
+  std::optional<DeliveryJob> job_;
+  std::vector<std::optional<RecipientOutcome>> outcomes_;  // per job recipient; set once final
+  DeliveryReport report_;
+  bool sent_ = false;  // the job's transaction started on the current connection
+  std::vector<std::size_t> sent_positions_;  // job positions of the recipients in the transaction
+  bool reused_ = false;  // the job started on a connection kept from an earlier job
+  bool session_counted_ = false;
+  Hop current_hop_;
+  std::vector<Hop> hops_;
+  std::size_t hop_ = 0;
+  int sessions_ = 0;
+  bool plaintext_fallback_ = false;
+  bool move_on_ = false;  // when the connection closes, try the next hop (else: stay, retry plaintext)
+  Failure last_failure_;
+
+  std::unique_ptr<endpoint::ClientConnection> connection_;
+  std::unique_ptr<endpoint::ClientConnection> retired_;  // closed, destroyed outside its own callback
+  Instant connected_at_;
+  int jobs_on_connection_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace relaysim::relay

@@ -1,0 +1,430 @@
+#include "relay/outbound.hpp"
+
+#include <cstdio>
+
+#include "io/assert.hpp"
+#include "smtp/syntax.hpp"
+
+namespace relaysim::relay {
+namespace {
+
+// Jobs taken per wake-up: a large backlog is dispatched in slices, letting other events run.
+constexpr std::size_t dispatch_batch_max = 1000;
+
+}  // namespace
+
+Duration dead_destination_time(const RelayConfig& config) { return config.minimal_backoff_time / 2; }
+
+std::string format_delay(Duration delay) {
+  const long long hundredths = std::chrono::duration_cast<std::chrono::milliseconds>(delay).count() / 10;
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%lld.%02lld", hundredths / 100, hundredths % 100);
+  return buffer;
+}
+
+Outbound::Outbound(io::Io& io, const RelayConfig& config, Queue& queue, DeliveryTls tls)
+    : io_(io),
+      config_(config),
+      queue_(queue),
+      tls_(tls),
+      policy_(RetryPolicy::from(config)),
+      jitter_(io.random_stream("retry-jitter")),
+      router_(io, config) {}
+
+Outbound::~Outbound() {
+  *alive_ = false;
+  destinations_.clear();  // slots first: they hold the router's lookups
+}
+
+void Outbound::log(std::string_view line) { io_.trace("log", {{"line", line}}); }
+
+void Outbound::start() {
+  for (const auto& [id, message] : queue_.messages()) reschedule(id);
+}
+
+void Outbound::enqueue(const std::string& id) {
+  if (in_flight_.contains(id)) return;  // rescheduled when its jobs are done
+  schedule_.set(id, io_.now());
+  arm_timer();
+}
+
+void Outbound::flush() {
+  for (const auto& [id, message] : queue_.messages()) {
+    if (!message.held) enqueue(id);
+  }
+  for (auto& [name, destination] : destinations_) destination.dead_until = Instant();
+}
+
+void Outbound::arm_timer() {
+  const std::optional<Instant> next = schedule_.next_due();
+  if (!next) {
+    wake_.cancel();
+    wake_at_ = Instant::max();
+    return;
+  }
+  const Instant when = std::max(*next, io_.now());
+  if (wake_.armed() && wake_at_ == when) return;
+  wake_at_ = when;
+  wake_ = io_.at(when, [this] {
+    wake_at_ = Instant::max();
+    on_timer();
+  });
+}
+
+void Outbound::on_timer() {
+  for (const std::string& id : schedule_.take_due(io_.now(), dispatch_batch_max)) dispatch(id);
+  arm_timer();
+}
+
+void Outbound::reschedule(const std::string& id) {
+  const QueuedMessage* message = queue_.find(id);
+  if (message == nullptr || message->held || in_flight_.contains(id)) return;
+  std::optional<Instant> due;
+  for (const QueuedRecipient& recipient : message->recipients) {
+    if (recipient.state == RecipientState::delivered || recipient.state == RecipientState::bounced) continue;
+    due = due ? std::min(*due, recipient.next_attempt) : recipient.next_attempt;
+  }
+  if (!due) return;
+  schedule_.set(id, std::max(*due, io_.now()));
+  arm_timer();
+}
+
+void Outbound::dispatch(const std::string& id) {
+  const QueuedMessage* message = queue_.find(id);
+  if (message == nullptr || message->held || in_flight_.contains(id)) return;
+  const Instant now = io_.now();
+  // Due recipients by domain; std::map keeps the job order independent of recipient order.
+  std::map<std::string, std::vector<std::size_t>> by_domain;
+  for (std::size_t i = 0; i < message->recipients.size(); ++i) {
+    const QueuedRecipient& recipient = message->recipients[i];
+    const bool pending = recipient.state == RecipientState::queued || recipient.state == RecipientState::deferred;
+    if (pending && recipient.next_attempt <= now) by_domain[smtp::to_lower(recipient.recipient.mailbox.domain)].push_back(i);
+  }
+  if (by_domain.empty()) return reschedule(id);
+  std::vector<DeliveryJob> jobs;
+  const std::size_t limit = static_cast<std::size_t>(std::max(1, config_.default_destination_recipient_limit));
+  for (const auto& [domain, indices] : by_domain) {
+    for (std::size_t start = 0; start < indices.size(); start += limit) {
+      DeliveryJob job;
+      job.message_id = id;
+      job.destination = domain;
+      job.sender_domain = message->sender ? message->sender->domain : std::string();
+      job.message.sender = message->sender;
+      job.message.parameters = message->parameters;
+      job.message.parameters.size.reset();  // set by the client from the content
+      job.message.content = message->content;
+      for (std::size_t i = start; i < std::min(indices.size(), start + limit); ++i) {
+        job.recipients.push_back(indices[i]);
+        job.message.recipients.push_back(message->recipients[indices[i]].recipient);
+      }
+      jobs.push_back(std::move(job));
+    }
+  }
+  in_flight_[id] = InFlight{static_cast<int>(jobs.size()), false};
+  jobs_in_flight_ += jobs.size();
+  io_.trace("relay.dispatch", {{"id", id}, {"jobs", jobs.size()}, {"recipients", message->recipients.size()}});
+  for (DeliveryJob& job : jobs) {
+    const std::string destination = job.destination;
+    Destination& entry = destinations_[destination];
+    if (entry.dead_until > now) {
+      suspend(destination, job);
+      continue;
+    }
+    entry.waiting.push_back(std::move(job));
+    pump(destination);
+  }
+}
+
+void Outbound::suspend(const std::string& destination, const DeliveryJob& job) {
+  const Destination& entry = destinations_.at(destination);
+  DeliveryReport report;
+  report.route = Route::Kind::defer;
+  report.explanation = "destination " + destination + " is dead until " + format_iso8601(entry.dead_until);
+  for (const std::size_t index : job.recipients) {
+    RecipientOutcome outcome;
+    outcome.index = index;
+    outcome.outcome = smtp::Outcome::transient;
+    outcome.status = "4.4.1";
+    outcome.reason = "delivery temporarily suspended: " + entry.dead_reason;
+    report.recipients.push_back(std::move(outcome));
+  }
+  apply(job, report);
+}
+
+void Outbound::pump(const std::string& destination) {
+  Destination& entry = destinations_[destination];
+  const std::size_t limit = static_cast<std::size_t>(std::max(1, config_.default_destination_concurrency_limit));
+  while (!entry.waiting.empty()) {
+    Delivery* slot = nullptr;
+    if (!entry.idle.empty()) {
+      slot = *entry.idle.begin();
+      entry.idle.erase(entry.idle.begin());
+    } else if (entry.slots.size() < limit) {
+      entry.slots.push_back(std::make_unique<Delivery>(io_, config_, router_, tls_, *this, destination));
+      slot = entry.slots.back().get();
+    } else {
+      break;  // a busy slot takes the next job when it is done
+    }
+    DeliveryJob job = std::move(entry.waiting.front());
+    entry.waiting.pop_front();
+    slot->start(std::move(job));
+  }
+  if (entry.waiting.empty() && !entry.idle.empty()) {
+    std::erase_if(entry.slots, [&](const std::unique_ptr<Delivery>& slot) { return entry.idle.contains(slot.get()); });
+    entry.idle.clear();
+  }
+}
+
+void Outbound::schedule_pump(const std::string& destination) {
+  Destination& entry = destinations_[destination];
+  if (entry.pump.armed()) return;
+  entry.pump = io_.at(io_.now(), [this, destination] {
+    Destination& current = destinations_.at(destination);
+    io::Pending self = std::move(current.pump);
+    pump(destination);
+    if (current.slots.empty() && current.waiting.empty() && current.dead_until <= io_.now()) destinations_.erase(destination);
+  });
+}
+
+void Outbound::slot_idle(Delivery& slot) {
+  destinations_[slot.destination()].idle.insert(&slot);
+  schedule_pump(slot.destination());
+}
+
+std::optional<DeliveryJob> Outbound::next_job(Delivery& slot) {
+  Destination& entry = destinations_[slot.destination()];
+  if (entry.waiting.empty() || entry.dead_until > io_.now()) return std::nullopt;
+  DeliveryJob job = std::move(entry.waiting.front());
+  entry.waiting.pop_front();
+  return job;
+}
+
+void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport report) {
+  Destination& entry = destinations_[slot.destination()];
+  if (report.route == Route::Kind::deliver) {
+    if (!report.reached_server) {
+      // Nobody answered: remember the destination as dead and defer what waits for it.
+      entry.dead_until = io_.now() + dead_destination_time(config_);
+      entry.dead_reason = report.recipients.empty() ? "no server answered" : report.recipients.front().reason;
+      io_.trace("relay.destination_dead", {{"destination", slot.destination()}, {"until", format_iso8601(entry.dead_until)},
+                                           {"reason", entry.dead_reason}});
+      std::deque<DeliveryJob> waiting = std::move(entry.waiting);
+      entry.waiting.clear();
+      apply(job, report);
+      for (const DeliveryJob& parked : waiting) suspend(slot.destination(), parked);
+      return;
+    }
+    entry.dead_until = Instant();
+  }
+  apply(job, report);
+}
+
+bool Outbound::wants_notice(const smtp::RecipientParameters& dsn, DsnAction action) const {
+  switch (action) {
+    case DsnAction::failed: return !dsn.notify_given || dsn.notify_failure;
+    case DsnAction::delayed: return config_.delay_warning_time.count() > 0 && (!dsn.notify_given || dsn.notify_delay);
+    case DsnAction::delivered: return dsn.notify_given && dsn.notify_success;
+    case DsnAction::relayed: return dsn.notify_given && dsn.notify_success;
+  }
+  return false;
+}
+
+std::string Outbound::notification(const QueuedMessage& message, DsnAction action, const std::vector<std::size_t>& recipients,
+                                   const std::map<std::size_t, RecipientOutcome>& outcomes, Instant until,
+                                   const std::string& id) {
+  DsnMessage dsn;
+  dsn.report.reporting_mta = config_.myhostname;
+  dsn.report.queue_id = message.id;
+  dsn.report.envelope_id = message.parameters.envid;
+  dsn.report.arrival_date = format_rfc5322(message.arrival);
+  for (const std::size_t index : recipients) {
+    const QueuedRecipient& queued = message.recipients[index];
+    const RecipientOutcome& outcome = outcomes.at(index);
+    DsnRecipient recipient;
+    recipient.final_recipient = queued.recipient.mailbox.to_string();
+    recipient.original_recipient = queued.recipient.dsn.orcpt;
+    recipient.action = action;
+    recipient.status = outcome.status;
+    recipient.remote_mta = outcome.diagnostic.empty() ? std::string() : outcome.remote_host;
+    recipient.diagnostic = outcome.diagnostic.empty() ? outcome.reason : outcome.diagnostic;
+    recipient.last_attempt_date = format_rfc5322(io_.now());
+    if (action == DsnAction::delayed) recipient.will_retry_until = format_rfc5322(until);
+    dsn.report.recipients.push_back(std::move(recipient));
+  }
+  dsn.to = message.sender ? message.sender->to_string() : std::string();
+  dsn.date = io_.now();
+  dsn.message_id = id + "@" + config_.myhostname;
+  dsn.original = message.content;
+  dsn.headers_only = action != DsnAction::failed || smtp::to_lower(message.parameters.ret) == "hdrs";
+  return compose_dsn(dsn);
+}
+
+void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
+  const QueuedMessage* found = queue_.find(job.message_id);
+  if (found == nullptr) return job_finished(job.message_id, false);  // deleted by an operator meanwhile
+  const QueuedMessage& message = *found;
+  const Instant now = io_.now();
+  const bool is_notification = !message.sender.has_value();
+  const Instant expires = policy_.expiry(message.arrival, is_notification);
+  const std::string delay = format_delay(now - message.arrival);
+  std::optional<RetryDecision> retry;
+  auto changes = std::make_shared<std::vector<Queue::StateChange>>();
+  std::map<std::size_t, RecipientOutcome> outcomes;
+  std::vector<Notice> notices{{DsnAction::failed, {}}, {DsnAction::delayed, {}}, {DsnAction::relayed, {}}};
+
+  for (RecipientOutcome outcome : report.recipients) {
+    QueuedRecipient state = message.recipients.at(outcome.index);
+    const smtp::RecipientParameters& dsn = state.recipient.dsn;
+    state.attempts += 1;
+    state.last_reply = outcome.reason;
+    std::string line = job.message_id + ": to=<" + state.recipient.mailbox.to_string() + ">";
+    if (!dsn.orcpt.empty()) line += ", orig_to=<" + dsn.orcpt + ">";
+    line += ", relay=" + outcome.relay + ", delay=" + delay;
+    switch (outcome.outcome) {
+      case smtp::Outcome::delivered:
+        state.state = RecipientState::delivered;
+        counters_.delivered += 1;
+        line += ", dsn=" + outcome.status + ", status=sent (" + outcome.reason + ")";
+        if (!is_notification && !outcome.remote_dsn && wants_notice(dsn, DsnAction::relayed)) notices[2].recipients.push_back(outcome.index);
+        break;
+      case smtp::Outcome::permanent:
+        state.state = RecipientState::bounced;
+        counters_.bounced += 1;
+        line += ", dsn=" + outcome.status + ", status=bounced (" + outcome.reason + ")";
+        notices[0].recipients.push_back(outcome.index);
+        break;
+      case smtp::Outcome::transient:
+        if (now >= expires) {
+          state.state = RecipientState::bounced;
+          counters_.bounced += 1;
+          counters_.expired += 1;
+          outcome.status = "4.4.7";
+          line += ", dsn=4.4.7, status=expired, returned to sender (" + outcome.reason + ")";
+          notices[0].recipients.push_back(outcome.index);
+          break;
+        }
+        if (!retry) {
+          retry = policy_.after_failure(message.arrival, now, is_notification, jitter_);
+          io_.trace("relay.retry", {{"id", job.message_id}, {"at", format_iso8601(retry->next_attempt)}, {"why", retry->reason}});
+        }
+        state.state = RecipientState::deferred;
+        state.next_attempt = retry->next_attempt;
+        counters_.deferred += 1;
+        line += ", dsn=" + outcome.status + ", status=deferred (" + outcome.reason + ")";
+        if (outcome.possible_duplicate) counters_.possible_duplicates += 1;
+        if (!is_notification && !state.delay_warned && now - message.arrival >= config_.delay_warning_time &&
+            wants_notice(dsn, DsnAction::delayed)) {
+          notices[1].recipients.push_back(outcome.index);
+          state.delay_warned = true;
+        }
+        break;
+    }
+    log(line);
+    if (outcome.possible_duplicate) {
+      log(job.message_id + ": warning: to=<" + state.recipient.mailbox.to_string() +
+          ">: the connection was lost after the end of data: the message may be delivered twice");
+    }
+    io_.trace("relay.outcome", {{"id", job.message_id},
+                                {"rcpt", state.recipient.mailbox.to_string()},
+                                {"outcome", to_string(outcome.outcome)},
+                                {"state", to_string(state.state)},
+                                {"status", outcome.status},
+                                {"relay", outcome.relay},
+                                {"tls", outcome.tls},
+                                {"tls_verified", outcome.tls_verified},
+                                {"possible_duplicate", outcome.possible_duplicate},
+                                {"reason", outcome.reason}});
+    outcomes[outcome.index] = outcome;
+    changes->push_back({outcome.index, std::move(state)});
+  }
+
+  // Bounces of a notification, or of a message whose recipients asked for no notice, are dropped.
+  std::vector<std::pair<Notice, std::string>> to_store;
+  for (Notice& notice : notices) {
+    if (notice.recipients.empty()) continue;
+    if (is_notification) {
+      counters_.notifications_dropped += notice.recipients.size();
+      for (const std::size_t index : notice.recipients) {
+        log(job.message_id + ": to=<" + message.recipients[index].recipient.mailbox.to_string() +
+            ">: undeliverable notification dropped, never bounced");
+      }
+      continue;
+    }
+    std::erase_if(notice.recipients, [&](std::size_t index) { return !wants_notice(message.recipients[index].recipient.dsn, notice.action); });
+    if (notice.recipients.empty()) continue;
+    const std::string id = queue_.allocate_id();
+    to_store.push_back({notice, id});
+  }
+
+  // Notifications first, then the states: a crash between leaves the recipient to be tried again.
+  auto pending = std::make_shared<PendingOutcome>();
+  pending->message_id = job.message_id;
+  pending->notices = std::move(to_store);
+  pending->changes = std::move(*changes);
+  pending->outcomes = std::move(outcomes);
+  pending->expires = expires;
+  record(std::move(pending));
+}
+
+void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
+  const QueuedMessage* current = queue_.find(pending->message_id);
+  if (current == nullptr) return job_finished(pending->message_id, false);
+  const auto alive = alive_;
+  if (pending->next < pending->notices.size()) {
+    const auto& [notice, id] = pending->notices[pending->next++];
+    QueuedMessage dsn;
+    dsn.id = id;
+    dsn.arrival = io_.now();
+    dsn.recipients.push_back({smtp::Recipient{*current->sender, {}}, RecipientState::queued, 0, Instant(), "", false});
+    dsn.content = notification(*current, notice.action, notice.recipients, pending->outcomes, pending->expires, id);
+    dsn.helo = config_.myhostname;
+    queue_.store(std::move(dsn), [this, alive, pending, action = notice.action, covered = notice.recipients](io::Result<std::string> stored) {
+      if (!*alive) return;
+      const std::string& message_id = pending->message_id;
+      if (stored) {
+        counters_.notifications += 1;
+        const char* kind = action == DsnAction::failed ? "non-delivery" : action == DsnAction::delayed ? "delay" : "delivery status";
+        log(message_id + ": sender " + kind + " notification: " + stored.value());
+        enqueue(stored.value());
+      } else {
+        // Without its notice a bounce is not final: the recipient stays deferred and is tried again.
+        log("warning: " + message_id + ": cannot queue a notification: " + stored.error().detail);
+        for (auto& [index, state] : pending->changes) {
+          if (std::find(covered.begin(), covered.end(), index) == covered.end()) continue;
+          if (action == DsnAction::delayed) state.delay_warned = false;
+          if (action == DsnAction::failed) {
+            state.state = RecipientState::deferred;
+            state.next_attempt = io_.now() + config_.minimal_backoff_time;
+          }
+        }
+      }
+      record(pending);
+    });
+    return;
+  }
+  queue_.update(pending->message_id, std::move(pending->changes), [this, alive, message_id = pending->message_id](io::Status status) {
+    if (!*alive) return;
+    if (!status) log("warning: " + message_id + ": cannot record delivery status: " + status.error().detail);
+    if (status && queue_.find(message_id) == nullptr) log(message_id + ": removed");
+    job_finished(message_id, !status);
+  });
+}
+
+void Outbound::job_finished(const std::string& id, bool write_failed) {
+  jobs_in_flight_ -= 1;
+  const auto found = in_flight_.find(id);
+  RELAYSIM_ASSERT(found != in_flight_.end() && found->second.jobs > 0);
+  found->second.write_failed |= write_failed;
+  if (--found->second.jobs > 0) return;
+  const bool failed = found->second.write_failed;
+  in_flight_.erase(found);
+  if (queue_.find(id) == nullptr) return;
+  if (failed) {
+    // The old state is still in memory, due now: wait a backoff rather than retry in a loop.
+    schedule_.set(id, io_.now() + config_.minimal_backoff_time);
+    return arm_timer();
+  }
+  reschedule(id);
+}
+
+}  // namespace relaysim::relay

@@ -1,0 +1,210 @@
+#include "relay/routing.hpp"
+
+#include <algorithm>
+
+#include "io/assert.hpp"
+#include "smtp/syntax.hpp"
+
+namespace relaysim::relay {
+
+std::string Hop::label() const {
+  const std::string address = endpoint.address.to_string();
+  return host + "[" + address + "]:" + std::to_string(endpoint.port);
+}
+
+struct Router::Lookup {
+  struct Host {
+    std::string name;
+    int preference = 0;
+    std::vector<io::Address> addresses;  // A then AAAA
+    bool temporary_failure = false;
+    int answers = 0;
+  };
+  std::string name;  // the domain or next hop being resolved
+  std::uint16_t port = 25;
+  bool implicit_mx = false;
+  Handler handler;
+  std::vector<Host> hosts;
+  int outstanding = 0;
+  std::vector<io::Pending> pending;
+  std::string explanation;
+};
+
+Router::Router(io::Io& io, const RelayConfig& config) : io_(io), config_(config), random_(io.random_stream("mx-order")) {}
+
+Router::~Router() = default;
+
+const Transport* Router::transport_for(const std::string& recipient_domain, const std::string& sender_domain) const {
+  for (const Transport& transport : config_.transport_maps) {
+    if (!domain_matches(transport.recipient_domain, recipient_domain)) continue;
+    if (!transport.sender_domain.empty() && !domain_matches(transport.sender_domain, sender_domain)) continue;
+    return &transport;
+  }
+  return nullptr;
+}
+
+void Router::route(const std::string& recipient_domain, const std::string& sender_domain, Handler handler) {
+  const std::uint64_t id = next_id_++;
+  auto lookup = std::make_unique<Lookup>();
+  lookup->handler = std::move(handler);
+  lookup->port = config_.smtp_port;
+  lookup->name = io::normalize_dns_name(recipient_domain);
+  bool mx_lookup = true;
+  if (const Transport* transport = transport_for(recipient_domain, sender_domain)) {
+    lookup->name = io::normalize_dns_name(transport->nexthop);
+    lookup->port = transport->port;
+    mx_lookup = transport->mx_lookup;
+    lookup->explanation = "transport_maps: " + transport->recipient_domain +
+                          (transport->sender_domain.empty() ? "" : " from " + transport->sender_domain) + " -> " +
+                          (transport->mx_lookup ? "" : "[") + transport->nexthop + (transport->mx_lookup ? "" : "]") +
+                          ":" + std::to_string(transport->port);
+  }
+  Lookup& entry = *lookup;
+  lookups_[id] = std::move(lookup);
+  if (const auto literal = io::Address::parse(entry.name); literal && !mx_lookup) {
+    entry.hosts.push_back({entry.name, 0, {*literal}, false, 2});
+    entry.pending.push_back(io_.at(io_.now(), [this, id] { resolve_hosts(id); }));
+    return;
+  }
+  if (!mx_lookup) {
+    entry.hosts.push_back({entry.name, 0, {}, false, 0});
+    entry.pending.push_back(io_.at(io_.now(), [this, id] { resolve_hosts(id); }));
+    return;
+  }
+  entry.pending.push_back(io_.resolve(entry.name, io::DnsType::mx, [this, id](const io::DnsAnswer& answer) { on_mx(id, answer); }));
+}
+
+void Router::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
+  Lookup& lookup = *lookups_.at(id);
+  const std::string& name = lookup.name;
+  if (answer.temporary_failure()) {
+    return finish(id, {Route::Kind::defer, {}, "4.4.3",
+                       "Host or domain name not found. Name service error for name=" + name + " type=MX: Host not found, try again",
+                       "MX lookup " + std::string(io::to_string(answer.status)), true});
+  }
+  if (answer.status == io::DnsStatus::nxdomain) {
+    return finish(id, {Route::Kind::bounce, {}, "5.4.4",
+                       "Host or domain name not found. Name service error for name=" + name + " type=MX: Host not found",
+                       "MX lookup NXDOMAIN", true});
+  }
+  std::vector<io::MxRecord> records = answer.mx;
+  const bool null_mx = records.size() == 1 && (records.front().exchange == "." || records.front().exchange.empty());
+  if (null_mx) {
+    return finish(id, {Route::Kind::bounce, {}, "5.1.10", "Domain " + name + " does not accept mail (nullMX)",
+                       "null MX (RFC 7505)", true});
+  }
+  std::erase_if(records, [](const io::MxRecord& record) { return record.exchange == "." || record.exchange.empty(); });
+  if (records.empty()) {
+    lookup.implicit_mx = true;
+    lookup.hosts.push_back({name, 0, {}, false, 0});
+    lookup.explanation += (lookup.explanation.empty() ? "" : "; ") + std::string("no MX: implicit MX ") + name;
+    return resolve_hosts(id);
+  }
+  // Preference order; equal preferences in a seeded random order (RFC 5321 §5.1).
+  std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.preference < b.preference; });
+  for (std::size_t start = 0; start < records.size();) {
+    std::size_t end = start;
+    while (end < records.size() && records[end].preference == records[start].preference) ++end;
+    std::vector<io::MxRecord> tie(records.begin() + static_cast<std::ptrdiff_t>(start), records.begin() + static_cast<std::ptrdiff_t>(end));
+    random_.shuffle(tie);
+    std::copy(tie.begin(), tie.end(), records.begin() + static_cast<std::ptrdiff_t>(start));
+    start = end;
+  }
+  std::string order;
+  for (const io::MxRecord& record : records) {
+    lookup.hosts.push_back({io::normalize_dns_name(record.exchange), record.preference, {}, false, 0});
+    order += (order.empty() ? "" : ", ") + lookup.hosts.back().name + " (" + std::to_string(record.preference) + ")";
+  }
+  lookup.explanation += (lookup.explanation.empty() ? "" : "; ") + std::string("MX ") + order;
+  resolve_hosts(id);
+}
+
+void Router::resolve_hosts(std::uint64_t id) {
+  Lookup& lookup = *lookups_.at(id);
+  for (std::size_t i = 0; i < lookup.hosts.size(); ++i) {
+    if (lookup.hosts[i].answers == 2) continue;
+    for (const io::DnsType type : {io::DnsType::a, io::DnsType::aaaa}) {
+      lookup.outstanding += 1;
+      lookup.pending.push_back(io_.resolve(lookup.hosts[i].name, type, [this, id, i](const io::DnsAnswer& answer) { on_address(id, i, answer); }));
+    }
+  }
+  if (lookup.outstanding == 0) on_address(id, lookup.hosts.size(), io::DnsAnswer{});
+}
+
+void Router::on_address(std::uint64_t id, std::size_t host, const io::DnsAnswer& answer) {
+  Lookup& lookup = *lookups_.at(id);
+  if (host < lookup.hosts.size()) {
+    Lookup::Host& entry = lookup.hosts[host];
+    entry.answers += 1;
+    lookup.outstanding -= 1;
+    if (answer.temporary_failure()) entry.temporary_failure = true;
+    for (const io::Address& address : answer.addresses) {
+      // A before AAAA whatever order the answers came in: the hop order must not depend on timing.
+      if (address.is_v4()) {
+        const auto first_v6 = std::find_if(entry.addresses.begin(), entry.addresses.end(), [](const io::Address& a) { return !a.is_v4(); });
+        entry.addresses.insert(first_v6, address);
+      } else {
+        entry.addresses.push_back(address);
+      }
+    }
+    if (lookup.outstanding > 0) return;
+  }
+  // Every answer is in. An MX host that is this relay ends the list there, with every host of
+  // the same or a worse preference (RFC 5321 §5.1): mail must not loop back.
+  const std::vector<io::Address> own = io_.host_addresses();
+  std::optional<int> own_preference;
+  for (const Lookup::Host& entry : lookup.hosts) {
+    for (const io::Address& address : entry.addresses) {
+      if (std::find(own.begin(), own.end(), address) != own.end()) {
+        own_preference = own_preference ? std::min(*own_preference, entry.preference) : entry.preference;
+      }
+    }
+  }
+  Route route;
+  route.explanation = lookup.explanation;
+  bool temporary = false;
+  std::string temporary_host;
+  for (const Lookup::Host& entry : lookup.hosts) {
+    if (own_preference && entry.preference >= *own_preference) break;
+    if (entry.temporary_failure && entry.addresses.empty()) {
+      temporary = true;
+      temporary_host = entry.name;
+    }
+    for (const io::Address& address : entry.addresses) {
+      if (route.hops.size() >= static_cast<std::size_t>(config_.smtp_mx_address_limit)) break;
+      route.hops.push_back({entry.name, {address, lookup.port}, entry.preference});
+    }
+  }
+  if (!route.hops.empty()) {
+    std::string hops;
+    for (const Hop& hop : route.hops) hops += (hops.empty() ? "" : ", ") + hop.label();
+    route.explanation += (route.explanation.empty() ? "" : "; ") + std::string("try ") + hops;
+    return finish(id, std::move(route));
+  }
+  if (own_preference) {
+    return finish(id, {Route::Kind::bounce, {}, "5.4.6", "mail for " + lookup.name + " loops back to myself",
+                       route.explanation + "; the best MX is this relay", true});
+  }
+  if (temporary) {
+    return finish(id, {Route::Kind::defer, {}, "4.4.3",
+                       "Host or domain name not found. Name service error for name=" + temporary_host + " type=A: Host not found, try again",
+                       route.explanation + "; address lookup failed temporarily", true});
+  }
+  return finish(id, {Route::Kind::bounce, {}, "5.4.4",
+                     lookup.implicit_mx ? "Host or domain name not found. Name service error for name=" + lookup.name + " type=A: Host not found"
+                                        : "no MX host for " + lookup.name + " has an address",
+                     route.explanation + "; no address", true});
+}
+
+void Router::finish(std::uint64_t id, Route route) {
+  const auto found = lookups_.find(id);
+  RELAYSIM_ASSERT(found != lookups_.end());
+  std::unique_ptr<Lookup> lookup = std::move(found->second);
+  lookups_.erase(found);
+  Handler handler = std::move(lookup->handler);
+  // The lookup's pending handles end with it; the handler runs last, so it may route again.
+  lookup.reset();
+  handler(std::move(route));
+}
+
+}  // namespace relaysim::relay

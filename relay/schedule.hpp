@@ -1,0 +1,66 @@
+#pragma once
+// The retry scheduler: a pure policy over virtual time. It answers two questions - which messages
+// are due now, and when to wake next - and never sleeps or scans the whole queue: due times sit in
+// an ordered index, so a tick costs O(log n) per message taken.
+//
+// Backoff follows Postfix: after a failed attempt the next one waits the message's age in the
+// queue, clamped to [minimal_backoff_time, maximal_backoff_time], so gaps roughly double and then
+// hold; each delay is moved by up to retry_jitter_percent, drawn from the relay's seeded stream and
+// kept within the same bounds. A message is bounced with 4.4.7 when an attempt fails at or after
+// its expiry (arrival + maximal_queue_lifetime, or bounce_queue_lifetime for notifications); the
+// last attempt is placed at the expiry itself, so a destination that never answers bounces on time.
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "io/random.hpp"
+#include "io/time.hpp"
+#include "relay/config.hpp"
+
+namespace relaysim::relay {
+
+struct RetryDecision {
+  Instant next_attempt;
+  Duration delay;
+  bool last_attempt = false;  // placed at the expiry: failing again bounces
+  std::string reason;         // why this time, for the trace
+};
+
+struct RetryPolicy {
+  Duration minimal_backoff = std::chrono::seconds(300);
+  Duration maximal_backoff = std::chrono::seconds(4000);
+  Duration queue_lifetime = std::chrono::hours(5 * 24);
+  Duration bounce_lifetime = std::chrono::hours(5 * 24);
+  int jitter_percent = 10;
+
+  static RetryPolicy from(const RelayConfig& config);
+
+  // When a message that arrived at `arrival` should be tried next after failing at `now`.
+  RetryDecision after_failure(Instant arrival, Instant now, bool notification, io::Random& random) const;
+  // When it must be bounced with 4.4.7 if still undelivered.
+  Instant expiry(Instant arrival, bool notification) const {
+    return arrival + (notification ? bounce_lifetime : queue_lifetime);
+  }
+};
+
+// Due times by message id. Each message has at most one due time.
+class Schedule {
+ public:
+  void set(const std::string& id, Instant due);
+  void erase(const std::string& id);
+  bool contains(const std::string& id) const { return due_.contains(id); }
+  std::size_t size() const { return due_.size(); }
+  // The earliest due time, if any: when to wake next.
+  std::optional<Instant> next_due() const;
+  // Removes and returns, earliest first, up to `limit` messages due at or before `now`.
+  std::vector<std::string> take_due(Instant now, std::size_t limit);
+
+ private:
+  std::set<std::pair<Instant, std::string>> order_;
+  std::map<std::string, Instant> due_;
+};
+
+}  // namespace relaysim::relay

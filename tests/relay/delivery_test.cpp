@@ -1,0 +1,550 @@
+// The relay's outbound side in the simulation: routing by MX, the per-stage handling of replies,
+// retries over virtual days, bounces and their DSNs, NOTIFY, connection reuse and limits.
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "relay/dsn.hpp"
+#include "relay/relay_node.hpp"
+#include "support/client_dialogue.hpp"
+#include "support/scripted_mx.hpp"
+#include "support/smtp_nodes.hpp"
+#include "support/test_world.hpp"
+
+using namespace relaysim;
+using namespace relaysim::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const io::Endpoint relay_endpoint{*io::Address::parse("203.0.113.10"), 25};
+
+struct DeliveryWorld {
+  explicit DeliveryWorld(std::uint64_t seed = 1) : world(seed, t0()) {
+    world.add_host({"relay", {relay_endpoint.address}});
+    world.add_host({"office", {address("10.1.2.3")}});
+    world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
+    world.add_trace_sink(trace);
+    config.myhostname = "relay.acme.example";
+    config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 25}, false}};
+    config.mynetworks = {*io::Cidr::parse("10.1.0.0/16")};
+    config.retry_jitter_percent = 0;
+    // The sender's own domain: where bounces go.
+    add_mx("mx.acme.example", "192.0.2.100", MxScript{}, acme);
+    world.set_dns("acme.example", {{}, {{10, "mx.acme.example"}}, {}, {}, 300});
+  }
+  // An MX host with its A record, running a scripted server.
+  void add_mx(const std::string& name, const char* ip, MxScript script, MxLog& log) {
+    world.add_host({name, {address(ip)}});
+    world.set_dns(name, {{address(ip)}, {}, {}, {}, 300});
+    world.add_process({name, name, [script, &log](io::Io& io) { return std::make_unique<ScriptedMx>(io, script, log); }, {}});
+  }
+  void mx_records(const std::string& domain, std::vector<io::MxRecord> records) {
+    world.set_dns(domain, {{}, std::move(records), {}, {}, 300});
+  }
+  void add_relay() {
+    relay_added = true;
+    world.add_process({"relay", "relay", [this](io::Io& io) {
+                         auto node = std::make_unique<relay::RelayNode>(io, config, nullptr);
+                         relay_node = node.get();
+                         return std::unique_ptr<io::Node>(std::move(node));
+                       }, sim::DiskConfig{}});
+  }
+  void send(std::vector<smtp::OutgoingMessage> messages) {
+    world.add_process({"office", "office", [this, messages](io::Io& io) {
+                         return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example", relay_client_config(),
+                                                           nullptr, messages, submission);
+                       }, {}});
+  }
+  void run(Duration length = 1h) {
+    if (!relay_added) add_relay();
+    world.start();
+    world.run_until(t0() + length);
+  }
+  std::vector<std::string> log_lines(std::string_view containing = "") const {
+    std::vector<std::string> out;
+    for (const auto& entry : trace.of_kind("log")) {
+      const std::string line = nlohmann_line(entry.line);
+      if (line.find(containing) != std::string::npos) out.push_back(line);
+    }
+    return out;
+  }
+  // The "line" field of a log trace event.
+  static std::string nlohmann_line(const std::string& json) {
+    const std::size_t start = json.find("\"line\":\"") + 8;
+    std::string out;
+    for (std::size_t i = start; i < json.size() && json[i] != '"'; ++i) {
+      if (json[i] == '\\' && i + 1 < json.size()) ++i;
+      out += json[i];
+    }
+    return out;
+  }
+  std::vector<relay::DsnReport> bounces() const {
+    std::vector<relay::DsnReport> out;
+    for (const MxMessage& message : acme.messages) {
+      if (auto report = relay::parse_dsn(message.content)) out.push_back(*report);
+    }
+    return out;
+  }
+  std::vector<Instant> times_of(std::string_view containing) const {
+    std::vector<Instant> out;
+    for (const auto& entry : trace.of_kind("log")) {
+      if (nlohmann_line(entry.line).find(containing) != std::string::npos) out.push_back(entry.time);
+    }
+    return out;
+  }
+
+  sim::World world;
+  TraceRecorder trace;
+  relay::RelayConfig config;
+  relay::RelayNode* relay_node = nullptr;
+  bool relay_added = false;
+  SendRecord submission;
+  MxLog acme;
+};
+
+smtp::OutgoingMessage note(const char* from, std::vector<const char*> to) {
+  return message(from, std::move(to), "From: <news@acme.example>\r\nSubject: hello\r\n\r\nbody\r\n");
+}
+
+}  // namespace
+
+TEST_CASE("a message goes to the best MX, arrives untouched but for the Received header, and leaves the queue",
+          "[relay][delivery]") {
+  DeliveryWorld w;
+  MxLog mx1, mx2;
+  w.add_mx("mx1.dest.example", "192.0.2.11", MxScript{}, mx1);
+  w.add_mx("mx2.dest.example", "192.0.2.12", MxScript{}, mx2);
+  w.mx_records("dest.example", {{20, "mx2.dest.example"}, {10, "mx1.dest.example"}});
+  w.send({note("news@acme.example", {"ann@dest.example"})});
+  w.run();
+  REQUIRE(mx1.messages.size() == 1);
+  CHECK(mx2.connections == 0);
+  CHECK(mx1.messages[0].sender == "news@acme.example");
+  CHECK(mx1.messages[0].recipients == std::vector<std::string>{"ann@dest.example"});
+  CHECK_THAT(mx1.messages[0].content, Catch::StartsWith("Received: from "));
+  CHECK_THAT(mx1.messages[0].content, Catch::EndsWith("From: <news@acme.example>\r\nSubject: hello\r\n\r\nbody\r\n"));
+  CHECK(w.relay_node->queue().messages().empty());
+  const auto sent = w.log_lines("status=sent");
+  REQUIRE(sent.size() == 1);
+  CHECK_THAT(sent[0], Catch::Matches(R"(\w+: to=<ann@dest\.example>, relay=mx1\.dest\.example\[192\.0\.2\.11\]:25, delay=0\.\d\d, dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued\))"));
+  CHECK(w.log_lines("removed").size() == 1);
+  CHECK(w.relay_node->outbound().counters().delivered == 1);
+}
+
+TEST_CASE("MX selection: the next MX when the first refuses connections; the domain itself when there is no MX",
+          "[relay][delivery][routing]") {
+  SECTION("next MX") {
+    DeliveryWorld w;
+    MxLog mx2;
+    w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});  // up, nothing listening
+    w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300});
+    w.add_mx("mx2.dest.example", "192.0.2.12", MxScript{}, mx2);
+    w.mx_records("dest.example", {{10, "mx1.dest.example"}, {20, "mx2.dest.example"}});
+    w.send({note("news@acme.example", {"ann@dest.example"})});
+    w.run();
+    CHECK(mx2.messages.size() == 1);
+    CHECK(w.log_lines("status=sent")[0].find("relay=mx2.dest.example[192.0.2.12]:25") != std::string::npos);
+  }
+  SECTION("implicit MX") {
+    DeliveryWorld w;
+    MxLog host;
+    w.add_mx("dest.example", "192.0.2.20", MxScript{}, host);  // an A record, no MX
+    w.send({note("news@acme.example", {"ann@dest.example"})});
+    w.run();
+    CHECK(host.messages.size() == 1);
+  }
+}
+
+TEST_CASE("equal MX preferences are tried in an order drawn from the seed: the same seed, the same order",
+          "[relay][delivery][routing][determinism]") {
+  std::map<std::uint64_t, std::string> first_by_seed;
+  for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+    DeliveryWorld w(seed);
+    MxLog a, b;
+    w.add_mx("a.dest.example", "192.0.2.21", MxScript{}, a);
+    w.add_mx("b.dest.example", "192.0.2.22", MxScript{}, b);
+    w.mx_records("dest.example", {{10, "a.dest.example"}, {10, "b.dest.example"}});
+    w.send({note("news@acme.example", {"ann@dest.example"})});
+    w.run();
+    REQUIRE(a.messages.size() + b.messages.size() == 1);
+    first_by_seed[seed] = a.messages.empty() ? "b" : "a";
+  }
+  std::set<std::string> seen;
+  for (const auto& [seed, first] : first_by_seed) seen.insert(first);
+  CHECK(seen == std::set<std::string>{"a", "b"});  // both orders occur across seeds
+  DeliveryWorld again(7);
+  MxLog a, b;
+  again.add_mx("a.dest.example", "192.0.2.21", MxScript{}, a);
+  again.add_mx("b.dest.example", "192.0.2.22", MxScript{}, b);
+  again.mx_records("dest.example", {{10, "a.dest.example"}, {10, "b.dest.example"}});
+  again.send({note("news@acme.example", {"ann@dest.example"})});
+  again.run();
+  CHECK((a.messages.empty() ? "b" : "a") == first_by_seed[7]);
+}
+
+TEST_CASE("null MX bounces at once with 5.1.10; NXDOMAIN bounces with 5.4.4; the DSN reports it field by field",
+          "[relay][delivery][routing][dsn]") {
+  DeliveryWorld w;
+  w.mx_records("nomail.example", {{0, "."}});
+  smtp::OutgoingMessage message = note("news@acme.example", {"ann@nomail.example", "bob@nowhere.example"});
+  message.parameters.envid = "sf-123";
+  message.recipients[0].dsn.orcpt_type = "rfc822";
+  message.recipients[0].dsn.orcpt = "ann@nomail.example";
+  w.send({message});
+  w.run();
+  CHECK(w.log_lines("status=bounced").size() == 2);
+  const auto reports = w.bounces();
+  REQUIRE(reports.size() == 2);  // one per event: the two domains failed in separate deliveries
+  std::map<std::string, relay::DsnRecipient> by_recipient;
+  for (const auto& report : reports) {
+    CHECK(report.reporting_mta == "relay.acme.example");
+    CHECK(report.envelope_id == "sf-123");
+    CHECK(report.arrival_date.starts_with("Mon, 02 Mar 2026 09:00:"));
+    REQUIRE(report.recipients.size() == 1);
+    by_recipient[report.recipients[0].final_recipient] = report.recipients[0];
+  }
+  const relay::DsnRecipient& ann = by_recipient.at("ann@nomail.example");
+  CHECK(ann.action == relay::DsnAction::failed);
+  CHECK(ann.status == "5.1.10");
+  CHECK(ann.original_recipient == "ann@nomail.example");
+  CHECK_THAT(ann.diagnostic, Catch::Contains("nullMX"));
+  CHECK(by_recipient.at("bob@nowhere.example").status == "5.4.4");
+  // The DSNs came from <>.
+  for (const MxMessage& dsn : w.acme.messages) CHECK(dsn.sender.empty());
+  CHECK(w.relay_node->queue().messages().empty());
+}
+
+TEST_CASE("a temporary DNS failure defers and never bounces; delivery follows when DNS recovers",
+          "[relay][delivery][routing][dns]") {
+  DeliveryWorld w;
+  MxLog mx1;
+  w.add_mx("mx1.dest.example", "192.0.2.11", MxScript{}, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  w.world.add_dns_fault({sim::DnsFault::Kind::servfail, "dest.example", io::DnsType::mx, t0(), t0() + 20min});
+  w.send({note("news@acme.example", {"ann@dest.example"})});
+  w.run(2h);
+  const auto deferred = w.log_lines("status=deferred");
+  REQUIRE(!deferred.empty());
+  CHECK_THAT(deferred[0], Catch::Contains("dsn=4.4.3"));
+  CHECK(w.log_lines("status=bounced").empty());
+  CHECK(mx1.messages.size() == 1);
+}
+
+TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][delivery][stages]") {
+  struct Row {
+    const char* what;
+    MxScript first;                 // the preferred MX
+    bool second_mx;                 // whether a second MX exists (else the first is final)
+    const char* expect_status;      // the log's status= for ann
+    const char* expect_dsn;         // the log's dsn=
+    bool second_gets_it;
+  };
+  MxScript greet4xx;
+  greet4xx.greeting = "421 4.3.2 busy";
+  MxScript greet5xx;
+  greet5xx.greeting = "554 5.3.2 no thanks";
+  MxScript ehlo4xx;
+  ehlo4xx.ehlo = "421 4.3.2 shutting down";
+  MxScript mail4xx;
+  mail4xx.mail = "451 4.3.0 try later";
+  MxScript mail5xx;
+  mail5xx.mail = "553 5.7.1 sender refused";
+  MxScript rcpt4xx;
+  rcpt4xx.rcpt_default = "450 4.7.1 <ann@dest.example>: Recipient address rejected: Greylisted";
+  MxScript rcpt5xx;
+  rcpt5xx.rcpt_default = "550 5.1.1 <ann@dest.example>: Recipient address rejected: User unknown";
+  MxScript data5xx;
+  data5xx.data = "554 5.5.0 no data";
+  MxScript dot4xx;
+  dot4xx.end_of_data = "451 4.3.0 queue full";
+  MxScript dot5xx;
+  dot5xx.end_of_data = "550 5.7.1 content rejected";
+  MxScript silent;
+  silent.greeting = "";
+  const std::vector<Row> rows = {
+      {"4xx greeting: next MX", greet4xx, true, "sent", "2.0.0", true},
+      {"4xx greeting on the final MX: deferred", greet4xx, false, "deferred", "4.3.2", false},
+      {"5xx greeting: next MX", greet5xx, true, "sent", "2.0.0", true},
+      {"5xx greeting on the final MX: deferred, not bounced", greet5xx, false, "deferred", "4.3.2", false},
+      {"4xx EHLO: next MX", ehlo4xx, true, "sent", "2.0.0", true},
+      {"4xx MAIL: next MX", mail4xx, true, "sent", "2.0.0", true},
+      {"4xx MAIL on the final MX: deferred", mail4xx, false, "deferred", "4.3.0", false},
+      {"5xx MAIL: bounced, no next MX", mail5xx, true, "bounced", "5.7.1", false},
+      {"4xx RCPT: the recipient goes to the next MX", rcpt4xx, true, "sent", "2.0.0", true},
+      {"4xx RCPT on the final MX: deferred", rcpt4xx, false, "deferred", "4.7.1", false},
+      {"5xx RCPT: bounced", rcpt5xx, true, "bounced", "5.1.1", false},
+      {"5xx DATA: bounced", data5xx, true, "bounced", "5.5.0", false},
+      {"4xx end of data: next MX", dot4xx, true, "sent", "2.0.0", true},
+      {"5xx end of data: bounced", dot5xx, true, "bounced", "5.7.1", false},
+      {"no greeting (timeout): next MX", silent, true, "sent", "2.0.0", true},
+      {"no greeting on the final MX: deferred", silent, false, "deferred", "4.4.2", false},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.what);
+    DeliveryWorld w;
+    MxLog mx1, mx2;
+    w.add_mx("mx1.dest.example", "192.0.2.11", row.first, mx1);
+    std::vector<io::MxRecord> records{{10, "mx1.dest.example"}};
+    if (row.second_mx) {
+      w.add_mx("mx2.dest.example", "192.0.2.12", MxScript{}, mx2);
+      records.push_back({20, "mx2.dest.example"});
+    }
+    w.mx_records("dest.example", records);
+    w.send({note("news@acme.example", {"ann@dest.example"})});
+    w.run(20min);  // one attempt only: the first retry is 5 minutes later, the test looks at the first
+    const auto lines = w.log_lines("to=<ann@dest.example>");
+    REQUIRE(!lines.empty());
+    CHECK_THAT(lines[0], Catch::Contains(std::string("status=") + row.expect_status));
+    CHECK_THAT(lines[0], Catch::Contains(std::string("dsn=") + row.expect_dsn));
+    CHECK((mx2.messages.size() == 1) == row.second_gets_it);
+    CHECK(w.bounces().size() == (std::string(row.expect_status) == "bounced" ? 1u : 0u));
+  }
+}
+
+TEST_CASE("a 5xx for one recipient bounces that one only; the other is delivered; one DSN names the failure",
+          "[relay][delivery][stages][dsn]") {
+  DeliveryWorld w;
+  MxLog mx1;
+  MxScript script;
+  script.rcpt["bob@dest.example"] = "550 5.1.1 <bob@dest.example>: Recipient address rejected: User unknown";
+  w.add_mx("mx1.dest.example", "192.0.2.11", script, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  w.send({note("news@acme.example", {"ann@dest.example", "bob@dest.example"})});
+  w.run();
+  REQUIRE(mx1.messages.size() == 1);
+  CHECK(mx1.messages[0].recipients == std::vector<std::string>{"ann@dest.example"});
+  const auto reports = w.bounces();
+  REQUIRE(reports.size() == 1);
+  REQUIRE(reports[0].recipients.size() == 1);
+  const relay::DsnRecipient& bob = reports[0].recipients[0];
+  CHECK(bob.final_recipient == "bob@dest.example");
+  CHECK(bob.status == "5.1.1");
+  CHECK(bob.remote_mta == "mx1.dest.example");
+  CHECK(bob.diagnostic == "550 5.1.1 <bob@dest.example>: Recipient address rejected: User unknown");
+  CHECK(!bob.last_attempt_date.empty());
+  // The original message comes back whole (RET not given).
+  CHECK_THAT(w.acme.messages[0].content, Catch::Contains("Content-Type: message/rfc822"));
+  CHECK_THAT(w.acme.messages[0].content, Catch::Contains("Subject: hello"));
+}
+
+TEST_CASE("a connection lost after the final dot defers without trying another MX, logged as a possible duplicate",
+          "[relay][delivery][stages]") {
+  DeliveryWorld w;
+  MxLog mx1, mx2;
+  MxScript dropping;
+  dropping.drop_after_dot = true;
+  w.add_mx("mx1.dest.example", "192.0.2.11", dropping, mx1);
+  w.add_mx("mx2.dest.example", "192.0.2.12", MxScript{}, mx2);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}, {20, "mx2.dest.example"}});
+  w.send({note("news@acme.example", {"ann@dest.example"})});
+  w.run(4min);
+  CHECK(mx2.connections == 0);
+  const auto deferred = w.log_lines("status=deferred");
+  REQUIRE(deferred.size() == 1);
+  CHECK_THAT(deferred[0], Catch::Contains("message may be sent more than once"));
+  CHECK(w.log_lines("may be delivered twice").size() == 1);
+  CHECK(w.relay_node->outbound().counters().possible_duplicates == 1);
+}
+
+TEST_CASE("retries back off from minimal_backoff_time towards maximal_backoff_time, then bounce with 4.4.7 at the lifetime",
+          "[relay][delivery][retry]") {
+  DeliveryWorld w;
+  MxLog mx1;
+  MxScript greylist_forever;
+  greylist_forever.rcpt_default = "450 4.7.1 Greylisted";
+  w.add_mx("mx1.dest.example", "192.0.2.11", greylist_forever, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  w.send({note("news@acme.example", {"ann@dest.example"})});
+  w.run(std::chrono::hours(24 * 6));
+  const std::vector<Instant> attempts = w.times_of("to=<ann@dest.example>");
+  REQUIRE(attempts.size() > 20);
+  Duration previous{0};
+  for (std::size_t i = 1; i < attempts.size(); ++i) {
+    const Duration gap = attempts[i] - attempts[i - 1];
+    CAPTURE(i, format_duration(gap));
+    CHECK(gap >= 300s - 1s);   // never sooner than minimal_backoff_time
+    CHECK(gap <= 4000s + 1s);  // never later than maximal_backoff_time
+    if (i + 1 < attempts.size()) CHECK(gap + 1s >= previous);  // gaps grow, then hold
+    previous = gap;
+  }
+  // Gaps double early on: 5m, 5m, 10m, 20m, 40m, then hold near 4000s.
+  CHECK(attempts[3] - attempts[2] >= 590s);
+  CHECK(attempts[attempts.size() - 2] - attempts[attempts.size() - 3] >= 3990s);
+  const auto expired = w.log_lines("status=expired");
+  REQUIRE(expired.size() == 1);
+  CHECK_THAT(expired[0], Catch::Contains("dsn=4.4.7"));
+  const Instant bounced_at = w.times_of("status=expired")[0];
+  CHECK(bounced_at >= t0() + std::chrono::hours(24 * 5));
+  CHECK(bounced_at <= t0() + std::chrono::hours(24 * 5) + 1min);
+  const auto reports = w.bounces();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].recipients[0].status == "4.4.7");
+  CHECK(reports[0].recipients[0].action == relay::DsnAction::failed);
+  CHECK(reports[0].recipients[0].diagnostic == "450 4.7.1 Greylisted");
+  CHECK(w.relay_node->queue().messages().empty());
+}
+
+TEST_CASE("delay_warning_time sends one 'delayed' notice, then the message is delivered", "[relay][delivery][dsn]") {
+  DeliveryWorld w;
+  w.config.delay_warning_time = 1h;
+  MxLog mx1;
+  MxScript down;
+  down.greeting = "421 4.3.2 down for maintenance";
+  w.add_mx("mx1.dest.example", "192.0.2.11", down, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  w.send({note("news@acme.example", {"ann@dest.example"})});
+  w.run(8h);
+  const auto reports = w.bounces();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].recipients[0].action == relay::DsnAction::delayed);
+  CHECK(reports[0].recipients[0].status == "4.3.2");
+  CHECK(reports[0].recipients[0].will_retry_until == "Sat, 07 Mar 2026 09:00:00 +0000");
+  // A delay notice returns the headers only.
+  CHECK_THAT(w.acme.messages[0].content, Catch::Contains("Content-Type: text/rfc822-headers"));
+  CHECK_THAT(w.acme.messages[0].content, !Catch::Contains("\r\nbody\r\n"));
+}
+
+TEST_CASE("NOTIFY: NEVER suppresses the bounce; SUCCESS gets a 'relayed' notice when the next hop lacks DSN",
+          "[relay][delivery][dsn][notify]") {
+  SECTION("NEVER") {
+    DeliveryWorld w;
+    MxLog mx1;
+    MxScript refusing;
+    refusing.rcpt_default = "550 5.1.1 unknown";
+    w.add_mx("mx1.dest.example", "192.0.2.11", refusing, mx1);
+    w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+    smtp::OutgoingMessage message = note("news@acme.example", {"ann@dest.example"});
+    message.recipients[0].dsn.notify_given = true;
+    message.recipients[0].dsn.notify_never = true;
+    w.send({message});
+    w.run();
+    CHECK(w.log_lines("status=bounced").size() == 1);
+    CHECK(w.bounces().empty());
+  }
+  SECTION("SUCCESS to a server without DSN") {
+    DeliveryWorld w;
+    MxLog mx1;
+    MxScript plain;
+    plain.ehlo = "250-mx\r\n250 PIPELINING";
+    w.add_mx("mx1.dest.example", "192.0.2.11", plain, mx1);
+    w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+    smtp::OutgoingMessage message = note("news@acme.example", {"ann@dest.example"});
+    message.recipients[0].dsn.notify_given = true;
+    message.recipients[0].dsn.notify_success = true;
+    w.send({message});
+    w.run();
+    REQUIRE(mx1.messages.size() == 1);
+    const auto reports = w.bounces();
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].recipients[0].action == relay::DsnAction::relayed);
+    CHECK(reports[0].recipients[0].status == "2.0.0");
+  }
+  SECTION("SUCCESS to a server with DSN: NOTIFY goes on, no notice from the relay") {
+    DeliveryWorld w;
+    MxLog mx1;
+    w.add_mx("mx1.dest.example", "192.0.2.11", MxScript{}, mx1);
+    w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+    smtp::OutgoingMessage message = note("news@acme.example", {"ann@dest.example"});
+    message.recipients[0].dsn.notify_given = true;
+    message.recipients[0].dsn.notify_success = true;
+    w.send({message});
+    w.run();
+    REQUIRE(mx1.messages.size() == 1);
+    CHECK_THAT(mx1.messages[0].rcpt_lines[0], Catch::Contains("NOTIFY=SUCCESS"));
+    CHECK(w.bounces().empty());
+  }
+}
+
+TEST_CASE("a message from <> that fails is dropped and logged, never bounced", "[relay][delivery][dsn]") {
+  DeliveryWorld w;
+  MxLog mx1;
+  MxScript refusing;
+  refusing.rcpt_default = "550 5.1.1 unknown";
+  w.add_mx("mx1.dest.example", "192.0.2.11", refusing, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  w.send({note("", {"ann@dest.example"})});
+  w.run();
+  CHECK(w.log_lines("undeliverable notification dropped").size() == 1);
+  CHECK(w.acme.connections == 0);
+  CHECK(w.relay_node->outbound().counters().notifications == 0);
+  CHECK(w.relay_node->queue().messages().empty());
+}
+
+TEST_CASE("connection reuse: a backlog for one destination goes over one connection", "[relay][delivery][reuse]") {
+  DeliveryWorld w;
+  w.config.default_destination_concurrency_limit = 1;
+  MxLog mx1;
+  w.add_mx("mx1.dest.example", "192.0.2.11", MxScript{}, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  std::vector<smtp::OutgoingMessage> messages;
+  for (int i = 0; i < 5; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example"}));
+  w.send(messages);
+  w.run();
+  CHECK(mx1.messages.size() == 5);
+  CHECK(mx1.transactions == 5);
+  CHECK(mx1.connections < 5);
+}
+
+TEST_CASE("the destination concurrency limit caps parallel connections", "[relay][delivery][limits]") {
+  DeliveryWorld w;
+  w.config.default_destination_concurrency_limit = 2;
+  MxLog mx1;
+  w.add_mx("mx1.dest.example", "192.0.2.11", MxScript{}, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  std::vector<smtp::OutgoingMessage> messages;
+  for (int i = 0; i < 12; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example"}));
+  // Three submitting clients, so that messages arrive together.
+  w.send(messages);
+  w.run();
+  CHECK(mx1.messages.size() == 12);
+  CHECK(mx1.concurrent_max <= 2);
+}
+
+TEST_CASE("a dead destination is remembered: later messages are deferred without another connection attempt",
+          "[relay][delivery][limits]") {
+  DeliveryWorld w;
+  w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});  // up, nothing listening
+  w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300});
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  std::vector<smtp::OutgoingMessage> messages;
+  for (int i = 0; i < 4; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example"}));
+  w.config.default_destination_concurrency_limit = 1;
+  w.send(messages);
+  w.run(4min);
+  CHECK(w.log_lines("status=deferred").size() == 4);
+  CHECK(w.trace.of_kind("relay.connect").size() < 4);
+  CHECK(!w.log_lines("delivery temporarily suspended").empty());
+}
+
+TEST_CASE("a relay restarted while messages are deferred loses nothing and resumes the schedule",
+          "[relay][delivery][crash]") {
+  DeliveryWorld w;
+  MxLog mx1;
+  MxScript script;
+  w.add_mx("mx1.dest.example", "192.0.2.11", script, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  // The MX is unreachable for the first 40 minutes.
+  sim::NetworkFault down;
+  down.kind = sim::NetworkFault::Kind::black_hole;
+  down.from = t0();
+  down.until = t0() + 40min;
+  down.destinations = {*io::Cidr::parse("192.0.2.11/32")};
+  down.name = "mx down";
+  w.world.add_network_fault(down);
+  std::vector<smtp::OutgoingMessage> messages;
+  for (int i = 0; i < 3; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example", "bob@dest.example"}));
+  w.send(messages);
+  w.add_relay();
+  w.world.crash_at("relay", t0() + 10min, sim::CrashKind::power_loss);
+  w.world.restart_at("relay", t0() + 15min);
+  w.run(4h);
+  CHECK(mx1.messages.size() == 3);
+  std::size_t recipients = 0;
+  for (const MxMessage& message : mx1.messages) recipients += message.recipients.size();
+  CHECK(recipients == 6);
+  CHECK(w.relay_node->recovery().recovered == 3);
+  CHECK(w.relay_node->queue().messages().empty());
+  CHECK(w.bounces().empty());
+}
