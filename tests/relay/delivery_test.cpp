@@ -11,6 +11,7 @@
 #include "support/scripted_mx.hpp"
 #include "support/smtp_nodes.hpp"
 #include "support/test_world.hpp"
+#include "tls/certificate.hpp"
 
 using namespace relaysim;
 using namespace relaysim::testing;
@@ -547,4 +548,76 @@ TEST_CASE("a relay restarted while messages are deferred loses nothing and resum
   CHECK(w.relay_node->recovery().recovered == 3);
   CHECK(w.relay_node->queue().messages().empty());
   CHECK(w.bounces().empty());
+}
+
+TEST_CASE("outbound TLS policy per destination: may falls back to plaintext, encrypt defers without STARTTLS, "
+          "verify checks the MX name", "[relay][delivery][tls]") {
+  tls::CryptoContext crypto(5);
+  tls::Forge forge(crypto);
+  auto ca = forge.certificate_authority({"Public CA", {}, t0() - 30 * 24h, t0() + 3650 * 24h});
+  auto good = forge.issue({"mx1.dest.example", {}, t0() - 24h, t0() + 90 * 24h}, ca.get());
+  auto wrong = forge.issue({"other.example", {}, t0() - 24h, t0() + 90 * 24h}, ca.get());
+  const auto server_context = [&](const tls::Certificate* certificate) {
+    return std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::server, certificate, {}, {}, tls::Verification::none,
+                                                                     tls::Version::tls1_2, tls::Version::tls1_3});
+  };
+  tls::Context plain(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {}, tls::Verification::none,
+                                                tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context verify(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {ca.get()}, tls::Verification::chain_and_name,
+                                                 tls::Version::tls1_2, tls::Version::tls1_3});
+  struct Case {
+    const char* what;
+    relay::TlsLevel level;
+    bool server_tls;
+    const tls::Certificate* certificate;
+    bool delivered;
+    const char* status;  // of the first attempt
+    bool over_tls;
+  };
+  const std::vector<Case> cases = {
+      {"may, no STARTTLS offered: plaintext", relay::TlsLevel::may, false, nullptr, true, "2.0.0", false},
+      {"may, STARTTLS offered: TLS", relay::TlsLevel::may, true, good.get(), true, "2.0.0", true},
+      {"encrypt, no STARTTLS: deferred", relay::TlsLevel::encrypt, false, nullptr, false, "4.7.4", false},
+      {"encrypt, wrong name: delivered (no check)", relay::TlsLevel::encrypt, true, wrong.get(), true, "2.0.0", true},
+      {"verify, right name: delivered", relay::TlsLevel::verify, true, good.get(), true, "2.0.0", true},
+      {"verify, wrong name: deferred", relay::TlsLevel::verify, true, wrong.get(), false, "4.7.5", false},
+      {"none: plaintext even when offered", relay::TlsLevel::none, true, good.get(), true, "2.0.0", false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    DeliveryWorld w;
+    w.config.smtp_tls_policy_maps = {{"dest.example", c.level}};
+    std::unique_ptr<tls::Context> server = c.server_tls ? server_context(c.certificate) : nullptr;
+    SinkRecord sink;
+    smtp::ServerConfig mx_config;
+    mx_config.hostname = "mx1.dest.example";
+    mx_config.starttls = c.server_tls;
+    w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});
+    w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300});
+    w.world.add_process({"mx1", "mx1.dest.example", [&](io::Io& io) {
+                           return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx_config,
+                                                             server.get(), std::map<std::string, std::string>{}, sink);
+                         }, {}});
+    w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+    w.world.add_process({"relay", "relay", [&](io::Io& io) {
+                           auto node = std::make_unique<relay::RelayNode>(
+                               io, w.config, relay::RelayTls{nullptr, relay::DeliveryTls{&plain, &verify}});
+                           w.relay_node = node.get();
+                           return std::unique_ptr<io::Node>(std::move(node));
+                         }, {}});
+    w.relay_added = true;
+    w.send({note("news@acme.example", {"ann@dest.example"})});
+    w.run(4min);
+    CHECK(sink.messages.size() == (c.delivered ? 1u : 0u));
+    const auto lines = w.log_lines("to=<ann@dest.example>");
+    REQUIRE(!lines.empty());
+    CHECK_THAT(lines[0], Catch::Contains(std::string("dsn=") + c.status));
+    if (c.delivered) {
+      REQUIRE(sink.tls_versions.size() == 1);
+      CHECK(sink.tls_versions[0].empty() != c.over_tls);
+      const auto outcomes = w.trace.of_kind("relay.outcome");
+      REQUIRE(!outcomes.empty());
+      CHECK_THAT(outcomes[0].line, Catch::Contains(c.over_tls ? "\"tls\":true" : "\"tls\":false"));
+    }
+  }
 }

@@ -1,0 +1,117 @@
+// The retry policy and the schedule, as pure functions of virtual time; and DSNs written and read back.
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "relay/dsn.hpp"
+#include "relay/schedule.hpp"
+#include "support/test_world.hpp"
+
+using namespace relaysim;
+using namespace relaysim::testing;
+using namespace std::chrono_literals;
+
+TEST_CASE("backoff: the message's age clamped to [minimal, maximal], jitter inside the bounds, the last try at expiry",
+          "[relay][retry][unit]") {
+  relay::RetryPolicy policy;
+  policy.jitter_percent = 0;
+  io::Random random(1);
+  const Instant arrival = t0();
+  CHECK(policy.after_failure(arrival, arrival, false, random).delay == 300s);
+  CHECK(policy.after_failure(arrival, arrival + 600s, false, random).delay == 600s);
+  CHECK(policy.after_failure(arrival, arrival + 2h, false, random).delay == 4000s);
+  const relay::RetryDecision last = policy.after_failure(arrival, arrival + 5 * 24h - 10min, false, random);
+  CHECK(last.last_attempt);
+  CHECK(last.next_attempt == arrival + 5 * 24h);
+  // Notifications use bounce_queue_lifetime.
+  policy.bounce_lifetime = 1h;
+  CHECK(policy.after_failure(arrival, arrival + 50min, true, random).next_attempt == arrival + 1h);
+
+  policy.jitter_percent = 10;
+  std::set<Duration> seen;
+  for (int i = 0; i < 200; ++i) {
+    const Duration delay = policy.after_failure(arrival, arrival + 1000s, false, random).delay;
+    CHECK(delay >= 900s);
+    CHECK(delay <= 1100s);
+    seen.insert(delay);
+    const Duration low = policy.after_failure(arrival, arrival, false, random).delay;
+    CHECK(low >= 300s);  // jitter never goes below the minimum
+  }
+  CHECK(seen.size() > 10);
+}
+
+TEST_CASE("the schedule hands out what is due, earliest first, and says when to wake next", "[relay][retry][unit]") {
+  relay::Schedule schedule;
+  CHECK(!schedule.next_due());
+  schedule.set("b", t0() + 10s);
+  schedule.set("a", t0() + 5s);
+  schedule.set("c", t0() + 20s);
+  schedule.set("b", t0() + 30s);  // moved, not duplicated
+  CHECK(schedule.size() == 3);
+  CHECK(*schedule.next_due() == t0() + 5s);
+  CHECK(schedule.take_due(t0() + 25s, 10) == std::vector<std::string>{"a", "c"});
+  CHECK(*schedule.next_due() == t0() + 30s);
+  schedule.erase("b");
+  CHECK(!schedule.next_due());
+  for (int i = 0; i < 5; ++i) schedule.set(std::to_string(i), t0());
+  CHECK(schedule.take_due(t0(), 2).size() == 2);  // bounded per call
+  CHECK(schedule.size() == 3);
+}
+
+TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inject a field", "[relay][dsn][unit]") {
+  relay::DsnMessage dsn;
+  dsn.report.reporting_mta = "relay.acme.example";
+  dsn.report.queue_id = "ABC123";
+  dsn.report.envelope_id = "sf-42";
+  dsn.report.arrival_date = format_rfc5322(t0());
+  relay::DsnRecipient ann;
+  ann.final_recipient = "ann@dest.example";
+  ann.original_recipient = "Ann@Dest.example";
+  ann.action = relay::DsnAction::failed;
+  ann.status = "5.1.1";
+  ann.remote_mta = "mx1.dest.example";
+  ann.diagnostic = "550 5.1.1 unknown\r\nAction: delivered";  // a hostile reply
+  ann.last_attempt_date = format_rfc5322(t0() + 1min);
+  relay::DsnRecipient bob = ann;
+  bob.final_recipient = "bob@dest.example";
+  bob.original_recipient.clear();
+  bob.diagnostic = "550 5.7.1 no";
+  dsn.report.recipients = {ann, bob};
+  dsn.to = "bounces+123@bnc.salesforce.example";
+  dsn.date = t0() + 1min;
+  dsn.message_id = "ABC124@relay.acme.example";
+  dsn.original = "Subject: hi\r\nFrom: <a@acme.example>\r\n\r\nthe body\r\n";
+
+  const std::string full = relay::compose_dsn(dsn);
+  CHECK_THAT(full, Catch::StartsWith("From: MAILER-DAEMON@relay.acme.example (Mail Delivery System)\r\n"));
+  CHECK_THAT(full, Catch::Contains("To: <bounces+123@bnc.salesforce.example>\r\n"));
+  CHECK_THAT(full, Catch::Contains("Auto-Submitted: auto-replied\r\n"));
+  CHECK_THAT(full, Catch::Contains("\r\nthe body\r\n"));
+  CHECK(full.find("\n") == full.find("\r\n") + 1);  // CRLF line endings
+  for (std::size_t at = full.find('\n'); at != std::string::npos; at = full.find('\n', at + 1)) {
+    REQUIRE(at > 0);
+    REQUIRE(full[at - 1] == '\r');
+  }
+  const auto report = relay::parse_dsn(full);
+  REQUIRE(report);
+  CHECK(report->reporting_mta == "relay.acme.example");
+  CHECK(report->queue_id == "ABC123");
+  CHECK(report->envelope_id == "sf-42");
+  CHECK(report->arrival_date == format_rfc5322(t0()));
+  REQUIRE(report->recipients.size() == 2);
+  CHECK(report->recipients[0].final_recipient == "ann@dest.example");
+  CHECK(report->recipients[0].original_recipient == "Ann@Dest.example");
+  CHECK(report->recipients[0].action == relay::DsnAction::failed);  // the injected "Action:" stayed text
+  CHECK(report->recipients[0].status == "5.1.1");
+  CHECK(report->recipients[0].remote_mta == "mx1.dest.example");
+  CHECK(report->recipients[0].diagnostic == "550 5.1.1 unknown  Action: delivered");
+  CHECK(report->recipients[1].original_recipient.empty());
+  CHECK(report->recipients[1].diagnostic == "550 5.7.1 no");
+
+  dsn.headers_only = true;
+  const std::string headers = relay::compose_dsn(dsn);
+  CHECK_THAT(headers, Catch::Contains("Content-Type: text/rfc822-headers"));
+  CHECK_THAT(headers, !Catch::Contains("the body"));
+  CHECK(relay::parse_dsn("Subject: not a report\r\n\r\nhello\r\n") == std::nullopt);
+}
