@@ -29,10 +29,18 @@ std::string_view to_string(TlsLevel level) {
 }
 
 TlsLevel tls_level_for(const RelayConfig& config, std::string_view domain) {
+  // The most specific pattern wins: the domain itself, then the longest "*.parent", then "*".
+  const TlsPolicy* best = nullptr;
+  std::size_t best_rank = 0;
   for (const TlsPolicy& policy : config.smtp_tls_policy_maps) {
-    if (domain_matches(policy.domain, domain)) return policy.level;
+    if (!domain_matches(policy.domain, domain)) continue;
+    const std::size_t rank = policy.domain == "*" ? 1 : policy.domain.starts_with("*.") ? 1 + policy.domain.size() : SIZE_MAX;
+    if (best == nullptr || rank > best_rank) {
+      best = &policy;
+      best_rank = rank;
+    }
   }
-  return config.smtp_tls_security_level;
+  return best == nullptr ? config.smtp_tls_security_level : best->level;
 }
 
 }  // namespace relaysim::relay

@@ -90,7 +90,7 @@ struct RelayConfig {
   Duration smtp_connect_timeout = std::chrono::seconds(30);
   std::uint16_t smtp_port = 25;
   TlsLevel smtp_tls_security_level = TlsLevel::may;
-  std::vector<TlsPolicy> smtp_tls_policy_maps;  // first match wins over smtp_tls_security_level
+  std::vector<TlsPolicy> smtp_tls_policy_maps;  // the most specific match wins over smtp_tls_security_level
   std::vector<Transport> transport_maps;        // first match wins over MX
 };
 

@@ -7,17 +7,119 @@
 namespace relaysim::scenario {
 namespace {
 
+bool valid_domain_pattern(const std::string& pattern) {
+  const std::string_view rest = std::string_view(pattern).substr(pattern.starts_with("*.") ? 2 : 0);
+  return pattern == "*" ||
+         (!rest.empty() && rest.find('*') == std::string_view::npos && rest.find_first_of(" @,") == std::string_view::npos);
+}
+
+std::string domain_patterns_one(const JsonValue& value);
+
 std::vector<std::string> domain_patterns(const JsonValue& value) {
   std::vector<std::string> out;
-  for (const JsonValue& item : value.items()) {
-    const std::string pattern = item.string();
-    const std::string_view rest = std::string_view(pattern).substr(pattern.starts_with("*.") ? 2 : 0);
-    const bool valid = pattern == "*" || (!rest.empty() && rest.find('*') == std::string_view::npos &&
-                                          rest.find_first_of(" @,") == std::string_view::npos);
-    if (!valid) item.fail("a domain pattern: \"*\", \"example.com\" or \"*.example.com\"");
-    out.push_back(pattern);
-  }
+  for (const JsonValue& item : value.items()) out.push_back(domain_patterns_one(item));
   return out;
+}
+
+Duration positive_duration(const JsonValue& value, Duration maximum) {
+  const Duration duration = value.duration();
+  if (duration.count() <= 0 || duration > maximum) value.fail("a duration longer than zero and at most " + format_duration(maximum));
+  return duration;
+}
+
+relay::TlsLevel tls_level(const JsonValue& value) {
+  return static_cast<relay::TlsLevel>(value.choice({"none", "may", "encrypt", "verify"}));
+}
+
+std::string domain_patterns_one(const JsonValue& value) {
+  const std::string pattern = value.string();
+  if (!valid_domain_pattern(pattern)) value.fail("a domain pattern: \"*\", \"example.com\" or \"*.example.com\"");
+  return pattern;
+}
+
+// "[host]:port", "host:port", "[host]" or "host": the brackets turn the MX lookup off (Postfix's
+// notation); the port defaults to 25.
+relay::Transport parse_nexthop(const JsonValue& value) {
+  const std::string text = value.string();
+  const auto bad = [&value] { value.fail("a next hop \"host\", \"[host]\" or either with \":port\""); };
+  relay::Transport transport;
+  std::string host, rest;
+  if (text.starts_with('[')) {
+    const std::size_t close = text.find(']');
+    if (close == std::string::npos) bad();
+    host = text.substr(1, close - 1);
+    rest = text.substr(close + 1);
+    transport.mx_lookup = false;
+  } else {
+    const std::size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    rest = colon == std::string::npos ? std::string() : text.substr(colon);
+    transport.mx_lookup = true;
+    if (host.find(':') != std::string::npos) bad();
+  }
+  if (!rest.empty()) {
+    const std::string digits = rest.substr(1);
+    if (!rest.starts_with(':') || digits.empty() || digits.size() > 5 ||
+        digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) < 1 || std::stoi(digits) > 65535) {
+      bad();
+    }
+    transport.port = static_cast<std::uint16_t>(std::stoi(digits));
+  }
+  if (host.empty() || host.find_first_of(" @,/[]") != std::string::npos) bad();
+  transport.nexthop = host;
+  return transport;
+}
+
+void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) {
+  const Duration year = std::chrono::hours(24 * 365);
+  if (auto item = value.find("minimal_backoff_time")) config.minimal_backoff_time = positive_duration(*item, year);
+  if (auto item = value.find("maximal_backoff_time")) config.maximal_backoff_time = positive_duration(*item, year);
+  if (config.minimal_backoff_time > config.maximal_backoff_time) {
+    value.at(value.has("maximal_backoff_time") ? "maximal_backoff_time" : "minimal_backoff_time")
+        .fail("minimal_backoff_time at most maximal_backoff_time");
+  }
+  if (auto item = value.find("maximal_queue_lifetime")) config.maximal_queue_lifetime = positive_duration(*item, year);
+  if (auto item = value.find("bounce_queue_lifetime")) config.bounce_queue_lifetime = positive_duration(*item, year);
+  if (auto item = value.find("delay_warning_time")) {
+    config.delay_warning_time = item->duration();
+    if (config.delay_warning_time.count() < 0) item->fail("a duration, or 0 for no delay notices");
+  }
+  if (auto item = value.find("retry_jitter_percent")) config.retry_jitter_percent = static_cast<int>(item->integer(0, 50));
+  if (auto item = value.find("default_destination_concurrency_limit")) {
+    config.default_destination_concurrency_limit = static_cast<int>(item->integer(1, 1000));
+  }
+  if (auto item = value.find("default_destination_recipient_limit")) {
+    config.default_destination_recipient_limit = static_cast<int>(item->integer(1, 100'000));
+  }
+  if (auto item = value.find("smtp_mx_address_limit")) config.smtp_mx_address_limit = static_cast<int>(item->integer(1, 100));
+  if (auto item = value.find("smtp_mx_session_limit")) config.smtp_mx_session_limit = static_cast<int>(item->integer(1, 100));
+  if (auto item = value.find("smtp_connection_reuse_time_limit")) config.smtp_connection_reuse_time_limit = positive_duration(*item, year);
+  if (auto item = value.find("smtp_connection_reuse_count_limit")) {
+    config.smtp_connection_reuse_count_limit = static_cast<int>(item->integer(1, 1'000'000));
+  }
+  if (auto item = value.find("smtp_connect_timeout")) config.smtp_connect_timeout = positive_duration(*item, std::chrono::hours(1));
+  if (auto item = value.find("smtp_port")) config.smtp_port = item->port();
+  if (auto item = value.find("smtp_tls_security_level")) config.smtp_tls_security_level = tls_level(*item);
+  if (auto item = value.find("smtp_tls_policy_maps")) {
+    for (const auto& [domain, level] : item->members()) {
+      if (!valid_domain_pattern(domain)) level.fail("a member named by a domain pattern: \"*\", \"example.com\" or \"*.example.com\"");
+      config.smtp_tls_policy_maps.push_back({domain, tls_level(level)});
+    }
+  }
+  if (auto item = value.find("transport_maps")) {
+    for (const JsonValue& entry : item->items()) {
+      entry.allow_keys({"recipient_domain", "sender_domain", "nexthop"});
+      relay::Transport transport = parse_nexthop(entry.at("nexthop"));
+      if (auto domain = entry.find("recipient_domain")) transport.recipient_domain = domain_patterns_one(*domain);
+      if (auto domain = entry.find("sender_domain")) transport.sender_domain = domain_patterns_one(*domain);
+      config.transport_maps.push_back(transport);
+    }
+  }
+  if (auto item = value.find("relayhost")) {
+    relay::Transport transport = parse_nexthop(*item);
+    transport.recipient_domain = "*";
+    config.transport_maps.push_back(transport);  // after transport_maps: it catches what they do not
+  }
 }
 
 }  // namespace
@@ -28,7 +130,12 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "smtpd_hard_error_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory",
                     "smtpd_client_connection_count_limit", "smtpd_connection_limit", "smtpd_client_connection_rate_limit",
                     "smtpd_client_message_rate_limit", "anvil_rate_time_unit", "smtpd_session_time_limit",
-                    "smtpd_soft_error_limit", "smtpd_error_sleep_time"});
+                    "smtpd_soft_error_limit", "smtpd_error_sleep_time", "minimal_backoff_time", "maximal_backoff_time",
+                    "maximal_queue_lifetime", "bounce_queue_lifetime", "delay_warning_time", "retry_jitter_percent",
+                    "default_destination_concurrency_limit", "default_destination_recipient_limit",
+                    "smtp_mx_address_limit", "smtp_mx_session_limit", "smtp_connection_reuse_time_limit",
+                    "smtp_connection_reuse_count_limit", "smtp_connect_timeout", "smtp_port", "smtp_tls_security_level",
+                    "smtp_tls_policy_maps", "transport_maps", "relayhost"});
   relay::RelayConfig config;
   if (auto name = value.find("myhostname")) config.myhostname = name->string();
   if (auto listeners = value.find("listeners")) {
@@ -101,6 +208,7 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
       directory->fail("a relative path inside the relay's data directory");
     }
   }
+  read_delivery_settings(value, config);
   if (config.recipient_domains.empty()) value.at("recipient_domains").fail("at least one domain pattern");
   return config;
 }

@@ -50,7 +50,11 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
         "smtpd_hard_error_limit, smtpd_auth_failure_limit, hopcount_limit, queue_directory, "
         "smtpd_client_connection_count_limit, smtpd_connection_limit, smtpd_client_connection_rate_limit, "
         "smtpd_client_message_rate_limit, anvil_rate_time_unit, smtpd_session_time_limit, smtpd_soft_error_limit, "
-        "smtpd_error_sleep_time, found unknown key \"mynetwork\"");
+        "smtpd_error_sleep_time, minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime, "
+        "bounce_queue_lifetime, delay_warning_time, retry_jitter_percent, default_destination_concurrency_limit, "
+        "default_destination_recipient_limit, smtp_mx_address_limit, smtp_mx_session_limit, "
+        "smtp_connection_reuse_time_limit, smtp_connection_reuse_count_limit, smtp_connect_timeout, smtp_port, "
+        "smtp_tls_security_level, smtp_tls_policy_maps, transport_maps, relayhost, found unknown key \"mynetwork\"");
   CHECK(error_of(R"({ "users": { "sfdc": "s3cret" } })") ==
         "$.users.sfdc: expected a salted hash \"pbkdf2-sha256$<iterations>$<salt>$<hash>\" (never a plain password), "
         "found \"s3cret\"");
@@ -64,4 +68,58 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
   CHECK(error_of(R"({ "queue_directory": "../etc" })") ==
         "$.queue_directory: expected a relative path inside the relay's data directory, found \"../etc\"");
   CHECK(error_of(R"({ "recipient_domains": [] })") == "$.recipient_domains: expected at least one domain pattern, found an array");
+}
+
+TEST_CASE("delivery settings: backoff, lifetimes, limits, TLS levels per destination, static routes", "[relay][config]") {
+  const auto document = nlohmann::json::parse(R"({
+    "minimal_backoff_time": "1m",
+    "maximal_backoff_time": "1h",
+    "maximal_queue_lifetime": "2d",
+    "bounce_queue_lifetime": "1d",
+    "delay_warning_time": "4h",
+    "default_destination_concurrency_limit": 5,
+    "smtp_mx_session_limit": 3,
+    "smtp_tls_security_level": "encrypt",
+    "smtp_tls_policy_maps": { "bank.example": "verify", "*.example": "may", "legacy.example": "none" },
+    "transport_maps": [
+      { "recipient_domain": "partner.example", "nexthop": "[192.0.2.50]:2525" },
+      { "sender_domain": "*.bnc.salesforce.com", "nexthop": "bounces.acme.example" }
+    ],
+    "relayhost": "[smarthost.acme.example]:587"
+  })");
+  const relay::RelayConfig config = scenario::read_relay_config(scenario::JsonValue(document, "$"));
+  CHECK(config.minimal_backoff_time == std::chrono::minutes(1));
+  CHECK(config.maximal_backoff_time == std::chrono::hours(1));
+  CHECK(config.maximal_queue_lifetime == std::chrono::hours(48));
+  CHECK(config.bounce_queue_lifetime == std::chrono::hours(24));
+  CHECK(config.delay_warning_time == std::chrono::hours(4));
+  CHECK(config.default_destination_concurrency_limit == 5);
+  CHECK(config.smtp_mx_session_limit == 3);
+  CHECK(relay::tls_level_for(config, "bank.example") == relay::TlsLevel::verify);      // exact beats "*.example"
+  CHECK(relay::tls_level_for(config, "shop.example") == relay::TlsLevel::may);
+  CHECK(relay::tls_level_for(config, "legacy.example") == relay::TlsLevel::none);
+  CHECK(relay::tls_level_for(config, "gmail.com") == relay::TlsLevel::encrypt);         // the default level
+  REQUIRE(config.transport_maps.size() == 3);
+  CHECK(config.transport_maps[0].recipient_domain == "partner.example");
+  CHECK(config.transport_maps[0].nexthop == "192.0.2.50");
+  CHECK(config.transport_maps[0].port == 2525);
+  CHECK(!config.transport_maps[0].mx_lookup);
+  CHECK(config.transport_maps[1].sender_domain == "*.bnc.salesforce.com");
+  CHECK(config.transport_maps[1].mx_lookup);
+  CHECK(config.transport_maps[1].port == 25);
+  CHECK(config.transport_maps[2].recipient_domain == "*");  // relayhost: last, catches the rest
+  CHECK(config.transport_maps[2].nexthop == "smarthost.acme.example");
+  CHECK(config.transport_maps[2].port == 587);
+}
+
+TEST_CASE("delivery setting mistakes name the key", "[relay][config]") {
+  CHECK(error_of(R"({ "minimal_backoff_time": "2h" })") ==
+        "$.minimal_backoff_time: expected minimal_backoff_time at most maximal_backoff_time, found \"2h\"");
+  CHECK(error_of(R"({ "smtp_tls_security_level": "secure" })") ==
+        "$.smtp_tls_security_level: expected one of \"none\", \"may\", \"encrypt\", \"verify\", found \"secure\"");
+  CHECK(error_of(R"({ "relayhost": "[smarthost:99999" })") ==
+        "$.relayhost: expected a next hop \"host\", \"[host]\" or either with \":port\", found \"[smarthost:99999\"");
+  CHECK(error_of(R"({ "transport_maps": [{ "recipient_domain": "partner.example" }] })") ==
+        "$.transport_maps[0].nexthop: expected a value, found nothing (the key is required)");
+  CHECK(error_of(R"({ "smtp_tls_policy_maps": { "bad domain": "verify" } })").starts_with("$.smtp_tls_policy_maps[\"bad domain\"]"));
 }
