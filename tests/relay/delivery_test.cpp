@@ -621,3 +621,59 @@ TEST_CASE("outbound TLS policy per destination: may falls back to plaintext, enc
     }
   }
 }
+
+TEST_CASE("a static route overrides MX: transport_maps by recipient domain, relayhost for the rest",
+          "[relay][delivery][routing]") {
+  DeliveryWorld w;
+  MxLog partner_gateway, smarthost, dest_mx;
+  MxScript on_2525;
+  on_2525.port = 2525;
+  w.add_mx("gw.partner.example", "192.0.2.50", on_2525, partner_gateway);
+  w.add_mx("smarthost.acme.example", "192.0.2.60", MxScript{}, smarthost);
+  w.add_mx("mx1.dest.example", "192.0.2.11", MxScript{}, dest_mx);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  w.config.transport_maps = {relay::Transport{"partner.example", "", "192.0.2.50", 2525, false},
+                             relay::Transport{"*", "", "smarthost.acme.example", 25, false}};
+  w.send({note("news@acme.example", {"ann@partner.example", "bob@dest.example"})});
+  w.run();
+  REQUIRE(partner_gateway.messages.size() == 1);
+  CHECK(partner_gateway.messages[0].recipients == std::vector<std::string>{"ann@partner.example"});
+  REQUIRE(smarthost.messages.size() == 1);
+  CHECK(smarthost.messages[0].recipients == std::vector<std::string>{"bob@dest.example"});
+  CHECK(dest_mx.connections == 0);
+  const auto routes = w.trace.of_kind("relay.route");
+  REQUIRE(!routes.empty());
+  CHECK_THAT(routes[0].line, Catch::Contains("transport_maps"));
+}
+
+TEST_CASE("smtp_mx_session_limit and smtp_mx_address_limit bound one delivery's attempts", "[relay][delivery][limits]") {
+  SECTION("sessions") {
+    DeliveryWorld w;
+    MxScript busy;
+    busy.greeting = "421 4.3.2 busy";
+    MxLog a, b, c;
+    w.add_mx("a.dest.example", "192.0.2.31", busy, a);
+    w.add_mx("b.dest.example", "192.0.2.32", busy, b);
+    w.add_mx("c.dest.example", "192.0.2.33", busy, c);
+    w.mx_records("dest.example", {{10, "a.dest.example"}, {20, "b.dest.example"}, {30, "c.dest.example"}});
+    w.send({note("news@acme.example", {"ann@dest.example"})});
+    w.run(4min);
+    CHECK(a.connections == 1);
+    CHECK(b.connections == 1);
+    CHECK(c.connections == 0);  // two sessions per delivery (Postfix's default)
+  }
+  SECTION("addresses") {
+    DeliveryWorld w;
+    w.config.smtp_mx_address_limit = 2;
+    for (const char* host : {"a.dest.example", "b.dest.example", "c.dest.example"}) w.world.set_dns(host, {{}, {}, {}, {}, 300});
+    w.world.set_dns("a.dest.example", {{address("192.0.2.41"), address("192.0.2.42")}, {}, {}, {}, 300});
+    w.world.set_dns("b.dest.example", {{address("192.0.2.43")}, {}, {}, {}, 300});
+    w.mx_records("dest.example", {{10, "a.dest.example"}, {20, "b.dest.example"}});
+    w.send({note("news@acme.example", {"ann@dest.example"})});
+    w.run(4min);
+    const auto connects = w.trace.of_kind("relay.connect");
+    std::size_t to_dest = 0;
+    for (const auto& entry : connects) to_dest += entry.line.find("dest.example") != std::string::npos ? 1 : 0;
+    CHECK(to_dest == 2);  // both of a's addresses; b is past the limit
+  }
+}

@@ -27,6 +27,7 @@ struct MxScript {
   std::string end_of_data = "250 2.0.0 Ok: queued";
   bool drop_after_dot = false;  // reset the connection after the final dot, before any reply
   int refuse_first_connections = 0;  // greet this many connections with 421 and close
+  std::uint16_t port = 25;
 };
 
 struct MxMessage {
@@ -51,7 +52,7 @@ class ScriptedMx final : public io::Node {
   ScriptedMx(io::Io& io, MxScript script, MxLog& record) : io_(io), script_(std::move(script)), record_(record) {}
 
   void start() override {
-    auto listener = io_.listen({io::Address::any_v4(), 25}, [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
+    auto listener = io_.listen({io::Address::any_v4(), script_.port}, [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
     if (listener) listener_ = std::move(listener).value();
   }
   std::string status() const override { return std::to_string(record_.messages.size()) + " messages"; }
