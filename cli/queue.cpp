@@ -1,9 +1,13 @@
-// `relaysim queue list|show DIR [ID]`: look into a relay's queue directory, as Postfix's mailq and
-// postcat do. Read-only: safe on the queue of a running relay.
+// `relaysim queue list|show|hold|release|delete|flush DIR [ID|ALL]`: look into a relay's queue
+// directory, as Postfix's mailq and postcat do, and change it, as postsuper and postqueue -f do.
+// list and show only read: safe on the queue of a running relay. The others write durable records
+// through the queue's own API and are meant for a stopped relay: a running one keeps its queue
+// state in memory and would not see them until it restarts.
 
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <filesystem>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "real/runtime.hpp"
@@ -24,12 +28,67 @@ std::string describe(const relay::QueuedRecipient& recipient) {
 
 }  // namespace
 
+// Runs one change on every selected message and waits until each is durable. Returns the exit status.
+int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::string& action, const std::string& id) {
+  std::vector<std::string> ids;
+  if (id == "ALL") {
+    for (const auto& [queue_id, message] : queue.messages()) ids.push_back(queue_id);
+  } else if (queue.find(id) != nullptr) {
+    ids.push_back(id);
+  } else {
+    std::fprintf(stderr, "relaysim queue: no message %s\n", id.c_str());
+    return 1;
+  }
+  int status = 0;
+  std::size_t outstanding = 0;
+  const auto done = [&](const std::string& queue_id, const char* what) {
+    return [&, queue_id, what](io::Status result) {
+      outstanding -= 1;
+      if (!result) {
+        std::fprintf(stderr, "relaysim queue: %s: %s\n", queue_id.c_str(), result.error().detail.c_str());
+        status = 1;
+        return;
+      }
+      std::printf("%s: %s\n", queue_id.c_str(), what);
+    };
+  };
+  const Instant now = io.now();
+  for (const std::string& queue_id : ids) {
+    if (action == "delete") {
+      outstanding += 1;
+      done(queue_id, "removed")(queue.remove(queue_id));
+    } else if (action == "hold" || action == "release") {
+      outstanding += 1;
+      queue.set_held(queue_id, action == "hold", done(queue_id, action == "hold" ? "placed on hold" : "released from hold"));
+    } else {  // flush: every recipient still to deliver is due now
+      std::vector<relay::Queue::StateChange> changes;
+      const relay::QueuedMessage& message = *queue.find(queue_id);
+      for (std::size_t i = 0; i < message.recipients.size(); ++i) {
+        relay::QueuedRecipient state = message.recipients[i];
+        if (state.state != relay::RecipientState::deferred && state.state != relay::RecipientState::queued) continue;
+        state.next_attempt = now;
+        changes.emplace_back(i, state);
+      }
+      if (changes.empty()) continue;
+      outstanding += 1;
+      queue.update(queue_id, std::move(changes), done(queue_id, "due now"));
+    }
+  }
+  if (!runtime.run_until([&] { return outstanding == 0; }, std::chrono::seconds(60))) {
+    std::fprintf(stderr, "relaysim queue: the disk did not finish within 60 seconds\n");
+    return 1;
+  }
+  return status;
+}
+
 int queue_command(int argc, char** argv) {
-  cxxopts::Options parser("relaysim queue", "Look into a relay's queue directory (read-only).");
-  parser.add_options()("h,help", "show this help")("action", "list or show", cxxopts::value<std::string>())(
-      "directory", "the queue directory", cxxopts::value<std::string>())("id", "queue id, for show", cxxopts::value<std::string>());
+  cxxopts::Options parser("relaysim queue",
+                          "Look into a relay's queue directory (list, show), or change it while the relay is stopped\n"
+                          "(hold, release, delete: a queue id or ALL; flush: every deferred recipient due now).");
+  parser.add_options()("h,help", "show this help")("action", "list, show, hold, release, delete or flush", cxxopts::value<std::string>())(
+      "directory", "the queue directory", cxxopts::value<std::string>())("id", "queue id, or ALL", cxxopts::value<std::string>());
   parser.parse_positional({"action", "directory", "id"});
-  parser.positional_help("list|show DIRECTORY [ID]");
+  parser.positional_help("list|show|hold|release|delete|flush DIRECTORY [ID|ALL]");
   std::string action, directory, id;
   try {
     const auto parsed = parser.parse(argc, argv);
@@ -41,8 +100,12 @@ int queue_command(int argc, char** argv) {
     action = parsed["action"].as<std::string>();
     directory = parsed["directory"].as<std::string>();
     if (parsed.count("id")) id = parsed["id"].as<std::string>();
-    if (action != "list" && action != "show") throw cxxopts::exceptions::exception("the action is list or show");
-    if (action == "show" && id.empty()) throw cxxopts::exceptions::exception("show needs a queue id");
+    const bool known = action == "list" || action == "show" || action == "hold" || action == "release" ||
+                       action == "delete" || action == "flush";
+    if (!known) throw cxxopts::exceptions::exception("the action is list, show, hold, release, delete or flush");
+    const bool needs_id = action == "show" || action == "hold" || action == "release" || action == "delete";
+    if (needs_id && id.empty()) throw cxxopts::exceptions::exception(action + " needs a queue id" + (action == "show" ? "" : " or ALL"));
+    if (action == "flush") id = "ALL";
   } catch (const cxxopts::exceptions::exception& error) {
     std::fprintf(stderr, "relaysim queue: %s\n", error.what());
     return 2;
@@ -55,8 +118,11 @@ int queue_command(int argc, char** argv) {
   real::Runtime runtime;
   auto io = runtime.make_io({"queue", "", path.parent_path().string(), 1, std::nullopt, std::chrono::seconds(5), {}});
   relay::Queue queue(*io, path.filename().string());
-  const relay::RecoveryReport report = queue.recover(false);
+  // Changes go through the relay's own recovery, which also removes torn and finished files.
+  const bool changing = action != "list" && action != "show";
+  const relay::RecoveryReport report = queue.recover(changing);
   for (const std::string& problem : report.problems) std::fprintf(stderr, "relaysim queue: %s\n", problem.c_str());
+  if (changing) return change(runtime, *io, queue, action, id);
 
   if (action == "show") {
     const relay::QueuedMessage* message = queue.find(id);

@@ -294,4 +294,27 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
   CHECK_THAT(output, Catch::Contains(id));
   CHECK_THAT(output, Catch::Contains("ann@dest.example (queued"));
   CHECK_THAT(output, Catch::Contains("-- 1 Kbytes in 1 Requests."));
+
+  // The operator's changes, each durable, each visible to the next command.
+  const auto relaysim_queue = [&](const std::string& arguments, int& status) {
+    std::FILE* command_pipe = popen((std::string(RELAYSIM_BINARY_DIR "/relaysim queue ") + arguments + " 2>&1").c_str(), "r");
+    std::string text;
+    char line[4096];
+    while (command_pipe != nullptr && std::fgets(line, sizeof line, command_pipe) != nullptr) text += line;
+    status = command_pipe == nullptr ? -1 : WEXITSTATUS(pclose(command_pipe));
+    return text;
+  };
+  int status = 0;
+  CHECK(relaysim_queue("hold " + root + "/queue " + id, status) == id + ": placed on hold\n");
+  CHECK(status == 0);
+  CHECK_THAT(relaysim_queue("list " + root + "/queue", status), Catch::Contains(id + "!"));
+  CHECK(relaysim_queue("release " + root + "/queue ALL", status) == id + ": released from hold\n");
+  CHECK_THAT(relaysim_queue("list " + root + "/queue", status), !Catch::Contains(id + "!"));
+  CHECK(relaysim_queue("flush " + root + "/queue", status) == id + ": due now\n");
+  CHECK_THAT(relaysim_queue("delete " + root + "/queue NOSUCHID", status), Catch::Contains("no message NOSUCHID"));
+  CHECK(status == 1);
+  CHECK_THAT(relaysim_queue("hold " + root + "/queue", status), Catch::Contains("hold needs a queue id or ALL"));
+  CHECK(status == 2);
+  CHECK(relaysim_queue("delete " + root + "/queue " + id, status) == id + ": removed\n");
+  CHECK_THAT(relaysim_queue("list " + root + "/queue", status), Catch::Contains("Mail queue is empty"));
 }
