@@ -101,36 +101,40 @@ void Outbound::dispatch(const std::string& id) {
     if (pending && recipient.next_attempt <= now) by_domain[smtp::to_lower(recipient.recipient.mailbox.domain)].push_back(i);
   }
   if (by_domain.empty()) return reschedule(id);
-  std::vector<DeliveryJob> jobs;
+  // Jobs: recipients by domain, at most the recipient limit each. A dead destination's jobs are
+  // deferred at once, without copying the content.
   const std::size_t limit = static_cast<std::size_t>(std::max(1, config_.default_destination_recipient_limit));
+  std::vector<DeliveryJob> jobs;
+  std::vector<bool> suspended;
   for (const auto& [domain, indices] : by_domain) {
+    const auto destination = destinations_.find(domain);
+    const bool dead = destination != destinations_.end() && destination->second.dead_until > now;
     for (std::size_t start = 0; start < indices.size(); start += limit) {
       DeliveryJob job;
       job.message_id = id;
       job.destination = domain;
-      job.sender_domain = message->sender ? message->sender->domain : std::string();
-      job.message.sender = message->sender;
-      job.message.parameters = message->parameters;
-      job.message.parameters.size.reset();  // set by the client from the content
-      job.message.content = message->content;
-      for (std::size_t i = start; i < std::min(indices.size(), start + limit); ++i) {
-        job.recipients.push_back(indices[i]);
-        job.message.recipients.push_back(message->recipients[indices[i]].recipient);
+      for (std::size_t i = start; i < std::min(indices.size(), start + limit); ++i) job.recipients.push_back(indices[i]);
+      if (!dead) {
+        job.sender_domain = message->sender ? message->sender->domain : std::string();
+        job.message.sender = message->sender;
+        job.message.parameters = message->parameters;
+        job.message.parameters.size.reset();  // set by the client from the content
+        job.message.content = message->content;
+        for (const std::size_t index : job.recipients) job.message.recipients.push_back(message->recipients[index].recipient);
       }
       jobs.push_back(std::move(job));
+      suspended.push_back(dead);
     }
   }
   in_flight_[id] = InFlight{static_cast<int>(jobs.size()), false};
   jobs_in_flight_ += jobs.size();
-  io_.trace("relay.dispatch", {{"id", id}, {"jobs", jobs.size()}, {"recipients", message->recipients.size()}});
-  for (DeliveryJob& job : jobs) {
-    const std::string destination = job.destination;
-    Destination& entry = destinations_[destination];
-    if (entry.dead_until > now) {
-      suspend(destination, job);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const std::string destination = jobs[i].destination;
+    if (suspended[i]) {
+      suspend(destination, jobs[i]);
       continue;
     }
-    entry.waiting.push_back(std::move(job));
+    destinations_[destination].waiting.push_back(std::move(jobs[i]));
     pump(destination);
   }
 }

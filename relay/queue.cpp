@@ -141,9 +141,27 @@ std::optional<QueuedMessage> decode_message(std::string_view payload) {
 Queue::Queue(io::Io& io, std::string directory)
     : io_(io), directory_(std::move(directory)), random_(io.random_stream("queue-id")) {}
 
+void Queue::insert_message(QueuedMessage message) {
+  const std::string id = message.id;
+  auto [at, inserted] = messages_.insert_or_assign(id, std::move(message));
+  (void)inserted;
+  index_[id] = &at->second;
+}
+
+void Queue::erase_message(const std::string& id) {
+  files_.erase(id);
+  index_.erase(id);
+  messages_.erase(id);
+}
+
+QueuedMessage* Queue::find_mutable(const std::string& id) {
+  const auto found = index_.find(id);
+  return found == index_.end() ? nullptr : found->second;
+}
+
 const QueuedMessage* Queue::find(const std::string& id) const {
-  const auto found = messages_.find(id);
-  return found == messages_.end() ? nullptr : &found->second;
+  const auto found = index_.find(id);
+  return found == index_.end() ? nullptr : found->second;
 }
 
 std::string Queue::allocate_id() {
@@ -208,7 +226,7 @@ RecoveryReport Queue::recover(bool repair) {
     }
     if (!repair) {
       report.recovered += 1;
-      messages_[name] = std::move(*message);
+      insert_message(std::move(*message));
       continue;
     }
     auto file = io_.open_for_append(path(name));
@@ -218,7 +236,7 @@ RecoveryReport Queue::recover(bool repair) {
     }
     files_[name] = std::move(file).value();
     report.recovered += 1;
-    messages_[name] = std::move(*message);
+    insert_message(std::move(*message));
   }
   io_.trace("queue.recovered", {{"messages", report.recovered}, {"discarded", report.discarded},
                                 {"finished", report.finished}});
@@ -253,7 +271,7 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
           if (!listed) return abandon(listed, on_durable);
           operations_.erase(operation);
           io_.trace("queue.stored", {{"id", id}, {"recipients", message.recipients.size()}, {"size", message.content.size()}});
-          messages_[id] = std::move(message);
+          insert_message(std::move(message));
           on_durable(id);
         });
   });
@@ -275,11 +293,11 @@ void Queue::update(const std::string& id, std::size_t recipient, const QueuedRec
 }
 
 void Queue::update(const std::string& id, std::vector<StateChange> changes, UpdateHandler on_durable) {
-  const auto found = messages_.find(id);
-  if (found == messages_.end()) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id});
+  QueuedMessage* found = find_mutable(id);
+  if (found == nullptr) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id});
   std::string records;
   for (const auto& [recipient, state] : changes) {
-    if (recipient >= found->second.recipients.size()) {
+    if (recipient >= found->recipients.size()) {
       return on_durable(io::Error{io::Errc::not_found, "no recipient " + std::to_string(recipient) + " in " + id});
     }
     Writer payload;
@@ -289,17 +307,15 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
   }
   append_durably(id, std::move(records), [this, id, changes = std::move(changes), on_durable](io::Status status) {
     if (status) {
-      auto message = messages_.find(id);
-      if (message != messages_.end()) {
+      if (QueuedMessage* message = find_mutable(id)) {
         for (const auto& [recipient, state] : changes) {
           QueuedRecipient updated = state;
-          updated.recipient = message->second.recipients[recipient].recipient;
-          message->second.recipients[recipient] = std::move(updated);
+          updated.recipient = message->recipients[recipient].recipient;
+          message->recipients[recipient] = std::move(updated);
         }
-        if (message->second.finished()) {
-          files_.erase(id);
+        if (message->finished()) {
           (void)io_.remove_file(path(id));
-          messages_.erase(message);
+          erase_message(id);
         }
       }
     }
@@ -312,16 +328,15 @@ void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable)
   payload.flag(held);
   append_durably(id, frame_record(kind_hold, payload.bytes()), [this, id, held, on_durable](io::Status status) {
     if (status) {
-      if (auto message = messages_.find(id); message != messages_.end()) message->second.held = held;
+      if (QueuedMessage* message = find_mutable(id)) message->held = held;
     }
     on_durable(status);
   });
 }
 
 io::Status Queue::remove(const std::string& id) {
-  if (!messages_.contains(id)) return io::Error{io::Errc::not_found, "no queued message " + id};
-  files_.erase(id);
-  messages_.erase(id);
+  if (find(id) == nullptr) return io::Error{io::Errc::not_found, "no queued message " + id};
+  erase_message(id);
   return io_.remove_file(path(id));
 }
 

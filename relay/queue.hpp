@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "io/io.hpp"
@@ -100,8 +101,15 @@ class Queue {
   io::Io& io_;
   std::string directory_;
   io::Random random_;
+  QueuedMessage* find_mutable(const std::string& id);
+  void insert_message(QueuedMessage message);
+  void erase_message(const std::string& id);
+
   std::map<std::string, QueuedMessage> messages_;  // the durable state, by id (ids sort by arrival)
-  std::map<std::string, std::unique_ptr<io::File>> files_;
+  // Lookups by id: hashed, since ids made close in time share long prefixes that make ordered
+  // comparisons slow in a large queue.
+  std::unordered_map<std::string, QueuedMessage*> index_;
+  std::unordered_map<std::string, std::unique_ptr<io::File>> files_;
   std::uint64_t sequence_ = 0;
   std::map<std::uint64_t, io::Pending> operations_;  // fsyncs in flight
   std::uint64_t next_operation_ = 1;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "io/random.hpp"
@@ -60,7 +61,7 @@ class Schedule {
 
  private:
   std::set<std::pair<Instant, std::string>> order_;
-  std::map<std::string, Instant> due_;
+  std::unordered_map<std::string, Instant> due_;
 };
 
 }  // namespace relaysim::relay
