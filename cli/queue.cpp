@@ -138,14 +138,19 @@ int queue_command(int argc, char** argv) {
     for (const relay::QueuedRecipient& recipient : message->recipients) {
       std::printf("recipient: <%s> %s\n", recipient.recipient.mailbox.to_string().c_str(), describe(recipient).c_str());
     }
-    std::printf("\n%s", message->content.c_str());
+    const io::Result<std::string> content = queue.content(id);
+    if (!content) {
+      std::fprintf(stderr, "relaysim queue: %s\n", content.error().detail.c_str());
+      return 1;
+    }
+    std::printf("\n%s", content.value().c_str());
     return 0;
   }
   std::size_t bytes = 0;
   std::printf("%-24s %9s  %-22s %s\n", "-Queue ID-", "--Size--", "----Arrival Time----", "-Sender/Recipient-------");
   for (const auto& [queue_id, message] : queue.messages()) {
-    bytes += message.content.size();
-    std::printf("%-24s %9zu  %-22s %s\n", (queue_id + (message.held ? "!" : "")).c_str(), message.content.size(),
+    bytes += message.size;
+    std::printf("%-24s %9llu  %-22s %s\n", (queue_id + (message.held ? "!" : "")).c_str(), static_cast<unsigned long long>(message.size),
                 format_iso8601(message.arrival).c_str(), message.sender ? message.sender->to_string().c_str() : "<>");
     for (const relay::QueuedRecipient& recipient : message.recipients) {
       if (recipient.state == relay::RecipientState::delivered || recipient.state == relay::RecipientState::bounced) continue;

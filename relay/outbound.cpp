@@ -106,24 +106,29 @@ void Outbound::dispatch(const std::string& id) {
   const std::size_t limit = static_cast<std::size_t>(std::max(1, config_.default_destination_recipient_limit));
   std::vector<DeliveryJob> jobs;
   std::vector<bool> suspended;
+  std::optional<io::Result<std::string>> content;  // read from disk once, if some job needs it
   for (const auto& [domain, indices] : by_domain) {
     const auto destination = destinations_.find(domain);
     const bool dead = destination != destinations_.end() && destination->second.dead_until > now;
+    if (!dead && !content) {
+      content = queue_.content(id);
+      if (!content->ok()) log("warning: " + id + ": cannot read the queue file: " + content->error().detail);
+    }
     for (std::size_t start = 0; start < indices.size(); start += limit) {
       DeliveryJob job;
       job.message_id = id;
       job.destination = domain;
       for (std::size_t i = start; i < std::min(indices.size(), start + limit); ++i) job.recipients.push_back(indices[i]);
-      if (!dead) {
+      if (!dead && content->ok()) {
         job.sender_domain = message->sender ? message->sender->domain : std::string();
         job.message.sender = message->sender;
         job.message.parameters = message->parameters;
         job.message.parameters.size.reset();  // set by the client from the content
-        job.message.content = message->content;
+        job.message.content = content->value();
         for (const std::size_t index : job.recipients) job.message.recipients.push_back(message->recipients[index].recipient);
       }
       jobs.push_back(std::move(job));
-      suspended.push_back(dead);
+      suspended.push_back(dead || !content->ok());
     }
   }
   in_flight_[id] = InFlight{static_cast<int>(jobs.size()), false};
@@ -131,7 +136,12 @@ void Outbound::dispatch(const std::string& id) {
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const std::string destination = jobs[i].destination;
     if (suspended[i]) {
-      suspend(destination, jobs[i]);
+      const auto entry = destinations_.find(destination);
+      if (entry != destinations_.end() && entry->second.dead_until > now) {
+        suspend(jobs[i], "4.4.1", "delivery temporarily suspended: " + entry->second.dead_reason);
+      } else {
+        suspend(jobs[i], "4.3.0", "cannot read the queue file");
+      }
       continue;
     }
     destinations_[destination].waiting.push_back(std::move(jobs[i]));
@@ -139,17 +149,15 @@ void Outbound::dispatch(const std::string& id) {
   }
 }
 
-void Outbound::suspend(const std::string& destination, const DeliveryJob& job) {
-  const Destination& entry = destinations_.at(destination);
+void Outbound::suspend(const DeliveryJob& job, const std::string& status, const std::string& reason) {
   DeliveryReport report;
   report.route = Route::Kind::defer;
-  report.explanation = "destination " + destination + " is dead until " + format_iso8601(entry.dead_until);
   for (const std::size_t index : job.recipients) {
     RecipientOutcome outcome;
     outcome.index = index;
     outcome.outcome = smtp::Outcome::transient;
-    outcome.status = "4.4.1";
-    outcome.reason = "delivery temporarily suspended: " + entry.dead_reason;
+    outcome.status = status;
+    outcome.reason = reason;
     report.recipients.push_back(std::move(outcome));
   }
   apply(job, report);
@@ -215,7 +223,7 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
       std::deque<DeliveryJob> waiting = std::move(entry.waiting);
       entry.waiting.clear();
       apply(job, report);
-      for (const DeliveryJob& parked : waiting) suspend(slot.destination(), parked);
+      for (const DeliveryJob& parked : waiting) suspend(parked, "4.4.1", "delivery temporarily suspended: " + entry.dead_reason);
       return;
     }
     entry.dead_until = Instant();
@@ -258,7 +266,9 @@ std::string Outbound::notification(const QueuedMessage& message, DsnAction actio
   dsn.to = message.sender ? message.sender->to_string() : std::string();
   dsn.date = io_.now();
   dsn.message_id = id + "@" + config_.myhostname;
-  dsn.original = message.content;
+  auto original = queue_.content(message.id);
+  if (!original) log("warning: " + message.id + ": cannot read the queue file for the notice: " + original.error().detail);
+  dsn.original = original ? std::move(original).value() : std::string();
   dsn.headers_only = action != DsnAction::failed || smtp::to_lower(message.parameters.ret) == "hdrs";
   return compose_dsn(dsn);
 }

@@ -82,7 +82,8 @@ class Outbound final : public DeliveryOwner {
   void dispatch(const std::string& id);
   void pump(const std::string& destination);
   void schedule_pump(const std::string& destination);
-  void suspend(const std::string& destination, const DeliveryJob& job);
+  // Defers a job without trying it: its destination is dead, or its content cannot be read.
+  void suspend(const DeliveryJob& job, const std::string& status, const std::string& reason);
   void apply(const DeliveryJob& job, const DeliveryReport& report);
   void reschedule(const std::string& id);
   // What one job's outcomes still have to make durable: notifications, then the states.

@@ -143,13 +143,16 @@ Queue::Queue(io::Io& io, std::string directory)
 
 void Queue::insert_message(QueuedMessage message) {
   const std::string id = message.id;
+  if (!message.content.empty()) {
+    message.size = message.content.size();
+    message.content = std::string();
+  }
   auto [at, inserted] = messages_.insert_or_assign(id, std::move(message));
   (void)inserted;
   index_[id] = &at->second;
 }
 
 void Queue::erase_message(const std::string& id) {
-  files_.erase(id);
   index_.erase(id);
   messages_.erase(id);
 }
@@ -205,7 +208,13 @@ RecoveryReport Queue::recover(bool repair) {
     std::size_t at = consumed;
     while (at < bytes.size()) {
       const auto record = read_record(bytes.substr(at), consumed);
-      if (!record) break;  // a torn tail: that change never completed
+      if (!record) {
+        // A torn record: that change never completed. Changes appended after a restart follow it;
+        // the next intact record starts at a magic number with a valid checksum.
+        at = bytes.find(record_magic, at + 1);
+        if (at == std::string_view::npos) break;
+        continue;
+      }
       Reader in(record->payload);
       if (record->kind == kind_recipient_state) {
         const std::uint32_t index = in.u32();
@@ -224,17 +233,6 @@ RecoveryReport Queue::recover(bool repair) {
       if (repair) (void)io_.remove_file(path(name));
       continue;
     }
-    if (!repair) {
-      report.recovered += 1;
-      insert_message(std::move(*message));
-      continue;
-    }
-    auto file = io_.open_for_append(path(name));
-    if (!file) {
-      report.problems.push_back(name + ": " + file.error().detail);
-      continue;
-    }
-    files_[name] = std::move(file).value();
     report.recovered += 1;
     insert_message(std::move(*message));
   }
@@ -253,24 +251,26 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
     (void)io_.remove_file(path(id));
     return on_durable(appended.error());
   }
-  io::File& handle = *file.value();
-  files_[id] = std::move(file).value();
   const std::uint64_t operation = next_operation_++;
+  Operation& entry = operations_[operation];
+  entry.file = std::move(file).value();
   const auto abandon = [this, id, operation](const io::Status& status, const StoreHandler& handler) {
     operations_.erase(operation);
-    files_.erase(id);
     (void)io_.remove_file(path(id));
     handler(status.error());
   };
   // fsync the file, then the directory entry: then, and only then, the message is durable.
-  operations_[operation] = handle.sync([this, id, operation, abandon, message = std::move(message),
-                                        on_durable = std::move(on_durable)](io::Status synced) mutable {
+  entry.pending = entry.file->sync([this, id, operation, abandon, message = std::move(message),
+                                    on_durable = std::move(on_durable)](io::Status synced) mutable {
     if (!synced) return abandon(synced, on_durable);
-    operations_[operation] = io_.sync_directory(
+    operations_[operation].pending = io_.sync_directory(
         directory_, [this, id, operation, abandon, message = std::move(message), on_durable](io::Status listed) mutable {
           if (!listed) return abandon(listed, on_durable);
           operations_.erase(operation);
           io_.trace("queue.stored", {{"id", id}, {"recipients", message.recipients.size()}, {"size", message.content.size()}});
+          // The content lives on disk only: a large queue must not hold every message in memory.
+          message.size = message.content.size();
+          message.content = std::string();
           insert_message(std::move(message));
           on_durable(id);
         });
@@ -278,14 +278,28 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
 }
 
 void Queue::append_durably(const std::string& id, std::string record, UpdateHandler on_durable) {
-  const auto file = files_.find(id);
-  if (file == files_.end()) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id});
-  if (const io::Status appended = file->second->append(record); !appended) return on_durable(appended);
+  // Files are opened per change, so a million queued messages need no million open files.
+  auto file = io_.open_for_append(path(id));
+  if (!file) return on_durable(file.error());
+  if (const io::Status appended = file.value()->append(record); !appended) return on_durable(appended);
   const std::uint64_t operation = next_operation_++;
-  operations_[operation] = file->second->sync([this, operation, on_durable](io::Status status) {
+  Operation& entry = operations_[operation];
+  entry.file = std::move(file).value();
+  entry.pending = entry.file->sync([this, operation, on_durable](io::Status status) {
     operations_.erase(operation);
     on_durable(status);
   });
+}
+
+io::Result<std::string> Queue::content(const std::string& id) {
+  auto bytes = io_.read_file(path(id));
+  if (!bytes) return bytes.error();
+  std::size_t consumed = 0;
+  const auto first = read_record(bytes.value(), consumed);
+  std::optional<QueuedMessage> message;
+  if (first && first->kind == kind_message) message = decode_message(first->payload);
+  if (!message || message->id != id) return io::Error{io::Errc::io_error, "queue file " + id + " is damaged"};
+  return std::move(message->content);
 }
 
 void Queue::update(const std::string& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable) {

@@ -42,7 +42,8 @@ struct QueuedMessage {
   std::optional<smtp::Mailbox> sender;  // empty: the null sender <>
   smtp::MailParameters parameters;
   std::vector<QueuedRecipient> recipients;
-  std::string content;
+  std::string content;  // empty for messages the queue holds: content(id) reads it from disk
+  std::uint64_t size = 0;  // the content's bytes
   std::string client_address;
   std::string helo;
   std::string authenticated_user;
@@ -90,7 +91,10 @@ class Queue {
   // across restarts.
   std::string allocate_id();
 
+  // The queue's messages without their content (which stays on disk), by id.
   const std::map<std::string, QueuedMessage>& messages() const { return messages_; }
+  // A queued message's content, read from its file.
+  io::Result<std::string> content(const std::string& id);
   const QueuedMessage* find(const std::string& id) const;
   std::size_t operations_in_flight() const { return operations_.size(); }
 
@@ -109,9 +113,13 @@ class Queue {
   // Lookups by id: hashed, since ids made close in time share long prefixes that make ordered
   // comparisons slow in a large queue.
   std::unordered_map<std::string, QueuedMessage*> index_;
-  std::unordered_map<std::string, std::unique_ptr<io::File>> files_;
+
   std::uint64_t sequence_ = 0;
-  std::map<std::uint64_t, io::Pending> operations_;  // fsyncs in flight
+  struct Operation {
+    std::unique_ptr<io::File> file;  // open until its sync completes
+    io::Pending pending;
+  };
+  std::map<std::uint64_t, Operation> operations_;  // fsyncs in flight
   std::uint64_t next_operation_ = 1;
 };
 

@@ -282,7 +282,7 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
     const relay::RecoveryReport report = queue.recover();
     CHECK(report.recovered == 1);
     REQUIRE(queue.find(id) != nullptr);
-    CHECK(queue.find(id)->content == "Subject: real disk\r\n\r\nbody\r\n");
+    CHECK(queue.content(id).value() == "Subject: real disk\r\n\r\nbody\r\n");
   }
   const std::string command = std::string(RELAYSIM_BINARY_DIR "/relaysim queue list ") + root + "/queue";
   std::FILE* pipe = popen(command.c_str(), "r");

@@ -56,9 +56,13 @@ struct RelayWorld {
     world.start();
     world.run_until(t0() + 1h);
   }
-  std::vector<relay::QueuedMessage> queued() const {
+  // The queued messages, each with its content read back from disk.
+  std::vector<relay::QueuedMessage> queued() {
     std::vector<relay::QueuedMessage> out;
-    for (const auto& [id, message] : relay_node->queue().messages()) out.push_back(message);
+    for (const auto& [id, message] : relay_node->queue().messages()) {
+      out.push_back(message);
+      out.back().content = relay_node->mutable_queue().content(id).value();
+    }
     return out;
   }
 

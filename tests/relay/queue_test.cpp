@@ -92,7 +92,12 @@ void add_queue_node(sim::World& world, QueueProbe& probe, std::function<void(rel
     node.keep_alive = queue;
     probe.report = queue->recover();
     probe.recovered.clear();
-    for (const auto& [id, message] : queue->messages()) probe.recovered.push_back(message);
+    for (const auto& [id, message] : queue->messages()) {
+      probe.recovered.push_back(message);
+      probe.recovered.back().content = queue->content(id).value();  // the queue keeps content on disk only
+      CHECK(message.content.empty());
+      CHECK(message.size == probe.recovered.back().content.size());
+    }
     body(*queue, node.io);
   });
 }
@@ -198,7 +203,10 @@ class SpoolNode final : public io::Node {
   void start() override {
     probe_.report = queue_.recover();
     probe_.recovered.clear();
-    for (const auto& [id, message] : queue_.messages()) probe_.recovered.push_back(message);
+    for (const auto& [id, message] : queue_.messages()) {
+      probe_.recovered.push_back(message);
+      probe_.recovered.back().content = queue_.content(id).value();
+    }
     listener_ = io_.listen({io::Address::any_v4(), 25}, [this](std::unique_ptr<io::Connection> connection) {
       const std::uint64_t id = connection->id();
       sessions_[id] = std::make_unique<endpoint::ServerConnection>(
@@ -288,10 +296,13 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
   world->run_until(t0() + 1h);
   if (through_relay) {
     // What the restarted relay recovered is its queue now: nothing arrives after the restart.
-    if (const auto* node = dynamic_cast<relay::RelayNode*>(world->node("spool"))) {
+    if (auto* node = dynamic_cast<relay::RelayNode*>(world->node("spool"))) {
       run.probe.report = node->recovery();
       run.probe.recovered.clear();
-      for (const auto& [id, message] : node->queue().messages()) run.probe.recovered.push_back(message);
+      for (const auto& [id, message] : node->queue().messages()) {
+        run.probe.recovered.push_back(message);
+        run.probe.recovered.back().content = node->mutable_queue().content(id).value();
+      }
     }
   }
 }
