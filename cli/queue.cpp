@@ -32,7 +32,7 @@ std::string describe(const relay::QueuedRecipient& recipient) {
 int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::string& action, const std::string& id) {
   std::vector<std::string> ids;
   if (id == "ALL") {
-    for (const auto& [queue_id, message] : queue.messages()) ids.push_back(queue_id);
+    ids = queue.ids();
   } else if (queue.find(id) != nullptr) {
     ids.push_back(id);
   } else {
@@ -62,7 +62,13 @@ int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::s
       queue.set_held(queue_id, action == "hold", done(queue_id, action == "hold" ? "placed on hold" : "released from hold"));
     } else {  // flush: every recipient still to deliver is due now
       std::vector<relay::Queue::StateChange> changes;
-      const relay::QueuedMessage& message = *queue.find(queue_id);
+      const io::Result<relay::QueuedMessage> loaded = queue.load(queue_id);
+      if (!loaded) {
+        std::fprintf(stderr, "relaysim queue: %s: %s\n", queue_id.c_str(), loaded.error().detail.c_str());
+        status = 1;
+        continue;
+      }
+      const relay::QueuedMessage& message = loaded.value();
       for (std::size_t i = 0; i < message.recipients.size(); ++i) {
         relay::QueuedRecipient state = message.recipients[i];
         if (state.state != relay::RecipientState::deferred && state.state != relay::RecipientState::queued) continue;
@@ -125,11 +131,16 @@ int queue_command(int argc, char** argv) {
   if (changing) return change(runtime, *io, queue, action, id);
 
   if (action == "show") {
-    const relay::QueuedMessage* message = queue.find(id);
-    if (message == nullptr) {
+    if (queue.find(id) == nullptr) {
       std::fprintf(stderr, "relaysim queue: no message %s in %s\n", id.c_str(), path.c_str());
       return 1;
     }
+    const io::Result<relay::QueuedMessage> loaded = queue.load(id);
+    if (!loaded) {
+      std::fprintf(stderr, "relaysim queue: %s\n", loaded.error().detail.c_str());
+      return 1;
+    }
+    const relay::QueuedMessage* message = &loaded.value();
     std::printf("queue id: %s%s\narrival: %s\nsender: <%s>\nclient: %s (helo %s%s%s)\n", message->id.c_str(),
                 message->held ? " (held)" : "", format_iso8601(message->arrival).c_str(),
                 message->sender ? message->sender->to_string().c_str() : "", message->client_address.c_str(),
@@ -138,17 +149,18 @@ int queue_command(int argc, char** argv) {
     for (const relay::QueuedRecipient& recipient : message->recipients) {
       std::printf("recipient: <%s> %s\n", recipient.recipient.mailbox.to_string().c_str(), describe(recipient).c_str());
     }
-    const io::Result<std::string> content = queue.content(id);
-    if (!content) {
-      std::fprintf(stderr, "relaysim queue: %s\n", content.error().detail.c_str());
-      return 1;
-    }
-    std::printf("\n%s", content.value().c_str());
+    std::printf("\n%s", message->content.c_str());
     return 0;
   }
   std::size_t bytes = 0;
   std::printf("%-24s %9s  %-22s %s\n", "-Queue ID-", "--Size--", "----Arrival Time----", "-Sender/Recipient-------");
-  for (const auto& [queue_id, message] : queue.messages()) {
+  for (const std::string& queue_id : queue.ids()) {
+    const io::Result<relay::QueuedMessage> loaded = queue.load(queue_id);
+    if (!loaded) {
+      std::printf("%-24s (%s)\n", queue_id.c_str(), loaded.error().detail.c_str());
+      continue;
+    }
+    const relay::QueuedMessage& message = loaded.value();
     bytes += message.size;
     std::printf("%-24s %9llu  %-22s %s\n", (queue_id + (message.held ? "!" : "")).c_str(), static_cast<unsigned long long>(message.size),
                 format_iso8601(message.arrival).c_str(), message.sender ? message.sender->to_string().c_str() : "<>");
@@ -157,10 +169,10 @@ int queue_command(int argc, char** argv) {
       std::printf("%59s%s (%s)\n", "", recipient.recipient.mailbox.to_string().c_str(), describe(recipient).c_str());
     }
   }
-  if (queue.messages().empty()) {
+  if (queue.size() == 0) {
     std::printf("Mail queue is empty\n");
   } else {
-    std::printf("-- %zu Kbytes in %zu Requests.\n", (bytes + 1023) / 1024, queue.messages().size());
+    std::printf("-- %zu Kbytes in %zu Requests.\n", (bytes + 1023) / 1024, queue.size());
   }
   if (report.discarded > 0) std::printf("(%zu damaged files not shown)\n", report.discarded);
   return 0;

@@ -22,6 +22,7 @@
 #include "endpoint/client_connection.hpp"
 #include "io/io.hpp"
 #include "relay/config.hpp"
+#include "relay/queue.hpp"
 #include "relay/routing.hpp"
 
 namespace relaysim::relay {
@@ -32,6 +33,7 @@ struct DeliveryJob {
   std::string sender_domain;
   std::vector<std::size_t> recipients;  // indices into the queued message, in the order of message.recipients
   smtp::OutgoingMessage message;        // the envelope with just these recipients, and the content
+  std::shared_ptr<const QueuedMessage> queued;  // the whole message as loaded from the queue
 };
 
 struct RecipientOutcome {

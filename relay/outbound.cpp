@@ -39,18 +39,19 @@ Outbound::~Outbound() {
 void Outbound::log(std::string_view line) { io_.trace("log", {{"line", line}}); }
 
 void Outbound::start() {
-  for (const auto& [id, message] : queue_.messages()) reschedule(id);
+  for (const std::string& id : queue_.ids()) reschedule(id);
 }
 
 void Outbound::enqueue(const std::string& id) {
-  if (in_flight_.contains(id)) return;  // rescheduled when its jobs are done
-  schedule_.set(id, io_.now());
+  const std::optional<QueueId> key = QueueId::parse(id);
+  if (!key || in_flight_.contains(id)) return;  // in flight: rescheduled when its jobs are done
+  schedule_.set(*key, io_.now());
   arm_timer();
 }
 
 void Outbound::flush() {
-  for (const auto& [id, message] : queue_.messages()) {
-    if (!message.held) enqueue(id);
+  for (const auto& [id, entry] : queue_.entries()) {
+    if (!entry.held) enqueue(id.to_string());
   }
   for (auto& [name, destination] : destinations_) destination.dead_until = Instant();
 }
@@ -72,63 +73,71 @@ void Outbound::arm_timer() {
 }
 
 void Outbound::on_timer() {
-  for (const std::string& id : schedule_.take_due(io_.now(), dispatch_batch_max)) dispatch(id);
+  for (const QueueId& id : schedule_.take_due(io_.now(), dispatch_batch_max)) dispatch(id.to_string());
   arm_timer();
 }
 
 void Outbound::reschedule(const std::string& id) {
-  const QueuedMessage* message = queue_.find(id);
-  if (message == nullptr || message->held || in_flight_.contains(id)) return;
+  const QueueEntry* entry = queue_.find(id);
+  if (entry == nullptr || entry->held || in_flight_.contains(id)) return;
   std::optional<Instant> due;
-  for (const QueuedRecipient& recipient : message->recipients) {
-    if (recipient.state == RecipientState::delivered || recipient.state == RecipientState::bounced) continue;
+  for (const RecipientStatus& recipient : entry->recipients) {
+    if (recipient.final()) continue;
     due = due ? std::min(*due, recipient.next_attempt) : recipient.next_attempt;
   }
   if (!due) return;
-  schedule_.set(id, std::max(*due, io_.now()));
+  schedule_.set(*QueueId::parse(id), std::max(*due, io_.now()));
+  arm_timer();
+}
+
+void Outbound::retry_later(const std::string& id) {
+  schedule_.set(*QueueId::parse(id), io_.now() + config_.minimal_backoff_time);
   arm_timer();
 }
 
 void Outbound::dispatch(const std::string& id) {
-  const QueuedMessage* message = queue_.find(id);
-  if (message == nullptr || message->held || in_flight_.contains(id)) return;
+  const QueueEntry* entry = queue_.find(id);
+  if (entry == nullptr || entry->held || in_flight_.contains(id)) return;
   const Instant now = io_.now();
+  std::vector<std::size_t> due;
+  for (std::size_t i = 0; i < entry->recipients.size(); ++i) {
+    const RecipientStatus& recipient = entry->recipients[i];
+    if (!recipient.final() && recipient.next_attempt <= now) due.push_back(i);
+  }
+  if (due.empty()) return reschedule(id);
+  // The rest of the message is on disk: envelope, addresses, content.
+  io::Result<QueuedMessage> loaded = queue_.load(id);
+  if (!loaded) {
+    log("warning: " + id + ": cannot read the queue file: " + loaded.error().detail);
+    return retry_later(id);
+  }
+  const auto message = std::make_shared<const QueuedMessage>(std::move(loaded).value());
   // Due recipients by domain; std::map keeps the job order independent of recipient order.
   std::map<std::string, std::vector<std::size_t>> by_domain;
-  for (std::size_t i = 0; i < message->recipients.size(); ++i) {
-    const QueuedRecipient& recipient = message->recipients[i];
-    const bool pending = recipient.state == RecipientState::queued || recipient.state == RecipientState::deferred;
-    if (pending && recipient.next_attempt <= now) by_domain[smtp::to_lower(recipient.recipient.mailbox.domain)].push_back(i);
-  }
-  if (by_domain.empty()) return reschedule(id);
-  // Jobs: recipients by domain, at most the recipient limit each. A dead destination's jobs are
-  // deferred at once, without copying the content.
+  for (const std::size_t i : due) by_domain[smtp::to_lower(message->recipients[i].recipient.mailbox.domain)].push_back(i);
+  // Jobs: at most the recipient limit each. A dead destination's jobs are deferred at once.
   const std::size_t limit = static_cast<std::size_t>(std::max(1, config_.default_destination_recipient_limit));
   std::vector<DeliveryJob> jobs;
   std::vector<bool> suspended;
-  std::optional<io::Result<std::string>> content;  // read from disk once, if some job needs it
   for (const auto& [domain, indices] : by_domain) {
     const auto destination = destinations_.find(domain);
     const bool dead = destination != destinations_.end() && destination->second.dead_until > now;
-    if (!dead && !content) {
-      content = queue_.content(id);
-      if (!content->ok()) log("warning: " + id + ": cannot read the queue file: " + content->error().detail);
-    }
     for (std::size_t start = 0; start < indices.size(); start += limit) {
       DeliveryJob job;
       job.message_id = id;
       job.destination = domain;
+      job.queued = message;
       for (std::size_t i = start; i < std::min(indices.size(), start + limit); ++i) job.recipients.push_back(indices[i]);
-      if (!dead && content->ok()) {
+      if (!dead) {
         job.sender_domain = message->sender ? message->sender->domain : std::string();
         job.message.sender = message->sender;
         job.message.parameters = message->parameters;
         job.message.parameters.size.reset();  // set by the client from the content
-        job.message.content = content->value();
+        job.message.content = message->content;
         for (const std::size_t index : job.recipients) job.message.recipients.push_back(message->recipients[index].recipient);
       }
       jobs.push_back(std::move(job));
-      suspended.push_back(dead || !content->ok());
+      suspended.push_back(dead);
     }
   }
   in_flight_[id] = InFlight{static_cast<int>(jobs.size()), false};
@@ -136,12 +145,7 @@ void Outbound::dispatch(const std::string& id) {
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const std::string destination = jobs[i].destination;
     if (suspended[i]) {
-      const auto entry = destinations_.find(destination);
-      if (entry != destinations_.end() && entry->second.dead_until > now) {
-        suspend(jobs[i], "4.4.1", "delivery temporarily suspended: " + entry->second.dead_reason);
-      } else {
-        suspend(jobs[i], "4.3.0", "cannot read the queue file");
-      }
+      suspend(jobs[i], "4.4.1", "delivery temporarily suspended: " + destinations_.at(destination).dead_reason);
       continue;
     }
     destinations_[destination].waiting.push_back(std::move(jobs[i]));
@@ -266,17 +270,14 @@ std::string Outbound::notification(const QueuedMessage& message, DsnAction actio
   dsn.to = message.sender ? message.sender->to_string() : std::string();
   dsn.date = io_.now();
   dsn.message_id = id + "@" + config_.myhostname;
-  auto original = queue_.content(message.id);
-  if (!original) log("warning: " + message.id + ": cannot read the queue file for the notice: " + original.error().detail);
-  dsn.original = original ? std::move(original).value() : std::string();
+  dsn.original = message.content;
   dsn.headers_only = action != DsnAction::failed || smtp::to_lower(message.parameters.ret) == "hdrs";
   return compose_dsn(dsn);
 }
 
 void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
-  const QueuedMessage* found = queue_.find(job.message_id);
-  if (found == nullptr) return job_finished(job.message_id, false);  // deleted by an operator meanwhile
-  const QueuedMessage& message = *found;
+  if (queue_.find(job.message_id) == nullptr) return job_finished(job.message_id, false);  // deleted meanwhile
+  const QueuedMessage& message = *job.queued;
   const Instant now = io_.now();
   const bool is_notification = !message.sender.has_value();
   const Instant expires = policy_.expiry(message.arrival, is_notification);
@@ -373,6 +374,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
   // Notifications first, then the states: a crash between leaves the recipient to be tried again.
   auto pending = std::make_shared<PendingOutcome>();
   pending->message_id = job.message_id;
+  pending->message = job.queued;
   pending->notices = std::move(to_store);
   pending->changes = std::move(*changes);
   pending->outcomes = std::move(outcomes);
@@ -381,8 +383,8 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
 }
 
 void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
-  const QueuedMessage* current = queue_.find(pending->message_id);
-  if (current == nullptr) return job_finished(pending->message_id, false);
+  if (queue_.find(pending->message_id) == nullptr) return job_finished(pending->message_id, false);
+  const QueuedMessage* current = pending->message.get();
   const auto alive = alive_;
   if (pending->next < pending->notices.size()) {
     const auto& [notice, id] = pending->notices[pending->next++];
@@ -435,8 +437,7 @@ void Outbound::job_finished(const std::string& id, bool write_failed) {
   if (queue_.find(id) == nullptr) return;
   if (failed) {
     // The old state is still in memory, due now: wait a backoff rather than retry in a loop.
-    schedule_.set(id, io_.now() + config_.minimal_backoff_time);
-    return arm_timer();
+    return retry_later(id);
   }
   reschedule(id);
 }

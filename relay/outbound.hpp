@@ -86,9 +86,11 @@ class Outbound final : public DeliveryOwner {
   void suspend(const DeliveryJob& job, const std::string& status, const std::string& reason);
   void apply(const DeliveryJob& job, const DeliveryReport& report);
   void reschedule(const std::string& id);
+  void retry_later(const std::string& id);  // after a disk error: a backoff, not a loop
   // What one job's outcomes still have to make durable: notifications, then the states.
   struct PendingOutcome {
     std::string message_id;
+    std::shared_ptr<const QueuedMessage> message;  // as loaded for the delivery
     std::vector<std::pair<Notice, std::string>> notices;  // with the id each will be stored under
     std::size_t next = 0;
     std::vector<Queue::StateChange> changes;

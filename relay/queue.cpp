@@ -66,6 +66,81 @@ bool QueuedMessage::finished() const {
   return true;
 }
 
+bool QueueEntry::finished() const {
+  for (const RecipientStatus& recipient : recipients) {
+    if (!recipient.final()) return false;
+  }
+  return true;
+}
+
+std::optional<QueueId> QueueId::parse(std::string_view text) {
+  if (text.size() != 22 || text.find_first_not_of("0123456789ABCDEF") != std::string_view::npos) return std::nullopt;
+  QueueId id;
+  for (const char c : text.substr(0, 14)) id.time = id.time * 16 + static_cast<std::uint64_t>(c <= '9' ? c - '0' : c - 'A' + 10);
+  for (const char c : text.substr(14)) id.rest = id.rest * 16 + static_cast<std::uint32_t>(c <= '9' ? c - '0' : c - 'A' + 10);
+  return id;
+}
+
+std::string QueueId::to_string() const {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%014llX%08X", static_cast<unsigned long long>(time), static_cast<unsigned>(rest));
+  return buffer;
+}
+
+QueueEntry summarize(const QueuedMessage& message) {
+  QueueEntry entry;
+  entry.arrival = message.arrival;
+  entry.size = message.content.empty() ? message.size : message.content.size();
+  entry.held = message.held;
+  entry.recipients.reserve(message.recipients.size());
+  for (const QueuedRecipient& recipient : message.recipients) {
+    entry.recipients.push_back({recipient.next_attempt, recipient.state, recipient.delay_warned});
+  }
+  return entry;
+}
+
+std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, std::string_view id) {
+  std::size_t consumed = 0;
+  const auto first = read_record(bytes, consumed);
+  std::optional<QueuedMessage> message;
+  if (first && first->kind == kind_message) message = decode_message(first->payload);
+  if (!message || message->id != id) return std::nullopt;
+  message->size = message->content.size();
+  std::vector<std::string_view> latest(message->recipients.size());
+  std::size_t at = consumed;
+  while (at < bytes.size()) {
+    const auto record = read_record(bytes.substr(at), consumed);
+    if (!record) {
+      // A torn record: that change never completed. Changes appended after a restart follow it;
+      // the next intact record starts at a magic number with a valid checksum.
+      at = bytes.find(record_magic, at + 1);
+      if (at == std::string_view::npos) break;
+      continue;
+    }
+    Reader in(record->payload);
+    if (record->kind == kind_recipient_state) {
+      // Only each recipient's last state counts: decode that one alone (a long outage leaves a
+      // hundred state records per recipient).
+      const std::uint32_t index = in.u32();
+      if (index < latest.size()) latest[index] = record->payload;
+    } else if (record->kind == kind_hold) {
+      message->held = in.flag();
+    }
+    at += consumed;
+  }
+  for (std::size_t index = 0; index < latest.size(); ++index) {
+    if (latest[index].empty()) continue;
+    Reader in(latest[index]);
+    (void)in.u32();
+    QueuedRecipient state;
+    if (read_state(in, state)) {
+      state.recipient = std::move(message->recipients[index].recipient);
+      message->recipients[index] = std::move(state);
+    }
+  }
+  return message;
+}
+
 std::string encode_message(const QueuedMessage& message) {
   Writer out;
   out.text(message.id);
@@ -141,30 +216,30 @@ std::optional<QueuedMessage> decode_message(std::string_view payload) {
 Queue::Queue(io::Io& io, std::string directory)
     : io_(io), directory_(std::move(directory)), random_(io.random_stream("queue-id")) {}
 
-void Queue::insert_message(QueuedMessage message) {
-  const std::string id = message.id;
-  if (!message.content.empty()) {
-    message.size = message.content.size();
-    message.content = std::string();
-  }
-  auto [at, inserted] = messages_.insert_or_assign(id, std::move(message));
-  (void)inserted;
-  index_[id] = &at->second;
+QueueEntry* Queue::find_mutable(const std::string& id) {
+  const auto key = QueueId::parse(id);
+  if (!key) return nullptr;
+  const auto found = entries_.find(*key);
+  return found == entries_.end() ? nullptr : &found->second;
 }
 
-void Queue::erase_message(const std::string& id) {
-  index_.erase(id);
-  messages_.erase(id);
+const QueueEntry* Queue::find(const std::string& id) const {
+  return const_cast<Queue*>(this)->find_mutable(id);
 }
 
-QueuedMessage* Queue::find_mutable(const std::string& id) {
-  const auto found = index_.find(id);
-  return found == index_.end() ? nullptr : found->second;
+std::vector<std::string> Queue::ids() const {
+  std::vector<std::string> out;
+  out.reserve(entries_.size());
+  for (const auto& [id, entry] : entries_) out.push_back(id.to_string());
+  return out;
 }
 
-const QueuedMessage* Queue::find(const std::string& id) const {
-  const auto found = index_.find(id);
-  return found == index_.end() ? nullptr : found->second;
+io::Result<QueuedMessage> Queue::load(const std::string& id) {
+  auto bytes = io_.read_file(path(id));
+  if (!bytes) return bytes.error();
+  auto message = replay_queue_file(bytes.value(), id);
+  if (!message) return io::Error{io::Errc::io_error, "queue file " + id + " is damaged"};
+  return std::move(*message);
 }
 
 std::string Queue::allocate_id() {
@@ -194,39 +269,14 @@ RecoveryReport Queue::recover(bool repair) {
       continue;
     }
     const std::string_view bytes = contents.value();
-    std::size_t consumed = 0;
-    const auto first = read_record(bytes, consumed);
-    std::optional<QueuedMessage> message;
-    if (first && first->kind == kind_message) message = decode_message(first->payload);
-    if (!message || message->id != name) {
+    std::optional<QueuedMessage> message = replay_queue_file(bytes, name);
+    const std::optional<QueueId> key = QueueId::parse(name);
+    if (!message || !key) {
       // Torn or corrupt: this message was never acknowledged.
       report.discarded += 1;
       io_.trace("queue.discarded", {{"file", name}, {"bytes", bytes.size()}});
       if (repair) (void)io_.remove_file(path(name));
       continue;
-    }
-    std::size_t at = consumed;
-    while (at < bytes.size()) {
-      const auto record = read_record(bytes.substr(at), consumed);
-      if (!record) {
-        // A torn record: that change never completed. Changes appended after a restart follow it;
-        // the next intact record starts at a magic number with a valid checksum.
-        at = bytes.find(record_magic, at + 1);
-        if (at == std::string_view::npos) break;
-        continue;
-      }
-      Reader in(record->payload);
-      if (record->kind == kind_recipient_state) {
-        const std::uint32_t index = in.u32();
-        QueuedRecipient state;
-        if (index < message->recipients.size() && read_state(in, state)) {
-          state.recipient = message->recipients[index].recipient;
-          message->recipients[index] = state;
-        }
-      } else if (record->kind == kind_hold) {
-        message->held = in.flag();
-      }
-      at += consumed;
     }
     if (message->finished()) {
       report.finished += 1;
@@ -234,7 +284,7 @@ RecoveryReport Queue::recover(bool repair) {
       continue;
     }
     report.recovered += 1;
-    insert_message(std::move(*message));
+    entries_[*key] = summarize(*message);
   }
   io_.trace("queue.recovered", {{"messages", report.recovered}, {"discarded", report.discarded},
                                 {"finished", report.finished}});
@@ -244,6 +294,7 @@ RecoveryReport Queue::recover(bool repair) {
 void Queue::store(QueuedMessage message, StoreHandler on_durable) {
   if (message.id.empty()) message.id = allocate_id();
   const std::string id = message.id;
+  if (!QueueId::parse(id)) return on_durable(io::Error{io::Errc::invalid_argument, "not a queue id: " + id});
   auto file = io_.create_file(path(id));
   if (!file) return on_durable(file.error());  // nothing written: the caller answers 4xx
   const std::string record = frame_record(kind_message, encode_message(message));
@@ -268,10 +319,8 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
           if (!listed) return abandon(listed, on_durable);
           operations_.erase(operation);
           io_.trace("queue.stored", {{"id", id}, {"recipients", message.recipients.size()}, {"size", message.content.size()}});
-          // The content lives on disk only: a large queue must not hold every message in memory.
-          message.size = message.content.size();
-          message.content = std::string();
-          insert_message(std::move(message));
+          // Only the summary stays in memory: a large queue must not hold every message.
+          entries_[*QueueId::parse(id)] = summarize(message);
           on_durable(id);
         });
   });
@@ -292,14 +341,9 @@ void Queue::append_durably(const std::string& id, std::string record, UpdateHand
 }
 
 io::Result<std::string> Queue::content(const std::string& id) {
-  auto bytes = io_.read_file(path(id));
-  if (!bytes) return bytes.error();
-  std::size_t consumed = 0;
-  const auto first = read_record(bytes.value(), consumed);
-  std::optional<QueuedMessage> message;
-  if (first && first->kind == kind_message) message = decode_message(first->payload);
-  if (!message || message->id != id) return io::Error{io::Errc::io_error, "queue file " + id + " is damaged"};
-  return std::move(message->content);
+  auto message = load(id);
+  if (!message) return message.error();
+  return std::move(message.value().content);
 }
 
 void Queue::update(const std::string& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable) {
@@ -307,7 +351,7 @@ void Queue::update(const std::string& id, std::size_t recipient, const QueuedRec
 }
 
 void Queue::update(const std::string& id, std::vector<StateChange> changes, UpdateHandler on_durable) {
-  QueuedMessage* found = find_mutable(id);
+  QueueEntry* found = find_mutable(id);
   if (found == nullptr) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id});
   std::string records;
   for (const auto& [recipient, state] : changes) {
@@ -321,15 +365,13 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
   }
   append_durably(id, std::move(records), [this, id, changes = std::move(changes), on_durable](io::Status status) {
     if (status) {
-      if (QueuedMessage* message = find_mutable(id)) {
+      if (QueueEntry* entry = find_mutable(id)) {
         for (const auto& [recipient, state] : changes) {
-          QueuedRecipient updated = state;
-          updated.recipient = message->recipients[recipient].recipient;
-          message->recipients[recipient] = std::move(updated);
+          entry->recipients[recipient] = {state.next_attempt, state.state, state.delay_warned};
         }
-        if (message->finished()) {
+        if (entry->finished()) {
           (void)io_.remove_file(path(id));
-          erase_message(id);
+          entries_.erase(*QueueId::parse(id));
         }
       }
     }
@@ -342,7 +384,7 @@ void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable)
   payload.flag(held);
   append_durably(id, frame_record(kind_hold, payload.bytes()), [this, id, held, on_durable](io::Status status) {
     if (status) {
-      if (QueuedMessage* message = find_mutable(id)) message->held = held;
+      if (QueueEntry* entry = find_mutable(id)) entry->held = held;
     }
     on_durable(status);
   });
@@ -350,7 +392,7 @@ void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable)
 
 io::Status Queue::remove(const std::string& id) {
   if (find(id) == nullptr) return io::Error{io::Errc::not_found, "no queued message " + id};
-  erase_message(id);
+  entries_.erase(*QueueId::parse(id));
   return io_.remove_file(path(id));
 }
 

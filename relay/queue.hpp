@@ -42,13 +42,43 @@ struct QueuedMessage {
   std::optional<smtp::Mailbox> sender;  // empty: the null sender <>
   smtp::MailParameters parameters;
   std::vector<QueuedRecipient> recipients;
-  std::string content;  // empty for messages the queue holds: content(id) reads it from disk
+  std::string content;
   std::uint64_t size = 0;  // the content's bytes
   std::string client_address;
   std::string helo;
   std::string authenticated_user;
   bool held = false;
 
+  bool finished() const;  // every recipient delivered or bounced
+};
+
+// A queue id: 22 hex digits - the arrival time in microseconds (14), then a sequence number and
+// random bits (8). Held in memory as two integers: a million of them cost no heap and compare fast.
+struct QueueId {
+  std::uint64_t time = 0;
+  std::uint32_t rest = 0;
+  static std::optional<QueueId> parse(std::string_view text);
+  std::string to_string() const;
+  auto operator<=>(const QueueId&) const = default;
+};
+struct QueueIdHash {
+  std::size_t operator()(const QueueId& id) const { return std::hash<std::uint64_t>()(id.time * 0x9E3779B97F4A7C15ull ^ id.rest); }
+};
+
+// What the queue keeps in memory of a message: what scheduling needs. Everything else - envelope,
+// addresses, DSN parameters, last replies, content - stays in the file, and load() reads it.
+struct RecipientStatus {
+  Instant next_attempt;
+  RecipientState state = RecipientState::queued;
+  bool delay_warned = false;
+  bool final() const { return state == RecipientState::delivered || state == RecipientState::bounced; }
+};
+
+struct QueueEntry {
+  Instant arrival;
+  std::uint64_t size = 0;  // content bytes
+  bool held = false;
+  std::vector<RecipientStatus> recipients;
   bool finished() const;  // every recipient delivered or bounced
 };
 
@@ -91,29 +121,25 @@ class Queue {
   // across restarts.
   std::string allocate_id();
 
-  // The queue's messages without their content (which stays on disk), by id.
-  const std::map<std::string, QueuedMessage>& messages() const { return messages_; }
-  // A queued message's content, read from its file.
+  // The messages in the queue, by id (ids sort by arrival).
+  const std::map<QueueId, QueueEntry>& entries() const { return entries_; }
+  std::vector<std::string> ids() const;
+  std::size_t size() const { return entries_.size(); }
+  const QueueEntry* find(const std::string& id) const;
+  // The whole message from its file: envelope, recipients with their current states, content.
+  io::Result<QueuedMessage> load(const std::string& id);
   io::Result<std::string> content(const std::string& id);
-  const QueuedMessage* find(const std::string& id) const;
   std::size_t operations_in_flight() const { return operations_.size(); }
 
  private:
   std::string path(const std::string& id) const { return directory_ + "/" + id; }
   void append_durably(const std::string& id, std::string record, UpdateHandler on_durable);
+  QueueEntry* find_mutable(const std::string& id);
 
   io::Io& io_;
   std::string directory_;
   io::Random random_;
-  QueuedMessage* find_mutable(const std::string& id);
-  void insert_message(QueuedMessage message);
-  void erase_message(const std::string& id);
-
-  std::map<std::string, QueuedMessage> messages_;  // the durable state, by id (ids sort by arrival)
-  // Lookups by id: hashed, since ids made close in time share long prefixes that make ordered
-  // comparisons slow in a large queue.
-  std::unordered_map<std::string, QueuedMessage*> index_;
-
+  std::map<QueueId, QueueEntry> entries_;  // the durable state's summary
   std::uint64_t sequence_ = 0;
   struct Operation {
     std::unique_ptr<io::File> file;  // open until its sync completes
@@ -122,6 +148,12 @@ class Queue {
   std::map<std::uint64_t, Operation> operations_;  // fsyncs in flight
   std::uint64_t next_operation_ = 1;
 };
+
+// The summary the queue keeps of a message.
+QueueEntry summarize(const QueuedMessage& message);
+// Reads a queue file: the message record, then each state record in order, past torn ones.
+// nullopt when the message record itself is torn or corrupt, or names another id.
+std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, std::string_view id);
 
 // Serialisation, exposed for the operator tools and tests.
 std::string encode_message(const QueuedMessage& message);

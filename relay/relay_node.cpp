@@ -22,7 +22,7 @@ void RelayNode::start() {
 
 std::string RelayNode::status() const {
   const OutboundCounters& counters = outbound_.counters();
-  return std::to_string(queue_.messages().size()) + " queued, " + std::to_string(inbound_.accepted_messages()) +
+  return std::to_string(queue_.size()) + " queued, " + std::to_string(inbound_.accepted_messages()) +
          " accepted, " + std::to_string(inbound_.connections()) + " connections, " + std::to_string(counters.delivered) +
          " delivered, " + std::to_string(counters.bounced) + " bounced, " + std::to_string(counters.deferred) + " deferrals";
 }

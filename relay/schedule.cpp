@@ -33,13 +33,13 @@ RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool noti
   return decision;
 }
 
-void Schedule::set(const std::string& id, Instant due) {
+void Schedule::set(const QueueId& id, Instant due) {
   erase(id);
   due_.emplace(id, due);
   order_.emplace(due, id);
 }
 
-void Schedule::erase(const std::string& id) {
+void Schedule::erase(const QueueId& id) {
   const auto found = due_.find(id);
   if (found == due_.end()) return;
   order_.erase({found->second, id});
@@ -51,8 +51,8 @@ std::optional<Instant> Schedule::next_due() const {
   return order_.begin()->first;
 }
 
-std::vector<std::string> Schedule::take_due(Instant now, std::size_t limit) {
-  std::vector<std::string> taken;
+std::vector<QueueId> Schedule::take_due(Instant now, std::size_t limit) {
+  std::vector<QueueId> taken;
   while (!order_.empty() && taken.size() < limit && order_.begin()->first <= now) {
     taken.push_back(order_.begin()->second);
     due_.erase(taken.back());

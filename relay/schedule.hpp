@@ -20,6 +20,7 @@
 #include "io/random.hpp"
 #include "io/time.hpp"
 #include "relay/config.hpp"
+#include "relay/queue.hpp"
 
 namespace relaysim::relay {
 
@@ -50,18 +51,18 @@ struct RetryPolicy {
 // Due times by message id. Each message has at most one due time.
 class Schedule {
  public:
-  void set(const std::string& id, Instant due);
-  void erase(const std::string& id);
-  bool contains(const std::string& id) const { return due_.contains(id); }
+  void set(const QueueId& id, Instant due);
+  void erase(const QueueId& id);
+  bool contains(const QueueId& id) const { return due_.contains(id); }
   std::size_t size() const { return due_.size(); }
   // The earliest due time, if any: when to wake next.
   std::optional<Instant> next_due() const;
   // Removes and returns, earliest first, up to `limit` messages due at or before `now`.
-  std::vector<std::string> take_due(Instant now, std::size_t limit);
+  std::vector<QueueId> take_due(Instant now, std::size_t limit);
 
  private:
-  std::set<std::pair<Instant, std::string>> order_;
-  std::unordered_map<std::string, Instant> due_;
+  std::set<std::pair<Instant, QueueId>> order_;
+  std::unordered_map<QueueId, Instant, QueueIdHash> due_;
 };
 
 }  // namespace relaysim::relay

@@ -126,7 +126,7 @@ TEST_CASE("a message goes to the best MX, arrives untouched but for the Received
   CHECK(mx1.messages[0].recipients == std::vector<std::string>{"ann@dest.example"});
   CHECK_THAT(mx1.messages[0].content, Catch::StartsWith("Received: from "));
   CHECK_THAT(mx1.messages[0].content, Catch::EndsWith("From: <news@acme.example>\r\nSubject: hello\r\n\r\nbody\r\n"));
-  CHECK(w.relay_node->queue().messages().empty());
+  CHECK(w.relay_node->queue().size() == 0);
   const auto sent = w.log_lines("status=sent");
   REQUIRE(sent.size() == 1);
   CHECK_THAT(sent[0], Catch::Matches(R"(\w+: to=<ann@dest\.example>, relay=mx1\.dest\.example\[192\.0\.2\.11\]:25, delay=0\.\d\d, dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued\))"));
@@ -214,7 +214,7 @@ TEST_CASE("null MX bounces at once with 5.1.10; NXDOMAIN bounces with 5.4.4; the
   CHECK(by_recipient.at("bob@nowhere.example").status == "5.4.4");
   // The DSNs came from <>.
   for (const MxMessage& dsn : w.acme.messages) CHECK(dsn.sender.empty());
-  CHECK(w.relay_node->queue().messages().empty());
+  CHECK(w.relay_node->queue().size() == 0);
 }
 
 TEST_CASE("a temporary DNS failure defers and never bounces; delivery follows when DNS recovers",
@@ -384,7 +384,7 @@ TEST_CASE("retries back off from minimal_backoff_time towards maximal_backoff_ti
   CHECK(reports[0].recipients[0].status == "4.4.7");
   CHECK(reports[0].recipients[0].action == relay::DsnAction::failed);
   CHECK(reports[0].recipients[0].diagnostic == "450 4.7.1 Greylisted");
-  CHECK(w.relay_node->queue().messages().empty());
+  CHECK(w.relay_node->queue().size() == 0);
 }
 
 TEST_CASE("delay_warning_time sends one 'delayed' notice, then the message is delivered", "[relay][delivery][dsn]") {
@@ -470,7 +470,7 @@ TEST_CASE("a message from <> that fails is dropped and logged, never bounced", "
   CHECK(w.log_lines("undeliverable notification dropped").size() == 1);
   CHECK(w.acme.connections == 0);
   CHECK(w.relay_node->outbound().counters().notifications == 0);
-  CHECK(w.relay_node->queue().messages().empty());
+  CHECK(w.relay_node->queue().size() == 0);
 }
 
 TEST_CASE("connection reuse: a backlog for one destination goes over one connection", "[relay][delivery][reuse]") {
@@ -546,7 +546,7 @@ TEST_CASE("a relay restarted while messages are deferred loses nothing and resum
   for (const MxMessage& message : mx1.messages) recipients += message.recipients.size();
   CHECK(recipients == 6);
   CHECK(w.relay_node->recovery().recovered == 3);
-  CHECK(w.relay_node->queue().messages().empty());
+  CHECK(w.relay_node->queue().size() == 0);
   CHECK(w.bounces().empty());
 }
 

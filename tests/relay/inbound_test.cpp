@@ -59,10 +59,7 @@ struct RelayWorld {
   // The queued messages, each with its content read back from disk.
   std::vector<relay::QueuedMessage> queued() {
     std::vector<relay::QueuedMessage> out;
-    for (const auto& [id, message] : relay_node->queue().messages()) {
-      out.push_back(message);
-      out.back().content = relay_node->mutable_queue().content(id).value();
-    }
+    for (const std::string& id : relay_node->queue().ids()) out.push_back(relay_node->mutable_queue().load(id).value());
     return out;
   }
 

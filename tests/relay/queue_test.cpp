@@ -92,11 +92,10 @@ void add_queue_node(sim::World& world, QueueProbe& probe, std::function<void(rel
     node.keep_alive = queue;
     probe.report = queue->recover();
     probe.recovered.clear();
-    for (const auto& [id, message] : queue->messages()) {
-      probe.recovered.push_back(message);
-      probe.recovered.back().content = queue->content(id).value();  // the queue keeps content on disk only
-      CHECK(message.content.empty());
-      CHECK(message.size == probe.recovered.back().content.size());
+    for (const auto& [id, entry] : queue->entries()) {
+      probe.recovered.push_back(queue->load(id.to_string()).value());  // the queue keeps only a summary in memory
+      CHECK(entry.size == probe.recovered.back().content.size());
+      CHECK(entry.recipients.size() == probe.recovered.back().recipients.size());
     }
     body(*queue, node.io);
   });
@@ -116,7 +115,7 @@ TEST_CASE("a stored message is recovered after a power loss, with its recipient 
     queue.store(sample_message(), [&, &queue = queue](io::Result<std::string> id) {
       REQUIRE(id);
       stored_id = id.value();
-      QueuedRecipient deferred = queue.find(stored_id)->recipients[0];
+      QueuedRecipient deferred = queue.load(stored_id).value().recipients[0];
       deferred.state = RecipientState::deferred;
       deferred.attempts = 1;
       deferred.last_reply = "450 4.2.0 Greylisted";
@@ -146,11 +145,11 @@ TEST_CASE("a message whose recipients are all final leaves the queue", "[relay][
     if (started_once) return;
     started_once = true;
     queue.store(sample_message(), [&, &queue = queue](io::Result<std::string> id) {
-      QueuedRecipient done = queue.find(id.value())->recipients[0];
+      QueuedRecipient done = queue.load(id.value()).value().recipients[0];
       done.state = RecipientState::delivered;
       queue.update(id.value(), 0, done, [&, &queue = queue, id = id.value(), done](io::Status) mutable {
         done.state = RecipientState::bounced;
-        queue.update(id, 1, done, [&](io::Status) { left_after_updates = queue.messages().size(); });
+        queue.update(id, 1, done, [&](io::Status) { left_after_updates = queue.size(); });
       });
     });
   });
@@ -203,10 +202,7 @@ class SpoolNode final : public io::Node {
   void start() override {
     probe_.report = queue_.recover();
     probe_.recovered.clear();
-    for (const auto& [id, message] : queue_.messages()) {
-      probe_.recovered.push_back(message);
-      probe_.recovered.back().content = queue_.content(id).value();
-    }
+    for (const std::string& id : queue_.ids()) probe_.recovered.push_back(queue_.load(id).value());
     listener_ = io_.listen({io::Address::any_v4(), 25}, [this](std::unique_ptr<io::Connection> connection) {
       const std::uint64_t id = connection->id();
       sessions_[id] = std::make_unique<endpoint::ServerConnection>(
@@ -214,7 +210,7 @@ class SpoolNode final : public io::Node {
           [this, id](endpoint::ServerConnection& session, const smtp::ServerEvent& event) { on_event(id, session, event); });
     }).value();
   }
-  std::string status() const override { return std::to_string(queue_.messages().size()) + " queued"; }
+  std::string status() const override { return std::to_string(queue_.size()) + " queued"; }
 
  private:
   void on_event(std::uint64_t id, endpoint::ServerConnection& session, const smtp::ServerEvent& event) {
@@ -299,10 +295,7 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
     if (auto* node = dynamic_cast<relay::RelayNode*>(world->node("spool"))) {
       run.probe.report = node->recovery();
       run.probe.recovered.clear();
-      for (const auto& [id, message] : node->queue().messages()) {
-        run.probe.recovered.push_back(message);
-        run.probe.recovered.back().content = node->mutable_queue().content(id).value();
-      }
+      for (const std::string& id : node->queue().ids()) run.probe.recovered.push_back(node->mutable_queue().load(id).value());
     }
   }
 }

@@ -42,21 +42,33 @@ TEST_CASE("backoff: the message's age clamped to [minimal, maximal], jitter insi
 }
 
 TEST_CASE("the schedule hands out what is due, earliest first, and says when to wake next", "[relay][retry][unit]") {
+  const relay::QueueId a{1, 0}, b{2, 0}, c{3, 0};
   relay::Schedule schedule;
   CHECK(!schedule.next_due());
-  schedule.set("b", t0() + 10s);
-  schedule.set("a", t0() + 5s);
-  schedule.set("c", t0() + 20s);
-  schedule.set("b", t0() + 30s);  // moved, not duplicated
+  schedule.set(b, t0() + 10s);
+  schedule.set(a, t0() + 5s);
+  schedule.set(c, t0() + 20s);
+  schedule.set(b, t0() + 30s);  // moved, not duplicated
   CHECK(schedule.size() == 3);
   CHECK(*schedule.next_due() == t0() + 5s);
-  CHECK(schedule.take_due(t0() + 25s, 10) == std::vector<std::string>{"a", "c"});
+  CHECK(schedule.take_due(t0() + 25s, 10) == std::vector<relay::QueueId>{a, c});
   CHECK(*schedule.next_due() == t0() + 30s);
-  schedule.erase("b");
+  schedule.erase(b);
   CHECK(!schedule.next_due());
-  for (int i = 0; i < 5; ++i) schedule.set(std::to_string(i), t0());
+  for (std::uint32_t i = 0; i < 5; ++i) schedule.set(relay::QueueId{9, i}, t0());
   CHECK(schedule.take_due(t0(), 2).size() == 2);  // bounded per call
   CHECK(schedule.size() == 3);
+}
+
+TEST_CASE("queue ids: 22 hex digits held as two integers, in the same order as their text", "[relay][queue][unit]") {
+  const auto id = relay::QueueId::parse("064C06CFCC0CB8000086BA");
+  REQUIRE(id);
+  CHECK(id->to_string() == "064C06CFCC0CB8000086BA");
+  CHECK(*relay::QueueId::parse("064C06CFCC0CB8000086BA") < *relay::QueueId::parse("064C06CFCC0CB8000086BB"));
+  CHECK(*relay::QueueId::parse("064C06CFCC0CB8FFFFFFFF") < *relay::QueueId::parse("064C06CFCC0CB900000000"));
+  CHECK(!relay::QueueId::parse("064c06cfcc0cb8000086ba"));  // lower case is not what the queue writes
+  CHECK(!relay::QueueId::parse("short"));
+  CHECK(!relay::QueueId::parse("../etc/passwd000000000"));
 }
 
 TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inject a field", "[relay][dsn][unit]") {
