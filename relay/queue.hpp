@@ -4,8 +4,9 @@
 // with write, fsync, then an fsync of the directory - only then is it reported durable, and only
 // then may the relay answer 250. State changes are appended and fsynced the same way. Recovery
 // replays each file: a file whose message record is torn or corrupt was never acknowledged and is
-// discarded; a torn state record at the end was never completed and is ignored. A message leaves
-// the queue when every recipient is final (delivered or bounced).
+// discarded; a torn state record was never completed and is skipped. A message leaves the queue
+// when every recipient is final (delivered or bounced). In memory the queue keeps a compact
+// summary per message (QueueEntry); load() reads the whole message back from its file.
 //
 // Why this layout (docs/relay.md has the longer version): the only rename-free scheme in which
 // every acknowledged message is exactly one self-checking file; recovery needs no index; an
