@@ -677,3 +677,40 @@ TEST_CASE("smtp_mx_session_limit and smtp_mx_address_limit bound one delivery's 
     CHECK(to_dest == 2);  // both of a's addresses; b is past the limit
   }
 }
+
+TEST_CASE("CNAMEs are followed: for the domain's MX and for an MX host's address", "[relay][delivery][routing][dns]") {
+  DeliveryWorld w;
+  MxLog mx;
+  w.add_mx("mail.hosting.example", "192.0.2.70", MxScript{}, mx);
+  w.world.set_dns("dest.example", {{}, {}, {}, "dest.hosting.example", 300});      // the domain is an alias
+  w.mx_records("dest.hosting.example", {{10, "mx.dest.example"}});
+  w.world.set_dns("mx.dest.example", {{}, {}, {}, "mail.hosting.example", 300});   // so is its MX host
+  w.send({note("news@acme.example", {"ann@dest.example"})});
+  w.run();
+  REQUIRE(mx.messages.size() == 1);
+  CHECK(mx.messages[0].recipients == std::vector<std::string>{"ann@dest.example"});  // the address is not rewritten
+}
+
+TEST_CASE("a world with deliveries, retries and bounces replays to the same digest", "[relay][delivery][determinism]") {
+  const auto run = [](std::uint64_t seed) {
+    DeliveryWorld w(seed);
+    w.config.retry_jitter_percent = 10;
+    MxLog a, b;
+    MxScript greylisting;
+    greylisting.refuse_first_connections = 2;
+    greylisting.rcpt["bob@dest.example"] = "550 5.1.1 unknown";
+    w.add_mx("a.dest.example", "192.0.2.21", greylisting, a);
+    w.add_mx("b.dest.example", "192.0.2.22", greylisting, b);
+    w.mx_records("dest.example", {{10, "a.dest.example"}, {10, "b.dest.example"}});
+    std::vector<smtp::OutgoingMessage> messages;
+    for (int i = 0; i < 6; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example", "bob@dest.example"}));
+    w.send(messages);
+    w.run(3h);
+    CHECK(a.messages.size() + b.messages.size() == 6);
+    CHECK(w.bounces().size() == 6);
+    return w.world.digest();
+  };
+  const std::string first = run(11);
+  CHECK(run(11) == first);
+  CHECK(run(12) != first);
+}
