@@ -16,6 +16,9 @@ class DriverCore {
  public:
   // Everything said on this connection, "C: ..." and "S: ..." lines (TLS steps as notes).
   const std::string& transcript() const { return transcript_; }
+  // Off, nothing is kept: an owner that never reads the transcript (the relay) saves copying every
+  // message it carries. TLS notes stay (they are short).
+  void keep_transcript(bool keep) { keep_transcript_ = keep; }
   bool finished() const { return finished_; }
 
  protected:
@@ -27,7 +30,9 @@ class DriverCore {
   DriverCore(const DriverCore&) = delete;
   DriverCore& operator=(const DriverCore&) = delete;
 
-  void note(std::string_view direction, std::string_view bytes) { append_transcript(transcript_, direction, bytes); }
+  void note(std::string_view direction, std::string_view bytes) {
+    if (keep_transcript_) append_transcript(transcript_, direction, bytes);
+  }
   void send_wire(std::string_view bytes) {
     if (!bytes.empty() && connection_) connection_->send(bytes);
   }
@@ -61,6 +66,7 @@ class DriverCore {
   bool finished_ = false;
   bool in_events_ = false;
   std::string transcript_;
+  bool keep_transcript_ = true;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -98,6 +98,7 @@ void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
   connection_ = std::make_unique<endpoint::ClientConnection>(
       io_, hop.endpoint, hop.host, client, context, io::ConnectOptions{config_.smtp_connect_timeout, std::nullopt},
       [this](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) { on_event(connection, event); });
+  connection_->keep_transcript(false);
 }
 
 void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {

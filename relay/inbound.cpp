@@ -126,6 +126,7 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
   session.connection = std::make_unique<endpoint::ServerConnection>(
       io_, std::move(connection), server, tls_,
       [this, id](endpoint::ServerConnection&, const smtp::ServerEvent& event) { on_event(id, event); });
+  session.connection->keep_transcript(false);  // the relay logs and traces; it never reads transcripts
   session.time_limit = io_.after(config_.smtpd_session_time_limit, [this, id] {
     const auto found = sessions_.find(id);
     if (found == sessions_.end()) return;
