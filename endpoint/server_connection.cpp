@@ -136,6 +136,12 @@ void ServerConnection::terminate(const smtp::Reply& reply, std::string_view reas
   if (!process_events()) return;
 }
 
+void ServerConnection::abort(std::string_view reason) {
+  if (finished_) return;
+  if (connection_) connection_->abort();
+  stop_and_deliver([&] { on_event_(*this, smtp::server_event::Closed{std::string(reason)}); });
+}
+
 void ServerConnection::arm_deadline() {
   if (finished_ || session_.awaiting_decision()) {
     deadline_timer_.cancel();

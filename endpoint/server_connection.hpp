@@ -28,6 +28,9 @@ class ServerConnection : public DriverCore {
   void decide(smtp::Verdict verdict);
   // Ends the session with a last reply (a 421), then closes.
   void terminate(const smtp::Reply& reply, std::string_view reason);
+  // Resets the connection without a word (a receiver that crashes or drops mid-session); the owner
+  // gets Closed.
+  void abort(std::string_view reason);
   const io::Endpoint& peer() const { return peer_; }
   std::uint64_t id() const { return id_; }
   const smtp::ServerSession& session() const { return session_; }

@@ -4,20 +4,6 @@
 
 namespace relaysim::relay {
 
-bool domain_matches(std::string_view pattern, std::string_view domain) {
-  const std::string p = smtp::to_lower(pattern), d = smtp::to_lower(domain);
-  if (p == "*") return true;
-  if (p.starts_with("*.")) return d.size() > p.size() - 1 && d.ends_with(std::string_view(p).substr(1));
-  return p == d;
-}
-
-bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain) {
-  for (const std::string& pattern : patterns) {
-    if (domain_matches(pattern, domain)) return true;
-  }
-  return false;
-}
-
 std::string_view to_string(TlsLevel level) {
   switch (level) {
     case TlsLevel::none: return "none";

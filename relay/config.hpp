@@ -11,6 +11,7 @@
 #include "io/address.hpp"
 #include "io/time.hpp"
 #include "smtp/limits.hpp"
+#include "smtp/syntax.hpp"
 
 namespace relaysim::relay {
 
@@ -97,9 +98,8 @@ struct RelayConfig {
 // The TLS level for a destination domain.
 TlsLevel tls_level_for(const RelayConfig& config, std::string_view domain);
 
-// "*" matches every domain; "example.com" that domain only; "*.example.com" its subdomains only.
-// Case-insensitive. (The same rule as Salesforce's Email Domain Filters.)
-bool domain_matches(std::string_view pattern, std::string_view domain);
-bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain);
+// Domain patterns (smtp/syntax.hpp): "*", "example.com", "*.example.com".
+using smtp::any_domain_matches;
+using smtp::domain_matches;
 
 }  // namespace relaysim::relay

@@ -346,4 +346,18 @@ std::optional<std::string> decode_base64(std::string_view text) {
   return out;
 }
 
+bool domain_matches(std::string_view pattern, std::string_view domain) {
+  const std::string p = to_lower(pattern), d = to_lower(domain);
+  if (p == "*") return true;
+  if (p.starts_with("*.")) return d.size() > p.size() - 1 && d.ends_with(std::string_view(p).substr(1));
+  return p == d;
+}
+
+bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain) {
+  for (const std::string& pattern : patterns) {
+    if (domain_matches(pattern, domain)) return true;
+  }
+  return false;
+}
+
 }  // namespace relaysim::smtp

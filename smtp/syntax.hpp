@@ -63,4 +63,9 @@ bool equals_ignoring_case(std::string_view a, std::string_view b);
 std::string to_upper(std::string_view text);
 std::string to_lower(std::string_view text);
 
+// Domain patterns, as Salesforce's Email Domain Filters and the relay's rules use them: "*" matches
+// every domain; "example.com" that domain only; "*.example.com" its subdomains only. Case-insensitive.
+bool domain_matches(std::string_view pattern, std::string_view domain);
+bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain);
+
 }  // namespace relaysim::smtp

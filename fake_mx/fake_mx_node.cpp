@@ -1,0 +1,287 @@
+#include "fake_mx/fake_mx_node.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "io/assert.hpp"
+#include "smtp/syntax.hpp"
+
+namespace relaysim::fake_mx {
+namespace {
+
+std::string address_of(const std::optional<smtp::Mailbox>& mailbox) {
+  return mailbox ? smtp::to_lower(mailbox->to_string()) : std::string("<>");
+}
+
+// Postfix puts the recipient in front of a recipient rejection: "<ann@dest.example>: ...".
+smtp::Reply for_recipient(smtp::Reply reply, const std::string& recipient) {
+  if (!reply.lines.empty()) reply.lines.front() = "<" + recipient + ">: " + reply.lines.front();
+  return reply;
+}
+
+}  // namespace
+
+std::string_view to_string(Stage stage) {
+  switch (stage) {
+    case Stage::connect: return "connect";
+    case Stage::mail: return "MAIL";
+    case Stage::rcpt: return "RCPT";
+    case Stage::end_of_data: return "end of data";
+  }
+  return "?";
+}
+
+void MailStore::add(StoredMessage message) {
+  const std::size_t index = messages_.size();
+  for (const smtp::Recipient& recipient : message.recipients) {
+    by_mailbox_[smtp::to_lower(recipient.mailbox.to_string())].push_back(index);
+  }
+  messages_.push_back(std::move(message));
+}
+
+std::vector<const StoredMessage*> MailStore::mailbox(std::string_view address) const {
+  std::vector<const StoredMessage*> out;
+  const auto found = by_mailbox_.find(smtp::to_lower(address));
+  if (found == by_mailbox_.end()) return out;
+  for (const std::size_t index : found->second) out.push_back(&messages_[index]);
+  return out;
+}
+
+std::size_t MailStore::count(std::string_view address) const {
+  const auto found = by_mailbox_.find(smtp::to_lower(address));
+  return found == by_mailbox_.end() ? 0 : found->second.size();
+}
+
+FakeMxNode::FakeMxNode(io::Io& io, Behaviour behaviour, const tls::Context* tls, MailStore& store)
+    : io_(io),
+      behaviour_(std::move(behaviour)),
+      tls_(tls),
+      store_(store),
+      random_(io.random_stream("fake-mx-rules")),
+      greylist_(behaviour_.greylisting),
+      matched_(behaviour_.rules.size(), 0),
+      applied_(behaviour_.rules.size(), 0) {}
+
+FakeMxNode::~FakeMxNode() { *alive_ = false; }
+
+void FakeMxNode::start() {
+  auto listener = io_.listen({io::Address::any_v4(), behaviour_.port},
+                             [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
+  if (!listener) {
+    io_.trace("log", {{"line", "fatal: cannot listen on port " + std::to_string(behaviour_.port) + ": " + listener.error().detail}});
+    return;
+  }
+  listener_ = std::move(listener).value();
+}
+
+std::string FakeMxNode::status() const {
+  return std::to_string(messages_seen_) + " messages seen, " + std::to_string(sessions_.size()) + " sessions";
+}
+
+bool FakeMxNode::matches(const Match& match, const Context& context) const {
+  if (match.client && !match.client->contains(context.client.address)) return false;
+  if (match.tls && *match.tls != context.tls) return false;
+  if (!match.sender.empty() && smtp::to_lower(match.sender) != context.sender) return false;
+  if (match.message_from > 0 && context.number < match.message_from) return false;
+  if (match.message_to > 0 && context.number > match.message_to) return false;
+  const Instant now = io_.now();
+  if (match.from && now < *match.from) return false;
+  if (match.until && now >= *match.until) return false;
+  if (!match.recipient.empty() || !match.recipient_domain.empty()) {
+    const bool any = std::any_of(context.recipients.begin(), context.recipients.end(), [&](const std::string& recipient) {
+      if (!match.recipient.empty() && recipient != match.recipient) return false;
+      const std::size_t at = recipient.rfind('@');
+      const std::string domain = at == std::string::npos ? std::string() : recipient.substr(at + 1);
+      return match.recipient_domain.empty() || smtp::domain_matches(match.recipient_domain, domain);
+    });
+    if (!any) return false;
+  }
+  return true;
+}
+
+const Rule* FakeMxNode::rule_for(const Context& context) {
+  for (std::size_t i = 0; i < behaviour_.rules.size(); ++i) {
+    const Rule& rule = behaviour_.rules[i];
+    if (rule.stage != context.stage || !matches(rule.match, context)) continue;
+    matched_[i] += 1;
+    if (rule.every > 1 && matched_[i] % rule.every != 0) continue;
+    if (rule.times > 0 && applied_[i] >= rule.times) continue;
+    // Drawn only for rules with a probability, so adding a certain rule shifts no other draw.
+    if (rule.probability_per_mille < 1000 && !random_.chance(static_cast<std::uint64_t>(rule.probability_per_mille), 1000)) continue;
+    applied_[i] += 1;
+    io_.trace("mx.rule", {{"rule", rule.name.empty() ? "#" + std::to_string(i + 1) : rule.name},
+                          {"stage", to_string(rule.stage)},
+                          {"client", context.client.address.to_string()},
+                          {"action", rule.action == Action::reply ? "reply" : rule.action == Action::drop ? "drop" : "delay"},
+                          {"reply", rule.action == Action::reply ? rule.reply.text() : std::string()}});
+    return &rule;
+  }
+  return nullptr;
+}
+
+void FakeMxNode::accept(std::unique_ptr<io::Connection> connection) {
+  const io::Endpoint client = connection->peer_endpoint();
+  const Limits& limits = behaviour_.limits;
+  if (limits.connections_per_client > 0 && sessions_per_client_[client.address] >= limits.connections_per_client) {
+    io_.trace("mx.refused", {{"client", client.address.to_string()}, {"why", "too many connections"}});
+    (void)connection->send(limits.too_many_connections.wire());
+    connection->close();
+    return;
+  }
+  Context context{Stage::connect, client, false, "", {}, messages_seen_ + 1};
+  const Rule* rule = rule_for(context);
+  if (rule == nullptr) return open_session(std::move(connection));
+  switch (rule->action) {
+    case Action::reply:
+      if (rule->reply.positive()) return open_session(std::move(connection));
+      (void)connection->send(rule->reply.wire());  // instead of the greeting; then the session ends
+      connection->close();
+      return;
+    case Action::drop:
+      connection->abort();
+      return;
+    case Action::delay: {
+      // A slow greeting: the connection waits, then the session starts.
+      auto held = std::make_shared<std::unique_ptr<io::Connection>>(std::move(connection));
+      const std::uint64_t key = (*held)->id();
+      sessions_[key].delayed = io_.at(io_.now() + rule->delay, [this, held, key] {
+        sessions_.erase(key);
+        open_session(std::move(*held));
+      });
+      return;
+    }
+  }
+}
+
+void FakeMxNode::open_session(std::unique_ptr<io::Connection> connection) {
+  smtp::ServerConfig config;
+  config.hostname = behaviour_.hostname;
+  config.starttls = behaviour_.starttls && tls_ != nullptr;
+  config.recipients_max = 1000;
+  const std::uint64_t id = connection->id();
+  Session& session = sessions_[id];
+  session.client = connection->peer_endpoint();
+  sessions_per_client_[session.client.address] += 1;
+  session.connection = std::make_unique<endpoint::ServerConnection>(
+      io_, std::move(connection), config, tls_,
+      [this, id](endpoint::ServerConnection&, const smtp::ServerEvent& event) { on_event(id, event); });
+}
+
+void FakeMxNode::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
+  const auto found = sessions_.find(id);
+  if (found == sessions_.end()) return;
+  Session& session = found->second;
+  if (const auto* mail = std::get_if<smtp::server_event::Mail>(&event)) return on_mail(id, session, *mail);
+  if (const auto* rcpt = std::get_if<smtp::server_event::Rcpt>(&event)) return on_rcpt(id, session, *rcpt);
+  if (const auto* message = std::get_if<smtp::server_event::Message>(&event)) return on_message(id, session, *message);
+  if (std::holds_alternative<smtp::server_event::Auth>(event)) {
+    return session.connection->decide(smtp::Verdict::reject(smtp::Reply::make(502, "5.5.1", "Error: authentication not enabled")));
+  }
+  if (std::holds_alternative<smtp::server_event::Closed>(event)) {
+    if (--sessions_per_client_[session.client.address] <= 0) sessions_per_client_.erase(session.client.address);
+    sessions_.erase(found);  // allowed from inside the Closed event
+  }
+}
+
+void FakeMxNode::on_mail(std::uint64_t id, Session& session, const smtp::server_event::Mail& mail) {
+  const Limits& limits = behaviour_.limits;
+  const Instant now = io_.now();
+  if (limits.messages_per_connection > 0 && session.transactions >= limits.messages_per_connection) {
+    io_.trace("mx.refused", {{"client", session.client.address.to_string()}, {"why", "messages per connection"}});
+    return session.connection->terminate(limits.rate_limited, "messages per connection");
+  }
+  if (limits.messages_per_client > 0) {
+    std::vector<Instant>& recent = transactions_per_client_[session.client.address];
+    std::erase_if(recent, [&](Instant when) { return when + limits.window <= now; });
+    if (static_cast<int>(recent.size()) >= limits.messages_per_client) {
+      io_.trace("mx.refused", {{"client", session.client.address.to_string()}, {"why", "messages per client"}});
+      return session.connection->terminate(limits.rate_limited, "messages per client");
+    }
+    recent.push_back(now);
+  }
+  session.transactions += 1;
+  session.sender = address_of(mail.sender);
+  const Context context{Stage::mail, session.client, session.connection->session().tls().active, session.sender, {}, messages_seen_ + 1};
+  answer(id, session, rule_for(context), smtp::Verdict::accept());
+}
+
+void FakeMxNode::on_rcpt(std::uint64_t id, Session& session, const smtp::server_event::Rcpt& rcpt) {
+  const std::string recipient = smtp::to_lower(rcpt.recipient.mailbox.to_string());
+  const Context context{Stage::rcpt, session.client, session.connection->session().tls().active, session.sender, {recipient},
+                        messages_seen_ + 1};
+  if (const Rule* rule = rule_for(context)) return answer(id, session, rule, smtp::Verdict::accept());
+  const Mailboxes& mailboxes = behaviour_.mailboxes;
+  if (!mailboxes.users.empty() && std::find(mailboxes.users.begin(), mailboxes.users.end(), recipient) == mailboxes.users.end()) {
+    return session.connection->decide(smtp::Verdict::reject(
+        mailboxes.name_recipient ? for_recipient(mailboxes.unknown_user, recipient) : mailboxes.unknown_user));
+  }
+  if (mailboxes.quota_messages > 0 && store_.count(recipient) >= mailboxes.quota_messages) {
+    return session.connection->decide(smtp::Verdict::reject(
+        mailboxes.name_recipient ? for_recipient(mailboxes.over_quota, recipient) : mailboxes.over_quota));
+  }
+  if (behaviour_.greylisting.enabled) {
+    const std::string sender = session.sender == "<>" ? std::string() : session.sender;
+    const GreylistVerdict verdict = greylist_.check(io_.now(), session.client.address, sender, recipient);
+    io_.trace("mx.greylist", {{"client", session.client.address.to_string()}, {"sender", session.sender},
+                              {"rcpt", recipient}, {"verdict", to_string(verdict)}});
+    if (!accepted(verdict)) {
+      return session.connection->decide(smtp::Verdict::reject(for_recipient(behaviour_.greylisting.reply, recipient)));
+    }
+  }
+  session.connection->decide(smtp::Verdict::accept());
+}
+
+void FakeMxNode::on_message(std::uint64_t id, Session& session, const smtp::server_event::Message& message) {
+  const std::uint64_t number = ++messages_seen_;
+  Context context{Stage::end_of_data, session.client, session.connection->session().tls().active, session.sender, {}, number};
+  for (const smtp::Recipient& recipient : message.envelope.recipients) {
+    context.recipients.push_back(smtp::to_lower(recipient.mailbox.to_string()));
+  }
+  const Rule* rule = rule_for(context);
+  const bool refused = rule != nullptr && rule->action == Action::reply && !rule->reply.positive();
+  const bool dropped = rule != nullptr && rule->action == Action::drop;
+  char queue_id[32];
+  std::snprintf(queue_id, sizeof queue_id, "%08llX", static_cast<unsigned long long>(number));
+  if (!refused) {
+    // A drop after the final dot still keeps the message: the classic cause of duplicates.
+    StoredMessage stored;
+    stored.number = number;
+    stored.received = io_.now();
+    stored.mx = std::string(io_.node_name());
+    stored.client = session.client;
+    stored.helo = session.connection->session().helo_name();
+    stored.sender = message.envelope.sender ? message.envelope.sender->to_string() : std::string();
+    stored.parameters = message.envelope.parameters;
+    stored.recipients = message.envelope.recipients;
+    stored.content = message.content;
+    stored.tls = session.connection->session().tls();
+    stored.transcript = session.connection->transcript();
+    io_.trace("mx.stored", {{"number", number}, {"from", stored.sender}, {"recipients", stored.recipients.size()},
+                            {"bytes", stored.content.size()}, {"tls", stored.tls.active}, {"dropped_reply", dropped}});
+    store_.add(std::move(stored));
+  }
+  answer(id, session, rule, smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", std::string("Ok: queued as ") + queue_id)));
+}
+
+void FakeMxNode::answer(std::uint64_t id, Session& session, const Rule* rule, smtp::Verdict otherwise) {
+  if (rule == nullptr) return respond(id, session, std::move(otherwise), Duration(0));
+  switch (rule->action) {
+    case Action::reply:
+      return respond(id, session, rule->reply.positive() ? smtp::Verdict::accept_with(rule->reply) : smtp::Verdict::reject(rule->reply),
+                     Duration(0));
+    case Action::drop:
+      return session.connection->abort("dropped by rule " + rule->name);
+    case Action::delay:
+      return respond(id, session, std::move(otherwise), rule->delay);
+  }
+}
+
+void FakeMxNode::respond(std::uint64_t id, Session& session, smtp::Verdict verdict, Duration delay) {
+  if (delay.count() <= 0) return session.connection->decide(std::move(verdict));
+  session.delayed = io_.at(io_.now() + delay, [this, id, verdict = std::move(verdict)]() mutable {
+    const auto found = sessions_.find(id);
+    if (found != sessions_.end() && found->second.connection) found->second.connection->decide(std::move(verdict));
+  });
+}
+
+}  // namespace relaysim::fake_mx

@@ -1,0 +1,106 @@
+#pragma once
+// fake_mx: a programmable receiving SMTP server, as a node. It runs the server engine with a
+// behaviour (fake_mx/behaviour.hpp) plugged into the engine's decisions, and keeps every accepted
+// message in a mail store that tests and scenarios inspect.
+//
+// What it models: greylisting (postgrey), known and unknown users, mailbox quotas, concurrent
+// connection caps and message rate limits answered with 421, rules answering any reply - or
+// dropping the connection, or waiting - at connect, MAIL, RCPT and end of data, sequences ("the
+// next 3", "every 10th"), seeded probabilities, STARTTLS offered or not.
+// What it does not model (yet): rules at EHLO, STARTTLS and DATA, AUTH, TLS version limits, and
+// asynchronous bounces; docs/fake-mx.md keeps the list.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "endpoint/server_connection.hpp"
+#include "fake_mx/behaviour.hpp"
+#include "fake_mx/greylist.hpp"
+#include "io/io.hpp"
+
+namespace relaysim::fake_mx {
+
+struct StoredMessage {
+  std::uint64_t number = 0;  // 1-based, in the order messages reached end of data at this MX
+  Instant received;
+  std::string mx;            // the node that took it
+  io::Endpoint client;
+  std::string helo;
+  std::string sender;        // empty for <>
+  smtp::MailParameters parameters;
+  std::vector<smtp::Recipient> recipients;
+  std::string content;       // as received: unstuffed, CRLF
+  smtp::TlsState tls;
+  std::string transcript;    // the session up to this message
+};
+
+// Every accepted message, and each mailbox's. It lives outside the node, so that it outlives a
+// crash of the node (a real receiver's mailboxes are on its disk) and the run itself.
+class MailStore {
+ public:
+  void add(StoredMessage message);
+  const std::vector<StoredMessage>& messages() const { return messages_; }
+  std::vector<const StoredMessage*> mailbox(std::string_view address) const;
+  std::size_t count(std::string_view address) const;
+
+ private:
+  std::vector<StoredMessage> messages_;
+  std::map<std::string, std::vector<std::size_t>, std::less<>> by_mailbox_;
+};
+
+class FakeMxNode final : public io::Node {
+ public:
+  FakeMxNode(io::Io& io, Behaviour behaviour, const tls::Context* tls, MailStore& store);
+  ~FakeMxNode() override;
+  void start() override;
+  std::string status() const override;
+
+ private:
+  struct Session {
+    std::unique_ptr<endpoint::ServerConnection> connection;
+    io::Endpoint client;
+    int transactions = 0;
+    std::string sender;  // of the transaction in progress, lower case; "<>" for the null sender
+    io::Pending delayed;
+  };
+  struct Context {
+    Stage stage;
+    io::Endpoint client;
+    bool tls = false;
+    std::string sender;
+    std::vector<std::string> recipients;  // the recipient at RCPT; all of them at end of data
+    std::uint64_t number = 0;
+  };
+
+  void accept(std::unique_ptr<io::Connection> connection);
+  void open_session(std::unique_ptr<io::Connection> connection);
+  void on_event(std::uint64_t id, const smtp::ServerEvent& event);
+  void on_mail(std::uint64_t id, Session& session, const smtp::server_event::Mail& mail);
+  void on_rcpt(std::uint64_t id, Session& session, const smtp::server_event::Rcpt& rcpt);
+  void on_message(std::uint64_t id, Session& session, const smtp::server_event::Message& message);
+  // The first rule for the context that applies now, counting it; null when none does.
+  const Rule* rule_for(const Context& context);
+  bool matches(const Match& match, const Context& context) const;
+  // Answers a decision with a rule's action, or with `otherwise` when no rule applies.
+  void answer(std::uint64_t id, Session& session, const Rule* rule, smtp::Verdict otherwise);
+  void respond(std::uint64_t id, Session& session, smtp::Verdict verdict, Duration delay);
+
+  io::Io& io_;
+  Behaviour behaviour_;
+  const tls::Context* tls_;
+  MailStore& store_;
+  io::Random random_;
+  Greylist greylist_;
+  std::unique_ptr<io::Listener> listener_;
+  std::map<std::uint64_t, Session> sessions_;
+  std::map<io::Address, int> sessions_per_client_;
+  std::map<io::Address, std::vector<Instant>> transactions_per_client_;
+  std::vector<int> matched_;  // per rule
+  std::vector<int> applied_;  // per rule
+  std::uint64_t messages_seen_ = 0;  // reached end of data
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace relaysim::fake_mx

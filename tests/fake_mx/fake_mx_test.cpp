@@ -1,0 +1,306 @@
+// The fake MX in the simulation: greylisting against a retrying relay, rules and sequences,
+// mailboxes and quotas, limits, drops after the final dot, the mail store, presets, and its JSON.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "fake_mx/fake_mx_node.hpp"
+#include "relay/relay_node.hpp"
+#include "scenario/fake_mx_config.hpp"
+#include "support/client_dialogue.hpp"
+#include "support/smtp_nodes.hpp"
+#include "support/test_world.hpp"
+
+using namespace relaysim;
+using namespace relaysim::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const io::Endpoint mx_endpoint{*io::Address::parse("192.0.2.11"), 25};
+
+struct MxWorld {
+  explicit MxWorld(fake_mx::Behaviour behaviour, std::uint64_t seed = 1) : world(seed, t0()) {
+    world.add_host({"mx", {mx_endpoint.address}});
+    world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
+    world.add_trace_sink(trace);
+    world.add_process({"mx", "mx", [this, behaviour](io::Io& io) {
+                         return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, store);
+                       }, {}});
+  }
+  // A client on its own host that sends `messages` over one connection, starting at `when`.
+  SendRecord& send_from(const std::string& host, const char* ip, std::vector<smtp::OutgoingMessage> messages, Duration when = 0s) {
+    if (!hosts.contains(host)) {
+      world.add_host({host, {address(ip)}});
+      hosts.insert(host);
+    }
+    records.push_back(std::make_unique<SendRecord>());
+    SendRecord& record = *records.back();
+    const std::string name = host + "-" + std::to_string(records.size());
+    add_lambda_node(world, name, host, [&record, messages, when](LambdaNode& node) {
+      auto sender = std::make_shared<std::unique_ptr<SendNode>>();
+      node.keep_alive = sender;
+      node.pending.push_back(node.io.at(node.io.now() + when, [&node, &record, messages, sender] {
+        *sender = std::make_unique<SendNode>(node.io, mx_endpoint, "mx", relay_client_config(), nullptr, messages, record);
+        (*sender)->start();
+      }));
+    });
+    return record;
+  }
+  void run(Duration length = 1h) {
+    world.start();
+    world.run_until(t0() + length);
+  }
+  static std::string first_reply(const SendRecord& record) {
+    if (!record.failures.empty()) return record.failures[0].reply ? record.failures[0].reply->text() : record.failures[0].reason;
+    if (record.results.empty()) return "(nothing)";
+    const auto& recipient = record.results[0].recipients[0];
+    return recipient.reply ? recipient.reply->text() : recipient.detail;
+  }
+
+  sim::World world;
+  TraceRecorder trace;
+  fake_mx::MailStore store;
+  std::set<std::string> hosts;
+  std::vector<std::unique_ptr<SendRecord>> records;
+};
+
+smtp::OutgoingMessage note(const char* from, std::vector<const char*> to, std::string subject = "hello") {
+  return message(from, std::move(to), "Subject: " + subject + "\r\n\r\nbody\r\n");
+}
+
+fake_mx::Behaviour from_json(const char* text) {
+  const auto document = nlohmann::json::parse(text);
+  return scenario::read_fake_mx_behaviour(scenario::JsonValue(document, "$"), t0());
+}
+
+}  // namespace
+
+TEST_CASE("a greylisting MX defers the first try, and the relay's retry five minutes later gets through",
+          "[fake_mx][greylist][relay]") {
+  sim::World world(1, t0());
+  world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
+  TraceRecorder trace;
+  world.add_trace_sink(trace);
+  world.add_host({"relay", {address("203.0.113.10")}});
+  world.add_host({"office", {address("10.1.2.3")}});
+  world.add_host({"mx", {mx_endpoint.address}});
+  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 300});
+  world.set_dns("mx.dest.example", {{mx_endpoint.address}, {}, {}, {}, 300});
+  fake_mx::MailStore store;
+  world.add_process({"mx", "mx", [&](io::Io& io) {
+                       return std::make_unique<fake_mx::FakeMxNode>(io, *fake_mx::preset("postgrey"), nullptr, store);
+                     }, {}});
+  relay::RelayConfig config;
+  config.myhostname = "relay.acme.example";
+  config.mynetworks = {*io::Cidr::parse("10.1.0.0/16")};
+  config.retry_jitter_percent = 0;
+  world.add_process({"relay", "relay", [&](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); }, {}});
+  SendRecord submission;
+  world.add_process({"office", "office", [&](io::Io& io) {
+                       return std::make_unique<SendNode>(io, io::Endpoint{address("203.0.113.10"), 25}, "relay",
+                                                         relay_client_config(), nullptr,
+                                                         std::vector<smtp::OutgoingMessage>{note("news@acme.example", {"ann@dest.example"})},
+                                                         submission);
+                     }, {}});
+  world.start();
+  world.run_until(t0() + 1h);
+  REQUIRE(store.messages().size() == 1);
+  CHECK(store.mailbox("ann@dest.example").size() == 1);
+  const auto greylist = trace.of_kind("mx.greylist");
+  REQUIRE(greylist.size() == 2);
+  CHECK_THAT(greylist[0].line, Catch::Contains("first seen"));
+  CHECK_THAT(greylist[1].line, Catch::Contains("\"verdict\":\"passed\""));
+  CHECK(greylist[1].time - greylist[0].time >= 300s);
+  CHECK(greylist[1].time - greylist[0].time < 310s);
+}
+
+TEST_CASE("rules: the next two connections get 421, then the MX accepts", "[fake_mx][rules]") {
+  MxWorld w(from_json(R"({ "rules": [ { "stage": "connect", "times": 2, "reply": "421 4.3.2 Service shutting down" } ] })"));
+  SendRecord& first = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})});
+  SendRecord& second = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 1s);
+  SendRecord& third = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 2s);
+  w.run();
+  CHECK(MxWorld::first_reply(first) == "421 4.3.2 Service shutting down");
+  CHECK(MxWorld::first_reply(second) == "421 4.3.2 Service shutting down");
+  CHECK(MxWorld::first_reply(third) == "250 2.0.0 Ok: queued as 00000001");
+  CHECK(w.store.messages().size() == 1);
+}
+
+TEST_CASE("rules: every third message is refused at end of data", "[fake_mx][rules]") {
+  MxWorld w(from_json(R"({ "rules": [ { "stage": "end_of_data", "every": 3, "reply": "451 4.3.0 Try again" } ] })"));
+  std::vector<smtp::OutgoingMessage> messages;
+  for (int i = 1; i <= 9; ++i) messages.push_back(note("a@acme.example", {"ann@dest.example"}, "n" + std::to_string(i)));
+  SendRecord& client = w.send_from("client", "198.51.100.1", messages);
+  w.run();
+  REQUIRE(client.results.size() == 9);
+  for (int i = 0; i < 9; ++i) {
+    CAPTURE(i);
+    const bool refused = (i + 1) % 3 == 0;
+    CHECK((client.results[static_cast<std::size_t>(i)].recipients[0].outcome == smtp::Outcome::transient) == refused);
+  }
+  CHECK(w.store.messages().size() == 6);
+}
+
+TEST_CASE("rules match recipient, domain, sender and client; the first that applies wins", "[fake_mx][rules]") {
+  MxWorld w(from_json(R"({ "rules": [
+      { "name": "vip", "stage": "rcpt", "match": { "recipient": "boss@dest.example" }, "reply": "250 2.1.5 Welcome back" },
+      { "stage": "rcpt", "match": { "recipient_domain": "*.dest.example" }, "reply": "550 5.7.1 No subdomains here" },
+      { "stage": "mail", "match": { "sender": "spam@bad.example" }, "reply": "554 5.7.1 Go away" },
+      { "stage": "mail", "match": { "client": "203.0.113.0/24" }, "reply": "421 4.7.0 Your network is blocked" }
+    ] })"));
+  SendRecord& boss = w.send_from("a", "198.51.100.1", {note("x@acme.example", {"boss@dest.example"})});
+  SendRecord& sub = w.send_from("b", "198.51.100.2", {note("x@acme.example", {"ann@sales.dest.example"})});
+  SendRecord& spam = w.send_from("c", "198.51.100.3", {note("spam@bad.example", {"ann@dest.example"})});
+  SendRecord& blocked = w.send_from("d", "203.0.113.50", {note("x@acme.example", {"ann@dest.example"})});
+  w.run();
+  REQUIRE(boss.results.size() == 1);
+  CHECK(boss.results[0].recipients[0].outcome == smtp::Outcome::delivered);
+  CHECK(MxWorld::first_reply(sub) == "550 5.7.1 No subdomains here");
+  CHECK(MxWorld::first_reply(spam) == "554 5.7.1 Go away");
+  CHECK_THAT(MxWorld::first_reply(blocked), Catch::StartsWith("421 4.7.0 Your network is blocked"));
+  CHECK(!w.trace.of_kind("mx.rule").empty());
+  CHECK_THAT(w.trace.of_kind("mx.rule")[0].line, Catch::Contains("\"rule\":\"vip\""));
+}
+
+TEST_CASE("rules with a probability draw from the seed: the same seed, the same answers", "[fake_mx][rules][determinism]") {
+  const auto outcomes = [](std::uint64_t seed) {
+    MxWorld w(from_json(R"({ "rules": [ { "stage": "rcpt", "probability": 0.5, "reply": "451 4.7.1 Maybe later" } ] })"), seed);
+    std::vector<smtp::OutgoingMessage> messages;
+    // Fewer than the server's hard error limit (20 errors end a session).
+    for (int i = 0; i < 16; ++i) messages.push_back(note("a@acme.example", {"ann@dest.example"}));
+    SendRecord& client = w.send_from("client", "198.51.100.1", messages);
+    w.run();
+    std::string pattern;
+    for (const auto& result : client.results) pattern += result.recipients[0].outcome == smtp::Outcome::delivered ? 'A' : 'd';
+    return pattern;
+  };
+  const std::string first = outcomes(3);
+  CHECK(first.size() == 16);
+  CHECK(first.find('A') != std::string::npos);
+  CHECK(first.find('d') != std::string::npos);
+  CHECK(outcomes(3) == first);
+  CHECK(outcomes(4) != first);
+}
+
+TEST_CASE("a drop after the final dot keeps the message and leaves the client without a reply", "[fake_mx][rules]") {
+  MxWorld w(from_json(R"({ "rules": [ { "stage": "end_of_data", "times": 1, "drop": true } ] })"));
+  SendRecord& client = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})});
+  w.run();
+  REQUIRE(client.results.size() == 1);
+  CHECK(client.results[0].possible_duplicate);
+  CHECK(w.store.messages().size() == 1);  // the receiver has it; the sender will send it again
+}
+
+TEST_CASE("a delay rule answers late: a tarpit", "[fake_mx][rules]") {
+  MxWorld w(from_json(R"({ "rules": [ { "stage": "mail", "delay": "20s" } ] })"));
+  SendRecord& client = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})});
+  w.run();
+  REQUIRE(client.results.size() == 1);
+  CHECK(client.results[0].recipients[0].outcome == smtp::Outcome::delivered);
+  const auto stored = w.trace.of_kind("mx.stored");
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].time - t0() >= 20s);
+}
+
+TEST_CASE("mailboxes: unknown users get 5.1.1, a full mailbox 4.2.2", "[fake_mx][mailboxes]") {
+  MxWorld w(from_json(R"({ "mailboxes": { "users": ["ann@dest.example", "bob@dest.example"], "quota_messages": 2 } })"));
+  std::vector<smtp::OutgoingMessage> messages;
+  for (int i = 0; i < 3; ++i) messages.push_back(note("a@acme.example", {"ann@dest.example"}));
+  messages.push_back(note("a@acme.example", {"zed@dest.example"}));
+  SendRecord& client = w.send_from("client", "198.51.100.1", messages);
+  w.run();
+  REQUIRE(client.results.size() == 4);
+  CHECK(client.results[0].recipients[0].outcome == smtp::Outcome::delivered);
+  CHECK(client.results[1].recipients[0].outcome == smtp::Outcome::delivered);
+  CHECK(client.results[2].recipients[0].reply->text() == "452 4.2.2 <ann@dest.example>: Mailbox full");
+  CHECK(client.results[3].recipients[0].reply->text() ==
+        "550 5.1.1 <zed@dest.example>: Recipient address rejected: User unknown in virtual mailbox table");
+  CHECK(w.store.count("ann@dest.example") == 2);
+}
+
+TEST_CASE("limits: concurrent connections per client, and messages per connection, answered with 421",
+          "[fake_mx][limits]") {
+  SECTION("connections") {
+    MxWorld w(from_json(R"({ "limits": { "connections_per_client": 1 },
+                             "rules": [ { "stage": "mail", "delay": "10s" } ] })"));
+    SendRecord& first = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})});
+    SendRecord& second = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 1s);
+    SendRecord& other = w.send_from("other", "198.51.100.2", {note("a@acme.example", {"ann@dest.example"})}, 1s);
+    w.run();
+    CHECK(first.results.size() == 1);
+    CHECK(MxWorld::first_reply(second) == "421 4.7.0 Too many concurrent SMTP connections; please try again later");
+    CHECK(other.results.size() == 1);
+  }
+  SECTION("messages per connection") {
+    MxWorld w(from_json(R"({ "limits": { "messages_per_connection": 2 } })"));
+    std::vector<smtp::OutgoingMessage> messages(3, note("a@acme.example", {"ann@dest.example"}));
+    SendRecord& client = w.send_from("client", "198.51.100.1", messages);
+    w.run();
+    CHECK(w.store.messages().size() == 2);
+    REQUIRE(client.results.size() == 3);
+    CHECK_THAT(client.results[2].recipients[0].reply->text(), Catch::StartsWith("421 4.7.28"));
+  }
+}
+
+TEST_CASE("the mail store keeps envelope, content, client, time and the session transcript", "[fake_mx][store]") {
+  MxWorld w(fake_mx::Behaviour{});
+  smtp::OutgoingMessage message = note("news@acme.example", {"ann@dest.example", "bob@dest.example"});
+  message.recipients[0].dsn.notify_given = true;
+  message.recipients[0].dsn.notify_failure = true;
+  w.send_from("client", "198.51.100.1", {message});
+  w.run();
+  REQUIRE(w.store.messages().size() == 1);
+  const fake_mx::StoredMessage& stored = w.store.messages()[0];
+  CHECK(stored.number == 1);
+  CHECK(stored.sender == "news@acme.example");
+  REQUIRE(stored.recipients.size() == 2);
+  CHECK(stored.recipients[0].dsn.notify_failure);
+  CHECK(stored.content == "Subject: hello\r\n\r\nbody\r\n");
+  CHECK(stored.client.address.to_string() == "198.51.100.1");
+  CHECK(stored.helo == "relay.acme.example");
+  CHECK(stored.mx == "mx");
+  CHECK(stored.received > t0());
+  CHECK_THAT(stored.transcript, Catch::Contains("C: MAIL FROM:<news@acme.example>"));
+  CHECK(w.store.mailbox("BOB@dest.example").size() == 1);
+}
+
+TEST_CASE("presets answer with their providers' texts", "[fake_mx][presets]") {
+  const auto gmail = *fake_mx::preset("gmail");
+  CHECK(gmail.mailboxes.unknown_user.code == 550);
+  CHECK(gmail.mailboxes.unknown_user.lines.size() == 4);
+  CHECK_THAT(gmail.mailboxes.unknown_user.wire(), Catch::StartsWith("550-5.1.1 The email account that you tried to reach does not exist."));
+  CHECK_THAT(gmail.mailboxes.unknown_user.wire(), Catch::EndsWith("550 5.1.1  https://support.google.com/mail/?p=NoSuchUser - gsmtp\r\n"));
+  CHECK(gmail.limits.rate_limited.enhanced == "4.7.28");
+  CHECK(fake_mx::preset("outlook")->mailboxes.unknown_user.text() ==
+        "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302) [mail.protection.outlook.example]");
+  CHECK(fake_mx::preset("postgrey")->greylisting.enabled);
+  CHECK(!fake_mx::preset("yahoo"));
+
+  MxWorld w(from_json(R"({ "preset": "gmail", "mailboxes": { "users": ["ann@dest.example"] } })"));
+  SendRecord& client = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"nobody@dest.example"})});
+  w.run();
+  CHECK_THAT(MxWorld::first_reply(client), Catch::StartsWith("550 5.1.1 The email account that you tried to reach does not exist."));
+}
+
+TEST_CASE("fake MX JSON mistakes name the path", "[fake_mx][config]") {
+  const auto error_of = [](const char* text) -> std::string {
+    try {
+      (void)from_json(text);
+    } catch (const scenario::InputError& error) {
+      return error.what();
+    }
+    return "(no error)";
+  };
+  CHECK(error_of(R"({ "rules": [ { "stage": "rcpt", "reply": "45 4.7.1 x" } ] })") ==
+        "$.rules[0].reply: expected a reply such as \"450 4.7.1 Greylisted\" (code 200 to 599, then an optional enhanced code), found \"45 4.7.1 x\"");
+  CHECK(error_of(R"({ "rules": [ { "stage": "rcpt", "reply": "450 5.7.1 x" } ] })") ==
+        "$.rules[0].reply: expected an enhanced code of the same class as the reply code, found \"450 5.7.1 x\"");
+  CHECK(error_of(R"({ "rules": [ { "stage": "helo", "reply": "450 x" } ] })").starts_with("$.rules[0].stage: expected one of"));
+  CHECK(error_of(R"({ "rules": [ { "stage": "rcpt" } ] })").starts_with("$.rules[0]: expected exactly one action"));
+  CHECK(error_of(R"({ "rules": [ { "stage": "rcpt", "drop": true, "probability": 1.5 } ] })").starts_with("$.rules[0].probability: expected a probability from 0 to 1"));
+  CHECK(error_of(R"({ "mailboxes": { "users": ["not an address"] } })").starts_with("$.mailboxes.users[0]: expected an address"));
+  CHECK(error_of(R"({ "greylisting": { "delay": "3d" } })").starts_with("$.greylisting.delay: expected delay at most retry_window"));
+  CHECK(error_of(R"({ "preset": "yahoo" })").starts_with("$.preset: expected one of"));
+  CHECK(error_of(R"({ "greylist": true })").starts_with("$.greylist: expected one of the keys"));
+}
