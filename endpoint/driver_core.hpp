@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "endpoint/transcript.hpp"
 #include "io/io.hpp"
@@ -16,6 +17,8 @@ class DriverCore {
  public:
   // Everything said on this connection, "C: ..." and "S: ..." lines (TLS steps as notes).
   const std::string& transcript() const { return transcript_; }
+  // The transcript so far, which then starts afresh (a receiver keeps one per message).
+  std::string take_transcript() { return std::exchange(transcript_, std::string()); }
   // Off, nothing is kept: an owner that never reads the transcript (the relay) saves copying every
   // message it carries. TLS notes stay (they are short).
   void keep_transcript(bool keep) { keep_transcript_ = keep; }

@@ -255,7 +255,7 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, const smtp::serv
     stored.recipients = message.envelope.recipients;
     stored.content = message.content;
     stored.tls = session.connection->session().tls();
-    stored.transcript = session.connection->transcript();
+    stored.transcript = session.connection->take_transcript();
     io_.trace("mx.stored", {{"number", number}, {"from", stored.sender}, {"recipients", stored.recipients.size()},
                             {"bytes", stored.content.size()}, {"tls", stored.tls.active}, {"dropped_reply", dropped}});
     store_.add(std::move(stored));

@@ -33,7 +33,7 @@ struct StoredMessage {
   std::vector<smtp::Recipient> recipients;
   std::string content;       // as received: unstuffed, CRLF
   smtp::TlsState tls;
-  std::string transcript;    // the session up to this message
+  std::string transcript;    // the session since the previous message (from the greeting, for the first)
 };
 
 // Every accepted message, and each mailbox's. It lives outside the node, so that it outlives a
