@@ -47,7 +47,7 @@ struct Limits {
   smtp::Reply rate_limited = smtp::Reply::make(421, "4.7.28", "Our system has detected an unusual rate of mail from your IP address; try again later");
 };
 
-enum class Stage : std::uint8_t { connect, mail, rcpt, end_of_data };
+enum class Stage : std::uint8_t { connect, ehlo, starttls, mail, rcpt, data, end_of_data };
 std::string_view to_string(Stage stage);
 
 struct Match {
@@ -63,7 +63,8 @@ struct Match {
 };
 
 enum class Action : std::uint8_t {
-  reply,  // answer `reply` (2xx accepts; 4xx and 5xx refuse; at connect, any reply ends the session)
+  reply,  // answer `reply` (2xx accepts - at EHLO, STARTTLS and DATA with the usual reply; 4xx and 5xx
+          // refuse; at connect a refusal replaces the greeting and ends the session)
   drop,   // reset the connection without a reply (at end of data: after the final dot)
   delay,  // answer normally, `delay` later (a tarpit)
 };

@@ -24,6 +24,9 @@ smtp::Reply for_recipient(smtp::Reply reply, const std::string& recipient) {
 std::string_view to_string(Stage stage) {
   switch (stage) {
     case Stage::connect: return "connect";
+    case Stage::ehlo: return "EHLO";
+    case Stage::starttls: return "STARTTLS";
+    case Stage::data: return "DATA";
     case Stage::mail: return "MAIL";
     case Stage::rcpt: return "RCPT";
     case Stage::end_of_data: return "end of data";
@@ -158,6 +161,10 @@ void FakeMxNode::open_session(std::unique_ptr<io::Connection> connection) {
   config.hostname = behaviour_.hostname;
   config.starttls = behaviour_.starttls && tls_ != nullptr;
   config.recipients_max = 1000;
+  // The engine asks before EHLO, STARTTLS and DATA only when a rule needs it.
+  config.ask_at_commands = std::any_of(behaviour_.rules.begin(), behaviour_.rules.end(), [](const Rule& rule) {
+    return rule.stage == Stage::ehlo || rule.stage == Stage::starttls || rule.stage == Stage::data;
+  });
   const std::uint64_t id = connection->id();
   Session& session = sessions_[id];
   session.client = connection->peer_endpoint();
@@ -174,6 +181,11 @@ void FakeMxNode::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
   if (const auto* mail = std::get_if<smtp::server_event::Mail>(&event)) return on_mail(id, session, *mail);
   if (const auto* rcpt = std::get_if<smtp::server_event::Rcpt>(&event)) return on_rcpt(id, session, *rcpt);
   if (const auto* message = std::get_if<smtp::server_event::Message>(&event)) return on_message(id, session, *message);
+  if (const auto* command = std::get_if<smtp::server_event::Command>(&event)) {
+    const Stage stage = command->verb == "DATA" ? Stage::data : command->verb == "STARTTLS" ? Stage::starttls : Stage::ehlo;
+    const Context context{stage, session.client, session.connection->session().tls().active, session.sender, {}, messages_seen_ + 1};
+    return answer(id, session, rule_for(context), smtp::Verdict::accept());
+  }
   if (std::holds_alternative<smtp::server_event::Auth>(event)) {
     return session.connection->decide(smtp::Verdict::reject(smtp::Reply::make(502, "5.5.1", "Error: authentication not enabled")));
   }

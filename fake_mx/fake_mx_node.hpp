@@ -5,10 +5,10 @@
 //
 // What it models: greylisting (postgrey), known and unknown users, mailbox quotas, concurrent
 // connection caps and message rate limits answered with 421, rules answering any reply - or
-// dropping the connection, or waiting - at connect, MAIL, RCPT and end of data, sequences ("the
-// next 3", "every 10th"), seeded probabilities, STARTTLS offered or not.
-// What it does not model (yet): rules at EHLO, STARTTLS and DATA, AUTH, TLS version limits, and
-// asynchronous bounces; docs/fake-mx.md keeps the list.
+// dropping the connection, or waiting - at connect, EHLO, STARTTLS, MAIL, RCPT, DATA and end of
+// data, sequences ("the next 3", "every 10th"), seeded probabilities, STARTTLS offered or not.
+// What it does not model (yet): AUTH, TLS version limits, and asynchronous bounces;
+// docs/fake-mx.md keeps the list.
 
 #include <map>
 #include <memory>

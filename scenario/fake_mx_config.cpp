@@ -65,7 +65,7 @@ fake_mx::Rule read_rule(const JsonValue& value, Instant origin) {
   value.allow_keys({"name", "stage", "match", "reply", "drop", "delay", "times", "every", "probability"});
   fake_mx::Rule rule;
   if (auto item = value.find("name")) rule.name = item->string();
-  rule.stage = static_cast<fake_mx::Stage>(value.at("stage").choice({"connect", "mail", "rcpt", "end_of_data"}));
+  rule.stage = static_cast<fake_mx::Stage>(value.at("stage").choice({"connect", "ehlo", "starttls", "mail", "rcpt", "data", "end_of_data"}));
   if (auto item = value.find("match")) rule.match = read_match(*item, origin);
   const int actions = (value.has("reply") ? 1 : 0) + (value.has("drop") ? 1 : 0) + (value.has("delay") ? 1 : 0);
   if (actions != 1) value.fail("exactly one action: \"reply\", \"drop\": true or \"delay\"");

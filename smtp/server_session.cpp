@@ -275,7 +275,18 @@ void ServerSession::on_helo(const Command& command, bool extended) {
     error_reply(501, "5.5.4", extended ? "Syntax: EHLO hostname" : "Syntax: HELO hostname");
     return;
   }
-  helo_ = command.argument;
+  if (config_.ask_at_commands) {
+    pending_command_ = server_event::Command{extended ? "EHLO" : "HELO", command.argument};
+    pending_extended_ = extended;
+    events_.push_back(*pending_command_);
+    pending_ = Pending::command;
+    return;
+  }
+  proceed_helo(command.argument, extended);
+}
+
+void ServerSession::proceed_helo(const std::string& name, bool extended) {
+  helo_ = name;
   esmtp_ = extended;
   reset_transaction();  // RFC 5321 §4.1.4
   events_.push_back(server_event::Helo{helo_, extended});
@@ -393,6 +404,16 @@ void ServerSession::on_rcpt(const Command& command) {
 void ServerSession::on_data() {
   if (!mail_given_) return error_reply(503, "5.5.1", "Error: need RCPT command");
   if (envelope_.recipients.empty()) return error_reply(554, "5.5.1", "Error: no valid recipients");
+  if (config_.ask_at_commands) {
+    pending_command_ = server_event::Command{"DATA", ""};
+    events_.push_back(*pending_command_);
+    pending_ = Pending::command;
+    return;
+  }
+  proceed_data();
+}
+
+void ServerSession::proceed_data() {
   reply(354, "", "End data with <CR><LF>.<CR><LF>");
   content_.clear();
   // Room for the declared size (RFC 1870), up to a bound, spares the buffer its doublings.
@@ -491,6 +512,16 @@ void ServerSession::on_starttls(bool more_input_follows) {
     events_.push_back(server_event::Violation{"plaintext pipelined after STARTTLS: discarded (CVE-2011-0411)"});
     discard_input();
   }
+  if (config_.ask_at_commands) {
+    pending_command_ = server_event::Command{"STARTTLS", ""};
+    events_.push_back(*pending_command_);
+    pending_ = Pending::command;
+    return;
+  }
+  proceed_starttls();
+}
+
+void ServerSession::proceed_starttls() {
   reply(220, "2.0.0", "Ready to start TLS");
   events_.push_back(server_event::StartTls{});
   enter(State::awaiting_tls);
@@ -610,6 +641,23 @@ void ServerSession::decide(Instant now, Verdict verdict) {
       answer(verdict.accepted ? 235 : 535, verdict.accepted ? "2.7.0" : "5.7.8",
              verdict.accepted ? "Authentication successful" : "Error: authentication failed");
       break;
+    case Pending::command: {
+      const server_event::Command command = std::move(*pending_command_);
+      pending_command_.reset();
+      if (!verdict.accepted) {
+        answer(554, "5.5.0", "Error: refused");
+        break;
+      }
+      if (command.verb == "DATA") {
+        proceed_data();
+      } else if (command.verb == "STARTTLS") {
+        proceed_starttls();
+        return;  // no more input until the handshake is done
+      } else {
+        proceed_helo(command.argument, pending_extended_);
+      }
+      break;
+    }
     case Pending::none: break;
   }
   pump();

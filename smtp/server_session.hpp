@@ -49,6 +49,9 @@ struct ServerConfig {
   bool eight_bit_mime = true;
   bool dsn = true;
   bool smtputf8 = false;
+  // Ask the owner, with a Command event, before answering EHLO/HELO, STARTTLS and DATA (a fake MX
+  // refuses at any stage; the relay has no use for it).
+  bool ask_at_commands = false;
 };
 
 // Whatever size is configured, a message is never buffered past this.
@@ -115,6 +118,10 @@ struct Auth {  // decision
   std::string user;
   std::string password;
 };
+struct Command {  // decision, with ServerConfig::ask_at_commands: "EHLO", "HELO", "STARTTLS" or "DATA"
+  std::string verb;
+  std::string argument;
+};
 struct StartTls {};  // the owner starts TLS now and calls tls_started() once the handshake is done
 struct Violation {   // abuse worth logging: bare line endings, injection, synchronization errors
   std::string what;
@@ -125,8 +132,8 @@ struct Closed {
 }  // namespace server_event
 
 using ServerEvent = std::variant<server_event::Helo, server_event::Mail, server_event::Rcpt, server_event::Message,
-                                 server_event::Auth, server_event::StartTls, server_event::Violation,
-                                 server_event::Closed>;
+                                 server_event::Auth, server_event::Command, server_event::StartTls,
+                                 server_event::Violation, server_event::Closed>;
 
 // The owner's answer to a decision event.
 struct Verdict {
@@ -168,7 +175,7 @@ class ServerSession {
 
  private:
   enum class State { awaiting_tls, command, auth_response, data, closed };
-  enum class Pending { none, mail, rcpt, message, auth };
+  enum class Pending { none, mail, rcpt, message, auth, command };
   enum class LineStart { none, real, soft };  // soft: after a bare CR/LF; never ends DATA
 
   void enter(State state);
@@ -224,6 +231,11 @@ class ServerSession {
   Envelope envelope_;
   std::optional<Recipient> pending_recipient_;
   std::optional<server_event::Mail> pending_mail_;
+  std::optional<server_event::Command> pending_command_;
+  bool pending_extended_ = false;
+  void proceed_helo(const std::string& name, bool extended);
+  void proceed_data();
+  void proceed_starttls();
 
   // AUTH exchange in progress.
   std::string auth_mechanism_;

@@ -10,6 +10,7 @@
 #include "support/client_dialogue.hpp"
 #include "support/smtp_nodes.hpp"
 #include "support/test_world.hpp"
+#include "tls/certificate.hpp"
 
 using namespace relaysim;
 using namespace relaysim::testing;
@@ -303,4 +304,55 @@ TEST_CASE("fake MX JSON mistakes name the path", "[fake_mx][config]") {
   CHECK(error_of(R"({ "greylisting": { "delay": "3d" } })").starts_with("$.greylisting.delay: expected delay at most retry_window"));
   CHECK(error_of(R"({ "preset": "yahoo" })").starts_with("$.preset: expected one of"));
   CHECK(error_of(R"({ "greylist": true })").starts_with("$.greylist: expected one of the keys"));
+}
+
+TEST_CASE("rules at EHLO, STARTTLS and DATA: 421 at EHLO, 454 at STARTTLS, 554 at DATA", "[fake_mx][rules]") {
+  SECTION("EHLO") {
+    MxWorld w(from_json(R"({ "rules": [ { "stage": "ehlo", "reply": "421 4.3.2 Not now" } ] })"));
+    SendRecord& client = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})});
+    w.run();
+    REQUIRE(client.failures.size() == 1);
+    CHECK(client.failures[0].stage == smtp::Stage::ehlo);
+    CHECK(MxWorld::first_reply(client) == "421 4.3.2 Not now");
+  }
+  SECTION("DATA") {
+    MxWorld w(from_json(R"({ "rules": [ { "stage": "data", "match": { "sender": "a@acme.example" }, "reply": "554 5.7.1 No data for you" } ] })"));
+    SendRecord& client = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"}), note("b@acme.example", {"ann@dest.example"})});
+    w.run();
+    REQUIRE(client.results.size() == 2);
+    CHECK(client.results[0].recipients[0].outcome == smtp::Outcome::permanent);
+    CHECK(client.results[0].recipients[0].reply->text() == "554 5.7.1 No data for you");
+    CHECK(client.results[1].recipients[0].outcome == smtp::Outcome::delivered);
+  }
+  SECTION("STARTTLS") {
+    tls::CryptoContext crypto(9);
+    tls::Forge forge(crypto);
+    auto ca = forge.certificate_authority({"CA", {}, t0() - 24h, t0() + 3650 * 24h});
+    auto certificate = forge.issue({"mx", {}, t0() - 24h, t0() + 90 * 24h}, ca.get());
+    tls::Context server(crypto, tls::ContextConfig{tls::Role::server, certificate.get(), {}, {}, tls::Verification::none,
+                                                   tls::Version::tls1_2, tls::Version::tls1_3});
+    tls::Context client_tls(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {}, tls::Verification::none,
+                                                       tls::Version::tls1_2, tls::Version::tls1_3});
+    for (const bool refuse : {false, true}) {
+      CAPTURE(refuse);
+      sim::World world(1, t0());
+      world.add_host({"mx", {mx_endpoint.address}});
+      world.add_host({"client", {address("198.51.100.1")}});
+      fake_mx::MailStore store;
+      fake_mx::Behaviour behaviour = from_json(refuse ? R"({ "starttls": true, "rules": [ { "stage": "starttls", "reply": "454 4.7.0 TLS not available due to local problem" } ] })"
+                                                      : R"({ "starttls": true })");
+      world.add_process({"mx", "mx", [&](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, &server, store); }, {}});
+      SendRecord record;
+      world.add_process({"client", "client", [&](io::Io& io) {
+                           return std::make_unique<SendNode>(io, mx_endpoint, "mx", relay_client_config(smtp::ClientTls::opportunistic),
+                                                             &client_tls, std::vector<smtp::OutgoingMessage>{note("a@acme.example", {"ann@dest.example"})},
+                                                             record);
+                         }, {}});
+      world.start();
+      world.run_until(t0() + 10min);
+      REQUIRE(store.messages().size() == 1);  // opportunistic TLS carries on in plaintext after a 454
+      CHECK(store.messages()[0].tls.active == !refuse);
+      CHECK((store.messages()[0].transcript.find("S: 454 4.7.0 TLS not available") != std::string::npos) == refuse);
+    }
+  }
 }
