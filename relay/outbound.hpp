@@ -26,12 +26,17 @@
 #include "io/io.hpp"
 #include "relay/config.hpp"
 #include "relay/delivery.hpp"
-#include "relay/dsn.hpp"
+#include "smtp/dsn.hpp"
 #include "relay/queue.hpp"
 #include "relay/routing.hpp"
 #include "relay/schedule.hpp"
 
 namespace relaysim::relay {
+
+using smtp::compose_dsn;
+using smtp::DsnAction;
+using smtp::DsnMessage;
+using smtp::DsnRecipient;
 
 struct OutboundCounters {
   std::uint64_t delivered = 0;  // recipients

@@ -5,7 +5,7 @@
 
 #include <set>
 
-#include "relay/dsn.hpp"
+#include "smtp/dsn.hpp"
 #include "relay/relay_node.hpp"
 #include "support/client_dialogue.hpp"
 #include "support/scripted_mx.hpp"
@@ -81,10 +81,10 @@ struct DeliveryWorld {
     }
     return out;
   }
-  std::vector<relay::DsnReport> bounces() const {
-    std::vector<relay::DsnReport> out;
+  std::vector<smtp::DsnReport> bounces() const {
+    std::vector<smtp::DsnReport> out;
     for (const MxMessage& message : acme.messages) {
-      if (auto report = relay::parse_dsn(message.content)) out.push_back(*report);
+      if (auto report = smtp::parse_dsn(message.content)) out.push_back(*report);
     }
     return out;
   }
@@ -198,7 +198,7 @@ TEST_CASE("null MX bounces at once with 5.1.10; NXDOMAIN bounces with 5.4.4; the
   CHECK(w.log_lines("status=bounced").size() == 2);
   const auto reports = w.bounces();
   REQUIRE(reports.size() == 2);  // one per event: the two domains failed in separate deliveries
-  std::map<std::string, relay::DsnRecipient> by_recipient;
+  std::map<std::string, smtp::DsnRecipient> by_recipient;
   for (const auto& report : reports) {
     CHECK(report.reporting_mta == "relay.acme.example");
     CHECK(report.envelope_id == "sf-123");
@@ -206,8 +206,8 @@ TEST_CASE("null MX bounces at once with 5.1.10; NXDOMAIN bounces with 5.4.4; the
     REQUIRE(report.recipients.size() == 1);
     by_recipient[report.recipients[0].final_recipient] = report.recipients[0];
   }
-  const relay::DsnRecipient& ann = by_recipient.at("ann@nomail.example");
-  CHECK(ann.action == relay::DsnAction::failed);
+  const smtp::DsnRecipient& ann = by_recipient.at("ann@nomail.example");
+  CHECK(ann.action == smtp::DsnAction::failed);
   CHECK(ann.status == "5.1.10");
   CHECK(ann.original_recipient == "ann@nomail.example");
   CHECK_THAT(ann.diagnostic, Catch::Contains("nullMX"));
@@ -319,7 +319,7 @@ TEST_CASE("a 5xx for one recipient bounces that one only; the other is delivered
   const auto reports = w.bounces();
   REQUIRE(reports.size() == 1);
   REQUIRE(reports[0].recipients.size() == 1);
-  const relay::DsnRecipient& bob = reports[0].recipients[0];
+  const smtp::DsnRecipient& bob = reports[0].recipients[0];
   CHECK(bob.final_recipient == "bob@dest.example");
   CHECK(bob.status == "5.1.1");
   CHECK(bob.remote_mta == "mx1.dest.example");
@@ -382,7 +382,7 @@ TEST_CASE("retries back off from minimal_backoff_time towards maximal_backoff_ti
   const auto reports = w.bounces();
   REQUIRE(reports.size() == 1);
   CHECK(reports[0].recipients[0].status == "4.4.7");
-  CHECK(reports[0].recipients[0].action == relay::DsnAction::failed);
+  CHECK(reports[0].recipients[0].action == smtp::DsnAction::failed);
   CHECK(reports[0].recipients[0].diagnostic == "450 4.7.1 Greylisted");
   CHECK(w.relay_node->queue().size() == 0);
 }
@@ -399,7 +399,7 @@ TEST_CASE("delay_warning_time sends one 'delayed' notice, then the message is de
   w.run(8h);
   const auto reports = w.bounces();
   REQUIRE(reports.size() == 1);
-  CHECK(reports[0].recipients[0].action == relay::DsnAction::delayed);
+  CHECK(reports[0].recipients[0].action == smtp::DsnAction::delayed);
   CHECK(reports[0].recipients[0].status == "4.3.2");
   CHECK(reports[0].recipients[0].will_retry_until == "Sat, 07 Mar 2026 09:00:00 +0000");
   // A delay notice returns the headers only.
@@ -439,7 +439,7 @@ TEST_CASE("NOTIFY: NEVER suppresses the bounce; SUCCESS gets a 'relayed' notice 
     REQUIRE(mx1.messages.size() == 1);
     const auto reports = w.bounces();
     REQUIRE(reports.size() == 1);
-    CHECK(reports[0].recipients[0].action == relay::DsnAction::relayed);
+    CHECK(reports[0].recipients[0].action == smtp::DsnAction::relayed);
     CHECK(reports[0].recipients[0].status == "2.0.0");
   }
   SECTION("SUCCESS to a server with DSN: NOTIFY goes on, no notice from the relay") {

@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "relay/dsn.hpp"
+#include "smtp/dsn.hpp"
 #include "relay/schedule.hpp"
 #include "support/test_world.hpp"
 
@@ -72,20 +72,20 @@ TEST_CASE("queue ids: 22 hex digits held as two integers, in the same order as t
 }
 
 TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inject a field", "[relay][dsn][unit]") {
-  relay::DsnMessage dsn;
+  smtp::DsnMessage dsn;
   dsn.report.reporting_mta = "relay.acme.example";
   dsn.report.queue_id = "ABC123";
   dsn.report.envelope_id = "sf-42";
   dsn.report.arrival_date = format_rfc5322(t0());
-  relay::DsnRecipient ann;
+  smtp::DsnRecipient ann;
   ann.final_recipient = "ann@dest.example";
   ann.original_recipient = "Ann@Dest.example";
-  ann.action = relay::DsnAction::failed;
+  ann.action = smtp::DsnAction::failed;
   ann.status = "5.1.1";
   ann.remote_mta = "mx1.dest.example";
   ann.diagnostic = "550 5.1.1 unknown\r\nAction: delivered";  // a hostile reply
   ann.last_attempt_date = format_rfc5322(t0() + 1min);
-  relay::DsnRecipient bob = ann;
+  smtp::DsnRecipient bob = ann;
   bob.final_recipient = "bob@dest.example";
   bob.original_recipient.clear();
   bob.diagnostic = "550 5.7.1 no";
@@ -95,7 +95,7 @@ TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inje
   dsn.message_id = "ABC124@relay.acme.example";
   dsn.original = "Subject: hi\r\nFrom: <a@acme.example>\r\n\r\nthe body\r\n";
 
-  const std::string full = relay::compose_dsn(dsn);
+  const std::string full = smtp::compose_dsn(dsn);
   CHECK_THAT(full, Catch::StartsWith("From: MAILER-DAEMON@relay.acme.example (Mail Delivery System)\r\n"));
   CHECK_THAT(full, Catch::Contains("To: <bounces+123@bnc.salesforce.example>\r\n"));
   CHECK_THAT(full, Catch::Contains("Auto-Submitted: auto-replied\r\n"));
@@ -105,7 +105,7 @@ TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inje
     REQUIRE(at > 0);
     REQUIRE(full[at - 1] == '\r');
   }
-  const auto report = relay::parse_dsn(full);
+  const auto report = smtp::parse_dsn(full);
   REQUIRE(report);
   CHECK(report->reporting_mta == "relay.acme.example");
   CHECK(report->queue_id == "ABC123");
@@ -114,7 +114,7 @@ TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inje
   REQUIRE(report->recipients.size() == 2);
   CHECK(report->recipients[0].final_recipient == "ann@dest.example");
   CHECK(report->recipients[0].original_recipient == "Ann@Dest.example");
-  CHECK(report->recipients[0].action == relay::DsnAction::failed);  // the injected "Action:" stayed text
+  CHECK(report->recipients[0].action == smtp::DsnAction::failed);  // the injected "Action:" stayed text
   CHECK(report->recipients[0].status == "5.1.1");
   CHECK(report->recipients[0].remote_mta == "mx1.dest.example");
   CHECK(report->recipients[0].diagnostic == "550 5.1.1 unknown  Action: delivered");
@@ -122,8 +122,8 @@ TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inje
   CHECK(report->recipients[1].diagnostic == "550 5.7.1 no");
 
   dsn.headers_only = true;
-  const std::string headers = relay::compose_dsn(dsn);
+  const std::string headers = smtp::compose_dsn(dsn);
   CHECK_THAT(headers, Catch::Contains("Content-Type: text/rfc822-headers"));
   CHECK_THAT(headers, !Catch::Contains("the body"));
-  CHECK(relay::parse_dsn("Subject: not a report\r\n\r\nhello\r\n") == std::nullopt);
+  CHECK(smtp::parse_dsn("Subject: not a report\r\n\r\nhello\r\n") == std::nullopt);
 }

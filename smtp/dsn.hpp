@@ -12,7 +12,7 @@
 
 #include "io/time.hpp"
 
-namespace relaysim::relay {
+namespace relaysim::smtp {
 
 enum class DsnAction : std::uint8_t { failed, delayed, delivered, relayed };
 std::string_view to_string(DsnAction action);
@@ -56,4 +56,4 @@ std::optional<DsnReport> parse_dsn(std::string_view content);
 // The header section of a message (up to the blank line), CRLF-terminated.
 std::string_view header_section(std::string_view content);
 
-}  // namespace relaysim::relay
+}  // namespace relaysim::smtp

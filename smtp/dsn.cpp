@@ -1,10 +1,10 @@
-#include "relay/dsn.hpp"
+#include "smtp/dsn.hpp"
 
 #include <map>
 
 #include "smtp/syntax.hpp"
 
-namespace relaysim::relay {
+namespace relaysim::smtp {
 namespace {
 
 std::string_view trim(std::string_view text) {
@@ -252,4 +252,4 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
   return std::nullopt;
 }
 
-}  // namespace relaysim::relay
+}  // namespace relaysim::smtp
