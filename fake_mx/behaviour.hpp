@@ -67,6 +67,16 @@ enum class Action : std::uint8_t {
           // refuse; at connect a refusal replaces the greeting and ends the session)
   drop,   // reset the connection without a reply (at end of data: after the final dot)
   delay,  // answer normally, `delay` later (a tarpit)
+  bounce_later,  // at end of data: accept with 250, then send a bounce to the sender `bounce.after` later
+};
+
+// A bounce sent after the message was accepted, as receivers that queue before checking do. It
+// goes to the envelope sender's MX like any mail (never to <>), retried a few times if needed.
+struct LateBounce {
+  Duration after = std::chrono::minutes(10);
+  std::string status = "5.1.1";
+  std::string diagnostic = "550 5.1.1 The email account that you tried to reach does not exist";
+  bool rfc3464 = true;  // false: a plain-text notice with no machine-readable report, as some receivers send
 };
 
 struct Rule {
@@ -76,6 +86,7 @@ struct Rule {
   Action action = Action::reply;
   smtp::Reply reply;
   Duration delay{0};
+  LateBounce bounce;
   int times = 0;             // applies this many times, then never again; 0: no limit
   int every = 1;             // applies to every Nth match (1: each)
   int probability_per_mille = 1000;  // drawn from the node's seeded stream

@@ -4,10 +4,14 @@
 #include <cstdio>
 
 #include "io/assert.hpp"
+#include "smtp/dsn.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::fake_mx {
 namespace {
+
+constexpr int bounce_attempts_max = 5;
+constexpr Duration bounce_retry_delay = std::chrono::minutes(5);
 
 std::string address_of(const std::optional<smtp::Mailbox>& mailbox) {
   return mailbox ? smtp::to_lower(mailbox->to_string()) : std::string("<>");
@@ -115,7 +119,10 @@ const Rule* FakeMxNode::rule_for(const Context& context) {
     io_.trace("mx.rule", {{"rule", rule.name.empty() ? "#" + std::to_string(i + 1) : rule.name},
                           {"stage", to_string(rule.stage)},
                           {"client", context.client.address.to_string()},
-                          {"action", rule.action == Action::reply ? "reply" : rule.action == Action::drop ? "drop" : "delay"},
+                          {"action", rule.action == Action::reply   ? "reply"
+                                     : rule.action == Action::drop  ? "drop"
+                                     : rule.action == Action::delay ? "delay"
+                                                                    : "bounce later"},
                           {"reply", rule.action == Action::reply ? rule.reply.text() : std::string()}});
     return &rule;
   }
@@ -143,6 +150,8 @@ void FakeMxNode::accept(std::unique_ptr<io::Connection> connection) {
     case Action::drop:
       connection->abort();
       return;
+    case Action::bounce_later:
+      return open_session(std::move(connection));
     case Action::delay: {
       // A slow greeting: the connection waits, then the session starts.
       auto held = std::make_shared<std::unique_ptr<io::Connection>>(std::move(connection));
@@ -250,6 +259,10 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, const smtp::serv
     context.recipients.push_back(smtp::to_lower(recipient.mailbox.to_string()));
   }
   const Rule* rule = rule_for(context);
+  if (rule != nullptr && rule->action == Action::bounce_later) {
+    schedule_bounce(message, *rule, number);
+    return respond(id, session, smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued")), Duration(0));
+  }
   const bool refused = rule != nullptr && rule->action == Action::reply && !rule->reply.positive();
   const bool dropped = rule != nullptr && rule->action == Action::drop;
   char queue_id[32];
@@ -285,6 +298,8 @@ void FakeMxNode::answer(std::uint64_t id, Session& session, const Rule* rule, sm
       return session.connection->abort("dropped by rule " + rule->name);
     case Action::delay:
       return respond(id, session, std::move(otherwise), rule->delay);
+    case Action::bounce_later:  // only at end of data, handled there; elsewhere it accepts
+      return respond(id, session, std::move(otherwise), Duration(0));
   }
 }
 
@@ -294,6 +309,129 @@ void FakeMxNode::respond(std::uint64_t id, Session& session, smtp::Verdict verdi
     const auto found = sessions_.find(id);
     if (found != sessions_.end() && found->second.connection) found->second.connection->decide(std::move(verdict));
   });
+}
+
+void FakeMxNode::schedule_bounce(const smtp::server_event::Message& message, const Rule& rule,
+                                 std::uint64_t number) {
+  if (!message.envelope.sender) {
+    io_.trace("mx.bounce_skipped", {{"number", number}, {"why", "the sender is <>: no bounce"}});
+    return;
+  }
+  const std::uint64_t id = next_bounce_++;
+  Bounce& bounce = bounces_[id];
+  bounce.mailbox = *message.envelope.sender;
+  bounce.to = bounce.mailbox.to_string();
+  const Instant now = io_.now();
+  char message_id[64];
+  std::snprintf(message_id, sizeof message_id, "bounce-%llu-%llu@", static_cast<unsigned long long>(number),
+                static_cast<unsigned long long>(id));
+  if (rule.bounce.rfc3464) {
+    smtp::DsnMessage dsn;
+    dsn.report.reporting_mta = behaviour_.hostname;
+    dsn.report.queue_id = std::to_string(number);
+    dsn.report.envelope_id = message.envelope.parameters.envid;
+    dsn.report.arrival_date = format_rfc5322(now);
+    for (const smtp::Recipient& recipient : message.envelope.recipients) {
+      smtp::DsnRecipient entry;
+      entry.final_recipient = recipient.mailbox.to_string();
+      entry.original_recipient = recipient.dsn.orcpt;
+      entry.action = smtp::DsnAction::failed;
+      entry.status = rule.bounce.status;
+      entry.diagnostic = rule.bounce.diagnostic;
+      entry.last_attempt_date = format_rfc5322(now + rule.bounce.after);
+      dsn.report.recipients.push_back(std::move(entry));
+    }
+    dsn.to = bounce.to;
+    dsn.date = now + rule.bounce.after;
+    dsn.message_id = message_id + behaviour_.hostname;
+    dsn.original = message.content;
+    dsn.headers_only = true;
+    bounce.content = smtp::compose_dsn(dsn);
+  } else {
+    // What a receiver that predates RFC 3464 sends: readable, not machine-parseable.
+    std::string recipients;
+    for (const smtp::Recipient& recipient : message.envelope.recipients) recipients += "  " + recipient.mailbox.to_string() + "\r\n";
+    bounce.content = "From: Mail Delivery Subsystem <MAILER-DAEMON@" + behaviour_.hostname + ">\r\nTo: <" + bounce.to +
+                     ">\r\nSubject: Returned mail: see transcript for details\r\nDate: " + format_rfc5322(now + rule.bounce.after) +
+                     "\r\nMessage-ID: <" + message_id + behaviour_.hostname + ">\r\nAuto-Submitted: auto-replied\r\n\r\n" +
+                     "The original message was received at " + format_rfc5322(now) + "\r\n\r\n" +
+                     "   ----- The following addresses had permanent fatal errors -----\r\n" + recipients + "\r\n" +
+                     "   ----- Transcript of session follows -----\r\n" + rule.bounce.diagnostic + "\r\n\r\n" +
+                     "   ----- Original message headers follow -----\r\n" + std::string(smtp::header_section(message.content));
+  }
+  io_.trace("mx.bounce_scheduled", {{"number", number}, {"to", bounce.to}, {"at", format_iso8601(now + rule.bounce.after)},
+                                    {"status", rule.bounce.status}});
+  bounce.step = io_.at(now + rule.bounce.after, [this, id] { send_bounce(id); });
+}
+
+void FakeMxNode::send_bounce(std::uint64_t id) {
+  Bounce& bounce = bounces_.at(id);
+  bounce.attempts += 1;
+  const std::string domain = bounce.to.substr(bounce.to.rfind('@') + 1);
+  bounce.step = io_.resolve(domain, io::DnsType::mx, [this, id, domain](const io::DnsAnswer& answer) {
+    if (answer.temporary_failure()) return bounce_failed(id, "MX lookup for " + domain + " failed");
+    if (answer.status == io::DnsStatus::nxdomain) return bounce_failed(id, "no such domain " + domain);
+    std::vector<io::MxRecord> records = answer.mx;
+    std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.preference < b.preference; });
+    const std::string host = records.empty() ? domain : records.front().exchange;  // implicit MX without MX records
+    bounce_to_host(id, host);
+  });
+}
+
+void FakeMxNode::bounce_to_host(std::uint64_t id, const std::string& host) {
+  Bounce& bounce = bounces_.at(id);
+  bounce.host = host;
+  bounce.step = io_.resolve(host, io::DnsType::a, [this, id, host](const io::DnsAnswer& answer) {
+    if (answer.addresses.empty()) return bounce_failed(id, "no address for " + host);
+    Bounce& current = bounces_.at(id);
+    smtp::ClientConfig config;
+    config.helo_name = behaviour_.hostname;
+    config.tls = smtp::ClientTls::none;
+    current.connection = std::make_unique<endpoint::ClientConnection>(
+        io_, io::Endpoint{answer.addresses.front(), 25}, host, config, nullptr, io::ConnectOptions{},
+        [this, id](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {
+          Bounce& active = bounces_.at(id);
+          if (std::holds_alternative<smtp::client_event::Ready>(event)) {
+            if (active.sent) return connection.quit();
+            smtp::OutgoingMessage out;
+            out.recipients.push_back({active.mailbox, {}});
+            out.content = active.content;
+            active.sent = connection.send(std::move(out));
+            if (!active.sent) connection.quit();
+            return;
+          }
+          if (const auto* finished = std::get_if<smtp::client_event::Finished>(&event)) {
+            const auto& result = finished->result.recipients.front();
+            active.delivered = result.outcome == smtp::Outcome::delivered;
+            if (active.delivered) {
+              io_.trace("mx.bounce_sent", {{"to", active.to}, {"host", active.host}, {"attempts", active.attempts}});
+            } else {
+              io_.trace("mx.bounce_refused", {{"to", active.to}, {"reply", result.reply ? result.reply->text() : result.detail}});
+            }
+            return;
+          }
+          if (std::holds_alternative<smtp::client_event::Closed>(event)) {
+            active.finished = std::move(active.connection);
+            active.sent = false;
+            if (active.delivered) {
+              active.step = io_.at(io_.now(), [this, id] { bounces_.erase(id); });
+              return;
+            }
+            bounce_failed(id, "not accepted by " + active.host);
+          }
+        });
+  });
+}
+
+void FakeMxNode::bounce_failed(std::uint64_t id, const std::string& why) {
+  Bounce& bounce = bounces_.at(id);
+  if (bounce.attempts >= bounce_attempts_max) {
+    io_.trace("mx.bounce_dropped", {{"to", bounce.to}, {"why", why}, {"attempts", bounce.attempts}});
+    bounce.step = io_.at(io_.now(), [this, id] { bounces_.erase(id); });
+    return;
+  }
+  io_.trace("mx.bounce_deferred", {{"to", bounce.to}, {"why", why}, {"attempts", bounce.attempts}});
+  bounce.step = io_.at(io_.now() + bounce_retry_delay, [this, id] { send_bounce(id); });
 }
 
 }  // namespace relaysim::fake_mx

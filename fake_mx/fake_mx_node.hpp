@@ -7,14 +7,15 @@
 // connection caps and message rate limits answered with 421, rules answering any reply - or
 // dropping the connection, or waiting - at connect, EHLO, STARTTLS, MAIL, RCPT, DATA and end of
 // data, sequences ("the next 3", "every 10th"), seeded probabilities, STARTTLS offered or not.
-// What it does not model (yet): AUTH, TLS version limits, and asynchronous bounces;
-// docs/fake-mx.md keeps the list.
+// Asynchronous bounces: accepted with 250, a DSN (or a plain-text notice) goes to the sender's MX
+// later. What it does not model (yet): AUTH, TLS version limits; docs/fake-mx.md keeps the list.
 
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "endpoint/client_connection.hpp"
 #include "endpoint/server_connection.hpp"
 #include "fake_mx/behaviour.hpp"
 #include "fake_mx/greylist.hpp"
@@ -87,6 +88,24 @@ class FakeMxNode final : public io::Node {
   void answer(std::uint64_t id, Session& session, const Rule* rule, smtp::Verdict otherwise);
   void respond(std::uint64_t id, Session& session, smtp::Verdict verdict, Duration delay);
 
+  // Late bounces: composed at end of data, sent later to the sender's MX (MX, else A record).
+  struct Bounce {
+    smtp::Mailbox mailbox;  // the original sender
+    std::string to;
+    std::string content;
+    int attempts = 0;
+    io::Pending step;  // the timer or lookup in progress
+    std::string host;  // the MX host being tried
+    std::unique_ptr<endpoint::ClientConnection> connection;
+    std::unique_ptr<endpoint::ClientConnection> finished;  // closed, destroyed outside its callback
+    bool sent = false;       // handed to the current connection
+    bool delivered = false;  // accepted by the sender's MX
+  };
+  void schedule_bounce(const smtp::server_event::Message& message, const Rule& rule, std::uint64_t number);
+  void send_bounce(std::uint64_t id);
+  void bounce_to_host(std::uint64_t id, const std::string& host);
+  void bounce_failed(std::uint64_t id, const std::string& why);
+
   io::Io& io_;
   Behaviour behaviour_;
   const tls::Context* tls_;
@@ -100,6 +119,8 @@ class FakeMxNode final : public io::Node {
   std::vector<int> matched_;  // per rule
   std::vector<int> applied_;  // per rule
   std::uint64_t messages_seen_ = 0;  // reached end of data
+  std::map<std::uint64_t, Bounce> bounces_;
+  std::uint64_t next_bounce_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

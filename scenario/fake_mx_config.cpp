@@ -62,13 +62,29 @@ fake_mx::Match read_match(const JsonValue& value, Instant origin) {
 }
 
 fake_mx::Rule read_rule(const JsonValue& value, Instant origin) {
-  value.allow_keys({"name", "stage", "match", "reply", "drop", "delay", "times", "every", "probability"});
+  value.allow_keys({"name", "stage", "match", "reply", "drop", "delay", "bounce_later", "times", "every", "probability"});
   fake_mx::Rule rule;
   if (auto item = value.find("name")) rule.name = item->string();
   rule.stage = static_cast<fake_mx::Stage>(value.at("stage").choice({"connect", "ehlo", "starttls", "mail", "rcpt", "data", "end_of_data"}));
   if (auto item = value.find("match")) rule.match = read_match(*item, origin);
-  const int actions = (value.has("reply") ? 1 : 0) + (value.has("drop") ? 1 : 0) + (value.has("delay") ? 1 : 0);
-  if (actions != 1) value.fail("exactly one action: \"reply\", \"drop\": true or \"delay\"");
+  const int actions = (value.has("reply") ? 1 : 0) + (value.has("drop") ? 1 : 0) + (value.has("delay") ? 1 : 0) +
+                      (value.has("bounce_later") ? 1 : 0);
+  if (actions != 1) value.fail("exactly one action: \"reply\", \"drop\": true, \"delay\" or \"bounce_later\"");
+  if (auto item = value.find("bounce_later")) {
+    if (rule.stage != fake_mx::Stage::end_of_data) item->fail("a stage of end_of_data for a late bounce");
+    item->allow_keys({"after", "status", "diagnostic", "format"});
+    rule.action = fake_mx::Action::bounce_later;
+    if (auto field = item->find("after")) {
+      rule.bounce.after = field->duration();
+      if (rule.bounce.after.count() < 0 || rule.bounce.after > std::chrono::hours(24 * 30)) field->fail("a duration up to 30d");
+    }
+    if (auto field = item->find("status")) {
+      rule.bounce.status = field->string();
+      if (!is_enhanced_code(rule.bounce.status) || rule.bounce.status[0] == '2') field->fail("a 4.x.x or 5.x.x status code");
+    }
+    if (auto field = item->find("diagnostic")) rule.bounce.diagnostic = read_reply(*field).text();
+    if (auto field = item->find("format")) rule.bounce.rfc3464 = field->choice({"rfc3464", "plain"}) == 0;
+  }
   if (auto item = value.find("reply")) {
     rule.action = fake_mx::Action::reply;
     rule.reply = read_reply(*item);

@@ -7,6 +7,7 @@
 #include "fake_mx/fake_mx_node.hpp"
 #include "relay/relay_node.hpp"
 #include "scenario/fake_mx_config.hpp"
+#include "smtp/dsn.hpp"
 #include "support/client_dialogue.hpp"
 #include "support/smtp_nodes.hpp"
 #include "support/test_world.hpp"
@@ -355,4 +356,58 @@ TEST_CASE("rules at EHLO, STARTTLS and DATA: 421 at EHLO, 454 at STARTTLS, 554 a
       CHECK((store.messages()[0].transcript.find("S: 454 4.7.0 TLS not available") != std::string::npos) == refuse);
     }
   }
+}
+
+TEST_CASE("a late bounce: accepted with 250, then a DSN reaches the sender's MX through normal delivery",
+          "[fake_mx][bounce]") {
+  for (const bool rfc3464 : {true, false}) {
+    CAPTURE(rfc3464);
+    MxWorld w(from_json(rfc3464 ? R"({ "rules": [ { "stage": "end_of_data", "match": { "recipient": "gone@dest.example" },
+                                                      "bounce_later": { "after": "15m", "status": "5.1.1",
+                                                                        "diagnostic": "550 5.1.1 gone@dest.example: no such user" } } ] })"
+                                : R"({ "rules": [ { "stage": "end_of_data", "bounce_later": { "after": "15m", "format": "plain" } } ] })"));
+    // The sender's domain and its MX, a second fake MX that keeps what it gets.
+    fake_mx::MailStore sender_side;
+    w.world.add_host({"mx.acme.example", {address("192.0.2.100")}});
+    w.world.set_dns("acme.example", {{}, {{10, "mx.acme.example"}}, {}, {}, 300});
+    w.world.set_dns("mx.acme.example", {{address("192.0.2.100")}, {}, {}, {}, 300});
+    w.world.add_process({"acme-mx", "mx.acme.example", [&](io::Io& io) {
+                           return std::make_unique<fake_mx::FakeMxNode>(io, fake_mx::Behaviour{}, nullptr, sender_side);
+                         }, {}});
+    smtp::OutgoingMessage message = note("news@acme.example", {"gone@dest.example"});
+    message.parameters.envid = "env-1";
+    SendRecord& client = w.send_from("client", "198.51.100.1", {message});
+    w.run();
+    REQUIRE(client.results.size() == 1);
+    CHECK(client.results[0].recipients[0].outcome == smtp::Outcome::delivered);  // the 250 came first
+    CHECK(w.store.messages().empty());                                            // nothing in a mailbox
+    REQUIRE(sender_side.messages().size() == 1);
+    const fake_mx::StoredMessage& bounce = sender_side.messages()[0];
+    CHECK(bounce.sender.empty());  // from <>
+    CHECK(bounce.recipients[0].mailbox.to_string() == "news@acme.example");
+    CHECK(bounce.received - t0() >= 15min);
+    if (rfc3464) {
+      const auto report = smtp::parse_dsn(bounce.content);
+      REQUIRE(report);
+      CHECK(report->envelope_id == "env-1");
+      REQUIRE(report->recipients.size() == 1);
+      CHECK(report->recipients[0].final_recipient == "gone@dest.example");
+      CHECK(report->recipients[0].status == "5.1.1");
+      CHECK(report->recipients[0].diagnostic == "550 5.1.1 gone@dest.example: no such user");
+    } else {
+      CHECK(!smtp::parse_dsn(bounce.content));
+      CHECK_THAT(bounce.content, Catch::Contains("Subject: Returned mail: see transcript for details"));
+      CHECK_THAT(bounce.content, Catch::Contains("  gone@dest.example\r\n"));
+    }
+  }
+}
+
+TEST_CASE("late bounces: none to <>, and one that cannot be delivered is retried, then dropped", "[fake_mx][bounce]") {
+  MxWorld w(from_json(R"({ "rules": [ { "stage": "end_of_data", "bounce_later": { "after": "1m" } } ] })"));
+  w.send_from("client", "198.51.100.1", {note("", {"ann@dest.example"}), note("news@nowhere.example", {"ann@dest.example"})});
+  w.run(2h);
+  CHECK(w.trace.of_kind("mx.bounce_skipped").size() == 1);
+  CHECK(w.trace.of_kind("mx.bounce_deferred").size() == 4);
+  REQUIRE(w.trace.of_kind("mx.bounce_dropped").size() == 1);
+  CHECK_THAT(w.trace.of_kind("mx.bounce_dropped")[0].line, Catch::Contains("no such domain nowhere.example"));
 }
