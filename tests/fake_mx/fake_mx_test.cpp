@@ -411,3 +411,19 @@ TEST_CASE("late bounces: none to <>, and one that cannot be delivered is retried
   REQUIRE(w.trace.of_kind("mx.bounce_dropped").size() == 1);
   CHECK_THAT(w.trace.of_kind("mx.bounce_dropped")[0].line, Catch::Contains("no such domain nowhere.example"));
 }
+
+TEST_CASE("limits: messages per client within a window; the window moves on", "[fake_mx][limits]") {
+  MxWorld w(from_json(R"({ "limits": { "messages_per_client": 2, "window": "10m" } })"));
+  SendRecord& first = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})});
+  SendRecord& second = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 1min);
+  SendRecord& third = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 2min);
+  SendRecord& other = w.send_from("other", "198.51.100.2", {note("a@acme.example", {"ann@dest.example"})}, 2min);
+  SendRecord& later = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 11min);
+  w.run();
+  CHECK(first.results.at(0).recipients[0].outcome == smtp::Outcome::delivered);
+  CHECK(second.results.at(0).recipients[0].outcome == smtp::Outcome::delivered);
+  CHECK_THAT(MxWorld::first_reply(third), Catch::StartsWith("421 4.7.28"));
+  CHECK(other.results.at(0).recipients[0].outcome == smtp::Outcome::delivered);  // per client
+  CHECK(later.results.at(0).recipients[0].outcome == smtp::Outcome::delivered);  // the first two left the window
+  CHECK(w.store.messages().size() == 4);
+}
