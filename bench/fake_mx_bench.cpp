@@ -13,7 +13,7 @@
 
 #include "fake_mx/fake_mx_node.hpp"
 #include "sim/world.hpp"
-#include "support/smtp_nodes.hpp"
+#include "bench/bench_clients.hpp"
 
 using namespace relaysim;
 
@@ -40,31 +40,11 @@ int main(int argc, char** argv) {
   }
   fake_mx::MailStore store;
   world.add_process({"mx", "mx", [&](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, store); }, {}});
-  std::string content = "From: <news@acme.example>\r\nTo: <ann@dest.example>\r\nSubject: bench\r\n\r\n";
-  while (content.size() < 4096) content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
-  content.resize(4094);
-  content += "\r\n";
-  std::vector<std::unique_ptr<testing::SendRecord>> records;
-  for (int c = 0; c < clients; ++c) {
-    std::vector<smtp::OutgoingMessage> batch;
-    for (int m = 0; m < messages + 1; ++m) {
-      smtp::OutgoingMessage message;
-      message.sender = smtp::Mailbox{"news", "acme.example", false, false};
-      message.recipients.push_back({smtp::Mailbox{"ann", "dest.example", false, false}, {}});
-      message.content = content;
-      batch.push_back(std::move(message));
-    }
-    const std::string name = "client" + std::to_string(c);
-    world.add_host({name, {io::Address::v4(0x0A000001u + (static_cast<std::uint32_t>(c) << 8))}});  // a /24 each
-    records.push_back(std::make_unique<testing::SendRecord>());
-    smtp::ClientConfig client;
-    client.helo_name = name;
-    client.tls = smtp::ClientTls::none;
-    world.add_process({name, name, [&, batch, client, c](io::Io& io) {
-                         return std::make_unique<testing::SendNode>(io, io::Endpoint{*io::Address::parse("192.0.2.25"), 25}, "mx",
-                                                                    client, nullptr, batch, *records[c]);
-                       }, {}});
-  }
+  const std::string content = bench::message_content(4096, "bench");
+  bench::Clients senders;
+  // A /24 each, so that greylisting sees twenty clients.
+  bench::add_clients(world, senders, clients, 0x0A000001u, 256, {*io::Address::parse("192.0.2.25"), 25},
+                     [&](int) { return bench::copies(messages + 1, "ann", content); });
   world.start();
   const std::size_t total = static_cast<std::size_t>(clients) * static_cast<std::size_t>(messages);
   const auto wall = std::chrono::steady_clock::now();

@@ -11,6 +11,7 @@
 
 #include "relay/relay_node.hpp"
 #include "sim/world.hpp"
+#include "bench/bench_clients.hpp"
 #include "support/smtp_nodes.hpp"
 
 using namespace relaysim;
@@ -49,29 +50,16 @@ int main(int argc, char** argv) {
                                                                   std::map<std::string, std::string>{}, mailbox);
                      }, {}});
   const int clients = 20;
-  std::string content = "From: <news@acme.example>\r\nSubject: outage\r\n\r\n";
-  while (content.size() < 1024) content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
-  std::vector<std::unique_ptr<testing::SendRecord>> records;
-  for (int c = 0; c < clients; ++c) {
+  const std::string content = bench::message_content(1024, "outage");
+  bench::Clients senders;
+  bench::add_clients(world, senders, clients, 0x0A000001u, 1, {*io::Address::parse("203.0.113.10"), 25}, [&](int c) {
     std::vector<smtp::OutgoingMessage> batch;
     for (int m = c; m < messages; m += clients) {
-      smtp::OutgoingMessage message;
-      message.sender = smtp::Mailbox{"news", "acme.example", false, false};
-      message.recipients.push_back({smtp::Mailbox{"user" + std::to_string(m), "dest.example", false, false}, {}});
-      message.content = content;
-      batch.push_back(std::move(message));
+      auto one = bench::copies(1, "user" + std::to_string(m), content);
+      batch.push_back(std::move(one.front()));
     }
-    const std::string name = "client" + std::to_string(c);
-    world.add_host({name, {io::Address::v4(0x0A000001u + static_cast<std::uint32_t>(c))}});
-    records.push_back(std::make_unique<testing::SendRecord>());
-    smtp::ClientConfig client;
-    client.helo_name = name;
-    client.tls = smtp::ClientTls::none;
-    world.add_process({name, name, [&, batch, client, c](io::Io& io) {
-                         return std::make_unique<testing::SendNode>(io, io::Endpoint{*io::Address::parse("203.0.113.10"), 25},
-                                                                    "relay", client, nullptr, batch, *records[c]);
-                       }, {}});
-  }
+    return batch;
+  });
   world.start();
   const auto wall = std::chrono::steady_clock::now();
   const auto total = static_cast<std::size_t>(messages);

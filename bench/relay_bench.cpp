@@ -14,7 +14,7 @@
 
 #include "relay/relay_node.hpp"
 #include "sim/world.hpp"
-#include "support/smtp_nodes.hpp"
+#include "bench/bench_clients.hpp"
 
 using namespace relaysim;
 
@@ -49,38 +49,13 @@ int main(int argc, char** argv) {
   }
   world.add_process({"relay", "relay", [&config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); },
                      sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
-  std::string content = "From: <news@acme.example>\r\nTo: <ann@dest.example>\r\nSubject: bench\r\n\r\n";
-  while (content.size() < 4096) content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
-  content.resize(4094);
-  content += "\r\n";
-  std::vector<std::unique_ptr<testing::SendRecord>> records;
-  for (int c = 0; c < clients; ++c) {
-    std::vector<smtp::OutgoingMessage> batch;
-    for (int m = 0; m < messages; ++m) {
-      smtp::OutgoingMessage message;
-      message.sender = smtp::Mailbox{"news", "acme.example", false, false};
-      message.recipients.push_back({smtp::Mailbox{"ann", "dest.example", false, false}, {}});
-      message.content = content;
-      batch.push_back(std::move(message));
-    }
-    const std::string name = "client" + std::to_string(c);
-    world.add_host({name, {io::Address::v4(0x0A000001u + static_cast<std::uint32_t>(c))}});
-    records.push_back(std::make_unique<testing::SendRecord>());
-    smtp::ClientConfig client;
-    client.helo_name = name;
-    client.tls = smtp::ClientTls::none;
-    world.add_process({name, name, [&, batch, client, c](io::Io& io) {
-                         return std::make_unique<testing::SendNode>(io, io::Endpoint{*io::Address::parse("203.0.113.10"), 25},
-                                                                    "relay", client, nullptr, batch, *records[c]);
-                       }, {}});
-  }
+  const std::string content = bench::message_content(4096, "bench");
+  bench::Clients clients_;
+  bench::add_clients(world, clients_, clients, 0x0A000001u, 1, {*io::Address::parse("203.0.113.10"), 25},
+                     [&](int) { return bench::copies(messages, "ann", content); });
   world.start();
   const std::size_t total = static_cast<std::size_t>(clients) * static_cast<std::size_t>(messages);
-  const auto accepted = [&] {
-    std::size_t count = 0;
-    for (const auto& record : records) count += record->results.size();
-    return count;
-  };
+  const auto accepted = [&] { return clients_.results(); };
   const auto done = [&] { return deliver ? mailbox.messages.size() : accepted(); };
   const auto wall = std::chrono::steady_clock::now();
   while (done() < total && world.now() < start + days(1)) world.run_until(world.now() + std::chrono::milliseconds(100));

@@ -276,13 +276,16 @@ void ServerSession::on_helo(const Command& command, bool extended) {
     return;
   }
   if (config_.ask_at_commands) {
-    pending_command_ = server_event::Command{extended ? "EHLO" : "HELO", command.argument};
     pending_extended_ = extended;
-    events_.push_back(*pending_command_);
-    pending_ = Pending::command;
-    return;
+    return ask_owner(extended ? "EHLO" : "HELO", command.argument);
   }
   proceed_helo(command.argument, extended);
+}
+
+void ServerSession::ask_owner(std::string verb, std::string argument) {
+  pending_command_ = server_event::Command{std::move(verb), std::move(argument)};
+  events_.push_back(*pending_command_);
+  pending_ = Pending::command;
 }
 
 void ServerSession::proceed_helo(const std::string& name, bool extended) {
@@ -404,12 +407,7 @@ void ServerSession::on_rcpt(const Command& command) {
 void ServerSession::on_data() {
   if (!mail_given_) return error_reply(503, "5.5.1", "Error: need RCPT command");
   if (envelope_.recipients.empty()) return error_reply(554, "5.5.1", "Error: no valid recipients");
-  if (config_.ask_at_commands) {
-    pending_command_ = server_event::Command{"DATA", ""};
-    events_.push_back(*pending_command_);
-    pending_ = Pending::command;
-    return;
-  }
+  if (config_.ask_at_commands) return ask_owner("DATA", "");
   proceed_data();
 }
 
@@ -512,12 +510,7 @@ void ServerSession::on_starttls(bool more_input_follows) {
     events_.push_back(server_event::Violation{"plaintext pipelined after STARTTLS: discarded (CVE-2011-0411)"});
     discard_input();
   }
-  if (config_.ask_at_commands) {
-    pending_command_ = server_event::Command{"STARTTLS", ""};
-    events_.push_back(*pending_command_);
-    pending_ = Pending::command;
-    return;
-  }
+  if (config_.ask_at_commands) return ask_owner("STARTTLS", "");
   proceed_starttls();
 }
 

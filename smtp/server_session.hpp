@@ -233,6 +233,7 @@ class ServerSession {
   std::optional<server_event::Mail> pending_mail_;
   std::optional<server_event::Command> pending_command_;
   bool pending_extended_ = false;
+  void ask_owner(std::string verb, std::string argument);  // a Command decision
   void proceed_helo(const std::string& name, bool extended);
   void proceed_data();
   void proceed_starttls();
