@@ -32,6 +32,7 @@ void Delivery::start(DeliveryJob job) {
   RELAYSIM_ASSERT(!job.recipients.empty() && job.recipients.size() == job.message.recipients.size());
   job_ = std::move(job);
   outcomes_.assign(job_->recipients.size(), std::nullopt);
+  recipient_failure_.assign(job_->recipients.size(), std::nullopt);
   report_ = DeliveryReport();
   sent_ = false;
   sessions_ = 0;
@@ -143,6 +144,8 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   // (Postfix's smtp_skip_5xx_greeting), so on the last one it is deferred.
   if (status.starts_with('5')) status[0] = '4';
   last_failure_ = failure(status, reason, failed.reply ? failed.reply->text() : "");
+  // A failure of the whole session is the latest news for every recipient still open.
+  std::fill(recipient_failure_.begin(), recipient_failure_.end(), std::nullopt);
   move_on_ = !(failed.stage == smtp::Stage::starttls && level_ == TlsLevel::may && !plaintext_fallback_);
   io_.trace("relay.hop_failed", {{"id", job_ ? job_->message_id : std::string()}, {"hop", label}, {"stage", to_string(failed.stage)},
                                  {"status", status}, {"reason", reason}, {"next", move_on_ ? "next hop" : "same hop in plaintext"}});
@@ -195,7 +198,7 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
       continue;
     }
     if (recipient.outcome == smtp::Outcome::transient) {
-      last_failure_ = failure(status, reason, diagnostic);
+      recipient_failure_[position] = failure(status, reason, diagnostic);  // its own reply, not another's
       continue;  // kept for the next server
     }
     settle(position, recipient.outcome, failure(status, reason, diagnostic));
@@ -252,7 +255,8 @@ void Delivery::settle(std::size_t position, smtp::Outcome outcome, const Failure
 
 void Delivery::settle_remaining(smtp::Outcome outcome, const Failure& what) {
   for (std::size_t position = 0; position < outcomes_.size(); ++position) {
-    if (!outcomes_[position]) settle(position, outcome, what);
+    if (outcomes_[position]) continue;
+    settle(position, outcome, recipient_failure_.size() > position && recipient_failure_[position] ? *recipient_failure_[position] : what);
   }
 }
 

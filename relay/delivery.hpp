@@ -131,7 +131,8 @@ class Delivery {
   int sessions_ = 0;
   bool plaintext_fallback_ = false;
   bool move_on_ = false;  // when the connection closes, try the next hop (else: stay, retry plaintext)
-  Failure last_failure_;
+  Failure last_failure_;  // the last failure of the connection or the transaction as a whole
+  std::vector<std::optional<Failure>> recipient_failure_;  // per job recipient: its own last reply, if later than that
 
   std::unique_ptr<endpoint::ClientConnection> connection_;
   std::unique_ptr<endpoint::ClientConnection> retired_;  // closed, destroyed outside its own callback

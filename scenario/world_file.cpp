@@ -6,6 +6,11 @@
 #include <sstream>
 
 #include "demo/line_nodes.hpp"
+#include "demo/smtp_sender.hpp"
+#include "fake_mx/fake_mx_node.hpp"
+#include "relay/relay_node.hpp"
+#include "scenario/fake_mx_config.hpp"
+#include "scenario/relay_config.hpp"
 
 namespace relaysim::scenario {
 namespace {
@@ -79,8 +84,65 @@ sim::DnsRecords read_records(const JsonValue& value) {
   return records;
 }
 
-io::NodeFactory read_node(const JsonValue& value) {
-  const std::size_t type = value.at("type").choice({"line_server", "line_client"});
+smtp::Mailbox mailbox(const JsonValue& value) {
+  const std::string text = value.string();
+  const auto parsed = smtp::parse_path("<" + text + ">", false, false);
+  const auto* path = std::get_if<smtp::ParsedPath>(&parsed);
+  if (path == nullptr || !path->mailbox || path->mailbox->domain.empty()) value.fail("an address such as \"ann@example.com\"");
+  return *path->mailbox;
+}
+
+demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start) {
+  value.allow_keys({"type", "host", "disk", "server", "port", "helo", "tls", "auth", "messages"});
+  demo::SmtpSenderConfig config;
+  config.server = value.at("server").string();
+  if (auto port = value.find("port")) config.port = port->port();
+  config.client.helo_name = value.find("helo") ? value.at("helo").string() : "client.localdomain";
+  config.client.tls = smtp::ClientTls::none;  // world files carry no TLS material yet
+  if (auto tls = value.find("tls")) {
+    if (tls->choice({"none"}) != 0) tls->fail("\"none\"");
+  }
+  if (auto auth = value.find("auth")) {
+    auth->allow_keys({"user", "password", "mechanism"});
+    smtp::Credentials credentials;
+    credentials.user = auth->at("user").string();
+    credentials.password = auth->at("password").string();
+    if (auto mechanism = auth->find("mechanism")) credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
+    config.client.auth = credentials;
+  }
+  for (const JsonValue& item : value.at("messages").items()) {
+    item.allow_keys({"at", "from", "to", "subject", "body", "count", "interval"});
+    demo::SmtpSenderMessage message;
+    message.at = item.find("at") ? item.at("at").instant(start) : start;
+    const JsonValue from = item.at("from");
+    if (from.string() != "<>") message.sender = mailbox(from);
+    std::string to_header;
+    for (const JsonValue& to : item.at("to").items()) {
+      message.recipients.push_back({mailbox(to), {}});
+      to_header += (to_header.empty() ? "<" : ", <") + message.recipients.back().mailbox.to_string() + ">";
+    }
+    if (message.recipients.empty()) item.at("to").fail("at least one address");
+    const std::string subject = item.find("subject") ? item.at("subject").string() : "Test message";
+    const std::string body = item.find("body") ? item.at("body").string() : "This is a test message.";
+    if (subject.find_first_of("\r\n") != std::string::npos) item.at("subject").fail("one line of text");
+    const int count = item.find("count") ? static_cast<int>(item.at("count").integer(1, 100'000)) : 1;
+    const Duration interval = item.find("interval") ? item.at("interval").duration() : Duration(0);
+    for (int i = 0; i < count; ++i) {
+      demo::SmtpSenderMessage copy = message;
+      copy.at = message.at + interval * i;
+      const std::string number = std::to_string(config.messages.size() + 1);
+      copy.content = "From: <" + (message.sender ? message.sender->to_string() : std::string("MAILER-DAEMON")) + ">\r\nTo: " +
+                     to_header + "\r\nSubject: " + subject + (count > 1 ? " (" + std::to_string(i + 1) + ")" : "") +
+                     "\r\nDate: " + format_rfc5322(copy.at) + "\r\nMessage-ID: <" + number + "." + config.client.helo_name +
+                     ">\r\n\r\n" + body + "\r\n";
+      config.messages.push_back(std::move(copy));
+    }
+  }
+  return config;
+}
+
+io::NodeFactory read_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
+  const std::size_t type = value.at("type").choice({"line_server", "line_client", "relay", "fake_mx", "smtp_sender"});
   switch (type) {
     case 0: {
       value.allow_keys({"type", "host", "disk", "port", "journal"});
@@ -89,7 +151,7 @@ io::NodeFactory read_node(const JsonValue& value) {
       if (auto journal = value.find("journal")) config.journal = journal->string();
       return [config](io::Io& io) { return demo::make_line_server(io, config); };
     }
-    default: {
+    case 1: {
       value.allow_keys({"type", "host", "disk", "server", "port", "lines", "interval", "reply_timeout",
                         "connect_timeout"});
       demo::LineClientConfig config;
@@ -100,6 +162,24 @@ io::NodeFactory read_node(const JsonValue& value) {
       if (auto timeout = value.find("reply_timeout")) config.reply_timeout = timeout->duration();
       if (auto timeout = value.find("connect_timeout")) config.connect_timeout = timeout->duration();
       return [config](io::Io& io) { return demo::make_line_client(io, config); };
+    }
+    case 2: {
+      value.allow_keys({"type", "host", "disk", "config"});
+      const relay::RelayConfig config = value.find("config") ? read_relay_config(value.at("config")) : relay::RelayConfig{};
+      return [config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); };
+    }
+    case 3: {
+      value.allow_keys({"type", "host", "disk", "behaviour"});
+      const fake_mx::Behaviour behaviour =
+          value.find("behaviour") ? read_fake_mx_behaviour(value.at("behaviour"), start) : fake_mx::Behaviour{};
+      if (behaviour.starttls) value.at("behaviour").at("starttls").fail("false (world files carry no TLS material yet)");
+      auto store = std::make_shared<fake_mx::MailStore>();
+      loaded.mail_stores[name] = store;
+      return [behaviour, store](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, *store); };
+    }
+    default: {
+      const demo::SmtpSenderConfig config = read_smtp_sender(value, start);
+      return [config](io::Io& io) { return demo::make_smtp_sender(io, config); };
     }
   }
 }
@@ -279,7 +359,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     process.name = name;
     process.host = node.at("host").string();
     if (!host_addresses.contains(process.host)) node.at("host").fail("the name of a host of this world");
-    process.factory = read_node(node);
+    process.factory = read_node(name, node, loaded.start, loaded);
     if (auto disk = node.find("disk")) process.disk = read_disk(*disk);
     guarded(node, [&] { world.add_process(std::move(process)); });
   }

@@ -4,12 +4,14 @@
 // documents every key.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "fake_mx/fake_mx_node.hpp"
 #include "scenario/json_reader.hpp"
 #include "sim/world.hpp"
 
@@ -22,6 +24,8 @@ struct LoadedWorld {
   Instant start;
   Instant until;  // the run stops here at the latest
   std::unique_ptr<sim::World> world;
+  // The mail stores of the world's fake MX nodes, by node name: what they accepted.
+  std::map<std::string, std::shared_ptr<fake_mx::MailStore>> mail_stores;
 };
 
 // How long a world without `until` may run before it is stopped, so that a node that never goes

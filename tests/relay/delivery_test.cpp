@@ -714,3 +714,21 @@ TEST_CASE("a world with deliveries, retries and bounces replays to the same dige
   CHECK(run(11) == first);
   CHECK(run(12) != first);
 }
+
+TEST_CASE("each deferred recipient is logged with its own reply, not another recipient's", "[relay][delivery][stages]") {
+  DeliveryWorld w;
+  MxLog mx1;
+  MxScript script;
+  script.rcpt["ann@dest.example"] = "450 4.7.1 <ann@dest.example>: Greylisted";
+  script.rcpt["bob@dest.example"] = "452 4.2.2 <bob@dest.example>: Mailbox full";
+  w.add_mx("mx1.dest.example", "192.0.2.11", script, mx1);
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  w.send({note("news@acme.example", {"ann@dest.example", "bob@dest.example"})});
+  w.run(4min);
+  const auto ann = w.log_lines("to=<ann@dest.example>");
+  const auto bob = w.log_lines("to=<bob@dest.example>");
+  REQUIRE(ann.size() == 1);
+  REQUIRE(bob.size() == 1);
+  CHECK_THAT(ann[0], Catch::Contains("dsn=4.7.1") && Catch::Contains("<ann@dest.example>: Greylisted"));
+  CHECK_THAT(bob[0], Catch::Contains("dsn=4.2.2") && Catch::Contains("<bob@dest.example>: Mailbox full"));
+}

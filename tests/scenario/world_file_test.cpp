@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scenario/world_file.hpp"
+#include "smtp/dsn.hpp"
 
 using namespace relaysim;
 using scenario::InputError;
@@ -83,7 +84,7 @@ TEST_CASE("every input error names the JSON path, what was expected and what was
   SECTION("an unknown node type") {
     auto document = valid_world();
     document["nodes"]["client"]["type"] = "smtp_client";
-    CHECK(error_of(document) == "$.nodes.client.type: expected one of \"line_server\", \"line_client\", found \"smtp_client\"");
+    CHECK(error_of(document) == "$.nodes.client.type: expected one of \"line_server\", \"line_client\", \"relay\", \"fake_mx\", \"smtp_sender\", found \"smtp_client\"");
   }
   SECTION("a fault that ends before it begins") {
     auto document = valid_world();
@@ -106,4 +107,39 @@ TEST_CASE("broken JSON is an input error at the root", "[scenario]") {
   CHECK_THROWS_AS(scenario::parse_json_text("{ \"seed\": ", "broken.json"), InputError);
   CHECK_THROWS_WITH(scenario::parse_json_text("{ \"seed\": ", "broken.json"),
                     Catch::StartsWith("$: expected valid JSON, found broken.json does not parse"));
+}
+
+TEST_CASE("a world file with a relay, fake MX servers and a sender: mail is delivered after greylisting and one bounce comes back",
+          "[scenario][relay]") {
+  scenario::LoadedWorld loaded = scenario::load_world_file(RELAYSIM_SOURCE_DIR "/scenarios/relay-greylisting.json", std::nullopt);
+  loaded.world->start();
+  loaded.world->run_until(loaded.until);
+  const fake_mx::MailStore& dest = *loaded.mail_stores.at("dest-mx");
+  const fake_mx::MailStore& acme = *loaded.mail_stores.at("acme-mx");
+  CHECK(dest.mailbox("ann@dest.example").size() == 1);
+  CHECK(dest.mailbox("bob@dest.example").size() == 1);
+  REQUIRE(acme.messages().size() == 1);
+  const auto report = smtp::parse_dsn(acme.messages()[0].content);
+  REQUIRE(report);
+  CHECK(report->recipients.at(0).final_recipient == "ghost@dest.example");
+  CHECK(report->recipients.at(0).status == "5.1.1");
+}
+
+TEST_CASE("world file mistakes in relay, fake MX and sender nodes name the path", "[scenario]") {
+  const auto error_of = [](const char* nodes) -> std::string {
+    const std::string text = std::string(R"({ "start": "2026-03-02T09:00:00Z", "hosts": { "h": { "addresses": ["192.0.2.1"] } }, "nodes": )") + nodes + "}";
+    try {
+      (void)scenario::load_world(nlohmann::json::parse(text), std::nullopt);
+    } catch (const scenario::InputError& error) {
+      return error.what();
+    }
+    return "(no error)";
+  };
+  CHECK(error_of(R"({ "r": { "host": "h", "type": "relay", "config": { "mynetwork": [] } } })").starts_with("$.nodes.r.config.mynetwork: expected one of the keys"));
+  CHECK(error_of(R"({ "m": { "host": "h", "type": "fake_mx", "behaviour": { "rules": [ { "stage": "rcpt" } ] } } })")
+            .starts_with("$.nodes.m.behaviour.rules[0]: expected exactly one action"));
+  CHECK(error_of(R"({ "s": { "host": "h", "type": "smtp_sender", "server": "x", "messages": [ { "from": "a@b.example", "to": ["nobody"] } ] } })")
+            .starts_with("$.nodes.s.messages[0].to[0]: expected an address"));
+  CHECK(error_of(R"({ "s": { "host": "h", "type": "smtp_sender", "server": "x", "messages": [ { "from": "a@b.example", "to": [] } ] } })")
+            .starts_with("$.nodes.s.messages[0].to: expected at least one address"));
 }

@@ -1,0 +1,32 @@
+#pragma once
+// A plain SMTP client node: sends a list of messages, each at its own instant and over its own
+// connection, to a server named by DNS (A record) or address, and traces each recipient's outcome.
+// It stands for any sending application - a CRM, a printer, a script - until the Salesforce
+// model, with its relay settings and retry schedule, takes that role. It retries nothing.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/io.hpp"
+#include "smtp/client_session.hpp"
+
+namespace relaysim::demo {
+
+struct SmtpSenderMessage {
+  Instant at;
+  std::optional<smtp::Mailbox> sender;  // empty: <>
+  std::vector<smtp::Recipient> recipients;
+  std::string content;  // with its header section
+};
+
+struct SmtpSenderConfig {
+  std::string server;  // a DNS name with an A record, or an address
+  std::uint16_t port = 25;
+  smtp::ClientConfig client;  // HELO name, TLS policy (no TLS context: STARTTLS is never tried), AUTH
+  std::vector<SmtpSenderMessage> messages;
+};
+
+std::unique_ptr<io::Node> make_smtp_sender(io::Io& io, SmtpSenderConfig config);
+
+}  // namespace relaysim::demo
