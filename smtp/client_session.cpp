@@ -34,23 +34,35 @@ std::string_view to_string(Outcome outcome) {
 std::string dot_stuff(std::string_view content) {
   std::string out;
   out.reserve(content.size() + content.size() / 64 + 8);
+  // Copied in runs, broken only where a dot is added or a bare line ending becomes CRLF.
+  std::size_t run = 0;
   bool line_start = true;
   std::size_t at = 0;
   while (at < content.size()) {
-    if (line_start && content[at] == '.') out += '.';
+    if (line_start && content[at] == '.') {
+      out.append(content.substr(run, at - run));
+      out += '.';
+      run = at;
+    }
     const std::size_t stop = find_line_break(content, at);
-    const std::size_t end = stop == std::string_view::npos ? content.size() : stop;
-    out.append(content.substr(at, end - at));
     if (stop == std::string_view::npos) {
+      at = content.size();
       line_start = false;
-      at = end;
       break;
     }
-    // CRLF stays; a bare CR or LF becomes one, so it can never end DATA downstream.
-    at = content[stop] == '\r' && stop + 1 < content.size() && content[stop + 1] == '\n' ? stop + 2 : stop + 1;
+    if (content[stop] == '\r' && stop + 1 < content.size() && content[stop + 1] == '\n') {
+      at = stop + 2;  // CRLF stays
+      line_start = true;
+      continue;
+    }
+    // A bare CR or LF becomes CRLF, so it can never end DATA downstream.
+    out.append(content.substr(run, stop - run));
     out += "\r\n";
+    at = stop + 1;
+    run = at;
     line_start = true;
   }
+  out.append(content.substr(run, at - run));
   if (!line_start) out += "\r\n";
   out += ".\r\n";
   return out;

@@ -429,15 +429,20 @@ bool ServerSession::process_data() {
   const std::string_view in = std::string_view(input_).substr(input_offset_);
   const std::size_t cap = config_.message_size_max > 0 ? std::min(config_.message_size_max, message_buffer_bytes_max)
                                                        : message_buffer_bytes_max;
-  const auto append = [&](std::string_view piece) {
-    line_length_ += piece.size();
-    if (line_length_ + 2 > text_line_bytes_max) long_lines_ = true;
+  // Content is the input minus stuffing dots: copied in runs, broken only at a stuffing dot, a
+  // normalised line ending, or the end of what arrived.
+  const auto store = [&](std::string_view piece) {
     if (oversized_) return;
     if (content_.size() + piece.size() > cap) {
       oversized_ = true;
       return;
     }
     content_.append(piece);
+  };
+  std::size_t run = 0;
+  const auto flush = [&](std::size_t until) {
+    if (until > run) store(in.substr(run, until - run));
+    run = until;
   };
   std::size_t at = 0;
   bool finished = false;
@@ -447,26 +452,27 @@ bool ServerSession::process_data() {
       if (in[at + 1] == '\r') {
         if (at + 2 >= in.size()) break;
         if (in[at + 2] == '\n') {
+          flush(at);
           at += 3;
           finished = true;
           break;
         }
       }
+      flush(at);
       at += 1;  // dot-stuffing (RFC 5321 §4.5.2): drop the leading dot
+      run = at;
       line_start_ = LineStart::none;
     }
     const std::size_t stop = find_line_break(in, at);
     const std::size_t end = stop == std::string_view::npos ? in.size() : stop;
-    if (end > at) {
-      append(in.substr(at, end - at));
-      line_start_ = LineStart::none;
-    }
+    line_length_ += end - at;
+    if (line_length_ + 2 > text_line_bytes_max) long_lines_ = true;
+    if (end > at) line_start_ = LineStart::none;
     at = end;
     if (stop == std::string_view::npos) break;
     if (in[at] == '\r') {
       if (at + 1 >= in.size()) break;  // wait to see what follows the CR
       if (in[at + 1] == '\n') {
-        append("\r\n");
         at += 2;
         line_start_ = LineStart::real;
         line_length_ = 0;
@@ -483,11 +489,14 @@ bool ServerSession::process_data() {
       return true;
     }
     normalized_ = true;
-    append("\r\n");
+    flush(at);
+    store("\r\n");
     at += 1;
+    run = at;
     line_start_ = LineStart::soft;
     line_length_ = 0;
   }
+  if (!finished) flush(at);
   input_offset_ += at;
   if (!finished) return false;
   enter(State::command);
