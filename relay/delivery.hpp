@@ -53,6 +53,7 @@ struct RecipientOutcome {
 struct DeliveryReport {
   std::vector<RecipientOutcome> recipients;  // one per job recipient
   bool reached_server = false;  // some server greeted us: the destination is alive
+  bool attempted = true;        // false: deferred without trying (a dead destination)
   Route::Kind route = Route::Kind::deliver;
   std::string explanation;      // how the route was found and which hops were tried
 };

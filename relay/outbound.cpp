@@ -156,6 +156,7 @@ void Outbound::dispatch(const std::string& id) {
 void Outbound::suspend(const DeliveryJob& job, const std::string& status, const std::string& reason) {
   DeliveryReport report;
   report.route = Route::Kind::defer;
+  report.attempted = false;
   for (const std::size_t index : job.recipients) {
     RecipientOutcome outcome;
     outcome.index = index;
@@ -369,6 +370,15 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
     if (notice.recipients.empty()) continue;
     const std::string id = queue_.allocate_id();
     to_store.push_back({notice, id});
+  }
+
+  // A deferral that was never attempted is not worth an fsync: lost in a crash, it only brings
+  // the next try forward. It changes the schedule in memory alone.
+  const bool only_deferred = std::all_of(changes->begin(), changes->end(),
+                                         [](const Queue::StateChange& change) { return change.second.state == RecipientState::deferred; });
+  if (!report.attempted && to_store.empty() && only_deferred) {
+    queue_.defer_in_memory(job.message_id, *changes);
+    return job_finished(job.message_id, false);
   }
 
   // Notifications first, then the states: a crash between leaves the recipient to be tried again.

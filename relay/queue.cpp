@@ -379,6 +379,15 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
   });
 }
 
+void Queue::defer_in_memory(const std::string& id, const std::vector<StateChange>& changes) {
+  QueueEntry* entry = find_mutable(id);
+  if (entry == nullptr) return;
+  for (const auto& [recipient, state] : changes) {
+    RELAYSIM_ASSERT(state.state == RecipientState::deferred);
+    if (recipient < entry->recipients.size()) entry->recipients[recipient] = {state.next_attempt, state.state, state.delay_warned};
+  }
+}
+
 void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable) {
   Writer payload;
   payload.flag(held);

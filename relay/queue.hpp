@@ -114,6 +114,9 @@ class Queue {
   // Records several recipients' new states with one append and one fsync.
   using StateChange = std::pair<std::size_t, QueuedRecipient>;
   void update(const std::string& id, std::vector<StateChange> changes, UpdateHandler on_durable);
+  // Changes the summary only, not the file: for deferrals that were never attempted, which a crash
+  // may lose (the recipient is then tried sooner, never lost).
+  void defer_in_memory(const std::string& id, const std::vector<StateChange>& changes);
   // Operator actions; durable like updates.
   void set_held(const std::string& id, bool held, UpdateHandler on_durable);
   io::Status remove(const std::string& id);

@@ -517,6 +517,15 @@ TEST_CASE("a dead destination is remembered: later messages are deferred without
   CHECK(w.log_lines("status=deferred").size() == 4);
   CHECK(w.trace.of_kind("relay.connect").size() < 4);
   CHECK(!w.log_lines("delivery temporarily suspended").empty());
+  // A deferral that was never attempted changes the schedule in memory only: no fsync for it.
+  std::size_t memory_only = 0;
+  for (const std::string& id : w.relay_node->queue().ids()) {
+    const relay::QueueEntry& entry = *w.relay_node->queue().find(id);
+    const relay::QueuedMessage on_disk = w.relay_node->mutable_queue().load(id).value();
+    CHECK(entry.recipients[0].state == relay::RecipientState::deferred);
+    if (on_disk.recipients[0].state == relay::RecipientState::queued) memory_only += 1;
+  }
+  CHECK(memory_only >= 1);
 }
 
 TEST_CASE("a relay restarted while messages are deferred loses nothing and resumes the schedule",
