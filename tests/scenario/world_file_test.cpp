@@ -143,3 +143,22 @@ TEST_CASE("world file mistakes in relay, fake MX and sender nodes name the path"
   CHECK(error_of(R"({ "s": { "host": "h", "type": "smtp_sender", "server": "x", "messages": [ { "from": "a@b.example", "to": [] } ] } })")
             .starts_with("$.nodes.s.messages[0].to: expected at least one address"));
 }
+
+TEST_CASE("a two-hour MX outage: every message delivered after it, one delay notice each before", "[scenario][relay]") {
+  scenario::LoadedWorld loaded = scenario::load_world_file(RELAYSIM_SOURCE_DIR "/scenarios/relay-mx-outage.json", std::nullopt);
+  loaded.world->start();
+  loaded.world->run_until(loaded.until);
+  const fake_mx::MailStore& dest = *loaded.mail_stores.at("dest-mx");
+  const fake_mx::MailStore& acme = *loaded.mail_stores.at("acme-mx");
+  REQUIRE(dest.mailbox("ann@dest.example").size() == 5);
+  for (const fake_mx::StoredMessage* message : dest.mailbox("ann@dest.example")) {
+    CHECK(message->received >= loaded.start + std::chrono::hours(2));  // not before the MX came back
+  }
+  REQUIRE(acme.messages().size() == 5);
+  for (const fake_mx::StoredMessage& notice : acme.messages()) {
+    const auto report = smtp::parse_dsn(notice.content);
+    REQUIRE(report);
+    CHECK(report->recipients.at(0).action == smtp::DsnAction::delayed);
+    CHECK(notice.received >= loaded.start + std::chrono::hours(1));
+  }
+}
