@@ -109,11 +109,21 @@ TEST_CASE("broken JSON is an input error at the root", "[scenario]") {
                     Catch::StartsWith("$: expected valid JSON, found broken.json does not parse"));
 }
 
-TEST_CASE("a world file with a relay, fake MX servers and a sender: mail is delivered after greylisting and one bounce comes back",
-          "[scenario][relay]") {
-  scenario::LoadedWorld loaded = scenario::load_world_file(RELAYSIM_SOURCE_DIR "/scenarios/relay-greylisting.json", std::nullopt);
+namespace {
+
+// Loads a bundled world and runs it to its end.
+scenario::LoadedWorld run_bundled(const std::string& file) {
+  scenario::LoadedWorld loaded = scenario::load_world_file(std::string(RELAYSIM_SOURCE_DIR "/scenarios/") + file, std::nullopt);
   loaded.world->start();
   loaded.world->run_until(loaded.until);
+  return loaded;
+}
+
+}  // namespace
+
+TEST_CASE("a world file with a relay, fake MX servers and a sender: mail is delivered after greylisting and one bounce comes back",
+          "[scenario][relay]") {
+  const scenario::LoadedWorld loaded = run_bundled("relay-greylisting.json");
   const fake_mx::MailStore& dest = *loaded.mail_stores.at("dest-mx");
   const fake_mx::MailStore& acme = *loaded.mail_stores.at("acme-mx");
   CHECK(dest.mailbox("ann@dest.example").size() == 1);
@@ -145,9 +155,7 @@ TEST_CASE("world file mistakes in relay, fake MX and sender nodes name the path"
 }
 
 TEST_CASE("a two-hour MX outage: every message delivered after it, one delay notice each before", "[scenario][relay]") {
-  scenario::LoadedWorld loaded = scenario::load_world_file(RELAYSIM_SOURCE_DIR "/scenarios/relay-mx-outage.json", std::nullopt);
-  loaded.world->start();
-  loaded.world->run_until(loaded.until);
+  const scenario::LoadedWorld loaded = run_bundled("relay-mx-outage.json");
   const fake_mx::MailStore& dest = *loaded.mail_stores.at("dest-mx");
   const fake_mx::MailStore& acme = *loaded.mail_stores.at("acme-mx");
   REQUIRE(dest.mailbox("ann@dest.example").size() == 5);
