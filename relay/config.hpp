@@ -10,6 +10,7 @@
 
 #include "io/address.hpp"
 #include "io/time.hpp"
+#include "smtp/client_session.hpp"
 #include "smtp/limits.hpp"
 #include "smtp/syntax.hpp"
 
@@ -93,6 +94,9 @@ struct RelayConfig {
   TlsLevel smtp_tls_security_level = TlsLevel::may;
   std::vector<TlsPolicy> smtp_tls_policy_maps;  // the most specific match wins over smtp_tls_security_level
   std::vector<Transport> transport_maps;        // first match wins over MX
+  // Credentials for next hops of static routes, by next-hop name (Postfix's
+  // smtp_sasl_password_maps). Sent only over TLS: a route with credentials requires STARTTLS.
+  std::map<std::string, smtp::Credentials> smtp_sasl_password_maps;
 };
 
 // The TLS level for a destination domain.

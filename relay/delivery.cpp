@@ -62,6 +62,7 @@ void Delivery::on_route(Route route) {
     return finish_job();
   }
   hops_ = std::move(route.hops);
+  auth_ = std::move(route.auth);
   hop_ = 0;
   try_hop();
 }
@@ -91,6 +92,11 @@ void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
     case TlsLevel::verify: client.tls = smtp::ClientTls::required; break;
   }
   if (plaintext_fallback) client.tls = smtp::ClientTls::none;
+  if (auth_) {
+    // Secure by default: a password goes only over TLS, whatever the destination's level.
+    client.auth = auth_;
+    client.tls = smtp::ClientTls::required;
+  }
   if (connection_) retired_ = std::move(connection_);
   connected_at_ = io_.now();
   jobs_on_connection_ = 0;

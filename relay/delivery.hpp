@@ -128,6 +128,7 @@ class Delivery {
   bool session_counted_ = false;
   Hop current_hop_;
   std::vector<Hop> hops_;
+  std::optional<smtp::Credentials> auth_;  // the route's credentials, if any
   std::size_t hop_ = 0;
   int sessions_ = 0;
   bool plaintext_fallback_ = false;

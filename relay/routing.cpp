@@ -28,6 +28,7 @@ struct Router::Lookup {
   int outstanding = 0;
   std::vector<io::Pending> pending;
   std::string explanation;
+  std::optional<smtp::Credentials> auth;
 };
 
 Router::Router(io::Io& io, const RelayConfig& config) : io_(io), config_(config), random_(io.random_stream("mx-order")) {}
@@ -54,6 +55,9 @@ void Router::route(const std::string& recipient_domain, const std::string& sende
     lookup->name = io::normalize_dns_name(transport->nexthop);
     lookup->port = transport->port;
     mx_lookup = transport->mx_lookup;
+    if (const auto credentials = config_.smtp_sasl_password_maps.find(lookup->name); credentials != config_.smtp_sasl_password_maps.end()) {
+      lookup->auth = credentials->second;
+    }
     lookup->explanation = "transport_maps: " + transport->recipient_domain +
                           (transport->sender_domain.empty() ? "" : " from " + transport->sender_domain) + " -> " +
                           (transport->mx_lookup ? "" : "[") + transport->nexthop + (transport->mx_lookup ? "" : "]") +
@@ -78,20 +82,20 @@ void Router::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   Lookup& lookup = *lookups_.at(id);
   const std::string& name = lookup.name;
   if (answer.temporary_failure()) {
-    return finish(id, {Route::Kind::defer, {}, "4.4.3",
+    return finish(id, Route::failed(Route::Kind::defer, "4.4.3",
                        "Host or domain name not found. Name service error for name=" + name + " type=MX: Host not found, try again",
-                       "MX lookup " + std::string(io::to_string(answer.status)), true});
+                       "MX lookup " + std::string(io::to_string(answer.status))));
   }
   if (answer.status == io::DnsStatus::nxdomain) {
-    return finish(id, {Route::Kind::bounce, {}, "5.4.4",
+    return finish(id, Route::failed(Route::Kind::bounce, "5.4.4",
                        "Host or domain name not found. Name service error for name=" + name + " type=MX: Host not found",
-                       "MX lookup NXDOMAIN", true});
+                       "MX lookup NXDOMAIN"));
   }
   std::vector<io::MxRecord> records = answer.mx;
   const bool null_mx = records.size() == 1 && (records.front().exchange == "." || records.front().exchange.empty());
   if (null_mx) {
-    return finish(id, {Route::Kind::bounce, {}, "5.1.10", "Domain " + name + " does not accept mail (nullMX)",
-                       "null MX (RFC 7505)", true});
+    return finish(id, Route::failed(Route::Kind::bounce, "5.1.10", "Domain " + name + " does not accept mail (nullMX)",
+                       "null MX (RFC 7505)"));
   }
   std::erase_if(records, [](const io::MxRecord& record) { return record.exchange == "." || record.exchange.empty(); });
   if (records.empty()) {
@@ -182,18 +186,18 @@ void Router::on_address(std::uint64_t id, std::size_t host, const io::DnsAnswer&
     return finish(id, std::move(route));
   }
   if (own_preference) {
-    return finish(id, {Route::Kind::bounce, {}, "5.4.6", "mail for " + lookup.name + " loops back to myself",
-                       route.explanation + "; the best MX is this relay", true});
+    return finish(id, Route::failed(Route::Kind::bounce, "5.4.6", "mail for " + lookup.name + " loops back to myself",
+                       route.explanation + "; the best MX is this relay"));
   }
   if (temporary) {
-    return finish(id, {Route::Kind::defer, {}, "4.4.3",
+    return finish(id, Route::failed(Route::Kind::defer, "4.4.3",
                        "Host or domain name not found. Name service error for name=" + temporary_host + " type=A: Host not found, try again",
-                       route.explanation + "; address lookup failed temporarily", true});
+                       route.explanation + "; address lookup failed temporarily"));
   }
-  return finish(id, {Route::Kind::bounce, {}, "5.4.4",
+  return finish(id, Route::failed(Route::Kind::bounce, "5.4.4",
                      lookup.implicit_mx ? "Host or domain name not found. Name service error for name=" + lookup.name + " type=A: Host not found"
                                         : "no MX host for " + lookup.name + " has an address",
-                     route.explanation + "; no address", true});
+                     route.explanation + "; no address"));
 }
 
 void Router::finish(std::uint64_t id, Route route) {
@@ -202,6 +206,7 @@ void Router::finish(std::uint64_t id, Route route) {
   std::unique_ptr<Lookup> lookup = std::move(found->second);
   lookups_.erase(found);
   Handler handler = std::move(lookup->handler);
+  if (route.kind == Route::Kind::deliver) route.auth = lookup->auth;
   // The lookup's pending handles end with it; the handler runs last, so it may route again.
   lookup.reset();
   handler(std::move(route));

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,18 @@ struct Route {
   std::string reason;      // defer or bounce: what a log line and a DSN say
   std::string explanation; // how the route was found, for the trace
   bool remote_reply = false;  // reason came from DNS (Diagnostic-Code: X-Postfix style), not a server
+  std::optional<smtp::Credentials> auth;  // for a static route's next hop (smtp_sasl_password_maps)
+
+  // A route that delivers nowhere: deferred or bounced, with the status and why.
+  static Route failed(Kind kind, std::string status, std::string reason, std::string explanation) {
+    Route route;
+    route.kind = kind;
+    route.status = std::move(status);
+    route.reason = std::move(reason);
+    route.explanation = std::move(explanation);
+    route.remote_reply = true;
+    return route;
+  }
 };
 
 class Router {

@@ -115,6 +115,17 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
       config.transport_maps.push_back(transport);
     }
   }
+  if (auto item = value.find("smtp_sasl_password_maps")) {
+    for (const auto& [nexthop, entry] : item->members()) {
+      entry.allow_keys({"user", "password", "mechanism"});
+      smtp::Credentials credentials;
+      credentials.user = entry.at("user").string();
+      credentials.password = entry.at("password").string();
+      if (credentials.user.empty()) entry.at("user").fail("a user name");
+      if (auto mechanism = entry.find("mechanism")) credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
+      config.smtp_sasl_password_maps[smtp::to_lower(nexthop)] = credentials;
+    }
+  }
   if (auto item = value.find("relayhost")) {
     relay::Transport transport = parse_nexthop(*item);
     transport.recipient_domain = "*";
@@ -135,7 +146,7 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "default_destination_concurrency_limit", "default_destination_recipient_limit",
                     "smtp_mx_address_limit", "smtp_mx_session_limit", "smtp_connection_reuse_time_limit",
                     "smtp_connection_reuse_count_limit", "smtp_connect_timeout", "smtp_port", "smtp_tls_security_level",
-                    "smtp_tls_policy_maps", "transport_maps", "relayhost"});
+                    "smtp_tls_policy_maps", "transport_maps", "relayhost", "smtp_sasl_password_maps"});
   relay::RelayConfig config;
   if (auto name = value.find("myhostname")) config.myhostname = name->string();
   if (auto listeners = value.find("listeners")) {

@@ -741,3 +741,54 @@ TEST_CASE("each deferred recipient is logged with its own reply, not another rec
   CHECK_THAT(ann[0], Catch::Contains("dsn=4.7.1") && Catch::Contains("<ann@dest.example>: Greylisted"));
   CHECK_THAT(bob[0], Catch::Contains("dsn=4.2.2") && Catch::Contains("<bob@dest.example>: Mailbox full"));
 }
+
+TEST_CASE("a smarthost with credentials: AUTH after STARTTLS, and never a password in plaintext",
+          "[relay][delivery][auth]") {
+  tls::CryptoContext crypto(6);
+  tls::Forge forge(crypto);
+  auto ca = forge.certificate_authority({"CA", {}, t0() - 30 * 24h, t0() + 3650 * 24h});
+  auto certificate = forge.issue({"smarthost.acme.example", {}, t0() - 24h, t0() + 90 * 24h}, ca.get());
+  tls::Context server(crypto, tls::ContextConfig{tls::Role::server, certificate.get(), {}, {}, tls::Verification::none,
+                                                 tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context plain(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {}, tls::Verification::none,
+                                                tls::Version::tls1_2, tls::Version::tls1_3});
+  for (const bool offers_tls : {true, false}) {
+    CAPTURE(offers_tls);
+    DeliveryWorld w;
+    w.config.transport_maps = {relay::Transport{"*", "", "smarthost.acme.example", 587, false}};
+    w.config.smtp_sasl_password_maps["smarthost.acme.example"] = smtp::Credentials{"relay", "s3cret", "PLAIN"};
+    w.config.smtp_tls_security_level = relay::TlsLevel::none;  // credentials override it: TLS is required
+    SinkRecord sink;
+    smtp::ServerConfig smarthost;
+    smarthost.hostname = "smarthost.acme.example";
+    smarthost.starttls = offers_tls;
+    smarthost.auth_mechanisms = {"PLAIN", "LOGIN"};
+    smarthost.auth_requires_tls = false;  // it would take a password in plaintext: the relay must not send one
+    w.world.add_host({"smarthost.acme.example", {address("192.0.2.60")}});
+    w.world.set_dns("smarthost.acme.example", {{address("192.0.2.60")}, {}, {}, {}, 300});
+    w.world.add_process({"smarthost", "smarthost.acme.example", [&](io::Io& io) {
+                           return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 587}, smarthost,
+                                                             offers_tls ? &server : nullptr,
+                                                             std::map<std::string, std::string>{{"relay", "s3cret"}}, sink);
+                         }, {}});
+    w.world.add_process({"relay", "relay", [&](io::Io& io) {
+                           auto node = std::make_unique<relay::RelayNode>(io, w.config, relay::RelayTls{nullptr, {&plain, nullptr}});
+                           w.relay_node = node.get();
+                           return std::unique_ptr<io::Node>(std::move(node));
+                         }, {}});
+    w.relay_added = true;
+    w.send({note("news@acme.example", {"ann@dest.example"})});
+    w.run(4min);
+    if (offers_tls) {
+      REQUIRE(sink.messages.size() == 1);
+      CHECK(sink.authenticated_users == std::vector<std::string>{"relay"});
+      CHECK(!sink.tls_versions[0].empty());
+    } else {
+      CHECK(sink.messages.empty());
+      CHECK(sink.authenticated_users.empty());
+      REQUIRE(!sink.transcripts.empty());
+      CHECK_THAT(sink.transcripts[0], !Catch::Contains("C: AUTH"));
+      CHECK_THAT(w.log_lines("to=<ann@dest.example>")[0], Catch::Contains("dsn=4.7.4"));
+    }
+  }
+}

@@ -54,7 +54,8 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
         "bounce_queue_lifetime, delay_warning_time, retry_jitter_percent, default_destination_concurrency_limit, "
         "default_destination_recipient_limit, smtp_mx_address_limit, smtp_mx_session_limit, "
         "smtp_connection_reuse_time_limit, smtp_connection_reuse_count_limit, smtp_connect_timeout, smtp_port, "
-        "smtp_tls_security_level, smtp_tls_policy_maps, transport_maps, relayhost, found unknown key \"mynetwork\"");
+        "smtp_tls_security_level, smtp_tls_policy_maps, transport_maps, relayhost, smtp_sasl_password_maps, "
+        "found unknown key \"mynetwork\"");
   CHECK(error_of(R"({ "users": { "sfdc": "s3cret" } })") ==
         "$.users.sfdc: expected a salted hash \"pbkdf2-sha256$<iterations>$<salt>$<hash>\" (never a plain password), "
         "found \"s3cret\"");
@@ -85,7 +86,8 @@ TEST_CASE("delivery settings: backoff, lifetimes, limits, TLS levels per destina
       { "recipient_domain": "partner.example", "nexthop": "[192.0.2.50]:2525" },
       { "sender_domain": "*.bnc.salesforce.com", "nexthop": "bounces.acme.example" }
     ],
-    "relayhost": "[smarthost.acme.example]:587"
+    "relayhost": "[smarthost.acme.example]:587",
+    "smtp_sasl_password_maps": { "smarthost.acme.example": { "user": "relay", "password": "pw", "mechanism": "LOGIN" } }
   })");
   const relay::RelayConfig config = scenario::read_relay_config(scenario::JsonValue(document, "$"));
   CHECK(config.minimal_backoff_time == std::chrono::minutes(1));
@@ -110,6 +112,8 @@ TEST_CASE("delivery settings: backoff, lifetimes, limits, TLS levels per destina
   CHECK(config.transport_maps[2].recipient_domain == "*");  // relayhost: last, catches the rest
   CHECK(config.transport_maps[2].nexthop == "smarthost.acme.example");
   CHECK(config.transport_maps[2].port == 587);
+  CHECK(config.smtp_sasl_password_maps.at("smarthost.acme.example").user == "relay");
+  CHECK(config.smtp_sasl_password_maps.at("smarthost.acme.example").mechanism == "LOGIN");
 }
 
 TEST_CASE("delivery setting mistakes name the key", "[relay][config]") {
