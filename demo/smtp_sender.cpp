@@ -10,7 +10,7 @@ namespace {
 
 class SmtpSender final : public io::Node {
  public:
-  SmtpSender(io::Io& io, SmtpSenderConfig config) : io_(io), config_(std::move(config)) {}
+  SmtpSender(io::Io& io, SmtpSenderConfig config, const tls::Context* tls) : io_(io), config_(std::move(config)), tls_(tls) {}
 
   void start() override {
     for (std::size_t i = 0; i < config_.messages.size(); ++i) {
@@ -45,7 +45,7 @@ class SmtpSender final : public io::Node {
   void connect(std::size_t index, const io::Address& address) {
     Attempt& attempt = attempts_[index];
     attempt.connection = std::make_unique<endpoint::ClientConnection>(
-        io_, io::Endpoint{address, config_.port}, config_.server, config_.client, nullptr, io::ConnectOptions{},
+        io_, io::Endpoint{address, config_.port}, config_.server, config_.client, tls_, io::ConnectOptions{},
         [this, index](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {
           Attempt& current = attempts_[index];
           if (std::holds_alternative<smtp::client_event::Ready>(event)) {
@@ -80,6 +80,7 @@ class SmtpSender final : public io::Node {
 
   io::Io& io_;
   SmtpSenderConfig config_;
+  const tls::Context* tls_;
   std::vector<io::Pending> timers_;
   std::map<std::size_t, Attempt> attempts_;
   std::size_t finished_ = 0;
@@ -87,8 +88,8 @@ class SmtpSender final : public io::Node {
 
 }  // namespace
 
-std::unique_ptr<io::Node> make_smtp_sender(io::Io& io, SmtpSenderConfig config) {
-  return std::make_unique<SmtpSender>(io, std::move(config));
+std::unique_ptr<io::Node> make_smtp_sender(io::Io& io, SmtpSenderConfig config, const tls::Context* tls) {
+  return std::make_unique<SmtpSender>(io, std::move(config), tls);
 }
 
 }  // namespace relaysim::demo

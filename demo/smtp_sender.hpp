@@ -10,6 +10,7 @@
 
 #include "io/io.hpp"
 #include "smtp/client_session.hpp"
+#include "tls/engine.hpp"
 
 namespace relaysim::demo {
 
@@ -23,10 +24,11 @@ struct SmtpSenderMessage {
 struct SmtpSenderConfig {
   std::string server;  // a DNS name with an A record, or an address
   std::uint16_t port = 25;
-  smtp::ClientConfig client;  // HELO name, TLS policy (no TLS context: STARTTLS is never tried), AUTH
+  smtp::ClientConfig client;  // HELO name, TLS policy, AUTH
   std::vector<SmtpSenderMessage> messages;
 };
 
-std::unique_ptr<io::Node> make_smtp_sender(io::Io& io, SmtpSenderConfig config);
+// `tls`: the client context for STARTTLS (null: TLS fails where the policy needs it).
+std::unique_ptr<io::Node> make_smtp_sender(io::Io& io, SmtpSenderConfig config, const tls::Context* tls = nullptr);
 
 }  // namespace relaysim::demo

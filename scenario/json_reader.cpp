@@ -141,11 +141,13 @@ Instant JsonValue::instant(Instant origin) const {
     const std::string text = value_->get<std::string>();
     if (text.starts_with("+")) {
       if (const auto offset = parse_duration(std::string_view(text).substr(1))) return origin + *offset;
+    } else if (text.starts_with("-")) {
+      if (const auto offset = parse_duration(std::string_view(text).substr(1))) return origin - *offset;
     } else if (const auto parsed = parse_iso8601(text)) {
       return *parsed;
     }
   }
-  fail("an instant such as \"2026-03-02T09:00:00Z\" or an offset from the start such as \"+5m\"");
+  fail("an instant such as \"2026-03-02T09:00:00Z\" or an offset from the start such as \"+5m\" or \"-1d\"");
 }
 
 io::Address JsonValue::address() const {

@@ -62,7 +62,7 @@ class JsonValue {
   std::uint64_t unsigned_integer() const;
   bool boolean() const;
   Duration duration() const;  // "5m", "250ms", or a number of seconds
-  // An ISO-8601 instant, or "+5m" relative to `origin`.
+  // An ISO-8601 instant, or "+5m" (or "-1d") relative to `origin`.
   Instant instant(Instant origin) const;
   io::Address address() const;
   io::Cidr cidr() const;

@@ -11,8 +11,24 @@
 #include "relay/relay_node.hpp"
 #include "scenario/fake_mx_config.hpp"
 #include "scenario/relay_config.hpp"
+#include "tls/certificate.hpp"
+#include "tls/engine.hpp"
 
 namespace relaysim::scenario {
+
+struct TlsMaterial {
+  explicit TlsMaterial(std::uint64_t seed) : crypto(seed), forge(crypto) {}
+  tls::CryptoContext crypto;
+  tls::Forge forge;
+  std::map<std::string, std::unique_ptr<tls::Certificate>> certificates;
+  std::vector<std::unique_ptr<tls::Context>> contexts;
+
+  const tls::Context* context(const tls::ContextConfig& config) {
+    contexts.push_back(std::make_unique<tls::Context>(crypto, config));
+    return contexts.back().get();
+  }
+};
+
 namespace {
 
 using sim::World;
@@ -84,6 +100,64 @@ sim::DnsRecords read_records(const JsonValue& value) {
   return records;
 }
 
+TlsMaterial& tls_material(LoadedWorld& loaded) {
+  if (!loaded.tls) loaded.tls = std::make_shared<TlsMaterial>(loaded.seed);
+  return *loaded.tls;
+}
+
+// Certificates are forged in dependency order (an issuer before what it signs), each name once.
+void forge_certificate(const JsonValue& all, const std::string& name, LoadedWorld& loaded, std::vector<std::string>& in_progress) {
+  TlsMaterial& material = tls_material(loaded);
+  if (material.certificates.contains(name)) return;
+  const JsonValue value = all.at(name);
+  value.allow_keys({"authority", "issuer", "names", "not_before", "not_after", "key"});
+  if (std::find(in_progress.begin(), in_progress.end(), name) != in_progress.end()) value.fail("a certificate that does not issue itself in a loop");
+  in_progress.push_back(name);
+  tls::CertificateSpec spec;
+  spec.certificate_authority = value.find("authority") && value.at("authority").boolean();
+  spec.common_name = name;
+  if (auto names = value.find("names")) {
+    for (const JsonValue& item : names->items()) spec.dns_names.push_back(item.string());
+    if (spec.dns_names.empty()) names->fail("at least one name");
+    spec.common_name = spec.dns_names.front();
+  }
+  spec.not_before = value.find("not_before") ? value.at("not_before").instant(loaded.start) : loaded.start - days(1);
+  spec.not_after = value.find("not_after") ? value.at("not_after").instant(loaded.start)
+                                           : loaded.start + (spec.certificate_authority ? days(3650) : days(90));
+  if (spec.not_after <= spec.not_before) value.at("not_after").fail("an instant after not_before");
+  if (auto key = value.find("key")) spec.key = static_cast<tls::KeyType>(key->choice({"ec_p256", "rsa_2048", "ed25519"}));
+  const tls::Certificate* issuer = nullptr;
+  if (auto issuer_name = value.find("issuer")) {
+    const std::string issuer_text = issuer_name->string();
+    if (!all.has(issuer_text)) issuer_name->fail("the name of a certificate under $.tls");
+    if (!all.at(issuer_text).find("authority") || !all.at(issuer_text).at("authority").boolean()) {
+      issuer_name->fail("a certificate with \"authority\": true");
+    }
+    forge_certificate(all, issuer_text, loaded, in_progress);
+    issuer = material.certificates.at(issuer_text).get();
+  }
+  material.certificates[name] = spec.certificate_authority && issuer == nullptr ? material.forge.certificate_authority(spec)
+                                                                                : material.forge.issue(spec, issuer);
+  in_progress.pop_back();
+}
+
+const tls::Certificate* certificate_named(const JsonValue& value, LoadedWorld& loaded) {
+  const std::string name = value.string();
+  if (!loaded.tls || !loaded.tls->certificates.contains(name)) value.fail("the name of a certificate under $.tls");
+  return loaded.tls->certificates.at(name).get();
+}
+
+std::vector<const tls::Certificate*> trusted(const std::optional<JsonValue>& value, LoadedWorld& loaded) {
+  std::vector<const tls::Certificate*> out;
+  if (!value) return out;
+  for (const JsonValue& item : value->items()) out.push_back(certificate_named(item, loaded));
+  return out;
+}
+
+tls::Version tls_version(const JsonValue& value) {
+  return value.choice({"1.2", "1.3"}) == 0 ? tls::Version::tls1_2 : tls::Version::tls1_3;
+}
+
 smtp::Mailbox mailbox(const JsonValue& value) {
   const std::string text = value.string();
   const auto parsed = smtp::parse_path("<" + text + ">", false, false);
@@ -92,15 +166,21 @@ smtp::Mailbox mailbox(const JsonValue& value) {
   return *path->mailbox;
 }
 
-demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start) {
-  value.allow_keys({"type", "host", "disk", "server", "port", "helo", "tls", "auth", "messages"});
+demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, LoadedWorld& loaded,
+                                        const tls::Context*& context) {
+  value.allow_keys({"type", "host", "disk", "server", "port", "helo", "tls", "trust", "verify", "auth", "messages"});
   demo::SmtpSenderConfig config;
   config.server = value.at("server").string();
   if (auto port = value.find("port")) config.port = port->port();
   config.client.helo_name = value.find("helo") ? value.at("helo").string() : "client.localdomain";
-  config.client.tls = smtp::ClientTls::none;  // world files carry no TLS material yet
-  if (auto tls = value.find("tls")) {
-    if (tls->choice({"none"}) != 0) tls->fail("\"none\"");
+  config.client.tls = smtp::ClientTls::none;
+  if (auto tls = value.find("tls")) config.client.tls = static_cast<smtp::ClientTls>(tls->choice({"none", "opportunistic", "required"}));
+  const bool verify = value.find("verify") && value.at("verify").boolean();
+  if (verify && !value.has("trust")) value.at("verify").fail("false, or \"trust\" naming the authorities to verify against");
+  if (config.client.tls != smtp::ClientTls::none) {
+    context = tls_material(loaded).context({tls::Role::client, nullptr, {}, trusted(value.find("trust"), loaded),
+                                            verify ? tls::Verification::chain_and_name : tls::Verification::none,
+                                            tls::Version::tls1_2, tls::Version::tls1_3});
   }
   if (auto auth = value.find("auth")) {
     auth->allow_keys({"user", "password", "mechanism"});
@@ -164,22 +244,53 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
       return [config](io::Io& io) { return demo::make_line_client(io, config); };
     }
     case 2: {
-      value.allow_keys({"type", "host", "disk", "config"});
+      value.allow_keys({"type", "host", "disk", "config", "tls"});
       const relay::RelayConfig config = value.find("config") ? read_relay_config(value.at("config")) : relay::RelayConfig{};
-      return [config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); };
+      relay::RelayTls tls;
+      TlsMaterial& material = tls_material(loaded);
+      std::vector<const tls::Certificate*> trust;
+      if (auto settings = value.find("tls")) {
+        settings->allow_keys({"certificate", "trust"});
+        if (auto certificate = settings->find("certificate")) {
+          tls.server = material.context({tls::Role::server, certificate_named(*certificate, loaded), {}, {}, tls::Verification::none,
+                                         tls::Version::tls1_2, tls::Version::tls1_3});
+        }
+        trust = trusted(settings->find("trust"), loaded);
+      }
+      // Outbound TLS needs no certificate of its own: "may" and "encrypt" work without one;
+      // "verify" checks against `trust`.
+      tls.client.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+      if (!trust.empty()) {
+        tls.client.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name,
+                                              tls::Version::tls1_2, tls::Version::tls1_3});
+      }
+      const auto keep = loaded.tls;
+      return [config, tls, keep](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, tls); };
     }
     case 3: {
-      value.allow_keys({"type", "host", "disk", "behaviour"});
-      const fake_mx::Behaviour behaviour =
+      value.allow_keys({"type", "host", "disk", "behaviour", "tls"});
+      fake_mx::Behaviour behaviour =
           value.find("behaviour") ? read_fake_mx_behaviour(value.at("behaviour"), start) : fake_mx::Behaviour{};
-      if (behaviour.starttls) value.at("behaviour").at("starttls").fail("false (world files carry no TLS material yet)");
+      const tls::Context* context = nullptr;
+      if (auto settings = value.find("tls")) {
+        settings->allow_keys({"certificate", "min_version", "max_version"});
+        const tls::Version minimum = settings->find("min_version") ? tls_version(settings->at("min_version")) : tls::Version::tls1_2;
+        const tls::Version maximum = settings->find("max_version") ? tls_version(settings->at("max_version")) : tls::Version::tls1_3;
+        if (maximum < minimum) settings->at("max_version").fail("a version at least min_version");
+        context = tls_material(loaded).context({tls::Role::server, certificate_named(settings->at("certificate"), loaded), {}, {},
+                                                tls::Verification::none, minimum, maximum});
+      }
+      if (behaviour.starttls && context == nullptr) value.at("behaviour").at("starttls").fail("false, or a \"tls\" certificate for the node");
       auto store = std::make_shared<fake_mx::MailStore>();
       loaded.mail_stores[name] = store;
-      return [behaviour, store](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, *store); };
+      const auto keep = loaded.tls;
+      return [behaviour, store, context, keep](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, context, *store); };
     }
     default: {
-      const demo::SmtpSenderConfig config = read_smtp_sender(value, start);
-      return [config](io::Io& io) { return demo::make_smtp_sender(io, config); };
+      const tls::Context* context = nullptr;
+      const demo::SmtpSenderConfig config = read_smtp_sender(value, start, loaded, context);
+      const auto keep = loaded.tls;
+      return [config, context, keep](io::Io& io) { return demo::make_smtp_sender(io, config, context); };
     }
   }
 }
@@ -273,7 +384,7 @@ void read_fault(World& world, const JsonValue& value, Instant start,
 LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override) {
   const JsonValue root(document, "$");
   root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns",
-                   "dns_changes", "nodes", "faults"});
+                   "dns_changes", "tls", "nodes", "faults"});
   LoadedWorld loaded;
   loaded.name = root.find("name") ? root.at("name").string() : std::string("unnamed");
   if (auto description = root.find("description")) loaded.description = description->string();
@@ -353,6 +464,10 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       if (!records.is_null()) replacement = read_records(records);
       guarded(change, [&] { world.change_dns_at(change.at("at").instant(loaded.start), change.at("name").string(), replacement); });
     }
+  }
+  if (auto certificates = root.find("tls")) {
+    std::vector<std::string> in_progress;
+    for (const auto& [name, certificate] : certificates->members()) forge_certificate(*certificates, name, loaded, in_progress);
   }
   for (const auto& [name, node] : root.at("nodes").members()) {
     sim::ProcessConfig process;

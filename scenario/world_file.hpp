@@ -17,6 +17,10 @@
 
 namespace relaysim::scenario {
 
+// The world's TLS material: certificates forged from the world's seed, and the contexts nodes use.
+// It lives as long as the world (nodes hold pointers into it).
+struct TlsMaterial;
+
 struct LoadedWorld {
   std::string name;
   std::string description;
@@ -26,6 +30,7 @@ struct LoadedWorld {
   std::unique_ptr<sim::World> world;
   // The mail stores of the world's fake MX nodes, by node name: what they accepted.
   std::map<std::string, std::shared_ptr<fake_mx::MailStore>> mail_stores;
+  std::shared_ptr<TlsMaterial> tls;
 };
 
 // How long a world without `until` may run before it is stopped, so that a node that never goes

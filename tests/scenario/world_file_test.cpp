@@ -3,6 +3,7 @@
 
 #include "scenario/world_file.hpp"
 #include "smtp/dsn.hpp"
+#include "support/test_world.hpp"
 
 using namespace relaysim;
 using scenario::InputError;
@@ -168,5 +169,66 @@ TEST_CASE("a two-hour MX outage: every message delivered after it, one delay not
     REQUIRE(report);
     CHECK(report->recipients.at(0).action == smtp::DsnAction::delayed);
     CHECK(notice.received >= loaded.start + std::chrono::hours(1));
+  }
+}
+
+TEST_CASE("world files forge TLS material: verified STARTTLS from sender to relay to MX, and an expired MX certificate refused",
+          "[scenario][relay][tls]") {
+  for (const bool expired : {false, true}) {
+    CAPTURE(expired);
+    nlohmann::json document = nlohmann::json::parse(R"({
+      "seed": 4, "start": "2026-03-02T09:00:00Z",
+      "hosts": {
+        "app.acme.example": { "addresses": ["10.1.2.3"] },
+        "relay.acme.example": { "addresses": ["203.0.113.10"] },
+        "mx.dest.example": { "addresses": ["192.0.2.25"] }
+      },
+      "dns": {
+        "relay.acme.example": { "A": ["203.0.113.10"] },
+        "dest.example": { "MX": [[10, "mx.dest.example"]] },
+        "mx.dest.example": { "A": ["192.0.2.25"] }
+      },
+      "tls": {
+        "public-ca": { "authority": true },
+        "relay-cert": { "issuer": "public-ca", "names": ["relay.acme.example"] },
+        "mx-cert": { "issuer": "public-ca", "names": ["mx.dest.example"] }
+      },
+      "nodes": {
+        "relay": { "host": "relay.acme.example", "type": "relay",
+                   "tls": { "certificate": "relay-cert", "trust": ["public-ca"] },
+                   "config": { "myhostname": "relay.acme.example", "mynetworks": ["10.1.0.0/16"], "smtp_tls_security_level": "verify" } },
+        "mx": { "host": "mx.dest.example", "type": "fake_mx", "tls": { "certificate": "mx-cert" },
+                "behaviour": { "hostname": "mx.dest.example", "starttls": true } },
+        "app": { "host": "app.acme.example", "type": "smtp_sender", "server": "relay.acme.example",
+                 "tls": "required", "verify": true, "trust": ["public-ca"],
+                 "messages": [ { "from": "news@acme.example", "to": ["ann@dest.example"] } ] }
+      }
+    })");
+    if (expired) {
+      document["tls"]["mx-cert"]["not_before"] = "-90d";
+      document["tls"]["mx-cert"]["not_after"] = "-1d";
+    }
+    scenario::LoadedWorld loaded = scenario::load_world(document, std::nullopt);
+    testing::TraceRecorder trace;
+    loaded.world->add_trace_sink(trace);
+    loaded.world->start();
+    loaded.world->run_until(loaded.start + std::chrono::minutes(4));
+    const auto results = trace.of_kind("sender.result");
+    REQUIRE(results.size() == 1);
+    CHECK_THAT(results[0].line, Catch::Contains("\"outcome\":\"delivered\""));  // the relay took it over verified TLS
+    const auto client_tls = trace.of_kind("smtp.client.tls");
+    REQUIRE(!client_tls.empty());
+    CHECK_THAT(client_tls[0].line, Catch::Contains("\"verified\":true"));
+    const fake_mx::MailStore& mx = *loaded.mail_stores.at("mx");
+    if (expired) {
+      CHECK(mx.messages().empty());
+      const auto outcomes = trace.of_kind("relay.outcome");
+      REQUIRE(!outcomes.empty());
+      CHECK_THAT(outcomes[0].line, Catch::Contains("\"status\":\"4.7.5\""));
+    } else {
+      REQUIRE(mx.messages().size() == 1);
+      CHECK(mx.messages()[0].tls.active);
+      CHECK_THAT(trace.of_kind("relay.outcome")[0].line, Catch::Contains("\"tls_verified\":true"));
+    }
   }
 }
