@@ -29,6 +29,8 @@ class ClientConnection : public DriverCore {
   bool ready() const { return session_.ready(); }
   const io::Endpoint& remote() const { return remote_; }
   const std::string& server_name() const { return server_name_; }
+  // Another name the server's certificate may carry instead of server_name (set before STARTTLS).
+  void also_accept_name(std::string name) { alternate_names_.push_back(std::move(name)); }
   const smtp::ClientSession& session() const { return session_; }
 
  private:
@@ -41,6 +43,7 @@ class ClientConnection : public DriverCore {
 
   io::Endpoint remote_;
   std::string server_name_;
+  std::vector<std::string> alternate_names_;
   smtp::ClientSession session_;
   const tls::Context* tls_context_;
   bool implicit_tls_;

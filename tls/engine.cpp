@@ -47,7 +47,8 @@ Context::Context(CryptoContext& crypto, const ContextConfig& config) : config_(c
 
 Context::~Context() { SSL_CTX_free(native_); }
 
-Engine::Engine(const Context& context, Instant now, std::string_view peer_name) : role_(context.config().role) {
+Engine::Engine(const Context& context, Instant now, std::string_view peer_name, const std::vector<std::string>& alternate_names)
+    : role_(context.config().role) {
   ssl_ = SSL_new(context.native());
   RELAYSIM_ASSERT(ssl_ != nullptr);
   incoming_ = BIO_new(BIO_s_mem());
@@ -64,6 +65,7 @@ Engine::Engine(const Context& context, Instant now, std::string_view peer_name) 
       SSL_set_tlsext_host_name(ssl_, name.c_str());
       X509_VERIFY_PARAM_set1_host(parameters, name.c_str(), name.size());
       X509_VERIFY_PARAM_set_hostflags(parameters, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      for (const std::string& alternate : alternate_names) X509_VERIFY_PARAM_add1_host(parameters, alternate.c_str(), alternate.size());
     }
   } else {
     SSL_set_accept_state(ssl_);

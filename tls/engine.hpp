@@ -69,7 +69,9 @@ class Engine {
   enum class State { handshaking, established, failed, closed };
 
   // `peer_name`: the client's expected server name (SNI and the name check); unused by servers.
-  Engine(const Context& context, Instant now, std::string_view peer_name = {});
+  // `alternate_names`: further names a client accepts in the certificate (Salesforce accepts the
+  // relay's domain or the MX it dialled).
+  Engine(const Context& context, Instant now, std::string_view peer_name = {}, const std::vector<std::string>& alternate_names = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
