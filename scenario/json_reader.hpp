@@ -14,6 +14,7 @@
 
 #include "io/address.hpp"
 #include "io/time.hpp"
+#include "smtp/syntax.hpp"
 
 namespace relaysim::scenario {
 
@@ -78,5 +79,8 @@ class JsonValue {
 };
 
 std::string describe_json(const nlohmann::json& value);  // for "found ..." in messages
+
+// A mail address with a domain, such as "ann@example.com" (no angle brackets).
+smtp::Mailbox read_mailbox(const JsonValue& value);
 
 }  // namespace relaysim::scenario

@@ -11,6 +11,7 @@
 #include "relay/relay_node.hpp"
 #include "scenario/fake_mx_config.hpp"
 #include "scenario/relay_config.hpp"
+#include "scenario/salesforce_config.hpp"
 #include "tls/certificate.hpp"
 #include "tls/engine.hpp"
 
@@ -158,14 +159,6 @@ tls::Version tls_version(const JsonValue& value) {
   return value.choice({"1.2", "1.3"}) == 0 ? tls::Version::tls1_2 : tls::Version::tls1_3;
 }
 
-smtp::Mailbox mailbox(const JsonValue& value) {
-  const std::string text = value.string();
-  const auto parsed = smtp::parse_path("<" + text + ">", false, false);
-  const auto* path = std::get_if<smtp::ParsedPath>(&parsed);
-  if (path == nullptr || !path->mailbox || path->mailbox->domain.empty()) value.fail("an address such as \"ann@example.com\"");
-  return *path->mailbox;
-}
-
 demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, LoadedWorld& loaded,
                                         const tls::Context*& context) {
   value.allow_keys({"type", "host", "disk", "server", "port", "helo", "tls", "trust", "verify", "auth", "messages"});
@@ -195,10 +188,10 @@ demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, L
     demo::SmtpSenderMessage message;
     message.at = item.find("at") ? item.at("at").instant(start) : start;
     const JsonValue from = item.at("from");
-    if (from.string() != "<>") message.sender = mailbox(from);
+    if (from.string() != "<>") message.sender = read_mailbox(from);
     std::string to_header;
     for (const JsonValue& to : item.at("to").items()) {
-      message.recipients.push_back({mailbox(to), {}});
+      message.recipients.push_back({read_mailbox(to), {}});
       to_header += (to_header.empty() ? "<" : ", <") + message.recipients.back().mailbox.to_string() + ">";
     }
     if (message.recipients.empty()) item.at("to").fail("at least one address");
@@ -222,7 +215,7 @@ demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, L
 }
 
 io::NodeFactory read_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
-  const std::size_t type = value.at("type").choice({"line_server", "line_client", "relay", "fake_mx", "smtp_sender"});
+  const std::size_t type = value.at("type").choice({"line_server", "line_client", "relay", "fake_mx", "smtp_sender", "salesforce"});
   switch (type) {
     case 0: {
       value.allow_keys({"type", "host", "disk", "port", "journal"});
@@ -285,6 +278,31 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
       loaded.mail_stores[name] = store;
       const auto keep = loaded.tls;
       return [behaviour, store, context, keep](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, context, *store); };
+    }
+    case 5: {
+      value.allow_keys({"type", "host", "disk", "org", "tls", "traffic", "test_deliverability"});
+      const salesforce::OrgConfig config = read_salesforce_node(value, start);
+      TlsMaterial& material = tls_material(loaded);
+      salesforce::OrgTls tls;
+      tls.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+      std::vector<const tls::Certificate*> trust;
+      if (auto settings = value.find("tls")) {
+        settings->allow_keys({"trust"});
+        trust = trusted(settings->find("trust"), loaded);
+      }
+      if (!trust.empty()) {
+        tls.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name, tls::Version::tls1_2,
+                                       tls::Version::tls1_3});
+      }
+      for (std::size_t i = 0; i < config.org.relays.size(); ++i) {
+        if (salesforce::verifies(config.org.relays[i].tls) && tls.verify == nullptr) {
+          value.at("org").at("relays").items()[i].at("tls").fail("a setting without Verify, or \"tls\": {\"trust\": [...]} on the node naming the authorities Salesforce trusts");
+        }
+      }
+      auto state = std::make_shared<salesforce::OrgState>();
+      loaded.orgs[name] = state;
+      const auto keep = loaded.tls;
+      return [config, tls, state, keep](io::Io& io) { return salesforce::make_org_node(io, config, tls, *state); };
     }
     default: {
       const tls::Context* context = nullptr;

@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "fake_mx/fake_mx_node.hpp"
+#include "fake_salesforce/org_node.hpp"
 #include "scenario/json_reader.hpp"
 #include "sim/world.hpp"
 
@@ -30,6 +31,8 @@ struct LoadedWorld {
   std::unique_ptr<sim::World> world;
   // The mail stores of the world's fake MX nodes, by node name: what they accepted.
   std::map<std::string, std::shared_ptr<fake_mx::MailStore>> mail_stores;
+  // The state of the world's Salesforce org nodes, by node name: email log, bounced contacts.
+  std::map<std::string, std::shared_ptr<salesforce::OrgState>> orgs;
   std::shared_ptr<TlsMaterial> tls;
 };
 

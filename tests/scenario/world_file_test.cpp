@@ -85,7 +85,7 @@ TEST_CASE("every input error names the JSON path, what was expected and what was
   SECTION("an unknown node type") {
     auto document = valid_world();
     document["nodes"]["client"]["type"] = "smtp_client";
-    CHECK(error_of(document) == "$.nodes.client.type: expected one of \"line_server\", \"line_client\", \"relay\", \"fake_mx\", \"smtp_sender\", found \"smtp_client\"");
+    CHECK(error_of(document) == "$.nodes.client.type: expected one of \"line_server\", \"line_client\", \"relay\", \"fake_mx\", \"smtp_sender\", \"salesforce\", found \"smtp_client\"");
   }
   SECTION("a fault that ends before it begins") {
     auto document = valid_world();
