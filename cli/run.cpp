@@ -22,6 +22,51 @@ struct RunOptions {
   bool json = false;
 };
 
+constexpr std::size_t email_log_lines_max = 40;
+
+std::string offset_of(Instant when, Instant start) {
+  const std::int64_t ms = (when - start).count() / 1000;
+  char text[32];
+  std::snprintf(text, sizeof text, "+%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3'600'000),
+                static_cast<long long>(ms / 60'000 % 60), static_cast<long long>(ms / 1000 % 60), static_cast<long long>(ms % 1000));
+  return text;
+}
+
+// What a Salesforce admin would look at after the run: the counters, the email log, the contacts
+// marked as bounced.
+void print_org(const std::string& name, const salesforce::OrgState& org, Instant start) {
+  const salesforce::OrgCounters& counters = org.counters;
+  std::printf("\nSalesforce org %s: %llu sends (%llu refused at the source), %llu recipients delivered, %llu failed, %llu given up, "
+              "%llu bounces received\n",
+              name.c_str(), static_cast<unsigned long long>(counters.sends), static_cast<unsigned long long>(counters.refused),
+              static_cast<unsigned long long>(counters.delivered), static_cast<unsigned long long>(counters.failed),
+              static_cast<unsigned long long>(counters.given_up), static_cast<unsigned long long>(counters.bounces));
+  std::printf("  email log:\n");
+  for (std::size_t i = 0; i < org.log.size() && i < email_log_lines_max; ++i) {
+    const salesforce::LogEntry& entry = org.log[i];
+    std::printf("    %s  %-13s %-24s %-18s %-10s %s\n", offset_of(entry.at, start).c_str(), entry.email.c_str(), entry.recipient.c_str(),
+                entry.event.c_str(), entry.path.c_str(), entry.detail.c_str());
+  }
+  if (org.log.size() > email_log_lines_max) {
+    std::printf("    ... %zu more entries (the salesforce.log events of the trace)\n", org.log.size() - email_log_lines_max);
+  }
+  for (const auto& [address, contact] : org.bounced_contacts) {
+    std::printf("  bounced contact: %s (%s, email %s)\n", contact.contact.c_str(), contact.status.empty() ? "no status" : contact.status.c_str(),
+                contact.email.c_str());
+  }
+}
+
+nlohmann::json org_report(const salesforce::OrgState& org) {
+  nlohmann::json bounced = nlohmann::json::array();
+  for (const auto& [address, contact] : org.bounced_contacts) {
+    bounced.push_back({{"contact", contact.contact}, {"status", contact.status}, {"email", contact.email}});
+  }
+  const salesforce::OrgCounters& counters = org.counters;
+  return {{"sends", counters.sends},         {"refused", counters.refused}, {"delivered", counters.delivered},
+          {"failed", counters.failed},       {"given_up", counters.given_up}, {"bounces", counters.bounces},
+          {"bounced_contacts", bounced}};
+}
+
 int run_one(const std::string& path, const RunOptions& options) {
   scenario::LoadedWorld loaded;
   try {
@@ -71,10 +116,12 @@ int run_one(const std::string& path, const RunOptions& options) {
                              {"events", world.events_executed()},
                              {"trace_events", world.trace_events()},
                              {"nodes", world.status_lines()}};
+    for (const auto& [name, org] : loaded.orgs) report["salesforce"][name] = org_report(*org);
     std::printf("%s\n", report.dump(2).c_str());
   } else if (text) {
     std::printf("\n");
     for (const std::string& line : world.status_lines()) std::printf("  %s\n", line.c_str());
+    for (const auto& [name, org] : loaded.orgs) print_org(name, *org, loaded.start);
     std::printf("\n%s after %s of virtual time: %llu events, %llu trace events\n", ended,
                 format_duration(elapsed).c_str(), static_cast<unsigned long long>(world.events_executed()),
                 static_cast<unsigned long long>(world.trace_events()));

@@ -198,13 +198,15 @@ salesforce::OrgConfig read_salesforce_node(const JsonValue& node, Instant origin
   if (auto traffic = node.find("traffic")) {
     for (const JsonValue& item : traffic->items()) {
       item.allow_keys({"at", "category", "from", "from_name", "to", "subject", "body", "size", "attachments", "headers", "count",
-                       "interval"});
+                       "interval", "burst"});
       const salesforce::Send send = read_send(item, origin);
+      // A generator: `count` sends, `burst` of them at a time, `interval` apart.
       const auto count = item.find("count") ? item.at("count").integer(1, 1'000'000) : 1;
+      const auto burst = item.find("burst") ? item.at("burst").integer(1, 1'000'000) : 1;
       const Duration interval = item.find("interval") ? item.at("interval").duration() : Duration(0);
       for (std::int64_t i = 0; i < count; ++i) {
         salesforce::Send copy = send;
-        copy.at = send.at + interval * i;
+        copy.at = send.at + interval * (i / burst);
         if (count > 1) copy.subject += " (" + std::to_string(i + 1) + ")";
         config.traffic.push_back(std::move(copy));
       }

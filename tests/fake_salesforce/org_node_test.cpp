@@ -326,3 +326,38 @@ TEST_CASE("the bounce inbox refuses addresses that are not VERP addresses of thi
   CHECK(result.org().bounced_contacts.empty());
   CHECK(result.org().counters.bounces == 0);
 }
+
+TEST_CASE("a restarted org picks up its outbox: the pending retry happens on schedule, sends due meanwhile go out",
+          "[salesforce][retry][crash]") {
+  json world = base_world();
+  world["nodes"]["relay"]["behaviour"]["rules"] =
+      json::parse(R"([{ "stage": "mail", "reply": "451 4.3.0 Try again later", "times": 2 }])");
+  world["nodes"]["sfdc"]["traffic"].push_back({{"at", "+9m"}, {"from", "news@acme.example"}, {"to", {"bob@dest.example"}}});
+  world["faults"] = json::parse(R"([{ "kind": "crash", "node": "sfdc", "at": "+7m" }, { "kind": "restart", "node": "sfdc", "at": "+12m" }])");
+  const Run result = run(world, 1h);
+  std::vector<std::string> events;
+  Instant delivered_at;
+  for (const salesforce::LogEntry* entry : result.org().log_for("ann@dest.example")) {
+    events.push_back(entry->event);
+    if (entry->event == "Delivered") delivered_at = entry->at;
+  }
+  CHECK(events == std::vector<std::string>{"Accepted", "Transient failure", "Transient failure", "Delivered"});
+  CHECK(delivered_at - result.loaded.start >= 16min);  // +1m, +6m, then +16m: the schedule survived the crash
+  CHECK(delivered_at - result.loaded.start < 16min + 1s);
+  const salesforce::LogEntry& late = result.first_outcome("bob@dest.example");
+  CHECK(late.event == "Delivered");
+  CHECK(late.at - result.loaded.start >= 12min);  // due at +9m, sent when the org came back
+}
+
+TEST_CASE("a new sandbox sends system email only: other sends are refused at the source", "[salesforce][limits]") {
+  json world = base_world();
+  world["nodes"]["sfdc"]["org"]["environment"] = "sandbox";
+  world["nodes"]["sfdc"]["org"]["relay_categories"] = {{"system", true}};
+  world["nodes"]["sfdc"]["traffic"].push_back({{"at", "+2m"}, {"category", "system"}, {"from", "noreply@acme.example"}, {"to", {"bob@dest.example"}}});
+  const Run result = run(world, 10min);
+  const salesforce::LogEntry& refused = result.first_outcome("ann@dest.example");
+  CHECK(refused.event == "Refused");
+  CHECK(refused.detail.starts_with("NO_MASS_MAIL_PERMISSION, Single email is not enabled for your organization or profile."));
+  CHECK(result.first_outcome("bob@dest.example").event == "Delivered");
+  CHECK(result.org().counters.refused == 1);
+}

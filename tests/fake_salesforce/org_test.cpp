@@ -199,12 +199,18 @@ TEST_CASE("an org node's traffic: generators expand in time order, with path-pre
   const auto document = nlohmann::json::parse(R"({ "type": "salesforce", "host": "h",
     "traffic": [
       { "at": "+10m", "from": "news@acme.example", "to": "ann@dest.example", "category": "mass", "count": 3, "interval": "1m" },
+      { "at": "+20m", "from": "apex@acme.example", "to": "bob@dest.example", "category": "apex", "count": 5, "burst": 2, "interval": "10s" },
       { "at": "+11m30s", "from": "ceo@acme.example", "to": ["bob@dest.example"], "attachments": [{ "size": 100 }],
         "headers": { "X-Campaign": "spring" } }
     ] })");
   const Instant origin = at("2026-03-02T09:00:00Z");
   const OrgConfig config = scenario::read_salesforce_node(scenario::JsonValue(document, "$.nodes.sf"), origin);
-  REQUIRE(config.traffic.size() == 4);
+  REQUIRE(config.traffic.size() == 9);
+  std::vector<Duration> bursts;
+  for (const Send& send : config.traffic) {
+    if (send.category == Category::apex) bursts.push_back(send.at - origin);
+  }
+  CHECK(bursts == std::vector<Duration>{20min, 20min, 20min + 10s, 20min + 10s, 20min + 20s});
   CHECK(config.traffic[0].at == origin + 10min);
   CHECK(config.traffic[1].at == origin + 11min);
   CHECK(config.traffic[2].from.to_string() == "ceo@acme.example");

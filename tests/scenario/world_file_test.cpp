@@ -232,3 +232,19 @@ TEST_CASE("world files forge TLS material: verified STARTTLS from sender to rela
     }
   }
 }
+
+TEST_CASE("the bundled Salesforce world: relayed with verified TLS and auth, greylisted then delivered, a contact marked bounced",
+          "[scenario][salesforce]") {
+  const scenario::LoadedWorld loaded = run_bundled("salesforce-relay.json");
+  const fake_mx::MailStore& dest = *loaded.mail_stores.at("dest-mx");
+  const salesforce::OrgState& org = *loaded.orgs.at("salesforce");
+  CHECK(dest.mailbox("ann@dest.example").size() == 1);
+  CHECK(dest.mailbox("bob@dest.example").size() == 1);
+  CHECK(dest.mailbox("admin@dest.example").size() == 1);
+  CHECK(dest.mailbox("admin@dest.example")[0]->client.address.to_string() == "13.108.0.10");  // Salesforce's own path
+  CHECK(org.contact_bounced("ghost@dest.example"));
+  CHECK(org.bounced_contacts.size() == 1);
+  for (const salesforce::LogEntry* entry : org.log_for("ann@dest.example")) {
+    if (entry->event == "Delivered") CHECK(entry->tls_verified);
+  }
+}
