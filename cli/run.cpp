@@ -10,6 +10,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/trace_sinks.hpp"
+#include "cli/reports.hpp"
+#include "scenario/verdicts.hpp"
 #include "scenario/world_file.hpp"
 
 namespace relaysim::cli {
@@ -18,6 +20,8 @@ namespace {
 struct RunOptions {
   std::optional<std::uint64_t> seed;
   std::string trace_path;
+  std::string junit_path;
+  std::string report_path;
   bool quiet = false;
   bool json = false;
 };
@@ -67,13 +71,38 @@ nlohmann::json org_report(const salesforce::OrgState& org) {
           {"bounced_contacts", bounced}};
 }
 
-int run_one(const std::string& path, const RunOptions& options) {
+void print_verdicts(const char* title, const std::vector<scenario::Verdict>& verdicts, bool colour) {
+  if (verdicts.empty()) return;
+  std::printf("\n%s:\n", title);
+  for (const scenario::Verdict& verdict : verdicts) {
+    const char* mark = verdict.passed ? (colour ? "\033[32mok\033[0m  " : "ok  ") : (colour ? "\033[31mFAIL\033[0m" : "FAIL");
+    std::printf("  %s %s", mark, verdict.name.c_str());
+    if (!verdict.passed) std::printf("\n       %s", verdict.message.c_str());
+    std::printf("\n");
+  }
+}
+
+nlohmann::json verdicts_json(const std::vector<scenario::Verdict>& verdicts) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const scenario::Verdict& verdict : verdicts) out.push_back({{"name", verdict.name}, {"passed", verdict.passed}, {"message", verdict.message}});
+  return out;
+}
+
+nlohmann::json stats_json(const scenario::RunStats& stats) {
+  return {{"submitted", stats.submitted}, {"accepted", stats.accepted}, {"delivered", stats.delivered}, {"bounced", stats.bounced},
+          {"deferred", stats.deferred},   {"duplicates", stats.duplicates}, {"refused", stats.refused}};
+}
+
+RanFile run_one(const std::string& path, const RunOptions& options) {
+  RanFile ran;
+  ran.file = path;
   scenario::LoadedWorld loaded;
   try {
     loaded = scenario::load_world_file(path, options.seed);
   } catch (const scenario::InputError& error) {
     std::fprintf(stderr, "relaysim: %s: %s\n", path.c_str(), error.what());
-    return 2;
+    ran.status = 2;
+    return ran;
   }
   sim::World& world = *loaded.world;
 
@@ -86,7 +115,8 @@ int run_one(const std::string& path, const RunOptions& options) {
       trace_file.reset(std::fopen(options.trace_path.c_str(), "wb"));
       if (!trace_file) {
         std::fprintf(stderr, "relaysim: cannot write trace to '%s'\n", options.trace_path.c_str());
-        return 2;
+        ran.status = 2;
+        return ran;
       }
       jsonl = std::make_unique<JsonLinesSink>(trace_file.get());
     }
@@ -102,19 +132,39 @@ int run_one(const std::string& path, const RunOptions& options) {
     world.add_trace_sink(timeline);
   }
 
+  scenario::RunObserver observer;
+  world.add_trace_sink(observer);
   world.start();
   const auto outcome = world.run_until(loaded.until);
-  const char* ended = outcome == sim::World::RunOutcome::quiescent ? "quiescent" : "reached the end of the run";
+  const bool quiescent = outcome == sim::World::RunOutcome::quiescent;
+  const char* ended = quiescent ? "quiescent" : "reached the end of the run";
   const Duration elapsed = world.now() - loaded.start;
+  const scenario::RunResult result = scenario::check_run(loaded, observer, quiescent);
+  ran.name = loaded.name;
+  ran.file = path;
+  ran.result = result;
+  ran.status = result.passed() ? 0 : 1;
+  if (!options.report_path.empty()) {
+    const std::string html = html_report(loaded, observer, result, world.digest());
+    if (!write_file(options.report_path, html)) {
+      std::fprintf(stderr, "relaysim: cannot write the report to '%s'\n", options.report_path.c_str());
+      ran.status = 2;
+    }
+  }
 
   if (options.json) {
     nlohmann::json report = {{"name", loaded.name},
+                             {"file", path},
+                             {"passed", result.passed()},
                              {"seed", loaded.seed},
                              {"digest", world.digest()},
-                             {"ended", outcome == sim::World::RunOutcome::quiescent ? "quiescent" : "until"},
+                             {"ended", quiescent ? "quiescent" : "until"},
                              {"virtual_time", format_duration(elapsed)},
                              {"events", world.events_executed()},
                              {"trace_events", world.trace_events()},
+                             {"expectations", verdicts_json(result.expectations)},
+                             {"invariants", verdicts_json(result.invariants)},
+                             {"stats", stats_json(result.stats)},
                              {"nodes", world.status_lines()}};
     for (const auto& [name, org] : loaded.orgs) report["salesforce"][name] = org_report(*org);
     std::printf("%s\n", report.dump(2).c_str());
@@ -122,14 +172,29 @@ int run_one(const std::string& path, const RunOptions& options) {
     std::printf("\n");
     for (const std::string& line : world.status_lines()) std::printf("  %s\n", line.c_str());
     for (const auto& [name, org] : loaded.orgs) print_org(name, *org, loaded.start);
-    std::printf("\n%s after %s of virtual time: %llu events, %llu trace events\n", ended,
-                format_duration(elapsed).c_str(), static_cast<unsigned long long>(world.events_executed()),
-                static_cast<unsigned long long>(world.trace_events()));
+    const bool colour = isatty(STDOUT_FILENO) != 0;
+    print_verdicts("expectations", result.expectations, colour);
+    print_verdicts("invariants", result.invariants, colour);
+    const scenario::RunStats& stats = result.stats;
+    std::printf("\nstats: %llu submitted, %llu accepted, %llu delivered, %llu bounced, %llu deferred, %llu duplicates, %llu refused\n",
+                static_cast<unsigned long long>(stats.submitted), static_cast<unsigned long long>(stats.accepted),
+                static_cast<unsigned long long>(stats.delivered), static_cast<unsigned long long>(stats.bounced),
+                static_cast<unsigned long long>(stats.deferred), static_cast<unsigned long long>(stats.duplicates),
+                static_cast<unsigned long long>(stats.refused));
+    std::printf("%s after %s of virtual time: %llu events, %llu trace events\n", ended, format_duration(elapsed).c_str(),
+                static_cast<unsigned long long>(world.events_executed()), static_cast<unsigned long long>(world.trace_events()));
+    std::printf("%s\n", result.passed() ? "PASSED" : "FAILED");
     std::printf("digest: %s\n", world.digest().c_str());
   } else if (options.trace_path != "-") {
+    for (const scenario::Verdict& verdict : result.expectations) {
+      if (!verdict.passed) std::fprintf(stderr, "%s: expectation failed: %s: %s\n", path.c_str(), verdict.name.c_str(), verdict.message.c_str());
+    }
+    for (const scenario::Verdict& verdict : result.invariants) {
+      if (!verdict.passed) std::fprintf(stderr, "%s: invariant broken: %s: %s\n", path.c_str(), verdict.name.c_str(), verdict.message.c_str());
+    }
     std::printf("digest: %s\n", world.digest().c_str());
   }
-  return 0;
+  return ran;
 }
 
 }  // namespace
@@ -138,6 +203,8 @@ int run_command(int argc, char** argv) {
   cxxopts::Options parser("relaysim run", "Run worlds in virtual time and print what happened.");
   parser.add_options()("seed", "override the file's seed", cxxopts::value<std::uint64_t>())(
       "trace", "write the trace as JSON Lines to this file ('-' for standard output)", cxxopts::value<std::string>())(
+      "junit", "write JUnit XML to this file: one test case per expectation and invariant", cxxopts::value<std::string>())(
+      "report", "write a self-contained HTML report to this file", cxxopts::value<std::string>())(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
       "quiet", "print only the digest")("h,help", "show this help")("files", "world files",
                                                                      cxxopts::value<std::vector<std::string>>());
@@ -153,6 +220,8 @@ int run_command(int argc, char** argv) {
     }
     if (parsed.count("seed")) options.seed = parsed["seed"].as<std::uint64_t>();
     if (parsed.count("trace")) options.trace_path = parsed["trace"].as<std::string>();
+    if (parsed.count("junit")) options.junit_path = parsed["junit"].as<std::string>();
+    if (parsed.count("report")) options.report_path = parsed["report"].as<std::string>();
     options.quiet = parsed.count("quiet") > 0;
     const std::string format = parsed["format"].as<std::string>();
     if (format != "text" && format != "json") throw cxxopts::exceptions::exception("--format must be text or json");
@@ -166,12 +235,20 @@ int run_command(int argc, char** argv) {
     std::fprintf(stderr, "relaysim run: name at least one file\n%s\n", parser.help().c_str());
     return 2;
   }
-  if (files.size() > 1 && !options.trace_path.empty()) {
-    std::fprintf(stderr, "relaysim run: --trace takes one file at a time\n");
+  if (files.size() > 1 && (!options.trace_path.empty() || !options.report_path.empty())) {
+    std::fprintf(stderr, "relaysim run: --trace and --report take one file at a time\n");
     return 2;
   }
   int worst = 0;
-  for (const std::string& file : files) worst = std::max(worst, run_one(file, options));
+  std::vector<RanFile> ran;
+  for (const std::string& file : files) {
+    ran.push_back(run_one(file, options));
+    worst = std::max(worst, ran.back().status);
+  }
+  if (!options.junit_path.empty() && !write_file(options.junit_path, junit_xml(ran))) {
+    std::fprintf(stderr, "relaysim run: cannot write JUnit XML to '%s'\n", options.junit_path.c_str());
+    return 2;
+  }
   return worst;
 }
 

@@ -55,23 +55,6 @@ std::string status_in_text(std::string_view text) {
   return "";
 }
 
-std::string header_value(std::string_view content, std::string_view name) {
-  const std::string_view headers = smtp::header_section(content);
-  std::size_t position = 0;
-  while (position < headers.size()) {
-    const std::size_t end = headers.find("\r\n", position);
-    const std::string_view line = headers.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
-    if (line.size() > name.size() && line[name.size()] == ':' && smtp::to_lower(line.substr(0, name.size())) == smtp::to_lower(name)) {
-      std::string_view value = line.substr(name.size() + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      return std::string(value);
-    }
-    if (end == std::string_view::npos) break;
-    position = end + 2;
-  }
-  return "";
-}
-
 class OrgNode final : public io::Node {
  public:
   OrgNode(io::Io& io, OrgConfig config, OrgTls tls, OrgState& state)
@@ -574,7 +557,7 @@ class OrgNode final : public io::Node {
       // A bounce that is no DSN still came back to the VERP address: Salesforce counts it.
       failed = true;
       status = status_in_text(content);
-      reason = "non-standard bounce: " + header_value(content, "Subject");
+      reason = "non-standard bounce: " + smtp::header_value(content, "Subject");
     }
     io_.trace("salesforce.bounce", {{"email", email}, {"contact", verp->contact}, {"status", status}, {"marked", true}});
     state_.bounced_contacts[smtp::to_lower(verp->contact)] = {io_.now(), verp->contact, email, status, reason};

@@ -349,6 +349,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
                                 {"tls", outcome.tls},
                                 {"tls_verified", outcome.tls_verified},
                                 {"possible_duplicate", outcome.possible_duplicate},
+                                {"attempted", report.attempted},
                                 {"reason", outcome.reason}});
     outcomes[outcome.index] = outcome;
     changes->push_back({outcome.index, std::move(state)});
@@ -411,6 +412,7 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
         counters_.notifications += 1;
         const char* kind = action == DsnAction::failed ? "non-delivery" : action == DsnAction::delayed ? "delay" : "delivery status";
         log(message_id + ": sender " + kind + " notification: " + stored.value());
+        io_.trace("relay.dsn", {{"id", message_id}, {"dsn", stored.value()}, {"action", smtp::to_string(action)}, {"to", pending->message->sender->to_string()}});
         enqueue(stored.value());
       } else {
         // Without its notice a bounce is not final: the recipient stays deferred and is tried again.

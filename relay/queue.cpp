@@ -318,7 +318,11 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
         directory_, [this, id, operation, abandon, message = std::move(message), on_durable](io::Status listed) mutable {
           if (!listed) return abandon(listed, on_durable);
           operations_.erase(operation);
-          io_.trace("queue.stored", {{"id", id}, {"recipients", message.recipients.size()}, {"size", message.content.size()}});
+          std::string to;
+          for (const QueuedRecipient& recipient : message.recipients) to += (to.empty() ? "" : ",") + recipient.recipient.mailbox.to_string();
+          io_.trace("queue.stored", {{"id", id}, {"from", message.sender ? message.sender->to_string() : std::string()}, {"to", to},
+                                     {"recipients", message.recipients.size()}, {"size", message.content.size()},
+                                     {"client", message.client_address}, {"sasl", message.authenticated_user}});
           // Only the summary stays in memory: a large queue must not hold every message.
           entries_[*QueueId::parse(id)] = summarize(message);
           on_durable(id);

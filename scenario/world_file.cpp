@@ -257,6 +257,7 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
         tls.client.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name,
                                               tls::Version::tls1_2, tls::Version::tls1_3});
       }
+      loaded.relay_configs[name] = config;
       const auto keep = loaded.tls;
       return [config, tls, keep](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, tls); };
     }
@@ -301,6 +302,7 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
       }
       auto state = std::make_shared<salesforce::OrgState>();
       loaded.orgs[name] = state;
+      loaded.org_setups[name] = config.org;
       const auto keep = loaded.tls;
       return [config, tls, state, keep](io::Io& io) { return salesforce::make_org_node(io, config, tls, *state); };
     }
@@ -402,7 +404,7 @@ void read_fault(World& world, const JsonValue& value, Instant start,
 LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override) {
   const JsonValue root(document, "$");
   root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns",
-                   "dns_changes", "tls", "nodes", "faults"});
+                   "dns_changes", "tls", "nodes", "faults", "expect"});
   LoadedWorld loaded;
   loaded.name = root.find("name") ? root.at("name").string() : std::string("unnamed");
   if (auto description = root.find("description")) loaded.description = description->string();
@@ -492,6 +494,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     process.name = name;
     process.host = node.at("host").string();
     if (!host_addresses.contains(process.host)) node.at("host").fail("the name of a host of this world");
+    loaded.node_hosts[name] = process.host;
     process.factory = read_node(name, node, loaded.start, loaded);
     if (auto disk = node.find("disk")) process.disk = read_disk(*disk);
     guarded(node, [&] { world.add_process(std::move(process)); });
@@ -501,6 +504,8 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       guarded(fault, [&] { read_fault(world, fault, loaded.start, host_addresses); });
     }
   }
+  loaded.host_addresses = host_addresses;
+  if (auto expect = root.find("expect")) loaded.expectations = read_expectations(*expect, loaded.start);
   return loaded;
 }
 

@@ -13,6 +13,8 @@
 
 #include "fake_mx/fake_mx_node.hpp"
 #include "fake_salesforce/org_node.hpp"
+#include "relay/config.hpp"
+#include "scenario/expectation.hpp"
 #include "scenario/json_reader.hpp"
 #include "sim/world.hpp"
 
@@ -33,7 +35,13 @@ struct LoadedWorld {
   std::map<std::string, std::shared_ptr<fake_mx::MailStore>> mail_stores;
   // The state of the world's Salesforce org nodes, by node name: email log, bounced contacts.
   std::map<std::string, std::shared_ptr<salesforce::OrgState>> orgs;
+  // The configurations the checks hold the nodes to, by node name.
+  std::map<std::string, relay::RelayConfig> relay_configs;
+  std::map<std::string, salesforce::Org> org_setups;
   std::shared_ptr<TlsMaterial> tls;
+  std::vector<Expectation> expectations;  // "expect"
+  std::map<std::string, std::string> node_hosts;  // node name -> host name
+  std::map<std::string, std::vector<io::Address>> host_addresses;
 };
 
 // How long a world without `until` may run before it is stopped, so that a node that never goes

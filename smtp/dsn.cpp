@@ -252,4 +252,21 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
   return std::nullopt;
 }
 
+std::string header_value(std::string_view content, std::string_view name) {
+  const std::string_view headers = header_section(content);
+  std::size_t position = 0;
+  while (position < headers.size()) {
+    const std::size_t end = headers.find("\r\n", position);
+    const std::string_view line = headers.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
+    if (line.size() > name.size() && line[name.size()] == ':' && to_lower(line.substr(0, name.size())) == to_lower(name)) {
+      std::string_view value = line.substr(name.size() + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      return std::string(value);
+    }
+    if (end == std::string_view::npos) break;
+    position = end + 2;
+  }
+  return "";
+}
+
 }  // namespace relaysim::smtp

@@ -235,7 +235,7 @@ TEST_CASE("world files forge TLS material: verified STARTTLS from sender to rela
 
 TEST_CASE("the bundled Salesforce world: relayed with verified TLS and auth, greylisted then delivered, a contact marked bounced",
           "[scenario][salesforce]") {
-  const scenario::LoadedWorld loaded = run_bundled("salesforce-relay.json");
+  const scenario::LoadedWorld loaded = run_bundled("quickstart.json");
   const fake_mx::MailStore& dest = *loaded.mail_stores.at("dest-mx");
   const salesforce::OrgState& org = *loaded.orgs.at("salesforce");
   CHECK(dest.mailbox("ann@dest.example").size() == 1);

@@ -1,0 +1,26 @@
+#pragma once
+// The files `relaysim run` writes besides its output: JUnit XML for CI systems (one test case per
+// expectation and invariant) and a self-contained HTML report (sequence diagrams per recipient,
+// the timeline of attempts and faults, the verdicts; no network fetches).
+
+#include <string>
+#include <vector>
+
+#include "scenario/verdicts.hpp"
+#include "scenario/world_file.hpp"
+
+namespace relaysim::cli {
+
+struct RanFile {
+  std::string file;
+  std::string name;  // the scenario's name
+  int status = 0;    // 0 passed, 1 a check failed, 2 bad input
+  scenario::RunResult result;
+};
+
+bool write_file(const std::string& path, const std::string& content);
+std::string junit_xml(const std::vector<RanFile>& files);
+std::string html_report(const scenario::LoadedWorld& loaded, const scenario::RunObserver& observer, const scenario::RunResult& result,
+                        const std::string& digest);
+
+}  // namespace relaysim::cli
