@@ -7,5 +7,7 @@ namespace relaysim::cli {
 int run_command(int argc, char** argv);
 int determinism_command(int argc, char** argv);
 int queue_command(int argc, char** argv);
+int validate_command(int argc, char** argv);
+int explain_command(int argc, char** argv);
 
 }  // namespace relaysim::cli

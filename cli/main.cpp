@@ -15,7 +15,9 @@ void print_usage() {
       "usage: relaysim COMMAND [OPTIONS]\n"
       "\n"
       "commands:\n"
-      "  run FILE...          run worlds in virtual time: timeline, node states, digest\n"
+      "  run FILE...          run scenarios in virtual time: timeline, verdicts, stats, digest\n"
+      "  validate FILE...     check scenarios for mistakes without running them\n"
+      "  explain FILE         run a scenario and print every decision with its reason\n"
       "  determinism FILE     run a world twice in separate processes and compare the traces\n"
       "  queue list|show DIR  look into a relay's queue directory (read-only)\n"
       "\n"
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
   if (command == "run") return relaysim::cli::run_command(argc - 1, argv + 1);
   if (command == "determinism") return relaysim::cli::determinism_command(argc - 1, argv + 1);
   if (command == "queue") return relaysim::cli::queue_command(argc - 1, argv + 1);
+  if (command == "validate") return relaysim::cli::validate_command(argc - 1, argv + 1);
+  if (command == "explain") return relaysim::cli::explain_command(argc - 1, argv + 1);
   std::fprintf(stderr, "relaysim: unknown command '%s'\n\n", argv[1]);
   print_usage();
   return 2;

@@ -36,6 +36,7 @@ struct Expectation {
   std::optional<bool> delivery_tls;
   std::optional<bool> dsn_received;
   std::optional<bool> contact_marked_bounced;
+  std::optional<std::string> email_log;  // an event of a Salesforce email log row: "Given up", "Refused", ...
 
   // mailbox
   std::string mailbox;

@@ -283,6 +283,15 @@ Verdict check_recipient(const Expectation& expect, const LoadedWorld& loaded, co
     for (const auto& [name, org] : loaded.orgs) marked |= org->contact_bounced(expect.to);
     if (marked != *expect.contact_marked_bounced) fail(marked ? "the contact was marked bounced" : "the contact was not marked bounced");
   }
+  if (expect.email_log) {
+    std::set<std::string> events;
+    for (const auto& [name, entry] : journey.org) events.insert(entry->event);
+    if (!events.contains(*expect.email_log)) {
+      std::string list;
+      for (const std::string& event : events) list += (list.empty() ? "" : ", ") + event;
+      fail("no \"" + *expect.email_log + "\" row in the email log (rows: " + (list.empty() ? std::string("none") : list) + ")");
+    }
+  }
   if (failures.empty()) return {expect.name, true, "held"};
   std::string message = expect.to + ": ";
   for (std::size_t i = 0; i < failures.size(); ++i) message += (i == 0 ? "" : "; ") + failures[i];
@@ -581,7 +590,7 @@ std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin
     expect.path = item.path();
     if (item.has("to")) {
       item.allow_keys({"to", "subject", "delivered", "bounced", "deferred_at", "never_attempted", "refused", "via", "attempts", "within", "tls",
-                       "tls_verified", "delivery_tls", "dsn_received", "contact_marked_bounced", "name"});
+                       "tls_verified", "delivery_tls", "dsn_received", "contact_marked_bounced", "email_log", "name"});
       expect.kind = Expectation::Kind::recipient;
       expect.to = read_mailbox(item.at("to")).to_string();
       std::string what;
@@ -645,6 +654,11 @@ std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin
       if (auto value = item.find("contact_marked_bounced")) {
         expect.contact_marked_bounced = value->boolean();
         note(*expect.contact_marked_bounced ? "contact marked bounced" : "contact not marked");
+      }
+      if (auto value = item.find("email_log")) {
+        expect.email_log = value->choice({"Accepted", "Refused", "Delivered", "Transient failure", "Permanent failure", "Given up", "Bounced",
+                                          "Notice received"}) == 0 ? "Accepted" : value->string();
+        note("email log: " + *expect.email_log);
       }
       if (what.empty()) item.fail("at least one thing to expect of the recipient, such as \"delivered\" or \"bounced\"");
       expect.name = expect.to + (expect.subject ? " (\"" + *expect.subject + "\")" : "") + ": " + what;
