@@ -1,0 +1,160 @@
+// The invariants catch what they are for: each is fed observations that break it and must fail
+// with a message naming the message, the recipient and the events; and expectations are read
+// with path-precise errors.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "scenario/verdicts.hpp"
+
+using namespace relaysim;
+using namespace relaysim::scenario;
+using namespace std::chrono_literals;
+
+namespace {
+
+Instant t0() { return *parse_iso8601("2026-03-02T09:00:00Z"); }
+
+struct Fixture {
+  Fixture() {
+    loaded.start = t0();
+    relay::RelayConfig config;
+    config.mynetworks.push_back(*io::Cidr::parse("13.108.0.0/14"));
+    loaded.relay_configs["relay"] = config;
+  }
+  RunObserver::StoredAtRelay& store(const std::string& id, const std::string& from, std::vector<std::string> to,
+                                    const std::string& client = "13.108.0.10") {
+    observer.stored.push_back({t0(), "relay", id, from, std::move(to), client, ""});
+    return observer.stored.back();
+  }
+  void outcome(Duration at, const std::string& id, const std::string& rcpt, const std::string& state, bool tls = false) {
+    const std::string outcome = state == "delivered" ? "delivered" : state == "bounced" ? "permanent" : "transient";
+    observer.outcomes.push_back({t0() + at, "relay", id, rcpt, outcome, state, state == "bounced" ? "5.1.1" : "2.0.0",
+                                 "mx.dest.example[192.0.2.25]:25", tls, false, false, true});
+  }
+  const Verdict& invariant(const std::string& prefix, bool quiescent = true) {
+    result = check_run(loaded, observer, quiescent);
+    for (const Verdict& verdict : result.invariants) {
+      if (verdict.name.starts_with(prefix)) return verdict;
+    }
+    FAIL("no invariant named " << prefix);
+    throw std::logic_error("unreachable");
+  }
+  LoadedWorld loaded;
+  RunObserver observer;
+  RunResult result;
+};
+
+}  // namespace
+
+TEST_CASE("conservation: an accepted recipient with no end, or with two ends and no crash between, breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@dest.example"});
+  fixture.outcome(1min, "A1", "ann@dest.example", "delivered");
+  const Verdict& lost = fixture.invariant("every accepted recipient");
+  CHECK_FALSE(lost.passed);
+  CHECK(lost.message.find("relay accepted A1 for bob@dest.example at +0s and it never ended delivered or bounced") != std::string::npos);
+  CHECK(fixture.invariant("every accepted recipient", false).passed);  // stopped at `until`: bob may still be queued
+
+  fixture.outcome(2min, "A1", "bob@dest.example", "deferred");
+  fixture.outcome(7min, "A1", "bob@dest.example", "delivered");
+  CHECK(fixture.invariant("every accepted recipient").passed);
+
+  fixture.outcome(9min, "A1", "bob@dest.example", "delivered");
+  const Verdict& twice = fixture.invariant("every accepted recipient");
+  CHECK_FALSE(twice.passed);
+  CHECK(twice.message.find("A1 to bob@dest.example ended twice without a crash between") != std::string::npos);
+  fixture.observer.crashes["relay"].push_back(t0() + 8min);  // a crash explains a repeat: a counted duplicate
+  CHECK(fixture.invariant("every accepted recipient").passed);
+
+  fixture.outcome(10min, "ZZ", "eve@dest.example", "delivered");
+  CHECK(fixture.invariant("every accepted recipient").message.find("delivered ZZ to eve@dest.example which it never accepted") != std::string::npos);
+}
+
+TEST_CASE("retry bounds: a wait past maximal_backoff_time, or an attempt after the lifetime, breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
+  fixture.observer.retries.push_back({t0() + 1min, "relay", "A1", t0() + 6min});
+  CHECK(fixture.invariant("retries stay").passed);
+  fixture.observer.retries.push_back({t0() + 2h, "relay", "A1", t0() + 4h});
+  const Verdict& long_wait = fixture.invariant("retries stay");
+  CHECK_FALSE(long_wait.passed);
+  CHECK(long_wait.message.find("more than maximal_backoff_time") != std::string::npos);
+  fixture.observer.retries.back() = {t0() + 3h, "relay", "A1", t0() + 3h + 30s};
+  CHECK(fixture.invariant("retries stay").message.find("less than minimal_backoff_time") != std::string::npos);
+  fixture.observer.retries.back() = {t0() + 120h, "relay", "A1", t0() + 121h};
+  CHECK(fixture.invariant("retries stay").message.find("after its queue lifetime ends") != std::string::npos);
+}
+
+TEST_CASE("notifications: one to <>, or one about a notification, breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ghost@dest.example"});
+  fixture.store("D1", "", {"sales@acme.example"}, "");
+  fixture.observer.dsns.push_back({t0(), "relay", "A1", "D1", "failed", "sales@acme.example"});
+  CHECK(fixture.invariant("no notification").passed);
+  fixture.observer.dsns.push_back({t0(), "relay", "D1", "D2", "failed", "postmaster@acme.example"});
+  CHECK(fixture.invariant("no notification").message.find("about D1, itself a notification: a bounce loop") != std::string::npos);
+  fixture.observer.dsns.back() = {t0(), "relay", "A1", "D3", "failed", ""};
+  CHECK(fixture.invariant("no notification").message.find("notification D3 to <>") != std::string::npos);
+}
+
+TEST_CASE("no open relay: mail accepted from a stranger, or for a domain not relayed, breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
+  CHECK(fixture.invariant("no unauthorized").passed);
+  fixture.store("A2", "spam@evil.example", {"victim@dest.example"}, "203.0.113.66");
+  CHECK(fixture.invariant("no unauthorized").message.find("accepted A2 from 203.0.113.66, neither in mynetworks nor authenticated") != std::string::npos);
+  fixture.observer.stored.back().sasl = "sfdc";
+  CHECK(fixture.invariant("no unauthorized").passed);
+  fixture.loaded.relay_configs["relay"].recipient_domains = {"dest.example"};
+  fixture.store("A3", "sales@acme.example", {"x@elsewhere.example"});
+  CHECK(fixture.invariant("no unauthorized").message.find("for x@elsewhere.example, outside recipient_domains") != std::string::npos);
+}
+
+TEST_CASE("TLS settings: plaintext delivery where the policy says encrypt breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.loaded.relay_configs["relay"].smtp_tls_policy_maps.push_back({"dest.example", relay::TlsLevel::encrypt});
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@other.example"});
+  fixture.outcome(1min, "A1", "ann@dest.example", "delivered", true);
+  fixture.outcome(1min, "A1", "bob@other.example", "delivered", false);  // level may: fine
+  CHECK(fixture.invariant("TLS settings").passed);
+  fixture.outcome(2min, "A1", "ann@dest.example", "delivered", false);
+  CHECK(fixture.invariant("TLS settings").message.find("delivered A1 to ann@dest.example without TLS at level encrypt") != std::string::npos);
+}
+
+TEST_CASE("routing: a recipient sent another way than the Email Domain Filters say breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  salesforce::Org setup;
+  setup.relays.push_back({"corp", "relay.acme.example", 587, salesforce::TlsSetting::preferred, std::nullopt});
+  setup.filters.push_back({{"acme.example"}, {"*"}, true, 1, "corp"});
+  fixture.loaded.org_setups["sf"] = setup;
+  auto state = std::make_shared<salesforce::OrgState>();
+  state->emails.push_back({"0ME1", salesforce::Category::single, t0(), "Subject: x\r\n\r\nbody\r\n", smtp::Mailbox{"sales", "acme.example"}});
+  state->log.push_back({t0(), "0ME1", "ann@dest.example", "Accepted", "corp", "", "", 0, false, false});
+  fixture.loaded.orgs["sf"] = state;
+  CHECK(fixture.invariant("routing").passed);
+  state->log.push_back({t0(), "0ME1", "bob@dest.example", "Accepted", "Salesforce", "", "", 0, false, false});
+  CHECK(fixture.invariant("routing").message.find("sent 0ME1 for bob@dest.example via Salesforce; the filters say corp") != std::string::npos);
+}
+
+TEST_CASE("expectations are read with path-precise errors", "[scenario][expectations]") {
+  const auto error_of = [](const char* text) -> std::string {
+    const auto document = nlohmann::json::parse(text);
+    try {
+      (void)read_expectations(JsonValue(document, "$.expect"), t0());
+    } catch (const InputError& error) {
+      return error.what();
+    }
+    return "(no error)";
+  };
+  CHECK(error_of(R"([{ "to": "ann@dest.example" }])").starts_with("$.expect[0]: expected at least one thing to expect of the recipient"));
+  CHECK(error_of(R"([{ "to": "ann@dest.example", "bounced": "2.0.0" }])").starts_with("$.expect[0].bounced: expected a status class or code"));
+  CHECK(error_of(R"([{ "to": "ann@dest.example", "delivred": true }])").starts_with("$.expect[0].delivred: expected one of the keys"));
+  CHECK(error_of(R"([{ "stats": { "sent": 1 } }])").starts_with("$.expect[0].stats.sent: expected a value under one of submitted"));
+  CHECK(error_of(R"([{ "to": "ann@dest.example", "email_log": "Lost" }])").starts_with("$.expect[0].email_log: expected one of"));
+  CHECK(error_of(R"([{ "frobnicate": 1 }])").starts_with("$.expect[0]: expected an expectation with \"to\", \"mailbox\", \"log\" or \"stats\""));
+  const auto document = nlohmann::json::parse(R"([{ "to": "ann@dest.example", "delivered": true, "via": "corp", "within": "15m" }])");
+  const std::vector<Expectation> read = read_expectations(JsonValue(document, "$.expect"), t0());
+  REQUIRE(read.size() == 1);
+  CHECK(read[0].name == "ann@dest.example: delivered, via corp, within 15m");
+}
