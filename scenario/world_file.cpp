@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -471,9 +472,11 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     if (auto cache = resolver->find("cache")) settings.cache = cache->boolean();
     guarded(*resolver, [&] { world.set_dns_settings(settings); });
   }
+  std::set<std::string> dns_names;
   if (auto dns = root.find("dns")) {
     for (const auto& [name, records] : dns->members()) {
       guarded(records, [&] { world.set_dns(name, read_records(records)); });
+      dns_names.insert(io::normalize_dns_name(name));
     }
   }
   if (auto changes = root.find("dns_changes")) {
@@ -505,6 +508,22 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     }
   }
   loaded.host_addresses = host_addresses;
+  // Defaults that keep scenarios short: a host's name resolves to its addresses, and a Salesforce
+  // org's bounce domain has its MX at the org's host - unless "dns" says otherwise.
+  for (const auto& [name, addresses] : host_addresses) {
+    if (dns_names.contains(io::normalize_dns_name(name))) continue;
+    sim::DnsRecords records;
+    records.addresses = addresses;
+    world.set_dns(name, records);
+  }
+  for (const auto& [name, setup] : loaded.org_setups) {
+    const salesforce::BounceManagement& bounce = setup.bounce_management;
+    const std::string domain = io::normalize_dns_name(bounce.instance + "." + bounce.domain);
+    if (!bounce.enabled || dns_names.contains(domain)) continue;
+    sim::DnsRecords records;
+    records.mx.push_back({10, loaded.node_hosts.at(name)});
+    world.set_dns(domain, records);
+  }
   if (auto expect = root.find("expect")) loaded.expectations = read_expectations(*expect, loaded.start);
   return loaded;
 }
