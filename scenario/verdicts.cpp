@@ -629,7 +629,7 @@ std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin
       }
       if (auto value = item.find("attempts")) {
         expect.attempts = static_cast<int>(value->integer(0, 1000));
-        note(std::to_string(*expect.attempts) + " attempts");
+        note(std::to_string(*expect.attempts) + (*expect.attempts == 1 ? " attempt" : " attempts"));
       }
       if (auto value = item.find("within")) {
         expect.within = value->duration();
