@@ -107,11 +107,38 @@ TlsMaterial& tls_material(LoadedWorld& loaded) {
   return *loaded.tls;
 }
 
+// PEM text inline, or a file relative to the scenario's directory.
+std::string pem_text(const JsonValue& value, std::string_view inline_key, std::string_view file_key, const std::string& directory) {
+  if (value.has(inline_key) && value.has(file_key)) value.at(file_key).fail(std::string("either \"") + std::string(inline_key) + "\" or this, not both");
+  if (auto text = value.find(inline_key)) return text->string();
+  const auto file = value.find(file_key);
+  if (!file) return "";
+  const std::string name = file->string();
+  const std::string path = name.starts_with('/') || directory.empty() ? name : directory + "/" + name;
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) file->fail("a readable PEM file (looked for " + path + ")");
+  std::ostringstream text;
+  text << stream.rdbuf();
+  return text.str();
+}
+
+// A certificate given as PEM (the administrator's real files) instead of a forge description.
+void load_certificate(const JsonValue& value, const std::string& name, LoadedWorld& loaded) {
+  value.allow_keys({"certificate_pem", "key_pem", "certificate_file", "key_file"});
+  const std::string certificate = pem_text(value, "certificate_pem", "certificate_file", loaded.directory);
+  const std::string key = pem_text(value, "key_pem", "key_file", loaded.directory);
+  TlsMaterial& material = tls_material(loaded);
+  auto parsed = tls::load_pem(material.crypto, certificate, key);
+  if (!parsed) value.fail("a PEM certificate (and its private key, when it is presented): " + parsed.error().detail);
+  material.certificates[name] = std::move(parsed).value();
+}
+
 // Certificates are forged in dependency order (an issuer before what it signs), each name once.
 void forge_certificate(const JsonValue& all, const std::string& name, LoadedWorld& loaded, std::vector<std::string>& in_progress) {
   TlsMaterial& material = tls_material(loaded);
   if (material.certificates.contains(name)) return;
   const JsonValue value = all.at(name);
+  if (value.has("certificate_pem") || value.has("certificate_file")) return load_certificate(value, name, loaded);
   value.allow_keys({"authority", "issuer", "names", "not_before", "not_after", "key"});
   if (std::find(in_progress.begin(), in_progress.end(), name) != in_progress.end()) value.fail("a certificate that does not issue itself in a loop");
   in_progress.push_back(name);
@@ -147,6 +174,13 @@ const tls::Certificate* certificate_named(const JsonValue& value, LoadedWorld& l
   const std::string name = value.string();
   if (!loaded.tls || !loaded.tls->certificates.contains(name)) value.fail("the name of a certificate under $.tls");
   return loaded.tls->certificates.at(name).get();
+}
+
+// A certificate a server presents: it needs its private key.
+const tls::Certificate* presented_certificate(const JsonValue& value, LoadedWorld& loaded) {
+  const tls::Certificate* certificate = certificate_named(value, loaded);
+  if (certificate->key() == nullptr) value.fail("a certificate with its private key (\"key_pem\" or \"key_file\")");
+  return certificate;
 }
 
 std::vector<const tls::Certificate*> trusted(const std::optional<JsonValue>& value, LoadedWorld& loaded) {
@@ -246,7 +280,7 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
       if (auto settings = value.find("tls")) {
         settings->allow_keys({"certificate", "trust"});
         if (auto certificate = settings->find("certificate")) {
-          tls.server = material.context({tls::Role::server, certificate_named(*certificate, loaded), {}, {}, tls::Verification::none,
+          tls.server = material.context({tls::Role::server, presented_certificate(*certificate, loaded), {}, {}, tls::Verification::none,
                                          tls::Version::tls1_2, tls::Version::tls1_3});
         }
         trust = trusted(settings->find("trust"), loaded);
@@ -272,7 +306,7 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
         const tls::Version minimum = settings->find("min_version") ? tls_version(settings->at("min_version")) : tls::Version::tls1_2;
         const tls::Version maximum = settings->find("max_version") ? tls_version(settings->at("max_version")) : tls::Version::tls1_3;
         if (maximum < minimum) settings->at("max_version").fail("a version at least min_version");
-        context = tls_material(loaded).context({tls::Role::server, certificate_named(settings->at("certificate"), loaded), {}, {},
+        context = tls_material(loaded).context({tls::Role::server, presented_certificate(settings->at("certificate"), loaded), {}, {},
                                                 tls::Verification::none, minimum, maximum});
       }
       if (behaviour.starttls && context == nullptr) value.at("behaviour").at("starttls").fail("false, or a \"tls\" certificate for the node");
@@ -331,19 +365,25 @@ sim::DiskConfig read_disk(const JsonValue& value) {
 void read_fault(World& world, const JsonValue& value, Instant start,
                 const std::map<std::string, std::vector<io::Address>>& hosts) {
   const std::size_t kind =
-      value.at("kind").choice({"refuse", "black_hole", "partition", "stall", "reset", "dns", "disk", "crash", "restart"});
+      value.at("kind").choice({"refuse", "black_hole", "partition", "stall", "reset", "dns", "disk", "crash", "restart", "tls"});
   const auto window = [&](Instant& from, Instant& until) {
     from = value.find("from") ? value.at("from").instant(start) : start;
     until = value.find("until") ? value.at("until").instant(start) : Instant::max();
     if (until <= from) value.at("until").fail("an instant after \"from\"");
   };
-  if (kind <= 4) {
-    value.allow_keys({"kind", "name", "from", "until", "source", "destination", "between", "port", "after_bytes",
-                      "after_pattern"});
+  if (kind <= 4 || kind == 9) {
+    if (kind == 9) {
+      value.allow_keys({"kind", "name", "from", "until", "source", "destination", "between", "port"});
+    } else {
+      value.allow_keys({"kind", "name", "from", "until", "source", "destination", "between", "port", "after_bytes", "after_pattern"});
+    }
     sim::NetworkFault fault;
-    fault.kind = static_cast<sim::NetworkFault::Kind>(kind);
+    fault.kind = kind == 9 ? sim::NetworkFault::Kind::reset : static_cast<sim::NetworkFault::Kind>(kind);
     window(fault.from, fault.until);
-    fault.name = value.find("name") ? value.at("name").string() : std::string(sim::to_string(fault.kind));
+    fault.name = value.find("name") ? value.at("name").string() : kind == 9 ? std::string("tls") : std::string(sim::to_string(fault.kind));
+    // A middlebox that kills TLS: the connection is reset as a ClientHello (a handshake record,
+    // 0x16 0x03 0x01) goes through, so every handshake in the window fails.
+    if (kind == 9) fault.after_pattern = std::string("\x16\x03\x01", 3);
     if (auto between = value.find("between")) {
       if (value.has("source") || value.has("destination")) between->fail("\"between\" without \"source\"/\"destination\"");
       const auto pair = between->items();
@@ -402,11 +442,12 @@ void read_fault(World& world, const JsonValue& value, Instant start,
 
 }  // namespace
 
-LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override) {
+LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory) {
   const JsonValue root(document, "$");
   root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns",
                    "dns_changes", "tls", "nodes", "faults", "expect"});
   LoadedWorld loaded;
+  loaded.directory = directory;
   loaded.name = root.find("name") ? root.at("name").string() : std::string("unnamed");
   if (auto description = root.find("description")) loaded.description = description->string();
   loaded.seed = seed_override ? *seed_override : root.find("seed") ? root.at("seed").unsigned_integer() : 1;
@@ -533,7 +574,8 @@ LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t
   if (!file) throw InputError("$", "a readable file", "cannot open '" + path + "'");
   std::ostringstream text;
   text << file.rdbuf();
-  return load_world(parse_json_text(text.str(), path), seed_override);
+  const std::size_t slash = path.rfind('/');
+  return load_world(parse_json_text(text.str(), path), seed_override, slash == std::string::npos ? "." : path.substr(0, slash));
 }
 
 }  // namespace relaysim::scenario

@@ -40,6 +40,7 @@ struct LoadedWorld {
   std::map<std::string, salesforce::Org> org_setups;
   std::shared_ptr<TlsMaterial> tls;
   std::vector<Expectation> expectations;  // "expect"
+  std::string directory;  // the scenario file's directory: relative file names start here
   std::map<std::string, std::string> node_hosts;  // node name -> host name
   std::map<std::string, std::vector<io::Address>> host_addresses;
 };
@@ -49,7 +50,8 @@ struct LoadedWorld {
 constexpr Duration run_length_default_max = days(30);
 
 // Throws InputError (with the JSON path) for anything wrong, including what sim::World refuses.
-LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override);
+// `directory`: where files the document names (PEM files) are looked for.
+LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory = "");
 // Reads and parses the file first; a missing or unreadable file is an InputError at `$`.
 LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t> seed_override);
 

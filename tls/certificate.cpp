@@ -129,6 +129,7 @@ io::Result<std::unique_ptr<Certificate>> load_pem(CryptoContext& context, std::s
   X509* certificate = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   if (certificate == nullptr) return io::Error{io::Errc::invalid_argument, "no PEM certificate found"};
+  if (key_pem.empty()) return std::make_unique<Certificate>(certificate, nullptr);
   bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
   EVP_PKEY* key = PEM_read_bio_PrivateKey_ex(bio, nullptr, nullptr, nullptr, context.library(), nullptr);
   BIO_free(bio);

@@ -37,11 +37,11 @@ class Certificate {
   Certificate& operator=(const Certificate&) = delete;
 
   x509_st* x509() const { return certificate_; }
-  evp_pkey_st* key() const { return key_; }
+  evp_pkey_st* key() const { return key_; }  // null for a certificate loaded without its key
   std::string subject() const;  // "CN=relay.acme.example,O=relaysim"
   std::string issuer() const;
   std::string certificate_pem() const;
-  std::string key_pem() const;
+  std::string key_pem() const;  // empty without a key
   std::string fingerprint_sha256() const;  // hex
 
  private:
@@ -64,6 +64,7 @@ class Forge {
 };
 
 // PEM text of a certificate and its private key (real mode: the files an administrator has).
+// Without key text the certificate is only something to trust (an authority), never to present.
 io::Result<std::unique_ptr<Certificate>> load_pem(CryptoContext& context, std::string_view certificate_pem,
                                                   std::string_view key_pem);
 

@@ -4,6 +4,8 @@
 #include "scenario/world_file.hpp"
 #include "smtp/dsn.hpp"
 #include "support/test_world.hpp"
+#include "tls/certificate.hpp"
+#include "tls/crypto_context.hpp"
 
 using namespace relaysim;
 using scenario::InputError;
@@ -247,4 +249,48 @@ TEST_CASE("the bundled Salesforce world: relayed with verified TLS and auth, gre
   for (const salesforce::LogEntry* entry : org.log_for("ann@dest.example")) {
     if (entry->event == "Delivered") CHECK(entry->tls_verified);
   }
+}
+
+TEST_CASE("TLS material as PEM: an administrator's certificate and key served, a CA trusted without its key, mistakes named",
+          "[scenario][tls]") {
+  // Material made outside the world, as an administrator's files would be.
+  tls::CryptoContext crypto(42);
+  tls::Forge forge(crypto);
+  const Instant start = *parse_iso8601("2026-03-02T09:00:00Z");
+  tls::CertificateSpec authority_spec{"Corp Root", {}, start - days(10), start + days(3650), tls::KeyType::ec_p256, true, "Corp"};
+  const auto authority = forge.certificate_authority(authority_spec);
+  tls::CertificateSpec relay_spec{"relay.acme.example", {"relay.acme.example"}, start - days(1), start + days(90), tls::KeyType::ec_p256, false, "Corp"};
+  const auto relay = forge.issue(relay_spec, authority.get());
+
+  nlohmann::json document = nlohmann::json::parse(R"({
+    "seed": 4, "start": "2026-03-02T09:00:00Z",
+    "hosts": { "sfdc": { "addresses": ["13.108.0.10"] }, "relay.acme.example": { "addresses": ["198.51.100.10"] } },
+    "nodes": {
+      "relay": { "host": "relay.acme.example", "type": "fake_mx", "tls": { "certificate": "relay" },
+                 "behaviour": { "hostname": "relay.acme.example", "starttls": true } },
+      "sfdc": { "host": "sfdc", "type": "salesforce", "tls": { "trust": ["corp-root"] },
+                "org": { "relays": [{ "name": "corp", "host": "relay.acme.example", "tls": "RequiredVerify" }], "filters": [{ "relay": "corp" }] },
+                "traffic": [{ "at": "+1m", "from": "sales@acme.example", "to": ["ann@dest.example"] }] }
+    },
+    "expect": [{ "to": "ann@dest.example", "email_log": "Delivered", "tls_verified": true }]
+  })");
+  document["tls"]["corp-root"] = {{"certificate_pem", authority->certificate_pem()}};
+  document["tls"]["relay"] = {{"certificate_pem", relay->certificate_pem()}, {"key_pem", relay->key_pem()}};
+  scenario::LoadedWorld loaded = scenario::load_world(document, std::nullopt);
+  loaded.world->start();
+  loaded.world->run_until(loaded.start + std::chrono::minutes(5));
+  const std::vector<const salesforce::LogEntry*> log = loaded.orgs.at("sfdc")->log_for("ann@dest.example");
+  REQUIRE(log.size() == 2);
+  CHECK(log[1]->event == "Delivered");
+  CHECK(log[1]->tls_verified);
+
+  nlohmann::json keyless = document;
+  keyless["tls"]["relay"].erase("key_pem");
+  CHECK(error_of(keyless) == "$.nodes.relay.tls.certificate: expected a certificate with its private key (\"key_pem\" or \"key_file\"), found \"relay\"");
+  nlohmann::json garbled = document;
+  garbled["tls"]["corp-root"]["certificate_pem"] = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+  CHECK_THAT(error_of(garbled), Catch::StartsWith("$.tls[\"corp-root\"]: expected a PEM certificate"));
+  nlohmann::json missing = document;
+  missing["tls"]["corp-root"] = {{"certificate_file", "no-such-dir/root.pem"}};
+  CHECK_THAT(error_of(missing), Catch::StartsWith("$.tls[\"corp-root\"].certificate_file: expected a readable PEM file"));
 }
