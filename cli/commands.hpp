@@ -9,5 +9,6 @@ int determinism_command(int argc, char** argv);
 int queue_command(int argc, char** argv);
 int validate_command(int argc, char** argv);
 int explain_command(int argc, char** argv);
+int explore_command(int argc, char** argv);
 
 }  // namespace relaysim::cli

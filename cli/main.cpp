@@ -18,6 +18,7 @@ void print_usage() {
       "  run FILE...          run scenarios in virtual time: timeline, verdicts, stats, digest\n"
       "  validate FILE...     check scenarios for mistakes without running them\n"
       "  explain FILE         run a scenario and print every decision with its reason\n"
+      "  explore              generate scenarios, check properties, shrink failures to scenario files\n"
       "  determinism FILE     run a world twice in separate processes and compare the traces\n"
       "  queue list|show DIR  look into a relay's queue directory (read-only)\n"
       "\n"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   if (command == "queue") return relaysim::cli::queue_command(argc - 1, argv + 1);
   if (command == "validate") return relaysim::cli::validate_command(argc - 1, argv + 1);
   if (command == "explain") return relaysim::cli::explain_command(argc - 1, argv + 1);
+  if (command == "explore") return relaysim::cli::explore_command(argc - 1, argv + 1);
   std::fprintf(stderr, "relaysim: unknown command '%s'\n\n", argv[1]);
   print_usage();
   return 2;

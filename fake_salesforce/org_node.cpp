@@ -169,20 +169,22 @@ class OrgNode final : public io::Node {
                                   {"recipients", send.to.size()}, {"bytes", state_.emails.back().content.size()}, {"test", test}});
     if (!source) source = sending_address();
 
-    // Per recipient: which path; with bounce management, one envelope per recipient.
-    std::map<std::string, std::vector<smtp::Mailbox>> by_path;
-    std::vector<std::string> order;
+    // Per recipient: which path. A relay takes every recipient in one envelope; Salesforce's own
+    // servers deliver to each recipient domain's MX, so they need one envelope per domain. With
+    // bounce management, every recipient has an envelope of its own.
+    std::map<std::pair<std::string, std::string>, std::vector<smtp::Mailbox>> groups;  // (path, domain)
+    std::vector<std::pair<std::string, std::string>> order;
     for (const smtp::Mailbox& to : send.to) {
       const EmailRelay* relay = relay_for(org_, send.category, send.from.domain, to.domain);
-      const std::string path = relay == nullptr ? std::string() : relay->name;
-      if (!by_path.contains(path)) order.push_back(path);
-      by_path[path].push_back(to);
+      const std::pair<std::string, std::string> key{relay == nullptr ? std::string() : relay->name, relay == nullptr ? to.domain : std::string()};
+      if (!groups.contains(key)) order.push_back(key);
+      groups[key].push_back(to);
     }
-    for (const std::string& path : order) {
+    for (const auto& key : order) {
       if (org_.bounce_management.enabled) {
-        for (const smtp::Mailbox& to : by_path[path]) add_envelope(email, path, {to}, source);
+        for (const smtp::Mailbox& to : groups[key]) add_envelope(email, key.first, {to}, source);
       } else {
-        add_envelope(email, path, by_path[path], source);
+        add_envelope(email, key.first, groups[key], source);
       }
     }
     return email;
@@ -330,7 +332,7 @@ class OrgNode final : public io::Node {
     if (route.kind != relay::Route::Kind::deliver) {
       attempt.answered = true;
       attempt.permanent = route.kind == relay::Route::Kind::bounce;
-      attempt.reason = route.reason;
+      attempt.reason = route.status.empty() ? route.reason : route.status + " " + route.reason;
       return conclude(index);
     }
     attempt.hops = std::move(route.hops);

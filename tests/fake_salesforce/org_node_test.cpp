@@ -361,3 +361,18 @@ TEST_CASE("a new sandbox sends system email only: other sends are refused at the
   CHECK(result.first_outcome("bob@dest.example").event == "Delivered");
   CHECK(result.org().counters.refused == 1);
 }
+
+TEST_CASE("Salesforce's own servers send one envelope per recipient domain, each to that domain's MX", "[salesforce][filters]") {
+  // Found by `relaysim explore` (faults_removed_delivers): one envelope for two domains went to
+  // the first domain's MX, which refused the other domain's recipient.
+  json world = base_world();
+  world["hosts"]["other.example"] = {{"addresses", {"192.0.2.50"}}};
+  world["nodes"]["other-mx"] = {{"host", "other.example"}, {"type", "fake_mx"}, {"behaviour", {{"hostname", "other.example"}}}};
+  world["nodes"]["dest-mx"]["behaviour"]["mailboxes"] = {{"users", {"ann@dest.example"}}};
+  world["nodes"]["sfdc"]["traffic"] = json::parse(R"([{ "at": "+1m", "category": "system", "from": "alerts@acme.example",
+                                                        "to": ["ann@dest.example", "dana@other.example"] }])");
+  const Run result = run(world, 10min);
+  CHECK(result.first_outcome("ann@dest.example").server == "mx.dest.example[192.0.2.25]:25");
+  CHECK(result.first_outcome("dana@other.example").server == "other.example[192.0.2.50]:25");
+  CHECK(result.store("other-mx").mailbox("dana@other.example").size() == 1);
+}

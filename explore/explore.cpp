@@ -1,0 +1,399 @@
+#include "explore/explore.hpp"
+
+#include <set>
+#include <sstream>
+
+#include "rapidcheck/detail/Configuration.h"
+#include "rapidcheck/detail/TestListenerAdapter.h"
+#include "scenario/verdicts.hpp"
+#include "scenario/world_file.hpp"
+#include "smtp/dsn.hpp"
+
+namespace relaysim::explore {
+namespace {
+
+using nlohmann::json;
+
+// Picks that shrink towards the simplest world: integers towards their low end, features off.
+int pick(int low, int high) { return *rc::gen::inRange(low, high + 1); }
+bool maybe(int percent) { return *rc::gen::inRange(0, 100) >= 100 - percent; }
+template <typename T>
+T one_of(std::vector<T> values) {
+  return values[static_cast<std::size_t>(pick(0, static_cast<int>(values.size()) - 1))];
+}
+
+std::string minutes(int count) { return "+" + std::to_string(count) + "m"; }
+
+const std::vector<std::string> dest_users{"ann@dest.example", "bob@dest.example", "carol@dest.example"};
+
+// Counts what a run reached, from its trace.
+class CoverageSink final : public sim::TraceSink {
+ public:
+  explicit CoverageSink(Coverage& coverage) : coverage_(coverage) {}
+  void on_event(const io::TraceEvent& event, std::string_view) override {
+    const std::string_view kind = event.kind;
+    if (kind == "mx.greylist" && text(event, "verdict") == "passed") count("greylist passed");
+    if (kind == "relay.outcome") {
+      const std::string_view status = text(event, "status");
+      if (status == "4.4.7") count("expired (4.4.7)");
+      if (text(event, "outcome") == "permanent" && text(event, "reason").find("end of data") != std::string_view::npos) count("5xx after DATA");
+      if (text(event, "outcome") == "permanent" && text(event, "reason").find("RCPT") != std::string_view::npos) count("5xx at RCPT");
+      if (flag(event, "possible_duplicate")) count("connection lost after the dot");
+      if (text(event, "state") == "delivered") count("relay delivered");
+    }
+    if (kind == "relay.route") {
+      if (text(event, "status") == "5.1.10") count("null MX bounce");
+      if (text(event, "why").find("implicit MX") != std::string_view::npos) count("implicit MX");
+      if (text(event, "status") == "4.4.3") count("DNS failure deferral");
+    }
+    if (kind == "relay.hop_failed") count("next MX tried");
+    if (kind == "relay.destination_dead") count("dead destination");
+    if (kind == "relay.dsn") count(text(event, "action") == "failed" ? "bounce sent" : "delay notice sent");
+    if (kind == "relay.connect" && flag(event, "plaintext_fallback")) count("plaintext fallback");
+    if (kind == "queue.recovered" && integer(event, "messages") > 0) count("queue recovered after a crash");
+    if (kind == "process.crash") count("crash");
+    if (kind == "smtp.client.tls_failed") count("TLS handshake failed");
+    if (kind == "salesforce.log") {
+      const std::string_view what = text(event, "event");
+      if (what == "Given up") count("Salesforce gave up");
+      if (what == "Transient failure") count("Salesforce retried");
+      if (what == "Permanent failure") count("Salesforce failed permanently");
+      if (what == "Bounced") count("contact marked bounced");
+    }
+    if (kind == "mx.bounce_sent") count("late bounce sent");
+  }
+
+ private:
+  static std::string_view text(const io::TraceEvent& event, std::string_view key) {
+    for (const io::TraceField& field : event.fields) {
+      if (field.key == key) return field.value.text();
+    }
+    return {};
+  }
+  static bool flag(const io::TraceEvent& event, std::string_view key) {
+    for (const io::TraceField& field : event.fields) {
+      if (field.key == key) return field.value.boolean();
+    }
+    return false;
+  }
+  static std::int64_t integer(const io::TraceEvent& event, std::string_view key) {
+    for (const io::TraceField& field : event.fields) {
+      if (field.key == key) return field.value.integer();
+    }
+    return 0;
+  }
+  void count(const std::string& what) { coverage_[what] += 1; }
+  Coverage& coverage_;
+};
+
+json mx_rule() {
+  switch (pick(0, 4)) {
+    case 0: return {{"stage", "rcpt"}, {"reply", "451 4.3.0 Try again later"}, {"times", pick(1, 3)}};
+    case 1: return {{"stage", "mail"}, {"reply", "421 4.7.0 Too busy, try later"}, {"times", pick(1, 2)}};
+    case 2: return {{"stage", "end_of_data"}, {"drop", true}, {"times", 1}};
+    case 3: return {{"stage", "rcpt"}, {"match", {{"recipient", "bob@dest.example"}}}, {"reply", "552 5.2.2 Mailbox full"}};
+    default:
+      return {{"stage", "end_of_data"}, {"match", {{"recipient", "carol@dest.example"}}},
+              {"bounce_later", {{"after", "10m"}, {"status", "5.1.1"}}}};
+  }
+}
+
+json fault(int mx_count) {
+  const int from = pick(0, 180);
+  const int length = pick(5, 240);
+  const std::string mx = "mx" + std::to_string(pick(1, mx_count)) + ".dest.example";
+  switch (pick(0, 4)) {
+    case 0: return {{"kind", "refuse"}, {"destination", mx}, {"from", minutes(from)}, {"until", minutes(from + length)}};
+    case 1: return {{"kind", "dns"}, {"name", "dest.example"}, {"type", "MX"}, {"error", "servfail"}, {"from", minutes(from)}, {"until", minutes(from + length)}};
+    case 2: return {{"kind", "tls"}, {"destination", "relay.acme.example"}, {"from", minutes(from)}, {"until", minutes(from + length)}};
+    case 3: return {{"kind", "black_hole"}, {"destination", mx}, {"from", minutes(from)}, {"until", minutes(from + length)}};
+    default: return {{"kind", "disk"}, {"node", "relay"}, {"error", "EIO"}, {"from", minutes(from)}, {"until", minutes(from + std::min(length, 30))}};
+  }
+}
+
+GeneratedScenario generate() {
+  json world;
+  world["name"] = "generated";
+  world["seed"] = pick(1, 1000);
+  world["start"] = "2026-03-02T09:00:00Z";
+  world["network"] = {{"latency", "20ms"}};
+  world["hosts"] = {{"sfdc-mta", {{"addresses", {"13.108.0.10"}}}}, {"relay.acme.example", {{"addresses", {"198.51.100.10"}}}}};
+  world["tls"] = {{"ca", {{"authority", true}}}, {"relay-cert", {{"issuer", "ca"}, {"names", {"relay.acme.example"}}}}};
+
+  // The recipients' domain: one to three MX hosts with preferences.
+  const int mx_count = pick(1, 3);
+  json mx_records = json::array();
+  for (int i = 1; i <= mx_count; ++i) {
+    const std::string name = "mx" + std::to_string(i) + ".dest.example";
+    world["hosts"][name] = {{"addresses", {"192.0.2." + std::to_string(10 + i)}}};
+    mx_records.push_back({10 * pick(1, 3), name});
+    json behaviour = {{"hostname", name}, {"mailboxes", {{"users", dest_users}}}};
+    if (maybe(30)) behaviour["greylisting"] = true;
+    if (maybe(40)) {
+      world["tls"]["mx-cert-" + std::to_string(i)] = {{"issuer", "ca"}, {"names", {name}}};
+      behaviour["starttls"] = true;
+      world["nodes"]["mx" + std::to_string(i)]["tls"] = {{"certificate", "mx-cert-" + std::to_string(i)}};
+    }
+    const int rules = maybe(50) ? pick(1, 2) : 0;
+    for (int r = 0; r < rules; ++r) behaviour["rules"].push_back(mx_rule());
+    world["nodes"]["mx" + std::to_string(i)]["host"] = name;
+    world["nodes"]["mx" + std::to_string(i)]["type"] = "fake_mx";
+    world["nodes"]["mx" + std::to_string(i)]["behaviour"] = behaviour;
+  }
+  world["dns"]["dest.example"] = {{"MX", mx_records}};
+  std::vector<std::string> pool = dest_users;
+  pool.push_back("ghost@dest.example");
+  // A second domain: none, one without MX records (implicit MX), or one with a null MX.
+  const int other = pick(0, 2);
+  if (other == 1) {
+    world["hosts"]["other.example"] = {{"addresses", {"192.0.2.50"}}};
+    world["nodes"]["other-mx"] = {{"host", "other.example"}, {"type", "fake_mx"}, {"behaviour", {{"hostname", "other.example"}}}};
+  }
+  if (other == 2) world["dns"]["other.example"] = {{"MX", {{0, "."}}}};
+  if (other != 0) pool.push_back("dana@other.example");
+
+  // The relay, with the retry parameters short enough for expiries to happen.
+  const std::string lifetime = one_of<std::string>({"1d", "2h", "8h"});
+  json config = {{"myhostname", "relay.acme.example"},
+                 {"listeners", {{{"port", 587}}}},
+                 {"mynetworks", {"13.108.0.0/14"}},
+                 {"sender_domains", {"acme.example", "*.acme.example", "other.example", "*.bnc.salesforce.com"}},
+                 {"maximal_backoff_time", one_of<std::string>({"30m", "10m", "1h"})},
+                 {"maximal_queue_lifetime", lifetime},
+                 {"bounce_queue_lifetime", lifetime},
+                 {"smtp_tls_security_level", one_of<std::string>({"may", "none", "encrypt"})}};
+  if (maybe(30)) config["delay_warning_time"] = "30m";
+  world["nodes"]["relay"] = {{"host", "relay.acme.example"}, {"type", "relay"}, {"tls", {{"certificate", "relay-cert"}, {"trust", {"ca"}}}},
+                             {"config", config}};
+
+  // The Salesforce org and its traffic.
+  json org = {{"relays", {{{"name", "corp"}, {"host", "relay.acme.example"}, {"port", 587},
+                           {"tls", one_of<std::string>({"Preferred", "Off", "Required", "RequiredVerify"})}}}},
+              {"filters", {{{"sender", one_of<std::string>({"acme.example", "*", "acme.example, *.acme.example"})}, {"relay", "corp"}}}},
+              {"sending_ranges", {"13.108.0.0/14"}},
+              {"bounce_management", maybe(50)}};
+  json traffic = json::array();
+  const int messages = pick(1, 5);
+  for (int m = 0; m < messages; ++m) {
+    std::set<std::string> to;
+    const int recipients = pick(1, 3);
+    for (int r = 0; r < recipients; ++r) to.insert(pool[static_cast<std::size_t>(pick(0, static_cast<int>(pool.size()) - 1))]);
+    traffic.push_back({{"at", "+" + std::to_string(pick(0, 3600)) + "s"},
+                       {"category", one_of<std::string>({"single", "mass", "system"})},
+                       {"from", one_of<std::string>({"sales@acme.example", "news@mkt.acme.example", "alerts@other.example"})},
+                       {"to", std::vector<std::string>(to.begin(), to.end())},
+                       {"subject", "Message " + std::to_string(m + 1)}});
+  }
+  world["nodes"]["salesforce"] = {{"host", "sfdc-mta"}, {"type", "salesforce"}, {"tls", {{"trust", {"ca"}}}}, {"org", org}, {"traffic", traffic}};
+
+  // Faults: windows on the network, DNS, TLS and the relay's disk, and at most one relay crash.
+  const int faults = maybe(60) ? pick(1, 3) : 0;
+  for (int f = 0; f < faults; ++f) world["faults"].push_back(fault(mx_count));
+  if (maybe(30)) {
+    const int at = pick(0, 180);
+    world["faults"].push_back({{"kind", "crash"}, {"node", "relay"}, {"at", minutes(at)}, {"power_loss", maybe(50)}});
+    world["faults"].push_back({{"kind", "restart"}, {"node", "relay"}, {"at", minutes(at + pick(1, 60))}});
+  }
+  return {world};
+}
+
+// The same world without faults or MX rules, and outbound TLS that cannot strand mail.
+json without_faults(json document) {
+  document.erase("faults");
+  for (auto& [name, node] : document["nodes"].items()) {
+    if (node["type"] == "fake_mx") node["behaviour"].erase("rules");
+    if (node["type"] == "relay") node["config"]["smtp_tls_security_level"] = "may";
+  }
+  return document;
+}
+
+struct Ran {
+  scenario::LoadedWorld loaded;
+  scenario::RunObserver observer;
+  scenario::RunResult result;
+  bool quiescent = false;
+};
+
+std::unique_ptr<Ran> run(const json& document, Coverage& coverage) {
+  auto ran = std::make_unique<Ran>();
+  ran->loaded = scenario::load_world(document, std::nullopt);
+  CoverageSink sink(coverage);
+  ran->loaded.world->add_trace_sink(ran->observer);
+  ran->loaded.world->add_trace_sink(sink);
+  ran->loaded.world->start();
+  ran->quiescent = ran->loaded.world->run_until(ran->loaded.until) == sim::World::RunOutcome::quiescent;
+  ran->result = scenario::check_run(ran->loaded, ran->observer, ran->quiescent);
+  return ran;
+}
+
+Check verdicts(const Ran& ran, json document) {
+  Check check;
+  check.document = std::move(document);
+  if (!ran.quiescent) {
+    check.passed = false;
+    check.message = "the world did not go quiet within its run length; ";
+  }
+  for (const auto* list : {&ran.result.expectations, &ran.result.invariants}) {
+    for (const scenario::Verdict& verdict : *list) {
+      if (verdict.passed) continue;
+      check.passed = false;
+      check.message += verdict.name + ": " + verdict.message + "; ";
+    }
+  }
+  return check;
+}
+
+// Each (mailbox, Message-ID) that reached a mailbox, and each recipient that bounced.
+std::set<std::string> outcomes_of(const Ran& ran) {
+  std::set<std::string> out;
+  for (const auto& [name, store] : ran.loaded.mail_stores) {
+    for (const fake_mx::StoredMessage& message : store->messages()) {
+      if (message.sender.empty()) continue;
+      for (const smtp::Recipient& recipient : message.recipients) {
+        out.insert("delivered " + recipient.mailbox.to_string() + " " + smtp::header_value(message.content, "Subject"));
+      }
+    }
+  }
+  for (const scenario::RunObserver::RelayOutcome& outcome : ran.observer.outcomes) {
+    if (outcome.state == "bounced") out.insert("bounced " + outcome.rcpt + " " + outcome.status);
+  }
+  return out;
+}
+
+Check faults_removed_delivers(const GeneratedScenario& scenario, Coverage& coverage) {
+  json document = without_faults(scenario.document);
+  // Every traffic recipient: known users get it, unknown ones bounce.
+  for (const json& send : document["nodes"]["salesforce"]["traffic"]) {
+    for (const json& to : send["to"]) {
+      const std::string address = to.get<std::string>();
+      const bool known = std::find(dest_users.begin(), dest_users.end(), address) != dest_users.end() ||
+                         (address == "dana@other.example" && document["nodes"].contains("other-mx"));
+      json expect = {{"to", address}, {"subject", send["subject"]}};
+      if (known) {
+        expect["delivered"] = true;
+      } else {
+        expect["bounced"] = address == "ghost@dest.example" ? "5.1.1" : "5";
+      }
+      document["expect"].push_back(expect);
+    }
+  }
+  document["expect"].push_back({{"stats", {{"duplicates", 0}}}});
+  return verdicts(*run(document, coverage), document);
+}
+
+Check restart_changes_nothing(const GeneratedScenario& scenario, Coverage& coverage) {
+  const json calm = without_faults(scenario.document);
+  json restarted = calm;
+  const int at = pick(0, 120);
+  restarted["faults"] = json::array({{{"kind", "crash"}, {"node", "relay"}, {"at", minutes(at)}, {"power_loss", maybe(50)}},
+                                     {{"kind", "restart"}, {"node", "relay"}, {"at", minutes(at + pick(1, 30))}}});
+  const auto first = run(calm, coverage);
+  const auto second = run(restarted, coverage);
+  Check check = verdicts(*second, restarted);
+  const std::set<std::string> before = outcomes_of(*first);
+  // The replay expects what the run without the restart did.
+  for (const std::string& outcome : before) {
+    const std::size_t space = outcome.find(' ');
+    const std::size_t second_space = outcome.find(' ', space + 1);
+    const std::string address = outcome.substr(space + 1, second_space - space - 1);
+    const std::string rest = outcome.substr(second_space + 1);
+    if (outcome.starts_with("delivered ")) {
+      check.document["expect"].push_back({{"to", address}, {"subject", rest}, {"delivered", true}});
+    } else {
+      check.document["expect"].push_back({{"to", address}, {"bounced", rest}});
+    }
+  }
+  const std::set<std::string> after = outcomes_of(*second);
+  for (const std::string& outcome : before) {
+    if (!after.contains(outcome)) {
+      check.passed = false;
+      check.message += "with the relay restarted at " + minutes(at) + ", lost: " + outcome + "; ";
+    }
+  }
+  for (const std::string& outcome : after) {
+    if (!before.contains(outcome)) {
+      check.passed = false;
+      check.message += "with the relay restarted at " + minutes(at) + ", new: " + outcome + "; ";
+    }
+  }
+  return check;
+}
+
+}  // namespace
+
+void showValue(const GeneratedScenario& scenario, std::ostream& out) {
+  const json& document = scenario.document;
+  out << "scenario with " << document["nodes"]["salesforce"]["traffic"].size() << " sends, "
+      << (document.contains("faults") ? document["faults"].size() : 0) << " faults, " << document["nodes"].size() << " nodes";
+}
+
+rc::Gen<GeneratedScenario> scenarios() { return rc::gen::exec(generate); }
+
+Check run_invariants(const json& document, Coverage& coverage) { return verdicts(*run(document, coverage), document); }
+
+std::string test_id(const Property& property) { return "relaysim explore " + property.name; }
+
+Exploration explore(const Property& property, std::uint64_t seed, int runs, Coverage& coverage) {
+  Exploration exploration;
+  std::optional<Check> last_failure;  // during shrinking, the last failing case is the smallest so far
+  const auto testable = [&] {
+    const GeneratedScenario scenario = *scenarios();
+    Check check = property.check(scenario, coverage);
+    if (!check.passed) {
+      const std::string message = check.message;
+      last_failure = std::move(check);
+      RC_FAIL(message);
+    }
+  };
+  rc::detail::TestMetadata metadata{test_id(property), property.description};
+  rc::detail::TestParams params;
+  params.seed = seed;
+  params.maxSuccess = runs;
+  params.maxSize = 100;
+  rc::detail::TestListenerAdapter listener;
+  const rc::detail::TestResult result =
+      rc::detail::checkProperty(rc::detail::toProperty(testable), metadata, params, listener, rc::detail::configuration().reproduce);
+  rc::detail::SuccessResult success;
+  if (result.match(success)) {
+    exploration.runs = success.numSuccess;
+    return exploration;
+  }
+  exploration.passed = false;
+  rc::detail::FailureResult failure;
+  if (result.match(failure)) {
+    exploration.runs = failure.numSuccess;
+    exploration.message = failure.description;
+    rc::detail::Configuration replay;
+    replay.reproduce[metadata.id] = failure.reproduce;
+    exploration.reproduce = rc::detail::configToString(replay);
+  } else {
+    std::ostringstream text;
+    rc::detail::printResultMessage(result, text);
+    exploration.message = text.str();
+  }
+  if (last_failure) {
+    exploration.counterexample = last_failure->document;
+    exploration.message = last_failure->message;
+  }
+  return exploration;
+}
+
+const std::vector<Property>& properties() {
+  static const std::vector<Property> all{
+      {"invariants", "every invariant holds in a generated world, faults and all",
+       [](const GeneratedScenario& scenario, Coverage& coverage) { return run_invariants(scenario.document, coverage); }},
+      {"faults_removed_delivers", "without faults and MX rules, known users get each message once and unknown users bounce",
+       faults_removed_delivers},
+      {"restart_changes_nothing", "a relay killed and restarted at any instant changes no outcome", restart_changes_nothing},
+  };
+  return all;
+}
+
+const Property* property_named(std::string_view name) {
+  for (const Property& property : properties()) {
+    if (property.name == name) return &property;
+  }
+  return nullptr;
+}
+
+}  // namespace relaysim::explore

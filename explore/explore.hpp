@@ -1,0 +1,70 @@
+#pragma once
+// Property-based exploration: rapidcheck generators of whole scenarios (DNS layouts, a Salesforce
+// org, the relay's configuration, MX behaviours, traffic, faults), the properties every generated
+// world must keep, and what a failure leaves behind - the shrunk scenario as ordinary scenario
+// JSON that `relaysim run` replays. docs/explore.md describes the generators and properties.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <rapidcheck.h>
+
+namespace relaysim::explore {
+
+// A generated scenario: the scenario document itself, as `relaysim run` reads it.
+struct GeneratedScenario {
+  nlohmann::json document;
+};
+void showValue(const GeneratedScenario& scenario, std::ostream& out);  // for rapidcheck's messages
+
+rc::Gen<GeneratedScenario> scenarios();
+
+// What happened in a run that exploration aims to reach: counters by name ("greylist passed",
+// "5xx after DATA", "crash during delivery", "expired 4.4.7", ...).
+using Coverage = std::map<std::string, std::uint64_t>;
+
+// One property's verdict on one scenario.
+struct Check {
+  bool passed = true;
+  std::string message;      // what broke, naming the message, recipient and events
+  nlohmann::json document;  // the scenario that was run, with expectations that replay the failure
+};
+
+struct Property {
+  std::string name;
+  std::string description;
+  std::function<Check(const GeneratedScenario& scenario, Coverage& coverage)> check;
+};
+
+// invariants: every invariant of the scenario checks holds in the generated world.
+// faults_removed_delivers: without faults and MX rules, every known user gets each message once
+//   and every unknown user's message bounces with 5.1.1.
+// restart_changes_nothing: a relay killed and restarted at any instant changes no outcome but
+//   counted duplicates.
+const std::vector<Property>& properties();
+const Property* property_named(std::string_view name);
+
+// Runs a scenario document to the end; the verdicts and what it reached.
+Check run_invariants(const nlohmann::json& document, Coverage& coverage);
+
+struct Exploration {
+  bool passed = true;
+  int runs = 0;                 // generated scenarios that passed before the end or the failure
+  std::string message;          // the shrunk failure
+  std::optional<nlohmann::json> counterexample;  // the shrunk scenario, as scenario JSON
+  std::string reproduce;        // RC_PARAMS that replays the failure through rapidcheck
+};
+
+// Checks a property on `runs` generated scenarios from `seed` (RC_PARAMS="reproduce=..." for
+// this property's id replays a recorded failure instead). A failure is shrunk.
+Exploration explore(const Property& property, std::uint64_t seed, int runs, Coverage& coverage);
+// The id rapidcheck's reproduce strings use for a property.
+std::string test_id(const Property& property);
+
+}  // namespace relaysim::explore
