@@ -60,6 +60,7 @@ int explore_command(int argc, char** argv) {
     }
     if (parsed.count("list")) {
       for (const explore::Property& property : explore::properties()) std::printf("%-26s %s\n", property.name.c_str(), property.description.c_str());
+      std::printf("%-26s %s\n", explore::canary().name.c_str(), explore::canary().description.c_str());
       return 0;
     }
     runs = parsed["runs"].as<int>();

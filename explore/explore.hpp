@@ -48,6 +48,9 @@ struct Property {
 // restart_changes_nothing: a relay killed and restarted at any instant changes no outcome but
 //   counted duplicates.
 const std::vector<Property>& properties();
+// Not among properties(): "every recipient gets its mail", false by design, to show a failure
+// caught, shrunk and replayed. Reachable by name.
+const Property& canary();
 const Property* property_named(std::string_view name);
 
 // Runs a scenario document to the end; the verdicts and what it reached.
