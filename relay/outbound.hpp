@@ -55,6 +55,8 @@ class Outbound final : public DeliveryOwner {
 
   // Schedules every message the queue holds (after recovery).
   void start();
+  // A message found by a later recovery pass: scheduled at its recipients' next attempt.
+  void recovered(const std::string& id) { reschedule(id); }
   // A message was stored (or released from hold): schedule it now.
   void enqueue(const std::string& id);
   // Every deferred message is due now (postqueue -f).

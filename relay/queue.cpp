@@ -255,17 +255,22 @@ RecoveryReport Queue::recover(bool repair) {
   RecoveryReport report;
   if (const io::Status made = io_.make_directory(directory_); !made) {
     report.problems.push_back("cannot make " + directory_ + ": " + made.error().detail);
+    report.complete = false;
     return report;
   }
   auto names = io_.list_directory(directory_);
   if (!names) {
     report.problems.push_back("cannot list " + directory_ + ": " + names.error().detail);
+    report.complete = false;
     return report;
   }
   for (const std::string& name : names.value()) {
+    // Known already (an earlier pass, or stored since): nothing to recover.
+    if (const std::optional<QueueId> known = QueueId::parse(name); known && entries_.contains(*known)) continue;
     auto contents = io_.read_file(path(name));
     if (!contents) {
       report.problems.push_back(name + ": " + contents.error().detail);
+      report.complete = false;
       continue;
     }
     const std::string_view bytes = contents.value();
@@ -284,6 +289,7 @@ RecoveryReport Queue::recover(bool repair) {
       continue;
     }
     report.recovered += 1;
+    report.recovered_ids.push_back(name);
     entries_[*key] = summarize(*message);
   }
   io_.trace("queue.recovered", {{"messages", report.recovered}, {"discarded", report.discarded},

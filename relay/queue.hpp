@@ -88,6 +88,10 @@ struct RecoveryReport {
   std::size_t discarded = 0;  // torn or corrupt message records: never acknowledged
   std::size_t finished = 0;   // complete messages whose recipients were all final: removed
   std::vector<std::string> problems;
+  // False when the directory or a file could not be read: some messages may still be on disk,
+  // unknown; a later pass (recover again) finds them.
+  bool complete = true;
+  std::vector<std::string> recovered_ids;  // the messages this pass added
 };
 
 class Queue {

@@ -37,7 +37,13 @@ class RelayNode final : public io::Node {
   Queue queue_;
   Inbound inbound_;
   Outbound outbound_;
+  void recover_later();
+
   RecoveryReport recovery_;
+  io::Pending recovery_retry_;
 };
+
+// How long the relay waits before reading a queue directory again after a disk error.
+inline constexpr Duration queue_recovery_retry = std::chrono::minutes(1);
 
 }  // namespace relaysim::relay
