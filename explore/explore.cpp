@@ -15,8 +15,9 @@ namespace {
 using nlohmann::json;
 
 // Picks that shrink towards the simplest world: integers towards their low end, features off.
-int pick(int low, int high) { return *rc::gen::inRange(low, high + 1); }
-bool maybe(int percent) { return *rc::gen::inRange(0, 100) >= 100 - percent; }
+// Uniform over the whole range whatever rapidcheck's size (which lists use for their length).
+int pick(int low, int high) { return *rc::gen::resize(100, rc::gen::inRange(low, high + 1)); }
+bool maybe(int percent) { return pick(0, 99) >= 100 - percent; }
 template <typename T>
 T one_of(std::vector<T> values) {
   return values[static_cast<std::size_t>(pick(0, static_cast<int>(values.size()) - 1))];
@@ -27,6 +28,7 @@ std::string minutes(int count) { return "+" + std::to_string(count) + "m"; }
 const std::vector<std::string> dest_users{"ann@dest.example", "bob@dest.example", "carol@dest.example"};
 // The size each list is generated at: rapidcheck makes lists up to about this long.
 constexpr int messages_max = 6;
+constexpr int recipients_max = 3;
 constexpr int rules_max = 3;
 constexpr int faults_max = 4;
 
@@ -65,6 +67,8 @@ class CoverageSink final : public sim::TraceSink {
       if (what == "Bounced") count("contact marked bounced");
     }
     if (kind == "mx.bounce_sent") count("late bounce sent");
+    if (kind == "disk.error") count("disk error");
+    if (kind == "log" && text(event, "line").find("queue file write error") != std::string_view::npos) count("451 for a disk error");
   }
 
  private:
@@ -178,9 +182,9 @@ GeneratedScenario generate() {
               {"bounce_management", maybe(50)}};
   // Lists are rapidcheck containers, so that shrinking removes whole sends, rules and faults.
   const auto send = rc::gen::exec([pool] {
-    std::set<std::string> to;
-    const int recipients = pick(1, 3);
-    for (int r = 0; r < recipients; ++r) to.insert(pool[static_cast<std::size_t>(pick(0, static_cast<int>(pool.size()) - 1))]);
+    const auto address = rc::gen::exec([pool] { return pool[static_cast<std::size_t>(pick(0, static_cast<int>(pool.size()) - 1))]; });
+    const std::vector<std::string> picked = *rc::gen::resize(recipients_max, rc::gen::nonEmpty(rc::gen::container<std::vector<std::string>>(address)));
+    const std::set<std::string> to(picked.begin(), picked.end());
     return json{{"at", "+" + std::to_string(pick(0, 3600)) + "s"},
                 {"category", one_of<std::string>({"single", "mass", "system"})},
                 {"from", one_of<std::string>({"sales@acme.example", "news@mkt.acme.example", "alerts@other.example"})},

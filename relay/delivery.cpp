@@ -1,6 +1,7 @@
 #include "relay/delivery.hpp"
 
 #include "io/assert.hpp"
+#include "relay/broken_variant.hpp"
 
 namespace relaysim::relay {
 namespace {
@@ -203,8 +204,10 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
       outcomes_[position]->possible_duplicate = true;
       continue;
     }
-    if (recipient.outcome == smtp::Outcome::transient) {
-      recipient_failure_[position] = failure(status, reason, diagnostic);  // its own reply, not another's
+    const bool kept = broken_variant() == BrokenVariant::rcpt_5xx_as_4xx && recipient.outcome == smtp::Outcome::permanent &&
+                      recipient.stage == smtp::Stage::rcpt;
+    if (recipient.outcome == smtp::Outcome::transient || kept) {
+      recipient_failure_[position] = failure(kept ? "4" + status.substr(1) : status, reason, diagnostic);  // its own reply, not another's
       continue;  // kept for the next server
     }
     settle(position, recipient.outcome, failure(status, reason, diagnostic));

@@ -1,6 +1,7 @@
 #include "relay/inbound.hpp"
 
 #include "io/assert.hpp"
+#include "relay/broken_variant.hpp"
 #include "relay/password.hpp"
 
 namespace relaysim::relay {
@@ -259,9 +260,11 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
   const std::string summary = ": from=" + bracketed(queued.sender) + ", size=" + std::to_string(queued.content.size()) +
                               ", nrcpt=" + std::to_string(queued.recipients.size());
   const auto alive = alive_;
-  queue_.store(std::move(queued), [this, alive, id, summary](io::Result<std::string> stored) {
+  const bool acknowledged_early = broken_variant() == BrokenVariant::ack_before_fsync;
+  if (acknowledged_early) connection.decide(smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + queued.id)));
+  queue_.store(std::move(queued), [this, alive, id, summary, acknowledged_early](io::Result<std::string> stored) {
     if (!*alive) return;
-    const auto found = sessions_.find(id);
+    const auto found = acknowledged_early ? sessions_.end() : sessions_.find(id);
     if (!stored) {
       log("warning: queue file write error: " + stored.error().detail);
       if (found != sessions_.end()) found->second.connection->decide(refuse(451, "4.3.0", "Error: queue file write error"));

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "io/assert.hpp"
+#include "relay/broken_variant.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::relay {
@@ -310,7 +311,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
         notices[0].recipients.push_back(outcome.index);
         break;
       case smtp::Outcome::transient:
-        if (now >= expires) {
+        if (now >= expires && broken_variant() != BrokenVariant::never_expire) {
           state.state = RecipientState::bounced;
           counters_.bounced += 1;
           counters_.expired += 1;

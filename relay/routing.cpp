@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "io/assert.hpp"
+#include "relay/broken_variant.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::relay {
@@ -106,6 +107,7 @@ void Router::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   }
   // Preference order; equal preferences in a seeded random order (RFC 5321 §5.1).
   std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.preference < b.preference; });
+  if (broken_variant() == BrokenVariant::ignore_mx_preference) std::reverse(records.begin(), records.end());
   for (std::size_t start = 0; start < records.size();) {
     std::size_t end = start;
     while (end < records.size() && records[end].preference == records[start].preference) ++end;

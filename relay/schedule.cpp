@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "io/assert.hpp"
+#include "relay/broken_variant.hpp"
 
 namespace relaysim::relay {
 
@@ -19,11 +20,12 @@ RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool noti
     const Duration spread = delay * jitter_percent / 100;
     delay = std::clamp(delay + random.duration_between(-spread, spread), minimal_backoff, maximal_backoff);
   }
+  if (broken_variant() == BrokenVariant::no_backoff) delay = std::chrono::seconds(30);
   RetryDecision decision{now + delay, delay, false,
                          "backoff " + format_duration(delay) + " (age " + format_duration(age) + ", bounds " +
                              format_duration(minimal_backoff) + ".." + format_duration(maximal_backoff) + ")"};
   const Instant expires = expiry(arrival, notification);
-  if (decision.next_attempt >= expires) {
+  if (decision.next_attempt >= expires && broken_variant() != BrokenVariant::never_expire) {
     decision.next_attempt = std::max(expires, now);
     decision.delay = decision.next_attempt - now;
     decision.last_attempt = true;

@@ -380,6 +380,27 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
       }
     }
   }
+  // Nothing acknowledged is lost: every 250 "queued as ID" a client got names a message a relay stored.
+  std::set<std::string> stored_ids;
+  for (const RunObserver::StoredAtRelay& stored : observer.stored) stored_ids.insert(stored.id);
+  const auto acknowledged = [&](const std::string& reply, const std::string& who, Instant at) {
+    const std::size_t found = reply.find("queued as ");
+    if (found == std::string::npos || !reply.starts_with("250")) return;
+    const std::string id = reply.substr(found + 10, reply.find_first_of(" )", found + 10) - found - 10);
+    if (!stored_ids.contains(id) && !loaded.relay_configs.empty()) {
+      violations.add(who + " got \"" + reply + "\" at " + offset(at, loaded.start) + ", but no relay ever stored " + id + ": an acknowledged message is lost");
+    }
+  };
+  for (const auto& [name, org] : loaded.orgs) {
+    const salesforce::Org& setup = loaded.org_setups.at(name);
+    for (const salesforce::LogEntry& entry : org->log) {
+      const bool to_relay = std::any_of(setup.relays.begin(), setup.relays.end(), [&](const auto& r) { return r.name == entry.path; });
+      if (entry.event == "Delivered" && to_relay) acknowledged(entry.detail, name + " (" + entry.email + " to " + entry.recipient + ")", entry.at);
+    }
+  }
+  for (const RunObserver::SenderResult& result : observer.sender_results) {
+    if (result.outcome == "delivered") acknowledged(result.reply, result.node + " (message " + std::to_string(result.message) + ")", result.at);
+  }
   for (const auto& [key, list] : finals) {
     if (!accepted.contains(key)) violations.add(std::get<0>(key) + " delivered " + std::get<1>(key) + " to " + std::get<2>(key) + " which it never accepted");
   }
@@ -427,6 +448,27 @@ Verdict retry_bounds(const LoadedWorld& loaded, const RunObserver& observer) {
     }
   }
   return violations.verdict("retries stay within the backoff bounds and the queue lifetime", std::to_string(checked) + " retries checked");
+}
+
+// A 5xx in reply to MAIL, RCPT, DATA or the end of data is permanent: the recipient bounces at
+// once (RFC 5321 §4.2.1; Postfix bounces it), it is not kept for another try.
+Verdict permanent_failures(const LoadedWorld& loaded, const RunObserver& observer) {
+  Violations violations;
+  std::size_t checked = 0;
+  for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
+    if (!outcome.attempted || outcome.state == "delivered") continue;
+    checked += 1;
+    const bool permanent_reply = outcome.reason.find(" said: 5") != std::string::npos;
+    const bool transaction = outcome.reason.find("(in reply to MAIL FROM") != std::string::npos ||
+                             outcome.reason.find("(in reply to RCPT TO") != std::string::npos ||
+                             outcome.reason.find("(in reply to DATA") != std::string::npos ||
+                             outcome.reason.find("(in reply to end of data") != std::string::npos;
+    if (permanent_reply && transaction && outcome.outcome == "transient") {
+      violations.add(outcome.node + " deferred " + outcome.id + " to " + outcome.rcpt + " at " + offset(outcome.at, loaded.start) +
+                     " after a permanent reply: " + outcome.reason);
+    }
+  }
+  return violations.verdict("a 5xx in the transaction bounces at once", std::to_string(checked) + " failed attempts checked");
 }
 
 Verdict notifications(const RunObserver& observer) {
@@ -503,6 +545,35 @@ Verdict no_open_relay(const LoadedWorld& loaded, const RunObserver& observer) {
   return violations.verdict("no unauthorized relaying", std::to_string(checked) + " accepted messages checked");
 }
 
+// A relay's first connection for a delivery goes to the most preferred MX (RFC 5321 §5.1), for
+// domains whose MX records never change during the run.
+Verdict mx_preference(const LoadedWorld& loaded, const RunObserver& observer) {
+  Violations violations;
+  std::size_t checked = 0;
+  std::map<std::pair<std::string, std::string>, std::string> routed;  // (node, id) -> domain of the last route
+  for (const RunObserver::RouteStep& step : observer.route_steps) {
+    const auto key = std::make_pair(step.node, step.id);
+    if (!step.domain.empty()) {
+      routed[key] = step.domain;
+      continue;
+    }
+    const auto route = routed.find(key);
+    if (route == routed.end()) continue;  // a reused connection: no route of its own
+    const std::string domain = route->second;
+    routed.erase(route);
+    const auto records = loaded.mx_records.find(domain);
+    if (records == loaded.mx_records.end() || records->second.empty()) continue;
+    int best = records->second.front().preference;
+    for (const io::MxRecord& record : records->second) best = std::min<int>(best, record.preference);
+    checked += 1;
+    if (step.preference != best) {
+      violations.add(step.node + " delivered " + step.id + " for " + domain + " first to an MX of preference " + std::to_string(step.preference) +
+                     " at " + offset(step.at, loaded.start) + ", though " + std::to_string(best) + " is the most preferred");
+    }
+  }
+  return violations.verdict("deliveries try the most preferred MX first", std::to_string(checked) + " deliveries checked");
+}
+
 Verdict routing(const LoadedWorld& loaded) {
   Violations violations;
   std::size_t checked = 0;
@@ -564,7 +635,7 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     outcomes.push_back({event.time, node, std::string(text_of(event, "id")), std::string(text_of(event, "rcpt")),
                         std::string(text_of(event, "outcome")), std::string(text_of(event, "state")), std::string(text_of(event, "status")),
                         std::string(text_of(event, "relay")), flag_of(event, "tls"), flag_of(event, "tls_verified"),
-                        flag_of(event, "possible_duplicate"), flag_of(event, "attempted", true)});
+                        flag_of(event, "possible_duplicate"), flag_of(event, "attempted", true), std::string(text_of(event, "reason"))});
   } else if (kind == "relay.retry") {
     const auto next = parse_iso8601(text_of(event, "at"));
     retries.push_back({event.time, node, std::string(text_of(event, "id")), next ? *next : event.time});
@@ -574,7 +645,12 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   } else if (kind == "log") {
     logs.push_back({event.time, node, std::string(text_of(event, "line"))});
   } else if (kind == "sender.result") {
-    sender_results.push_back({event.time, node, integer_of(event, "message"), std::string(text_of(event, "rcpt")), std::string(text_of(event, "outcome"))});
+    sender_results.push_back({event.time, node, integer_of(event, "message"), std::string(text_of(event, "rcpt")), std::string(text_of(event, "outcome")),
+                              std::string(text_of(event, "reply"))});
+  } else if (kind == "relay.route" && text_of(event, "kind") == "deliver") {
+    route_steps.push_back({event.time, node, std::string(text_of(event, "id")), std::string(text_of(event, "domain")), -1});
+  } else if (kind == "relay.connect") {
+    route_steps.push_back({event.time, node, std::string(text_of(event, "id")), "", static_cast<int>(integer_of(event, "preference"))});
   } else if (kind == "process.crash") {
     crashes[node].push_back(event.time);
     marks.push_back({event.time, node, std::string(kind), std::string(text_of(event, "kind"))});
@@ -720,9 +796,11 @@ RunResult check_run(const LoadedWorld& loaded, const RunObserver& observer, bool
   result.invariants.push_back(conservation(loaded, observer, quiescent));
   result.invariants.push_back(retry_bounds(loaded, observer));
   result.invariants.push_back(notifications(observer));
+  result.invariants.push_back(permanent_failures(loaded, observer));
   result.invariants.push_back(tls_settings(loaded, observer));
   result.invariants.push_back(no_open_relay(loaded, observer));
   result.invariants.push_back(routing(loaded));
+  result.invariants.push_back(mx_preference(loaded, observer));
   return result;
 }
 

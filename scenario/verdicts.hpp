@@ -39,6 +39,7 @@ class RunObserver final : public sim::TraceSink {
     bool tls_verified = false;
     bool possible_duplicate = false;
     bool attempted = true;
+    std::string reason;
   };
   struct RelayRetry {  // relay.retry
     Instant at;
@@ -65,6 +66,14 @@ class RunObserver final : public sim::TraceSink {
     std::int64_t message = 0;
     std::string rcpt;
     std::string outcome;
+    std::string reply;
+  };
+  struct RouteStep {  // relay.route, then relay.connect for the same message
+    Instant at;
+    std::string node;
+    std::string id;
+    std::string domain;  // relay.route: the destination; relay.connect: empty
+    int preference = -1;  // relay.connect: the hop's MX preference
   };
   struct Mark {  // a fault window opening, a crash, a restart: for timelines
     Instant at;
@@ -81,6 +90,7 @@ class RunObserver final : public sim::TraceSink {
   std::vector<RelayDsn> dsns;
   std::vector<LogLine> logs;
   std::vector<SenderResult> sender_results;
+  std::vector<RouteStep> route_steps;
   std::vector<Mark> marks;
   std::map<std::string, std::vector<Instant>> crashes;  // by node
 };

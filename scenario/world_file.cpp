@@ -516,8 +516,14 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
   std::set<std::string> dns_names;
   if (auto dns = root.find("dns")) {
     for (const auto& [name, records] : dns->members()) {
-      guarded(records, [&] { world.set_dns(name, read_records(records)); });
+      const sim::DnsRecords read = read_records(records);
+      guarded(records, [&] { world.set_dns(name, read); });
       dns_names.insert(io::normalize_dns_name(name));
+      std::vector<io::MxRecord> usable;
+      for (const io::MxRecord& record : read.mx) {
+        if (record.exchange != "." && !record.exchange.empty()) usable.push_back(record);
+      }
+      if (!usable.empty()) loaded.mx_records[io::normalize_dns_name(name)] = usable;
     }
   }
   if (auto changes = root.find("dns_changes")) {
@@ -527,6 +533,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       std::optional<sim::DnsRecords> replacement;
       if (!records.is_null()) replacement = read_records(records);
       guarded(change, [&] { world.change_dns_at(change.at("at").instant(loaded.start), change.at("name").string(), replacement); });
+      loaded.mx_records.erase(io::normalize_dns_name(change.at("name").string()));
     }
   }
   if (auto certificates = root.find("tls")) {

@@ -43,6 +43,8 @@ struct LoadedWorld {
   std::string directory;  // the scenario file's directory: relative file names start here
   std::map<std::string, std::string> node_hosts;  // node name -> host name
   std::map<std::string, std::vector<io::Address>> host_addresses;
+  // MX records that hold for the whole run (names without dns_changes), for the routing checks.
+  std::map<std::string, std::vector<io::MxRecord>> mx_records;
 };
 
 // How long a world without `until` may run before it is stopped, so that a node that never goes

@@ -30,7 +30,7 @@ struct Fixture {
   void outcome(Duration at, const std::string& id, const std::string& rcpt, const std::string& state, bool tls = false) {
     const std::string outcome = state == "delivered" ? "delivered" : state == "bounced" ? "permanent" : "transient";
     observer.outcomes.push_back({t0() + at, "relay", id, rcpt, outcome, state, state == "bounced" ? "5.1.1" : "2.0.0",
-                                 "mx.dest.example[192.0.2.25]:25", tls, false, false, true});
+                                 "mx.dest.example[192.0.2.25]:25", tls, false, false, true, ""});
   }
   const Verdict& invariant(const std::string& prefix, bool quiescent = true) {
     result = check_run(loaded, observer, quiescent);
@@ -157,4 +157,33 @@ TEST_CASE("expectations are read with path-precise errors", "[scenario][expectat
   const std::vector<Expectation> read = read_expectations(JsonValue(document, "$.expect"), t0());
   REQUIRE(read.size() == 1);
   CHECK(read[0].name == "ann@dest.example: delivered, via corp, within 15m");
+}
+
+TEST_CASE("permanent failures: a recipient kept for another try after a 5xx at RCPT breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ghost@dest.example"});
+  fixture.outcome(1min, "A1", "ghost@dest.example", "bounced");
+  CHECK(fixture.invariant("a 5xx in the transaction").passed);
+  fixture.observer.outcomes.back().outcome = "transient";
+  fixture.observer.outcomes.back().state = "deferred";
+  fixture.observer.outcomes.back().reason =
+      "host mx.dest.example[192.0.2.25]:25 said: 550 5.1.1 <ghost@dest.example>: User unknown (in reply to RCPT TO command)";
+  CHECK(fixture.invariant("a 5xx in the transaction").message.find("deferred A1 to ghost@dest.example at +1m after a permanent reply") !=
+        std::string::npos);
+  // A 5xx greeting is not the transaction's: Postfix tries the next MX and defers on the last.
+  fixture.observer.outcomes.back().reason = "host mx.dest.example[192.0.2.25]:25 refused to talk to me: 554 5.7.1 go away";
+  CHECK(fixture.invariant("a 5xx in the transaction").passed);
+}
+
+TEST_CASE("MX preference: a first connection to a less preferred MX breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.loaded.mx_records["dest.example"] = {{20, "mx2.dest.example"}, {10, "mx1.dest.example"}};
+  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "dest.example", -1});
+  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "", 10});
+  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "", 20});  // the next hop after a failure: fine
+  CHECK(fixture.invariant("deliveries try the most preferred MX first").passed);
+  fixture.observer.route_steps.push_back({t0() + 5min, "relay", "A1", "dest.example", -1});
+  fixture.observer.route_steps.push_back({t0() + 5min, "relay", "A1", "", 20});
+  CHECK(fixture.invariant("deliveries try the most preferred MX first").message.find("first to an MX of preference 20 at +5m, though 10") !=
+        std::string::npos);
 }

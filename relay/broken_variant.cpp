@@ -1,0 +1,20 @@
+#include "relay/broken_variant.hpp"
+
+namespace relaysim::relay {
+
+std::string_view to_string(BrokenVariant variant) {
+  switch (variant) {
+    case BrokenVariant::none: return "none";
+    case BrokenVariant::no_backoff: return "no_backoff";
+    case BrokenVariant::ack_before_fsync: return "ack_before_fsync";
+    case BrokenVariant::ignore_mx_preference: return "ignore_mx_preference";
+    case BrokenVariant::rcpt_5xx_as_4xx: return "rcpt_5xx_as_4xx";
+    case BrokenVariant::never_expire: return "never_expire";
+  }
+  return "?";
+}
+
+// Weak: the product's relay is never broken. A test executable may define a strong one.
+__attribute__((weak)) BrokenVariant broken_variant() { return BrokenVariant::none; }
+
+}  // namespace relaysim::relay

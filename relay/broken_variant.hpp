@@ -1,0 +1,24 @@
+#pragma once
+// Deliberately broken relays, to prove that exploration (docs/explore.md) finds real bugs. Each
+// variant breaks one rule the relay keeps. The relay library's broken_variant() is a weak
+// definition that always answers `none`; only the test executable that proves exploration
+// (tests/explore/broken_variants_test.cpp) defines it again, so no product binary can select one.
+
+#include <cstdint>
+#include <string_view>
+
+namespace relaysim::relay {
+
+enum class BrokenVariant : std::uint8_t {
+  none,
+  no_backoff,            // retries 30 seconds after any failure
+  ack_before_fsync,      // answers 250 before the message is durable
+  ignore_mx_preference,  // tries MX hosts from the highest preference value down
+  rcpt_5xx_as_4xx,       // keeps a recipient refused with 5xx at RCPT for another try
+  never_expire,          // retries past maximal_queue_lifetime and never returns the mail
+};
+std::string_view to_string(BrokenVariant variant);
+
+BrokenVariant broken_variant();
+
+}  // namespace relaysim::relay

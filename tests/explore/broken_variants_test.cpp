@@ -1,0 +1,57 @@
+// Exploration finds real bugs: each deliberately broken relay variant must be caught by one of
+// the properties within a bounded number of generated scenarios, and shrunk to a small scenario.
+// This file is the only place a variant can be selected: it defines relay::broken_variant(),
+// which the relay library defines weakly as "none" (relay/broken_variant.hpp).
+
+#include <catch2/catch.hpp>
+
+#include "explore/explore.hpp"
+#include "relay/broken_variant.hpp"
+
+namespace {
+
+relaysim::relay::BrokenVariant selected = relaysim::relay::BrokenVariant::none;
+
+constexpr int runs_allowed = 400;  // generated scenarios per property before the variant counts as missed
+
+}  // namespace
+
+relaysim::relay::BrokenVariant relaysim::relay::broken_variant() { return selected; }
+
+using namespace relaysim;
+
+TEST_CASE("exploration catches every broken relay variant and shrinks it to a small scenario", "[explore][variants]") {
+  for (const relay::BrokenVariant variant : {relay::BrokenVariant::no_backoff, relay::BrokenVariant::ack_before_fsync,
+                                             relay::BrokenVariant::ignore_mx_preference, relay::BrokenVariant::rcpt_5xx_as_4xx,
+                                             relay::BrokenVariant::never_expire}) {
+    selected = variant;
+    std::optional<explore::Exploration> caught;
+    std::string by;
+    int runs = 0;
+    for (const explore::Property& property : explore::properties()) {
+      explore::Coverage coverage;
+      explore::Exploration result = explore::explore(property, 1, runs_allowed, coverage);
+      runs += result.runs + (result.passed ? 0 : 1);
+      if (!result.passed) {
+        caught = std::move(result);
+        by = property.name;
+        break;
+      }
+    }
+    selected = relay::BrokenVariant::none;
+    INFO("variant " << relay::to_string(variant));
+    REQUIRE(caught);
+    REQUIRE(caught->counterexample);
+    const nlohmann::json& scenario = *caught->counterexample;
+    const nlohmann::json& traffic = scenario["nodes"]["salesforce"]["traffic"];
+    std::size_t recipients = 0;
+    for (const nlohmann::json& send : traffic) recipients += send["to"].size();
+    const std::size_t faults = scenario.contains("faults") ? scenario["faults"].size() : 0;
+    WARN(relay::to_string(variant) << ": caught by " << by << " after " << runs << " scenarios; shrunk to " << traffic.size() << " sends, "
+                                   << recipients << " recipients, " << faults << " faults, " << scenario["nodes"].size() << " nodes: "
+                                   << caught->message.substr(0, 200));
+    CHECK(traffic.size() <= 2);
+    CHECK(faults <= 2);
+  }
+}
+
