@@ -138,17 +138,36 @@ GeneratedScenario generate() {
     json behaviour = {{"hostname", name}, {"mailboxes", {{"users", dest_users}}}};
     if (maybe(30)) behaviour["greylisting"] = true;
     if (maybe(40)) {
-      world["tls"]["mx-cert-" + std::to_string(i)] = {{"issuer", "ca"}, {"names", {name}}};
+      // A TLS profile: a good certificate, an expired one or one for another name; sometimes
+      // only one protocol version.
+      json certificate = {{"issuer", "ca"}, {"names", {name}}};
+      const int profile = pick(0, 3);
+      if (profile == 1) {
+        certificate["not_before"] = "-30d";
+        certificate["not_after"] = "-1d";
+      }
+      if (profile == 2) certificate["names"] = {"mail.elsewhere.example"};
+      world["tls"]["mx-cert-" + std::to_string(i)] = certificate;
       behaviour["starttls"] = true;
-      world["nodes"]["mx" + std::to_string(i)]["tls"] = {{"certificate", "mx-cert-" + std::to_string(i)}};
+      json tls = {{"certificate", "mx-cert-" + std::to_string(i)}};
+      if (profile == 3) tls[maybe(50) ? "min_version" : "max_version"] = maybe(50) ? "1.3" : "1.2";
+      world["nodes"]["mx" + std::to_string(i)]["tls"] = tls;
     }
+    if (maybe(20)) behaviour["limits"] = {{"messages_per_client", pick(1, 5)}, {"window", "1m"}};
+    if (maybe(10)) behaviour["limits"]["connections_per_client"] = pick(1, 2);
     const std::vector<json> rules = *rc::gen::resize(rules_max, rc::gen::container<std::vector<json>>(rc::gen::exec(mx_rule)));
     if (!rules.empty()) behaviour["rules"] = rules;
     world["nodes"]["mx" + std::to_string(i)]["host"] = name;
     world["nodes"]["mx" + std::to_string(i)]["type"] = "fake_mx";
     world["nodes"]["mx" + std::to_string(i)]["behaviour"] = behaviour;
   }
-  world["dns"]["dest.example"] = {{"MX", mx_records}};
+  // Sometimes the domain is an alias (CNAME) of the one that holds the MX records.
+  if (maybe(15)) {
+    world["dns"]["dest.example"] = {{"CNAME", "dest-mail.example"}};
+    world["dns"]["dest-mail.example"] = {{"MX", mx_records}};
+  } else {
+    world["dns"]["dest.example"] = {{"MX", mx_records}};
+  }
   std::vector<std::string> pool = dest_users;
   pool.push_back("ghost@dest.example");
   // A second domain: none, one without MX records (implicit MX), or one with a null MX.
@@ -169,7 +188,7 @@ GeneratedScenario generate() {
                  {"maximal_backoff_time", one_of<std::string>({"30m", "10m", "1h"})},
                  {"maximal_queue_lifetime", lifetime},
                  {"bounce_queue_lifetime", lifetime},
-                 {"smtp_tls_security_level", one_of<std::string>({"may", "none", "encrypt"})}};
+                 {"smtp_tls_security_level", one_of<std::string>({"may", "none", "encrypt", "verify"})}};
   if (maybe(30)) config["delay_warning_time"] = "30m";
   world["nodes"]["relay"] = {{"host", "relay.acme.example"}, {"type", "relay"}, {"tls", {{"certificate", "relay-cert"}, {"trust", {"ca"}}}},
                              {"config", config}};
@@ -193,6 +212,14 @@ GeneratedScenario generate() {
   json traffic = *rc::gen::resize(messages_max, rc::gen::nonEmpty(rc::gen::container<std::vector<json>>(send)));
   for (std::size_t m = 0; m < traffic.size(); ++m) traffic[m]["subject"] = "Message " + std::to_string(m + 1);
   world["nodes"]["salesforce"] = {{"host", "sfdc-mta"}, {"type", "salesforce"}, {"tls", {{"trust", {"ca"}}}}, {"org", org}, {"traffic", traffic}};
+
+  // Sometimes a stranger tries to use the relay: it must be refused.
+  if (maybe(15)) {
+    world["hosts"]["stranger.example"] = {{"addresses", {"203.0.113.66"}}};
+    world["nodes"]["stranger"] = {{"host", "stranger.example"}, {"type", "smtp_sender"}, {"server", "relay.acme.example"}, {"port", 587},
+                                  {"messages", {{{"at", "+" + std::to_string(pick(0, 3600)) + "s"}, {"from", "spam@evil.example"},
+                                                 {"to", {"ann@dest.example"}}}}}};
+  }
 
   // Faults: windows on the network, DNS, TLS and the relay's disk, and at most one relay crash.
   const std::vector<json> faults = *rc::gen::resize(faults_max, rc::gen::container<std::vector<json>>(rc::gen::exec([mx_count] { return fault(mx_count); })));

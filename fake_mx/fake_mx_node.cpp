@@ -313,8 +313,10 @@ void FakeMxNode::respond(std::uint64_t id, Session& session, smtp::Verdict verdi
 
 void FakeMxNode::schedule_bounce(const smtp::server_event::Message& message, const Rule& rule,
                                  std::uint64_t number) {
+  std::string recipients;
+  for (const smtp::Recipient& recipient : message.envelope.recipients) recipients += (recipients.empty() ? "" : ",") + recipient.mailbox.to_string();
   if (!message.envelope.sender) {
-    io_.trace("mx.bounce_skipped", {{"number", number}, {"why", "the sender is <>: no bounce"}});
+    io_.trace("mx.bounce_skipped", {{"number", number}, {"why", "the sender is <>: no bounce"}, {"recipients", recipients}});
     return;
   }
   const std::uint64_t id = next_bounce_++;
@@ -349,18 +351,18 @@ void FakeMxNode::schedule_bounce(const smtp::server_event::Message& message, con
     bounce.content = smtp::compose_dsn(dsn);
   } else {
     // What a receiver that predates RFC 3464 sends: readable, not machine-parseable.
-    std::string recipients;
-    for (const smtp::Recipient& recipient : message.envelope.recipients) recipients += "  " + recipient.mailbox.to_string() + "\r\n";
+    std::string listed;
+    for (const smtp::Recipient& recipient : message.envelope.recipients) listed += "  " + recipient.mailbox.to_string() + "\r\n";
     bounce.content = "From: Mail Delivery Subsystem <MAILER-DAEMON@" + behaviour_.hostname + ">\r\nTo: <" + bounce.to +
                      ">\r\nSubject: Returned mail: see transcript for details\r\nDate: " + format_rfc5322(now + rule.bounce.after) +
                      "\r\nMessage-ID: <" + message_id + behaviour_.hostname + ">\r\nAuto-Submitted: auto-replied\r\n\r\n" +
                      "The original message was received at " + format_rfc5322(now) + "\r\n\r\n" +
-                     "   ----- The following addresses had permanent fatal errors -----\r\n" + recipients + "\r\n" +
+                     "   ----- The following addresses had permanent fatal errors -----\r\n" + listed + "\r\n" +
                      "   ----- Transcript of session follows -----\r\n" + rule.bounce.diagnostic + "\r\n\r\n" +
                      "   ----- Original message headers follow -----\r\n" + std::string(smtp::header_section(message.content));
   }
   io_.trace("mx.bounce_scheduled", {{"number", number}, {"to", bounce.to}, {"at", format_iso8601(now + rule.bounce.after)},
-                                    {"status", rule.bounce.status}});
+                                    {"status", rule.bounce.status}, {"recipients", recipients}});
   bounce.step = io_.at(now + rule.bounce.after, [this, id] { send_bounce(id); });
 }
 

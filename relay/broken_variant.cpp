@@ -10,6 +10,8 @@ std::string_view to_string(BrokenVariant variant) {
     case BrokenVariant::ignore_mx_preference: return "ignore_mx_preference";
     case BrokenVariant::rcpt_5xx_as_4xx: return "rcpt_5xx_as_4xx";
     case BrokenVariant::never_expire: return "never_expire";
+    case BrokenVariant::bounce_loop: return "bounce_loop";
+    case BrokenVariant::drop_last_recipient: return "drop_last_recipient";
   }
   return "?";
 }

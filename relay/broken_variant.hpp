@@ -16,6 +16,8 @@ enum class BrokenVariant : std::uint8_t {
   ignore_mx_preference,  // tries MX hosts from the highest preference value down
   rcpt_5xx_as_4xx,       // keeps a recipient refused with 5xx at RCPT for another try
   never_expire,          // retries past maximal_queue_lifetime and never returns the mail
+  bounce_loop,           // returns an undeliverable notification to its own recipient: a bounce of a bounce
+  drop_last_recipient,   // leaves the last recipient of a multi-recipient transaction out, and calls it delivered
 };
 std::string_view to_string(BrokenVariant variant);
 

@@ -171,6 +171,12 @@ void Delivery::send_job() {
     message.recipients.push_back(job_->message.recipients[position]);
   }
   RELAYSIM_ASSERT(!message.recipients.empty());
+  dropped_position_.reset();
+  if (broken_variant() == BrokenVariant::drop_last_recipient && message.recipients.size() > 1) {
+    dropped_position_ = sent_positions_.back();
+    sent_positions_.pop_back();
+    message.recipients.pop_back();
+  }
   sent_ = true;
   jobs_on_connection_ += 1;
   if (!connection_->send(std::move(message))) {
@@ -185,6 +191,7 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
   if (!job_) return;
   RELAYSIM_ASSERT(result.recipients.size() == sent_positions_.size());
   const std::string label = hop_label();
+  if (dropped_position_) settle(*dropped_position_, smtp::Outcome::delivered, failure("2.0.0", "250 2.0.0 Ok", "250 2.0.0 Ok"));
   for (std::size_t i = 0; i < result.recipients.size(); ++i) {
     const smtp::RecipientResult& recipient = result.recipients[i];
     const std::size_t position = sent_positions_[i];

@@ -124,6 +124,7 @@ class Delivery {
   DeliveryReport report_;
   bool sent_ = false;  // the job's transaction started on the current connection
   std::vector<std::size_t> sent_positions_;  // job positions of the recipients in the transaction
+  std::optional<std::size_t> dropped_position_;  // the drop_last_recipient variant's victim
   bool reused_ = false;  // the job started on a connection kept from an earlier job
   bool session_counted_ = false;
   Hop current_hop_;

@@ -269,7 +269,7 @@ std::string Outbound::notification(const QueuedMessage& message, DsnAction actio
     if (action == DsnAction::delayed) recipient.will_retry_until = format_rfc5322(until);
     dsn.report.recipients.push_back(std::move(recipient));
   }
-  dsn.to = message.sender ? message.sender->to_string() : std::string();
+  dsn.to = message.sender ? message.sender->to_string() : message.recipients.front().recipient.mailbox.to_string();
   dsn.date = io_.now();
   dsn.message_id = id + "@" + config_.myhostname;
   dsn.original = message.content;
@@ -360,7 +360,8 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
   std::vector<std::pair<Notice, std::string>> to_store;
   for (Notice& notice : notices) {
     if (notice.recipients.empty()) continue;
-    if (is_notification) {
+    // (The bounce_loop variant makes one loop only, so that the world still ends.)
+    if (is_notification && (broken_variant() != BrokenVariant::bounce_loop || variant_loops_++ > 0)) {
       counters_.notifications_dropped += notice.recipients.size();
       for (const std::size_t index : notice.recipients) {
         log(job.message_id + ": to=<" + message.recipients[index].recipient.mailbox.to_string() +
@@ -403,7 +404,10 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
     QueuedMessage dsn;
     dsn.id = id;
     dsn.arrival = io_.now();
-    dsn.recipients.push_back({smtp::Recipient{*current->sender, {}}, RecipientState::queued, 0, Instant(), "", false});
+    // (A notification about a notification happens only in the bounce_loop variant: it goes to
+    // the failed notification's own recipient.)
+    const smtp::Mailbox notify = current->sender ? *current->sender : current->recipients.front().recipient.mailbox;
+    dsn.recipients.push_back({smtp::Recipient{notify, {}}, RecipientState::queued, 0, Instant(), "", false});
     dsn.content = notification(*current, notice.action, notice.recipients, pending->outcomes, pending->expires, id);
     dsn.helo = config_.myhostname;
     queue_.store(std::move(dsn), [this, alive, pending, action = notice.action, covered = notice.recipients](io::Result<std::string> stored) {
@@ -413,7 +417,7 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
         counters_.notifications += 1;
         const char* kind = action == DsnAction::failed ? "non-delivery" : action == DsnAction::delayed ? "delay" : "delivery status";
         log(message_id + ": sender " + kind + " notification: " + stored.value());
-        io_.trace("relay.dsn", {{"id", message_id}, {"dsn", stored.value()}, {"action", smtp::to_string(action)}, {"to", pending->message->sender->to_string()}});
+        io_.trace("relay.dsn", {{"id", message_id}, {"dsn", stored.value()}, {"action", smtp::to_string(action)}, {"to", pending->message->sender ? pending->message->sender->to_string() : pending->message->recipients.front().recipient.mailbox.to_string()}});
         enqueue(stored.value());
       } else {
         // Without its notice a bounce is not final: the recipient stays deferred and is tried again.

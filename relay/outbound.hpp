@@ -128,6 +128,7 @@ class Outbound final : public DeliveryOwner {
   };
   std::map<std::string, InFlight> in_flight_;  // by message id
   std::size_t jobs_in_flight_ = 0;
+  int variant_loops_ = 0;  // the bounce_loop variant's count (relay/broken_variant.hpp)
   OutboundCounters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -574,6 +574,41 @@ Verdict mx_preference(const LoadedWorld& loaded, const RunObserver& observer) {
   return violations.verdict("deliveries try the most preferred MX first", std::to_string(checked) + " deliveries checked");
 }
 
+// What a relay (or Salesforce) handed to a fake MX with a 250 is in that MX's mailbox - or the MX
+// took it to bounce later. Nothing disappears between two hops.
+Verdict hand_overs(const LoadedWorld& loaded, const RunObserver& observer) {
+  Violations violations;
+  std::size_t checked = 0;
+  std::map<std::string, std::string> nodes_by_address;
+  for (const auto& [node, host] : loaded.node_hosts) {
+    for (const io::Address& address : loaded.host_addresses.at(host)) nodes_by_address.try_emplace(address.to_string(), node);
+  }
+  const auto check = [&](const std::string& who, const std::string& hop, const std::string& rcpt, Instant at) {
+    const std::size_t open = hop.find('[');
+    const std::size_t close = hop.find(']');
+    if (open == std::string::npos || close == std::string::npos) return;
+    const auto node = nodes_by_address.find(hop.substr(open + 1, close - open - 1));
+    if (node == nodes_by_address.end()) return;
+    const auto store = loaded.mail_stores.find(node->second);
+    if (store == loaded.mail_stores.end()) return;  // not a fake MX: a relay, which the other checks cover
+    checked += 1;
+    if (store->second->count(rcpt) > 0) return;
+    const auto late = observer.late_bounces.find(node->second);
+    if (late != observer.late_bounces.end() && late->second.contains(lower(rcpt))) return;
+    violations.add(who + " handed " + rcpt + " to " + node->second + " at " + offset(at, loaded.start) + " and got 250, but " + node->second +
+                   " has nothing for " + rcpt);
+  };
+  for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
+    if (outcome.state == "delivered") check(outcome.node + " (" + outcome.id + ")", outcome.relay, outcome.rcpt, outcome.at);
+  }
+  for (const auto& [name, org] : loaded.orgs) {
+    for (const salesforce::LogEntry& entry : org->log) {
+      if (entry.event == "Delivered") check(name + " (" + entry.email + ")", entry.server, entry.recipient, entry.at);
+    }
+  }
+  return violations.verdict("what was handed to an MX with 250 is in its mailbox", std::to_string(checked) + " hand-overs checked");
+}
+
 Verdict routing(const LoadedWorld& loaded) {
   Violations violations;
   std::size_t checked = 0;
@@ -649,6 +684,8 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
                               std::string(text_of(event, "reply"))});
   } else if (kind == "relay.route" && text_of(event, "kind") == "deliver") {
     route_steps.push_back({event.time, node, std::string(text_of(event, "id")), std::string(text_of(event, "domain")), -1});
+  } else if (kind == "mx.bounce_scheduled" || kind == "mx.bounce_skipped") {
+    for (const std::string& rcpt : split_commas(text_of(event, "recipients"))) late_bounces[node].insert(lower(rcpt));
   } else if (kind == "relay.connect") {
     route_steps.push_back({event.time, node, std::string(text_of(event, "id")), "", static_cast<int>(integer_of(event, "preference"))});
   } else if (kind == "process.crash") {
@@ -801,6 +838,7 @@ RunResult check_run(const LoadedWorld& loaded, const RunObserver& observer, bool
   result.invariants.push_back(no_open_relay(loaded, observer));
   result.invariants.push_back(routing(loaded));
   result.invariants.push_back(mx_preference(loaded, observer));
+  result.invariants.push_back(hand_overs(loaded, observer));
   return result;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,7 @@ class RunObserver final : public sim::TraceSink {
   std::vector<LogLine> logs;
   std::vector<SenderResult> sender_results;
   std::vector<RouteStep> route_steps;
+  std::map<std::string, std::set<std::string>> late_bounces;  // fake MX node -> recipients it accepted to bounce later
   std::vector<Mark> marks;
   std::map<std::string, std::vector<Instant>> crashes;  // by node
 };

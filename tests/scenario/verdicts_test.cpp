@@ -187,3 +187,24 @@ TEST_CASE("MX preference: a first connection to a less preferred MX breaks it", 
   CHECK(fixture.invariant("deliveries try the most preferred MX first").message.find("first to an MX of preference 20 at +5m, though 10") !=
         std::string::npos);
 }
+
+TEST_CASE("hand-overs: a 250 from a fake MX for a recipient its mailbox never got breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.loaded.node_hosts["mx"] = "mx.dest.example";
+  fixture.loaded.host_addresses["mx.dest.example"] = {*io::Address::parse("192.0.2.25")};
+  auto store = std::make_shared<fake_mx::MailStore>();
+  fixture.loaded.mail_stores["mx"] = store;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@dest.example"});
+  fixture.outcome(1min, "A1", "ann@dest.example", "delivered");
+  fixture.outcome(1min, "A1", "bob@dest.example", "delivered");
+  fake_mx::StoredMessage message;
+  message.sender = "sales@acme.example";
+  message.recipients.push_back({smtp::Mailbox{"ann", "dest.example"}, {}});
+  store->add(message);
+  const Verdict& verdict = fixture.invariant("what was handed to an MX");
+  CHECK_FALSE(verdict.passed);
+  CHECK(verdict.message.find("relay (A1) handed bob@dest.example to mx at +1m and got 250, but mx has nothing for bob@dest.example") !=
+        std::string::npos);
+  fixture.observer.late_bounces["mx"].insert("bob@dest.example");  // taken to bounce later: fine
+  CHECK(fixture.invariant("what was handed to an MX").passed);
+}
