@@ -59,7 +59,7 @@ void Delivery::on_route(Route route) {
                             {"why", route.explanation}, {"status", route.status}});
   if (route.kind != Route::Kind::deliver) {
     settle_remaining(route.kind == Route::Kind::bounce ? smtp::Outcome::permanent : smtp::Outcome::transient,
-                     Failure{route.status, route.reason, "", "none", ""});
+                     Failure{route.status, route.reason, "", "none", "", "", 0});
     return finish_job();
   }
   hops_ = std::move(route.hops);
@@ -151,6 +151,10 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   // (Postfix's smtp_skip_5xx_greeting), so on the last one it is deferred.
   if (status.starts_with('5')) status[0] = '4';
   last_failure_ = failure(status, reason, failed.reply ? failed.reply->text() : "");
+  if (failed.reply) {
+    last_failure_.stage = to_string(failed.stage);
+    last_failure_.code = failed.reply->code;
+  }
   // A failure of the whole session is the latest news for every recipient still open.
   std::fill(recipient_failure_.begin(), recipient_failure_.end(), std::nullopt);
   move_on_ = !(failed.stage == smtp::Stage::starttls && level_ == TlsLevel::may && !plaintext_fallback_);
@@ -207,17 +211,22 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
     }
     if (result.possible_duplicate && recipient.outcome == smtp::Outcome::transient) {
       reason = "lost connection with " + label + " while sending end of data -- message may be sent more than once";
-      settle(position, smtp::Outcome::transient, failure("4.4.2", reason, diagnostic));
+      settle(position, smtp::Outcome::transient, failure("4.4.2", reason, diagnostic));  // no reply: no stage, no code
       outcomes_[position]->possible_duplicate = true;
       continue;
     }
     const bool kept = broken_variant() == BrokenVariant::rcpt_5xx_as_4xx && recipient.outcome == smtp::Outcome::permanent &&
                       recipient.stage == smtp::Stage::rcpt;
+    Failure what = failure(kept ? "4" + status.substr(1) : status, reason, diagnostic);
+    if (recipient.reply) {
+      what.stage = to_string(recipient.stage);
+      what.code = recipient.reply->code;
+    }
     if (recipient.outcome == smtp::Outcome::transient || kept) {
-      recipient_failure_[position] = failure(kept ? "4" + status.substr(1) : status, reason, diagnostic);  // its own reply, not another's
+      recipient_failure_[position] = what;  // its own reply, not another's
       continue;  // kept for the next server
     }
-    settle(position, recipient.outcome, failure(status, reason, diagnostic));
+    settle(position, recipient.outcome, what);
   }
   for (const auto& outcome : outcomes_) {
     if (!outcome) {
@@ -247,8 +256,8 @@ void Delivery::on_closed() {
 
 Delivery::Failure Delivery::failure(std::string status, std::string reason, std::string diagnostic) const {
   // Postfix's relay= names a server only once a session with it began.
-  if (!session_counted_ && diagnostic.empty()) return {std::move(status), std::move(reason), "", "none", ""};
-  return {std::move(status), std::move(reason), std::move(diagnostic), hop_label(), current_hop_.host};
+  if (!session_counted_ && diagnostic.empty()) return {std::move(status), std::move(reason), "", "none", "", "", 0};
+  return {std::move(status), std::move(reason), std::move(diagnostic), hop_label(), current_hop_.host, "", 0};
 }
 
 void Delivery::settle(std::size_t position, smtp::Outcome outcome, const Failure& what) {
@@ -260,6 +269,8 @@ void Delivery::settle(std::size_t position, smtp::Outcome outcome, const Failure
   settled.diagnostic = what.diagnostic;
   settled.relay = what.relay;
   settled.remote_host = what.remote_host;
+  settled.stage = what.stage;
+  settled.code = what.code;
   if (connection_ && what.relay == hop_label()) {
     const smtp::ClientSession& session = connection_->session();
     settled.remote_dsn = session.capabilities().dsn;

@@ -48,6 +48,8 @@ struct RecipientOutcome {
   bool tls = false;            // the message went over TLS
   bool tls_verified = false;
   bool possible_duplicate = false;
+  std::string stage;  // the command the deciding reply answered ("RCPT TO"); empty without a reply
+  int code = 0;       // that reply's code; 0 without a reply
 };
 
 struct DeliveryReport {
@@ -103,6 +105,8 @@ class Delivery {
     std::string diagnostic;
     std::string relay = "none";
     std::string remote_host;
+    std::string stage;  // the command the reply answered ("RCPT TO"), when a server replied
+    int code = 0;       // the reply code, when a server replied
   };
   Failure failure(std::string status, std::string reason, std::string diagnostic) const;
   void settle(std::size_t position, smtp::Outcome outcome, const Failure& what);

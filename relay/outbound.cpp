@@ -351,6 +351,8 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
                                 {"tls_verified", outcome.tls_verified},
                                 {"possible_duplicate", outcome.possible_duplicate},
                                 {"attempted", report.attempted},
+                                {"stage", outcome.stage},
+                                {"code", outcome.code},
                                 {"reason", outcome.reason}});
     outcomes[outcome.index] = outcome;
     changes->push_back({outcome.index, std::move(state)});

@@ -458,11 +458,8 @@ Verdict permanent_failures(const LoadedWorld& loaded, const RunObserver& observe
   for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
     if (!outcome.attempted || outcome.state == "delivered") continue;
     checked += 1;
-    const bool permanent_reply = outcome.reason.find(" said: 5") != std::string::npos;
-    const bool transaction = outcome.reason.find("(in reply to MAIL FROM") != std::string::npos ||
-                             outcome.reason.find("(in reply to RCPT TO") != std::string::npos ||
-                             outcome.reason.find("(in reply to DATA") != std::string::npos ||
-                             outcome.reason.find("(in reply to end of data") != std::string::npos;
+    const bool permanent_reply = outcome.code >= 500;
+    const bool transaction = outcome.stage == "MAIL FROM" || outcome.stage == "RCPT TO" || outcome.stage == "DATA" || outcome.stage == "end of data";
     if (permanent_reply && transaction && outcome.outcome == "transient") {
       violations.add(outcome.node + " deferred " + outcome.id + " to " + outcome.rcpt + " at " + offset(outcome.at, loaded.start) +
                      " after a permanent reply: " + outcome.reason);
@@ -670,7 +667,8 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     outcomes.push_back({event.time, node, std::string(text_of(event, "id")), std::string(text_of(event, "rcpt")),
                         std::string(text_of(event, "outcome")), std::string(text_of(event, "state")), std::string(text_of(event, "status")),
                         std::string(text_of(event, "relay")), flag_of(event, "tls"), flag_of(event, "tls_verified"),
-                        flag_of(event, "possible_duplicate"), flag_of(event, "attempted", true), std::string(text_of(event, "reason"))});
+                        flag_of(event, "possible_duplicate"), flag_of(event, "attempted", true), std::string(text_of(event, "reason")),
+                        std::string(text_of(event, "stage")), static_cast<int>(integer_of(event, "code"))});
   } else if (kind == "relay.retry") {
     const auto next = parse_iso8601(text_of(event, "at"));
     retries.push_back({event.time, node, std::string(text_of(event, "id")), next ? *next : event.time});

@@ -41,6 +41,8 @@ class RunObserver final : public sim::TraceSink {
     bool possible_duplicate = false;
     bool attempted = true;
     std::string reason;
+    std::string stage;  // the command the deciding reply answered; empty without a reply
+    int code = 0;       // that reply's code
   };
   struct RelayRetry {  // relay.retry
     Instant at;

@@ -30,7 +30,7 @@ struct Fixture {
   void outcome(Duration at, const std::string& id, const std::string& rcpt, const std::string& state, bool tls = false) {
     const std::string outcome = state == "delivered" ? "delivered" : state == "bounced" ? "permanent" : "transient";
     observer.outcomes.push_back({t0() + at, "relay", id, rcpt, outcome, state, state == "bounced" ? "5.1.1" : "2.0.0",
-                                 "mx.dest.example[192.0.2.25]:25", tls, false, false, true, ""});
+                                 "mx.dest.example[192.0.2.25]:25", tls, false, false, true, "", "", 0});
   }
   const Verdict& invariant(const std::string& prefix, bool quiescent = true) {
     result = check_run(loaded, observer, quiescent);
@@ -168,10 +168,13 @@ TEST_CASE("permanent failures: a recipient kept for another try after a 5xx at R
   fixture.observer.outcomes.back().state = "deferred";
   fixture.observer.outcomes.back().reason =
       "host mx.dest.example[192.0.2.25]:25 said: 550 5.1.1 <ghost@dest.example>: User unknown (in reply to RCPT TO command)";
+  fixture.observer.outcomes.back().stage = "RCPT TO";
+  fixture.observer.outcomes.back().code = 550;
   CHECK(fixture.invariant("a 5xx in the transaction").message.find("deferred A1 to ghost@dest.example at +1m after a permanent reply") !=
         std::string::npos);
   // A 5xx greeting is not the transaction's: Postfix tries the next MX and defers on the last.
   fixture.observer.outcomes.back().reason = "host mx.dest.example[192.0.2.25]:25 refused to talk to me: 554 5.7.1 go away";
+  fixture.observer.outcomes.back().stage = "greeting";
   CHECK(fixture.invariant("a 5xx in the transaction").passed);
 }
 
