@@ -11,8 +11,6 @@
 namespace relaysim::sim {
 namespace {
 
-constexpr int cname_chain_length_max = 8;
-
 bool name_matches(const std::string& pattern, const std::string& name) {
   if (pattern.starts_with("*.")) {
     const std::string_view suffix = std::string_view(pattern).substr(1);  // ".example.com"
@@ -35,56 +33,6 @@ std::string summarize(const io::DnsAnswer& answer) {
 }
 
 }  // namespace
-
-void World::Impl::rebuild_existing_names() {
-  dns_existing_names.clear();
-  for (const auto& [name, records] : dns_records) {
-    std::string_view rest = name;
-    while (true) {
-      dns_existing_names.emplace(rest);
-      const std::size_t dot = rest.find('.');
-      if (dot == std::string_view::npos) break;
-      rest.remove_prefix(dot + 1);
-    }
-  }
-}
-
-io::DnsAnswer World::Impl::authoritative_answer(const std::string& name, io::DnsType type) const {
-  io::DnsAnswer answer;
-  answer.name = name;
-  answer.canonical_name = name;
-  answer.ttl_seconds = dns_settings.negative_ttl_seconds;
-  std::string current = name;
-  for (int hop = 0; hop <= cname_chain_length_max; ++hop) {
-    const auto found = dns_records.find(current);
-    if (found == dns_records.end()) {
-      if (!dns_existing_names.contains(current)) answer.status = io::DnsStatus::nxdomain;
-      return answer;  // NXDOMAIN, or NODATA for a name that only has names below it
-    }
-    const DnsRecords& records = found->second;
-    if (!records.cname.empty() && type != io::DnsType::cname) {
-      current = records.cname;
-      answer.canonical_name = current;
-      continue;
-    }
-    answer.ttl_seconds = records.ttl_seconds;
-    switch (type) {
-      case io::DnsType::a:
-      case io::DnsType::aaaa:
-        for (const io::Address& address : records.addresses) {
-          if (address.is_v4() == (type == io::DnsType::a)) answer.addresses.push_back(address);
-        }
-        break;
-      case io::DnsType::mx: answer.mx = records.mx; break;
-      case io::DnsType::txt: answer.texts = records.texts; break;
-      case io::DnsType::cname: answer.cname_target = records.cname; break;
-    }
-    if (answer.empty()) answer.ttl_seconds = std::min(records.ttl_seconds, dns_settings.negative_ttl_seconds);
-    return answer;
-  }
-  answer.status = io::DnsStatus::servfail;  // a CNAME loop, as resolvers report it
-  return answer;
-}
 
 const DnsFault* World::Impl::find_dns_fault(const std::string& name, io::DnsType type, Instant when) const {
   for (const DnsFault& fault : dns_faults) {
@@ -126,7 +74,7 @@ io::Pending ProcessIo::resolve(std::string_view name, io::DnsType type, DnsHandl
     when = now;
     source = "cache";
   } else {
-    answer = world_.authoritative_answer(key, type);
+    answer = world_.dns_zone.answer(key, type, world_.dns_settings.negative_ttl_seconds);
     if (world_.dns_settings.cache && !answer.temporary_failure()) {
       cache[{key, type}] = DnsCacheEntry{answer, now + std::chrono::seconds(answer.ttl_seconds)};
     }

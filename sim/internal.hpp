@@ -120,8 +120,7 @@ struct World::Impl {
 
   // dns
   DnsSettings dns_settings;
-  std::map<std::string, DnsRecords, std::less<>> dns_records;
-  std::set<std::string, std::less<>> dns_existing_names;  // names with records, and their ancestors
+  io::Zone dns_zone;
   std::vector<DnsFault> dns_faults;
 
   // trace
@@ -158,9 +157,7 @@ struct World::Impl {
   Host* host_of(const io::Address& address);
 
   // dns (dns.cpp)
-  io::DnsAnswer authoritative_answer(const std::string& name, io::DnsType type) const;
   const DnsFault* find_dns_fault(const std::string& name, io::DnsType type, Instant when) const;
-  void rebuild_existing_names();
 
   // disk (disk.cpp)
   io::Errc disk_fault(Process& process);  // counts the operation; Errc::cancelled means no fault

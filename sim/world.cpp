@@ -173,17 +173,11 @@ void check_records(const std::string& key, const DnsRecords& records) {
 void World::set_dns(std::string_view name, DnsRecords records) {
   const std::string key = io::normalize_dns_name(name);
   check_records(key, records);
-  records.cname = io::normalize_dns_name(records.cname);
-  for (io::MxRecord& mx : records.mx) {
-    if (mx.exchange != ".") mx.exchange = io::normalize_dns_name(mx.exchange);
-  }
-  impl_->dns_records[key] = std::move(records);
-  impl_->rebuild_existing_names();
+  impl_->dns_zone.set(key, std::move(records));
 }
 
 void World::remove_dns(std::string_view name) {
-  impl_->dns_records.erase(io::normalize_dns_name(name));
-  impl_->rebuild_existing_names();
+  impl_->dns_zone.remove(name);
 }
 
 void World::change_dns_at(Instant when, std::string_view name, std::optional<DnsRecords> records) {

@@ -18,6 +18,7 @@
 
 #include "io/address.hpp"
 #include "io/dns.hpp"
+#include "io/zone.hpp"
 #include "io/io.hpp"
 #include "io/time.hpp"
 #include "io/trace.hpp"
@@ -77,13 +78,7 @@ struct NetworkFault {
 };
 std::string_view to_string(NetworkFault::Kind kind);
 
-struct DnsRecords {
-  std::vector<io::Address> addresses;  // A and AAAA
-  std::vector<io::MxRecord> mx;
-  std::vector<std::string> texts;
-  std::string cname;
-  std::uint32_t ttl_seconds = 300;
-};
+using DnsRecords = io::DnsRecords;
 
 struct DnsFault {
   enum class Kind : std::uint8_t { servfail, nxdomain, timeout, empty };
