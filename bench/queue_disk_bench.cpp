@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove_all(directory);
   real::Runtime runtime;
-  auto io = runtime.make_io({"bench", "", directory, 1, std::nullopt, std::chrono::seconds(5), {}});
+  auto io = runtime.make_io({"bench", "", directory, 1, std::nullopt, std::chrono::seconds(5), {}, {}, false});
   relay::Queue queue(*io, "queue");
   queue.recover();
   std::string content = "From: <news@acme.example>\r\nSubject: bench\r\n\r\n";

@@ -10,5 +10,9 @@ int queue_command(int argc, char** argv);
 int validate_command(int argc, char** argv);
 int explain_command(int argc, char** argv);
 int explore_command(int argc, char** argv);
+int relay_command(int argc, char** argv);
+int mx_command(int argc, char** argv);
+int salesforce_command(int argc, char** argv);
+int password_command(int argc, char** argv);
 
 }  // namespace relaysim::cli

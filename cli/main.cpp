@@ -20,7 +20,15 @@ void print_usage() {
       "  explain FILE         run a scenario and print every decision with its reason\n"
       "  explore              generate scenarios, check properties, shrink failures to scenario files\n"
       "  determinism FILE     run a world twice in separate processes and compare the traces\n"
-      "  queue list|show DIR  look into a relay's queue directory (read-only)\n"
+      "  queue list|show|hold|release|delete|flush DIR\n"
+      "                       look into and change a relay's queue directory\n"
+      "\n"
+      "real mode (real sockets, TLS, DNS and disk):\n"
+      "  relay --config F     the relay as a daemon\n"
+      "  mx --config F        a fake MX server with a JSON HTTP API\n"
+      "  salesforce --config F send|test-deliverability\n"
+      "                       a Salesforce org sending through a real relay\n"
+      "  password             hash a password (standard input) for the relay's users"
       "\n"
       "'relaysim COMMAND --help' describes a command.\n");
 }
@@ -43,6 +51,10 @@ int main(int argc, char** argv) {
   if (command == "validate") return relaysim::cli::validate_command(argc - 1, argv + 1);
   if (command == "explain") return relaysim::cli::explain_command(argc - 1, argv + 1);
   if (command == "explore") return relaysim::cli::explore_command(argc - 1, argv + 1);
+  if (command == "relay") return relaysim::cli::relay_command(argc - 1, argv + 1);
+  if (command == "mx") return relaysim::cli::mx_command(argc - 1, argv + 1);
+  if (command == "password") return relaysim::cli::password_command(argc - 1, argv + 1);
+  if (command == "salesforce") return relaysim::cli::salesforce_command(argc - 1, argv + 1);
   std::fprintf(stderr, "relaysim: unknown command '%s'\n\n", argv[1]);
   print_usage();
   return 2;

@@ -122,7 +122,7 @@ int queue_command(int argc, char** argv) {
     return 2;
   }
   real::Runtime runtime;
-  auto io = runtime.make_io({"queue", "", path.parent_path().string(), 1, std::nullopt, std::chrono::seconds(5), {}});
+  auto io = runtime.make_io({"queue", "", path.parent_path().string(), 1, std::nullopt, std::chrono::seconds(5), {}, {}, false});
   relay::Queue queue(*io, path.filename().string());
   // Changes go through the relay's own recovery, which also removes torn and finished files.
   const bool changing = action != "list" && action != "show";

@@ -28,6 +28,7 @@ struct Greylisting {
   int ipv6_prefix = 64;                                    // ... or /64
   // "<rcpt>: " is put in front of the text, as Postfix does for recipient rejections.
   smtp::Reply reply = smtp::Reply::make(450, "4.7.1", "Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/");
+  bool operator==(const Greylisting&) const = default;
 };
 
 struct Mailboxes {
@@ -95,6 +96,7 @@ struct Rule {
 struct Behaviour {
   std::string hostname = "mx.localdomain";
   std::uint16_t port = 25;
+  io::Address address = io::Address::any_v4();  // where it listens (real mode binds one address)
   bool starttls = false;  // offered when the node has a TLS context too
   Greylisting greylisting;
   Mailboxes mailboxes;

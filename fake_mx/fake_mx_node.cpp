@@ -46,6 +46,11 @@ void MailStore::add(StoredMessage message) {
   messages_.push_back(std::move(message));
 }
 
+void MailStore::clear() {
+  messages_.clear();
+  by_mailbox_.clear();
+}
+
 std::vector<const StoredMessage*> MailStore::mailbox(std::string_view address) const {
   std::vector<const StoredMessage*> out;
   const auto found = by_mailbox_.find(smtp::to_lower(address));
@@ -72,13 +77,29 @@ FakeMxNode::FakeMxNode(io::Io& io, Behaviour behaviour, const tls::Context* tls,
 FakeMxNode::~FakeMxNode() { *alive_ = false; }
 
 void FakeMxNode::start() {
-  auto listener = io_.listen({io::Address::any_v4(), behaviour_.port},
+  auto listener = io_.listen({behaviour_.address, behaviour_.port},
                              [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
   if (!listener) {
     io_.trace("log", {{"line", "fatal: cannot listen on port " + std::to_string(behaviour_.port) + ": " + listener.error().detail}});
     return;
   }
   listener_ = std::move(listener).value();
+}
+
+std::optional<io::Endpoint> FakeMxNode::listening() const {
+  if (!listener_) return std::nullopt;
+  return listener_->local_endpoint();
+}
+
+void FakeMxNode::set_behaviour(Behaviour behaviour) {
+  const bool same_greylisting = behaviour.greylisting == behaviour_.greylisting;
+  behaviour.address = behaviour_.address;
+  behaviour.port = behaviour_.port;
+  behaviour_ = std::move(behaviour);
+  if (!same_greylisting) greylist_ = Greylist(behaviour_.greylisting);
+  matched_.assign(behaviour_.rules.size(), 0);
+  applied_.assign(behaviour_.rules.size(), 0);
+  io_.trace("log", {{"line", "behaviour changed: " + std::to_string(behaviour_.rules.size()) + " rules"}});
 }
 
 std::string FakeMxNode::status() const {

@@ -45,6 +45,7 @@ class MailStore {
   const std::vector<StoredMessage>& messages() const { return messages_; }
   std::vector<const StoredMessage*> mailbox(std::string_view address) const;
   std::size_t count(std::string_view address) const;
+  void clear();
 
  private:
   std::vector<StoredMessage> messages_;
@@ -57,6 +58,13 @@ class FakeMxNode final : public io::Node {
   ~FakeMxNode() override;
   void start() override;
   std::string status() const override;
+  // Where it listens; nothing when listening failed.
+  std::optional<io::Endpoint> listening() const;
+  // New answers from now on (a running server's behaviour changed through its API). Sessions in
+  // progress answer their next decisions by it; the listener, and the greylist's memory when the
+  // greylisting settings stay the same, are kept; rule counters start again.
+  void set_behaviour(Behaviour behaviour);
+  const Behaviour& behaviour() const { return behaviour_; }
 
  private:
   struct Session {

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <deque>
@@ -22,6 +23,8 @@ struct Runtime::Impl {
   // fsync and DNS block; they run here and post their results back to `context`.
   asio::thread_pool workers{2};
   std::uint64_t next_connection_id = 1;
+  std::vector<std::unique_ptr<asio::signal_set>> signals;
+  std::vector<std::shared_ptr<std::function<void()>>> signal_waits;  // re-arms each signal_set
 };
 
 io::Address to_address(const asio::ip::address& address);

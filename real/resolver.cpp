@@ -20,6 +20,7 @@ namespace relaysim::real {
 namespace {
 
 constexpr std::size_t answer_bytes_max = 64 * 1024;
+constexpr std::uint32_t static_dns_negative_ttl_seconds = 60;
 
 int query_type(io::DnsType type) {
   switch (type) {
@@ -140,8 +141,15 @@ io::DnsAnswer RealIo::query(const std::string& name, io::DnsType type, const Nod
 
 io::Pending RealIo::resolve(std::string_view name, io::DnsType type, DnsHandler handler) {
   std::string question(name);
-  NodeOptions options{options_.node_name, {}, {}, {}, options_.nameserver, options_.dns_timeout, {}};
-  return offload<io::DnsAnswer>([question, type, options] { return query(question, type, options); },
+  NodeOptions options;
+  options.nameserver = options_.nameserver;
+  options.dns_timeout = options_.dns_timeout;
+  std::function<io::DnsAnswer()> work = [question, type, options] { return query(question, type, options); };
+  if (options_.static_dns) {
+    io::DnsAnswer answer = options_.static_dns->answer(question, type, static_dns_negative_ttl_seconds);
+    if (answer.status != io::DnsStatus::nxdomain || options_.static_dns_only) work = [answer] { return answer; };
+  }
+  return offload<io::DnsAnswer>(std::move(work),
                                 [this, type, handler = std::move(handler)](io::DnsAnswer answer) {
                                   trace("dns.answer", {{"name", answer.name},
                                                        {"type", io::to_string(type)},

@@ -256,6 +256,20 @@ bool Runtime::run_until(const std::function<bool()>& done, Duration bound) {
 
 void Runtime::stop() { impl_->context.stop(); }
 
+void Runtime::on_signal(int signal, std::function<void()> handler) {
+  auto& set = impl_->signals.emplace_back(std::make_unique<asio::signal_set>(impl_->context, signal));
+  auto wait = std::make_shared<std::function<void()>>();
+  *wait = [set = set.get(), handler = std::move(handler), wait_weak = std::weak_ptr(wait)] {
+    set->async_wait([handler, wait_weak](boost::system::error_code error, int) {
+      if (error) return;  // the runtime is going away
+      handler();
+      if (auto again = wait_weak.lock()) (*again)();
+    });
+  };
+  (*wait)();
+  impl_->signal_waits.push_back(wait);
+}
+
 // --- RealIo: identity, time, timers, randomness, trace
 
 RealIo::RealIo(Runtime::Impl& runtime, NodeOptions options)

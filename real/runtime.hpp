@@ -12,6 +12,7 @@
 #include <string>
 
 #include "io/io.hpp"
+#include "io/zone.hpp"
 
 namespace relaysim::real {
 
@@ -24,6 +25,11 @@ struct NodeOptions {
   Duration dns_timeout = std::chrono::seconds(5);
   // Every trace event; the default drops them.
   std::function<void(const io::TraceEvent& event, std::string_view json_line)> on_trace;
+  // Static records answered before the system resolver is asked (a hosts and MX override for
+  // tests and air-gapped labs). A name the zone does not know goes to the resolver, unless
+  // `static_dns_only`: then it does not exist.
+  std::shared_ptr<const io::Zone> static_dns;
+  bool static_dns_only = false;
 };
 
 class Runtime {
@@ -43,8 +49,11 @@ class Runtime {
   bool run_until(const std::function<bool()>& done, Duration bound);
   // Safe to call from a signal-handling thread.
   void stop();
+  // Runs `handler` on the event loop each time the process receives `signal` (SIGTERM, SIGHUP...).
+  void on_signal(int signal, std::function<void()> handler);
 
   struct Impl;
+  Impl& internals() { return *impl_; }  // for the backend's own parts (real/)
 
  private:
   std::unique_ptr<Impl> impl_;

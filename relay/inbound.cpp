@@ -76,6 +76,12 @@ io::Status Inbound::start() {
   return {};
 }
 
+std::vector<io::Endpoint> Inbound::listening() const {
+  std::vector<io::Endpoint> out;
+  for (const auto& listener : listeners_) out.push_back(listener->local_endpoint());
+  return out;
+}
+
 std::string Inbound::over_limit(const io::Address& client) {
   const std::string who = client_name({client, 0});
   if (static_cast<int>(sessions_.size()) >= config_.smtpd_connection_limit) {

@@ -41,6 +41,10 @@ class Inbound {
   ~Inbound();
   // Opens the listeners; the error names the listener that failed.
   io::Status start();
+  // Closes the listeners; sessions in progress go on to their end.
+  void stop_listening() { listeners_.clear(); }
+  // Where the listeners listen (the port the system chose, for port 0).
+  std::vector<io::Endpoint> listening() const;
   std::size_t connections() const { return sessions_.size(); }
   std::uint64_t accepted_messages() const { return accepted_; }
   // Called with each message's id once it is durable (the relay hands it to delivery).

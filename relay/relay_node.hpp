@@ -30,6 +30,10 @@ class RelayNode final : public io::Node {
   const RecoveryReport& recovery() const { return recovery_; }
   const Outbound& outbound() const { return outbound_; }
   Outbound& mutable_outbound() { return outbound_; }
+  const Inbound& inbound() const { return inbound_; }
+  // A graceful stop begins here: no new sessions; those in progress finish. Deliveries go on
+  // until the node is destroyed, which is safe at any moment (the queue is on disk).
+  void stop_accepting() { inbound_.stop_listening(); }
 
  private:
   io::Io& io_;

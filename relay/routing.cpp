@@ -155,13 +155,24 @@ void Router::on_address(std::uint64_t id, std::size_t host, const io::DnsAnswer&
     }
     if (lookup.outstanding > 0) return;
   }
-  // Every answer is in. An MX host that is this relay ends the list there, with every host of
-  // the same or a worse preference (RFC 5321 §5.1): mail must not loop back.
+  // Every answer is in. An MX host that is this relay - one of its listeners' address and port -
+  // ends the list there, with every host of the same or a worse preference (RFC 5321 §5.1): mail
+  // must not loop back.
   const std::vector<io::Address> own = io_.host_addresses();
+  const auto is_this_relay = [&](const io::Address& address) {
+    for (const ListenerConfig& listener : config_.listeners) {
+      if (listener.address.port != lookup.port) continue;
+      if (listener.address.address.is_unspecified() ? std::find(own.begin(), own.end(), address) != own.end()
+                                                    : listener.address.address == address) {
+        return true;
+      }
+    }
+    return false;
+  };
   std::optional<int> own_preference;
   for (const Lookup::Host& entry : lookup.hosts) {
     for (const io::Address& address : entry.addresses) {
-      if (std::find(own.begin(), own.end(), address) != own.end()) {
+      if (is_this_relay(address)) {
         own_preference = own_preference ? std::min(*own_preference, entry.preference) : entry.preference;
       }
     }

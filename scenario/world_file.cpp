@@ -69,7 +69,9 @@ sim::LinkConfig read_link(const JsonValue& value, sim::LinkConfig link) {
   return link;
 }
 
-sim::DnsRecords read_records(const JsonValue& value) {
+}  // namespace
+
+io::DnsRecords read_dns_records(const JsonValue& value) {
   value.allow_keys({"A", "AAAA", "MX", "TXT", "CNAME", "ttl"});
   sim::DnsRecords records;
   for (const char* type : {"A", "AAAA"}) {
@@ -101,6 +103,8 @@ sim::DnsRecords read_records(const JsonValue& value) {
   }
   return records;
 }
+
+namespace {
 
 TlsMaterial& tls_material(LoadedWorld& loaded) {
   if (!loaded.tls) loaded.tls = std::make_shared<TlsMaterial>(loaded.seed);
@@ -516,7 +520,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
   std::set<std::string> dns_names;
   if (auto dns = root.find("dns")) {
     for (const auto& [name, records] : dns->members()) {
-      const sim::DnsRecords read = read_records(records);
+      const sim::DnsRecords read = read_dns_records(records);
       guarded(records, [&] { world.set_dns(name, read); });
       dns_names.insert(io::normalize_dns_name(name));
       std::vector<io::MxRecord> usable;
@@ -531,7 +535,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       change.allow_keys({"at", "name", "records"});
       const JsonValue records = change.at("records");
       std::optional<sim::DnsRecords> replacement;
-      if (!records.is_null()) replacement = read_records(records);
+      if (!records.is_null()) replacement = read_dns_records(records);
       guarded(change, [&] { world.change_dns_at(change.at("at").instant(loaded.start), change.at("name").string(), replacement); });
       loaded.mx_records.erase(io::normalize_dns_name(change.at("name").string()));
     }

@@ -57,4 +57,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
 // Reads and parses the file first; a missing or unreadable file is an InputError at `$`.
 LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t> seed_override);
 
+// One name's records in the scenario's "dns" form: {"A": [...], "MX": [[10, "mx1"]], "ttl": "5m", ...}.
+io::DnsRecords read_dns_records(const JsonValue& value);
+
 }  // namespace relaysim::scenario

@@ -41,6 +41,7 @@ Context::Context(CryptoContext& crypto, const ContextConfig& config) : config_(c
   }
   X509_STORE* store = SSL_CTX_get_cert_store(native_);
   for (const Certificate* anchor : config.trusted) X509_STORE_add_cert(store, anchor->x509());
+  if (config.system_trust) SSL_CTX_set_default_verify_paths(native_);
   SSL_CTX_set_verify(native_, config.verification == Verification::chain_and_name ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
                      nullptr);
 }

@@ -38,6 +38,7 @@ struct ContextConfig {
   Verification verification = Verification::none;
   Version minimum = Version::tls1_2;
   Version maximum = Version::tls1_3;
+  bool system_trust = false;  // also trust the operating system's CA store (real mode only)
 };
 
 // An SSL_CTX: made once per node configuration, shared by its engines.

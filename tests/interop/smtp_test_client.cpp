@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   auto crypto = tls::CryptoContext::system();
   tls::Context tls_context(*crypto, {tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
   real::Runtime runtime;
-  auto io = runtime.make_io({"client", "relay.acme.example", "/tmp", std::nullopt, std::nullopt, std::chrono::seconds(5), {}});
+  auto io = runtime.make_io({"client", "relay.acme.example", "/tmp", std::nullopt, std::nullopt, std::chrono::seconds(5), {}, {}, false});
   testing::SendRecord record;
   testing::SendNode node(*io, endpoint, "localhost", config, &tls_context, messages, record);
   node.start();

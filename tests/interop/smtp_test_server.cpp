@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   auto crypto = tls::CryptoContext::system();
   tls::Forge forge(*crypto);
   real::Runtime runtime;
-  auto io = runtime.make_io({"sink", "sink.test", "/tmp", std::nullopt, std::nullopt, std::chrono::seconds(5), {}});
+  auto io = runtime.make_io({"sink", "sink.test", "/tmp", std::nullopt, std::nullopt, std::chrono::seconds(5), {}, {}, false});
   const Instant now = io->now();
   auto certificate = forge.issue({"localhost", {"localhost"}, now - days(1), now + days(30)}, nullptr);
   tls::Context tls_context(*crypto, {tls::Role::server, certificate.get(), {}, {}, tls::Verification::none,

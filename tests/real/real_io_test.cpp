@@ -85,7 +85,7 @@ class Dnsmasq {
 
 TEST_CASE("real timers fire in deadline order and a cancelled one never fires", "[real]") {
   real::Runtime runtime;
-  auto io = runtime.make_io({"timers", "", temporary_directory(), 1, {}, {}, {}});
+  auto io = runtime.make_io({"timers", "", temporary_directory(), 1, {}, {}, {}, {}, false});
   std::string order;
   io::Pending late = io->after(30ms, [&] { order += "late "; });
   io::Pending early = io->after(5ms, [&] { order += "early "; });
@@ -96,8 +96,8 @@ TEST_CASE("real timers fire in deadline order and a cancelled one never fires", 
 
 TEST_CASE("real loopback streams carry bytes both ways and report a graceful close", "[real]") {
   real::Runtime runtime;
-  auto server_io = runtime.make_io({"server", "", temporary_directory(), 1, {}, {}, {}});
-  auto client_io = runtime.make_io({"client", "", temporary_directory(), 2, {}, {}, {}});
+  auto server_io = runtime.make_io({"server", "", temporary_directory(), 1, {}, {}, {}, {}, false});
+  auto client_io = runtime.make_io({"client", "", temporary_directory(), 2, {}, {}, {}, {}, false});
   std::vector<std::unique_ptr<io::Connection>> server_connections;
   std::string server_got;
   std::optional<io::CloseReason> server_saw;
@@ -132,7 +132,7 @@ TEST_CASE("real loopback streams carry bytes both ways and report a graceful clo
 
 TEST_CASE("real connections report refusal and a peer's abort", "[real]") {
   real::Runtime runtime;
-  auto io = runtime.make_io({"node", "", temporary_directory(), 1, {}, {}, {}});
+  auto io = runtime.make_io({"node", "", temporary_directory(), 1, {}, {}, {}, {}, false});
   // A port that was just ours and is now closed: nothing listens there.
   std::uint16_t closed_port = 0;
   {
@@ -169,7 +169,7 @@ TEST_CASE("real connections report refusal and a peer's abort", "[real]") {
 TEST_CASE("real files: append, fsync, directory sync, read back, list, rename, remove", "[real]") {
   real::Runtime runtime;
   const std::string root = temporary_directory() + "/queue-root";  // created by the Io
-  auto io = runtime.make_io({"files", "", root, 1, {}, {}, {}});
+  auto io = runtime.make_io({"files", "", root, 1, {}, {}, {}, {}, false});
   REQUIRE(io->make_directory("active/deep"));
   auto file = io->create_file("active/B");
   REQUIRE(file);
@@ -205,7 +205,7 @@ TEST_CASE("real files: append, fsync, directory sync, read back, list, rename, r
 TEST_CASE("real DNS answers MX, A, AAAA, TXT and CNAME from dnsmasq, and NXDOMAIN", "[real][dns]") {
   Dnsmasq dnsmasq;
   real::Runtime runtime;
-  real::NodeOptions options{"resolver", "", temporary_directory(), 1, dnsmasq.endpoint(), std::chrono::seconds(2), {}};
+  real::NodeOptions options{"resolver", "", temporary_directory(), 1, dnsmasq.endpoint(), std::chrono::seconds(2), {}, {}, false};
   auto io = runtime.make_io(options);
 
   // dnsmasq needs a moment to start: ask until it answers, within the bound.
@@ -247,10 +247,35 @@ TEST_CASE("real DNS answers MX, A, AAAA, TXT and CNAME from dnsmasq, and NXDOMAI
   CHECK(answers["nx"].status == io::DnsStatus::nxdomain);
 }
 
+TEST_CASE("real DNS answers from static records first, and only from them when told", "[real][dns]") {
+  auto zone = std::make_shared<io::Zone>();
+  zone->set("dest.example", {{}, {{10, "mx1.dest.example"}}, {}, {}, 300});
+  zone->set("mx1.dest.example", {{*io::Address::parse("127.0.0.1")}, {}, {}, {}, 300});
+  real::Runtime runtime;
+  real::NodeOptions options{"resolver", "", temporary_directory(), 1, {}, std::chrono::seconds(2), {}, zone, true};
+  auto io = runtime.make_io(options);
+  std::map<std::string, io::DnsAnswer> answers;
+  std::vector<io::Pending> queries;
+  const auto ask = [&](const std::string& label, const std::string& name, io::DnsType type) {
+    queries.push_back(io->resolve(name, type, [&answers, label](const io::DnsAnswer& answer) { answers[label] = answer; }));
+  };
+  ask("mx", "Dest.Example.", io::DnsType::mx);
+  ask("a", "mx1.dest.example", io::DnsType::a);
+  ask("nodata", "dest.example", io::DnsType::a);
+  ask("unknown", "example.org", io::DnsType::mx);
+  REQUIRE(runtime.run_until([&] { return answers.size() == 4; }, bound));
+  CHECK(answers["mx"].mx == std::vector<io::MxRecord>{{10, "mx1.dest.example"}});
+  CHECK(answers["a"].addresses == std::vector<io::Address>{*io::Address::parse("127.0.0.1")});
+  CHECK(answers["nodata"].status == io::DnsStatus::ok);
+  CHECK(answers["nodata"].empty());
+  // Only the static records: a name they do not know does not exist.
+  CHECK(answers["unknown"].status == io::DnsStatus::nxdomain);
+}
+
 TEST_CASE("a real node with a fixed seed draws the same random stream every time", "[real]") {
   real::Runtime runtime;
-  auto first = runtime.make_io({"node", "", temporary_directory(), 42, {}, {}, {}});
-  auto second = runtime.make_io({"node", "", temporary_directory(), 42, {}, {}, {}});
+  auto first = runtime.make_io({"node", "", temporary_directory(), 42, {}, {}, {}, {}, false});
+  auto second = runtime.make_io({"node", "", temporary_directory(), 42, {}, {}, {}, {}, false});
   CHECK(first->random_stream("backoff").next() == second->random_stream("backoff").next());
 }
 
@@ -259,7 +284,7 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
   std::string id;
   {
     real::Runtime runtime;
-    auto io = runtime.make_io({"relay", "", root, 1, {}, {}, {}});
+    auto io = runtime.make_io({"relay", "", root, 1, {}, {}, {}, {}, false});
     relay::Queue queue(*io, "queue");
     REQUIRE(queue.recover().problems.empty());
     relay::QueuedMessage message;
@@ -277,7 +302,7 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
   }
   {
     real::Runtime runtime;
-    auto io = runtime.make_io({"relay", "", root, 2, {}, {}, {}});
+    auto io = runtime.make_io({"relay", "", root, 2, {}, {}, {}, {}, false});
     relay::Queue queue(*io, "queue");
     const relay::RecoveryReport report = queue.recover();
     CHECK(report.recovered == 1);

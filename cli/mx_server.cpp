@@ -1,0 +1,285 @@
+// `relaysim mx --config mx.json`: the fake MX as a real server, with the whole behaviour model,
+// and a JSON HTTP API to look into its mail store and change its behaviour while it runs.
+// Time-based behaviour (greylisting delays, time windows) runs on real time here.
+//
+// HTTP API (docs/real-mode.md):
+//   GET    /api/status                  messages, sessions, where it listens
+//   GET    /api/mailboxes               {address: messages}
+//   GET    /api/messages[?mailbox=A]    summaries, oldest first
+//   GET    /api/messages/N              one message: envelope, TLS, client, content, transcript
+//   GET    /api/messages/N/raw          the message as received (message/rfc822)
+//   DELETE /api/messages                forget every message
+//   GET    /api/behaviour               the behaviour in force, as JSON
+//   PUT    /api/behaviour               a new behaviour (the "behaviour" object of the config)
+//   POST   /api/reset                   forget every message and go back to the configured behaviour
+
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <cstdio>
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/real_mode.hpp"
+#include "fake_mx/fake_mx_node.hpp"
+#include "real/http_server.hpp"
+#include "scenario/fake_mx_config.hpp"
+
+namespace relaysim::cli {
+namespace {
+
+std::string header_value(std::string_view content, std::string_view name) {
+  std::size_t at = 0;
+  while (at < content.size()) {
+    const std::size_t end = content.find("\r\n", at);
+    const std::string_view line = content.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
+    if (line.empty()) break;  // end of the header section
+    if (line.size() > name.size() && line[name.size()] == ':' && smtp::to_lower(line.substr(0, name.size())) == smtp::to_lower(name)) {
+      std::string_view value = line.substr(name.size() + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      return std::string(value);
+    }
+    if (end == std::string_view::npos) break;
+    at = end + 2;
+  }
+  return "";
+}
+
+nlohmann::json summary(const fake_mx::StoredMessage& message) {
+  nlohmann::json out = {{"number", message.number},
+                        {"received", format_iso8601(message.received)},
+                        {"client", message.client.to_string()},
+                        {"helo", message.helo},
+                        {"from", message.sender},
+                        {"to", nlohmann::json::array()},
+                        {"size", message.content.size()},
+                        {"subject", header_value(message.content, "Subject")},
+                        {"tls", message.tls.active ? nlohmann::json{{"version", message.tls.version}, {"cipher", message.tls.cipher}}
+                                                   : nlohmann::json(nullptr)}};
+  for (const smtp::Recipient& recipient : message.recipients) out["to"].push_back(recipient.mailbox.to_string());
+  return out;
+}
+
+nlohmann::json detail(const fake_mx::StoredMessage& message) {
+  nlohmann::json out = summary(message);
+  out["parameters"] = {{"size", message.parameters.size ? nlohmann::json(*message.parameters.size) : nlohmann::json(nullptr)},
+                       {"body", message.parameters.body},
+                       {"ret", message.parameters.ret},
+                       {"envid", message.parameters.envid},
+                       {"smtputf8", message.parameters.smtputf8}};
+  out["content"] = message.content;
+  out["transcript"] = message.transcript;
+  return out;
+}
+
+real::HttpResponse json_response(int status, const nlohmann::json& body) {
+  return {status, "application/json", body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+}
+
+real::HttpResponse error_response(int status, const std::string& why) { return json_response(status, {{"error", why}}); }
+
+class MxServer {
+ public:
+  MxServer(real::Runtime& runtime, scenario::MxServerConfig config, nlohmann::json configured_behaviour, RealTls tls, DaemonLog& log)
+      : runtime_(runtime), config_(std::move(config)), configured_(std::move(configured_behaviour)), current_(configured_), tls_(std::move(tls)), log_(log) {}
+
+  bool start() {
+    config_.behaviour.address = config_.listen.address;
+    config_.behaviour.port = config_.listen.port;
+    io_ = runtime_.make_io(node_options("mx", config_.behaviour.hostname, config_.data_directory, config_.dns, &log_));
+    node_ = std::make_unique<fake_mx::FakeMxNode>(*io_, config_.behaviour, tls_.server.get(), store_);
+    node_->start();
+    if (!node_->listening()) return false;  // the node logged why
+    if (config_.http) {
+      auto http = real::HttpServer::start(runtime_, *config_.http, [this](const real::HttpRequest& request) { return handle(request); });
+      if (!http) {
+        log_.note("mx", "fatal: " + http.error().detail);
+        return false;
+      }
+      http_ = std::move(http).value();
+    }
+    return true;
+  }
+
+  nlohmann::json ready() const {
+    nlohmann::json out = {{"pid", static_cast<int>(getpid())}, {"smtp", node_->listening()->to_string()}};
+    if (http_) out["http"] = http_->local_endpoint().to_string();
+    return out;
+  }
+
+  void stop() {
+    log_.note("mx", "stopped: " + node_->status());
+    http_.reset();
+    node_.reset();
+    runtime_.stop();
+  }
+
+ private:
+  real::HttpResponse handle(const real::HttpRequest& request) {
+    const std::string& path = request.path;
+    const std::string& method = request.method;
+    if (path == "/api/status" && method == "GET") {
+      return json_response(200, {{"status", node_->status()}, {"messages", store_.messages().size()}, {"smtp", node_->listening()->to_string()}});
+    }
+    if (path == "/api/mailboxes" && method == "GET") {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& message : store_.messages()) {
+        for (const smtp::Recipient& recipient : message.recipients) {
+          const std::string address = recipient.mailbox.to_string();
+          out[address] = out.value(address, 0) + 1;
+        }
+      }
+      return json_response(200, out);
+    }
+    if (path == "/api/messages" && method == "GET") {
+      const std::string mailbox = real::query_parameter(request.query, "mailbox");
+      nlohmann::json out = nlohmann::json::array();
+      if (mailbox.empty()) {
+        for (const auto& message : store_.messages()) out.push_back(summary(message));
+      } else {
+        for (const auto* message : store_.mailbox(smtp::to_lower(mailbox))) out.push_back(summary(*message));
+      }
+      return json_response(200, out);
+    }
+    if (path == "/api/messages" && method == "DELETE") {
+      const std::size_t count = store_.messages().size();
+      store_.clear();
+      return json_response(200, {{"deleted", count}});
+    }
+    if (path.starts_with("/api/messages/") && method == "GET") {
+      std::string_view rest = std::string_view(path).substr(std::string_view("/api/messages/").size());
+      const bool raw = rest.ends_with("/raw");
+      if (raw) rest.remove_suffix(4);
+      std::uint64_t number = 0;
+      for (char c : rest) {
+        if (c < '0' || c > '9' || number > 1'000'000'000'000) return error_response(404, "no such message");
+        number = number * 10 + static_cast<std::uint64_t>(c - '0');
+      }
+      for (const auto& message : store_.messages()) {
+        if (message.number != number) continue;
+        if (raw) return {200, "message/rfc822", message.content};
+        return json_response(200, detail(message));
+      }
+      return error_response(404, "no such message");
+    }
+    if (path == "/api/behaviour" && method == "GET") return json_response(200, current_);
+    if (path == "/api/behaviour" && method == "PUT") {
+      nlohmann::json document;
+      try {
+        document = scenario::parse_json_text(request.body, "behaviour");
+        const scenario::JsonValue value(document, "$");
+        set_behaviour(scenario::read_fake_mx_behaviour(value, io_->now()));
+      } catch (const scenario::InputError& error) {
+        return error_response(400, error.what());
+      }
+      current_ = document;
+      return json_response(200, {{"behaviour", "changed"}});
+    }
+    if (path == "/api/reset" && method == "POST") {
+      store_.clear();
+      set_behaviour(config_.behaviour);
+      current_ = configured_;
+      return json_response(200, {{"reset", true}});
+    }
+    return error_response(path.starts_with("/api/") ? 405 : 404, "no such resource: " + method + " " + path);
+  }
+
+  void set_behaviour(fake_mx::Behaviour behaviour) {
+    if (behaviour.starttls && !tls_.server) throw scenario::InputError("$.starttls", "false: the server has no certificate", "true");
+    node_->set_behaviour(std::move(behaviour));
+  }
+
+  real::Runtime& runtime_;
+  scenario::MxServerConfig config_;
+  nlohmann::json configured_;
+  nlohmann::json current_;
+  RealTls tls_;
+  DaemonLog& log_;
+  fake_mx::MailStore store_;
+  std::unique_ptr<io::Io> io_;
+  std::unique_ptr<fake_mx::FakeMxNode> node_;
+  std::unique_ptr<real::HttpServer> http_;
+};
+
+}  // namespace
+
+int mx_command(int argc, char** argv) {
+  cxxopts::Options parser("relaysim mx", "a fake MX server on real sockets, with a JSON HTTP API (docs/real-mode.md)");
+  parser.add_options()("config", "the server's configuration file (JSON)", cxxopts::value<std::string>())(
+      "check-config", "check the configuration and its PEM files, then exit")(
+      "log", "write the log here instead of standard error", cxxopts::value<std::string>()->default_value(""))(
+      "log-format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
+      "ready-file", "once listening, write {\"pid\", \"smtp\", \"http\"} here", cxxopts::value<std::string>()->default_value(""))(
+      "h,help", "this help");
+  std::string config_path, log_path, log_format, ready_file;
+  bool check_only = false;
+  try {
+    const auto parsed = parser.parse(argc, argv);
+    if (parsed.count("help")) {
+      std::printf("%s\n", parser.help().c_str());
+      return 0;
+    }
+    if (!parsed.count("config")) throw cxxopts::exceptions::exception("--config FILE is required");
+    config_path = parsed["config"].as<std::string>();
+    log_path = parsed["log"].as<std::string>();
+    log_format = parsed["log-format"].as<std::string>();
+    ready_file = parsed["ready-file"].as<std::string>();
+    if (log_format != "text" && log_format != "json") throw cxxopts::exceptions::exception("--log-format is text or json");
+    check_only = parsed.count("check-config") > 0;
+  } catch (const cxxopts::exceptions::exception& error) {
+    std::fprintf(stderr, "relaysim mx: %s\n", error.what());
+    return 2;
+  }
+
+  const Instant now = Instant::from_unix_microseconds(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  scenario::MxServerConfig config;
+  nlohmann::json behaviour_json = nlohmann::json::object();
+  try {
+    config = scenario::load_mx_server_config(config_path, now);
+    const nlohmann::json document = scenario::parse_json_text(
+        [&] {
+          std::ifstream stream(config_path, std::ios::binary);
+          std::ostringstream text;
+          text << stream.rdbuf();
+          return text.str();
+        }(),
+        config_path);
+    if (document.contains("behaviour")) behaviour_json = document["behaviour"];
+  } catch (const scenario::InputError& error) {
+    std::fprintf(stderr, "relaysim mx: %s: %s\n", config_path.c_str(), error.what());
+    return 2;
+  }
+  auto tls = make_real_tls(config.tls);
+  if (!tls) {
+    std::fprintf(stderr, "relaysim mx: %s: tls: %s\n", config_path.c_str(), tls.error().detail.c_str());
+    return 2;
+  }
+  if (check_only) {
+    std::printf("%s: configuration OK: SMTP on %s, %zu rules, greylisting %s, HTTP %s\n", config_path.c_str(), config.listen.to_string().c_str(),
+                config.behaviour.rules.size(), config.behaviour.greylisting.enabled ? "on" : "off",
+                config.http ? config.http->to_string().c_str() : "off");
+    return 0;
+  }
+
+  auto log = DaemonLog::open(log_path, log_format == "json", "");
+  if (!log) return 2;
+  std::signal(SIGPIPE, SIG_IGN);
+  real::Runtime runtime;
+  MxServer server(runtime, std::move(config), behaviour_json, std::move(tls).value(), *log);
+  if (!server.start()) return 1;
+  log->note("mx", "ready: " + server.ready().dump());
+  if (!ready_file.empty() && !write_ready_file(ready_file, server.ready())) {
+    log->note("mx", "fatal: cannot write " + ready_file);
+    return 1;
+  }
+  runtime.on_signal(SIGTERM, [&server] { server.stop(); });
+  runtime.on_signal(SIGINT, [&server] { server.stop(); });
+  runtime.run();
+  return 0;
+}
+
+}  // namespace relaysim::cli

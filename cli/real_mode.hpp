@@ -1,0 +1,59 @@
+#pragma once
+// What the real-mode commands (`relaysim relay`, `mx`, `salesforce`) share: their log, their TLS
+// material from PEM files, the options of their Io, and the file that says they are ready.
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "real/runtime.hpp"
+#include "scenario/real_config.hpp"
+#include "tls/certificate.hpp"
+#include "tls/engine.hpp"
+
+namespace relaysim::cli {
+
+// A process's log: the nodes' `log` events as lines a Postfix administrator reads without help
+// ("Nov 27 17:30:01 relay.example relaysim/relay[4242]: connect from ..."), or, in JSON form,
+// every trace event as one JSON line. Times are UTC. Each line is flushed as it is written.
+class DaemonLog {
+ public:
+  // `path` empty: standard error. Null when the file cannot be opened (the reason on stderr).
+  static std::unique_ptr<DaemonLog> open(const std::string& path, bool json, std::string host_name);
+  ~DaemonLog();
+  void on_trace(const io::TraceEvent& event, std::string_view json_line);
+  // The process's own messages ("starting", "reloading", "stopped").
+  void note(std::string_view node, std::string_view line);
+
+ private:
+  DaemonLog(std::FILE* out, bool owned, bool json, std::string host_name)
+      : out_(out), owned_(owned), json_(json), host_name_(std::move(host_name)) {}
+  void write(Instant when, std::string_view node, std::string_view line);
+  std::FILE* out_;
+  bool owned_;
+  bool json_;
+  std::string host_name_;
+  std::string buffer_;
+};
+
+// TLS contexts made from PEM files; they live as long as this does.
+struct RealTls {
+  std::unique_ptr<tls::CryptoContext> crypto;
+  std::vector<std::unique_ptr<tls::Certificate>> certificates;
+  std::unique_ptr<tls::Context> server;         // null without a certificate
+  std::unique_ptr<tls::Context> client_plain;   // encrypt only
+  std::unique_ptr<tls::Context> client_verify;  // chain and name; null without trust anchors
+};
+// Fails with a message naming the file's problem (a key that does not match its certificate...).
+io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files);
+
+real::NodeOptions node_options(std::string node_name, std::string host_name, std::string data_directory,
+                               const scenario::DnsSetup& dns, DaemonLog* log);
+
+// Writes `content` to `path` atomically (a temporary file renamed over it); false on failure.
+bool write_ready_file(const std::string& path, const nlohmann::json& content);
+
+}  // namespace relaysim::cli
