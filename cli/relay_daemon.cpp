@@ -40,7 +40,8 @@ struct RunningRelay {
 
 class RelayDaemon {
  public:
-  RelayDaemon(real::Runtime& runtime, DaemonLog& log, RelayOptions options) : runtime_(runtime), log_(log), options_(std::move(options)) {}
+  RelayDaemon(real::Runtime& runtime, DaemonLog& log, RelayOptions options)
+      : runtime_(runtime), log_(log), options_(std::move(options)), control_(runtime.make_io(node_options("control", "", "", {}, nullptr))) {}
 
   // Loads the configuration and starts the relay; false (with the reason logged) when it cannot.
   bool start() {
@@ -130,20 +131,20 @@ class RelayDaemon {
   void drain(std::unique_ptr<RunningRelay> running, std::function<void()> then) {
     running->node->stop_accepting();
     draining_ = std::move(running);
-    drain_deadline_ = draining_->io->now() + options_.drain_time;
+    drain_deadline_ = control_->now() + options_.drain_time;
     drain_then_ = std::move(then);
     check_drained();
   }
 
   void check_drained() {
     const std::size_t sessions = draining_->node->inbound().connections();
-    if (sessions > 0 && draining_->io->now() < drain_deadline_) {
-      drain_poll_ = draining_->io->after(std::chrono::milliseconds(50), [this] { check_drained(); });
+    if (sessions > 0 && control_->now() < drain_deadline_) {
+      drain_poll_ = control_->after(std::chrono::milliseconds(50), [this] { check_drained(); });
       return;
     }
     if (sessions > 0) log_.note("relay", "warning: " + std::to_string(sessions) + " sessions cut off after the drain time");
-    // Not from inside the node's own timer callback: destroy it from a fresh loop turn.
-    drain_poll_ = draining_->io->after(Duration(0), [this] {
+    // Never from inside a callback of the node's own Io: from the daemon's, on a fresh loop turn.
+    drain_poll_ = control_->after(Duration(0), [this] {
       auto finished = std::move(draining_);
       auto then = std::move(drain_then_);
       finished->node.reset();
@@ -156,6 +157,7 @@ class RelayDaemon {
   real::Runtime& runtime_;
   DaemonLog& log_;
   RelayOptions options_;
+  std::unique_ptr<io::Io> control_;  // the daemon's own timers; outlives every node
   std::unique_ptr<RunningRelay> current_;
   std::unique_ptr<RunningRelay> draining_;
   Instant drain_deadline_;
