@@ -52,3 +52,47 @@ make_certificate() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/$1.key" -out "$work/$1.pem" \
     -days 30 -subj "/CN=$1" -addext "subjectAltName=DNS:$1" 2>/dev/null
 }
+
+# start_postfix LISTEN_PORT NEXTHOP_PORT [MAIN_CF_LINE...]: a private Postfix instance (its own
+# configuration, queue, data directory and log under $work) listening on 127.0.0.1:LISTEN_PORT,
+# relaying everything from 127.0.0.0/8 to [127.0.0.1]:NEXTHOP_PORT. Stopped on exit. Needs root.
+postfix_command() {  # postfix reports on stderr only to a terminal: give it one, so a failure says why
+  script -qec "postfix -c $work/postfix $*" /dev/null
+}
+start_postfix() {
+  local listen_port=$1 nexthop_port=$2; shift 2
+  [[ $(id -u) -eq 0 ]] || fail "Postfix's master must be started as root"
+  mkdir -p "$work/postfix" "$work/postfix-queue" "$work/postfix-data"
+  chmod 755 "$work"
+  chown postfix "$work/postfix-data"
+  {
+    cat <<CF
+compatibility_level = 3.6
+queue_directory = $work/postfix-queue
+data_directory = $work/postfix-data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$nexthop_port
+smtp_tls_security_level = may
+maillog_file = $work/postfix.log
+maillog_file_prefixes = $work
+alias_maps =
+alias_database =
+local_recipient_maps =
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+CF
+    printf '%s\n' "$@"
+  } >"$work/postfix/main.cf"
+  # Debian's master.cf, with smtpd on our loopback port instead of port 25.
+  sed -e "s/^smtp      inet.*/127.0.0.1:$listen_port inet n - y - - smtpd/" /etc/postfix/master.cf >"$work/postfix/master.cf"
+  grep -q "^127.0.0.1:$listen_port inet" "$work/postfix/master.cf" || fail "could not rewrite master.cf"
+  postfix_command check >"$work/postfix-check.log" 2>&1 || { cat "$work/postfix-check.log" >&2; fail "postfix check"; }
+  postfix_command start >"$work/postfix-start.log" 2>&1 || { cat "$work/postfix-start.log" >&2; fail "postfix start"; }
+  trap 'postfix_command stop >/dev/null 2>&1; cleanup' EXIT
+  wait_for 30 python3 -c "import socket; socket.create_connection(('127.0.0.1', $listen_port), 1)" || fail "Postfix is not listening"
+}
