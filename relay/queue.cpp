@@ -1,5 +1,7 @@
 #include "relay/queue.hpp"
 
+#include <algorithm>
+
 #include <cstdio>
 
 #include "io/assert.hpp"
@@ -308,6 +310,7 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
     (void)io_.remove_file(path(id));
     return on_durable(appended.error());
   }
+  const std::uint64_t created = ++files_created_;
   const std::uint64_t operation = next_operation_++;
   Operation& entry = operations_[operation];
   entry.file = std::move(file).value();
@@ -317,11 +320,12 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
     handler(status.error());
   };
   // fsync the file, then the directory entry: then, and only then, the message is durable.
-  entry.pending = entry.file->sync([this, id, operation, abandon, message = std::move(message),
+  entry.pending = entry.file->sync([this, id, operation, created, abandon, message = std::move(message),
                                     on_durable = std::move(on_durable)](io::Status synced) mutable {
     if (!synced) return abandon(synced, on_durable);
-    operations_[operation].pending = io_.sync_directory(
-        directory_, [this, id, operation, abandon, message = std::move(message), on_durable](io::Status listed) mutable {
+    operations_[operation].file.reset();  // the file's bytes are durable; only its name waits
+    sync_directory_after(
+        created, [this, id, operation, abandon, message = std::move(message), on_durable](io::Status listed) mutable {
           if (!listed) return abandon(listed, on_durable);
           operations_.erase(operation);
           std::string to;
@@ -333,6 +337,28 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
           entries_[*QueueId::parse(id)] = summarize(message);
           on_durable(id);
         });
+  });
+}
+
+void Queue::sync_directory_after(std::uint64_t created, SyncHandler handler) {
+  if (directory_sync_ && directory_sync_->covers >= created) {
+    directory_sync_->waiters.push_back(std::move(handler));
+    return;
+  }
+  next_directory_waiters_.push_back(std::move(handler));
+  if (!directory_sync_) start_directory_sync();
+}
+
+void Queue::start_directory_sync() {
+  directory_sync_ = std::make_unique<DirectorySync>();
+  directory_sync_->covers = files_created_;
+  directory_sync_->waiters = std::move(next_directory_waiters_);
+  next_directory_waiters_.clear();
+  directory_sync_->pending = io_.sync_directory(directory_, [this](io::Status status) {
+    std::vector<SyncHandler> finished = std::move(directory_sync_->waiters);
+    directory_sync_.reset();
+    if (!next_directory_waiters_.empty()) start_directory_sync();
+    for (SyncHandler& handler : finished) handler(status);
   });
 }
 
@@ -372,6 +398,25 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
     payload.u32(static_cast<std::uint32_t>(recipient));
     write_state(payload, state);
     records += frame_record(kind_recipient_state, payload.bytes());
+  }
+  // The last recipients delivered: the file is removed without their state written first, as
+  // Postfix removes a finished queue file without an fsync. Should a crash lose the removal, the
+  // message comes back and is delivered again - at least once, never lost. Bounces are still
+  // written first, so a crash cannot make a second notification.
+  bool last_delivered = true;
+  std::vector<bool> final_after(found->recipients.size());
+  for (std::size_t i = 0; i < found->recipients.size(); ++i) {
+    const RecipientState state = found->recipients[i].state;
+    final_after[i] = state == RecipientState::delivered || state == RecipientState::bounced;
+  }
+  for (const auto& [recipient, state] : changes) {
+    last_delivered = last_delivered && state.state == RecipientState::delivered;
+    final_after[recipient] = state.state == RecipientState::delivered || state.state == RecipientState::bounced;
+  }
+  if (last_delivered && std::all_of(final_after.begin(), final_after.end(), [](bool final) { return final; })) {
+    (void)io_.remove_file(path(id));
+    entries_.erase(*QueueId::parse(id));
+    return on_durable({});
   }
   append_durably(id, std::move(records), [this, id, changes = std::move(changes), on_durable](io::Status status) {
     if (status) {

@@ -155,6 +155,21 @@ class Queue {
   };
   std::map<std::uint64_t, Operation> operations_;  // fsyncs in flight
   std::uint64_t next_operation_ = 1;
+
+  // Group commit of directory entries: one directory fsync makes durable every file created
+  // before it began, so stores whose files exist when a sync starts share it, and the others
+  // wait for the next one. `created` numbers the files this queue created.
+  using SyncHandler = std::function<void(io::Status)>;
+  void sync_directory_after(std::uint64_t created, SyncHandler handler);
+  void start_directory_sync();
+  std::uint64_t files_created_ = 0;
+  struct DirectorySync {
+    std::uint64_t covers = 0;  // files created up to this number
+    std::vector<SyncHandler> waiters;
+    io::Pending pending;
+  };
+  std::unique_ptr<DirectorySync> directory_sync_;  // in flight
+  std::vector<SyncHandler> next_directory_waiters_;
 };
 
 // The summary the queue keeps of a message.
