@@ -14,5 +14,6 @@ int relay_command(int argc, char** argv);
 int mx_command(int argc, char** argv);
 int salesforce_command(int argc, char** argv);
 int password_command(int argc, char** argv);
+int auth_command(int argc, char** argv);
 
 }  // namespace relaysim::cli

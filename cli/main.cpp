@@ -28,7 +28,9 @@ void print_usage() {
       "  mx --config F        a fake MX server with a JSON HTTP API\n"
       "  salesforce --config F send|test-deliverability\n"
       "                       a Salesforce org sending through a real relay\n"
-      "  password             hash a password (standard input) for the relay's users"
+      "  password             hash a password (standard input) for the relay's users\n"
+      "  auth spf|check|dkim-sign|dkim-record\n"
+      "                       SPF, DKIM and DMARC checks, DKIM signing and key records"
       "\n"
       "'relaysim COMMAND --help' describes a command.\n");
 }
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
   if (command == "explore") return relaysim::cli::explore_command(argc - 1, argv + 1);
   if (command == "relay") return relaysim::cli::relay_command(argc - 1, argv + 1);
   if (command == "mx") return relaysim::cli::mx_command(argc - 1, argv + 1);
+  if (command == "auth") return relaysim::cli::auth_command(argc - 1, argv + 1);
   if (command == "password") return relaysim::cli::password_command(argc - 1, argv + 1);
   if (command == "salesforce") return relaysim::cli::salesforce_command(argc - 1, argv + 1);
   std::fprintf(stderr, "relaysim: unknown command '%s'\n\n", argv[1]);
