@@ -57,6 +57,7 @@ nlohmann::json summary(const fake_mx::StoredMessage& message) {
                         {"to", nlohmann::json::array()},
                         {"size", message.content.size()},
                         {"subject", header_value(message.content, "Subject")},
+                        {"folder", message.folder},
                         {"tls", message.tls.active ? nlohmann::json{{"version", message.tls.version}, {"cipher", message.tls.cipher}}
                                                    : nlohmann::json(nullptr)}};
   for (const smtp::Recipient& recipient : message.recipients) out["to"].push_back(recipient.mailbox.to_string());

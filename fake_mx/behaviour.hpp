@@ -48,6 +48,23 @@ struct Limits {
   smtp::Reply rate_limited = smtp::Reply::make(421, "4.7.28", "Our system has detected an unusual rate of mail from your IP address; try again later");
 };
 
+// Email authentication at end of data (mailauth/): SPF for MAIL FROM (or HELO for <>), every
+// DKIM signature, and DMARC for the From domain. What is kept gets an Authentication-Results
+// header on top and lands in the inbox or the spam folder; DMARC's reject can refuse it.
+struct Authentication {
+  enum class Action : std::uint8_t { inbox, spam, reject };
+  bool enabled = false;
+  std::string authserv_id;  // in Authentication-Results; empty: the hostname
+  Action dmarc_reject = Action::reject;    // a DMARC fail under p=reject (after pct)
+  Action dmarc_quarantine = Action::spam;  // a DMARC fail under p=quarantine (after pct)
+  Action spf_fail = Action::inbox;         // an SPF fail that DMARC leaves undecided (no policy, p=none, or a pass)
+  // "{domain}" stands for the From domain.
+  smtp::Reply dmarc_reply = smtp::Reply::make(550, "5.7.26", "Unauthenticated email from {domain} is not accepted due to domain's DMARC policy");
+  smtp::Reply spf_reply = smtp::Reply::make(550, "5.7.23", "The message was rejected because of Sender Policy Framework violation");
+  bool operator==(const Authentication&) const = default;
+};
+std::string_view to_string(Authentication::Action action);
+
 enum class Stage : std::uint8_t { connect, ehlo, starttls, mail, rcpt, data, end_of_data };
 std::string_view to_string(Stage stage);
 
@@ -101,6 +118,7 @@ struct Behaviour {
   Greylisting greylisting;
   Mailboxes mailboxes;
   Limits limits;
+  Authentication authentication;
   std::vector<Rule> rules;  // at each stage, the first rule that applies wins
 };
 

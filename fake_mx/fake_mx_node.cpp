@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "io/assert.hpp"
+#include "mailauth/dmarc.hpp"
 #include "smtp/dsn.hpp"
 #include "smtp/syntax.hpp"
 
@@ -24,6 +25,15 @@ smtp::Reply for_recipient(smtp::Reply reply, const std::string& recipient) {
 }
 
 }  // namespace
+
+std::string_view to_string(Authentication::Action action) {
+  switch (action) {
+    case Authentication::Action::inbox: return "inbox";
+    case Authentication::Action::spam: return "spam";
+    case Authentication::Action::reject: return "reject";
+  }
+  return "inbox";
+}
 
 std::string_view to_string(Stage stage) {
   switch (stage) {
@@ -221,6 +231,7 @@ void FakeMxNode::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
   }
   if (std::holds_alternative<smtp::server_event::Closed>(event)) {
     if (--sessions_per_client_[session.client.address] <= 0) sessions_per_client_.erase(session.client.address);
+    verifications_.erase(id);  // a message whose checks were running is not kept: it was never answered
     sessions_.erase(found);  // allowed from inside the Closed event
   }
 }
@@ -286,6 +297,21 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, const smtp::serv
   }
   const bool refused = rule != nullptr && rule->action == Action::reply && !rule->reply.positive();
   const bool dropped = rule != nullptr && rule->action == Action::drop;
+  Arrival arrival{number, message.envelope, message.content, std::nullopt};
+  if (rule != nullptr) arrival.rule = static_cast<std::size_t>(rule - behaviour_.rules.data());
+  if (refused || dropped || !behaviour_.authentication.enabled) return keep(id, session, std::move(arrival), "inbox", "");
+  Verification& verification = verifications_[id];
+  verification = Verification{};
+  verification.arrival = std::move(arrival);
+  verification.sample = static_cast<std::uint32_t>(random_.below(100));
+  verify(id);
+}
+
+void FakeMxNode::keep(std::uint64_t id, Session& session, Arrival arrival, const std::string& folder, const std::string& header) {
+  const Rule* rule = arrival.rule && *arrival.rule < behaviour_.rules.size() ? &behaviour_.rules[*arrival.rule] : nullptr;
+  const bool refused = rule != nullptr && rule->action == Action::reply && !rule->reply.positive();
+  const bool dropped = rule != nullptr && rule->action == Action::drop;
+  const std::uint64_t number = arrival.number;
   char queue_id[32];
   std::snprintf(queue_id, sizeof queue_id, "%08llX", static_cast<unsigned long long>(number));
   if (!refused) {
@@ -296,17 +322,83 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, const smtp::serv
     stored.mx = std::string(io_.node_name());
     stored.client = session.client;
     stored.helo = session.connection->session().helo_name();
-    stored.sender = message.envelope.sender ? message.envelope.sender->to_string() : std::string();
-    stored.parameters = message.envelope.parameters;
-    stored.recipients = message.envelope.recipients;
-    stored.content = message.content;
+    stored.sender = arrival.envelope.sender ? arrival.envelope.sender->to_string() : std::string();
+    stored.parameters = arrival.envelope.parameters;
+    stored.recipients = arrival.envelope.recipients;
+    stored.content = header + arrival.content;
     stored.tls = session.connection->session().tls();
     stored.transcript = session.connection->take_transcript();
+    stored.folder = folder;
+    stored.authentication_results = header;
     io_.trace("mx.stored", {{"number", number}, {"from", stored.sender}, {"recipients", stored.recipients.size()},
-                            {"bytes", stored.content.size()}, {"tls", stored.tls.active}, {"dropped_reply", dropped}});
+                            {"bytes", stored.content.size()}, {"tls", stored.tls.active}, {"dropped_reply", dropped}, {"folder", folder}});
     store_.add(std::move(stored));
   }
   answer(id, session, rule, smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", std::string("Ok: queued as ") + queue_id)));
+}
+
+void FakeMxNode::verify(std::uint64_t id) {
+  const auto found = verifications_.find(id);
+  const auto session = sessions_.find(id);
+  if (found == verifications_.end() || session == sessions_.end() || !session->second.connection) return;
+  Verification& verification = found->second;
+  const Authentication& settings = behaviour_.authentication;
+  const Arrival& arrival = verification.arrival;
+  const std::string authserv_id = settings.authserv_id.empty() ? behaviour_.hostname : settings.authserv_id;
+  const std::string helo = session->second.connection->session().helo_name();
+  const std::string sender = arrival.envelope.sender ? arrival.envelope.sender->to_string() : std::string();
+  const mailauth::SpfRequest request{session->second.client.address, sender, helo, authserv_id, io_.now()};
+  mailauth::SpfOutcome spf;
+  std::vector<mailauth::DkimSignatureCheck> dkim;
+  mailauth::DmarcOutcome dmarc;
+  std::string from;
+  try {
+    spf = mailauth::check_spf(request, verification.lookups);
+    dkim = mailauth::verify_dkim(arrival.content, verification.lookups, io_.now());
+    from = mailauth::from_domain(mailauth::parse_message(arrival.content));
+    dmarc = mailauth::check_dmarc({from, spf.result, spf.domain, dkim, verification.sample}, verification.lookups);
+  } catch (const mailauth::NeedsAnswer& question) {
+    verification.query = io_.resolve(question.name, question.type, [this, id, question](const io::DnsAnswer& answer) {
+      const auto waiting = verifications_.find(id);
+      if (waiting == verifications_.end()) return;
+      waiting->second.lookups.add(question.name, question.type, answer);
+      verify(id);
+    });
+    return;
+  }
+  using Verdict = Authentication::Action;
+  Verdict action = Verdict::inbox;
+  std::string why = "authenticated or no policy";
+  if (dmarc.result == mailauth::DmarcResult::fail && dmarc.disposition == mailauth::DmarcPolicy::reject) {
+    action = settings.dmarc_reject;
+    why = "DMARC fail, p=reject: " + dmarc.reason;
+  } else if (dmarc.result == mailauth::DmarcResult::fail && dmarc.disposition == mailauth::DmarcPolicy::quarantine) {
+    action = settings.dmarc_quarantine;
+    why = "DMARC fail, p=quarantine: " + dmarc.reason;
+  } else if (spf.result == mailauth::SpfResult::fail && dmarc.result != mailauth::DmarcResult::pass) {
+    action = settings.spf_fail;
+    why = "SPF fail: " + spf.reason;
+  }
+  std::string dkim_summary;
+  for (const auto& signature : dkim) {
+    dkim_summary += (dkim_summary.empty() ? "" : ",") + std::string(mailauth::to_string(signature.result)) + ":" + signature.domain;
+  }
+  io_.trace("mx.auth", {{"number", arrival.number}, {"spf", mailauth::to_string(spf.result)}, {"spf_domain", spf.domain},
+                        {"dkim", dkim_summary.empty() ? std::string("none") : dkim_summary}, {"dmarc", mailauth::to_string(dmarc.result)},
+                        {"policy", mailauth::to_string(dmarc.policy)}, {"disposition", mailauth::to_string(dmarc.disposition)},
+                        {"action", to_string(action)}, {"why", why}});
+  Verification finished = std::move(found->second);
+  verifications_.erase(found);
+  Session& open = session->second;
+  if (action == Verdict::reject) {
+    smtp::Reply reply = why.starts_with("SPF") ? settings.spf_reply : settings.dmarc_reply;
+    for (std::string& line : reply.lines) {
+      for (std::size_t at = line.find("{domain}"); at != std::string::npos; at = line.find("{domain}", at)) line.replace(at, 8, from);
+    }
+    return respond(id, open, smtp::Verdict::reject(reply), Duration(0));
+  }
+  const std::string header = mailauth::authentication_results(authserv_id, spf, sender.empty() ? helo : sender, dkim, dmarc, from);
+  keep(id, open, std::move(finished.arrival), action == Verdict::spam ? "spam" : "inbox", header);
 }
 
 void FakeMxNode::answer(std::uint64_t id, Session& session, const Rule* rule, smtp::Verdict otherwise) {

@@ -20,6 +20,7 @@
 #include "fake_mx/behaviour.hpp"
 #include "fake_mx/greylist.hpp"
 #include "io/io.hpp"
+#include "mailauth/lookups.hpp"
 
 namespace relaysim::fake_mx {
 
@@ -35,6 +36,8 @@ struct StoredMessage {
   std::string content;       // as received: unstuffed, CRLF
   smtp::TlsState tls;
   std::string transcript;    // the session since the previous message (from the greeting, for the first)
+  std::string folder = "inbox";          // "inbox" or "spam" (authentication's verdict)
+  std::string authentication_results;    // the field put on top of `content`, when authentication ran
 };
 
 // Every accepted message, and each mailbox's. It lives outside the node, so that it outlives a
@@ -89,6 +92,25 @@ class FakeMxNode final : public io::Node {
   void on_mail(std::uint64_t id, Session& session, const smtp::server_event::Mail& mail);
   void on_rcpt(std::uint64_t id, Session& session, const smtp::server_event::Rcpt& rcpt);
   void on_message(std::uint64_t id, Session& session, const smtp::server_event::Message& message);
+
+  // A message at end of data, kept while its checks run.
+  struct Arrival {
+    std::uint64_t number = 0;
+    smtp::Envelope envelope;
+    std::string content;
+    std::optional<std::size_t> rule;  // the end-of-data rule that applies, by index
+  };
+  // Stores the message (into `folder`, with `header` on top) and answers with the rule or a 250.
+  void keep(std::uint64_t id, Session& session, Arrival arrival, const std::string& folder, const std::string& header);
+  // Email authentication, one run per answer it waits for (mailauth/lookups.hpp).
+  struct Verification {
+    Arrival arrival;
+    std::uint32_t sample = 0;  // DMARC's pct draw
+    mailauth::Lookups lookups;
+    io::Pending query;
+  };
+  void verify(std::uint64_t id);
+  std::map<std::uint64_t, Verification> verifications_;  // by session
   // The first rule for the context that applies now, counting it; null when none does.
   const Rule* rule_for(const Context& context);
   bool matches(const Match& match, const Context& context) const;

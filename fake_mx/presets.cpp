@@ -30,6 +30,14 @@ Behaviour gmail() {
       "IP address has been temporarily rate limited. For more information, go to\n"
       " https://support.google.com/mail/?p=UnsolicitedRateLimitError - gsmtp");
   behaviour.limits.too_many_connections = smtp::Reply::make(421, "4.7.0", "Try again later, closing connection. - gsmtp");
+  behaviour.authentication.enabled = true;
+  behaviour.authentication.spf_fail = Authentication::Action::spam;
+  behaviour.authentication.dmarc_reply = smtp::Reply::make(
+      550, "5.7.26",
+      "Unauthenticated email from {domain} is not accepted due to domain's\n"
+      "DMARC policy. Please contact the administrator of {domain} domain if\n"
+      "this was a legitimate mail. To learn about the DMARC initiative, go to\n"
+      " https://support.google.com/mail/?p=DmarcRejection - gsmtp");
   return behaviour;
 }
 
@@ -45,6 +53,11 @@ Behaviour outlook() {
       451, "4.7.500", "Server busy. Please try again later. (S77719) [mail.protection.outlook.example]");
   behaviour.limits.too_many_connections = smtp::Reply::make(
       421, "4.3.2", "The maximum number of concurrent server connections has exceeded a limit, closing transmission channel");
+  behaviour.authentication.enabled = true;
+  behaviour.authentication.dmarc_reply = smtp::Reply::make(
+      550, "5.7.509",
+      "Access denied, sending domain {domain} does not pass DMARC verification and has a DMARC policy of reject. "
+      "[mail.protection.outlook.example]");
   return behaviour;
 }
 

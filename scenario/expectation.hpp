@@ -43,6 +43,7 @@ struct Expectation {
   std::optional<std::size_t> count;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string contains;
+  std::string folder;  // "inbox" or "spam"; empty: either
 
   // log
   std::string log;

@@ -131,7 +131,7 @@ smtp::Reply read_reply(const JsonValue& value) {
 }
 
 fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin) {
-  value.allow_keys({"preset", "hostname", "port", "starttls", "greylisting", "mailboxes", "limits", "rules"});
+  value.allow_keys({"preset", "hostname", "port", "starttls", "greylisting", "mailboxes", "limits", "authentication", "rules"});
   fake_mx::Behaviour behaviour;
   if (auto item = value.find("preset")) {
     const std::size_t index = item->choice({"gmail", "outlook", "postgrey"});
@@ -182,6 +182,29 @@ fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin
     }
     if (auto field = item->find("too_many_connections")) limits.too_many_connections = read_reply(*field);
     if (auto field = item->find("rate_limited")) limits.rate_limited = read_reply(*field);
+  }
+  if (auto item = value.find("authentication")) {
+    fake_mx::Authentication& authentication = behaviour.authentication;
+    if (item->raw().is_boolean()) {
+      authentication.enabled = item->boolean();
+    } else {
+      item->allow_keys({"authserv_id", "dmarc_reject", "dmarc_quarantine", "spf_fail", "dmarc_reply", "spf_reply"});
+      authentication.enabled = true;
+      const auto action = [](const JsonValue& field) {
+        return static_cast<fake_mx::Authentication::Action>(field.choice({"inbox", "spam", "reject"}));
+      };
+      if (auto field = item->find("authserv_id")) authentication.authserv_id = field->string();
+      if (auto field = item->find("dmarc_reject")) authentication.dmarc_reject = action(*field);
+      if (auto field = item->find("dmarc_quarantine")) authentication.dmarc_quarantine = action(*field);
+      if (auto field = item->find("spf_fail")) authentication.spf_fail = action(*field);
+      if (auto field = item->find("dmarc_reply")) authentication.dmarc_reply = read_reply(*field);
+      if (auto field = item->find("spf_reply")) authentication.spf_reply = read_reply(*field);
+      for (const char* key : {"dmarc_reply", "spf_reply"}) {
+        if (auto field = item->find(key); field && !(key == std::string_view("dmarc_reply") ? authentication.dmarc_reply : authentication.spf_reply).permanent()) {
+          field->fail("a 5xx reply");
+        }
+      }
+    }
   }
   if (auto item = value.find("rules")) {
     for (const JsonValue& rule : item->items()) behaviour.rules.push_back(read_rule(rule, origin));

@@ -306,14 +306,18 @@ Verdict check_mailbox(const Expectation& expect, const LoadedWorld& loaded) {
   if (expect.count && messages.size() != *expect.count) {
     return {expect.name, false, expect.mailbox + " holds " + std::to_string(messages.size()) + " messages, not " + std::to_string(*expect.count)};
   }
-  if (expect.headers.empty() && expect.contains.empty()) return {expect.name, true, "held"};
+  if (expect.headers.empty() && expect.contains.empty() && expect.folder.empty()) return {expect.name, true, "held"};
   for (const fake_mx::StoredMessage* message : messages) {
+    if (!expect.folder.empty() && message->folder != expect.folder) continue;
     const bool headers = std::all_of(expect.headers.begin(), expect.headers.end(), [&](const auto& header) {
       return smtp::header_value(message->content, header.first) == header.second;
     });
     if (headers && message->content.find(expect.contains) != std::string::npos) return {expect.name, true, "held"};
   }
-  return {expect.name, false, expect.mailbox + ": no message with those headers and text among " + std::to_string(messages.size())};
+  std::string folders;
+  for (const fake_mx::StoredMessage* message : messages) folders += (folders.empty() ? "" : ", ") + message->folder;
+  return {expect.name, false, expect.mailbox + ": no message with those headers and text" + (expect.folder.empty() ? "" : " in " + expect.folder) +
+                                  " among " + std::to_string(messages.size()) + (folders.empty() ? "" : " (" + folders + ")")};
 }
 
 Verdict check_log(const Expectation& expect, const RunObserver& observer) {
@@ -774,7 +778,7 @@ std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin
       if (what.empty()) item.fail("at least one thing to expect of the recipient, such as \"delivered\" or \"bounced\"");
       expect.name = expect.to + (expect.subject ? " (\"" + *expect.subject + "\")" : "") + ": " + what;
     } else if (item.has("mailbox")) {
-      item.allow_keys({"mailbox", "count", "headers", "contains", "name"});
+      item.allow_keys({"mailbox", "count", "headers", "contains", "folder", "name"});
       expect.kind = Expectation::Kind::mailbox;
       expect.mailbox = read_mailbox(item.at("mailbox")).to_string();
       if (auto count = item.find("count")) expect.count = static_cast<std::size_t>(count->integer(0, 1'000'000));
@@ -782,8 +786,10 @@ std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin
         for (const auto& [name, value] : headers->members()) expect.headers.emplace_back(name, value.string());
       }
       if (auto contains = item.find("contains")) expect.contains = contains->string();
+      if (auto folder = item.find("folder")) expect.folder = folder->choice({"inbox", "spam"}) == 0 ? "inbox" : "spam";
       expect.name = "mailbox " + expect.mailbox + (expect.count ? " holds " + std::to_string(*expect.count) : std::string(" holds a message")) +
-                    (expect.headers.empty() && expect.contains.empty() ? "" : " with the given content");
+                    (expect.headers.empty() && expect.contains.empty() ? "" : " with the given content") +
+                    (expect.folder.empty() ? "" : " in " + expect.folder);
     } else if (item.has("log")) {
       item.allow_keys({"log", "node", "absent", "name"});
       expect.kind = Expectation::Kind::log;
