@@ -1,10 +1,13 @@
 // The fake MX in the simulation: greylisting against a retrying relay, rules and sequences,
 // mailboxes and quotas, limits, drops after the final dot, the mail store, presets, and its JSON.
 
+#include <openssl/evp.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fake_mx/fake_mx_node.hpp"
+#include "mailauth/dkim.hpp"
 #include "relay/relay_node.hpp"
 #include "scenario/fake_mx_config.hpp"
 #include "smtp/dsn.hpp"
@@ -426,4 +429,69 @@ TEST_CASE("limits: messages per client within a window; the window moves on", "[
   CHECK(other.results.at(0).recipients[0].outcome == smtp::Outcome::delivered);  // per client
   CHECK(later.results.at(0).recipients[0].outcome == smtp::Outcome::delivered);  // the first two left the window
   CHECK(w.store.messages().size() == 4);
+}
+
+TEST_CASE("authentication: SPF, DKIM and DMARC decide inbox, spam or 5.7.26, with Authentication-Results", "[fake_mx][mailauth]") {
+  MxWorld w(from_json(R"({"hostname": "mx.dest.example", "authentication": {"spf_fail": "spam"}})"));
+  w.world.set_dns("acme.example", {{}, {}, {"v=spf1 ip4:198.51.100.10 -all"}, {}, 300});
+  w.world.set_dns("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject"}, {}, 300});
+  w.world.set_dns("other.example", {{}, {}, {"v=spf1 ip4:198.51.100.10 -all"}, {}, 300});
+  EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  REQUIRE(raw != nullptr);
+  const mailauth::DkimKey key(raw);
+  w.world.set_dns("sel1._domainkey.acme.example", {{}, {}, {key.txt_record()}, {}, 300});
+  const std::string letter = "From: News <news@acme.example>\r\nTo: ann@dest.example\r\nSubject: hello\r\n\r\nbody\r\n";
+  mailauth::DkimSignerConfig signer;
+  signer.domain = "acme.example";
+  signer.selector = "sel1";
+  const std::string signed_letter = mailauth::sign_dkim(letter, key, signer, t0()) + letter;
+  const std::string other = "From: <info@other.example>\r\nTo: ann@dest.example\r\nSubject: other\r\n\r\nbody\r\n";
+  SendRecord& listed = w.send_from("relay", "198.51.100.10", {message("news@acme.example", {"ann@dest.example"}, letter)});
+  SendRecord& unlisted = w.send_from("stranger", "203.0.113.66", {message("news@acme.example", {"bob@dest.example"}, letter)});
+  SendRecord& signed_elsewhere =
+      w.send_from("forwarder", "203.0.113.77", {message("news@acme.example", {"cy@dest.example"}, signed_letter)}, 1s);
+  SendRecord& spf_only = w.send_from("stranger2", "203.0.113.88", {message("info@other.example", {"dan@dest.example"}, other)}, 2s);
+  w.run();
+  // The relay is in the SPF record: SPF and DMARC pass, inbox.
+  CHECK(MxWorld::first_reply(listed).starts_with("250"));
+  const auto ann = w.store.mailbox("ann@dest.example");
+  REQUIRE(ann.size() == 1);
+  CHECK(ann[0]->folder == "inbox");
+  CHECK_THAT(ann[0]->content, Catch::StartsWith("Authentication-Results: mx.dest.example;\r\n\tspf=pass smtp.mailfrom=news@acme.example;"));
+  CHECK_THAT(ann[0]->content, Catch::Contains("dmarc=pass (p=reject dis=none) header.from=acme.example"));
+  // Anyone else, unsigned: DMARC fails under p=reject, 550 5.7.26 naming the domain, nothing kept.
+  CHECK(MxWorld::first_reply(unlisted) ==
+        "550 5.7.26 Unauthenticated email from acme.example is not accepted due to domain's DMARC policy");
+  CHECK(w.store.mailbox("bob@dest.example").empty());
+  // Signed by acme.example: SPF fails, but DKIM aligns and DMARC passes.
+  CHECK(MxWorld::first_reply(signed_elsewhere).starts_with("250"));
+  const auto cy = w.store.mailbox("cy@dest.example");
+  REQUIRE(cy.size() == 1);
+  CHECK(cy[0]->folder == "inbox");
+  CHECK_THAT(cy[0]->authentication_results, Catch::Contains("spf=fail"));
+  CHECK_THAT(cy[0]->authentication_results, Catch::Contains("dkim=pass header.d=acme.example header.s=sel1"));
+  CHECK_THAT(cy[0]->authentication_results, Catch::Contains("dmarc=pass"));
+  // No DMARC policy, SPF fails: spf_fail says spam.
+  CHECK(MxWorld::first_reply(spf_only).starts_with("250"));
+  const auto dan = w.store.mailbox("dan@dest.example");
+  REQUIRE(dan.size() == 1);
+  CHECK(dan[0]->folder == "spam");
+  CHECK_THAT(dan[0]->authentication_results, Catch::Contains("dmarc=none header.from=other.example"));
+  CHECK(w.trace.of_kind("mx.auth").size() == 4);
+}
+
+TEST_CASE("authentication: a DNS failure gives temperror and the message is kept", "[fake_mx][mailauth]") {
+  MxWorld w(from_json(R"({"hostname": "mx.dest.example", "authentication": true})"));
+  w.world.set_dns("acme.example", {{}, {}, {"v=spf1 -all"}, {}, 300});
+  w.world.add_dns_fault({sim::DnsFault::Kind::servfail, "acme.example", io::DnsType::txt, t0(), t0() + 1h});
+  w.world.add_dns_fault({sim::DnsFault::Kind::timeout, "_dmarc.acme.example", std::nullopt, t0(), t0() + 1h});
+  SendRecord& record = w.send_from("client", "203.0.113.5",
+                                   {message("news@acme.example", {"ann@dest.example"}, "From: news@acme.example\r\nSubject: x\r\n\r\nbody\r\n")});
+  w.run();
+  CHECK(MxWorld::first_reply(record).starts_with("250"));
+  const auto ann = w.store.mailbox("ann@dest.example");
+  REQUIRE(ann.size() == 1);
+  CHECK(ann[0]->folder == "inbox");
+  CHECK_THAT(ann[0]->authentication_results, Catch::Contains("spf=temperror"));
+  CHECK_THAT(ann[0]->authentication_results, Catch::Contains("dmarc=temperror"));
 }
