@@ -15,6 +15,7 @@
 
 #include "io/address.hpp"
 #include "io/time.hpp"
+#include "mailauth/dkim.hpp"
 #include "smtp/client_session.hpp"
 
 namespace relaysim::salesforce {
@@ -105,6 +106,8 @@ struct Org {
   BounceManagement bounce_management;
   RetrySchedule retry;
   std::string helo_name;  // the name in EHLO; empty: the host's name
+  // Setup -> DKIM Keys: an active key signs mail whose From domain is its domain or below it.
+  std::optional<mailauth::DkimSigning> dkim;
 };
 
 // Refusals Salesforce would give when saving the setup, in Salesforce's words, each with the

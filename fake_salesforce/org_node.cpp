@@ -257,7 +257,22 @@ class OrgNode final : public io::Node {
 
   // --- composing
 
+  // The email as Salesforce writes it, DKIM-signed when the org has an active key for the From
+  // domain (Setup -> DKIM Keys).
   std::string compose(const Send& send, const std::string& id) {
+    std::string content = compose_unsigned(send, id);
+    if (org_.dkim && org_.dkim->key) {
+      const mailauth::DkimSigning& signing = *org_.dkim;
+      const std::string from = smtp::to_lower(send.from.domain);
+      if (from == signing.domain || from.ends_with("." + signing.domain)) {
+        io_.trace("salesforce.dkim_signed", {{"email", id}, {"d", signing.domain}, {"s", signing.selector}});
+        return mailauth::sign_with(signing, content, io_.now());
+      }
+    }
+    return content;
+  }
+
+  std::string compose_unsigned(const Send& send, const std::string& id) {
     std::string to_header;
     for (const smtp::Mailbox& to : send.to) to_header += (to_header.empty() ? "" : ", ") + to.to_string();
     std::string content;

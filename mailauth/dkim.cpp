@@ -442,4 +442,20 @@ std::string sign_dkim(std::string_view message, const DkimKey& key, const DkimSi
   return field + fold_base64(smtp::encode_base64(signature)) + "\r\n";
 }
 
+const DkimSigning* signing_for(const std::vector<DkimSigning>& table, std::string_view from_domain) {
+  const std::string from = smtp::to_lower(from_domain);
+  for (const DkimSigning& signing : table) {
+    const std::string domain = smtp::to_lower(signing.domain);
+    if (from == domain || from.ends_with("." + domain)) return &signing;
+  }
+  return nullptr;
+}
+
+std::string sign_with(const DkimSigning& signing, std::string_view message, Instant now) {
+  DkimSignerConfig config;
+  config.domain = signing.domain;
+  config.selector = signing.selector;
+  return sign_dkim(message, *signing.key, config, now) + std::string(message);
+}
+
 }  // namespace relaysim::mailauth

@@ -78,4 +78,16 @@ struct DkimSignerConfig {
 // The DKIM-Signature field ("DKIM-Signature: v=1; ...\r\n") to put on top of `message`.
 std::string sign_dkim(std::string_view message, const DkimKey& key, const DkimSignerConfig& config, Instant now);
 
+// A signer's key and where it signs, as a configuration names it (OpenDKIM's signing table).
+struct DkimSigning {
+  std::string domain;    // d=: mail whose From domain is this domain, or below it, is signed
+  std::string selector;  // s=
+  std::string key_name;  // as configured: a scenario's dkim_keys entry, or a PEM file
+  std::shared_ptr<const DkimKey> key;
+};
+// The entry for a From domain, or null: the first whose domain is that domain or a parent of it.
+const DkimSigning* signing_for(const std::vector<DkimSigning>& table, std::string_view from_domain);
+// The signed message: the DKIM-Signature field, then `message`.
+std::string sign_with(const DkimSigning& signing, std::string_view message, Instant now);
+
 }  // namespace relaysim::mailauth

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/address.hpp"
+#include "mailauth/dkim.hpp"
 #include "io/time.hpp"
 #include "smtp/client_session.hpp"
 #include "smtp/limits.hpp"
@@ -97,6 +98,9 @@ struct RelayConfig {
   // Credentials for next hops of static routes, by next-hop name (Postfix's
   // smtp_sasl_password_maps). Sent only over TLS: a route with credentials requires STARTTLS.
   std::map<std::string, smtp::Credentials> smtp_sasl_password_maps;
+  // DKIM signing of accepted mail by its From domain (OpenDKIM's SigningTable), before it is
+  // queued; the first matching entry signs. Empty: the relay signs nothing.
+  std::vector<mailauth::DkimSigning> dkim_signing;
 };
 
 // The TLS level for a destination domain.

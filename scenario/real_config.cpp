@@ -123,6 +123,14 @@ DnsSetup read_dns_setup(const JsonValue& value) {
   return dns;
 }
 
+// In real mode a signing entry's "key" is a PEM file.
+void load_dkim_key(mailauth::DkimSigning& signing, const JsonValue& at, const std::string& directory) {
+  std::string error;
+  auto key = mailauth::DkimKey::from_pem(read_pem(at, directory, "PRIVATE KEY-----", "a PEM private key file"), &error);
+  if (!key) at.fail("a DKIM private key file: " + error);
+  signing.key = std::move(key);
+}
+
 // The whole file as JSON; its problems are InputErrors at `$`.
 nlohmann::json read_document(const std::string& path) {
   std::ifstream stream(path, std::ios::binary);
@@ -142,6 +150,9 @@ RelayDaemonConfig load_relay_daemon_config(const std::string& path) {
   const std::string directory = directory_of(path);
   RelayDaemonConfig config;
   config.relay = root.find("config") ? read_relay_config(root.at("config")) : relay::RelayConfig{};
+  for (std::size_t i = 0; i < config.relay.dkim_signing.size(); ++i) {
+    load_dkim_key(config.relay.dkim_signing[i], root.at("config").at("dkim_signing").items()[i].at("key"), directory);
+  }
   config.data_directory = root.find("data_directory") ? resolve(root.at("data_directory").string(), directory) : directory;
   if (auto tls = root.find("tls")) config.tls = read_tls_files(*tls, directory, true, true);
   bool needs_certificate = false;
@@ -181,6 +192,7 @@ OrgClientConfig load_org_client_config(const std::string& path) {
   const std::string directory = directory_of(path);
   OrgClientConfig config;
   config.org = read_salesforce_org(root.at("org"));
+  if (config.org.dkim) load_dkim_key(*config.org.dkim, root.at("org").at("dkim").at("key"), directory);
   config.data_directory = root.find("data_directory") ? resolve(root.at("data_directory").string(), directory) : directory;
   if (auto tls = root.find("tls")) config.tls = read_tls_files(*tls, directory, false, true);
   for (std::size_t i = 0; i < config.org.relays.size(); ++i) {

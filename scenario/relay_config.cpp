@@ -135,6 +135,17 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
 
 }  // namespace
 
+mailauth::DkimSigning read_dkim_signing(const JsonValue& value) {
+  value.allow_keys({"domain", "selector", "key"});
+  mailauth::DkimSigning signing;
+  signing.domain = smtp::to_lower(value.at("domain").string());
+  if (signing.domain.empty() || signing.domain.find_first_of(" @*") != std::string::npos) value.at("domain").fail("a domain, such as \"acme.example\"");
+  signing.selector = value.at("selector").string();
+  if (signing.selector.empty() || signing.selector.find_first_of(" ;=") != std::string::npos) value.at("selector").fail("a selector, such as \"s2026\"");
+  signing.key_name = value.at("key").string();
+  return signing;
+}
+
 relay::RelayConfig read_relay_config(const JsonValue& value) {
   value.allow_keys({"myhostname", "listeners", "mynetworks", "users", "auth_mechanisms", "smtpd_tls_auth_only",
                     "sender_domains", "recipient_domains", "message_size_limit", "smtpd_recipient_limit",
@@ -146,9 +157,12 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "default_destination_concurrency_limit", "default_destination_recipient_limit",
                     "smtp_mx_address_limit", "smtp_mx_session_limit", "smtp_connection_reuse_time_limit",
                     "smtp_connection_reuse_count_limit", "smtp_connect_timeout", "smtp_port", "smtp_tls_security_level",
-                    "smtp_tls_policy_maps", "transport_maps", "relayhost", "smtp_sasl_password_maps"});
+                    "smtp_tls_policy_maps", "transport_maps", "relayhost", "smtp_sasl_password_maps", "dkim_signing"});
   relay::RelayConfig config;
   if (auto name = value.find("myhostname")) config.myhostname = name->string();
+  if (auto signing = value.find("dkim_signing")) {
+    for (const JsonValue& item : signing->items()) config.dkim_signing.push_back(read_dkim_signing(item));
+  }
   if (auto listeners = value.find("listeners")) {
     config.listeners.clear();
     for (const JsonValue& listener : listeners->items()) {

@@ -8,5 +8,8 @@
 namespace relaysim::scenario {
 
 relay::RelayConfig read_relay_config(const JsonValue& value);
+// {"domain", "selector", "key"}: `key` names the key (a scenario's dkim_keys entry, a PEM file in
+// real mode); the caller loads it into `key`.
+mailauth::DkimSigning read_dkim_signing(const JsonValue& value);
 
 }  // namespace relaysim::scenario

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scenario/relay_config.hpp"
+
 namespace relaysim::scenario {
 namespace {
 
@@ -118,9 +120,10 @@ salesforce::Send read_send(const JsonValue& item, Instant origin) {
 
 salesforce::Org read_salesforce_org(const JsonValue& value) {
   value.allow_keys({"name", "org_id", "edition", "environment", "access", "relays", "filters", "sending_ranges", "relay_categories",
-                    "daily_limits", "bounce_management", "retry", "helo"});
+                    "daily_limits", "bounce_management", "retry", "helo", "dkim"});
   salesforce::Org org;
   if (auto name = value.find("name")) org.name = name->string();
+  if (auto dkim = value.find("dkim")) org.dkim = read_dkim_signing(*dkim);
   if (auto id = value.find("org_id")) org.org_id = id->string();
   if (auto edition = value.find("edition")) {
     const auto named = salesforce::edition_named(edition->string());

@@ -1,5 +1,7 @@
 #include "scenario/world_file.hpp"
 
+#include <openssl/evp.h>
+
 #include <fstream>
 #include <map>
 #include <set>
@@ -111,6 +113,11 @@ TlsMaterial& tls_material(LoadedWorld& loaded) {
   return *loaded.tls;
 }
 
+// "dkim_keys": {name: {"key": "rsa_2048" | "rsa_1024" | "ed25519" | "key_pem"/"key_file",
+// "publish": [{"domain", "selector", "revoked"}]}}. Generated keys come from the world's seeded
+// crypto context, so a seed gives the same keys. Returns the TXT records to publish, by name.
+std::map<std::string, std::vector<std::string>> read_dkim_keys(const JsonValue& all, LoadedWorld& loaded);
+
 // PEM text inline, or a file relative to the scenario's directory.
 std::string pem_text(const JsonValue& value, std::string_view inline_key, std::string_view file_key, const std::string& directory) {
   if (value.has(inline_key) && value.has(file_key)) value.at(file_key).fail(std::string("either \"") + std::string(inline_key) + "\" or this, not both");
@@ -124,6 +131,46 @@ std::string pem_text(const JsonValue& value, std::string_view inline_key, std::s
   std::ostringstream text;
   text << stream.rdbuf();
   return text.str();
+}
+
+std::map<std::string, std::vector<std::string>> read_dkim_keys(const JsonValue& all, LoadedWorld& loaded) {
+  std::map<std::string, std::vector<std::string>> published;
+  for (const auto& [name, value] : all.members()) {
+    value.allow_keys({"key", "key_pem", "key_file", "publish"});
+    std::shared_ptr<const mailauth::DkimKey> key;
+    if (value.has("key_pem") || value.has("key_file")) {
+      if (value.has("key")) value.at("key").fail("either \"key\" (generated) or \"key_pem\"/\"key_file\", not both");
+      std::string error;
+      key = mailauth::DkimKey::from_pem(pem_text(value, "key_pem", "key_file", loaded.directory), &error);
+      if (!key) value.fail("a DKIM private key: " + error);
+    } else {
+      const std::size_t type = value.find("key") ? value.at("key").choice({"rsa_2048", "rsa_1024", "ed25519"}) : 0;
+      tls::CryptoContext& crypto = tls_material(loaded).crypto;
+      EVP_PKEY* made = type == 2 ? EVP_PKEY_Q_keygen(crypto.library(), nullptr, "ED25519")
+                                 : EVP_PKEY_Q_keygen(crypto.library(), nullptr, "RSA", static_cast<std::size_t>(type == 0 ? 2048 : 1024));
+      if (made == nullptr) value.fail("a key OpenSSL can make");
+      key = std::make_shared<mailauth::DkimKey>(made);
+    }
+    if (auto publish = value.find("publish")) {
+      for (const JsonValue& item : publish->items()) {
+        item.allow_keys({"domain", "selector", "revoked"});
+        const std::string where = item.at("selector").string() + "._domainkey." + io::normalize_dns_name(item.at("domain").string());
+        const bool revoked = item.find("revoked") && item.at("revoked").boolean();
+        std::string record = key->txt_record();
+        if (revoked) record = record.substr(0, record.find("p=") + 2);  // an empty p=: revoked (RFC 6376 §3.6.1)
+        published[where].push_back(record);
+      }
+    }
+    loaded.dkim_keys[name] = std::move(key);
+  }
+  return published;
+}
+
+// A signing entry's key, by its name in "dkim_keys".
+void resolve_dkim_key(mailauth::DkimSigning& signing, const JsonValue& at, const LoadedWorld& loaded) {
+  const auto found = loaded.dkim_keys.find(signing.key_name);
+  if (found == loaded.dkim_keys.end()) at.fail("the name of a key under $.dkim_keys");
+  signing.key = found->second;
 }
 
 // A certificate given as PEM (the administrator's real files) instead of a forge description.
@@ -277,7 +324,10 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
     }
     case 2: {
       value.allow_keys({"type", "host", "disk", "config", "tls"});
-      const relay::RelayConfig config = value.find("config") ? read_relay_config(value.at("config")) : relay::RelayConfig{};
+      relay::RelayConfig config = value.find("config") ? read_relay_config(value.at("config")) : relay::RelayConfig{};
+      for (std::size_t i = 0; i < config.dkim_signing.size(); ++i) {
+        resolve_dkim_key(config.dkim_signing[i], value.at("config").at("dkim_signing").items()[i].at("key"), loaded);
+      }
       relay::RelayTls tls;
       TlsMaterial& material = tls_material(loaded);
       std::vector<const tls::Certificate*> trust;
@@ -321,7 +371,8 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
     }
     case 5: {
       value.allow_keys({"type", "host", "disk", "org", "tls", "traffic", "test_deliverability"});
-      const salesforce::OrgConfig config = read_salesforce_node(value, start);
+      salesforce::OrgConfig config = read_salesforce_node(value, start);
+      if (config.org.dkim) resolve_dkim_key(*config.org.dkim, value.at("org").at("dkim").at("key"), loaded);
       TlsMaterial& material = tls_material(loaded);
       salesforce::OrgTls tls;
       tls.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
@@ -449,7 +500,7 @@ void read_fault(World& world, const JsonValue& value, Instant start,
 LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory) {
   const JsonValue root(document, "$");
   root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns",
-                   "dns_changes", "tls", "nodes", "faults", "expect"});
+                   "dns_changes", "tls", "dkim_keys", "nodes", "faults", "expect"});
   LoadedWorld loaded;
   loaded.directory = directory;
   loaded.name = root.find("name") ? root.at("name").string() : std::string("unnamed");
@@ -518,9 +569,16 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     guarded(*resolver, [&] { world.set_dns_settings(settings); });
   }
   std::set<std::string> dns_names;
+  // DKIM keys publish TXT records, beside whatever the scenario's "dns" gives the same names.
+  std::map<std::string, std::vector<std::string>> dkim_records;
+  if (auto keys = root.find("dkim_keys")) dkim_records = read_dkim_keys(*keys, loaded);
   if (auto dns = root.find("dns")) {
     for (const auto& [name, records] : dns->members()) {
-      const sim::DnsRecords read = read_dns_records(records);
+      sim::DnsRecords read = read_dns_records(records);
+      if (const auto published = dkim_records.find(io::normalize_dns_name(name)); published != dkim_records.end()) {
+        read.texts.insert(read.texts.end(), published->second.begin(), published->second.end());
+        dkim_records.erase(published);
+      }
       guarded(records, [&] { world.set_dns(name, read); });
       dns_names.insert(io::normalize_dns_name(name));
       std::vector<io::MxRecord> usable;
@@ -529,6 +587,12 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       }
       if (!usable.empty()) loaded.mx_records[io::normalize_dns_name(name)] = usable;
     }
+  }
+  for (const auto& [name, texts] : dkim_records) {
+    sim::DnsRecords records;
+    records.texts = texts;
+    guarded(root.at("dkim_keys"), [&] { world.set_dns(name, records); });
+    dns_names.insert(name);
   }
   if (auto changes = root.find("dns_changes")) {
     for (const JsonValue& change : changes->items()) {

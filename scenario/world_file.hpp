@@ -45,6 +45,8 @@ struct LoadedWorld {
   std::map<std::string, std::vector<io::Address>> host_addresses;
   // MX records that hold for the whole run (names without dns_changes), for the routing checks.
   std::map<std::string, std::vector<io::MxRecord>> mx_records;
+  // DKIM keys by name ("dkim_keys"), for the nodes that sign.
+  std::map<std::string, std::shared_ptr<const mailauth::DkimKey>> dkim_keys;
 };
 
 // How long a world without `until` may run before it is stopped, so that a node that never goes

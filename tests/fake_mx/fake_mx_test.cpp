@@ -495,3 +495,69 @@ TEST_CASE("authentication: a DNS failure gives temperror and the message is kept
   CHECK_THAT(ann[0]->authentication_results, Catch::Contains("spf=temperror"));
   CHECK_THAT(ann[0]->authentication_results, Catch::Contains("dmarc=temperror"));
 }
+
+TEST_CASE("a DKIM signature survives the relay: long lines, trailing whitespace, 8-bit text, folded headers, leading dots",
+          "[fake_mx][mailauth][relay]") {
+  sim::World world(1, t0());
+  world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
+  TraceRecorder trace;
+  world.add_trace_sink(trace);
+  world.add_host({"relay", {address("203.0.113.10")}});
+  world.add_host({"office", {address("10.1.2.3")}});
+  world.add_host({"mx", {mx_endpoint.address}});
+  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 300});
+  world.set_dns("mx.dest.example", {{mx_endpoint.address}, {}, {}, {}, 300});
+  EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048});
+  REQUIRE(raw != nullptr);
+  const mailauth::DkimKey key(raw);
+  world.set_dns("sel1._domainkey.acme.example", {{}, {}, {key.txt_record()}, {}, 300});
+  fake_mx::MailStore store;
+  world.add_process({"mx", "mx", [&](io::Io& io) {
+                       return std::make_unique<fake_mx::FakeMxNode>(io, from_json(R"({"hostname": "mx.dest.example", "authentication": true})"),
+                                                                    nullptr, store);
+                     }, {}});
+  relay::RelayConfig config;
+  config.myhostname = "relay.acme.example";
+  config.mynetworks = {*io::Cidr::parse("10.1.0.0/16")};
+  world.add_process({"relay", "relay", [&](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); }, {}});
+  const std::string letter = "From: News <news@acme.example>\r\n"
+                             "To: ann@dest.example\r\n"
+                             "Subject: a subject folded\r\n"
+                             " over two lines\r\n"
+                             "Content-Type: text/plain; charset=utf-8\r\n"
+                             "Content-Transfer-Encoding: 8bit\r\n"
+                             "\r\n"
+                             "Grüße aus Köln   \r\n"
+                             "trailing tab\t\r\n"
+                             ".a line that starts with a dot\r\n"
+                             "..and one with two\r\n" +
+                             std::string(998, 'x') + "\r\n"
+                             "\r\n";
+  std::string signed_letter;
+  for (const auto mode : {mailauth::Canonicalization::simple, mailauth::Canonicalization::relaxed}) {
+    mailauth::DkimSignerConfig signer;
+    signer.domain = "acme.example";
+    signer.selector = "sel1";
+    signer.header_canonicalization = mode;
+    signer.body_canonicalization = mode;
+    signed_letter = mailauth::sign_dkim(letter, key, signer, t0()) + signed_letter;
+  }
+  signed_letter += letter;
+  SendRecord submission;
+  world.add_process({"office", "office", [&](io::Io& io) {
+                       return std::make_unique<SendNode>(io, io::Endpoint{address("203.0.113.10"), 25}, "relay", relay_client_config(), nullptr,
+                                                         std::vector<smtp::OutgoingMessage>{message("news@acme.example", {"ann@dest.example"}, signed_letter)},
+                                                         submission);
+                     }, {}});
+  world.start();
+  world.run_until(t0() + 1h);
+  const auto ann = store.mailbox("ann@dest.example");
+  REQUIRE(ann.size() == 1);
+  // Both signatures, simple/simple and relaxed/relaxed, still verify after the relay's Received
+  // header and two SMTP hops with dot-stuffing.
+  const std::string& results = ann[0]->authentication_results;
+  CHECK(results.find("dkim=pass header.d=acme.example") != std::string::npos);
+  CHECK(results.find("dkim=pass header.d=acme.example", results.find("dkim=pass header.d=acme.example") + 1) != std::string::npos);
+  CHECK(results.find("dkim=fail") == std::string::npos);
+  CHECK(ann[0]->content.find(letter) != std::string::npos);
+}
