@@ -16,8 +16,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
@@ -27,26 +25,10 @@
 #include "fake_mx/fake_mx_node.hpp"
 #include "real/http_server.hpp"
 #include "scenario/fake_mx_config.hpp"
+#include "smtp/dsn.hpp"
 
 namespace relaysim::cli {
 namespace {
-
-std::string header_value(std::string_view content, std::string_view name) {
-  std::size_t at = 0;
-  while (at < content.size()) {
-    const std::size_t end = content.find("\r\n", at);
-    const std::string_view line = content.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
-    if (line.empty()) break;  // end of the header section
-    if (line.size() > name.size() && line[name.size()] == ':' && smtp::to_lower(line.substr(0, name.size())) == smtp::to_lower(name)) {
-      std::string_view value = line.substr(name.size() + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      return std::string(value);
-    }
-    if (end == std::string_view::npos) break;
-    at = end + 2;
-  }
-  return "";
-}
 
 nlohmann::json summary(const fake_mx::StoredMessage& message) {
   nlohmann::json out = {{"number", message.number},
@@ -56,7 +38,7 @@ nlohmann::json summary(const fake_mx::StoredMessage& message) {
                         {"from", message.sender},
                         {"to", nlohmann::json::array()},
                         {"size", message.content.size()},
-                        {"subject", header_value(message.content, "Subject")},
+                        {"subject", smtp::header_value(message.content, "Subject")},
                         {"folder", message.folder},
                         {"tls", message.tls.active ? nlohmann::json{{"version", message.tls.version}, {"cipher", message.tls.cipher}}
                                                    : nlohmann::json(nullptr)}};
@@ -209,72 +191,42 @@ class MxServer {
 
 int mx_command(int argc, char** argv) {
   cxxopts::Options parser("relaysim mx", "a fake MX server on real sockets, with a JSON HTTP API (docs/real-mode.md)");
-  parser.add_options()("config", "the server's configuration file (JSON)", cxxopts::value<std::string>())(
-      "check-config", "check the configuration and its PEM files, then exit")(
-      "log", "write the log here instead of standard error", cxxopts::value<std::string>()->default_value(""))(
-      "log-format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
-      "ready-file", "once listening, write {\"pid\", \"smtp\", \"http\"} here", cxxopts::value<std::string>()->default_value(""))(
-      "h,help", "this help");
-  std::string config_path, log_path, log_format, ready_file;
-  bool check_only = false;
+  add_server_options(parser, "the server's configuration file (JSON)", "once listening, write {\"pid\", \"smtp\", \"http\"} here");
+  ServerOptions options;
   try {
     const auto parsed = parser.parse(argc, argv);
     if (parsed.count("help")) {
       std::printf("%s\n", parser.help().c_str());
       return 0;
     }
-    if (!parsed.count("config")) throw cxxopts::exceptions::exception("--config FILE is required");
-    config_path = parsed["config"].as<std::string>();
-    log_path = parsed["log"].as<std::string>();
-    log_format = parsed["log-format"].as<std::string>();
-    ready_file = parsed["ready-file"].as<std::string>();
-    if (log_format != "text" && log_format != "json") throw cxxopts::exceptions::exception("--log-format is text or json");
-    check_only = parsed.count("check-config") > 0;
+    options = read_server_options(parsed);
   } catch (const cxxopts::exceptions::exception& error) {
     std::fprintf(stderr, "relaysim mx: %s\n", error.what());
     return 2;
   }
-
   const Instant now = Instant::from_unix_microseconds(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  scenario::MxServerConfig config;
-  nlohmann::json behaviour_json = nlohmann::json::object();
-  try {
-    config = scenario::load_mx_server_config(config_path, now);
-    const nlohmann::json document = scenario::parse_json_text(
-        [&] {
-          std::ifstream stream(config_path, std::ios::binary);
-          std::ostringstream text;
-          text << stream.rdbuf();
-          return text.str();
-        }(),
-        config_path);
-    if (document.contains("behaviour")) behaviour_json = document["behaviour"];
-  } catch (const scenario::InputError& error) {
-    std::fprintf(stderr, "relaysim mx: %s: %s\n", config_path.c_str(), error.what());
-    return 2;
-  }
-  auto tls = make_real_tls(config.tls);
-  if (!tls) {
-    std::fprintf(stderr, "relaysim mx: %s: tls: %s\n", config_path.c_str(), tls.error().detail.c_str());
-    return 2;
-  }
-  if (check_only) {
-    std::printf("%s: configuration OK: SMTP on %s, %zu rules, greylisting %s, HTTP %s\n", config_path.c_str(), config.listen.to_string().c_str(),
-                config.behaviour.rules.size(), config.behaviour.greylisting.enabled ? "on" : "off",
-                config.http ? config.http->to_string().c_str() : "off");
+  auto loaded = load_server_config<scenario::MxServerConfig>(
+      "mx", options.config_path, [now](const std::string& path) { return scenario::load_mx_server_config(path, now); });
+  if (!loaded) return 2;
+  scenario::MxServerConfig& config = loaded->first;
+  if (options.check_only) {
+    std::printf("%s: configuration OK: SMTP on %s, %zu rules, greylisting %s, authentication %s, HTTP %s\n", options.config_path.c_str(),
+                config.listen.to_string().c_str(), config.behaviour.rules.size(), config.behaviour.greylisting.enabled ? "on" : "off",
+                config.behaviour.authentication.enabled ? "on" : "off", config.http ? config.http->to_string().c_str() : "off");
     return 0;
   }
 
-  auto log = DaemonLog::open(log_path, log_format == "json", "");
+  auto log = DaemonLog::open(options.log_path, options.json_log, "");
   if (!log) return 2;
   std::signal(SIGPIPE, SIG_IGN);
   real::Runtime runtime;
-  MxServer server(runtime, std::move(config), behaviour_json, std::move(tls).value(), *log);
+  const nlohmann::json behaviour_json = nlohmann::json::parse(config.behaviour_json);
+  MxServer server(runtime, std::move(config), behaviour_json, std::move(loaded->second), *log);
   if (!server.start()) return 1;
   log->note("mx", "ready: " + server.ready().dump());
-  if (!ready_file.empty() && !write_ready_file(ready_file, server.ready())) {
-    log->note("mx", "fatal: cannot write " + ready_file);
+  if (!options.ready_file.empty() && !write_ready_file(options.ready_file, server.ready())) {
+    log->note("mx", "fatal: cannot write " + options.ready_file);
     return 1;
   }
   runtime.on_signal(SIGTERM, [&server] { server.stop(); });

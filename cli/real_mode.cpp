@@ -132,6 +132,27 @@ real::NodeOptions node_options(std::string node_name, std::string host_name, std
   return options;
 }
 
+void add_server_options(cxxopts::Options& parser, const char* what_config, const char* ready_contents) {
+  parser.add_options()("config", what_config, cxxopts::value<std::string>())(
+      "check-config", "check the configuration, its PEM files and keys, then exit")(
+      "log", "write the log here instead of standard error", cxxopts::value<std::string>()->default_value(""))(
+      "log-format", "text (Postfix-like lines) or json (every trace event)", cxxopts::value<std::string>()->default_value("text"))(
+      "ready-file", ready_contents, cxxopts::value<std::string>()->default_value(""))("h,help", "this help");
+}
+
+ServerOptions read_server_options(const cxxopts::ParseResult& parsed) {
+  if (!parsed.count("config")) throw cxxopts::exceptions::exception("--config FILE is required");
+  ServerOptions options;
+  options.config_path = parsed["config"].as<std::string>();
+  options.log_path = parsed["log"].as<std::string>();
+  const std::string format = parsed["log-format"].as<std::string>();
+  if (format != "text" && format != "json") throw cxxopts::exceptions::exception("--log-format is text or json");
+  options.json_log = format == "json";
+  options.ready_file = parsed["ready-file"].as<std::string>();
+  options.check_only = parsed.count("check-config") > 0;
+  return options;
+}
+
 bool write_ready_file(const std::string& path, const nlohmann::json& content) {
   const std::string temporary = path + ".tmp";
   {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <cxxopts.hpp>
 #include <nlohmann/json_fwd.hpp>
 
 #include "real/runtime.hpp"
@@ -52,6 +53,37 @@ io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files);
 
 real::NodeOptions node_options(std::string node_name, std::string host_name, std::string data_directory,
                                const scenario::DnsSetup& dns, DaemonLog* log);
+
+// The options every real-mode server takes: --config, --check-config, --log, --log-format,
+// --ready-file (and --help).
+struct ServerOptions {
+  std::string config_path;
+  std::string log_path;
+  bool json_log = false;
+  std::string ready_file;
+  bool check_only = false;
+};
+void add_server_options(cxxopts::Options& parser, const char* what_config, const char* ready_contents);
+// Throws cxxopts::exceptions::exception for a missing --config or a bad --log-format.
+ServerOptions read_server_options(const cxxopts::ParseResult& parsed);
+
+// Loads a configuration with `load` and its TLS files; on a mistake prints
+// "relaysim COMMAND: FILE: ..." and returns nullopt (exit status 2).
+template <typename Config, typename Load>
+std::optional<std::pair<Config, RealTls>> load_server_config(const char* command, const std::string& path, Load load) {
+  try {
+    Config config = load(path);
+    auto tls = make_real_tls(config.tls);
+    if (!tls) {
+      std::fprintf(stderr, "relaysim %s: %s: tls: %s\n", command, path.c_str(), tls.error().detail.c_str());
+      return std::nullopt;
+    }
+    return std::pair<Config, RealTls>(std::move(config), std::move(tls).value());
+  } catch (const scenario::InputError& error) {
+    std::fprintf(stderr, "relaysim %s: %s: %s\n", command, path.c_str(), error.what());
+    return std::nullopt;
+  }
+}
 
 // Writes `content` to `path` atomically (a temporary file renamed over it); false on failure.
 bool write_ready_file(const std::string& path, const nlohmann::json& content);

@@ -172,53 +172,36 @@ class RelayDaemon {
 
 int relay_command(int argc, char** argv) {
   cxxopts::Options parser("relaysim relay", "the relay as a daemon: real sockets, TLS, DNS and disk (docs/real-mode.md)");
-  parser.add_options()("config", "the relay's configuration file (JSON)", cxxopts::value<std::string>())(
-      "check-config", "check the configuration, its PEM files and its keys, then exit")(
-      "log", "write the log here instead of standard error", cxxopts::value<std::string>()->default_value(""))(
-      "log-format", "text (Postfix-like lines) or json (every trace event)", cxxopts::value<std::string>()->default_value("text"))(
-      "ready-file", "once listening, write {\"pid\", \"smtp\": [addresses]} here", cxxopts::value<std::string>()->default_value(""))(
-      "drain-time", "seconds sessions may take to finish on SIGTERM or SIGHUP", cxxopts::value<int>()->default_value("30"))(
-      "h,help", "this help");
+  add_server_options(parser, "the relay's configuration file (JSON)", "once listening, write {\"pid\", \"smtp\": [addresses]} here");
+  parser.add_options()("drain-time", "seconds sessions may take to finish on SIGTERM or SIGHUP", cxxopts::value<int>()->default_value("30"));
+  ServerOptions server;
   RelayOptions options;
-  std::string log_path, log_format;
-  bool check_only = false;
   try {
     const auto parsed = parser.parse(argc, argv);
     if (parsed.count("help")) {
       std::printf("%s\n", parser.help().c_str());
       return 0;
     }
-    if (!parsed.count("config")) throw cxxopts::exceptions::exception("--config FILE is required");
-    options.config_path = parsed["config"].as<std::string>();
-    options.ready_file = parsed["ready-file"].as<std::string>();
+    server = read_server_options(parsed);
+    options.config_path = server.config_path;
+    options.ready_file = server.ready_file;
     options.drain_time = std::chrono::seconds(parsed["drain-time"].as<int>());
-    log_path = parsed["log"].as<std::string>();
-    log_format = parsed["log-format"].as<std::string>();
-    if (log_format != "text" && log_format != "json") throw cxxopts::exceptions::exception("--log-format is text or json");
-    check_only = parsed.count("check-config") > 0;
   } catch (const cxxopts::exceptions::exception& error) {
     std::fprintf(stderr, "relaysim relay: %s\n", error.what());
     return 2;
   }
 
-  if (check_only) {
-    try {
-      const scenario::RelayDaemonConfig config = scenario::load_relay_daemon_config(options.config_path);
-      if (auto tls = make_real_tls(config.tls); !tls) {
-        std::fprintf(stderr, "relaysim relay: %s: tls: %s\n", options.config_path.c_str(), tls.error().detail.c_str());
-        return 2;
-      }
-      std::printf("%s: configuration OK: %zu listeners, queue %s/%s, %zu users, mynetworks %zu entries\n", options.config_path.c_str(),
-                  config.relay.listeners.size(), config.data_directory.c_str(), config.relay.queue_directory.c_str(), config.relay.users.size(),
-                  config.relay.mynetworks.size());
-      return 0;
-    } catch (const scenario::InputError& error) {
-      std::fprintf(stderr, "relaysim relay: %s: %s\n", options.config_path.c_str(), error.what());
-      return 2;
-    }
+  if (server.check_only) {
+    const auto loaded = load_server_config<scenario::RelayDaemonConfig>("relay", options.config_path, scenario::load_relay_daemon_config);
+    if (!loaded) return 2;
+    const scenario::RelayDaemonConfig& config = loaded->first;
+    std::printf("%s: configuration OK: %zu listeners, queue %s/%s, %zu users, mynetworks %zu entries, %zu DKIM signing entries\n",
+                options.config_path.c_str(), config.relay.listeners.size(), config.data_directory.c_str(), config.relay.queue_directory.c_str(),
+                config.relay.users.size(), config.relay.mynetworks.size(), config.relay.dkim_signing.size());
+    return 0;
   }
 
-  auto log = DaemonLog::open(log_path, log_format == "json", "");
+  auto log = DaemonLog::open(server.log_path, server.json_log, "");
   if (!log) return 2;
   std::signal(SIGPIPE, SIG_IGN);
   real::Runtime runtime;

@@ -100,18 +100,10 @@ int salesforce_command(int argc, char** argv) {
     return 2;
   }
 
-  scenario::OrgClientConfig config;
-  try {
-    config = scenario::load_org_client_config(config_path);
-  } catch (const scenario::InputError& error) {
-    std::fprintf(stderr, "relaysim salesforce: %s: %s\n", config_path.c_str(), error.what());
-    return 2;
-  }
-  auto tls = make_real_tls(config.tls);
-  if (!tls) {
-    std::fprintf(stderr, "relaysim salesforce: %s: tls: %s\n", config_path.c_str(), tls.error().detail.c_str());
-    return 2;
-  }
+  auto loaded = load_server_config<scenario::OrgClientConfig>("salesforce", config_path, scenario::load_org_client_config);
+  if (!loaded) return 2;
+  const scenario::OrgClientConfig& config = loaded->first;
+  const RealTls& tls = loaded->second;
   auto log = DaemonLog::open(log_path, false, "");
   if (!log) return 2;
 
@@ -135,7 +127,7 @@ int salesforce_command(int argc, char** argv) {
     org_config.deliverability_tests.push_back({now, to.front()});
   }
   salesforce::OrgState state;
-  auto node = salesforce::make_org_node(*io, org_config, {tls.value().client_plain.get(), tls.value().client_verify.get()}, state);
+  auto node = salesforce::make_org_node(*io, org_config, {tls.client_plain.get(), tls.client_verify.get()}, state);
   node->start();
 
   std::size_t printed = 0;

@@ -171,7 +171,10 @@ MxServerConfig load_mx_server_config(const std::string& path, Instant origin) {
   root.allow_keys({"listen", "behaviour", "http", "data_directory", "tls", "dns"});
   const std::string directory = directory_of(path);
   MxServerConfig config;
-  if (auto behaviour = root.find("behaviour")) config.behaviour = read_fake_mx_behaviour(*behaviour, origin);
+  if (auto behaviour = root.find("behaviour")) {
+    config.behaviour = read_fake_mx_behaviour(*behaviour, origin);
+    config.behaviour_json = behaviour->raw().dump();
+  }
   config.listen = root.find("listen") ? read_endpoint(root.at("listen")) : io::Endpoint{io::Address::any_v4(), config.behaviour.port};
   config.behaviour.port = config.listen.port;
   if (auto http = root.find("http")) config.http = read_endpoint(*http);

@@ -48,6 +48,7 @@ struct RelayDaemonConfig {
 
 struct MxServerConfig {
   fake_mx::Behaviour behaviour;
+  std::string behaviour_json = "{}";  // the "behaviour" object as written, for the API to show
   io::Endpoint listen{io::Address::any_v4(), 25};
   std::optional<io::Endpoint> http;  // the JSON HTTP API; none when unset
   std::string data_directory;

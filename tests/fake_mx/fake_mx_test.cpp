@@ -74,6 +74,18 @@ smtp::OutgoingMessage note(const char* from, std::vector<const char*> to, std::s
   return message(from, std::move(to), "Subject: " + subject + "\r\n\r\nbody\r\n");
 }
 
+// An office (10.1.2.3) that submits to a relay (203.0.113.10), which delivers to the MX of
+// dest.example.
+void office_relay_and_mx(sim::World& world, TraceRecorder& trace) {
+  world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
+  world.add_trace_sink(trace);
+  world.add_host({"relay", {address("203.0.113.10")}});
+  world.add_host({"office", {address("10.1.2.3")}});
+  world.add_host({"mx", {mx_endpoint.address}});
+  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 300});
+  world.set_dns("mx.dest.example", {{mx_endpoint.address}, {}, {}, {}, 300});
+}
+
 fake_mx::Behaviour from_json(const char* text) {
   const auto document = nlohmann::json::parse(text);
   return scenario::read_fake_mx_behaviour(scenario::JsonValue(document, "$"), t0());
@@ -84,14 +96,8 @@ fake_mx::Behaviour from_json(const char* text) {
 TEST_CASE("a greylisting MX defers the first try, and the relay's retry five minutes later gets through",
           "[fake_mx][greylist][relay]") {
   sim::World world(1, t0());
-  world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
   TraceRecorder trace;
-  world.add_trace_sink(trace);
-  world.add_host({"relay", {address("203.0.113.10")}});
-  world.add_host({"office", {address("10.1.2.3")}});
-  world.add_host({"mx", {mx_endpoint.address}});
-  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 300});
-  world.set_dns("mx.dest.example", {{mx_endpoint.address}, {}, {}, {}, 300});
+  office_relay_and_mx(world, trace);
   fake_mx::MailStore store;
   world.add_process({"mx", "mx", [&](io::Io& io) {
                        return std::make_unique<fake_mx::FakeMxNode>(io, *fake_mx::preset("postgrey"), nullptr, store);
@@ -499,14 +505,8 @@ TEST_CASE("authentication: a DNS failure gives temperror and the message is kept
 TEST_CASE("a DKIM signature survives the relay: long lines, trailing whitespace, 8-bit text, folded headers, leading dots",
           "[fake_mx][mailauth][relay]") {
   sim::World world(1, t0());
-  world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
   TraceRecorder trace;
-  world.add_trace_sink(trace);
-  world.add_host({"relay", {address("203.0.113.10")}});
-  world.add_host({"office", {address("10.1.2.3")}});
-  world.add_host({"mx", {mx_endpoint.address}});
-  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 300});
-  world.set_dns("mx.dest.example", {{mx_endpoint.address}, {}, {}, {}, 300});
+  office_relay_and_mx(world, trace);
   EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048});
   REQUIRE(raw != nullptr);
   const mailauth::DkimKey key(raw);
