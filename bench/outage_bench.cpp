@@ -28,8 +28,8 @@ int main(int argc, char** argv) {
   world.set_default_link({std::chrono::milliseconds(1), Duration(0), 0});
   world.add_host({"relay", {*io::Address::parse("203.0.113.10")}});
   world.add_host({"mx", {*io::Address::parse("192.0.2.25")}});
-  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 3600});
-  world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 3600});
+  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 3600, {}});
+  world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 3600, {}});
   sim::NetworkFault down;
   down.kind = sim::NetworkFault::Kind::refuse;
   down.from = start;

@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
   testing::SinkRecord mailbox;
   if (deliver) {
     world.add_host({"mx", {*io::Address::parse("192.0.2.25")}});
-    world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 3600});
-    world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 3600});
+    world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 3600, {}});
+    world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 3600, {}});
     smtp::ServerConfig mx;
     mx.hostname = "mx.dest.example";
     world.add_process({"mx", "mx", [&mailbox, mx](io::Io& io) {

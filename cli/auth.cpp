@@ -55,7 +55,7 @@ class AuthDns {
     std::optional<io::DnsAnswer> answer;
     io::Pending pending = io_->resolve(name, type, [&answer](const io::DnsAnswer& result) { answer = result; });
     if (!runtime_->run_until([&answer] { return answer.has_value(); }, std::chrono::seconds(30))) {
-      return io::DnsAnswer{io::DnsStatus::timeout, name, name, {}, {}, {}, {}, 0};
+      return io::DnsAnswer{io::DnsStatus::timeout, name, name, {}, {}, {}, {}, 0, {}};
     }
     return *answer;
   }

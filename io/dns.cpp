@@ -9,6 +9,7 @@ std::string_view to_string(DnsType type) {
     case DnsType::mx: return "MX";
     case DnsType::txt: return "TXT";
     case DnsType::cname: return "CNAME";
+    case DnsType::ptr: return "PTR";
   }
   return "?";
 }
@@ -19,6 +20,7 @@ std::optional<DnsType> parse_dns_type(std::string_view text) {
   if (text == "MX") return DnsType::mx;
   if (text == "TXT") return DnsType::txt;
   if (text == "CNAME") return DnsType::cname;
+  if (text == "PTR") return DnsType::ptr;
   return std::nullopt;
 }
 
@@ -30,6 +32,23 @@ std::string_view to_string(DnsStatus status) {
     case DnsStatus::timeout: return "timeout";
   }
   return "?";
+}
+
+std::string reverse_name(const Address& address) {
+  std::string out;
+  if (address.is_v4()) {
+    for (int i = 3; i >= 0; --i) out += std::to_string(address.bytes()[static_cast<std::size_t>(i)]) + ".";
+    return out + "in-addr.arpa";
+  }
+  static constexpr char digits[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    const std::uint8_t byte = address.bytes()[static_cast<std::size_t>(i)];
+    out += digits[byte & 15];
+    out += '.';
+    out += digits[byte >> 4];
+    out += '.';
+  }
+  return out + "ip6.arpa";
 }
 
 std::string normalize_dns_name(std::string_view name) {

@@ -11,9 +11,9 @@
 
 namespace relaysim::io {
 
-enum class DnsType : std::uint8_t { a, aaaa, mx, txt, cname };
+enum class DnsType : std::uint8_t { a, aaaa, mx, txt, cname, ptr };
 std::string_view to_string(DnsType type);
-std::optional<DnsType> parse_dns_type(std::string_view text);  // "A", "AAAA", "MX", "TXT", "CNAME"
+std::optional<DnsType> parse_dns_type(std::string_view text);  // "A", "AAAA", "MX", "TXT", "CNAME", "PTR"
 
 enum class DnsStatus : std::uint8_t {
   ok,        // the answer holds the records; empty means NODATA (name exists, no record of that type)
@@ -38,10 +38,14 @@ struct DnsAnswer {
   std::vector<std::string> texts;   // TXT, each record's strings joined
   std::string cname_target;         // CNAME question: the target
   std::uint32_t ttl_seconds = 0;    // the smallest TTL in the answer
+  std::vector<std::string> names;   // PTR: the names an address points to
 
   bool temporary_failure() const { return status == DnsStatus::servfail || status == DnsStatus::timeout; }
-  bool empty() const { return addresses.empty() && mx.empty() && texts.empty() && cname_target.empty(); }
+  bool empty() const { return addresses.empty() && mx.empty() && texts.empty() && cname_target.empty() && names.empty(); }
 };
+
+// The name of an address's PTR record: "10.2.0.192.in-addr.arpa", or nibbles under "ip6.arpa".
+std::string reverse_name(const Address& address);
 
 // Lower case, no trailing dot: the form names are compared in.
 std::string normalize_dns_name(std::string_view name);

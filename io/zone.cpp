@@ -14,6 +14,7 @@ void Zone::set(std::string_view name, DnsRecords records) {
   for (MxRecord& mx : records.mx) {
     if (mx.exchange != ".") mx.exchange = normalize_dns_name(mx.exchange);
   }
+  for (std::string& target : records.ptr) target = normalize_dns_name(target);
   records_[normalize_dns_name(name)] = std::move(records);
   rebuild_existing_names();
 }
@@ -69,6 +70,7 @@ DnsAnswer Zone::answer(std::string_view name, DnsType type, std::uint32_t negati
       case DnsType::mx: answer.mx = records.mx; break;
       case DnsType::txt: answer.texts = records.texts; break;
       case DnsType::cname: answer.cname_target = records.cname; break;
+      case DnsType::ptr: answer.names = records.ptr; break;
     }
     if (answer.empty()) answer.ttl_seconds = std::min(records.ttl_seconds, negative_ttl_seconds);
     return answer;

@@ -22,6 +22,7 @@ struct DnsRecords {
   std::vector<std::string> texts;
   std::string cname;
   std::uint32_t ttl_seconds = 300;
+  std::vector<std::string> ptr;  // PTR: names, for a reverse name ("10.2.0.192.in-addr.arpa")
 };
 
 class Zone {

@@ -12,6 +12,7 @@ namespace {
 constexpr int dns_term_limit = 10;     // RFC 7208 §4.6.4
 constexpr int void_lookup_limit = 2;   // RFC 7208 §4.6.4
 constexpr int mx_address_limit = 10;   // names per mx mechanism
+constexpr std::size_t ptr_name_limit = 10;  // names per ptr mechanism or %{p}
 constexpr std::size_t domain_length_max = 253;
 
 // Thrown inside an evaluation to end it with a result (permerror, temperror).
@@ -226,7 +227,7 @@ std::string target_domain(Evaluation& evaluation, const Term& term, std::string_
     if (required) throw Stop{SpfResult::permerror, "\"" + term.text + "\" needs a domain"};
     return std::string(domain);
   }
-  const auto expanded = expand_spf_macros(term.value, domain, sender, evaluation.request, false);
+  const auto expanded = expand_spf_macros(term.value, domain, sender, evaluation.request, false, &evaluation.lookups);
   if (!expanded || expanded->empty()) throw Stop{SpfResult::permerror, "malformed macro in \"" + term.text + "\""};
   std::string target = shorten_domain(smtp::to_lower(*expanded));
   while (!target.empty() && target.back() == '.') target.pop_back();
@@ -303,8 +304,11 @@ bool matches(Evaluation& evaluation, const Term& term, std::string_view domain, 
   }
   if (term.name == "ptr") {
     evaluation.count_term(term.text);
-    (void)target_domain(evaluation, term, domain, sender, false);
-    return false;  // no PTR records through Io's DNS: the name cannot be validated (§5.5)
+    const std::string target = target_domain(evaluation, term, domain, sender, false);
+    for (const std::string& name : validated_names(client, evaluation.lookups)) {
+      if (name == target || name.ends_with("." + target)) return true;
+    }
+    return false;
   }
   // exists
   evaluation.count_term(term.text);
@@ -358,11 +362,11 @@ SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::s
     if (outcome.result == SpfResult::fail && explanation != nullptr) {
       // exp= (§6.2): failures to find or expand it are ignored, and it counts no lookup.
       try {
-        const auto target = expand_spf_macros(explanation->value, domain, sender, evaluation.request, false);
+        const auto target = expand_spf_macros(explanation->value, domain, sender, evaluation.request, false, &evaluation.lookups);
         if (target) {
           const io::DnsAnswer& text = evaluation.lookups.get(*target, io::DnsType::txt);
           if (text.status == io::DnsStatus::ok && text.texts.size() == 1) {
-            if (auto expanded = expand_spf_macros(text.texts.front(), domain, sender, evaluation.request, true)) outcome.explanation = *expanded;
+            if (auto expanded = expand_spf_macros(text.texts.front(), domain, sender, evaluation.request, true, &evaluation.lookups)) outcome.explanation = *expanded;
           }
         }
       } catch (const Stop&) {
@@ -373,7 +377,7 @@ SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::s
   }
   if (redirect != nullptr) {
     evaluation.count_term(redirect->text);
-    const auto target = expand_spf_macros(redirect->value, domain, sender, evaluation.request, false);
+    const auto target = expand_spf_macros(redirect->value, domain, sender, evaluation.request, false, &evaluation.lookups);
     if (!target || target->empty()) throw Stop{SpfResult::permerror, "malformed redirect at " + domain};
     SpfOutcome redirected = evaluate(evaluation, shorten_domain(smtp::to_lower(*target)), sender);
     if (redirected.result == SpfResult::none) throw Stop{SpfResult::permerror, "redirect=" + *target + " has no SPF record"};
@@ -402,8 +406,23 @@ std::string_view to_string(SpfResult result) {
   return "none";
 }
 
+std::vector<std::string> validated_names(const io::Address& client, const Lookups& lookups) {
+  std::vector<std::string> validated;
+  const io::DnsAnswer& pointers = lookups.get(io::reverse_name(client), io::DnsType::ptr);
+  if (pointers.status != io::DnsStatus::ok) return validated;  // errors: no validated names
+  const io::DnsType type = client.is_v4() ? io::DnsType::a : io::DnsType::aaaa;
+  for (std::size_t i = 0; i < pointers.names.size() && i < ptr_name_limit; ++i) {
+    const io::DnsAnswer& addresses = lookups.get(pointers.names[i], type);
+    if (addresses.status != io::DnsStatus::ok) continue;  // a lookup error skips the name
+    if (std::find(addresses.addresses.begin(), addresses.addresses.end(), client) != addresses.addresses.end()) {
+      validated.push_back(io::normalize_dns_name(pointers.names[i]));
+    }
+  }
+  return validated;
+}
+
 std::optional<std::string> expand_spf_macros(std::string_view text, std::string_view domain, std::string_view sender,
-                                             const SpfRequest& request, bool explanation) {
+                                             const SpfRequest& request, bool explanation, const Lookups* lookups) {
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -440,7 +459,25 @@ std::optional<std::string> expand_spf_macros(std::string_view text, std::string_
       case 'o': value = sender_domain(sender); break;
       case 'd': value = std::string(domain); break;
       case 'i': value = ip_macro(request.client); break;
-      case 'p': value = "unknown"; break;
+      case 'p': {
+        // §7.3: the validated name that is the domain, else one below it, else any; else "unknown".
+        value = "unknown";
+        if (lookups == nullptr) break;
+        const std::vector<std::string> names = validated_names(request.client, *lookups);
+        const std::string current = smtp::to_lower(domain);
+        const auto pick = [&](auto predicate) {
+          const auto found = std::find_if(names.begin(), names.end(), predicate);
+          return found == names.end() ? std::optional<std::string>() : std::optional<std::string>(*found);
+        };
+        if (auto same = pick([&](const std::string& name) { return name == current; })) {
+          value = *same;
+        } else if (auto below = pick([&](const std::string& name) { return name.ends_with("." + current); })) {
+          value = *below;
+        } else if (!names.empty()) {
+          value = names.front();
+        }
+        break;
+      }
       case 'v': value = request.client.is_v4() ? "in-addr" : "ip6"; break;
       case 'h': value = request.helo; break;
       case 'c':

@@ -3,13 +3,14 @@
 // (all, include, a, mx, ptr, ip4, ip6, exists), both modifiers (redirect, exp), macros (§7), the
 // limit of 10 DNS-querying terms and of 2 void lookups (§4.6.4), and every result.
 //
-// DNS comes through Lookups (mailauth/lookups.hpp). The ptr mechanism and the %{p} macro need
-// PTR records, which the Io's DNS does not serve: ptr never matches and %{p} is "unknown", as
-// RFC 7208 §5.5 and §7.3 allow when the name cannot be validated.
+// DNS comes through Lookups (mailauth/lookups.hpp), PTR records included: the ptr mechanism and
+// the %{p} macro use the client's validated names (§5.5: a PTR name whose A or AAAA records hold
+// the client's address; at most 10 names are tried).
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "io/address.hpp"
 #include "io/time.hpp"
@@ -46,8 +47,10 @@ SpfOutcome check_host(const io::Address& client, std::string_view domain, std::s
                       const Lookups& lookups);
 
 // Macro expansion (RFC 7208 §7) of `text` for `domain`; `explanation` allows c, r and t. nullopt
-// for a syntax error.
+// for a syntax error. %{p} needs DNS: without `lookups` it is "unknown".
 std::optional<std::string> expand_spf_macros(std::string_view text, std::string_view domain, std::string_view sender,
-                                             const SpfRequest& request, bool explanation);
+                                             const SpfRequest& request, bool explanation, const Lookups* lookups = nullptr);
+// The client's validated names (§5.5), at most 10, in the order of its PTR records.
+std::vector<std::string> validated_names(const io::Address& client, const Lookups& lookups);
 
 }  // namespace relaysim::mailauth

@@ -29,6 +29,7 @@ int query_type(io::DnsType type) {
     case io::DnsType::mx: return ns_t_mx;
     case io::DnsType::txt: return ns_t_txt;
     case io::DnsType::cname: return ns_t_cname;
+    case io::DnsType::ptr: return ns_t_ptr;
   }
   return ns_t_a;
 }
@@ -122,6 +123,9 @@ io::DnsAnswer RealIo::query(const std::string& name, io::DnsType type, const Nod
           }
           answer.texts.push_back(std::move(text));
         }
+        break;
+      case ns_t_ptr:
+        if (type == io::DnsType::ptr) answer.names.push_back(expand_name(message, data));
         break;
       case ns_t_cname: {
         std::string target = expand_name(message, data);

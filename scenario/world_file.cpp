@@ -74,7 +74,7 @@ sim::LinkConfig read_link(const JsonValue& value, sim::LinkConfig link) {
 }  // namespace
 
 io::DnsRecords read_dns_records(const JsonValue& value) {
-  value.allow_keys({"A", "AAAA", "MX", "TXT", "CNAME", "ttl"});
+  value.allow_keys({"A", "AAAA", "MX", "TXT", "CNAME", "PTR", "ttl"});
   sim::DnsRecords records;
   for (const char* type : {"A", "AAAA"}) {
     if (auto list = value.find(type)) {
@@ -98,6 +98,9 @@ io::DnsRecords read_dns_records(const JsonValue& value) {
     for (const JsonValue& item : list->items()) records.texts.push_back(item.string());
   }
   if (auto cname = value.find("CNAME")) records.cname = cname->string();
+  if (auto list = value.find("PTR")) {
+    for (const JsonValue& item : list->items()) records.ptr.push_back(item.string());
+  }
   if (auto ttl = value.find("ttl")) {
     const Duration duration = ttl->duration();
     if (duration > days(7)) ttl->fail("a TTL of at most 7 days");
@@ -463,7 +466,7 @@ void read_fault(World& world, const JsonValue& value, Instant start,
     sim::DnsFault fault;
     fault.name = value.at("name").string();
     if (auto type = value.find("type")) {
-      fault.type = static_cast<io::DnsType>(type->choice({"A", "AAAA", "MX", "TXT", "CNAME"}));
+      fault.type = static_cast<io::DnsType>(type->choice({"A", "AAAA", "MX", "TXT", "CNAME", "PTR"}));
     }
     fault.kind = static_cast<sim::DnsFault::Kind>(value.at("error").choice({"servfail", "nxdomain", "timeout", "empty"}));
     window(fault.from, fault.until);

@@ -29,6 +29,7 @@ std::string summarize(const io::DnsAnswer& answer) {
   for (const io::Address& address : answer.addresses) add(address.to_string());
   for (const std::string& text : answer.texts) add("\"" + text + "\"");
   if (!answer.cname_target.empty()) add(answer.cname_target);
+  for (const std::string& name : answer.names) add(name);
   return out;
 }
 

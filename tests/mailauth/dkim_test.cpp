@@ -72,7 +72,7 @@ TEST_CASE("DKIM signatures verify for RSA and Ed25519, relaxed and simple", "[dk
     for (const auto mode : {Canonicalization::relaxed, Canonicalization::simple}) {
       auto key = new_key(ed25519);
       io::Zone zone;
-      zone.set("sel1._domainkey.acme.example", {{}, {}, {key->txt_record()}, {}, 300});
+      zone.set("sel1._domainkey.acme.example", {{}, {}, {key->txt_record()}, {}, 300, {}});
       const mailauth::DkimSignerConfig config = signer(mode);
       const std::string signed_message = mailauth::sign_dkim(message, *key, config, now) + message;
       const auto checks = verify(signed_message, zone);
@@ -90,7 +90,7 @@ TEST_CASE("DKIM signatures verify for RSA and Ed25519, relaxed and simple", "[dk
 TEST_CASE("DKIM tells each way a signature breaks", "[dkim]") {
   auto key = new_key(false);
   io::Zone zone;
-  zone.set("sel1._domainkey.acme.example", {{}, {}, {key->txt_record()}, {}, 300});
+  zone.set("sel1._domainkey.acme.example", {{}, {}, {key->txt_record()}, {}, 300, {}});
   const mailauth::DkimSignerConfig relaxed = signer();
   const std::string signature = mailauth::sign_dkim(message, *key, relaxed, now);
   const auto result_of = [&](const std::string& text) {
@@ -113,11 +113,11 @@ TEST_CASE("DKIM tells each way a signature breaks", "[dkim]") {
   // A field not signed may be added freely.
   CHECK(result_of("X-Added: by a relay\r\n" + signature + message).first == DkimResult::pass);
   // Keys: revoked, missing, of the wrong kind; the record's problems are permerrors.
-  zone.set("sel1._domainkey.acme.example", {{}, {}, {"v=DKIM1; k=rsa; p="}, {}, 300});
+  zone.set("sel1._domainkey.acme.example", {{}, {}, {"v=DKIM1; k=rsa; p="}, {}, 300, {}});
   CHECK(result_of(signature + message) == std::pair(DkimResult::permerror, std::string("key revoked")));
   zone.remove("sel1._domainkey.acme.example");
   CHECK(result_of(signature + message).first == DkimResult::permerror);
-  zone.set("sel1._domainkey.acme.example", {{}, {}, {new_key(true)->txt_record()}, {}, 300});
+  zone.set("sel1._domainkey.acme.example", {{}, {}, {new_key(true)->txt_record()}, {}, 300, {}});
   CHECK(result_of(signature + message).first == DkimResult::permerror);
   // rsa-sha1 is refused (RFC 8301), as are missing tags and an unsigned From.
   std::string sha1 = signature;
@@ -136,7 +136,7 @@ TEST_CASE("DKIM reports a temporary key lookup failure as temperror", "[dkim]") 
   mailauth::Lookups lookups;
   const auto checks = mailauth::run_with(
       lookups, [&](const mailauth::Lookups& answers) { return mailauth::verify_dkim(signed_message, answers, now); },
-      [](const std::string& name, io::DnsType) { return io::DnsAnswer{io::DnsStatus::timeout, name, name, {}, {}, {}, {}, 0}; });
+      [](const std::string& name, io::DnsType) { return io::DnsAnswer{io::DnsStatus::timeout, name, name, {}, {}, {}, {}, 0, {}}; });
   REQUIRE(checks.size() == 1);
   CHECK(checks[0].result == DkimResult::temperror);
 }

@@ -38,7 +38,7 @@ TEST_CASE("the organisational domain is the registered one", "[dmarc]") {
 
 TEST_CASE("DMARC passes on an aligned SPF or DKIM pass, and fails otherwise", "[dmarc]") {
   io::Zone zone;
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject; rua=mailto:d@acme.example"}, {}, 300});
+  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject; rua=mailto:d@acme.example"}, {}, 300, {}});
   // Bounce management: SPF passes for Salesforce's VERP domain, which is not aligned with acme.
   mailauth::DmarcInput verp{"acme.example", mailauth::SpfResult::pass, "na1.bnc.salesforce.com", {}, 0};
   auto outcome = check(zone, verp);
@@ -54,7 +54,7 @@ TEST_CASE("DMARC passes on an aligned SPF or DKIM pass, and fails otherwise", "[
   // Relaxed alignment takes a subdomain; strict does not.
   mailauth::DmarcInput sub{"acme.example", mailauth::SpfResult::pass, "bounce.acme.example", {}, 0};
   CHECK(check(zone, sub).result == DmarcResult::pass);
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=quarantine; aspf=s; adkim=s"}, {}, 300});
+  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=quarantine; aspf=s; adkim=s"}, {}, 300, {}});
   CHECK(check(zone, sub).result == DmarcResult::fail);
   sub.dkim = {dkim("mail.acme.example")};
   CHECK(check(zone, sub).result == DmarcResult::fail);
@@ -66,7 +66,7 @@ TEST_CASE("DMARC passes on an aligned SPF or DKIM pass, and fails otherwise", "[
 
 TEST_CASE("DMARC finds the policy at the organisational domain, applies sp= and pct=", "[dmarc]") {
   io::Zone zone;
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject; sp=quarantine; pct=50"}, {}, 300});
+  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject; sp=quarantine; pct=50"}, {}, 300, {}});
   mailauth::DmarcInput input{"news.acme.example", mailauth::SpfResult::fail, "news.acme.example", {}, 10};
   auto outcome = check(zone, input);
   CHECK(outcome.record_domain == "acme.example");
@@ -78,14 +78,14 @@ TEST_CASE("DMARC finds the policy at the organisational domain, applies sp= and 
   CHECK(check(zone, input).disposition == DmarcPolicy::quarantine);  // sampled out: reject -> quarantine
   // No record, two records, not DMARC: none. A DNS failure: temperror.
   CHECK(check(io::Zone{}, input).result == DmarcResult::none);
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject", "v=DMARC1; p=none"}, {}, 300});
+  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject", "v=DMARC1; p=none"}, {}, 300, {}});
   CHECK(check(zone, input).result == DmarcResult::none);
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=spf1 -all"}, {}, 300});
+  zone.set("_dmarc.acme.example", {{}, {}, {"v=spf1 -all"}, {}, 300, {}});
   CHECK(check(zone, input).result == DmarcResult::none);
   mailauth::Lookups lookups;
   const auto broken = mailauth::run_with(lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_dmarc(input, answers); },
                                          [](const std::string& name, io::DnsType) {
-                                           return io::DnsAnswer{io::DnsStatus::servfail, name, name, {}, {}, {}, {}, 0};
+                                           return io::DnsAnswer{io::DnsStatus::servfail, name, name, {}, {}, {}, {}, 0, {}};
                                          });
   CHECK(broken.result == DmarcResult::temperror);
 }

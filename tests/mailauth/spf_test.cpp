@@ -16,14 +16,23 @@ io::Address ip(const char* text) { return *io::Address::parse(text); }
 // RFC 7208 Appendix A's zone, with example.com's SPF record given per test.
 io::Zone appendix_a(const std::string& record) {
   io::Zone zone;
-  zone.set("example.com", {{ip("192.0.2.10"), ip("192.0.2.11")}, {{10, "mail-a.example.com"}, {20, "mail-b.example.com"}}, {record}, {}, 300});
-  zone.set("amy.example.com", {{ip("192.0.2.65")}, {}, {}, {}, 300});
-  zone.set("bob.example.com", {{ip("192.0.2.66")}, {}, {}, {}, 300});
-  zone.set("mail-a.example.com", {{ip("192.0.2.129")}, {}, {}, {}, 300});
-  zone.set("mail-b.example.com", {{ip("192.0.2.130")}, {}, {}, {}, 300});
-  zone.set("www.example.com", {{}, {}, {}, "example.com", 300});
-  zone.set("mail-c.example.org", {{ip("192.0.2.140")}, {}, {}, {}, 300});
-  zone.set("example.org", {{}, {{10, "mail-c.example.org"}}, {}, {}, 300});
+  zone.set("example.com", {{ip("192.0.2.10"), ip("192.0.2.11")}, {{10, "mail-a.example.com"}, {20, "mail-b.example.com"}}, {record}, {}, 300, {}});
+  zone.set("amy.example.com", {{ip("192.0.2.65")}, {}, {}, {}, 300, {}});
+  zone.set("bob.example.com", {{ip("192.0.2.66")}, {}, {}, {}, 300, {}});
+  zone.set("mail-a.example.com", {{ip("192.0.2.129")}, {}, {}, {}, 300, {}});
+  zone.set("mail-b.example.com", {{ip("192.0.2.130")}, {}, {}, {}, 300, {}});
+  zone.set("www.example.com", {{}, {}, {}, "example.com", 300, {}});
+  zone.set("mail-c.example.org", {{ip("192.0.2.140")}, {}, {}, {}, 300, {}});
+  zone.set("example.org", {{}, {{10, "mail-c.example.org"}}, {}, {}, 300, {}});
+  const auto pointer = [&zone](const char* address, const char* name) { zone.set(io::reverse_name(ip(address)), {{}, {}, {}, {}, 300, {name}}); };
+  pointer("192.0.2.10", "example.com");
+  pointer("192.0.2.11", "example.com");
+  pointer("192.0.2.65", "amy.example.com");
+  pointer("192.0.2.66", "bob.example.com");
+  pointer("192.0.2.129", "mail-a.example.com");
+  pointer("192.0.2.130", "mail-b.example.com");
+  pointer("192.0.2.140", "mail-c.example.org");
+  pointer("10.0.0.4", "bob.example.com");
   return zone;
 }
 
@@ -71,6 +80,17 @@ TEST_CASE("SPF macros expand as RFC 7208 section 7.4 shows", "[spf]") {
   CHECK(mailauth::expand_spf_macros("%{c} at %{r} %{t}", "example.com", request.sender, request, true) ==
         "2001:db8::cb01 at mx.example.org 1700000000");
   CHECK(!mailauth::expand_spf_macros("%{x}", "example.com", request.sender, request, false));
+  // %{p}: the client's validated name, with DNS; "unknown" without.
+  io::Zone zone;
+  zone.set(io::reverse_name(ip("192.0.2.3")), {{}, {}, {}, {}, 300, {"mx.example.org"}});
+  zone.set("mx.example.org", {{ip("192.0.2.3")}, {}, {}, {}, 300, {}});
+  request.client = ip("192.0.2.3");
+  mailauth::Lookups lookups;
+  const auto with_dns = mailauth::run_with(
+      lookups, [&](const mailauth::Lookups& answers) { return mailauth::expand_spf_macros("%{p}", "email.example.com", request.sender, request, false, &answers); },
+      [&](const std::string& name, io::DnsType type) { return zone.answer(name, type, 300); });
+  CHECK(with_dns == "mx.example.org");
+  CHECK(mailauth::expand_spf_macros("%{p}", "email.example.com", request.sender, request, false) == "unknown");
   CHECK(!mailauth::expand_spf_macros("%{d0}", "example.com", request.sender, request, false));
   CHECK(!mailauth::expand_spf_macros("%", "example.com", request.sender, request, false));
 }
@@ -93,8 +113,10 @@ TEST_CASE("SPF decides RFC 7208 Appendix A.1's examples", "[spf]") {
   CHECK_FALSE(passes("v=spf1 mx/30 mx:example.org/30 -all", "192.0.2.132"));
   CHECK(passes("v=spf1 ip4:192.0.2.128/28 -all", "192.0.2.141"));
   CHECK_FALSE(passes("v=spf1 ip4:192.0.2.128/28 -all", "192.0.2.144"));
-  // The ptr mechanism cannot validate names without PTR records: it never matches.
-  CHECK_FALSE(passes("v=spf1 ptr -all", "192.0.2.65"));
+  // ptr: a valid reverse name in example.com passes; valid but elsewhere, or not valid, fails.
+  CHECK(passes("v=spf1 ptr -all", "192.0.2.65"));
+  CHECK_FALSE(passes("v=spf1 ptr -all", "192.0.2.140"));
+  CHECK_FALSE(passes("v=spf1 ptr -all", "10.0.0.4"));
 }
 
 TEST_CASE("SPF gives every result with its reason", "[spf]") {
@@ -111,7 +133,7 @@ TEST_CASE("SPF gives every result with its reason", "[spf]") {
   CHECK(check(appendix_a("v=spf1 redirect=a.example redirect=b.example"), "192.0.2.1").result == SpfResult::permerror);
   // Two SPF records: permerror. Unknown modifiers are ignored.
   io::Zone two = appendix_a("v=spf1 -all");
-  two.set("example.com", {{}, {}, {"v=spf1 -all", "v=spf1 +all"}, {}, 300});
+  two.set("example.com", {{}, {}, {"v=spf1 -all", "v=spf1 +all"}, {}, 300, {}});
   CHECK(check(two, "192.0.2.1").result == SpfResult::permerror);
   CHECK(check(appendix_a("v=spf1 moo=cow +all"), "192.0.2.1").result == SpfResult::pass);
   // A temporary DNS failure is temperror.
@@ -120,13 +142,13 @@ TEST_CASE("SPF gives every result with its reason", "[spf]") {
   mailauth::Lookups lookups;
   const auto outcome = mailauth::run_with(lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_spf(request, answers); },
                                           [&](const std::string& name, io::DnsType type) {
-                                            if (name == "flaky.example") return io::DnsAnswer{io::DnsStatus::servfail, name, name, {}, {}, {}, {}, 0};
+                                            if (name == "flaky.example") return io::DnsAnswer{io::DnsStatus::servfail, name, name, {}, {}, {}, {}, 0, {}};
                                             return broken.answer(name, type, 300);
                                           });
   CHECK(outcome.result == SpfResult::temperror);
   // The null sender checks the HELO identity.
   io::Zone helo = appendix_a("v=spf1 -all");
-  helo.set("mail.example.com", {{ip("192.0.2.77")}, {}, {"v=spf1 a -all"}, {}, 300});
+  helo.set("mail.example.com", {{ip("192.0.2.77")}, {}, {"v=spf1 a -all"}, {}, 300, {}});
   const auto by_helo = check(helo, "192.0.2.77", "");
   CHECK(by_helo.identity == "helo");
   CHECK(by_helo.domain == "mail.example.com");
@@ -135,19 +157,19 @@ TEST_CASE("SPF gives every result with its reason", "[spf]") {
 
 TEST_CASE("SPF include, redirect and exp behave as RFC 7208 sections 5.2, 6.1 and 6.2 say", "[spf]") {
   io::Zone zone = appendix_a("v=spf1 include:_spf.provider.example -all");
-  zone.set("_spf.provider.example", {{}, {}, {"v=spf1 ip4:13.108.0.0/14 ~all"}, {}, 300});
+  zone.set("_spf.provider.example", {{}, {}, {"v=spf1 ip4:13.108.0.0/14 ~all"}, {}, 300, {}});
   CHECK(check(zone, "13.110.1.1").result == SpfResult::pass);
   CHECK(check(zone, "192.0.2.1").result == SpfResult::fail);  // the include's softfail is no match
-  zone.set("example.com", {{}, {}, {"v=spf1 include:nospf.example -all"}, {}, 300});
-  zone.set("nospf.example", {{ip("192.0.2.9")}, {}, {}, {}, 300});
+  zone.set("example.com", {{}, {}, {"v=spf1 include:nospf.example -all"}, {}, 300, {}});
+  zone.set("nospf.example", {{ip("192.0.2.9")}, {}, {}, {}, 300, {}});
   CHECK(check(zone, "192.0.2.1").result == SpfResult::permerror);  // include of a domain without SPF
-  zone.set("example.com", {{}, {}, {"v=spf1 redirect=_spf.provider.example"}, {}, 300});
+  zone.set("example.com", {{}, {}, {"v=spf1 redirect=_spf.provider.example"}, {}, 300, {}});
   CHECK(check(zone, "13.108.5.5").result == SpfResult::pass);
   CHECK(check(zone, "192.0.2.1").result == SpfResult::softfail);
-  zone.set("example.com", {{}, {}, {"v=spf1 redirect=nospf.example"}, {}, 300});
+  zone.set("example.com", {{}, {}, {"v=spf1 redirect=nospf.example"}, {}, 300, {}});
   CHECK(check(zone, "192.0.2.1").result == SpfResult::permerror);
-  zone.set("example.com", {{}, {}, {"v=spf1 -all exp=explain.example.com"}, {}, 300});
-  zone.set("explain.example.com", {{}, {}, {"%{i} is not one of %{d}'s designated mail servers."}, {}, 300});
+  zone.set("example.com", {{}, {}, {"v=spf1 -all exp=explain.example.com"}, {}, 300, {}});
+  zone.set("explain.example.com", {{}, {}, {"%{i} is not one of %{d}'s designated mail servers."}, {}, 300, {}});
   const auto failed = check(zone, "192.0.2.1");
   CHECK(failed.result == SpfResult::fail);
   CHECK(failed.explanation == "192.0.2.1 is not one of example.com's designated mail servers.");
@@ -157,24 +179,24 @@ TEST_CASE("SPF stops at 10 DNS-querying terms and at 2 void lookups", "[spf]") {
   io::Zone zone = appendix_a("v=spf1 include:l1.example -all");
   for (int i = 1; i <= 11; ++i) {
     const std::string next = i < 11 ? "include:l" + std::to_string(i + 1) + ".example " : "";
-    zone.set("l" + std::to_string(i) + ".example", {{}, {}, {"v=spf1 " + next + "ip4:192.0.2.1 -all"}, {}, 300});
+    zone.set("l" + std::to_string(i) + ".example", {{}, {}, {"v=spf1 " + next + "ip4:192.0.2.1 -all"}, {}, 300, {}});
   }
   const auto deep = check(zone, "192.0.2.1");
   CHECK(deep.result == SpfResult::permerror);
   CHECK(deep.reason.find("more than 10") != std::string::npos);
-  zone.set("l10.example", {{}, {}, {"v=spf1 ip4:192.0.2.1 -all"}, {}, 300});
+  zone.set("l10.example", {{}, {}, {"v=spf1 ip4:192.0.2.1 -all"}, {}, 300, {}});
   const auto ten = check(zone, "192.0.2.1");
   CHECK(ten.result == SpfResult::pass);
   CHECK(ten.dns_lookups == 10);
-  zone.set("example.com", {{}, {}, {"v=spf1 a:gone1.example a:gone2.example a:gone3.example +all"}, {}, 300});
+  zone.set("example.com", {{}, {}, {"v=spf1 a:gone1.example a:gone2.example a:gone3.example +all"}, {}, 300, {}});
   const auto voids = check(zone, "192.0.2.1");
   CHECK(voids.result == SpfResult::permerror);
   CHECK(voids.void_lookups == 3);
-  zone.set("example.com", {{}, {}, {"v=spf1 a:gone1.example a:gone2.example +all"}, {}, 300});
+  zone.set("example.com", {{}, {}, {"v=spf1 a:gone1.example a:gone2.example +all"}, {}, 300, {}});
   CHECK(check(zone, "192.0.2.1").result == SpfResult::pass);
   // exists: with macros, as used for per-address lookups.
-  zone.set("example.com", {{}, {}, {"v=spf1 exists:%{ir}.ok.example -all"}, {}, 300});
-  zone.set("1.2.0.192.ok.example", {{ip("127.0.0.2")}, {}, {}, {}, 300});
+  zone.set("example.com", {{}, {}, {"v=spf1 exists:%{ir}.ok.example -all"}, {}, 300, {}});
+  zone.set("1.2.0.192.ok.example", {{ip("127.0.0.2")}, {}, {}, {}, 300, {}});
   CHECK(check(zone, "192.0.2.1").result == SpfResult::pass);
   CHECK(check(zone, "192.0.2.2").result == SpfResult::fail);
 }

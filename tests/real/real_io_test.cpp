@@ -202,7 +202,7 @@ TEST_CASE("real files: append, fsync, directory sync, read back, list, rename, r
   std::filesystem::remove_all(std::filesystem::path(root).parent_path());
 }
 
-TEST_CASE("real DNS answers MX, A, AAAA, TXT and CNAME from dnsmasq, and NXDOMAIN", "[real][dns]") {
+TEST_CASE("real DNS answers MX, A, AAAA, TXT, CNAME and PTR from dnsmasq, and NXDOMAIN", "[real][dns]") {
   Dnsmasq dnsmasq;
   real::Runtime runtime;
   real::NodeOptions options{"resolver", "", temporary_directory(), 1, dnsmasq.endpoint(), std::chrono::seconds(2), {}, {}, false};
@@ -238,7 +238,9 @@ TEST_CASE("real DNS answers MX, A, AAAA, TXT and CNAME from dnsmasq, and NXDOMAI
   ask("txt", "acme.example", io::DnsType::txt);
   ask("cname", "mail.acme.example", io::DnsType::a);
   ask("nx", "nobody.example", io::DnsType::mx);
-  REQUIRE(runtime.run_until([&] { return answers.size() == 5; }, bound));
+  ask("ptr", io::reverse_name(*io::Address::parse("203.0.113.5")), io::DnsType::ptr);  // --host-record makes the PTR too
+  REQUIRE(runtime.run_until([&] { return answers.size() == 6; }, bound));
+  CHECK(answers["ptr"].names == std::vector<std::string>{"mx1.dest.example"});
   CHECK(answers["a"].addresses == std::vector<io::Address>{*io::Address::parse("203.0.113.6")});
   CHECK(answers["aaaa"].addresses == std::vector<io::Address>{*io::Address::parse("2001:db8::6")});
   CHECK(answers["txt"].texts == std::vector<std::string>{"v=spf1 ip4:198.51.100.10 -all"});
@@ -249,8 +251,8 @@ TEST_CASE("real DNS answers MX, A, AAAA, TXT and CNAME from dnsmasq, and NXDOMAI
 
 TEST_CASE("real DNS answers from static records first, and only from them when told", "[real][dns]") {
   auto zone = std::make_shared<io::Zone>();
-  zone->set("dest.example", {{}, {{10, "mx1.dest.example"}}, {}, {}, 300});
-  zone->set("mx1.dest.example", {{*io::Address::parse("127.0.0.1")}, {}, {}, {}, 300});
+  zone->set("dest.example", {{}, {{10, "mx1.dest.example"}}, {}, {}, 300, {}});
+  zone->set("mx1.dest.example", {{*io::Address::parse("127.0.0.1")}, {}, {}, {}, 300, {}});
   real::Runtime runtime;
   real::NodeOptions options{"resolver", "", temporary_directory(), 1, {}, std::chrono::seconds(2), {}, zone, true};
   auto io = runtime.make_io(options);

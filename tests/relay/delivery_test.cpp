@@ -33,16 +33,16 @@ struct DeliveryWorld {
     config.retry_jitter_percent = 0;
     // The sender's own domain: where bounces go.
     add_mx("mx.acme.example", "192.0.2.100", MxScript{}, acme);
-    world.set_dns("acme.example", {{}, {{10, "mx.acme.example"}}, {}, {}, 300});
+    world.set_dns("acme.example", {{}, {{10, "mx.acme.example"}}, {}, {}, 300, {}});
   }
   // An MX host with its A record, running a scripted server.
   void add_mx(const std::string& name, const char* ip, MxScript script, MxLog& log) {
     world.add_host({name, {address(ip)}});
-    world.set_dns(name, {{address(ip)}, {}, {}, {}, 300});
+    world.set_dns(name, {{address(ip)}, {}, {}, {}, 300, {}});
     world.add_process({name, name, [script, &log](io::Io& io) { return std::make_unique<ScriptedMx>(io, script, log); }, {}});
   }
   void mx_records(const std::string& domain, std::vector<io::MxRecord> records) {
-    world.set_dns(domain, {{}, std::move(records), {}, {}, 300});
+    world.set_dns(domain, {{}, std::move(records), {}, {}, 300, {}});
   }
   void add_relay() {
     relay_added = true;
@@ -140,7 +140,7 @@ TEST_CASE("MX selection: the next MX when the first refuses connections; the dom
     DeliveryWorld w;
     MxLog mx2;
     w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});  // up, nothing listening
-    w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300});
+    w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
     w.add_mx("mx2.dest.example", "192.0.2.12", MxScript{}, mx2);
     w.mx_records("dest.example", {{10, "mx1.dest.example"}, {20, "mx2.dest.example"}});
     w.send({note("news@acme.example", {"ann@dest.example"})});
@@ -507,7 +507,7 @@ TEST_CASE("a dead destination is remembered: later messages are deferred without
           "[relay][delivery][limits]") {
   DeliveryWorld w;
   w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});  // up, nothing listening
-  w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300});
+  w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
   w.mx_records("dest.example", {{10, "mx1.dest.example"}});
   std::vector<smtp::OutgoingMessage> messages;
   for (int i = 0; i < 4; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example"}));
@@ -602,7 +602,7 @@ TEST_CASE("outbound TLS policy per destination: may falls back to plaintext, enc
     mx_config.hostname = "mx1.dest.example";
     mx_config.starttls = c.server_tls;
     w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});
-    w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300});
+    w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
     w.world.add_process({"mx1", "mx1.dest.example", [&](io::Io& io) {
                            return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx_config,
                                                              server.get(), std::map<std::string, std::string>{}, sink);
@@ -674,9 +674,9 @@ TEST_CASE("smtp_mx_session_limit and smtp_mx_address_limit bound one delivery's 
   SECTION("addresses") {
     DeliveryWorld w;
     w.config.smtp_mx_address_limit = 2;
-    for (const char* host : {"a.dest.example", "b.dest.example", "c.dest.example"}) w.world.set_dns(host, {{}, {}, {}, {}, 300});
-    w.world.set_dns("a.dest.example", {{address("192.0.2.41"), address("192.0.2.42")}, {}, {}, {}, 300});
-    w.world.set_dns("b.dest.example", {{address("192.0.2.43")}, {}, {}, {}, 300});
+    for (const char* host : {"a.dest.example", "b.dest.example", "c.dest.example"}) w.world.set_dns(host, {{}, {}, {}, {}, 300, {}});
+    w.world.set_dns("a.dest.example", {{address("192.0.2.41"), address("192.0.2.42")}, {}, {}, {}, 300, {}});
+    w.world.set_dns("b.dest.example", {{address("192.0.2.43")}, {}, {}, {}, 300, {}});
     w.mx_records("dest.example", {{10, "a.dest.example"}, {20, "b.dest.example"}});
     w.send({note("news@acme.example", {"ann@dest.example"})});
     w.run(4min);
@@ -691,9 +691,9 @@ TEST_CASE("CNAMEs are followed: for the domain's MX and for an MX host's address
   DeliveryWorld w;
   MxLog mx;
   w.add_mx("mail.hosting.example", "192.0.2.70", MxScript{}, mx);
-  w.world.set_dns("dest.example", {{}, {}, {}, "dest.hosting.example", 300});      // the domain is an alias
+  w.world.set_dns("dest.example", {{}, {}, {}, "dest.hosting.example", 300, {}});      // the domain is an alias
   w.mx_records("dest.hosting.example", {{10, "mx.dest.example"}});
-  w.world.set_dns("mx.dest.example", {{}, {}, {}, "mail.hosting.example", 300});   // so is its MX host
+  w.world.set_dns("mx.dest.example", {{}, {}, {}, "mail.hosting.example", 300, {}});   // so is its MX host
   w.send({note("news@acme.example", {"ann@dest.example"})});
   w.run();
   REQUIRE(mx.messages.size() == 1);
@@ -765,7 +765,7 @@ TEST_CASE("a smarthost with credentials: AUTH after STARTTLS, and never a passwo
     smarthost.auth_mechanisms = {"PLAIN", "LOGIN"};
     smarthost.auth_requires_tls = false;  // it would take a password in plaintext: the relay must not send one
     w.world.add_host({"smarthost.acme.example", {address("192.0.2.60")}});
-    w.world.set_dns("smarthost.acme.example", {{address("192.0.2.60")}, {}, {}, {}, 300});
+    w.world.set_dns("smarthost.acme.example", {{address("192.0.2.60")}, {}, {}, {}, 300, {}});
     w.world.add_process({"smarthost", "smarthost.acme.example", [&](io::Io& io) {
                            return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 587}, smarthost,
                                                              offers_tls ? &server : nullptr,
