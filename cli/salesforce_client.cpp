@@ -125,6 +125,13 @@ int salesforce_command(int argc, char** argv) {
     }
   } else {
     org_config.deliverability_tests.push_back({now, to.front()});
+    org_config.deliverability_from_own_address = true;
+    // Salesforce's published ranges (a sample), when the configuration names none.
+    if (org_config.org.sending_ranges.empty()) {
+      for (const char* range : {"13.108.0.0/14", "96.43.144.0/20", "136.146.0.0/15", "204.14.232.0/21"}) {
+        org_config.org.sending_ranges.push_back(*io::Cidr::parse(range));
+      }
+    }
   }
   salesforce::OrgState state;
   auto node = salesforce::make_org_node(*io, org_config, {tls.client_plain.get(), tls.client_verify.get()}, state);
@@ -148,8 +155,7 @@ int salesforce_command(int argc, char** argv) {
   const bool done = runtime.run_until([&] { return finished() || interrupted; }, std::chrono::seconds(wait_seconds)) && !interrupted;
   print_new();
   for (const salesforce::DeliverabilityResult& result : state.deliverability) {
-    std::printf("test deliverability: range %s: %s\n", result.range.c_str(),
-                result.source.empty() ? "this host has no address in the range; sent from its own address" : ("sent from " + result.source).c_str());
+    std::printf("test deliverability: range %s: sent from %s, email %s\n", result.range.c_str(), result.source.c_str(), result.email.c_str());
   }
   const salesforce::OrgCounters& counters = state.counters;
   std::printf("sends %llu, refused %llu, recipients %llu, delivered %llu, failed %llu, given up %llu%s\n",

@@ -232,22 +232,24 @@ class OrgNode final : public io::Node {
     for (const io::Cidr& range : org_.sending_ranges) {
       const auto address = std::find_if(own.begin(), own.end(), [&](const io::Address& a) { return range.contains(a); });
       DeliverabilityResult result{io_.now(), range.to_string(), "", ""};
-      if (address == own.end()) {
+      if (address == own.end() && !config_.deliverability_from_own_address) {
         io_.trace("salesforce.test_deliverability", {{"range", result.range}, {"result", "no address of this host in the range"}});
         state_.deliverability.push_back(result);
         continue;
       }
+      const std::optional<io::Address> source = address == own.end() ? std::nullopt : std::optional<io::Address>(*address);
+      const std::string from_text = source ? source->to_string() : result.range;
       Send send;
       send.at = io_.now();
       send.category = Category::single;  // it exercises the relay setup: the path the filters choose
       send.from = smtp::Mailbox{"noreply", "salesforce.com"};
       send.from_name = "Salesforce";
       send.to = {test.to};
-      send.subject = std::string(org_.environment == Environment::sandbox ? "Sandbox: " : "") + "Test Deliverability from " + address->to_string();
-      send.body = "This is a test message to verify that email sent from Salesforce range " + result.range + " (" +
-                  address->to_string() + ") can reach your address.";
-      const std::optional<std::size_t> email = submit(send, true, *address);
-      result.source = address->to_string();
+      send.subject = std::string(org_.environment == Environment::sandbox ? "Sandbox: " : "") + "Test Deliverability from " + from_text;
+      send.body = "This is a test message to verify that email sent from Salesforce range " + result.range + " (" + from_text +
+                  ") can reach your address.";
+      const std::optional<std::size_t> email = submit(send, true, source);
+      result.source = source ? source->to_string() : "this host's own address";
       if (email) result.email = state_.emails[*email].id;
       io_.trace("salesforce.test_deliverability", {{"range", result.range}, {"source", result.source}, {"email", result.email}});
       state_.deliverability.push_back(result);

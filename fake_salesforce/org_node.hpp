@@ -62,6 +62,9 @@ struct OrgConfig {
   Org org;
   std::vector<Send> traffic;
   std::vector<DeliverabilityTest> deliverability_tests;
+  // Real mode: a machine has no address in Salesforce's ranges, so Test Deliverability sends each
+  // range's message from the machine's own address instead of skipping the range.
+  bool deliverability_from_own_address = false;
 };
 
 // A row of the email log, as Salesforce's email log reports it.
