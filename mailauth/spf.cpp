@@ -275,22 +275,17 @@ bool matches(Evaluation& evaluation, const Term& term, std::string_view domain, 
     }
     return false;
   }
-  if (term.name == "a") {
+  if (term.name == "a" || term.name == "mx") {
     evaluation.count_term(term.text);
     Term plain = term;
     split_cidr(plain);
     const auto lengths = cidr_lengths(plain.cidr, term.text);
     const std::string target = target_domain(evaluation, plain, domain, sender, false);
-    const io::DnsAnswer& answer = evaluation.lookup(target, address_type);
-    return std::any_of(answer.addresses.begin(), answer.addresses.end(),
-                       [&](const io::Address& address) { return in_network(client, address, lengths); });
-  }
-  if (term.name == "mx") {
-    evaluation.count_term(term.text);
-    Term plain = term;
-    split_cidr(plain);
-    const auto lengths = cidr_lengths(plain.cidr, term.text);
-    const std::string target = target_domain(evaluation, plain, domain, sender, false);
+    if (term.name == "a") {
+      const io::DnsAnswer& answer = evaluation.lookup(target, address_type);
+      return std::any_of(answer.addresses.begin(), answer.addresses.end(),
+                         [&](const io::Address& address) { return in_network(client, address, lengths); });
+    }
     const io::DnsAnswer& answer = evaluation.lookup(target, io::DnsType::mx);
     if (answer.mx.size() > static_cast<std::size_t>(mx_address_limit)) throw Stop{SpfResult::permerror, "more than 10 MX records for " + target};
     for (const io::MxRecord& record : answer.mx) {
