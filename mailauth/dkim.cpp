@@ -432,7 +432,9 @@ std::string sign_dkim(std::string_view message, const DkimKey& key, const DkimSi
   const std::string body_hash = smtp::encode_base64(sha256(canonical_body(parsed.body, config.body_canonicalization)));
   std::string field = "DKIM-Signature: v=1; a=" + key.algorithm() + "; c=" + mode(config.header_canonicalization) + "/" +
                       mode(config.body_canonicalization) + "; d=" + config.domain + "; s=" + config.selector + ";\r\n\tt=" +
-                      std::to_string(now.unix_seconds()) + (config.identity.empty() ? "" : "; i=" + config.identity) + "; h=" + h +
+                      std::to_string(now.unix_seconds()) +
+                      (config.expire_after.count() > 0 ? "; x=" + std::to_string((now + config.expire_after).unix_seconds()) : "") +
+                      (config.identity.empty() ? "" : "; i=" + config.identity) + "; h=" + h +
                       ";\r\n\tbh=" + body_hash + ";\r\n\tb=";
   std::string data = signed_headers(parsed, names, config.header_canonicalization);
   std::string own = canonical_header(field + "\r\n", config.header_canonicalization);

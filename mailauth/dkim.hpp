@@ -73,6 +73,7 @@ struct DkimSignerConfig {
                                    "content-transfer-encoding"};
   std::vector<std::string> oversigned{"from"};
   std::string identity;  // i=; empty: none
+  Duration expire_after = Duration(0);  // x= this long after t=; 0: no x=
 };
 
 // The DKIM-Signature field ("DKIM-Signature: v=1; ...\r\n") to put on top of `message`.

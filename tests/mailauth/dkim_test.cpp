@@ -140,3 +140,31 @@ TEST_CASE("DKIM reports a temporary key lookup failure as temperror", "[dkim]") 
   REQUIRE(checks.size() == 1);
   CHECK(checks[0].result == DkimResult::temperror);
 }
+
+TEST_CASE("DKIM refuses an expired signature and an RSA key under 1024 bits", "[dkim]") {
+  auto key = new_key(true);
+  io::Zone zone;
+  zone.set("sel1._domainkey.acme.example", {{}, {}, {key->txt_record()}, {}, 300, {}});
+  mailauth::DkimSignerConfig config = signer();
+  config.expire_after = std::chrono::hours(1);
+  const std::string signed_message = mailauth::sign_dkim(message, *key, config, now - std::chrono::hours(2)) + message;
+  CHECK(signed_message.find("; x=") != std::string::npos);
+  auto checks = verify(signed_message, zone);
+  REQUIRE(checks.size() == 1);
+  CHECK(checks[0].result == DkimResult::fail);
+  CHECK(checks[0].reason == "signature expired");
+  const std::string fresh = mailauth::sign_dkim(message, *key, config, now) + message;
+  CHECK(verify(fresh, zone)[0].result == DkimResult::pass);
+
+  EVP_PKEY* small = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{768});
+  REQUIRE(small != nullptr);
+  const mailauth::DkimKey weak(small);
+  zone.set("sel1._domainkey.acme.example", {{}, {}, {weak.txt_record()}, {}, 300, {}});
+  checks = verify(mailauth::sign_dkim(message, weak, signer(), now) + message, zone);
+  REQUIRE(checks.size() == 1);
+  CHECK(checks[0].result == DkimResult::permerror);
+  CHECK(checks[0].reason == "RSA key shorter than 1024 bits (RFC 8301)");
+  std::string error;
+  CHECK(mailauth::DkimKey::from_pem(weak.private_key_pem(), &error) == nullptr);
+  CHECK(error == "an RSA DKIM key has at least 1024 bits (RFC 8301)");
+}
