@@ -47,17 +47,33 @@ void ServerConnection::receive(std::string_view bytes) {
       session_.tls_started(io_.now(), {true, info.version, info.cipher, info.peer_subject, info.peer_verified});
     }
     const std::string plaintext = tls_->take_plaintext();
-    if (!plaintext.empty()) {
-      note("C: ", plaintext);
-      session_.receive(io_.now(), plaintext);
-    }
+    if (!plaintext.empty()) read(plaintext);
   } else {
-    note("C: ", bytes);
-    session_.receive(io_.now(), bytes);
+    read(bytes);
   }
   flush();
   if (!process_events()) return;
   arm_deadline();
+}
+
+void ServerConnection::read(std::string_view bytes) {
+  if (!keep_transcript_ || !session_.receiving_content()) {
+    note("C: ", bytes);
+    return session_.receive(io_.now(), bytes);
+  }
+  // Message content goes into the transcript as its size: the owner keeps the content itself.
+  const std::uint64_t before = session_.content_bytes_read();
+  session_.receive(io_.now(), bytes);
+  const auto content = static_cast<std::size_t>(session_.content_bytes_read() - before);
+  content_in_transcript_ += content;
+  if (session_.receiving_content()) return;
+  if (session_.closed()) {
+    transcript_ += "C: [" + std::to_string(content_in_transcript_) + " bytes of message content, unfinished]\n";
+  } else {
+    transcript_ += "C: [" + std::to_string(content_in_transcript_ - final_dot_bytes) + " bytes of message content]\nC: .\n";
+    note("C: ", bytes.substr(content));
+  }
+  content_in_transcript_ = 0;
 }
 
 void ServerConnection::flush() {
@@ -139,7 +155,10 @@ void ServerConnection::terminate(const smtp::Reply& reply, std::string_view reas
 void ServerConnection::abort(std::string_view reason) {
   if (finished_) return;
   if (connection_) connection_->abort();
-  stop_and_deliver([&] { on_event_(*this, smtp::server_event::Closed{std::string(reason)}); });
+  stop_and_deliver([&] {
+    smtp::ServerEvent closed = smtp::server_event::Closed{std::string(reason)};
+    on_event_(*this, closed);
+  });
 }
 
 void ServerConnection::arm_deadline() {
@@ -159,7 +178,8 @@ void ServerConnection::finish(std::string_view reason) {
   if (finished_) return;
   const bool tell = !session_.closed();  // a session that closed itself already said so
   stop_and_deliver([&] {
-    if (tell) on_event_(*this, smtp::server_event::Closed{std::string(reason)});
+    smtp::ServerEvent closed = smtp::server_event::Closed{std::string(reason)};
+    if (tell) on_event_(*this, closed);
   });
 }
 

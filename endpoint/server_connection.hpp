@@ -19,8 +19,9 @@ class ServerConnection : public DriverCore {
  public:
   // Called for every session event. For a decision (Mail, Rcpt, Message, Auth) the owner must call
   // decide() exactly once, now or later. Closed comes last, once; the owner may destroy this object
-  // from inside that call or any time after.
-  using EventHandler = std::function<void(ServerConnection& connection, const smtp::ServerEvent& event)>;
+  // from inside that call or any time after. The event is the owner's: it may move from it (a
+  // message's content).
+  using EventHandler = std::function<void(ServerConnection& connection, smtp::ServerEvent& event)>;
 
   ServerConnection(io::Io& io, std::unique_ptr<io::Connection> connection, smtp::ServerConfig config,
                    const tls::Context* tls_context, EventHandler on_event);
@@ -37,6 +38,8 @@ class ServerConnection : public DriverCore {
 
  private:
   void receive(std::string_view bytes);
+  // Plaintext from the client: to the session, and to the transcript.
+  void read(std::string_view bytes);
   bool process_events();  // false when the owner destroyed this object meanwhile
   void flush();
   void start_tls();
@@ -48,6 +51,9 @@ class ServerConnection : public DriverCore {
   EventHandler on_event_;
   io::Endpoint peer_;
   std::uint64_t id_;
+  // The transcript shows message content as its size; this counts it until the final dot.
+  static constexpr std::size_t final_dot_bytes = 3;  // ".\r\n"
+  std::uint64_t content_in_transcript_ = 0;
   // The tarpit: output held back, and input that arrived meanwhile, until the delay ends.
   io::Pending tarpit_;
   std::string held_output_;

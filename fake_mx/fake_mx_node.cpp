@@ -211,16 +211,16 @@ void FakeMxNode::open_session(std::unique_ptr<io::Connection> connection) {
   sessions_per_client_[session.client.address] += 1;
   session.connection = std::make_unique<endpoint::ServerConnection>(
       io_, std::move(connection), config, tls_,
-      [this, id](endpoint::ServerConnection&, const smtp::ServerEvent& event) { on_event(id, event); });
+      [this, id](endpoint::ServerConnection&, smtp::ServerEvent& event) { on_event(id, event); });
 }
 
-void FakeMxNode::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
+void FakeMxNode::on_event(std::uint64_t id, smtp::ServerEvent& event) {
   const auto found = sessions_.find(id);
   if (found == sessions_.end()) return;
   Session& session = found->second;
   if (const auto* mail = std::get_if<smtp::server_event::Mail>(&event)) return on_mail(id, session, *mail);
   if (const auto* rcpt = std::get_if<smtp::server_event::Rcpt>(&event)) return on_rcpt(id, session, *rcpt);
-  if (const auto* message = std::get_if<smtp::server_event::Message>(&event)) return on_message(id, session, *message);
+  if (auto* message = std::get_if<smtp::server_event::Message>(&event)) return on_message(id, session, *message);
   if (const auto* command = std::get_if<smtp::server_event::Command>(&event)) {
     const Stage stage = command->verb == "DATA" ? Stage::data : command->verb == "STARTTLS" ? Stage::starttls : Stage::ehlo;
     const Context context{stage, session.client, session.connection->session().tls().active, session.sender, {}, messages_seen_ + 1};
@@ -284,7 +284,7 @@ void FakeMxNode::on_rcpt(std::uint64_t id, Session& session, const smtp::server_
   session.connection->decide(smtp::Verdict::accept());
 }
 
-void FakeMxNode::on_message(std::uint64_t id, Session& session, const smtp::server_event::Message& message) {
+void FakeMxNode::on_message(std::uint64_t id, Session& session, smtp::server_event::Message& message) {
   const std::uint64_t number = ++messages_seen_;
   Context context{Stage::end_of_data, session.client, session.connection->session().tls().active, session.sender, {}, number};
   for (const smtp::Recipient& recipient : message.envelope.recipients) {
@@ -297,7 +297,7 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, const smtp::serv
   }
   const bool refused = rule != nullptr && rule->action == Action::reply && !rule->reply.positive();
   const bool dropped = rule != nullptr && rule->action == Action::drop;
-  Arrival arrival{number, message.envelope, message.content, std::nullopt};
+  Arrival arrival{number, std::move(message.envelope), std::move(message.content), std::nullopt};
   if (rule != nullptr) arrival.rule = static_cast<std::size_t>(rule - behaviour_.rules.data());
   if (refused || dropped || !behaviour_.authentication.enabled) return keep(id, session, std::move(arrival), "inbox", "");
   Verification& verification = verifications_[id];
@@ -323,9 +323,9 @@ void FakeMxNode::keep(std::uint64_t id, Session& session, Arrival arrival, const
     stored.client = session.client;
     stored.helo = session.connection->session().helo_name();
     stored.sender = arrival.envelope.sender ? arrival.envelope.sender->to_string() : std::string();
-    stored.parameters = arrival.envelope.parameters;
-    stored.recipients = arrival.envelope.recipients;
-    stored.content = header + arrival.content;
+    stored.parameters = std::move(arrival.envelope.parameters);
+    stored.recipients = std::move(arrival.envelope.recipients);
+    stored.content = header.empty() ? std::move(arrival.content) : header + arrival.content;
     stored.tls = session.connection->session().tls();
     stored.transcript = session.connection->take_transcript();
     stored.folder = folder;

@@ -88,10 +88,10 @@ class FakeMxNode final : public io::Node {
 
   void accept(std::unique_ptr<io::Connection> connection);
   void open_session(std::unique_ptr<io::Connection> connection);
-  void on_event(std::uint64_t id, const smtp::ServerEvent& event);
+  void on_event(std::uint64_t id, smtp::ServerEvent& event);
   void on_mail(std::uint64_t id, Session& session, const smtp::server_event::Mail& mail);
   void on_rcpt(std::uint64_t id, Session& session, const smtp::server_event::Rcpt& rcpt);
-  void on_message(std::uint64_t id, Session& session, const smtp::server_event::Message& message);
+  void on_message(std::uint64_t id, Session& session, smtp::server_event::Message& message);
 
   // A message at end of data, kept while its checks run.
   struct Arrival {

@@ -261,16 +261,19 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
   }
   // One header on top - two when the relay signs - and the rest, body included, byte for byte as
   // received: a signature already on the message stays valid.
-  std::string content = message.content;
+  std::string signed_content;
   if (!config_.dkim_signing.empty()) {
     const std::string from = mailauth::from_domain(mailauth::parse_message(message.content));
     if (const mailauth::DkimSigning* signing = mailauth::signing_for(config_.dkim_signing, from)) {
-      content = mailauth::sign_with(*signing, message.content, io_.now());
+      signed_content = mailauth::sign_with(*signing, message.content, io_.now());
       log(queued.id + ": DKIM-Signature field added (s=" + signing->selector + ", d=" + signing->domain + ")");
       io_.trace("relay.dkim_signed", {{"id", queued.id}, {"d", signing->domain}, {"s", signing->selector}, {"from", from}});
     }
   }
-  queued.content = received_header(session, queued.id, message) + content;
+  const std::string_view content = signed_content.empty() ? std::string_view(message.content) : signed_content;
+  queued.content = received_header(session, queued.id, message);
+  queued.content.reserve(queued.content.size() + content.size());
+  queued.content += content;
   queued.client_address = session.client.address.to_string();
   queued.helo = connection.session().helo_name();
   queued.authenticated_user = connection.session().authenticated_user();

@@ -498,6 +498,7 @@ bool ServerSession::process_data() {
   }
   if (!finished) flush(at);
   input_offset_ += at;
+  content_bytes_read_ += at;
   if (!finished) return false;
   enter(State::command);
   if (oversized_) {

@@ -168,6 +168,10 @@ class ServerSession {
   void terminate(const Reply& reply, std::string_view reason);
 
   const TlsState& tls() const { return tls_; }
+  // Between the 354 and the final dot.
+  bool receiving_content() const { return state_ == State::data; }
+  // Bytes of input read as message content, final dots included, over the whole session.
+  std::uint64_t content_bytes_read() const { return content_bytes_read_; }
   const std::string& helo_name() const { return helo_; }
   const std::string& authenticated_user() const { return authenticated_user_; }
   const Envelope& envelope() const { return envelope_; }
@@ -212,6 +216,7 @@ class ServerSession {
 
   std::string input_;
   std::size_t input_offset_ = 0;  // input_ before this has been consumed
+  std::uint64_t content_bytes_read_ = 0;
   std::string output_;
   EventQueue<ServerEvent> events_;
   Instant deadline_;

@@ -1,6 +1,7 @@
 // The fake MX in the simulation: greylisting against a retrying relay, rules and sequences,
 // mailboxes and quotas, limits, drops after the final dot, the mail store, presets, and its JSON.
 
+#include <algorithm>
 #include <openssl/evp.h>
 
 #include <catch2/catch.hpp>
@@ -273,7 +274,25 @@ TEST_CASE("the mail store keeps envelope, content, client, time and the session 
   CHECK(stored.mx == "mx");
   CHECK(stored.received > t0());
   CHECK_THAT(stored.transcript, Catch::Contains("C: MAIL FROM:<news@acme.example>"));
+  // The content is in the message; the transcript gives its size on the wire, then the final dot.
+  CHECK_THAT(stored.transcript, Catch::EndsWith("S: 354 End data with <CR><LF>.<CR><LF>\nC: [24 bytes of message content]\nC: .\n"));
   CHECK(w.store.mailbox("BOB@dest.example").size() == 1);
+}
+
+TEST_CASE("a large message's transcript gives its size and is complete", "[fake_mx][store]") {
+  MxWorld w(fake_mx::Behaviour{});
+  smtp::OutgoingMessage message = note("news@acme.example", {"ann@dest.example"});
+  message.content = "Subject: big\r\n\r\n";
+  while (message.content.size() < 200 * 1024) message.content += ".a line that starts with a dot, so it is stuffed on the wire\r\n";
+  const std::size_t lines = std::count(message.content.begin(), message.content.end(), '\n') - 2;
+  w.send_from("client", "198.51.100.1", {message});
+  w.run();
+  REQUIRE(w.store.messages().size() == 1);
+  const fake_mx::StoredMessage& stored = w.store.messages()[0];
+  CHECK(stored.content == message.content);
+  // Its size on the wire: one stuffing dot per line.
+  CHECK_THAT(stored.transcript, Catch::EndsWith("C: [" + std::to_string(message.content.size() + lines) + " bytes of message content]\nC: .\n"));
+  CHECK(stored.transcript.size() < 1024);
 }
 
 TEST_CASE("presets answer with their providers' texts", "[fake_mx][presets]") {
