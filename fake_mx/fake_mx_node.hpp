@@ -10,6 +10,7 @@
 // Asynchronous bounces: accepted with 250, a DSN (or a plain-text notice) goes to the sender's MX
 // later. What it does not model (yet): AUTH, TLS version limits; docs/fake-mx.md keeps the list.
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,13 +46,14 @@ struct StoredMessage {
 class MailStore {
  public:
   void add(StoredMessage message);
-  const std::vector<StoredMessage>& messages() const { return messages_; }
+  // A deque: storing never moves the messages already kept.
+  const std::deque<StoredMessage>& messages() const { return messages_; }
   std::vector<const StoredMessage*> mailbox(std::string_view address) const;
   std::size_t count(std::string_view address) const;
   void clear();
 
  private:
-  std::vector<StoredMessage> messages_;
+  std::deque<StoredMessage> messages_;
   std::map<std::string, std::vector<std::size_t>, std::less<>> by_mailbox_;
 };
 

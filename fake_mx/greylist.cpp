@@ -19,9 +19,9 @@ std::string_view to_string(GreylistVerdict verdict) {
   return "?";
 }
 
-std::string Greylist::network_of(const io::Address& client) const {
+io::Cidr Greylist::network_of(const io::Address& client) const {
   const int prefix = client.is_v4() ? settings_.ipv4_prefix : settings_.ipv6_prefix;
-  return io::Cidr(client, static_cast<unsigned>(prefix)).to_string();
+  return io::Cidr(client, static_cast<unsigned>(prefix));
 }
 
 void Greylist::sweep(Instant now) {
@@ -37,7 +37,7 @@ GreylistVerdict Greylist::check(Instant now, const io::Address& client, std::str
     since_sweep_ = 0;
     sweep(now);
   }
-  const std::string network = network_of(client);
+  const io::Cidr network = network_of(client);
   Client& known = clients_[network];
   known.last_seen = now;
   if (settings_.auto_whitelist_clients > 0 && known.passes >= settings_.auto_whitelist_clients) {

@@ -43,12 +43,12 @@ class Greylist {
     Instant last_counted;
     Instant last_seen;
   };
-  std::string network_of(const io::Address& client) const;
+  io::Cidr network_of(const io::Address& client) const;
   void sweep(Instant now);
 
   Greylisting settings_;
-  std::map<std::tuple<std::string, std::string, std::string>, Triplet> triplets_;
-  std::map<std::string, Client> clients_;
+  std::map<std::tuple<io::Cidr, std::string, std::string>, Triplet> triplets_;
+  std::map<io::Cidr, Client> clients_;
   std::size_t since_sweep_ = 0;
 };
 

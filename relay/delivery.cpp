@@ -167,7 +167,7 @@ void Delivery::send_job() {
   smtp::OutgoingMessage message;
   message.sender = job_->message.sender;
   message.parameters = job_->message.parameters;
-  message.content = job_->message.content;
+  message.content = job_->queued->content;
   sent_positions_.clear();
   for (std::size_t position = 0; position < outcomes_.size(); ++position) {
     if (outcomes_[position]) continue;

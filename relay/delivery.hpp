@@ -32,8 +32,8 @@ struct DeliveryJob {
   std::string destination;  // the recipient domain
   std::string sender_domain;
   std::vector<std::size_t> recipients;  // indices into the queued message, in the order of message.recipients
-  smtp::OutgoingMessage message;        // the envelope with just these recipients, and the content
-  std::shared_ptr<const QueuedMessage> queued;  // the whole message as loaded from the queue
+  smtp::OutgoingMessage message;        // the envelope with just these recipients (no content: see `queued`)
+  std::shared_ptr<const QueuedMessage> queued;  // the whole message as loaded from the queue, content included
 };
 
 struct RecipientOutcome {

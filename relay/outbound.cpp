@@ -134,7 +134,6 @@ void Outbound::dispatch(const std::string& id) {
         job.message.sender = message->sender;
         job.message.parameters = message->parameters;
         job.message.parameters.size.reset();  // set by the client from the content
-        job.message.content = message->content;
         for (const std::size_t index : job.recipients) job.message.recipients.push_back(message->recipients[index].recipient);
       }
       jobs.push_back(std::move(job));

@@ -145,6 +145,7 @@ std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, std::stri
 
 std::string encode_message(const QueuedMessage& message) {
   Writer out;
+  out.reserve(message.content.size() + 256 + 128 * message.recipients.size());
   out.text(message.id);
   out.i64(message.arrival.unix_microseconds());
   out.flag(message.sender.has_value());
@@ -174,7 +175,7 @@ std::string encode_message(const QueuedMessage& message) {
     write_state(out, queued);
   }
   out.text(message.content);
-  return out.bytes();
+  return out.take();
 }
 
 std::optional<QueuedMessage> decode_message(std::string_view payload) {
@@ -237,11 +238,38 @@ std::vector<std::string> Queue::ids() const {
 }
 
 io::Result<QueuedMessage> Queue::load(const std::string& id) {
+  if (const auto key = QueueId::parse(id)) {
+    if (const auto found = fresh_.find(*key); found != fresh_.end()) {
+      QueuedMessage message = std::move(found->second);
+      fresh_bytes_ -= message.content.size();
+      fresh_.erase(found);
+      return message;
+    }
+  }
   auto bytes = io_.read_file(path(id));
   if (!bytes) return bytes.error();
   auto message = replay_queue_file(bytes.value(), id);
   if (!message) return io::Error{io::Errc::io_error, "queue file " + id + " is damaged"};
   return std::move(*message);
+}
+
+void Queue::keep_fresh(const QueueId& key, QueuedMessage message) {
+  if (message.content.size() > fresh_bytes_max) return;
+  fresh_bytes_ += message.content.size();
+  fresh_[key] = std::move(message);
+  while (fresh_bytes_ > fresh_bytes_max) {
+    fresh_bytes_ -= fresh_.begin()->second.content.size();
+    fresh_.erase(fresh_.begin());
+  }
+}
+
+void Queue::forget_fresh(const std::string& id) {
+  const auto key = QueueId::parse(id);
+  if (!key) return;
+  if (const auto found = fresh_.find(*key); found != fresh_.end()) {
+    fresh_bytes_ -= found->second.content.size();
+    fresh_.erase(found);
+  }
 }
 
 std::string Queue::allocate_id() {
@@ -333,8 +361,10 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
           io_.trace("queue.stored", {{"id", id}, {"from", message.sender ? message.sender->to_string() : std::string()}, {"to", to},
                                      {"recipients", message.recipients.size()}, {"size", message.content.size()},
                                      {"client", message.client_address}, {"sasl", message.authenticated_user}});
-          // Only the summary stays in memory: a large queue must not hold every message.
-          entries_[*QueueId::parse(id)] = summarize(message);
+          // Only the summary stays in memory for long: a large queue must not hold every message.
+          const QueueId key = *QueueId::parse(id);
+          entries_[key] = summarize(message);
+          keep_fresh(key, std::move(message));
           on_durable(id);
         });
   });
@@ -387,6 +417,7 @@ void Queue::update(const std::string& id, std::size_t recipient, const QueuedRec
 }
 
 void Queue::update(const std::string& id, std::vector<StateChange> changes, UpdateHandler on_durable) {
+  forget_fresh(id);
   QueueEntry* found = find_mutable(id);
   if (found == nullptr) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id});
   std::string records;
@@ -435,6 +466,7 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
 }
 
 void Queue::defer_in_memory(const std::string& id, const std::vector<StateChange>& changes) {
+  forget_fresh(id);
   QueueEntry* entry = find_mutable(id);
   if (entry == nullptr) return;
   for (const auto& [recipient, state] : changes) {
@@ -444,6 +476,7 @@ void Queue::defer_in_memory(const std::string& id, const std::vector<StateChange
 }
 
 void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable) {
+  forget_fresh(id);
   Writer payload;
   payload.flag(held);
   append_durably(id, frame_record(kind_hold, payload.bytes()), [this, id, held, on_durable](io::Status status) {
@@ -456,6 +489,7 @@ void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable)
 
 io::Status Queue::remove(const std::string& id) {
   if (find(id) == nullptr) return io::Error{io::Errc::not_found, "no queued message " + id};
+  forget_fresh(id);
   entries_.erase(*QueueId::parse(id));
   return io_.remove_file(path(id));
 }

@@ -134,13 +134,19 @@ class Queue {
   std::vector<std::string> ids() const;
   std::size_t size() const { return entries_.size(); }
   const QueueEntry* find(const std::string& id) const;
-  // The whole message from its file: envelope, recipients with their current states, content.
+  // The whole message: envelope, recipients with their current states, content. From its file,
+  // or - the first time a message just stored is loaded, as its first delivery does - from memory.
   io::Result<QueuedMessage> load(const std::string& id);
+  // How many bytes of just-stored messages are kept whole until their first load.
+  static constexpr std::size_t fresh_bytes_max = 16 * 1024 * 1024;
+  std::size_t fresh_bytes() const { return fresh_bytes_; }
   io::Result<std::string> content(const std::string& id);
   std::size_t operations_in_flight() const { return operations_.size(); }
 
  private:
   std::string path(const std::string& id) const { return directory_ + "/" + id; }
+  void keep_fresh(const QueueId& key, QueuedMessage message);
+  void forget_fresh(const std::string& id);
   void append_durably(const std::string& id, std::string record, UpdateHandler on_durable);
   QueueEntry* find_mutable(const std::string& id);
 
@@ -148,6 +154,11 @@ class Queue {
   std::string directory_;
   io::Random random_;
   std::map<QueueId, QueueEntry> entries_;  // the durable state's summary
+  // Messages just stored, whole, until their first load (so that the delivery that follows at
+  // once does not read back the file just written), any change to them, or - oldest first, as ids
+  // sort by arrival - until they pass fresh_bytes_max. Exactly what the file holds at that time.
+  std::map<QueueId, QueuedMessage> fresh_;
+  std::size_t fresh_bytes_ = 0;
   std::uint64_t sequence_ = 0;
   struct Operation {
     std::unique_ptr<io::File> file;  // open until its sync completes

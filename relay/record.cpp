@@ -99,10 +99,12 @@ std::string Reader::text() {
 }
 
 std::string frame_record(std::uint8_t kind, std::string_view payload) {
-  std::string out(record_magic);
   std::string covered;
   covered += static_cast<char>(kind);
   store_u32(covered, static_cast<std::uint32_t>(payload.size()));
+  std::string out;
+  out.reserve(record_overhead_bytes + payload.size());
+  out += record_magic;
   out += covered;
   out.append(payload);
   store_u32(out, crc32c(payload, crc32c(covered)));

@@ -23,6 +23,8 @@ std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc = 0);
 
 class Writer {
  public:
+  // Room for `bytes` without growing (a message record knows its content's size up front).
+  void reserve(std::size_t bytes) { out_.reserve(bytes); }
   void u8(std::uint8_t value) { out_ += static_cast<char>(value); }
   void u32(std::uint32_t value);
   void u64(std::uint64_t value);
@@ -30,6 +32,7 @@ class Writer {
   void text(std::string_view value);
   void flag(bool value) { u8(value ? 1 : 0); }
   const std::string& bytes() const { return out_; }
+  std::string take() { return std::move(out_); }
 
  private:
   std::string out_;

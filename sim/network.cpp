@@ -344,7 +344,8 @@ io::Status World::Impl::send(std::uint64_t stream_id, int side, std::string_view
       emit(me.process->name, "fault.reset", {{"fault", fault->name}, {"conn", stream_id}, {"after_bytes", me.bytes_sent + keep}});
     }
   }
-  me.pattern_tail.append(bytes.substr(0, keep));
+  const std::string_view kept = bytes.substr(0, keep);
+  me.pattern_tail.append(kept.substr(kept.size() > pattern_tail_bytes_max ? kept.size() - pattern_tail_bytes_max : 0));
   if (me.pattern_tail.size() > pattern_tail_bytes_max) {
     me.pattern_tail.erase(0, me.pattern_tail.size() - pattern_tail_bytes_max);
   }

@@ -115,7 +115,7 @@ TEST_CASE("every TLS setting against relays with no TLS, a 454, bad certificates
       const Run result = run(world, 3min);
       INFO(server.name << " with TLS setting " << settings[s]);
       const salesforce::LogEntry& outcome = result.first_outcome("ann@dest.example");
-      const std::vector<fake_mx::StoredMessage>& stored = result.store("relay").messages();
+      const auto& stored = result.store("relay").messages();
       if (expected[s] == Expect::none) {
         CHECK(outcome.event == "Transient failure");
         CHECK(stored.empty());
@@ -266,7 +266,7 @@ TEST_CASE("Test Deliverability sends one message per sending range, from an addr
   CHECK(tests[1].source == "96.43.144.10");
   CHECK(tests[2].range == "136.146.0.0/15");
   CHECK(tests[2].source.empty());  // this host has no address there: nothing sent from it
-  const std::vector<fake_mx::StoredMessage>& stored = result.store("relay").messages();
+  const auto& stored = result.store("relay").messages();
   REQUIRE(stored.size() == 2);
   std::set<std::string> clients;
   for (const fake_mx::StoredMessage& message : stored) {

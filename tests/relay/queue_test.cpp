@@ -135,6 +135,42 @@ TEST_CASE("a stored message is recovered after a power loss, with its recipient 
   CHECK(message.recipients[1].state == RecipientState::queued);
 }
 
+TEST_CASE("the first load of a message just stored comes from memory and equals its file", "[relay][queue]") {
+  sim::World world(1, t0());
+  world.add_host({"a", {address("10.0.0.1")}});
+  QueueProbe probe;
+  std::string from_memory, from_file, second_load;
+  std::size_t fresh_after_store = 0, fresh_after_load = 99;
+  bool held_forgets = false;
+  add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
+    queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<std::string> id) {
+      REQUIRE(id);
+      fresh_after_store = queue.fresh_bytes();
+      from_memory = relay::encode_message(queue.load(id.value()).value());
+      fresh_after_load = queue.fresh_bytes();
+      const auto file = io.read_file("queue/" + id.value());
+      REQUIRE(file);
+      from_file = relay::encode_message(*relay::replay_queue_file(file.value(), id.value()));
+      second_load = relay::encode_message(queue.load(id.value()).value());
+      // A change forgets the copy in memory: a load then reads the file.
+      queue.store(sample_message("Subject: second\r\n\r\n"), [&, &queue = queue](io::Result<std::string> other) {
+        queue.set_held(other.value(), true, [&, &queue = queue, other = other.value()](io::Status status) {
+          REQUIRE(status);
+          held_forgets = queue.fresh_bytes() == 0 && queue.load(other).value().content == "Subject: second\r\n\r\n";
+        });
+      });
+    });
+  });
+  world.start();
+  world.run_until(t0() + 1min);
+  CHECK(fresh_after_store == sample_message().content.size());
+  CHECK(fresh_after_load == 0);
+  CHECK_FALSE(from_memory.empty());
+  CHECK(from_memory == from_file);
+  CHECK(second_load == from_file);
+  CHECK(held_forgets);
+}
+
 TEST_CASE("a message whose recipients are all final leaves the queue", "[relay][queue]") {
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
