@@ -140,6 +140,9 @@ bool ServerConnection::process_events() {
 void ServerConnection::decide(smtp::Verdict verdict) {
   if (finished_) return;
   session_.decide(io_.now(), std::move(verdict));
+  // Decided from inside an event handler: the replies to a pipelined group go out together when
+  // the loop over the session's events ends (RFC 2920 §4), rather than one write each.
+  if (in_events_) return;
   flush();
   if (!process_events()) return;
   arm_deadline();

@@ -84,9 +84,11 @@ std::optional<QueueId> QueueId::parse(std::string_view text) {
 }
 
 std::string QueueId::to_string() const {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%014llX%08X", static_cast<unsigned long long>(time), static_cast<unsigned>(rest));
-  return buffer;
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string text(22, '0');  // 14 hex digits of time, 8 of the rest
+  for (int i = 13; i >= 0; --i) text[static_cast<std::size_t>(i)] = digits[(time >> (4 * (13 - i))) & 0xF];
+  for (int i = 7; i >= 0; --i) text[static_cast<std::size_t>(14 + i)] = digits[(rest >> (4 * (7 - i))) & 0xF];
+  return text;
 }
 
 QueueEntry summarize(const QueuedMessage& message) {
