@@ -145,9 +145,13 @@ std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, std::stri
   return message;
 }
 
-std::string encode_message(const QueuedMessage& message) {
-  Writer out;
-  out.reserve(message.content.size() + 256 + 128 * message.recipients.size());
+namespace {
+
+std::size_t encoded_size_estimate(const QueuedMessage& message) {
+  return message.content.size() + 256 + 128 * message.recipients.size();
+}
+
+void write_message(Writer& out, const QueuedMessage& message) {
   out.text(message.id);
   out.i64(message.arrival.unix_microseconds());
   out.flag(message.sender.has_value());
@@ -177,6 +181,14 @@ std::string encode_message(const QueuedMessage& message) {
     write_state(out, queued);
   }
   out.text(message.content);
+}
+
+}  // namespace
+
+std::string encode_message(const QueuedMessage& message) {
+  Writer out;
+  out.reserve(encoded_size_estimate(message));
+  write_message(out, message);
   return out.take();
 }
 
@@ -335,7 +347,9 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
   if (!QueueId::parse(id)) return on_durable(io::Error{io::Errc::invalid_argument, "not a queue id: " + id});
   auto file = io_.create_file(path(id));
   if (!file) return on_durable(file.error());  // nothing written: the caller answers 4xx
-  const std::string record = frame_record(kind_message, encode_message(message));
+  Writer writer = Writer::for_record(encoded_size_estimate(message));
+  write_message(writer, message);
+  const std::string record = std::move(writer).seal(kind_message);
   if (const io::Status appended = file.value()->append(record); !appended) {
     (void)io_.remove_file(path(id));
     return on_durable(appended.error());

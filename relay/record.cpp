@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "io/assert.hpp"
+
 namespace relaysim::relay {
 namespace {
 
@@ -96,6 +98,27 @@ std::uint64_t Reader::u64() {
 std::string Reader::text() {
   const std::uint32_t length = u32();
   return std::string(take(length));
+}
+
+Writer Writer::for_record(std::size_t payload_bytes) {
+  Writer writer;
+  writer.out_.reserve(record_overhead_bytes + payload_bytes);
+  writer.out_.append(record_overhead_bytes - 4, '\0');  // magic, kind, length: filled by seal()
+  return writer;
+}
+
+std::string Writer::seal(std::uint8_t kind) && {
+  constexpr std::size_t head = record_overhead_bytes - 4;
+  RELAYSIM_ASSERT(out_.size() >= head);
+  const std::size_t payload = out_.size() - head;
+  std::string covered;
+  covered += static_cast<char>(kind);
+  store_u32(covered, static_cast<std::uint32_t>(payload));
+  out_.replace(0, record_magic.size(), record_magic);
+  out_.replace(record_magic.size(), covered.size(), covered);
+  const std::uint32_t crc = crc32c(std::string_view(out_).substr(head), crc32c(covered));
+  store_u32(out_, crc);
+  return std::move(out_);
 }
 
 std::string frame_record(std::uint8_t kind, std::string_view payload) {

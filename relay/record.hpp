@@ -23,6 +23,11 @@ std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc = 0);
 
 class Writer {
  public:
+  Writer() = default;
+  // A writer whose bytes become one record's payload: room for the record's head comes first, and
+  // seal() frames it in place, so a large payload is never copied to be framed.
+  static Writer for_record(std::size_t payload_bytes);
+  std::string seal(std::uint8_t kind) &&;
   // Room for `bytes` without growing (a message record knows its content's size up front).
   void reserve(std::size_t bytes) { out_.reserve(bytes); }
   void u8(std::uint8_t value) { out_ += static_cast<char>(value); }

@@ -61,6 +61,18 @@ TEST_CASE("a record reads back whole, and any torn or flipped version is refused
   }
 }
 
+TEST_CASE("a record sealed in place is the same bytes as one framed from its payload", "[relay][queue]") {
+  for (const std::size_t room : {std::size_t{0}, std::size_t{5}, std::size_t{4096}}) {
+    relay::Writer writer = relay::Writer::for_record(room);
+    writer.text("payload");
+    writer.u64(42);
+    relay::Writer plain;
+    plain.text("payload");
+    plain.u64(42);
+    CHECK(std::move(writer).seal(3) == relay::frame_record(3, plain.bytes()));
+  }
+}
+
 TEST_CASE("a queued message encodes and decodes to the same envelope and content", "[relay][queue]") {
   QueuedMessage message = sample_message();
   message.id = "ABC";
