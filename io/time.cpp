@@ -1,6 +1,7 @@
 #include "io/time.hpp"
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 
 namespace relaysim {
@@ -245,7 +246,9 @@ std::string format_duration(Duration duration) {
                                                                                 {1, "us"}}};
   for (const auto& [size, name] : units) {
     if (rest >= size) {
-      out += std::to_string(rest / size) + name;
+      char digits[24];
+      const auto written = std::to_chars(digits, digits + sizeof digits, rest / size);
+      out.append(digits, written.ptr).append(name);
       rest %= size;
     }
   }

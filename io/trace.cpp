@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <cstdio>
 
 #include "io/assert.hpp"
@@ -54,16 +55,24 @@ void append_value(std::string& out, const TraceValue& value) {
 
 }  // namespace
 
+namespace {
+
+// Bytes that go into a JSON string as they are: printable ASCII but the quote and the backslash.
+constexpr std::array<bool, 256> plain_json_bytes() {
+  std::array<bool, 256> plain{};
+  for (int byte = 0x20; byte < 0x7F; ++byte) plain[static_cast<std::size_t>(byte)] = byte != '"' && byte != '\\';
+  return plain;
+}
+constexpr std::array<bool, 256> plain_json_byte = plain_json_bytes();
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   for (std::size_t i = 0; i < text.size();) {
     // Plain printable ASCII goes out in runs: most of a trace is made of it.
     std::size_t run = i;
-    while (run < text.size()) {
-      const auto byte = static_cast<unsigned char>(text[run]);
-      if (byte < 0x20 || byte >= 0x7F || byte == '"' || byte == '\\') break;
-      ++run;
-    }
+    while (run < text.size() && plain_json_byte[static_cast<unsigned char>(text[run])]) ++run;
     if (run > i) {
       out.append(text.substr(i, run - i));
       i = run;

@@ -76,10 +76,22 @@ bool QueueEntry::finished() const {
 }
 
 std::optional<QueueId> QueueId::parse(std::string_view text) {
-  if (text.size() != 22 || text.find_first_not_of("0123456789ABCDEF") != std::string_view::npos) return std::nullopt;
+  if (text.size() != 22) return std::nullopt;
+  const auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;  // lowercase is not an id: ids are written in uppercase only
+  };
   QueueId id;
-  for (const char c : text.substr(0, 14)) id.time = id.time * 16 + static_cast<std::uint64_t>(c <= '9' ? c - '0' : c - 'A' + 10);
-  for (const char c : text.substr(14)) id.rest = id.rest * 16 + static_cast<std::uint32_t>(c <= '9' ? c - '0' : c - 'A' + 10);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const int value = digit(text[i]);
+    if (value < 0) return std::nullopt;
+    if (i < 14) {
+      id.time = id.time * 16 + static_cast<std::uint64_t>(value);
+    } else {
+      id.rest = id.rest * 16 + static_cast<std::uint32_t>(value);
+    }
+  }
   return id;
 }
 

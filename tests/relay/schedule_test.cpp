@@ -69,6 +69,10 @@ TEST_CASE("queue ids: 22 hex digits held as two integers, in the same order as t
   CHECK(!relay::QueueId::parse("064c06cfcc0cb8000086ba"));  // lower case is not what the queue writes
   CHECK(!relay::QueueId::parse("short"));
   CHECK(!relay::QueueId::parse("../etc/passwd000000000"));
+  CHECK(!relay::QueueId::parse("064C06CFCC0CB8000086BG"));
+  CHECK(!relay::QueueId::parse("064C06CFCC0CB8000086B@"));
+  CHECK(relay::QueueId{0xFFFFFFFFFFFFFFull, 0xFFFFFFFFu}.to_string() == "FFFFFFFFFFFFFFFFFFFFFF");
+  CHECK(relay::QueueId{0, 1}.to_string() == "0000000000000000000001");
 }
 
 TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inject a field", "[relay][dsn][unit]") {
