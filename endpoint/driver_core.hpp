@@ -3,6 +3,7 @@
 // is one, the deadline timer, the transcript, and the rule for ending - stop everything, then
 // hand the owner its last event, after which the owner may have destroyed the driver.
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,7 +19,11 @@ class DriverCore {
   // Everything said on this connection, "C: ..." and "S: ..." lines (TLS steps as notes).
   const std::string& transcript() const { return transcript_; }
   // The transcript so far, which then starts afresh (a receiver keeps one per message).
-  std::string take_transcript() { return std::exchange(transcript_, std::string()); }
+  std::string take_transcript() {
+    std::string taken = std::exchange(transcript_, std::string());
+    transcript_.reserve(std::min(taken.size(), transcript_bytes_max));  // the next message's will be alike
+    return taken;
+  }
   // Off, nothing is kept: an owner that never reads the transcript (the relay) saves copying every
   // message it carries. TLS notes stay (they are short).
   void keep_transcript(bool keep) { keep_transcript_ = keep; }

@@ -88,6 +88,12 @@ bool consume(std::string_view& text, char expected) {
 }  // namespace
 
 std::string format_iso8601(Instant instant) {
+  std::string out;
+  append_iso8601(out, instant);
+  return out;
+}
+
+void append_iso8601(std::string& out, Instant instant) {
   // Written digit by digit: every trace line carries one, and snprintf dominated their cost.
   const Split parts = split(instant);
   char buffer[40];
@@ -104,7 +110,8 @@ std::string format_iso8601(Instant instant) {
     const int length = std::snprintf(wide, sizeof wide, "%lld-%02u-%02uT%02u:%02u:%02u.%06lldZ",
                                      static_cast<long long>(parts.date.year), parts.date.month, parts.date.day, parts.hour,
                                      parts.minute, parts.second, static_cast<long long>(parts.microsecond));
-    return std::string(wide, static_cast<std::size_t>(length));
+    out.append(wide, static_cast<std::size_t>(length));
+    return;
   }
   digits(parts.date.year, 4);
   buffer[at++] = '-';
@@ -125,7 +132,7 @@ std::string format_iso8601(Instant instant) {
     digits(parts.microsecond / 1000, 3);
   }
   buffer[at++] = 'Z';
-  return std::string(buffer, at);
+  out.append(buffer, at);
 }
 
 std::string format_rfc5322(Instant instant) {

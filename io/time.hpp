@@ -50,6 +50,7 @@ class Instant {
 
 // "2026-03-02T09:00:00Z", with ".250" or ".000250" fractions when the instant has them.
 std::string format_iso8601(Instant instant);
+void append_iso8601(std::string& out, Instant instant);  // the same, onto `out`
 // RFC 5322 date as used in Date: and Received: headers: "Mon, 02 Mar 2026 09:00:00 +0000".
 std::string format_rfc5322(Instant instant);
 // Accepts "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)".

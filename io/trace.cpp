@@ -112,7 +112,7 @@ void append_json_line(std::string& out, const TraceEvent& event) {
   out += "{\"seq\":";
   out += std::to_string(event.sequence);
   out += ",\"t\":\"";
-  out += format_iso8601(event.time);
+  append_iso8601(out, event.time);
   out += "\",\"node\":";
   append_json_string(out, event.node);
   out += ",\"kind\":";

@@ -1,5 +1,7 @@
 #include "smtp/reply.hpp"
 
+#include <algorithm>
+
 #include "smtp/limits.hpp"
 
 namespace relaysim::smtp {
@@ -60,16 +62,24 @@ std::string Reply::text() const {
 
 std::string Reply::wire() const {
   std::string out;
+  append_wire(out);
+  return out;
+}
+
+void Reply::append_wire(std::string& out) const {
   const std::string code_text = std::to_string(code);
-  const std::vector<std::string> text = lines.empty() ? std::vector<std::string>{""} : lines;
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  const std::size_t count = std::max<std::size_t>(lines.size(), 1);  // no lines: one empty one
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string_view line = lines.empty() ? std::string_view() : std::string_view(lines[i]);
     out += code_text;
-    out += i + 1 < text.size() ? '-' : ' ';
-    if (!enhanced.empty()) out += enhanced + (text[i].empty() ? "" : " ");
-    out += text[i];
+    out += i + 1 < count ? '-' : ' ';
+    if (!enhanced.empty()) {
+      out += enhanced;
+      if (!line.empty()) out += ' ';
+    }
+    out += line;
     out += "\r\n";
   }
-  return out;
 }
 
 ReplyParser::Status ReplyParser::feed(std::string_view& bytes) {

@@ -23,6 +23,7 @@ struct Reply {
   std::string text() const;
   // The reply on the wire: "250-first\r\n250 last\r\n", with the enhanced code on every line when set.
   std::string wire() const;
+  void append_wire(std::string& out) const;  // the same, onto `out`
   bool operator==(const Reply&) const = default;
 };
 

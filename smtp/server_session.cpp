@@ -52,7 +52,7 @@ std::optional<ServerEvent> ServerSession::poll_event() {
   return events_.pop();
 }
 
-void ServerSession::reply(const Reply& reply) { output_ += reply.wire(); }
+void ServerSession::reply(const Reply& reply) { reply.append_wire(output_); }
 
 void ServerSession::reply(int code, std::string_view enhanced, std::string_view text) {
   if (text.find('\n') != std::string_view::npos) return reply(Reply::make(code, enhanced, text));
