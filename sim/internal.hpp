@@ -73,6 +73,9 @@ struct StreamSide {
   io::Connection::ReceiveHandler on_receive;
   io::Connection::CloseHandler on_close;
   std::string inbox;  // arrived while no receive handler was set
+  // Bytes on their way to this side, in order of arrival: each has one delivery event, which takes
+  // the front (arrivals in one direction never overtake each other).
+  std::deque<std::string> arriving;
   bool open = true;   // may still send and receive
   bool inbox_delivery_scheduled = false;
   // Outgoing direction (this side -> peer).
@@ -150,7 +153,7 @@ struct World::Impl {
   void set_receive_handler(std::uint64_t stream, int side, io::Connection::ReceiveHandler handler);
   void set_close_handler(std::uint64_t stream, int side, io::Connection::CloseHandler handler);
   void schedule_reset_of_peer(Stream& stream, int from_side, Instant earliest);
-  void deliver(std::uint64_t stream, int to_side, std::string bytes);
+  void deliver(std::uint64_t stream, int to_side);
   void deliver_end(std::uint64_t stream, int to_side, io::CloseReason reason);
   void deliver_inbox(std::uint64_t stream, int side);
   void maybe_erase(std::uint64_t stream);

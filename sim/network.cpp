@@ -358,8 +358,10 @@ io::Status World::Impl::send(std::uint64_t stream_id, int side, std::string_view
   if (keep > 0) {
     me.bytes_sent += keep;
     me.bytes_in_flight += keep;
-    loop.schedule(arrival, [this, stream_id, to_side = 1 - side, chunk = std::string(bytes.substr(0, keep))]() mutable {
-      deliver(stream_id, to_side, std::move(chunk));
+    peer.arriving.emplace_back(bytes.substr(0, keep));
+    // Two words of capture: the event needs no allocation of its own.
+    loop.schedule(arrival, [this, key = stream_id * 2 + static_cast<std::uint64_t>(1 - side)] {
+      deliver(key / 2, static_cast<int>(key % 2));
     });
   }
   if (cut) {
@@ -371,10 +373,13 @@ io::Status World::Impl::send(std::uint64_t stream_id, int side, std::string_view
   return {};
 }
 
-void World::Impl::deliver(std::uint64_t stream_id, int to_side, std::string bytes) {
+void World::Impl::deliver(std::uint64_t stream_id, int to_side) {
   const auto found = streams.find(stream_id);
   if (found == streams.end()) return;
   StreamSide& receiver = found->second.sides[to_side];
+  RELAYSIM_ASSERT(!receiver.arriving.empty());
+  std::string bytes = std::move(receiver.arriving.front());
+  receiver.arriving.pop_front();
   found->second.sides[1 - to_side].bytes_in_flight -= bytes.size();
   if (!receiver.open) {
     maybe_erase(stream_id);
