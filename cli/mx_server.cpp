@@ -67,7 +67,8 @@ real::HttpResponse error_response(int status, const std::string& why) { return j
 class MxServer {
  public:
   MxServer(real::Runtime& runtime, scenario::MxServerConfig config, nlohmann::json configured_behaviour, RealTls tls, DaemonLog& log)
-      : runtime_(runtime), config_(std::move(config)), configured_(std::move(configured_behaviour)), current_(configured_), tls_(std::move(tls)), log_(log) {}
+      : runtime_(runtime), config_(std::move(config)), configured_(std::move(configured_behaviour)), current_(configured_), tls_(std::move(tls)), log_(log),
+        store_(config_.max_messages) {}
 
   bool start() {
     config_.behaviour.address = config_.listen.address;
@@ -105,7 +106,8 @@ class MxServer {
     const std::string& path = request.path;
     const std::string& method = request.method;
     if (path == "/api/status" && method == "GET") {
-      return json_response(200, {{"status", node_->status()}, {"messages", store_.messages().size()}, {"smtp", node_->listening()->to_string()}});
+      return json_response(200, {{"status", node_->status()}, {"messages", store_.messages().size()}, {"max_messages", store_.max_messages()},
+                                  {"dropped", store_.dropped()}, {"smtp", node_->listening()->to_string()}});
     }
     if (path == "/api/mailboxes" && method == "GET") {
       nlohmann::json out = nlohmann::json::object();

@@ -49,23 +49,39 @@ std::string_view to_string(Stage stage) {
 }
 
 void MailStore::add(StoredMessage message) {
-  const std::size_t index = messages_.size();
+  const std::uint64_t position = first_position_ + messages_.size();
   for (const smtp::Recipient& recipient : message.recipients) {
-    by_mailbox_[smtp::to_lower(recipient.mailbox.to_string())].push_back(index);
+    std::deque<std::uint64_t>& positions = by_mailbox_[smtp::to_lower(recipient.mailbox.to_string())];
+    if (positions.empty() || positions.back() != position) positions.push_back(position);  // once per message
   }
   messages_.push_back(std::move(message));
+  while (max_messages_ > 0 && messages_.size() > max_messages_) drop_oldest();
+}
+
+void MailStore::drop_oldest() {
+  for (const smtp::Recipient& recipient : messages_.front().recipients) {
+    const auto found = by_mailbox_.find(smtp::to_lower(recipient.mailbox.to_string()));
+    if (found == by_mailbox_.end()) continue;
+    std::deque<std::uint64_t>& positions = found->second;
+    if (!positions.empty() && positions.front() == first_position_) positions.pop_front();
+    if (positions.empty()) by_mailbox_.erase(found);
+  }
+  messages_.pop_front();
+  first_position_ += 1;
+  dropped_ += 1;
 }
 
 void MailStore::clear() {
   messages_.clear();
   by_mailbox_.clear();
+  first_position_ = 0;
 }
 
 std::vector<const StoredMessage*> MailStore::mailbox(std::string_view address) const {
   std::vector<const StoredMessage*> out;
   const auto found = by_mailbox_.find(smtp::to_lower(address));
   if (found == by_mailbox_.end()) return out;
-  for (const std::size_t index : found->second) out.push_back(&messages_[index]);
+  for (const std::uint64_t position : found->second) out.push_back(&messages_[position - first_position_]);
   return out;
 }
 

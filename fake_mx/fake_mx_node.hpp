@@ -45,16 +45,27 @@ struct StoredMessage {
 // crash of the node (a real receiver's mailboxes are on its disk) and the run itself.
 class MailStore {
  public:
+  // At most `max_messages` kept (0: no limit); past it the oldest message goes, as in a mail
+  // catcher's rolling store. A simulation keeps everything; the real server sets a limit.
+  explicit MailStore(std::size_t max_messages = 0) : max_messages_(max_messages) {}
   void add(StoredMessage message);
   // A deque: storing never moves the messages already kept.
   const std::deque<StoredMessage>& messages() const { return messages_; }
   std::vector<const StoredMessage*> mailbox(std::string_view address) const;
   std::size_t count(std::string_view address) const;
   void clear();
+  std::size_t max_messages() const { return max_messages_; }
+  std::uint64_t dropped() const { return dropped_; }  // let go to stay within the limit, ever
 
  private:
+  void drop_oldest();
+
+  std::size_t max_messages_;
   std::deque<StoredMessage> messages_;
-  std::map<std::string, std::vector<std::size_t>, std::less<>> by_mailbox_;
+  // Each mailbox's messages by position: messages_[position - first_position_].
+  std::map<std::string, std::deque<std::uint64_t>, std::less<>> by_mailbox_;
+  std::uint64_t first_position_ = 0;
+  std::uint64_t dropped_ = 0;
 };
 
 class FakeMxNode final : public io::Node {

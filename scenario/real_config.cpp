@@ -168,7 +168,7 @@ MxServerConfig load_mx_server_config(const std::string& path, Instant origin) {
   const nlohmann::json document = read_document(path);
   const JsonValue root(document, "$");
   if (!root.is_object()) root.fail("an object with \"listen\" and \"behaviour\"");
-  root.allow_keys({"listen", "behaviour", "http", "data_directory", "tls", "dns"});
+  root.allow_keys({"listen", "behaviour", "http", "max_messages", "data_directory", "tls", "dns"});
   const std::string directory = directory_of(path);
   MxServerConfig config;
   if (auto behaviour = root.find("behaviour")) {
@@ -178,6 +178,7 @@ MxServerConfig load_mx_server_config(const std::string& path, Instant origin) {
   config.listen = root.find("listen") ? read_endpoint(root.at("listen")) : io::Endpoint{io::Address::any_v4(), config.behaviour.port};
   config.behaviour.port = config.listen.port;
   if (auto http = root.find("http")) config.http = read_endpoint(*http);
+  if (auto max = root.find("max_messages")) config.max_messages = static_cast<std::size_t>(max->integer(0, 100'000'000));
   config.data_directory = root.find("data_directory") ? resolve(root.at("data_directory").string(), directory) : directory;
   if (auto tls = root.find("tls")) config.tls = read_tls_files(*tls, directory, true, false);
   if (config.behaviour.starttls && config.tls.certificate_pem.empty()) {

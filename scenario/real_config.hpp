@@ -51,6 +51,7 @@ struct MxServerConfig {
   std::string behaviour_json = "{}";  // the "behaviour" object as written, for the API to show
   io::Endpoint listen{io::Address::any_v4(), 25};
   std::optional<io::Endpoint> http;  // the JSON HTTP API; none when unset
+  std::size_t max_messages = 10'000;  // kept in the mail store, oldest dropped first; 0: no limit
   std::string data_directory;
   TlsFiles tls;
   DnsSetup dns;

@@ -279,6 +279,40 @@ TEST_CASE("the mail store keeps envelope, content, client, time and the session 
   CHECK(w.store.mailbox("BOB@dest.example").size() == 1);
 }
 
+TEST_CASE("a mail store with a limit drops its oldest messages and keeps its mailboxes right", "[fake_mx][store]") {
+  fake_mx::MailStore store(3);
+  const auto message = [](std::uint64_t number, std::vector<std::string> to) {
+    fake_mx::StoredMessage stored;
+    stored.number = number;
+    for (const std::string& address : to) {
+      const std::size_t at = address.find('@');
+      stored.recipients.push_back({smtp::Mailbox{address.substr(0, at), address.substr(at + 1), false, false}, {}});
+    }
+    return stored;
+  };
+  store.add(message(1, {"ann@dest.example", "bob@dest.example"}));
+  store.add(message(2, {"ann@dest.example", "ANN@dest.example"}));  // one mailbox named twice: kept once
+  store.add(message(3, {"bob@dest.example"}));
+  CHECK(store.count("ann@dest.example") == 2);
+  CHECK(store.dropped() == 0);
+  store.add(message(4, {"cat@dest.example"}));
+  store.add(message(5, {"ann@dest.example"}));
+  REQUIRE(store.messages().size() == 3);
+  CHECK(store.messages().front().number == 3);
+  CHECK(store.dropped() == 2);
+  CHECK(store.count("bob@dest.example") == 1);
+  REQUIRE(store.mailbox("ann@dest.example").size() == 1);
+  CHECK(store.mailbox("ann@dest.example")[0]->number == 5);
+  CHECK(store.mailbox("bob@dest.example")[0]->number == 3);
+  CHECK(store.mailbox("cat@dest.example")[0]->number == 4);
+  store.clear();
+  CHECK(store.messages().empty());
+  CHECK(store.count("ann@dest.example") == 0);
+  store.add(message(6, {"ann@dest.example"}));
+  CHECK(store.mailbox("ann@dest.example")[0]->number == 6);
+  CHECK(fake_mx::MailStore().max_messages() == 0);  // a simulation's store keeps everything
+}
+
 TEST_CASE("a large message's transcript gives its size and is complete", "[fake_mx][store]") {
   MxWorld w(fake_mx::Behaviour{});
   smtp::OutgoingMessage message = note("news@acme.example", {"ann@dest.example"});
