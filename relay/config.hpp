@@ -84,6 +84,7 @@ struct RelayConfig {
   Duration bounce_queue_lifetime = std::chrono::hours(5 * 24);  // for notifications (sender <>)
   Duration delay_warning_time = Duration(0);                    // 0: no "delayed" notices
   int retry_jitter_percent = 10;  // each backoff delay moves by up to this much, within the bounds above
+  int qmgr_message_active_limit = 20'000;          // messages being delivered at once (read, in jobs)
   int default_destination_concurrency_limit = 20;  // parallel deliveries per destination
   int default_destination_recipient_limit = 50;    // recipients per delivery
   int smtp_mx_address_limit = 5;                    // addresses tried per delivery

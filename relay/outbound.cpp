@@ -57,9 +57,14 @@ void Outbound::flush() {
   for (auto& [name, destination] : destinations_) destination.dead_until = Instant();
 }
 
+std::size_t Outbound::active_limit() const {
+  return static_cast<std::size_t>(std::max(1, config_.qmgr_message_active_limit));
+}
+
 void Outbound::arm_timer() {
   const std::optional<Instant> next = schedule_.next_due();
-  if (!next) {
+  // With the active limit reached, nothing more is taken until a delivery finishes (job_finished).
+  if (!next || in_flight_.size() >= active_limit()) {
     wake_.cancel();
     wake_at_ = Instant::max();
     return;
@@ -74,7 +79,13 @@ void Outbound::arm_timer() {
 }
 
 void Outbound::on_timer() {
-  for (const QueueId& id : schedule_.take_due(io_.now(), dispatch_batch_max)) dispatch(id.to_string());
+  const std::size_t room = active_limit() > in_flight_.size() ? active_limit() - in_flight_.size() : 0;
+  for (const QueueId& id : schedule_.take_due(io_.now(), std::min(dispatch_batch_max, room))) dispatch(id.to_string());
+  const bool full = in_flight_.size() >= active_limit();
+  if (full && !active_full_) {
+    io_.trace("relay.active_full", {{"messages", in_flight_.size()}, {"limit", active_limit()}, {"scheduled", schedule_.size()}});
+  }
+  active_full_ = full;
   arm_timer();
 }
 
@@ -452,6 +463,7 @@ void Outbound::job_finished(const std::string& id, bool write_failed) {
   if (--found->second.jobs > 0) return;
   const bool failed = found->second.write_failed;
   in_flight_.erase(found);
+  if (in_flight_.size() + 1 == active_limit()) arm_timer();  // room again for what waits
   if (queue_.find(id) == nullptr) return;
   if (failed) {
     // The old state is still in memory, due now: wait a backoff rather than retry in a loop.

@@ -8,6 +8,10 @@
 // greeted us is remembered as dead for half of minimal_backoff_time: its waiting and new jobs are
 // deferred at once ("delivery temporarily suspended"), so one dead MX does not hold the queue; the
 // retries of the deferred jobs, a whole minimal_backoff_time later, find it alive again and probe.
+// At most qmgr_message_active_limit messages are being delivered at once (read from the queue and
+// waiting in jobs or in slots), as in Postfix's active queue: past it, due messages wait in the
+// schedule until a delivery finishes, so a destination that is slow to fail cannot pull the whole
+// queue into memory.
 //
 // Outcomes are made durable in this order: first any notification (a DSN is a new queued message
 // from <>), then the recipients' new states in one fsynced append. A crash in between leaves the
@@ -127,6 +131,8 @@ class Outbound final : public DeliveryOwner {
     bool write_failed = false;
   };
   std::map<std::string, InFlight> in_flight_;  // by message id
+  std::size_t active_limit() const;
+  bool active_full_ = false;  // the limit is reached (traced once each time it is)
   std::size_t jobs_in_flight_ = 0;
   int variant_loops_ = 0;  // the bounce_loop variant's count (relay/broken_variant.hpp)
   OutboundCounters counters_;

@@ -85,6 +85,9 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
     if (config.delay_warning_time.count() < 0) item->fail("a duration, or 0 for no delay notices");
   }
   if (auto item = value.find("retry_jitter_percent")) config.retry_jitter_percent = static_cast<int>(item->integer(0, 50));
+  if (auto item = value.find("qmgr_message_active_limit")) {
+    config.qmgr_message_active_limit = static_cast<int>(item->integer(1, 10'000'000));
+  }
   if (auto item = value.find("default_destination_concurrency_limit")) {
     config.default_destination_concurrency_limit = static_cast<int>(item->integer(1, 1000));
   }
@@ -154,7 +157,7 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "smtpd_client_message_rate_limit", "anvil_rate_time_unit", "smtpd_session_time_limit",
                     "smtpd_soft_error_limit", "smtpd_error_sleep_time", "minimal_backoff_time", "maximal_backoff_time",
                     "maximal_queue_lifetime", "bounce_queue_lifetime", "delay_warning_time", "retry_jitter_percent",
-                    "default_destination_concurrency_limit", "default_destination_recipient_limit",
+                    "qmgr_message_active_limit", "default_destination_concurrency_limit", "default_destination_recipient_limit",
                     "smtp_mx_address_limit", "smtp_mx_session_limit", "smtp_connection_reuse_time_limit",
                     "smtp_connection_reuse_count_limit", "smtp_connect_timeout", "smtp_port", "smtp_tls_security_level",
                     "smtp_tls_policy_maps", "transport_maps", "relayhost", "smtp_sasl_password_maps", "dkim_signing"});

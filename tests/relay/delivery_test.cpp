@@ -503,6 +503,37 @@ TEST_CASE("the destination concurrency limit caps parallel connections", "[relay
   CHECK(mx1.concurrent_max <= 2);
 }
 
+TEST_CASE("the active limit caps the messages being delivered at once; the others wait in the schedule",
+          "[relay][delivery][limits]") {
+  // A receiver that accepts connections and never greets: each attempt holds its message until the
+  // greeting times out. Without the limit, all eight would be read and in delivery at once.
+  const auto run_with = [](int active_limit, MxLog& slow, DeliveryWorld& w) {
+    w.config.qmgr_message_active_limit = active_limit;
+    MxScript silent;
+    silent.greeting = "";
+    w.add_mx("mx1.dest.example", "192.0.2.11", silent, slow);
+    w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+    std::vector<smtp::OutgoingMessage> messages;
+    for (int i = 0; i < 8; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example"}));
+    w.send(messages);
+    w.run(20min);
+  };
+  DeliveryWorld limited;
+  MxLog limited_mx;
+  run_with(2, limited_mx, limited);
+  CHECK(limited_mx.concurrent_max == 2);
+  CHECK(limited.trace.of_kind("relay.active_full").size() >= 1);
+  // Every message still gets its attempt, two at a time, and is deferred by the timeout.
+  CHECK(limited.log_lines("status=deferred").size() >= 8);
+  CHECK(limited.relay_node->queue().size() == 8);
+
+  DeliveryWorld unlimited;
+  MxLog unlimited_mx;
+  run_with(20'000, unlimited_mx, unlimited);
+  CHECK(unlimited_mx.concurrent_max == 8);
+  CHECK(unlimited.trace.of_kind("relay.active_full").empty());
+}
+
 TEST_CASE("a dead destination is remembered: later messages are deferred without another connection attempt",
           "[relay][delivery][limits]") {
   DeliveryWorld w;
