@@ -1,5 +1,7 @@
 #include "endpoint/server_connection.hpp"
 
+#include <algorithm>
+
 #include "endpoint/transcript.hpp"
 #include "io/assert.hpp"
 
@@ -62,10 +64,13 @@ void ServerConnection::read(std::string_view bytes) {
     return session_.receive(io_.now(), bytes);
   }
   // Message content goes into the transcript as its size: the owner keeps the content itself.
+  // Bytes held back from the last read (a final dot split from its line end) are content too.
+  const std::size_t held_back = session_.unread_bytes();
   const std::uint64_t before = session_.content_bytes_read();
   session_.receive(io_.now(), bytes);
-  const auto content = static_cast<std::size_t>(session_.content_bytes_read() - before);
-  content_in_transcript_ += content;
+  const auto consumed = static_cast<std::size_t>(session_.content_bytes_read() - before);
+  const std::size_t content = std::min(consumed > held_back ? consumed - held_back : 0, bytes.size());  // of these bytes
+  content_in_transcript_ += consumed;
   if (session_.receiving_content()) return;
   if (session_.closed()) {
     transcript_ += "C: [" + std::to_string(content_in_transcript_) + " bytes of message content, unfinished]\n";

@@ -172,6 +172,8 @@ class ServerSession {
   bool receiving_content() const { return state_ == State::data; }
   // Bytes of input read as message content, final dots included, over the whole session.
   std::uint64_t content_bytes_read() const { return content_bytes_read_; }
+  // Input received and not read yet (a line end split between two reads waits here).
+  std::size_t unread_bytes() const { return input_.size() - input_offset_; }
   const std::string& helo_name() const { return helo_; }
   const std::string& authenticated_user() const { return authenticated_user_; }
   const Envelope& envelope() const { return envelope_; }

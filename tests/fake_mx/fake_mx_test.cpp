@@ -279,6 +279,41 @@ TEST_CASE("the mail store keeps envelope, content, client, time and the session 
   CHECK(w.store.mailbox("BOB@dest.example").size() == 1);
 }
 
+TEST_CASE("a final dot split from its line end is counted as content, and the session goes on",
+          "[fake_mx][store]") {
+  MxWorld w(fake_mx::Behaviour{});
+  w.world.add_host({"client", {address("198.51.100.1")}});
+  // Content in three reads: up to the final dot, its CRLF alone, then the next command.
+  const std::vector<std::pair<Duration, std::string>> script = {
+      {1s, "EHLO client.example\r\n"},
+      {2s, "MAIL FROM:<news@acme.example>\r\nRCPT TO:<ann@dest.example>\r\nDATA\r\n"},
+      {3s, "Subject: split\r\n\r\nbody\r\n."},
+      {4s, "\r\n"},
+      {5s, "MAIL FROM:<news@acme.example>\r\nRCPT TO:<bob@dest.example>\r\nDATA\r\n"},
+      {6s, "second\r\n.\r\n"}};
+  add_lambda_node(w.world, "client", "client", [script](LambdaNode& node) {
+    node.pending.push_back(node.io.connect(mx_endpoint, {}, [&node, script](io::Result<std::unique_ptr<io::Connection>> connected) {
+      REQUIRE(connected);
+      node.connections.push_back(std::move(connected).value());
+      io::Connection& connection = *node.connections.back();
+      connection.on_receive([](std::string_view) {});
+      for (const auto& [when, bytes] : script) {
+        node.pending.push_back(node.io.after(when, [&connection, bytes = bytes] { (void)connection.send(bytes); }));
+      }
+    }));
+  });
+  w.run(1min);
+  REQUIRE(w.store.messages().size() == 2);
+  const fake_mx::StoredMessage& first = w.store.messages()[0];
+  CHECK(first.content == "Subject: split\r\n\r\nbody\r\n");
+  CHECK_THAT(first.transcript, Catch::EndsWith("C: [24 bytes of message content]\nC: .\n"));
+  const fake_mx::StoredMessage& second = w.store.messages()[1];
+  CHECK(second.content == "second\r\n");
+  CHECK(second.transcript == "S: 250 2.0.0 Ok: queued as 00000001\nC: MAIL FROM:<news@acme.example>\nC: RCPT TO:<bob@dest.example>\n"
+                             "C: DATA\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\nS: 354 End data with <CR><LF>.<CR><LF>\n"
+                             "C: [8 bytes of message content]\nC: .\n");
+}
+
 TEST_CASE("a mail store with a limit drops its oldest messages and keeps its mailboxes right", "[fake_mx][store]") {
   fake_mx::MailStore store(3);
   const auto message = [](std::uint64_t number, std::vector<std::string> to) {
