@@ -106,7 +106,6 @@ class LoadGenerator final : public io::Node {
   }
 
   void on_reply(char first_digit) {
-    const bool positive = first_digit == '2' || first_digit == '3';
     switch (expect_) {
       case Expect::greeting:
         expect_ = Expect::ehlo;
@@ -122,7 +121,7 @@ class LoadGenerator final : public io::Node {
         expect_ = Expect::end_of_data;
         return send(*data_);
       case Expect::end_of_data:
-        (positive ? counts_.accepted : counts_.refused) += 1;
+        (first_digit == '2' ? counts_.accepted : counts_.refused) += 1;
         return next();
       case Expect::quit: return connection_->close();
     }
