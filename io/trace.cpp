@@ -170,13 +170,27 @@ Digest::Digest() : context_(EVP_MD_CTX_new()) {
 Digest::~Digest() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(context_)); }
 
 void Digest::update(std::string_view bytes) {
-  RELAYSIM_ASSERT(EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(context_), bytes.data(), bytes.size()) == 1);
+  if (bytes.size() >= batch_bytes) {
+    hash_batch();
+    RELAYSIM_ASSERT(EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(context_), bytes.data(), bytes.size()) == 1);
+    return;
+  }
+  if (batch_.size() + bytes.size() > batch_bytes) hash_batch();
+  if (batch_.capacity() < batch_bytes) batch_.reserve(batch_bytes);
+  batch_.append(bytes);
+}
+
+void Digest::hash_batch() {
+  if (batch_.empty()) return;
+  RELAYSIM_ASSERT(EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(context_), batch_.data(), batch_.size()) == 1);
+  batch_.clear();
 }
 
 std::string Digest::hex() const {
   EVP_MD_CTX* copy = EVP_MD_CTX_new();
   RELAYSIM_ASSERT(copy != nullptr);
   RELAYSIM_ASSERT(EVP_MD_CTX_copy_ex(copy, static_cast<EVP_MD_CTX*>(context_)) == 1);
+  RELAYSIM_ASSERT(EVP_DigestUpdate(copy, batch_.data(), batch_.size()) == 1);
   unsigned char bytes[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   RELAYSIM_ASSERT(EVP_DigestFinal_ex(copy, bytes, &length) == 1);

@@ -44,3 +44,20 @@ TEST_CASE("the digest is SHA-256 and can be read while it keeps growing", "[trac
   digest.update("d");
   CHECK(digest.hex() == io::sha256_hex("abcd"));
 }
+
+TEST_CASE("the digest is the same however the bytes arrive: small and large updates, across batches", "[trace]") {
+  io::Digest digest;
+  std::string all;
+  for (int i = 0; i < 5000; ++i) {  // about 60 KiB of short lines: several batches
+    const std::string line = "{\"seq\":" + std::to_string(i) + "}\n";
+    digest.update(line);
+    all += line;
+    if (i == 2500) CHECK(digest.hex() == io::sha256_hex(all));
+  }
+  const std::string large(40 * 1024, 'x');  // larger than a batch: hashed at once, after what waits
+  digest.update(large);
+  all += large;
+  digest.update("tail");
+  all += "tail";
+  CHECK(digest.hex() == io::sha256_hex(all));
+}
