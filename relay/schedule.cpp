@@ -1,6 +1,7 @@
 #include "relay/schedule.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include "io/assert.hpp"
 #include "relay/broken_variant.hpp"
@@ -21,9 +22,10 @@ RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool noti
     delay = std::clamp(delay + random.duration_between(-spread, spread), minimal_backoff, maximal_backoff);
   }
   if (broken_variant() == BrokenVariant::no_backoff) delay = std::chrono::seconds(30);
-  RetryDecision decision{now + delay, delay, false,
-                         "backoff " + format_duration(delay) + " (age " + format_duration(age) + ", bounds " +
-                             format_duration(minimal_backoff) + ".." + format_duration(maximal_backoff) + ")"};
+  RetryDecision decision{now + delay, delay, false, {}};
+  decision.reason.reserve(64);
+  decision.reason.append("backoff ").append(format_duration(delay)).append(" (age ").append(format_duration(age));
+  decision.reason.append(", bounds ").append(format_duration(minimal_backoff)).append("..").append(format_duration(maximal_backoff)).append(")");
   const Instant expires = expiry(arrival, notification);
   if (decision.next_attempt >= expires && broken_variant() != BrokenVariant::never_expire) {
     decision.next_attempt = std::max(expires, now);
@@ -35,30 +37,61 @@ RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool noti
   return decision;
 }
 
+namespace {
+// std::push_heap and friends build a max-heap: ordering by "greater" puts the earliest on top.
+constexpr auto later = std::greater<>();
+}  // namespace
+
+bool Schedule::live(const Slot& slot) const {
+  const auto found = due_.find(slot.second);
+  return found != due_.end() && found->second == slot.first;
+}
+
+void Schedule::drop_stale_top() {
+  while (stale_ > 0 && !order_.empty() && !live(order_.front())) {
+    std::pop_heap(order_.begin(), order_.end(), later);
+    order_.pop_back();
+    stale_ -= 1;
+  }
+  if (stale_ > due_.size() + 64) {
+    order_.clear();
+    for (const auto& [id, due] : due_) order_.emplace_back(due, id);
+    std::make_heap(order_.begin(), order_.end(), later);
+    stale_ = 0;
+  }
+}
+
 void Schedule::set(const QueueId& id, Instant due) {
-  erase(id);
-  due_.emplace(id, due);
-  order_.emplace(due, id);
+  const auto [found, added] = due_.try_emplace(id, due);
+  if (!added) {
+    if (found->second == due) return;
+    found->second = due;
+    stale_ += 1;  // the entry for the old time
+  }
+  order_.emplace_back(due, id);
+  std::push_heap(order_.begin(), order_.end(), later);
+  drop_stale_top();
 }
 
 void Schedule::erase(const QueueId& id) {
-  const auto found = due_.find(id);
-  if (found == due_.end()) return;
-  order_.erase({found->second, id});
-  due_.erase(found);
+  if (due_.erase(id) == 0) return;
+  stale_ += 1;
+  drop_stale_top();
 }
 
 std::optional<Instant> Schedule::next_due() const {
   if (order_.empty()) return std::nullopt;
-  return order_.begin()->first;
+  return order_.front().first;  // never stale: every change drops stale entries from the top
 }
 
 std::vector<QueueId> Schedule::take_due(Instant now, std::size_t limit) {
   std::vector<QueueId> taken;
-  while (!order_.empty() && taken.size() < limit && order_.begin()->first <= now) {
-    taken.push_back(order_.begin()->second);
+  while (!order_.empty() && taken.size() < limit && order_.front().first <= now) {
+    taken.push_back(order_.front().second);
     due_.erase(taken.back());
-    order_.erase(order_.begin());
+    std::pop_heap(order_.begin(), order_.end(), later);
+    order_.pop_back();
+    drop_stale_top();
   }
   return taken;
 }

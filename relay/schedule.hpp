@@ -10,9 +10,7 @@
 // its expiry (arrival + maximal_queue_lifetime, or bounce_queue_lifetime for notifications); the
 // last attempt is placed at the expiry itself, so a destination that never answers bounces on time.
 
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -57,11 +55,19 @@ class Schedule {
   std::size_t size() const { return due_.size(); }
   // The earliest due time, if any: when to wake next.
   std::optional<Instant> next_due() const;
-  // Removes and returns, earliest first, up to `limit` messages due at or before `now`.
+  // Removes and returns, earliest first (then by id), up to `limit` messages due at or before `now`.
   std::vector<QueueId> take_due(Instant now, std::size_t limit);
 
  private:
-  std::set<std::pair<Instant, QueueId>> order_;
+  // The order is a binary min-heap of (due, id) in one array: no allocation per entry, and the
+  // hot top stays in cache. A changed or erased due time leaves its old entry behind, stale (it no
+  // longer matches due_); stale entries are dropped when they reach the top, and all at once when
+  // they outnumber the live ones.
+  using Slot = std::pair<Instant, QueueId>;
+  void drop_stale_top();
+  bool live(const Slot& slot) const;
+  std::vector<Slot> order_;
+  std::size_t stale_ = 0;  // entries of order_ that are stale: none, the usual case, costs no check
   std::unordered_map<QueueId, Instant, QueueIdHash> due_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <set>
 
 #include "smtp/dsn.hpp"
@@ -58,6 +59,49 @@ TEST_CASE("the schedule hands out what is due, earliest first, and says when to 
   for (std::uint32_t i = 0; i < 5; ++i) schedule.set(relay::QueueId{9, i}, t0());
   CHECK(schedule.take_due(t0(), 2).size() == 2);  // bounded per call
   CHECK(schedule.size() == 3);
+}
+
+TEST_CASE("the schedule agrees with an ordered set under any mix of sets, moves, erases and takes", "[relay][retry][unit]") {
+  // The schedule leaves stale entries behind when a time moves; the model is the plain ordered
+  // index it replaces. Many moves per id exercise the compaction as well.
+  relay::Schedule schedule;
+  std::set<std::pair<Instant, relay::QueueId>> model;
+  std::map<relay::QueueId, Instant> due;
+  std::uint64_t state = 12345;
+  const auto next = [&state](std::uint64_t bound) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % bound;
+  };
+  Instant now = t0();
+  for (int step = 0; step < 200'000; ++step) {
+    const relay::QueueId id{next(300), static_cast<std::uint32_t>(next(2))};
+    const std::uint64_t action = next(10);
+    if (action < 6) {
+      const Instant when = now + std::chrono::seconds(next(100));
+      if (const auto old = due.find(id); old != due.end()) model.erase({old->second, id});
+      due[id] = when;
+      model.insert({when, id});
+      schedule.set(id, when);
+    } else if (action < 8) {
+      if (const auto old = due.find(id); old != due.end()) {
+        model.erase({old->second, id});
+        due.erase(old);
+      }
+      schedule.erase(id);
+    } else {
+      now += std::chrono::seconds(next(30));
+      const std::size_t limit = 1 + next(20);
+      std::vector<relay::QueueId> expected;
+      while (!model.empty() && expected.size() < limit && model.begin()->first <= now) {
+        expected.push_back(model.begin()->second);
+        due.erase(model.begin()->second);
+        model.erase(model.begin());
+      }
+      REQUIRE(schedule.take_due(now, limit) == expected);
+    }
+    REQUIRE(schedule.size() == model.size());
+    REQUIRE(schedule.next_due() == (model.empty() ? std::nullopt : std::optional<Instant>(model.begin()->first)));
+  }
 }
 
 TEST_CASE("queue ids: 22 hex digits held as two integers, in the same order as their text", "[relay][queue][unit]") {
