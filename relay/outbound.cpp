@@ -1,5 +1,6 @@
 #include "relay/outbound.hpp"
 
+#include <array>
 #include <cstdio>
 
 #include "io/assert.hpp"
@@ -117,13 +118,17 @@ void Outbound::dispatch(const std::string& id) {
     if (!recipient.final() && recipient.next_attempt <= now) due.push_back(i);
   }
   if (due.empty()) return reschedule(id);
-  // The rest of the message is on disk: envelope, addresses, content.
-  io::Result<QueuedMessage> loaded = queue_.load(id);
-  if (!loaded) {
-    log("warning: " + id + ": cannot read the queue file: " + loaded.error().detail);
-    return retry_later(id);
+  // The rest of the message is on disk: envelope, addresses, content - unless every due recipient
+  // waits for a dead destination, when the summary's addresses are all the deferral reads.
+  std::shared_ptr<const QueuedMessage> message = deferral_without_file(id, *entry, due, now);
+  if (!message) {
+    io::Result<QueuedMessage> loaded = queue_.load(id);
+    if (!loaded) {
+      log("warning: " + id + ": cannot read the queue file: " + loaded.error().detail);
+      return retry_later(id);
+    }
+    message = std::make_shared<const QueuedMessage>(std::move(loaded).value());
   }
-  const auto message = std::make_shared<const QueuedMessage>(std::move(loaded).value());
   // Due recipients by domain; std::map keeps the job order independent of recipient order.
   std::map<std::string, std::vector<std::size_t>> by_domain;
   for (const std::size_t i : due) by_domain[smtp::to_lower(message->recipients[i].recipient.mailbox.domain)].push_back(i);
@@ -162,6 +167,38 @@ void Outbound::dispatch(const std::string& id) {
     destinations_[destination].waiting.push_back(std::move(jobs[i]));
     pump(destination);
   }
+}
+
+std::shared_ptr<const QueuedMessage> Outbound::deferral_without_file(const std::string& id, const QueueEntry& entry,
+                                                                     const std::vector<std::size_t>& due, Instant now) const {
+  // Not when the deferral might do more than defer: expire the message, or warn of a delay.
+  if (now >= policy_.expiry(entry.arrival, entry.null_sender)) return nullptr;
+  const bool may_warn = !entry.null_sender && config_.delay_warning_time.count() > 0 && now - entry.arrival >= config_.delay_warning_time;
+  std::optional<std::vector<SummaryRecipient>> addresses = entry.recipient_addresses();
+  if (!addresses) return nullptr;
+  for (const std::size_t i : due) {
+    const SummaryRecipient& recipient = (*addresses)[i];
+    if (recipient.has_orcpt || (may_warn && !entry.recipients[i].delay_warned)) return nullptr;  // the file has more
+    const auto destination = destinations_.find(smtp::to_lower(recipient.mailbox.domain));
+    if (destination == destinations_.end() || destination->second.dead_until <= now) return nullptr;
+  }
+  // What apply() reads of a deferral: arrival, whether the sender is null, the recipients'
+  // addresses and states. (The sender itself, the content and the rest stay in the file.)
+  auto message = std::make_shared<QueuedMessage>();
+  message->id = id;
+  message->arrival = entry.arrival;
+  if (!entry.null_sender) message->sender = smtp::Mailbox{};
+  message->size = entry.size;
+  message->recipients.reserve(addresses->size());
+  for (std::size_t i = 0; i < addresses->size(); ++i) {
+    QueuedRecipient recipient;
+    recipient.recipient.mailbox = std::move((*addresses)[i].mailbox);
+    recipient.state = entry.recipients[i].state;
+    recipient.next_attempt = entry.recipients[i].next_attempt;
+    recipient.delay_warned = entry.recipients[i].delay_warned;
+    message->recipients.push_back(std::move(recipient));
+  }
+  return message;
 }
 
 void Outbound::suspend(const DeliveryJob& job, const std::string& status, const std::string& reason) {
@@ -295,29 +332,34 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
   const Instant expires = policy_.expiry(message.arrival, is_notification);
   const std::string delay = format_delay(now - message.arrival);
   std::optional<RetryDecision> retry;
-  auto changes = std::make_shared<std::vector<Queue::StateChange>>();
-  std::map<std::size_t, RecipientOutcome> outcomes;
-  std::vector<Notice> notices{{DsnAction::failed, {}}, {DsnAction::delayed, {}}, {DsnAction::relayed, {}}};
+  std::vector<Queue::StateChange> changes;
+  changes.reserve(report.recipients.size());
+  std::vector<std::size_t> expired;  // their outcome's status becomes 4.4.7
+  std::array<Notice, 3> notices{{{DsnAction::failed, {}}, {DsnAction::delayed, {}}, {DsnAction::relayed, {}}}};
 
-  for (RecipientOutcome outcome : report.recipients) {
+  std::string line;
+  for (const RecipientOutcome& outcome : report.recipients) {
     QueuedRecipient state = message.recipients.at(outcome.index);
     const smtp::RecipientParameters& dsn = state.recipient.dsn;
+    const std::string address = state.recipient.mailbox.to_string();
     state.attempts += 1;
     state.last_reply = outcome.reason;
-    std::string line = job.message_id + ": to=<" + state.recipient.mailbox.to_string() + ">";
-    if (!dsn.orcpt.empty()) line += ", orig_to=<" + dsn.orcpt + ">";
-    line += ", relay=" + outcome.relay + ", delay=" + delay;
+    std::string_view status = outcome.status;
+    line.clear();
+    line.append(job.message_id).append(": to=<").append(address).append(">");
+    if (!dsn.orcpt.empty()) line.append(", orig_to=<").append(dsn.orcpt).append(">");
+    line.append(", relay=").append(outcome.relay).append(", delay=").append(delay);
     switch (outcome.outcome) {
       case smtp::Outcome::delivered:
         state.state = RecipientState::delivered;
         counters_.delivered += 1;
-        line += ", dsn=" + outcome.status + ", status=sent (" + outcome.reason + ")";
+        line.append(", dsn=").append(status).append(", status=sent (").append(outcome.reason).append(")");
         if (!is_notification && !outcome.remote_dsn && wants_notice(dsn, DsnAction::relayed)) notices[2].recipients.push_back(outcome.index);
         break;
       case smtp::Outcome::permanent:
         state.state = RecipientState::bounced;
         counters_.bounced += 1;
-        line += ", dsn=" + outcome.status + ", status=bounced (" + outcome.reason + ")";
+        line.append(", dsn=").append(status).append(", status=bounced (").append(outcome.reason).append(")");
         notices[0].recipients.push_back(outcome.index);
         break;
       case smtp::Outcome::transient:
@@ -325,8 +367,9 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
           state.state = RecipientState::bounced;
           counters_.bounced += 1;
           counters_.expired += 1;
-          outcome.status = "4.4.7";
-          line += ", dsn=4.4.7, status=expired, returned to sender (" + outcome.reason + ")";
+          status = "4.4.7";
+          expired.push_back(outcome.index);
+          line.append(", dsn=4.4.7, status=expired, returned to sender (").append(outcome.reason).append(")");
           notices[0].recipients.push_back(outcome.index);
           break;
         }
@@ -337,7 +380,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
         state.state = RecipientState::deferred;
         state.next_attempt = retry->next_attempt;
         counters_.deferred += 1;
-        line += ", dsn=" + outcome.status + ", status=deferred (" + outcome.reason + ")";
+        line.append(", dsn=").append(status).append(", status=deferred (").append(outcome.reason).append(")");
         if (outcome.possible_duplicate) counters_.possible_duplicates += 1;
         if (!is_notification && !state.delay_warned && now - message.arrival >= config_.delay_warning_time &&
             wants_notice(dsn, DsnAction::delayed)) {
@@ -348,14 +391,13 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
     }
     log(line);
     if (outcome.possible_duplicate) {
-      log(job.message_id + ": warning: to=<" + state.recipient.mailbox.to_string() +
-          ">: the connection was lost after the end of data: the message may be delivered twice");
+      log(job.message_id + ": warning: to=<" + address + ">: the connection was lost after the end of data: the message may be delivered twice");
     }
     io_.trace("relay.outcome", {{"id", job.message_id},
-                                {"rcpt", state.recipient.mailbox.to_string()},
+                                {"rcpt", address},
                                 {"outcome", to_string(outcome.outcome)},
                                 {"state", to_string(state.state)},
-                                {"status", outcome.status},
+                                {"status", status},
                                 {"relay", outcome.relay},
                                 {"tls", outcome.tls},
                                 {"tls_verified", outcome.tls_verified},
@@ -364,8 +406,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
                                 {"stage", outcome.stage},
                                 {"code", outcome.code},
                                 {"reason", outcome.reason}});
-    outcomes[outcome.index] = outcome;
-    changes->push_back({outcome.index, std::move(state)});
+    changes.push_back({outcome.index, std::move(state)});
   }
 
   // Bounces of a notification, or of a message whose recipients asked for no notice, are dropped.
@@ -389,19 +430,23 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
 
   // A deferral that was never attempted is not worth an fsync: lost in a crash, it only brings
   // the next try forward. It changes the schedule in memory alone.
-  const bool only_deferred = std::all_of(changes->begin(), changes->end(),
+  const bool only_deferred = std::all_of(changes.begin(), changes.end(),
                                          [](const Queue::StateChange& change) { return change.second.state == RecipientState::deferred; });
   if (!report.attempted && to_store.empty() && only_deferred) {
-    queue_.defer_in_memory(job.message_id, *changes);
+    queue_.defer_in_memory(job.message_id, changes);
     return job_finished(job.message_id, false);
   }
+  // The outcomes as the notifications report them.
+  std::map<std::size_t, RecipientOutcome> outcomes;
+  for (const RecipientOutcome& outcome : report.recipients) outcomes[outcome.index] = outcome;
+  for (const std::size_t index : expired) outcomes[index].status = "4.4.7";
 
   // Notifications first, then the states: a crash between leaves the recipient to be tried again.
   auto pending = std::make_shared<PendingOutcome>();
   pending->message_id = job.message_id;
   pending->message = job.queued;
   pending->notices = std::move(to_store);
-  pending->changes = std::move(*changes);
+  pending->changes = std::move(changes);
   pending->outcomes = std::move(outcomes);
   pending->expires = expires;
   record(std::move(pending));

@@ -22,6 +22,7 @@
 
 #include <deque>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <set>
 #include <string>
@@ -91,6 +92,10 @@ class Outbound final : public DeliveryOwner {
   void arm_timer();
   void on_timer();
   void dispatch(const std::string& id);
+  // A message whose due recipients all wait for a dead destination, made from the queue's summary
+  // (no file read) when deferring them is all that can happen; null otherwise.
+  std::shared_ptr<const QueuedMessage> deferral_without_file(const std::string& id, const QueueEntry& entry,
+                                                             const std::vector<std::size_t>& due, Instant now) const;
   void pump(const std::string& destination);
   void schedule_pump(const std::string& destination);
   // Defers a job without trying it: its destination is dead, or its content cannot be read.
@@ -130,7 +135,7 @@ class Outbound final : public DeliveryOwner {
     int jobs = 0;  // not yet applied
     bool write_failed = false;
   };
-  std::map<std::string, InFlight> in_flight_;  // by message id
+  std::unordered_map<std::string, InFlight> in_flight_;  // by message id
   std::size_t active_limit() const;
   bool active_full_ = false;  // the limit is reached (traced once each time it is)
   std::size_t jobs_in_flight_ = 0;

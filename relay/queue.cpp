@@ -1,7 +1,7 @@
 #include "relay/queue.hpp"
 
 #include <algorithm>
-
+#include <array>
 #include <cstdio>
 
 #include "io/assert.hpp"
@@ -77,22 +77,29 @@ bool QueueEntry::finished() const {
 
 std::optional<QueueId> QueueId::parse(std::string_view text) {
   if (text.size() != 22) return std::nullopt;
-  const auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;  // lowercase is not an id: ids are written in uppercase only
-  };
-  QueueId id;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const int value = digit(text[i]);
-    if (value < 0) return std::nullopt;
-    if (i < 14) {
-      id.time = id.time * 16 + static_cast<std::uint64_t>(value);
-    } else {
-      id.rest = id.rest * 16 + static_cast<std::uint32_t>(value);
-    }
+  // Uppercase hex digits only: ids are written in uppercase, so lowercase is not an id.
+  static constexpr std::array<std::int8_t, 256> digits = [] {
+    std::array<std::int8_t, 256> table{};
+    table.fill(-1);
+    for (int c = '0'; c <= '9'; ++c) table[static_cast<std::size_t>(c)] = static_cast<std::int8_t>(c - '0');
+    for (int c = 'A'; c <= 'F'; ++c) table[static_cast<std::size_t>(c)] = static_cast<std::int8_t>(c - 'A' + 10);
+    return table;
+  }();
+  std::uint64_t time = 0;
+  std::uint32_t rest = 0;
+  int invalid = 0;
+  for (std::size_t i = 0; i < 14; ++i) {
+    const std::int8_t value = digits[static_cast<unsigned char>(text[i])];
+    invalid |= value;
+    time = time << 4 | static_cast<std::uint64_t>(value & 0xF);
   }
-  return id;
+  for (std::size_t i = 14; i < 22; ++i) {
+    const std::int8_t value = digits[static_cast<unsigned char>(text[i])];
+    invalid |= value;
+    rest = rest << 4 | static_cast<std::uint32_t>(value & 0xF);
+  }
+  if (invalid < 0) return std::nullopt;
+  return QueueId{time, rest};
 }
 
 std::string QueueId::to_string() const {
@@ -103,15 +110,70 @@ std::string QueueId::to_string() const {
   return text;
 }
 
+namespace {
+constexpr std::uint8_t packed_quoted_local = 1, packed_address_literal = 2, packed_orcpt = 4;
+}  // namespace
+
+std::string pack_recipients(const std::vector<QueuedRecipient>& recipients) {
+  std::string out;
+  for (const QueuedRecipient& queued : recipients) {
+    const smtp::Mailbox& mailbox = queued.recipient.mailbox;
+    if (mailbox.local.size() > 255 || mailbox.domain.size() > 255) return {};
+    std::uint8_t flags = 0;
+    if (mailbox.quoted_local) flags |= packed_quoted_local;
+    if (mailbox.address_literal) flags |= packed_address_literal;
+    if (!queued.recipient.dsn.orcpt.empty()) flags |= packed_orcpt;
+    out += static_cast<char>(flags);
+    out += static_cast<char>(mailbox.local.size());
+    out += mailbox.local;
+    out += static_cast<char>(mailbox.domain.size());
+    out += mailbox.domain;
+  }
+  return out;
+}
+
+std::optional<std::vector<SummaryRecipient>> QueueEntry::recipient_addresses() const {
+  if (packed_recipients.empty()) return std::nullopt;
+  std::vector<SummaryRecipient> out;
+  out.reserve(recipients.size());
+  std::string_view rest = packed_recipients;
+  const auto part = [&rest]() -> std::optional<std::string> {  // a length byte, then the bytes
+    if (rest.empty()) return std::nullopt;
+    const std::size_t length = static_cast<std::uint8_t>(rest.front());
+    if (rest.size() < 1 + length) return std::nullopt;
+    std::string bytes(rest.substr(1, length));
+    rest.remove_prefix(1 + length);
+    return bytes;
+  };
+  while (!rest.empty()) {
+    const auto flags = static_cast<std::uint8_t>(rest.front());
+    rest.remove_prefix(1);
+    std::optional<std::string> local = part();
+    std::optional<std::string> domain = part();
+    if (!local || !domain) return std::nullopt;
+    SummaryRecipient recipient;
+    recipient.mailbox.local = std::move(*local);
+    recipient.mailbox.domain = std::move(*domain);
+    recipient.mailbox.quoted_local = (flags & packed_quoted_local) != 0;
+    recipient.mailbox.address_literal = (flags & packed_address_literal) != 0;
+    recipient.has_orcpt = (flags & packed_orcpt) != 0;
+    out.push_back(std::move(recipient));
+  }
+  if (out.size() != recipients.size()) return std::nullopt;
+  return out;
+}
+
 QueueEntry summarize(const QueuedMessage& message) {
   QueueEntry entry;
   entry.arrival = message.arrival;
   entry.size = message.content.empty() ? message.size : message.content.size();
   entry.held = message.held;
+  entry.null_sender = !message.sender.has_value();
   entry.recipients.reserve(message.recipients.size());
   for (const QueuedRecipient& recipient : message.recipients) {
     entry.recipients.push_back({recipient.next_attempt, recipient.state, recipient.delay_warned});
   }
+  entry.packed_recipients = pack_recipients(message.recipients);
   return entry;
 }
 
@@ -258,8 +320,12 @@ const QueueEntry* Queue::find(const std::string& id) const {
 
 std::vector<std::string> Queue::ids() const {
   std::vector<std::string> out;
-  out.reserve(entries_.size());
-  for (const auto& [id, entry] : entries_) out.push_back(id.to_string());
+  std::vector<QueueId> sorted;
+  sorted.reserve(entries_.size());
+  for (const auto& [id, entry] : entries_) sorted.push_back(id);
+  std::sort(sorted.begin(), sorted.end());
+  out.reserve(sorted.size());
+  for (const QueueId& id : sorted) out.push_back(id.to_string());
   return out;
 }
 

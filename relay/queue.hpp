@@ -75,13 +75,31 @@ struct RecipientStatus {
   bool final() const { return state == RecipientState::delivered || state == RecipientState::bounced; }
 };
 
+// A recipient as the summary knows it: the address, and whether the file holds more of it that
+// a log line shows (an ORCPT).
+struct SummaryRecipient {
+  smtp::Mailbox mailbox;
+  bool has_orcpt = false;
+};
+
 struct QueueEntry {
   Instant arrival;
   std::uint64_t size = 0;  // content bytes
   bool held = false;
+  bool null_sender = false;  // a notification: the envelope sender is <>
   std::vector<RecipientStatus> recipients;
+  // The recipients' addresses, packed (pack_recipients): with them the relay routes a message and
+  // defers it for a destination it knows is dead without reading the file - during an outage,
+  // most of its work. Empty when an address is too long to pack; then only the file has them.
+  std::string packed_recipients;
+  // The addresses in recipient order; nullopt when the summary has none.
+  std::optional<std::vector<SummaryRecipient>> recipient_addresses() const;
   bool finished() const;  // every recipient delivered or bounced
 };
+
+// Per recipient: a flags byte, the local part's length and bytes, the domain's length and bytes
+// (RFC 5321 limits both below 256). Empty if a part is longer.
+std::string pack_recipients(const std::vector<QueuedRecipient>& recipients);
 
 struct RecoveryReport {
   std::size_t recovered = 0;
@@ -129,8 +147,9 @@ class Queue {
   // across restarts.
   std::string allocate_id();
 
-  // The messages in the queue, by id (ids sort by arrival).
-  const std::map<QueueId, QueueEntry>& entries() const { return entries_; }
+  // The messages in the queue, in no particular order; ids() sorts them (by arrival).
+  using Entries = std::unordered_map<QueueId, QueueEntry, QueueIdHash>;
+  const Entries& entries() const { return entries_; }
   std::vector<std::string> ids() const;
   std::size_t size() const { return entries_.size(); }
   const QueueEntry* find(const std::string& id) const;
@@ -153,7 +172,7 @@ class Queue {
   io::Io& io_;
   std::string directory_;
   io::Random random_;
-  std::map<QueueId, QueueEntry> entries_;  // the durable state's summary
+  Entries entries_;  // the durable state's summary
   // Messages just stored, whole, until their first load (so that the delivery that follows at
   // once does not read back the file just written), any change to them, or - oldest first, as ids
   // sort by arrival - until they pass fresh_bytes_max. Exactly what the file holds at that time.

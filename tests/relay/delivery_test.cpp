@@ -3,8 +3,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <set>
-
 #include "smtp/dsn.hpp"
 #include "relay/relay_node.hpp"
 #include "support/client_dialogue.hpp"
@@ -557,6 +555,46 @@ TEST_CASE("a dead destination is remembered: later messages are deferred without
     if (on_disk.recipients[0].state == relay::RecipientState::queued) memory_only += 1;
   }
   CHECK(memory_only >= 1);
+}
+
+TEST_CASE("a deferral for a dead destination reads nothing from disk: the queue's summary has the addresses",
+          "[relay][delivery][limits]") {
+  DeliveryWorld w;
+  w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});  // up, nothing listening
+  w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  std::vector<smtp::OutgoingMessage> messages;
+  for (const char* to : {"ann@dest.example", "bob@dest.example", "\"c d\"@dest.example", "dan@DEST.example"}) {
+    messages.push_back(note("news@acme.example", {to}));
+  }
+  w.config.default_destination_concurrency_limit = 1;
+  w.send(messages);
+  w.run(4min);
+  REQUIRE(w.log_lines("status=deferred").size() == 4);
+  // Five minutes later the first retry tries a connection, is refused, and marks the destination
+  // dead again; the retries due after that are deferred at once.
+  while (w.trace.of_kind("relay.destination_dead").size() < 2 && w.world.now() < t0() + 10min) {
+    w.world.run_until(w.world.now() + 1ms);
+  }
+  REQUIRE(w.trace.of_kind("relay.destination_dead").size() == 2);
+  // From here the disk fails every operation: a deferral that read the queue file would fail.
+  const Instant fault = w.world.now();
+  w.world.add_disk_fault("relay", {io::Errc::io_error, fault, fault + 2min});
+  w.world.run_until(fault + 2min);
+  CHECK(w.log_lines("cannot read the queue file").empty());
+  std::vector<std::string> suspended;
+  for (const auto& entry : w.trace.of_kind("log")) {
+    const std::string line = DeliveryWorld::nlohmann_line(entry.line);
+    if (entry.time > fault && line.find("delivery temporarily suspended") != std::string::npos) suspended.push_back(line);
+  }
+  CHECK(suspended.size() == 2);
+  // The lines name each recipient as its file does, a quoted local part included.
+  for (const std::string& line : suspended) {
+    const std::string id = line.substr(0, line.find(':'));
+    const relay::QueuedMessage on_disk = w.relay_node->mutable_queue().load(id).value();
+    CHECK(line.starts_with(id + ": to=<" + on_disk.recipients[0].recipient.mailbox.to_string() + ">, relay=none, delay="));
+  }
+  CHECK(w.relay_node->queue().size() == 4);
 }
 
 TEST_CASE("a relay restarted while messages are deferred loses nothing and resumes the schedule",

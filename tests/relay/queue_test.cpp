@@ -89,6 +89,30 @@ TEST_CASE("a queued message encodes and decodes to the same envelope and content
   CHECK_FALSE(relay::decode_message(relay::encode_message(message).substr(1)));
 }
 
+TEST_CASE("the summary packs the recipients' addresses and gives them back, or none when one cannot be packed",
+          "[relay][queue]") {
+  QueuedMessage message = sample_message();
+  message.recipients[1].recipient.mailbox = smtp::Mailbox{"c d", "dest.example", true, false};
+  message.recipients.push_back({smtp::Recipient{smtp::Mailbox{"ops", "[192.0.2.7]", false, true}, {}}, RecipientState::queued, 0,
+                                Instant(), "", false});
+  const relay::QueueEntry entry = relay::summarize(message);
+  CHECK_FALSE(entry.null_sender);
+  const auto addresses = entry.recipient_addresses();
+  REQUIRE(addresses);
+  REQUIRE(addresses->size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK((*addresses)[i].mailbox == message.recipients[i].recipient.mailbox);
+  CHECK((*addresses)[0].has_orcpt);  // the file has more than the summary: a deferral reads it
+  CHECK_FALSE((*addresses)[1].has_orcpt);
+  CHECK((*addresses)[1].mailbox.to_string() == "\"c d\"@dest.example");
+
+  message.sender.reset();
+  message.recipients[2].recipient.mailbox.local = std::string(300, 'x');  // past what a length byte holds
+  const relay::QueueEntry unpacked = relay::summarize(message);
+  CHECK(unpacked.null_sender);
+  CHECK(unpacked.packed_recipients.empty());
+  CHECK_FALSE(unpacked.recipient_addresses());
+}
+
 namespace {
 
 // A node that owns a queue: it recovers at start, then runs `body` with the queue.
@@ -104,8 +128,9 @@ void add_queue_node(sim::World& world, QueueProbe& probe, std::function<void(rel
     node.keep_alive = queue;
     probe.report = queue->recover();
     probe.recovered.clear();
-    for (const auto& [id, entry] : queue->entries()) {
-      probe.recovered.push_back(queue->load(id.to_string()).value());  // the queue keeps only a summary in memory
+    for (const std::string& id : queue->ids()) {
+      const relay::QueueEntry& entry = *queue->find(id);
+      probe.recovered.push_back(queue->load(id).value());  // the queue keeps only a summary in memory
       CHECK(entry.size == probe.recovered.back().content.size());
       CHECK(entry.recipients.size() == probe.recovered.back().recipients.size());
     }
