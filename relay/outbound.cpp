@@ -1,6 +1,7 @@
 #include "relay/outbound.hpp"
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 
 #include "io/assert.hpp"
@@ -17,11 +18,17 @@ constexpr std::size_t dispatch_batch_max = 1000;
 
 Duration dead_destination_time(const RelayConfig& config) { return config.minimal_backoff_time / 2; }
 
-std::string format_delay(Duration delay) {
+std::string format_delay(Duration delay) {  // seconds with two decimals, as Postfix logs delay=
   const long long hundredths = std::chrono::duration_cast<std::chrono::milliseconds>(delay).count() / 10;
+  const long long fraction = hundredths < 0 ? -(hundredths % 100) : hundredths % 100;
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%lld.%02lld", hundredths / 100, hundredths % 100);
-  return buffer;
+  char* end = buffer;
+  if (hundredths < 0 && hundredths / 100 == 0) *end++ = '-';
+  end = std::to_chars(end, buffer + sizeof buffer, hundredths / 100).ptr;
+  *end++ = '.';
+  *end++ = static_cast<char>('0' + fraction / 10);
+  *end++ = static_cast<char>('0' + fraction % 10);
+  return std::string(buffer, end);
 }
 
 Outbound::Outbound(io::Io& io, const RelayConfig& config, Queue& queue, DeliveryTls tls)
@@ -52,9 +59,9 @@ void Outbound::enqueue(const std::string& id) {
 }
 
 void Outbound::flush() {
-  for (const auto& [id, entry] : queue_.entries()) {
-    if (!entry.held) enqueue(id.to_string());
-  }
+  queue_.entries().for_each([this](const QueueId& id, const std::unique_ptr<QueueEntry>& entry) {
+    if (!entry->held) enqueue(id.to_string());
+  });
   for (auto& [name, destination] : destinations_) destination.dead_until = Instant();
 }
 

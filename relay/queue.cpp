@@ -310,8 +310,8 @@ Queue::Queue(io::Io& io, std::string directory)
 QueueEntry* Queue::find_mutable(const std::string& id) {
   const auto key = QueueId::parse(id);
   if (!key) return nullptr;
-  const auto found = entries_.find(*key);
-  return found == entries_.end() ? nullptr : &found->second;
+  std::unique_ptr<QueueEntry>* found = entries_.find(*key);
+  return found == nullptr ? nullptr : found->get();
 }
 
 const QueueEntry* Queue::find(const std::string& id) const {
@@ -322,7 +322,7 @@ std::vector<std::string> Queue::ids() const {
   std::vector<std::string> out;
   std::vector<QueueId> sorted;
   sorted.reserve(entries_.size());
-  for (const auto& [id, entry] : entries_) sorted.push_back(id);
+  entries_.for_each([&sorted](const QueueId& id, const auto&) { sorted.push_back(id); });
   std::sort(sorted.begin(), sorted.end());
   out.reserve(sorted.size());
   for (const QueueId& id : sorted) out.push_back(id.to_string());
@@ -412,7 +412,7 @@ RecoveryReport Queue::recover(bool repair) {
     }
     report.recovered += 1;
     report.recovered_ids.push_back(name);
-    entries_[*key] = summarize(*message);
+    entries_[*key] = std::make_unique<QueueEntry>(summarize(*message));
   }
   io_.trace("queue.recovered", {{"messages", report.recovered}, {"discarded", report.discarded},
                                 {"finished", report.finished}});
@@ -457,7 +457,7 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
                                      {"client", message.client_address}, {"sasl", message.authenticated_user}});
           // Only the summary stays in memory for long: a large queue must not hold every message.
           const QueueId key = *QueueId::parse(id);
-          entries_[key] = summarize(message);
+          entries_[key] = std::make_unique<QueueEntry>(summarize(message));
           keep_fresh(key, std::move(message));
           on_durable(id);
         });

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "io/io.hpp"
+#include "relay/id_table.hpp"
+#include "relay/queue_id.hpp"
 #include "smtp/server_session.hpp"
 #include "smtp/syntax.hpp"
 
@@ -53,18 +55,6 @@ struct QueuedMessage {
   bool finished() const;  // every recipient delivered or bounced
 };
 
-// A queue id: 22 hex digits - the arrival time in microseconds (14), then a sequence number and
-// random bits (8). Held in memory as two integers: a million of them cost no heap and compare fast.
-struct QueueId {
-  std::uint64_t time = 0;
-  std::uint32_t rest = 0;
-  static std::optional<QueueId> parse(std::string_view text);
-  std::string to_string() const;
-  auto operator<=>(const QueueId&) const = default;
-};
-struct QueueIdHash {
-  std::size_t operator()(const QueueId& id) const { return std::hash<std::uint64_t>()(id.time * 0x9E3779B97F4A7C15ull ^ id.rest); }
-};
 
 // What the queue keeps in memory of a message: what scheduling needs. Everything else - envelope,
 // addresses, DSN parameters, last replies, content - stays in the file, and load() reads it.
@@ -148,7 +138,7 @@ class Queue {
   std::string allocate_id();
 
   // The messages in the queue, in no particular order; ids() sorts them (by arrival).
-  using Entries = std::unordered_map<QueueId, QueueEntry, QueueIdHash>;
+  using Entries = IdTable<std::unique_ptr<QueueEntry>>;  // pointers to entries stay valid
   const Entries& entries() const { return entries_; }
   std::vector<std::string> ids() const;
   std::size_t size() const { return entries_.size(); }

@@ -43,8 +43,8 @@ constexpr auto later = std::greater<>();
 }  // namespace
 
 bool Schedule::live(const Slot& slot) const {
-  const auto found = due_.find(slot.second);
-  return found != due_.end() && found->second == slot.first;
+  const Instant* due = due_.find(slot.second);
+  return due != nullptr && *due == slot.first;
 }
 
 void Schedule::drop_stale_top() {
@@ -55,7 +55,7 @@ void Schedule::drop_stale_top() {
   }
   if (stale_ > due_.size() + 64) {
     order_.clear();
-    for (const auto& [id, due] : due_) order_.emplace_back(due, id);
+    due_.for_each([this](const QueueId& id, Instant due) { order_.emplace_back(due, id); });
     std::make_heap(order_.begin(), order_.end(), later);
     stale_ = 0;
   }
@@ -64,8 +64,8 @@ void Schedule::drop_stale_top() {
 void Schedule::set(const QueueId& id, Instant due) {
   const auto [found, added] = due_.try_emplace(id, due);
   if (!added) {
-    if (found->second == due) return;
-    found->second = due;
+    if (*found == due) return;
+    *found = due;
     stale_ += 1;  // the entry for the old time
   }
   order_.emplace_back(due, id);
@@ -74,7 +74,7 @@ void Schedule::set(const QueueId& id, Instant due) {
 }
 
 void Schedule::erase(const QueueId& id) {
-  if (due_.erase(id) == 0) return;
+  if (!due_.erase(id)) return;
   stale_ += 1;
   drop_stale_top();
 }

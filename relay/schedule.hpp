@@ -12,12 +12,12 @@
 
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "io/random.hpp"
 #include "io/time.hpp"
 #include "relay/config.hpp"
+#include "relay/id_table.hpp"
 #include "relay/queue.hpp"
 
 namespace relaysim::relay {
@@ -68,7 +68,7 @@ class Schedule {
   bool live(const Slot& slot) const;
   std::vector<Slot> order_;
   std::size_t stale_ = 0;  // entries of order_ that are stale: none, the usual case, costs no check
-  std::unordered_map<QueueId, Instant, QueueIdHash> due_;
+  IdTable<Instant> due_;
 };
 
 }  // namespace relaysim::relay

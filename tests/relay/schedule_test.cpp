@@ -6,6 +6,7 @@
 #include <set>
 
 #include "smtp/dsn.hpp"
+#include "relay/id_table.hpp"
 #include "relay/schedule.hpp"
 #include "support/test_world.hpp"
 
@@ -101,6 +102,35 @@ TEST_CASE("the schedule agrees with an ordered set under any mix of sets, moves,
     }
     REQUIRE(schedule.size() == model.size());
     REQUIRE(schedule.next_due() == (model.empty() ? std::nullopt : std::optional<Instant>(model.begin()->first)));
+  }
+}
+
+TEST_CASE("the id table agrees with std::map under inserts and erases, through growth and wrap-around", "[relay][queue][unit]") {
+  relay::IdTable<int> table;
+  std::map<relay::QueueId, int> model;
+  std::uint64_t state = 99;
+  const auto next = [&state](std::uint64_t bound) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % bound;
+  };
+  for (int step = 0; step < 300'000; ++step) {
+    // Few distinct ids (at most 4,000), so collisions, probe chains and back-shifts are frequent.
+    const relay::QueueId id{next(2000), static_cast<std::uint32_t>(next(2))};
+    if (next(3) == 0) {
+      CHECK(table.erase(id) == (model.erase(id) > 0));
+    } else {
+      const auto [value, added] = table.try_emplace(id, step);
+      const auto [known, inserted] = model.try_emplace(id, step);
+      REQUIRE(added == inserted);
+      REQUIRE(*value == known->second);
+    }
+    REQUIRE(table.size() == model.size());
+    if (step % 1000 == 0) {
+      std::map<relay::QueueId, int> seen;
+      table.for_each([&seen](const relay::QueueId& key, int value) { seen.emplace(key, value); });
+      REQUIRE(seen == model);
+      for (const auto& [key, value] : model) REQUIRE(table.find(key) != nullptr);
+    }
   }
 }
 
