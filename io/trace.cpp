@@ -3,7 +3,9 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 #include "io/assert.hpp"
 
@@ -65,14 +67,35 @@ constexpr std::array<bool, 256> plain_json_bytes() {
 }
 constexpr std::array<bool, 256> plain_json_byte = plain_json_bytes();
 
+// Whether any of the 8 bytes in `word` needs more than copying: a control byte, the quote, the
+// backslash, DEL or a byte above ASCII. (The classic "has a zero byte" test, per byte class.)
+constexpr bool word_needs_care(std::uint64_t word) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  const auto zero_byte = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+  const std::uint64_t below_space = (word - ones * 0x20) & ~word & highs;
+  return (below_space | zero_byte(word ^ (ones * '"')) | zero_byte(word ^ (ones * '\\')) | zero_byte(word ^ (ones * 0x7F)) |
+          (word & highs)) != 0;
+}
+
+std::size_t plain_run_end(std::string_view text, std::size_t i) {
+  // Eight bytes at a time while none needs care, then byte by byte.
+  while (i + 8 <= text.size()) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    if (word_needs_care(word)) break;
+    i += 8;
+  }
+  while (i < text.size() && plain_json_byte[static_cast<unsigned char>(text[i])]) ++i;
+  return i;
+}
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   for (std::size_t i = 0; i < text.size();) {
     // Plain printable ASCII goes out in runs: most of a trace is made of it.
-    std::size_t run = i;
-    while (run < text.size() && plain_json_byte[static_cast<unsigned char>(text[run])]) ++run;
+    const std::size_t run = plain_run_end(text, i);
     if (run > i) {
       out.append(text.substr(i, run - i));
       i = run;

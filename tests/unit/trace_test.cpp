@@ -61,3 +61,32 @@ TEST_CASE("the digest is the same however the bytes arrive: small and large upda
   all += "tail";
   CHECK(digest.hex() == io::sha256_hex(all));
 }
+
+TEST_CASE("a JSON string escapes every byte that needs it, wherever it sits in an 8-byte word", "[trace]") {
+  // Plain text is copied eight bytes at a time; each byte value at each offset of two words must
+  // still be found and escaped as on its own.
+  const auto expected = [](unsigned char byte) -> std::string {
+    if (byte == '"') return "\\\"";
+    if (byte == '\\') return "\\\\";
+    if (byte == '\n') return "\\n";
+    if (byte == '\r') return "\\r";
+    if (byte == '\t') return "\\t";
+    if (byte < 0x20 || byte >= 0x7F) {  // control, DEL, and a lone byte above ASCII (not UTF-8)
+      static constexpr char digits[] = "0123456789abcdef";
+      return std::string("\\u00") + digits[byte >> 4] + digits[byte & 0xF];
+    }
+    return std::string(1, static_cast<char>(byte));
+  };
+  for (int byte = 0; byte < 256; ++byte) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string text(20, 'a');
+      text[at] = static_cast<char>(byte);
+      std::string out;
+      io::append_json_string(out, text);
+      REQUIRE(out == "\"" + std::string(at, 'a') + expected(static_cast<unsigned char>(byte)) + std::string(19 - at, 'a') + "\"");
+    }
+  }
+  std::string out;
+  io::append_json_string(out, "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x93\xA7 abcdefgh");  // valid UTF-8 is kept as it is
+  CHECK(out == "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x93\xA7 abcdefgh\"");
+}
