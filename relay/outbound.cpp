@@ -53,7 +53,7 @@ void Outbound::start() {
 
 void Outbound::enqueue(const std::string& id) {
   const std::optional<QueueId> key = QueueId::parse(id);
-  if (!key || in_flight_.contains(id)) return;  // in flight: rescheduled when its jobs are done
+  if (!key || in_flight_.contains(*key)) return;  // in flight: rescheduled when its jobs are done
   schedule_.set(*key, io_.now());
   arm_timer();
 }
@@ -99,7 +99,7 @@ void Outbound::on_timer() {
 
 void Outbound::reschedule(const std::string& id) {
   const QueueEntry* entry = queue_.find(id);
-  if (entry == nullptr || entry->held || in_flight_.contains(id)) return;
+  if (entry == nullptr || entry->held || in_flight_.contains(*QueueId::parse(id))) return;
   std::optional<Instant> due;
   for (const RecipientStatus& recipient : entry->recipients) {
     if (recipient.final()) continue;
@@ -117,7 +117,7 @@ void Outbound::retry_later(const std::string& id) {
 
 void Outbound::dispatch(const std::string& id) {
   const QueueEntry* entry = queue_.find(id);
-  if (entry == nullptr || entry->held || in_flight_.contains(id)) return;
+  if (entry == nullptr || entry->held || in_flight_.contains(*QueueId::parse(id))) return;
   const Instant now = io_.now();
   std::vector<std::size_t> due;
   for (std::size_t i = 0; i < entry->recipients.size(); ++i) {
@@ -163,12 +163,12 @@ void Outbound::dispatch(const std::string& id) {
       suspended.push_back(dead);
     }
   }
-  in_flight_[id] = InFlight{static_cast<int>(jobs.size()), false};
+  in_flight_[*QueueId::parse(id)] = InFlight{static_cast<int>(jobs.size()), false};
   jobs_in_flight_ += jobs.size();
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const std::string destination = jobs[i].destination;
     if (suspended[i]) {
-      suspend(jobs[i], "4.4.1", "delivery temporarily suspended: " + destinations_.at(destination).dead_reason);
+      suspend(jobs[i], "4.4.1", destinations_.at(destination).suspended_reason);
       continue;
     }
     destinations_[destination].waiting.push_back(std::move(jobs[i]));
@@ -278,12 +278,13 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
       // Nobody answered: remember the destination as dead and defer what waits for it.
       entry.dead_until = io_.now() + dead_destination_time(config_);
       entry.dead_reason = report.recipients.empty() ? "no server answered" : report.recipients.front().reason;
+      entry.suspended_reason = "delivery temporarily suspended: " + entry.dead_reason;
       io_.trace("relay.destination_dead", {{"destination", slot.destination()}, {"until", format_iso8601(entry.dead_until)},
                                            {"reason", entry.dead_reason}});
       std::deque<DeliveryJob> waiting = std::move(entry.waiting);
       entry.waiting.clear();
       apply(job, report);
-      for (const DeliveryJob& parked : waiting) suspend(parked, "4.4.1", "delivery temporarily suspended: " + entry.dead_reason);
+      for (const DeliveryJob& parked : waiting) suspend(parked, "4.4.1", entry.suspended_reason);
       return;
     }
     entry.dead_until = Instant();
@@ -509,12 +510,13 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
 
 void Outbound::job_finished(const std::string& id, bool write_failed) {
   jobs_in_flight_ -= 1;
-  const auto found = in_flight_.find(id);
-  RELAYSIM_ASSERT(found != in_flight_.end() && found->second.jobs > 0);
-  found->second.write_failed |= write_failed;
-  if (--found->second.jobs > 0) return;
-  const bool failed = found->second.write_failed;
-  in_flight_.erase(found);
+  const QueueId key = *QueueId::parse(id);
+  InFlight* found = in_flight_.find(key);
+  RELAYSIM_ASSERT(found != nullptr && found->jobs > 0);
+  found->write_failed |= write_failed;
+  if (--found->jobs > 0) return;
+  const bool failed = found->write_failed;
+  in_flight_.erase(key);
   if (in_flight_.size() + 1 == active_limit()) arm_timer();  // room again for what waits
   if (queue_.find(id) == nullptr) return;
   if (failed) {

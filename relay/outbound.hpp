@@ -22,7 +22,6 @@
 
 #include <deque>
 #include <map>
-#include <unordered_map>
 #include <memory>
 #include <set>
 #include <string>
@@ -78,6 +77,7 @@ class Outbound final : public DeliveryOwner {
     std::set<Delivery*> idle;  // slots with no job and no connection
     Instant dead_until;
     std::string dead_reason;
+    std::string suspended_reason;  // what a job deferred meanwhile says: "delivery temporarily suspended: <why>"
     io::Pending pump;
   };
   struct Notice {
@@ -135,7 +135,7 @@ class Outbound final : public DeliveryOwner {
     int jobs = 0;  // not yet applied
     bool write_failed = false;
   };
-  std::unordered_map<std::string, InFlight> in_flight_;  // by message id
+  IdTable<InFlight> in_flight_;  // by message id
   std::size_t active_limit() const;
   bool active_full_ = false;  // the limit is reached (traced once each time it is)
   std::size_t jobs_in_flight_ = 0;
