@@ -1,7 +1,6 @@
 #include "relay/schedule.hpp"
 
 #include <algorithm>
-#include <functional>
 
 #include "io/assert.hpp"
 #include "relay/broken_variant.hpp"
@@ -37,27 +36,52 @@ RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool noti
   return decision;
 }
 
-namespace {
-// std::push_heap and friends build a max-heap: ordering by "greater" puts the earliest on top.
-constexpr auto later = std::greater<>();
-}  // namespace
-
 bool Schedule::live(const Slot& slot) const {
   const Instant* due = due_.find(slot.second);
   return due != nullptr && *due == slot.first;
 }
 
-void Schedule::drop_stale_top() {
-  while (stale_ > 0 && !order_.empty() && !live(order_.front())) {
-    std::pop_heap(order_.begin(), order_.end(), later);
-    order_.pop_back();
+void Schedule::sort_front() {
+  if (buckets_.empty()) return;
+  Bucket& bucket = buckets_.begin()->second;
+  if (bucket.sorted) return;
+  std::sort(bucket.slots.begin() + static_cast<std::ptrdiff_t>(bucket.next), bucket.slots.end());
+  bucket.sorted = true;
+}
+
+void Schedule::push(const Slot& slot) {
+  const auto [found, added] = buckets_.try_emplace(slot.first.unix_seconds());
+  Bucket& bucket = found->second;
+  if (bucket.sorted) {
+    // The front bucket: into its place among the slots not yet taken.
+    const auto at = std::upper_bound(bucket.slots.begin() + static_cast<std::ptrdiff_t>(bucket.next), bucket.slots.end(), slot);
+    bucket.slots.insert(at, slot);
+  } else {
+    bucket.slots.push_back(slot);
+  }
+  if (found == buckets_.begin()) sort_front();
+}
+
+void Schedule::pop_front() {
+  Bucket& bucket = buckets_.begin()->second;
+  if (++bucket.next == bucket.slots.size()) {
+    buckets_.erase(buckets_.begin());
+    sort_front();
+  }
+}
+
+void Schedule::drop_stale_front() {
+  while (stale_ > 0 && !buckets_.empty() && !live(front())) {
+    pop_front();
     stale_ -= 1;
   }
   if (stale_ > due_.size() + 64) {
-    order_.clear();
-    due_.for_each([this](const QueueId& id, Instant due) { order_.emplace_back(due, id); });
-    std::make_heap(order_.begin(), order_.end(), later);
+    buckets_.clear();
     stale_ = 0;
+    std::vector<Slot> live_slots;
+    live_slots.reserve(due_.size());
+    due_.for_each([&live_slots](const QueueId& id, Instant due) { live_slots.emplace_back(due, id); });
+    for (const Slot& slot : live_slots) push(slot);
   }
 }
 
@@ -66,32 +90,30 @@ void Schedule::set(const QueueId& id, Instant due) {
   if (!added) {
     if (*found == due) return;
     *found = due;
-    stale_ += 1;  // the entry for the old time
+    stale_ += 1;  // the pair for the old time
   }
-  order_.emplace_back(due, id);
-  std::push_heap(order_.begin(), order_.end(), later);
-  drop_stale_top();
+  push({due, id});
+  drop_stale_front();
 }
 
 void Schedule::erase(const QueueId& id) {
   if (!due_.erase(id)) return;
   stale_ += 1;
-  drop_stale_top();
+  drop_stale_front();
 }
 
 std::optional<Instant> Schedule::next_due() const {
-  if (order_.empty()) return std::nullopt;
-  return order_.front().first;  // never stale: every change drops stale entries from the top
+  if (buckets_.empty()) return std::nullopt;
+  return front().first;  // never stale: every change drops stale pairs from the front
 }
 
 std::vector<QueueId> Schedule::take_due(Instant now, std::size_t limit) {
   std::vector<QueueId> taken;
-  while (!order_.empty() && taken.size() < limit && order_.front().first <= now) {
-    taken.push_back(order_.front().second);
+  while (!buckets_.empty() && taken.size() < limit && front().first <= now) {
+    taken.push_back(front().second);
     due_.erase(taken.back());
-    std::pop_heap(order_.begin(), order_.end(), later);
-    order_.pop_back();
-    drop_stale_top();
+    pop_front();
+    drop_stale_front();
   }
   return taken;
 }

@@ -10,6 +10,7 @@
 // its expiry (arrival + maximal_queue_lifetime, or bounce_queue_lifetime for notifications); the
 // last attempt is placed at the expiry itself, so a destination that never answers bounces on time.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,15 +60,26 @@ class Schedule {
   std::vector<QueueId> take_due(Instant now, std::size_t limit);
 
  private:
-  // The order is a binary min-heap of (due, id) in one array: no allocation per entry, and the
-  // hot top stays in cache. A changed or erased due time leaves its old entry behind, stale (it no
-  // longer matches due_); stale entries are dropped when they reach the top, and all at once when
-  // they outnumber the live ones.
+  // The order: (due, id) pairs in buckets of one second, in a map by second. Retries mostly land
+  // seconds to hours ahead, so a set() appends to a bucket nobody reads yet; the earliest bucket
+  // is sorted once when it comes to the front (it is kept sorted after that). Taking costs no
+  // reordering of the rest, and nothing is allocated per entry. A changed or erased due time
+  // leaves its old pair behind, stale (it no longer matches due_); stale pairs are dropped when
+  // they come to the front, and all at once when they outnumber the live ones.
   using Slot = std::pair<Instant, QueueId>;
-  void drop_stale_top();
+  struct Bucket {
+    std::vector<Slot> slots;
+    std::size_t next = 0;  // slots before it are taken
+    bool sorted = false;
+  };
+  void push(const Slot& slot);
+  const Slot& front() const { return buckets_.begin()->second.slots[buckets_.begin()->second.next]; }
+  void pop_front();
+  void sort_front();
+  void drop_stale_front();
   bool live(const Slot& slot) const;
-  std::vector<Slot> order_;
-  std::size_t stale_ = 0;  // entries of order_ that are stale: none, the usual case, costs no check
+  std::map<std::int64_t, Bucket> buckets_;  // by the due time's second; the first one is sorted
+  std::size_t stale_ = 0;  // stale pairs: none, the usual case, costs no check
   IdTable<Instant> due_;
 };
 
