@@ -532,12 +532,19 @@ TEST_CASE("the active limit caps the messages being delivered at once; the other
   CHECK(unlimited.trace.of_kind("relay.active_full").empty());
 }
 
+namespace {
+// dest.example's only MX: a host that is up with nothing listening, so connections are refused.
+void add_refusing_mx(DeliveryWorld& w) {
+  w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});
+  w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
+  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+}
+}  // namespace
+
 TEST_CASE("a dead destination is remembered: later messages are deferred without another connection attempt",
           "[relay][delivery][limits]") {
   DeliveryWorld w;
-  w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});  // up, nothing listening
-  w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
-  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  add_refusing_mx(w);
   std::vector<smtp::OutgoingMessage> messages;
   for (int i = 0; i < 4; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example"}));
   w.config.default_destination_concurrency_limit = 1;
@@ -560,9 +567,7 @@ TEST_CASE("a dead destination is remembered: later messages are deferred without
 TEST_CASE("a deferral for a dead destination reads nothing from disk: the queue's summary has the addresses",
           "[relay][delivery][limits]") {
   DeliveryWorld w;
-  w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});  // up, nothing listening
-  w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
-  w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+  add_refusing_mx(w);
   std::vector<smtp::OutgoingMessage> messages;
   for (const char* to : {"ann@dest.example", "bob@dest.example", "\"c d\"@dest.example", "dan@DEST.example"}) {
     messages.push_back(note("news@acme.example", {to}));
