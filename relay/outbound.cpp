@@ -190,7 +190,9 @@ std::shared_ptr<const QueuedMessage> Outbound::deferral_without_file(const std::
     if (destination == destinations_.end() || destination->second.dead_until <= now) return nullptr;
   }
   // What apply() reads of a deferral: arrival, whether the sender is null, the recipients'
-  // addresses and states. (The sender itself, the content and the rest stay in the file.)
+  // addresses and states. The sender itself, the content and the rest stay in the file: a
+  // non-null sender is an empty mailbox here, which only a notification (never made on this
+  // path) would read.
   auto message = std::make_shared<QueuedMessage>();
   message->id = id;
   message->arrival = entry.arrival;
