@@ -223,6 +223,7 @@ int mx_command(int argc, char** argv) {
   if (!log) return 2;
   std::signal(SIGPIPE, SIG_IGN);
   real::Runtime runtime;
+  log->flush_per_burst(runtime);
   const nlohmann::json behaviour_json = nlohmann::json::parse(config.behaviour_json);
   MxServer server(runtime, std::move(config), behaviour_json, std::move(loaded->second), *log);
   if (!server.start()) return 1;

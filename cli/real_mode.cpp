@@ -42,6 +42,11 @@ std::unique_ptr<DaemonLog> DaemonLog::open(const std::string& path, bool json, s
   return std::unique_ptr<DaemonLog>(new DaemonLog(file, true, json, std::move(host_name)));
 }
 
+DaemonLog::DaemonLog(std::FILE* out, bool owned, bool json, std::string host_name)
+    : out_(out), owned_(owned), json_(json), host_name_(std::move(host_name)), pid_(static_cast<int>(getpid())) {
+  if (owned_) std::setvbuf(out_, nullptr, _IOFBF, 64 * 1024);  // a file it opened: nothing written yet
+}
+
 DaemonLog::~DaemonLog() {
   if (owned_) std::fclose(out_);
 }
@@ -49,7 +54,7 @@ DaemonLog::~DaemonLog() {
 void DaemonLog::on_trace(const io::TraceEvent& event, std::string_view json_line) {
   if (json_) {
     std::fwrite(json_line.data(), 1, json_line.size(), out_);
-    std::fflush(out_);
+    flush();
     return;
   }
   if (event.kind != "log") return;
@@ -66,7 +71,7 @@ void DaemonLog::note(std::string_view node, std::string_view line) {
     const io::TraceField fields[] = {{"line", line}};
     io::append_json_line(buffer_, {0, now, node, "log", fields});
     std::fwrite(buffer_.data(), 1, buffer_.size(), out_);
-    std::fflush(out_);
+    flush();
     return;
   }
   write(now, node, line);
@@ -79,8 +84,21 @@ void DaemonLog::write(Instant when, std::string_view node, std::string_view line
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &parts);
   std::fprintf(out_, "%s %s relaysim/%.*s[%d]: %.*s\n", stamp, host_name_.c_str(), static_cast<int>(node.size()), node.data(),
-               static_cast<int>(getpid()), static_cast<int>(line.size()), line.data());
-  std::fflush(out_);
+               pid_, static_cast<int>(line.size()), line.data());
+  flush();
+}
+
+void DaemonLog::flush() {
+  if (runtime_ == nullptr) {
+    std::fflush(out_);
+    return;
+  }
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  runtime_->post([this] {
+    flush_posted_ = false;
+    std::fflush(out_);
+  });
 }
 
 io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files) {

@@ -19,24 +19,31 @@ namespace relaysim::cli {
 
 // A process's log: the nodes' `log` events as lines a Postfix administrator reads without help
 // ("Nov 27 17:30:01 relay.example relaysim/relay[4242]: connect from ..."), or, in JSON form,
-// every trace event as one JSON line. Times are UTC. Each line is flushed as it is written.
+// every trace event as one JSON line. Times are UTC. Lines are flushed as they are written until
+// the log is attached to a runtime; from then on, once per burst of events the event loop handles
+// (one write(2) for all the lines a burst produced, instead of one per line).
 class DaemonLog {
  public:
   // `path` empty: standard error. Null when the file cannot be opened (the reason on stderr).
   static std::unique_ptr<DaemonLog> open(const std::string& path, bool json, std::string host_name);
   ~DaemonLog();
+  // The runtime must outlive the log's use from its event loop.
+  void flush_per_burst(real::Runtime& runtime) { runtime_ = &runtime; }
   void on_trace(const io::TraceEvent& event, std::string_view json_line);
   // The process's own messages ("starting", "reloading", "stopped").
   void note(std::string_view node, std::string_view line);
 
  private:
-  DaemonLog(std::FILE* out, bool owned, bool json, std::string host_name)
-      : out_(out), owned_(owned), json_(json), host_name_(std::move(host_name)) {}
+  DaemonLog(std::FILE* out, bool owned, bool json, std::string host_name);
   void write(Instant when, std::string_view node, std::string_view line);
+  void flush();
   std::FILE* out_;
+  real::Runtime* runtime_ = nullptr;
+  bool flush_posted_ = false;
   bool owned_;
   bool json_;
   std::string host_name_;
+  int pid_;
   std::string buffer_;
 };
 

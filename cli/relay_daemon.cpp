@@ -205,6 +205,7 @@ int relay_command(int argc, char** argv) {
   if (!log) return 2;
   std::signal(SIGPIPE, SIG_IGN);
   real::Runtime runtime;
+  log->flush_per_burst(runtime);
   RelayDaemon daemon(runtime, *log, options);
   if (!daemon.start()) return 2;
   runtime.on_signal(SIGTERM, [&daemon] { daemon.stop(); });

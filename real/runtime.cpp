@@ -254,6 +254,8 @@ bool Runtime::run_until(const std::function<bool()>& done, Duration bound) {
   return true;
 }
 
+void Runtime::post(std::function<void()> handler) { asio::post(impl_->context, std::move(handler)); }
+
 void Runtime::stop() { impl_->context.stop(); }
 
 void Runtime::on_signal(int signal, std::function<void()> handler) {

@@ -47,6 +47,9 @@ class Runtime {
   // Runs until `done()` holds or `bound` of real time has passed; true when done. The bound is a
   // safety net for tools and tests, never a measurement.
   bool run_until(const std::function<bool()>& done, Duration bound);
+  // Runs `handler` on the event loop once the handlers ready now have run: work that may wait
+  // until the current burst of events is handled (the daemon's log flushes its lines there).
+  void post(std::function<void()> handler);
   // Safe to call from a signal-handling thread.
   void stop();
   // Runs `handler` on the event loop each time the process receives `signal` (SIGTERM, SIGHUP...).

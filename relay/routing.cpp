@@ -158,11 +158,13 @@ void Router::on_address(std::uint64_t id, std::size_t host, const io::DnsAnswer&
   // Every answer is in. An MX host that is this relay - one of its listeners' address and port -
   // ends the list there, with every host of the same or a worse preference (RFC 5321 §5.1): mail
   // must not loop back.
-  const std::vector<io::Address> own = io_.host_addresses();
+  // The host's own addresses matter only for a listener on the wildcard address (asked once).
+  std::optional<std::vector<io::Address>> own;
   const auto is_this_relay = [&](const io::Address& address) {
     for (const ListenerConfig& listener : config_.listeners) {
       if (listener.address.port != lookup.port) continue;
-      if (listener.address.address.is_unspecified() ? std::find(own.begin(), own.end(), address) != own.end()
+      if (listener.address.address.is_unspecified() && !own) own = io_.host_addresses();
+      if (listener.address.address.is_unspecified() ? std::find(own->begin(), own->end(), address) != own->end()
                                                     : listener.address.address == address) {
         return true;
       }
