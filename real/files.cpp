@@ -118,6 +118,28 @@ io::Result<std::string> RealIo::read_file(std::string_view path) {
   return contents;
 }
 
+io::Result<std::string> RealIo::read_file_range(std::string_view path, std::uint64_t offset, std::size_t length) {
+  if (!io::is_valid_relative_path(path)) return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
+  const int descriptor = ::open(full_path(path).c_str(), O_RDONLY | O_CLOEXEC);
+  if (descriptor < 0) return error_from_errno(errno, "open " + std::string(path));
+  std::string contents(length, '\0');
+  std::size_t got = 0;
+  while (got < length) {
+    const ssize_t read = ::pread(descriptor, contents.data() + got, length - got, static_cast<off_t>(offset + got));
+    if (read < 0) {
+      if (errno == EINTR) continue;
+      const int number = errno;
+      ::close(descriptor);
+      return error_from_errno(number, "read " + std::string(path));
+    }
+    if (read == 0) break;
+    got += static_cast<std::size_t>(read);
+  }
+  ::close(descriptor);
+  contents.resize(got);
+  return contents;
+}
+
 io::Result<std::vector<std::string>> RealIo::list_directory(std::string_view path) {
   if (!path.empty() && !io::is_valid_relative_path(path)) {
     return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};

@@ -51,6 +51,7 @@ class RealIo final : public io::Io, public io::Pending::Owner {
   io::Result<std::unique_ptr<io::File>> create_file(std::string_view path) override;
   io::Result<std::unique_ptr<io::File>> open_for_append(std::string_view path) override;
   io::Result<std::string> read_file(std::string_view path) override;
+  io::Result<std::string> read_file_range(std::string_view path, std::uint64_t offset, std::size_t length) override;
   io::Result<std::vector<std::string>> list_directory(std::string_view path) override;
   io::Status make_directory(std::string_view path) override;
   io::Status rename_file(std::string_view from, std::string_view to) override;

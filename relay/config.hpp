@@ -76,6 +76,9 @@ struct RelayConfig {
   Duration anvil_rate_time_unit = std::chrono::seconds(60);
   Duration smtpd_session_time_limit = std::chrono::minutes(30);  // longest session, then 421
   std::string queue_directory = "queue";
+  // New messages are committed through a shared journal (relay/queue.hpp); false: each is written
+  // and fsynced as a file of its own before its 250.
+  bool queue_journal = true;
 
   // Delivery (the relay's second part). Defaults are Postfix's.
   Duration minimal_backoff_time = std::chrono::seconds(300);

@@ -13,6 +13,7 @@ namespace {
 constexpr std::uint8_t kind_message = 1;
 constexpr std::uint8_t kind_recipient_state = 2;
 constexpr std::uint8_t kind_hold = 3;
+constexpr std::uint8_t kind_removed = 4;  // journal only: the message left the queue
 
 void write_mailbox(Writer& out, const smtp::Mailbox& mailbox) {
   out.text(mailbox.local);
@@ -47,6 +48,22 @@ bool read_state(Reader& in, QueuedRecipient& recipient) {
   recipient.last_reply = in.text();
   recipient.delay_warned = in.flag();
   return !in.failed();
+}
+
+}  // namespace
+
+namespace {
+
+std::optional<std::uint32_t> parse_segment_name(std::string_view name) {
+  if (name.size() != 16) return std::nullopt;
+  std::uint64_t number = 0;
+  for (const char c : name) {
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (digit < 0) return std::nullopt;
+    number = number << 4 | static_cast<std::uint64_t>(digit);
+  }
+  if (number == 0 || number > 0xFFFFFFFF) return std::nullopt;
+  return static_cast<std::uint32_t>(number);
 }
 
 }  // namespace
@@ -304,8 +321,8 @@ std::optional<QueuedMessage> decode_message(std::string_view payload) {
   return message;
 }
 
-Queue::Queue(io::Io& io, std::string directory)
-    : io_(io), directory_(std::move(directory)), random_(io.random_stream("queue-id")) {}
+Queue::Queue(io::Io& io, std::string directory, JournalOptions journal)
+    : io_(io), directory_(std::move(directory)), random_(io.random_stream("queue-id")), journal_(journal) {}
 
 QueueEntry* Queue::find_mutable(const std::string& id) {
   const auto key = QueueId::parse(id);
@@ -337,6 +354,17 @@ io::Result<QueuedMessage> Queue::load(const std::string& id) {
       fresh_.erase(found);
       return message;
     }
+  }
+  if (const QueueEntry* entry = find(id); entry != nullptr && !entry->has_file) {
+    auto record = journal_record(*entry);
+    if (!record) return record.error();
+    std::size_t consumed = 0;
+    const auto view = read_record(record.value(), consumed);
+    std::optional<QueuedMessage> message;
+    if (view && view->kind == kind_message) message = decode_message(view->payload);
+    if (!message || message->id != id) return io::Error{io::Errc::io_error, "the journal's record of " + id + " is damaged"};
+    message->size = message->content.size();
+    return std::move(*message);
   }
   auto bytes = io_.read_file(path(id));
   if (!bytes) return bytes.error();
@@ -386,23 +414,26 @@ RecoveryReport Queue::recover(bool repair) {
     report.complete = false;
     return report;
   }
+  // Files first: a message with a file of its own has its latest state there. The journal then
+  // supplies the messages that have none, or whose file was torn while it was being made.
+  std::vector<std::string> unreadable;
+  std::vector<std::string> torn;
   for (const std::string& name : names.value()) {
+    if (name == "journal") continue;
     // Known already (an earlier pass, or stored since): nothing to recover.
     if (const std::optional<QueueId> known = QueueId::parse(name); known && entries_.contains(*known)) continue;
     auto contents = io_.read_file(path(name));
     if (!contents) {
       report.problems.push_back(name + ": " + contents.error().detail);
       report.complete = false;
+      unreadable.push_back(name);
       continue;
     }
     const std::string_view bytes = contents.value();
     std::optional<QueuedMessage> message = replay_queue_file(bytes, name);
     const std::optional<QueueId> key = QueueId::parse(name);
     if (!message || !key) {
-      // Torn or corrupt: this message was never acknowledged.
-      report.discarded += 1;
-      io_.trace("queue.discarded", {{"file", name}, {"bytes", bytes.size()}});
-      if (repair) (void)io_.remove_file(path(name));
+      torn.push_back(name);
       continue;
     }
     if (message->finished()) {
@@ -414,15 +445,157 @@ RecoveryReport Queue::recover(bool repair) {
     report.recovered_ids.push_back(name);
     entries_[*key] = std::make_unique<QueueEntry>(summarize(*message));
   }
+  recover_journal(repair, report, unreadable);
+  for (const std::string& name : torn) {
+    const std::optional<QueueId> key = QueueId::parse(name);
+    if (key && entries_.contains(*key)) {
+      // The journal has this message: the file was torn while it was being given one.
+      if (repair) (void)io_.remove_file(path(name));
+      continue;
+    }
+    // Torn or corrupt, and not in the journal: this message was never acknowledged.
+    report.discarded += 1;
+    io_.trace("queue.discarded", {{"file", name}});
+    if (repair) (void)io_.remove_file(path(name));
+  }
   io_.trace("queue.recovered", {{"messages", report.recovered}, {"discarded", report.discarded},
                                 {"finished", report.finished}});
+  if (repair) retire_segments();
   return report;
+}
+
+void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vector<std::string>& unreadable) {
+  if (journal_.enabled && repair) {
+    if (const io::Status made = io_.make_directory(journal_directory()); !made) {
+      report.problems.push_back("cannot make " + journal_directory() + ": " + made.error().detail);
+      report.complete = false;
+      return;
+    }
+  }
+  auto names = io_.list_directory(journal_directory());
+  if (!names) {
+    if (names.error().code == io::Errc::not_found) return;  // never had a journal
+    report.problems.push_back("cannot list " + journal_directory() + ": " + names.error().detail);
+    report.complete = false;
+    return;
+  }
+  struct Found {
+    std::uint32_t segment = 0;
+    std::uint64_t offset = 0;
+    std::string_view record;
+  };
+  std::map<std::uint32_t, std::string> contents;  // alive while `found` points into them
+  std::map<QueueId, Found> found;
+  for (const std::string& name : names.value()) {
+    const std::optional<std::uint32_t> parsed = parse_segment_name(name);
+    if (!parsed) continue;  // not a segment
+    const std::uint32_t number = *parsed;
+    next_segment_ = std::max(next_segment_, number + 1);
+    auto bytes = io_.read_file(journal_directory() + "/" + name);
+    if (!bytes) {
+      report.problems.push_back("journal/" + name + ": " + bytes.error().detail);
+      report.complete = false;
+      continue;
+    }
+    if (!segments_.contains(number)) segments_[number].listed = true;
+    const std::string_view segment = contents[number] = std::move(bytes).value();
+    std::size_t at = 0;
+    while (at < segment.size()) {
+      std::size_t consumed = 0;
+      const auto record = read_record(segment.substr(at), consumed);
+      if (!record) {
+        // A torn append: it was never acknowledged. Look for an intact record after it.
+        at = segment.find(record_magic, at + 1);
+        if (at == std::string_view::npos) break;
+        continue;
+      }
+      Reader in(record->payload);
+      const std::optional<QueueId> key = QueueId::parse(in.text());
+      if (key && record->kind == kind_message) found[*key] = {number, at, segment.substr(at, consumed)};
+      if (key && record->kind == kind_removed) found.erase(*key);
+      at += consumed;
+    }
+  }
+  for (const std::string& name : unreadable) {
+    // Its file may hold newer state than the journal: leave it for a later pass.
+    if (const std::optional<QueueId> key = QueueId::parse(name)) found.erase(*key);
+  }
+  for (const auto& [key, where] : found) {
+    if (entries_.contains(key)) continue;  // it has a file, or an earlier pass found it
+    std::size_t consumed = 0;
+    const auto record = read_record(where.record, consumed);
+    std::optional<QueuedMessage> message = record ? decode_message(record->payload) : std::nullopt;
+    if (!message) continue;
+    auto entry = std::make_unique<QueueEntry>(summarize(*message));
+    entry->has_file = false;
+    entry->depends = true;
+    entry->segment = where.segment;
+    entry->record_offset = where.offset;
+    entry->record_bytes = static_cast<std::uint32_t>(where.record.size());
+    entries_[key] = std::move(entry);
+    Segment& segment = segments_[where.segment];
+    segment.live += 1;
+    segment.stored.push_back(key);
+    report.recovered += 1;
+    report.recovered_ids.push_back(key.to_string());
+  }
 }
 
 void Queue::store(QueuedMessage message, StoreHandler on_durable) {
   if (message.id.empty()) message.id = allocate_id();
+  if (!QueueId::parse(message.id)) return on_durable(io::Error{io::Errc::invalid_argument, "not a queue id: " + message.id});
+  if (journal_.enabled) return store_in_journal(std::move(message), std::move(on_durable));
+  store_in_file(std::move(message), std::move(on_durable));
+}
+
+void Queue::announce_stored(const QueuedMessage& message) {
+  std::string to;
+  for (const QueuedRecipient& recipient : message.recipients) to += (to.empty() ? "" : ",") + recipient.recipient.mailbox.to_string();
+  io_.trace("queue.stored", {{"id", message.id}, {"from", message.sender ? message.sender->to_string() : std::string()}, {"to", to},
+                             {"recipients", message.recipients.size()}, {"size", message.content.size()},
+                             {"client", message.client_address}, {"sasl", message.authenticated_user}});
+}
+
+void Queue::store_in_journal(QueuedMessage message, StoreHandler on_durable) {
+  if (const io::Status opened = open_current_segment(); !opened) return on_durable(opened.error());
+  const std::uint32_t number = current_;
+  Segment& segment = segments_.at(number);
+  Writer writer = Writer::for_record(encoded_size_estimate(message));
+  write_message(writer, message);
+  const std::string record = std::move(writer).seal(kind_message);
+  const std::uint64_t offset = segment.file->size();
+  if (const io::Status appended = segment.file->append(record); !appended) {
+    segment.failed = true;  // part of the record may be there: the segment takes no more
+    return on_durable(appended.error());
+  }
+  commit_after_append(number, [this, number, offset, bytes = record.size(), message = std::move(message),
+                               on_durable = std::move(on_durable)](io::Status committed) mutable {
+    const QueueId key = *QueueId::parse(message.id);
+    if (!committed) {
+      // The caller answers 4xx; should the record have reached the disk anyway, this keeps it
+      // from coming back after a restart (best effort: the disk is failing).
+      append_removal(key);
+      return on_durable(committed.error());
+    }
+    announce_stored(message);
+    auto entry = std::make_unique<QueueEntry>(summarize(message));
+    entry->has_file = false;
+    entry->depends = true;
+    entry->segment = number;
+    entry->record_offset = offset;
+    entry->record_bytes = static_cast<std::uint32_t>(bytes);
+    entries_[key] = std::move(entry);
+    Segment& committed_segment = segments_.at(number);
+    committed_segment.live += 1;
+    committed_segment.stored.push_back(key);
+    const std::string id = message.id;
+    keep_fresh(key, std::move(message));
+    on_durable(id);
+  });
+}
+
+void Queue::store_in_file(QueuedMessage message, StoreHandler on_durable) {
   const std::string id = message.id;
-  if (!QueueId::parse(id)) return on_durable(io::Error{io::Errc::invalid_argument, "not a queue id: " + id});
   auto file = io_.create_file(path(id));
   if (!file) return on_durable(file.error());  // nothing written: the caller answers 4xx
   Writer writer = Writer::for_record(encoded_size_estimate(message));
@@ -450,11 +623,7 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
         created, [this, id, operation, abandon, message = std::move(message), on_durable](io::Status listed) mutable {
           if (!listed) return abandon(listed, on_durable);
           operations_.erase(operation);
-          std::string to;
-          for (const QueuedRecipient& recipient : message.recipients) to += (to.empty() ? "" : ",") + recipient.recipient.mailbox.to_string();
-          io_.trace("queue.stored", {{"id", id}, {"from", message.sender ? message.sender->to_string() : std::string()}, {"to", to},
-                                     {"recipients", message.recipients.size()}, {"size", message.content.size()},
-                                     {"client", message.client_address}, {"sasl", message.authenticated_user}});
+          announce_stored(message);
           // Only the summary stays in memory for long: a large queue must not hold every message.
           const QueueId key = *QueueId::parse(id);
           entries_[key] = std::make_unique<QueueEntry>(summarize(message));
@@ -479,6 +648,7 @@ void Queue::start_directory_sync() {
   directory_sync_->waiters = std::move(next_directory_waiters_);
   next_directory_waiters_.clear();
   directory_sync_->pending = io_.sync_directory(directory_, [this](io::Status status) {
+    if (status) directory_synced_ = std::max(directory_synced_, directory_sync_->covers);
     std::vector<SyncHandler> finished = std::move(directory_sync_->waiters);
     directory_sync_.reset();
     if (!next_directory_waiters_.empty()) start_directory_sync();
@@ -487,6 +657,11 @@ void Queue::start_directory_sync() {
 }
 
 void Queue::append_durably(const std::string& id, std::string record, UpdateHandler on_durable) {
+  const QueueEntry* found = find(id);
+  if (found != nullptr && !found->has_file) return give_file(id, std::move(record), std::move(on_durable));
+  // A file just made from the journal: its name may not be durable yet, and the change is not
+  // durable without it.
+  const std::uint64_t created = found != nullptr && found->file_created > directory_synced_ ? found->file_created : 0;
   // Files are opened per change, so a million queued messages need no million open files.
   auto file = io_.open_for_append(path(id));
   if (!file) return on_durable(file.error());
@@ -494,10 +669,236 @@ void Queue::append_durably(const std::string& id, std::string record, UpdateHand
   const std::uint64_t operation = next_operation_++;
   Operation& entry = operations_[operation];
   entry.file = std::move(file).value();
-  entry.pending = entry.file->sync([this, operation, on_durable](io::Status status) {
+  entry.pending = entry.file->sync([this, operation, created, on_durable](io::Status status) {
     operations_.erase(operation);
-    on_durable(status);
+    if (!status || created == 0) return on_durable(status);
+    sync_directory_after(created, on_durable);
   });
+}
+
+// The message's record, copied from the journal into a file of its own with `records` after it;
+// fsynced, then its name. From then on the message no longer depends on its segment.
+void Queue::give_file(const std::string& id, std::string records, UpdateHandler on_durable) {
+  QueueEntry* entry = find_mutable(id);
+  RELAYSIM_ASSERT(entry != nullptr && !entry->has_file);
+  auto record = journal_record(*entry);
+  if (!record) return on_durable(record.error());
+  auto file = io_.create_file(path(id));
+  if (!file) return on_durable(file.error());
+  if (const io::Status appended = file.value()->append(record.value() + records); !appended) {
+    (void)io_.remove_file(path(id));
+    return on_durable(appended);
+  }
+  entry->has_file = true;
+  entry->file_created = ++files_created_;
+  const std::uint64_t created = entry->file_created;
+  const std::uint32_t number = entry->segment;
+  const std::uint64_t operation = next_operation_++;
+  Operation& operation_entry = operations_[operation];
+  operation_entry.file = std::move(file).value();
+  const auto done = [this, id, operation, number, on_durable](io::Status status) {
+    operations_.erase(operation);
+    QueueEntry* now = find_mutable(id);
+    if (!status) {
+      if (now != nullptr && now->depends) {
+        // The journal still has it: back to depending on it alone.
+        now->has_file = false;
+        now->file_created = 0;
+        (void)io_.remove_file(path(id));
+      }
+      return on_durable(status);
+    }
+    if (now != nullptr && now->depends) {
+      now->depends = false;
+      depends_no_more(number);
+    }
+    on_durable(status);
+  };
+  operation_entry.pending = operation_entry.file->sync([this, operation, created, done](io::Status synced) {
+    operations_[operation].file.reset();
+    if (!synced) return done(synced);
+    sync_directory_after(created, done);
+  });
+}
+
+io::Result<std::string> Queue::journal_record(const QueueEntry& entry) const {
+  auto bytes = io_.read_file_range(segment_path(entry.segment), entry.record_offset, entry.record_bytes);
+  if (!bytes) return bytes.error();
+  if (bytes.value().size() != entry.record_bytes) return io::Error{io::Errc::io_error, "journal segment " + segment_path(entry.segment) + " is short"};
+  return bytes;
+}
+
+void Queue::forget(const QueueId& key) {
+  std::unique_ptr<QueueEntry>* found = entries_.find(key);
+  if (found == nullptr) return;
+  const QueueEntry entry = std::move(**found);
+  entries_.erase(key);
+  const bool in_journal = entry.segment != 0 && segments_.contains(entry.segment);
+  if (in_journal) append_removal(key);
+  if (entry.depends) depends_no_more(entry.segment);
+  if (!entry.has_file) return;
+  if (!in_journal || current_ == 0) {
+    (void)io_.remove_file(path(key.to_string()));
+    return;
+  }
+  // Its file may hold states newer than its journal record - a bounce already reported: were the
+  // file's removal durable and the removal record not, a crash would bring the message back as
+  // the journal has it. So the removal record is made durable first.
+  commit_after_append(current_, [this, key](io::Status status) {
+    if (status) (void)io_.remove_file(path(key.to_string()));
+  });
+}
+
+std::size_t Queue::journal_resident() const {
+  std::size_t count = 0;
+  entries_.for_each([&count](const QueueId&, const std::unique_ptr<QueueEntry>& entry) { count += entry->has_file ? 0 : 1; });
+  return count;
+}
+
+std::string Queue::segment_path(std::uint32_t number) const {
+  char name[24];
+  std::snprintf(name, sizeof name, "%016llX", static_cast<unsigned long long>(number));
+  return journal_directory() + "/" + name;
+}
+
+io::Status Queue::open_current_segment() {
+  if (current_ != 0) {
+    const Segment& open = segments_.at(current_);
+    if (!open.failed && open.file->size() < journal_.segment_bytes) return {};
+    const std::uint32_t retired = current_;
+    current_ = 0;
+    if (!open.commit && open.next_waiters.empty()) segments_.at(retired).file.reset();
+    io_.trace("queue.journal_segment", {{"segment", segment_path(retired)}, {"event", "full"}});
+    retire_segments();
+  }
+  if (const io::Status made = io_.make_directory(journal_directory()); !made) return made;
+  const std::uint32_t number = next_segment_;
+  auto file = io_.create_file(segment_path(number));
+  if (!file) return file.error();
+  next_segment_ += 1;
+  current_ = number;
+  segments_[number].file = std::move(file).value();
+  io_.trace("queue.journal_segment", {{"segment", segment_path(number)}, {"event", "opened"}});
+  return {};
+}
+
+void Queue::commit_after_append(std::uint32_t number, SyncHandler handler) {
+  Segment& segment = segments_.at(number);
+  if (segment.commit && segment.commit->covers >= segment.file->size()) {
+    segment.commit->waiters.push_back(std::move(handler));  // appended before that fsync began
+    return;
+  }
+  segment.next_waiters.push_back(std::move(handler));
+  if (!segment.commit) start_commit(number);
+}
+
+void Queue::start_commit(std::uint32_t number) {
+  Segment& segment = segments_.at(number);
+  segment.commit = std::make_unique<Commit>();
+  segment.commit->covers = segment.file->size();
+  segment.commit->waiters = std::move(segment.next_waiters);
+  segment.next_waiters.clear();
+  const auto finish = [this, number](io::Status status) {
+    Segment& synced = segments_.at(number);
+    std::vector<SyncHandler> finished = std::move(synced.commit->waiters);
+    synced.commit.reset();
+    if (!status) {
+      // What was appended after a failed fsync is in doubt too: those stores fail as well.
+      synced.failed = true;
+      for (SyncHandler& waiter : synced.next_waiters) finished.push_back(std::move(waiter));
+      synced.next_waiters.clear();
+    }
+    if (!synced.next_waiters.empty()) {
+      start_commit(number);
+    } else if (number != current_) {
+      synced.file.reset();
+    }
+    for (SyncHandler& handler : finished) handler(status);
+    retire_segments();
+  };
+  segment.commit->pending = segment.file->sync([this, number, finish](io::Status synced) {
+    Segment& written = segments_.at(number);
+    if (!synced || written.listed) return finish(synced);
+    // A new segment: its name must be durable as well before anything in it counts.
+    written.commit->pending = io_.sync_directory(journal_directory(), [this, number, finish](io::Status listed) {
+      if (listed) segments_.at(number).listed = true;
+      finish(listed);
+    });
+  });
+}
+
+void Queue::append_removal(const QueueId& key) {
+  // Not fsynced: the next commit carries it. Should a crash lose it, the message comes back and
+  // is delivered again - at least once, never lost - as when a removed file's unlink is lost.
+  if (!open_current_segment()) return;
+  Segment& segment = segments_.at(current_);
+  Writer payload;
+  payload.text(key.to_string());
+  if (!segment.file->append(frame_record(kind_removed, payload.bytes()))) segment.failed = true;
+}
+
+void Queue::depends_no_more(std::uint32_t number) {
+  Segment& segment = segments_.at(number);
+  RELAYSIM_ASSERT(segment.live > 0);
+  segment.live -= 1;
+  retire_segments();
+}
+
+// Deletes segments that nothing depends on, oldest first (a segment's removal records may be all
+// that keeps an older one's messages from coming back), and gives each message still in a
+// retired segment a file of its own so that the segment can go.
+void Queue::retire_segments() {
+  while (!retiring_ && !segments_.empty()) {
+    const std::uint32_t number = segments_.begin()->first;
+    Segment& segment = segments_.begin()->second;
+    if (number == current_ || segment.commit || !segment.next_waiters.empty()) return;
+    if (segment.live > 0) {
+      if (segment.draining) return;
+      segment.draining = true;
+      const std::vector<QueueId> stored = segment.stored;
+      for (const QueueId& key : stored) {
+        const std::unique_ptr<QueueEntry>* entry = entries_.find(key);
+        if (entry == nullptr || (*entry)->has_file || !(*entry)->depends || (*entry)->segment != number) continue;
+        give_file(key.to_string(), {}, [this, number](io::Status status) {
+          if (status) return;
+          // Tried again at the next chance; the journal keeps the message meanwhile.
+          if (const auto found = segments_.find(number); found != segments_.end()) found->second.draining = false;
+        });
+      }
+      return;
+    }
+    retiring_ = true;
+    const auto remove = [this, number] {
+      const std::string path = segment_path(number);
+      if (const io::Status removed = io_.remove_file(path); !removed && removed.error().code != io::Errc::not_found) {
+        retiring_ = false;
+        return;
+      }
+      for (const QueueId& key : segments_.at(number).stored) {
+        if (std::unique_ptr<QueueEntry>* entry = entries_.find(key); entry != nullptr && (*entry)->segment == number) (*entry)->segment = 0;
+      }
+      segments_.erase(number);
+      io_.trace("queue.journal_segment", {{"segment", path}, {"event", "removed"}});
+      // Durable before a newer segment goes, whose removal records this one may need.
+      retire_pending_ = io_.sync_directory(journal_directory(), [this](io::Status status) {
+        retiring_ = false;
+        if (status) retire_segments();
+      });
+    };
+    // The removal records that ended its messages are in the current segment: durable first.
+    if (current_ != 0) {
+      commit_after_append(current_, [this, remove](io::Status status) {
+        if (!status) {
+          retiring_ = false;
+          return;
+        }
+        remove();
+      });
+    } else {
+      remove();
+    }
+    return;
+  }
 }
 
 io::Result<std::string> Queue::content(const std::string& id) {
@@ -539,8 +940,7 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
     final_after[recipient] = state.state == RecipientState::delivered || state.state == RecipientState::bounced;
   }
   if (last_delivered && std::all_of(final_after.begin(), final_after.end(), [](bool final) { return final; })) {
-    (void)io_.remove_file(path(id));
-    entries_.erase(*QueueId::parse(id));
+    forget(*QueueId::parse(id));
     return on_durable({});
   }
   append_durably(id, std::move(records), [this, id, changes = std::move(changes), on_durable](io::Status status) {
@@ -549,10 +949,7 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
         for (const auto& [recipient, state] : changes) {
           entry->recipients[recipient] = {state.next_attempt, state.state, state.delay_warned};
         }
-        if (entry->finished()) {
-          (void)io_.remove_file(path(id));
-          entries_.erase(*QueueId::parse(id));
-        }
+        if (entry->finished()) forget(*QueueId::parse(id));
       }
     }
     on_durable(status);
@@ -584,8 +981,8 @@ void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable)
 io::Status Queue::remove(const std::string& id) {
   if (find(id) == nullptr) return io::Error{io::Errc::not_found, "no queued message " + id};
   forget_fresh(id);
-  entries_.erase(*QueueId::parse(id));
-  return io_.remove_file(path(id));
+  forget(*QueueId::parse(id));
+  return {};
 }
 
 }  // namespace relaysim::relay

@@ -1,16 +1,26 @@
 #pragma once
 // The relay's durable queue. One file per message in the queue directory, append-only: a message
-// record (envelope, recipients, content) followed by recipient state records. A message is stored
-// with write, fsync, then an fsync of the directory - only then is it reported durable, and only
-// then may the relay answer 250. State changes are appended and fsynced the same way. Recovery
-// replays each file: a file whose message record is torn or corrupt was never acknowledged and is
+// record (envelope, recipients, content) followed by recipient state records. Recovery replays
+// each file: a file whose message record is torn or corrupt was never acknowledged and is
 // discarded; a torn state record was never completed and is skipped. A message leaves the queue
 // when every recipient is final (delivered or bounced). In memory the queue keeps a compact
-// summary per message (QueueEntry); load() reads the whole message back from its file.
+// summary per message (QueueEntry); load() reads the whole message back.
 //
-// Why this layout (docs/relay.md has the longer version): the only rename-free scheme in which
-// every acknowledged message is exactly one self-checking file; recovery needs no index; an
-// operator can list, show, hold, release and delete messages by file.
+// A new message is made durable in one of two ways, and only then may the relay answer 250:
+// - With the journal (the default): its record is appended to the current segment of a shared
+//   journal (`<queue>/journal/`), and one fsync of the segment commits every message appended
+//   since the last - group commit across sessions. A message delivered at once never gets a file
+//   of its own: a "removed" record in the journal ends it. One that stays (a deferral, a bounce, a
+//   hold) is written to its own file, fsynced, at its first change; so is every message left in a
+//   segment when the segment is retired (full, or found at recovery). A segment is deleted once
+//   no message depends on it, oldest first.
+// - Without it: the message's own file is written, fsynced, then the directory is fsynced.
+// State changes are appended to the message's file and fsynced.
+//
+// Why this layout (docs/relay.md has the longer version): every message that outlives its first
+// moments is exactly one self-checking file, so recovery needs no index and an operator can list,
+// show, hold, release and delete messages by file; the journal keeps file creation and its
+// fsyncs off the path of the many messages that are delivered at once.
 
 #include <functional>
 #include <map>
@@ -82,6 +92,16 @@ struct QueueEntry {
   // defers it for a destination it knows is dead without reading the file - during an outage,
   // most of its work. Empty when an address is too long to pack; then only the file has them.
   std::string packed_recipients;
+  // The message's record in the journal: the segment's number (0: none, or the segment is gone),
+  // the record's offset and size there.
+  std::uint32_t segment = 0;
+  std::uint32_t record_bytes = 0;
+  std::uint64_t record_offset = 0;
+  bool has_file = true;   // false while the journal holds its only copy
+  bool depends = false;   // the segment must stay for it (counted in the segment's `live`)
+  // The number the queue gave its file when it made it from the journal, while that file's
+  // directory entry may not yet be durable (0 once it is, and for files made otherwise).
+  std::uint64_t file_created = 0;
   // The addresses in recipient order; nullopt when the summary has none.
   std::optional<std::vector<SummaryRecipient>> recipient_addresses() const;
   bool finished() const;  // every recipient delivered or bounced
@@ -102,12 +122,18 @@ struct RecoveryReport {
   std::vector<std::string> recovered_ids;  // the messages this pass added
 };
 
+struct JournalOptions {
+  bool enabled = true;
+  // A segment is retired, and a new one begun, once it holds this many bytes.
+  std::uint64_t segment_bytes = 16 * 1024 * 1024;
+};
+
 class Queue {
  public:
   using StoreHandler = std::function<void(io::Result<std::string> id)>;
   using UpdateHandler = std::function<void(io::Status status)>;
 
-  Queue(io::Io& io, std::string directory);
+  Queue(io::Io& io, std::string directory, JournalOptions journal = {});
 
   // Reads back everything durable. Call once, before storing. With `repair` (the relay's own
   // start), torn files and finished messages are removed; without it (an operator looking at a
@@ -151,6 +177,9 @@ class Queue {
   std::size_t fresh_bytes() const { return fresh_bytes_; }
   io::Result<std::string> content(const std::string& id);
   std::size_t operations_in_flight() const { return operations_.size(); }
+  // Journal segments on disk (the current one included), and messages that have no file yet.
+  std::size_t journal_segments() const { return segments_.size(); }
+  std::size_t journal_resident() const;
 
  private:
   std::string path(const std::string& id) const { return directory_ + "/" + id; }
@@ -158,6 +187,8 @@ class Queue {
   void forget_fresh(const std::string& id);
   void append_durably(const std::string& id, std::string record, UpdateHandler on_durable);
   QueueEntry* find_mutable(const std::string& id);
+  void store_in_file(QueuedMessage message, StoreHandler on_durable);
+  void store_in_journal(QueuedMessage message, StoreHandler on_durable);
 
   io::Io& io_;
   std::string directory_;
@@ -190,6 +221,44 @@ class Queue {
   };
   std::unique_ptr<DirectorySync> directory_sync_;  // in flight
   std::vector<SyncHandler> next_directory_waiters_;
+  std::uint64_t directory_synced_ = 0;  // files created up to this number have durable entries
+
+  // The journal (see the top of this file).
+  struct Commit {
+    std::uint64_t covers = 0;  // the segment's bytes appended when the fsync began
+    std::vector<SyncHandler> waiters;
+    io::Pending pending;
+  };
+  struct Segment {
+    std::unique_ptr<io::File> file;  // open while it is current or an fsync of it is due
+    std::uint64_t live = 0;          // messages whose only durable copy is here
+    std::vector<QueueId> stored;     // messages stored here (some since gone)
+    bool listed = false;             // its directory entry is durable
+    bool failed = false;             // an append or fsync failed: no more appends
+    bool draining = false;           // its messages are being given files of their own
+    std::unique_ptr<Commit> commit;  // in flight
+    std::vector<SyncHandler> next_waiters;
+  };
+  std::string journal_directory() const { return directory_ + "/journal"; }
+  std::string segment_path(std::uint32_t number) const;
+  io::Status open_current_segment();  // when none is open, or the open one is full or failed
+  void commit_after_append(std::uint32_t number, SyncHandler handler);
+  void start_commit(std::uint32_t number);
+  void append_removal(const QueueId& key);
+  void depends_no_more(std::uint32_t number);
+  void retire_segments();
+  io::Result<std::string> journal_record(const QueueEntry& entry) const;
+  void give_file(const std::string& id, std::string records, UpdateHandler on_durable);
+  // The message leaves the queue: its file goes, and a removal record ends its journal record.
+  void forget(const QueueId& key);
+  void announce_stored(const QueuedMessage& message);
+  void recover_journal(bool repair, RecoveryReport& report, const std::vector<std::string>& unreadable);
+  JournalOptions journal_;
+  std::map<std::uint32_t, Segment> segments_;  // by number: oldest first
+  std::uint32_t current_ = 0;                  // 0: none open
+  std::uint32_t next_segment_ = 1;
+  bool retiring_ = false;  // a segment's removal is being made durable
+  io::Pending retire_pending_;
 };
 
 // The summary the queue keeps of a message.

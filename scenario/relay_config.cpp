@@ -152,7 +152,7 @@ mailauth::DkimSigning read_dkim_signing(const JsonValue& value) {
 relay::RelayConfig read_relay_config(const JsonValue& value) {
   value.allow_keys({"myhostname", "listeners", "mynetworks", "users", "auth_mechanisms", "smtpd_tls_auth_only",
                     "sender_domains", "recipient_domains", "message_size_limit", "smtpd_recipient_limit",
-                    "smtpd_hard_error_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory",
+                    "smtpd_hard_error_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory", "queue_journal",
                     "smtpd_client_connection_count_limit", "smtpd_connection_limit", "smtpd_client_connection_rate_limit",
                     "smtpd_client_message_rate_limit", "anvil_rate_time_unit", "smtpd_session_time_limit",
                     "smtpd_soft_error_limit", "smtpd_error_sleep_time", "minimal_backoff_time", "maximal_backoff_time",
@@ -236,6 +236,7 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
       directory->fail("a relative path inside the relay's data directory");
     }
   }
+  if (auto journal = value.find("queue_journal")) config.queue_journal = journal->boolean();
   read_delivery_settings(value, config);
   if (config.recipient_domains.empty()) value.at("recipient_domains").fail("at least one domain pattern");
   return config;

@@ -142,6 +142,18 @@ io::Result<std::string> ProcessIo::read_file(std::string_view path) {
   return found->second->data;
 }
 
+io::Result<std::string> ProcessIo::read_file_range(std::string_view path, std::uint64_t offset, std::size_t length) {
+  if (const io::Status status = check_path(path); !status) return status.error();
+  if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
+    return io::Error{error, "read " + std::string(path)};
+  }
+  const auto found = process_.disk.entries.find(path);
+  if (found == process_.disk.entries.end()) return io::Error{io::Errc::not_found, std::string(path)};
+  const std::string& data = found->second->data;
+  if (offset >= data.size()) return std::string();
+  return data.substr(static_cast<std::size_t>(offset), length);
+}
+
 io::Result<std::vector<std::string>> ProcessIo::list_directory(std::string_view path) {
   const DiskState& disk = process_.disk;
   if (!disk.directories.contains(path)) return io::Error{io::Errc::not_found, "no directory '" + std::string(path) + "'"};

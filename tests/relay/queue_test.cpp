@@ -122,9 +122,10 @@ struct QueueProbe {
 };
 
 // The queue belongs to the node, so it dies with it at a crash, like the relay's would.
-void add_queue_node(sim::World& world, QueueProbe& probe, std::function<void(relay::Queue&, io::Io&)> body) {
-  add_lambda_node(world, "relay", "a", [&probe, body](LambdaNode& node) {
-    auto queue = std::make_shared<relay::Queue>(node.io, "queue");
+void add_queue_node(sim::World& world, QueueProbe& probe, std::function<void(relay::Queue&, io::Io&)> body,
+                    relay::JournalOptions journal = {}) {
+  add_lambda_node(world, "relay", "a", [&probe, body, journal](LambdaNode& node) {
+    auto queue = std::make_shared<relay::Queue>(node.io, "queue", journal);
     node.keep_alive = queue;
     probe.report = queue->recover();
     probe.recovered.clear();
@@ -172,39 +173,55 @@ TEST_CASE("a stored message is recovered after a power loss, with its recipient 
   CHECK(message.recipients[1].state == RecipientState::queued);
 }
 
-TEST_CASE("the first load of a message just stored comes from memory and equals its file", "[relay][queue]") {
+TEST_CASE("the first load of a message just stored comes from memory and equals what is on disk", "[relay][queue]") {
+  const bool journal = GENERATE(false, true);
+  CAPTURE(journal);
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
   QueueProbe probe;
-  std::string from_memory, from_file, second_load;
+  std::string from_memory, from_disk, second_load;
   std::size_t fresh_after_store = 0, fresh_after_load = 99;
   bool held_forgets = false;
-  add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
-    queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<std::string> id) {
-      REQUIRE(id);
-      fresh_after_store = queue.fresh_bytes();
-      from_memory = relay::encode_message(queue.load(id.value()).value());
-      fresh_after_load = queue.fresh_bytes();
-      const auto file = io.read_file("queue/" + id.value());
-      REQUIRE(file);
-      from_file = relay::encode_message(*relay::replay_queue_file(file.value(), id.value()));
-      second_load = relay::encode_message(queue.load(id.value()).value());
-      // A change forgets the copy in memory: a load then reads the file.
-      queue.store(sample_message("Subject: second\r\n\r\n"), [&, &queue = queue](io::Result<std::string> other) {
-        queue.set_held(other.value(), true, [&, &queue = queue, other = other.value()](io::Status status) {
-          REQUIRE(status);
-          held_forgets = queue.fresh_bytes() == 0 && queue.load(other).value().content == "Subject: second\r\n\r\n";
+  add_queue_node(
+      world, probe,
+      [&](relay::Queue& queue, io::Io& io) {
+        queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<std::string> id) {
+          REQUIRE(id);
+          fresh_after_store = queue.fresh_bytes();
+          from_memory = relay::encode_message(queue.load(id.value()).value());
+          fresh_after_load = queue.fresh_bytes();
+          if (journal) {
+            // The message's only copy is its record in the journal's first segment.
+            CHECK_FALSE(io.read_file("queue/" + id.value()));
+            const auto segment = io.read_file("queue/journal/0000000000000001");
+            REQUIRE(segment);
+            std::size_t consumed = 0;
+            const auto record = relay::read_record(segment.value(), consumed);
+            REQUIRE(record);
+            from_disk = relay::encode_message(*relay::decode_message(record->payload));
+          } else {
+            const auto file = io.read_file("queue/" + id.value());
+            REQUIRE(file);
+            from_disk = relay::encode_message(*relay::replay_queue_file(file.value(), id.value()));
+          }
+          second_load = relay::encode_message(queue.load(id.value()).value());
+          // A change forgets the copy in memory: a load then reads the disk.
+          queue.store(sample_message("Subject: second\r\n\r\n"), [&, &queue = queue](io::Result<std::string> other) {
+            queue.set_held(other.value(), true, [&, &queue = queue, other = other.value()](io::Status status) {
+              REQUIRE(status);
+              held_forgets = queue.fresh_bytes() == 0 && queue.load(other).value().content == "Subject: second\r\n\r\n";
+            });
+          });
         });
-      });
-    });
-  });
+      },
+      relay::JournalOptions{journal});
   world.start();
   world.run_until(t0() + 1min);
   CHECK(fresh_after_store == sample_message().content.size());
   CHECK(fresh_after_load == 0);
   CHECK_FALSE(from_memory.empty());
-  CHECK(from_memory == from_file);
-  CHECK(second_load == from_file);
+  CHECK(from_memory == from_disk);
+  CHECK(second_load == from_disk);
   CHECK(held_forgets);
 }
 
@@ -233,6 +250,141 @@ TEST_CASE("a message whose recipients are all final leaves the queue", "[relay][
   CHECK(left_after_updates == 0);
   CHECK(probe.recovered.empty());
   CHECK(probe.report.discarded == 0);
+}
+
+namespace {
+
+std::vector<std::string> names_in(io::Io& io, std::string_view directory) {
+  auto names = io.list_directory(directory);
+  return names ? names.value() : std::vector<std::string>{};
+}
+
+QueuedRecipient with_state(const QueuedMessage& message, std::size_t index, RecipientState state) {
+  QueuedRecipient recipient = message.recipients[index];
+  recipient.state = state;
+  recipient.attempts += 1;
+  recipient.last_reply = state == RecipientState::deferred ? "450 4.2.0 Greylisted" : "250 2.0.0 Ok";
+  return recipient;
+}
+
+}  // namespace
+
+TEST_CASE("journal: a message delivered at once never gets a file, and a power loss does not bring it back",
+          "[relay][queue][journal]") {
+  sim::World world(1, t0());
+  world.add_host({"a", {address("10.0.0.1")}});
+  QueueProbe probe;
+  bool started_once = false;
+  std::vector<std::string> queue_names_after = {"?"};
+  std::string kept_id;
+  add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
+    if (started_once) return;
+    started_once = true;
+    queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<std::string> id) {
+      REQUIRE(id);
+      const QueuedMessage message = queue.load(id.value()).value();
+      std::vector<relay::Queue::StateChange> delivered = {{0, with_state(message, 0, RecipientState::delivered)},
+                                                          {1, with_state(message, 1, RecipientState::delivered)}};
+      queue.update(id.value(), std::move(delivered), [&, &queue = queue, &io = io](io::Status status) {
+        REQUIRE(status);
+        CHECK(queue.size() == 0);
+        // A second message's commit makes the first one's removal record durable too.
+        queue.store(sample_message("Subject: kept\r\n\r\n"), [&, &io = io](io::Result<std::string> other) {
+          REQUIRE(other);
+          kept_id = other.value();
+          queue_names_after = names_in(io, "queue");
+        });
+      });
+    });
+  });
+  world.crash_at("relay", t0() + 1s, sim::CrashKind::power_loss);
+  world.restart_at("relay", t0() + 2s);
+  world.start();
+  world.run_until(t0() + 1min);
+  CHECK(queue_names_after == std::vector<std::string>{"journal"});  // no message file was made
+  REQUIRE(probe.recovered.size() == 1);
+  CHECK(probe.recovered[0].id == kept_id);
+  CHECK(probe.report.discarded == 0);
+}
+
+TEST_CASE("journal: after a power loss, messages only in the journal come back, get files, and the old segment goes",
+          "[relay][queue][journal]") {
+  sim::World world(1, t0());
+  world.add_host({"a", {address("10.0.0.1")}});
+  QueueProbe probe;
+  int starts = 0;
+  std::vector<std::string> ids;
+  std::vector<std::string> queue_names_before_crash, queue_names_later, segments_later;
+  add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
+    starts += 1;
+    if (starts == 1) {
+      for (const char* subject : {"one", "two"}) {
+        queue.store(sample_message(std::string("Subject: ") + subject + "\r\n\r\n"), [&, &io = io](io::Result<std::string> id) {
+          REQUIRE(id);
+          ids.push_back(id.value());
+          queue_names_before_crash = names_in(io, "queue");
+        });
+      }
+      return;
+    }
+    world.at(t0() + 30s, [&, &io = io] {
+      queue_names_later = names_in(io, "queue");
+      segments_later = names_in(io, "queue/journal");
+    });
+  });
+  world.crash_at("relay", t0() + 1s, sim::CrashKind::power_loss);
+  world.restart_at("relay", t0() + 2s);
+  world.start();
+  world.run_until(t0() + 1min);
+  CHECK(queue_names_before_crash == std::vector<std::string>{"journal"});
+  REQUIRE(probe.recovered.size() == 2);
+  CHECK(probe.recovered[0].content == "Subject: one\r\n\r\n");
+  CHECK(probe.recovered[1].content == "Subject: two\r\n\r\n");
+  // Recovery gave both a file of their own and removed the segment from before the crash.
+  std::vector<std::string> expected = ids;
+  expected.push_back("journal");
+  std::sort(expected.begin(), expected.end());
+  CHECK(queue_names_later == expected);
+  CHECK(segments_later.empty());
+}
+
+TEST_CASE("journal: with small segments, messages left in a retired segment get files and survive a power loss",
+          "[relay][queue][journal]") {
+  sim::World world(1, t0());
+  world.add_host({"a", {address("10.0.0.1")}});
+  QueueProbe probe;
+  bool started_once = false;
+  std::size_t segments_before_crash = 99, resident_before_crash = 99;
+  add_queue_node(
+      world, probe,
+      [&](relay::Queue& queue, io::Io& io) {
+        if (started_once) return;
+        started_once = true;
+        // Every store fills its segment: the next one begins a new segment and retires it.
+        for (int i = 0; i < 5; ++i) {
+          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](io::Result<std::string> id) {
+            REQUIRE(id);
+            if (i != 0) return;
+            const QueuedMessage message = queue.load(id.value()).value();
+            queue.update(id.value(), 0, with_state(message, 0, RecipientState::deferred), [](io::Status status) { REQUIRE(status); });
+          });
+        }
+        world.at(t0() + 500ms, [&, &queue = queue, &io = io] {
+          segments_before_crash = names_in(io, "queue/journal").size();
+          resident_before_crash = queue.journal_resident();
+        });
+      },
+      relay::JournalOptions{true, 1});
+  world.crash_at("relay", t0() + 1s, sim::CrashKind::power_loss);
+  world.restart_at("relay", t0() + 2s);
+  world.start();
+  world.run_until(t0() + 1min);
+  CHECK(segments_before_crash == 1);  // only the current one
+  CHECK(resident_before_crash == 1);  // the last message, in the current segment
+  REQUIRE(probe.recovered.size() == 5);
+  CHECK(probe.recovered[0].recipients[0].state == RecipientState::deferred);
+  CHECK(probe.recovered[0].recipients[0].last_reply == "450 4.2.0 Greylisted");
+  for (int i = 0; i < 5; ++i) CHECK(probe.recovered[static_cast<std::size_t>(i)].content == "Subject: " + std::to_string(i) + "\r\n\r\n");
 }
 
 TEST_CASE("a torn message file is discarded at recovery and the whole ones are kept", "[relay][queue]") {

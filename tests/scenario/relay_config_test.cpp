@@ -47,7 +47,7 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
   CHECK(error_of(R"({ "mynetwork": [] })") ==
         "$.mynetwork: expected one of the keys myhostname, listeners, mynetworks, users, auth_mechanisms, "
         "smtpd_tls_auth_only, sender_domains, recipient_domains, message_size_limit, smtpd_recipient_limit, "
-        "smtpd_hard_error_limit, smtpd_auth_failure_limit, hopcount_limit, queue_directory, "
+        "smtpd_hard_error_limit, smtpd_auth_failure_limit, hopcount_limit, queue_directory, queue_journal, "
         "smtpd_client_connection_count_limit, smtpd_connection_limit, smtpd_client_connection_rate_limit, "
         "smtpd_client_message_rate_limit, anvil_rate_time_unit, smtpd_session_time_limit, smtpd_soft_error_limit, "
         "smtpd_error_sleep_time, minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime, "
@@ -67,6 +67,7 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
   CHECK(error_of(R"({ "sender_domains": ["a@b.example"] })") ==
         "$.sender_domains[0]: expected a domain pattern: \"*\", \"example.com\" or \"*.example.com\", found \"a@b.example\"");
   CHECK(error_of(R"({ "smtpd_tls_auth_only": "yes" })") == "$.smtpd_tls_auth_only: expected true or false, found \"yes\"");
+  CHECK(error_of(R"({ "queue_journal": 1 })") == "$.queue_journal: expected true or false, found 1");
   CHECK(error_of(R"({ "queue_directory": "../etc" })") ==
         "$.queue_directory: expected a relative path inside the relay's data directory, found \"../etc\"");
   CHECK(error_of(R"({ "recipient_domains": [] })") == "$.recipient_domains: expected at least one domain pattern, found an array");
