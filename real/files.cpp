@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "io/path.hpp"
@@ -97,46 +98,27 @@ io::Result<std::unique_ptr<io::File>> RealIo::open_for_append(std::string_view p
   return std::unique_ptr<io::File>(std::make_unique<RealFile>(*this, shared_descriptor(descriptor), static_cast<std::uint64_t>(status.st_size)));
 }
 
-io::Result<std::string> RealIo::read_file(std::string_view path) {
-  if (!io::is_valid_relative_path(path)) return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
-  const int descriptor = ::open(full_path(path).c_str(), O_RDONLY | O_CLOEXEC);
-  if (descriptor < 0) return error_from_errno(errno, "open " + std::string(path));
-  std::string contents;
-  char buffer[64 * 1024];
-  while (true) {
-    const ssize_t length = ::read(descriptor, buffer, sizeof buffer);
-    if (length < 0) {
-      if (errno == EINTR) continue;
-      const int number = errno;
-      ::close(descriptor);
-      return error_from_errno(number, "read " + std::string(path));
-    }
-    if (length == 0) break;
-    contents.append(buffer, static_cast<std::size_t>(length));
-  }
-  ::close(descriptor);
-  return contents;
-}
+io::Result<std::string> RealIo::read_file(std::string_view path) { return read_file_range(path, 0, SIZE_MAX); }
 
 io::Result<std::string> RealIo::read_file_range(std::string_view path, std::uint64_t offset, std::size_t length) {
   if (!io::is_valid_relative_path(path)) return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
   const int descriptor = ::open(full_path(path).c_str(), O_RDONLY | O_CLOEXEC);
   if (descriptor < 0) return error_from_errno(errno, "open " + std::string(path));
-  std::string contents(length, '\0');
-  std::size_t got = 0;
-  while (got < length) {
-    const ssize_t read = ::pread(descriptor, contents.data() + got, length - got, static_cast<off_t>(offset + got));
-    if (read < 0) {
+  std::string contents;
+  char buffer[64 * 1024];
+  while (contents.size() < length) {
+    const std::size_t want = std::min(sizeof buffer, length - contents.size());
+    const ssize_t got = ::pread(descriptor, buffer, want, static_cast<off_t>(offset + contents.size()));
+    if (got < 0) {
       if (errno == EINTR) continue;
       const int number = errno;
       ::close(descriptor);
       return error_from_errno(number, "read " + std::string(path));
     }
-    if (read == 0) break;
-    got += static_cast<std::size_t>(read);
+    if (got == 0) break;
+    contents.append(buffer, static_cast<std::size_t>(got));
   }
   ::close(descriptor);
-  contents.resize(got);
   return contents;
 }
 

@@ -202,27 +202,18 @@ std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, std::stri
   if (!message || message->id != id) return std::nullopt;
   message->size = message->content.size();
   std::vector<std::string_view> latest(message->recipients.size());
-  std::size_t at = consumed;
-  while (at < bytes.size()) {
-    const auto record = read_record(bytes.substr(at), consumed);
-    if (!record) {
-      // A torn record: that change never completed. Changes appended after a restart follow it;
-      // the next intact record starts at a magic number with a valid checksum.
-      at = bytes.find(record_magic, at + 1);
-      if (at == std::string_view::npos) break;
-      continue;
-    }
-    Reader in(record->payload);
-    if (record->kind == kind_recipient_state) {
+  // A torn record is a change that never completed; changes appended after a restart follow it.
+  for_each_record(bytes, consumed, [&](const RecordView& record, std::size_t, std::size_t) {
+    Reader in(record.payload);
+    if (record.kind == kind_recipient_state) {
       // Only each recipient's last state counts: decode that one alone (a long outage leaves a
       // hundred state records per recipient).
       const std::uint32_t index = in.u32();
-      if (index < latest.size()) latest[index] = record->payload;
-    } else if (record->kind == kind_hold) {
+      if (index < latest.size()) latest[index] = record.payload;
+    } else if (record.kind == kind_hold) {
       message->held = in.flag();
     }
-    at += consumed;
-  }
+  });
   for (std::size_t index = 0; index < latest.size(); ++index) {
     if (latest[index].empty()) continue;
     Reader in(latest[index]);
@@ -499,22 +490,13 @@ void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vect
     }
     if (!segments_.contains(number)) segments_[number].listed = true;
     const std::string_view segment = contents[number] = std::move(bytes).value();
-    std::size_t at = 0;
-    while (at < segment.size()) {
-      std::size_t consumed = 0;
-      const auto record = read_record(segment.substr(at), consumed);
-      if (!record) {
-        // A torn append: it was never acknowledged. Look for an intact record after it.
-        at = segment.find(record_magic, at + 1);
-        if (at == std::string_view::npos) break;
-        continue;
-      }
-      Reader in(record->payload);
+    // A torn record is an append that was never acknowledged.
+    for_each_record(segment, 0, [&](const RecordView& record, std::size_t offset, std::size_t size) {
+      Reader in(record.payload);
       const std::optional<QueueId> key = QueueId::parse(in.text());
-      if (key && record->kind == kind_message) found[*key] = {number, at, segment.substr(at, consumed)};
-      if (key && record->kind == kind_removed) found.erase(*key);
-      at += consumed;
-    }
+      if (key && record.kind == kind_message) found[*key] = {number, offset, segment.substr(offset, size)};
+      if (key && record.kind == kind_removed) found.erase(*key);
+    });
   }
   for (const std::string& name : unreadable) {
     // Its file may hold newer state than the journal: leave it for a later pass.

@@ -145,4 +145,20 @@ std::optional<RecordView> read_record(std::string_view bytes, std::size_t& consu
   return RecordView{static_cast<std::uint8_t>(bytes[4]), payload};
 }
 
+void for_each_record(std::string_view bytes, std::size_t from,
+                     const std::function<void(const RecordView& record, std::size_t offset, std::size_t size)>& visit) {
+  std::size_t at = from;
+  while (at < bytes.size()) {
+    std::size_t consumed = 0;
+    const auto record = read_record(bytes.substr(at), consumed);
+    if (!record) {
+      at = bytes.find(record_magic, at + 1);
+      if (at == std::string_view::npos) return;
+      continue;
+    }
+    visit(*record, at, consumed);
+    at += consumed;
+  }
+}
+
 }  // namespace relaysim::relay

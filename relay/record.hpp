@@ -8,6 +8,7 @@
 // Reader: integers little-endian, strings length-prefixed.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,5 +74,10 @@ struct RecordView {
 // Reads the record at the start of `bytes`; nullopt when it is torn, corrupt or absent. `consumed`
 // is set to the record's size on success.
 std::optional<RecordView> read_record(std::string_view bytes, std::size_t& consumed);
+
+// Calls `visit` with each intact record from `from` on, its offset and its size, skipping torn
+// ones: after a torn record, the next intact one starts at a magic number with a valid checksum.
+void for_each_record(std::string_view bytes, std::size_t from,
+                     const std::function<void(const RecordView& record, std::size_t offset, std::size_t size)>& visit);
 
 }  // namespace relaysim::relay

@@ -187,6 +187,10 @@ TEST_CASE("real files: append, fsync, directory sync, read back, list, rename, r
   });
   REQUIRE(runtime.run_until([&] { return synced == 2; }, bound));
   CHECK(io->read_file("active/B").value() == "hello world");
+  CHECK(io->read_file_range("active/B", 6, 3).value() == "wor");
+  CHECK(io->read_file_range("active/B", 6, 100).value() == "world");  // short where the file ends
+  CHECK(io->read_file_range("active/B", 20, 4).value().empty());
+  CHECK(io->read_file_range("active/none", 0, 4).error().code == io::Errc::not_found);
   CHECK(io->create_file("active/B").error().code == io::Errc::already_exists);
   REQUIRE(io->create_file("active/A"));
   CHECK(io->list_directory("active").value() == std::vector<std::string>{"A", "B", "deep"});

@@ -54,6 +54,19 @@ TEST_CASE("a file written, synced and its directory synced survives a power loss
   CHECK(world->disk_file("store", "queue-1") == std::optional<std::string>("message"));
 }
 
+TEST_CASE("a range of a file reads back, short where the file ends", "[sim][disk]") {
+  auto world = run_and_crash([](LambdaNode& node) {
+    auto file = node.io.create_file("queue-1");
+    REQUIRE(file);
+    REQUIRE(file.value()->append("hello world"));
+    CHECK(node.io.read_file_range("queue-1", 6, 3).value() == "wor");
+    CHECK(node.io.read_file_range("queue-1", 6, 100).value() == "world");
+    CHECK(node.io.read_file_range("queue-1", 20, 4).value().empty());
+    CHECK(node.io.read_file_range("queue-2", 0, 4).error().code == io::Errc::not_found);
+  });
+  CHECK(world->disk_operations("store") > 0);
+}
+
 TEST_CASE("a synced file whose directory entry was never synced vanishes", "[sim][disk]") {
   auto world = run_and_crash(
       [](LambdaNode& node) {
