@@ -94,6 +94,10 @@ struct RelayConfig {
   int smtp_mx_session_limit = 2;                    // SMTP sessions per delivery
   Duration smtp_connection_reuse_time_limit = std::chrono::seconds(300);
   int smtp_connection_reuse_count_limit = 100;  // deliveries per connection
+  // Postfix's on-demand connection cache: a connection whose job is done while its destination
+  // is busy (other deliveries to it in flight, or jobs waiting) waits this long for the next job.
+  bool smtp_connection_cache_on_demand = true;
+  Duration smtp_connection_cache_time_limit = std::chrono::seconds(2);
   Duration smtp_connect_timeout = std::chrono::seconds(30);
   std::uint16_t smtp_port = 25;
   TlsLevel smtp_tls_security_level = TlsLevel::may;

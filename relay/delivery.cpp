@@ -30,6 +30,7 @@ std::string Delivery::hop_label() const { return current_hop_.label(); }
 
 void Delivery::start(DeliveryJob job) {
   RELAYSIM_ASSERT(!job_);
+  cache_timer_.cancel();
   RELAYSIM_ASSERT(!job.recipients.empty() && job.recipients.size() == job.message.recipients.size());
   job_ = std::move(job);
   outcomes_.assign(job_->recipients.size(), std::nullopt);
@@ -239,6 +240,7 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
 }
 
 void Delivery::on_closed() {
+  cache_timer_.cancel();
   retired_ = std::move(connection_);  // it is inside its own callback: destroyed later
   if (!job_) return owner_.slot_idle(*this);
   if (!move_on_) return connect(current_hop_, true);
@@ -308,6 +310,16 @@ void Delivery::after_job() {
                              jobs_on_connection_ < config_.smtp_connection_reuse_count_limit;
   if (within_limits) {
     if (std::optional<DeliveryJob> next = owner_.next_job(*this)) return start(std::move(*next));
+    if (config_.smtp_connection_cache_on_demand && owner_.destination_busy(*this)) {
+      const Duration left = config_.smtp_connection_reuse_time_limit - (io_.now() - connected_at_);
+      const Duration wait = std::min(config_.smtp_connection_cache_time_limit, left);
+      io_.trace("relay.connection_cached", {{"hop", hop_label()}, {"for", format_duration(wait)}});
+      cache_timer_ = io_.after(wait, [this] {
+        io::Pending fired = std::move(cache_timer_);
+        connection_->quit();
+      });
+      return;
+    }
   }
   connection_->quit();
 }

@@ -12,7 +12,8 @@
 //
 // After a job, the slot keeps its connection open and asks its owner for another job for the
 // same destination (connection reuse), within smtp_connection_reuse_time_limit and
-// smtp_connection_reuse_count_limit.
+// smtp_connection_reuse_count_limit. With none waiting and the destination busy, the connection
+// waits for the next one up to smtp_connection_cache_time_limit (Postfix's on-demand cache).
 
 #include <memory>
 #include <optional>
@@ -71,6 +72,8 @@ class DeliveryOwner {
   virtual std::optional<DeliveryJob> next_job(Delivery& slot) = 0;
   // The slot has no job and no connection. The owner may destroy it, but not from inside this call.
   virtual void slot_idle(Delivery& slot) = 0;
+  // Whether the slot's destination is busy enough that its connection should wait for a job.
+  virtual bool destination_busy(const Delivery& slot) const = 0;
 };
 
 struct DeliveryTls {
@@ -87,6 +90,8 @@ class Delivery {
 
   void start(DeliveryJob job);
   bool busy() const { return job_.has_value(); }
+  // No job, and an open connection waiting for the next one.
+  bool cached() const { return !job_ && cache_timer_.armed(); }
   const std::string& destination() const { return destination_; }
 
  private:
@@ -145,6 +150,7 @@ class Delivery {
   std::unique_ptr<endpoint::ClientConnection> retired_;  // closed, destroyed outside its own callback
   Instant connected_at_;
   int jobs_on_connection_ = 0;
+  io::Pending cache_timer_;  // armed while the connection waits for a job
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -229,8 +229,12 @@ void Outbound::pump(const std::string& destination) {
   Destination& entry = destinations_[destination];
   const std::size_t limit = static_cast<std::size_t>(std::max(1, config_.default_destination_concurrency_limit));
   while (!entry.waiting.empty()) {
+    // A connection waiting for a job first, then a slot without one, then a new slot.
+    const auto cached = std::find_if(entry.slots.begin(), entry.slots.end(), [](const std::unique_ptr<Delivery>& slot) { return slot->cached(); });
     Delivery* slot = nullptr;
-    if (!entry.idle.empty()) {
+    if (cached != entry.slots.end()) {
+      slot = cached->get();
+    } else if (!entry.idle.empty()) {
       slot = *entry.idle.begin();
       entry.idle.erase(entry.idle.begin());
     } else if (entry.slots.size() < limit) {
@@ -263,6 +267,15 @@ void Outbound::schedule_pump(const std::string& destination) {
 void Outbound::slot_idle(Delivery& slot) {
   destinations_[slot.destination()].idle.insert(&slot);
   schedule_pump(slot.destination());
+}
+
+bool Outbound::destination_busy(const Delivery& slot) const {
+  const auto found = destinations_.find(slot.destination());
+  if (found == destinations_.end()) return false;
+  const Destination& entry = found->second;
+  if (!entry.waiting.empty()) return true;
+  return std::any_of(entry.slots.begin(), entry.slots.end(),
+                     [&slot](const std::unique_ptr<Delivery>& other) { return other.get() != &slot && other->busy(); });
 }
 
 std::optional<DeliveryJob> Outbound::next_job(Delivery& slot) {

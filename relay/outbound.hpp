@@ -88,6 +88,7 @@ class Outbound final : public DeliveryOwner {
   void job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport report) override;
   std::optional<DeliveryJob> next_job(Delivery& slot) override;
   void slot_idle(Delivery& slot) override;
+  bool destination_busy(const Delivery& slot) const override;
 
   void arm_timer();
   void on_timer();

@@ -97,6 +97,8 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
   if (auto item = value.find("smtp_mx_address_limit")) config.smtp_mx_address_limit = static_cast<int>(item->integer(1, 100));
   if (auto item = value.find("smtp_mx_session_limit")) config.smtp_mx_session_limit = static_cast<int>(item->integer(1, 100));
   if (auto item = value.find("smtp_connection_reuse_time_limit")) config.smtp_connection_reuse_time_limit = positive_duration(*item, year);
+  if (auto item = value.find("smtp_connection_cache_on_demand")) config.smtp_connection_cache_on_demand = item->boolean();
+  if (auto item = value.find("smtp_connection_cache_time_limit")) config.smtp_connection_cache_time_limit = positive_duration(*item, year);
   if (auto item = value.find("smtp_connection_reuse_count_limit")) {
     config.smtp_connection_reuse_count_limit = static_cast<int>(item->integer(1, 1'000'000));
   }
@@ -159,7 +161,8 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "maximal_queue_lifetime", "bounce_queue_lifetime", "delay_warning_time", "retry_jitter_percent",
                     "qmgr_message_active_limit", "default_destination_concurrency_limit", "default_destination_recipient_limit",
                     "smtp_mx_address_limit", "smtp_mx_session_limit", "smtp_connection_reuse_time_limit",
-                    "smtp_connection_reuse_count_limit", "smtp_connect_timeout", "smtp_port", "smtp_tls_security_level",
+                    "smtp_connection_reuse_count_limit", "smtp_connection_cache_on_demand", "smtp_connection_cache_time_limit",
+                    "smtp_connect_timeout", "smtp_port", "smtp_tls_security_level",
                     "smtp_tls_policy_maps", "transport_maps", "relayhost", "smtp_sasl_password_maps", "dkim_signing"});
   relay::RelayConfig config;
   if (auto name = value.find("myhostname")) config.myhostname = name->string();

@@ -486,6 +486,36 @@ TEST_CASE("connection reuse: a backlog for one destination goes over one connect
   CHECK(mx1.connections < 5);
 }
 
+TEST_CASE("on-demand connection cache: while its destination is busy, a connection waits for the next job",
+          "[relay][delivery][reuse]") {
+  // One client submits a steady stream: each message is stored while the one before it is still
+  // being delivered, so a delivery that ends finds its destination busy.
+  const auto run_with = [](bool cache, DeliveryWorld& w, MxLog& mx1) {
+    w.config.smtp_connection_cache_on_demand = cache;
+    w.add_mx("mx1.dest.example", "192.0.2.11", MxScript{}, mx1);
+    w.mx_records("dest.example", {{10, "mx1.dest.example"}});
+    std::vector<smtp::OutgoingMessage> messages;
+    for (int i = 0; i < 20; ++i) messages.push_back(note("news@acme.example", {"ann@dest.example"}));
+    w.send(messages);
+    w.run();
+  };
+  DeliveryWorld cached, uncached;
+  MxLog cached_mx, uncached_mx;
+  run_with(true, cached, cached_mx);
+  run_with(false, uncached, uncached_mx);
+  CHECK(cached_mx.messages.size() == 20);
+  CHECK(uncached_mx.messages.size() == 20);
+  CHECK(uncached_mx.connections == 20);
+  CHECK(uncached.trace.of_kind("relay.connection_cached").empty());
+  CHECK(cached_mx.connections <= uncached_mx.connections / 2);
+  CHECK_FALSE(cached.trace.of_kind("relay.connection_cached").empty());
+  // A waiting connection is closed with QUIT once smtp_connection_cache_time_limit passes: none
+  // is left open after the stream.
+  CHECK(cached_mx.concurrent == 0);
+  const auto quits = std::count(cached_mx.commands.begin(), cached_mx.commands.end(), "QUIT");
+  CHECK(quits == cached_mx.connections);
+}
+
 TEST_CASE("the destination concurrency limit caps parallel connections", "[relay][delivery][limits]") {
   DeliveryWorld w;
   w.config.default_destination_concurrency_limit = 2;

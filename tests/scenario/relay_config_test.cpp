@@ -54,7 +54,8 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
         "bounce_queue_lifetime, delay_warning_time, retry_jitter_percent, qmgr_message_active_limit, "
         "default_destination_concurrency_limit, "
         "default_destination_recipient_limit, smtp_mx_address_limit, smtp_mx_session_limit, "
-        "smtp_connection_reuse_time_limit, smtp_connection_reuse_count_limit, smtp_connect_timeout, smtp_port, "
+        "smtp_connection_reuse_time_limit, smtp_connection_reuse_count_limit, smtp_connection_cache_on_demand, "
+        "smtp_connection_cache_time_limit, smtp_connect_timeout, smtp_port, "
         "smtp_tls_security_level, smtp_tls_policy_maps, transport_maps, relayhost, smtp_sasl_password_maps, dkim_signing, "
         "found unknown key \"mynetwork\"");
   CHECK(error_of(R"({ "users": { "sfdc": "s3cret" } })") ==
