@@ -801,10 +801,14 @@ void Queue::start_commit(std::uint32_t number) {
   segment.commit->pending = segment.file->sync([this, number, finish](io::Status synced) {
     Segment& written = segments_.at(number);
     if (!synced || written.listed) return finish(synced);
-    // A new segment: its name must be durable as well before anything in it counts.
+    // A new segment: its name must be durable as well before anything in it counts - and the
+    // journal directory's own name, which the first segment's creation may just have made.
     written.commit->pending = io_.sync_directory(journal_directory(), [this, number, finish](io::Status listed) {
-      if (listed) segments_.at(number).listed = true;
-      finish(listed);
+      if (!listed) return finish(listed);
+      segments_.at(number).commit->pending = io_.sync_directory(directory_, [this, number, finish](io::Status parent) {
+        if (parent) segments_.at(number).listed = true;
+        finish(parent);
+      });
     });
   });
 }
