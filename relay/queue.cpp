@@ -651,10 +651,21 @@ void Queue::append_durably(const std::string& id, std::string record, UpdateHand
   const std::uint64_t operation = next_operation_++;
   Operation& entry = operations_[operation];
   entry.file = std::move(file).value();
-  entry.pending = entry.file->sync([this, operation, created, on_durable](io::Status status) {
+  // Once the file is durable, name included, a message made from the journal no longer depends
+  // on its segment (the change that first gave it the file may have failed).
+  const auto durable = [this, id, on_durable](io::Status status) {
+    if (status) {
+      if (QueueEntry* now = find_mutable(id); now != nullptr && now->depends) {
+        now->depends = false;
+        depends_no_more(now->segment);
+      }
+    }
+    on_durable(status);
+  };
+  entry.pending = entry.file->sync([this, operation, created, durable](io::Status status) {
     operations_.erase(operation);
-    if (!status || created == 0) return on_durable(status);
-    sync_directory_after(created, on_durable);
+    if (!status || created == 0) return durable(status);
+    sync_directory_after(created, durable);
   });
 }
 
@@ -681,15 +692,10 @@ void Queue::give_file(const std::string& id, std::string records, UpdateHandler 
   const auto done = [this, id, operation, number, on_durable](io::Status status) {
     operations_.erase(operation);
     QueueEntry* now = find_mutable(id);
-    if (!status) {
-      if (now != nullptr && now->depends) {
-        // The journal still has it: back to depending on it alone.
-        now->has_file = false;
-        now->file_created = 0;
-        (void)io_.remove_file(path(id));
-      }
-      return on_durable(status);
-    }
+    // On failure the file stays, and so does the message's dependence on its segment: a change
+    // appended meanwhile by another update is in that file, and the next durable change to it
+    // (or the segment's retirement) ends the dependence.
+    if (!status) return on_durable(status);
     if (now != nullptr && now->depends) {
       now->depends = false;
       depends_no_more(number);
@@ -844,12 +850,18 @@ void Queue::retire_segments() {
       const std::vector<QueueId> stored = segment.stored;
       for (const QueueId& key : stored) {
         const std::unique_ptr<QueueEntry>* entry = entries_.find(key);
-        if (entry == nullptr || (*entry)->has_file || !(*entry)->depends || (*entry)->segment != number) continue;
-        give_file(key.to_string(), {}, [this, number](io::Status status) {
+        if (entry == nullptr || !(*entry)->depends || (*entry)->segment != number) continue;
+        const auto done = [this, number](io::Status status) {
           if (status) return;
           // Tried again at the next chance; the journal keeps the message meanwhile.
           if (const auto found = segments_.find(number); found != segments_.end()) found->second.draining = false;
-        });
+        };
+        // A message whose file is being made, or failed to be, waits for that file to be durable.
+        if ((*entry)->has_file) {
+          append_durably(key.to_string(), {}, done);
+        } else {
+          give_file(key.to_string(), {}, done);
+        }
       }
       return;
     }

@@ -1,3 +1,5 @@
+#include <array>
+
 #include <catch2/catch.hpp>
 
 #include "relay/queue.hpp"
@@ -385,6 +387,79 @@ TEST_CASE("journal: with small segments, messages left in a retired segment get 
   CHECK(probe.recovered[0].recipients[0].state == RecipientState::deferred);
   CHECK(probe.recovered[0].recipients[0].last_reply == "450 4.2.0 Greylisted");
   for (int i = 0; i < 5; ++i) CHECK(probe.recovered[static_cast<std::size_t>(i)].content == "Subject: " + std::to_string(i) + "\r\n\r\n");
+}
+
+TEST_CASE("journal: failing any one disk operation while messages get files loses none, and no change "
+          "reported durable", "[relay][queue][journal][crash]") {
+  // Three messages; the first has both recipients deferred by two changes at once (it gets a
+  // file), the second is delivered (it leaves), the third stays in the journal. Then a power
+  // loss and a restart.
+  struct Outcome {
+    std::array<std::string, 3> stored;  // by message, empty when its store failed
+    std::array<bool, 2> deferral_durable{};  // per recipient of the first message
+    bool delivery_reported = false;
+    QueueProbe probe;
+  };
+  const auto run = [](std::uint64_t fail_at, Outcome& out) -> std::uint64_t {
+    sim::World world(1, t0());
+    world.add_host({"a", {address("10.0.0.1")}});
+    bool started_once = false;
+    std::uint64_t operations = 0;
+    add_queue_node(world, out.probe, [&](relay::Queue& queue, io::Io&) {
+      if (started_once) return;
+      started_once = true;
+      for (int i = 0; i < 3; ++i) {
+        queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](io::Result<std::string> id) {
+          if (!id) return;
+          out.stored[static_cast<std::size_t>(i)] = id.value();
+          if (i == 2) return;
+          auto loaded = queue.load(id.value());
+          if (!loaded) return;
+          if (i == 0) {
+            // Two changes at once: the first gives the message its file, the second is appended
+            // to that file while it is being made.
+            for (std::size_t recipient = 0; recipient < 2; ++recipient) {
+              queue.update(id.value(), recipient, with_state(loaded.value(), recipient, RecipientState::deferred),
+                           [&, recipient](io::Status status) { out.deferral_durable[recipient] = status.ok(); });
+            }
+          } else {
+            std::vector<relay::Queue::StateChange> delivered = {{0, with_state(loaded.value(), 0, RecipientState::delivered)},
+                                                                {1, with_state(loaded.value(), 1, RecipientState::delivered)}};
+            queue.update(id.value(), std::move(delivered), [&](io::Status status) { out.delivery_reported = status.ok(); });
+          }
+        });
+      }
+    });
+    if (fail_at > 0) world.fail_disk_operation("relay", fail_at, io::Errc::io_error);
+    world.at(t0() + 30s, [&] { operations = world.disk_operations("relay"); });
+    world.crash_at("relay", t0() + 40s, sim::CrashKind::power_loss);
+    world.restart_at("relay", t0() + 41s);
+    world.start();
+    world.run_until(t0() + 2min);
+    return operations;
+  };
+  Outcome clean;
+  const std::uint64_t operations = run(0, clean);
+  REQUIRE(std::none_of(clean.stored.begin(), clean.stored.end(), [](const std::string& id) { return id.empty(); }));
+  REQUIRE(clean.deferral_durable == std::array<bool, 2>{true, true});
+  REQUIRE(operations > 10);
+  for (std::uint64_t n = 1; n <= operations; ++n) {
+    CAPTURE(n);
+    Outcome out;
+    run(n, out);
+    for (std::size_t i = 0; i < out.stored.size(); ++i) {
+      if (out.stored[i].empty()) continue;  // refused: the client would have had a 4xx
+      // The delivered message may come back (its removal was not durable): at least once.
+      if (i == 1 && out.delivery_reported) continue;
+      const auto found = std::find_if(out.probe.recovered.begin(), out.probe.recovered.end(),
+                                      [&](const QueuedMessage& message) { return message.id == out.stored[i]; });
+      REQUIRE(found != out.probe.recovered.end());
+      for (std::size_t recipient = 0; i == 0 && recipient < 2; ++recipient) {
+        CAPTURE(recipient);
+        if (out.deferral_durable[recipient]) CHECK(found->recipients[recipient].state == RecipientState::deferred);
+      }
+    }
+  }
 }
 
 TEST_CASE("a torn message file is discarded at recovery and the whole ones are kept", "[relay][queue]") {
