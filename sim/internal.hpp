@@ -8,7 +8,6 @@
 
 #include "io/random.hpp"
 #include "sim/event_loop.hpp"
-#include "sim/file_bytes.hpp"
 #include "sim/world.hpp"
 
 namespace relaysim::sim {
@@ -32,7 +31,7 @@ struct Host {
 };
 
 struct Inode {
-  FileBytes data;
+  std::string data;
   std::size_t durable_size = 0;
 };
 
