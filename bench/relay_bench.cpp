@@ -1,6 +1,7 @@
 // The relay in the simulation: accepted (or delivered) messages per second of wall time.
 //
 //   build/bench/relay_bench [--clients N] [--messages N] [--deliver] [--client-engine] [--active-limit N]
+//                           [--no-journal]
 //
 // N clients in mynetworks each send messages of 4 KiB over one pipelined connection to a relay
 // node; every message is stored (write, fsync, directory fsync, in the simulated disk) before its
@@ -22,11 +23,12 @@ using namespace relaysim;
 
 int main(int argc, char** argv) {
   int clients = 20, messages = 2500;
-  bool deliver = false, client_engine = false;
+  bool deliver = false, client_engine = false, journal = true;
   int active_limit = relay::RelayConfig{}.qmgr_message_active_limit;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--deliver") == 0) deliver = true;
     if (std::strcmp(argv[i], "--client-engine") == 0) client_engine = true;
+    if (std::strcmp(argv[i], "--no-journal") == 0) journal = false;
     if (i + 1 < argc && std::strcmp(argv[i], "--clients") == 0) clients = std::atoi(argv[i + 1]);
     if (i + 1 < argc && std::strcmp(argv[i], "--messages") == 0) messages = std::atoi(argv[i + 1]);
     if (i + 1 < argc && std::strcmp(argv[i], "--active-limit") == 0) active_limit = std::atoi(argv[i + 1]);
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 25}, false}};
   config.mynetworks = {*io::Cidr::parse("10.0.0.0/8")};
   config.qmgr_message_active_limit = active_limit;
+  config.queue_journal = journal;
   testing::SinkRecord mailbox;
   if (deliver) {
     world.add_host({"mx", {*io::Address::parse("192.0.2.25")}});
