@@ -22,7 +22,11 @@ using namespace relaysim;
 
 namespace {
 
-std::size_t heap_in_use() { return mallinfo2().uordblks; }
+// Heap blocks and mmapped blocks alike: a journal segment's bytes (megabytes) are the latter.
+std::size_t heap_in_use() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
 
 class Load final : public io::Node {
  public:
@@ -74,13 +78,16 @@ class Load final : public io::Node {
     return outbound_ && outbound_->counters().deferred == static_cast<std::uint64_t>(messages_) && outbound_->jobs_in_flight() == 0;
   }
   std::size_t scheduled() const { return outbound_ ? outbound_->scheduled() : 0; }
+  // The queue's bytes on disk: message files and journal segments.
   std::size_t file_bytes() {
     std::size_t total = 0;
-    const auto names = io_.list_directory("queue");
-    if (!names) return 0;
-    for (const std::string& name : names.value()) {
-      const auto contents = io_.read_file("queue/" + name);
-      if (contents) total += contents.value().size();
+    for (const std::string directory : {"queue", "queue/journal"}) {
+      const auto names = io_.list_directory(directory);
+      if (!names) continue;
+      for (const std::string& name : names.value()) {
+        const auto contents = io_.read_file(directory + "/" + name);
+        if (contents) total += contents.value().size();
+      }
     }
     return total;
   }

@@ -488,8 +488,11 @@ void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vect
       report.complete = false;
       continue;
     }
-    if (!segments_.contains(number)) segments_[number].listed = true;
     const std::string_view segment = contents[number] = std::move(bytes).value();
+    if (!segments_.contains(number)) {
+      segments_[number].listed = true;
+      segments_[number].size = segment.size();
+    }
     // A torn record is an append that was never acknowledged.
     for_each_record(segment, 0, [&](const RecordView& record, std::size_t offset, std::size_t size) {
       Reader in(record.payload);
@@ -517,6 +520,7 @@ void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vect
     entries_[key] = std::move(entry);
     Segment& segment = segments_[where.segment];
     segment.live += 1;
+    segment.live_bytes += where.record.size();
     segment.stored.push_back(key);
     report.recovered += 1;
     report.recovered_ids.push_back(key.to_string());
@@ -556,7 +560,7 @@ void Queue::store_in_journal(QueuedMessage message, StoreHandler on_durable) {
     if (!committed) {
       // The caller answers 4xx; should the record have reached the disk anyway, this keeps it
       // from coming back after a restart (best effort: the disk is failing).
-      append_removal(key);
+      append_removal(key, number, [](io::Status) {});
       return on_durable(committed.error());
     }
     announce_stored(message);
@@ -569,6 +573,7 @@ void Queue::store_in_journal(QueuedMessage message, StoreHandler on_durable) {
     entries_[key] = std::move(entry);
     Segment& committed_segment = segments_.at(number);
     committed_segment.live += 1;
+    committed_segment.live_bytes += bytes;
     committed_segment.stored.push_back(key);
     const std::string id = message.id;
     keep_fresh(key, std::move(message));
@@ -657,7 +662,7 @@ void Queue::append_durably(const std::string& id, std::string record, UpdateHand
     if (status) {
       if (QueueEntry* now = find_mutable(id); now != nullptr && now->depends) {
         now->depends = false;
-        depends_no_more(now->segment);
+        depends_no_more(now->segment, now->record_bytes);
       }
     }
     on_durable(status);
@@ -698,7 +703,7 @@ void Queue::give_file(const std::string& id, std::string records, UpdateHandler 
     if (!status) return on_durable(status);
     if (now != nullptr && now->depends) {
       now->depends = false;
-      depends_no_more(number);
+      depends_no_more(number, now->record_bytes);
     }
     on_durable(status);
   };
@@ -722,19 +727,17 @@ void Queue::forget(const QueueId& key) {
   const QueueEntry entry = std::move(**found);
   entries_.erase(key);
   const bool in_journal = entry.segment != 0 && segments_.contains(entry.segment);
-  if (in_journal) append_removal(key);
-  if (entry.depends) depends_no_more(entry.segment);
-  if (!entry.has_file) return;
-  if (!in_journal || current_ == 0) {
-    (void)io_.remove_file(path(key.to_string()));
+  if (!in_journal) {
+    if (entry.has_file) (void)io_.remove_file(path(key.to_string()));
     return;
   }
   // Its file may hold states newer than its journal record - a bounce already reported: were the
   // file's removal durable and the removal record not, a crash would bring the message back as
   // the journal has it. So the removal record is made durable first.
-  commit_after_append(current_, [this, key](io::Status status) {
-    if (status) (void)io_.remove_file(path(key.to_string()));
+  append_removal(key, entry.segment, [this, key, has_file = entry.has_file](io::Status status) {
+    if (status && has_file) (void)io_.remove_file(path(key.to_string()));
   });
+  if (entry.depends) depends_no_more(entry.segment, entry.record_bytes);
 }
 
 std::size_t Queue::journal_resident() const {
@@ -755,6 +758,7 @@ io::Status Queue::open_current_segment() {
     if (!open.failed && open.file->size() < journal_.segment_bytes) return {};
     const std::uint32_t retired = current_;
     current_ = 0;
+    segments_.at(retired).size = open.file->size();
     if (!open.commit && open.next_waiters.empty()) segments_.at(retired).file.reset();
     io_.trace("queue.journal_segment", {{"segment", segment_path(retired)}, {"event", "full"}});
     retire_segments();
@@ -819,83 +823,76 @@ void Queue::start_commit(std::uint32_t number) {
   });
 }
 
-void Queue::append_removal(const QueueId& key) {
-  // Not fsynced: the next commit carries it. Should a crash lose it, the message comes back and
-  // is delivered again - at least once, never lost - as when a removed file's unlink is lost.
-  if (!open_current_segment()) return;
-  Segment& segment = segments_.at(current_);
+void Queue::append_removal(const QueueId& key, std::uint32_t number, SyncHandler then) {
+  // In the message's own segment, so that every segment is whole by itself: it can be deleted as
+  // soon as none of its messages is left, whatever the other segments hold.
+  Segment& segment = segments_.at(number);
+  if (segment.failed) return then(io::Error{io::Errc::io_error, "journal segment " + segment_path(number) + " failed"});
+  if (!segment.file) {
+    auto file = io_.open_for_append(segment_path(number));
+    if (!file) return then(file.error());
+    segment.file = std::move(file).value();
+  }
   Writer payload;
   payload.text(key.to_string());
-  if (!segment.file->append(frame_record(kind_removed, payload.bytes()))) segment.failed = true;
+  if (const io::Status appended = segment.file->append(frame_record(kind_removed, payload.bytes())); !appended) {
+    segment.failed = true;
+    return then(appended);
+  }
+  commit_after_append(number, std::move(then));
 }
 
-void Queue::depends_no_more(std::uint32_t number) {
+void Queue::depends_no_more(std::uint32_t number, std::uint32_t record_bytes) {
   Segment& segment = segments_.at(number);
-  RELAYSIM_ASSERT(segment.live > 0);
+  RELAYSIM_ASSERT(segment.live > 0 && segment.live_bytes >= record_bytes);
   segment.live -= 1;
+  segment.live_bytes -= record_bytes;
   retire_segments();
 }
 
-// Deletes segments that nothing depends on, oldest first (a segment's removal records may be all
-// that keeps an older one's messages from coming back), and gives each message still in a
-// retired segment a file of its own so that the segment can go.
+// Deletes each retired segment that no message depends on any more, once what was appended to it
+// is durable (its removal records: should the deletion be lost in a crash, the segment comes back
+// ending all of its messages). A retired segment whose remaining records are a quarter of its
+// bytes or less gives them files of their own, so that a few long-lived messages do not keep
+// whole segments on disk.
 void Queue::retire_segments() {
-  while (!retiring_ && !segments_.empty()) {
-    const std::uint32_t number = segments_.begin()->first;
-    Segment& segment = segments_.begin()->second;
-    if (number == current_ || segment.commit || !segment.next_waiters.empty()) return;
-    if (segment.live > 0) {
-      if (segment.draining) return;
-      segment.draining = true;
-      const std::vector<QueueId> stored = segment.stored;
-      for (const QueueId& key : stored) {
-        const std::unique_ptr<QueueEntry>* entry = entries_.find(key);
-        if (entry == nullptr || !(*entry)->depends || (*entry)->segment != number) continue;
-        const auto done = [this, number](io::Status status) {
-          if (status) return;
-          // Tried again at the next chance; the journal keeps the message meanwhile.
-          if (const auto found = segments_.find(number); found != segments_.end()) found->second.draining = false;
-        };
-        // A message whose file is being made, or failed to be, waits for that file to be durable.
-        if ((*entry)->has_file) {
-          append_durably(key.to_string(), {}, done);
-        } else {
-          give_file(key.to_string(), {}, done);
-        }
-      }
-      return;
-    }
-    retiring_ = true;
-    const auto remove = [this, number] {
+  std::vector<std::uint32_t> numbers;
+  for (const auto& [number, segment] : segments_) {
+    if (number != current_ && !segment.commit && segment.next_waiters.empty()) numbers.push_back(number);
+  }
+  for (const std::uint32_t number : numbers) {
+    const auto found = segments_.find(number);
+    if (found == segments_.end()) continue;
+    Segment& segment = found->second;
+    if (segment.live == 0) {
       const std::string path = segment_path(number);
-      if (const io::Status removed = io_.remove_file(path); !removed && removed.error().code != io::Errc::not_found) {
-        retiring_ = false;
-        return;
-      }
-      for (const QueueId& key : segments_.at(number).stored) {
+      if (const io::Status removed = io_.remove_file(path); !removed && removed.error().code != io::Errc::not_found) continue;
+      for (const QueueId& key : segment.stored) {
         if (std::unique_ptr<QueueEntry>* entry = entries_.find(key); entry != nullptr && (*entry)->segment == number) (*entry)->segment = 0;
       }
-      segments_.erase(number);
+      segments_.erase(found);
       io_.trace("queue.journal_segment", {{"segment", path}, {"event", "removed"}});
-      // Durable before a newer segment goes, whose removal records this one may need.
-      retire_pending_ = io_.sync_directory(journal_directory(), [this](io::Status status) {
-        retiring_ = false;
-        if (status) retire_segments();
-      });
-    };
-    // The removal records that ended its messages are in the current segment: durable first.
-    if (current_ != 0) {
-      commit_after_append(current_, [this, remove](io::Status status) {
-        if (!status) {
-          retiring_ = false;
-          return;
-        }
-        remove();
-      });
-    } else {
-      remove();
+      continue;
     }
-    return;
+    if (segment.draining || segment.live_bytes * 4 > segment.size) continue;
+    segment.draining = true;
+    io_.trace("queue.journal_segment", {{"segment", segment_path(number)}, {"event", "compacted"}, {"messages", segment.live}});
+    const std::vector<QueueId> stored = segment.stored;
+    for (const QueueId& key : stored) {
+      const std::unique_ptr<QueueEntry>* entry = entries_.find(key);
+      if (entry == nullptr || !(*entry)->depends || (*entry)->segment != number) continue;
+      const auto done = [this, number](io::Status status) {
+        if (status) return;
+        // Tried again at the next chance; the journal keeps the message meanwhile.
+        if (const auto again = segments_.find(number); again != segments_.end()) again->second.draining = false;
+      };
+      // A message whose file is being made, or failed to be, waits for that file to be durable.
+      if ((*entry)->has_file) {
+        append_durably(key.to_string(), {}, done);
+      } else {
+        give_file(key.to_string(), {}, done);
+      }
+    }
   }
 }
 

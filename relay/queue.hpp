@@ -230,8 +230,10 @@ class Queue {
     io::Pending pending;
   };
   struct Segment {
-    std::unique_ptr<io::File> file;  // open while it is current or an fsync of it is due
+    std::unique_ptr<io::File> file;  // open while it is current or an append to it is not yet fsynced
+    std::uint64_t size = 0;          // its bytes when it stopped being current (or was found)
     std::uint64_t live = 0;          // messages whose only durable copy is here
+    std::uint64_t live_bytes = 0;    // their records' bytes
     std::vector<QueueId> stored;     // messages stored here (some since gone)
     bool listed = false;             // its directory entry is durable
     bool failed = false;             // an append or fsync failed: no more appends
@@ -244,8 +246,10 @@ class Queue {
   io::Status open_current_segment();  // when none is open, or the open one is full or failed
   void commit_after_append(std::uint32_t number, SyncHandler handler);
   void start_commit(std::uint32_t number);
-  void append_removal(const QueueId& key);
-  void depends_no_more(std::uint32_t number);
+  // Appends a removal record to the segment that holds the message's record, and fsyncs it
+  // (group commit); `then` gets the result. Nothing happens for a failed segment.
+  void append_removal(const QueueId& key, std::uint32_t number, SyncHandler then);
+  void depends_no_more(std::uint32_t number, std::uint32_t record_bytes);
   void retire_segments();
   io::Result<std::string> journal_record(const QueueEntry& entry) const;
   void give_file(const std::string& id, std::string records, UpdateHandler on_durable);
@@ -257,8 +261,6 @@ class Queue {
   std::map<std::uint32_t, Segment> segments_;  // by number: oldest first
   std::uint32_t current_ = 0;                  // 0: none open
   std::uint32_t next_segment_ = 1;
-  bool retiring_ = false;  // a segment's removal is being made durable
-  io::Pending retire_pending_;
 };
 
 // The summary the queue keeps of a message.

@@ -309,25 +309,30 @@ TEST_CASE("journal: a message delivered at once never gets a file, and a power l
   CHECK(probe.report.discarded == 0);
 }
 
-TEST_CASE("journal: after a power loss, messages only in the journal come back, get files, and the old segment goes",
-          "[relay][queue][journal]") {
+TEST_CASE("journal: after a power loss, messages only in the journal come back from it, and their segment goes "
+          "once they are delivered", "[relay][queue][journal]") {
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
   QueueProbe probe;
   int starts = 0;
-  std::vector<std::string> ids;
-  std::vector<std::string> queue_names_before_crash, queue_names_later, segments_later;
+  std::vector<std::string> queue_names_before_crash, queue_names_later, segments_after_recovery, segments_later;
   add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
     starts += 1;
     if (starts == 1) {
       for (const char* subject : {"one", "two"}) {
         queue.store(sample_message(std::string("Subject: ") + subject + "\r\n\r\n"), [&, &io = io](io::Result<std::string> id) {
           REQUIRE(id);
-          ids.push_back(id.value());
           queue_names_before_crash = names_in(io, "queue");
         });
       }
       return;
+    }
+    segments_after_recovery = names_in(io, "queue/journal");
+    for (const std::string& id : queue.ids()) {
+      const QueuedMessage message = queue.load(id).value();
+      std::vector<relay::Queue::StateChange> delivered = {{0, with_state(message, 0, RecipientState::delivered)},
+                                                          {1, with_state(message, 1, RecipientState::delivered)}};
+      queue.update(id, std::move(delivered), [](io::Status status) { REQUIRE(status); });
     }
     world.at(t0() + 30s, [&, &io = io] {
       queue_names_later = names_in(io, "queue");
@@ -342,16 +347,65 @@ TEST_CASE("journal: after a power loss, messages only in the journal come back, 
   REQUIRE(probe.recovered.size() == 2);
   CHECK(probe.recovered[0].content == "Subject: one\r\n\r\n");
   CHECK(probe.recovered[1].content == "Subject: two\r\n\r\n");
-  // Recovery gave both a file of their own and removed the segment from before the crash.
-  std::vector<std::string> expected = ids;
-  expected.push_back("journal");
-  std::sort(expected.begin(), expected.end());
-  CHECK(queue_names_later == expected);
+  // A segment full of live messages is kept as it is; once they are gone, so is the segment.
+  CHECK(segments_after_recovery == std::vector<std::string>{"0000000000000001"});
+  CHECK(queue_names_later == std::vector<std::string>{"journal"});
   CHECK(segments_later.empty());
 }
 
-TEST_CASE("journal: with small segments, messages left in a retired segment get files and survive a power loss",
+TEST_CASE("journal: a retired segment with a quarter or less of it still live gives those messages files and goes",
           "[relay][queue][journal]") {
+  // Room for exactly four records in the first segment: the fifth store begins the second.
+  QueuedMessage probe_message = sample_message("Subject: 0\r\n\r\n");
+  probe_message.id = "0000000000000000000000";
+  const std::size_t record = relay::frame_record(1, relay::encode_message(probe_message)).size();
+  sim::World world(1, t0());
+  world.add_host({"a", {address("10.0.0.1")}});
+  QueueProbe probe;
+  bool started_once = false;
+  std::array<std::string, 5> ids;
+  std::vector<std::string> queue_names_later, segments_later;
+  add_queue_node(
+      world, probe,
+      [&](relay::Queue& queue, io::Io& io) {
+        if (started_once) return;
+        started_once = true;
+        for (std::size_t i = 0; i < 5; ++i) {
+          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i](io::Result<std::string> id) {
+            REQUIRE(id);
+            ids[i] = id.value();
+          });
+        }
+        // Three of the first segment's four are delivered: the fourth is given a file.
+        world.at(t0() + 1s, [&, &queue = queue] {
+          for (std::size_t i = 0; i < 3; ++i) {
+            const QueuedMessage message = queue.load(ids[i]).value();
+            std::vector<relay::Queue::StateChange> delivered = {{0, with_state(message, 0, RecipientState::delivered)},
+                                                                {1, with_state(message, 1, RecipientState::delivered)}};
+            queue.update(ids[i], std::move(delivered), [](io::Status status) { REQUIRE(status); });
+          }
+        });
+        world.at(t0() + 30s, [&, &io = io] {
+          queue_names_later = names_in(io, "queue");
+          segments_later = names_in(io, "queue/journal");
+        });
+      },
+      relay::JournalOptions{true, 3 * record + 1});
+  world.crash_at("relay", t0() + 40s, sim::CrashKind::power_loss);
+  world.restart_at("relay", t0() + 41s);
+  world.start();
+  world.run_until(t0() + 2min);
+  CHECK(segments_later == std::vector<std::string>{"0000000000000002"});
+  std::vector<std::string> expected = {ids[3], "journal"};
+  std::sort(expected.begin(), expected.end());
+  CHECK(queue_names_later == expected);
+  REQUIRE(probe.recovered.size() == 2);
+  CHECK(probe.recovered[0].id == ids[3]);
+  CHECK(probe.recovered[1].id == ids[4]);
+}
+
+TEST_CASE("journal: with one message per segment, deferred messages get files, the others stay in the journal, "
+          "and all survive a power loss", "[relay][queue][journal]") {
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
   QueueProbe probe;
@@ -381,8 +435,9 @@ TEST_CASE("journal: with small segments, messages left in a retired segment get 
   world.restart_at("relay", t0() + 2s);
   world.start();
   world.run_until(t0() + 1min);
-  CHECK(segments_before_crash == 1);  // only the current one
-  CHECK(resident_before_crash == 1);  // the last message, in the current segment
+  // The deferred message's segment went once its file was durable; the four others' stay.
+  CHECK(segments_before_crash == 4);
+  CHECK(resident_before_crash == 4);
   REQUIRE(probe.recovered.size() == 5);
   CHECK(probe.recovered[0].recipients[0].state == RecipientState::deferred);
   CHECK(probe.recovered[0].recipients[0].last_reply == "450 4.2.0 Greylisted");
