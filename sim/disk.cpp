@@ -84,12 +84,12 @@ void World::Impl::power_loss(Process& process) {
       keep = static_cast<std::size_t>(process.disk_random.below(unsynced + 1));
       if (keep > 0 && process.disk_random.chance(1, 4)) {
         const std::size_t zeros = std::min(keep, torn_zero_bytes_max);
-        std::fill_n(inode->data.begin() + static_cast<std::ptrdiff_t>(inode->durable_size + keep - zeros), zeros, '\0');
+        inode->data.zero(inode->durable_size + keep - zeros, zeros);
       }
       files_torn += keep > 0 ? 1 : 0;
     }
     bytes_lost += unsynced - keep;
-    inode->data.resize(inode->durable_size + keep);
+    inode->data.truncate(inode->durable_size + keep);
     inode->durable_size = inode->data.size();
     disk.used_bytes += inode->data.size();
   }
@@ -139,7 +139,7 @@ io::Result<std::string> ProcessIo::read_file(std::string_view path) {
   }
   const auto found = process_.disk.entries.find(path);
   if (found == process_.disk.entries.end()) return io::Error{io::Errc::not_found, std::string(path)};
-  return found->second->data;
+  return found->second->data.whole();
 }
 
 io::Result<std::string> ProcessIo::read_file_range(std::string_view path, std::uint64_t offset, std::size_t length) {
@@ -149,9 +149,9 @@ io::Result<std::string> ProcessIo::read_file_range(std::string_view path, std::u
   }
   const auto found = process_.disk.entries.find(path);
   if (found == process_.disk.entries.end()) return io::Error{io::Errc::not_found, std::string(path)};
-  const std::string& data = found->second->data;
+  const FileBytes& data = found->second->data;
   if (offset >= data.size()) return std::string();
-  return data.substr(static_cast<std::size_t>(offset), length);
+  return data.read(static_cast<std::size_t>(offset), length);
 }
 
 io::Result<std::vector<std::string>> ProcessIo::list_directory(std::string_view path) {

@@ -8,6 +8,7 @@
 
 #include "io/random.hpp"
 #include "sim/event_loop.hpp"
+#include "sim/file_bytes.hpp"
 #include "sim/world.hpp"
 
 namespace relaysim::sim {
@@ -31,7 +32,7 @@ struct Host {
 };
 
 struct Inode {
-  std::string data;
+  FileBytes data;
   std::size_t durable_size = 0;
 };
 

@@ -320,7 +320,7 @@ std::optional<std::string> World::disk_file(std::string_view process, std::strin
   const DiskState& disk = impl_->process(process).disk;
   const auto found = disk.entries.find(path);
   if (found == disk.entries.end()) return std::nullopt;
-  return found->second->data;
+  return found->second->data.whole();
 }
 
 // --- ProcessIo: time, randomness, trace, cancellation

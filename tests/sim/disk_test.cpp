@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
 
+#include "sim/file_bytes.hpp"
 #include "support/test_world.hpp"
 
 using namespace relaysim;
@@ -216,4 +217,43 @@ TEST_CASE("directories list their entries in name order", "[sim][disk]") {
     names = node.io.list_directory("queue/active").value();
   });
   CHECK(names == std::vector<std::string>{"A", "B", "C"});
+}
+
+TEST_CASE("a simulated file's chunked bytes behave as one string under appends, tears and reads", "[sim][disk]") {
+  rc::prop("FileBytes against std::string", [] {
+    sim::FileBytes bytes;
+    std::string model;
+    const auto steps = *rc::gen::inRange(1, 40);
+    for (int step = 0; step < steps; ++step) {
+      switch (*rc::gen::inRange(0, 4)) {
+        case 0: {  // appends of up to two chunks, so that they cross chunk boundaries
+          const auto length = *rc::gen::inRange<std::size_t>(0, 2 * sim::FileBytes::chunk_bytes + 3);
+          const std::string piece(length, static_cast<char>('a' + step % 26));
+          bytes.append(piece);
+          model += piece;
+          break;
+        }
+        case 1: {
+          const auto keep = *rc::gen::inRange<std::size_t>(0, model.size() + 2);
+          bytes.truncate(keep);
+          if (keep < model.size()) model.resize(keep);
+          break;
+        }
+        case 2: {
+          const auto offset = *rc::gen::inRange<std::size_t>(0, model.size() + 1);
+          const auto count = *rc::gen::inRange<std::size_t>(0, 70'000);
+          bytes.zero(offset, count);
+          for (std::size_t i = offset; i < std::min(model.size(), offset + count); ++i) model[i] = '\0';
+          break;
+        }
+        default: {
+          const auto offset = *rc::gen::inRange<std::size_t>(0, model.size() + 2);
+          const auto length = *rc::gen::inRange<std::size_t>(0, 3 * sim::FileBytes::chunk_bytes);
+          RC_ASSERT(bytes.read(offset, length) == (offset >= model.size() ? std::string() : model.substr(offset, length)));
+        }
+      }
+      RC_ASSERT(bytes.size() == model.size());
+    }
+    RC_ASSERT(bytes.whole() == model);
+  });
 }
