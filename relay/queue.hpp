@@ -10,10 +10,10 @@
 // - With the journal (the default): its record is appended to the current segment of a shared
 //   journal (`<queue>/journal/`), and one fsync of the segment commits every message appended
 //   since the last - group commit across sessions. A message delivered at once never gets a file
-//   of its own: a "removed" record in the journal ends it. One that stays (a deferral, a bounce, a
-//   hold) is written to its own file, fsynced, at its first change; so is every message left in a
-//   segment when the segment is retired (full, or found at recovery). A segment is deleted once
-//   no message depends on it, oldest first.
+//   of its own: a "removal record" in its segment ends it. One that changes (a deferral, a
+//   bounce, a hold) is written to its own file, fsynced, at its first change. A segment is
+//   deleted once no message depends on it; a retired one that is mostly dead gives the few left
+//   files of their own.
 // - Without it: the message's own file is written, fsynced, then the directory is fsynced.
 // State changes are appended to the message's file and fsynced.
 //
