@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   world.add_process({"relay", "relay", [&config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); },
                      sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
   testing::SinkRecord mailbox;
+  mailbox.keep_content = false;  // each body is checked on arrival, then released
   smtp::ServerConfig mx;
   mx.hostname = "mx.dest.example";
   world.add_process({"mx", "mx", [&mailbox, mx](io::Io& io) {
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
                      }, {}});
   const int clients = 20;
   const std::string content = bench::message_content(1024, "outage");
+  mailbox.expected_content_ending = content;
   bench::Clients senders;
   bench::add_clients(world, senders, clients, 0x0A000001u, 1, {*io::Address::parse("203.0.113.10"), 25}, [&](int c) {
     std::vector<smtp::OutgoingMessage> batch;
@@ -67,10 +69,11 @@ int main(int argc, char** argv) {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
   const auto* relay = dynamic_cast<const relay::RelayNode*>(world.node("relay"));
   const relay::OutboundCounters& counters = relay->outbound().counters();
-  std::printf("outage of %s, %d messages: %zu delivered, %llu deferrals, %llu bounced; %.1f s of wall time "
+  std::printf("outage of %s, %d messages: %zu delivered (%d with wrong content), %llu deferrals, %llu bounced; %.1f s of wall time "
               "(%.1f h virtual, %llu events)\n",
-              format_duration(outage).c_str(), messages, mailbox.messages.size(), static_cast<unsigned long long>(counters.deferred),
+              format_duration(outage).c_str(), messages, mailbox.messages.size(), mailbox.unexpected_contents,
+              static_cast<unsigned long long>(counters.deferred),
               static_cast<unsigned long long>(counters.bounced), elapsed,
               static_cast<double>((world.now() - start).count()) / 3.6e9, static_cast<unsigned long long>(world.events_executed()));
-  return mailbox.messages.size() == total ? 0 : 1;
+  return mailbox.messages.size() == total && mailbox.unexpected_contents == 0 ? 0 : 1;
 }

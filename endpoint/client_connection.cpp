@@ -83,9 +83,10 @@ void ClientConnection::receive(std::string_view bytes) {
 }
 
 void ClientConnection::flush() {
-  const std::string output = session_.take_output();
+  const std::string_view output = session_.output();
   if (!output.empty()) note("C: ", output);
   send_plaintext(output);
+  session_.clear_output();
 }
 
 bool ClientConnection::process_events() {

@@ -86,11 +86,12 @@ void ServerConnection::flush() {
     held_output_ += session_.take_output();
     return;
   }
-  const std::string output = session_.take_output();
+  const std::string_view output = session_.output();
   const Duration delay = session_.take_output_delay();
   if (!output.empty() && delay.count() > 0) {
     // Past the soft error limit: the reply waits, and so does everything the client sends.
     held_output_ = output;
+    session_.clear_output();
     tarpit_ = io_.after(delay, [this] {
       tarpit_ = io::Pending();
       const std::string held = std::exchange(held_output_, std::string());
@@ -103,6 +104,7 @@ void ServerConnection::flush() {
   }
   if (!output.empty()) note("S: ", output);
   send_plaintext(output);
+  session_.clear_output();
 }
 
 void ServerConnection::start_tls() {

@@ -50,6 +50,18 @@ std::uint32_t Address::v4_host_order() const {
 }
 
 std::string Address::to_string() const {
+  if (is_v4()) {  // dotted quad by hand: inet_ntop formats IPv4 through sprintf
+    std::string out;
+    out.reserve(15);
+    for (std::size_t i = 0; i < 4; ++i) {
+      const unsigned octet = bytes_[i];
+      if (i > 0) out += '.';
+      if (octet >= 100) out += static_cast<char>('0' + octet / 100);
+      if (octet >= 10) out += static_cast<char>('0' + octet / 10 % 10);
+      out += static_cast<char>('0' + octet % 10);
+    }
+    return out;
+  }
   char buffer[INET6_ADDRSTRLEN];
   const char* written = inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes_.data(), buffer, sizeof buffer);
   return written != nullptr ? std::string(written) : std::string("?");

@@ -141,11 +141,39 @@ std::string format_rfc5322(Instant instant) {
                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   const Split parts = split(instant);
   const auto weekday = static_cast<std::size_t>(((parts.days % 7) + 7) % 7);  // 1970-01-01 was a Thursday
-  char buffer[64];
-  const int length = std::snprintf(buffer, sizeof buffer, "%s, %02u %s %04lld %02u:%02u:%02u +0000", weekdays[weekday],
-                                   parts.date.day, months[parts.date.month - 1],
-                                   static_cast<long long>(parts.date.year), parts.hour, parts.minute, parts.second);
-  return std::string(buffer, static_cast<std::size_t>(length));
+  if (parts.date.year < 0 || parts.date.year > 9999) {  // outside four digits: rare, so plain
+    char buffer[64];
+    const int length = std::snprintf(buffer, sizeof buffer, "%s, %02u %s %04lld %02u:%02u:%02u +0000", weekdays[weekday],
+                                     parts.date.day, months[parts.date.month - 1],
+                                     static_cast<long long>(parts.date.year), parts.hour, parts.minute, parts.second);
+    return std::string(buffer, static_cast<std::size_t>(length));
+  }
+  // Written by hand: every Received: header carries one.
+  std::string out;
+  out.reserve(31);
+  const auto digits = [&out](unsigned value, int width) {
+    char text[4];
+    for (int i = width - 1; i >= 0; --i) {
+      text[i] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+    out.append(text, static_cast<std::size_t>(width));
+  };
+  out += weekdays[weekday];
+  out += ", ";
+  digits(parts.date.day, 2);
+  out += ' ';
+  out += months[parts.date.month - 1];
+  out += ' ';
+  digits(static_cast<unsigned>(parts.date.year), 4);
+  out += ' ';
+  digits(parts.hour, 2);
+  out += ':';
+  digits(parts.minute, 2);
+  out += ':';
+  digits(parts.second, 2);
+  out += " +0000";
+  return out;
 }
 
 std::optional<Instant> parse_iso8601(std::string_view text) {

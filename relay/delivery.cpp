@@ -26,7 +26,7 @@ Delivery::Delivery(io::Io& io, const RelayConfig& config, Router& router, Delive
 
 Delivery::~Delivery() { *alive_ = false; }
 
-std::string Delivery::hop_label() const { return current_hop_.label(); }
+const std::string& Delivery::hop_label() const { return current_hop_label_; }
 
 void Delivery::start(DeliveryJob job) {
   RELAYSIM_ASSERT(!job_);
@@ -80,6 +80,7 @@ void Delivery::try_hop() {
 
 void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
   current_hop_ = hop;
+  current_hop_label_ = hop.label();
   plaintext_fallback_ = plaintext_fallback;
   move_on_ = true;
   sent_ = false;
@@ -131,7 +132,7 @@ void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::Clie
 }
 
 void Delivery::on_failed(const smtp::client_event::Failed& failed) {
-  const std::string label = hop_label();
+  const std::string& label = hop_label();
   std::string status, reason;
   if (failed.reply) {
     status = status_of(*failed.reply);
@@ -195,7 +196,7 @@ void Delivery::send_job() {
 void Delivery::on_finished(const smtp::TransactionResult& result) {
   if (!job_) return;
   RELAYSIM_ASSERT(result.recipients.size() == sent_positions_.size());
-  const std::string label = hop_label();
+  const std::string& label = hop_label();
   if (dropped_position_) settle(*dropped_position_, smtp::Outcome::delivered, failure("2.0.0", "250 2.0.0 Ok", "250 2.0.0 Ok"));
   for (std::size_t i = 0; i < result.recipients.size(); ++i) {
     const smtp::RecipientResult& recipient = result.recipients[i];

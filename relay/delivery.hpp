@@ -118,7 +118,7 @@ class Delivery {
   void settle_remaining(smtp::Outcome outcome, const Failure& what);
   void finish_job();
   void after_job();
-  std::string hop_label() const;
+  const std::string& hop_label() const;
 
   io::Io& io_;
   const RelayConfig& config_;
@@ -137,6 +137,7 @@ class Delivery {
   bool reused_ = false;  // the job started on a connection kept from an earlier job
   bool session_counted_ = false;
   Hop current_hop_;
+  std::string current_hop_label_;  // its label, made once per connection
   std::vector<Hop> hops_;
   std::optional<smtp::Credentials> auth_;  // the route's credentials, if any
   std::size_t hop_ = 0;

@@ -385,11 +385,9 @@ void Queue::forget_fresh(const std::string& id) {
 
 std::string Queue::allocate_id() {
   // Arrival time in microseconds, then a sequence and random bits: sortable, unique across restarts.
-  char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%014llX%04llX%04llX",
-                static_cast<unsigned long long>(io_.now().unix_microseconds()),
-                static_cast<unsigned long long>(sequence_++ & 0xFFFF), static_cast<unsigned long long>(random_.below(0x10000)));
-  return buffer;
+  const auto sequence = static_cast<std::uint32_t>(sequence_++ & 0xFFFF);
+  const auto random = static_cast<std::uint32_t>(random_.below(0x10000));
+  return QueueId{static_cast<std::uint64_t>(io_.now().unix_microseconds()), sequence << 16 | random}.to_string();
 }
 
 RecoveryReport Queue::recover(bool repair) {

@@ -2,7 +2,8 @@
 // A simulated file's bytes, kept in 64 KiB chunks. A file that grows to many megabytes (a queue
 // journal's segment) then never moves its bytes to a larger buffer, and each chunk is a heap
 // block that the next file reuses once this one is gone, instead of fresh memory the kernel
-// must fault in page by page. A small file is one small string, as before.
+// must fault in page by page: the chunks of a removed file wait in a bounded pool of the thread's
+// for the next file that grows. A small file is one small string, as before.
 
 #include <cstddef>
 #include <string>
@@ -14,6 +15,13 @@ namespace relaysim::sim {
 class FileBytes {
  public:
   static constexpr std::size_t chunk_bytes = 64 * 1024;
+  // At most this many spare chunks wait for reuse (two journal segments' worth).
+  static constexpr std::size_t spare_chunks_max = 512;
+
+  FileBytes() = default;
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  ~FileBytes();
 
   std::size_t size() const { return size_; }
   void append(std::string_view bytes);

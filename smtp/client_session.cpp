@@ -33,7 +33,12 @@ std::string_view to_string(Outcome outcome) {
 
 std::string dot_stuff(std::string_view content) {
   std::string out;
-  out.reserve(content.size() + content.size() / 64 + 8);
+  append_dot_stuffed(out, content);
+  return out;
+}
+
+void append_dot_stuffed(std::string& out, std::string_view content) {
+  out.reserve(out.size() + content.size() + content.size() / 64 + 8);
   // Copied in runs, broken only where a dot is added or a bare line ending becomes CRLF.
   std::size_t run = 0;
   bool line_start = true;
@@ -65,7 +70,6 @@ std::string dot_stuff(std::string_view content) {
   out.append(content.substr(run, at - run));
   if (!line_start) out += "\r\n";
   out += ".\r\n";
-  return out;
 }
 
 ClientSession::ClientSession(ClientConfig config, Instant now) : config_(std::move(config)) {
@@ -430,7 +434,7 @@ void ClientSession::after_data(Instant now, const Reply& reply) {
       empty_data_ = true;
       write(".\r\n");
     } else {
-      write(dot_stuff(message_->content));
+      append_dot_stuffed(output_, message_->content);  // straight into the output: no copy between
       content_sent_ = true;
       result_.stopped_at = Stage::content;
     }

@@ -117,6 +117,8 @@ using ClientEvent = std::variant<client_event::StartTls, client_event::Ready, cl
 
 // RFC 5321 §4.5.2 dot-stuffing, with every bare CR or LF turned into CRLF, ending in CRLF.CRLF.
 std::string dot_stuff(std::string_view content);
+// The same, appended to `out`.
+void append_dot_stuffed(std::string& out, std::string_view content);
 
 class ClientSession {
  public:
@@ -128,6 +130,9 @@ class ClientSession {
   void connection_lost(Instant now, std::string_view reason);
   Instant deadline() const { return deadline_; }
   std::string take_output();
+  // What take_output() would return, then clear_output(): the buffer keeps its capacity for the next.
+  std::string_view output() const { return output_; }
+  void clear_output() { output_.clear(); }
   std::optional<ClientEvent> poll_event();
 
   bool ready() const { return state_ == State::ready; }

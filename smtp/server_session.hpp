@@ -154,6 +154,9 @@ class ServerSession {
   Instant deadline() const { return deadline_; }
   // Bytes to send, in order; empty when there are none.
   std::string take_output();
+  // What take_output() would return, then clear_output(): the buffer keeps its capacity for the next.
+  std::string_view output() const { return output_; }
+  void clear_output() { output_.clear(); }
   // How long to hold the output just taken before sending it (and to read nothing meanwhile):
   // error_sleep_time once the client is past the soft error limit, else zero. Reading clears it.
   Duration take_output_delay() { return std::exchange(output_delay_, Duration(0)); }

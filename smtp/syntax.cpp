@@ -131,7 +131,10 @@ Command parse_command(std::string_view line) {
   command.name = to_upper(line.substr(0, space));
   if (space != std::string_view::npos) command.argument = std::string(line.substr(space + 1));
   for (Verb verb : verbs) {
-    if (command.name == to_string(verb)) command.verb = verb;
+    if (command.name == to_string(verb)) {
+      command.verb = verb;
+      break;
+    }
   }
   return command;
 }

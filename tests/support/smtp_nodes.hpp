@@ -16,6 +16,15 @@ namespace relaysim::testing {
 
 struct SinkRecord {
   std::vector<smtp::server_event::Message> messages;
+  // Off, a message's content is counted and checked, then released: `messages` keep envelopes
+  // with empty contents. For long benchmark runs, whose mailbox would otherwise hold every body
+  // in memory (Postfix's smtp-sink keeps none either).
+  bool keep_content = true;
+  std::uint64_t content_bytes = 0;
+  // When set, every message's content must end with these bytes (a relay adds headers on top);
+  // those that do not are counted.
+  std::string expected_content_ending;
+  int unexpected_contents = 0;
   std::vector<std::string> transcripts;
   std::vector<std::string> authenticated_users;
   std::vector<std::string> tls_versions;
@@ -35,7 +44,7 @@ class SinkNode final : public io::Node {
       const std::uint64_t id = connection->id();
       sessions_[id] = std::make_unique<endpoint::ServerConnection>(
           io_, std::move(connection), config_, tls_,
-          [this, id](endpoint::ServerConnection& session, const smtp::ServerEvent& event) { on_event(id, session, event); });
+          [this, id](endpoint::ServerConnection& session, smtp::ServerEvent& event) { on_event(id, session, event); });
     });
     if (listener) listener_ = std::move(listener).value();
   }
@@ -43,7 +52,7 @@ class SinkNode final : public io::Node {
   io::Endpoint listening() const { return listener_ ? listener_->local_endpoint() : io::Endpoint{}; }
 
  private:
-  void on_event(std::uint64_t id, endpoint::ServerConnection& session, const smtp::ServerEvent& event) {
+  void on_event(std::uint64_t id, endpoint::ServerConnection& session, smtp::ServerEvent& event) {
     if (const auto* auth = std::get_if<smtp::server_event::Auth>(&event)) {
       const auto user = users_.find(auth->user);
       const bool good = user != users_.end() && user->second == auth->password;
@@ -51,8 +60,13 @@ class SinkNode final : public io::Node {
       return session.decide(good ? smtp::Verdict::accept()
                                  : smtp::Verdict::reject(smtp::Reply::make(535, "5.7.8", "Error: authentication failed")));
     }
-    if (const auto* message = std::get_if<smtp::server_event::Message>(&event)) {
-      record_.messages.push_back(*message);
+    if (auto* message = std::get_if<smtp::server_event::Message>(&event)) {
+      record_.content_bytes += message->content.size();
+      if (!record_.expected_content_ending.empty() && !message->content.ends_with(record_.expected_content_ending)) {
+        record_.unexpected_contents += 1;
+      }
+      if (!record_.keep_content) std::string().swap(message->content);  // its memory goes now
+      record_.messages.push_back(std::move(*message));  // the session is done with it
       record_.tls_versions.push_back(session.session().tls().version);
       return session.decide(smtp::Verdict::accept_with(
           smtp::Reply::make(250, "2.0.0", "Ok: queued as " + std::to_string(record_.messages.size()))));

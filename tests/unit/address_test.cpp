@@ -1,4 +1,7 @@
+#include <arpa/inet.h>
+
 #include <catch2/catch.hpp>
+#include <rapidcheck/catch.h>
 
 #include "io/address.hpp"
 
@@ -16,6 +19,17 @@ TEST_CASE("addresses parse and print in their canonical forms", "[address]") {
   CHECK_FALSE(Address::parse("mx.example.com"));
   CHECK_FALSE(Address::parse(""));
   CHECK(Address::v4(0xCB007105).to_string() == "203.0.113.5");
+  CHECK(Address::v4(0).to_string() == "0.0.0.0");
+  CHECK(Address::v4(0xFFFFFFFF).to_string() == "255.255.255.255");
+}
+
+TEST_CASE("an IPv4 address prints as inet_ntop prints it", "[address]") {
+  rc::prop("dotted quad", [](std::uint32_t host_order) {
+    const std::uint32_t network_order = htonl(host_order);
+    char expected[INET_ADDRSTRLEN];
+    RC_ASSERT(inet_ntop(AF_INET, &network_order, expected, sizeof expected) != nullptr);
+    RC_ASSERT(Address::v4(host_order).to_string() == std::string(expected));
+  });
 }
 
 TEST_CASE("networks contain exactly the addresses under their prefix", "[address]") {

@@ -34,6 +34,8 @@ TEST_CASE("RFC 5322 dates carry the right weekday", "[time]") {
   CHECK(format_rfc5322(*parse_iso8601("2026-03-02T09:00:00Z")) == "Mon, 02 Mar 2026 09:00:00 +0000");
   CHECK(format_rfc5322(Instant::from_unix_seconds(0)) == "Thu, 01 Jan 1970 00:00:00 +0000");
   CHECK(format_rfc5322(*parse_iso8601("2026-11-29T23:59:59Z")) == "Sun, 29 Nov 2026 23:59:59 +0000");
+  CHECK(format_rfc5322(*parse_iso8601("0001-01-01T00:00:00Z")) == "Mon, 01 Jan 0001 00:00:00 +0000");
+  CHECK(format_rfc5322(*parse_iso8601("9999-12-31T23:59:59Z")) == "Fri, 31 Dec 9999 23:59:59 +0000");
 }
 
 TEST_CASE("durations parse the way people write them", "[time]") {
