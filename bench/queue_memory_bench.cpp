@@ -9,7 +9,11 @@
 // The relay's overhead per queued recipient is the difference of the two heaps, divided by N,
 // with B the average queue file size the first run prints.
 
+#if RELAYSIM_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#else
 #include <malloc.h>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -22,10 +26,21 @@ using namespace relaysim;
 
 namespace {
 
-// Heap blocks and mmapped blocks alike: a journal segment's bytes (megabytes) are the latter.
+// Bytes the program has allocated and not freed, as the allocator it links counts them: with
+// glibc, heap blocks and mmapped blocks alike (a journal segment's bytes, megabytes, are the latter).
 std::size_t heap_in_use() {
+#if RELAYSIM_JEMALLOC
+  std::uint64_t epoch = 1;
+  std::size_t size = sizeof epoch;
+  mallctl("epoch", &epoch, &size, &epoch, size);  // refreshes the statistics
+  std::size_t allocated = 0;
+  size = sizeof allocated;
+  if (mallctl("stats.allocated", &allocated, &size, nullptr, 0) != 0) return 0;
+  return allocated;
+#else
   const struct mallinfo2 info = mallinfo2();
   return info.uordblks + info.hblkhd;
+#endif
 }
 
 class Load final : public io::Node {
@@ -137,7 +152,9 @@ int main(int argc, char** argv) {
     world.run_until(world.now() + std::chrono::seconds(1));
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+#if !RELAYSIM_JEMALLOC
   malloc_trim(0);
+#endif
   const std::size_t heap = heap_in_use() - heap_before;
   if (baseline > 0) {
     std::printf("baseline: %d files of %zu bytes: heap %.1f MiB = %.0f bytes per file (%.1f s)\n", messages, baseline,

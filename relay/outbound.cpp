@@ -459,10 +459,12 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
     queue_.defer_in_memory(job.message_id, changes);
     return job_finished(job.message_id, false);
   }
-  // The outcomes as the notifications report them.
+  // The outcomes as the notifications report them (none to make: none needed).
   std::map<std::size_t, RecipientOutcome> outcomes;
-  for (const RecipientOutcome& outcome : report.recipients) outcomes[outcome.index] = outcome;
-  for (const std::size_t index : expired) outcomes[index].status = "4.4.7";
+  if (!to_store.empty()) {
+    for (const RecipientOutcome& outcome : report.recipients) outcomes[outcome.index] = outcome;
+    for (const std::size_t index : expired) outcomes[index].status = "4.4.7";
+  }
 
   // Notifications first, then the states: a crash between leaves the recipient to be tried again.
   auto pending = std::make_shared<PendingOutcome>();
