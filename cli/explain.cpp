@@ -46,7 +46,7 @@ std::string tls_setting_rule(const std::string& setting) {
 std::string reason_for(const io::TraceEvent& event) {
   const std::string_view kind = event.kind;
   if (kind == "relay.route") {
-    return "routing: " + field(event, "why") + (field(event, "kind") == "deliver" ? "" : " -> " + field(event, "kind") + " " + field(event, "status"));
+    return "routing: " + field(event, "why") + (field(event, "route") == "deliver" ? "" : " -> " + field(event, "route") + " " + field(event, "status"));
   }
   if (kind == "relay.retry") return "retry schedule: " + field(event, "why") + " (Postfix: the message's age, clamped to minimal_backoff_time..maximal_backoff_time)";
   if (kind == "relay.hop_failed") {

@@ -141,6 +141,9 @@ void append_json_line(std::string& out, const TraceEvent& event) {
   out += ",\"kind\":";
   append_json_string(out, event.kind);
   for (const TraceField& field : event.fields) {
+    // A field named like the line's own keys would make a duplicate key, which JSON readers
+    // resolve by keeping one of the two: the event's kind would read as the field's value.
+    RELAYSIM_ASSERT(field.key != "seq" && field.key != "t" && field.key != "node" && field.key != "kind");
     out += ',';
     append_json_string(out, field.key);
     out += ':';

@@ -39,7 +39,7 @@ class TraceValue {
 };
 
 struct TraceField {
-  std::string_view key;
+  std::string_view key;  // never "seq", "t", "node" or "kind": the line has those already
   TraceValue value;
 };
 

@@ -56,7 +56,7 @@ void Delivery::on_route(Route route) {
   RELAYSIM_ASSERT(job_);
   report_.route = route.kind;
   report_.explanation += (report_.explanation.empty() ? "" : "; ") + route.explanation;
-  io_.trace("relay.route", {{"id", job_->message_id}, {"domain", job_->destination}, {"kind", route.kind == Route::Kind::deliver ? "deliver" : route.kind == Route::Kind::defer ? "defer" : "bounce"},
+  io_.trace("relay.route", {{"id", job_->message_id}, {"domain", job_->destination}, {"route", route.kind == Route::Kind::deliver ? "deliver" : route.kind == Route::Kind::defer ? "defer" : "bounce"},
                             {"why", route.explanation}, {"status", route.status}});
   if (route.kind != Route::Kind::deliver) {
     settle_remaining(route.kind == Route::Kind::bounce ? smtp::Outcome::permanent : smtp::Outcome::transient,

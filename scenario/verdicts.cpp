@@ -684,7 +684,7 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   } else if (kind == "sender.result") {
     sender_results.push_back({event.time, node, integer_of(event, "message"), std::string(text_of(event, "rcpt")), std::string(text_of(event, "outcome")),
                               std::string(text_of(event, "reply"))});
-  } else if (kind == "relay.route" && text_of(event, "kind") == "deliver") {
+  } else if (kind == "relay.route" && text_of(event, "route") == "deliver") {
     route_steps.push_back({event.time, node, std::string(text_of(event, "id")), std::string(text_of(event, "domain")), -1});
   } else if (kind == "mx.bounce_scheduled" || kind == "mx.bounce_skipped") {
     for (const std::string& rcpt : split_commas(text_of(event, "recipients"))) late_bounces[node].insert(lower(rcpt));
@@ -692,9 +692,11 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     route_steps.push_back({event.time, node, std::string(text_of(event, "id")), "", static_cast<int>(integer_of(event, "preference"))});
   } else if (kind == "process.crash") {
     crashes[node].push_back(event.time);
-    marks.push_back({event.time, node, std::string(kind), std::string(text_of(event, "kind"))});
-  } else if (kind.starts_with("fault.") || kind == "process.start") {
-    marks.push_back({event.time, node, std::string(kind), std::string(text_of(event, "name"))});
+    marks.push_back({event.time, node, std::string(kind), std::string(text_of(event, "crash"))});
+  } else if (kind.starts_with("fault.")) {
+    marks.push_back({event.time, node, std::string(kind), std::string(text_of(event, "fault"))});
+  } else if (kind == "process.start") {
+    marks.push_back({event.time, node, std::string(kind), ""});
   }
 }
 

@@ -78,7 +78,7 @@ void World::Impl::start_process(Process& process) {
 
 void World::Impl::crash_process(Process& process, CrashKind kind) {
   if (!process.running) return;
-  emit(process.name, "process.crash", {{"kind", kind == CrashKind::power_loss ? "power_loss" : "kill"}});
+  emit(process.name, "process.crash", {{"crash", kind == CrashKind::power_loss ? "power_loss" : "kill"}});
   // From here on nothing the process scheduled runs, and its Io ignores it.
   process.running = false;
   process.epoch += 1;
@@ -260,7 +260,7 @@ void World::start() {
     impl_->loop.schedule(std::max(fault.from, impl_->loop.now()), [this, &fault, source, destination, port] {
       impl_->emit("sim", "fault.begin",
                   {{"fault", fault.name},
-                   {"kind", to_string(fault.kind)},
+                   {"fault_kind", to_string(fault.kind)},
                    {"source", source},
                    {"destination", destination},
                    {"port", port},
@@ -268,7 +268,7 @@ void World::start() {
     });
     if (fault.until != Instant::max()) {
       impl_->loop.schedule(fault.until, [this, &fault] {
-        impl_->emit("sim", "fault.end", {{"fault", fault.name}, {"kind", to_string(fault.kind)}});
+        impl_->emit("sim", "fault.end", {{"fault", fault.name}, {"fault_kind", to_string(fault.kind)}});
       });
     }
   }

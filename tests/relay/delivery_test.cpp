@@ -757,6 +757,10 @@ TEST_CASE("a static route overrides MX: transport_maps by recipient domain, rela
   const auto routes = w.trace.of_kind("relay.route");
   REQUIRE(!routes.empty());
   CHECK_THAT(routes[0].line, Catch::Contains("transport_maps"));
+  // The route's outcome has a name of its own: a second "kind" key would hide the event's kind
+  // from any JSON reader.
+  CHECK_THAT(routes[0].line, Catch::Contains("\"kind\":\"relay.route\"") && Catch::Contains("\"route\":\"deliver\""));
+  CHECK_THAT(routes[0].line, !Catch::Contains("\"kind\":\"deliver\""));
 }
 
 TEST_CASE("smtp_mx_session_limit and smtp_mx_address_limit bound one delivery's attempts", "[relay][delivery][limits]") {
