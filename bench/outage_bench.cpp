@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
                      sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
   testing::SinkRecord mailbox;
   mailbox.keep_content = false;  // each body is checked on arrival, then released
+  mailbox.keep_transcripts = false;
   smtp::ServerConfig mx;
   mx.hostname = "mx.dest.example";
   world.add_process({"mx", "mx", [&mailbox, mx](io::Io& io) {
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   world.start();
   const auto wall = std::chrono::steady_clock::now();
   const auto total = static_cast<std::size_t>(messages);
+  mailbox.messages.reserve(total);
   while (mailbox.messages.size() < total && world.now() < start + days(6)) world.run_until(world.now() + std::chrono::minutes(1));
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
   const auto* relay = dynamic_cast<const relay::RelayNode*>(world.node("relay"));

@@ -199,6 +199,9 @@ class Queue {
   // sort by arrival - until they pass fresh_bytes_max. Exactly what the file holds at that time.
   std::map<QueueId, QueuedMessage> fresh_;
   std::size_t fresh_bytes_ = 0;
+  // The last journal record written, whose memory the next one reuses, up to this size.
+  std::string spent_record_;
+  static constexpr std::size_t spent_record_bytes_max = 1024 * 1024;
   std::uint64_t sequence_ = 0;
   struct Operation {
     std::unique_ptr<io::File> file;  // open until its sync completes

@@ -30,23 +30,65 @@ void store_u32(std::string& out, std::uint32_t value) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((value >> (8 * i)) & 0xFF);
 }
 
-std::uint32_t crc32c_table(std::string_view bytes, std::uint32_t crc) {
-  crc = ~crc;
-  for (const char c : bytes) crc = (crc >> 8) ^ crc_table[(crc ^ static_cast<unsigned char>(c)) & 0xFF];
-  return ~crc;
-}
 
 #if defined(__x86_64__)
 // SSE 4.2 computes CRC-32C itself, eight bytes an instruction; the same values as the table.
-__attribute__((target("sse4.2"))) std::uint32_t crc32c_hardware(std::string_view bytes, std::uint32_t crc) {
-  std::uint64_t state = ~crc;
-  const char* at = bytes.data();
-  std::size_t left = bytes.size();
-  for (; left >= 8; left -= 8, at += 8) {
+// Each instruction waits for the one before (three cycles), so a long input runs as three
+// independent lanes of lane_bytes each, joined afterwards: the CRC register after a run of data is
+// the register before it, carried through that many zero bytes, XOR the run's CRC from zero - and
+// carrying a register through lane_bytes zeros is linear, so four tables of 256 do it.
+constexpr std::size_t lane_bytes = 256;
+
+__attribute__((target("sse4.2"))) std::uint64_t crc32c_words(std::uint64_t state, const char* at, std::size_t words) {
+  for (std::size_t i = 0; i < words; ++i, at += 8) {
     std::uint64_t word;
     std::memcpy(&word, at, 8);
     state = __builtin_ia32_crc32di(state, word);
   }
+  return state;
+}
+
+using LaneShift = std::array<std::array<std::uint32_t, 256>, 4>;
+
+__attribute__((target("sse4.2"))) LaneShift make_lane_shift() {
+  LaneShift shift{};
+  const std::array<char, lane_bytes> zeros{};
+  for (std::size_t k = 0; k < 4; ++k) {
+    for (std::uint32_t v = 0; v < 256; ++v) {
+      shift[k][v] = static_cast<std::uint32_t>(crc32c_words(std::uint64_t{v} << (8 * k), zeros.data(), lane_bytes / 8));
+    }
+  }
+  return shift;
+}
+
+std::uint32_t carry_through_lane(const LaneShift& shift, std::uint64_t state) {
+  const auto x = static_cast<std::uint32_t>(state);
+  return shift[0][x & 0xFF] ^ shift[1][(x >> 8) & 0xFF] ^ shift[2][(x >> 16) & 0xFF] ^ shift[3][x >> 24];
+}
+
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_hardware(std::string_view bytes, std::uint32_t crc) {
+  std::uint64_t state = ~crc;
+  const char* at = bytes.data();
+  std::size_t left = bytes.size();
+  if (left >= 3 * lane_bytes) {
+    static const LaneShift shift = make_lane_shift();
+    for (; left >= 3 * lane_bytes; left -= 3 * lane_bytes, at += 3 * lane_bytes) {
+      std::uint64_t a = state, b = 0, c = 0;
+      for (std::size_t i = 0; i < lane_bytes; i += 8) {
+        std::uint64_t word_a, word_b, word_c;
+        std::memcpy(&word_a, at + i, 8);
+        std::memcpy(&word_b, at + lane_bytes + i, 8);
+        std::memcpy(&word_c, at + 2 * lane_bytes + i, 8);
+        a = __builtin_ia32_crc32di(a, word_a);
+        b = __builtin_ia32_crc32di(b, word_b);
+        c = __builtin_ia32_crc32di(c, word_c);
+      }
+      state = carry_through_lane(shift, carry_through_lane(shift, a) ^ b) ^ c;
+    }
+  }
+  state = crc32c_words(state, at, left / 8);
+  at += left / 8 * 8;
+  left %= 8;
   auto narrow = static_cast<std::uint32_t>(state);
   for (; left > 0; --left, ++at) narrow = __builtin_ia32_crc32qi(narrow, static_cast<unsigned char>(*at));
   return ~narrow;
@@ -55,12 +97,18 @@ __attribute__((target("sse4.2"))) std::uint32_t crc32c_hardware(std::string_view
 
 }  // namespace
 
+std::uint32_t crc32c_portable(std::string_view bytes, std::uint32_t crc) {
+  crc = ~crc;
+  for (const char c : bytes) crc = (crc >> 8) ^ crc_table[(crc ^ static_cast<unsigned char>(c)) & 0xFF];
+  return ~crc;
+}
+
 std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) {
 #if defined(__x86_64__)
   static const bool hardware = __builtin_cpu_supports("sse4.2");
   if (hardware) return crc32c_hardware(bytes, crc);
 #endif
-  return crc32c_table(bytes, crc);
+  return crc32c_portable(bytes, crc);
 }
 
 void Writer::u32(std::uint32_t value) { store_u32(out_, value); }
@@ -100,8 +148,10 @@ std::string Reader::text() {
   return std::string(take(length));
 }
 
-Writer Writer::for_record(std::size_t payload_bytes) {
+Writer Writer::for_record(std::size_t payload_bytes, std::string reuse) {
   Writer writer;
+  writer.out_ = std::move(reuse);
+  writer.out_.clear();
   writer.out_.reserve(record_overhead_bytes + payload_bytes);
   writer.out_.append(record_overhead_bytes - 4, '\0');  // magic, kind, length: filled by seal()
   return writer;

@@ -21,13 +21,16 @@ inline constexpr std::size_t record_overhead_bytes = 4 + 1 + 4 + 4;
 inline constexpr std::size_t record_payload_bytes_max = 512 * 1024 * 1024;
 
 std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc = 0);
+// The same by table, a byte at a time: where the CPU lacks SSE 4.2, and as the tests' reference.
+std::uint32_t crc32c_portable(std::string_view bytes, std::uint32_t crc = 0);
 
 class Writer {
  public:
   Writer() = default;
   // A writer whose bytes become one record's payload: room for the record's head comes first, and
   // seal() frames it in place, so a large payload is never copied to be framed.
-  static Writer for_record(std::size_t payload_bytes);
+  // `reuse`, when given, is a spent record whose memory the new one takes over (its bytes go).
+  static Writer for_record(std::size_t payload_bytes, std::string reuse = {});
   std::string seal(std::uint8_t kind) &&;
   // Room for `bytes` without growing (a message record knows its content's size up front).
   void reserve(std::size_t bytes) { out_.reserve(bytes); }

@@ -25,6 +25,8 @@ struct SinkRecord {
   // those that do not are counted.
   std::string expected_content_ending;
   int unexpected_contents = 0;
+  // Off, sessions keep no transcript and `transcripts` stays empty.
+  bool keep_transcripts = true;
   std::vector<std::string> transcripts;
   std::vector<std::string> authenticated_users;
   std::vector<std::string> tls_versions;
@@ -45,6 +47,7 @@ class SinkNode final : public io::Node {
       sessions_[id] = std::make_unique<endpoint::ServerConnection>(
           io_, std::move(connection), config_, tls_,
           [this, id](endpoint::ServerConnection& session, smtp::ServerEvent& event) { on_event(id, session, event); });
+      sessions_[id]->keep_transcript(record_.keep_transcripts);
     });
     if (listener) listener_ = std::move(listener).value();
   }
@@ -76,7 +79,7 @@ class SinkNode final : public io::Node {
     }
     if (std::holds_alternative<smtp::server_event::Violation>(event)) record_.violations += 1;
     if (std::holds_alternative<smtp::server_event::Closed>(event)) {
-      record_.transcripts.push_back(session.transcript());
+      if (record_.keep_transcripts) record_.transcripts.push_back(session.transcript());
       sessions_.erase(id);  // allowed from inside the Closed event
     }
   }
