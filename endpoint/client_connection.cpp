@@ -137,11 +137,10 @@ void ClientConnection::quit() {
 }
 
 void ClientConnection::arm_deadline() {
-  if (finished_ || session_.deadline() == Instant::max()) {
-    deadline_timer_.cancel();
-    return;
-  }
-  deadline_timer_ = io_.at(session_.deadline(), [this] {
+  if (finished_ || session_.deadline() == Instant::max()) return stop_deadline_timer();
+  if (deadline_timer_covers(session_.deadline())) return;
+  set_deadline_timer(session_.deadline(), [this] {
+    if (io_.now() < session_.deadline()) return arm_deadline();  // it moved on since
     session_.on_deadline(io_.now());
     flush();
     if (!process_events()) return;

@@ -60,17 +60,35 @@ class DriverCore {
   bool stop_and_deliver(Deliver&& deliver) {
     finished_ = true;
     in_events_ = false;
-    deadline_timer_.cancel();
+    stop_deadline_timer();
     if (connection_) connection_->close();
     const std::shared_ptr<bool> alive = alive_;
     deliver();
     return *alive;
   }
 
+  // The deadline timer. Every read moves a session's deadline, and setting a timer at each would
+  // put one event in the loop per read. So a timer set for an earlier instant stays; when it
+  // fires, `on_due` looks at the session's deadline again (and sets the timer anew if it moved).
+  bool deadline_timer_covers(Instant deadline) const { return deadline_due_ <= deadline; }
+  template <typename OnDue>
+  void set_deadline_timer(Instant due, OnDue on_due) {
+    deadline_due_ = due;
+    deadline_timer_ = io_.at(due, [this, on_due = std::move(on_due)]() mutable {
+      deadline_due_ = Instant::max();
+      on_due();
+    });
+  }
+  void stop_deadline_timer() {
+    deadline_timer_.cancel();
+    deadline_due_ = Instant::max();
+  }
+
   io::Io& io_;
   std::unique_ptr<io::Connection> connection_;
   std::unique_ptr<tls::Engine> tls_;
   io::Pending deadline_timer_;
+  Instant deadline_due_ = Instant::max();  // when deadline_timer_ fires; max: not set
   bool finished_ = false;
   bool in_events_ = false;
   std::string transcript_;

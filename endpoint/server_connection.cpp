@@ -172,11 +172,13 @@ void ServerConnection::abort(std::string_view reason) {
 }
 
 void ServerConnection::arm_deadline() {
-  if (finished_ || session_.awaiting_decision()) {
-    deadline_timer_.cancel();
-    return;
-  }
-  deadline_timer_ = io_.at(session_.deadline(), [this] {
+  if (finished_) return stop_deadline_timer();
+  // While the owner decides, no deadline runs: a timer that fires meanwhile does nothing, and the
+  // decision arms the next.
+  if (session_.awaiting_decision() || deadline_timer_covers(session_.deadline())) return;
+  set_deadline_timer(session_.deadline(), [this] {
+    if (session_.awaiting_decision()) return;
+    if (io_.now() < session_.deadline()) return arm_deadline();  // it moved on since
     session_.on_deadline(io_.now());
     flush();
     if (!process_events()) return;

@@ -91,3 +91,42 @@ TEST_CASE("a certificate that becomes valid only tomorrow stops a verifying send
   CHECK_THAT(outcome.send.failures[0].reason, Catch::Contains("certificate is not yet valid"));
   CHECK(outcome.sink.messages.empty());
 }
+
+TEST_CASE("a server's idle deadline moves with each command and fires once, after the last", "[endpoint][sim][timeout]") {
+  auto world = two_host_world();
+  smtp::ServerConfig config = mx_config();
+  config.command_timeout = std::chrono::seconds(300);
+  SinkRecord sink;
+  world->add_process({"mx", "b", [&](io::Io& io) {
+                        return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, config, nullptr,
+                                                          std::map<std::string, std::string>{}, sink);
+                      }, {}});
+  // A client that says NOOP every 200 s, five times, then nothing: each NOOP comes before the
+  // deadline the last one set, so only the silence after the fifth ends the session.
+  std::vector<Instant> replies;
+  std::vector<std::string> texts;
+  bool closed = false;
+  add_lambda_node(*world, "client", "a", [&](LambdaNode& node) {
+    node.pending.push_back(node.io.connect({address("10.0.0.2"), 25}, {}, [&](io::Result<std::unique_ptr<io::Connection>> result) {
+      REQUIRE(result);
+      io::Connection& connection = *node.connections.emplace_back(std::move(result).value());
+      connection.on_close([&](io::CloseReason) { closed = true; });
+      connection.on_receive([&](std::string_view bytes) {
+        replies.push_back(node.io.now());
+        texts.emplace_back(bytes);
+      });
+      for (int i = 1; i <= 5; ++i) {
+        node.pending.push_back(node.io.after(std::chrono::seconds(200) * i, [&connection] { connection.send("NOOP\r\n"); }));
+      }
+    }));
+  });
+  world->start();
+  world->run_until(t0() + std::chrono::hours(1));
+  REQUIRE(replies.size() == 7);  // the greeting, five NOOPs, the timeout
+  CHECK_THAT(texts.back(), Catch::StartsWith("421 4.4.2"));
+  CHECK(closed);
+  // Connect: one round trip (20 ms). The fifth NOOP leaves at 1000.02 s and arrives 10 ms later;
+  // the server gives up 300 s after that, and its reply takes 10 ms more.
+  const Instant fifth_arrival = t0() + std::chrono::milliseconds(1000'030);
+  CHECK(replies.back() == fifth_arrival + std::chrono::seconds(300) + std::chrono::milliseconds(10));
+}
