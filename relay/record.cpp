@@ -27,7 +27,9 @@ std::uint32_t load_u32(std::string_view bytes) {
 }
 
 void store_u32(std::string& out, std::uint32_t value) {
-  for (int i = 0; i < 4; ++i) out += static_cast<char>((value >> (8 * i)) & 0xFF);
+  const char bytes[4] = {static_cast<char>(value & 0xFF), static_cast<char>((value >> 8) & 0xFF),
+                         static_cast<char>((value >> 16) & 0xFF), static_cast<char>(value >> 24)};
+  out.append(bytes, 4);
 }
 
 

@@ -14,7 +14,9 @@ namespace relaysim::sim {
 
 class FileBytes {
  public:
-  static constexpr std::size_t chunk_bytes = 64 * 1024;
+  // One byte short of 64 KiB: with the string's terminating null a chunk is one 64 KiB block,
+  // which allocators (jemalloc's size classes among them) hand out without rounding up.
+  static constexpr std::size_t chunk_bytes = 64 * 1024 - 1;
   // At most this many spare chunks wait for reuse (two journal segments' worth).
   static constexpr std::size_t spare_chunks_max = 512;
 
