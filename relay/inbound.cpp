@@ -223,23 +223,24 @@ smtp::Verdict Inbound::check_recipient(Session& session, const smtp::server_even
   return smtp::Verdict::accept();
 }
 
-std::string Inbound::received_header(const Session& session, const std::string& queue_id,
+void Inbound::append_received_header(std::string& out, const Session& session, const std::string& queue_id,
                                      const smtp::server_event::Message& message) const {
   const smtp::ServerSession& smtp = session.connection->session();
   const bool tls = smtp.tls().active;
   const bool authenticated = !smtp.authenticated_user().empty();
-  // RFC 3848 protocol names.
-  const std::string protocol = std::string("ESMTP") + (tls ? "S" : "") + (authenticated ? "A" : "");
-  std::string header = "Received: from " + sanitize_helo(smtp.helo_name()) + " (unknown [" +
-                       session.client.address.to_string() + "])\r\n";
-  if (tls) header += "\t(using " + smtp.tls().version + " with cipher " + smtp.tls().cipher + ")\r\n";
-  if (authenticated) header += "\t(Authenticated sender: " + sanitize_helo(smtp.authenticated_user()) + ")\r\n";
-  header += "\tby " + config_.myhostname + " (relaysim) with " + protocol + " id " + queue_id + "\r\n";
+  out.append("Received: from ").append(sanitize_helo(smtp.helo_name()));
+  out.append(" (unknown [").append(session.client.address.to_string()).append("])\r\n");
+  if (tls) out.append("\t(using ").append(smtp.tls().version).append(" with cipher ").append(smtp.tls().cipher).append(")\r\n");
+  if (authenticated) out.append("\t(Authenticated sender: ").append(sanitize_helo(smtp.authenticated_user())).append(")\r\n");
+  // RFC 3848 protocol names: ESMTP, ESMTPS, ESMTPA, ESMTPSA.
+  out.append("\tby ").append(config_.myhostname).append(" (relaysim) with ESMTP");
+  if (tls) out += 'S';
+  if (authenticated) out += 'A';
+  out.append(" id ").append(queue_id).append("\r\n");
   if (message.envelope.recipients.size() == 1) {
-    header += "\tfor <" + message.envelope.recipients.front().mailbox.to_string() + ">";
+    out.append("\tfor <").append(message.envelope.recipients.front().mailbox.to_string()).append(">");
   }
-  header += "; " + format_rfc5322(io_.now()) + "\r\n";
-  return header;
+  out.append("; ").append(format_rfc5322(io_.now())).append("\r\n");
 }
 
 void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& message) {
@@ -271,8 +272,8 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
     }
   }
   const std::string_view content = signed_content.empty() ? std::string_view(message.content) : signed_content;
-  queued.content = received_header(session, queued.id, message);
-  queued.content.reserve(queued.content.size() + content.size());
+  queued.content.reserve(content.size() + 512);  // the header's room, usually
+  append_received_header(queued.content, session, queued.id, message);
   queued.content += content;
   queued.client_address = session.client.address.to_string();
   queued.helo = connection.session().helo_name();

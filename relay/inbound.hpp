@@ -67,7 +67,8 @@ class Inbound {
   void on_message(std::uint64_t id, const smtp::server_event::Message& message);
   smtp::Verdict check_recipient(Session& session, const smtp::server_event::Rcpt& rcpt);
   smtp::Verdict check_sender(Session& session, const smtp::server_event::Mail& mail);
-  std::string received_header(const Session& session, const std::string& queue_id,
+  // Appends the Received: header the relay puts on top of a message to `out`.
+  void append_received_header(std::string& out, const Session& session, const std::string& queue_id,
                               const smtp::server_event::Message& message) const;
   void log(std::string_view line);
 
