@@ -1,7 +1,7 @@
 // The relay in the simulation: accepted (or delivered) messages per second of wall time.
 //
 //   build/bench/relay_bench [--clients N] [--messages N] [--deliver] [--client-engine] [--active-limit N]
-//                           [--no-journal]
+//                           [--no-journal] [--keep-bodies]
 //
 // N clients in mynetworks each send messages of 4 KiB over one pipelined connection to a relay
 // node; every message is stored (write, fsync, directory fsync, in the simulated disk) before its
@@ -9,8 +9,8 @@
 // is accepted; with --deliver an MX (the test sink node) takes every message, and the run ends when
 // it has them all: submission -> relay -> MX mailbox. The MX checks that each message ends with the
 // content submitted (the relay adds its Received: header on top), counts its bytes and releases
-// them, as Postfix's smtp-sink does: 50,000 bodies are not kept in memory. Trace writing is off;
-// the digest is on.
+// them, as Postfix's smtp-sink does: 50,000 bodies are not kept in memory (--keep-bodies keeps
+// them). Trace writing is off; the digest is on.
 // The submitting clients are smtp-source-like load generators by default, the project's SMTP client
 // engine with --client-engine (whose cost then counts against the figure too).
 
@@ -26,12 +26,13 @@ using namespace relaysim;
 
 int main(int argc, char** argv) {
   int clients = 20, messages = 2500;
-  bool deliver = false, client_engine = false, journal = true;
+  bool deliver = false, client_engine = false, journal = true, keep_bodies = false;
   int active_limit = relay::RelayConfig{}.qmgr_message_active_limit;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--deliver") == 0) deliver = true;
     if (std::strcmp(argv[i], "--client-engine") == 0) client_engine = true;
     if (std::strcmp(argv[i], "--no-journal") == 0) journal = false;
+    if (std::strcmp(argv[i], "--keep-bodies") == 0) keep_bodies = true;
     if (i + 1 < argc && std::strcmp(argv[i], "--clients") == 0) clients = std::atoi(argv[i + 1]);
     if (i + 1 < argc && std::strcmp(argv[i], "--messages") == 0) messages = std::atoi(argv[i + 1]);
     if (i + 1 < argc && std::strcmp(argv[i], "--active-limit") == 0) active_limit = std::atoi(argv[i + 1]);
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   config.qmgr_message_active_limit = active_limit;
   config.queue_journal = journal;
   testing::SinkRecord mailbox;
-  mailbox.keep_content = false;  // each body is checked on arrival, then released
+  mailbox.keep_content = keep_bodies;  // else each body is checked on arrival, then released
   mailbox.keep_transcripts = false;
   if (deliver) {
     world.add_host({"mx", {*io::Address::parse("192.0.2.25")}});
