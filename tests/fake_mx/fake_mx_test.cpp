@@ -154,7 +154,7 @@ TEST_CASE("rules: every third message is refused at end of data", "[fake_mx][rul
   CHECK(w.store.messages().size() == 6);
 }
 
-TEST_CASE("rules match recipient, domain, sender and client; the first that applies wins", "[fake_mx][rules]") {
+TEST_CASE("rules match recipient, domain, sender and client, the first that applies wins", "[fake_mx][rules]") {
   MxWorld w(from_json(R"({ "rules": [
       { "name": "vip", "stage": "rcpt", "match": { "recipient": "boss@dest.example" }, "reply": "250 2.1.5 Welcome back" },
       { "stage": "rcpt", "match": { "recipient_domain": "*.dest.example" }, "reply": "550 5.7.1 No subdomains here" },
@@ -509,7 +509,7 @@ TEST_CASE("late bounces: none to <>, and one that cannot be delivered is retried
   CHECK_THAT(w.trace.of_kind("mx.bounce_dropped")[0].line, Catch::Contains("no such domain nowhere.example"));
 }
 
-TEST_CASE("limits: messages per client within a window; the window moves on", "[fake_mx][limits]") {
+TEST_CASE("limits: messages per client within a window, the window moves on", "[fake_mx][limits]") {
   MxWorld w(from_json(R"({ "limits": { "messages_per_client": 2, "window": "10m" } })"));
   SendRecord& first = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})});
   SendRecord& second = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 1min);

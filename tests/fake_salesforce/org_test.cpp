@@ -61,7 +61,7 @@ TEST_CASE("domain filter patterns: '*' matches all, 'example.com' only itself, '
   }
 }
 
-TEST_CASE("filters are evaluated by ascending priority, inactive ones skipped; no match means Salesforce's own path",
+TEST_CASE("filters are evaluated by ascending priority, inactive ones skipped, no match means Salesforce's own path",
           "[salesforce][filters]") {
   const Org org = org_from(R"({
     "relays": [{ "name": "eu", "host": "eu-relay.acme.example" }, { "name": "us", "host": "us-relay.acme.example" },

@@ -132,7 +132,7 @@ TEST_CASE("a message goes to the best MX, arrives untouched but for the Received
   CHECK(w.relay_node->outbound().counters().delivered == 1);
 }
 
-TEST_CASE("MX selection: the next MX when the first refuses connections; the domain itself when there is no MX",
+TEST_CASE("MX selection: the next MX when the first refuses connections, the domain itself when there is no MX",
           "[relay][delivery][routing]") {
   SECTION("next MX") {
     DeliveryWorld w;
@@ -183,7 +183,7 @@ TEST_CASE("equal MX preferences are tried in an order drawn from the seed: the s
   CHECK((a.messages.empty() ? "b" : "a") == first_by_seed[7]);
 }
 
-TEST_CASE("null MX bounces at once with 5.1.10; NXDOMAIN bounces with 5.4.4; the DSN reports it field by field",
+TEST_CASE("null MX bounces at once with 5.1.10, NXDOMAIN bounces with 5.4.4, the DSN reports it field by field",
           "[relay][delivery][routing][dsn]") {
   DeliveryWorld w;
   w.mx_records("nomail.example", {{0, "."}});
@@ -215,7 +215,7 @@ TEST_CASE("null MX bounces at once with 5.1.10; NXDOMAIN bounces with 5.4.4; the
   CHECK(w.relay_node->queue().size() == 0);
 }
 
-TEST_CASE("a temporary DNS failure defers and never bounces; delivery follows when DNS recovers",
+TEST_CASE("a temporary DNS failure defers and never bounces, delivery follows when DNS recovers",
           "[relay][delivery][routing][dns]") {
   DeliveryWorld w;
   MxLog mx1;
@@ -302,7 +302,7 @@ TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][deli
   }
 }
 
-TEST_CASE("a 5xx for one recipient bounces that one only; the other is delivered; one DSN names the failure",
+TEST_CASE("a 5xx for one recipient bounces that one only, the other is delivered, one DSN names the failure",
           "[relay][delivery][stages][dsn]") {
   DeliveryWorld w;
   MxLog mx1;
@@ -405,7 +405,7 @@ TEST_CASE("delay_warning_time sends one 'delayed' notice, then the message is de
   CHECK_THAT(w.acme.messages[0].content, !Catch::Contains("\r\nbody\r\n"));
 }
 
-TEST_CASE("NOTIFY: NEVER suppresses the bounce; SUCCESS gets a 'relayed' notice when the next hop lacks DSN",
+TEST_CASE("NOTIFY: NEVER suppresses the bounce, SUCCESS gets a 'relayed' notice when the next hop lacks DSN",
           "[relay][delivery][dsn][notify]") {
   SECTION("NEVER") {
     DeliveryWorld w;
@@ -531,7 +531,7 @@ TEST_CASE("the destination concurrency limit caps parallel connections", "[relay
   CHECK(mx1.concurrent_max <= 2);
 }
 
-TEST_CASE("the active limit caps the messages being delivered at once; the others wait in the schedule",
+TEST_CASE("the active limit caps the messages being delivered at once, the others wait in the schedule",
           "[relay][delivery][limits]") {
   // A receiver that accepts connections and never greets: each attempt holds its message until the
   // greeting times out. Without the limit, all eight would be read and in delivery at once.

@@ -87,7 +87,7 @@ TEST_CASE("a client neither in mynetworks nor authenticated may not relay", "[re
   CHECK(relay.queued().empty());
 }
 
-TEST_CASE("Salesforce relays after STARTTLS and AUTH; the message gets one Received header and nothing else changes",
+TEST_CASE("Salesforce relays after STARTTLS and AUTH, the message gets one Received header and nothing else changes",
           "[relay][inbound]") {
   RelayWorld relay;
   relay.add_relay();
@@ -122,7 +122,7 @@ TEST_CASE("Salesforce relays after STARTTLS and AUTH; the message gets one Recei
   CHECK(queued[0].authenticated_user == "sfdc");
 }
 
-TEST_CASE("a client in mynetworks relays without AUTH; Received says ESMTP", "[relay][inbound]") {
+TEST_CASE("a client in mynetworks relays without AUTH, Received says ESMTP", "[relay][inbound]") {
   RelayWorld relay;
   relay.add_relay();
   ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<scanner@acme.example>",

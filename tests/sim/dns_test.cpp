@@ -105,7 +105,7 @@ TEST_CASE("CNAMEs are followed, and a loop is a server failure", "[sim][dns]") {
   CHECK(answers[1].answer.status == io::DnsStatus::servfail);
 }
 
-TEST_CASE("faults answer only inside their window; a timeout takes the resolver timeout", "[sim][dns]") {
+TEST_CASE("faults answer only inside their window, a timeout takes the resolver timeout", "[sim][dns]") {
   const auto answers = ask(
       [](sim::World& world) {
         world.set_dns("dest.example", mx_records({{10, "mx.dest.example"}}, 0));

@@ -183,7 +183,7 @@ TEST_CASE("STARTTLS refused: opportunistic carries on in plaintext, required giv
   }
 }
 
-TEST_CASE("AUTH PLAIN sends an initial response; AUTH LOGIN answers the two prompts", "[smtp][client][auth]") {
+TEST_CASE("AUTH PLAIN sends an initial response, AUTH LOGIN answers the two prompts", "[smtp][client][auth]") {
   SECTION("PLAIN") {
     smtp::ClientConfig config = relay_client_config();
     config.auth = smtp::Credentials{"sfdc", "s3cret", "PLAIN"};
