@@ -84,15 +84,19 @@ class Diagrams {
     };
     for (const auto& [name, org] : loaded_.orgs) {
       for (const salesforce::LogEntry& entry : org->log) {
+        using salesforce::EmailLogEvent;
         const std::string rcpt = smtp::to_lower(entry.recipient);
-        if (entry.event == "Accepted" || entry.event == "Refused") add_recipient(rcpt);
+        const std::string event(to_string(entry.event));
+        if (entry.event == EmailLogEvent::accepted || entry.event == EmailLogEvent::refused) add_recipient(rcpt);
         if (!arrows.contains(rcpt)) continue;
-        if (entry.event == "Delivered" || entry.event == "Transient failure" || entry.event == "Permanent failure") {
-          const std::string outcome = entry.event == "Delivered" ? "delivered" : entry.event == "Transient failure" ? "transient" : "permanent";
+        if (entry.event == EmailLogEvent::delivered || entry.event == EmailLogEvent::transient_failure || entry.event == EmailLogEvent::permanent_failure) {
+          const std::string outcome = entry.event == EmailLogEvent::delivered           ? "delivered"
+                                      : entry.event == EmailLogEvent::transient_failure ? "transient"
+                                                                                        : "permanent";
           arrows[rcpt].push_back({entry.at, name, entry.server == "none" ? "unreachable" : node_of(entry.server),
-                                  entry.event + (entry.tls ? " (TLS)" : "") + ": " + entry.detail, outcome});
-        } else if (entry.event != "Accepted") {
-          arrows[rcpt].push_back({entry.at, name, name, entry.event + ": " + entry.detail, entry.event == "Bounced" ? "permanent" : "note"});
+                                  event + (entry.tls ? " (TLS)" : "") + ": " + entry.detail, outcome});
+        } else if (entry.event != EmailLogEvent::accepted) {
+          arrows[rcpt].push_back({entry.at, name, name, event + ": " + entry.detail, entry.event == EmailLogEvent::bounced ? "permanent" : "note"});
         }
       }
     }
@@ -109,8 +113,8 @@ class Diagrams {
     for (const scenario::RunObserver::RelayOutcome& outcome : observer_.outcomes) {
       if (!outcome.attempted) continue;
       const std::string target = outcome.relay == "none" ? "unreachable" : node_of(outcome.relay);
-      const std::string label = outcome.state + " " + outcome.status + (outcome.tls ? " (TLS)" : "");
-      const std::string kind = outcome.outcome;
+      const std::string label = std::string(relay::to_string(outcome.state)) + " " + outcome.status + (outcome.tls ? " (TLS)" : "");
+      const std::string kind(smtp::to_string(outcome.outcome));
       const std::string rcpt = smtp::to_lower(outcome.rcpt);
       if (arrows.contains(rcpt)) arrows[rcpt].push_back({outcome.at, outcome.node, target, label, kind});
       // A notification's delivery belongs to the recipients whose failure it reports.
@@ -259,10 +263,10 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
   html += std::string("<p class=\"verdict ") + (result.passed() ? "pass\">PASSED" : "fail\">FAILED") + "</p>\n";
   html += "<p>seed " + std::to_string(loaded.seed) + ", start " + escape(format_iso8601(loaded.start)) + ", digest <code>" + escape(digest) + "</code></p>\n";
   const scenario::RunStats& stats = result.stats;
-  html += "<table id=\"stats\"><tr><th>submitted</th><th>accepted</th><th>delivered</th><th>bounced</th><th>deferred</th><th>duplicates</th><th>refused</th></tr><tr>";
-  for (const std::uint64_t value : {stats.submitted, stats.accepted, stats.delivered, stats.bounced, stats.deferred, stats.duplicates, stats.refused}) {
-    html += "<td>" + std::to_string(value) + "</td>";
-  }
+  html += "<table id=\"stats\"><tr>";
+  for (const scenario::NamedStat& stat : scenario::run_stat_names) html += "<th>" + std::string(stat.name) + "</th>";
+  html += "</tr><tr>";
+  for (const scenario::NamedStat& stat : scenario::run_stat_names) html += "<td>" + std::to_string(stats.*stat.value) + "</td>";
   html += "</tr></table>\n";
   html += "<h2>Expectations</h2>\n<table id=\"expectations\">" + verdict_rows(result.expectations) + "</table>\n";
   if (result.expectations.empty()) html += "<p>The scenario states no expectations.</p>\n";

@@ -49,7 +49,7 @@ void print_org(const std::string& name, const salesforce::OrgState& org, Instant
   for (std::size_t i = 0; i < org.log.size() && i < email_log_lines_max; ++i) {
     const salesforce::LogEntry& entry = org.log[i];
     std::printf("    %s  %-13s %-24s %-18s %-10s %s\n", offset_of(entry.at, start).c_str(), entry.email.c_str(), entry.recipient.c_str(),
-                entry.event.c_str(), entry.path.c_str(), entry.detail.c_str());
+                std::string(to_string(entry.event)).c_str(), entry.path.c_str(), entry.detail.c_str());
   }
   if (org.log.size() > email_log_lines_max) {
     std::printf("    ... %zu more entries (the salesforce.log events of the trace)\n", org.log.size() - email_log_lines_max);
@@ -89,8 +89,9 @@ nlohmann::json verdicts_json(const std::vector<scenario::Verdict>& verdicts) {
 }
 
 nlohmann::json stats_json(const scenario::RunStats& stats) {
-  return {{"submitted", stats.submitted}, {"accepted", stats.accepted}, {"delivered", stats.delivered}, {"bounced", stats.bounced},
-          {"deferred", stats.deferred},   {"duplicates", stats.duplicates}, {"refused", stats.refused}};
+  nlohmann::json out = nlohmann::json::object();
+  for (const scenario::NamedStat& stat : scenario::run_stat_names) out[stat.name] = stats.*stat.value;
+  return out;
 }
 
 RanFile run_one(const std::string& path, const RunOptions& options) {
@@ -176,11 +177,11 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
     print_verdicts("expectations", result.expectations, colour);
     print_verdicts("invariants", result.invariants, colour);
     const scenario::RunStats& stats = result.stats;
-    std::printf("\nstats: %llu submitted, %llu accepted, %llu delivered, %llu bounced, %llu deferred, %llu duplicates, %llu refused\n",
-                static_cast<unsigned long long>(stats.submitted), static_cast<unsigned long long>(stats.accepted),
-                static_cast<unsigned long long>(stats.delivered), static_cast<unsigned long long>(stats.bounced),
-                static_cast<unsigned long long>(stats.deferred), static_cast<unsigned long long>(stats.duplicates),
-                static_cast<unsigned long long>(stats.refused));
+    std::string line;
+    for (const scenario::NamedStat& stat : scenario::run_stat_names) {
+      line += (line.empty() ? "" : ", ") + std::to_string(stats.*stat.value) + " " + std::string(stat.name);
+    }
+    std::printf("\nstats: %s\n", line.c_str());
     std::printf("%s after %s of virtual time: %llu events, %llu trace events\n", ended, format_duration(elapsed).c_str(),
                 static_cast<unsigned long long>(world.events_executed()), static_cast<unsigned long long>(world.trace_events()));
     std::printf("%s\n", result.passed() ? "PASSED" : "FAILED");

@@ -30,7 +30,7 @@ void print_log_entry(const salesforce::LogEntry& entry) {
   if (!entry.server.empty()) via += (via.empty() ? "" : " ") + entry.server;
   if (entry.tls) via += entry.tls_verified ? ", TLS verified" : ", TLS";
   std::printf("%s  %-10s  %-28s  %-18s  attempt %d  %s%s%s\n", format_iso8601(entry.at).c_str(), entry.email.c_str(), entry.recipient.c_str(),
-              entry.event.c_str(), entry.attempt, via.c_str(), entry.detail.empty() ? "" : ": ", entry.detail.c_str());
+              std::string(to_string(entry.event)).c_str(), entry.attempt, via.c_str(), entry.detail.empty() ? "" : ": ", entry.detail.c_str());
   std::fflush(stdout);
 }
 

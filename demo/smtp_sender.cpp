@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 
+#include "demo/events.hpp"
 #include "endpoint/client_connection.hpp"
 
 namespace relaysim::demo {
@@ -36,7 +37,7 @@ class SmtpSender final : public io::Node {
     if (const auto address = io::Address::parse(config_.server)) return connect(index, *address);
     attempt.lookup = io_.resolve(config_.server, io::DnsType::a, [this, index](const io::DnsAnswer& answer) {
       if (answer.addresses.empty()) {
-        return report(index, "failed", "", "no address for " + config_.server + " (" + std::string(io::to_string(answer.status)) + ")");
+        return report_failure(index, "", "no address for " + config_.server + " (" + std::string(io::to_string(answer.status)) + ")");
       }
       connect(index, answer.addresses.front());
     });
@@ -56,15 +57,15 @@ class SmtpSender final : public io::Node {
             return;
           }
           if (const auto* failed = std::get_if<smtp::client_event::Failed>(&event)) {
-            return report(index, "failed", failed->reply ? failed->reply->text() : "",
+            return report_failure(index, failed->reply ? failed->reply->text() : "",
                           std::string(smtp::to_string(failed->stage)) + ": " + failed->reason);
           }
           if (const auto* finished = std::get_if<smtp::client_event::Finished>(&event)) {
             for (const smtp::RecipientResult& result : finished->result.recipients) {
-              io_.trace("sender.result", {{"message", index + 1},
-                                          {"rcpt", result.recipient.to_string()},
-                                          {"outcome", smtp::to_string(result.outcome)},
-                                          {"reply", result.reply ? result.reply->text() : result.detail}});
+              const std::string rcpt = result.recipient.to_string();
+              const std::string reply = result.reply ? result.reply->text() : result.detail;
+              const std::string queue_id = result.reply && result.outcome == smtp::Outcome::delivered ? result.reply->queue_id() : std::string();
+              io_.observe(events::SenderResult{.message = index + 1, .rcpt = rcpt, .outcome = result.outcome, .reply = reply, .queue_id = queue_id});
             }
             finished_ += 1;
             return;
@@ -73,8 +74,9 @@ class SmtpSender final : public io::Node {
         });
   }
 
-  void report(std::size_t index, const char* outcome, const std::string& reply, const std::string& detail) {
-    io_.trace("sender.result", {{"message", index + 1}, {"rcpt", "*"}, {"outcome", outcome}, {"reply", reply.empty() ? detail : reply}});
+  // The message failed as a whole, before any recipient had an outcome.
+  void report_failure(std::size_t index, const std::string& reply, const std::string& detail) {
+    io_.observe(events::SenderResult{.message = index + 1, .rcpt = "*", .outcome = std::nullopt, .reply = reply.empty() ? detail : reply});
     finished_ += 1;
   }
 

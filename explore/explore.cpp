@@ -5,6 +5,10 @@
 
 #include "rapidcheck/detail/Configuration.h"
 #include "rapidcheck/detail/TestListenerAdapter.h"
+#include "fake_mx/events.hpp"
+#include "fake_salesforce/events.hpp"
+#include "relay/events.hpp"
+#include "sim/events.hpp"
 #include "scenario/verdicts.hpp"
 #include "scenario/world_file.hpp"
 #include "smtp/dsn.hpp"
@@ -32,64 +36,44 @@ constexpr int recipients_max = 3;
 constexpr int rules_max = 3;
 constexpr int faults_max = 4;
 
-// Counts what a run reached, from its trace.
+// Counts what a run reached, from its typed events.
 class CoverageSink final : public sim::TraceSink {
  public:
   explicit CoverageSink(Coverage& coverage) : coverage_(coverage) {}
   void on_event(const io::TraceEvent& event, std::string_view) override {
-    const std::string_view kind = event.kind;
-    if (kind == "mx.greylist" && text(event, "verdict") == "passed") count("greylist passed");
-    if (kind == "relay.outcome") {
-      const std::string_view status = text(event, "status");
-      if (status == "4.4.7") count("expired (4.4.7)");
-      if (text(event, "outcome") == "permanent" && text(event, "reason").find("end of data") != std::string_view::npos) count("5xx after DATA");
-      if (text(event, "outcome") == "permanent" && text(event, "reason").find("RCPT") != std::string_view::npos) count("5xx at RCPT");
-      if (flag(event, "possible_duplicate")) count("connection lost after the dot");
-      if (text(event, "state") == "delivered") count("relay delivered");
+    if (const auto* e = event.as<fake_mx::events::Greylisted>(); e && e->verdict == fake_mx::GreylistVerdict::passed) count("greylist passed");
+    if (const auto* e = event.as<relay::events::RecipientSettled>()) {
+      const relay::RecipientOutcome& outcome = e->outcome;
+      if (e->status == "4.4.7") count("expired (4.4.7)");
+      if (outcome.outcome == smtp::Outcome::permanent && outcome.stage == smtp::Stage::content) count("5xx after DATA");
+      if (outcome.outcome == smtp::Outcome::permanent && outcome.stage == smtp::Stage::rcpt) count("5xx at RCPT");
+      if (outcome.possible_duplicate) count("connection lost after the dot");
+      if (e->state == relay::RecipientState::delivered) count("relay delivered");
     }
-    if (kind == "relay.route") {
-      if (text(event, "status") == "5.1.10") count("null MX bounce");
-      if (text(event, "why").find("implicit MX") != std::string_view::npos) count("implicit MX");
-      if (text(event, "status") == "4.4.3") count("DNS failure deferral");
+    if (const auto* e = event.as<relay::events::Routed>()) {
+      if (e->status == "5.1.10") count("null MX bounce");
+      if (e->implicit_mx) count("implicit MX");
+      if (e->status == "4.4.3") count("DNS failure deferral");
     }
-    if (kind == "relay.hop_failed") count("next MX tried");
-    if (kind == "relay.destination_dead") count("dead destination");
-    if (kind == "relay.dsn") count(text(event, "action") == "failed" ? "bounce sent" : "delay notice sent");
-    if (kind == "relay.connect" && flag(event, "plaintext_fallback")) count("plaintext fallback");
-    if (kind == "queue.recovered" && integer(event, "messages") > 0) count("queue recovered after a crash");
-    if (kind == "process.crash") count("crash");
-    if (kind == "smtp.client.tls_failed") count("TLS handshake failed");
-    if (kind == "salesforce.log") {
-      const std::string_view what = text(event, "event");
-      if (what == "Given up") count("Salesforce gave up");
-      if (what == "Transient failure") count("Salesforce retried");
-      if (what == "Permanent failure") count("Salesforce failed permanently");
-      if (what == "Bounced") count("contact marked bounced");
+    if (event.as<relay::events::HopFailed>() != nullptr) count("next MX tried");
+    if (event.as<relay::events::DestinationDead>() != nullptr) count("dead destination");
+    if (const auto* e = event.as<relay::events::NoticeQueued>()) count(e->action == smtp::DsnAction::failed ? "bounce sent" : "delay notice sent");
+    if (const auto* e = event.as<relay::events::Connecting>(); e && e->plaintext_fallback) count("plaintext fallback");
+    if (const auto* e = event.as<relay::events::Recovered>(); e && e->messages > 0) count("queue recovered after a crash");
+    if (event.as<sim::events::ProcessCrashed>() != nullptr) count("crash");
+    if (event.kind == "smtp.client.tls_failed") count("TLS handshake failed");
+    if (const auto* e = event.as<salesforce::events::EmailLogged>()) {
+      if (e->entry.event == salesforce::EmailLogEvent::given_up) count("Salesforce gave up");
+      if (e->entry.event == salesforce::EmailLogEvent::transient_failure) count("Salesforce retried");
+      if (e->entry.event == salesforce::EmailLogEvent::permanent_failure) count("Salesforce failed permanently");
+      if (e->entry.event == salesforce::EmailLogEvent::bounced) count("contact marked bounced");
     }
-    if (kind == "mx.bounce_sent") count("late bounce sent");
-    if (kind == "disk.error") count("disk error");
-    if (kind == "log" && text(event, "line").find("queue file write error") != std::string_view::npos) count("451 for a disk error");
+    if (event.as<fake_mx::events::LateBounceSent>() != nullptr) count("late bounce sent");
+    if (event.kind == "disk.fault") count("disk error");
+    if (const auto* e = event.as<io::LogLine>(); e && e->line.find("queue file write error") != std::string_view::npos) count("451 for a disk error");
   }
 
  private:
-  static std::string_view text(const io::TraceEvent& event, std::string_view key) {
-    for (const io::TraceField& field : event.fields) {
-      if (field.key == key) return field.value.text();
-    }
-    return {};
-  }
-  static bool flag(const io::TraceEvent& event, std::string_view key) {
-    for (const io::TraceField& field : event.fields) {
-      if (field.key == key) return field.value.boolean();
-    }
-    return false;
-  }
-  static std::int64_t integer(const io::TraceEvent& event, std::string_view key) {
-    for (const io::TraceField& field : event.fields) {
-      if (field.key == key) return field.value.integer();
-    }
-    return 0;
-  }
   void count(const std::string& what) { coverage_[what] += 1; }
   Coverage& coverage_;
 };
@@ -291,7 +275,7 @@ std::set<std::string> outcomes_of(const Ran& ran) {
     }
   }
   for (const scenario::RunObserver::RelayOutcome& outcome : ran.observer.outcomes) {
-    if (outcome.state == "bounced") out.insert("bounced " + outcome.rcpt + " " + outcome.status);
+    if (outcome.state == relay::RecipientState::bounced) out.insert("bounced " + outcome.rcpt + " " + outcome.status);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "fake_mx/events.hpp"
 #include "io/assert.hpp"
 #include "mailauth/dmarc.hpp"
 #include "smtp/dsn.hpp"
@@ -106,7 +107,7 @@ void FakeMxNode::start() {
   auto listener = io_.listen({behaviour_.address, behaviour_.port},
                              [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
   if (!listener) {
-    io_.trace("log", {{"line", "fatal: cannot listen on port " + std::to_string(behaviour_.port) + ": " + listener.error().detail}});
+    io_.observe(io::LogLine{"fatal: cannot listen on port " + std::to_string(behaviour_.port) + ": " + listener.error().detail});
     return;
   }
   listener_ = std::move(listener).value();
@@ -125,7 +126,7 @@ void FakeMxNode::set_behaviour(Behaviour behaviour) {
   if (!same_greylisting) greylist_ = Greylist(behaviour_.greylisting);
   matched_.assign(behaviour_.rules.size(), 0);
   applied_.assign(behaviour_.rules.size(), 0);
-  io_.trace("log", {{"line", "behaviour changed: " + std::to_string(behaviour_.rules.size()) + " rules"}});
+  io_.observe(io::LogLine{"behaviour changed: " + std::to_string(behaviour_.rules.size()) + " rules"});
 }
 
 std::string FakeMxNode::status() const {
@@ -291,8 +292,7 @@ void FakeMxNode::on_rcpt(std::uint64_t id, Session& session, const smtp::server_
   if (behaviour_.greylisting.enabled) {
     const std::string sender = session.sender == "<>" ? std::string() : session.sender;
     const GreylistVerdict verdict = greylist_.check(io_.now(), session.client.address, sender, recipient);
-    io_.trace("mx.greylist", {{"client", session.client.address.to_string()}, {"sender", session.sender},
-                              {"rcpt", recipient}, {"verdict", to_string(verdict)}});
+    io_.observe(events::Greylisted{.client = session.client.address, .sender = session.sender, .rcpt = recipient, .verdict = verdict});
     if (!accepted(verdict)) {
       return session.connection->decide(smtp::Verdict::reject(for_recipient(behaviour_.greylisting.reply, recipient)));
     }
@@ -346,8 +346,13 @@ void FakeMxNode::keep(std::uint64_t id, Session& session, Arrival arrival, const
     stored.transcript = session.connection->take_transcript();
     stored.folder = folder;
     stored.authentication_results = header;
-    io_.trace("mx.stored", {{"number", number}, {"from", stored.sender}, {"recipients", stored.recipients.size()},
-                            {"bytes", stored.content.size()}, {"tls", stored.tls.active}, {"dropped_reply", dropped}, {"folder", folder}});
+    io_.observe(events::MessageStored{.number = number,
+                                      .from = stored.sender,
+                                      .recipients = stored.recipients.size(),
+                                      .bytes = stored.content.size(),
+                                      .tls = stored.tls.active,
+                                      .dropped_reply = dropped,
+                                      .folder = folder});
     store_.add(std::move(stored));
   }
   answer(id, session, rule, smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", std::string("Ok: queued as ") + queue_id)));
@@ -442,10 +447,8 @@ void FakeMxNode::respond(std::uint64_t id, Session& session, smtp::Verdict verdi
 
 void FakeMxNode::schedule_bounce(const smtp::server_event::Message& message, const Rule& rule,
                                  std::uint64_t number) {
-  std::string recipients;
-  for (const smtp::Recipient& recipient : message.envelope.recipients) recipients += (recipients.empty() ? "" : ",") + recipient.mailbox.to_string();
   if (!message.envelope.sender) {
-    io_.trace("mx.bounce_skipped", {{"number", number}, {"why", "the sender is <>: no bounce"}, {"recipients", recipients}});
+    io_.observe(events::LateBounceSkipped{{.scheduled = false, .number = number, .recipients = message.envelope.recipients}});
     return;
   }
   const std::uint64_t id = next_bounce_++;
@@ -490,8 +493,12 @@ void FakeMxNode::schedule_bounce(const smtp::server_event::Message& message, con
                      "   ----- Transcript of session follows -----\r\n" + rule.bounce.diagnostic + "\r\n\r\n" +
                      "   ----- Original message headers follow -----\r\n" + std::string(smtp::header_section(message.content));
   }
-  io_.trace("mx.bounce_scheduled", {{"number", number}, {"to", bounce.to}, {"at", format_iso8601(now + rule.bounce.after)},
-                                    {"status", rule.bounce.status}, {"recipients", recipients}});
+  io_.observe(events::LateBounceScheduled{{.scheduled = true,
+                                           .number = number,
+                                           .recipients = message.envelope.recipients,
+                                           .to = bounce.to,
+                                           .at = now + rule.bounce.after,
+                                           .status = rule.bounce.status}});
   bounce.step = io_.at(now + rule.bounce.after, [this, id] { send_bounce(id); });
 }
 
@@ -535,7 +542,7 @@ void FakeMxNode::bounce_to_host(std::uint64_t id, const std::string& host) {
             const auto& result = finished->result.recipients.front();
             active.delivered = result.outcome == smtp::Outcome::delivered;
             if (active.delivered) {
-              io_.trace("mx.bounce_sent", {{"to", active.to}, {"host", active.host}, {"attempts", active.attempts}});
+              io_.observe(events::LateBounceSent{.to = active.to, .host = active.host, .attempts = active.attempts});
             } else {
               io_.trace("mx.bounce_refused", {{"to", active.to}, {"reply", result.reply ? result.reply->text() : result.detail}});
             }

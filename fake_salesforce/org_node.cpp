@@ -1,9 +1,11 @@
 #include "fake_salesforce/org_node.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 
 #include "endpoint/client_connection.hpp"
+#include "fake_salesforce/events.hpp"
 #include "endpoint/server_connection.hpp"
 #include "io/assert.hpp"
 #include "relay/routing.hpp"
@@ -86,7 +88,8 @@ class OrgNode final : public io::Node {
   }
 
   std::string status() const override {
-    return std::to_string(state_.emails.size()) + " emails, " + std::to_string(state_.counters.delivered) + " recipients delivered, " +
+    const auto refused = std::count_if(state_.emails.begin(), state_.emails.end(), [](const Email& email) { return email.refused; });
+    return std::to_string(state_.emails.size() - static_cast<std::size_t>(refused)) + " emails, " + std::to_string(state_.counters.delivered) + " recipients delivered, " +
            std::to_string(state_.bounced_contacts.size()) + " contacts bounced";
   }
 
@@ -106,8 +109,10 @@ class OrgNode final : public io::Node {
     bool sent = false;
     bool answered = false;        // a server decided: no other hop
     bool permanent = false;       // ... with a 5xx before the transaction
+    std::string status;           // the enhanced status of the reply that decided it, when one did
     std::optional<smtp::TransactionResult> result;
     std::string server = "none";
+    std::optional<io::Endpoint> server_endpoint;
     std::string reason;
     bool tls = false;
     bool tls_verified = false;
@@ -158,13 +163,14 @@ class OrgNode final : public io::Node {
       state_.counters.refused += 1;
       io_.trace("salesforce.refused", {{"category", to_string(send.category)}, {"from", send.from.to_string()},
                                        {"recipients", send.to.size()}, {"error", refusal}});
-      for (const smtp::Mailbox& to : send.to) log({io_.now(), "", to.to_string(), "Refused", "", "", refusal});
+      state_.emails.push_back({id, send.category, io_.now(), "", send.from, send.subject, send.label, true});
+      for (const smtp::Mailbox& to : send.to) log({io_.now(), id, to.to_string(), EmailLogEvent::refused, "", "", refusal});
       return std::nullopt;
     }
     used += send.to.size();
     state_.counters.recipients += send.to.size();
     const std::size_t email = state_.emails.size();
-    state_.emails.push_back({id, send.category, io_.now(), compose(send, id), send.from});
+    state_.emails.push_back({id, send.category, io_.now(), compose(send, id), send.from, send.subject, send.label, false});
     io_.trace("salesforce.send", {{"email", id}, {"category", to_string(send.category)}, {"from", send.from.to_string()},
                                   {"recipients", send.to.size()}, {"bytes", state_.emails.back().content.size()}, {"test", test}});
     if (!source) source = sending_address();
@@ -210,7 +216,7 @@ class OrgNode final : public io::Node {
     const std::size_t index = state_.envelopes.size();
     state_.envelope_by_token[envelope.token] = index;
     for (const smtp::Mailbox& to : envelope.recipients) {
-      log({io_.now(), state_.emails[email].id, to.to_string(), "Accepted", path_name(path), "",
+      log({io_.now(), state_.emails[email].id, to.to_string(), EmailLogEvent::accepted, path_name(path), "",
            path.empty() ? "no email domain filter matched: Salesforce's own servers send it" : "email domain filter matched relay " + path});
     }
     state_.envelopes.push_back(std::move(envelope));
@@ -349,6 +355,7 @@ class OrgNode final : public io::Node {
     if (route.kind != relay::Route::Kind::deliver) {
       attempt.answered = true;
       attempt.permanent = route.kind == relay::Route::Kind::bounce;
+      attempt.status = route.status;
       attempt.reason = route.status.empty() ? route.reason : route.status + " " + route.reason;
       return conclude(index);
     }
@@ -376,6 +383,7 @@ class OrgNode final : public io::Node {
     if (context == nullptr && client.tls == smtp::ClientTls::opportunistic) client.tls = smtp::ClientTls::none;
     if (relay != nullptr) client.auth = relay->auth;
     attempt.server = hop.label();
+    attempt.server_endpoint = hop.endpoint;
     attempt.sent = false;
     bury(std::move(attempt.connection));
     io::ConnectOptions options;
@@ -411,7 +419,11 @@ class OrgNode final : public io::Node {
         return;
       }
       attempt.answered = true;
+      // The session's TLS as it stood when it failed: a rejected AUTH still went over TLS.
+      attempt.tls = connection.session().tls().active;
+      attempt.tls_verified = connection.session().tls().peer_verified;
       attempt.permanent = failed->reply && failed->reply->code >= 500;
+      if (failed->reply) attempt.status = failed->reply->status();
       attempt.reason = failed->reply ? failed->reply->text() + " (in reply to " + std::string(smtp::to_string(failed->stage)) + ")"
                                      : std::string(smtp::to_string(failed->stage)) + ": " + failed->reason;
       return;
@@ -442,22 +454,24 @@ class OrgNode final : public io::Node {
     std::string transient_reason = attempt->reason;
     for (std::size_t i = 0; i < envelope.recipients.size(); ++i) {
       const smtp::Mailbox& to = envelope.recipients[i];
-      LogEntry entry{io_.now(), email, to.to_string(), "", path, attempt->server, attempt->reason, envelope.attempts, attempt->tls,
-                     attempt->tls_verified};
+      LogEntry entry{io_.now(), email, to.to_string(), EmailLogEvent::transient_failure, path, attempt->server, attempt->reason, envelope.attempts,
+                     attempt->tls, attempt->tls_verified, attempt->server_endpoint, "", attempt->status};
       smtp::Outcome outcome = attempt->permanent ? smtp::Outcome::permanent : smtp::Outcome::transient;
       if (attempt->result && i < attempt->result->recipients.size()) {
         const smtp::RecipientResult& result = attempt->result->recipients[i];
         outcome = result.outcome;
         entry.detail = result.reply ? result.reply->text() : result.detail;
+        entry.status = result.reply ? result.reply->status() : std::string();
+        if (result.reply && outcome == smtp::Outcome::delivered) entry.queue_id = result.reply->queue_id();
         if (attempt->result->possible_duplicate) entry.detail += " (connection lost after the message was sent: it may arrive twice)";
       }
       if (outcome == smtp::Outcome::delivered) {
         state_.counters.delivered += 1;
-        entry.event = "Delivered";
+        entry.event = EmailLogEvent::delivered;
         log(entry);
       } else if (outcome == smtp::Outcome::permanent) {
         state_.counters.failed += 1;
-        entry.event = "Permanent failure";
+        entry.event = EmailLogEvent::permanent_failure;
         log(entry);
       } else {
         transient_reason = entry.detail;
@@ -472,8 +486,8 @@ class OrgNode final : public io::Node {
     // The schedule counts from when each attempt began, so round trips never add up.
     const std::optional<Instant> next = org_.retry.next_attempt(envelope.first_attempt, envelope.attempts, envelope.next_attempt);
     for (const smtp::Mailbox& to : open) {
-      LogEntry entry{io_.now(), email, to.to_string(), next ? "Transient failure" : "Given up", path, attempt->server, transient_reason,
-                     envelope.attempts, attempt->tls, attempt->tls_verified};
+      LogEntry entry{io_.now(), email, to.to_string(), next ? EmailLogEvent::transient_failure : EmailLogEvent::given_up, path, attempt->server,
+                     transient_reason, envelope.attempts, attempt->tls, attempt->tls_verified, attempt->server_endpoint, "", attempt->status};
       if (next) {
         entry.detail += "; will retry at " + format_instant(*next);
       } else {
@@ -501,8 +515,7 @@ class OrgNode final : public io::Node {
   }
 
   void log(LogEntry entry) {
-    io_.trace("salesforce.log", {{"email", entry.email}, {"to", entry.recipient}, {"event", entry.event}, {"path", entry.path},
-                                 {"server", entry.server}, {"attempt", entry.attempt}, {"tls", entry.tls}, {"detail", entry.detail}});
+    io_.observe(events::EmailLogged{entry});
     state_.log.push_back(std::move(entry));
   }
 
@@ -512,8 +525,8 @@ class OrgNode final : public io::Node {
     auto listener = io_.listen({io::Address::any_v4(), org_.bounce_management.inbox_port},
                                [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
     if (!listener) {
-      io_.trace("log", {{"line", "bounce inbox: cannot listen on port " + std::to_string(org_.bounce_management.inbox_port) + ": " +
-                                     listener.error().detail}});
+      io_.observe(io::LogLine{"bounce inbox: cannot listen on port " + std::to_string(org_.bounce_management.inbox_port) + ": " +
+                              listener.error().detail});
       return;
     }
     listener_ = std::move(listener).value();
@@ -569,7 +582,7 @@ class OrgNode final : public io::Node {
       if (!failed) {
         const std::string action = report->recipients.empty() ? "empty" : std::string(smtp::to_string(report->recipients.front().action));
         io_.trace("salesforce.bounce", {{"email", email}, {"contact", verp->contact}, {"dsn", action}, {"marked", false}});
-        log({io_.now(), email, verp->contact, "Notice received", "", "", "a delivery status notification (" + action + "); the contact is not marked"});
+        log({io_.now(), email, verp->contact, EmailLogEvent::notice_received, "", "", "a delivery status notification (" + action + "); the contact is not marked"});
         return;
       }
     } else {
@@ -580,7 +593,7 @@ class OrgNode final : public io::Node {
     }
     io_.trace("salesforce.bounce", {{"email", email}, {"contact", verp->contact}, {"status", status}, {"marked", true}});
     state_.bounced_contacts[smtp::to_lower(verp->contact)] = {io_.now(), verp->contact, email, status, reason};
-    log({io_.now(), email, verp->contact, "Bounced", "", "", (status.empty() ? std::string() : status + " ") + reason});
+    log({io_.now(), email, verp->contact, EmailLogEvent::bounced, "", "", (status.empty() ? std::string() : status + " ") + reason});
   }
 
   io::Io& io_;
@@ -602,6 +615,20 @@ class OrgNode final : public io::Node {
 };
 
 }  // namespace
+
+namespace {
+constexpr std::array<std::string_view, 8> email_log_event_names{"Accepted", "Refused", "Delivered", "Transient failure",
+                                                                "Permanent failure", "Given up", "Bounced", "Notice received"};
+}  // namespace
+
+std::string_view to_string(EmailLogEvent event) { return email_log_event_names[static_cast<std::size_t>(event)]; }
+
+std::optional<EmailLogEvent> email_log_event_named(std::string_view name) {
+  for (std::size_t i = 0; i < email_log_event_names.size(); ++i) {
+    if (email_log_event_names[i] == name) return static_cast<EmailLogEvent>(i);
+  }
+  return std::nullopt;
+}
 
 bool OrgState::contact_bounced(std::string_view address) const { return bounced_contacts.contains(smtp::to_lower(address)); }
 

@@ -50,6 +50,7 @@ struct Send {
   std::size_t body_bytes = 0;  // pad the body to at least this size
   std::vector<Attachment> attachments;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, after Salesforce's
+  std::string label;  // the scenario's name for this send: "renewals", or "renewals[12]" for a generator's 12th
 };
 
 // Setup -> Test Deliverability: one message per sending range to `to`.
@@ -67,18 +68,42 @@ struct OrgConfig {
   bool deliverability_from_own_address = false;
 };
 
+// What a row of the email log says happened to a recipient.
+enum class EmailLogEvent : std::uint8_t {
+  accepted,           // the send was taken and routed (to a relay or Salesforce's own servers)
+  refused,            // the send was refused at the source: access level or daily limit
+  delivered,          // handed over with a 250
+  transient_failure,  // a 4xx or no answer; retried on Salesforce's schedule
+  permanent_failure,  // a 5xx
+  given_up,           // the retry schedule ran out; nothing bounced
+  bounced,            // a bounce reached the bounce inbox and marked the contact
+  notice_received,    // a delivery status notification that marks nothing (delayed, relayed)
+};
+// As Salesforce's email log words it: "Accepted", "Transient failure", "Given up", ...
+std::string_view to_string(EmailLogEvent event);
+std::optional<EmailLogEvent> email_log_event_named(std::string_view name);
+// Delivered, failed for good or given up: nothing more will happen to the recipient.
+inline bool is_final(EmailLogEvent event) {
+  return event == EmailLogEvent::delivered || event == EmailLogEvent::permanent_failure || event == EmailLogEvent::given_up;
+}
+// An attempt to hand the recipient over was made.
+inline bool is_attempt(EmailLogEvent event) { return is_final(event) || event == EmailLogEvent::transient_failure; }
+
 // A row of the email log, as Salesforce's email log reports it.
 struct LogEntry {
   Instant at;
-  std::string email;      // the internal message id
+  std::string email;  // the internal message id; refused sends have one too
   std::string recipient;
-  std::string event;      // "Accepted", "Delivered", "Transient failure", "Permanent failure", "Given up", "Refused", "Bounced"
-  std::string path;       // the relay's name, or "Salesforce" for Salesforce's own servers
-  std::string server;     // the server that answered: "relay.acme.example[198.51.100.10]:587"
-  std::string detail;     // the reply or the reason
+  EmailLogEvent event = EmailLogEvent::accepted;
+  std::string path;    // the relay's name, or "Salesforce" for Salesforce's own servers
+  std::string server;  // the server that answered: "relay.acme.example[198.51.100.10]:587"
+  std::string detail;  // the reply or the reason
   int attempt = 0;
-  bool tls = false;
-  bool tls_verified = false;
+  bool tls = false;           // the attempt's session was encrypted (whatever became of it afterwards)
+  bool tls_verified = false;  // ...and the server's certificate verified
+  std::optional<io::Endpoint> server_endpoint{};  // the address of `server`, when a connection was made
+  std::string queue_id{};  // delivered: the id the server named in its 250 ("queued as ..."); empty if none
+  std::string status{};    // the enhanced status of the deciding reply ("5.1.1"); empty when no server replied
 };
 
 struct BouncedContact {
@@ -114,8 +139,11 @@ struct Email {
   std::string id;  // the internal message id
   Category category = Category::single;
   Instant created;
-  std::string content;
+  std::string content;  // empty for a refused send
   smtp::Mailbox from;
+  std::string subject;
+  std::string send;  // the send's label in the scenario; empty when it has none
+  bool refused = false;
 };
 
 struct OrgCounters {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -173,7 +174,18 @@ class Io {
   virtual Random random_stream(std::string_view purpose) = 0;
 
   // --- trace: one observable step; the implementation adds the instant and the node name.
-  virtual void trace(std::string_view kind, TraceFields fields) = 0;
+  // A typed event (io/trace.hpp's Observation) is what checks read; plain fields are for steps
+  // only people and the digest look at.
+  template <typename Event>
+  void observe(const Event& event) {
+    const Observed<Event> observed(event);
+    record(Event::kind, {}, &observed);
+  }
+  void trace(std::string_view kind, TraceFields fields) { record(kind, {fields.begin(), fields.size()}, nullptr); }
+
+ protected:
+  // `observation` set: the step's fields are what it writes, and `fields` is empty.
+  virtual void record(std::string_view kind, std::span<const TraceField> fields, const Observation* observation) = 0;
 };
 
 // A program that runs on a host: the relay, a fake MX, a fake Salesforce org. It is constructed

@@ -57,6 +57,17 @@ void append_value(std::string& out, const TraceValue& value) {
 
 }  // namespace
 
+void TraceFieldList::add(std::string_view key, TraceValue value) {
+  RELAYSIM_ASSERT(size_ < fields_max);
+  fields_[size_++] = TraceField{key, value};
+}
+
+std::string_view TraceFieldList::keep(std::string text) {
+  RELAYSIM_ASSERT(kept_size_ < kept_texts_max);
+  kept_[kept_size_] = std::move(text);
+  return kept_[kept_size_++];
+}
+
 namespace {
 
 // Bytes that go into a JSON string as they are: printable ASCII but the quote and the backslash.

@@ -3,6 +3,7 @@
 // canonical form is one JSON object per line with keys in the order given, so the same steps always
 // give the same bytes; a running SHA-256 over those lines is the world's digest.
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -18,6 +19,7 @@ class TraceValue {
  public:
   enum class Type : std::uint8_t { integer, text, boolean };
 
+  TraceValue() : type_(Type::integer) {}
   TraceValue(std::string_view text) : type_(Type::text), text_(text) {}  // NOLINT: implicit on purpose
   TraceValue(const std::string& text) : type_(Type::text), text_(text) {}  // NOLINT
   TraceValue(const char* text) : type_(Type::text), text_(text) {}  // NOLINT
@@ -45,12 +47,82 @@ struct TraceField {
 
 using TraceFields = std::initializer_list<TraceField>;
 
+// The fields a typed event writes for its trace line, in order. Text a field needs that the event
+// does not hold (a joined list, a formatted instant) is kept here for the line's lifetime.
+class TraceFieldList {
+ public:
+  static constexpr std::size_t fields_max = 24;
+  static constexpr std::size_t kept_texts_max = 4;
+
+  TraceFieldList() = default;
+  TraceFieldList(const TraceFieldList&) = delete;
+  TraceFieldList& operator=(const TraceFieldList&) = delete;
+
+  void add(std::string_view key, TraceValue value);
+  // Keeps `text` and returns a view of it that lives as long as this list.
+  std::string_view keep(std::string text);
+  std::span<const TraceField> fields() const { return {fields_.data(), size_}; }
+
+ private:
+  std::array<TraceField, fields_max> fields_{};
+  std::size_t size_ = 0;
+  std::array<std::string, kept_texts_max> kept_;
+  std::size_t kept_size_ = 0;
+};
+
+// Typed observable steps. Each producing layer declares its events as plain structs in one header
+// (relay/events.hpp, fake_mx/events.hpp, fake_salesforce/events.hpp, demo/events.hpp, sim/events.hpp),
+// each with its trace kind and a `write` that gives its trace line's fields:
+//
+//   struct Retry { static constexpr std::string_view kind = "relay.retry"; std::string_view id; ...
+//                  void write(io::TraceFieldList& fields) const; };
+//
+// The trace line and its digest are the event's on-disk form; in-process observers get the struct
+// itself (TraceEvent::as), so checks read members and enums, never field names or free text.
+// Texts in an event are views, valid while it is being delivered; an observer that keeps one copies it.
+class Observation {
+ public:
+  virtual std::string_view kind() const = 0;
+  virtual void write(TraceFieldList& fields) const = 0;
+
+ protected:
+  ~Observation() = default;
+};
+
+template <typename Event>
+class Observed final : public Observation {
+ public:
+  explicit Observed(const Event& event) : event_(event) {}
+  std::string_view kind() const override { return Event::kind; }
+  void write(TraceFieldList& fields) const override { event_.write(fields); }
+  const Event& event() const { return event_; }
+
+ private:
+  const Event& event_;
+};
+
 struct TraceEvent {
   std::uint64_t sequence = 0;  // position in the world's trace, from 1
   Instant time;
   std::string_view node;
   std::string_view kind;
   std::span<const TraceField> fields;
+  const Observation* observation = nullptr;  // the typed event, when the step was reported as one
+
+  // The typed event, when it is one of type `Event`; else null.
+  template <typename Event>
+  const Event* as() const {
+    const auto* observed = dynamic_cast<const Observed<Event>*>(observation);
+    return observed == nullptr ? nullptr : &observed->event();
+  }
+};
+
+// A line of a node's log, as a Postfix administrator reads it.
+struct LogLine {
+  static constexpr std::string_view kind = "log";
+  std::string_view line;
+
+  void write(TraceFieldList& fields) const { fields.add("line", line); }
 };
 
 // JSON string with escapes; bytes that are not valid UTF-8 become \u00XX so the line stays JSON.

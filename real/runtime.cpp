@@ -349,10 +349,14 @@ io::Random RealIo::random_stream(std::string_view purpose) {
   return io::Random::stream(seed_, options_.node_name + "/" + std::string(purpose));
 }
 
-void RealIo::trace(std::string_view kind, io::TraceFields fields) {
+void RealIo::record(std::string_view kind, std::span<const io::TraceField> fields, const io::Observation* observation) {
   if (!options_.on_trace) return;
-  const io::TraceEvent event{++trace_sequence_, now(), options_.node_name, kind,
-                             std::span<const io::TraceField>(fields.begin(), fields.size())};
+  io::TraceFieldList written;
+  if (observation != nullptr) {
+    observation->write(written);
+    fields = written.fields();
+  }
+  const io::TraceEvent event{++trace_sequence_, now(), options_.node_name, kind, fields, observation};
   line_buffer_.clear();
   io::append_json_line(line_buffer_, event);
   options_.on_trace(event, line_buffer_);

@@ -1,3 +1,4 @@
+#include "relay/events.hpp"
 #include "relay/delivery.hpp"
 
 #include "io/assert.hpp"
@@ -5,11 +6,6 @@
 
 namespace relaysim::relay {
 namespace {
-
-std::string status_of(const smtp::Reply& reply) {
-  if (!reply.enhanced.empty()) return reply.enhanced;
-  return std::to_string(reply.code / 100) + ".0.0";
-}
 
 // Postfix names the command a reply answered: "(in reply to RCPT TO command)".
 std::string in_reply_to(smtp::Stage stage) {
@@ -56,11 +52,11 @@ void Delivery::on_route(Route route) {
   RELAYSIM_ASSERT(job_);
   report_.route = route.kind;
   report_.explanation += (report_.explanation.empty() ? "" : "; ") + route.explanation;
-  io_.trace("relay.route", {{"id", job_->message_id}, {"domain", job_->destination}, {"route", route.kind == Route::Kind::deliver ? "deliver" : route.kind == Route::Kind::defer ? "defer" : "bounce"},
-                            {"why", route.explanation}, {"status", route.status}});
+  io_.observe(events::Routed{.id = job_->message_id, .domain = job_->destination, .route = route.kind, .why = route.explanation, .status = route.status,
+                              .implicit_mx = route.implicit_mx});
   if (route.kind != Route::Kind::deliver) {
     settle_remaining(route.kind == Route::Kind::bounce ? smtp::Outcome::permanent : smtp::Outcome::transient,
-                     Failure{route.status, route.reason, "", "none", "", "", 0});
+                     Failure{route.status, route.reason, "", "none", "", std::nullopt, 0, std::nullopt});
     return finish_job();
   }
   hops_ = std::move(route.hops);
@@ -103,8 +99,11 @@ void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
   if (connection_) retired_ = std::move(connection_);
   connected_at_ = io_.now();
   jobs_on_connection_ = 0;
-  io_.trace("relay.connect", {{"id", job_ ? job_->message_id : std::string()}, {"hop", hop.label()}, {"preference", hop.preference},
-                              {"tls", to_string(level_)}, {"plaintext_fallback", plaintext_fallback}});
+  io_.observe(events::Connecting{.id = job_ ? std::string_view(job_->message_id) : std::string_view(),
+                                 .hop = current_hop_label_,
+                                 .preference = hop.preference,
+                                 .tls = level_,
+                                 .plaintext_fallback = plaintext_fallback});
   connection_ = std::make_unique<endpoint::ClientConnection>(
       io_, hop.endpoint, hop.host, client, context, io::ConnectOptions{config_.smtp_connect_timeout, std::nullopt},
       [this](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) { on_event(connection, event); });
@@ -135,7 +134,7 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   const std::string& label = hop_label();
   std::string status, reason;
   if (failed.reply) {
-    status = status_of(*failed.reply);
+    status = failed.reply->status();
     reason = failed.stage == smtp::Stage::greeting ? "host " + label + " refused to talk to me: " + failed.reply->text()
                                                    : "host " + label + " said: " + failed.reply->text() + in_reply_to(failed.stage);
   } else if (failed.stage == smtp::Stage::connect) {
@@ -154,14 +153,18 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   if (status.starts_with('5')) status[0] = '4';
   last_failure_ = failure(status, reason, failed.reply ? failed.reply->text() : "");
   if (failed.reply) {
-    last_failure_.stage = to_string(failed.stage);
+    last_failure_.stage = failed.stage;
     last_failure_.code = failed.reply->code;
   }
   // A failure of the whole session is the latest news for every recipient still open.
   std::fill(recipient_failure_.begin(), recipient_failure_.end(), std::nullopt);
   move_on_ = !(failed.stage == smtp::Stage::starttls && level_ == TlsLevel::may && !plaintext_fallback_);
-  io_.trace("relay.hop_failed", {{"id", job_ ? job_->message_id : std::string()}, {"hop", label}, {"stage", to_string(failed.stage)},
-                                 {"status", status}, {"reason", reason}, {"next", move_on_ ? "next hop" : "same hop in plaintext"}});
+  io_.observe(events::HopFailed{.id = job_ ? std::string_view(job_->message_id) : std::string_view(),
+                                .hop = label,
+                                .stage = failed.stage,
+                                .status = status,
+                                .reason = reason,
+                                .next_hop = move_on_});
 }
 
 void Delivery::send_job() {
@@ -203,7 +206,7 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
     const std::size_t position = sent_positions_[i];
     std::string status, reason, diagnostic;
     if (recipient.reply) {
-      status = status_of(*recipient.reply);
+      status = recipient.reply->status();
       diagnostic = recipient.reply->text();
       reason = recipient.outcome == smtp::Outcome::delivered ? diagnostic
                                                             : "host " + label + " said: " + diagnostic + in_reply_to(recipient.stage);
@@ -221,7 +224,7 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
                       recipient.stage == smtp::Stage::rcpt;
     Failure what = failure(kept ? "4" + status.substr(1) : status, reason, diagnostic);
     if (recipient.reply) {
-      what.stage = to_string(recipient.stage);
+      what.stage = recipient.stage;
       what.code = recipient.reply->code;
     }
     if (recipient.outcome == smtp::Outcome::transient || kept) {
@@ -259,8 +262,8 @@ void Delivery::on_closed() {
 
 Delivery::Failure Delivery::failure(std::string status, std::string reason, std::string diagnostic) const {
   // Postfix's relay= names a server only once a session with it began.
-  if (!session_counted_ && diagnostic.empty()) return {std::move(status), std::move(reason), "", "none", "", "", 0};
-  return {std::move(status), std::move(reason), std::move(diagnostic), hop_label(), current_hop_.host, "", 0};
+  if (!session_counted_ && diagnostic.empty()) return {std::move(status), std::move(reason), "", "none", "", std::nullopt, 0, std::nullopt};
+  return {std::move(status), std::move(reason), std::move(diagnostic), hop_label(), current_hop_.host, std::nullopt, 0, current_hop_.endpoint};
 }
 
 void Delivery::settle(std::size_t position, smtp::Outcome outcome, const Failure& what) {
@@ -272,6 +275,7 @@ void Delivery::settle(std::size_t position, smtp::Outcome outcome, const Failure
   settled.diagnostic = what.diagnostic;
   settled.relay = what.relay;
   settled.remote_host = what.remote_host;
+  settled.relay_endpoint = what.relay_endpoint;
   settled.stage = what.stage;
   settled.code = what.code;
   if (connection_ && what.relay == hop_label()) {

@@ -44,13 +44,14 @@ struct RecipientOutcome {
   std::string reason;      // for logs and DSNs: "250 2.0.0 Ok" or "connect to mx[...]:25: refused"
   std::string diagnostic;  // the remote reply on one line, when a server gave one
   std::string relay = "none";  // the hop that answered: "mx.example.com[192.0.2.1]:25"
+  std::optional<io::Endpoint> relay_endpoint;  // that hop's address; none when no session began
   std::string remote_host;     // its name, for Remote-MTA
   bool remote_dsn = false;     // that server announced DSN: NOTIFY and ORCPT went on with the message
   bool tls = false;            // the message went over TLS
   bool tls_verified = false;
   bool possible_duplicate = false;
-  std::string stage;  // the command the deciding reply answered ("RCPT TO"); empty without a reply
-  int code = 0;       // that reply's code; 0 without a reply
+  std::optional<smtp::Stage> stage;  // the command the deciding reply answered; none without a reply
+  int code = 0;                      // that reply's code; 0 without a reply
 };
 
 struct DeliveryReport {
@@ -110,8 +111,9 @@ class Delivery {
     std::string diagnostic;
     std::string relay = "none";
     std::string remote_host;
-    std::string stage;  // the command the reply answered ("RCPT TO"), when a server replied
-    int code = 0;       // the reply code, when a server replied
+    std::optional<smtp::Stage> stage;  // the command the reply answered, when a server replied
+    int code = 0;                      // the reply code, when a server replied
+    std::optional<io::Endpoint> relay_endpoint;
   };
   Failure failure(std::string status, std::string reason, std::string diagnostic) const;
   void settle(std::size_t position, smtp::Outcome outcome, const Failure& what);

@@ -61,7 +61,7 @@ Inbound::Inbound(io::Io& io, const RelayConfig& config, Queue& queue, const tls:
 
 Inbound::~Inbound() { *alive_ = false; }
 
-void Inbound::log(std::string_view line) { io_.trace("log", {{"line", line}}); }
+void Inbound::log(std::string_view line) { io_.observe(io::LogLine{line}); }
 
 io::Status Inbound::start() {
   for (const ListenerConfig& listener : config_.listeners) {

@@ -1,3 +1,4 @@
+#include "relay/events.hpp"
 #include "relay/outbound.hpp"
 
 #include <array>
@@ -45,7 +46,7 @@ Outbound::~Outbound() {
   destinations_.clear();  // slots first: they hold the router's lookups
 }
 
-void Outbound::log(std::string_view line) { io_.trace("log", {{"line", line}}); }
+void Outbound::log(std::string_view line) { io_.observe(io::LogLine{line}); }
 
 void Outbound::start() {
   for (const std::string& id : queue_.ids()) reschedule(id);
@@ -294,8 +295,7 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
       entry.dead_until = io_.now() + dead_destination_time(config_);
       entry.dead_reason = report.recipients.empty() ? "no server answered" : report.recipients.front().reason;
       entry.suspended_reason = "delivery temporarily suspended: " + entry.dead_reason;
-      io_.trace("relay.destination_dead", {{"destination", slot.destination()}, {"until", format_iso8601(entry.dead_until)},
-                                           {"reason", entry.dead_reason}});
+      io_.observe(events::DestinationDead{.destination = slot.destination(), .until = entry.dead_until, .reason = entry.dead_reason});
       std::deque<DeliveryJob> waiting = std::move(entry.waiting);
       entry.waiting.clear();
       apply(job, report);
@@ -398,7 +398,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
         }
         if (!retry) {
           retry = policy_.after_failure(message.arrival, now, is_notification, jitter_);
-          io_.trace("relay.retry", {{"id", job.message_id}, {"at", format_iso8601(retry->next_attempt)}, {"why", retry->reason}});
+          io_.observe(events::RetryPlanned{.id = job.message_id, .next = retry->next_attempt, .why = retry->reason});
         }
         state.state = RecipientState::deferred;
         state.next_attempt = retry->next_attempt;
@@ -416,19 +416,12 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
     if (outcome.possible_duplicate) {
       log(job.message_id + ": warning: to=<" + address + ">: the connection was lost after the end of data: the message may be delivered twice");
     }
-    io_.trace("relay.outcome", {{"id", job.message_id},
-                                {"rcpt", address},
-                                {"outcome", to_string(outcome.outcome)},
-                                {"state", to_string(state.state)},
-                                {"status", status},
-                                {"relay", outcome.relay},
-                                {"tls", outcome.tls},
-                                {"tls_verified", outcome.tls_verified},
-                                {"possible_duplicate", outcome.possible_duplicate},
-                                {"attempted", report.attempted},
-                                {"stage", outcome.stage},
-                                {"code", outcome.code},
-                                {"reason", outcome.reason}});
+    io_.observe(events::RecipientSettled{.id = job.message_id,
+                                         .rcpt = address,
+                                         .outcome = outcome,
+                                         .state = state.state,
+                                         .status = status,
+                                         .attempted = report.attempted});
     changes.push_back({outcome.index, std::move(state)});
   }
 
@@ -492,14 +485,14 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
     dsn.recipients.push_back({smtp::Recipient{notify, {}}, RecipientState::queued, 0, Instant(), "", false});
     dsn.content = notification(*current, notice.action, notice.recipients, pending->outcomes, pending->expires, id);
     dsn.helo = config_.myhostname;
-    queue_.store(std::move(dsn), [this, alive, pending, action = notice.action, covered = notice.recipients](io::Result<std::string> stored) {
+    queue_.store(std::move(dsn), [this, alive, pending, notify, action = notice.action, covered = notice.recipients](io::Result<std::string> stored) {
       if (!*alive) return;
       const std::string& message_id = pending->message_id;
       if (stored) {
         counters_.notifications += 1;
         const char* kind = action == DsnAction::failed ? "non-delivery" : action == DsnAction::delayed ? "delay" : "delivery status";
         log(message_id + ": sender " + kind + " notification: " + stored.value());
-        io_.trace("relay.dsn", {{"id", message_id}, {"dsn", stored.value()}, {"action", smtp::to_string(action)}, {"to", pending->message->sender ? pending->message->sender->to_string() : pending->message->recipients.front().recipient.mailbox.to_string()}});
+        io_.observe(events::NoticeQueued{.id = message_id, .dsn = stored.value(), .action = action, .to = notify});
         enqueue(stored.value());
       } else {
         // Without its notice a bounce is not final: the recipient stays deferred and is tried again.

@@ -1,3 +1,4 @@
+#include "relay/events.hpp"
 #include "relay/queue.hpp"
 
 #include <algorithm>
@@ -447,8 +448,7 @@ RecoveryReport Queue::recover(bool repair) {
     io_.trace("queue.discarded", {{"file", name}});
     if (repair) (void)io_.remove_file(path(name));
   }
-  io_.trace("queue.recovered", {{"messages", report.recovered}, {"discarded", report.discarded},
-                                {"finished", report.finished}});
+  io_.observe(events::Recovered{.messages = report.recovered, .discarded = report.discarded, .finished = report.finished});
   if (repair) retire_segments();
   return report;
 }
@@ -532,13 +532,7 @@ void Queue::store(QueuedMessage message, StoreHandler on_durable) {
   store_in_file(std::move(message), std::move(on_durable));
 }
 
-void Queue::announce_stored(const QueuedMessage& message) {
-  std::string to;
-  for (const QueuedRecipient& recipient : message.recipients) to += (to.empty() ? "" : ",") + recipient.recipient.mailbox.to_string();
-  io_.trace("queue.stored", {{"id", message.id}, {"from", message.sender ? message.sender->to_string() : std::string()}, {"to", to},
-                             {"recipients", message.recipients.size()}, {"size", message.content.size()},
-                             {"client", message.client_address}, {"sasl", message.authenticated_user}});
-}
+void Queue::announce_stored(const QueuedMessage& message) { io_.observe(events::Stored{message}); }
 
 void Queue::store_in_journal(QueuedMessage message, StoreHandler on_durable) {
   if (const io::Status opened = open_current_segment(); !opened) return on_durable(opened.error());

@@ -13,21 +13,21 @@ RelayNode::RelayNode(io::Io& io, RelayConfig config, RelayTls tls)
 
 void RelayNode::start() {
   recovery_ = queue_.recover();
-  for (const std::string& problem : recovery_.problems) io_.trace("log", {{"line", "warning: " + problem}});
+  for (const std::string& problem : recovery_.problems) io_.observe(io::LogLine{"warning: " + problem});
   if (!recovery_.complete) recover_later();
   outbound_.start();
   if (const io::Status started = inbound_.start(); !started) {
-    io_.trace("log", {{"line", "fatal: " + started.error().detail}});
+    io_.observe(io::LogLine{"fatal: " + started.error().detail});
   }
 }
 
 // A disk that failed during recovery may hold acknowledged messages: read it again until it
 // answers, and schedule what turns up. Nothing acknowledged may stay on disk unknown.
 void RelayNode::recover_later() {
-  io_.trace("log", {{"line", "warning: queue recovery incomplete; trying again in " + format_duration(queue_recovery_retry)}});
+  io_.observe(io::LogLine{"warning: queue recovery incomplete; trying again in " + format_duration(queue_recovery_retry)});
   recovery_retry_ = io_.after(queue_recovery_retry, [this] {
     const RecoveryReport pass = queue_.recover();
-    for (const std::string& problem : pass.problems) io_.trace("log", {{"line", "warning: " + problem}});
+    for (const std::string& problem : pass.problems) io_.observe(io::LogLine{"warning: " + problem});
     recovery_.recovered += pass.recovered;
     recovery_.discarded += pass.discarded;
     recovery_.finished += pass.finished;

@@ -181,6 +181,7 @@ void Router::on_address(std::uint64_t id, std::size_t host, const io::DnsAnswer&
   }
   Route route;
   route.explanation = lookup.explanation;
+  route.implicit_mx = lookup.implicit_mx;
   bool temporary = false;
   std::string temporary_host;
   for (const Lookup::Host& entry : lookup.hosts) {

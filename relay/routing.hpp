@@ -32,6 +32,7 @@ struct Route {
   std::string status;      // defer or bounce: the enhanced status code
   std::string reason;      // defer or bounce: what a log line and a DSN say
   std::string explanation; // how the route was found, for the trace
+  bool implicit_mx = false;   // the domain has no MX: its own address records stand in (RFC 5321 §5.1)
   bool remote_reply = false;  // reason came from DNS (Diagnostic-Code: X-Postfix style), not a server
   std::optional<smtp::Credentials> auth;  // for a static route's next hop (smtp_sasl_password_maps)
 

@@ -9,9 +9,25 @@
 #include <string>
 #include <vector>
 
+#include "fake_salesforce/org_node.hpp"
 #include "scenario/json_reader.hpp"
 
 namespace relaysim::scenario {
+
+// Which messages to a recipient an expectation judges. With none given, every message to the
+// recipient counts; with several, a message must match them all. Whatever the selectors pick is
+// exactly what every field of the expectation is judged on, at every hop: the Salesforce email and
+// its email log rows, the relay's queued copies, the mailbox copies. docs/scenario-format.md.
+struct MessageSelector {
+  std::optional<std::string> subject;     // the Subject starts with this
+  std::optional<std::string> subject_is;  // the Subject is exactly this
+  std::optional<std::string> email;       // a Salesforce email id ("0ME000000012")
+  std::optional<std::string> send;        // a send's name in the traffic: "renewals", or "renewals[12]" for a generator's 12th
+  std::optional<std::string> message_id;  // the Message-ID, with or without angle brackets
+
+  bool any() const { return subject || subject_is || email || send || message_id; }
+  std::string describe() const;  // "subject \"Renewal\", send renewals[12]"
+};
 
 // One expectation of the scenario's "expect" list, as read.
 struct Expectation {
@@ -22,7 +38,7 @@ struct Expectation {
 
   // recipient
   std::string to;
-  std::optional<std::string> subject;  // only messages with this subject count
+  MessageSelector select;
   std::optional<bool> delivered;
   std::optional<std::string> bounced;  // a status prefix: "5.1.1", "5", "" for any
   std::optional<Instant> deferred_at;
@@ -36,7 +52,7 @@ struct Expectation {
   std::optional<bool> delivery_tls;
   std::optional<bool> dsn_received;
   std::optional<bool> contact_marked_bounced;
-  std::optional<std::string> email_log;  // an event of a Salesforce email log row: "Given up", "Refused", ...
+  std::optional<salesforce::EmailLogEvent> email_log;  // a row of the Salesforce email log: "Given up", "Refused", ...
 
   // mailbox
   std::string mailbox;
@@ -53,8 +69,6 @@ struct Expectation {
   // stats
   std::map<std::string, std::uint64_t> stats;
 };
-
-std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin);
 
 // `origin`: what "+1h" in deferred_at counts from.
 std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin);

@@ -200,9 +200,13 @@ salesforce::OrgConfig read_salesforce_node(const JsonValue& node, Instant origin
   config.org = node.find("org") ? read_salesforce_org(node.at("org")) : salesforce::Org{};
   if (auto traffic = node.find("traffic")) {
     for (const JsonValue& item : traffic->items()) {
-      item.allow_keys({"at", "category", "from", "from_name", "to", "subject", "body", "size", "attachments", "headers", "count",
+      item.allow_keys({"name", "at", "category", "from", "from_name", "to", "subject", "body", "size", "attachments", "headers", "count",
                        "interval", "burst"});
-      const salesforce::Send send = read_send(item, origin);
+      salesforce::Send send = read_send(item, origin);
+      if (auto name = item.find("name")) {
+        send.label = name->string();
+        if (send.label.empty() || send.label.find_first_of("[]") != std::string::npos) name->fail("a name without '[' or ']'");
+      }
       // A generator: `count` sends, `burst` of them at a time, `interval` apart.
       const auto count = item.find("count") ? item.at("count").integer(1, 1'000'000) : 1;
       const auto burst = item.find("burst") ? item.at("burst").integer(1, 1'000'000) : 1;
@@ -211,6 +215,7 @@ salesforce::OrgConfig read_salesforce_node(const JsonValue& node, Instant origin
         salesforce::Send copy = send;
         copy.at = send.at + interval * (i / burst);
         if (count > 1) copy.subject += " (" + std::to_string(i + 1) + ")";
+        if (count > 1 && !send.label.empty()) copy.label = send.label + "[" + std::to_string(i + 1) + "]";
         config.traffic.push_back(std::move(copy));
       }
     }

@@ -138,7 +138,13 @@ struct World::Impl {
   Process& process(std::string_view name);
   const Process& process(std::string_view name) const;
   void emit(std::string_view node, std::string_view kind, io::TraceFields fields);
-  void emit(std::string_view node, std::string_view kind, std::span<const io::TraceField> fields);
+  void emit(std::string_view node, std::string_view kind, std::span<const io::TraceField> fields,
+            const io::Observation* observation = nullptr);
+  template <typename Event>
+  void emit(std::string_view node, const Event& event) {
+    const io::Observed<Event> observed(event);
+    emit(node, Event::kind, {}, &observed);
+  }
   void start_process(Process& process);
   void crash_process(Process& process, CrashKind kind);
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "io/assert.hpp"
+#include "sim/events.hpp"
 #include "sim/internal.hpp"
 #include "sim/process_io.hpp"
 
@@ -341,7 +342,7 @@ io::Status World::Impl::send(std::uint64_t stream_id, int side, std::string_view
       cut = true;
     }
     if (cut) {
-      emit(me.process->name, "fault.reset", {{"fault", fault->name}, {"conn", stream_id}, {"after_bytes", me.bytes_sent + keep}});
+      emit(me.process->name, events::FaultReset{.fault = fault->name, .conn = stream_id, .after_bytes = me.bytes_sent + keep});
     }
   }
   const std::string_view kept = bytes.substr(0, keep);

@@ -35,8 +35,11 @@ class ProcessIo final : public io::Io, public io::Pending::Owner {
   io::Pending sync_directory(std::string_view path, SyncHandler handler) override;
 
   io::Random random_stream(std::string_view purpose) override;
-  void trace(std::string_view kind, io::TraceFields fields) override;
 
+ protected:
+  void record(std::string_view kind, std::span<const io::TraceField> fields, const io::Observation* observation) override;
+
+ public:
   void cancel(std::uint64_t id) override;
 
   // --- used by the world

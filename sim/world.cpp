@@ -1,3 +1,4 @@
+#include "sim/events.hpp"
 #include "sim/world.hpp"
 
 #include "io/assert.hpp"
@@ -57,8 +58,15 @@ void World::Impl::emit(std::string_view node, std::string_view kind, io::TraceFi
   emit(node, kind, std::span<const io::TraceField>(fields.begin(), fields.size()));
 }
 
-void World::Impl::emit(std::string_view node, std::string_view kind, std::span<const io::TraceField> fields) {
-  const io::TraceEvent event{++trace_count, loop.now(), node, kind, fields};
+void World::Impl::emit(std::string_view node, std::string_view kind, std::span<const io::TraceField> fields,
+                       const io::Observation* observation) {
+  io::TraceFieldList written;
+  if (observation != nullptr) {
+    RELAYSIM_ASSERT(fields.empty());
+    observation->write(written);
+    fields = written.fields();
+  }
+  const io::TraceEvent event{++trace_count, loop.now(), node, kind, fields, observation};
   line_buffer.clear();
   io::append_json_line(line_buffer, event);
   digest.update(line_buffer);
@@ -68,7 +76,7 @@ void World::Impl::emit(std::string_view node, std::string_view kind, std::span<c
 void World::Impl::start_process(Process& process) {
   RELAYSIM_ASSERT(!process.running);
   process.running = true;
-  emit(process.name, "process.start", {{"host", process.host->name}, {"epoch", process.epoch}});
+  emit(process.name, events::ProcessStarted{.host = process.host->name, .epoch = process.epoch});
   process.node = process.factory(*process.io);
   RELAYSIM_ASSERT(process.node != nullptr);
   process.io->schedule(loop.now(), [&process] {
@@ -78,7 +86,7 @@ void World::Impl::start_process(Process& process) {
 
 void World::Impl::crash_process(Process& process, CrashKind kind) {
   if (!process.running) return;
-  emit(process.name, "process.crash", {{"crash", kind == CrashKind::power_loss ? "power_loss" : "kill"}});
+  emit(process.name, events::ProcessCrashed{.crash = kind});
   // From here on nothing the process scheduled runs, and its Io ignores it.
   process.running = false;
   process.epoch += 1;
@@ -258,18 +266,16 @@ void World::start() {
     const std::string destination = join(fault.destinations);
     const std::string port = fault.port ? std::to_string(*fault.port) : "*";
     impl_->loop.schedule(std::max(fault.from, impl_->loop.now()), [this, &fault, source, destination, port] {
-      impl_->emit("sim", "fault.begin",
-                  {{"fault", fault.name},
-                   {"fault_kind", to_string(fault.kind)},
-                   {"source", source},
-                   {"destination", destination},
-                   {"port", port},
-                   {"until", fault.until == Instant::max() ? std::string("never") : format_iso8601(fault.until)}});
+      const std::string until = fault.until == Instant::max() ? std::string("never") : format_iso8601(fault.until);
+      impl_->emit("sim", events::FaultBegan{.fault = fault.name,
+                                            .fault_kind = fault.kind,
+                                            .source = source,
+                                            .destination = destination,
+                                            .port = port,
+                                            .until = until});
     });
     if (fault.until != Instant::max()) {
-      impl_->loop.schedule(fault.until, [this, &fault] {
-        impl_->emit("sim", "fault.end", {{"fault", fault.name}, {"fault_kind", to_string(fault.kind)}});
-      });
+      impl_->loop.schedule(fault.until, [this, &fault] { impl_->emit("sim", events::FaultEnded{.fault = fault.name, .fault_kind = fault.kind}); });
     }
   }
   for (Process& process : impl_->processes) {
@@ -348,9 +354,9 @@ io::Random ProcessIo::random_stream(std::string_view purpose) {
   return io::Random::stream(world_.seed, process_.name + "/" + std::string(purpose));
 }
 
-void ProcessIo::trace(std::string_view kind, io::TraceFields fields) {
+void ProcessIo::record(std::string_view kind, std::span<const io::TraceField> fields, const io::Observation* observation) {
   if (!alive()) return;  // a dying node's destructor has nothing observable to say
-  world_.emit(process_.name, kind, fields);
+  world_.emit(process_.name, kind, fields, observation);
 }
 
 }  // namespace relaysim::sim

@@ -202,6 +202,8 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
   const auto boundary = parameter(type->second, "boundary");
   if (!boundary || boundary->empty()) return std::nullopt;
   const std::string delimiter = "--" + *boundary;
+  std::optional<DsnReport> report_found;
+  std::string returned_message_id;
   std::size_t at = content.find(delimiter, headers.size());
   while (at != std::string_view::npos) {
     const std::size_t part_start = content.find('\n', at);
@@ -212,7 +214,13 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
     if (!groups.empty()) {
       const auto part_headers = read_fields(groups.front());
       const auto part_type = part_headers.find("content-type");
-      if (part_type != part_headers.end() && smtp::to_lower(part_type->second).starts_with("message/delivery-status")) {
+      const std::string part_lower = part_type == part_headers.end() ? std::string() : smtp::to_lower(part_type->second);
+      if ((part_lower.starts_with("text/rfc822-headers") || part_lower.starts_with("message/rfc822")) && groups.size() >= 2) {
+        returned_message_id = header_value(std::string(groups[1]) + "\r\n\r\n", "Message-ID");
+        while (!returned_message_id.empty() && (returned_message_id.front() == '<' || returned_message_id.front() == ' ')) returned_message_id.erase(0, 1);
+        while (!returned_message_id.empty() && (returned_message_id.back() == '>' || returned_message_id.back() == ' ')) returned_message_id.pop_back();
+      }
+      if (!report_found && part_type != part_headers.end() && part_lower.starts_with("message/delivery-status")) {
         if (groups.size() < 3) return std::nullopt;  // per-message fields and at least one recipient
         DsnReport report;
         const auto per_message = read_fields(groups[1]);
@@ -244,12 +252,13 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
           if (recipient.final_recipient.empty() || recipient.status.empty()) return std::nullopt;
           report.recipients.push_back(std::move(recipient));
         }
-        return report;
+        report_found = std::move(report);
       }
     }
     at = next;
   }
-  return std::nullopt;
+  if (report_found) report_found->returned_message_id = std::move(returned_message_id);
+  return report_found;
 }
 
 std::string header_value(std::string_view content, std::string_view name) {

@@ -35,6 +35,9 @@ struct DsnReport {
   std::string envelope_id;  // the client's ENVID
   std::string arrival_date;
   std::vector<DsnRecipient> recipients;
+  // Read only: the Message-ID (without angle brackets) of the message the report returns, from its
+  // returned headers or message; empty when it returns none.
+  std::string returned_message_id;
 };
 
 struct DsnMessage {

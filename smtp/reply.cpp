@@ -60,6 +60,24 @@ std::string Reply::text() const {
   return out;
 }
 
+std::string Reply::status() const {
+  if (!enhanced.empty()) return enhanced;
+  return std::to_string(code / 100) + ".0.0";
+}
+
+std::string Reply::queue_id() const {
+  static constexpr std::string_view marker = "queued as ";
+  if (code != 250) return {};
+  for (const std::string& line : lines) {
+    const std::size_t found = line.find(marker);
+    if (found == std::string::npos) continue;
+    const std::size_t start = found + marker.size();
+    const std::size_t end = line.find_first_of(" )", start);
+    return line.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  }
+  return {};
+}
+
 std::string Reply::wire() const {
   std::string out;
   append_wire(out);

@@ -21,6 +21,11 @@ struct Reply {
   bool permanent() const { return code >= 500; }
   // The whole reply on one line, for logs: "550 5.1.1 <x@y>: Recipient address rejected".
   std::string text() const;
+  // The queue id a server named when it took a message ("250 2.0.0 Ok: queued as 4F2A1C", as
+  // Postfix, relaysim and most MTAs word it); empty when it named none.
+  std::string queue_id() const;
+  // The enhanced status code, or the code's class as one ("4.0.0") when the server gave none.
+  std::string status() const;
   // The reply on the wire: "250-first\r\n250 last\r\n", with the enhanced code on every line when set.
   std::string wire() const;
   void append_wire(std::string& out) const;  // the same, onto `out`

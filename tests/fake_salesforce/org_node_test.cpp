@@ -66,7 +66,7 @@ struct Run {
   // The first log entry for a recipient after "Accepted": what the first attempt came to.
   const salesforce::LogEntry& first_outcome(const std::string& recipient) const {
     for (const salesforce::LogEntry* entry : org().log_for(recipient)) {
-      if (entry->event != "Accepted") return *entry;
+      if (entry->event != salesforce::EmailLogEvent::accepted) return *entry;
     }
     FAIL("no outcome for " << recipient);
     throw std::logic_error("unreachable");
@@ -117,11 +117,11 @@ TEST_CASE("every TLS setting against relays with no TLS, a 454, bad certificates
       const salesforce::LogEntry& outcome = result.first_outcome("ann@dest.example");
       const auto& stored = result.store("relay").messages();
       if (expected[s] == Expect::none) {
-        CHECK(outcome.event == "Transient failure");
+        CHECK(outcome.event == salesforce::EmailLogEvent::transient_failure);
         CHECK(stored.empty());
         continue;
       }
-      CHECK(outcome.event == "Delivered");
+      CHECK(outcome.event == salesforce::EmailLogEvent::delivered);
       REQUIRE(stored.size() == 1);
       CHECK(stored[0].tls.active == (expected[s] != Expect::plain));
       CHECK(outcome.tls == (expected[s] != Expect::plain));
@@ -138,12 +138,12 @@ TEST_CASE("a verified relay may present the relay record's domain instead of the
   world["nodes"]["sfdc"]["org"]["relays"][0]["tls"] = "RequiredVerify";
   const Run result = run(world, 3min);
   const salesforce::LogEntry& outcome = result.first_outcome("ann@dest.example");
-  CHECK(outcome.event == "Delivered");
+  CHECK(outcome.event == salesforce::EmailLogEvent::delivered);
   CHECK(outcome.tls_verified);
   CHECK(outcome.server == "relay.acme.example[198.51.100.10]:587");
 }
 
-TEST_CASE("SMTP auth with PLAIN and LOGIN over Required Verify to our relay; a wrong password fails at once", "[salesforce][auth][relay]") {
+TEST_CASE("SMTP auth with PLAIN and LOGIN over Required Verify to our relay, a wrong password fails at once", "[salesforce][auth][relay]") {
   const std::string hash = relay::hash_password("s3cret", "sfdc-salt");
   for (const char* mechanism : {"PLAIN", "LOGIN", "wrong password"}) {
     json world = base_world();
@@ -158,27 +158,27 @@ TEST_CASE("SMTP auth with PLAIN and LOGIN over Required Verify to our relay; a w
     INFO(mechanism);
     const salesforce::LogEntry& outcome = result.first_outcome("ann@dest.example");
     if (wrong) {
-      CHECK(outcome.event == "Permanent failure");
+      CHECK(outcome.event == salesforce::EmailLogEvent::permanent_failure);
       CHECK(outcome.detail.starts_with("535"));
       CHECK(result.org().log_for("ann@dest.example").size() == 2);  // accepted, failed: no retry after a 5xx
       CHECK(result.store("dest-mx").messages().empty());
     } else {
-      CHECK(outcome.event == "Delivered");
+      CHECK(outcome.event == salesforce::EmailLogEvent::delivered);
       CHECK(outcome.tls_verified);
       REQUIRE(result.store("dest-mx").mailbox("ann@dest.example").size() == 1);  // and the relay delivered it on
     }
   }
 }
 
-TEST_CASE("a relay answering 4xx is retried at +5m, +10m, ... +10h40m, then the email is given up; a 5xx fails at once",
+TEST_CASE("a relay answering 4xx is retried at +5m, +10m, ... +10h40m, then the email is given up, a 5xx fails at once",
           "[salesforce][retry]") {
   json world = base_world();
   world["nodes"]["relay"]["behaviour"]["rules"] = json::parse(R"([{ "stage": "mail", "reply": "451 4.3.0 Mail server temporarily rejected message" }])");
   const Run result = run(world, 30h);
   std::vector<Instant> attempts;
-  std::string last_event;
+  std::optional<salesforce::EmailLogEvent> last_event;
   for (const salesforce::LogEntry* entry : result.org().log_for("ann@dest.example")) {
-    if (entry->event == "Transient failure" || entry->event == "Given up") attempts.push_back(entry->at);
+    if (entry->event == salesforce::EmailLogEvent::transient_failure || entry->event == salesforce::EmailLogEvent::given_up) attempts.push_back(entry->at);
     last_event = entry->event;
   }
   REQUIRE(attempts.size() == 9);
@@ -189,14 +189,14 @@ TEST_CASE("a relay answering 4xx is retried at +5m, +10m, ... +10h40m, then the 
     CHECK(attempts[i] - first >= offsets[i]);
     CHECK(attempts[i] - first < offsets[i] + 1s);  // the attempt's own round trips only, never accumulated
   }
-  CHECK(last_event == "Given up");
+  CHECK(last_event == salesforce::EmailLogEvent::given_up);
   CHECK(result.org().counters.given_up == 1);
   CHECK(result.first_outcome("ann@dest.example").detail.find("451 4.3.0") != std::string::npos);
 
   json refusing = base_world();
   refusing["nodes"]["relay"]["behaviour"]["rules"] = json::parse(R"([{ "stage": "rcpt", "reply": "554 5.7.1 Relay access denied" }])");
   const Run refused = run(refusing, 2h);
-  CHECK(refused.first_outcome("ann@dest.example").event == "Permanent failure");
+  CHECK(refused.first_outcome("ann@dest.example").event == salesforce::EmailLogEvent::permanent_failure);
   CHECK(refused.org().log_for("ann@dest.example").size() == 2);
   CHECK(refused.org().counters.failed == 1);
 
@@ -204,7 +204,7 @@ TEST_CASE("a relay answering 4xx is retried at +5m, +10m, ... +10h40m, then the 
   unreachable["nodes"].erase("relay");
   const Run down = run(unreachable, 20min);
   const salesforce::LogEntry& outcome = down.first_outcome("ann@dest.example");
-  CHECK(outcome.event == "Transient failure");
+  CHECK(outcome.event == salesforce::EmailLogEvent::transient_failure);
   CHECK(outcome.detail.find("unable to connect to relay.acme.example[198.51.100.10]:587") != std::string::npos);
 }
 
@@ -224,10 +224,10 @@ TEST_CASE("daily limits refuse sends at the source with Salesforce's error, and 
   CHECK(result.org().counters.sends == 4);
   CHECK(result.org().counters.refused == 1);
   const salesforce::LogEntry& refused = result.first_outcome("x1@dest.example");
-  CHECK(refused.event == "Refused");
+  CHECK(refused.event == salesforce::EmailLogEvent::refused);
   CHECK(refused.detail.starts_with("MASS_MAIL_LIMIT_EXCEEDED"));
-  CHECK(result.first_outcome("x4@dest.example").event == "Delivered");  // single email has its own limit
-  CHECK(result.first_outcome("y1@dest.example").event == "Delivered");  // a new GMT day
+  CHECK(result.first_outcome("x4@dest.example").event == salesforce::EmailLogEvent::delivered);  // single email has its own limit
+  CHECK(result.first_outcome("y1@dest.example").event == salesforce::EmailLogEvent::delivered);  // a new GMT day
   std::size_t recipients = 0;
   for (const fake_mx::StoredMessage& message : result.store("relay").messages()) recipients += message.recipients.size();
   CHECK(recipients == 8 + 1 + 3);
@@ -240,7 +240,7 @@ TEST_CASE("unmatched mail goes out through Salesforce's own servers, straight to
   const Run result = run(world, 10min);
   CHECK(result.first_outcome("ann@dest.example").path == "corp");
   const salesforce::LogEntry& direct = result.first_outcome("bob@dest.example");
-  CHECK(direct.event == "Delivered");
+  CHECK(direct.event == salesforce::EmailLogEvent::delivered);
   CHECK(direct.path == "Salesforce");
   CHECK(direct.server == "mx.dest.example[192.0.2.25]:25");
   REQUIRE(result.store("dest-mx").mailbox("bob@dest.example").size() == 1);
@@ -310,7 +310,7 @@ TEST_CASE("VERP round trip: the relay's DSN for an unknown user and a late plain
   CHECK(state.counters.bounces == 2);
   // The email log tells the story an admin reads: delivered to the relay, then bounced.
   std::vector<std::string> events;
-  for (const salesforce::LogEntry* entry : state.log_for("ghost@dest.example")) events.push_back(entry->event);
+  for (const salesforce::LogEntry* entry : state.log_for("ghost@dest.example")) events.emplace_back(to_string(entry->event));
   CHECK(events == std::vector<std::string>{"Accepted", "Delivered", "Bounced"});
 }
 
@@ -338,14 +338,14 @@ TEST_CASE("a restarted org picks up its outbox: the pending retry happens on sch
   std::vector<std::string> events;
   Instant delivered_at;
   for (const salesforce::LogEntry* entry : result.org().log_for("ann@dest.example")) {
-    events.push_back(entry->event);
-    if (entry->event == "Delivered") delivered_at = entry->at;
+    events.emplace_back(to_string(entry->event));
+    if (entry->event == salesforce::EmailLogEvent::delivered) delivered_at = entry->at;
   }
   CHECK(events == std::vector<std::string>{"Accepted", "Transient failure", "Transient failure", "Delivered"});
   CHECK(delivered_at - result.loaded.start >= 16min);  // +1m, +6m, then +16m: the schedule survived the crash
   CHECK(delivered_at - result.loaded.start < 16min + 1s);
   const salesforce::LogEntry& late = result.first_outcome("bob@dest.example");
-  CHECK(late.event == "Delivered");
+  CHECK(late.event == salesforce::EmailLogEvent::delivered);
   CHECK(late.at - result.loaded.start >= 12min);  // due at +9m, sent when the org came back
 }
 
@@ -356,9 +356,9 @@ TEST_CASE("a new sandbox sends system email only: other sends are refused at the
   world["nodes"]["sfdc"]["traffic"].push_back({{"at", "+2m"}, {"category", "system"}, {"from", "noreply@acme.example"}, {"to", {"bob@dest.example"}}});
   const Run result = run(world, 10min);
   const salesforce::LogEntry& refused = result.first_outcome("ann@dest.example");
-  CHECK(refused.event == "Refused");
+  CHECK(refused.event == salesforce::EmailLogEvent::refused);
   CHECK(refused.detail.starts_with("NO_MASS_MAIL_PERMISSION, Single email is not enabled for your organization or profile."));
-  CHECK(result.first_outcome("bob@dest.example").event == "Delivered");
+  CHECK(result.first_outcome("bob@dest.example").event == salesforce::EmailLogEvent::delivered);
   CHECK(result.org().counters.refused == 1);
 }
 

@@ -24,13 +24,16 @@ struct Fixture {
   }
   RunObserver::StoredAtRelay& store(const std::string& id, const std::string& from, std::vector<std::string> to,
                                     const std::string& client = "13.108.0.10") {
-    observer.stored.push_back({t0(), "relay", id, from, std::move(to), client, ""});
+    observer.stored.push_back({t0(), "relay", id, from, std::move(to), client, "", "Subject", id + "@acme.example"});
     return observer.stored.back();
   }
-  void outcome(Duration at, const std::string& id, const std::string& rcpt, const std::string& state, bool tls = false) {
-    const std::string outcome = state == "delivered" ? "delivered" : state == "bounced" ? "permanent" : "transient";
-    observer.outcomes.push_back({t0() + at, "relay", id, rcpt, outcome, state, state == "bounced" ? "5.1.1" : "2.0.0",
-                                 "mx.dest.example[192.0.2.25]:25", tls, false, false, true, "", "", 0});
+  void outcome(Duration at, const std::string& id, const std::string& rcpt, relay::RecipientState state, bool tls = false) {
+    const smtp::Outcome outcome = state == relay::RecipientState::delivered ? smtp::Outcome::delivered
+                                  : state == relay::RecipientState::bounced ? smtp::Outcome::permanent
+                                                                            : smtp::Outcome::transient;
+    observer.outcomes.push_back({t0() + at, "relay", id, rcpt, outcome, state, state == relay::RecipientState::bounced ? "5.1.1" : "2.0.0",
+                                 "mx.dest.example[192.0.2.25]:25", io::Endpoint{*io::Address::parse("192.0.2.25"), 25}, tls, false, false,
+                                 true, "", std::nullopt, 0});
   }
   const Verdict& invariant(const std::string& prefix, bool quiescent = true) {
     result = check_run(loaded, observer, quiescent);
@@ -50,24 +53,24 @@ struct Fixture {
 TEST_CASE("conservation: an accepted recipient with no end, or with two ends and no crash between, breaks it", "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@dest.example"});
-  fixture.outcome(1min, "A1", "ann@dest.example", "delivered");
+  fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered);
   const Verdict& lost = fixture.invariant("every accepted recipient");
   CHECK_FALSE(lost.passed);
   CHECK(lost.message.find("relay accepted A1 for bob@dest.example at +0s and it never ended delivered or bounced") != std::string::npos);
   CHECK(fixture.invariant("every accepted recipient", false).passed);  // stopped at `until`: bob may still be queued
 
-  fixture.outcome(2min, "A1", "bob@dest.example", "deferred");
-  fixture.outcome(7min, "A1", "bob@dest.example", "delivered");
+  fixture.outcome(2min, "A1", "bob@dest.example", relay::RecipientState::deferred);
+  fixture.outcome(7min, "A1", "bob@dest.example", relay::RecipientState::delivered);
   CHECK(fixture.invariant("every accepted recipient").passed);
 
-  fixture.outcome(9min, "A1", "bob@dest.example", "delivered");
+  fixture.outcome(9min, "A1", "bob@dest.example", relay::RecipientState::delivered);
   const Verdict& twice = fixture.invariant("every accepted recipient");
   CHECK_FALSE(twice.passed);
   CHECK(twice.message.find("A1 to bob@dest.example ended twice without a crash between") != std::string::npos);
   fixture.observer.crashes["relay"].push_back(t0() + 8min);  // a crash explains a repeat: a counted duplicate
   CHECK(fixture.invariant("every accepted recipient").passed);
 
-  fixture.outcome(10min, "ZZ", "eve@dest.example", "delivered");
+  fixture.outcome(10min, "ZZ", "eve@dest.example", relay::RecipientState::delivered);
   CHECK(fixture.invariant("every accepted recipient").message.find("delivered ZZ to eve@dest.example which it never accepted") != std::string::npos);
 }
 
@@ -90,11 +93,11 @@ TEST_CASE("notifications: one to <>, or one about a notification, breaks it", "[
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ghost@dest.example"});
   fixture.store("D1", "", {"sales@acme.example"}, "");
-  fixture.observer.dsns.push_back({t0(), "relay", "A1", "D1", "failed", "sales@acme.example"});
+  fixture.observer.dsns.push_back({t0(), "relay", "A1", "D1", smtp::DsnAction::failed, "sales@acme.example"});
   CHECK(fixture.invariant("no notification").passed);
-  fixture.observer.dsns.push_back({t0(), "relay", "D1", "D2", "failed", "postmaster@acme.example"});
+  fixture.observer.dsns.push_back({t0(), "relay", "D1", "D2", smtp::DsnAction::failed, "postmaster@acme.example"});
   CHECK(fixture.invariant("no notification").message.find("about D1, itself a notification: a bounce loop") != std::string::npos);
-  fixture.observer.dsns.back() = {t0(), "relay", "A1", "D3", "failed", ""};
+  fixture.observer.dsns.back() = {t0(), "relay", "A1", "D3", smtp::DsnAction::failed, ""};
   CHECK(fixture.invariant("no notification").message.find("notification D3 to <>") != std::string::npos);
 }
 
@@ -115,10 +118,10 @@ TEST_CASE("TLS settings: plaintext delivery where the policy says encrypt breaks
   Fixture fixture;
   fixture.loaded.relay_configs["relay"].smtp_tls_policy_maps.push_back({"dest.example", relay::TlsLevel::encrypt});
   fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@other.example"});
-  fixture.outcome(1min, "A1", "ann@dest.example", "delivered", true);
-  fixture.outcome(1min, "A1", "bob@other.example", "delivered", false);  // level may: fine
+  fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered, true);
+  fixture.outcome(1min, "A1", "bob@other.example", relay::RecipientState::delivered, false);  // level may: fine
   CHECK(fixture.invariant("TLS settings").passed);
-  fixture.outcome(2min, "A1", "ann@dest.example", "delivered", false);
+  fixture.outcome(2min, "A1", "ann@dest.example", relay::RecipientState::delivered, false);
   CHECK(fixture.invariant("TLS settings").message.find("delivered A1 to ann@dest.example without TLS at level encrypt") != std::string::npos);
 }
 
@@ -129,11 +132,11 @@ TEST_CASE("routing: a recipient sent another way than the Email Domain Filters s
   setup.filters.push_back({{"acme.example"}, {"*"}, true, 1, "corp"});
   fixture.loaded.org_setups["sf"] = setup;
   auto state = std::make_shared<salesforce::OrgState>();
-  state->emails.push_back({"0ME1", salesforce::Category::single, t0(), "Subject: x\r\n\r\nbody\r\n", smtp::Mailbox{"sales", "acme.example"}});
-  state->log.push_back({t0(), "0ME1", "ann@dest.example", "Accepted", "corp", "", "", 0, false, false});
+  state->emails.push_back({"0ME1", salesforce::Category::single, t0(), "Subject: x\r\n\r\nbody\r\n", smtp::Mailbox{"sales", "acme.example"}, "x", "", false});
+  state->log.push_back({t0(), "0ME1", "ann@dest.example", salesforce::EmailLogEvent::accepted, "corp", "", "", 0, false, false});
   fixture.loaded.orgs["sf"] = state;
   CHECK(fixture.invariant("routing").passed);
-  state->log.push_back({t0(), "0ME1", "bob@dest.example", "Accepted", "Salesforce", "", "", 0, false, false});
+  state->log.push_back({t0(), "0ME1", "bob@dest.example", salesforce::EmailLogEvent::accepted, "Salesforce", "", "", 0, false, false});
   CHECK(fixture.invariant("routing").message.find("sent 0ME1 for bob@dest.example via Salesforce; the filters say corp") != std::string::npos);
 }
 
@@ -162,19 +165,19 @@ TEST_CASE("expectations are read with path-precise errors", "[scenario][expectat
 TEST_CASE("permanent failures: a recipient kept for another try after a 5xx at RCPT breaks it", "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ghost@dest.example"});
-  fixture.outcome(1min, "A1", "ghost@dest.example", "bounced");
+  fixture.outcome(1min, "A1", "ghost@dest.example", relay::RecipientState::bounced);
   CHECK(fixture.invariant("a 5xx in the transaction").passed);
-  fixture.observer.outcomes.back().outcome = "transient";
-  fixture.observer.outcomes.back().state = "deferred";
+  fixture.observer.outcomes.back().outcome = smtp::Outcome::transient;
+  fixture.observer.outcomes.back().state = relay::RecipientState::deferred;
   fixture.observer.outcomes.back().reason =
       "host mx.dest.example[192.0.2.25]:25 said: 550 5.1.1 <ghost@dest.example>: User unknown (in reply to RCPT TO command)";
-  fixture.observer.outcomes.back().stage = "RCPT TO";
+  fixture.observer.outcomes.back().stage = smtp::Stage::rcpt;
   fixture.observer.outcomes.back().code = 550;
   CHECK(fixture.invariant("a 5xx in the transaction").message.find("deferred A1 to ghost@dest.example at +1m after a permanent reply") !=
         std::string::npos);
   // A 5xx greeting is not the transaction's: Postfix tries the next MX and defers on the last.
   fixture.observer.outcomes.back().reason = "host mx.dest.example[192.0.2.25]:25 refused to talk to me: 554 5.7.1 go away";
-  fixture.observer.outcomes.back().stage = "greeting";
+  fixture.observer.outcomes.back().stage = smtp::Stage::greeting;
   CHECK(fixture.invariant("a 5xx in the transaction").passed);
 }
 
@@ -198,8 +201,8 @@ TEST_CASE("hand-overs: a 250 from a fake MX for a recipient its mailbox never go
   auto store = std::make_shared<fake_mx::MailStore>();
   fixture.loaded.mail_stores["mx"] = store;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@dest.example"});
-  fixture.outcome(1min, "A1", "ann@dest.example", "delivered");
-  fixture.outcome(1min, "A1", "bob@dest.example", "delivered");
+  fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered);
+  fixture.outcome(1min, "A1", "bob@dest.example", relay::RecipientState::delivered);
   fake_mx::StoredMessage message;
   message.sender = "sales@acme.example";
   message.recipients.push_back({smtp::Mailbox{"ann", "dest.example"}, {}});

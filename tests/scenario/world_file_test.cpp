@@ -247,7 +247,7 @@ TEST_CASE("the bundled Salesforce world: relayed with verified TLS and auth, gre
   CHECK(org.contact_bounced("ghost@dest.example"));
   CHECK(org.bounced_contacts.size() == 1);
   for (const salesforce::LogEntry* entry : org.log_for("ann@dest.example")) {
-    if (entry->event == "Delivered") CHECK(entry->tls_verified);
+    if (entry->event == salesforce::EmailLogEvent::delivered) CHECK(entry->tls_verified);
   }
 }
 
@@ -281,7 +281,7 @@ TEST_CASE("TLS material as PEM: an administrator's certificate and key served, a
   loaded.world->run_until(loaded.start + std::chrono::minutes(5));
   const std::vector<const salesforce::LogEntry*> log = loaded.orgs.at("sfdc")->log_for("ann@dest.example");
   REQUIRE(log.size() == 2);
-  CHECK(log[1]->event == "Delivered");
+  CHECK(log[1]->event == salesforce::EmailLogEvent::delivered);
   CHECK(log[1]->tls_verified);
 
   nlohmann::json keyless = document;

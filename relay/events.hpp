@@ -1,0 +1,124 @@
+#pragma once
+// What the relay reports of itself: typed events (io/trace.hpp). Each is one step a check, a
+// report or a person may want to see; its trace line is what `write` gives, and in-process
+// observers (scenario/, explore/, cli/) read its members. docs/scenario-format.md ("Trace") lists
+// the trace lines.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "io/address.hpp"
+#include "io/time.hpp"
+#include "io/trace.hpp"
+#include "relay/delivery.hpp"
+#include "relay/queue.hpp"
+#include "relay/routing.hpp"
+#include "smtp/client_session.hpp"
+#include "smtp/dsn.hpp"
+
+namespace relaysim::relay::events {
+
+// A message is durable in the queue: a client's message at its 250, or the relay's own notice.
+struct Stored {
+  static constexpr std::string_view kind = "queue.stored";
+  const QueuedMessage& message;  // client_address empty: the relay's own notification
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+// The queue was read back at start: what it holds, what was torn and dropped.
+struct Recovered {
+  static constexpr std::string_view kind = "queue.recovered";
+  std::size_t messages = 0;
+  std::size_t discarded = 0;
+  std::size_t finished = 0;
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+// A message's destination was looked up: deliver to hops, defer or bounce.
+struct Routed {
+  static constexpr std::string_view kind = "relay.route";
+  std::string_view id;
+  std::string_view domain;
+  Route::Kind route = Route::Kind::deliver;
+  std::string_view why;
+  std::string_view status;  // defer or bounce: the enhanced status code
+  bool implicit_mx = false;  // not in the trace line: its `why` says so
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+// A connection to a hop is opened (for the job `id`, empty when it was opened for none).
+struct Connecting {
+  static constexpr std::string_view kind = "relay.connect";
+  std::string_view id;
+  std::string_view hop;  // "mx.example.com[192.0.2.1]:25"
+  int preference = 0;
+  TlsLevel tls = TlsLevel::may;
+  bool plaintext_fallback = false;
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+// A session with a hop failed as a whole; the delivery moves on to the next hop or retries in plaintext.
+struct HopFailed {
+  static constexpr std::string_view kind = "relay.hop_failed";
+  std::string_view id;
+  std::string_view hop;
+  smtp::Stage stage = smtp::Stage::connect;
+  std::string_view status;
+  std::string_view reason;
+  bool next_hop = true;  // false: the same hop again, in plaintext
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+// No server of a destination answered: it is deferred without trying until `until`.
+struct DestinationDead {
+  static constexpr std::string_view kind = "relay.destination_dead";
+  std::string_view destination;
+  Instant until;
+  std::string_view reason;
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+// A message with a deferred recipient is planned for another attempt at `next`.
+struct RetryPlanned {
+  static constexpr std::string_view kind = "relay.retry";
+  std::string_view id;
+  Instant next;
+  std::string_view why;
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+// What an attempt came to for one recipient, and the state it leaves the recipient in.
+struct RecipientSettled {
+  static constexpr std::string_view kind = "relay.outcome";
+  std::string_view id;
+  std::string_view rcpt;
+  const RecipientOutcome& outcome;
+  RecipientState state = RecipientState::queued;
+  std::string_view status;  // the outcome's, or 4.4.7 when the queue lifetime ran out
+  bool attempted = true;    // false: settled without a delivery attempt (a route, a dead destination)
+
+  bool final() const { return state == RecipientState::delivered || state == RecipientState::bounced; }
+  void write(io::TraceFieldList& fields) const;
+};
+
+// A notification (bounce, delay notice, relayed notice) about message `id` is queued as `dsn`.
+struct NoticeQueued {
+  static constexpr std::string_view kind = "relay.dsn";
+  std::string_view id;
+  std::string_view dsn;
+  smtp::DsnAction action = smtp::DsnAction::failed;
+  const smtp::Mailbox& to;  // the notice's recipient: the message's envelope sender
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+}  // namespace relaysim::relay::events

@@ -1,0 +1,38 @@
+#include <algorithm>
+
+#include "scenario/expect/expectations.hpp"
+#include "scenario/invariants/invariants.hpp"
+#include "scenario/stats.hpp"
+#include "scenario/verdicts.hpp"
+
+namespace relaysim::scenario {
+
+bool RunResult::passed() const {
+  const auto ok = [](const Verdict& verdict) { return verdict.passed; };
+  return std::all_of(expectations.begin(), expectations.end(), ok) && std::all_of(invariants.begin(), invariants.end(), ok);
+}
+
+RunResult check_run(const LoadedWorld& loaded, const RunObserver& observer, bool quiescent) {
+  RunResult result;
+  result.stats = stats_of(loaded, observer);
+  for (const Expectation& expectation : loaded.expectations) {
+    switch (expectation.kind) {
+      case Expectation::Kind::recipient: result.expectations.push_back(expect::recipient(expectation, loaded, observer)); break;
+      case Expectation::Kind::mailbox: result.expectations.push_back(expect::mailbox(expectation, loaded)); break;
+      case Expectation::Kind::log: result.expectations.push_back(expect::log(expectation, observer)); break;
+      case Expectation::Kind::stats: result.expectations.push_back(expect::stats(expectation, result.stats)); break;
+    }
+  }
+  result.invariants.push_back(invariants::conservation(loaded, observer, quiescent));
+  result.invariants.push_back(invariants::retry_bounds(loaded, observer));
+  result.invariants.push_back(invariants::notifications(observer));
+  result.invariants.push_back(invariants::permanent_failures(loaded, observer));
+  result.invariants.push_back(invariants::tls_settings(loaded, observer));
+  result.invariants.push_back(invariants::no_open_relay(loaded, observer));
+  result.invariants.push_back(invariants::routing(loaded));
+  result.invariants.push_back(invariants::mx_preference(loaded, observer));
+  result.invariants.push_back(invariants::hand_overs(loaded, observer));
+  return result;
+}
+
+}  // namespace relaysim::scenario

@@ -1,0 +1,34 @@
+#include "scenario/check_support.hpp"
+
+#include "smtp/syntax.hpp"
+
+namespace relaysim::scenario::checks {
+
+std::string lower(std::string_view text) { return smtp::to_lower(text); }
+
+std::string domain_of(std::string_view address) {
+  const std::size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : lower(address.substr(at + 1));
+}
+
+std::string offset(Instant when, Instant start) { return "+" + format_duration(when - start); }
+
+std::string joined(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const std::string& item : items) out.append(out.empty() ? "" : separator).append(item);
+  return out;
+}
+
+void Violations::add(std::string text) {
+  count_ += 1;
+  if (shown_.size() < shown_max) shown_.push_back(std::move(text));
+}
+
+Verdict Violations::verdict(std::string name, std::string held) const {
+  if (count_ == 0) return {std::move(name), true, std::move(held)};
+  std::string message = std::to_string(count_) + (count_ == 1 ? " violation: " : " violations: ") + joined(shown_, "; ");
+  if (count_ > shown_.size()) message += "; ...";
+  return {std::move(name), false, message};
+}
+
+}  // namespace relaysim::scenario::checks

@@ -1,0 +1,293 @@
+// A recipient expectation: what became of the messages to one recipient that its selectors pick,
+// at every hop. The messages are found first (the journey); an expectation whose selectors pick
+// none fails with "matched no message" rather than passing on nothing.
+
+#include <algorithm>
+#include <set>
+
+#include "scenario/check_support.hpp"
+#include "scenario/expect/expectations.hpp"
+#include "smtp/dsn.hpp"
+
+namespace relaysim::scenario::expect {
+namespace {
+
+using checks::lower;
+using checks::offset;
+using salesforce::EmailLogEvent;
+
+// The Salesforce emails the selectors pick, and the Message-IDs they carry: how the relay's and
+// the mailboxes' copies of them are recognised.
+struct Picked {
+  std::set<std::pair<std::string, std::string>> emails;  // (org node, email id)
+  std::set<std::string> message_ids;
+};
+
+bool header_selectors_match(const MessageSelector& select, std::string_view subject, std::string_view message_id) {
+  if (select.subject && !subject.starts_with(*select.subject)) return false;
+  if (select.subject_is && subject != *select.subject_is) return false;
+  if (select.message_id && bare_message_id(*select.message_id) != message_id) return false;
+  return true;
+}
+
+Picked pick_emails(const MessageSelector& select, const LoadedWorld& loaded) {
+  Picked picked;
+  for (const auto& [name, org] : loaded.orgs) {
+    for (const salesforce::Email& email : org->emails) {
+      const std::string message_id = bare_message_id(smtp::header_value(email.content, "Message-ID"));
+      if (select.email && email.id != *select.email) continue;
+      if (select.send && email.send != *select.send) continue;
+      if (!header_selectors_match(select, email.subject, message_id)) continue;
+      picked.emails.insert({name, email.id});
+      if (!message_id.empty()) picked.message_ids.insert(message_id);
+    }
+  }
+  return picked;
+}
+
+// A copy seen at a relay or in a mailbox is one of the selected messages.
+bool copy_selected(const MessageSelector& select, const Picked& picked, std::string_view subject, std::string_view message_id) {
+  if (!select.any()) return true;
+  if (select.email || select.send) return picked.message_ids.contains(std::string(message_id));
+  return header_selectors_match(select, subject, message_id);
+}
+
+// What the run did to the selected messages of one recipient, gathered from every node.
+struct Journey {
+  std::vector<const fake_mx::StoredMessage*> deliveries;  // in mailboxes, notices excluded
+  std::vector<const RunObserver::RelayOutcome*> relay;    // every relay outcome, in time order
+  std::vector<std::pair<std::string, const salesforce::LogEntry*>> org;  // (org node, email log row)
+  std::vector<const fake_mx::StoredMessage*> notices;     // DSNs about the recipient in mailboxes
+  std::set<std::string> relay_messages;                   // (node + " " + id) of the relay copies
+  std::optional<Instant> submitted;
+  bool sender_results = false;  // a plain SMTP sender reported on a message to the recipient
+
+  bool matched() const { return !deliveries.empty() || !relay.empty() || !org.empty() || !relay_messages.empty() || sender_results; }
+};
+
+Journey journey_of(const Expectation& expect, const LoadedWorld& loaded, const RunObserver& observer) {
+  const MessageSelector& select = expect.select;
+  const Picked picked = select.any() ? pick_emails(select, loaded) : Picked{};
+  Journey journey;
+  const std::string address = lower(expect.to);
+  const auto for_recipient = [&](const std::vector<smtp::Recipient>& recipients) {
+    return std::any_of(recipients.begin(), recipients.end(), [&](const smtp::Recipient& r) { return lower(r.mailbox.to_string()) == address; });
+  };
+  std::set<std::string> selected_ids;  // Message-IDs of the selected copies in mailboxes and relays
+  for (const auto& [name, store] : loaded.mail_stores) {
+    for (const fake_mx::StoredMessage& message : store->messages()) {
+      if (message.sender.empty()) continue;
+      const std::string message_id = bare_message_id(smtp::header_value(message.content, "Message-ID"));
+      if (for_recipient(message.recipients) && copy_selected(select, picked, smtp::header_value(message.content, "Subject"), message_id)) {
+        journey.deliveries.push_back(&message);
+        selected_ids.insert(message_id);
+      }
+    }
+  }
+  std::sort(journey.deliveries.begin(), journey.deliveries.end(), [](const auto* a, const auto* b) { return a->received < b->received; });
+  for (const RunObserver::StoredAtRelay& stored : observer.stored) {
+    if (stored.client.empty()) continue;  // the relay's own notices are not messages to the recipient
+    const bool to_recipient = std::any_of(stored.to.begin(), stored.to.end(), [&](const std::string& rcpt) { return lower(rcpt) == address; });
+    if (!to_recipient || !copy_selected(select, picked, stored.subject, stored.message_id)) continue;
+    journey.relay_messages.insert(stored.node + " " + stored.id);
+    selected_ids.insert(stored.message_id);
+    if (!journey.submitted || stored.at < *journey.submitted) journey.submitted = stored.at;
+  }
+  for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
+    if (lower(outcome.rcpt) == address && journey.relay_messages.contains(outcome.node + " " + outcome.id)) journey.relay.push_back(&outcome);
+  }
+  for (const auto& [name, org] : loaded.orgs) {
+    for (const salesforce::LogEntry* entry : org->log_for(address)) {
+      if (select.any() && !picked.emails.contains({name, entry->email})) continue;
+      journey.org.emplace_back(name, entry);
+      if (entry->event == EmailLogEvent::accepted && (!journey.submitted || entry->at < *journey.submitted)) journey.submitted = entry->at;
+    }
+  }
+  // Notices about the recipient: with selectors, only those that return a selected message's headers.
+  for (const auto& [name, store] : loaded.mail_stores) {
+    for (const fake_mx::StoredMessage& message : store->messages()) {
+      if (!message.sender.empty()) continue;
+      const std::optional<smtp::DsnReport> report = smtp::parse_dsn(message.content);
+      if (!report) continue;
+      const bool about = std::any_of(report->recipients.begin(), report->recipients.end(),
+                                     [&](const smtp::DsnRecipient& r) { return lower(r.final_recipient) == address; });
+      if (!about) continue;
+      if (select.any()) {
+        if (!selected_ids.contains(report->returned_message_id) && !picked.message_ids.contains(report->returned_message_id)) continue;
+      }
+      journey.notices.push_back(&message);
+    }
+  }
+  journey.sender_results = !select.any() && std::any_of(observer.sender_results.begin(), observer.sender_results.end(),
+                                                        [&](const RunObserver::SenderResult& r) { return lower(r.rcpt) == address; });
+  return journey;
+}
+
+std::string describe(const RunObserver::RelayOutcome& outcome, Instant start) {
+  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status + " at " + offset(outcome.at, start);
+}
+
+}  // namespace
+
+Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const RunObserver& observer) {
+  const Journey journey = journey_of(expect, loaded, observer);
+  const Instant start = loaded.start;
+  if (!journey.matched()) {
+    return {expect.name, false, expect.to + ": matched no message" + (expect.select.any() ? " (" + expect.select.describe() + ")" : std::string())};
+  }
+  std::vector<std::string> failures;
+  const auto fail = [&](std::string text) { failures.push_back(std::move(text)); };
+
+  if (expect.delivered) {
+    if (*expect.delivered && journey.deliveries.empty()) {
+      std::string last = "no relay or Salesforce outcome";
+      if (!journey.relay.empty()) last = "last relay outcome " + describe(*journey.relay.back(), start);
+      else if (!journey.org.empty()) last = "last Salesforce log row: " + std::string(to_string(journey.org.back().second->event)) + " " + journey.org.back().second->detail;
+      fail("not delivered to any mailbox (" + last + ")");
+    }
+    if (!*expect.delivered && !journey.deliveries.empty()) {
+      fail("delivered to " + journey.deliveries.front()->mx + " at " + offset(journey.deliveries.front()->received, start));
+    }
+  }
+  if (expect.bounced) {
+    const std::string& status = *expect.bounced;
+    std::vector<std::string> seen;
+    bool found = false;
+    for (const auto* outcome : journey.relay) {
+      if (outcome->state != relay::RecipientState::bounced) continue;
+      seen.push_back(outcome->status + " by " + outcome->node);
+      found |= outcome->status.starts_with(status);
+    }
+    for (const auto* notice : journey.notices) {
+      const std::optional<smtp::DsnReport> report = smtp::parse_dsn(notice->content);
+      for (const smtp::DsnRecipient& recipient : report->recipients) {
+        if (lower(recipient.final_recipient) != lower(expect.to) || recipient.action != smtp::DsnAction::failed) continue;
+        seen.push_back(recipient.status + " in a DSN at " + notice->mx);
+        found |= recipient.status.starts_with(status);
+      }
+    }
+    for (const auto& [name, org] : loaded.orgs) {
+      const auto contact = org->bounced_contacts.find(lower(expect.to));
+      if (contact == org->bounced_contacts.end()) continue;
+      const bool about_selected = std::any_of(journey.org.begin(), journey.org.end(), [&](const auto& row) {
+        return row.first == name && row.second->email == contact->second.email;
+      });
+      if (!about_selected) continue;
+      seen.push_back(contact->second.status + " in " + name + "'s bounce inbox");
+      found |= contact->second.status.starts_with(status);
+    }
+    for (const auto& [name, entry] : journey.org) {
+      if (entry->event != EmailLogEvent::permanent_failure) continue;
+      seen.push_back(std::string(to_string(entry->event)) + " at " + name + " (" + entry->detail + ")");
+      found |= entry->status.starts_with(status);
+    }
+    if (!found) {
+      fail("not bounced with " + (status.empty() ? std::string("any status") : status) +
+           (seen.empty() ? " (no bounce at all)" : " (saw " + checks::joined(seen) + ")"));
+    }
+  }
+  if (expect.deferred_at) {
+    const Instant when = *expect.deferred_at;
+    bool deferred = false;
+    bool final = false;
+    for (const auto* outcome : journey.relay) {
+      if (outcome->at > when) break;
+      if (outcome->state == relay::RecipientState::deferred) deferred = true;
+      if (outcome->final()) final = true;
+    }
+    for (const auto& [name, entry] : journey.org) {
+      if (entry->at > when) continue;
+      if (entry->event == EmailLogEvent::transient_failure) deferred = true;
+      if (entry->event == EmailLogEvent::permanent_failure || entry->event == EmailLogEvent::given_up) final = true;
+    }
+    if (!deferred || final) fail(std::string("not deferred at ") + offset(when, start) + (final ? " (already final)" : " (no deferral before then)"));
+  }
+  if (expect.never_attempted) {
+    const bool relay_attempt = std::any_of(journey.relay.begin(), journey.relay.end(), [](const auto* o) { return o->attempted; });
+    const bool org_attempt = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return salesforce::is_attempt(e.second->event); });
+    if (relay_attempt || org_attempt || !journey.deliveries.empty()) fail("a delivery was attempted");
+  }
+  if (expect.refused) {
+    const bool refused = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return e.second->event == EmailLogEvent::refused; });
+    const bool sent = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return e.second->event == EmailLogEvent::accepted; });
+    if (!refused) fail(sent ? "sent, not refused at the source" : "not refused at the source");
+  }
+  if (expect.via) {
+    std::set<std::string> paths;
+    for (const auto& [name, entry] : journey.org) {
+      if (entry->event == EmailLogEvent::accepted) paths.insert(entry->path);
+    }
+    for (const auto* outcome : journey.relay) paths.insert(outcome->node);
+    if (!paths.contains(*expect.via)) {
+      fail("not via " + *expect.via + " (went via " + (paths.empty() ? std::string("nothing") : checks::joined({paths.begin(), paths.end()})) + ")");
+    }
+  }
+  if (expect.attempts) {
+    int attempts = static_cast<int>(std::count_if(journey.relay.begin(), journey.relay.end(), [](const auto* o) { return o->attempted; }));
+    const char* counted = "relay";
+    if (journey.relay.empty()) {
+      attempts = static_cast<int>(std::count_if(journey.org.begin(), journey.org.end(), [](const auto& e) { return salesforce::is_attempt(e.second->event); }));
+      counted = "Salesforce";
+    }
+    if (attempts != *expect.attempts) fail(std::to_string(attempts) + " " + counted + " attempts, not " + std::to_string(*expect.attempts));
+  }
+  if (expect.within) {
+    if (journey.deliveries.empty() || !journey.submitted) {
+      fail("no delivery to time");
+    } else if (journey.deliveries.front()->received - *journey.submitted > *expect.within) {
+      fail("delivered after " + format_duration(journey.deliveries.front()->received - *journey.submitted) + ", not within " +
+           format_duration(*expect.within));
+    }
+  }
+  if (expect.tls || expect.tls_verified) {
+    // The first hop: Salesforce's hand-over when the recipient came from an org, else the relay's delivery.
+    std::optional<std::pair<bool, bool>> hop;
+    for (const auto& [name, entry] : journey.org) {
+      if (entry->event == EmailLogEvent::delivered && !hop) hop = std::pair(entry->tls, entry->tls_verified);
+    }
+    for (const auto* outcome : journey.relay) {
+      if (outcome->state == relay::RecipientState::delivered && !hop) hop = std::pair(outcome->tls, outcome->tls_verified);
+    }
+    if (!hop) {
+      fail("no hop delivered it, so no TLS to check");
+    } else {
+      if (expect.tls && hop->first != *expect.tls) fail(std::string("TLS ") + (hop->first ? "was" : "was not") + " used");
+      if (expect.tls_verified && hop->second != *expect.tls_verified) fail(std::string("the certificate ") + (hop->second ? "was" : "was not") + " verified");
+    }
+  }
+  if (expect.delivery_tls) {
+    if (journey.deliveries.empty()) {
+      fail("not in any mailbox, so no delivery TLS to check");
+    } else if (journey.deliveries.front()->tls.active != *expect.delivery_tls) {
+      fail(std::string("the mailbox's copy came ") + (journey.deliveries.front()->tls.active ? "over TLS" : "in plaintext"));
+    }
+  }
+  if (expect.dsn_received) {
+    bool received = !journey.notices.empty();
+    for (const auto& [name, entry] : journey.org) received |= entry->event == EmailLogEvent::bounced || entry->event == EmailLogEvent::notice_received;
+    if (received != *expect.dsn_received) fail(received ? "a DSN about it was received" : "no DSN about it reached a mailbox or a bounce inbox");
+  }
+  if (expect.contact_marked_bounced) {
+    bool marked = false;
+    for (const auto& [name, org] : loaded.orgs) {
+      const auto contact = org->bounced_contacts.find(lower(expect.to));
+      if (contact == org->bounced_contacts.end()) continue;
+      marked |= !expect.select.any() || std::any_of(journey.org.begin(), journey.org.end(), [&](const auto& row) {
+        return row.first == name && row.second->email == contact->second.email;
+      });
+    }
+    if (marked != *expect.contact_marked_bounced) fail(marked ? "the contact was marked bounced" : "the contact was not marked bounced");
+  }
+  if (expect.email_log) {
+    std::set<std::string> events;
+    for (const auto& [name, entry] : journey.org) events.insert(std::string(to_string(entry->event)));
+    if (!events.contains(std::string(to_string(*expect.email_log)))) {
+      fail("no \"" + std::string(to_string(*expect.email_log)) + "\" row in the email log (rows: " +
+           (events.empty() ? std::string("none") : checks::joined({events.begin(), events.end()})) + ")");
+    }
+  }
+  if (failures.empty()) return {expect.name, true, "held"};
+  return {expect.name, false, expect.to + ": " + checks::joined(failures, "; ")};
+}
+
+}  // namespace relaysim::scenario::expect

@@ -1,0 +1,95 @@
+// Every accepted recipient ends delivered or bounced exactly once, and nothing acknowledged is lost.
+
+#include <algorithm>
+#include <tuple>
+
+#include "scenario/check_support.hpp"
+#include "scenario/invariants/invariants.hpp"
+
+namespace relaysim::scenario::invariants {
+namespace {
+
+using checks::lower;
+using checks::offset;
+
+bool crashed_between(const RunObserver& observer, const std::string& node, Instant from, Instant until) {
+  const auto found = observer.crashes.find(node);
+  if (found == observer.crashes.end()) return false;
+  return std::any_of(found->second.begin(), found->second.end(), [&](Instant at) { return at >= from && at <= until; });
+}
+
+std::string describe(const RunObserver::RelayOutcome& outcome, Instant start) {
+  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status + " at " + offset(outcome.at, start);
+}
+
+}  // namespace
+
+Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, bool quiescent) {
+  checks::Violations violations;
+  using Key = std::tuple<std::string, std::string, std::string>;  // (relay node, queue id, recipient)
+  std::map<Key, std::vector<const RunObserver::RelayOutcome*>> finals;
+  for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
+    if (outcome.final()) finals[{outcome.node, outcome.id, lower(outcome.rcpt)}].push_back(&outcome);
+  }
+  std::set<Key> accepted;
+  for (const RunObserver::StoredAtRelay& stored : observer.stored) {
+    for (const std::string& rcpt : stored.to) {
+      const Key key{stored.node, stored.id, lower(rcpt)};
+      accepted.insert(key);
+      const auto found = finals.find(key);
+      if (found == finals.end()) {
+        if (quiescent) {
+          violations.add(stored.node + " accepted " + stored.id + " for " + rcpt + " at " + offset(stored.at, loaded.start) +
+                         " and it never ended delivered or bounced");
+        }
+        continue;
+      }
+      const auto& list = found->second;
+      for (std::size_t i = 1; i < list.size(); ++i) {
+        if (!crashed_between(observer, stored.node, list[i - 1]->at, list[i]->at)) {
+          violations.add(stored.node + " " + stored.id + " to " + rcpt + " ended twice without a crash between: " + describe(*list[i - 1], loaded.start) +
+                         ", then " + describe(*list[i], loaded.start));
+        }
+      }
+    }
+  }
+  // Nothing acknowledged is lost: every queue id a client was given with its 250 names a message a relay stored.
+  std::set<std::string> stored_ids;
+  for (const RunObserver::StoredAtRelay& stored : observer.stored) stored_ids.insert(stored.id);
+  const auto acknowledged = [&](const std::string& queue_id, const std::string& who, Instant at) {
+    if (queue_id.empty() || loaded.relay_configs.empty() || stored_ids.contains(queue_id)) return;
+    violations.add(who + " was told \"queued as " + queue_id + "\" at " + offset(at, loaded.start) + ", but no relay ever stored " + queue_id +
+                   ": an acknowledged message is lost");
+  };
+  for (const auto& [name, org] : loaded.orgs) {
+    const salesforce::Org& setup = loaded.org_setups.at(name);
+    for (const salesforce::LogEntry& entry : org->log) {
+      const bool to_relay = std::any_of(setup.relays.begin(), setup.relays.end(), [&](const auto& r) { return r.name == entry.path; });
+      if (entry.event == salesforce::EmailLogEvent::delivered && to_relay) {
+        acknowledged(entry.queue_id, name + " (" + entry.email + " to " + entry.recipient + ")", entry.at);
+      }
+    }
+  }
+  for (const RunObserver::SenderResult& result : observer.sender_results) {
+    if (result.outcome == smtp::Outcome::delivered) acknowledged(result.queue_id, result.node + " (message " + std::to_string(result.message) + ")", result.at);
+  }
+  for (const auto& [key, list] : finals) {
+    if (!accepted.contains(key)) violations.add(std::get<0>(key) + " delivered " + std::get<1>(key) + " to " + std::get<2>(key) + " which it never accepted");
+  }
+  for (const auto& [name, org] : loaded.orgs) {
+    std::map<std::pair<std::string, std::string>, int> ends;
+    for (const salesforce::LogEntry& entry : org->log) {
+      const auto key = std::make_pair(entry.email, lower(entry.recipient));
+      if (entry.event == salesforce::EmailLogEvent::accepted) ends.try_emplace(key, 0);
+      if (salesforce::is_final(entry.event)) ends[key] += 1;
+    }
+    for (const auto& [key, count] : ends) {
+      if (count > 1) violations.add(name + " email " + key.first + " to " + key.second + " ended " + std::to_string(count) + " times");
+      if (count == 0 && quiescent) violations.add(name + " email " + key.first + " to " + key.second + " never ended delivered, failed or given up");
+    }
+  }
+  return violations.verdict("every accepted recipient ends delivered or bounced exactly once",
+                            std::to_string(accepted.size()) + " relay recipients checked" + (quiescent ? "" : " (the run ended before quiescence)"));
+}
+
+}  // namespace relaysim::scenario::invariants

@@ -1,0 +1,23 @@
+// No notification goes to <>, and none is about a notification (no bounce loops).
+
+#include "scenario/check_support.hpp"
+#include "scenario/invariants/invariants.hpp"
+
+namespace relaysim::scenario::invariants {
+
+Verdict notifications(const RunObserver& observer) {
+  checks::Violations violations;
+  std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*> messages;
+  for (const RunObserver::StoredAtRelay& stored : observer.stored) messages[{stored.node, stored.id}] = &stored;
+  for (const RunObserver::RelayDsn& dsn : observer.dsns) {
+    const std::string action(smtp::to_string(dsn.action));
+    if (dsn.to.empty()) violations.add(dsn.node + " sent a " + action + " notification " + dsn.dsn + " to <>");
+    const auto original = messages.find({dsn.node, dsn.id});
+    if (original != messages.end() && original->second->from.empty()) {
+      violations.add(dsn.node + " sent notification " + dsn.dsn + " about " + dsn.id + ", itself a notification: a bounce loop");
+    }
+  }
+  return violations.verdict("no notification goes to <>, none is about a notification", std::to_string(observer.dsns.size()) + " notifications checked");
+}
+
+}  // namespace relaysim::scenario::invariants

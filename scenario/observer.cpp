@@ -1,0 +1,90 @@
+#include "scenario/observer.hpp"
+
+#include "demo/events.hpp"
+#include "fake_mx/events.hpp"
+#include "relay/events.hpp"
+#include "sim/events.hpp"
+#include "smtp/syntax.hpp"
+
+namespace relaysim::scenario {
+
+std::string bare_message_id(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '<')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '>')) value.remove_suffix(1);
+  return std::string(value);
+}
+
+void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
+  const std::string node(event.node);
+  if (const auto* e = event.as<relay::events::Stored>()) {
+    const relay::QueuedMessage& message = e->message;
+    std::vector<std::string> to;
+    for (const relay::QueuedRecipient& recipient : message.recipients) to.push_back(recipient.recipient.mailbox.to_string());
+    stored.push_back({event.time, node, message.id, message.sender ? message.sender->to_string() : std::string(), std::move(to),
+                      message.client_address, message.authenticated_user, smtp::header_value(message.content, "Subject"),
+                      bare_message_id(smtp::header_value(message.content, "Message-ID"))});
+    return;
+  }
+  if (const auto* e = event.as<relay::events::RecipientSettled>()) {
+    const relay::RecipientOutcome& outcome = e->outcome;
+    outcomes.push_back({event.time, node, std::string(e->id), std::string(e->rcpt), outcome.outcome, e->state, std::string(e->status),
+                        outcome.relay, outcome.relay_endpoint, outcome.tls, outcome.tls_verified, outcome.possible_duplicate, e->attempted,
+                        outcome.reason, outcome.stage, outcome.code});
+    return;
+  }
+  if (const auto* e = event.as<relay::events::RetryPlanned>()) {
+    retries.push_back({event.time, node, std::string(e->id), e->next});
+    return;
+  }
+  if (const auto* e = event.as<relay::events::NoticeQueued>()) {
+    dsns.push_back({event.time, node, std::string(e->id), std::string(e->dsn), e->action, e->to.to_string()});
+    return;
+  }
+  if (const auto* e = event.as<io::LogLine>()) {
+    logs.push_back({event.time, node, std::string(e->line)});
+    return;
+  }
+  if (const auto* e = event.as<demo::events::SenderResult>()) {
+    sender_results.push_back({event.time, node, static_cast<std::int64_t>(e->message), std::string(e->rcpt), e->outcome, std::string(e->reply),
+                              std::string(e->queue_id)});
+    return;
+  }
+  if (const auto* e = event.as<relay::events::Routed>()) {
+    if (e->route == relay::Route::Kind::deliver) route_steps.push_back({event.time, node, std::string(e->id), std::string(e->domain), -1});
+    return;
+  }
+  if (const auto* e = event.as<relay::events::Connecting>()) {
+    route_steps.push_back({event.time, node, std::string(e->id), "", e->preference});
+    return;
+  }
+  if (const auto* e = event.as<fake_mx::events::LateBounceScheduled>()) {
+    for (const smtp::Recipient& recipient : e->recipients) late_bounces[node].insert(smtp::to_lower(recipient.mailbox.to_string()));
+    return;
+  }
+  if (const auto* e = event.as<fake_mx::events::LateBounceSkipped>()) {
+    for (const smtp::Recipient& recipient : e->recipients) late_bounces[node].insert(smtp::to_lower(recipient.mailbox.to_string()));
+    return;
+  }
+  if (const auto* e = event.as<sim::events::ProcessCrashed>()) {
+    crashes[node].push_back(event.time);
+    marks.push_back({event.time, node, std::string(event.kind), e->crash == sim::CrashKind::power_loss ? "power_loss" : "kill"});
+    return;
+  }
+  if (const auto* e = event.as<sim::events::FaultBegan>()) {
+    marks.push_back({event.time, node, std::string(event.kind), std::string(e->fault)});
+    return;
+  }
+  if (const auto* e = event.as<sim::events::FaultEnded>()) {
+    marks.push_back({event.time, node, std::string(event.kind), std::string(e->fault)});
+    return;
+  }
+  if (const auto* e = event.as<sim::events::FaultReset>()) {
+    marks.push_back({event.time, node, std::string(event.kind), std::string(e->fault)});
+    return;
+  }
+  if (event.as<sim::events::ProcessStarted>() != nullptr) {
+    marks.push_back({event.time, node, std::string(event.kind), ""});
+  }
+}
+
+}  // namespace relaysim::scenario
