@@ -20,7 +20,6 @@ struct SenderResult {
   std::string_view reply;                // the server's reply, or what went wrong
   std::string_view queue_id{};           // delivered: the id the server named in its 250; empty if none
 
-  bool delivered() const { return outcome == smtp::Outcome::delivered; }
   void write(io::TraceFieldList& fields) const {
     fields.add("message", message);
     fields.add("rcpt", rcpt);

@@ -106,7 +106,6 @@ struct RecipientSettled {
   std::string_view status;  // the outcome's, or 4.4.7 when the queue lifetime ran out
   bool attempted = true;    // false: settled without a delivery attempt (a route, a dead destination)
 
-  bool final() const { return state == RecipientState::delivered || state == RecipientState::bounced; }
   void write(io::TraceFieldList& fields) const;
 };
 
