@@ -10,6 +10,7 @@ int queue_command(int argc, char** argv);
 int validate_command(int argc, char** argv);
 int explain_command(int argc, char** argv);
 int explore_command(int argc, char** argv);
+int falsify_command(int argc, char** argv);
 int relay_command(int argc, char** argv);
 int mx_command(int argc, char** argv);
 int salesforce_command(int argc, char** argv);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "cli/commands.hpp"
+#include "cli/reports.hpp"
 #include "scenario/world_file.hpp"
 
 namespace relaysim::cli {
@@ -124,10 +125,16 @@ int validate_command(int argc, char** argv) {
   for (const std::string& file : files) {
     try {
       const scenario::LoadedWorld loaded = scenario::load_world_file(file, std::nullopt);
-      std::printf("%s: ok (%s; %zu nodes, %zu expectations)\n", file.c_str(), loaded.name.c_str(), loaded.node_hosts.size(),
-                  loaded.expectations.size());
+      print_warnings(file, loaded);
+      std::printf("%s: ok (%s; %zu nodes, %zu expectations%s)\n", file.c_str(), loaded.name.c_str(), loaded.node_hosts.size(),
+                  loaded.expectations.size(),
+                  loaded.warnings.empty() ? ""
+                  : loaded.warnings.size() == 1 ? ", 1 warning"
+                                                : (", " + std::to_string(loaded.warnings.size()) + " warnings").c_str());
     } catch (const scenario::InputError& error) {
-      std::fprintf(stderr, "%s: %s\n", file.c_str(), error.what());
+      print_mistakes(file, error);
+      const std::size_t count = 1 + error.further().size();
+      std::fprintf(stderr, "%s: %zu %s\n", file.c_str(), count, count == 1 ? "mistake" : "mistakes");
       status = 2;
     }
   }
@@ -162,7 +169,7 @@ int explain_command(int argc, char** argv) {
   try {
     loaded = scenario::load_world_file(file, seed);
   } catch (const scenario::InputError& error) {
-    std::fprintf(stderr, "relaysim: %s: %s\n", file.c_str(), error.what());
+    print_mistakes("relaysim: " + file, error);
     return 2;
   }
   std::printf("%s (seed %llu): every decision and why\n\n", loaded.name.c_str(), static_cast<unsigned long long>(loaded.seed));

@@ -19,6 +19,7 @@ void print_usage() {
       "  validate FILE...     check scenarios for mistakes without running them\n"
       "  explain FILE         run a scenario and print every decision with its reason\n"
       "  explore              generate scenarios, check properties, shrink failures to scenario files\n"
+      "  falsify FILE...      prove every expectation can fail: mutants of each must fail on the same run\n"
       "  determinism FILE     run a world twice in separate processes and compare the traces\n"
       "  queue list|show|hold|release|delete|flush DIR\n"
       "                       look into and change a relay's queue directory\n"
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   if (command == "queue") return relaysim::cli::queue_command(argc - 1, argv + 1);
   if (command == "validate") return relaysim::cli::validate_command(argc - 1, argv + 1);
   if (command == "explain") return relaysim::cli::explain_command(argc - 1, argv + 1);
+  if (command == "falsify") return relaysim::cli::falsify_command(argc - 1, argv + 1);
   if (command == "explore") return relaysim::cli::explore_command(argc - 1, argv + 1);
   if (command == "relay") return relaysim::cli::relay_command(argc - 1, argv + 1);
   if (command == "mx") return relaysim::cli::mx_command(argc - 1, argv + 1);

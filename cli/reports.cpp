@@ -206,6 +206,16 @@ bool write_file(const std::string& path, const std::string& content) {
   return static_cast<bool>(file);
 }
 
+void print_mistakes(const std::string& file, const scenario::InputError& error) {
+  for (const std::string& line : scenario::describe_mistakes(error)) std::fprintf(stderr, "%s: %s\n", file.c_str(), line.c_str());
+}
+
+void print_warnings(const std::string& file, const scenario::LoadedWorld& loaded) {
+  for (const scenario::LoadWarning& warning : loaded.warnings) {
+    std::fprintf(stderr, "%s: warning: %s: %s\n", file.c_str(), warning.path.c_str(), warning.message.c_str());
+  }
+}
+
 std::string junit_xml(const std::vector<RanFile>& files) {
   std::size_t tests = 0;
   std::size_t failures = 0;

@@ -19,6 +19,11 @@ struct RanFile {
 };
 
 bool write_file(const std::string& path, const std::string& content);
+
+// A file's mistakes on standard error, one line each ("FILE: PATH: expected ..., found ..."), and
+// its warnings ("FILE: warning: PATH: ...").
+void print_mistakes(const std::string& file, const scenario::InputError& error);
+void print_warnings(const std::string& file, const scenario::LoadedWorld& loaded);
 std::string junit_xml(const std::vector<RanFile>& files);
 std::string html_report(const scenario::LoadedWorld& loaded, const scenario::RunObserver& observer, const scenario::RunResult& result,
                         const std::string& digest);

@@ -101,10 +101,11 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
   try {
     loaded = scenario::load_world_file(path, options.seed);
   } catch (const scenario::InputError& error) {
-    std::fprintf(stderr, "relaysim: %s: %s\n", path.c_str(), error.what());
+    print_mistakes("relaysim: " + path, error);
     ran.status = 2;
     return ran;
   }
+  print_warnings("relaysim: " + path, loaded);
   sim::World& world = *loaded.world;
 
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_file(nullptr, std::fclose);

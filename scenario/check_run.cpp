@@ -12,16 +12,21 @@ bool RunResult::passed() const {
   return std::all_of(expectations.begin(), expectations.end(), ok) && std::all_of(invariants.begin(), invariants.end(), ok);
 }
 
+Verdict check_expectation(const Expectation& expectation, const LoadedWorld& loaded, const RunObserver& observer, const RunStats& stats) {
+  switch (expectation.kind) {
+    case Expectation::Kind::recipient: return expect::recipient(expectation, loaded, observer);
+    case Expectation::Kind::mailbox: return expect::mailbox(expectation, loaded);
+    case Expectation::Kind::log: return expect::log(expectation, observer);
+    case Expectation::Kind::stats: return expect::stats(expectation, stats);
+  }
+  return {expectation.name, false, "an expectation of no known kind"};
+}
+
 RunResult check_run(const LoadedWorld& loaded, const RunObserver& observer, bool quiescent) {
   RunResult result;
   result.stats = stats_of(loaded, observer);
   for (const Expectation& expectation : loaded.expectations) {
-    switch (expectation.kind) {
-      case Expectation::Kind::recipient: result.expectations.push_back(expect::recipient(expectation, loaded, observer)); break;
-      case Expectation::Kind::mailbox: result.expectations.push_back(expect::mailbox(expectation, loaded)); break;
-      case Expectation::Kind::log: result.expectations.push_back(expect::log(expectation, observer)); break;
-      case Expectation::Kind::stats: result.expectations.push_back(expect::stats(expectation, result.stats)); break;
-    }
+    result.expectations.push_back(check_expectation(expectation, loaded, observer, result.stats));
   }
   result.invariants.push_back(invariants::conservation(loaded, observer, quiescent));
   result.invariants.push_back(invariants::retry_bounds(loaded, observer));

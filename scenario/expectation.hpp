@@ -70,7 +70,8 @@ struct Expectation {
   std::map<std::string, std::uint64_t> stats;
 };
 
-// `origin`: what "+1h" in deferred_at counts from.
-std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin);
+// `origin`: what "+1h" in deferred_at counts from. With `mistakes`, an item with a mistake is left
+// out and its mistake kept there, so that every item is read; without, the first mistake throws.
+std::vector<Expectation> read_expectations(const JsonValue& list, Instant origin, Mistakes* mistakes = nullptr);
 
 }  // namespace relaysim::scenario

@@ -20,6 +20,26 @@ InputError::InputError(std::string path, std::string expected, std::string found
       expected_(std::move(expected)),
       found_(std::move(found)) {}
 
+std::vector<std::string> describe_mistakes(const InputError& error) {
+  std::vector<std::string> lines{error.what()};
+  for (const InputError& further : error.further()) {
+    for (std::string& line : describe_mistakes(further)) lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+void Mistakes::add(const InputError& error) {
+  all_.push_back(InputError(error.path(), error.expected(), error.found()));
+  for (const InputError& further : error.further()) add(further);
+}
+
+void Mistakes::throw_if_any() const {
+  if (all_.empty()) return;
+  InputError first = all_.front();
+  for (std::size_t i = 1; i < all_.size(); ++i) first.add_further(all_[i]);
+  throw first;
+}
+
 std::string describe_json(const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::null: return "null";

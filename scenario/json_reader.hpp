@@ -27,10 +27,41 @@ class InputError : public std::runtime_error {
   const std::string& expected() const { return expected_; }
   const std::string& found() const { return found_; }
 
+  // The mistakes found after this one in the same input, each with its own path: a file with
+  // three mistakes reports three. what() is this one's alone.
+  const std::vector<InputError>& further() const { return further_; }
+  void add_further(InputError mistake) { further_.push_back(std::move(mistake)); }
+
  private:
   std::string path_;
   std::string expected_;
   std::string found_;
+  std::vector<InputError> further_;
+};
+
+// Every mistake of `error`, one line each: "PATH: expected ..., found ...".
+std::vector<std::string> describe_mistakes(const InputError& error);
+
+// Collects mistakes instead of stopping at the first; throws them as one InputError at the end.
+class Mistakes {
+ public:
+  // Runs `read`; a mistake it throws is kept, and reading goes on.
+  template <typename Read>
+  bool collect(const Read& read) {
+    try {
+      read();
+      return true;
+    } catch (const InputError& error) {
+      add(error);
+      return false;
+    }
+  }
+  void add(const InputError& error);
+  bool empty() const { return all_.empty(); }
+  void throw_if_any() const;  // the first, with the rest as further()
+
+ private:
+  std::vector<InputError> all_;
 };
 
 // Parses text as JSON; a syntax error becomes an InputError at `$` with the line and column.

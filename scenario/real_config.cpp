@@ -13,11 +13,6 @@
 namespace relaysim::scenario {
 namespace {
 
-std::string directory_of(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
 std::string resolve(const std::string& name, const std::string& directory) {
   return name.starts_with('/') ? name : directory + "/" + name;
 }

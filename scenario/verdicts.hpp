@@ -48,6 +48,9 @@ struct RunResult {
   bool passed() const;
 };
 
+// One expectation against a finished run (`stats`: the run's statistics, scenario/stats.hpp).
+Verdict check_expectation(const Expectation& expectation, const LoadedWorld& loaded, const RunObserver& observer, const RunStats& stats);
+
 // `quiescent`: the run ended because nothing was left to do (so every accepted recipient must
 // have reached its end), not at `until`.
 RunResult check_run(const LoadedWorld& loaded, const RunObserver& observer, bool quiescent);

@@ -13,8 +13,10 @@
 #include "fake_mx/fake_mx_node.hpp"
 #include "relay/relay_node.hpp"
 #include "scenario/fake_mx_config.hpp"
+#include "scenario/references.hpp"
 #include "scenario/relay_config.hpp"
 #include "scenario/salesforce_config.hpp"
+#include "smtp/dsn.hpp"
 #include "tls/certificate.hpp"
 #include "tls/engine.hpp"
 
@@ -393,6 +395,14 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
           value.at("org").at("relays").items()[i].at("tls").fail("a setting without Verify, or \"tls\": {\"trust\": [...]} on the node naming the authorities Salesforce trusts");
         }
       }
+      for (const salesforce::Send& send : config.traffic) {
+        PlannedMessage planned{name, send.label, send.subject, {}};
+        for (const smtp::Mailbox& to : send.to) planned.to.push_back(to.to_string());
+        loaded.planned.push_back(std::move(planned));
+      }
+      for (const salesforce::DeliverabilityTest& test : config.deliverability_tests) {
+        loaded.planned.push_back({name, "", std::nullopt, {test.to.to_string()}});
+      }
       auto state = std::make_shared<salesforce::OrgState>();
       loaded.orgs[name] = state;
       loaded.org_setups[name] = config.org;
@@ -402,6 +412,11 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
     default: {
       const tls::Context* context = nullptr;
       const demo::SmtpSenderConfig config = read_smtp_sender(value, start, loaded, context);
+      for (const demo::SmtpSenderMessage& message : config.messages) {
+        PlannedMessage planned{name, "", std::string(smtp::header_value(message.content, "Subject")), {}};
+        for (const auto& recipient : message.recipients) planned.to.push_back(recipient.mailbox.to_string());
+        loaded.planned.push_back(std::move(planned));
+      }
       const auto keep = loaded.tls;
       return [config, context, keep](io::Io& io) { return demo::make_smtp_sender(io, config, context); };
     }
@@ -611,19 +626,22 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     std::vector<std::string> in_progress;
     for (const auto& [name, certificate] : certificates->members()) forge_certificate(*certificates, name, loaded, in_progress);
   }
+  Mistakes mistakes;  // from here on, each node, fault and expectation is read even after a mistake
   for (const auto& [name, node] : root.at("nodes").members()) {
-    sim::ProcessConfig process;
-    process.name = name;
-    process.host = node.at("host").string();
-    if (!host_addresses.contains(process.host)) node.at("host").fail("the name of a host of this world");
-    loaded.node_hosts[name] = process.host;
-    process.factory = read_node(name, node, loaded.start, loaded);
-    if (auto disk = node.find("disk")) process.disk = read_disk(*disk);
-    guarded(node, [&] { world.add_process(std::move(process)); });
+    mistakes.collect([&] {
+      sim::ProcessConfig process;
+      process.name = name;
+      process.host = node.at("host").string();
+      if (!host_addresses.contains(process.host)) node.at("host").fail("the name of a host of this world");
+      loaded.node_hosts[name] = process.host;
+      process.factory = read_node(name, node, loaded.start, loaded);
+      if (auto disk = node.find("disk")) process.disk = read_disk(*disk);
+      guarded(node, [&] { world.add_process(std::move(process)); });
+    });
   }
   if (auto faults = root.find("faults")) {
     for (const JsonValue& fault : faults->items()) {
-      guarded(fault, [&] { read_fault(world, fault, loaded.start, host_addresses); });
+      mistakes.collect([&] { guarded(fault, [&] { read_fault(world, fault, loaded.start, host_addresses); }); });
     }
   }
   loaded.host_addresses = host_addresses;
@@ -643,17 +661,30 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     records.mx.push_back({10, loaded.node_hosts.at(name)});
     world.set_dns(domain, records);
   }
-  if (auto expect = root.find("expect")) loaded.expectations = read_expectations(*expect, loaded.start);
+  // What refers to the world is checked against a world read whole: a node with a mistake would
+  // make every expectation naming it look wrong too.
+  const bool world_whole = mistakes.empty();
+  if (auto expect = root.find("expect")) loaded.expectations = read_expectations(*expect, loaded.start, &mistakes);
+  if (world_whole) check_references(root, loaded, mistakes);
+  mistakes.throw_if_any();
   return loaded;
 }
 
-LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t> seed_override) {
+nlohmann::json read_world_document(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw InputError("$", "a readable file", "cannot open '" + path + "'");
   std::ostringstream text;
   text << file.rdbuf();
+  return parse_json_text(text.str(), path);
+}
+
+std::string directory_of(const std::string& path) {
   const std::size_t slash = path.rfind('/');
-  return load_world(parse_json_text(text.str(), path), seed_override, slash == std::string::npos ? "." : path.substr(0, slash));
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t> seed_override) {
+  return load_world(read_world_document(path), seed_override, directory_of(path));
 }
 
 }  // namespace relaysim::scenario

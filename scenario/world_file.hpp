@@ -24,6 +24,22 @@ namespace relaysim::scenario {
 // It lives as long as the world (nodes hold pointers into it).
 struct TlsMaterial;
 
+// A message the world's senders will send, as the scenario plans it: what expectations' recipients
+// and selectors are held to when the file is loaded.
+struct PlannedMessage {
+  std::string node;
+  std::string send;                    // the send's label ("renewals[12]"); empty when it has none
+  std::optional<std::string> subject;  // none: decided at run time (Test Deliverability)
+  std::vector<std::string> to;
+};
+
+// Something in the file that is allowed but probably not meant: an expectation about a recipient
+// nothing sends to, a send after the run ends.
+struct LoadWarning {
+  std::string path;
+  std::string message;
+};
+
 struct LoadedWorld {
   std::string name;
   std::string description;
@@ -40,6 +56,8 @@ struct LoadedWorld {
   std::map<std::string, salesforce::Org> org_setups;
   std::shared_ptr<TlsMaterial> tls;
   std::vector<Expectation> expectations;  // "expect"
+  std::vector<PlannedMessage> planned;    // every Salesforce send and SMTP sender message, in file order
+  std::vector<LoadWarning> warnings;
   std::string directory;  // the scenario file's directory: relative file names start here
   std::map<std::string, std::string> node_hosts;  // node name -> host name
   std::map<std::string, std::vector<io::Address>> host_addresses;
@@ -53,10 +71,17 @@ struct LoadedWorld {
 // quiet cannot make a run endless.
 constexpr Duration run_length_default_max = days(30);
 
-// Throws InputError (with the JSON path) for anything wrong, including what sim::World refuses.
+// Throws InputError (with the JSON path) for anything wrong, including what sim::World refuses;
+// mistakes in separate nodes, faults and expectations are all reported (InputError::further()),
+// and expectations are held to the world (scenario/references.hpp).
 // `directory`: where files the document names (PEM files) are looked for.
 LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory = "");
-// Reads and parses the file first; a missing or unreadable file is an InputError at `$`.
+// Reads and parses a world file; a missing or unreadable file is an InputError at `$`.
+nlohmann::json read_world_document(const std::string& path);
+// Where a world file's relative file names start: its directory.
+std::string directory_of(const std::string& path);
+
+// read_world_document, then load_world.
 LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t> seed_override);
 
 // One name's records in the scenario's "dns" form: {"A": [...], "MX": [[10, "mx1"]], "ttl": "5m", ...}.

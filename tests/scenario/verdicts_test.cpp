@@ -74,6 +74,19 @@ TEST_CASE("conservation: an accepted recipient with no end, or with two ends and
   CHECK(fixture.invariant("every accepted recipient").message.find("delivered ZZ to eve@dest.example which it never accepted") != std::string::npos);
 }
 
+TEST_CASE("conservation: a queue id given with a 250 that no relay ever stored breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
+  fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered);
+  fixture.observer.sender_results.push_back({t0(), "client", 1, "ann@dest.example", smtp::Outcome::delivered, "250 2.0.0 Ok: queued as A1", "A1"});
+  CHECK(fixture.invariant("every accepted recipient").passed);
+  fixture.observer.sender_results.push_back({t0(), "client", 2, "ann@dest.example", smtp::Outcome::delivered, "250 2.0.0 Ok: queued as B7", "B7"});
+  const Verdict& lost = fixture.invariant("every accepted recipient");
+  CHECK_FALSE(lost.passed);
+  CHECK(lost.message.find("client (message 2) was told \"queued as B7\" at +0s, but no relay ever stored B7: an acknowledged message is lost") !=
+        std::string::npos);
+}
+
 TEST_CASE("retry bounds: a wait past maximal_backoff_time, or an attempt after the lifetime, breaks it", "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
