@@ -67,7 +67,7 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   }
   if (const auto* e = event.as<sim::events::ProcessCrashed>()) {
     crashes[node].push_back(event.time);
-    marks.push_back({event.time, node, std::string(event.kind), e->crash == sim::CrashKind::power_loss ? "power_loss" : "kill"});
+    marks.push_back({event.time, node, std::string(event.kind), std::string(to_string(e->crash))});
     return;
   }
   if (const auto* e = event.as<sim::events::FaultBegan>()) {

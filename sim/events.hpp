@@ -25,7 +25,7 @@ struct ProcessCrashed {
   static constexpr std::string_view kind = "process.crash";
   CrashKind crash = CrashKind::kill;
 
-  void write(io::TraceFieldList& fields) const { fields.add("crash", crash == CrashKind::power_loss ? "power_loss" : "kill"); }
+  void write(io::TraceFieldList& fields) const { fields.add("crash", to_string(crash)); }
 };
 
 // A scheduled network fault window opens; `fault` is its name in the scenario.

@@ -124,6 +124,7 @@ enum class CrashKind : std::uint8_t {
   power_loss,  // the node's storage loses what was not synced
   kill,        // the process dies; the page cache survives, so the disk keeps everything
 };
+constexpr std::string_view to_string(CrashKind kind) { return kind == CrashKind::power_loss ? "power_loss" : "kill"; }
 
 // Receives every trace event as it happens, with its canonical JSON line.
 class TraceSink {

@@ -65,6 +65,21 @@ struct Journey {
   bool matched() const { return !deliveries.empty() || !relay.empty() || !org.empty() || !relay_messages.empty() || sender_results; }
 };
 
+// The orgs' marks of the recipient's contact as bounced that a selected email caused, by org node.
+std::vector<std::pair<std::string, const salesforce::BouncedContact*>> marked_contacts(const Expectation& expect, const LoadedWorld& loaded,
+                                                                                        const Journey& journey) {
+  std::vector<std::pair<std::string, const salesforce::BouncedContact*>> out;
+  for (const auto& [name, org] : loaded.orgs) {
+    const auto contact = org->bounced_contacts.find(lower(expect.to));
+    if (contact == org->bounced_contacts.end()) continue;
+    const bool about_selected = std::any_of(journey.org.begin(), journey.org.end(), [&, &node = name](const auto& row) {
+      return row.first == node && row.second->email == contact->second.email;
+    });
+    if (about_selected) out.emplace_back(name, &contact->second);
+  }
+  return out;
+}
+
 Journey journey_of(const Expectation& expect, const LoadedWorld& loaded, const RunObserver& observer) {
   const MessageSelector& select = expect.select;
   const Picked picked = select.any() ? pick_emails(select, loaded) : Picked{};
@@ -166,15 +181,9 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
         found |= recipient.status.starts_with(status);
       }
     }
-    for (const auto& [name, org] : loaded.orgs) {
-      const auto contact = org->bounced_contacts.find(lower(expect.to));
-      if (contact == org->bounced_contacts.end()) continue;
-      const bool about_selected = std::any_of(journey.org.begin(), journey.org.end(), [&](const auto& row) {
-        return row.first == name && row.second->email == contact->second.email;
-      });
-      if (!about_selected) continue;
-      seen.push_back(contact->second.status + " in " + name + "'s bounce inbox");
-      found |= contact->second.status.starts_with(status);
+    for (const auto& [name, contact] : marked_contacts(expect, loaded, journey)) {
+      seen.push_back(contact->status + " in " + name + "'s bounce inbox");
+      found |= contact->status.starts_with(status);
     }
     for (const auto& [name, entry] : journey.org) {
       if (entry->event != EmailLogEvent::permanent_failure) continue;
@@ -268,14 +277,7 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     if (received != *expect.dsn_received) fail(received ? "a DSN about it was received" : "no DSN about it reached a mailbox or a bounce inbox");
   }
   if (expect.contact_marked_bounced) {
-    bool marked = false;
-    for (const auto& [name, org] : loaded.orgs) {
-      const auto contact = org->bounced_contacts.find(lower(expect.to));
-      if (contact == org->bounced_contacts.end()) continue;
-      marked |= !expect.select.any() || std::any_of(journey.org.begin(), journey.org.end(), [&](const auto& row) {
-        return row.first == name && row.second->email == contact->second.email;
-      });
-    }
+    const bool marked = !marked_contacts(expect, loaded, journey).empty();
     if (marked != *expect.contact_marked_bounced) fail(marked ? "the contact was marked bounced" : "the contact was not marked bounced");
   }
   if (expect.email_log) {
