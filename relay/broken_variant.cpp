@@ -12,6 +12,9 @@ std::string_view to_string(BrokenVariant variant) {
     case BrokenVariant::never_expire: return "never_expire";
     case BrokenVariant::bounce_loop: return "bounce_loop";
     case BrokenVariant::drop_last_recipient: return "drop_last_recipient";
+    case BrokenVariant::notice_to_header_from: return "notice_to_header_from";
+    case BrokenVariant::early_expiry: return "early_expiry";
+    case BrokenVariant::delay_notice_every_deferral: return "delay_notice_every_deferral";
   }
   return "?";
 }

@@ -18,6 +18,9 @@ enum class BrokenVariant : std::uint8_t {
   never_expire,          // retries past maximal_queue_lifetime and never returns the mail
   bounce_loop,           // returns an undeliverable notification to its own recipient: a bounce of a bounce
   drop_last_recipient,   // leaves the last recipient of a multi-recipient transaction out, and calls it delivered
+  notice_to_header_from,  // sends notifications to the message's From: header instead of its envelope sender
+  early_expiry,           // compares the age against half the queue lifetime: 4.4.7 bounces come early
+  delay_notice_every_deferral,  // sends a delay notice on every deferral after delay_warning_time, not once
 };
 std::string_view to_string(BrokenVariant variant);
 

@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "io/address.hpp"
 #include "io/time.hpp"
@@ -116,6 +118,7 @@ struct NoticeQueued {
   std::string_view dsn;
   smtp::DsnAction action = smtp::DsnAction::failed;
   const smtp::Mailbox& to;  // the notice's recipient: the message's envelope sender
+  std::vector<std::string> about{};  // the recipients it reports on (for typed observers; not in the trace line)
 
   void write(io::TraceFieldList& fields) const;
 };

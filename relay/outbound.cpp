@@ -12,6 +12,17 @@
 namespace relaysim::relay {
 namespace {
 
+// The notice_to_header_from variant's recipient: the address in the From: header (relay/broken_variant.hpp).
+smtp::Mailbox header_from_variant(std::string_view content, const smtp::Mailbox& otherwise) {
+  std::string value = smtp::header_value(content, "From");
+  if (const std::size_t open = value.rfind('<'), close = value.rfind('>'); open != std::string::npos && close > open) {
+    value = value.substr(open + 1, close - open - 1);
+  }
+  const std::size_t at = value.rfind('@');
+  if (at == std::string::npos || at == 0 || at + 1 == value.size()) return otherwise;
+  return smtp::Mailbox{value.substr(0, at), value.substr(at + 1)};
+}
+
 // Jobs taken per wake-up: a large backlog is dispatched in slices, letting other events run.
 constexpr std::size_t dispatch_batch_max = 1000;
 
@@ -405,7 +416,8 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
         counters_.deferred += 1;
         line.append(", dsn=").append(status).append(", status=deferred (").append(outcome.reason).append(")");
         if (outcome.possible_duplicate) counters_.possible_duplicates += 1;
-        if (!is_notification && !state.delay_warned && now - message.arrival >= config_.delay_warning_time &&
+        if (!is_notification && (!state.delay_warned || broken_variant() == BrokenVariant::delay_notice_every_deferral) &&
+            now - message.arrival >= config_.delay_warning_time &&
             wants_notice(dsn, DsnAction::delayed)) {
           notices[1].recipients.push_back(outcome.index);
           state.delay_warned = true;
@@ -481,7 +493,8 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
     dsn.arrival = io_.now();
     // (A notification about a notification happens only in the bounce_loop variant: it goes to
     // the failed notification's own recipient.)
-    const smtp::Mailbox notify = current->sender ? *current->sender : current->recipients.front().recipient.mailbox;
+    smtp::Mailbox notify = current->sender ? *current->sender : current->recipients.front().recipient.mailbox;
+    if (broken_variant() == BrokenVariant::notice_to_header_from) notify = header_from_variant(current->content, notify);
     dsn.recipients.push_back({smtp::Recipient{notify, {}}, RecipientState::queued, 0, Instant(), "", false});
     dsn.content = notification(*current, notice.action, notice.recipients, pending->outcomes, pending->expires, id);
     dsn.helo = config_.myhostname;
@@ -492,7 +505,9 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
         counters_.notifications += 1;
         const char* kind = action == DsnAction::failed ? "non-delivery" : action == DsnAction::delayed ? "delay" : "delivery status";
         log(message_id + ": sender " + kind + " notification: " + stored.value());
-        io_.observe(events::NoticeQueued{.id = message_id, .dsn = stored.value(), .action = action, .to = notify});
+        std::vector<std::string> about;
+        for (const std::size_t index : covered) about.push_back(pending->message->recipients[index].recipient.mailbox.to_string());
+        io_.observe(events::NoticeQueued{.id = message_id, .dsn = stored.value(), .action = action, .to = notify, .about = std::move(about)});
         enqueue(stored.value());
       } else {
         // Without its notice a bounce is not final: the recipient stays deferred and is tried again.

@@ -12,6 +12,11 @@ RetryPolicy RetryPolicy::from(const RelayConfig& config) {
           config.bounce_queue_lifetime, config.retry_jitter_percent};
 }
 
+Instant RetryPolicy::expiry(Instant arrival, bool notification) const {
+  const Duration lifetime = notification ? bounce_lifetime : queue_lifetime;
+  return arrival + (broken_variant() == BrokenVariant::early_expiry ? lifetime / 2 : lifetime);
+}
+
 RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool notification, io::Random& random) const {
   RELAYSIM_ASSERT(minimal_backoff <= maximal_backoff);
   const Duration age = std::max(now - arrival, Duration(0));

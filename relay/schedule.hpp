@@ -42,9 +42,7 @@ struct RetryPolicy {
   // When a message that arrived at `arrival` should be tried next after failing at `now`.
   RetryDecision after_failure(Instant arrival, Instant now, bool notification, io::Random& random) const;
   // When it must be bounced with 4.4.7 if still undelivered.
-  Instant expiry(Instant arrival, bool notification) const {
-    return arrival + (notification ? bounce_lifetime : queue_lifetime);
-  }
+  Instant expiry(Instant arrival, bool notification) const;
 };
 
 // Due times by message id. Each message has at most one due time.

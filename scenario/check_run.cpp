@@ -37,6 +37,9 @@ RunResult check_run(const LoadedWorld& loaded, const RunObserver& observer, bool
   result.invariants.push_back(invariants::routing(loaded));
   result.invariants.push_back(invariants::mx_preference(loaded, observer));
   result.invariants.push_back(invariants::hand_overs(loaded, observer));
+  result.invariants.push_back(invariants::notice_recipients(observer));
+  result.invariants.push_back(invariants::expiry(loaded, observer));
+  result.invariants.push_back(invariants::delay_notices(observer));
   return result;
 }
 

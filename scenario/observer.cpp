@@ -37,7 +37,7 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     return;
   }
   if (const auto* e = event.as<relay::events::NoticeQueued>()) {
-    dsns.push_back({event.time, node, std::string(e->id), std::string(e->dsn), e->action, e->to.to_string()});
+    dsns.push_back({event.time, node, std::string(e->id), std::string(e->dsn), e->action, e->to.to_string(), e->about});
     return;
   }
   if (const auto* e = event.as<io::LogLine>()) {

@@ -64,7 +64,8 @@ class RunObserver final : public sim::TraceSink {
     std::string id;
     std::string dsn;
     smtp::DsnAction action = smtp::DsnAction::failed;
-    std::string to;  // the notice's recipient
+    std::string to;                  // the notice's recipient
+    std::vector<std::string> about{};  // the recipients it reports on
   };
   struct LogLine {  // io::LogLine
     Instant at;

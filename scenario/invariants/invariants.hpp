@@ -16,5 +16,8 @@ Verdict no_open_relay(const LoadedWorld& loaded, const RunObserver& observer);
 Verdict routing(const LoadedWorld& loaded);
 Verdict mx_preference(const LoadedWorld& loaded, const RunObserver& observer);
 Verdict hand_overs(const LoadedWorld& loaded, const RunObserver& observer);
+Verdict notice_recipients(const RunObserver& observer);
+Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer);
+Verdict delay_notices(const RunObserver& observer);
 
 }  // namespace relaysim::scenario::invariants

@@ -21,10 +21,20 @@ relaysim::relay::BrokenVariant relaysim::relay::broken_variant() { return select
 using namespace relaysim;
 
 TEST_CASE("exploration catches every broken relay variant and shrinks it to a small scenario", "[explore][variants]") {
-  for (const relay::BrokenVariant variant : {relay::BrokenVariant::no_backoff, relay::BrokenVariant::ack_before_fsync,
-                                             relay::BrokenVariant::ignore_mx_preference, relay::BrokenVariant::rcpt_5xx_as_4xx,
-                                             relay::BrokenVariant::never_expire, relay::BrokenVariant::bounce_loop,
-                                             relay::BrokenVariant::drop_last_recipient}) {
+  // Each variant, and for those whose rule has its own invariant, what the failure must name.
+  const std::vector<std::pair<relay::BrokenVariant, std::string>> variants = {
+      {relay::BrokenVariant::no_backoff, ""},
+      {relay::BrokenVariant::ack_before_fsync, ""},
+      {relay::BrokenVariant::ignore_mx_preference, ""},
+      {relay::BrokenVariant::rcpt_5xx_as_4xx, ""},
+      {relay::BrokenVariant::never_expire, ""},
+      {relay::BrokenVariant::bounce_loop, ""},
+      {relay::BrokenVariant::drop_last_recipient, ""},
+      {relay::BrokenVariant::notice_to_header_from, "not to its envelope sender"},
+      {relay::BrokenVariant::early_expiry, "after temporary failures only, before its"},
+      {relay::BrokenVariant::delay_notice_every_deferral, "delay notices about"},
+  };
+  for (const auto& [variant, named] : variants) {
     selected = variant;
     std::optional<explore::Exploration> caught;
     std::string by;
@@ -51,6 +61,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
     WARN(relay::to_string(variant) << ": caught by " << by << " after " << runs << " scenarios; shrunk to " << traffic.size() << " sends, "
                                    << recipients << " recipients, " << faults << " faults, " << scenario["nodes"].size() << " nodes: "
                                    << caught->message.substr(0, 200));
+    if (!named.empty()) CHECK(caught->message.find(named) != std::string::npos);
     CHECK(traffic.size() <= 2);
     CHECK(faults <= 3);  // a crash and its restart are two
   }

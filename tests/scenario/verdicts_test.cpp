@@ -227,3 +227,41 @@ TEST_CASE("hand-overs: a 250 from a fake MX for a recipient its mailbox never go
   fixture.observer.late_bounces["mx"].insert("bob@dest.example");  // taken to bounce later: fine
   CHECK(fixture.invariant("what was handed to an MX").passed);
 }
+
+TEST_CASE("notice recipients: a notification to the From: header instead of the envelope sender breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "bounces+ann=dest.example@bounce.acme.example", {"ann@dest.example"});
+  fixture.store("D1", "", {"bounces+ann=dest.example@bounce.acme.example"});
+  fixture.observer.dsns.push_back({t0() + 1min, "relay", "A1", "D1", smtp::DsnAction::failed, "bounces+ann=dest.example@bounce.acme.example", {"ann@dest.example"}});
+  CHECK(fixture.invariant("every notification goes to the envelope sender").passed);
+  fixture.observer.dsns.back().to = "sales@acme.example";
+  CHECK(fixture.invariant("every notification goes to the envelope sender").message.find(
+            "relay sent failed notification D1 about A1 to sales@acme.example, not to its envelope sender bounces+ann=dest.example@bounce.acme.example") !=
+        std::string::npos);
+}
+
+TEST_CASE("expiry: a recipient with only temporary failures bounced before the queue lifetime ends breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.loaded.relay_configs["relay"].maximal_queue_lifetime = std::chrono::hours(24);
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
+  fixture.outcome(24h, "A1", "ann@dest.example", relay::RecipientState::bounced);
+  fixture.observer.outcomes.back().outcome = smtp::Outcome::transient;
+  fixture.observer.outcomes.back().status = "4.4.7";
+  CHECK(fixture.invariant("temporary failures bounce only when").passed);
+  fixture.observer.outcomes.back().at = t0() + 12h;
+  CHECK(fixture.invariant("temporary failures bounce only when").message.find(
+            "relay bounced A1 to ann@dest.example at +12h (4.4.7) after temporary failures only, before its maximal_queue_lifetime ends at +1d") !=
+        std::string::npos);
+  fixture.observer.outcomes.back().outcome = smtp::Outcome::permanent;  // a 5xx bounces at once: fine
+  CHECK(fixture.invariant("temporary failures bounce only when").passed);
+}
+
+TEST_CASE("delay notices: two delay notices about one recipient of a message break it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@dest.example"});
+  fixture.observer.dsns.push_back({t0() + 4h, "relay", "A1", "D1", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
+  fixture.observer.dsns.push_back({t0() + 5h, "relay", "A1", "D2", smtp::DsnAction::delayed, "sales@acme.example", {"bob@dest.example"}});
+  CHECK(fixture.invariant("at most one delay notice").passed);
+  fixture.observer.dsns.push_back({t0() + 6h, "relay", "A1", "D3", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
+  CHECK(fixture.invariant("at most one delay notice").message.find("relay sent 2 delay notices about A1 to ann@dest.example: D1, D3") != std::string::npos);
+}
