@@ -94,7 +94,7 @@ void Router::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   }
   std::vector<io::MxRecord> records = answer.mx;
   const bool null_mx = records.size() == 1 && (records.front().exchange == "." || records.front().exchange.empty());
-  if (null_mx) {
+  if (null_mx && broken_variant() != BrokenVariant::null_mx_as_implicit) {
     return finish(id, Route::failed(Route::Kind::bounce, "5.1.10", "Domain " + name + " does not accept mail (nullMX)",
                        "null MX (RFC 7505)"));
   }

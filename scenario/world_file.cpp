@@ -604,6 +604,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
         if (record.exchange != "." && !record.exchange.empty()) usable.push_back(record);
       }
       if (!usable.empty()) loaded.mx_records[io::normalize_dns_name(name)] = usable;
+      if (read.mx.size() == 1 && usable.empty()) loaded.null_mx_domains.insert(io::normalize_dns_name(name));
     }
   }
   for (const auto& [name, texts] : dkim_records) {
@@ -620,6 +621,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       if (!records.is_null()) replacement = read_dns_records(records);
       guarded(change, [&] { world.change_dns_at(change.at("at").instant(loaded.start), change.at("name").string(), replacement); });
       loaded.mx_records.erase(io::normalize_dns_name(change.at("name").string()));
+      loaded.null_mx_domains.erase(io::normalize_dns_name(change.at("name").string()));
     }
   }
   if (auto certificates = root.find("tls")) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
@@ -63,6 +64,8 @@ struct LoadedWorld {
   std::map<std::string, std::vector<io::Address>> host_addresses;
   // MX records that hold for the whole run (names without dns_changes), for the routing checks.
   std::map<std::string, std::vector<io::MxRecord>> mx_records;
+  // Domains whose MX is a null MX (RFC 7505) for the whole run.
+  std::set<std::string> null_mx_domains;
   // DKIM keys by name ("dkim_keys"), for the nodes that sign.
   std::map<std::string, std::shared_ptr<const mailauth::DkimKey>> dkim_keys;
 };

@@ -19,5 +19,6 @@ Verdict hand_overs(const LoadedWorld& loaded, const RunObserver& observer);
 Verdict notice_recipients(const RunObserver& observer);
 Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer);
 Verdict delay_notices(const RunObserver& observer);
+Verdict null_mx(const LoadedWorld& loaded, const RunObserver& observer);
 
 }  // namespace relaysim::scenario::invariants

@@ -33,6 +33,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
       {relay::BrokenVariant::notice_to_header_from, "not to its envelope sender"},
       {relay::BrokenVariant::early_expiry, "after temporary failures only, before its"},
       {relay::BrokenVariant::delay_notice_every_deferral, "delay notices about"},
+      {relay::BrokenVariant::null_mx_as_implicit, "null MX"},
   };
   for (const auto& [variant, named] : variants) {
     selected = variant;

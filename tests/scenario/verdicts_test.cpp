@@ -265,3 +265,20 @@ TEST_CASE("delay notices: two delay notices about one recipient of a message bre
   fixture.observer.dsns.push_back({t0() + 6h, "relay", "A1", "D3", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
   CHECK(fixture.invariant("at most one delay notice").message.find("relay sent 2 delay notices about A1 to ann@dest.example: D1, D3") != std::string::npos);
 }
+
+TEST_CASE("null MX: an attempt, or a bounce other than 5.1.10, for a domain with a null MX breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.loaded.null_mx_domains.insert("other.example");
+  fixture.store("A1", "sales@acme.example", {"dana@other.example"});
+  fixture.outcome(0s, "A1", "dana@other.example", relay::RecipientState::bounced);
+  fixture.observer.outcomes.back().status = "5.1.10";
+  fixture.observer.outcomes.back().relay = "none";
+  fixture.observer.outcomes.back().relay_endpoint.reset();
+  CHECK(fixture.invariant("a null MX bounces").passed);
+  fixture.observer.outcomes.back().status = "5.4.4";
+  CHECK(fixture.invariant("a null MX bounces").message.find("relay A1 to dana@other.example at +0s: bounced with 5.4.4, not 5.1.10") != std::string::npos);
+  fixture.observer.outcomes.back().status = "5.1.10";
+  fixture.outcome(1min, "A1", "dana@other.example", relay::RecipientState::delivered);
+  CHECK(fixture.invariant("a null MX bounces").message.find(
+            "relay A1 to dana@other.example at +1m: a connection to mx.dest.example[192.0.2.25]:25 for a domain with a null MX") != std::string::npos);
+}
