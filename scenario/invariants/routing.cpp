@@ -1,5 +1,10 @@
-// Salesforce routes every recipient as its Email Domain Filters say: the first active filter by
-// priority that matches, else Salesforce's own servers.
+// Salesforce routes every recipient as its Email Domain Filters say: the active filter with the
+// lowest priority number whose sender and recipient patterns match, else Salesforce's own servers.
+//
+// The oracle here is written from the rules (../shared/REFERENCE.md, "Email Domain Filters"), not
+// with the org's code (fake_salesforce/org.cpp, filter_for and relay_for): a bug in one - a
+// priority compared the wrong way, a wildcard that matches the bare domain - shows up as a
+// disagreement instead of being repeated by the check.
 
 #include <algorithm>
 
@@ -7,6 +12,44 @@
 #include "scenario/invariants/invariants.hpp"
 
 namespace relaysim::scenario::invariants {
+namespace {
+
+// "*" matches every domain, "*.example.com" its subdomains only, "example.com" itself only.
+bool pattern_matches(std::string pattern, const std::string& domain) {
+  pattern = checks::lower(pattern);
+  if (pattern == "*") return true;
+  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
+    const std::string suffix = pattern.substr(1);  // ".example.com"
+    return domain.size() > suffix.size() && domain.compare(domain.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+  return domain == pattern;
+}
+
+bool list_matches(const std::vector<std::string>& patterns, const std::string& domain) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) { return pattern_matches(pattern, domain); });
+}
+
+// Where the filters send mail from `sender_domain` to `recipient_domain`: a relay record's name,
+// or "Salesforce". System email never uses a relay unless the org says otherwise.
+std::string expected_path(const salesforce::Org& org, salesforce::Category category, const std::string& sender_domain,
+                          const std::string& recipient_domain) {
+  const auto set = org.uses_relay.find(category);
+  const bool relayed = set != org.uses_relay.end() ? set->second : category != salesforce::Category::system;
+  if (!relayed) return "Salesforce";
+  std::vector<const salesforce::DomainFilter*> active;
+  for (const salesforce::DomainFilter& filter : org.filters) {
+    if (filter.active) active.push_back(&filter);
+  }
+  std::sort(active.begin(), active.end(), [](const auto* a, const auto* b) { return a->priority < b->priority; });
+  for (const salesforce::DomainFilter* filter : active) {
+    if (!list_matches(filter->sender_domains, sender_domain) || !list_matches(filter->recipient_domains, recipient_domain)) continue;
+    const bool exists = std::any_of(org.relays.begin(), org.relays.end(), [&](const salesforce::EmailRelay& relay) { return relay.name == filter->relay; });
+    return exists ? filter->relay : "Salesforce";
+  }
+  return "Salesforce";
+}
+
+}  // namespace
 
 Verdict routing(const LoadedWorld& loaded) {
   checks::Violations violations;
@@ -18,8 +61,7 @@ Verdict routing(const LoadedWorld& loaded) {
       const auto email = std::find_if(org->emails.begin(), org->emails.end(), [&](const salesforce::Email& e) { return e.id == entry.email; });
       if (email == org->emails.end()) continue;
       checked += 1;
-      const salesforce::EmailRelay* relay = salesforce::relay_for(setup, email->category, email->from.domain, checks::domain_of(entry.recipient));
-      const std::string expected = relay == nullptr ? "Salesforce" : relay->name;
+      const std::string expected = expected_path(setup, email->category, checks::lower(email->from.domain), checks::domain_of(entry.recipient));
       if (entry.path != expected) {
         violations.add(name + " sent " + entry.email + " for " + entry.recipient + " via " + entry.path + "; the filters say " + expected);
       }

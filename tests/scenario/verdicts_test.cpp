@@ -153,6 +153,37 @@ TEST_CASE("routing: a recipient sent another way than the Email Domain Filters s
   CHECK(fixture.invariant("routing").message.find("sent 0ME1 for bob@dest.example via Salesforce; the filters say corp") != std::string::npos);
 }
 
+TEST_CASE("routing: the oracle reads priorities, inactive filters and wildcards from the rules, not from the org's code", "[scenario][invariants]") {
+  Fixture fixture;
+  salesforce::Org setup;
+  setup.relays.push_back({"corp", "relay.acme.example", 587, salesforce::TlsSetting::preferred, std::nullopt});
+  setup.relays.push_back({"mkt", "relay2.acme.example", 587, salesforce::TlsSetting::preferred, std::nullopt});
+  setup.filters.push_back({{"*"}, {"*"}, true, 9, "corp"});
+  setup.filters.push_back({{"*.acme.example"}, {"*"}, true, 2, "mkt"});      // subdomains only
+  setup.filters.push_back({{"acme.example"}, {"dest.example"}, false, 1, "mkt"});  // inactive
+  fixture.loaded.org_setups["sf"] = setup;
+  auto state = std::make_shared<salesforce::OrgState>();
+  const auto email = [&](const std::string& id, const std::string& domain) {
+    state->emails.push_back({id, salesforce::Category::mass, t0(), "Subject: x\r\n\r\nbody\r\n", smtp::Mailbox{"news", domain}, "x", "", false});
+  };
+  const auto row = [&](const std::string& id, const std::string& path) {
+    state->log.push_back({t0(), id, "ann@dest.example", salesforce::EmailLogEvent::accepted, path, "", "", 0, false, false});
+  };
+  email("0ME1", "mkt.acme.example");
+  email("0ME2", "acme.example");
+  row("0ME1", "mkt");   // priority 2 before 9
+  row("0ME2", "corp");  // "*.acme.example" is not acme.example; the inactive filter is skipped
+  fixture.loaded.orgs["sf"] = state;
+  CHECK(fixture.invariant("routing").passed);
+  // Each a routing bug an org could have: the highest priority number first, a wildcard that takes
+  // the bare domain, an inactive filter used.
+  state->log[0].path = "corp";
+  CHECK(fixture.invariant("routing").message.find("sent 0ME1 for ann@dest.example via corp; the filters say mkt") != std::string::npos);
+  state->log[0].path = "mkt";
+  state->log[1].path = "mkt";
+  CHECK(fixture.invariant("routing").message.find("sent 0ME2 for ann@dest.example via mkt; the filters say corp") != std::string::npos);
+}
+
 TEST_CASE("expectations are read with path-precise errors", "[scenario][expectations]") {
   const auto error_of = [](const char* text) -> std::string {
     const auto document = nlohmann::json::parse(text);
