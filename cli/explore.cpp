@@ -45,6 +45,7 @@ int explore_command(int argc, char** argv) {
       "out", "where counterexamples go", cxxopts::value<std::string>()->default_value("counterexamples"))(
       "property", "check only this property", cxxopts::value<std::string>())(
       "shard", "I/N: take every N-th batch of seeds starting with the I-th, for parallel runs", cxxopts::value<std::string>())(
+      "require-coverage", "exit 1 when a coverage counter falls short of its minimum (docs/explore.md)")(
       "list", "list the properties")("h,help", "show this help");
   int runs = 0;
   std::uint64_t seed = 1;
@@ -52,6 +53,7 @@ int explore_command(int argc, char** argv) {
   std::string out;
   std::vector<const explore::Property*> chosen;
   Shard shard;
+  bool require_coverage = false;
   try {
     const auto parsed = parser.parse(argc, argv);
     if (parsed.count("help")) {
@@ -63,6 +65,7 @@ int explore_command(int argc, char** argv) {
       std::printf("%-26s %s\n", explore::canary().name.c_str(), explore::canary().description.c_str());
       return 0;
     }
+    require_coverage = parsed.count("require-coverage") > 0;
     runs = parsed["runs"].as<int>();
     if (runs < 1) throw cxxopts::exceptions::exception("--runs must be at least 1");
     seed = parsed["seed"].as<std::uint64_t>();
@@ -119,6 +122,12 @@ int explore_command(int argc, char** argv) {
     }
     std::printf("%s: passed %d scenarios; reached:\n", property->name.c_str(), done);
     for (const auto& [what, count] : coverage) std::printf("  %-32s %llu\n", what.c_str(), static_cast<unsigned long long>(count));
+    const std::vector<std::string> short_of = explore::coverage_shortfalls(*property, coverage, done);
+    for (const std::string& line : short_of) std::printf("  SHORT of its minimum: %s\n", line.c_str());
+    if (!short_of.empty() && require_coverage) {
+      std::printf("FAILED %s: the generator did not reach what it is built to reach (docs/explore.md, \"Coverage\")\n", property->name.c_str());
+      return 1;
+    }
   }
   return 0;
 }

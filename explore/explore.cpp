@@ -1,5 +1,6 @@
 #include "explore/explore.hpp"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -413,13 +414,42 @@ Exploration explore(const Property& property, std::uint64_t seed, int runs, Cove
   return exploration;
 }
 
+std::vector<std::string> coverage_shortfalls(const Property& property, const Coverage& coverage, int runs) {
+  std::vector<std::string> out;
+  for (const CoverageMinimum& minimum : property.minimums) {
+    const std::uint64_t expected = std::max<std::uint64_t>(1, minimum.per_200_runs * static_cast<std::uint64_t>(runs) / 200);
+    const auto reached = coverage.find(minimum.counter);
+    const std::uint64_t count = reached == coverage.end() ? 0 : reached->second;
+    if (count < expected) {
+      out.push_back(minimum.counter + ": " + std::to_string(count) + " in " + std::to_string(runs) + " runs, at least " + std::to_string(expected) +
+                    " expected");
+    }
+  }
+  return out;
+}
+
 const std::vector<Property>& properties() {
   static const std::vector<Property> all{
-      {"invariants", "every invariant holds in a generated world, faults and all",
-       [](const GeneratedScenario& scenario, Coverage& coverage) { return run_invariants(scenario.document, coverage); }},
-      {"faults_removed_delivers", "without faults and MX rules, known users get each message once and unknown users bounce",
-       faults_removed_delivers},
-      {"restart_changes_nothing", "a relay killed and restarted at any instant changes no outcome", restart_changes_nothing},
+      {"invariants",
+       "every invariant holds in a generated world, faults and all",
+       [](const GeneratedScenario& scenario, Coverage& coverage) { return run_invariants(scenario.document, coverage); },
+       {{"451 for a disk error", 15},   {"5xx at RCPT", 40},          {"DNS failure deferral", 150},  {"Salesforce failed permanently", 70},
+        {"Salesforce retried", 250},    {"TLS handshake failed", 100}, {"bounce sent", 90},            {"connection lost after the dot", 8},
+        {"contact marked bounced", 30}, {"crash", 20},                {"dead destination", 15},       {"delay notice sent", 15},
+        {"expired (4.4.7)", 90},        {"greylist passed", 50},      {"implicit MX", 250},           {"late bounce sent", 10},
+        {"next MX tried", 3000},        {"null MX bounce", 15},       {"queue recovered after a crash", 5}, {"relay delivered", 100}}},
+      {"faults_removed_delivers",
+       "without faults and MX rules, known users get each message once and unknown users bounce",
+       faults_removed_delivers,
+       {{"5xx at RCPT", 40}, {"Salesforce failed permanently", 60}, {"Salesforce retried", 40}, {"bounce sent", 55},
+        {"contact marked bounced", 30}, {"greylist passed", 55}, {"implicit MX", 8}, {"next MX tried", 3}, {"null MX bounce", 15},
+        {"relay delivered", 150}}},
+      {"restart_changes_nothing",
+       "a relay killed and restarted at any instant changes no outcome",
+       restart_changes_nothing,
+       {{"5xx at RCPT", 80}, {"Salesforce failed permanently", 120}, {"Salesforce retried", 130}, {"bounce sent", 110},
+        {"contact marked bounced", 60}, {"crash", 60}, {"greylist passed", 110}, {"implicit MX", 18}, {"next MX tried", 6},
+        {"null MX bounce", 35}, {"queue recovered after a crash", 2}, {"relay delivered", 300}}},
   };
   return all;
 }

@@ -36,11 +36,24 @@ struct Check {
   nlohmann::json document;  // the scenario that was run, with expectations that replay the failure
 };
 
+// The least a coverage counter must reach in 200 runs (scaled for other run counts): a path the
+// generator is built to reach. A counter that falls below it means the generator stopped reaching
+// that path, and the property stopped testing it. docs/explore.md lists them.
+struct CoverageMinimum {
+  std::string counter;
+  std::uint64_t per_200_runs = 0;
+};
+
 struct Property {
   std::string name;
   std::string description;
   std::function<Check(const GeneratedScenario& scenario, Coverage& coverage)> check;
+  std::vector<CoverageMinimum> minimums{};
 };
+
+// The counters of `coverage`, after `runs` runs of `property`, that fell short of their minimum:
+// "null MX bounce: 0 in 200 runs, at least 20 expected".
+std::vector<std::string> coverage_shortfalls(const Property& property, const Coverage& coverage, int runs);
 
 // invariants: every invariant of the scenario checks holds in the generated world.
 // faults_removed_delivers: without faults and MX rules, every known user gets each message once

@@ -29,7 +29,12 @@ void check_explored(const explore::Property& property) {
   }
   REQUIRE(result.passed);
   CHECK(result.runs == runs_in_ci);
-  CHECK(coverage["relay delivered"] > 0);  // the worlds did something
+  // Coverage is an assertion: the paths the generator is built to reach were reached.
+  std::string reached;
+  for (const auto& [what, count] : coverage) reached += "\n  " + what + " " + std::to_string(count);
+  INFO(property.name << " reached:" << reached);
+  CHECK(explore::coverage_shortfalls(property, coverage, runs_in_ci) == std::vector<std::string>{});
+  CHECK(!property.minimums.empty());
 }
 
 }  // namespace
@@ -58,4 +63,19 @@ TEST_CASE("explore: a false property is caught and shrunk to one send, which rep
   CHECK(result.reproduce.find("reproduce=") != std::string::npos);
   const explore::Check replay = explore::run_invariants(scenario, coverage);  // its expectations fail again
   CHECK_FALSE(replay.passed);
+}
+
+TEST_CASE("explore: coverage short of a minimum is named, scaled to the runs", "[explore]") {
+  const explore::Property& property = *explore::property_named("invariants");
+  explore::Coverage coverage;
+  for (const explore::CoverageMinimum& minimum : property.minimums) coverage[minimum.counter] = minimum.per_200_runs;
+  CHECK(explore::coverage_shortfalls(property, coverage, 200).empty());
+  coverage.erase("null MX bounce");
+  coverage["crash"] = 19;
+  CHECK(explore::coverage_shortfalls(property, coverage, 200) ==
+        std::vector<std::string>{"crash: 19 in 200 runs, at least 20 expected", "null MX bounce: 0 in 200 runs, at least 15 expected"});
+  // Fewer runs, smaller minimums; never below one.
+  CHECK(explore::coverage_shortfalls(property, coverage, 100) == std::vector<std::string>{"null MX bounce: 0 in 100 runs, at least 7 expected"});
+  coverage.clear();
+  CHECK(explore::coverage_shortfalls(property, coverage, 1).size() == property.minimums.size());
 }
