@@ -2,13 +2,21 @@
 // a seed, checks the properties on each, shrinks a failure to the smallest scenario that still
 // fails and writes it as scenario JSON that `relaysim run` replays.
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/reports.hpp"
 #include "explore/explore.hpp"
 
 namespace relaysim::cli {
@@ -33,6 +41,234 @@ std::optional<Shard> parse_shard(const std::string& text) {
   }
 }
 
+// One batch of runs: its place in the sequence, what it reached, and its failure if any.
+struct Batch {
+  std::uint64_t index = 0;  // batch number: its seed is the first seed + index
+  std::uint64_t seed = 0;
+  int size = 0;             // runs asked for
+  explore::Exploration result;
+  explore::Coverage coverage;
+};
+
+nlohmann::json to_json(const Batch& batch) {
+  nlohmann::json failure = nullptr;
+  if (!batch.result.passed) {
+    failure = {{"message", batch.result.message}, {"reproduce", batch.result.reproduce}};
+    if (batch.result.counterexample) failure["counterexample"] = *batch.result.counterexample;
+  }
+  return {{"batch", batch.index}, {"seed", batch.seed}, {"size", batch.size}, {"runs", batch.result.runs}, {"coverage", batch.coverage},
+          {"failure", failure}};
+}
+
+Batch batch_from_json(const nlohmann::json& value) {
+  Batch batch;
+  batch.index = value.at("batch").get<std::uint64_t>();
+  batch.seed = value.at("seed").get<std::uint64_t>();
+  batch.size = value.at("size").get<int>();
+  batch.result.runs = value.at("runs").get<int>();
+  batch.coverage = value.at("coverage").get<explore::Coverage>();
+  const nlohmann::json& failure = value.at("failure");
+  if (!failure.is_null()) {
+    batch.result.passed = false;
+    batch.result.message = failure.at("message").get<std::string>();
+    batch.result.reproduce = failure.at("reproduce").get<std::string>();
+    if (failure.contains("counterexample")) batch.result.counterexample = failure.at("counterexample");
+  }
+  return batch;
+}
+
+// The batches a run takes, in order: shard I of N takes I, I+N, I+2N, ... until `runs` are planned.
+std::vector<std::pair<std::uint64_t, int>> planned_batches(const Shard& shard, int runs) {
+  std::vector<std::pair<std::uint64_t, int>> out;
+  for (std::uint64_t batch = shard.index; runs > 0; batch += shard.count) {
+    out.emplace_back(batch, std::min(batch_runs, runs));
+    runs -= out.back().second;
+  }
+  return out;
+}
+
+// Runs the planned batches whose position k has k % jobs == job, stopping at the first failure
+// or when the budget is spent.
+std::vector<Batch> run_batches(const explore::Property& property, std::uint64_t seed, const std::vector<std::pair<std::uint64_t, int>>& plan,
+                               std::size_t job, std::size_t jobs, const std::function<bool()>& out_of_time) {
+  std::vector<Batch> out;
+  for (std::size_t k = job; k < plan.size(); k += jobs) {
+    if (out_of_time()) break;
+    Batch batch;
+    batch.index = plan[k].first;
+    batch.seed = seed + batch.index;
+    batch.size = plan[k].second;
+    batch.result = explore::explore(property, batch.seed, batch.size, batch.coverage);
+    out.push_back(std::move(batch));
+    if (!out.back().result.passed) break;
+  }
+  return out;
+}
+
+// `jobs` processes, each running its share of the plan; their batches, in plan order. A failed
+// process's share is reported as an error.
+std::optional<std::vector<Batch>> run_in_processes(const explore::Property& property, std::uint64_t seed,
+                                                   const std::vector<std::pair<std::uint64_t, int>>& plan, std::size_t jobs,
+                                                   const std::function<bool()>& out_of_time) {
+  std::vector<std::pair<pid_t, int>> children;  // (pid, read end)
+  std::fflush(stdout);
+  for (std::size_t job = 0; job < jobs; ++job) {
+    int pipe_ends[2];
+    if (pipe(pipe_ends) != 0) return std::nullopt;
+    const pid_t pid = fork();
+    if (pid < 0) return std::nullopt;
+    if (pid == 0) {
+      close(pipe_ends[0]);
+      nlohmann::json batches = nlohmann::json::array();
+      for (const Batch& batch : run_batches(property, seed, plan, job, jobs, out_of_time)) batches.push_back(to_json(batch));
+      const std::string text = batches.dump();
+      std::size_t written = 0;
+      while (written < text.size()) {
+        const ssize_t n = write(pipe_ends[1], text.data() + written, text.size() - written);
+        if (n <= 0) _exit(3);
+        written += static_cast<std::size_t>(n);
+      }
+      _exit(0);
+    }
+    close(pipe_ends[1]);
+    children.emplace_back(pid, pipe_ends[0]);
+  }
+  std::vector<Batch> out;
+  bool ok = true;
+  for (const auto& [pid, fd] : children) {
+    std::string text;
+    char buffer[65536];
+    for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+    close(fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ok = false;
+      continue;
+    }
+    for (const nlohmann::json& value : nlohmann::json::parse(text)) out.push_back(batch_from_json(value));
+  }
+  if (!ok) return std::nullopt;
+  std::sort(out.begin(), out.end(), [](const Batch& a, const Batch& b) { return a.index < b.index; });
+  return out;
+}
+
+// What sequential batches come to: batches in order up to and including the first failure.
+struct Outcome {
+  int done = 0;
+  explore::Coverage coverage;
+  const Batch* failed = nullptr;
+};
+
+Outcome combine(const std::vector<Batch>& batches) {
+  Outcome outcome;
+  for (const Batch& batch : batches) {
+    outcome.done += batch.result.runs;
+    for (const auto& [what, count] : batch.coverage) outcome.coverage[what] += count;
+    if (!batch.result.passed) {
+      outcome.done += 1;
+      outcome.failed = &batch;
+      break;
+    }
+  }
+  return outcome;
+}
+
+// Prints a property's outcome as a sequential run would; writes its counterexample. True: passed.
+bool report(const explore::Property& property, const Outcome& outcome, const std::string& out, bool require_coverage) {
+  if (const Batch* batch = outcome.failed) {
+    std::printf("\nFAILED %s after %d scenarios: %s\n", property.name.c_str(), outcome.done, batch->result.message.c_str());
+    if (batch->result.counterexample) {
+      std::filesystem::create_directories(out);
+      const std::string path = out + "/" + property.name + "-" + std::to_string(batch->seed) + ".json";
+      std::ofstream file(path);
+      file << batch->result.counterexample->dump(2) << "\n";
+      std::printf("the shrunk scenario: %s\nreplay it:          relaysim run %s\n", path.c_str(), path.c_str());
+    }
+    if (!batch->result.reproduce.empty()) {
+      std::printf("or through rapidcheck: RC_PARAMS=\"%s\" relaysim explore --property %s --seed %llu --runs %d\n", batch->result.reproduce.c_str(),
+                  property.name.c_str(), static_cast<unsigned long long>(batch->seed), batch->size);
+    }
+    return false;
+  }
+  std::printf("%s: passed %d scenarios; reached:\n", property.name.c_str(), outcome.done);
+  for (const auto& [what, count] : outcome.coverage) std::printf("  %-32s %llu\n", what.c_str(), static_cast<unsigned long long>(count));
+  const std::vector<std::string> short_of = explore::coverage_shortfalls(property, outcome.coverage, outcome.done);
+  for (const std::string& line : short_of) std::printf("  SHORT of its minimum: %s\n", line.c_str());
+  if (!short_of.empty() && require_coverage) {
+    std::printf("FAILED %s: the generator did not reach what it is built to reach (docs/explore.md, \"Coverage\")\n", property.name.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string junit_of(const std::vector<std::pair<const explore::Property*, Outcome>>& outcomes) {
+  std::size_t failures = 0;
+  std::string cases;
+  for (const auto& [property, outcome] : outcomes) {
+    cases += "    <testcase classname=\"relaysim.explore\" name=\"" + xml_escape(property->name) + "\">";
+    if (outcome.failed) {
+      failures += 1;
+      cases += "<failure message=\"" + xml_escape(outcome.failed->result.message) + "\">" + xml_escape(outcome.failed->result.message) + "</failure>";
+    }
+    cases += "<system-out>" + std::to_string(outcome.done) + " scenarios</system-out></testcase>\n";
+  }
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"relaysim explore\" tests=\"" + std::to_string(outcomes.size()) +
+         "\" failures=\"" + std::to_string(failures) + "\">\n" + cases + "  </testsuite>\n</testsuites>\n";
+}
+
+// `--merge DIR...`: the results files of shards or jobs, combined per property as one run of the
+// same batches would have come out.
+int merge_results(const std::vector<std::string>& directories, const std::string& out, const std::string& junit, bool require_coverage) {
+  std::map<std::string, std::vector<Batch>> by_property;
+  for (const std::string& directory : directories) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+      if (entry.path().extension() != ".json") continue;
+      try {
+        std::ifstream file(entry.path());
+        const nlohmann::json results = nlohmann::json::parse(file);
+        for (const nlohmann::json& batch : results.at("batches")) by_property[results.at("property").get<std::string>()].push_back(batch_from_json(batch));
+      } catch (const std::exception& problem) {
+        std::fprintf(stderr, "relaysim explore --merge: %s: not a results file: %s\n", entry.path().c_str(), problem.what());
+        return 2;
+      }
+    }
+    if (error) {
+      std::fprintf(stderr, "relaysim explore --merge: cannot read '%s': %s\n", directory.c_str(), error.message().c_str());
+      return 2;
+    }
+  }
+  if (by_property.empty()) {
+    std::fprintf(stderr, "relaysim explore --merge: no results files in the directories named\n");
+    return 2;
+  }
+  std::vector<std::pair<const explore::Property*, Outcome>> outcomes;
+  bool passed = true;
+  for (auto& [name, batches] : by_property) {
+    const explore::Property* property = explore::property_named(name);
+    if (property == nullptr) {
+      std::fprintf(stderr, "relaysim explore --merge: results for an unknown property '%s'\n", name.c_str());
+      return 2;
+    }
+    std::sort(batches.begin(), batches.end(), [](const Batch& a, const Batch& b) { return a.index < b.index; });
+    const auto repeated = std::adjacent_find(batches.begin(), batches.end(), [](const Batch& a, const Batch& b) { return a.index == b.index; });
+    if (repeated != batches.end()) {
+      std::fprintf(stderr, "relaysim explore --merge: batch %llu of %s appears twice (the same shard merged twice?)\n",
+                   static_cast<unsigned long long>(repeated->index), name.c_str());
+      return 2;
+    }
+    std::printf("%s: %zu batches merged\n", name.c_str(), batches.size());
+    outcomes.emplace_back(property, combine(batches));
+    passed = report(*property, outcomes.back().second, out, require_coverage) && passed;
+  }
+  if (!junit.empty() && !write_file(junit, junit_of(outcomes))) {
+    std::fprintf(stderr, "relaysim explore: cannot write JUnit XML to '%s'\n", junit.c_str());
+    return 2;
+  }
+  return passed ? 0 : 1;
+}
+
 }  // namespace
 
 int explore_command(int argc, char** argv) {
@@ -46,7 +282,14 @@ int explore_command(int argc, char** argv) {
       "property", "check only this property", cxxopts::value<std::string>())(
       "shard", "I/N: take every N-th batch of seeds starting with the I-th, for parallel runs", cxxopts::value<std::string>())(
       "require-coverage", "exit 1 when a coverage counter falls short of its minimum (docs/explore.md)")(
+      "jobs", "run the batches in this many processes; the outcome is the same as one process's", cxxopts::value<std::size_t>()->default_value("1"))(
+      "results", "write each property's batches (coverage, failures) as JSON into this directory, for --merge", cxxopts::value<std::string>())(
+      "merge", "combine the results directories named after the options (shards' or jobs') into one report; runs nothing")(
+      "directories", "results directories, for --merge", cxxopts::value<std::vector<std::string>>())(
+      "junit", "write JUnit XML: one test case per property", cxxopts::value<std::string>())(
       "list", "list the properties")("h,help", "show this help");
+  parser.parse_positional({"directories"});
+  parser.positional_help("[--merge DIR...]");
   int runs = 0;
   std::uint64_t seed = 1;
   std::optional<double> budget;
@@ -54,6 +297,10 @@ int explore_command(int argc, char** argv) {
   std::vector<const explore::Property*> chosen;
   Shard shard;
   bool require_coverage = false;
+  std::size_t jobs = 1;
+  std::string results;
+  std::vector<std::string> merge;
+  std::string junit;
   try {
     const auto parsed = parser.parse(argc, argv);
     if (parsed.count("help")) {
@@ -66,6 +313,13 @@ int explore_command(int argc, char** argv) {
       return 0;
     }
     require_coverage = parsed.count("require-coverage") > 0;
+    jobs = parsed["jobs"].as<std::size_t>();
+    if (jobs < 1 || jobs > 256) throw cxxopts::exceptions::exception("--jobs takes 1 to 256");
+    if (parsed.count("results")) results = parsed["results"].as<std::string>();
+    if (parsed.count("directories")) merge = parsed["directories"].as<std::vector<std::string>>();
+    if (parsed.count("merge") && merge.empty()) throw cxxopts::exceptions::exception("--merge takes the results directories to combine");
+    if (!parsed.count("merge") && !merge.empty()) throw cxxopts::exceptions::exception("directories are named only with --merge");
+    if (parsed.count("junit")) junit = parsed["junit"].as<std::string>();
     runs = parsed["runs"].as<int>();
     if (runs < 1) throw cxxopts::exceptions::exception("--runs must be at least 1");
     seed = parsed["seed"].as<std::uint64_t>();
@@ -89,47 +343,60 @@ int explore_command(int argc, char** argv) {
     return 2;
   }
 
+  if (!merge.empty()) return merge_results(merge, out, junit, require_coverage);
   const auto started = std::chrono::steady_clock::now();  // the budget is wall time, outside any world
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+  const std::function<bool()> out_of_time = [&] { return budget && elapsed() > *budget; };
+  std::vector<std::pair<const explore::Property*, Outcome>> outcomes;
+  std::vector<std::vector<Batch>> kept;  // the batches each outcome points into
+  kept.reserve(chosen.size());
+  bool passed = true;
   for (const explore::Property* property : chosen) {
-    explore::Coverage coverage;
+    const auto plan = planned_batches(shard, runs);
+    std::vector<Batch> batches;
+    if (jobs > 1) {
+      auto ran = run_in_processes(*property, seed, plan, jobs, out_of_time);
+      if (!ran) {
+        std::fprintf(stderr, "relaysim explore: a job process failed\n");
+        return 2;
+      }
+      batches = std::move(*ran);
+    }
+    // One process: one batch at a time, printing as it goes; jobs: their batches in order.
     int done = 0;
-    // Batches of runs, each from its own seed: shards take every N-th batch.
-    for (std::uint64_t batch = shard.index; done < runs; batch += shard.count) {
-      if (budget && elapsed() > *budget) break;
-      const int size = std::min(batch_runs, runs - done);
-      const std::uint64_t batch_seed = seed + batch;
-      const explore::Exploration result = explore::explore(*property, batch_seed, size, coverage);
-      done += result.runs;
-      std::printf("%s: %d scenarios checked (seed %llu), %.1f s\n", property->name.c_str(), done, static_cast<unsigned long long>(batch_seed),
-                  elapsed());
+    for (std::size_t k = 0; k < (jobs > 1 ? batches.size() : plan.size()); ++k) {
+      if (jobs == 1) {
+        std::vector<Batch> one = run_batches(*property, seed, {plan[k]}, 0, 1, out_of_time);
+        if (one.empty()) break;
+        batches.push_back(std::move(one.front()));
+      }
+      const Batch& batch = batches[k];
+      done += batch.result.runs;
+      std::printf("%s: %d scenarios checked (seed %llu), %.1f s\n", property->name.c_str(), done, static_cast<unsigned long long>(batch.seed), elapsed());
       std::fflush(stdout);
-      if (result.passed) continue;
-      done += 1;
-      std::printf("\nFAILED %s after %d scenarios: %s\n", property->name.c_str(), done, result.message.c_str());
-      if (result.counterexample) {
-        std::filesystem::create_directories(out);
-        const std::string path = out + "/" + property->name + "-" + std::to_string(batch_seed) + ".json";
-        std::ofstream file(path);
-        file << result.counterexample->dump(2) << "\n";
-        std::printf("the shrunk scenario: %s\nreplay it:          relaysim run %s\n", path.c_str(), path.c_str());
-      }
-      if (!result.reproduce.empty()) {
-        std::printf("or through rapidcheck: RC_PARAMS=\"%s\" relaysim explore --property %s --seed %llu --runs %d\n", result.reproduce.c_str(),
-                    property->name.c_str(), static_cast<unsigned long long>(batch_seed), size);
-      }
-      return 1;
+      if (!batch.result.passed) break;
     }
-    std::printf("%s: passed %d scenarios; reached:\n", property->name.c_str(), done);
-    for (const auto& [what, count] : coverage) std::printf("  %-32s %llu\n", what.c_str(), static_cast<unsigned long long>(count));
-    const std::vector<std::string> short_of = explore::coverage_shortfalls(*property, coverage, done);
-    for (const std::string& line : short_of) std::printf("  SHORT of its minimum: %s\n", line.c_str());
-    if (!short_of.empty() && require_coverage) {
-      std::printf("FAILED %s: the generator did not reach what it is built to reach (docs/explore.md, \"Coverage\")\n", property->name.c_str());
-      return 1;
+    if (!results.empty()) {
+      std::filesystem::create_directories(results);
+      nlohmann::json file = {{"property", property->name}, {"seed", seed}, {"runs", runs},
+                             {"shard", std::to_string(shard.index) + "/" + std::to_string(shard.count)}, {"batches", nlohmann::json::array()}};
+      for (const Batch& batch : batches) file["batches"].push_back(to_json(batch));
+      const std::string path = results + "/" + property->name + ".shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count) + ".json";
+      if (!write_file(path, file.dump() + "\n")) {
+        std::fprintf(stderr, "relaysim explore: cannot write '%s'\n", path.c_str());
+        return 2;
+      }
     }
+    kept.push_back(std::move(batches));
+    outcomes.emplace_back(property, combine(kept.back()));
+    passed = report(*property, outcomes.back().second, out, require_coverage) && passed;
+    if (!passed) break;
   }
-  return 0;
+  if (!junit.empty() && !write_file(junit, junit_of(outcomes))) {
+    std::fprintf(stderr, "relaysim explore: cannot write JUnit XML to '%s'\n", junit.c_str());
+    return 2;
+  }
+  return passed ? 0 : 1;
 }
 
 }  // namespace relaysim::cli

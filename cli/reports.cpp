@@ -7,16 +7,9 @@
 #include <set>
 
 namespace relaysim::cli {
-namespace {
-
-constexpr int lane_width = 230;
-constexpr int lane_margin = 140;
-constexpr int row_height = 30;
-constexpr int header_height = 46;
-constexpr std::size_t label_length_max = 70;
 
 // Text for XML and HTML: the five special characters escaped, control characters dropped.
-std::string escape(std::string_view text) {
+std::string xml_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (const char c : text) {
@@ -32,6 +25,14 @@ std::string escape(std::string_view text) {
   }
   return out;
 }
+namespace {
+
+constexpr int lane_width = 230;
+constexpr int lane_margin = 140;
+constexpr int row_height = 30;
+constexpr int header_height = 46;
+constexpr std::size_t label_length_max = 70;
+
 
 std::string shorten(std::string text) {
   if (text.size() > label_length_max) text = text.substr(0, label_length_max - 3) + "...";
@@ -162,7 +163,7 @@ std::string sequence_svg(const std::vector<Arrow>& arrows, Instant start) {
                     std::to_string(height) + "\" role=\"img\">";
   for (const std::string& lane : lanes) {
     const int x = x_of(lane);
-    svg += "<text x=\"" + std::to_string(x) + "\" y=\"20\" text-anchor=\"middle\" class=\"lane\">" + escape(lane) + "</text>";
+    svg += "<text x=\"" + std::to_string(x) + "\" y=\"20\" text-anchor=\"middle\" class=\"lane\">" + xml_escape(lane) + "</text>";
     svg += "<line x1=\"" + std::to_string(x) + "\" y1=\"28\" x2=\"" + std::to_string(x) + "\" y2=\"" + std::to_string(height - 10) +
            "\" stroke=\"#d0d7de\" stroke-width=\"2\"/>";
   }
@@ -184,7 +185,7 @@ std::string sequence_svg(const std::vector<Arrow>& arrows, Instant start) {
     }
     const int label_x = std::min(from, to) + 8;
     svg += "<text x=\"" + std::to_string(label_x) + "\" y=\"" + std::to_string(y - 5) + "\" class=\"label\" fill=\"" + colour + "\"><title>" +
-           escape(arrow.label) + "</title>" + escape(shorten(arrow.label)) + "</text>";
+           xml_escape(arrow.label) + "</title>" + xml_escape(shorten(arrow.label)) + "</text>";
   }
   return svg + "</svg>";
 }
@@ -193,7 +194,7 @@ std::string verdict_rows(const std::vector<scenario::Verdict>& verdicts) {
   std::string rows;
   for (const scenario::Verdict& verdict : verdicts) {
     rows += std::string("<tr class=\"") + (verdict.passed ? "pass" : "fail") + "\"><td>" + (verdict.passed ? "ok" : "FAIL") + "</td><td>" +
-            escape(verdict.name) + "</td><td>" + escape(verdict.message) + "</td></tr>";
+            xml_escape(verdict.name) + "</td><td>" + xml_escape(verdict.message) + "</td></tr>";
   }
   return rows;
 }
@@ -225,11 +226,11 @@ std::string junit_xml(const std::vector<RanFile>& files) {
     std::string cases;
     std::size_t suite_tests = 0;
     std::size_t suite_failures = 0;
-    const std::string classname = "relaysim." + escape(ran.file);
+    const std::string classname = "relaysim." + xml_escape(ran.file);
     if (ran.status == 2 && ran.result.expectations.empty() && ran.result.invariants.empty()) {
       errors += 1;
       tests += 1;
-      suites += "  <testsuite name=\"" + escape(ran.file) + "\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase classname=\"" + classname +
+      suites += "  <testsuite name=\"" + xml_escape(ran.file) + "\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase classname=\"" + classname +
                 "\" name=\"load\"><error message=\"bad input: see the command's output\"/></testcase>\n  </testsuite>\n";
       continue;
     }
@@ -237,17 +238,17 @@ std::string junit_xml(const std::vector<RanFile>& files) {
       const char* kind = list == &ran.result.expectations ? "expectation: " : "invariant: ";
       for (const scenario::Verdict& verdict : *list) {
         suite_tests += 1;
-        cases += "    <testcase classname=\"" + classname + "\" name=\"" + escape(kind + verdict.name) + "\">";
+        cases += "    <testcase classname=\"" + classname + "\" name=\"" + xml_escape(kind + verdict.name) + "\">";
         if (!verdict.passed) {
           suite_failures += 1;
-          cases += "<failure message=\"" + escape(verdict.message) + "\">" + escape(verdict.message) + "</failure>";
+          cases += "<failure message=\"" + xml_escape(verdict.message) + "\">" + xml_escape(verdict.message) + "</failure>";
         }
         cases += "</testcase>\n";
       }
     }
     tests += suite_tests;
     failures += suite_failures;
-    suites += "  <testsuite name=\"" + escape(ran.name.empty() ? ran.file : ran.name) + "\" tests=\"" + std::to_string(suite_tests) +
+    suites += "  <testsuite name=\"" + xml_escape(ran.name.empty() ? ran.file : ran.name) + "\" tests=\"" + std::to_string(suite_tests) +
               "\" failures=\"" + std::to_string(suite_failures) + "\" errors=\"0\">\n" + cases + "  </testsuite>\n";
   }
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"relaysim\" tests=\"" + std::to_string(tests) + "\" failures=\"" +
@@ -259,7 +260,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
   const Diagrams diagrams(loaded, observer);
   const auto journeys = diagrams.build();
   std::string html =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape(loaded.name) +
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + xml_escape(loaded.name) +
       "</title><style>"
       "body{font-family:system-ui,sans-serif;margin:2em;color:#24292f}h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}"
       "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top;font-size:.9em}"
@@ -268,10 +269,10 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
       "svg.sequence{font-family:ui-monospace,monospace;font-size:11px;border:1px solid #d0d7de;background:#fff}"
       "svg .lane{font-weight:bold;font-size:12px}svg .time{fill:#57606a}code{font-size:.9em}"
       "</style></head><body>\n";
-  html += "<h1>" + escape(loaded.name) + "</h1>\n";
-  if (!loaded.description.empty()) html += "<p>" + escape(loaded.description) + "</p>\n";
+  html += "<h1>" + xml_escape(loaded.name) + "</h1>\n";
+  if (!loaded.description.empty()) html += "<p>" + xml_escape(loaded.description) + "</p>\n";
   html += std::string("<p class=\"verdict ") + (result.passed() ? "pass\">PASSED" : "fail\">FAILED") + "</p>\n";
-  html += "<p>seed " + std::to_string(loaded.seed) + ", start " + escape(format_iso8601(loaded.start)) + ", digest <code>" + escape(digest) + "</code></p>\n";
+  html += "<p>seed " + std::to_string(loaded.seed) + ", start " + xml_escape(format_iso8601(loaded.start)) + ", digest <code>" + xml_escape(digest) + "</code></p>\n";
   const scenario::RunStats& stats = result.stats;
   html += "<table id=\"stats\"><tr>";
   for (const scenario::NamedStat& stat : scenario::run_stat_names) html += "<th>" + std::string(stat.name) + "</th>";
@@ -283,7 +284,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
   html += "<h2>Invariants</h2>\n<table id=\"invariants\">" + verdict_rows(result.invariants) + "</table>\n";
   html += "<h2>Messages</h2>\n";
   for (const auto& [recipient, arrows] : journeys) {
-    html += "<h3>" + escape(recipient) + "</h3>\n";
+    html += "<h3>" + xml_escape(recipient) + "</h3>\n";
     html += arrows.empty() ? std::string("<p>No hand-over.</p>\n") : sequence_svg(arrows, loaded.start) + "\n";
   }
   html += "<h2>Timeline of attempts and faults</h2>\n<table id=\"timeline\"><tr><th>time</th><th>node</th><th>what</th></tr>";
@@ -295,7 +296,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
   std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
   for (const auto& [at, node, what] : rows) {
-    html += "<tr><td>" + offset(at, loaded.start) + "</td><td>" + escape(node) + "</td><td>" + escape(what) + "</td></tr>";
+    html += "<tr><td>" + offset(at, loaded.start) + "</td><td>" + xml_escape(node) + "</td><td>" + xml_escape(what) + "</td></tr>";
   }
   html += "</table>\n</body></html>\n";
   return html;

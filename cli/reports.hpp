@@ -4,6 +4,7 @@
 // the timeline of attempts and faults, the verdicts; no network fetches).
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scenario/verdicts.hpp"
@@ -19,6 +20,9 @@ struct RanFile {
 };
 
 bool write_file(const std::string& path, const std::string& content);
+
+// Text for XML and HTML: the five special characters escaped, control characters dropped.
+std::string xml_escape(std::string_view text);
 
 // A file's mistakes on standard error, one line each ("FILE: PATH: expected ..., found ..."), and
 // its warnings ("FILE: warning: PATH: ...").
