@@ -7,6 +7,7 @@
 #include "rapidcheck/detail/Configuration.h"
 #include "rapidcheck/detail/TestListenerAdapter.h"
 #include "fake_mx/events.hpp"
+#include "io/address.hpp"
 #include "fake_salesforce/events.hpp"
 #include "relay/events.hpp"
 #include "sim/events.hpp"
@@ -201,11 +202,27 @@ GeneratedScenario generate() {
   for (std::size_t m = 0; m < traffic.size(); ++m) traffic[m]["subject"] = "Message " + std::to_string(m + 1);
   world["nodes"]["salesforce"] = {{"host", "sfdc-mta"}, {"type", "salesforce"}, {"tls", {{"trust", {"ca"}}}}, {"org", org}, {"traffic", traffic}};
 
-  // Sometimes a stranger tries to use the relay: it must be refused.
+  // Sometimes a stranger tries to use the relay: it must be refused. It sits far away, or just
+  // outside mynetworks - one address below or above the network, whose prefix is /8 to /32 - where
+  // a prefix compared one bit short would trust it. That one claims a sender the relay serves, so
+  // that only the network check stands in its way.
   if (maybe(15)) {
-    world["hosts"]["stranger.example"] = {{"addresses", {"203.0.113.66"}}};
+    std::string stranger = "203.0.113.66";
+    std::string sender = "spam@evil.example";
+    if (maybe(70)) {
+      const unsigned prefix = static_cast<unsigned>(pick(8, 32));
+      const std::uint32_t salesforce = (13u << 24) | (108u << 16) | 10u;  // 13.108.0.10, the org's host
+      const std::uint32_t mask = ~std::uint32_t{0} << (32 - prefix);
+      const std::uint32_t first = salesforce & mask;
+      const std::uint32_t last = first | ~mask;
+      const io::Address network = io::Address::v4(first);
+      world["nodes"]["relay"]["config"]["mynetworks"] = {network.to_string() + "/" + std::to_string(prefix)};
+      stranger = io::Address::v4(maybe(50) ? first - 1 : last + 1).to_string();
+      sender = "alerts@acme.example";
+    }
+    world["hosts"]["stranger.example"] = {{"addresses", {stranger}}};
     world["nodes"]["stranger"] = {{"host", "stranger.example"}, {"type", "smtp_sender"}, {"server", "relay.acme.example"}, {"port", 587},
-                                  {"messages", {{{"at", "+" + std::to_string(pick(0, 3600)) + "s"}, {"from", "spam@evil.example"},
+                                  {"messages", {{{"at", "+" + std::to_string(pick(0, 3600)) + "s"}, {"from", sender},
                                                  {"to", {"ann@dest.example"}}}}}};
   }
 

@@ -22,6 +22,7 @@ enum class BrokenVariant : std::uint8_t {
   early_expiry,           // compares the age against half the queue lifetime: 4.4.7 bounces come early
   delay_notice_every_deferral,  // sends a delay notice on every deferral after delay_warning_time, not once
   null_mx_as_implicit,    // reads a null MX as no MX records, and delivers to the domain's own address
+  mynetworks_one_bit_short,  // matches mynetworks one prefix bit short: the neighbouring network is trusted too
 };
 std::string_view to_string(BrokenVariant variant);
 

@@ -116,7 +116,10 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
   Session& session = sessions_[id];
   session.client = client;
   sessions_per_client_[client.address] += 1;
-  for (const io::Cidr& network : config_.mynetworks) {
+  for (io::Cidr network : config_.mynetworks) {
+    if (broken_variant() == BrokenVariant::mynetworks_one_bit_short && network.prefix_length() > 0) {
+      network = io::Cidr(network.network(), network.prefix_length() - 1);
+    }
     if (network.contains(session.client.address)) session.trusted_network = true;
   }
   log("connect from " + client_name(session.client));

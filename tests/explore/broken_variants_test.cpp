@@ -34,6 +34,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
       {relay::BrokenVariant::early_expiry, "after temporary failures only, before its"},
       {relay::BrokenVariant::delay_notice_every_deferral, "delay notices about"},
       {relay::BrokenVariant::null_mx_as_implicit, "null MX"},
+      {relay::BrokenVariant::mynetworks_one_bit_short, "neither in mynetworks nor authenticated"},
   };
   for (const auto& [variant, named] : variants) {
     selected = variant;
