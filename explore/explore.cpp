@@ -183,9 +183,30 @@ GeneratedScenario generate() {
                              {"config", config}};
 
   // The Salesforce org and its traffic.
-  json org = {{"relays", {{{"name", "corp"}, {"host", "relay.acme.example"}, {"port", 587},
-                           {"tls", one_of<std::string>({"Preferred", "Off", "Required", "RequiredVerify"})}}}},
-              {"filters", {{{"sender", one_of<std::string>({"acme.example", "*", "acme.example, *.acme.example"})}, {"relay", "corp"}}}},
+  // Two relay records to the same relay, so that which filter won shows in the email log's path;
+  // a filter for the org's domains, and up to two more that overlap it, with priorities in any
+  // order, wildcards, other recipient domains, and sometimes inactive.
+  const std::string tls_setting = one_of<std::string>({"Preferred", "Off", "Required", "RequiredVerify"});
+  std::vector<int> priorities{10, 20, 30};
+  const auto take_priority = [&priorities] {
+    const auto at = priorities.begin() + pick(0, static_cast<int>(priorities.size()) - 1);
+    const int priority = *at;
+    priorities.erase(at);
+    return priority;
+  };
+  json filters = json::array();
+  filters.push_back({{"sender", one_of<std::string>({"acme.example", "*", "acme.example, *.acme.example"})}, {"relay", "corp"},
+                     {"priority", take_priority()}});
+  for (int extra = pick(0, 2); extra > 0; --extra) {
+    filters.push_back({{"sender", one_of<std::string>({"*.acme.example", "mkt.acme.example", "acme.example", "other.example", "*"})},
+                       {"recipient", one_of<std::string>({"*", "dest.example", "*.example", "other.example"})},
+                       {"relay", one_of<std::string>({"corp-backup", "corp"})},
+                       {"priority", take_priority()},
+                       {"active", !maybe(25)}});
+  }
+  json org = {{"relays", {{{"name", "corp"}, {"host", "relay.acme.example"}, {"port", 587}, {"tls", tls_setting}},
+                          {{"name", "corp-backup"}, {"host", "relay.acme.example"}, {"port", 587}, {"tls", tls_setting}}}},
+              {"filters", filters},
               {"sending_ranges", {"13.108.0.0/14"}},
               {"bounce_management", maybe(50)}};
   // Lists are rapidcheck containers, so that shrinking removes whole sends, rules and faults.

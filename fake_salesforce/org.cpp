@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "relay/broken_variant.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::salesforce {
@@ -145,7 +146,8 @@ const DomainFilter* filter_for(const Org& org, std::string_view sender_domain, s
   const DomainFilter* best = nullptr;
   for (const DomainFilter& filter : org.filters) {
     if (!filter.active) continue;
-    if (best != nullptr && best->priority <= filter.priority) continue;
+    const bool reversed = relay::broken_variant() == relay::BrokenVariant::filter_priority_reversed;
+    if (best != nullptr && (reversed ? best->priority >= filter.priority : best->priority <= filter.priority)) continue;
     if (smtp::any_domain_matches(filter.sender_domains, sender_domain) && smtp::any_domain_matches(filter.recipient_domains, recipient_domain)) {
       best = &filter;
     }

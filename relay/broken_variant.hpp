@@ -1,6 +1,6 @@
 #pragma once
-// Deliberately broken relays, to prove that exploration (docs/explore.md) finds real bugs. Each
-// variant breaks one rule the relay keeps. The relay library's broken_variant() is a weak
+// Deliberately broken relays (and one broken Salesforce org), to prove that exploration
+// (docs/explore.md) finds real bugs. Each variant breaks one rule the node keeps. The relay library's broken_variant() is a weak
 // definition that always answers `none`; only the test executable that proves exploration
 // (tests/explore/broken_variants_test.cpp) defines it again, so no product binary can select one.
 
@@ -23,6 +23,8 @@ enum class BrokenVariant : std::uint8_t {
   delay_notice_every_deferral,  // sends a delay notice on every deferral after delay_warning_time, not once
   null_mx_as_implicit,    // reads a null MX as no MX records, and delivers to the domain's own address
   mynetworks_one_bit_short,  // matches mynetworks one prefix bit short: the neighbouring network is trusted too
+  // The Salesforce org's (fake_salesforce links the relay library, so it can consult these too):
+  filter_priority_reversed,  // the org's Email Domain Filters evaluated from the highest priority number down
 };
 std::string_view to_string(BrokenVariant variant);
 

@@ -35,6 +35,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
       {relay::BrokenVariant::delay_notice_every_deferral, "delay notices about"},
       {relay::BrokenVariant::null_mx_as_implicit, "null MX"},
       {relay::BrokenVariant::mynetworks_one_bit_short, "neither in mynetworks nor authenticated"},
+      {relay::BrokenVariant::filter_priority_reversed, "the filters say"},
   };
   for (const auto& [variant, named] : variants) {
     selected = variant;
