@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "explore/explore.hpp"
 
@@ -68,14 +69,19 @@ TEST_CASE("explore: a false property is caught and shrunk to one send, which rep
 TEST_CASE("explore: coverage short of a minimum is named, scaled to the runs", "[explore]") {
   const explore::Property& property = *explore::property_named("invariants");
   explore::Coverage coverage;
-  for (const explore::CoverageMinimum& minimum : property.minimums) coverage[minimum.counter] = minimum.per_200_runs;
+  std::map<std::string, std::uint64_t> minimum;
+  for (const explore::CoverageMinimum& each : property.minimums) coverage[each.counter] = minimum[each.counter] = each.per_200_runs;
+  REQUIRE(minimum["crash"] >= 2);
+  REQUIRE(minimum["null MX bounce"] >= 2);
   CHECK(explore::coverage_shortfalls(property, coverage, 200).empty());
   coverage.erase("null MX bounce");
-  coverage["crash"] = 19;
-  CHECK(explore::coverage_shortfalls(property, coverage, 200) ==
-        std::vector<std::string>{"crash: 19 in 200 runs, at least 20 expected", "null MX bounce: 0 in 200 runs, at least 15 expected"});
+  coverage["crash"] = minimum["crash"] - 1;
+  const std::string crash = "crash: " + std::to_string(minimum["crash"] - 1) + " in 200 runs, at least " + std::to_string(minimum["crash"]) + " expected";
+  const std::string null_mx = "null MX bounce: 0 in 200 runs, at least " + std::to_string(minimum["null MX bounce"]) + " expected";
+  CHECK(explore::coverage_shortfalls(property, coverage, 200) == std::vector<std::string>{crash, null_mx});
   // Fewer runs, smaller minimums; never below one.
-  CHECK(explore::coverage_shortfalls(property, coverage, 100) == std::vector<std::string>{"null MX bounce: 0 in 100 runs, at least 7 expected"});
+  CHECK(explore::coverage_shortfalls(property, coverage, 100) ==
+        std::vector<std::string>{"null MX bounce: 0 in 100 runs, at least " + std::to_string(std::max<std::uint64_t>(1, minimum["null MX bounce"] / 2)) + " expected"});
   coverage.clear();
   CHECK(explore::coverage_shortfalls(property, coverage, 1).size() == property.minimums.size());
 }
