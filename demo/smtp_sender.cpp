@@ -52,7 +52,7 @@ class SmtpSender final : public io::Node {
           if (std::holds_alternative<smtp::client_event::Ready>(event)) {
             if (current.sent) return connection.quit();
             const SmtpSenderMessage& message = config_.messages[index];
-            current.sent = connection.send({message.sender, {}, message.recipients, message.content});
+            current.sent = connection.send({message.sender, message.parameters, message.recipients, message.content});
             if (!current.sent) connection.quit();
             return;
           }

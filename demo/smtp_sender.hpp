@@ -17,7 +17,8 @@ namespace relaysim::demo {
 struct SmtpSenderMessage {
   Instant at;
   std::optional<smtp::Mailbox> sender;  // empty: <>
-  std::vector<smtp::Recipient> recipients;
+  smtp::MailParameters parameters;      // RET, ENVID (sent when the server offers DSN)
+  std::vector<smtp::Recipient> recipients;  // with their NOTIFY
   std::string content;  // with its header section
 };
 

@@ -18,6 +18,7 @@ std::string_view to_string(BrokenVariant variant) {
     case BrokenVariant::null_mx_as_implicit: return "null_mx_as_implicit";
     case BrokenVariant::mynetworks_one_bit_short: return "mynetworks_one_bit_short";
     case BrokenVariant::filter_priority_reversed: return "filter_priority_reversed";
+    case BrokenVariant::notify_ignored: return "notify_ignored";
   }
   return "?";
 }

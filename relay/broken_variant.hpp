@@ -23,6 +23,7 @@ enum class BrokenVariant : std::uint8_t {
   delay_notice_every_deferral,  // sends a delay notice on every deferral after delay_warning_time, not once
   null_mx_as_implicit,    // reads a null MX as no MX records, and delivers to the domain's own address
   mynetworks_one_bit_short,  // matches mynetworks one prefix bit short: the neighbouring network is trusted too
+  notify_ignored,         // sends notices as if no recipient had given NOTIFY, and returns full bodies whatever RET says
   // The Salesforce org's (fake_salesforce links the relay library, so it can consult these too):
   filter_priority_reversed,  // the org's Email Domain Filters evaluated from the highest priority number down
 };

@@ -318,7 +318,8 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
   apply(job, report);
 }
 
-bool Outbound::wants_notice(const smtp::RecipientParameters& dsn, DsnAction action) const {
+bool Outbound::wants_notice(const smtp::RecipientParameters& requested, DsnAction action) const {
+  const smtp::RecipientParameters dsn = broken_variant() == BrokenVariant::notify_ignored ? smtp::RecipientParameters{} : requested;
   switch (action) {
     case DsnAction::failed: return !dsn.notify_given || dsn.notify_failure;
     case DsnAction::delayed: return config_.delay_warning_time.count() > 0 && (!dsn.notify_given || dsn.notify_delay);
@@ -354,7 +355,8 @@ std::string Outbound::notification(const QueuedMessage& message, DsnAction actio
   dsn.date = io_.now();
   dsn.message_id = id + "@" + config_.myhostname;
   dsn.original = message.content;
-  dsn.headers_only = action != DsnAction::failed || smtp::to_lower(message.parameters.ret) == "hdrs";
+  dsn.headers_only = action != DsnAction::failed ||
+                     (smtp::to_lower(message.parameters.ret) == "hdrs" && broken_variant() != BrokenVariant::notify_ignored);
   return compose_dsn(dsn);
 }
 

@@ -19,10 +19,15 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   if (const auto* e = event.as<relay::events::Stored>()) {
     const relay::QueuedMessage& message = e->message;
     std::vector<std::string> to;
-    for (const relay::QueuedRecipient& recipient : message.recipients) to.push_back(recipient.recipient.mailbox.to_string());
+    std::vector<smtp::RecipientParameters> dsn;
+    for (const relay::QueuedRecipient& recipient : message.recipients) {
+      to.push_back(recipient.recipient.mailbox.to_string());
+      dsn.push_back(recipient.recipient.dsn);
+    }
     stored.push_back({event.time, node, message.id, message.sender ? message.sender->to_string() : std::string(), std::move(to),
                       message.client_address, message.authenticated_user, smtp::header_value(message.content, "Subject"),
-                      bare_message_id(smtp::header_value(message.content, "Message-ID"))});
+                      bare_message_id(smtp::header_value(message.content, "Message-ID")), std::move(dsn), message.parameters.ret,
+                      !message.sender && message.content.find("Content-Type: text/rfc822-headers") != std::string::npos});
     return;
   }
   if (const auto* e = event.as<relay::events::RecipientSettled>()) {

@@ -31,6 +31,9 @@ class RunObserver final : public sim::TraceSink {
     std::string sasl;
     std::string subject;     // the message's Subject
     std::string message_id;  // its Message-ID, without the angle brackets
+    std::vector<smtp::RecipientParameters> dsn{};  // each recipient's NOTIFY, beside `to`
+    std::string ret{};                             // RET: "FULL", "HDRS" or empty
+    bool returns_headers_only = false;             // a notice: it returns the message's headers, not its body
   };
   struct RelayOutcome {  // relay::events::RecipientSettled
     Instant at;

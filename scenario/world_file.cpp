@@ -275,14 +275,29 @@ demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, L
     config.client.auth = credentials;
   }
   for (const JsonValue& item : value.at("messages").items()) {
-    item.allow_keys({"at", "from", "to", "subject", "body", "count", "interval"});
+    item.allow_keys({"at", "from", "to", "subject", "body", "count", "interval", "notify", "ret"});
     demo::SmtpSenderMessage message;
+    smtp::RecipientParameters dsn;
+    if (auto notify = item.find("notify")) {
+      dsn.notify_given = true;
+      for (const JsonValue& each : notify->items()) {
+        switch (each.choice({"NEVER", "SUCCESS", "FAILURE", "DELAY"})) {
+          case 0: dsn.notify_never = true; break;
+          case 1: dsn.notify_success = true; break;
+          case 2: dsn.notify_failure = true; break;
+          default: dsn.notify_delay = true; break;
+        }
+      }
+      const bool others = dsn.notify_success || dsn.notify_failure || dsn.notify_delay;
+      if ((dsn.notify_never && others) || (!dsn.notify_never && !others)) notify->fail("[\"NEVER\"], or some of \"SUCCESS\", \"FAILURE\", \"DELAY\" (RFC 3461)");
+    }
+    if (auto ret = item.find("ret")) message.parameters.ret = ret->choice({"FULL", "HDRS"}) == 0 ? "FULL" : "HDRS";
     message.at = item.find("at") ? item.at("at").instant(start) : start;
     const JsonValue from = item.at("from");
     if (from.string() != "<>") message.sender = read_mailbox(from);
     std::string to_header;
     for (const JsonValue& to : item.at("to").items()) {
-      message.recipients.push_back({read_mailbox(to), {}});
+      message.recipients.push_back({read_mailbox(to), dsn});
       to_header += (to_header.empty() ? "<" : ", <") + message.recipients.back().mailbox.to_string() + ">";
     }
     if (message.recipients.empty()) item.at("to").fail("at least one address");

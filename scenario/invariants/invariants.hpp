@@ -20,5 +20,6 @@ Verdict notice_recipients(const RunObserver& observer);
 Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer);
 Verdict delay_notices(const RunObserver& observer);
 Verdict null_mx(const LoadedWorld& loaded, const RunObserver& observer);
+Verdict notice_requests(const RunObserver& observer);
 
 }  // namespace relaysim::scenario::invariants

@@ -36,6 +36,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
       {relay::BrokenVariant::null_mx_as_implicit, "null MX"},
       {relay::BrokenVariant::mynetworks_one_bit_short, "neither in mynetworks nor authenticated"},
       {relay::BrokenVariant::filter_priority_reversed, "the filters say"},
+      {relay::BrokenVariant::notify_ignored, "notices honour NOTIFY and RET"},
   };
   for (const auto& [variant, named] : variants) {
     selected = variant;

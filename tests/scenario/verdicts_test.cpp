@@ -313,3 +313,27 @@ TEST_CASE("null MX: an attempt, or a bounce other than 5.1.10, for a domain with
   CHECK(fixture.invariant("a null MX bounces").message.find(
             "relay A1 to dana@other.example at +1m: a connection to mx.dest.example[192.0.2.25]:25 for a domain with a null MX") != std::string::npos);
 }
+
+TEST_CASE("notice requests: a notice NOTIFY did not ask for, or a full return under RET=HDRS, breaks it", "[scenario][invariants]") {
+  Fixture fixture;
+  auto& message = fixture.store("A1", "app@acme.example", {"ann@dest.example", "bob@dest.example", "carol@dest.example"});
+  message.dsn.resize(3);
+  message.dsn[0].notify_given = message.dsn[0].notify_never = true;                           // ann: NEVER
+  message.dsn[1].notify_given = message.dsn[1].notify_success = message.dsn[1].notify_failure = true;  // bob: SUCCESS,FAILURE
+  message.ret = "HDRS";                                                                         // carol: no NOTIFY
+  auto& notice = fixture.store("D1", "", {"app@acme.example"});
+  notice.returns_headers_only = true;
+  fixture.observer.dsns.push_back({t0() + 1min, "relay", "A1", "D1", smtp::DsnAction::failed, "app@acme.example", {"bob@dest.example", "carol@dest.example"}});
+  fixture.observer.dsns.push_back({t0() + 2min, "relay", "A1", "D2", smtp::DsnAction::relayed, "app@acme.example", {"bob@dest.example"}});
+  CHECK(fixture.invariant("notices honour NOTIFY and RET").passed);
+  fixture.observer.dsns.push_back({t0() + 3min, "relay", "A1", "D3", smtp::DsnAction::failed, "app@acme.example", {"ann@dest.example"}});
+  CHECK(fixture.invariant("notices honour NOTIFY and RET").message.find(
+            "relay sent a failed notice D3 about A1 to ann@dest.example, whose NOTIFY did not ask for one") != std::string::npos);
+  fixture.observer.dsns.pop_back();
+  fixture.observer.dsns.push_back({t0() + 3min, "relay", "A1", "D3", smtp::DsnAction::relayed, "app@acme.example", {"carol@dest.example"}});
+  CHECK(fixture.invariant("notices honour NOTIFY and RET").message.find("relayed notice D3 about A1 to carol@dest.example") != std::string::npos);
+  fixture.observer.dsns.pop_back();
+  notice.returns_headers_only = false;
+  CHECK(fixture.invariant("notices honour NOTIFY and RET").message.find("relay returned the whole of A1 in notice D1, though its sender asked RET=HDRS") !=
+        std::string::npos);
+}
