@@ -319,7 +319,8 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
 }
 
 bool Outbound::wants_notice(const smtp::RecipientParameters& requested, DsnAction action) const {
-  const smtp::RecipientParameters dsn = broken_variant() == BrokenVariant::notify_ignored ? smtp::RecipientParameters{} : requested;
+  static const smtp::RecipientParameters none_given;
+  const smtp::RecipientParameters& dsn = broken_variant() == BrokenVariant::notify_ignored ? none_given : requested;
   switch (action) {
     case DsnAction::failed: return !dsn.notify_given || dsn.notify_failure;
     case DsnAction::delayed: return config_.delay_warning_time.count() > 0 && (!dsn.notify_given || dsn.notify_delay);

@@ -11,6 +11,16 @@ std::string domain_of(std::string_view address) {
   return at == std::string_view::npos ? std::string() : lower(address.substr(at + 1));
 }
 
+StoredMessages stored_messages(const RunObserver& observer) {
+  StoredMessages messages;
+  for (const RunObserver::StoredAtRelay& stored : observer.stored) messages.emplace(std::pair(stored.node, stored.id), &stored);
+  return messages;
+}
+
+Instant end_of_life(const relay::RelayConfig& config, const RunObserver::StoredAtRelay& message) {
+  return message.at + (message.from.empty() ? config.bounce_queue_lifetime : config.maximal_queue_lifetime);
+}
+
 std::string offset(Instant when, Instant start) { return "+" + format_duration(when - start); }
 
 std::string joined(const std::vector<std::string>& items, std::string_view separator) {

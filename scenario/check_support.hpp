@@ -3,11 +3,13 @@
 // and how an invariant gathers its violations into a verdict. Internal to scenario/.
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "io/time.hpp"
+#include "relay/config.hpp"
 #include "scenario/verdicts.hpp"
 
 namespace relaysim::scenario::checks {
@@ -16,6 +18,15 @@ std::string lower(std::string_view text);
 std::string domain_of(std::string_view address);
 std::string offset(Instant when, Instant start);  // "+5m"
 std::string joined(const std::vector<std::string>& items, std::string_view separator = ", ");
+
+// The messages the relays stored, by (relay node, queue id).
+using StoredMessages = std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*>;
+StoredMessages stored_messages(const RunObserver& observer);
+
+// When a stored message's queue lifetime ends: its arrival plus maximal_queue_lifetime, or
+// bounce_queue_lifetime for a notice (from <>). Worked out from the configuration, not with the
+// relay's own RetryPolicy::expiry, so that a wrong expiry in the relay shows.
+Instant end_of_life(const relay::RelayConfig& config, const RunObserver::StoredAtRelay& message);
 
 // Collects violations of one invariant and turns them into a verdict: the first few in full.
 class Violations {

@@ -10,8 +10,7 @@ Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer) {
   constexpr Duration clock_slack = std::chrono::seconds(1);
   using checks::offset;
   checks::Violations violations;
-  std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*> arrivals;
-  for (const RunObserver::StoredAtRelay& stored : observer.stored) arrivals.emplace(std::pair(stored.node, stored.id), &stored);
+  const checks::StoredMessages arrivals = checks::stored_messages(observer);
   std::size_t checked = 0;
   for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
     if (outcome.state != relay::RecipientState::bounced || outcome.outcome != smtp::Outcome::transient) continue;
@@ -20,8 +19,7 @@ Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer) {
     if (config == loaded.relay_configs.end() || arrival == arrivals.end()) continue;
     checked += 1;
     const bool notice = arrival->second->from.empty();
-    const Duration lifetime = notice ? config->second.bounce_queue_lifetime : config->second.maximal_queue_lifetime;
-    const Instant end_of_life = arrival->second->at + lifetime;
+    const Instant end_of_life = checks::end_of_life(config->second, *arrival->second);
     if (outcome.at + clock_slack < end_of_life) {
       violations.add(outcome.node + " bounced " + outcome.id + " to " + outcome.rcpt + " at " + offset(outcome.at, loaded.start) + " (" + outcome.status +
                      ") after temporary failures only, before its " + (notice ? "bounce_queue_lifetime" : "maximal_queue_lifetime") + " ends at " +

@@ -8,8 +8,7 @@ namespace relaysim::scenario::invariants {
 
 Verdict notice_recipients(const RunObserver& observer) {
   checks::Violations violations;
-  std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*> messages;
-  for (const RunObserver::StoredAtRelay& stored : observer.stored) messages.emplace(std::pair(stored.node, stored.id), &stored);
+  const checks::StoredMessages messages = checks::stored_messages(observer);
   std::size_t checked = 0;
   for (const RunObserver::RelayDsn& dsn : observer.dsns) {
     const auto original = messages.find({dsn.node, dsn.id});

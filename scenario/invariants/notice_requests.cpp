@@ -24,8 +24,7 @@ bool asked_for(const smtp::RecipientParameters& dsn, smtp::DsnAction action) {
 
 Verdict notice_requests(const RunObserver& observer) {
   checks::Violations violations;
-  std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*> messages;
-  for (const RunObserver::StoredAtRelay& stored : observer.stored) messages.emplace(std::pair(stored.node, stored.id), &stored);
+  const checks::StoredMessages messages = checks::stored_messages(observer);
   std::size_t checked = 0;
   for (const RunObserver::RelayDsn& notice : observer.dsns) {
     const auto original = messages.find({notice.node, notice.id});

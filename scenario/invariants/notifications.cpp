@@ -7,8 +7,7 @@ namespace relaysim::scenario::invariants {
 
 Verdict notifications(const RunObserver& observer) {
   checks::Violations violations;
-  std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*> messages;
-  for (const RunObserver::StoredAtRelay& stored : observer.stored) messages[{stored.node, stored.id}] = &stored;
+  const checks::StoredMessages messages = checks::stored_messages(observer);
   for (const RunObserver::RelayDsn& dsn : observer.dsns) {
     const std::string action(smtp::to_string(dsn.action));
     if (dsn.to.empty()) violations.add(dsn.node + " sent a " + action + " notification " + dsn.dsn + " to <>");

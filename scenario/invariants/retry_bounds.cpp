@@ -9,8 +9,7 @@ Verdict retry_bounds(const LoadedWorld& loaded, const RunObserver& observer) {
   constexpr Duration clock_slack = std::chrono::seconds(1);
   using checks::offset;
   checks::Violations violations;
-  std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*> arrivals;
-  for (const RunObserver::StoredAtRelay& stored : observer.stored) arrivals[{stored.node, stored.id}] = &stored;
+  const checks::StoredMessages arrivals = checks::stored_messages(observer);
   std::size_t checked = 0;
   for (const RunObserver::RelayRetry& retry : observer.retries) {
     const auto config = loaded.relay_configs.find(retry.node);
@@ -18,8 +17,7 @@ Verdict retry_bounds(const LoadedWorld& loaded, const RunObserver& observer) {
     if (config == loaded.relay_configs.end() || arrival == arrivals.end()) continue;
     checked += 1;
     const relay::RelayConfig& relay = config->second;
-    const Duration lifetime = arrival->second->from.empty() ? relay.bounce_queue_lifetime : relay.maximal_queue_lifetime;
-    const Instant end_of_life = arrival->second->at + lifetime;
+    const Instant end_of_life = checks::end_of_life(relay, *arrival->second);
     const Duration gap = retry.next - retry.at;
     if (gap > relay.maximal_backoff_time + clock_slack) {
       violations.add(retry.node + " " + retry.id + " waits " + format_duration(gap) + " after " + offset(retry.at, loaded.start) +
