@@ -57,7 +57,7 @@ nlohmann::json to_json(const Batch& batch) {
     if (batch.result.counterexample) failure["counterexample"] = *batch.result.counterexample;
   }
   return {{"batch", batch.index}, {"seed", batch.seed}, {"size", batch.size}, {"runs", batch.result.runs}, {"coverage", batch.coverage},
-          {"failure", failure}};
+          {"failure", failure}, {"digests", batch.result.digests}};
 }
 
 Batch batch_from_json(const nlohmann::json& value) {
@@ -67,6 +67,7 @@ Batch batch_from_json(const nlohmann::json& value) {
   batch.size = value.at("size").get<int>();
   batch.result.runs = value.at("runs").get<int>();
   batch.coverage = value.at("coverage").get<explore::Coverage>();
+  batch.result.digests = value.at("digests").get<std::vector<std::string>>();
   const nlohmann::json& failure = value.at("failure");
   if (!failure.is_null()) {
     batch.result.passed = false;
@@ -174,6 +175,17 @@ Outcome combine(const std::vector<Batch>& batches) {
   return outcome;
 }
 
+// "property seed digest", a line for each world the batches ran, in order, up to the first
+// failure: what `--digests` writes, to compare runs across builds, machines and shardings.
+std::string digest_lines(const explore::Property& property, const std::vector<Batch>& batches) {
+  std::string out;
+  for (const Batch& batch : batches) {
+    for (const std::string& digest : batch.result.digests) out += property.name + " " + std::to_string(batch.seed) + " " + digest + "\n";
+    if (!batch.result.passed) break;
+  }
+  return out;
+}
+
 // Prints a property's outcome as a sequential run would; writes its counterexample. True: passed.
 bool report(const explore::Property& property, const Outcome& outcome, const std::string& out, bool require_coverage) {
   if (const Batch* batch = outcome.failed) {
@@ -219,7 +231,21 @@ std::string junit_of(const std::vector<std::pair<const explore::Property*, Outco
 
 // `--merge DIR...`: the results files of shards or jobs, combined per property as one run of the
 // same batches would have come out.
-int merge_results(const std::vector<std::string>& directories, const std::string& out, const std::string& junit, bool require_coverage) {
+// The JUnit XML and the digests, where asked for; false (with a message) when one cannot be written.
+bool write_outputs(const std::string& junit, const std::string& junit_text, const std::string& digests, const std::string& digest_text) {
+  if (!junit.empty() && !write_file(junit, junit_text)) {
+    std::fprintf(stderr, "relaysim explore: cannot write JUnit XML to '%s'\n", junit.c_str());
+    return false;
+  }
+  if (!digests.empty() && !write_file(digests, digest_text)) {
+    std::fprintf(stderr, "relaysim explore: cannot write digests to '%s'\n", digests.c_str());
+    return false;
+  }
+  return true;
+}
+
+int merge_results(const std::vector<std::string>& directories, const std::string& out, const std::string& junit, const std::string& digests,
+                  bool require_coverage) {
   std::map<std::string, std::vector<Batch>> by_property;
   for (const std::string& directory : directories) {
     std::error_code error;
@@ -244,6 +270,7 @@ int merge_results(const std::vector<std::string>& directories, const std::string
     return 2;
   }
   std::vector<std::pair<const explore::Property*, Outcome>> outcomes;
+  std::string digest_text;
   bool passed = true;
   for (auto& [name, batches] : by_property) {
     const explore::Property* property = explore::property_named(name);
@@ -259,13 +286,11 @@ int merge_results(const std::vector<std::string>& directories, const std::string
       return 2;
     }
     std::printf("%s: %zu batches merged\n", name.c_str(), batches.size());
+    digest_text += digest_lines(*property, batches);
     outcomes.emplace_back(property, combine(batches));
     passed = report(*property, outcomes.back().second, out, require_coverage) && passed;
   }
-  if (!junit.empty() && !write_file(junit, junit_of(outcomes))) {
-    std::fprintf(stderr, "relaysim explore: cannot write JUnit XML to '%s'\n", junit.c_str());
-    return 2;
-  }
+  if (!write_outputs(junit, junit_of(outcomes), digests, digest_text)) return 2;
   return passed ? 0 : 1;
 }
 
@@ -287,6 +312,7 @@ int explore_command(int argc, char** argv) {
       "merge", "combine the results directories named after the options (shards' or jobs') into one report; runs nothing")(
       "directories", "results directories, for --merge", cxxopts::value<std::vector<std::string>>())(
       "junit", "write JUnit XML: one test case per property", cxxopts::value<std::string>())(
+      "digests", "write the trace digest of every world run, a line each: property, batch seed, digest", cxxopts::value<std::string>())(
       "list", "list the properties")("h,help", "show this help");
   parser.parse_positional({"directories"});
   parser.positional_help("[--merge DIR...]");
@@ -301,6 +327,7 @@ int explore_command(int argc, char** argv) {
   std::string results;
   std::vector<std::string> merge;
   std::string junit;
+  std::string digests;
   try {
     const auto parsed = parser.parse(argc, argv);
     if (parsed.count("help")) {
@@ -320,6 +347,7 @@ int explore_command(int argc, char** argv) {
     if (parsed.count("merge") && merge.empty()) throw cxxopts::exceptions::exception("--merge takes the results directories to combine");
     if (!parsed.count("merge") && !merge.empty()) throw cxxopts::exceptions::exception("directories are named only with --merge");
     if (parsed.count("junit")) junit = parsed["junit"].as<std::string>();
+    if (parsed.count("digests")) digests = parsed["digests"].as<std::string>();
     runs = parsed["runs"].as<int>();
     if (runs < 1) throw cxxopts::exceptions::exception("--runs must be at least 1");
     seed = parsed["seed"].as<std::uint64_t>();
@@ -343,13 +371,14 @@ int explore_command(int argc, char** argv) {
     return 2;
   }
 
-  if (!merge.empty()) return merge_results(merge, out, junit, require_coverage);
+  if (!merge.empty()) return merge_results(merge, out, junit, digests, require_coverage);
   const auto started = std::chrono::steady_clock::now();  // the budget is wall time, outside any world
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
   const std::function<bool()> out_of_time = [&] { return budget && elapsed() > *budget; };
   std::vector<std::pair<const explore::Property*, Outcome>> outcomes;
   std::vector<std::vector<Batch>> kept;  // the batches each outcome points into
   kept.reserve(chosen.size());
+  std::string digest_text;
   bool passed = true;
   for (const explore::Property* property : chosen) {
     const auto plan = planned_batches(shard, runs);
@@ -387,15 +416,13 @@ int explore_command(int argc, char** argv) {
         return 2;
       }
     }
+    digest_text += digest_lines(*property, batches);
     kept.push_back(std::move(batches));
     outcomes.emplace_back(property, combine(kept.back()));
     passed = report(*property, outcomes.back().second, out, require_coverage) && passed;
     if (!passed) break;
   }
-  if (!junit.empty() && !write_file(junit, junit_of(outcomes))) {
-    std::fprintf(stderr, "relaysim explore: cannot write JUnit XML to '%s'\n", junit.c_str());
-    return 2;
-  }
+  if (!write_outputs(junit, junit_of(outcomes), digests, digest_text)) return 2;
   return passed ? 0 : 1;
 }
 

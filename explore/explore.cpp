@@ -329,6 +329,7 @@ std::unique_ptr<Ran> run(const json& document, Coverage& coverage) {
 Check verdicts(const Ran& ran, json document) {
   Check check;
   check.document = std::move(document);
+  check.digests.push_back(ran.loaded.world->digest());
   if (!ran.quiescent) {
     check.passed = false;
     check.message = "the world did not go quiet within its run length; ";
@@ -411,6 +412,7 @@ Check restart_changes_nothing(const GeneratedScenario& scenario, Coverage& cover
   const auto first = run(calm, coverage);
   const auto second = run(restarted, coverage);
   Check check = verdicts(*second, restarted);
+  check.digests.insert(check.digests.begin(), first->loaded.world->digest());
   const std::set<std::string> before = outcomes_of(*first);
   // The replay expects what the run without the restart did.
   for (const std::string& outcome : before) {
@@ -460,6 +462,7 @@ Exploration explore(const Property& property, std::uint64_t seed, int runs, Cove
   const auto testable = [&] {
     const GeneratedScenario scenario = *scenarios();
     Check check = property.check(scenario, coverage);
+    if (!last_failure) exploration.digests.insert(exploration.digests.end(), check.digests.begin(), check.digests.end());
     if (!check.passed) {
       const std::string message = check.message;
       last_failure = std::move(check);

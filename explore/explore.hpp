@@ -34,6 +34,7 @@ struct Check {
   bool passed = true;
   std::string message;      // what broke, naming the message, recipient and events
   nlohmann::json document;  // the scenario that was run, with expectations that replay the failure
+  std::vector<std::string> digests{};  // the trace digest of each world the check ran, in order
 };
 
 // The least a coverage counter must reach in 200 runs (scaled for other run counts): a path the
@@ -75,6 +76,9 @@ struct Exploration {
   std::string message;          // the shrunk failure
   std::optional<nlohmann::json> counterexample;  // the shrunk scenario, as scenario JSON
   std::string reproduce;        // RC_PARAMS that replays the failure through rapidcheck
+  // The trace digest of every world run for the generated scenarios, in order (shrinking runs
+  // left out): the same seed gives the same list on any machine, in one process or many.
+  std::vector<std::string> digests{};
 };
 
 // Checks a property on `runs` generated scenarios from `seed` (RC_PARAMS="reproduce=..." for
