@@ -151,6 +151,7 @@ std::map<std::string, std::vector<std::string>> read_dkim_keys(const JsonValue& 
     } else {
       const std::size_t type = value.find("key") ? value.at("key").choice({"rsa_2048", "rsa_1024", "ed25519"}) : 0;
       tls::CryptoContext& crypto = tls_material(loaded).crypto;
+      const tls::CryptoContext::Scope scope = crypto.scope();
       EVP_PKEY* made = type == 2 ? EVP_PKEY_Q_keygen(crypto.library(), nullptr, "ED25519")
                                  : EVP_PKEY_Q_keygen(crypto.library(), nullptr, "RSA", static_cast<std::size_t>(type == 0 ? 2048 : 1024));
       if (made == nullptr) value.fail("a key OpenSSL can make");
@@ -201,6 +202,7 @@ void forge_certificate(const JsonValue& all, const std::string& name, LoadedWorl
   tls::CertificateSpec spec;
   spec.certificate_authority = value.find("authority") && value.at("authority").boolean();
   spec.common_name = name;
+  spec.label = name;
   if (auto names = value.find("names")) {
     for (const JsonValue& item : names->items()) spec.dns_names.push_back(item.string());
     if (spec.dns_names.empty()) names->fail("at least one name");

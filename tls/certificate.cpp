@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include "io/assert.hpp"
+#include "tls/process_cache.hpp"
 
 namespace relaysim::tls {
 namespace {
@@ -44,7 +45,44 @@ void add_extension(X509* certificate, X509* issuer, int nid, const char* value) 
   X509_EXTENSION_free(extension);
 }
 
+// What makes a certificate what it is, as text: two specs with the same identity forge the same
+// certificate.
+std::string identity_of(const CertificateSpec& spec, const Certificate* issuer) {
+  std::string out = spec.label + '\n' + spec.organization + '\n' + spec.common_name + '\n';
+  for (const std::string& name : spec.dns_names) out += name + ',';
+  out += '\n' + std::to_string(spec.not_before.unix_seconds()) + '\n' + std::to_string(spec.not_after.unix_seconds()) + '\n' +
+         std::to_string(static_cast<int>(spec.key)) + (spec.certificate_authority ? " ca\n" : " leaf\n") +
+         (issuer != nullptr ? issuer->fingerprint_sha256() : std::string("self-signed"));
+  return out;
+}
+
+// FNV-1a: a stable 64-bit digest of the identity, the seed of its stream.
+std::uint64_t seed_of(std::string_view identity) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const char c : identity) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
+std::unique_ptr<Certificate> shared_copy(const Certificate& kept) {
+  X509_up_ref(kept.x509());
+  EVP_PKEY_up_ref(kept.key());
+  return std::make_unique<Certificate>(kept.x509(), kept.key());
+}
+
 }  // namespace
+
+ProcessCache<Certificate>& forged_certificates() {
+  static ProcessCache<Certificate> cache;
+  return cache;
+}
+
+ProcessCache<ssl_ctx_st>& made_contexts() {
+  static ProcessCache<ssl_ctx_st> cache;
+  return cache;
+}
 
 Certificate::Certificate(x509_st* certificate, evp_pkey_st* key) : certificate_(certificate), key_(key) {}
 Certificate::~Certificate() {
@@ -87,12 +125,29 @@ std::unique_ptr<Certificate> Forge::certificate_authority(const CertificateSpec&
 }
 
 std::unique_ptr<Certificate> Forge::issue(const CertificateSpec& spec, const Certificate* issuer) {
+  if (!context_.deterministic()) return make(spec, issuer, serial_++);
+  const std::string identity = identity_of(spec, issuer);
+  if (const std::shared_ptr<Certificate> kept = forged_certificates().find(identity)) return shared_copy(*kept);
+  const std::uint64_t seed = seed_of(identity);
+  io::Random stream = io::Random::stream(seed, "certificate");
+  const CryptoContext::Scope scope(&stream);
+  std::shared_ptr<Certificate> made = make(spec, issuer, seed >> 1);  // a positive serial, unique with its identity
+  forged_certificates().keep(identity, made);
+  return shared_copy(*made);
+}
+
+void forget_forged() {
+  forged_certificates().clear();
+  made_contexts().clear();
+}
+
+std::unique_ptr<Certificate> Forge::make(const CertificateSpec& spec, const Certificate* issuer, std::uint64_t serial) {
   EVP_PKEY* key = generate_key(context_, spec.key);
   RELAYSIM_ASSERT(key != nullptr);
   X509* certificate = X509_new_ex(context_.library(), nullptr);
   RELAYSIM_ASSERT(certificate != nullptr);
   X509_set_version(certificate, 2);
-  ASN1_INTEGER_set_uint64(X509_get_serialNumber(certificate), serial_++);
+  ASN1_INTEGER_set_uint64(X509_get_serialNumber(certificate), serial);
   ASN1_TIME_set(X509_getm_notBefore(certificate), static_cast<time_t>(spec.not_before.unix_seconds()));
   ASN1_TIME_set(X509_getm_notAfter(certificate), static_cast<time_t>(spec.not_after.unix_seconds()));
   X509_set_pubkey(certificate, key);

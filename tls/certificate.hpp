@@ -27,6 +27,9 @@ struct CertificateSpec {
   KeyType key = KeyType::ec_p256;
   bool certificate_authority = false;
   std::string organization = "relaysim";
+  // The name the scenario knows it by: two certificates alike in everything else get different
+  // keys (a look-alike CA is not the CA it imitates).
+  std::string label{};
 };
 
 class Certificate {
@@ -49,8 +52,10 @@ class Certificate {
   evp_pkey_st* key_;
 };
 
-// Makes certificates in a context: with a deterministic context, the same calls in the same
-// order give the same certificates, byte for byte.
+// Makes certificates in a context. With a deterministic context a certificate is a function of
+// its identity - its spec and its issuer - not of the world that asks for it: its key, serial
+// number and signature come from a stream seeded by that identity, and the process keeps what it
+// forged, so the next world with the same certificate takes it without paying for a key.
 class Forge {
  public:
   explicit Forge(CryptoContext& context) : context_(context) {}
@@ -59,9 +64,15 @@ class Forge {
   std::unique_ptr<Certificate> issue(const CertificateSpec& spec, const Certificate* issuer);
 
  private:
+  std::unique_ptr<Certificate> make(const CertificateSpec& spec, const Certificate* issuer, std::uint64_t serial);
+
   CryptoContext& context_;
-  std::uint64_t serial_ = 1;
+  std::uint64_t serial_ = 1;  // real mode: certificates numbered in the order they are made
 };
+
+// Empties the process's store of forged certificates (and TLS contexts): what comes next is forged
+// anew, byte-identical to what was kept.
+void forget_forged();
 
 // PEM text of a certificate and its private key (real mode: the files an administrator has).
 // Without key text the certificate is only something to trust (an authority), never to present.

@@ -1,8 +1,6 @@
-// A provider of our own supplies the DRBG of each deterministic library context. OpenSSL finds a
-// provider's state only through its init function, which cannot carry a pointer; so each context
-// registers its random stream under its library-context pointer before loading the provider, and
-// the provider looks it up once, at init. The registry holds one entry per live context: contexts
-// never share a stream, so two worlds in one process do not influence each other.
+// A provider of our own supplies the DRBG of the deterministic library context. Its generator
+// draws from the stream of the Scope open on the calling thread: contexts never share a stream, so
+// two worlds in one process do not influence each other, whatever order they run in.
 
 #include "tls/crypto_context.hpp"
 
@@ -14,8 +12,6 @@
 #include <openssl/rand.h>
 
 #include <climits>
-#include <map>
-#include <mutex>
 
 #include "io/assert.hpp"
 
@@ -25,20 +21,19 @@ namespace {
 constexpr const char* provider_name = "relaysim-random";
 constexpr const char* algorithm_name = "RELAYSIM-SEEDED";
 
-std::mutex registry_mutex;
-std::map<const void*, io::Random*>& registry() {
-  static std::map<const void*, io::Random*> streams;
-  return streams;
+thread_local io::Random* current_stream = nullptr;
+
+io::Random& stream_for_this_draw() {
+  if (current_stream != nullptr) return *current_stream;
+  thread_local io::Random unscoped = io::Random::stream(0, "openssl-unscoped");
+  return unscoped;
 }
 
 struct Generator {
-  io::Random* random;
   int state;
 };
 
-void* generator_new(void* provider_context, void*, const OSSL_DISPATCH*) {
-  return new Generator{static_cast<io::Random*>(provider_context), EVP_RAND_STATE_UNINITIALISED};
-}
+void* generator_new(void*, void*, const OSSL_DISPATCH*) { return new Generator{EVP_RAND_STATE_UNINITIALISED}; }
 void generator_free(void* generator) { delete static_cast<Generator*>(generator); }
 int generator_instantiate(void* generator, unsigned int, int, const unsigned char*, std::size_t, const OSSL_PARAM[]) {
   static_cast<Generator*>(generator)->state = EVP_RAND_STATE_READY;
@@ -48,9 +43,8 @@ int generator_uninstantiate(void* generator) {
   static_cast<Generator*>(generator)->state = EVP_RAND_STATE_UNINITIALISED;
   return 1;
 }
-int generator_generate(void* generator, unsigned char* out, std::size_t length, unsigned int, int,
-                       const unsigned char*, std::size_t) {
-  io::Random& random = *static_cast<Generator*>(generator)->random;
+int generator_generate(void*, unsigned char* out, std::size_t length, unsigned int, int, const unsigned char*, std::size_t) {
+  io::Random& random = stream_for_this_draw();
   for (std::size_t i = 0; i < length; i += 8) {
     const std::uint64_t word = random.next();
     for (std::size_t k = 0; k < 8 && i + k < length; ++k) out[i + k] = static_cast<unsigned char>(word >> (8 * k));
@@ -116,51 +110,43 @@ const OSSL_ALGORITHM* provider_query(void*, int operation, int* no_cache) {
 const OSSL_DISPATCH provider_functions[] = {{OSSL_FUNC_PROVIDER_QUERY_OPERATION, reinterpret_cast<Function>(provider_query)},
                                            {0, nullptr}};
 
-int provider_init(const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in, const OSSL_DISPATCH** out, void** context) {
-  OSSL_FUNC_core_get_libctx_fn* get_library = nullptr;
-  for (; in->function_id != 0; ++in) {
-    if (in->function_id == OSSL_FUNC_CORE_GET_LIBCTX) get_library = OSSL_FUNC_core_get_libctx(in);
-  }
-  if (get_library == nullptr) return 0;
-  const void* library = get_library(handle);
-  std::lock_guard lock(registry_mutex);
-  const auto found = registry().find(library);
-  if (found == registry().end()) return 0;
-  *context = found->second;
+int provider_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out, void** context) {
+  *context = nullptr;
   *out = provider_functions;
   return 1;
+}
+
+// The process's one deterministic library context, made on first use and kept to the end: its
+// seed source and DRBGs are all our generator.
+OSSL_LIB_CTX* deterministic_library() {
+  static OSSL_LIB_CTX* const library = [] {
+    OSSL_LIB_CTX* made = OSSL_LIB_CTX_new();
+    RELAYSIM_ASSERT(made != nullptr);
+    RELAYSIM_ASSERT(OSSL_PROVIDER_add_builtin(made, provider_name, provider_init) == 1);
+    RELAYSIM_ASSERT(OSSL_PROVIDER_load(made, provider_name) != nullptr);
+    RELAYSIM_ASSERT(OSSL_PROVIDER_load(made, "default") != nullptr);
+    RELAYSIM_ASSERT(RAND_set_seed_source_type(made, algorithm_name, nullptr) == 1);
+    RELAYSIM_ASSERT(RAND_set_DRBG_type(made, algorithm_name, nullptr, nullptr, nullptr) == 1);
+    return made;
+  }();
+  return library;
 }
 
 }  // namespace
 
 CryptoContext::CryptoContext(std::uint64_t seed)
-    : random_(std::make_unique<io::Random>(io::Random::stream(seed, "openssl"))), deterministic_(true) {
-  library_ = OSSL_LIB_CTX_new();
-  RELAYSIM_ASSERT(library_ != nullptr);
-  {
-    std::lock_guard lock(registry_mutex);
-    registry()[library_] = random_.get();
-  }
-  // The seed source and the DRBGs of this context are all our seeded generator.
-  RELAYSIM_ASSERT(OSSL_PROVIDER_add_builtin(library_, provider_name, provider_init) == 1);
-  random_provider_ = OSSL_PROVIDER_load(library_, provider_name);
-  RELAYSIM_ASSERT(random_provider_ != nullptr);
-  default_provider_ = OSSL_PROVIDER_load(library_, "default");
-  RELAYSIM_ASSERT(default_provider_ != nullptr);
-  RELAYSIM_ASSERT(RAND_set_seed_source_type(library_, algorithm_name, nullptr) == 1);
-  RELAYSIM_ASSERT(RAND_set_DRBG_type(library_, algorithm_name, nullptr, nullptr, nullptr) == 1);
-}
+    : library_(deterministic_library()), random_(std::make_unique<io::Random>(io::Random::stream(seed, "openssl"))), deterministic_(true) {}
 
 std::unique_ptr<CryptoContext> CryptoContext::system() { return std::unique_ptr<CryptoContext>(new CryptoContext()); }
 
-CryptoContext::~CryptoContext() {
-  if (library_ == nullptr) return;
-  // Our handles first; the context's DRBGs keep their own references until the context goes.
-  OSSL_PROVIDER_unload(default_provider_);
-  OSSL_PROVIDER_unload(random_provider_);
-  OSSL_LIB_CTX_free(library_);
-  std::lock_guard lock(registry_mutex);
-  registry().erase(library_);
+CryptoContext::~CryptoContext() = default;
+
+CryptoContext::Scope::Scope(io::Random* stream) : previous_(current_stream), active_(stream != nullptr) {
+  if (active_) current_stream = stream;
+}
+
+CryptoContext::Scope::~Scope() {
+  if (active_) current_stream = previous_;
 }
 
 }  // namespace relaysim::tls

@@ -1,8 +1,13 @@
 #pragma once
-// One OpenSSL library context with its own randomness. In the simulation every random byte
-// OpenSSL draws - key generation, ECDSA nonces, TLS randoms, key shares - comes from a seeded
-// io::Random stream, so certificates and handshakes are byte-identical across runs. In real mode
-// the context is OpenSSL's default one, with OS entropy.
+// OpenSSL with randomness a world owns. In the simulation every random byte OpenSSL draws - key
+// generation, ECDSA nonces, TLS randoms, key shares - comes from a seeded io::Random stream, so
+// certificates and handshakes are byte-identical across runs. In real mode the context is
+// OpenSSL's default one, with OS entropy.
+//
+// All deterministic contexts share one OpenSSL library context: loading providers and fetching
+// algorithms once per process, not once per world, is most of what a small world costs. Which
+// stream a draw comes from is decided by the Scope open on the calling thread: the TLS engine, the
+// forge and key generation each open one around their calls into OpenSSL.
 
 #include <cstdint>
 #include <memory>
@@ -10,7 +15,6 @@
 #include "io/random.hpp"
 
 struct ossl_lib_ctx_st;
-struct ossl_provider_st;
 
 namespace relaysim::tls {
 
@@ -27,11 +31,27 @@ class CryptoContext {
   ossl_lib_ctx_st* library() const { return library_; }
   bool deterministic() const { return deterministic_; }
 
+  // While a Scope lives, what OpenSSL draws on this thread in the deterministic library comes from
+  // `stream`; scopes nest, and a null stream leaves the current one in place. A draw outside any
+  // scope comes from a fixed per-thread stream: only RSA blinding does that (a DKIM signature in a
+  // world), and nothing it produces depends on those bytes.
+  class Scope {
+   public:
+    explicit Scope(io::Random* stream);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    io::Random* previous_;
+    bool active_;
+  };
+  // This context's stream for the calling thread; in real mode, nothing changes.
+  Scope scope() const { return Scope(random_.get()); }
+
  private:
   CryptoContext() = default;
   ossl_lib_ctx_st* library_ = nullptr;
-  ossl_provider_st* default_provider_ = nullptr;
-  ossl_provider_st* random_provider_ = nullptr;
   std::unique_ptr<io::Random> random_;
   bool deterministic_ = false;
 };

@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include "io/assert.hpp"
+#include "tls/process_cache.hpp"
 
 namespace relaysim::tls {
 namespace {
@@ -20,36 +21,73 @@ std::string openssl_error() {
   return reason != nullptr ? reason : "error " + std::to_string(code);
 }
 
-}  // namespace
-
-Context::Context(CryptoContext& crypto, const ContextConfig& config) : config_(config) {
-  native_ = SSL_CTX_new_ex(crypto.library(), nullptr, config.role == Role::client ? TLS_client_method() : TLS_server_method());
-  RELAYSIM_ASSERT(native_ != nullptr);
-  SSL_CTX_set_min_proto_version(native_, native_version(config.minimum));
-  SSL_CTX_set_max_proto_version(native_, native_version(config.maximum));
+SSL_CTX* make_native(const CryptoContext& crypto, const ContextConfig& config) {
+  SSL_CTX* native = SSL_CTX_new_ex(crypto.library(), nullptr, config.role == Role::client ? TLS_client_method() : TLS_server_method());
+  RELAYSIM_ASSERT(native != nullptr);
+  SSL_CTX_set_min_proto_version(native, native_version(config.minimum));
+  SSL_CTX_set_max_proto_version(native, native_version(config.maximum));
   // No tickets, no cache: every handshake is a full one, and nothing depends on wall time.
-  SSL_CTX_set_options(native_, SSL_OP_NO_TICKET);
-  SSL_CTX_set_num_tickets(native_, 0);
-  SSL_CTX_set_session_cache_mode(native_, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(native, 0);
+  SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
   if (config.certificate != nullptr) {
-    RELAYSIM_ASSERT(SSL_CTX_use_certificate(native_, config.certificate->x509()) == 1);
-    RELAYSIM_ASSERT(SSL_CTX_use_PrivateKey(native_, config.certificate->key()) == 1);
+    RELAYSIM_ASSERT(SSL_CTX_use_certificate(native, config.certificate->x509()) == 1);
+    RELAYSIM_ASSERT(SSL_CTX_use_PrivateKey(native, config.certificate->key()) == 1);
     for (const Certificate* intermediate : config.chain) {
       X509_up_ref(intermediate->x509());
-      SSL_CTX_add_extra_chain_cert(native_, intermediate->x509());
+      SSL_CTX_add_extra_chain_cert(native, intermediate->x509());
     }
   }
-  X509_STORE* store = SSL_CTX_get_cert_store(native_);
+  X509_STORE* store = SSL_CTX_get_cert_store(native);
   for (const Certificate* anchor : config.trusted) X509_STORE_add_cert(store, anchor->x509());
-  if (config.system_trust) SSL_CTX_set_default_verify_paths(native_);
-  SSL_CTX_set_verify(native_, config.verification == Verification::chain_and_name ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+  if (config.system_trust) SSL_CTX_set_default_verify_paths(native);
+  SSL_CTX_set_verify(native, config.verification == Verification::chain_and_name ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
                      nullptr);
+  return native;
+}
+
+// A configuration's identity: the certificate objects it names (kept alive by the SSL_CTX that
+// holds them, so an address is never reused while its entry lives) and its settings.
+std::string identity_of(const ContextConfig& config) {
+  std::string out = std::to_string(static_cast<int>(config.role)) + ' ' + std::to_string(static_cast<int>(config.verification)) + ' ' +
+                    std::to_string(static_cast<int>(config.minimum)) + ' ' + std::to_string(static_cast<int>(config.maximum)) +
+                    (config.system_trust ? " system" : " own");
+  const auto add = [&out](const char* what, const void* pointer) { out += std::string(" ") + what + std::to_string(reinterpret_cast<std::uintptr_t>(pointer)); };
+  if (config.certificate != nullptr) {
+    add("certificate=", config.certificate->x509());
+    add("key=", config.certificate->key());
+  }
+  for (const Certificate* intermediate : config.chain) add("chain=", intermediate->x509());
+  for (const Certificate* anchor : config.trusted) add("trust=", anchor->x509());
+  return out;
+}
+
+}  // namespace
+
+Context::Context(CryptoContext& crypto, const ContextConfig& config) : crypto_(crypto), config_(config) {
+  if (!crypto.deterministic()) {
+    native_ = make_native(crypto, config);
+    return;
+  }
+  const std::string identity = identity_of(config);
+  std::shared_ptr<SSL_CTX> kept = made_contexts().find(identity);
+  if (!kept) {
+    // Making an SSL_CTX draws its session-ticket keys; tickets are off, and the bytes come from a
+    // stream of their own so that no world's stream depends on whether the context was kept.
+    io::Random stream = io::Random::stream(0, "ssl-context");
+    const CryptoContext::Scope scope(&stream);
+    kept = std::shared_ptr<SSL_CTX>(make_native(crypto, config), SSL_CTX_free);
+    made_contexts().keep(identity, kept);
+  }
+  SSL_CTX_up_ref(kept.get());
+  native_ = kept.get();
 }
 
 Context::~Context() { SSL_CTX_free(native_); }
 
 Engine::Engine(const Context& context, Instant now, std::string_view peer_name, const std::vector<std::string>& alternate_names)
-    : role_(context.config().role) {
+    : crypto_(context.crypto()), role_(context.config().role) {
+  const CryptoContext::Scope scope = crypto_.scope();
   ssl_ = SSL_new(context.native());
   RELAYSIM_ASSERT(ssl_ != nullptr);
   incoming_ = BIO_new(BIO_s_mem());
@@ -76,12 +114,14 @@ Engine::Engine(const Context& context, Instant now, std::string_view peer_name, 
 Engine::~Engine() { SSL_free(ssl_); }
 
 void Engine::start() {
+  const CryptoContext::Scope scope = crypto_.scope();
   started_ = true;
   drive();
 }
 
 void Engine::receive_ciphertext(std::string_view bytes) {
   if (state_ == State::failed || state_ == State::closed) return;
+  const CryptoContext::Scope scope = crypto_.scope();
   BIO_write(incoming_, bytes.data(), static_cast<int>(bytes.size()));
   started_ = true;
   drive();
@@ -97,12 +137,14 @@ std::string Engine::take_ciphertext() {
 
 void Engine::send_plaintext(std::string_view bytes) {
   pending_plaintext_.append(bytes);
+  const CryptoContext::Scope scope = crypto_.scope();
   if (state_ == State::established) drive();
 }
 
 std::string Engine::take_plaintext() { return std::exchange(plaintext_, std::string()); }
 
 void Engine::close() {
+  const CryptoContext::Scope scope = crypto_.scope();
   if (state_ == State::established) SSL_shutdown(ssl_);
   if (state_ != State::failed) state_ = State::closed;
 }

@@ -41,7 +41,9 @@ struct ContextConfig {
   bool system_trust = false;  // also trust the operating system's CA store (real mode only)
 };
 
-// An SSL_CTX: made once per node configuration, shared by its engines.
+// An SSL_CTX: made once per node configuration, shared by its engines. With a deterministic
+// crypto context the SSL_CTX itself is shared by every world whose configuration names the same
+// certificates (see process_cache.hpp); nothing in it changes after it is made.
 class Context {
  public:
   Context(CryptoContext& crypto, const ContextConfig& config);
@@ -50,8 +52,10 @@ class Context {
   Context& operator=(const Context&) = delete;
   ssl_ctx_st* native() const { return native_; }
   const ContextConfig& config() const { return config_; }
+  const CryptoContext& crypto() const { return crypto_; }
 
  private:
+  const CryptoContext& crypto_;
   ssl_ctx_st* native_;
   ContextConfig config_;
 };
@@ -97,6 +101,7 @@ class Engine {
   void fail(std::string reason);
   void record_session();
 
+  const CryptoContext& crypto_;
   ssl_st* ssl_;
   bio_st* incoming_;  // owned by ssl_
   bio_st* outgoing_;  // owned by ssl_

@@ -103,7 +103,7 @@ TEST_CASE("a verified TLS 1.3 handshake between two engines, and data both ways"
   CHECK(client.take_plaintext() == "250 mx1.dest.example\r\n");
 }
 
-TEST_CASE("handshakes and certificates are byte-identical for the same seeds", "[tls][determinism]") {
+TEST_CASE("handshakes are byte-identical for the same seeds, certificates for the same description", "[tls][determinism]") {
   const auto run = [](std::uint64_t seed) {
     Material material(seed);
     auto certificate = material.leaf("mx1.dest.example", -days(1), days(90), material.trusted_ca.get());
@@ -115,8 +115,34 @@ TEST_CASE("handshakes and certificates are byte-identical for the same seeds", "
   CHECK(first.first == second.first);
   CHECK(first.second == second.second);
   CHECK(first.second.size() > 500);
-  CHECK(first.first != other.first);
+  // A certificate is a function of its description, not of the world's seed; the handshake's
+  // randoms and key shares are the world's.
+  CHECK(first.first == other.first);
   CHECK(first.second != other.second);
+}
+
+TEST_CASE("a forged certificate kept by the process is the one forged anew, and a look-alike is another", "[tls][determinism]") {
+  CryptoContext crypto(1);
+  Forge forge(crypto);
+  CertificateSpec spec{"Public CA", {}, t0() - days(365), t0() + days(3650)};
+  spec.label = "ca";
+  const auto kept = forge.certificate_authority(spec);
+  const auto again = Forge(crypto).certificate_authority(spec);
+  CHECK(again->x509() == kept->x509());  // taken from the process's store: no key made
+  forget_forged();
+  const auto anew = forge.certificate_authority(spec);
+  CHECK(anew->x509() != kept->x509());
+  CHECK(anew->certificate_pem() == kept->certificate_pem());
+  CHECK(anew->key_pem() == kept->key_pem());
+  // The same subject and dates under another name: another key (a look-alike CA is not the CA).
+  spec.label = "look-alike";
+  const auto look_alike = forge.certificate_authority(spec);
+  CHECK(look_alike->subject() == kept->subject());
+  CHECK(look_alike->key_pem() != kept->key_pem());
+  // A leaf's identity includes its issuer: the same leaf under the look-alike is another certificate.
+  const auto leaf = forge.issue({"mx1.dest.example", {"mx1.dest.example"}, t0(), t0() + days(90)}, kept.get());
+  const auto imitation = forge.issue({"mx1.dest.example", {"mx1.dest.example"}, t0(), t0() + days(90)}, look_alike.get());
+  CHECK(leaf->certificate_pem() != imitation->certificate_pem());
 }
 
 TEST_CASE("certificate problems fail verification with the reason people search for", "[tls]") {
