@@ -108,6 +108,7 @@ struct Rule {
   int times = 0;             // applies this many times, then never again; 0: no limit
   int every = 1;             // applies to every Nth match (1: each)
   int probability_per_mille = 1000;  // drawn from the node's seeded stream
+  bool drop_before_storing = false;  // a drop at end of data loses the message too (default: kept, the reply lost)
 };
 
 struct Behaviour {

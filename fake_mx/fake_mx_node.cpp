@@ -330,7 +330,7 @@ void FakeMxNode::keep(std::uint64_t id, Session& session, Arrival arrival, const
   const std::uint64_t number = arrival.number;
   char queue_id[32];
   std::snprintf(queue_id, sizeof queue_id, "%08llX", static_cast<unsigned long long>(number));
-  if (!refused) {
+  if (!refused && !(dropped && rule->drop_before_storing)) {
     // A drop after the final dot still keeps the message: the classic cause of duplicates.
     StoredMessage stored;
     stored.number = number;

@@ -19,6 +19,7 @@ std::string_view to_string(BrokenVariant variant) {
     case BrokenVariant::mynetworks_one_bit_short: return "mynetworks_one_bit_short";
     case BrokenVariant::filter_priority_reversed: return "filter_priority_reversed";
     case BrokenVariant::notify_ignored: return "notify_ignored";
+    case BrokenVariant::recovery_drops_last_change: return "recovery_drops_last_change";
   }
   return "?";
 }

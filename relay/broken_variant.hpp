@@ -24,6 +24,7 @@ enum class BrokenVariant : std::uint8_t {
   null_mx_as_implicit,    // reads a null MX as no MX records, and delivers to the domain's own address
   mynetworks_one_bit_short,  // matches mynetworks one prefix bit short: the neighbouring network is trusted too
   notify_ignored,         // sends notices as if no recipient had given NOTIFY, and returns full bodies whatever RET says
+  recovery_drops_last_change,  // reads a queue file back at start without its last recipient state: recorded outcomes come undone
   // The Salesforce org's (fake_salesforce links the relay library, so it can consult these too):
   filter_priority_reversed,  // the org's Email Domain Filters evaluated from the highest priority number down
 };

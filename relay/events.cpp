@@ -75,6 +75,13 @@ void RecipientSettled::write(io::TraceFieldList& fields) const {
   fields.add("reason", outcome.reason);
 }
 
+void OutcomesRecorded::write(io::TraceFieldList& fields) const {
+  fields.add("id", id);
+  std::string joined;
+  for (const std::size_t index : recipients) joined += (joined.empty() ? "" : ",") + std::to_string(index);
+  fields.add("recipients", fields.keep(std::move(joined)));
+}
+
 void NoticeQueued::write(io::TraceFieldList& fields) const {
   fields.add("id", id);
   fields.add("dsn", dsn);

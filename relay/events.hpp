@@ -36,6 +36,9 @@ struct Recovered {
   std::size_t messages = 0;
   std::size_t discarded = 0;
   std::size_t finished = 0;
+  // The queue ids read back (for typed observers; not in the trace line). A crash between a
+  // group commit and the 250s it releases leaves messages here that no client was told of.
+  const std::vector<std::string>& ids;
 
   void write(io::TraceFieldList& fields) const;
 };
@@ -107,6 +110,18 @@ struct RecipientSettled {
   RecipientState state = RecipientState::queued;
   std::string_view status;  // the outcome's, or 4.4.7 when the queue lifetime ran out
   bool attempted = true;    // false: settled without a delivery attempt (a route, a dead destination)
+
+  void write(io::TraceFieldList& fields) const;
+};
+
+// The final states of these recipients of message `id` (their positions in the message, from 0)
+// are durable: a crash from here on does not make the relay deliver or bounce them again. A
+// message whose last recipients are delivered is removed instead, without this record (as
+// Postfix removes a finished queue file): a crash may bring it back, delivered twice.
+struct OutcomesRecorded {
+  static constexpr std::string_view kind = "queue.recorded";
+  std::string_view id;
+  std::vector<std::size_t> recipients;
 
   void write(io::TraceFieldList& fields) const;
 };

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "io/assert.hpp"
+#include "relay/broken_variant.hpp"
 #include "relay/record.hpp"
 
 namespace relaysim::relay {
@@ -230,6 +231,17 @@ std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, std::stri
 
 namespace {
 
+// The recovery_drops_last_change variant: a queue file as if its last recipient state were not there.
+std::string_view without_last_state(std::string_view bytes) {
+  std::size_t consumed = 0;
+  if (!read_record(bytes, consumed)) return bytes;
+  std::size_t last = bytes.size();
+  for_each_record(bytes, consumed, [&](const RecordView& record, std::size_t offset, std::size_t) {
+    if (record.kind == kind_recipient_state) last = offset;
+  });
+  return bytes.substr(0, last);
+}
+
 std::size_t encoded_size_estimate(const QueuedMessage& message) {
   return message.content.size() + 256 + 128 * message.recipients.size();
 }
@@ -408,6 +420,7 @@ RecoveryReport Queue::recover(bool repair) {
   // supplies the messages that have none, or whose file was torn while it was being made.
   std::vector<std::string> unreadable;
   std::vector<std::string> torn;
+  std::vector<QueueId> finished;
   for (const std::string& name : names.value()) {
     if (name == "journal") continue;
     // Known already (an earlier pass, or stored since): nothing to recover.
@@ -419,7 +432,8 @@ RecoveryReport Queue::recover(bool repair) {
       unreadable.push_back(name);
       continue;
     }
-    const std::string_view bytes = contents.value();
+    std::string_view bytes = contents.value();
+    if (broken_variant() == BrokenVariant::recovery_drops_last_change) bytes = without_last_state(bytes);
     std::optional<QueuedMessage> message = replay_queue_file(bytes, name);
     const std::optional<QueueId> key = QueueId::parse(name);
     if (!message || !key) {
@@ -428,14 +442,17 @@ RecoveryReport Queue::recover(bool repair) {
     }
     if (message->finished()) {
       report.finished += 1;
-      if (repair) (void)io_.remove_file(path(name));
+      finished.push_back(*key);
       continue;
     }
     report.recovered += 1;
     report.recovered_ids.push_back(name);
     entries_[*key] = std::make_unique<QueueEntry>(summarize(*message));
   }
-  recover_journal(repair, report, unreadable);
+  recover_journal(repair, report, unreadable, finished);
+  for (const QueueId& key : finished) {
+    if (repair) (void)io_.remove_file(path(key.to_string()));  // not in the journal: the file was its only copy
+  }
   for (const std::string& name : torn) {
     const std::optional<QueueId> key = QueueId::parse(name);
     if (key && entries_.contains(*key)) {
@@ -448,12 +465,12 @@ RecoveryReport Queue::recover(bool repair) {
     io_.trace("queue.discarded", {{"file", name}});
     if (repair) (void)io_.remove_file(path(name));
   }
-  io_.observe(events::Recovered{.messages = report.recovered, .discarded = report.discarded, .finished = report.finished});
+  io_.observe(events::Recovered{.messages = report.recovered, .discarded = report.discarded, .finished = report.finished, .ids = report.recovered_ids});
   if (repair) retire_segments();
   return report;
 }
 
-void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vector<std::string>& unreadable) {
+void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vector<std::string>& unreadable, std::vector<QueueId>& finished) {
   if (journal_.enabled && repair) {
     if (const io::Status made = io_.make_directory(journal_directory()); !made) {
       report.problems.push_back("cannot make " + journal_directory() + ": " + made.error().detail);
@@ -503,6 +520,21 @@ void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vect
     // Its file may hold newer state than the journal: leave it for a later pass.
     if (const std::optional<QueueId> key = QueueId::parse(name)) found.erase(*key);
   }
+  // A finished message's file outranks its journal record, which would bring it back as it
+  // arrived - delivered or bounced a second time. The removal goes into the journal, durably,
+  // before the file goes (as forget() does).
+  std::erase_if(finished, [&](const QueueId& key) {
+    const auto where = found.find(key);
+    if (where == found.end()) return false;
+    const std::uint32_t number = where->second.segment;
+    found.erase(where);
+    if (repair) {
+      append_removal(key, number, [this, key](io::Status status) {
+        if (status) (void)io_.remove_file(path(key.to_string()));
+      });
+    }
+    return true;
+  });
   for (const auto& [key, where] : found) {
     if (entries_.contains(key)) continue;  // it has a file, or an earlier pass found it
     std::size_t consumed = 0;
@@ -935,6 +967,11 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
   }
   append_durably(id, std::move(records), [this, id, changes = std::move(changes), on_durable](io::Status status) {
     if (status) {
+      std::vector<std::size_t> finals;
+      for (const auto& [recipient, state] : changes) {
+        if (state.state == RecipientState::delivered || state.state == RecipientState::bounced) finals.push_back(recipient);
+      }
+      if (!finals.empty()) io_.observe(events::OutcomesRecorded{.id = id, .recipients = std::move(finals)});
       if (QueueEntry* entry = find_mutable(id)) {
         for (const auto& [recipient, state] : changes) {
           entry->recipients[recipient] = {state.next_attempt, state.state, state.delay_warned};

@@ -259,7 +259,9 @@ class Queue {
   // The message leaves the queue: its file goes, and a removal record ends its journal record.
   void forget(const QueueId& key);
   void announce_stored(const QueuedMessage& message);
-  void recover_journal(bool repair, RecoveryReport& report, const std::vector<std::string>& unreadable);
+  // `finished`: messages whose files say they are done; those the journal still holds are taken
+  // off the list (and, repairing, their removal recorded there before the file goes).
+  void recover_journal(bool repair, RecoveryReport& report, const std::vector<std::string>& unreadable, std::vector<QueueId>& finished);
   JournalOptions journal_;
   std::map<std::uint32_t, Segment> segments_;  // by number: oldest first
   std::uint32_t current_ = 0;                  // 0: none open

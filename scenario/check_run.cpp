@@ -40,6 +40,7 @@ RunResult check_run(const LoadedWorld& loaded, const RunObserver& observer, bool
   result.invariants.push_back(invariants::notice_recipients(observer));
   result.invariants.push_back(invariants::expiry(loaded, observer));
   result.invariants.push_back(invariants::delay_notices(observer));
+  result.invariants.push_back(invariants::recorded_outcomes(loaded, observer));
   result.invariants.push_back(invariants::null_mx(loaded, observer));
   result.invariants.push_back(invariants::notice_requests(observer));
   return result;

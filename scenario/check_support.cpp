@@ -1,5 +1,7 @@
 #include "scenario/check_support.hpp"
 
+#include <algorithm>
+
 #include "smtp/syntax.hpp"
 
 namespace relaysim::scenario::checks {
@@ -22,6 +24,12 @@ Instant end_of_life(const relay::RelayConfig& config, const RunObserver::StoredA
 }
 
 std::string offset(Instant when, Instant start) { return "+" + format_duration(when - start); }
+
+bool crashed_between(const RunObserver& observer, const std::string& node, Instant from, Instant until) {
+  const auto found = observer.crashes.find(node);
+  if (found == observer.crashes.end()) return false;
+  return std::any_of(found->second.begin(), found->second.end(), [&](Instant at) { return at >= from && at <= until; });
+}
 
 std::string joined(const std::vector<std::string>& items, std::string_view separator) {
   std::string out;

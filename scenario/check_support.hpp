@@ -23,6 +23,10 @@ std::string joined(const std::vector<std::string>& items, std::string_view separ
 using StoredMessages = std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*>;
 StoredMessages stored_messages(const RunObserver& observer);
 
+// Whether `node` crashed at an instant in [from, until]: after a crash the attempt that was in
+// flight may be made again, with its notices.
+bool crashed_between(const RunObserver& observer, const std::string& node, Instant from, Instant until);
+
 // When a stored message's queue lifetime ends: its arrival plus maximal_queue_lifetime, or
 // bounce_queue_lifetime for a notice (from <>). Worked out from the configuration, not with the
 // relay's own RetryPolicy::expiry, so that a wrong expiry in the relay shows.

@@ -90,7 +90,12 @@ fake_mx::Rule read_rule(const JsonValue& value, Instant origin) {
     rule.reply = read_reply(*item);
   }
   if (auto item = value.find("drop")) {
-    if (!item->boolean()) item->fail("true (leave the key out for no drop)");
+    // true: after the message is stored (the reply is lost); at end of data "before_storing" loses it too.
+    if (item->is_string()) {
+      rule.drop_before_storing = item->choice({"after_storing", "before_storing"}) == 1;
+    } else if (!item->boolean()) {
+      item->fail("true, \"after_storing\" or \"before_storing\" (leave the key out for no drop)");
+    }
     rule.action = fake_mx::Action::drop;
   }
   if (auto item = value.find("delay")) {

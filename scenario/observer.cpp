@@ -1,5 +1,7 @@
 #include "scenario/observer.hpp"
 
+#include <algorithm>
+
 #include "demo/events.hpp"
 #include "fake_mx/events.hpp"
 #include "relay/events.hpp"
@@ -39,6 +41,20 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   }
   if (const auto* e = event.as<relay::events::RetryPlanned>()) {
     retries.push_back({event.time, node, std::string(e->id), e->next});
+    return;
+  }
+  if (const auto* e = event.as<relay::events::Recovered>()) {
+    recovered[node].insert(e->ids.begin(), e->ids.end());
+    return;
+  }
+  if (const auto* e = event.as<relay::events::OutcomesRecorded>()) {
+    // Positions in the message, as it was stored (a notice's one recipient is its own).
+    std::vector<std::string> rcpts;
+    const auto message = std::find_if(stored.rbegin(), stored.rend(), [&](const StoredAtRelay& s) { return s.node == node && s.id == e->id; });
+    for (const std::size_t index : e->recipients) {
+      if (message != stored.rend() && index < message->to.size()) rcpts.push_back(message->to[index]);
+    }
+    recorded.push_back({event.time, node, std::string(e->id), std::move(rcpts)});
     return;
   }
   if (const auto* e = event.as<relay::events::NoticeQueued>()) {

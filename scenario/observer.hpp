@@ -70,6 +70,12 @@ class RunObserver final : public sim::TraceSink {
     std::string to;                  // the notice's recipient
     std::vector<std::string> about{};  // the recipients it reports on
   };
+  struct RelayRecorded {  // relay::events::OutcomesRecorded
+    Instant at;
+    std::string node;
+    std::string id;
+    std::vector<std::string> rcpts;  // whose final states became durable
+  };
   struct LogLine {  // io::LogLine
     Instant at;
     std::string node;
@@ -104,12 +110,14 @@ class RunObserver final : public sim::TraceSink {
   std::vector<RelayOutcome> outcomes;
   std::vector<RelayRetry> retries;
   std::vector<RelayDsn> dsns;
+  std::vector<RelayRecorded> recorded;
   std::vector<LogLine> logs;
   std::vector<SenderResult> sender_results;
   std::vector<RouteStep> route_steps;
   std::map<std::string, std::set<std::string>> late_bounces;  // fake MX node -> recipients it accepted to bounce later
   std::vector<Mark> marks;
   std::map<std::string, std::vector<Instant>> crashes;  // by node
+  std::map<std::string, std::set<std::string>> recovered;  // relay node -> queue ids read back after a start
 };
 
 // "<id@host>" -> "id@host": how selectors and the observer compare Message-IDs.

@@ -8,10 +8,15 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "demo/events.hpp"
 #include "demo/line_nodes.hpp"
 #include "demo/smtp_sender.hpp"
+#include "fake_mx/events.hpp"
 #include "fake_mx/fake_mx_node.hpp"
+#include "fake_salesforce/events.hpp"
+#include "relay/events.hpp"
 #include "relay/relay_node.hpp"
+#include "sim/events.hpp"
 #include "scenario/fake_mx_config.hpp"
 #include "scenario/references.hpp"
 #include "scenario/relay_config.hpp"
@@ -521,9 +526,35 @@ void read_fault(World& world, const JsonValue& value, Instant start,
     return;
   }
   if (kind == 7) {
-    value.allow_keys({"kind", "node", "at", "power_loss"});
-    const bool power_loss = value.find("power_loss") ? value.at("power_loss").boolean() : true;
-    world.crash_at(node, value.at("at").instant(start), power_loss ? sim::CrashKind::power_loss : sim::CrashKind::kill);
+    value.allow_keys({"kind", "node", "at", "after", "power_loss", "restart_after"});
+    const sim::CrashKind crash = value.find("power_loss") && !value.at("power_loss").boolean() ? sim::CrashKind::kill : sim::CrashKind::power_loss;
+    std::optional<Duration> restart_after;
+    if (auto delay = value.find("restart_after")) {
+      restart_after = delay->duration();
+      if (*restart_after <= Duration::zero()) delay->fail("a duration after the crash, such as \"5m\"");
+    }
+    if (value.has("at") == value.has("after")) value.fail("a crash with either \"at\" (an instant) or \"after\" (an event), not both");
+    if (auto trigger = value.find("after")) {
+      trigger->allow_keys({"event", "node", "count", "delay"});
+      // The typed events a crash can wait for (docs/scenario-format.md, "Trace").
+      const std::initializer_list<std::string_view> kinds = {
+          relay::events::Stored::kind,          relay::events::OutcomesRecorded::kind, relay::events::RecipientSettled::kind,
+          relay::events::Routed::kind,          relay::events::Connecting::kind,       relay::events::HopFailed::kind,
+          relay::events::RetryPlanned::kind,    relay::events::NoticeQueued::kind,     relay::events::Recovered::kind,
+          fake_mx::events::MessageStored::kind, fake_mx::events::Greylisted::kind,     salesforce::events::EmailLogged::kind,
+          demo::events::SenderResult::kind,     sim::events::ProcessStarted::kind};
+      const std::string event(kinds.begin()[trigger->at("event").choice(kinds)]);
+      const std::string from = trigger->find("node") ? trigger->at("node").string() : node;
+      const std::uint64_t count = trigger->find("count") ? trigger->at("count").unsigned_integer() : 1;
+      if (count == 0) trigger->at("count").fail("a count from 1: the first such event is 1");
+      const Duration delay = trigger->find("delay") ? trigger->at("delay").duration() : Duration::zero();
+      if (delay < Duration::zero()) trigger->at("delay").fail("a delay of zero or more");
+      world.crash_after(node, event, from, count, delay, crash, restart_after);
+      return;
+    }
+    const Instant at = value.at("at").instant(start);
+    world.crash_at(node, at, crash);
+    if (restart_after) world.restart_at(node, at + *restart_after);
     return;
   }
   value.allow_keys({"kind", "node", "at"});

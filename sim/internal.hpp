@@ -131,6 +131,19 @@ struct World::Impl {
   io::Digest digest;
   std::uint64_t trace_count = 0;
   std::vector<TraceSink*> sinks;
+  // Crashes that wait for the count-th event of a kind from a node (World::crash_after).
+  struct CrashTrigger {
+    std::string kind;
+    std::string node;
+    std::uint64_t count = 0;
+    std::uint64_t seen = 0;
+    Duration delay{};
+    std::optional<Duration> restart_after{};
+    Process* target = nullptr;
+    CrashKind crash = CrashKind::power_loss;
+  };
+  std::vector<CrashTrigger> crash_triggers;
+  void fire_triggers(const io::TraceEvent& event);
   std::string line_buffer;
 
   // helpers

@@ -71,6 +71,23 @@ void World::Impl::emit(std::string_view node, std::string_view kind, std::span<c
   io::append_json_line(line_buffer, event);
   digest.update(line_buffer);
   for (TraceSink* sink : sinks) sink->on_event(event, line_buffer);
+  if (!crash_triggers.empty()) fire_triggers(event);
+}
+
+void World::Impl::fire_triggers(const io::TraceEvent& event) {
+  for (CrashTrigger& trigger : crash_triggers) {
+    if (trigger.seen >= trigger.count || event.kind != trigger.kind || event.node != trigger.node) continue;
+    if (++trigger.seen < trigger.count) continue;
+    Process& target = *trigger.target;
+    const CrashKind crash = trigger.crash;
+    const Instant when = loop.now() + trigger.delay;
+    loop.schedule(when, [this, &target, crash] { crash_process(target, crash); });
+    if (trigger.restart_after) {
+      loop.schedule(when + *trigger.restart_after, [this, &target] {
+        if (!target.running) start_process(target);
+      });
+    }
+  }
 }
 
 void World::Impl::start_process(Process& process) {
@@ -246,6 +263,14 @@ void World::restart_at(std::string_view process, Instant when) {
   impl_->loop.schedule(when, [this, &target] {
     if (!target.running) impl_->start_process(target);
   });
+}
+
+void World::crash_after(std::string_view process, std::string_view kind, std::string_view node, std::uint64_t count, Duration delay,
+                        CrashKind crash_kind, std::optional<Duration> restart_after) {
+  Process& target = impl_->process(process);
+  if (count == 0) throw ConfigError("a crash after the 0th event");
+  if (delay < Duration::zero() || (restart_after && *restart_after <= Duration::zero())) throw ConfigError("a negative delay");
+  impl_->crash_triggers.push_back({std::string(kind), std::string(node), count, 0, delay, restart_after, &target, crash_kind});
 }
 
 void World::at(Instant when, std::function<void()> action) {

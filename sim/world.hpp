@@ -159,6 +159,12 @@ class World {
   void fail_disk_operation(std::string_view process, std::uint64_t operation, io::Errc error);
   void crash_at(std::string_view process, Instant when, CrashKind kind = CrashKind::power_loss);
   void restart_at(std::string_view process, Instant when);
+  // Crashes `process` `delay` after the `count`-th trace event of `kind` from `node` (counting
+  // from 1), and starts it again `restart_after` later when given: a crash in the millisecond
+  // after the third message was stored, or while an outcome is being recorded. Never, if the
+  // event never comes.
+  void crash_after(std::string_view process, std::string_view kind, std::string_view node, std::uint64_t count, Duration delay,
+                   CrashKind crash_kind, std::optional<Duration> restart_after);
   // Runs `action` at `when` in the event loop (scenario traffic, checks, ...).
   void at(Instant when, std::function<void()> action);
 

@@ -21,5 +21,6 @@ Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer);
 Verdict delay_notices(const RunObserver& observer);
 Verdict null_mx(const LoadedWorld& loaded, const RunObserver& observer);
 Verdict notice_requests(const RunObserver& observer);
+Verdict recorded_outcomes(const LoadedWorld& loaded, const RunObserver& observer);
 
 }  // namespace relaysim::scenario::invariants

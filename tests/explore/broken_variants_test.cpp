@@ -37,6 +37,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
       {relay::BrokenVariant::mynetworks_one_bit_short, "neither in mynetworks nor authenticated"},
       {relay::BrokenVariant::filter_priority_reversed, "the filters say"},
       {relay::BrokenVariant::notify_ignored, "notices honour NOTIFY and RET"},
+      {relay::BrokenVariant::recovery_drops_last_change, "a recorded delivery or bounce is never made again"},
   };
   for (const auto& [variant, named] : variants) {
     selected = variant;

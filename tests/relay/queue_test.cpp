@@ -317,6 +317,52 @@ TEST_CASE("journal: a message delivered at once never gets a file, and a power l
   CHECK(probe.report.discarded == 0);
 }
 
+TEST_CASE("journal: a message bounced after it got a file, cut off by a power loss before its removal is recorded, "
+          "stays finished through two restarts", "[relay][queue][journal]") {
+  sim::World world(1, t0());
+  world.add_host({"a", {address("10.0.0.1")}});
+  QueueProbe probe;
+  int starts = 0;
+  std::vector<std::size_t> recovered_per_start;
+  std::vector<std::size_t> finished_per_start;
+  std::string bounced_id;
+  add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
+    starts += 1;
+    recovered_per_start.push_back(probe.recovered.size());
+    finished_per_start.push_back(probe.report.finished);
+    if (starts > 1) return;
+    // Two messages in one segment: the other keeps the segment, and with it the first's record.
+    queue.store(sample_message("Subject: other\r\n\r\n"), [](io::Result<std::string> id) { REQUIRE(id); });
+    queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<std::string> id) {
+      REQUIRE(id);
+      bounced_id = id.value();
+      const QueuedMessage message = queue.load(bounced_id).value();
+      // A deferral gives it a file of its own; then both recipients bounce, and it is finished.
+      queue.update(bounced_id, {{0, with_state(message, 0, RecipientState::deferred)}}, [&, &queue = queue, &io = io](io::Status deferred) {
+        REQUIRE(deferred);
+        std::vector<relay::Queue::StateChange> bounced = {{0, with_state(message, 0, RecipientState::bounced)},
+                                                          {1, with_state(message, 1, RecipientState::bounced)}};
+        queue.update(bounced_id, std::move(bounced), [&, &io = io](io::Status status) {
+          REQUIRE(status);
+          // The power goes in this very instant: the bounces are durable in the file, the
+          // removal record in the journal is not yet.
+          world.crash_at("relay", io.now(), sim::CrashKind::power_loss);
+        });
+      });
+    });
+  });
+  world.restart_at("relay", t0() + 10s);
+  world.crash_at("relay", t0() + 20s, sim::CrashKind::power_loss);
+  world.restart_at("relay", t0() + 30s);
+  world.start();
+  world.run_until(t0() + 1min);
+  REQUIRE(starts == 3);
+  // Each start reads back the other message only; the bounced one never comes back to be bounced again.
+  CHECK(recovered_per_start == std::vector<std::size_t>{0, 1, 1});
+  CHECK(finished_per_start[1] == 1);  // its file, finished (the file's own removal need not be durable: it stays finished)
+  for (const QueuedMessage& message : probe.recovered) CHECK(message.id != bounced_id);
+}
+
 TEST_CASE("journal: after a power loss, messages only in the journal come back from it, and their segment goes "
           "once they are delivered", "[relay][queue][journal]") {
   sim::World world(1, t0());

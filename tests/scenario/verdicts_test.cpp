@@ -72,6 +72,9 @@ TEST_CASE("conservation: an accepted recipient with no end, or with two ends and
 
   fixture.outcome(10min, "ZZ", "eve@dest.example", relay::RecipientState::delivered);
   CHECK(fixture.invariant("every accepted recipient").message.find("delivered ZZ to eve@dest.example which it never accepted") != std::string::npos);
+  // Unless the queue read ZZ back after a crash: durable in a commit the crash cut short, never acknowledged.
+  fixture.observer.recovered["relay"].insert("ZZ");
+  CHECK(fixture.invariant("every accepted recipient").passed);
 }
 
 TEST_CASE("conservation: a queue id given with a 250 that no relay ever stored breaks it", "[scenario][invariants]") {
@@ -295,6 +298,27 @@ TEST_CASE("delay notices: two delay notices about one recipient of a message bre
   CHECK(fixture.invariant("at most one delay notice").passed);
   fixture.observer.dsns.push_back({t0() + 6h, "relay", "A1", "D3", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
   CHECK(fixture.invariant("at most one delay notice").message.find("relay sent 2 delay notices about A1 to ann@dest.example: D1, D3") != std::string::npos);
+  // A crash between them: the second is the attempt in flight, made again with its notice.
+  fixture.observer.crashes["relay"].push_back(t0() + 5h + 30min);
+  CHECK(fixture.invariant("at most one delay notice").passed);
+}
+
+TEST_CASE("recorded outcomes: a delivery made again after the first was recorded durably breaks it, even across a crash", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
+  fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered);
+  fixture.observer.crashes["relay"].push_back(t0() + 2min);
+  fixture.outcome(5min, "A1", "ann@dest.example", relay::RecipientState::delivered);
+  // Settled but never recorded: the crash took the attempt in flight, and a repeat is allowed.
+  CHECK(fixture.invariant("a recorded delivery or bounce").passed);
+  CHECK(fixture.invariant("every accepted recipient").passed);
+  // Recorded before the crash: the repeat undoes what was durable.
+  fixture.observer.recorded.push_back({t0() + 1min + 10ms, "relay", "A1", {"Ann@dest.example"}});
+  const Verdict& again = fixture.invariant("a recorded delivery or bounce");
+  CHECK_FALSE(again.passed);
+  CHECK(again.message.find("relay delivered A1 to ann@dest.example again at +5m, though it had recorded delivered (2.0.0, settled at +1m) durably at +1m10ms") !=
+        std::string::npos);
+  CHECK(fixture.invariant("every accepted recipient").passed);  // conservation alone excuses it: there was a crash between
 }
 
 TEST_CASE("null MX: an attempt, or a bounce other than 5.1.10, for a domain with a null MX breaks it", "[scenario][invariants]") {
