@@ -59,6 +59,8 @@ std::vector<std::string> coverage_shortfalls(const Property& property, const Cov
 // invariants: every invariant of the scenario checks holds in the generated world.
 // faults_removed_delivers: without faults and MX rules, every known user gets each message once
 //   and every unknown user's message bounces with 5.1.1.
+// faults_end_delivers: with the faults kept, every known user gets each message the relay handles
+//   once the faults are over, unless its time ran out during one.
 // restart_changes_nothing: a relay killed and restarted at any instant changes no outcome but
 //   counted duplicates.
 const std::vector<Property>& properties();

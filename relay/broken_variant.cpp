@@ -20,6 +20,7 @@ std::string_view to_string(BrokenVariant variant) {
     case BrokenVariant::filter_priority_reversed: return "filter_priority_reversed";
     case BrokenVariant::notify_ignored: return "notify_ignored";
     case BrokenVariant::recovery_drops_last_change: return "recovery_drops_last_change";
+    case BrokenVariant::dead_destination_forever: return "dead_destination_forever";
   }
   return "?";
 }

@@ -303,7 +303,7 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
   if (report.route == Route::Kind::deliver) {
     if (!report.reached_server) {
       // Nobody answered: remember the destination as dead and defer what waits for it.
-      entry.dead_until = io_.now() + dead_destination_time(config_);
+      entry.dead_until = io_.now() + (broken_variant() == BrokenVariant::dead_destination_forever ? days(3650) : dead_destination_time(config_));
       entry.dead_reason = report.recipients.empty() ? "no server answered" : report.recipients.front().reason;
       entry.suspended_reason = "delivery temporarily suspended: " + entry.dead_reason;
       io_.observe(events::DestinationDead{.destination = slot.destination(), .until = entry.dead_until, .reason = entry.dead_reason});

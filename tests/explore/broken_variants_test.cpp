@@ -38,6 +38,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
       {relay::BrokenVariant::filter_priority_reversed, "the filters say"},
       {relay::BrokenVariant::notify_ignored, "notices honour NOTIFY and RET"},
       {relay::BrokenVariant::recovery_drops_last_change, "a recorded delivery or bounce is never made again"},
+      {relay::BrokenVariant::dead_destination_forever, "though its time did not run out while a fault was in force"},
   };
   for (const auto& [variant, named] : variants) {
     selected = variant;

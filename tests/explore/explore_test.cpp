@@ -48,6 +48,10 @@ TEST_CASE("explore: without faults, known users get each message once and unknow
   check_explored(*explore::property_named("faults_removed_delivers"));
 }
 
+TEST_CASE("explore: once the faults are over, every known user gets each message unless its time ran out during one", "[explore]") {
+  check_explored(*explore::property_named("faults_end_delivers"));
+}
+
 TEST_CASE("explore: a relay restarted at any instant changes no outcome", "[explore]") {
   check_explored(*explore::property_named("restart_changes_nothing"));
 }
