@@ -1,6 +1,7 @@
 #include "explore/explore.hpp"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <sstream>
 
@@ -84,7 +85,10 @@ class CoverageSink final : public sim::TraceSink {
     }
     if (event.as<fake_mx::events::LateBounceSent>() != nullptr) count("late bounce sent");
     if (event.kind == "disk.fault") count("disk error");
-    if (const auto* e = event.as<io::LogLine>(); e && e->line.find("queue file write error") != std::string_view::npos) count("451 for a disk error");
+    if (const auto* e = event.as<io::LogLine>()) {
+      if (e->line.find("queue file write error") != std::string_view::npos) count("451 for a disk error");
+      if (e->line.starts_with("NOQUEUE: reject: RCPT from unknown[2001:")) count("IPv6 stranger refused");
+    }
   }
 
  private:
@@ -244,13 +248,45 @@ GeneratedScenario generate() {
   world["nodes"]["salesforce"] = {{"host", "sfdc-mta"}, {"type", "salesforce"}, {"tls", {{"trust", {"ca"}}}}, {"org", org}, {"traffic", traffic}};
 
   // Sometimes a stranger tries to use the relay: it must be refused. It sits far away, or just
-  // outside mynetworks - one address below or above the network, whose prefix is /8 to /32 - where
-  // a prefix compared one bit short would trust it. That one claims a sender the relay serves, so
-  // that only the network check stands in its way.
+  // outside mynetworks - one address below or above the network, whose prefix is /8 to /32 (IPv6:
+  // /16 to /128) - where a prefix compared one bit short would trust it. That one claims a sender
+  // the relay serves, so that only the network check stands in its way.
   if (maybe(15)) {
     std::string stranger = "203.0.113.66";
     std::string sender = "spam@evil.example";
-    if (maybe(70)) {
+    std::string server = "relay.acme.example";
+    if (maybe(30)) {
+      // The same over IPv6: the company's network around 2001:db8:0:a::14 with a prefix of /16 to
+      // /128 in mynetworks beside Salesforce's, the relay listening at 2001:db8:0:a::10 too, and
+      // the stranger one address outside either end of that network.
+      const unsigned prefix = static_cast<unsigned>(pick(16, 128));
+      // The host bits set to `bit`: the network's first (0) or last (1) address.
+      const auto end_of = [prefix](std::array<std::uint8_t, 16> bytes, bool bit) {
+        for (unsigned i = prefix; i < 128; ++i) {
+          const auto mask = static_cast<std::uint8_t>(0x80u >> (i % 8));
+          bytes[i / 8] = static_cast<std::uint8_t>(bit ? bytes[i / 8] | mask : bytes[i / 8] & ~mask);
+        }
+        return bytes;
+      };
+      // One address further (+1) or back (-1), with carry.
+      const auto step = [](std::array<std::uint8_t, 16> bytes, int by) {
+        for (int i = 15; i >= 0; --i) {
+          auto& byte = bytes[static_cast<std::size_t>(i)];
+          const bool wraps = by > 0 ? byte == 0xff : byte == 0;
+          byte = static_cast<std::uint8_t>(byte + by);
+          if (!wraps) break;
+        }
+        return io::Address::v6(bytes);
+      };
+      const std::array<std::uint8_t, 16> company = io::Address::parse("2001:db8:0:a::14")->bytes();
+      const std::array<std::uint8_t, 16> first = end_of(company, false), last = end_of(company, true);
+      world["nodes"]["relay"]["config"]["mynetworks"].push_back(io::Address::v6(first).to_string() + "/" + std::to_string(prefix));
+      world["hosts"]["relay.acme.example"]["addresses"].push_back("2001:db8:0:a::10");
+      world["nodes"]["relay"]["config"]["listeners"].push_back({{"address", "::"}, {"port", 587}});
+      stranger = (maybe(50) ? step(first, -1) : step(last, 1)).to_string();
+      sender = "alerts@acme.example";
+      server = "2001:db8:0:a::10";
+    } else if (maybe(70)) {
       const unsigned prefix = static_cast<unsigned>(pick(8, 32));
       const std::uint32_t salesforce = (13u << 24) | (108u << 16) | 10u;  // 13.108.0.10, the org's host
       const std::uint32_t mask = ~std::uint32_t{0} << (32 - prefix);
@@ -262,7 +298,7 @@ GeneratedScenario generate() {
       sender = "alerts@acme.example";
     }
     world["hosts"]["stranger.example"] = {{"addresses", {stranger}}};
-    world["nodes"]["stranger"] = {{"host", "stranger.example"}, {"type", "smtp_sender"}, {"server", "relay.acme.example"}, {"port", 587},
+    world["nodes"]["stranger"] = {{"host", "stranger.example"}, {"type", "smtp_sender"}, {"server", server}, {"port", 587},
                                   {"messages", {{{"at", "+" + std::to_string(pick(0, 3600)) + "s"}, {"from", sender},
                                                  {"to", {"ann@dest.example"}}}}}};
   }
@@ -643,7 +679,8 @@ const std::vector<Property>& properties() {
         {"connection lost after the dot", 5}, {"contact marked bounced", 30}, {"crash", 15},             {"dead destination", 100},
         {"delay notice sent", 15},         {"expired (4.4.7)", 80},       {"greylist passed", 50},        {"implicit MX", 70},
         {"late bounce sent", 6},           {"next MX tried", 900},        {"null MX bounce", 12},         {"queue recovered after a crash", 5},
-        {"relay delivered", 100},           {"NOTIFY given", 15},          {"crash within 5 ms of a queue write", 5}}},
+        {"relay delivered", 100},           {"NOTIFY given", 15},          {"crash within 5 ms of a queue write", 5},
+        {"IPv6 stranger refused", 1}}},
       {"faults_removed_delivers",
        "without faults and MX rules, known users get each message once and unknown users bounce",
        faults_removed_delivers,

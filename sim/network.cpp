@@ -137,8 +137,11 @@ io::Result<std::unique_ptr<io::Listener>> ProcessIo::listen(io::Endpoint local, 
   const std::string& host = process_.host->name;
   for (const auto& [key, state] : world_.listeners) {
     if (key.first != host || key.second.port != local.port) continue;
-    const bool overlaps = key.second.address == local.address || key.second.address.is_unspecified() ||
-                          local.address.is_unspecified();
+    // An unspecified address covers its own family only (0.0.0.0 and [::] side by side, as with
+    // IPV6_V6ONLY).
+    const bool same_family = key.second.address.is_v4() == local.address.is_v4();
+    const bool overlaps = same_family && (key.second.address == local.address || key.second.address.is_unspecified() ||
+                                          local.address.is_unspecified());
     if (overlaps) return io::Error{io::Errc::address_in_use, "port " + std::to_string(local.port) + " on " + host};
   }
   auto key = std::make_pair(host, local);

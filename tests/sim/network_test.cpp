@@ -69,6 +69,23 @@ TEST_CASE("connecting where nothing listens is refused after a round trip", "[si
   CHECK(log.failed_at == t0() + 20ms);
 }
 
+TEST_CASE("listeners on 0.0.0.0 and [::] share a port, but not two on one family's unspecified address", "[sim][network]") {
+  auto world = two_host_world();
+  std::vector<std::string> outcomes;
+  add_lambda_node(*world, "server", "b", [&outcomes](LambdaNode& node) {
+    auto kept = std::make_shared<std::vector<std::unique_ptr<io::Listener>>>();
+    node.keep_alive = kept;
+    for (const char* where : {"0.0.0.0", "::", "0.0.0.0", "10.0.0.2", "::"}) {
+      auto listener = node.io.listen({*io::Address::parse(where), 25}, [](std::unique_ptr<io::Connection>) {});
+      outcomes.push_back(std::string(where) + (listener ? " ok" : " " + std::string(io::to_string(listener.error().code))));
+      if (listener) kept->push_back(std::move(listener).value());
+    }
+  });
+  world->start();
+  world->run_until(t0() + 1s);
+  CHECK(outcomes == std::vector<std::string>{"0.0.0.0 ok", ":: ok", "0.0.0.0 address in use", "10.0.0.2 address in use", ":: address in use"});
+}
+
 TEST_CASE("a refused connect leaves the world's other scheduled actions alone", "[sim][network]") {
   auto world = two_host_world();
   bool later_ran = false;
