@@ -338,7 +338,7 @@ TEST_CASE("journal: a message bounced after it got a file, cut off by a power lo
       bounced_id = id.value();
       const QueuedMessage message = queue.load(bounced_id).value();
       // A deferral gives it a file of its own; then both recipients bounce, and it is finished.
-      queue.update(bounced_id, {{0, with_state(message, 0, RecipientState::deferred)}}, [&, &queue = queue, &io = io](io::Status deferred) {
+      queue.update(bounced_id, {{0, with_state(message, 0, RecipientState::deferred)}}, [&, message, &queue = queue, &io = io](io::Status deferred) {
         REQUIRE(deferred);
         std::vector<relay::Queue::StateChange> bounced = {{0, with_state(message, 0, RecipientState::bounced)},
                                                           {1, with_state(message, 1, RecipientState::bounced)}};
