@@ -124,6 +124,14 @@ json fault(int mx_count) {
   }
 }
 
+// A crash's `after`: 0 to 3 ms after the relay's first to fourth message stored, outcome settled
+// or recorded, or notice queued.
+json crash_trigger() {
+  const std::string event = one_of<std::string>({"queue.stored", "relay.outcome", "queue.recorded", "relay.dsn"});
+  const int count = pick(1, 4);
+  return {{"event", event}, {"count", count}, {"delay", std::to_string(pick(0, 3)) + "ms"}};
+}
+
 GeneratedScenario generate() {
   json world;
   world["name"] = "generated";
@@ -338,10 +346,10 @@ GeneratedScenario generate() {
     } else {
       // Timed by the relay's own steps: a few milliseconds after the k-th message stored, outcome
       // settled or recorded, or notice queued - inside the group commit, the fsync, the next write.
-      const std::string event = one_of<std::string>({"queue.stored", "relay.outcome", "queue.recorded", "relay.dsn"});
+      const json after = crash_trigger();
       world["faults"].push_back({{"kind", "crash"},
                                  {"node", "relay"},
-                                 {"after", {{"event", event}, {"count", pick(1, 4)}, {"delay", std::to_string(pick(0, 3)) + "ms"}}},
+                                 {"after", after},
                                  {"power_loss", maybe(50)},
                                  {"restart_after", minutes(pick(1, 60)).substr(1)}});
     }
@@ -555,9 +563,7 @@ Check restart_changes_nothing(const GeneratedScenario& scenario, Coverage& cover
     // Timed by the relay's own steps, where a recovery bug would show: inside a group commit,
     // between a state's fsync and the message's removal, in the next write. Back within minutes:
     // a long outage late in a short queue lifetime may rightly change an outcome.
-    const json after = {{"event", one_of<std::string>({"queue.stored", "relay.outcome", "queue.recorded", "relay.dsn"})},
-                        {"count", pick(1, 4)},
-                        {"delay", std::to_string(pick(0, 3)) + "ms"}};
+    const json after = crash_trigger();
     restarted["faults"] = json::array(
         {{{"kind", "crash"}, {"node", "relay"}, {"after", after}, {"power_loss", maybe(50)}, {"restart_after", minutes(pick(1, 5)).substr(1)}}});
     when = after["delay"].get<std::string>() + " after " + after["event"].get<std::string>() + " #" + std::to_string(after["count"].get<int>());
