@@ -96,6 +96,17 @@ class Connection {
   virtual void abort() = 0;
   virtual bool is_open() const = 0;
 
+  // Flow control, as TCP gives it.
+  // Bytes given to send() that the peer has not read yet, as far as this side can tell (real: not
+  // yet written to the socket; simulation: in flight, or arrived and not yet read).
+  virtual std::size_t unsent_bytes() const = 0;
+  // Runs once, from the event loop, when unsent_bytes() is at most `bytes` (soon, if it is now).
+  // Replaces an earlier handler; none runs after close or abort.
+  virtual void when_unsent_at_most(std::size_t bytes, std::function<void()> handler) = 0;
+  // Paused, the connection reads nothing more and no receive handler runs: the peer's bytes wait
+  // in the network, as they do for a process that stops reading. Resumed, what waited arrives.
+  virtual void pause_receiving(bool paused) = 0;
+
   virtual Endpoint local_endpoint() const = 0;
   virtual Endpoint peer_endpoint() const = 0;
   // Unique within a world (simulation) or a process (real): for traces and logs.

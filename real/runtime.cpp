@@ -1,6 +1,8 @@
 // The real backend: event loop, time, timers, randomness, trace, and the network on Asio.
 
+#include <fcntl.h>
 #include <ifaddrs.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -62,13 +64,16 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
   std::size_t outgoing_bytes = 0;
   bool writing = false;
   bool reading = false;
+  bool paused = false;         // reads nothing until resumed
+  std::function<void()> on_drained;  // once outgoing_bytes <= drained_at
+  std::size_t drained_at = 0;
   bool open = true;            // callbacks may still run and sends are accepted
   bool closing = false;        // graceful close requested: shut down once the queue drains
   std::array<char, 16 * 1024> buffer{};
   io::Endpoint local, peer;
 
   void start_reading() {
-    if (reading || !open) return;
+    if (reading || !open || paused) return;
     reading = true;
     socket.async_read_some(asio::buffer(buffer), [self = shared_from_this()](boost::system::error_code error,
                                                                              std::size_t length) {
@@ -79,7 +84,7 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
         return;
       }
       const std::string_view bytes(self->buffer.data(), length);
-      if (self->on_receive && self->inbox.empty()) {
+      if (self->on_receive && self->inbox.empty() && !self->paused) {
         auto handler = self->on_receive;  // the handler may replace itself or destroy the handle
         handler(bytes);
       } else {
@@ -91,7 +96,7 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
 
   void deliver_inbox() {
     asio::post(socket.get_executor(), [self = shared_from_this()] {
-      if (!self->open || !self->on_receive || self->inbox.empty()) return;
+      if (!self->open || !self->on_receive || self->inbox.empty() || self->paused) return;
       std::string bytes = std::move(self->inbox);
       self->inbox.clear();
       auto handler = self->on_receive;
@@ -105,6 +110,7 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
     auto handler = std::move(on_close);
     on_receive = nullptr;
     on_close = nullptr;
+    on_drained = nullptr;
     boost::system::error_code ignored;
     socket.close(ignored);
     if (handler) handler(reason);
@@ -131,8 +137,16 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
                           self->end(io::CloseReason::reset);
                           return;
                         }
+                        self->check_drained();
                         self->write_next();
                       });
+  }
+
+  void check_drained() {
+    if (!on_drained || outgoing_bytes > drained_at) return;
+    auto handler = std::move(on_drained);
+    on_drained = nullptr;
+    handler();
   }
 };
 
@@ -170,6 +184,7 @@ class RealConnection final : public io::Connection {
     state_->open = false;
     state_->on_receive = nullptr;
     state_->on_close = nullptr;
+    state_->on_drained = nullptr;
     state_->closing = true;
     state_->write_next();  // closes once what was queued has been written
   }
@@ -178,11 +193,30 @@ class RealConnection final : public io::Connection {
     state_->open = false;
     state_->on_receive = nullptr;
     state_->on_close = nullptr;
+    state_->on_drained = nullptr;
     boost::system::error_code ignored;
     state_->socket.set_option(asio::socket_base::linger(true, 0), ignored);  // close sends a reset
     state_->socket.close(ignored);
   }
   bool is_open() const override { return state_->open; }
+  std::size_t unsent_bytes() const override { return state_->outgoing_bytes; }
+  void when_unsent_at_most(std::size_t bytes, std::function<void()> handler) override {
+    if (!state_->open) return;
+    state_->on_drained = std::move(handler);
+    state_->drained_at = bytes;
+    if (state_->outgoing_bytes <= bytes) {
+      asio::post(state_->socket.get_executor(), [state = state_] {
+        if (state->open) state->check_drained();
+      });
+    }
+  }
+  void pause_receiving(bool paused) override {
+    if (!state_->open || state_->paused == paused) return;
+    state_->paused = paused;
+    if (paused) return;
+    if (state_->on_receive && !state_->inbox.empty()) state_->deliver_inbox();
+    state_->start_reading();
+  }
   io::Endpoint local_endpoint() const override { return state_->local; }
   io::Endpoint peer_endpoint() const override { return state_->peer; }
   std::uint64_t id() const override { return state_->id; }
@@ -191,24 +225,96 @@ class RealConnection final : public io::Connection {
   std::shared_ptr<ConnectionState> state_;
 };
 
+// Accepting, and what to do when the process has no descriptors left (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM): a descriptor kept in reserve is given up to accept one waiting client, tell it 421 and
+// close it, so that clients hear why instead of hanging; with nothing to accept or no reserve,
+// accepting waits 100 ms, doubling to 1 s. Open sessions are served all along. One log line when
+// it starts and one when accepting works again.
 struct ListenerState : std::enable_shared_from_this<ListenerState> {
-  ListenerState(asio::io_context& context, Runtime::Impl& owner) : acceptor(context), runtime(owner) {}
+  ListenerState(asio::io_context& context, Runtime::Impl& owner, RealIo& node_io)
+      : acceptor(context), retry(context), runtime(owner), io(node_io) {}
+  ~ListenerState() {
+    if (reserve >= 0) ::close(reserve);
+  }
   asio::ip::tcp::acceptor acceptor;
+  asio::steady_timer retry;
   Runtime::Impl& runtime;
+  RealIo& io;  // outlives the listener, whose destruction closes this state for good
   io::Listener::AcceptHandler on_accept;
   bool open = true;
+  int reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  Duration backoff{0};
+  int refused = 0;  // clients told 421 since descriptors ran out
+
+  static constexpr Duration backoff_first = std::chrono::milliseconds(100);
+  static constexpr Duration backoff_most = std::chrono::seconds(1);
+
+  static bool out_of_descriptors(const boost::system::error_code& error) {
+    return error == boost::system::errc::too_many_files_open ||
+           error == boost::system::errc::too_many_files_open_in_system ||
+           error == boost::system::errc::no_buffer_space || error == boost::system::errc::not_enough_memory;
+  }
 
   void accept_next() {
     acceptor.async_accept([self = shared_from_this()](boost::system::error_code error, asio::ip::tcp::socket socket) {
       if (!self->open) return;
+      if (error && out_of_descriptors(error)) return self->starved(error);
       if (!error) {
+        self->recovered();
         socket.set_option(asio::ip::tcp::no_delay(true), error);
         auto state = std::make_shared<ConnectionState>(std::move(socket), self->runtime.next_connection_id++);
         auto handler = self->on_accept;
         handler(std::make_unique<RealConnection>(std::move(state)));
       }
-      if (self->open) self->accept_next();
+      if (self->open) self->accept_next();  // other errors (a client gone before accept): the next one
     });
+  }
+
+  void starved(const boost::system::error_code& error) {
+    if (backoff == Duration(0) && refused == 0) {
+      io.observe(io::LogLine{"warning: accept on " + where() + ": " +
+                             error.message() + ": answering 421 and retrying"});
+    }
+    if (refuse_one()) {
+      refused += 1;
+      return accept_next();  // one client fewer waiting; there may be more
+    }
+    backoff = std::clamp(backoff * 2, backoff_first, backoff_most);
+    retry.expires_after(backoff);
+    retry.async_wait([self = shared_from_this()](boost::system::error_code cancelled) {
+      if (!cancelled && self->open) self->accept_next();
+    });
+  }
+
+  // With the reserve descriptor: accept one waiting client, tell it 421, close it. False when
+  // there is no reserve or nobody waiting.
+  bool refuse_one() {
+    if (reserve < 0) reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (reserve < 0) return false;
+    ::close(reserve);
+    reserve = -1;
+    const int client = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client >= 0) {
+      const std::string reply = "421 4.3.2 " + std::string(io.host_name()) +
+                                " Error: out of file descriptors, try again later\r\n";
+      [[maybe_unused]] const auto sent = ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(client);
+    }
+    reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return client >= 0;
+  }
+
+  std::string where() const {
+    boost::system::error_code ignored;
+    return to_endpoint(acceptor.local_endpoint(ignored)).to_string();
+  }
+
+  void recovered() {
+    if (backoff == Duration(0) && refused == 0) return;
+    io.observe(io::LogLine{"accept on " + where() +
+                           ": descriptors available again after " + std::to_string(refused) + " clients were told 421"});
+    backoff = Duration(0);
+    refused = 0;
   }
 };
 
@@ -217,6 +323,7 @@ class RealListener final : public io::Listener {
   explicit RealListener(std::shared_ptr<ListenerState> state) : state_(std::move(state)) {}
   ~RealListener() override {
     state_->open = false;
+    state_->retry.cancel();
     boost::system::error_code ignored;
     state_->acceptor.close(ignored);
   }
@@ -365,7 +472,7 @@ void RealIo::record(std::string_view kind, std::span<const io::TraceField> field
 // --- network
 
 io::Result<std::unique_ptr<io::Listener>> RealIo::listen(io::Endpoint local, io::Listener::AcceptHandler handler) {
-  auto state = std::make_shared<ListenerState>(runtime_.context, runtime_);
+  auto state = std::make_shared<ListenerState>(runtime_.context, runtime_, *this);
   state->on_accept = std::move(handler);
   boost::system::error_code error;
   const auto endpoint = to_asio(local);
@@ -373,6 +480,7 @@ io::Result<std::unique_ptr<io::Listener>> RealIo::listen(io::Endpoint local, io:
   if (!error) state->acceptor.set_option(asio::socket_base::reuse_address(true), error);
   if (!error) state->acceptor.bind(endpoint, error);
   if (!error) state->acceptor.listen(asio::socket_base::max_listen_connections, error);
+  if (!error) state->acceptor.native_non_blocking(true, error);  // accept4 for a refusal never blocks
   if (error) {
     const io::Errc code = error == asio::error::address_in_use         ? io::Errc::address_in_use
                           : error == boost::system::errc::address_not_available ? io::Errc::address_not_local

@@ -2,7 +2,9 @@
 // The world's internals, shared by the sim/ sources only.
 
 #include <deque>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -79,6 +81,13 @@ struct StreamSide {
   std::deque<std::string> arriving;
   bool open = true;   // may still send and receive
   bool inbox_delivery_scheduled = false;
+  bool paused = false;  // reads nothing: arrivals wait in the inbox
+  std::optional<io::CloseReason> end_waiting;  // the peer's end, after the inbox a paused side has yet to read
+  // Flow control of the outgoing direction: runs once unsent bytes (in flight, or in the peer's
+  // inbox) fall to `drained_at` or below.
+  std::function<void()> on_drained;
+  std::size_t drained_at = 0;
+  bool drain_check_scheduled = false;
   // Outgoing direction (this side -> peer).
   Instant arrival_horizon;  // arrivals in this direction never overtake each other
   std::uint64_t bytes_sent = 0;
@@ -171,6 +180,10 @@ struct World::Impl {
   io::Status send(std::uint64_t stream, int side, std::string_view bytes);
   void close_side(std::uint64_t stream, int side, bool reset);
   void set_receive_handler(std::uint64_t stream, int side, io::Connection::ReceiveHandler handler);
+  void pause_receiving(std::uint64_t stream, int side, bool paused);
+  std::size_t unsent_bytes(std::uint64_t stream, int side) const;
+  void when_unsent_at_most(std::uint64_t stream, int side, std::size_t bytes, std::function<void()> handler);
+  void check_drained(std::uint64_t stream, int side);
   void set_close_handler(std::uint64_t stream, int side, io::Connection::CloseHandler handler);
   void schedule_reset_of_peer(Stream& stream, int from_side, Instant earliest);
   void deliver(std::uint64_t stream, int to_side);

@@ -4,8 +4,9 @@
 // Modelled: connection set-up (refused, timed out, accepted), in-order delivery per direction
 // (jitter never reorders), graceful close and reset, data held during stalls and partitions and
 // delivered when they end, resets after N bytes or after a byte pattern. Not modelled: packet
-// loss and retransmission timing, TCP windows (the send buffer is bounded instead), half-close
-// (close ends both directions for the closing side).
+// loss and retransmission timing, TCP windows (the send buffer is bounded instead; a side's unsent
+// bytes are those in flight plus those its peer has not read), half-close (close ends both
+// directions for the closing side).
 
 #include <algorithm>
 
@@ -46,6 +47,11 @@ class SimConnection final : public io::Connection {
     const auto found = world_.streams.find(stream_);
     return found != world_.streams.end() && found->second.sides[side_].open;
   }
+  std::size_t unsent_bytes() const override { return world_.unsent_bytes(stream_, side_); }
+  void when_unsent_at_most(std::size_t bytes, std::function<void()> handler) override {
+    world_.when_unsent_at_most(stream_, side_, bytes, std::move(handler));
+  }
+  void pause_receiving(bool paused) override { world_.pause_receiving(stream_, side_, paused); }
   io::Endpoint local_endpoint() const override { return endpoints().first; }
   io::Endpoint peer_endpoint() const override { return endpoints().second; }
   std::uint64_t id() const override { return stream_; }
@@ -389,7 +395,7 @@ void World::Impl::deliver(std::uint64_t stream_id, int to_side) {
     maybe_erase(stream_id);
     return;
   }
-  if (!receiver.on_receive || !receiver.inbox.empty()) {
+  if (!receiver.on_receive || !receiver.inbox.empty() || receiver.paused) {
     if (receiver.inbox.size() + bytes.size() > io::Connection::send_buffer_bytes_max) {
       // A node that never reads: the receive buffer is bounded like the send buffer.
       close_side(stream_id, to_side, true);
@@ -397,7 +403,7 @@ void World::Impl::deliver(std::uint64_t stream_id, int to_side) {
       return;
     }
     receiver.inbox += bytes;
-    if (receiver.on_receive) deliver_inbox(stream_id, to_side);
+    if (receiver.on_receive && !receiver.paused) deliver_inbox(stream_id, to_side);
     return;
   }
   auto handler = std::move(receiver.on_receive);
@@ -405,6 +411,7 @@ void World::Impl::deliver(std::uint64_t stream_id, int to_side) {
   handler(bytes);
   // Element references in an unordered_map survive insertions; streams are only erased here below.
   if (receiver.open && !receiver.on_receive) receiver.on_receive = std::move(handler);
+  check_drained(stream_id, 1 - to_side);
   maybe_erase(stream_id);
 }
 
@@ -413,13 +420,65 @@ void World::Impl::deliver_inbox(std::uint64_t stream_id, int side) {
   if (found == streams.end()) return;
   StreamSide& receiver = found->second.sides[side];
   receiver.inbox_delivery_scheduled = false;
-  if (!receiver.open || !receiver.on_receive || receiver.inbox.empty()) return;
+  if (!receiver.open || !receiver.on_receive || receiver.inbox.empty() || receiver.paused) return;
   std::string bytes = std::move(receiver.inbox);
   receiver.inbox.clear();
   auto handler = std::move(receiver.on_receive);
   receiver.on_receive = nullptr;
   handler(bytes);
-  if (receiver.open && !receiver.on_receive) receiver.on_receive = std::move(handler);
+  const auto still = streams.find(stream_id);
+  if (still == streams.end()) return;
+  StreamSide& after = still->second.sides[side];
+  if (after.open && !after.on_receive) after.on_receive = std::move(handler);
+  check_drained(stream_id, 1 - side);
+  if (after.open && after.end_waiting && after.inbox.empty()) deliver_end(stream_id, side, *after.end_waiting);
+}
+
+void World::Impl::pause_receiving(std::uint64_t stream_id, int side, bool paused) {
+  const auto found = streams.find(stream_id);
+  if (found == streams.end()) return;
+  StreamSide& receiver = found->second.sides[side];
+  if (!receiver.open || receiver.paused == paused) return;
+  receiver.paused = paused;
+  if (!paused && receiver.on_receive && !receiver.inbox.empty() && !receiver.inbox_delivery_scheduled) {
+    receiver.inbox_delivery_scheduled = true;
+    loop.schedule(loop.now(), [this, stream_id, side] { deliver_inbox(stream_id, side); });
+  }
+}
+
+std::size_t World::Impl::unsent_bytes(std::uint64_t stream_id, int side) const {
+  const auto found = streams.find(stream_id);
+  if (found == streams.end()) return 0;
+  const Stream& stream = found->second;
+  return static_cast<std::size_t>(stream.sides[side].bytes_in_flight) + stream.sides[1 - side].inbox.size();
+}
+
+void World::Impl::when_unsent_at_most(std::uint64_t stream_id, int side, std::size_t bytes, std::function<void()> handler) {
+  const auto found = streams.find(stream_id);
+  if (found == streams.end() || !found->second.sides[side].open) return;
+  StreamSide& sender = found->second.sides[side];
+  sender.on_drained = std::move(handler);
+  sender.drained_at = bytes;
+  check_drained(stream_id, side);
+}
+
+// The sender's drain handler, if its unsent bytes fell far enough: run from an event of its own.
+void World::Impl::check_drained(std::uint64_t stream_id, int side) {
+  const auto found = streams.find(stream_id);
+  if (found == streams.end()) return;
+  StreamSide& sender = found->second.sides[side];
+  if (!sender.on_drained || sender.drain_check_scheduled || unsent_bytes(stream_id, side) > sender.drained_at) return;
+  sender.drain_check_scheduled = true;
+  loop.schedule(loop.now(), [this, stream_id, side] {
+    const auto still = streams.find(stream_id);
+    if (still == streams.end()) return;
+    StreamSide& me = still->second.sides[side];
+    me.drain_check_scheduled = false;
+    if (!me.open || !me.on_drained || unsent_bytes(stream_id, side) > me.drained_at) return;
+    auto handler = std::move(me.on_drained);
+    me.on_drained = nullptr;
+    handler();
+  });
 }
 
 void World::Impl::set_receive_handler(std::uint64_t stream_id, int side, io::Connection::ReceiveHandler handler) {
@@ -451,6 +510,7 @@ void World::Impl::close_side(std::uint64_t stream_id, int side, bool reset) {
   me.open = false;
   me.on_receive = nullptr;
   me.on_close = nullptr;
+  me.on_drained = nullptr;
   me.inbox.clear();
   if (me.process->running) {
     emit(me.process->name, reset ? "net.abort" : "net.close", {{"conn", stream_id}});
@@ -472,10 +532,15 @@ void World::Impl::deliver_end(std::uint64_t stream_id, int to_side, io::CloseRea
     maybe_erase(stream_id);
     return;
   }
+  if (receiver.paused && receiver.on_receive && !receiver.inbox.empty()) {
+    receiver.end_waiting = reason;  // what arrived before the end is read first, as from a socket
+    return;
+  }
   // Bytes still waiting for a handler are lost with the stream.
   receiver.open = false;
   receiver.inbox.clear();
   receiver.on_receive = nullptr;
+  receiver.on_drained = nullptr;
   auto handler = std::move(receiver.on_close);
   receiver.on_close = nullptr;
   emit(receiver.process->name, reason == io::CloseReason::reset ? "net.reset" : "net.closed",
