@@ -37,6 +37,38 @@ std::string dot_stuff(std::string_view content) {
   return out;
 }
 
+std::size_t longest_line(std::string_view content) {
+  std::size_t longest = 0, at = 0;
+  while (at < content.size()) {
+    const std::size_t stop = std::min(find_line_break(content, at), content.size());
+    longest = std::max(longest, stop - at);
+    at = stop + 1;
+  }
+  return longest;
+}
+
+std::string fold_long_lines(std::string_view content, std::size_t limit) {
+  RELAYSIM_ASSERT(limit > 2);
+  std::string out;
+  out.reserve(content.size() + content.size() / limit * 3 + 3);
+  std::size_t at = 0;
+  while (at < content.size()) {
+    const std::size_t stop = std::min(find_line_break(content, at), content.size());
+    std::string_view line = content.substr(at, stop - at);
+    std::size_t room = line.starts_with('.') ? limit - 1 : limit;
+    while (line.size() > room) {
+      out.append(line.substr(0, room));
+      out.append("\r\n ");
+      line.remove_prefix(room);
+      room = limit - 1;  // after the space
+    }
+    out.append(line);
+    if (stop < content.size()) out += content[stop];  // the line ending, as it was
+    at = stop + 1;
+  }
+  return out;
+}
+
 void append_dot_stuffed(std::string& out, std::string_view content) {
   out.reserve(out.size() + content.size() + content.size() / 64 + 8);
   // Copied in runs, broken only where a dot is added or a bare line ending becomes CRLF.
@@ -434,7 +466,11 @@ void ClientSession::after_data(Instant now, const Reply& reply) {
       empty_data_ = true;
       write(".\r\n");
     } else {
-      append_dot_stuffed(output_, message_->content);  // straight into the output: no copy between
+      if (config_.line_length_limit > 0 && longest_line(message_->content) > config_.line_length_limit) {
+        append_dot_stuffed(output_, fold_long_lines(message_->content, config_.line_length_limit));
+      } else {
+        append_dot_stuffed(output_, message_->content);  // straight into the output: no copy between
+      }
       content_sent_ = true;
       result_.stopped_at = Stage::content;
     }

@@ -49,6 +49,9 @@ struct ClientConfig {
   Duration data_init_timeout = client_data_init_timeout;
   Duration data_done_timeout = client_data_done_timeout;
   Duration quit_timeout = std::chrono::seconds(30);
+  // Content lines longer than this are broken with CRLF SPACE before they are sent, as Postfix's
+  // smtp_line_length_limit does (RFC 5321 §4.5.3.1.6 allows 998 octets); 0 sends them whole.
+  std::size_t line_length_limit = text_line_bytes_max - 2;
 };
 
 struct Capabilities {
@@ -119,6 +122,12 @@ using ClientEvent = std::variant<client_event::StartTls, client_event::Ready, cl
 std::string dot_stuff(std::string_view content);
 // The same, appended to `out`.
 void append_dot_stuffed(std::string& out, std::string_view content);
+// The longest line of `content`, line endings (CRLF, bare CR or LF) not counted.
+std::size_t longest_line(std::string_view content);
+// `content` with every line longer than `limit` octets broken by CRLF SPACE into lines of at
+// most `limit` (the space starts a continuation, so a header stays one header field); one octet
+// shorter where a line starts with a dot, which dot-stuffing will double.
+std::string fold_long_lines(std::string_view content, std::size_t limit);
 
 class ClientSession {
  public:

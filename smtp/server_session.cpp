@@ -78,6 +78,19 @@ void ServerSession::error_reply(const Reply& rejection) {
   count_error();
 }
 
+void ServerSession::tighten(Instant now, const SessionLimits& limits) {
+  config_.command_timeout = limits.command_timeout;
+  config_.hard_error_limit = limits.hard_error_limit;
+  config_.soft_error_limit = std::min(config_.soft_error_limit, limits.hard_error_limit);
+  config_.junk_command_limit = limits.junk_command_limit;
+  config_.per_record_deadline = limits.per_record_deadline;
+  deadline_ = std::min(deadline_, now + limits.command_timeout);
+}
+
+void ServerSession::count_junk() {
+  if (++junk_commands_ > config_.junk_command_limit) count_error();
+}
+
 void ServerSession::count_error() {
   errors_ += 1;
   if (errors_ > config_.soft_error_limit) output_delay_ = config_.error_sleep_time;
@@ -140,7 +153,9 @@ void ServerSession::receive(Instant now, std::string_view bytes) {
     if (!bytes.empty()) events_.push_back(server_event::Violation{"plaintext received while TLS was starting: discarded"});
     return;
   }
-  deadline_ = now + config_.command_timeout;
+  if (!config_.per_record_deadline || bytes.find('\n') != std::string_view::npos) {
+    deadline_ = now + config_.command_timeout;
+  }
   // Consumed input is dropped lazily, so a pipelined burst is not shifted once per command.
   if (input_offset_ == input_.size()) {
     input_.clear();
@@ -244,9 +259,13 @@ bool ServerSession::process_command_line(std::string_view line, bool more_input_
       if (no_argument("RSET")) {
         reset_transaction();
         reply(250, "2.0.0", "Ok");
+        count_junk();
       }
       break;
-    case Verb::noop: reply(250, "2.0.0", "Ok"); break;
+    case Verb::noop:
+      reply(250, "2.0.0", "Ok");
+      count_junk();
+      break;
     case Verb::quit:
       reply(221, "2.0.0", "Bye");
       close("quit");
@@ -256,6 +275,7 @@ bool ServerSession::process_command_line(std::string_view line, bool more_input_
         error_reply(501, "5.5.4", "Syntax: VRFY address");
       } else {
         reply(252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery");
+        count_junk();
       }
       break;
     case Verb::expn:

@@ -44,7 +44,12 @@ struct ServerConfig {
   int soft_error_limit = soft_error_limit_default;
   Duration error_sleep_time = error_sleep_time_default;
   int hard_error_limit = hard_error_limit_default;
+  // NOOP, RSET and VRFY past this many each count as an error (Postfix's smtpd_junk_command_limit).
+  int junk_command_limit = junk_command_limit_default;
   Duration command_timeout = server_command_timeout;
+  // On, the command timeout restarts when a line ends rather than at every read, so a client
+  // trickling a byte at a time cannot hold the session (Postfix's smtpd_per_record_deadline).
+  bool per_record_deadline = false;
   bool pipelining = true;
   bool eight_bit_mime = true;
   bool dsn = true;
@@ -56,6 +61,14 @@ struct ServerConfig {
 
 // Whatever size is configured, a message is never buffered past this.
 inline constexpr std::size_t message_buffer_bytes_max = 256 * 1024 * 1024;
+
+// Limits an owner may tighten during a session (a relay under stress, Postfix's stress mode).
+struct SessionLimits {
+  Duration command_timeout;
+  int hard_error_limit;
+  int junk_command_limit;
+  bool per_record_deadline;
+};
 
 struct TlsState {
   bool active = false;
@@ -169,6 +182,8 @@ class ServerSession {
   bool closed() const { return state_ == State::closed; }
   // The owner ends the session with a last reply (a 421: session time limit, shutdown).
   void terminate(const Reply& reply, std::string_view reason);
+  // New limits from now on; the deadline moves no later than now + the new command timeout.
+  void tighten(Instant now, const SessionLimits& limits);
 
   const TlsState& tls() const { return tls_; }
   // Between the 354 and the final dot.
@@ -195,6 +210,7 @@ class ServerSession {
   void reply(const Reply& reply);
   void reply(int code, std::string_view enhanced, std::string_view text);
   void count_error();
+  void count_junk();  // after the reply to NOOP, RSET or VRFY
   void error_reply(int code, std::string_view enhanced, std::string_view text);
   void error_reply(const Reply& rejection);
   void close(std::string_view reason);
@@ -229,6 +245,7 @@ class ServerSession {
   Duration output_delay_{0};
   bool discarding_line_ = false;
   int errors_ = 0;
+  int junk_commands_ = 0;
 
   // Session facts.
   std::string helo_;

@@ -672,10 +672,10 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
   std::vector<smtp::OutgoingMessage> messages, other_messages;
   for (int i = 0; i < 6; ++i) {
     std::string content = "Subject: message " + std::to_string(i) + "\r\n\r\n" + std::string(200 * (i + 1), 'x') + "\r\n";
-    run.contents.push_back(content);
+    run.contents.push_back(smtp::fold_long_lines(content, 998));  // as the client sends it
     messages.push_back(message("news@acme.example", {"ann@dest.example", "bob@dest.example"}, content));
     std::string other = "Subject: other " + std::to_string(i) + "\r\n\r\n" + std::string(300 * (i + 1), 'y') + "\r\n";
-    run.contents.push_back(other);
+    run.contents.push_back(smtp::fold_long_lines(other, 998));
     other_messages.push_back(message("alerts@acme.example", {"cy@dest.example", "di@dest.example"}, other));
   }
   relay::RelayConfig relay_config;

@@ -411,3 +411,29 @@ TEST_CASE("send() refuses politely when the session is not ready", "[smtp][clien
   dialogue.feed("220 mx ESMTP\r\n421 4.3.2 shutting down\r\n");  // Ready would come, then the 421
   CHECK_FALSE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "x")));
 }
+
+TEST_CASE("lines over 998 octets are folded with CRLF SPACE, as Postfix's smtp_line_length_limit does",
+          "[smtp][client][line-length]") {
+  const std::string long_line(2500, 'a');
+  const std::string content = "Subject: long\r\n\r\n" + long_line + "\r\n." + long_line + "\nshort\r\n";
+  CHECK(smtp::longest_line(content) == 2501);
+  const std::string folded = smtp::fold_long_lines(content, 998);
+  CHECK(smtp::longest_line(folded) == 998);
+  // Unfolding gives the original back: nothing lost, nothing added but the breaks.
+  std::string unfolded = folded;
+  for (std::size_t at; (at = unfolded.find("\r\n ")) != std::string::npos;) unfolded.erase(at, 3);
+  CHECK(unfolded == content);
+  // Sent, no line is over 998 octets even where dot-stuffing doubled a leading dot.
+  CHECK(smtp::longest_line(smtp::dot_stuff(folded)) == 998);
+  CHECK(smtp::fold_long_lines("short\r\n", 998) == "short\r\n");
+
+  ClientDialogue dialogue(relay_client_config());
+  dialogue.run(std::string("S: 220 mx ESMTP\nC: EHLO relay.acme.example\n") + ehlo_pipelining);
+  REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, content)));
+  dialogue.run("C: MAIL FROM:<a@acme.example> SIZE=" + std::to_string(content.size()) +
+               "\nC: RCPT TO:<b@dest.example>\nC: DATA\n");
+  dialogue.feed("250 ok\r\n250 ok\r\n354 go\r\n");
+  const std::string sent = dialogue.take_output();
+  CHECK(smtp::longest_line(sent) == 998);
+  CHECK(sent.find("\r\n aaaa") != std::string::npos);
+}

@@ -454,6 +454,60 @@ TEST_CASE("a silent client is told 421 at the command timeout", "[smtp][server][
   CHECK(dialogue.session.closed());
 }
 
+TEST_CASE("junk commands past smtpd_junk_command_limit count as errors", "[smtp][server][limits]") {
+  smtp::ServerConfig config = mx_config();
+  config.junk_command_limit = 2;
+  config.hard_error_limit = 2;
+  ServerDialogue dialogue(config);
+  dialogue.run(R"(
+    S: 220 mx.example ESMTP
+    C: NOOP
+    S: 250 2.0.0 Ok
+    C: RSET
+    S: 250 2.0.0 Ok
+    C: VRFY ann
+    S: 252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery
+    C: NOOP
+    S: 250 2.0.0 Ok
+    S: 421 4.7.0 mx.example Error: too many errors
+  )");
+  CHECK(dialogue.session.closed());
+}
+
+TEST_CASE("a per-record deadline does not move for bytes that end no line", "[smtp][server][limits]") {
+  smtp::ServerConfig config = mx_config();
+  config.per_record_deadline = true;
+  config.command_timeout = 10s;
+  ServerDialogue dialogue(config);
+  dialogue.session.take_output();
+  const Instant start = dialogue.now;
+  for (int i = 1; i <= 3; ++i) dialogue.session.receive(start + std::chrono::seconds(3 * i), "N");
+  CHECK(dialogue.session.deadline() == start + 10s);  // trickled bytes moved nothing
+  dialogue.session.receive(start + 9s, "OOP\r\n");
+  CHECK(dialogue.session.deadline() == start + 19s);  // a whole line did
+  dialogue.session.receive(start + 12s, "N");
+  dialogue.session.on_deadline(start + 19s);
+  CHECK(dialogue.session.closed());
+
+  smtp::ServerConfig per_read = mx_config();
+  per_read.command_timeout = 10s;
+  ServerDialogue trickled(per_read);
+  trickled.session.receive(start + 3s, "N");
+  CHECK(trickled.session.deadline() == start + 13s);  // without it, every byte does
+}
+
+TEST_CASE("tightened limits take effect at once: the deadline comes closer, one error ends it", "[smtp][server][limits]") {
+  ServerDialogue dialogue(mx_config());
+  dialogue.session.take_output();
+  CHECK(dialogue.session.deadline() == dialogue.now + 5min);
+  dialogue.session.tighten(dialogue.now + 1min, {10s, 1, 1, true});
+  CHECK(dialogue.session.deadline() == dialogue.now + 1min + 10s);
+  dialogue.session.receive(dialogue.now + 1min, "FROB\r\n");
+  CHECK(dialogue.session.take_output() ==
+        "500 5.5.2 Error: command not recognized\r\n421 4.7.0 mx.example Error: too many errors\r\n");
+  CHECK(dialogue.session.closed());
+}
+
 TEST_CASE("EHLO in the middle of a transaction resets it", "[smtp][server]") {
   ServerDialogue dialogue(mx_config());
   dialogue.send("EHLO c.example\r\n");
