@@ -148,6 +148,13 @@ void ClientConnection::arm_deadline() {
   });
 }
 
+void ClientConnection::send_failed(std::string_view error) {
+  if (finished_) return;
+  session_.connection_lost(io_.now(), error);
+  if (!process_events()) return;
+  finish("connection cut: " + std::string(error));
+}
+
 void ClientConnection::finish(std::string_view reason) {
   if (finished_) return;
   stop_and_deliver([&] { on_event_(*this, smtp::client_event::Closed{std::string(reason)}); });

@@ -40,6 +40,7 @@ class ClientConnection : public DriverCore {
   void flush();
   void arm_deadline();
   void finish(std::string_view reason);
+  void send_failed(std::string_view error) override;
 
   io::Endpoint remote_;
   std::string server_name_;

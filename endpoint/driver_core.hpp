@@ -31,7 +31,7 @@ class DriverCore {
 
  protected:
   explicit DriverCore(io::Io& io) : io_(io) {}
-  ~DriverCore() {
+  virtual ~DriverCore() {
     *alive_ = false;
     if (connection_) connection_->close();
   }
@@ -41,9 +41,17 @@ class DriverCore {
   void note(std::string_view direction, std::string_view bytes) {
     if (keep_transcript_) append_transcript(transcript_, direction, bytes);
   }
+  // Bytes to the peer. A send the connection refuses (its buffer is full) is never silently lost:
+  // the stream is reset, and from the event loop the driver hears of it (send_failed()).
   void send_wire(std::string_view bytes) {
-    if (!bytes.empty() && connection_) connection_->send(bytes);
+    if (bytes.empty() || !connection_ || send_failure_.armed()) return;
+    const io::Status sent = connection_->send(bytes);
+    if (sent || sent.error().code == io::Errc::closed) return;  // closed: the close is reported anyway
+    io_.trace("net.send_failed", {{"conn", connection_->id()}, {"error", sent.error().detail}});
+    connection_->abort();
+    send_failure_ = io_.after(Duration(0), [this, error = sent.error().detail] { send_failed(error); });
   }
+  virtual void send_failed(std::string_view error) = 0;
   // Plaintext to the peer: through the TLS engine once it is established, else straight out;
   // then whatever the engine has to send.
   void send_plaintext(std::string_view bytes) {
@@ -88,6 +96,7 @@ class DriverCore {
   std::unique_ptr<io::Connection> connection_;
   std::unique_ptr<tls::Engine> tls_;
   io::Pending deadline_timer_;
+  io::Pending send_failure_;
   Instant deadline_due_ = Instant::max();  // when deadline_timer_ fires; max: not set
   bool finished_ = false;
   bool in_events_ = false;

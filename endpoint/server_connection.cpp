@@ -32,8 +32,8 @@ ServerConnection::ServerConnection(io::Io& io, std::unique_ptr<io::Connection> c
 void ServerConnection::receive(std::string_view bytes) {
   if (finished_) return;
   if (tarpit_.armed()) {
-    held_input_.append(bytes);  // read nothing while an error reply is held back
-    return;
+    held_input_.append(bytes);  // act on nothing while an error reply is held back
+    return regulate();
   }
   if (tls_) {
     tls_->receive_ciphertext(bytes);
@@ -49,13 +49,32 @@ void ServerConnection::receive(std::string_view bytes) {
       session_.tls_started(io_.now(), {true, info.version, info.cipher, info.peer_subject, info.peer_verified});
     }
     const std::string plaintext = tls_->take_plaintext();
-    if (!plaintext.empty()) read(plaintext);
+    if (!plaintext.empty()) read_bounded(plaintext);
   } else {
-    read(bytes);
+    read_bounded(bytes);
   }
   flush();
   if (!process_events()) return;
   arm_deadline();
+  regulate();
+}
+
+void ServerConnection::read_bounded(std::string_view bytes) {
+  // A slice at a time, so that however much arrives at once, the replies it asks for stop
+  // accumulating once they pass the bound: the rest waits (and the connection stops reading).
+  while (!bytes.empty()) {
+    if (!held_plaintext_.empty() || replies_waiting() > unsent_replies_bytes_max) {
+      held_plaintext_.append(bytes);  // after what waits already: order is kept
+      return;
+    }
+    const std::string_view slice = bytes.substr(0, read_slice_bytes);
+    read(slice);
+    bytes.remove_prefix(slice.size());
+  }
+}
+
+std::size_t ServerConnection::replies_waiting() const {
+  return session_.output().size() + (connection_ ? connection_->unsent_bytes() : 0);
 }
 
 void ServerConnection::read(std::string_view bytes) {
@@ -98,7 +117,8 @@ void ServerConnection::flush() {
       note("S: ", held);
       send_plaintext(held);
       if (session_.closed()) return;  // the Closed event was handed over already
-      if (const std::string input = std::exchange(held_input_, std::string()); !input.empty()) receive(input);
+      if (const std::string input = std::exchange(held_input_, std::string()); !input.empty()) return receive(input);
+      regulate();
     });
     return;
   }
@@ -153,6 +173,7 @@ void ServerConnection::decide(smtp::Verdict verdict) {
   flush();
   if (!process_events()) return;
   arm_deadline();
+  regulate();
 }
 
 void ServerConnection::terminate(const smtp::Reply& reply, std::string_view reason) {
@@ -171,6 +192,12 @@ void ServerConnection::abort(std::string_view reason) {
   });
 }
 
+void ServerConnection::tighten(const smtp::SessionLimits& limits) {
+  if (finished_) return;
+  session_.tighten(io_.now(), limits);
+  arm_deadline();
+}
+
 void ServerConnection::arm_deadline() {
   if (finished_) return stop_deadline_timer();
   // While the owner decides, no deadline runs: a timer that fires meanwhile does nothing, and the
@@ -184,6 +211,45 @@ void ServerConnection::arm_deadline() {
     if (!process_events()) return;
     arm_deadline();
   });
+}
+
+void ServerConnection::regulate() {
+  if (finished_ || !connection_) return;
+  const bool replies_wait = replies_waiting() > unsent_replies_bytes_max;
+  const bool input_waits =
+      session_.unread_bytes() + held_input_.size() + held_plaintext_.size() > unread_input_bytes_max;
+  const bool pause = replies_wait || input_waits || !held_plaintext_.empty();
+  if (pause != receiving_paused_) {
+    receiving_paused_ = pause;
+    connection_->pause_receiving(pause);
+    io_.trace("smtp.server.backpressure", {{"conn", id_},
+                                           {"reading", !pause},
+                                           {"replies_waiting", static_cast<std::uint64_t>(replies_waiting())},
+                                           {"input_waiting", static_cast<std::uint64_t>(session_.unread_bytes() + held_input_.size() + held_plaintext_.size())}});
+  }
+  if (replies_wait) {
+    connection_->when_unsent_at_most(unsent_replies_bytes_max / 2, [this] { regulate(); });
+  } else if (!held_plaintext_.empty() && !tarpit_.armed() && !receive_held_.armed()) {
+    // The replies went out: act on the input held back for them, from the event loop.
+    receive_held_ = io_.after(Duration(0), [this] {
+      receive_held_ = io::Pending();
+      read_bounded(std::exchange(held_plaintext_, std::string()));
+      flush();
+      if (!process_events()) return;
+      arm_deadline();
+      regulate();
+    });
+  }
+}
+
+void ServerConnection::send_failed(std::string_view error) {
+  if (finished_) return;
+  // The owner logs it: a reply that could not be sent ends the session, and says so.
+  smtp::ServerEvent lost = smtp::server_event::Violation{"reply not sent (" + std::string(error) + "): connection reset"};
+  const std::shared_ptr<bool> alive = alive_;
+  on_event_(*this, lost);
+  if (!*alive) return;
+  finish("reply not sent: " + std::string(error));
 }
 
 void ServerConnection::finish(std::string_view reason) {

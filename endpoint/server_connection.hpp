@@ -32,6 +32,8 @@ class ServerConnection : public DriverCore {
   // Resets the connection without a word (a receiver that crashes or drops mid-session); the owner
   // gets Closed.
   void abort(std::string_view reason);
+  // Tightens the session's limits from now on (a relay under stress); its deadline follows.
+  void tighten(const smtp::SessionLimits& limits);
   const io::Endpoint& peer() const { return peer_; }
   std::uint64_t id() const { return id_; }
   const smtp::ServerSession& session() const { return session_; }
@@ -40,11 +42,18 @@ class ServerConnection : public DriverCore {
   void receive(std::string_view bytes);
   // Plaintext from the client: to the session, and to the transcript.
   void read(std::string_view bytes);
+  // read() a slice at a time while the replies waiting stay under the bound; the rest is held.
+  void read_bounded(std::string_view bytes);
+  // Replies the session made and the network has not taken.
+  std::size_t replies_waiting() const;
   bool process_events();  // false when the owner destroyed this object meanwhile
   void flush();
   void start_tls();
   void arm_deadline();
   void finish(std::string_view reason);
+  void send_failed(std::string_view error) override;
+  // Backpressure: reads nothing while replies wait unsent or input waits unread past the bounds.
+  void regulate();
 
   smtp::ServerSession session_;
   const tls::Context* tls_context_;
@@ -58,6 +67,17 @@ class ServerConnection : public DriverCore {
   io::Pending tarpit_;
   std::string held_output_;
   std::string held_input_;
+  // Backpressure: plaintext held back while replies wait unsent, and its resumption.
+  std::string held_plaintext_;
+  bool receiving_paused_ = false;
+  io::Pending receive_held_;
+
+ public:
+  // What a session holds before it stops reading (Postfix writes its replies before it reads the
+  // next batch of commands): replies not yet taken by the network, and input not yet acted on.
+  static constexpr std::size_t unsent_replies_bytes_max = 64 * 1024;
+  static constexpr std::size_t unread_input_bytes_max = 64 * 1024;
+  static constexpr std::size_t read_slice_bytes = 16 * 1024;
 };
 
 }  // namespace relaysim::endpoint
