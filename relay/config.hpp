@@ -66,11 +66,22 @@ struct RelayConfig {
   int smtpd_soft_error_limit = smtp::soft_error_limit_default;  // past it, each error reply waits...
   Duration smtpd_error_sleep_time = smtp::error_sleep_time_default;  // ...this long
   int smtpd_hard_error_limit = smtp::hard_error_limit_default;
+  int smtpd_junk_command_limit = smtp::junk_command_limit_default;  // NOOP, RSET, VRFY; past it each is an error
+  Duration smtpd_timeout = smtp::server_command_timeout;  // a silent client is told 421 after this long
+  bool smtpd_per_record_deadline = false;  // smtpd_timeout restarts per line received, not per read
   int smtpd_auth_failure_limit = 3;  // failed AUTH attempts per session, then 421 and close
   int hopcount_limit = 50;           // Received: headers (RFC 5321 §6.3)
   // Connection and rate limits (Postfix's anvil). 0 turns a rate limit off.
   int smtpd_client_connection_count_limit = 50;  // concurrent sessions per client address
   int smtpd_connection_limit = 100;              // concurrent sessions in all (Postfix: the process limit)
+  // Of smtpd_connection_limit, sessions only clients in mynetworks may take: the others are
+  // refused once the rest are in use, so strangers cannot lock out the relay's own senders.
+  int smtpd_trusted_connection_reserve = 10;
+  // Stress: once the sessions open to strangers are all in use, sessions of clients neither in
+  // mynetworks nor authenticated get these limits (Postfix's ${stress?...} defaults).
+  Duration stress_smtpd_timeout = std::chrono::seconds(10);
+  int stress_smtpd_hard_error_limit = 1;
+  int stress_smtpd_junk_command_limit = 1;
   int smtpd_client_connection_rate_limit = 0;    // new sessions per client per anvil_rate_time_unit
   int smtpd_client_message_rate_limit = 0;       // messages per client per anvil_rate_time_unit
   Duration anvil_rate_time_unit = std::chrono::seconds(60);

@@ -83,45 +83,91 @@ std::vector<io::Endpoint> Inbound::listening() const {
   return out;
 }
 
-std::string Inbound::over_limit(const io::Address& client) {
+bool Inbound::in_mynetworks(const io::Address& client) const {
+  for (io::Cidr network : config_.mynetworks) {
+    if (broken_variant() == BrokenVariant::mynetworks_one_bit_short && network.prefix_length() > 0) {
+      network = io::Cidr(network.network(), network.prefix_length() - 1);
+    }
+    if (network.contains(client)) return true;
+  }
+  return false;
+}
+
+int Inbound::sessions_for_strangers() const {
+  return config_.smtpd_connection_limit - config_.smtpd_trusted_connection_reserve;
+}
+
+Inbound::Refusal Inbound::over_limit(const io::Address& client, bool trusted) {
   const std::string who = client_name({client, 0});
+  const std::string sessions = std::to_string(sessions_.size());
+  const std::string prefix = "421 4.7.0 " + config_.myhostname + " Error: ";
   if (static_cast<int>(sessions_.size()) >= config_.smtpd_connection_limit) {
-    return "Connection limit exceeded: " + std::to_string(sessions_.size()) + " sessions";
+    return {"Connection limit exceeded: " + sessions + " sessions, refusing " + who,
+            prefix + "too many connections: all " + sessions + " sessions in use"};
+  }
+  if (!trusted && static_cast<int>(sessions_.size()) >= sessions_for_strangers()) {
+    return {"Connection limit for clients outside mynetworks exceeded: " + sessions + " sessions, refusing " + who,
+            prefix + "too many connections: " + sessions + " sessions in use, the rest kept for trusted networks"};
   }
   const auto open = sessions_per_client_.find(client);
   if (open != sessions_per_client_.end() && open->second >= config_.smtpd_client_connection_count_limit) {
-    return "Connection concurrency limit exceeded: " + std::to_string(open->second) + " from " + who;
+    return {"Connection concurrency limit exceeded: " + std::to_string(open->second) + " from " + who,
+            prefix + "too many connections from " + client.to_string()};
   }
   if (config_.smtpd_client_connection_rate_limit > 0) {
     const int count = connection_rate_.record(client, io_.now(), config_.anvil_rate_time_unit);
     if (count > config_.smtpd_client_connection_rate_limit) {
-      return "Connection rate limit exceeded: " + std::to_string(count) + " from " + who + " for " +
-             format_duration(config_.anvil_rate_time_unit);
+      return {"Connection rate limit exceeded: " + std::to_string(count) + " from " + who + " for " +
+                  format_duration(config_.anvil_rate_time_unit),
+              prefix + "too many connections from " + client.to_string() + " in " +
+                  format_duration(config_.anvil_rate_time_unit)};
     }
   }
   return {};
 }
 
+smtp::SessionLimits Inbound::stress_limits() const {
+  return {config_.stress_smtpd_timeout, config_.stress_smtpd_hard_error_limit, config_.stress_smtpd_junk_command_limit, true};
+}
+
+// Stress begins when the sessions open to strangers are all in use, and ends when one is free.
+// Beginning, it tightens the limits of every session whose client is neither in mynetworks nor
+// authenticated, so idle and trickling strangers give their sessions back within seconds.
+void Inbound::update_stress() {
+  const bool full = static_cast<int>(sessions_.size()) >= sessions_for_strangers();
+  if (full == stressed_) return;
+  stressed_ = full;
+  if (!full) return log("stress mode off: " + std::to_string(sessions_.size()) + " sessions");
+  int tightened = 0;
+  for (auto& [id, session] : sessions_) {
+    if (session.trusted_network || session.stressed || !session.connection->session().authenticated_user().empty()) continue;
+    session.stressed = true;
+    session.connection->tighten(stress_limits());
+    tightened += 1;
+  }
+  log("warning: stress mode on: " + std::to_string(sessions_.size()) + " of " +
+      std::to_string(config_.smtpd_connection_limit) + " sessions in use: " + std::to_string(tightened) +
+      " sessions of clients outside mynetworks and not authenticated now have smtpd_timeout " +
+      format_duration(config_.stress_smtpd_timeout) + ", smtpd_hard_error_limit " +
+      std::to_string(config_.stress_smtpd_hard_error_limit) + ", smtpd_junk_command_limit " +
+      std::to_string(config_.stress_smtpd_junk_command_limit) + ", per-record deadlines");
+}
+
 void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerConfig& listener) {
   const io::Endpoint client = connection->peer_endpoint();
-  if (const std::string refusal = over_limit(client.address); !refusal.empty()) {
+  const bool trusted = in_mynetworks(client.address);
+  if (const Refusal refusal = over_limit(client.address, trusted); !refusal.log.empty()) {
     // Instead of the greeting, as Postfix does: 421 and close.
-    log("warning: " + refusal);
-    connection->send("421 4.7.0 " + config_.myhostname + " Error: too many connections from " +
-                     client.address.to_string() + "\r\n");
+    log("warning: " + refusal.log);
+    connection->send(refusal.reply + "\r\n");
     connection->close();
     return;
   }
   const std::uint64_t id = connection->id();
   Session& session = sessions_[id];
   session.client = client;
+  session.trusted_network = trusted;
   sessions_per_client_[client.address] += 1;
-  for (io::Cidr network : config_.mynetworks) {
-    if (broken_variant() == BrokenVariant::mynetworks_one_bit_short && network.prefix_length() > 0) {
-      network = io::Cidr(network.network(), network.prefix_length() - 1);
-    }
-    if (network.contains(session.client.address)) session.trusted_network = true;
-  }
   log("connect from " + client_name(session.client));
   smtp::ServerConfig server;
   server.hostname = config_.myhostname;
@@ -134,6 +180,9 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
   server.soft_error_limit = config_.smtpd_soft_error_limit;
   server.error_sleep_time = config_.smtpd_error_sleep_time;
   server.hard_error_limit = config_.smtpd_hard_error_limit;
+  server.junk_command_limit = config_.smtpd_junk_command_limit;
+  server.command_timeout = config_.smtpd_timeout;
+  server.per_record_deadline = config_.smtpd_per_record_deadline;
   session.connection = std::make_unique<endpoint::ServerConnection>(
       io_, std::move(connection), server, tls_,
       [this, id](endpoint::ServerConnection&, const smtp::ServerEvent& event) { on_event(id, event); });
@@ -145,6 +194,11 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
     found->second.connection->terminate(
         smtp::Reply::make(421, "4.4.2", config_.myhostname + " Error: session time limit exceeded"), "session time limit");
   });
+  if (stressed_ && !session.trusted_network) {
+    session.stressed = true;
+    session.connection->tighten(stress_limits());
+  }
+  update_stress();
 }
 
 void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
@@ -178,6 +232,7 @@ void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
     log("disconnect from " + client_name(session.client));
     if (--sessions_per_client_[session.client.address] <= 0) sessions_per_client_.erase(session.client.address);
     sessions_.erase(found);  // allowed from inside the Closed event
+    update_stress();
   }
 }
 

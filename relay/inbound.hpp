@@ -55,14 +55,23 @@ class Inbound {
     std::unique_ptr<endpoint::ServerConnection> connection;
     io::Endpoint client;
     bool trusted_network = false;
+    bool stressed = false;  // its limits were tightened
     int auth_failures = 0;
     std::string sender_text;  // for "NOQUEUE: reject" log lines
     io::Pending time_limit;
   };
 
   void accept(std::unique_ptr<io::Connection> connection, const ListenerConfig& listener);
-  // Why a new session from `client` must be turned away now, or empty.
-  std::string over_limit(const io::Address& client);
+  struct Refusal {
+    std::string log;    // for the log line, empty when the client may have a session
+    std::string reply;  // the 421 that says which limit it was
+  };
+  // Why a new session from `client` must be turned away now.
+  Refusal over_limit(const io::Address& client, bool trusted);
+  bool in_mynetworks(const io::Address& client) const;
+  int sessions_for_strangers() const;
+  smtp::SessionLimits stress_limits() const;
+  void update_stress();
   void on_event(std::uint64_t id, const smtp::ServerEvent& event);
   void on_message(std::uint64_t id, const smtp::server_event::Message& message);
   smtp::Verdict check_recipient(Session& session, const smtp::server_event::Rcpt& rcpt);
@@ -79,6 +88,7 @@ class Inbound {
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   std::map<std::uint64_t, Session> sessions_;
   std::map<io::Address, int> sessions_per_client_;
+  bool stressed_ = false;  // Postfix's stress mode
   RateCounter connection_rate_;
   RateCounter message_rate_;
   std::uint64_t accepted_ = 0;

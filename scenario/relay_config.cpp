@@ -151,10 +151,22 @@ mailauth::DkimSigning read_dkim_signing(const JsonValue& value) {
   return signing;
 }
 
+namespace {
+
+Duration positive_duration(const JsonValue& value) {
+  const Duration duration = value.duration();
+  if (duration.count() <= 0) value.fail("a duration longer than zero");
+  return duration;
+}
+
+}  // namespace
+
 relay::RelayConfig read_relay_config(const JsonValue& value) {
   value.allow_keys({"myhostname", "listeners", "mynetworks", "users", "auth_mechanisms", "smtpd_tls_auth_only",
                     "sender_domains", "recipient_domains", "message_size_limit", "smtpd_recipient_limit",
-                    "smtpd_hard_error_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory", "queue_journal",
+                    "smtpd_hard_error_limit", "smtpd_junk_command_limit", "smtpd_timeout", "smtpd_per_record_deadline",
+                    "smtpd_trusted_connection_reserve", "stress_smtpd_timeout", "stress_smtpd_hard_error_limit",
+                    "stress_smtpd_junk_command_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory", "queue_journal",
                     "smtpd_client_connection_count_limit", "smtpd_connection_limit", "smtpd_client_connection_rate_limit",
                     "smtpd_client_message_rate_limit", "anvil_rate_time_unit", "smtpd_session_time_limit",
                     "smtpd_soft_error_limit", "smtpd_error_sleep_time", "minimal_backoff_time", "maximal_backoff_time",
@@ -212,12 +224,32 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
     config.smtpd_error_sleep_time = sleep->duration();
     if (config.smtpd_error_sleep_time > std::chrono::minutes(5)) sleep->fail("at most 5m");
   }
+  if (auto limit = value.find("smtpd_junk_command_limit")) {
+    config.smtpd_junk_command_limit = static_cast<int>(limit->integer(1, 1'000'000'000));
+  }
+  if (auto timeout = value.find("smtpd_timeout")) config.smtpd_timeout = positive_duration(*timeout);
+  if (auto per_record = value.find("smtpd_per_record_deadline")) config.smtpd_per_record_deadline = per_record->boolean();
+  if (auto timeout = value.find("stress_smtpd_timeout")) config.stress_smtpd_timeout = positive_duration(*timeout);
+  if (auto limit = value.find("stress_smtpd_hard_error_limit")) {
+    config.stress_smtpd_hard_error_limit = static_cast<int>(limit->integer(1, 1000));
+  }
+  if (auto limit = value.find("stress_smtpd_junk_command_limit")) {
+    config.stress_smtpd_junk_command_limit = static_cast<int>(limit->integer(1, 1'000'000'000));
+  }
   if (auto limit = value.find("smtpd_auth_failure_limit")) config.smtpd_auth_failure_limit = static_cast<int>(limit->integer(1, 100));
   if (auto limit = value.find("hopcount_limit")) config.hopcount_limit = static_cast<int>(limit->integer(1, 1000));
   if (auto limit = value.find("smtpd_client_connection_count_limit")) {
     config.smtpd_client_connection_count_limit = static_cast<int>(limit->integer(1, 100'000));
   }
   if (auto limit = value.find("smtpd_connection_limit")) config.smtpd_connection_limit = static_cast<int>(limit->integer(1, 100'000));
+  if (auto reserve = value.find("smtpd_trusted_connection_reserve")) {
+    config.smtpd_trusted_connection_reserve = static_cast<int>(reserve->integer(0, 100'000));
+    if (config.smtpd_trusted_connection_reserve >= config.smtpd_connection_limit) {
+      reserve->fail("fewer than smtpd_connection_limit (" + std::to_string(config.smtpd_connection_limit) + ")");
+    }
+  } else {
+    config.smtpd_trusted_connection_reserve = config.smtpd_connection_limit / 10;  // the default share
+  }
   if (auto limit = value.find("smtpd_client_connection_rate_limit")) {
     config.smtpd_client_connection_rate_limit = static_cast<int>(limit->integer(0, 1'000'000));
   }

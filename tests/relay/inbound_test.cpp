@@ -94,6 +94,7 @@ TEST_CASE("Salesforce relays after STARTTLS and AUTH, the message gets one Recei
   smtp::ClientConfig client = relay_client_config(smtp::ClientTls::required);
   client.helo_name = "na1.salesforce.example";
   client.auth = smtp::Credentials{"sfdc", "s3cret", "PLAIN"};
+  client.line_length_limit = 0;  // this sender sends its long line whole
   // Long lines, trailing whitespace, 8-bit bytes and folded headers must all survive untouched.
   const std::string content =
       "DKIM-Signature: v=1; a=rsa-sha256; d=acme.example; s=sf1;\r\n\th=From:To:Subject; b=abc\r\n"
@@ -230,6 +231,57 @@ TEST_CASE("too many sessions from one client get 421 instead of a greeting", "[r
   int refused = 0;
   for (const ScriptRecord* session : sessions) {
     if (session->text(0) == "421 4.7.0 relay.acme.example Error: too many connections from 10.1.2.3") ++refused;
+  }
+  CHECK(refused == 1);
+}
+
+TEST_CASE("strangers cannot take the sessions kept for mynetworks, and under stress they give theirs back",
+          "[relay][inbound][limits][stress]") {
+  RelayWorld relay;
+  relay.config.smtpd_connection_limit = 4;
+  relay.config.smtpd_trusted_connection_reserve = 1;  // strangers get 3
+  relay.add_relay();
+  std::vector<ScriptRecord*> strangers;
+  for (int i = 0; i < 3; ++i) strangers.push_back(&relay.script("stranger", {"EHLO idle.example"}));
+  // One more stranger and the office, a second later.
+  const auto later = [&](const std::string& host, std::vector<std::string> lines) -> ScriptRecord& {
+    relay.records.push_back(std::make_unique<ScriptRecord>());
+    auto body = script_client(relay_endpoint, std::move(lines), *relay.records.back());
+    add_lambda_node(relay.world, "late-" + std::to_string(relay.records.size()), host, [body](LambdaNode& node) {
+      node.pending.push_back(node.io.after(1s, [body, &node] { body(node); }));
+    });
+    return *relay.records.back();
+  };
+  ScriptRecord& fourth = later("stranger", {"EHLO one.more.example"});
+  ScriptRecord& office = later("office", {"EHLO printer.office", "NOOP"});
+  relay.run();
+
+  CHECK(fourth.text(0) ==
+        "421 4.7.0 relay.acme.example Error: too many connections: 3 sessions in use, the rest kept for trusted networks");
+  CHECK(office.text(0).starts_with("220 "));
+  CHECK(office.text(2) == "250 2.0.0 Ok");
+  // Stress began with the third stranger: each stranger is timed out 10 s after its last line,
+  // not after the usual 5 minutes. The office keeps the usual timeout.
+  for (const ScriptRecord* stranger : strangers) {
+    CHECK(stranger->text(2) == "421 4.4.2 relay.acme.example Error: timeout exceeded");
+    REQUIRE(stranger->reply_times.size() == 3);
+    CHECK(stranger->reply_times[2] - stranger->reply_times[1] < 11s);
+  }
+  REQUIRE(office.reply_times.size() == 4);
+  CHECK(office.reply_times[3] - office.reply_times[2] > 4min);
+}
+
+TEST_CASE("the global limit names itself in its 421", "[relay][inbound][limits]") {
+  RelayWorld relay;
+  relay.config.smtpd_connection_limit = 2;
+  relay.config.smtpd_trusted_connection_reserve = 0;
+  relay.add_relay();
+  std::vector<ScriptRecord*> sessions;
+  for (int i = 0; i < 3; ++i) sessions.push_back(&relay.script("office", {"EHLO printer.office", "NOOP"}));
+  relay.run();
+  int refused = 0;
+  for (const ScriptRecord* session : sessions) {
+    if (session->text(0) == "421 4.7.0 relay.acme.example Error: too many connections: all 2 sessions in use") ++refused;
   }
   CHECK(refused == 1);
 }
