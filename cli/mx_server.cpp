@@ -226,11 +226,12 @@ int mx_command(int argc, char** argv) {
   log->flush_per_burst(runtime);
   const nlohmann::json behaviour_json = nlohmann::json::parse(config.behaviour_json);
   MxServer server(runtime, std::move(config), behaviour_json, std::move(loaded->second), *log);
-  if (!server.start()) return 1;
+  // Start-up errors exit 2, as configuration errors do, for every daemon; the log names the cause.
+  if (!server.start()) return 2;
   log->note("mx", "ready: " + server.ready().dump());
   if (!options.ready_file.empty() && !write_ready_file(options.ready_file, server.ready())) {
     log->note("mx", "fatal: cannot write " + options.ready_file);
-    return 1;
+    return 2;
   }
   runtime.on_signal(SIGTERM, [&server] { server.stop(); });
   runtime.on_signal(SIGINT, [&server] { server.stop(); });

@@ -1,6 +1,7 @@
 #include "scenario/json_reader.hpp"
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace relaysim::scenario {
 namespace {
@@ -54,9 +55,62 @@ std::string describe_json(const nlohmann::json& value) {
   return text;
 }
 
+namespace {
+
+// Where the parser is, for the path of a key given twice: one frame per open object or array.
+class DuplicateKeyCheck {
+ public:
+  bool operator()(int /*depth*/, nlohmann::json::parse_event_t event, const nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    switch (event) {
+      case Event::object_start: frames_.emplace_back(); break;
+      case Event::array_start: frames_.emplace_back().array = true; break;
+      case Event::key: {
+        Frame& object = frames_.back();
+        object.key = parsed.get<std::string>();
+        if (!object.keys.insert(object.key).second) {
+          throw InputError(member_path(container_path(), object.key), "each key once",
+                           parsed.dump() + " a second time in the same object");
+        }
+        break;
+      }
+      case Event::object_end:
+      case Event::array_end:
+        frames_.pop_back();
+        element_done();
+        break;
+      case Event::value: element_done(); break;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    bool array = false;
+    std::size_t index = 0;
+    std::string key;
+    std::set<std::string> keys;
+  };
+  void element_done() {
+    if (!frames_.empty() && frames_.back().array) frames_.back().index += 1;
+  }
+  // The path of the innermost open object or array.
+  std::string container_path() const {
+    std::string path = "$";
+    for (std::size_t i = 0; i + 1 < frames_.size(); ++i) {
+      path = frames_[i].array ? path + "[" + std::to_string(frames_[i].index) + "]" : member_path(path, frames_[i].key);
+    }
+    return path;
+  }
+  std::vector<Frame> frames_;
+};
+
+}  // namespace
+
 nlohmann::json parse_json_text(std::string_view text, std::string_view source_name) {
   try {
-    return nlohmann::json::parse(text.begin(), text.end());
+    // A key given twice is a mistake the parser would hide (it keeps the last): refused, with its path.
+    return nlohmann::json::parse(text.begin(), text.end(), DuplicateKeyCheck());
   } catch (const nlohmann::json::parse_error& error) {
     std::string message = error.what();
     const std::size_t colon = message.find(": ");

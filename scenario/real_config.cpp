@@ -1,5 +1,8 @@
 #include "scenario/real_config.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -135,6 +138,25 @@ nlohmann::json read_document(const std::string& path) {
   return parse_json_text(text.str(), path);
 }
 
+// The data directory as configured (`data_directory`, else the file's own directory), checked:
+// a writable directory, or a path whose nearest existing parent is one (it is created at start).
+std::string read_data_directory(const JsonValue& root, const std::string& directory) {
+  const auto given = root.find("data_directory");
+  const std::string path = given ? resolve(given->string(), directory) : directory;
+  const auto refuse = [&](const std::string& found) {
+    if (given) throw InputError(given->path(), "a writable directory", found);
+    throw InputError("$", "\"data_directory\" naming a writable directory", found);
+  };
+  std::error_code error;
+  std::filesystem::path existing = path.empty() ? "." : path;
+  while (!std::filesystem::exists(existing, error) && existing.has_parent_path() && existing != existing.parent_path()) {
+    existing = existing.parent_path();
+  }
+  if (!std::filesystem::is_directory(existing, error)) refuse(existing.string() + ", which is not a directory");
+  if (::access(existing.c_str(), W_OK | X_OK) != 0) refuse(existing.string() + ", which this user cannot write to");
+  return path;
+}
+
 }  // namespace
 
 RelayDaemonConfig load_relay_daemon_config(const std::string& path) {
@@ -148,7 +170,7 @@ RelayDaemonConfig load_relay_daemon_config(const std::string& path) {
   for (std::size_t i = 0; i < config.relay.dkim_signing.size(); ++i) {
     load_dkim_key(config.relay.dkim_signing[i], root.at("config").at("dkim_signing").items()[i].at("key"), directory);
   }
-  config.data_directory = root.find("data_directory") ? resolve(root.at("data_directory").string(), directory) : directory;
+  config.data_directory = read_data_directory(root, directory);
   if (auto tls = root.find("tls")) config.tls = read_tls_files(*tls, directory, true, true);
   bool needs_certificate = false;
   for (const relay::ListenerConfig& listener : config.relay.listeners) needs_certificate = needs_certificate || listener.implicit_tls;
@@ -174,7 +196,7 @@ MxServerConfig load_mx_server_config(const std::string& path, Instant origin) {
   config.behaviour.port = config.listen.port;
   if (auto http = root.find("http")) config.http = read_endpoint(*http);
   if (auto max = root.find("max_messages")) config.max_messages = static_cast<std::size_t>(max->integer(0, 100'000'000));
-  config.data_directory = root.find("data_directory") ? resolve(root.at("data_directory").string(), directory) : directory;
+  config.data_directory = read_data_directory(root, directory);
   if (auto tls = root.find("tls")) config.tls = read_tls_files(*tls, directory, true, false);
   if (config.behaviour.starttls && config.tls.certificate_pem.empty()) {
     root.fail("\"tls\": {\"cert_file\", \"key_file\"}: the behaviour offers STARTTLS");
@@ -192,7 +214,7 @@ OrgClientConfig load_org_client_config(const std::string& path) {
   OrgClientConfig config;
   config.org = read_salesforce_org(root.at("org"));
   if (config.org.dkim) load_dkim_key(*config.org.dkim, root.at("org").at("dkim").at("key"), directory);
-  config.data_directory = root.find("data_directory") ? resolve(root.at("data_directory").string(), directory) : directory;
+  config.data_directory = read_data_directory(root, directory);
   if (auto tls = root.find("tls")) config.tls = read_tls_files(*tls, directory, false, true);
   for (std::size_t i = 0; i < config.org.relays.size(); ++i) {
     if (salesforce::verifies(config.org.relays[i].tls) && config.tls.trust_pem.empty() && !config.tls.system_trust) {

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "relay/password.hpp"
+#include "scenario/json_reader.hpp"
 #include "scenario/relay_config.hpp"
 
 using namespace relaysim;
@@ -131,4 +132,20 @@ TEST_CASE("delivery setting mistakes name the key", "[relay][config]") {
   CHECK(error_of(R"({ "transport_maps": [{ "recipient_domain": "partner.example" }] })") ==
         "$.transport_maps[0].nexthop: expected a value, found nothing (the key is required)");
   CHECK(error_of(R"({ "smtp_tls_policy_maps": { "bad domain": "verify" } })").starts_with("$.smtp_tls_policy_maps[\"bad domain\"]"));
+}
+
+TEST_CASE("a key given twice is refused at its path, not silently replaced", "[scenario][config]") {
+  const auto error_of_text = [](std::string_view text) -> std::string {
+    try {
+      scenario::parse_json_text(text, "relay.json");
+    } catch (const scenario::InputError& error) {
+      return error.what();
+    }
+    return "(accepted)";
+  };
+  CHECK(error_of_text(R"({ "config": { "mynetworks": ["10.0.0.0/8"], "mynetworks": [] } })") ==
+        R"($.config.mynetworks: expected each key once, found "mynetworks" a second time in the same object)");
+  CHECK(error_of_text(R"({ "hosts": [ {"a": 1}, {"b": 2, "c": [1, {"d": 1, "d": 2}]} ] })") ==
+        R"($.hosts[1].c[1].d: expected each key once, found "d" a second time in the same object)");
+  CHECK(error_of_text(R"({ "a": {"x": 1}, "b": {"x": 1}, "list": [{"x": 1}, {"x": 2}] })") == "(accepted)");
 }
