@@ -211,6 +211,12 @@ std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow
     } else {
       const std::size_t start = at;
       while (at < text.size() && (is_atext(text[at]) || text[at] == '.' || (allow_utf8 && is_utf8_byte(text[at])))) ++at;
+      if (at < text.size() && text[at] != '@' && text[at] != '>') {
+        const auto c = static_cast<unsigned char>(text[at]);
+        if (c < 32 || c == 127) return PathError{"control character in the address"};
+        if (is_utf8_byte(text[at])) return PathError{"8-bit character in the address without SMTPUTF8"};
+        return PathError{"invalid character in the local part"};
+      }
       local = std::string(text.substr(start, at - start));
       if (local.empty() || local.front() == '.' || local.back() == '.' || local.find("..") != std::string::npos) {
         return PathError{"malformed local part"};

@@ -518,6 +518,18 @@ TEST_CASE("EHLO in the middle of a transaction resets it", "[smtp][server]") {
   )");
 }
 
+TEST_CASE("a NUL or an 8-bit byte in an address is named, not taken for a missing domain", "[smtp][syntax]") {
+  const auto error_of = [](std::string_view text) {
+    const auto parsed = smtp::parse_path(text, true, false);
+    return std::holds_alternative<smtp::PathError>(parsed) ? std::get<smtp::PathError>(parsed).reason : std::string("(parsed)");
+  };
+  CHECK(error_of(std::string_view("<a\0b@acme.example>", 18)) == "control character in the address");
+  CHECK(error_of("<caf\xc3\xa9@acme.example>") == "8-bit character in the address without SMTPUTF8");
+  CHECK(error_of("<a(b@acme.example>") == "invalid character in the local part");
+  CHECK(error_of("<postmaster>") == "(parsed)");
+  CHECK(error_of("<ann>") == "the address needs a domain");
+}
+
 TEST_CASE("addresses: quoted local parts, literals, limits and 8-bit bytes", "[smtp][syntax]") {
   const auto parse = [](std::string_view text, bool utf8 = false) { return smtp::parse_path(text, true, utf8); };
   const smtp::ParsedPath quoted = std::get<smtp::ParsedPath>(parse("<\"john q\\\"x\"@acme.example>"));
