@@ -215,17 +215,17 @@ void ServerConnection::arm_deadline() {
 
 void ServerConnection::regulate() {
   if (finished_ || !connection_) return;
-  const bool replies_wait = replies_waiting() > unsent_replies_bytes_max;
-  const bool input_waits =
-      session_.unread_bytes() + held_input_.size() + held_plaintext_.size() > unread_input_bytes_max;
-  const bool pause = replies_wait || input_waits || !held_plaintext_.empty();
+  const std::size_t replies = replies_waiting();
+  const std::size_t input = session_.unread_bytes() + held_input_.size() + held_plaintext_.size();
+  const bool replies_wait = replies > unsent_replies_bytes_max;
+  const bool pause = replies_wait || input > unread_input_bytes_max || !held_plaintext_.empty();
   if (pause != receiving_paused_) {
     receiving_paused_ = pause;
     connection_->pause_receiving(pause);
     io_.trace("smtp.server.backpressure", {{"conn", id_},
                                            {"reading", !pause},
-                                           {"replies_waiting", static_cast<std::uint64_t>(replies_waiting())},
-                                           {"input_waiting", static_cast<std::uint64_t>(session_.unread_bytes() + held_input_.size() + held_plaintext_.size())}});
+                                           {"replies_waiting", static_cast<std::uint64_t>(replies)},
+                                           {"input_waiting", static_cast<std::uint64_t>(input)}});
   }
   if (replies_wait) {
     connection_->when_unsent_at_most(unsent_replies_bytes_max / 2, [this] { regulate(); });
