@@ -8,7 +8,9 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "io/assert.hpp"
 #include "real/internal.hpp"
@@ -249,10 +251,11 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
   static constexpr Duration backoff_first = std::chrono::milliseconds(100);
   static constexpr Duration backoff_most = std::chrono::seconds(1);
 
+  // By errno value: comparing with an errc goes through the category's virtual `equivalent`,
+  // which UBSan's vptr check rejects for Boost 1.74's header-only categories.
   static bool out_of_descriptors(const boost::system::error_code& error) {
-    return error == boost::system::errc::too_many_files_open ||
-           error == boost::system::errc::too_many_files_open_in_system ||
-           error == boost::system::errc::no_buffer_space || error == boost::system::errc::not_enough_memory;
+    const int code = error.value();
+    return code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM;
   }
 
   void accept_next() {
@@ -272,8 +275,8 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
 
   void starved(const boost::system::error_code& error) {
     if (backoff == Duration(0) && refused == 0) {
-      io.observe(io::LogLine{"warning: accept on " + where() + ": " +
-                             error.message() + ": answering 421 and retrying"});
+      io.observe(io::LogLine{"warning: accept on " + where() + ": " + std::strerror(error.value()) +
+                             ": answering 421 and retrying"});
     }
     if (refuse_one()) {
       refused += 1;
