@@ -21,6 +21,12 @@ std::vector<std::string> domain_patterns(const JsonValue& value) {
   return out;
 }
 
+Duration positive_duration(const JsonValue& value) {
+  const Duration duration = value.duration();
+  if (duration.count() <= 0) value.fail("a duration longer than zero");
+  return duration;
+}
+
 Duration positive_duration(const JsonValue& value, Duration maximum) {
   const Duration duration = value.duration();
   if (duration.count() <= 0 || duration > maximum) value.fail("a duration longer than zero and at most " + format_duration(maximum));
@@ -151,16 +157,6 @@ mailauth::DkimSigning read_dkim_signing(const JsonValue& value) {
   return signing;
 }
 
-namespace {
-
-Duration positive_duration(const JsonValue& value) {
-  const Duration duration = value.duration();
-  if (duration.count() <= 0) value.fail("a duration longer than zero");
-  return duration;
-}
-
-}  // namespace
-
 relay::RelayConfig read_relay_config(const JsonValue& value) {
   value.allow_keys({"myhostname", "listeners", "mynetworks", "users", "auth_mechanisms", "smtpd_tls_auth_only",
                     "sender_domains", "recipient_domains", "message_size_limit", "smtpd_recipient_limit",
@@ -256,14 +252,8 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
   if (auto limit = value.find("smtpd_client_message_rate_limit")) {
     config.smtpd_client_message_rate_limit = static_cast<int>(limit->integer(0, 1'000'000));
   }
-  if (auto unit = value.find("anvil_rate_time_unit")) {
-    config.anvil_rate_time_unit = unit->duration();
-    if (config.anvil_rate_time_unit.count() <= 0) unit->fail("a duration longer than zero");
-  }
-  if (auto limit = value.find("smtpd_session_time_limit")) {
-    config.smtpd_session_time_limit = limit->duration();
-    if (config.smtpd_session_time_limit.count() <= 0) limit->fail("a duration longer than zero");
-  }
+  if (auto unit = value.find("anvil_rate_time_unit")) config.anvil_rate_time_unit = positive_duration(*unit);
+  if (auto limit = value.find("smtpd_session_time_limit")) config.smtpd_session_time_limit = positive_duration(*limit);
   if (auto directory = value.find("queue_directory")) {
     config.queue_directory = directory->string();
     if (config.queue_directory.empty() || config.queue_directory.front() == '/' ||
