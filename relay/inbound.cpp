@@ -133,18 +133,23 @@ smtp::SessionLimits Inbound::stress_limits() const {
 // Stress begins when the sessions open to strangers are all in use, and ends when one is free.
 // Beginning, it tightens the limits of every session whose client is neither in mynetworks nor
 // authenticated, so idle and trickling strangers give their sessions back within seconds.
+// Tightens, once, the session of a client neither in mynetworks nor authenticated; true if it did.
+bool Inbound::stress(Session& session) {
+  if (session.trusted_network || session.stressed || !session.connection->session().authenticated_user().empty()) {
+    return false;
+  }
+  session.stressed = true;
+  session.connection->tighten(stress_limits());
+  return true;
+}
+
 void Inbound::update_stress() {
   const bool full = static_cast<int>(sessions_.size()) >= sessions_for_strangers();
   if (full == stressed_) return;
   stressed_ = full;
   if (!full) return log("stress mode off: " + std::to_string(sessions_.size()) + " sessions");
   int tightened = 0;
-  for (auto& [id, session] : sessions_) {
-    if (session.trusted_network || session.stressed || !session.connection->session().authenticated_user().empty()) continue;
-    session.stressed = true;
-    session.connection->tighten(stress_limits());
-    tightened += 1;
-  }
+  for (auto& [id, session] : sessions_) tightened += stress(session) ? 1 : 0;
   log("warning: stress mode on: " + std::to_string(sessions_.size()) + " of " +
       std::to_string(config_.smtpd_connection_limit) + " sessions in use: " + std::to_string(tightened) +
       " sessions of clients outside mynetworks and not authenticated now have smtpd_timeout " +
@@ -194,10 +199,7 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
     found->second.connection->terminate(
         smtp::Reply::make(421, "4.4.2", config_.myhostname + " Error: session time limit exceeded"), "session time limit");
   });
-  if (stressed_ && !session.trusted_network) {
-    session.stressed = true;
-    session.connection->tighten(stress_limits());
-  }
+  if (stressed_) stress(session);
   update_stress();
 }
 

@@ -71,6 +71,7 @@ class Inbound {
   bool in_mynetworks(const io::Address& client) const;
   int sessions_for_strangers() const;
   smtp::SessionLimits stress_limits() const;
+  bool stress(Session& session);
   void update_stress();
   void on_event(std::uint64_t id, const smtp::ServerEvent& event);
   void on_message(std::uint64_t id, const smtp::server_event::Message& message);
