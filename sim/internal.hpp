@@ -181,6 +181,7 @@ struct World::Impl {
   void close_side(std::uint64_t stream, int side, bool reset);
   void set_receive_handler(std::uint64_t stream, int side, io::Connection::ReceiveHandler handler);
   void pause_receiving(std::uint64_t stream, int side, bool paused);
+  void schedule_inbox_delivery(std::uint64_t stream, int side);
   std::size_t unsent_bytes(std::uint64_t stream, int side) const;
   void when_unsent_at_most(std::uint64_t stream, int side, std::size_t bytes, std::function<void()> handler);
   void check_drained(std::uint64_t stream, int side);

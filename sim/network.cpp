@@ -440,10 +440,15 @@ void World::Impl::pause_receiving(std::uint64_t stream_id, int side, bool paused
   StreamSide& receiver = found->second.sides[side];
   if (!receiver.open || receiver.paused == paused) return;
   receiver.paused = paused;
-  if (!paused && receiver.on_receive && !receiver.inbox.empty() && !receiver.inbox_delivery_scheduled) {
-    receiver.inbox_delivery_scheduled = true;
-    loop.schedule(loop.now(), [this, stream_id, side] { deliver_inbox(stream_id, side); });
-  }
+  if (!paused) schedule_inbox_delivery(stream_id, side);
+}
+
+// What waits in a reading side's inbox goes to its handler from an event of its own.
+void World::Impl::schedule_inbox_delivery(std::uint64_t stream_id, int side) {
+  StreamSide& receiver = streams.at(stream_id).sides[side];
+  if (!receiver.on_receive || receiver.inbox.empty() || receiver.inbox_delivery_scheduled || receiver.paused) return;
+  receiver.inbox_delivery_scheduled = true;
+  loop.schedule(loop.now(), [this, stream_id, side] { deliver_inbox(stream_id, side); });
 }
 
 std::size_t World::Impl::unsent_bytes(std::uint64_t stream_id, int side) const {
@@ -487,10 +492,7 @@ void World::Impl::set_receive_handler(std::uint64_t stream_id, int side, io::Con
   StreamSide& receiver = found->second.sides[side];
   if (!receiver.open) return;
   receiver.on_receive = std::move(handler);
-  if (receiver.on_receive && !receiver.inbox.empty() && !receiver.inbox_delivery_scheduled) {
-    receiver.inbox_delivery_scheduled = true;
-    loop.schedule(loop.now(), [this, stream_id, side] { deliver_inbox(stream_id, side); });
-  }
+  schedule_inbox_delivery(stream_id, side);
 }
 
 void World::Impl::set_close_handler(std::uint64_t stream_id, int side, io::Connection::CloseHandler handler) {
