@@ -47,10 +47,24 @@ struct RelayWorld {
                          return std::unique_ptr<io::Node>(std::move(node));
                        }, {}});
   }
-  ScriptRecord& script(const std::string& host, std::vector<std::string> lines) {
+  // A scripted client on `host`, connecting at the start or `delay` later.
+  ScriptRecord& script(const std::string& host, std::vector<std::string> lines, Duration delay = Duration(0)) {
     records.push_back(std::make_unique<ScriptRecord>());
-    add_lambda_node(world, "script-" + std::to_string(records.size()), host, script_client(relay_endpoint, std::move(lines), *records.back()));
+    auto body = script_client(relay_endpoint, std::move(lines), *records.back());
+    if (delay.count() > 0) {
+      body = [body, delay](LambdaNode& node) { node.pending.push_back(node.io.after(delay, [body, &node] { body(node); })); };
+    }
+    add_lambda_node(world, "script-" + std::to_string(records.size()), host, body);
     return *records.back();
+  }
+  // Three sessions from the office, each lingering after a NOOP; how many were greeted with `reply`.
+  int lingering_sessions_told(const std::string& reply) {
+    std::vector<ScriptRecord*> sessions;
+    for (int i = 0; i < 3; ++i) sessions.push_back(&script("office", {"EHLO printer.office", "NOOP"}));
+    run();
+    int told = 0;
+    for (const ScriptRecord* session : sessions) told += session->text(0) == reply ? 1 : 0;
+    return told;
   }
   void run() {
     world.start();
@@ -225,14 +239,7 @@ TEST_CASE("too many sessions from one client get 421 instead of a greeting", "[r
   relay.config.smtpd_client_connection_count_limit = 2;
   relay.add_relay();
   // Three clients on the same host, each lingering on its session.
-  std::vector<ScriptRecord*> sessions;
-  for (int i = 0; i < 3; ++i) sessions.push_back(&relay.script("office", {"EHLO printer.office", "NOOP"}));
-  relay.run();
-  int refused = 0;
-  for (const ScriptRecord* session : sessions) {
-    if (session->text(0) == "421 4.7.0 relay.acme.example Error: too many connections from 10.1.2.3") ++refused;
-  }
-  CHECK(refused == 1);
+  CHECK(relay.lingering_sessions_told("421 4.7.0 relay.acme.example Error: too many connections from 10.1.2.3") == 1);
 }
 
 TEST_CASE("strangers cannot take the sessions kept for mynetworks, and under stress they give theirs back",
@@ -244,16 +251,8 @@ TEST_CASE("strangers cannot take the sessions kept for mynetworks, and under str
   std::vector<ScriptRecord*> strangers;
   for (int i = 0; i < 3; ++i) strangers.push_back(&relay.script("stranger", {"EHLO idle.example"}));
   // One more stranger and the office, a second later.
-  const auto later = [&](const std::string& host, std::vector<std::string> lines) -> ScriptRecord& {
-    relay.records.push_back(std::make_unique<ScriptRecord>());
-    auto body = script_client(relay_endpoint, std::move(lines), *relay.records.back());
-    add_lambda_node(relay.world, "late-" + std::to_string(relay.records.size()), host, [body](LambdaNode& node) {
-      node.pending.push_back(node.io.after(1s, [body, &node] { body(node); }));
-    });
-    return *relay.records.back();
-  };
-  ScriptRecord& fourth = later("stranger", {"EHLO one.more.example"});
-  ScriptRecord& office = later("office", {"EHLO printer.office", "NOOP"});
+  ScriptRecord& fourth = relay.script("stranger", {"EHLO one.more.example"}, 1s);
+  ScriptRecord& office = relay.script("office", {"EHLO printer.office", "NOOP"}, 1s);
   relay.run();
 
   CHECK(fourth.text(0) ==
@@ -276,14 +275,7 @@ TEST_CASE("the global limit names itself in its 421", "[relay][inbound][limits]"
   relay.config.smtpd_connection_limit = 2;
   relay.config.smtpd_trusted_connection_reserve = 0;
   relay.add_relay();
-  std::vector<ScriptRecord*> sessions;
-  for (int i = 0; i < 3; ++i) sessions.push_back(&relay.script("office", {"EHLO printer.office", "NOOP"}));
-  relay.run();
-  int refused = 0;
-  for (const ScriptRecord* session : sessions) {
-    if (session->text(0) == "421 4.7.0 relay.acme.example Error: too many connections: all 2 sessions in use") ++refused;
-  }
-  CHECK(refused == 1);
+  CHECK(relay.lingering_sessions_told("421 4.7.0 relay.acme.example Error: too many connections: all 2 sessions in use") == 1);
 }
 
 TEST_CASE("a client over its message rate is told 421 and dropped", "[relay][inbound][limits]") {
