@@ -47,7 +47,7 @@ struct DnsAnswer {
 // The name of an address's PTR record: "10.2.0.192.in-addr.arpa", or nibbles under "ip6.arpa".
 std::string reverse_name(const Address& address);
 
-// Lower case, no trailing dot: the form names are compared in.
+// Lower case, no trailing dot, A-labels for names outside ASCII: the form names are compared in.
 std::string normalize_dns_name(std::string_view name);
 
 }  // namespace relaysim::io

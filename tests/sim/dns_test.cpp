@@ -149,3 +149,11 @@ TEST_CASE("a null MX is served as preference 0 and exchange '.'", "[sim][dns]") 
   REQUIRE(answers.size() == 1);
   CHECK(answers[0].answer.mx == std::vector<io::MxRecord>{{0, "."}});
 }
+
+TEST_CASE("internationalized names are compared and asked as their A-labels", "[sim][dns][smtputf8]") {
+  CHECK(io::normalize_dns_name("B\xc3\xbc" "cher.Example.") == "xn--bcher-kva.example");
+  CHECK(io::normalize_dns_name("xn--bcher-kva.example") == "xn--bcher-kva.example");
+  CHECK(io::normalize_dns_name("\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88") == "xn--r8jz45g.xn--zckzah");
+  // Not a valid IDN (a lone continuation byte): left as it is, so it is found nowhere.
+  CHECK(io::normalize_dns_name("bad\x80.example") == "bad\x80.example");
+}
