@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "io/assert.hpp"
+#include "smtp/dsn.hpp"
 
 namespace relaysim::smtp {
 
@@ -20,6 +21,20 @@ std::string_view to_string(Stage stage) {
     case Stage::quit: return "QUIT";
   }
   return "?";
+}
+
+namespace {
+
+bool ascii(const Mailbox& mailbox) { return is_ascii(mailbox.local) && is_ascii(mailbox.domain); }
+
+}  // namespace
+
+bool needs_smtputf8(const OutgoingMessage& message) {
+  if (message.sender && !ascii(*message.sender)) return true;
+  for (const Recipient& recipient : message.recipients) {
+    if (!ascii(recipient.mailbox)) return true;
+  }
+  return message.parameters.smtputf8 && !is_ascii(header_section(message.content));
 }
 
 std::string_view to_string(Outcome outcome) {
@@ -358,10 +373,13 @@ bool ClientSession::send(Instant now, OutgoingMessage message) {
   enter(State::transaction);
 
   if (capabilities_.size_max && *capabilities_.size_max > 0 && message_->content.size() > *capabilities_.size_max) {
-    decide_all(Outcome::permanent, Stage::mail,
-               Reply::make(552, "5.3.4", "message size exceeds the server's limit of " + std::to_string(*capabilities_.size_max)),
-               "not sent", false);
-    finish_transaction(now);
+    refuse_unsendable(now, Unsendable::too_large,
+                      Reply::make(552, "5.3.4", "message size exceeds the server's limit of " + std::to_string(*capabilities_.size_max)));
+    return true;
+  }
+  const bool international = needs_smtputf8(*message_);
+  if (international && !capabilities_.smtputf8) {
+    refuse_unsendable(now, Unsendable::needs_smtputf8, Reply::make(554, "5.6.7", "SMTPUTF8 is required, but was not offered"));
     return true;
   }
 
@@ -371,7 +389,7 @@ bool ClientSession::send(Instant now, OutgoingMessage message) {
   if (capabilities_.eight_bit_mime && !parameters.body.empty()) mail += " BODY=" + parameters.body;
   if (capabilities_.dsn && !parameters.ret.empty()) mail += " RET=" + parameters.ret;
   if (capabilities_.dsn && !parameters.envid.empty()) mail += " ENVID=" + encode_xtext(parameters.envid);
-  if (capabilities_.smtputf8 && parameters.smtputf8) mail += " SMTPUTF8";
+  if (capabilities_.smtputf8 && (parameters.smtputf8 || international)) mail += " SMTPUTF8";
   write(mail + "\r\n");
   expect(now, Expect::mail, config_.mail_timeout);
   if (pipelined_) {
@@ -403,6 +421,13 @@ void ClientSession::write_rcpt(Instant now, std::size_t index) {
   write(rcpt + "\r\n");
   expect(now, Expect::rcpt, config_.rcpt_timeout, index);
   next_recipient_ = index + 1;
+}
+
+// Fails the whole transaction before MAIL FROM: the server cannot take this message.
+void ClientSession::refuse_unsendable(Instant now, Unsendable why, const Reply& reply) {
+  decide_all(Outcome::permanent, Stage::mail, reply, "not sent", false);
+  for (RecipientResult& recipient : result_.recipients) recipient.unsendable = why;
+  finish_transaction(now);
 }
 
 // Marks every undecided recipient (or only the accepted ones) with one outcome.

@@ -79,12 +79,25 @@ struct OutgoingMessage {
 enum class Outcome : std::uint8_t { delivered, transient, permanent };
 std::string_view to_string(Outcome outcome);
 
+// Why the client failed a transaction itself, before MAIL FROM: this server cannot take it.
+enum class Unsendable : std::uint8_t {
+  no,
+  too_large,       // larger than the server's SIZE (5.3.4)
+  needs_smtputf8,  // internationalized, and the server did not offer SMTPUTF8 (5.6.7, RFC 6531 §3.4)
+};
+
+// Whether a message can only travel with SMTPUTF8: an address outside ASCII, or a sender that asked
+// for SMTPUTF8 and headers outside ASCII. A message that asked for it but is ASCII throughout can go
+// to a server without it, as Postfix sends it.
+bool needs_smtputf8(const OutgoingMessage& message);
+
 struct RecipientResult {
   Mailbox recipient;
   Outcome outcome = Outcome::transient;
   Stage stage = Stage::rcpt;
   std::optional<Reply> reply;  // absent when there was no reply (lost connection, timeout)
   std::string detail;          // why, when there is no reply
+  Unsendable unsendable = Unsendable::no;  // set: the reply is the client's own, not the server's
 };
 
 struct TransactionResult {
@@ -182,6 +195,7 @@ class ClientSession {
   void after_content(Instant now, const Reply& reply);
   void finish_transaction(Instant now);
   void write_rcpt(Instant now, std::size_t index);
+  void refuse_unsendable(Instant now, Unsendable why, const Reply& reply);
   void decide_all(Outcome outcome, Stage stage, const std::optional<Reply>& reply, std::string detail, bool only_accepted);
   void fail_setup(Instant now, Stage stage, std::optional<Reply> reply, std::string reason, bool permanent);
   void abandon(Instant now, std::string reason, bool timed_out);

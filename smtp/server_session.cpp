@@ -365,6 +365,10 @@ void ServerSession::on_mail(const Command& command) {
       return error_reply(555, "5.5.4", "Unsupported option: " + key);
     }
   }
+  // RFC 6531 §3.4: an address outside ASCII travels only in a transaction that asked for SMTPUTF8.
+  if (path.mailbox && !parameters.smtputf8 && !is_ascii(path.mailbox->to_string())) {
+    return error_reply(553, "5.6.7", "Error: an address outside ASCII needs SMTPUTF8");
+  }
   pending_mail_ = server_event::Mail{path.mailbox, parameters, path.had_source_route};
   pending_ = Pending::mail;
   events_.push_back(*pending_mail_);
@@ -375,7 +379,7 @@ void ServerSession::on_rcpt(const Command& command) {
   if (command.argument.size() < 3 || !equals_ignoring_case(std::string_view(command.argument).substr(0, 3), "TO:")) {
     return error_reply(501, "5.5.4", "Syntax: RCPT TO:<address>");
   }
-  auto parsed = parse_path(std::string_view(command.argument).substr(3), false, config_.smtputf8);
+  auto parsed = parse_path(std::string_view(command.argument).substr(3), false, envelope_.parameters.smtputf8);
   if (const auto* error = std::get_if<PathError>(&parsed)) {
     return error_reply(501, "5.1.3", "Bad recipient address syntax: " + error->reason);
   }

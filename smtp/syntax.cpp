@@ -1,5 +1,6 @@
 #include "smtp/syntax.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #if defined(__SSE2__)
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <variant>
 
+#include "io/dns.hpp"
 #include "smtp/limits.hpp"
 
 namespace relaysim::smtp {
@@ -243,6 +245,7 @@ std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow
     }
     if (at >= text.size() || text[at] != '>') return PathError{"missing closing angle bracket"};
     ++at;
+    if (allow_utf8 && !(is_utf8(mailbox.local) && is_utf8(mailbox.domain))) return PathError{"malformed UTF-8 in the address"};
     parsed.mailbox = std::move(mailbox);
   }
   if (at - path_start > path_bytes_max) return PathError{"path longer than 256 bytes"};
@@ -332,6 +335,49 @@ std::string encode_base64(std::string_view bytes) {
   return out;
 }
 
+bool is_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+bool is_utf8(std::string_view text) {
+  for (std::size_t at = 0; at < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[at]);
+    std::size_t length = 1;
+    std::uint32_t low = 0;  // the smallest code point this length may carry
+    std::uint32_t point = lead;
+    if (lead >= 0xf0 && lead <= 0xf4) length = 4, low = 0x10000, point = lead & 0x07;
+    else if (lead >= 0xe0 && lead <= 0xef) length = 3, low = 0x800, point = lead & 0x0f;
+    else if (lead >= 0xc2 && lead <= 0xdf) length = 2, low = 0x80, point = lead & 0x1f;
+    else if (lead >= 0x80) return false;
+    if (at + length > text.size()) return false;
+    for (std::size_t i = 1; i < length; ++i) {
+      const auto next = static_cast<unsigned char>(text[at + i]);
+      if ((next & 0xc0) != 0x80) return false;
+      point = (point << 6) | (next & 0x3f);
+    }
+    if (point < low || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) return false;
+    at += length;
+  }
+  return true;
+}
+
+std::string encode_header_text(std::string_view utf8) {
+  if (is_ascii(utf8)) return std::string(utf8);
+  // 45 octets make 60 base64 characters: with "=?UTF-8?B?" and "?=", a 72-character word.
+  constexpr std::size_t octets_per_word = 45;
+  const auto continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xc0) == 0x80; };
+  std::string out;
+  std::size_t at = 0;
+  while (at < utf8.size()) {
+    std::size_t end = std::min(utf8.size(), at + octets_per_word);
+    while (end < utf8.size() && end > at + 1 && continuation(utf8[end])) --end;
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + encode_base64(utf8.substr(at, end - at)) + "?=";
+    at = end;
+  }
+  return out;
+}
+
 std::optional<std::string> decode_base64(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   const auto value = [](char c) -> int {
@@ -369,10 +415,13 @@ std::optional<std::string> decode_base64(std::string_view text) {
 }
 
 bool domain_matches(std::string_view pattern, std::string_view domain) {
-  const std::string p = to_lower(pattern), d = to_lower(domain);
-  if (p == "*") return true;
-  if (p.starts_with("*.")) return d.size() > p.size() - 1 && d.ends_with(std::string_view(p).substr(1));
-  return p == d;
+  if (pattern == "*") return true;
+  const std::string d = io::normalize_dns_name(domain);
+  if (pattern.starts_with("*.")) {
+    const std::string parent = "." + io::normalize_dns_name(pattern.substr(2));
+    return d.size() > parent.size() && d.ends_with(parent);
+  }
+  return io::normalize_dns_name(pattern) == d;
 }
 
 bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain) {

@@ -51,6 +51,16 @@ std::optional<std::string> decode_xtext(std::string_view text);
 std::string encode_xtext(std::string_view text);
 
 std::string encode_base64(std::string_view bytes);
+
+// Every byte below 0x80.
+bool is_ascii(std::string_view text);
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+bool is_utf8(std::string_view text);
+
+// Header text as a composer writes it: ASCII as it is; UTF-8 as RFC 2047 encoded words
+// ("=?UTF-8?B?...?="), each at most 75 characters and never splitting a character, folded with
+// CRLF SPACE between them, so that the header section stays ASCII.
+std::string encode_header_text(std::string_view utf8);
 // Strict: nullopt for anything but canonical base64 (RFC 4648 §4) with correct padding.
 std::optional<std::string> decode_base64(std::string_view text);
 
@@ -64,7 +74,8 @@ std::string to_upper(std::string_view text);
 std::string to_lower(std::string_view text);
 
 // Domain patterns, as Salesforce's Email Domain Filters and the relay's rules use them: "*" matches
-// every domain; "example.com" that domain only; "*.example.com" its subdomains only. Case-insensitive.
+// every domain; "example.com" that domain only; "*.example.com" its subdomains only. Compared as
+// DNS names are: case-insensitive, and an internationalized name equals its A-labels.
 bool domain_matches(std::string_view pattern, std::string_view domain);
 bool any_domain_matches(const std::vector<std::string>& patterns, std::string_view domain);
 

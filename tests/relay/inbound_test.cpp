@@ -222,6 +222,10 @@ TEST_CASE("domain patterns follow Salesforce's filter rules", "[relay][inbound]"
   CHECK(relay::domain_matches("*.acme.example", "mail.acme.example"));
   CHECK_FALSE(relay::domain_matches("*.acme.example", "acme.example"));
   CHECK_FALSE(relay::domain_matches("*.acme.example", "badacme.example"));
+  // An internationalized name and its A-labels are one domain.
+  CHECK(relay::domain_matches("xn--bcher-kva.example", "b\xc3\xbc" "cher.example"));
+  CHECK(relay::domain_matches("*.B\xc3\xbc" "cher.example", "mail.xn--bcher-kva.example"));
+  CHECK_FALSE(relay::domain_matches("bucher.example", "b\xc3\xbc" "cher.example"));
 }
 
 TEST_CASE("passwords are stored salted and checked in constant time", "[relay][auth]") {

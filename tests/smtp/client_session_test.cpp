@@ -345,6 +345,58 @@ TEST_CASE("a message larger than the server's SIZE is refused before sending", "
   CHECK(result.recipients[0].reply->enhanced == "5.3.4");
 }
 
+TEST_CASE("internationalized mail goes only to a server that offers SMTPUTF8", "[smtp][client][smtputf8]") {
+  const auto ready = [](const char* ehlo) {
+    auto dialogue = std::make_unique<ClientDialogue>(relay_client_config());
+    dialogue->run(std::string("S: 220 mx ESMTP\nC: EHLO relay.acme.example\n") + ehlo);
+    REQUIRE(dialogue->session.ready());
+    return dialogue;
+  };
+  SECTION("a UTF-8 recipient to a server without it: 5.6.7 before MAIL FROM, the client's own reply") {
+    auto dialogue = ready("S: 250-mx\nS: 250 8BITMIME\n");
+    REQUIRE(dialogue->session.send(dialogue->now, message("a@acme.example", {"jos\xc3\xa9@dest.example"}, "Subject: x\r\n\r\nx\r\n")));
+    dialogue->collect();
+    CHECK(dialogue->take_output().empty());
+    const auto result = dialogue->events_of<event::Finished>().at(0).result;
+    CHECK(result.recipients[0].outcome == Outcome::permanent);
+    CHECK(result.recipients[0].reply->enhanced == "5.6.7");
+    CHECK(result.recipients[0].unsendable == smtp::Unsendable::needs_smtputf8);
+    CHECK(dialogue->session.ready());  // the connection stays usable for other mail
+  }
+  SECTION("the same to a server with it: MAIL FROM asks for SMTPUTF8 though the sender did not") {
+    auto dialogue = ready("S: 250-mx\nS: 250 SMTPUTF8\n");
+    REQUIRE(dialogue->session.send(dialogue->now, message("a@acme.example", {"jos\xc3\xa9@dest.example"}, "x\r\n")));
+    dialogue->run("C: MAIL FROM:<a@acme.example> SMTPUTF8\nS: 250 ok\nC: RCPT TO:<jos\xc3\xa9@dest.example>\n");
+  }
+  SECTION("asked for, but ASCII throughout: sent to a server without it, without the parameter") {
+    auto dialogue = ready("S: 250-mx\nS: 250 8BITMIME\n");
+    auto outgoing = message("a@acme.example", {"b@dest.example"}, "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\nGr\xc3\xbc\xc3\x9f" "e\r\n");
+    outgoing.parameters.smtputf8 = true;
+    REQUIRE(dialogue->session.send(dialogue->now, outgoing));
+    dialogue->run("C: MAIL FROM:<a@acme.example>\nS: 250 ok\nC: RCPT TO:<b@dest.example>\n");
+  }
+  SECTION("asked for, with a UTF-8 header: not sent to a server without it") {
+    auto dialogue = ready("S: 250-mx\nS: 250 8BITMIME\n");
+    auto outgoing = message("a@acme.example", {"b@dest.example"}, "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\nx\r\n");
+    outgoing.parameters.smtputf8 = true;
+    REQUIRE(dialogue->session.send(dialogue->now, outgoing));
+    dialogue->collect();
+    CHECK(dialogue->take_output().empty());
+    CHECK(dialogue->events_of<event::Finished>().at(0).result.recipients[0].unsendable == smtp::Unsendable::needs_smtputf8);
+  }
+}
+
+TEST_CASE("needs_smtputf8 looks at the envelope, and at the headers only when the sender asked", "[smtp][client][smtputf8]") {
+  auto outgoing = message("a@acme.example", {"b@dest.example"}, "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\nbody\r\n");
+  CHECK_FALSE(smtp::needs_smtputf8(outgoing));  // 8-bit headers without SMTPUTF8: the pre-RFC 6531 world, 8BITMIME
+  outgoing.parameters.smtputf8 = true;
+  CHECK(smtp::needs_smtputf8(outgoing));
+  outgoing.content = "Subject: hi\r\n\r\nGr\xc3\xbc\xc3\x9f" "e in the body only\r\n";
+  CHECK_FALSE(smtp::needs_smtputf8(outgoing));
+  CHECK(smtp::needs_smtputf8(message("a@b\xc3\xbc" "cher.example", {"b@dest.example"}, "x\r\n")));
+  CHECK(smtp::needs_smtputf8(message("", {"b@dest.example", "\xe5\xbc\xa0@dest.example"}, "x\r\n")));
+}
+
 TEST_CASE("dot-stuffing turns bare CR and LF into CRLF so nothing can end DATA early", "[smtp][client][smuggling]") {
   CHECK(smtp::dot_stuff("") == ".\r\n");
   CHECK(smtp::dot_stuff("a") == "a\r\n.\r\n");

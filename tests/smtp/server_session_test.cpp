@@ -31,6 +31,25 @@ TEST_CASE("greeting and EHLO advertise the configured extensions", "[smtp][serve
   CHECK(dialogue.events_of<event::Helo>()[0].extended);
 }
 
+TEST_CASE("SMTPUTF8 offered: UTF-8 addresses only in a transaction that asked for it", "[smtp][server][smtputf8]") {
+  smtp::ServerConfig config = mx_config();
+  config.smtputf8 = true;
+  ServerDialogue dialogue(config);
+  dialogue.run("S: 220 mx.example ESMTP\n"
+               "C: EHLO client.example\n"
+               "S: 250-mx.example\nS: 250-PIPELINING\nS: 250-SIZE 10240000\nS: 250-ENHANCEDSTATUSCODES\n"
+               "S: 250-8BITMIME\nS: 250-DSN\nS: 250 SMTPUTF8\n"
+               "C: MAIL FROM:<jos\xc3\xa9@acme.example>\n"
+               "S: 553 5.6.7 Error: an address outside ASCII needs SMTPUTF8\n"
+               "C: MAIL FROM:<jos\xc3\xa9@acme.example> SMTPUTF8\n"
+               "S: 250 2.1.0 Ok\n"
+               "C: RCPT TO:<zo\xc3\xab@b\xc3\xbc" "cher.example>\n"
+               "S: 250 2.1.5 Ok\n");
+  const auto mails = dialogue.events_of<event::Mail>();
+  REQUIRE(mails.size() == 1);
+  CHECK(mails[0].parameters.smtputf8);
+}
+
 TEST_CASE("a whole transaction: dot-stuffing is undone and the message handed over once", "[smtp][server]") {
   ServerDialogue dialogue(mx_config(), [](const smtp::ServerEvent& e) {
     if (std::holds_alternative<event::Message>(e)) return Verdict::accept_with(Reply::make(250, "2.0.0", "Ok: queued as 4F2A"));
@@ -528,6 +547,15 @@ TEST_CASE("a NUL or an 8-bit byte in an address is named, not taken for a missin
   CHECK(error_of("<a(b@acme.example>") == "invalid character in the local part");
   CHECK(error_of("<postmaster>") == "(parsed)");
   CHECK(error_of("<ann>") == "the address needs a domain");
+  const auto utf8_error_of = [](std::string_view text) {
+    const auto parsed = smtp::parse_path(text, true, true);
+    return std::holds_alternative<smtp::PathError>(parsed) ? std::get<smtp::PathError>(parsed).reason : std::string("(parsed)");
+  };
+  CHECK(utf8_error_of("<caf\xc3\xa9@b\xc3\xbc" "cher.example>") == "(parsed)");
+  CHECK(utf8_error_of("<caf\xc3@acme.example>") == "malformed UTF-8 in the address");          // cut short
+  CHECK(utf8_error_of("<caf\xc0\xa9@acme.example>") == "malformed UTF-8 in the address");      // overlong
+  CHECK(utf8_error_of("<a\xed\xa0\x80@acme.example>") == "malformed UTF-8 in the address");   // a surrogate
+  CHECK(utf8_error_of("<a\xf4\x90\x80\x80@acme.example>") == "malformed UTF-8 in the address");  // past U+10FFFF
 }
 
 TEST_CASE("addresses: quoted local parts, literals, limits and 8-bit bytes", "[smtp][syntax]") {
@@ -540,10 +568,38 @@ TEST_CASE("addresses: quoted local parts, literals, limits and 8-bit bytes", "[s
   CHECK(std::holds_alternative<smtp::PathError>(parse("<user@" + std::string(64, 'a') + ".example>")));
   // Found by the address fuzzer: an 8-bit byte escaped inside quotes without SMTPUTF8.
   CHECK(std::holds_alternative<smtp::PathError>(parse("<\"a\\\xb7" "b\"@acme.example>")));
-  CHECK(std::holds_alternative<smtp::ParsedPath>(parse("<\"a\\\xb7" "b\"@acme.example>", true)));
+  // With SMTPUTF8 a whole character passes (U+00B7); a lone continuation byte is malformed UTF-8.
+  CHECK(std::holds_alternative<smtp::ParsedPath>(parse("<\"a\\\xc2\xb7" "b\"@acme.example>", true)));
+  CHECK(std::holds_alternative<smtp::PathError>(parse("<\"a\\\xb7" "b\"@acme.example>", true)));
   CHECK(smtp::decode_base64("AHNmZGMAczNjcmV0") == std::string("\0sfdc\0s3cret", 12));
   CHECK_FALSE(smtp::decode_base64("AHNmZGMAczNjcmV"));   // bad length
   CHECK_FALSE(smtp::decode_base64("c2ZkYx=="));           // stray bits: not canonical
   CHECK(smtp::decode_xtext("a+2Bb") == std::string("a+b"));
   CHECK_FALSE(smtp::decode_xtext("a+2b"));                 // lower-case hex
+}
+
+TEST_CASE("header text outside ASCII becomes RFC 2047 words that never split a character", "[smtp][syntax][smtputf8]") {
+  CHECK(smtp::encode_header_text("Quarterly report") == "Quarterly report");
+  CHECK(smtp::encode_header_text("Gr\xc3\xbc\xc3\x9f" "e") == "=?UTF-8?B?R3LDvMOfZQ==?=");
+  // 40 two-octet characters: more than one word's 45 octets, so two words, folded.
+  std::string long_text;
+  for (int i = 0; i < 40; ++i) long_text += "\xc3\xa9";
+  const std::string encoded = smtp::encode_header_text(long_text);
+  std::string decoded;
+  std::size_t words = 0;
+  for (std::size_t at = 0; at < encoded.size();) {
+    const std::size_t end = encoded.find("\r\n ", at);
+    const std::string word = encoded.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    CHECK(word.size() <= 75);
+    REQUIRE(word.starts_with("=?UTF-8?B?"));
+    REQUIRE(word.ends_with("?="));
+    const auto bytes = smtp::decode_base64(word.substr(10, word.size() - 12));
+    REQUIRE(bytes);
+    CHECK((bytes->size() % 2) == 0);  // whole characters in each word
+    decoded += *bytes;
+    ++words;
+    at = end == std::string::npos ? encoded.size() : end + 3;
+  }
+  CHECK(words == 2);
+  CHECK(decoded == long_text);
 }
