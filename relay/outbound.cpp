@@ -356,6 +356,7 @@ std::string Outbound::notification(const QueuedMessage& message, DsnAction actio
   dsn.date = io_.now();
   dsn.message_id = id + "@" + config_.myhostname;
   dsn.original = message.content;
+  dsn.international = message.parameters.smtputf8;
   dsn.headers_only = action != DsnAction::failed ||
                      (smtp::to_lower(message.parameters.ret) == "hdrs" && broken_variant() != BrokenVariant::notify_ignored);
   return compose_dsn(dsn);
@@ -501,6 +502,7 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
     dsn.recipients.push_back({smtp::Recipient{notify, {}}, RecipientState::queued, 0, Instant(), "", false});
     dsn.content = notification(*current, notice.action, notice.recipients, pending->outcomes, pending->expires, id);
     dsn.helo = config_.myhostname;
+    dsn.parameters.smtputf8 = current->parameters.smtputf8;  // an internationalized report needs SMTPUTF8 too
     queue_.store(std::move(dsn), [this, alive, pending, notify, action = notice.action, covered = notice.recipients](io::Result<std::string> stored) {
       if (!*alive) return;
       const std::string& message_id = pending->message_id;

@@ -15,11 +15,22 @@ std::string_view trim(std::string_view text) {
 
 // Report fields are single lines of printable ASCII: anything else in a reply or an address
 // becomes a space, so no diagnostic can inject a header or end the part early.
-std::string field_text(std::string_view text) {
+// A field's text on one line: control characters become spaces, and so do 8-bit bytes unless the
+// report is an internationalized one (RFC 6533), which carries UTF-8 as it is.
+std::string field_text(std::string_view text, bool utf8 = false) {
   std::string out;
   out.reserve(text.size());
-  for (char c : text) out += (c >= 0x20 && c < 0x7f) ? c : ' ';
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    out += (byte >= 0x20 && byte < 0x7f) || (utf8 && byte >= 0x80) ? c : ' ';
+  }
   return out;
+}
+
+// "rfc822; user@example.com", or RFC 6533's "utf-8; ..." for an address outside ASCII.
+std::string address_field(std::string_view address, bool international) {
+  if (international && !is_ascii(address)) return "utf-8; " + field_text(address, true);
+  return "rfc822; " + field_text(address);
 }
 
 std::string subject_for(DsnAction action) {
@@ -140,51 +151,59 @@ std::string compose_dsn(const DsnMessage& dsn) {
   const DsnReport& report = dsn.report;
   const DsnAction action = report.recipients.empty() ? DsnAction::failed : report.recipients.front().action;
   const std::string boundary = report.queue_id + "." + std::to_string(dsn.date.unix_microseconds()) + "/" + report.reporting_mta;
+  const bool utf8 = dsn.international;
+  const auto text = [utf8](std::string_view field) { return field_text(field, utf8); };
   std::string out;
   out += "From: MAILER-DAEMON@" + report.reporting_mta + " (Mail Delivery System)\r\n";
-  out += "To: <" + field_text(dsn.to) + ">\r\n";
+  out += "To: <" + text(dsn.to) + ">\r\n";
   out += "Subject: " + subject_for(action) + "\r\n";
   out += "Date: " + format_rfc5322(dsn.date) + "\r\n";
   out += "Message-ID: <" + dsn.message_id + ">\r\n";
   out += "Auto-Submitted: auto-replied\r\n";  // RFC 3834: no auto-reply to this
   out += "MIME-Version: 1.0\r\n";
   out += "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"" + boundary + "\"\r\n";
+  if (utf8) out += "Content-Transfer-Encoding: 8bit\r\n";
   out += "\r\nThis is a MIME-encapsulated message.\r\n\r\n";
 
-  out += "--" + boundary + "\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
+  out += "--" + boundary + "\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=" +
+         std::string(utf8 ? "utf-8\r\nContent-Transfer-Encoding: 8bit" : "us-ascii") + "\r\n\r\n";
   out += explanation_for(action, report.reporting_mta) + "\r\n";
   for (const DsnRecipient& recipient : report.recipients) {
-    out += "<" + field_text(recipient.final_recipient) + ">: ";
-    if (!recipient.remote_mta.empty()) out += "host " + field_text(recipient.remote_mta) + " said: ";
-    out += field_text(recipient.diagnostic.empty() ? recipient.status : recipient.diagnostic) + "\r\n";
+    out += "<" + text(recipient.final_recipient) + ">: ";
+    if (!recipient.remote_mta.empty()) out += "host " + text(recipient.remote_mta) + " said: ";
+    out += text(recipient.diagnostic.empty() ? recipient.status : recipient.diagnostic) + "\r\n";
   }
   out += "\r\n";
 
-  out += "--" + boundary + "\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n";
+  out += "--" + boundary + "\r\nContent-Description: Delivery report\r\nContent-Type: message/" + std::string(utf8 ? "global-" : "") +
+         "delivery-status\r\n" +
+         std::string(utf8 ? "Content-Transfer-Encoding: 8bit\r\n" : "") + "\r\n";
   out += "Reporting-MTA: dns; " + report.reporting_mta + "\r\n";
   out += "X-Relaysim-Queue-ID: " + report.queue_id + "\r\n";
-  if (!report.envelope_id.empty()) out += "Original-Envelope-Id: " + field_text(report.envelope_id) + "\r\n";
+  if (!report.envelope_id.empty()) out += "Original-Envelope-Id: " + text(report.envelope_id) + "\r\n";
   out += "Arrival-Date: " + report.arrival_date + "\r\n";
   for (const DsnRecipient& recipient : report.recipients) {
-    out += "\r\nFinal-Recipient: rfc822; " + field_text(recipient.final_recipient) + "\r\n";
+    out += "\r\nFinal-Recipient: " + address_field(recipient.final_recipient, utf8) + "\r\n";
     if (!recipient.original_recipient.empty()) {
-      out += "Original-Recipient: rfc822; " + field_text(recipient.original_recipient) + "\r\n";
+      out += "Original-Recipient: " + address_field(recipient.original_recipient, utf8) + "\r\n";
     }
     out += "Action: " + std::string(to_string(recipient.action)) + "\r\n";
     out += "Status: " + recipient.status + "\r\n";
-    if (!recipient.remote_mta.empty()) out += "Remote-MTA: dns; " + field_text(recipient.remote_mta) + "\r\n";
-    if (!recipient.diagnostic.empty()) out += "Diagnostic-Code: smtp; " + field_text(recipient.diagnostic) + "\r\n";
+    if (!recipient.remote_mta.empty()) out += "Remote-MTA: dns; " + text(recipient.remote_mta) + "\r\n";
+    if (!recipient.diagnostic.empty()) out += "Diagnostic-Code: smtp; " + text(recipient.diagnostic) + "\r\n";
     if (!recipient.last_attempt_date.empty()) out += "Last-Attempt-Date: " + recipient.last_attempt_date + "\r\n";
     if (!recipient.will_retry_until.empty()) out += "Will-Retry-Until: " + recipient.will_retry_until + "\r\n";
   }
   out += "\r\n";
 
   if (dsn.headers_only) {
-    out += "--" + boundary + "\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n";
+    out += "--" + boundary + "\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: " +
+           std::string(utf8 ? "message/global-headers" : "text/rfc822-headers") + "\r\n\r\n";
     out += header_section(dsn.original);
   } else {
     out += "--" + boundary +
-           "\r\nContent-Description: Undelivered Message\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+           "\r\nContent-Description: Undelivered Message\r\nContent-Type: message/" + std::string(utf8 ? "global" : "rfc822") +
+           "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
     out += dsn.original;
     if (!dsn.original.empty() && !dsn.original.ends_with("\r\n")) out += "\r\n";
   }
@@ -215,12 +234,14 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
       const auto part_headers = read_fields(groups.front());
       const auto part_type = part_headers.find("content-type");
       const std::string part_lower = part_type == part_headers.end() ? std::string() : smtp::to_lower(part_type->second);
-      if ((part_lower.starts_with("text/rfc822-headers") || part_lower.starts_with("message/rfc822")) && groups.size() >= 2) {
+      if ((part_lower.starts_with("text/rfc822-headers") || part_lower.starts_with("message/rfc822") ||
+           part_lower.starts_with("message/global")) && groups.size() >= 2) {
         returned_message_id = header_value(std::string(groups[1]) + "\r\n\r\n", "Message-ID");
         while (!returned_message_id.empty() && (returned_message_id.front() == '<' || returned_message_id.front() == ' ')) returned_message_id.erase(0, 1);
         while (!returned_message_id.empty() && (returned_message_id.back() == '>' || returned_message_id.back() == ' ')) returned_message_id.pop_back();
       }
-      if (!report_found && part_type != part_headers.end() && part_lower.starts_with("message/delivery-status")) {
+      const bool report_part = part_lower.starts_with("message/delivery-status") || part_lower.starts_with("message/global-delivery-status");
+      if (!report_found && part_type != part_headers.end() && report_part) {
         if (groups.size() < 3) return std::nullopt;  // per-message fields and at least one recipient
         DsnReport report;
         const auto per_message = read_fields(groups[1]);

@@ -1,5 +1,5 @@
 #pragma once
-// Delivery status notifications (RFC 3464): the multipart/report a relay sends from <> to a
+// Delivery status notifications (RFC 3464, and RFC 6533 for internationalized mail): the multipart/report a relay sends from <> to a
 // message's envelope sender when recipients fail, are delayed, or (on request) are delivered or
 // relayed. One notification covers every recipient of one message that reached the same outcome
 // in the same event. compose_dsn writes one; parse_dsn reads one back (tests, and the doubles
@@ -47,6 +47,9 @@ struct DsnMessage {
   std::string message_id;  // without angle brackets
   std::string original;    // the original message (content as queued)
   bool headers_only = false;  // RET=HDRS: return only the header section
+  // The original travelled with SMTPUTF8: the report is RFC 6533's (message/global-delivery-status,
+  // "utf-8;" addresses, message/global or message/global-headers), and it needs SMTPUTF8 too.
+  bool international = false;
 };
 
 // The whole message, header and body, CRLF line endings, ready to queue.

@@ -205,3 +205,45 @@ TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inje
   CHECK_THAT(headers, !Catch::Contains("the body"));
   CHECK(smtp::parse_dsn("Subject: not a report\r\n\r\nhello\r\n") == std::nullopt);
 }
+
+TEST_CASE("an internationalized DSN is RFC 6533's, as Postfix writes one: global parts, utf-8 addresses, and it reads back", "[relay][dsn][smtputf8][unit]") {
+  smtp::DsnMessage dsn;
+  dsn.report.reporting_mta = "relay.acme.example";
+  dsn.report.queue_id = "ABC123";
+  dsn.report.arrival_date = format_rfc5322(t0());
+  smtp::DsnRecipient zoe;
+  zoe.final_recipient = "zo\xc3\xab@old.example";
+  zoe.original_recipient = "zo\xc3\xab@old.example";
+  zoe.status = "5.6.7";
+  zoe.diagnostic = "SMTPUTF8 is required, but was not offered by host mx.old.example[192.0.2.26]:25";
+  smtp::DsnRecipient ann = zoe;
+  ann.final_recipient = "ann@old.example";
+  ann.original_recipient.clear();
+  dsn.report.recipients = {zoe, ann};
+  dsn.to = "sales@acme.example";
+  dsn.date = t0() + 1min;
+  dsn.message_id = "ABC124@relay.acme.example";
+  dsn.original = "To: zo\xc3\xab@old.example\r\nSubject: hi\r\n\r\nthe body\r\n";
+
+  const std::string plain = smtp::compose_dsn(dsn);
+  CHECK_THAT(plain, Catch::Contains("Final-Recipient: rfc822; zo  @old.example\r\n"));  // 8-bit bytes never pass unflagged
+  CHECK_THAT(plain, Catch::Contains("Content-Type: message/rfc822"));
+
+  dsn.international = true;
+  const std::string global = smtp::compose_dsn(dsn);
+  // The report type stays delivery-status, as in Postfix's RFC 6533 bounces; the parts change.
+  CHECK_THAT(global, Catch::Contains("Content-Type: multipart/report; report-type=delivery-status;"));
+  CHECK_THAT(global, Catch::Contains("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"));
+  CHECK_THAT(global, Catch::Contains("Content-Type: message/global-delivery-status\r\nContent-Transfer-Encoding: 8bit\r\n"));
+  CHECK_THAT(global, Catch::Contains("Final-Recipient: utf-8; zo\xc3\xab@old.example\r\nOriginal-Recipient: utf-8; zo\xc3\xab@old.example\r\n"));
+  CHECK_THAT(global, Catch::Contains("Final-Recipient: rfc822; ann@old.example\r\n"));  // ASCII keeps its type
+  CHECK_THAT(global, Catch::Contains("Content-Type: message/global\r\n"));
+  const auto report = smtp::parse_dsn(global);
+  REQUIRE(report);
+  REQUIRE(report->recipients.size() == 2);
+  CHECK(report->recipients[0].final_recipient == "zo\xc3\xab@old.example");
+  CHECK(report->recipients[0].status == "5.6.7");
+
+  dsn.headers_only = true;
+  CHECK_THAT(smtp::compose_dsn(dsn), Catch::Contains("Content-Type: message/global-headers\r\n"));
+}
