@@ -57,6 +57,7 @@ struct RelayConfig {
   std::map<std::string, std::string> users;
   std::vector<std::string> auth_mechanisms{"PLAIN", "LOGIN"};
   bool smtpd_tls_auth_only = true;  // AUTH only after STARTTLS (or on an implicit-TLS listener)
+  bool smtputf8_enable = true;  // SMTPUTF8 offered (RFC 6531), as Postfix >= 3.0 does
   // Domain patterns ("acme.example", "*.acme.example", "*"): envelope senders the relay accepts
   // from authorised clients, and recipient domains it relays to. Empty sender list: any sender.
   std::vector<std::string> sender_domains;

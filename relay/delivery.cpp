@@ -204,6 +204,10 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
   for (std::size_t i = 0; i < result.recipients.size(); ++i) {
     const smtp::RecipientResult& recipient = result.recipients[i];
     const std::size_t position = sent_positions_[i];
+    if (recipient.unsendable != smtp::Unsendable::no) {
+      settle(position, recipient.outcome, failure(recipient.reply->status(), unsendable_reason(recipient.unsendable), ""));
+      continue;
+    }
     std::string status, reason, diagnostic;
     if (recipient.reply) {
       status = recipient.reply->status();
@@ -241,6 +245,14 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
     }
   }
   finish_job();
+}
+
+// The client's own refusal, in Postfix's words: no server said it.
+std::string Delivery::unsendable_reason(smtp::Unsendable why) const {
+  if (why == smtp::Unsendable::needs_smtputf8) return "SMTPUTF8 is required, but was not offered by host " + hop_label();
+  const auto limit = connection_->session().capabilities().size_max.value_or(0);
+  return "message size " + std::to_string(job_->message.content.size()) + " exceeds size limit " + std::to_string(limit) +
+         " of server " + hop_label();
 }
 
 void Delivery::on_closed() {

@@ -115,6 +115,7 @@ class Delivery {
     int code = 0;                      // the reply code, when a server replied
     std::optional<io::Endpoint> relay_endpoint;
   };
+  std::string unsendable_reason(smtp::Unsendable why) const;
   Failure failure(std::string status, std::string reason, std::string diagnostic) const;
   void settle(std::size_t position, smtp::Outcome outcome, const Failure& what);
   void settle_remaining(smtp::Outcome outcome, const Failure& what);

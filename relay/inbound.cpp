@@ -180,6 +180,7 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
   server.starttls = tls_ != nullptr && !listener.implicit_tls;
   if (!config_.users.empty()) server.auth_mechanisms = config_.auth_mechanisms;
   server.auth_requires_tls = config_.smtpd_tls_auth_only;
+  server.smtputf8 = config_.smtputf8_enable;
   server.message_size_max = config_.message_size_limit;
   server.recipients_max = config_.smtpd_recipient_limit;
   server.soft_error_limit = config_.smtpd_soft_error_limit;
@@ -292,8 +293,10 @@ void Inbound::append_received_header(std::string& out, const Session& session, c
   out.append(" (unknown [").append(session.client.address.to_string()).append("])\r\n");
   if (tls) out.append("\t(using ").append(smtp.tls().version).append(" with cipher ").append(smtp.tls().cipher).append(")\r\n");
   if (authenticated) out.append("\t(Authenticated sender: ").append(sanitize_helo(smtp.authenticated_user())).append(")\r\n");
-  // RFC 3848 protocol names: ESMTP, ESMTPS, ESMTPA, ESMTPSA.
-  out.append("\tby ").append(config_.myhostname).append(" (relaysim) with ESMTP");
+  // RFC 3848 protocol names: ESMTP, ESMTPS, ESMTPA, ESMTPSA; with SMTPUTF8, RFC 6531 §3.7.3's
+  // UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA.
+  out.append("\tby ").append(config_.myhostname).append(" (relaysim) with ");
+  out.append(message.envelope.parameters.smtputf8 ? "UTF8SMTP" : "ESMTP");
   if (tls) out += 'S';
   if (authenticated) out += 'A';
   out.append(" id ").append(queue_id).append("\r\n");

@@ -158,7 +158,7 @@ mailauth::DkimSigning read_dkim_signing(const JsonValue& value) {
 }
 
 relay::RelayConfig read_relay_config(const JsonValue& value) {
-  value.allow_keys({"myhostname", "listeners", "mynetworks", "users", "auth_mechanisms", "smtpd_tls_auth_only",
+  value.allow_keys({"myhostname", "listeners", "mynetworks", "users", "auth_mechanisms", "smtpd_tls_auth_only", "smtputf8_enable",
                     "sender_domains", "recipient_domains", "message_size_limit", "smtpd_recipient_limit",
                     "smtpd_hard_error_limit", "smtpd_junk_command_limit", "smtpd_timeout", "smtpd_per_record_deadline",
                     "smtpd_trusted_connection_reserve", "stress_smtpd_timeout", "stress_smtpd_hard_error_limit",
@@ -208,6 +208,7 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
     }
   }
   if (auto auth_only = value.find("smtpd_tls_auth_only")) config.smtpd_tls_auth_only = auth_only->boolean();
+  if (auto utf8 = value.find("smtputf8_enable")) config.smtputf8_enable = utf8->boolean();
   if (auto senders = value.find("sender_domains")) config.sender_domains = domain_patterns(*senders);
   if (auto recipients = value.find("recipient_domains")) config.recipient_domains = domain_patterns(*recipients);
   if (auto size = value.find("message_size_limit")) config.message_size_limit = static_cast<std::size_t>(size->integer(1, 1'000'000'000));

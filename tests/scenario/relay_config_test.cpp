@@ -47,7 +47,7 @@ TEST_CASE("a relay configuration reads every key, with Postfix's names", "[relay
 TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
   CHECK(error_of(R"({ "mynetwork": [] })") ==
         "$.mynetwork: expected one of the keys myhostname, listeners, mynetworks, users, auth_mechanisms, "
-        "smtpd_tls_auth_only, sender_domains, recipient_domains, message_size_limit, smtpd_recipient_limit, "
+        "smtpd_tls_auth_only, smtputf8_enable, sender_domains, recipient_domains, message_size_limit, smtpd_recipient_limit, "
         "smtpd_hard_error_limit, smtpd_junk_command_limit, smtpd_timeout, smtpd_per_record_deadline, "
         "smtpd_trusted_connection_reserve, stress_smtpd_timeout, stress_smtpd_hard_error_limit, "
         "stress_smtpd_junk_command_limit, smtpd_auth_failure_limit, hopcount_limit, queue_directory, queue_journal, "
