@@ -19,7 +19,7 @@ namespace relaysim::cli {
 namespace {
 
 std::optional<smtp::Mailbox> mailbox(const std::string& text) {
-  const auto parsed = smtp::parse_path("<" + text + ">", false, false);
+  const auto parsed = smtp::parse_path("<" + text + ">", false, true);  // internationalized too (RFC 6531)
   const auto* path = std::get_if<smtp::ParsedPath>(&parsed);
   if (path == nullptr || !path->mailbox || path->mailbox->domain.empty()) return std::nullopt;
   return *path->mailbox;

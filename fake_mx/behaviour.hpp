@@ -116,6 +116,7 @@ struct Behaviour {
   std::uint16_t port = 25;
   io::Address address = io::Address::any_v4();  // where it listens (real mode binds one address)
   bool starttls = false;  // offered when the node has a TLS context too
+  bool smtputf8 = true;   // SMTPUTF8 offered (RFC 6531), as Gmail, Outlook and Postfix >= 3.0 do
   Greylisting greylisting;
   Mailboxes mailboxes;
   Limits limits;

@@ -217,6 +217,7 @@ void FakeMxNode::open_session(std::unique_ptr<io::Connection> connection) {
   smtp::ServerConfig config;
   config.hostname = behaviour_.hostname;
   config.starttls = behaviour_.starttls && tls_ != nullptr;
+  config.smtputf8 = behaviour_.smtputf8;
   config.recipients_max = 1000;
   // The engine asks before EHLO, STARTTLS and DATA only when a rule needs it.
   config.ask_at_commands = std::any_of(behaviour_.rules.begin(), behaviour_.rules.end(), [](const Rule& rule) {

@@ -285,10 +285,14 @@ class OrgNode final : public io::Node {
     for (const smtp::Mailbox& to : send.to) to_header += (to_header.empty() ? "" : ", ") + to.to_string();
     std::string content;
     content += "Date: " + format_instant(io_.now()) + "\r\n";
-    content += "From: " + (send.from_name.empty() ? send.from.to_string() : "\"" + send.from_name + "\" <" + send.from.to_string() + ">") + "\r\n";
+    const std::string from_name = smtp::encode_header_text(send.from_name);
+    const bool quoted = from_name == send.from_name;  // encoded words are never quoted (RFC 2047 §5)
+    content += "From: " + (send.from_name.empty() ? send.from.to_string()
+                                                  : (quoted ? "\"" + from_name + "\"" : from_name) + " <" + send.from.to_string() + ">") +
+               "\r\n";
     content += "To: " + to_header + "\r\n";
     content += "Message-ID: <" + id + "." + std::to_string(io_.now().unix_seconds()) + "@sfdc.net>\r\n";
-    content += "Subject: " + send.subject + "\r\n";
+    content += "Subject: " + smtp::encode_header_text(send.subject) + "\r\n";
     content += "MIME-Version: 1.0\r\n";
     content += "X-Priority: 3\r\n";
     content += "X-SFDC-LK: " + org_.org_id + "\r\n";
@@ -536,6 +540,9 @@ class OrgNode final : public io::Node {
     smtp::ServerConfig config;
     config.hostname = org_.bounce_management.instance + "." + org_.bounce_management.domain;
     config.starttls = false;
+    // A VERP return path carries the recipient's address, so an internationalized recipient makes
+    // an internationalized return path: its bounce can only arrive over SMTPUTF8.
+    config.smtputf8 = true;
     const std::uint64_t id = connection->id();
     inbox_[id] = std::make_unique<endpoint::ServerConnection>(
         io_, std::move(connection), config, nullptr,

@@ -136,7 +136,7 @@ smtp::Reply read_reply(const JsonValue& value) {
 }
 
 fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin) {
-  value.allow_keys({"preset", "hostname", "port", "starttls", "greylisting", "mailboxes", "limits", "authentication", "rules"});
+  value.allow_keys({"preset", "hostname", "port", "starttls", "smtputf8", "greylisting", "mailboxes", "limits", "authentication", "rules"});
   fake_mx::Behaviour behaviour;
   if (auto item = value.find("preset")) {
     const std::size_t index = item->choice({"gmail", "outlook", "postgrey"});
@@ -145,6 +145,7 @@ fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin
   if (auto item = value.find("hostname")) behaviour.hostname = item->string();
   if (auto item = value.find("port")) behaviour.port = item->port();
   if (auto item = value.find("starttls")) behaviour.starttls = item->boolean();
+  if (auto item = value.find("smtputf8")) behaviour.smtputf8 = item->boolean();
   if (auto item = value.find("greylisting")) {
     fake_mx::Greylisting& greylisting = behaviour.greylisting;
     if (item->raw().is_boolean()) {
