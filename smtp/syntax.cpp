@@ -45,10 +45,12 @@ bool valid_domain(std::string_view domain, bool allow_utf8) {
 
 bool valid_address_literal(std::string_view literal) {
   // "[" ( IPv4 / "IPv6:" IPv6 / tag ":" text ) "]" - the content is checked loosely; policy
-  // decides whether literals are acceptable at all.
+  // decides whether literals are acceptable at all. Printable ASCII only (dcontent, RFC 5321
+  // §4.1.3), with SMTPUTF8 too.
   if (literal.size() < 3 || literal.front() != '[' || literal.back() != ']') return false;
   for (char c : literal.substr(1, literal.size() - 2)) {
-    if (c == '[' || c == ']' || c == '\\' || static_cast<unsigned char>(c) <= 32 || c == 127) return false;
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '[' || c == ']' || c == '\\' || byte <= 32 || byte >= 127) return false;
   }
   return true;
 }

@@ -556,6 +556,9 @@ TEST_CASE("a NUL or an 8-bit byte in an address is named, not taken for a missin
   CHECK(utf8_error_of("<caf\xc0\xa9@acme.example>") == "malformed UTF-8 in the address");      // overlong
   CHECK(utf8_error_of("<a\xed\xa0\x80@acme.example>") == "malformed UTF-8 in the address");   // a surrogate
   CHECK(utf8_error_of("<a\xf4\x90\x80\x80@acme.example>") == "malformed UTF-8 in the address");  // past U+10FFFF
+  // Found by the address fuzzer: an address literal is printable ASCII, SMTPUTF8 or not.
+  CHECK(error_of("<a@[TTLS\xe0\xe0" "226.5]>") == "malformed address literal");
+  CHECK(utf8_error_of("<a@[TTLS\xc3\xa9]>") == "malformed address literal");
 }
 
 TEST_CASE("addresses: quoted local parts, literals, limits and 8-bit bytes", "[smtp][syntax]") {
