@@ -26,11 +26,7 @@ class AuthDns {
  public:
   explicit AuthDns(const std::string& records_path) {
     if (records_path.empty()) return;
-    std::ifstream stream(records_path, std::ios::binary);
-    if (!stream) throw scenario::InputError("$", "a readable JSON file of DNS records", "none at " + records_path);
-    std::ostringstream text;
-    text << stream.rdbuf();
-    const nlohmann::json document = scenario::parse_json_text(text.str(), records_path);
+    const nlohmann::json document = scenario::read_json_file(records_path, "a JSON file of DNS records");
     const scenario::JsonValue root(document, "$");
     if (!root.is_object()) root.fail("an object of names to records");
     zone_.emplace();

@@ -1,7 +1,14 @@
 #include "scenario/json_reader.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 namespace relaysim::scenario {
 namespace {
@@ -112,11 +119,34 @@ nlohmann::json parse_json_text(std::string_view text, std::string_view source_na
     // A key given twice is a mistake the parser would hide (it keeps the last): refused, with its path.
     return nlohmann::json::parse(text.begin(), text.end(), DuplicateKeyCheck());
   } catch (const nlohmann::json::parse_error& error) {
+    // "[json.exception.parse_error.101] parse error at line 4, column 1: syntax error while parsing
+    // object key - unexpected '}'; expected string literal": the part after the position.
     std::string message = error.what();
     const std::size_t colon = message.find(": ");
     if (colon != std::string::npos) message = message.substr(colon + 2);
-    throw InputError("$", "valid JSON", std::string(source_name) + " does not parse: " + message);
+    // Where: the line and column of the byte the parser stopped at, as an editor counts them.
+    const std::size_t stop = std::min<std::size_t>(error.byte == 0 ? 0 : error.byte - 1, text.size());
+    const std::string_view before = text.substr(0, stop);
+    const std::size_t line = static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n')) + 1;
+    const std::size_t line_start = before.rfind('\n');
+    const std::size_t column = stop - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1;
+    throw InputError("line " + std::to_string(line) + ", column " + std::to_string(column), "valid JSON",
+                     std::string(source_name) + " does not parse: " + message);
   }
+}
+
+nlohmann::json read_json_file(const std::string& path, std::string_view what) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status)) throw InputError("$", std::string(what), "no file at " + path);
+  if (std::filesystem::is_directory(status)) throw InputError("$", std::string(what), path + " is a directory");
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) throw InputError("$", std::string(what), "cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream text;
+  text << stream.rdbuf();
+  const std::string content = text.str();
+  if (content.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError("$", std::string(what), path + " is empty");
+  return parse_json_text(content, path);
 }
 
 bool JsonValue::is_null() const { return value_->is_null(); }
@@ -129,7 +159,8 @@ void JsonValue::fail(std::string expected) const { throw InputError(path_, std::
 void JsonValue::allow_keys(std::initializer_list<std::string_view> keys) const {
   if (!value_->is_object()) fail("an object");
   for (const auto& [key, value] : value_->items()) {
-    bool known = false;
+    // A document may name its JSON Schema ("$schema": "docs/scenario.schema.json"), for editors.
+    bool known = path_ == "$" && key == "$schema";
     for (std::string_view allowed : keys) known = known || allowed == key;
     if (!known) {
       std::string list;

@@ -64,8 +64,12 @@ class Mistakes {
   std::vector<InputError> all_;
 };
 
-// Parses text as JSON; a syntax error becomes an InputError at `$` with the line and column.
+// Parses text as JSON; a syntax error becomes an InputError at its line and column ("line 4,
+// column 1"), and a key given twice one at its JSON path.
 nlohmann::json parse_json_text(std::string_view text, std::string_view source_name);
+// Reads and parses a JSON file. A missing file, a directory, an unreadable or empty file is an
+// InputError at `$` that expects `what` ("a scenario file") and says which it was.
+nlohmann::json read_json_file(const std::string& path, std::string_view what);
 
 class JsonValue {
  public:

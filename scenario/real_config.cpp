@@ -130,13 +130,7 @@ void load_dkim_key(mailauth::DkimSigning& signing, const JsonValue& at, const st
 }
 
 // The whole file as JSON; its problems are InputErrors at `$`.
-nlohmann::json read_document(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw InputError("$", "a readable configuration file", "none at " + path);
-  std::ostringstream text;
-  text << stream.rdbuf();
-  return parse_json_text(text.str(), path);
-}
+nlohmann::json read_document(const std::string& path) { return read_json_file(path, "a configuration file"); }
 
 // The data directory as configured (`data_directory`, else the file's own directory), checked:
 // a writable directory, or a path whose nearest existing parent is one (it is created at start).

@@ -720,13 +720,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
   return loaded;
 }
 
-nlohmann::json read_world_document(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw InputError("$", "a readable file", "cannot open '" + path + "'");
-  std::ostringstream text;
-  text << file.rdbuf();
-  return parse_json_text(text.str(), path);
-}
+nlohmann::json read_world_document(const std::string& path) { return read_json_file(path, "a scenario file"); }
 
 std::string directory_of(const std::string& path) {
   const std::size_t slash = path.rfind('/');

@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
+
+
 #include "scenario/world_file.hpp"
 #include "smtp/dsn.hpp"
 #include "support/test_world.hpp"
@@ -106,10 +110,36 @@ TEST_CASE("every input error names the JSON path, what was expected and what was
   }
 }
 
-TEST_CASE("broken JSON is an input error at the root", "[scenario]") {
+TEST_CASE("broken JSON is an input error at its line and column", "[scenario]") {
   CHECK_THROWS_AS(scenario::parse_json_text("{ \"seed\": ", "broken.json"), InputError);
   CHECK_THROWS_WITH(scenario::parse_json_text("{ \"seed\": ", "broken.json"),
-                    Catch::StartsWith("$: expected valid JSON, found broken.json does not parse"));
+                    Catch::StartsWith("line 1, column 11: expected valid JSON, found broken.json does not parse"));
+  CHECK_THROWS_WITH(scenario::parse_json_text("{\n  \"name\": \"x\",\n  \"seed\": 1,\n}\n", "trailing.json"),
+                    Catch::StartsWith("line 4, column 1: expected valid JSON, found trailing.json does not parse: "
+                                      "syntax error while parsing object key - unexpected '}'"));
+}
+
+TEST_CASE("a scenario file that is missing, a directory or empty says which, and $schema is welcome", "[scenario]") {
+  const std::string directory = RELAYSIM_SOURCE_DIR "/scenarios";
+  const auto error_of = [](const std::string& path) {
+    try {
+      scenario::read_json_file(path, "a scenario file");
+    } catch (const InputError& error) {
+      return std::string(error.what());
+    }
+    return std::string("(read)");
+  };
+  CHECK(error_of(directory) == "$: expected a scenario file, found " + directory + " is a directory");
+  CHECK(error_of(directory + "/none.json") == "$: expected a scenario file, found no file at " + directory + "/none.json");
+  const std::string empty = std::filesystem::temp_directory_path() / "relaysim-empty.json";
+  { std::ofstream(empty) << " \n"; }
+  CHECK(error_of(empty) == "$: expected a scenario file, found " + empty + " is empty");
+  std::filesystem::remove(empty);
+  // An editor's "$schema" is accepted at the top, and only there.
+  const nlohmann::json named = nlohmann::json::parse(R"({ "$schema": "docs/scenario.schema.json", "name": "x" })");
+  CHECK_NOTHROW(scenario::JsonValue(named, "$").allow_keys({"name"}));
+  const nlohmann::json nested = nlohmann::json::parse(R"({ "$schema": "x" })");
+  CHECK_THROWS_AS(scenario::JsonValue(nested, "$.nodes").allow_keys({"name"}), InputError);
 }
 
 namespace {
