@@ -371,6 +371,13 @@ int explore_command(int argc, char** argv) {
     return 2;
   }
 
+  for (const auto& [option, path] : {std::pair{"--junit", junit}, std::pair{"--digests", digests}}) {
+    if (path.empty()) continue;
+    if (const std::string problem = output_problem(path); !problem.empty()) {
+      std::fprintf(stderr, "relaysim explore: %s %s: cannot write there: %s\n", option, path.c_str(), problem.c_str());
+      return 2;
+    }
+  }
   if (!merge.empty()) return merge_results(merge, out, junit, digests, require_coverage);
   const auto started = std::chrono::steady_clock::now();  // the budget is wall time, outside any world
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };

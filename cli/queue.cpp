@@ -121,6 +121,21 @@ int queue_command(int argc, char** argv) {
     std::fprintf(stderr, "relaysim queue: %s is not a directory\n", path.c_str());
     return 2;
   }
+  // A directory holding anything but queue files and the journal is not a queue: refused before
+  // anything is read or changed (pointed at /tmp by mistake, recovery would report its files).
+  std::size_t foreign = 0;
+  std::string example;
+  std::error_code listing;
+  for (const auto& entry : std::filesystem::directory_iterator(path, listing)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "journal" || relay::QueueId::parse(name)) continue;
+    if (foreign++ == 0) example = name;
+  }
+  if (foreign > 0) {
+    std::fprintf(stderr, "relaysim queue: %s is not a relay queue: %zu of its entries are not queue files (such as '%s'); nothing was read or changed\n",
+                 path.c_str(), foreign, example.c_str());
+    return 2;
+  }
   real::Runtime runtime;
   auto io = runtime.make_io({"queue", "", path.parent_path().string(), 1, std::nullopt, std::chrono::seconds(5), {}, {}, false});
   relay::Queue queue(*io, path.filename().string());

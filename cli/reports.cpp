@@ -1,6 +1,11 @@
 #include "cli/reports.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -200,6 +205,19 @@ std::string verdict_rows(const std::vector<scenario::Verdict>& verdicts) {
 }
 
 }  // namespace
+
+std::string output_problem(const std::string& path) {
+  if (path == "-") return "";
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path file(path);
+  const fs::path directory = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  if (!fs::is_directory(directory, error)) return "no directory " + directory.string();
+  if (fs::is_directory(file, error)) return path + " is a directory";
+  const bool exists = fs::exists(file, error);
+  if (::access(exists ? file.c_str() : directory.c_str(), W_OK) != 0) return std::strerror(errno);
+  return "";
+}
 
 bool write_file(const std::string& path, const std::string& content) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);

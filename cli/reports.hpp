@@ -20,6 +20,10 @@ struct RanFile {
 };
 
 bool write_file(const std::string& path, const std::string& content);
+// Why a file cannot be written at `path` ("no directory /x", "is a directory", "Permission
+// denied"), or "" when it can: checked before a run, so that an hour's run does not end in
+// "cannot write". "-" (standard output) is always writable.
+std::string output_problem(const std::string& path);
 
 // Text for XML and HTML: the five special characters escaped, control characters dropped.
 std::string xml_escape(std::string_view text);

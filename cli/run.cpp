@@ -241,6 +241,14 @@ int run_command(int argc, char** argv) {
     std::fprintf(stderr, "relaysim run: --trace and --report take one file at a time\n");
     return 2;
   }
+  for (const auto& [option, path] : {std::pair{"--trace", options.trace_path}, std::pair{"--junit", options.junit_path},
+                                     std::pair{"--report", options.report_path}}) {
+    if (path.empty()) continue;
+    if (const std::string problem = output_problem(path); !problem.empty()) {
+      std::fprintf(stderr, "relaysim run: %s %s: cannot write there: %s\n", option, path.c_str(), problem.c_str());
+      return 2;
+    }
+  }
   int worst = 0;
   std::vector<RanFile> ran;
   for (const std::string& file : files) {

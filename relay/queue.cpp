@@ -423,8 +423,15 @@ RecoveryReport Queue::recover(bool repair) {
   std::vector<QueueId> finished;
   for (const std::string& name : names.value()) {
     if (name == "journal") continue;
+    const std::optional<QueueId> named = QueueId::parse(name);
+    if (!named) {
+      // Not a name the queue writes (a queue directory pointed at the wrong place, a file an
+      // operator left): never read as a message, never removed.
+      report.problems.push_back(name + ": not a queue file; left alone");
+      continue;
+    }
     // Known already (an earlier pass, or stored since): nothing to recover.
-    if (const std::optional<QueueId> known = QueueId::parse(name); known && entries_.contains(*known)) continue;
+    if (entries_.contains(*named)) continue;
     auto contents = io_.read_file(path(name));
     if (!contents) {
       report.problems.push_back(name + ": " + contents.error().detail);
@@ -435,19 +442,18 @@ RecoveryReport Queue::recover(bool repair) {
     std::string_view bytes = contents.value();
     if (broken_variant() == BrokenVariant::recovery_drops_last_change) bytes = without_last_state(bytes);
     std::optional<QueuedMessage> message = replay_queue_file(bytes, name);
-    const std::optional<QueueId> key = QueueId::parse(name);
-    if (!message || !key) {
+    if (!message) {
       torn.push_back(name);
       continue;
     }
     if (message->finished()) {
       report.finished += 1;
-      finished.push_back(*key);
+      finished.push_back(*named);
       continue;
     }
     report.recovered += 1;
     report.recovered_ids.push_back(name);
-    entries_[*key] = std::make_unique<QueueEntry>(summarize(*message));
+    entries_[*named] = std::make_unique<QueueEntry>(summarize(*message));
   }
   recover_journal(repair, report, unreadable, finished);
   for (const QueueId& key : finished) {

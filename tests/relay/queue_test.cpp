@@ -601,6 +601,37 @@ TEST_CASE("a torn message file is discarded at recovery and the whole ones are k
   CHECK(probe.recovered[0].content == sample_message().content);
 }
 
+TEST_CASE("a file the queue did not write is reported and left alone, never removed", "[relay][queue]") {
+  sim::World world(1, t0());
+  world.add_host({"a", {address("10.0.0.1")}});
+  QueueProbe probe;
+  int starts = 0;
+  bool kept = false;
+  add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
+    if (++starts == 1) {
+      // A queue directory pointed at a directory with other files in it.
+      auto notes = io.create_file("queue/notes.txt");
+      REQUIRE(notes);
+      REQUIRE(notes.value()->append("an operator's notes"));
+      queue.store(sample_message(), [](io::Result<std::string> id) { REQUIRE(id); });
+      return;
+    }
+    const auto notes = io.read_file("queue/notes.txt");
+    kept = notes && notes.value() == "an operator's notes";
+  });
+  world.crash_at("relay", t0() + 1s, sim::CrashKind::kill);  // the page cache survives: so do the notes
+  world.restart_at("relay", t0() + 2s);
+  world.start();
+  world.run_until(t0() + 1min);
+  CHECK(starts == 2);
+  CHECK(kept);  // recovery repairs, and still the file is there
+  CHECK(probe.report.discarded == 0);
+  CHECK(probe.report.recovered == 1);
+  CHECK(probe.report.complete);
+  REQUIRE(probe.report.problems.size() == 1);
+  CHECK(probe.report.problems[0] == "notes.txt: not a queue file; left alone");
+}
+
 namespace {
 
 // A spool server: SMTP in, queue, 250 "queued as <id>" only once the queue says durable, 451 when
