@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "mailauth/dmarc.hpp"
 #include "real/runtime.hpp"
 #include "scenario/world_file.hpp"
@@ -192,8 +193,7 @@ int auth_command(int argc, char** argv) {
     }
     return 0;
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim auth: %s\n", error.what());
-    return 2;
+    return option_error("auth", error, argc, argv);
   } catch (const scenario::InputError& error) {
     std::fprintf(stderr, "relaysim auth: %s\n", error.what());
     return 2;

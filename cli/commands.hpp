@@ -2,6 +2,8 @@
 // The `relaysim` subcommands. Each returns the process exit status: 0 success, 1 a check failed,
 // 2 bad input.
 
+#include <string>
+
 namespace relaysim::cli {
 
 int run_command(int argc, char** argv);
@@ -16,5 +18,8 @@ int mx_command(int argc, char** argv);
 int salesforce_command(int argc, char** argv);
 int password_command(int argc, char** argv);
 int auth_command(int argc, char** argv);
+
+// "relaysim 0.1.0 (<git describe>)" and the versions of the libraries it was built with.
+std::string version_text();
 
 }  // namespace relaysim::cli

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 
 extern char** environ;
 
@@ -84,8 +85,7 @@ int determinism_command(int argc, char** argv) {
     file = parsed["file"].as<std::string>();
     if (parsed.count("seed")) seed = std::to_string(parsed["seed"].as<std::uint64_t>());
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim determinism: %s\n", error.what());
-    return 2;
+    return option_error("determinism", error, argc, argv);
   }
 
   const std::string self = self_path();

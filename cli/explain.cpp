@@ -7,6 +7,7 @@
 #include <map>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/reports.hpp"
 #include "scenario/world_file.hpp"
 
@@ -114,8 +115,7 @@ int validate_command(int argc, char** argv) {
     }
     if (parsed.count("files")) files = parsed["files"].as<std::vector<std::string>>();
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim validate: %s\n", error.what());
-    return 2;
+    return option_error("validate", error, argc, argv);
   }
   if (files.empty()) {
     std::fprintf(stderr, "relaysim validate: name at least one file\n");
@@ -158,8 +158,7 @@ int explain_command(int argc, char** argv) {
     if (parsed.count("seed")) seed = parsed["seed"].as<std::uint64_t>();
     if (parsed.count("file")) file = parsed["file"].as<std::string>();
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim explain: %s\n", error.what());
-    return 2;
+    return option_error("explain", error, argc, argv);
   }
   if (file.empty()) {
     std::fprintf(stderr, "relaysim explain: name a scenario file\n");

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/reports.hpp"
 #include "explore/explore.hpp"
 
@@ -367,8 +368,7 @@ int explore_command(int argc, char** argv) {
       for (const explore::Property& property : explore::properties()) chosen.push_back(&property);
     }
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim explore: %s\n", error.what());
-    return 2;
+    return option_error("explore", error, argc, argv);
   }
 
   for (const auto& [option, path] : {std::pair{"--junit", junit}, std::pair{"--digests", digests}}) {

@@ -6,6 +6,7 @@
 #include <cxxopts.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/reports.hpp"
 #include "scenario/falsify.hpp"
 #include "scenario/world_file.hpp"
@@ -103,8 +104,7 @@ int falsify_command(int argc, char** argv) {
     options.verbose = parsed.count("verbose") > 0;
     if (parsed.count("files")) files = parsed["files"].as<std::vector<std::string>>();
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim falsify: %s\n", error.what());
-    return 2;
+    return option_error("falsify", error, argc, argv);
   }
   if (files.empty()) {
     std::fprintf(stderr, "relaysim falsify: name at least one file\n");

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/real_mode.hpp"
 #include "fake_mx/fake_mx_node.hpp"
 #include "real/http_server.hpp"
@@ -203,8 +204,7 @@ int mx_command(int argc, char** argv) {
     }
     options = read_server_options(parsed);
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim mx: %s\n", error.what());
-    return 2;
+    return option_error("mx", error, argc, argv);
   }
   const Instant now = Instant::from_unix_microseconds(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "real/runtime.hpp"
 #include "relay/queue.hpp"
 
@@ -113,8 +114,7 @@ int queue_command(int argc, char** argv) {
     if (needs_id && id.empty()) throw cxxopts::exceptions::exception(action + " needs a queue id" + (action == "show" ? "" : " or ALL"));
     if (action == "flush") id = "ALL";
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim queue: %s\n", error.what());
-    return 2;
+    return option_error("queue", error, argc, argv);
   }
   const std::filesystem::path path = std::filesystem::absolute(directory).lexically_normal();
   if (!std::filesystem::is_directory(path)) {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/real_mode.hpp"
 #include "relay/relay_node.hpp"
 
@@ -187,8 +188,7 @@ int relay_command(int argc, char** argv) {
     options.ready_file = server.ready_file;
     options.drain_time = std::chrono::seconds(parsed["drain-time"].as<int>());
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim relay: %s\n", error.what());
-    return 2;
+    return option_error("relay", error, argc, argv);
   }
 
   if (server.check_only) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/trace_sinks.hpp"
 #include "cli/reports.hpp"
 #include "scenario/verdicts.hpp"
@@ -230,8 +231,7 @@ int run_command(int argc, char** argv) {
     options.json = format == "json";
     if (parsed.count("files")) files = parsed["files"].as<std::vector<std::string>>();
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim run: %s\n", error.what());
-    return 2;
+    return option_error("run", error, argc, argv);
   }
   if (files.empty()) {
     std::fprintf(stderr, "relaysim run: name at least one file\n%s\n", parser.help().c_str());

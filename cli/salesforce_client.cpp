@@ -12,6 +12,7 @@
 #include <cxxopts.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/real_mode.hpp"
 #include "fake_salesforce/org_node.hpp"
 
@@ -96,8 +97,7 @@ int salesforce_command(int argc, char** argv) {
     wait_seconds = parsed["wait"].as<int>();
     log_path = parsed["log"].as<std::string>();
   } catch (const cxxopts::exceptions::exception& error) {
-    std::fprintf(stderr, "relaysim salesforce: %s\n", error.what());
-    return 2;
+    return option_error("salesforce", error, argc, argv);
   }
 
   auto loaded = load_server_config<scenario::OrgClientConfig>("salesforce", config_path, scenario::load_org_client_config);
