@@ -57,7 +57,6 @@ std::string reverse_name(const Address& address) {
 
 std::string normalize_dns_name(std::string_view name) {
   std::string out(name);
-  while (!out.empty() && out.back() == '.') out.pop_back();
   const bool ascii = std::all_of(out.begin(), out.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (!ascii && out.find('\0') == std::string::npos) {
     // An internationalized name is looked up, and compared, as its A-labels (IDNA2008 with UTS #46
@@ -66,6 +65,8 @@ std::string normalize_dns_name(std::string_view name) {
     if (idn2_to_ascii_8z(out.c_str(), &converted, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) == IDN2_OK) out = converted;
     idn2_free(converted);  // a name that is not a valid IDN stays as it is, and is found nowhere
   }
+  // After the mapping, which may leave a label empty (a soft hyphen maps to nothing).
+  while (!out.empty() && out.back() == '.') out.pop_back();
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }

@@ -156,4 +156,8 @@ TEST_CASE("internationalized names are compared and asked as their A-labels", "[
   CHECK(io::normalize_dns_name("\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88") == "xn--r8jz45g.xn--zckzah");
   // Not a valid IDN (a lone continuation byte): left as it is, so it is found nowhere.
   CHECK(io::normalize_dns_name("bad\x80.example") == "bad\x80.example");
+  // Found by the address fuzzer: UTS #46 maps a soft hyphen to nothing, leaving a trailing dot;
+  // the form is the same however often it is normalized.
+  CHECK(io::normalize_dns_name(".\xc2\xad.") == "");
+  CHECK(io::normalize_dns_name(io::normalize_dns_name("a.\xc2\xad.")) == io::normalize_dns_name("a.\xc2\xad."));
 }
