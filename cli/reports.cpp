@@ -235,6 +235,23 @@ void print_warnings(const std::string& file, const scenario::LoadedWorld& loaded
   }
 }
 
+namespace {
+
+// A class name JUnit readers keep whole: the path relative to the working directory (as given when
+// it lies elsewhere), without ".json", and with no dots, which Jenkins takes for packages.
+std::string junit_classname(const std::string& file) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::path path = fs::absolute(file, error).lexically_relative(fs::current_path(error));
+  if (path.empty() || *path.begin() == "..") path = fs::path(file);
+  if (path.extension() == ".json") path.replace_extension();
+  std::string name = path.generic_string();
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+}  // namespace
+
 std::string junit_xml(const std::vector<RanFile>& files) {
   std::size_t tests = 0;
   std::size_t failures = 0;
@@ -244,19 +261,23 @@ std::string junit_xml(const std::vector<RanFile>& files) {
     std::string cases;
     std::size_t suite_tests = 0;
     std::size_t suite_failures = 0;
-    const std::string classname = "relaysim." + xml_escape(ran.file);
+    std::size_t suite_errors = 0;
+    const std::string classname = xml_escape(junit_classname(ran.file));
     if (ran.status == 2 && ran.result.expectations.empty() && ran.result.invariants.empty()) {
-      errors += 1;
-      tests += 1;
-      suites += "  <testsuite name=\"" + xml_escape(ran.file) + "\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase classname=\"" + classname +
-                "\" name=\"load\"><error message=\"bad input: see the command's output\"/></testcase>\n  </testsuite>\n";
-      continue;
+      // Bad input: the mistakes themselves, each with its JSON path, as the command printed them.
+      std::string text;
+      for (const std::string& mistake : ran.mistakes) text += (text.empty() ? "" : "\n") + mistake;
+      const std::string first = ran.mistakes.empty() ? std::string("bad input") : ran.mistakes.front();
+      suite_tests = 1;
+      suite_errors = 1;
+      cases = "    <testcase classname=\"" + classname + "\" name=\"load\" time=\"0\"><error type=\"input\" message=\"" +
+              xml_escape(first) + "\">" + xml_escape(text) + "</error></testcase>\n";
     }
     for (const auto* list : {&ran.result.expectations, &ran.result.invariants}) {
       const char* kind = list == &ran.result.expectations ? "expectation: " : "invariant: ";
       for (const scenario::Verdict& verdict : *list) {
         suite_tests += 1;
-        cases += "    <testcase classname=\"" + classname + "\" name=\"" + xml_escape(kind + verdict.name) + "\">";
+        cases += "    <testcase classname=\"" + classname + "\" name=\"" + xml_escape(kind + verdict.name) + "\" time=\"0\">";
         if (!verdict.passed) {
           suite_failures += 1;
           cases += "<failure message=\"" + xml_escape(verdict.message) + "\">" + xml_escape(verdict.message) + "</failure>";
@@ -266,8 +287,21 @@ std::string junit_xml(const std::vector<RanFile>& files) {
     }
     tests += suite_tests;
     failures += suite_failures;
+    errors += suite_errors;
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f", ran.seconds);
+    std::string properties;
+    if (!ran.digest.empty()) {
+      const auto property = [](const std::string& name, const std::string& value) {
+        return "      <property name=\"" + name + "\" value=\"" + xml_escape(value) + "\"/>\n";
+      };
+      properties = "    <properties>\n" + property("file", ran.file) + property("seed", std::to_string(ran.seed)) +
+                   property("digest", ran.digest) +
+                   property("replay", "relaysim run --seed " + std::to_string(ran.seed) + " " + ran.file) + "    </properties>\n";
+    }
     suites += "  <testsuite name=\"" + xml_escape(ran.name.empty() ? ran.file : ran.name) + "\" tests=\"" + std::to_string(suite_tests) +
-              "\" failures=\"" + std::to_string(suite_failures) + "\" errors=\"0\">\n" + cases + "  </testsuite>\n";
+              "\" failures=\"" + std::to_string(suite_failures) + "\" errors=\"" + std::to_string(suite_errors) + "\" time=\"" + seconds +
+              "\" timestamp=\"" + ran.started + "\">\n" + properties + cases + "  </testsuite>\n";
   }
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"relaysim\" tests=\"" + std::to_string(tests) + "\" failures=\"" +
          std::to_string(failures) + "\" errors=\"" + std::to_string(errors) + "\">\n" + suites + "</testsuites>\n";

@@ -3,6 +3,7 @@
 // expectation and invariant) and a self-contained HTML report (sequence diagrams per recipient,
 // the timeline of attempts and faults, the verdicts; no network fetches).
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,11 @@ struct RanFile {
   std::string name;  // the scenario's name
   int status = 0;    // 0 passed, 1 a check failed, 2 bad input
   scenario::RunResult result;
+  std::vector<std::string> mistakes;  // bad input: each mistake, with its JSON path
+  std::uint64_t seed = 0;
+  std::string digest;
+  std::string started;   // wall clock, UTC, "2026-12-06T15:30:08": when the run began
+  double seconds = 0;    // wall time of the run, for reports
 };
 
 bool write_file(const std::string& path, const std::string& content);

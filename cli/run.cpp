@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <cxxopts.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -98,14 +100,22 @@ nlohmann::json stats_json(const scenario::RunStats& stats) {
 RanFile run_one(const std::string& path, const RunOptions& options) {
   RanFile ran;
   ran.file = path;
+  // Wall time is only reported (JUnit's time and timestamp); nothing in the world sees it.
+  const auto wall_start = std::chrono::steady_clock::now();
+  const std::time_t began = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&began));
+  ran.started = stamp;
   scenario::LoadedWorld loaded;
   try {
     loaded = scenario::load_world_file(path, options.seed);
   } catch (const scenario::InputError& error) {
     print_mistakes("relaysim: " + path, error);
+    ran.mistakes = scenario::describe_mistakes(error);
     ran.status = 2;
     return ran;
   }
+  ran.seed = loaded.seed;
   print_warnings("relaysim: " + path, loaded);
   sim::World& world = *loaded.world;
 
@@ -147,6 +157,8 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
   ran.file = path;
   ran.result = result;
   ran.status = result.passed() ? 0 : 1;
+  ran.digest = world.digest();
+  ran.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (!options.report_path.empty()) {
     const std::string html = html_report(loaded, observer, result, world.digest());
     if (!write_file(options.report_path, html)) {
