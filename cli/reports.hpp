@@ -4,6 +4,7 @@
 // the timeline of attempts and faults, the verdicts; no network fetches).
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,7 @@ struct RanFile {
   std::string digest;
   std::string started;   // wall clock, UTC, "2026-12-06T15:30:08": when the run began
   double seconds = 0;    // wall time of the run, for reports
+  nlohmann::json json;   // --format json: this file's result, printed once every file has run
 };
 
 bool write_file(const std::string& path, const std::string& content);

@@ -27,6 +27,7 @@ struct RunOptions {
   std::string report_path;
   bool quiet = false;
   bool json = false;
+  bool label_digests = false;  // several files: "FILE: digest: ..." so each line says whose it is
 };
 
 constexpr std::size_t email_log_lines_max = 40;
@@ -113,6 +114,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
     print_mistakes("relaysim: " + path, error);
     ran.mistakes = scenario::describe_mistakes(error);
     ran.status = 2;
+    if (options.json) ran.json = {{"file", path}, {"passed", false}, {"mistakes", ran.mistakes}};
     return ran;
   }
   ran.seed = loaded.seed;
@@ -182,7 +184,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
                              {"stats", stats_json(result.stats)},
                              {"nodes", world.status_lines()}};
     for (const auto& [name, org] : loaded.orgs) report["salesforce"][name] = org_report(*org);
-    std::printf("%s\n", report.dump(2).c_str());
+    ran.json = std::move(report);
   } else if (text) {
     std::printf("\n");
     for (const std::string& line : world.status_lines()) std::printf("  %s\n", line.c_str());
@@ -207,6 +209,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
     for (const scenario::Verdict& verdict : result.invariants) {
       if (!verdict.passed) std::fprintf(stderr, "%s: invariant broken: %s: %s\n", path.c_str(), verdict.name.c_str(), verdict.message.c_str());
     }
+    if (options.label_digests) std::printf("%s: ", path.c_str());
     std::printf("digest: %s\n", world.digest().c_str());
   }
   return ran;
@@ -220,8 +223,8 @@ int run_command(int argc, char** argv) {
       "trace", "write the trace as JSON Lines to this file ('-' for standard output)", cxxopts::value<std::string>())(
       "junit", "write JUnit XML to this file: one test case per expectation and invariant", cxxopts::value<std::string>())(
       "report", "write a self-contained HTML report to this file", cxxopts::value<std::string>())(
-      "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
-      "quiet", "print only the digest")("h,help", "show this help")("files", "world files",
+      "format", "text or json (one object; an array of them for several files)", cxxopts::value<std::string>()->default_value("text"))(
+      "quiet", "print only the digest (\"FILE: digest: ...\" for each of several files)")("h,help", "show this help")("files", "world files",
                                                                      cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
   parser.positional_help("FILE...");
@@ -261,11 +264,18 @@ int run_command(int argc, char** argv) {
       return 2;
     }
   }
+  options.label_digests = files.size() > 1;
   int worst = 0;
   std::vector<RanFile> ran;
   for (const std::string& file : files) {
     ran.push_back(run_one(file, options));
     worst = std::max(worst, ran.back().status);
+  }
+  if (options.json) {
+    // One file: its object. Several: one array, in the order given - a single JSON document.
+    nlohmann::json out = nlohmann::json::array();
+    for (RanFile& file : ran) out.push_back(std::move(file.json));
+    std::printf("%s\n", (ran.size() == 1 ? out.front() : out).dump(2).c_str());
   }
   if (!options.junit_path.empty() && !write_file(options.junit_path, junit_xml(ran))) {
     std::fprintf(stderr, "relaysim run: cannot write JUnit XML to '%s'\n", options.junit_path.c_str());
