@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <set>
+#include <iostream>
 #include <sstream>
+#include <streambuf>
 
 #include "rapidcheck/detail/Configuration.h"
 #include "rapidcheck/detail/TestListenerAdapter.h"
@@ -17,6 +19,43 @@
 #include "smtp/dsn.hpp"
 
 namespace relaysim::explore {
+namespace {
+
+// rapidcheck's configuration (RC_PARAMS: a reproduce map given back by an earlier run), read once.
+// rapidcheck announces "Using configuration: seed=..." with a seed of its own, which would
+// contradict --seed (the exploration's seed is the one in use): that line is dropped, and anything
+// else it says (a malformed RC_PARAMS, before it exits) still reaches standard error.
+const rc::detail::Configuration& quiet_configuration() {
+  struct DropAnnouncement : std::streambuf {
+    std::streambuf* target;
+    std::string line;
+    explicit DropAnnouncement(std::streambuf* to) : target(to) {}
+    int overflow(int c) override {
+      if (c == traits_type::eof()) return c;
+      line += static_cast<char>(c);
+      if (c == '\n') pass_line();
+      return c;
+    }
+    int sync() override { return target->pubsync(); }  // a line goes on only once it is whole
+    void pass_line() {
+      if (!line.starts_with("Using configuration:")) target->sputn(line.data(), static_cast<std::streamsize>(line.size()));
+      line.clear();
+      target->pubsync();
+    }
+  };
+  static const rc::detail::Configuration& configuration = []() -> const rc::detail::Configuration& {
+    DropAnnouncement filter(std::cerr.rdbuf());
+    std::streambuf* const saved = std::cerr.rdbuf(&filter);
+    const rc::detail::Configuration& read = rc::detail::configuration();
+    filter.pass_line();  // whatever is left of a last line without its newline
+    std::cerr.rdbuf(saved);
+    return read;
+  }();
+  return configuration;
+}
+
+}  // namespace
+
 namespace {
 
 using nlohmann::json;
@@ -635,7 +674,7 @@ Exploration explore(const Property& property, std::uint64_t seed, int runs, Cove
   params.maxSize = 100;
   rc::detail::TestListenerAdapter listener;
   const rc::detail::TestResult result =
-      rc::detail::checkProperty(rc::detail::toProperty(testable), metadata, params, listener, rc::detail::configuration().reproduce);
+      rc::detail::checkProperty(rc::detail::toProperty(testable), metadata, params, listener, quiet_configuration().reproduce);
   rc::detail::SuccessResult success;
   if (result.match(success)) {
     exploration.runs = success.numSuccess;
