@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <cxxopts.hpp>
 #include <memory>
@@ -98,6 +99,12 @@ nlohmann::json stats_json(const scenario::RunStats& stats) {
   return out;
 }
 
+// Colour on a terminal, unless NO_COLOR is set to anything (no-color.org).
+bool colour_output() {
+  const char* no_color = std::getenv("NO_COLOR");
+  return isatty(STDOUT_FILENO) != 0 && (no_color == nullptr || *no_color == '\0');
+}
+
 RanFile run_one(const std::string& path, const RunOptions& options) {
   RanFile ran;
   ran.file = path;
@@ -138,7 +145,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
     world.add_trace_sink(*jsonl);
   }
   const bool text = !options.quiet && !options.json && options.trace_path != "-";
-  TimelineSink timeline(stdout, loaded.start, isatty(STDOUT_FILENO) != 0);
+  TimelineSink timeline(stdout, loaded.start, colour_output());
   if (text) {
     std::printf("%s (seed %llu, start %s)\n", loaded.name.c_str(), static_cast<unsigned long long>(loaded.seed),
                 format_iso8601(loaded.start).c_str());
@@ -189,7 +196,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
     std::printf("\n");
     for (const std::string& line : world.status_lines()) std::printf("  %s\n", line.c_str());
     for (const auto& [name, org] : loaded.orgs) print_org(name, *org, loaded.start);
-    const bool colour = isatty(STDOUT_FILENO) != 0;
+    const bool colour = colour_output();
     print_verdicts("expectations", result.expectations, colour);
     print_verdicts("invariants", result.invariants, colour);
     const scenario::RunStats& stats = result.stats;
