@@ -70,10 +70,37 @@ nlohmann::json org_report(const salesforce::OrgState& org) {
   for (const auto& [address, contact] : org.bounced_contacts) {
     bounced.push_back({{"contact", contact.contact}, {"status", contact.status}, {"email", contact.email}});
   }
+  nlohmann::json log = nlohmann::json::array();
+  for (const salesforce::LogEntry& entry : org.log) {
+    log.push_back({{"at", format_iso8601(entry.at)}, {"email", entry.email}, {"to", entry.recipient},
+                   {"event", salesforce::to_string(entry.event)}, {"path", entry.path}, {"server", entry.server},
+                   {"attempt", entry.attempt}, {"tls", entry.tls}, {"tls_verified", entry.tls_verified},
+                   {"status", entry.status}, {"detail", entry.detail}});
+  }
   const salesforce::OrgCounters& counters = org.counters;
   return {{"sends", counters.sends},         {"refused", counters.refused}, {"delivered", counters.delivered},
           {"failed", counters.failed},       {"given_up", counters.given_up}, {"bounces", counters.bounces},
-          {"bounced_contacts", bounced}};
+          {"bounced_contacts", bounced},     {"email_log", log}};
+}
+
+nlohmann::json nodes_json(const sim::World& world) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const sim::World::NodeState& state : world.node_states()) {
+    out.push_back({{"name", state.name}, {"running", state.running}, {"status", state.status}});
+  }
+  return out;
+}
+
+// Every outcome the relays settled, in order: the recipient's journey as the relay saw it.
+nlohmann::json relay_outcomes_json(const scenario::RunObserver& observer) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const scenario::RunObserver::RelayOutcome& outcome : observer.outcomes) {
+    out.push_back({{"at", format_iso8601(outcome.at)}, {"node", outcome.node}, {"queue_id", outcome.id}, {"to", outcome.rcpt},
+                   {"outcome", smtp::to_string(outcome.outcome)}, {"state", relay::to_string(outcome.state)},
+                   {"status", outcome.status}, {"relay", outcome.relay}, {"tls", outcome.tls},
+                   {"tls_verified", outcome.tls_verified}, {"reason", outcome.reason}});
+  }
+  return out;
 }
 
 void print_verdicts(const char* title, const std::vector<scenario::Verdict>& verdicts, bool colour) {
@@ -177,19 +204,24 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
   }
 
   if (options.json) {
-    nlohmann::json report = {{"name", loaded.name},
+    // docs/result.schema.json describes this object; "schema" changes when a key changes meaning.
+    nlohmann::json report = {{"schema", 2},
+                             {"name", loaded.name},
                              {"file", path},
                              {"passed", result.passed()},
                              {"seed", loaded.seed},
                              {"digest", world.digest()},
+                             {"start", format_iso8601(loaded.start)},
                              {"ended", quiescent ? "quiescent" : "until"},
-                             {"virtual_time", format_duration(elapsed)},
+                             {"ended_at", format_iso8601(world.now())},
+                             {"virtual_time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()},
+                             {"relay_outcomes", relay_outcomes_json(observer)},
                              {"events", world.events_executed()},
                              {"trace_events", world.trace_events()},
                              {"expectations", verdicts_json(result.expectations)},
                              {"invariants", verdicts_json(result.invariants)},
                              {"stats", stats_json(result.stats)},
-                             {"nodes", world.status_lines()}};
+                             {"nodes", nodes_json(world)}};
     for (const auto& [name, org] : loaded.orgs) report["salesforce"][name] = org_report(*org);
     ran.json = std::move(report);
   } else if (text) {

@@ -329,13 +329,21 @@ std::string World::digest() const { return impl_->digest.hex(); }
 std::uint64_t World::trace_events() const { return impl_->trace_count; }
 std::uint64_t World::events_executed() const { return impl_->loop.executed(); }
 
+std::vector<World::NodeState> World::node_states() const {
+  std::vector<NodeState> states;
+  for (const Process& process : impl_->processes) {
+    states.push_back({process.name, process.running, process.node ? process.node->status() : std::string("(not running)")});
+  }
+  return states;
+}
+
 std::vector<std::string> World::status_lines() const {
   std::vector<std::string> lines;
-  for (const Process& process : impl_->processes) {
-    std::string line = process.name;
+  for (const NodeState& state : node_states()) {
+    std::string line = state.name;
     line.resize(std::max<std::size_t>(line.size() + 1, 16), ' ');
-    line += process.running ? "up    " : "down  ";
-    line += process.node ? process.node->status() : std::string("(not running)");
+    line += state.running ? "up    " : "down  ";
+    line += state.status;
     lines.push_back(std::move(line));
   }
   return lines;

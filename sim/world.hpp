@@ -187,7 +187,13 @@ class World {
   std::string digest() const;
   std::uint64_t trace_events() const;
   std::uint64_t events_executed() const;
-  std::vector<std::string> status_lines() const;
+  struct NodeState {
+    std::string name;
+    bool running = false;
+    std::string status;  // the node's own one-line status; "(not running)" while down
+  };
+  std::vector<NodeState> node_states() const;  // in the order the nodes were added
+  std::vector<std::string> status_lines() const;  // the same, one padded line each
   io::Node* node(std::string_view process);  // null while crashed
   bool running(std::string_view process) const;
   std::uint64_t disk_operations(std::string_view process) const;
