@@ -3,11 +3,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <cxxopts.hpp>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -28,6 +30,7 @@ struct RunOptions {
   std::string report_path;
   bool quiet = false;
   bool json = false;
+  bool summary = false;  // text without the timeline, the email log as counts, only failed verdicts in full
   bool label_digests = false;  // several files: "FILE: digest: ..." so each line says whose it is
 };
 
@@ -43,20 +46,28 @@ std::string offset_of(Instant when, Instant start) {
 
 // What a Salesforce admin would look at after the run: the counters, the email log, the contacts
 // marked as bounced.
-void print_org(const std::string& name, const salesforce::OrgState& org, Instant start) {
+void print_org(const std::string& name, const salesforce::OrgState& org, Instant start, bool summary) {
   const salesforce::OrgCounters& counters = org.counters;
   std::printf("\nSalesforce org %s: %llu sends (%llu refused at the source), %llu recipients delivered, %llu failed, %llu given up, "
               "%llu bounces received\n",
               name.c_str(), static_cast<unsigned long long>(counters.sends), static_cast<unsigned long long>(counters.refused),
               static_cast<unsigned long long>(counters.delivered), static_cast<unsigned long long>(counters.failed),
               static_cast<unsigned long long>(counters.given_up), static_cast<unsigned long long>(counters.bounces));
-  std::printf("  email log:\n");
-  for (std::size_t i = 0; i < org.log.size() && i < email_log_lines_max; ++i) {
+  if (summary) {
+    std::map<std::string, std::size_t> by_event;
+    for (const salesforce::LogEntry& entry : org.log) by_event[std::string(to_string(entry.event))] += 1;
+    std::string counts;
+    for (const auto& [event, count] : by_event) counts += (counts.empty() ? "" : ", ") + std::to_string(count) + " " + event;
+    std::printf("  email log: %zu rows%s%s\n", org.log.size(), counts.empty() ? "" : ": ", counts.c_str());
+  } else {
+    std::printf("  email log:\n");
+  }
+  for (std::size_t i = 0; !summary && i < org.log.size() && i < email_log_lines_max; ++i) {
     const salesforce::LogEntry& entry = org.log[i];
     std::printf("    %s  %-13s %-24s %-18s %-10s %s\n", offset_of(entry.at, start).c_str(), entry.email.c_str(), entry.recipient.c_str(),
                 std::string(to_string(entry.event)).c_str(), entry.path.c_str(), entry.detail.c_str());
   }
-  if (org.log.size() > email_log_lines_max) {
+  if (!summary && org.log.size() > email_log_lines_max) {
     std::printf("    ... %zu more entries (the salesforce.log events of the trace)\n", org.log.size() - email_log_lines_max);
   }
   for (const auto& [address, contact] : org.bounced_contacts) {
@@ -103,10 +114,16 @@ nlohmann::json relay_outcomes_json(const scenario::RunObserver& observer) {
   return out;
 }
 
-void print_verdicts(const char* title, const std::vector<scenario::Verdict>& verdicts, bool colour) {
+void print_verdicts(const char* title, const std::vector<scenario::Verdict>& verdicts, bool colour, bool summary) {
   if (verdicts.empty()) return;
-  std::printf("\n%s:\n", title);
+  if (summary) {
+    const auto passed = std::count_if(verdicts.begin(), verdicts.end(), [](const scenario::Verdict& verdict) { return verdict.passed; });
+    std::printf("\n%s: %zu of %zu passed\n", title, static_cast<std::size_t>(passed), verdicts.size());
+  } else {
+    std::printf("\n%s:\n", title);
+  }
   for (const scenario::Verdict& verdict : verdicts) {
+    if (summary && verdict.passed) continue;  // the failures, with their evidence
     const char* mark = verdict.passed ? (colour ? "\033[32mok\033[0m  " : "ok  ") : (colour ? "\033[31mFAIL\033[0m" : "FAIL");
     std::printf("  %s %s", mark, verdict.name.c_str());
     if (!verdict.passed) std::printf("\n       %s", verdict.message.c_str());
@@ -178,7 +195,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
                 format_iso8601(loaded.start).c_str());
     if (!loaded.description.empty()) std::printf("%s\n", loaded.description.c_str());
     std::printf("\n");
-    world.add_trace_sink(timeline);
+    if (!options.summary) world.add_trace_sink(timeline);
   }
 
   scenario::RunObserver observer;
@@ -227,10 +244,10 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
   } else if (text) {
     std::printf("\n");
     for (const std::string& line : world.status_lines()) std::printf("  %s\n", line.c_str());
-    for (const auto& [name, org] : loaded.orgs) print_org(name, *org, loaded.start);
+    for (const auto& [name, org] : loaded.orgs) print_org(name, *org, loaded.start, options.summary);
     const bool colour = colour_output();
-    print_verdicts("expectations", result.expectations, colour);
-    print_verdicts("invariants", result.invariants, colour);
+    print_verdicts("expectations", result.expectations, colour, options.summary);
+    print_verdicts("invariants", result.invariants, colour, options.summary);
     const scenario::RunStats& stats = result.stats;
     std::string line;
     for (const scenario::NamedStat& stat : scenario::run_stat_names) {
@@ -263,6 +280,7 @@ int run_command(int argc, char** argv) {
       "junit", "write JUnit XML to this file: one test case per expectation and invariant", cxxopts::value<std::string>())(
       "report", "write a self-contained HTML report to this file", cxxopts::value<std::string>())(
       "format", "text or json (one object; an array of them for several files)", cxxopts::value<std::string>()->default_value("text"))(
+      "summary", "text without the timeline: nodes, email log counts, failed verdicts with their evidence, stats")(
       "quiet", "print only the digest (\"FILE: digest: ...\" for each of several files)")("h,help", "show this help")("files", "world files",
                                                                      cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
@@ -280,6 +298,7 @@ int run_command(int argc, char** argv) {
     if (parsed.count("junit")) options.junit_path = parsed["junit"].as<std::string>();
     if (parsed.count("report")) options.report_path = parsed["report"].as<std::string>();
     options.quiet = parsed.count("quiet") > 0;
+    options.summary = parsed.count("summary") > 0;
     const std::string format = parsed["format"].as<std::string>();
     if (format != "text" && format != "json") throw cxxopts::exceptions::exception("--format must be text or json");
     options.json = format == "json";
