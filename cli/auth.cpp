@@ -97,7 +97,7 @@ mailauth::Canonicalization canonicalization(const std::string& text) {
 
 }  // namespace
 
-int auth_command(int argc, char** argv) {
+cxxopts::Options auth_options() {
   cxxopts::Options parser("relaysim auth",
                           "email authentication checks (docs/email-authentication.md)\n"
                           "  relaysim auth spf --ip IP --sender ADDRESS [--helo NAME] [--dns records.json]\n"
@@ -118,11 +118,20 @@ int auth_command(int argc, char** argv) {
       "time", "Unix seconds for t= and x= (default: now)", cxxopts::value<std::int64_t>())(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))("h,help", "this help");
   parser.parse_positional({"action"});
+  return parser;
+}
+
+int auth_command(int argc, char** argv) {
+  cxxopts::Options parser = auth_options();
   try {
     const auto options = parser.parse(argc, argv);
-    if (options.count("help") || !options.count("action")) {
+    if (options.count("help")) {
       std::printf("%s\n", parser.help().c_str());
-      return options.count("help") ? 0 : 2;
+      return 0;
+    }
+    if (!options.count("action")) {
+      std::fprintf(stderr, "relaysim auth: name an action: spf, check, dkim-sign or dkim-record\n\n%s\n", parser.help().c_str());
+      return 2;
     }
     const std::string action = options["action"].as<std::string>();
     const bool json = options["format"].as<std::string>() == "json";

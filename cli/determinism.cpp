@@ -66,13 +66,18 @@ std::string digest_line(const std::string& line) { return line.size() > 400 ? li
 
 }  // namespace
 
-int determinism_command(int argc, char** argv) {
+cxxopts::Options determinism_options() {
   cxxopts::Options parser("relaysim determinism",
                           "Run a world twice, in two separate processes, and compare the traces byte for byte.");
   parser.add_options()("seed", "override the file's seed", cxxopts::value<std::uint64_t>())("h,help", "show this help")(
       "file", "world file", cxxopts::value<std::string>());
   parser.parse_positional({"file"});
   parser.positional_help("FILE");
+  return parser;
+}
+
+int determinism_command(int argc, char** argv) {
+  cxxopts::Options parser = determinism_options();
   std::string file;
   std::string seed;
   try {

@@ -101,11 +101,16 @@ class ExplainSink final : public sim::TraceSink {
 
 }  // namespace
 
-int validate_command(int argc, char** argv) {
+cxxopts::Options validate_options() {
   cxxopts::Options parser("relaysim validate", "Load scenarios and report every mistake, without running them.");
   parser.add_options()("h,help", "show this help")("files", "scenario files", cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
   parser.positional_help("FILE...");
+  return parser;
+}
+
+int validate_command(int argc, char** argv) {
+  cxxopts::Options parser = validate_options();
   std::vector<std::string> files;
   try {
     const auto parsed = parser.parse(argc, argv);
@@ -141,12 +146,17 @@ int validate_command(int argc, char** argv) {
   return status;
 }
 
-int explain_command(int argc, char** argv) {
+cxxopts::Options explain_options() {
   cxxopts::Options parser("relaysim explain", "Run a scenario and print each decision with its reason: the setting, the rule, the reply.");
   parser.add_options()("seed", "override the scenario's seed", cxxopts::value<std::uint64_t>())("h,help", "show this help")(
       "file", "scenario file", cxxopts::value<std::string>());
   parser.parse_positional({"file"});
   parser.positional_help("FILE");
+  return parser;
+}
+
+int explain_command(int argc, char** argv) {
+  cxxopts::Options parser = explain_options();
   std::string file;
   std::optional<std::uint64_t> seed;
   try {

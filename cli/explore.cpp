@@ -297,7 +297,7 @@ int merge_results(const std::vector<std::string>& directories, const std::string
 
 }  // namespace
 
-int explore_command(int argc, char** argv) {
+cxxopts::Options explore_options() {
   cxxopts::Options parser("relaysim explore",
                           "Generate scenarios, check the properties on each, and shrink any failure to a scenario file that "
                           "`relaysim run` replays.");
@@ -317,6 +317,11 @@ int explore_command(int argc, char** argv) {
       "list", "list the properties")("h,help", "show this help");
   parser.parse_positional({"directories"});
   parser.positional_help("[--merge DIR...]");
+  return parser;
+}
+
+int explore_command(int argc, char** argv) {
+  cxxopts::Options parser = explore_options();
   int runs = 0;
   std::uint64_t seed = 1;
   std::optional<double> budget;

@@ -80,7 +80,7 @@ int falsify_one(const std::string& path, const FalsifyOptions& options) {
 
 }  // namespace
 
-int falsify_command(int argc, char** argv) {
+cxxopts::Options falsify_options() {
   cxxopts::Options parser("relaysim falsify",
                           "Run each scenario once and prove every expectation can fail: each is changed into mutants that claim what the run did "
                           "not do (delivered <-> bounced, another status, attempts +-1, another relay, a count +-1, a selector no message "
@@ -91,6 +91,11 @@ int falsify_command(int argc, char** argv) {
                                                                                           cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
   parser.positional_help("FILE...");
+  return parser;
+}
+
+int falsify_command(int argc, char** argv) {
+  cxxopts::Options parser = falsify_options();
   FalsifyOptions options;
   std::vector<std::string> files;
   try {

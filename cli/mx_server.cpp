@@ -192,9 +192,14 @@ class MxServer {
 
 }  // namespace
 
-int mx_command(int argc, char** argv) {
+cxxopts::Options mx_options() {
   cxxopts::Options parser("relaysim mx", "a fake MX server on real sockets, with a JSON HTTP API (docs/real-mode.md)");
   add_server_options(parser, "the server's configuration file (JSON)", "once listening, write {\"pid\", \"smtp\", \"http\"} here");
+  return parser;
+}
+
+int mx_command(int argc, char** argv) {
+  cxxopts::Options parser = mx_options();
   ServerOptions options;
   try {
     const auto parsed = parser.parse(argc, argv);

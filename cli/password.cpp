@@ -8,15 +8,30 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "relay/password.hpp"
 
 namespace relaysim::cli {
 
+cxxopts::Options password_options() {
+  cxxopts::Options parser("relaysim password",
+                          "Read a password from standard input and print the salted hash the relay's \"users\" take (docs/relay.md).");
+  parser.add_options()("h,help", "show this help");
+  parser.positional_help("< FILE-WITH-THE-PASSWORD");
+  return parser;
+}
+
 int password_command(int argc, char** argv) {
-  if (argc > 1) {
-    std::fprintf(stderr, "usage: relaysim password < file-with-the-password\n"
-                         "prints the salted hash for the relay's \"users\" (docs/relay.md)\n");
-    return std::string_view(argv[1]) == "--help" ? 0 : 2;
+  cxxopts::Options parser = password_options();
+  try {
+    const auto parsed = parser.parse(argc, argv);
+    if (parsed.count("help")) {
+      std::printf("%s\n", parser.help().c_str());
+      return 0;
+    }
+    if (!parsed.unmatched().empty()) throw cxxopts::exceptions::exception("takes no arguments; the password comes on standard input");
+  } catch (const cxxopts::exceptions::exception& error) {
+    return option_error("password", error, argc, argv);
   }
   std::string password;
   std::getline(std::cin, password);

@@ -88,7 +88,7 @@ int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::s
   return status;
 }
 
-int queue_command(int argc, char** argv) {
+cxxopts::Options queue_options() {
   cxxopts::Options parser("relaysim queue",
                           "Look into a relay's queue directory (list, show), or change it while the relay is stopped\n"
                           "(hold, release, delete: a queue id or ALL; flush: every deferred recipient due now).");
@@ -96,6 +96,11 @@ int queue_command(int argc, char** argv) {
       "directory", "the queue directory", cxxopts::value<std::string>())("id", "queue id, or ALL", cxxopts::value<std::string>());
   parser.parse_positional({"action", "directory", "id"});
   parser.positional_help("list|show|hold|release|delete|flush DIRECTORY [ID|ALL]");
+  return parser;
+}
+
+int queue_command(int argc, char** argv) {
+  cxxopts::Options parser = queue_options();
   std::string action, directory, id;
   try {
     const auto parsed = parser.parse(argc, argv);

@@ -171,10 +171,15 @@ class RelayDaemon {
 
 }  // namespace
 
-int relay_command(int argc, char** argv) {
+cxxopts::Options relay_options() {
   cxxopts::Options parser("relaysim relay", "the relay as a daemon: real sockets, TLS, DNS and disk (docs/real-mode.md)");
   add_server_options(parser, "the relay's configuration file (JSON)", "once listening, write {\"pid\", \"smtp\": [addresses]} here");
   parser.add_options()("drain-time", "seconds sessions may take to finish on SIGTERM or SIGHUP", cxxopts::value<int>()->default_value("30"));
+  return parser;
+}
+
+int relay_command(int argc, char** argv) {
+  cxxopts::Options parser = relay_options();
   ServerOptions server;
   RelayOptions options;
   try {

@@ -273,7 +273,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
 
 }  // namespace
 
-int run_command(int argc, char** argv) {
+cxxopts::Options run_options() {
   cxxopts::Options parser("relaysim run", "Run worlds in virtual time and print what happened.");
   parser.add_options()("seed", "override the file's seed", cxxopts::value<std::uint64_t>())(
       "trace", "write the trace as JSON Lines to this file ('-' for standard output)", cxxopts::value<std::string>())(
@@ -285,6 +285,11 @@ int run_command(int argc, char** argv) {
                                                                      cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
   parser.positional_help("FILE...");
+  return parser;
+}
+
+int run_command(int argc, char** argv) {
+  cxxopts::Options parser = run_options();
   RunOptions options;
   std::vector<std::string> files;
   try {

@@ -37,7 +37,7 @@ void print_log_entry(const salesforce::LogEntry& entry) {
 
 }  // namespace
 
-int salesforce_command(int argc, char** argv) {
+cxxopts::Options salesforce_options() {
   cxxopts::Options parser("relaysim salesforce",
                           "a Salesforce org sending through a real relay (docs/real-mode.md)\n"
                           "  relaysim salesforce --config org.json send --from A --to B[,C...] [--subject S] [--count N]\n"
@@ -54,6 +54,11 @@ int salesforce_command(int argc, char** argv) {
       "log", "the node's own log (Postfix-like lines) here", cxxopts::value<std::string>()->default_value("/dev/null"))(
       "h,help", "this help");
   parser.parse_positional({"action"});
+  return parser;
+}
+
+int salesforce_command(int argc, char** argv) {
+  cxxopts::Options parser = salesforce_options();
   std::string config_path, action, log_path;
   salesforce::OrgConfig org_config;
   int wait_seconds = 60;

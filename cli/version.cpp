@@ -13,6 +13,8 @@
 
 namespace relaysim::cli {
 
+std::string version_number() { return RELAYSIM_VERSION; }
+
 std::string version_text() {
   const auto dotted = [](int major, int minor, int patch) {
     return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
