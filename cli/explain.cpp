@@ -7,6 +7,7 @@
 #include <map>
 
 #include "cli/commands.hpp"
+#include "cli/trace_sinks.hpp"
 #include "cli/options.hpp"
 #include "cli/reports.hpp"
 #include "scenario/world_file.hpp"
@@ -84,18 +85,18 @@ std::string reason_for(const io::TraceEvent& event) {
 
 class ExplainSink final : public sim::TraceSink {
  public:
-  explicit ExplainSink(Instant start) : start_(start) {}
+  explicit ExplainSink(Instant start) : timeline_(start) {}
   void on_event(const io::TraceEvent& event, std::string_view) override {
     const std::string reason = reason_for(event);
     if (reason.empty()) return;
     line_.clear();
-    io::append_timeline_line(line_, event, start_);
+    timeline_.append(line_, event);
     std::fwrite(line_.data(), 1, line_.size(), stdout);
     if (event.kind != "log" && event.kind != "process.start") std::printf("      why: %s\n", reason.c_str());
   }
 
  private:
-  Instant start_;
+  ClockedTimeline timeline_;
   std::string line_;
 };
 

@@ -160,6 +160,14 @@ struct Outcome {
   int done = 0;
   explore::Coverage coverage;
   const Batch* failed = nullptr;
+  double seconds = 0;  // wall time the property took; 0 when merged from results files
+};
+
+// What a JUnit report says of the exploration as a whole: how to run it again.
+struct ExploreRun {
+  std::uint64_t seed = 1;
+  int runs = 0;
+  std::string timestamp;  // UTC, when it started
 };
 
 Outcome combine(const std::vector<Batch>& batches) {
@@ -215,23 +223,35 @@ bool report(const explore::Property& property, const Outcome& outcome, const std
   return true;
 }
 
-std::string junit_of(const std::vector<std::pair<const explore::Property*, Outcome>>& outcomes) {
+// One test case per property, in the form Jenkins, GitLab and GitHub reporters read: a class name
+// without dots, times, and the seed and command that run it again (tests/cli/junit.xsd).
+std::string junit_of(const std::vector<std::pair<const explore::Property*, Outcome>>& outcomes, const ExploreRun& run) {
   std::size_t failures = 0;
+  double seconds = 0;
   std::string cases;
+  char time[32];
   for (const auto& [property, outcome] : outcomes) {
-    cases += "    <testcase classname=\"relaysim.explore\" name=\"" + xml_escape(property->name) + "\">";
+    std::snprintf(time, sizeof time, "%.3f", outcome.seconds);
+    seconds += outcome.seconds;
+    cases += "    <testcase classname=\"relaysim-explore\" name=\"" + xml_escape(property->name) + "\" time=\"" + time + "\">";
     if (outcome.failed) {
       failures += 1;
-      cases += "<failure message=\"" + xml_escape(outcome.failed->result.message) + "\">" + xml_escape(outcome.failed->result.message) + "</failure>";
+      cases += "<failure type=\"counterexample\" message=\"" + xml_escape(outcome.failed->result.message) + "\">" +
+               xml_escape(outcome.failed->result.message) + "</failure>";
     }
     cases += "<system-out>" + std::to_string(outcome.done) + " scenarios</system-out></testcase>\n";
   }
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"relaysim explore\" tests=\"" + std::to_string(outcomes.size()) +
-         "\" failures=\"" + std::to_string(failures) + "\">\n" + cases + "  </testsuite>\n</testsuites>\n";
+  std::snprintf(time, sizeof time, "%.3f", seconds);
+  const std::string counts = "tests=\"" + std::to_string(outcomes.size()) + "\" failures=\"" + std::to_string(failures) + "\" errors=\"0\"";
+  const std::string replay = "relaysim explore --seed " + std::to_string(run.seed) + " --runs " + std::to_string(run.runs);
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"relaysim explore\" " + counts + " time=\"" + time + "\">\n" +
+         "  <testsuite name=\"relaysim explore\" " + counts + " time=\"" + time + "\" timestamp=\"" + run.timestamp + "\">\n" +
+         "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(run.seed) + "\"/>\n" +
+         "      <property name=\"runs\" value=\"" + std::to_string(run.runs) + "\"/>\n" +
+         "      <property name=\"replay\" value=\"" + xml_escape(replay) + "\"/>\n    </properties>\n" + cases +
+         "  </testsuite>\n</testsuites>\n";
 }
 
-// `--merge DIR...`: the results files of shards or jobs, combined per property as one run of the
-// same batches would have come out.
 // The JUnit XML and the digests, where asked for; false (with a message) when one cannot be written.
 bool write_outputs(const std::string& junit, const std::string& junit_text, const std::string& digests, const std::string& digest_text) {
   if (!junit.empty() && !write_file(junit, junit_text)) {
@@ -245,9 +265,12 @@ bool write_outputs(const std::string& junit, const std::string& junit_text, cons
   return true;
 }
 
+// `--merge DIR...`: the results files of shards or jobs, combined per property as one run of the
+// same batches would have come out.
 int merge_results(const std::vector<std::string>& directories, const std::string& out, const std::string& junit, const std::string& digests,
                   bool require_coverage) {
   std::map<std::string, std::vector<Batch>> by_property;
+  ExploreRun run{.timestamp = utc_timestamp()};
   for (const std::string& directory : directories) {
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
@@ -255,6 +278,8 @@ int merge_results(const std::vector<std::string>& directories, const std::string
       try {
         std::ifstream file(entry.path());
         const nlohmann::json results = nlohmann::json::parse(file);
+        run.seed = results.at("seed").get<std::uint64_t>();
+        run.runs = results.at("runs").get<int>();
         for (const nlohmann::json& batch : results.at("batches")) by_property[results.at("property").get<std::string>()].push_back(batch_from_json(batch));
       } catch (const std::exception& problem) {
         std::fprintf(stderr, "relaysim explore --merge: %s: not a results file: %s\n", entry.path().c_str(), problem.what());
@@ -291,7 +316,7 @@ int merge_results(const std::vector<std::string>& directories, const std::string
     outcomes.emplace_back(property, combine(batches));
     passed = report(*property, outcomes.back().second, out, require_coverage) && passed;
   }
-  if (!write_outputs(junit, junit_of(outcomes), digests, digest_text)) return 2;
+  if (!write_outputs(junit, junit_of(outcomes, run), digests, digest_text)) return 2;
   return passed ? 0 : 1;
 }
 
@@ -385,6 +410,9 @@ int explore_command(int argc, char** argv) {
   }
   if (!merge.empty()) return merge_results(merge, out, junit, digests, require_coverage);
   const auto started = std::chrono::steady_clock::now();  // the budget is wall time, outside any world
+  const std::string started_at = utc_timestamp();
+  const int total = runs * static_cast<int>(chosen.size());
+  int done_total = 0;
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
   const std::function<bool()> out_of_time = [&] { return budget && elapsed() > *budget; };
   std::vector<std::pair<const explore::Property*, Outcome>> outcomes;
@@ -393,6 +421,7 @@ int explore_command(int argc, char** argv) {
   std::string digest_text;
   bool passed = true;
   for (const explore::Property* property : chosen) {
+    const double property_started = elapsed();
     const auto plan = planned_batches(shard, runs);
     std::vector<Batch> batches;
     if (jobs > 1) {
@@ -413,7 +442,13 @@ int explore_command(int argc, char** argv) {
       }
       const Batch& batch = batches[k];
       done += batch.result.runs;
-      std::printf("%s: %d scenarios checked (seed %llu), %.1f s\n", property->name.c_str(), done, static_cast<unsigned long long>(batch.seed), elapsed());
+      done_total += batch.result.runs;
+      // Progress: this property's count, the whole exploration's, and a guess at what is left.
+      const double seconds = elapsed();
+      const double left = done_total > 0 ? seconds / done_total * std::max(0, total - done_total) : 0;
+      std::printf("%s: %d of %d scenarios checked (seed %llu), %.1f s; all properties: %d of %d, about %.0f s left\n", property->name.c_str(),
+                  done, runs, static_cast<unsigned long long>(batch.seed), seconds, done_total, total,
+                  budget ? std::min(left, std::max(0.0, *budget - seconds)) : left);
       std::fflush(stdout);
       if (!batch.result.passed) break;
     }
@@ -431,10 +466,11 @@ int explore_command(int argc, char** argv) {
     digest_text += digest_lines(*property, batches);
     kept.push_back(std::move(batches));
     outcomes.emplace_back(property, combine(kept.back()));
+    outcomes.back().second.seconds = elapsed() - property_started;
     passed = report(*property, outcomes.back().second, out, require_coverage) && passed;
     if (!passed) break;
   }
-  if (!write_outputs(junit, junit_of(outcomes), digests, digest_text)) return 2;
+  if (!write_outputs(junit, junit_of(outcomes, {.seed = seed, .runs = runs, .timestamp = started_at}), digests, digest_text)) return 2;
   return passed ? 0 : 1;
 }
 

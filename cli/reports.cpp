@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <set>
@@ -14,6 +15,13 @@
 namespace relaysim::cli {
 
 // Text for XML and HTML: the five special characters escaped, control characters dropped.
+std::string utc_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+  return stamp;
+}
+
 std::string xml_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -274,13 +282,13 @@ std::string junit_xml(const std::vector<RanFile>& files) {
               xml_escape(first) + "\">" + xml_escape(text) + "</error></testcase>\n";
     }
     for (const auto* list : {&ran.result.expectations, &ran.result.invariants}) {
-      const char* kind = list == &ran.result.expectations ? "expectation: " : "invariant: ";
+      const std::string kind = list == &ran.result.expectations ? "expectation" : "invariant";
       for (const scenario::Verdict& verdict : *list) {
         suite_tests += 1;
-        cases += "    <testcase classname=\"" + classname + "\" name=\"" + xml_escape(kind + verdict.name) + "\" time=\"0\">";
+        cases += "    <testcase classname=\"" + classname + "\" name=\"" + xml_escape(kind + ": " + verdict.name) + "\" time=\"0\">";
         if (!verdict.passed) {
           suite_failures += 1;
-          cases += "<failure message=\"" + xml_escape(verdict.message) + "\">" + xml_escape(verdict.message) + "</failure>";
+          cases += "<failure type=\"" + kind + "\" message=\"" + xml_escape(verdict.message) + "\">" + xml_escape(verdict.message) + "</failure>";
         }
         cases += "</testcase>\n";
       }

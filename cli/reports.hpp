@@ -33,6 +33,9 @@ bool write_file(const std::string& path, const std::string& content);
 // "cannot write". "-" (standard output) is always writable.
 std::string output_problem(const std::string& path);
 
+// The wall-clock time now, in UTC, as JUnit's timestamp takes it: "2026-12-06T18:03:09".
+std::string utc_timestamp();
+
 // Text for XML and HTML: the five special characters escaped, control characters dropped.
 std::string xml_escape(std::string_view text);
 

@@ -30,6 +30,10 @@ struct RunOptions {
   std::string report_path;
   bool quiet = false;
   bool json = false;
+  bool json_lines = false;  // --format jsonl: each file's object on a line of its own
+  bool colour = false;
+  bool timeline = false;  // the whole timeline even into a pipe
+  bool progress = false;  // a line on stderr every few seconds of a long run
   bool summary = false;  // text without the timeline, the email log as counts, only failed verdicts in full
   bool label_digests = false;  // several files: "FILE: digest: ..." so each line says whose it is
 };
@@ -143,10 +147,33 @@ nlohmann::json stats_json(const scenario::RunStats& stats) {
   return out;
 }
 
-// Colour on a terminal, unless NO_COLOR is set to anything (no-color.org).
-bool colour_output() {
-  const char* no_color = std::getenv("NO_COLOR");
-  return isatty(STDOUT_FILENO) != 0 && (no_color == nullptr || *no_color == '\0');
+// A run's timeline into a pipe (a CI log, a file) is held up to this many lines; a longer one
+// gives way to the summary, unless --timeline asks for it.
+constexpr std::size_t piped_timeline_lines_max = 5000;
+
+// Runs the world to `loaded.until` in slices of virtual time, so that a long run can say how
+// far it is: a line on stderr every few seconds. Slicing changes nothing in the run: the event
+// loop stops between two events and carries on from there.
+sim::World::RunOutcome run_with_progress(const std::string& path, scenario::LoadedWorld& loaded, bool progress) {
+  sim::World& world = *loaded.world;
+  if (!progress) return world.run_until(loaded.until);
+  constexpr int slices = 200;
+  const Duration span = loaded.until - loaded.start;
+  const auto wall_start = std::chrono::steady_clock::now();
+  auto last_line = wall_start;
+  for (int slice = 1; slice <= slices; ++slice) {
+    const Instant limit = slice == slices ? loaded.until : loaded.start + span / slices * slice;
+    if (world.run_until(limit) == sim::World::RunOutcome::quiescent) return sim::World::RunOutcome::quiescent;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_line < std::chrono::seconds(5) || slice == slices) continue;
+    last_line = now;
+    const double seconds = std::chrono::duration<double>(now - wall_start).count();
+    const double done = static_cast<double>(slice) / slices;
+    std::fprintf(stderr, "relaysim run: %s: virtual +%s of at most +%s (%.0f%%), %.0f s so far, at most about %.0f s left\n", path.c_str(),
+                 format_duration(world.now() - loaded.start).c_str(), format_duration(span).c_str(), done * 100, seconds,
+                 seconds / done - seconds);
+  }
+  return sim::World::RunOutcome::reached_limit;
 }
 
 RanFile run_one(const std::string& path, const RunOptions& options) {
@@ -154,10 +181,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
   ran.file = path;
   // Wall time is only reported (JUnit's time and timestamp); nothing in the world sees it.
   const auto wall_start = std::chrono::steady_clock::now();
-  const std::time_t began = std::time(nullptr);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&began));
-  ran.started = stamp;
+  ran.started = utc_timestamp();
   scenario::LoadedWorld loaded;
   try {
     loaded = scenario::load_world_file(path, options.seed);
@@ -189,7 +213,10 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
     world.add_trace_sink(*jsonl);
   }
   const bool text = !options.quiet && !options.json && options.trace_path != "-";
-  TimelineSink timeline(stdout, loaded.start, colour_output());
+  // On a terminal the timeline streams; into a pipe it is held, and gives way to the summary
+  // when it grows past what anyone reads in a log.
+  const bool hold_timeline = !options.timeline && isatty(STDOUT_FILENO) == 0;
+  TimelineSink timeline(stdout, loaded.start, options.colour, hold_timeline ? piped_timeline_lines_max : 0);
   if (text) {
     std::printf("%s (seed %llu, start %s)\n", loaded.name.c_str(), static_cast<unsigned long long>(loaded.seed),
                 format_iso8601(loaded.start).c_str());
@@ -201,7 +228,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
   scenario::RunObserver observer;
   world.add_trace_sink(observer);
   world.start();
-  const auto outcome = world.run_until(loaded.until);
+  const auto outcome = run_with_progress(path, loaded, options.progress);
   const bool quiescent = outcome == sim::World::RunOutcome::quiescent;
   const char* ended = quiescent ? "quiescent" : "reached the end of the run";
   const Duration elapsed = world.now() - loaded.start;
@@ -242,12 +269,18 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
     for (const auto& [name, org] : loaded.orgs) report["salesforce"][name] = org_report(*org);
     ran.json = std::move(report);
   } else if (text) {
+    bool summary = options.summary;
+    if (!summary && timeline.overflowed()) {
+      std::printf("timeline: %zu lines, more than %zu for a pipe: the summary follows (--timeline prints it all, --trace FILE keeps every event)\n",
+                  timeline.lines(), piped_timeline_lines_max);
+      summary = true;
+    }
+    timeline.flush();
     std::printf("\n");
     for (const std::string& line : world.status_lines()) std::printf("  %s\n", line.c_str());
-    for (const auto& [name, org] : loaded.orgs) print_org(name, *org, loaded.start, options.summary);
-    const bool colour = colour_output();
-    print_verdicts("expectations", result.expectations, colour, options.summary);
-    print_verdicts("invariants", result.invariants, colour, options.summary);
+    for (const auto& [name, org] : loaded.orgs) print_org(name, *org, loaded.start, summary);
+    print_verdicts("expectations", result.expectations, options.colour, summary);
+    print_verdicts("invariants", result.invariants, options.colour, summary);
     const scenario::RunStats& stats = result.stats;
     std::string line;
     for (const scenario::NamedStat& stat : scenario::run_stat_names) {
@@ -279,8 +312,12 @@ cxxopts::Options run_options() {
       "trace", "write the trace as JSON Lines to this file ('-' for standard output)", cxxopts::value<std::string>())(
       "junit", "write JUnit XML to this file: one test case per expectation and invariant", cxxopts::value<std::string>())(
       "report", "write a self-contained HTML report to this file", cxxopts::value<std::string>())(
-      "format", "text or json (one object; an array of them for several files)", cxxopts::value<std::string>()->default_value("text"))(
+      "format", "text, json (one object; an array of them for several files) or jsonl (an object per line, a line per file)",
+      cxxopts::value<std::string>()->default_value("text"))(
       "summary", "text without the timeline: nodes, email log counts, failed verdicts with their evidence, stats")(
+      "timeline", "print the whole timeline even into a pipe (by default a pipe gets the summary past 5000 lines)")(
+      "color", "colour the text: auto (a terminal, and NO_COLOR unset), always or never", cxxopts::value<std::string>()->default_value("auto"))(
+      "progress", "say on stderr every few seconds how far a long run is (the default when stderr is a terminal)")(
       "quiet", "print only the digest (\"FILE: digest: ...\" for each of several files)")("h,help", "show this help")("files", "world files",
                                                                      cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
@@ -304,9 +341,16 @@ int run_command(int argc, char** argv) {
     if (parsed.count("report")) options.report_path = parsed["report"].as<std::string>();
     options.quiet = parsed.count("quiet") > 0;
     options.summary = parsed.count("summary") > 0;
+    options.timeline = parsed.count("timeline") > 0;
+    if (options.summary && options.timeline) throw cxxopts::exceptions::exception("--summary and --timeline contradict each other");
+    options.colour = colour_wanted(parsed["color"].as<std::string>());
+    options.progress = parsed.count("progress") > 0 || isatty(STDERR_FILENO) != 0;
     const std::string format = parsed["format"].as<std::string>();
-    if (format != "text" && format != "json") throw cxxopts::exceptions::exception("--format must be text or json");
-    options.json = format == "json";
+    if (format != "text" && format != "json" && format != "jsonl") {
+      throw cxxopts::exceptions::exception("--format: '" + format + "' is not text, json or jsonl");
+    }
+    options.json = format != "text";
+    options.json_lines = format == "jsonl";
     if (parsed.count("files")) files = parsed["files"].as<std::vector<std::string>>();
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("run", error, argc, argv);
@@ -334,7 +378,9 @@ int run_command(int argc, char** argv) {
     ran.push_back(run_one(file, options));
     worst = std::max(worst, ran.back().status);
   }
-  if (options.json) {
+  if (options.json_lines) {
+    for (const RanFile& file : ran) std::printf("%s\n", file.json.dump().c_str());
+  } else if (options.json) {
     // One file: its object. Several: one array, in the order given - a single JSON document.
     nlohmann::json out = nlohmann::json::array();
     for (RanFile& file : ran) out.push_back(std::move(file.json));
