@@ -118,6 +118,48 @@ nlohmann::json relay_outcomes_json(const scenario::RunObserver& observer) {
   return out;
 }
 
+// Each recipient of each message a relay accepted, with its journey: what selects it (sender,
+// subject, Message-ID), every attempt (hop) with its TLS facts, the final outcome, and the
+// notices (DSNs) the relay queued about it.
+nlohmann::json recipients_json(const scenario::RunObserver& observer) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const scenario::RunObserver::StoredAtRelay& stored : observer.stored) {
+    for (const std::string& rcpt : stored.to) {
+      nlohmann::json hops = nlohmann::json::array();
+      const scenario::RunObserver::RelayOutcome* last = nullptr;
+      int attempts = 0;
+      for (const scenario::RunObserver::RelayOutcome& outcome : observer.outcomes) {
+        if (outcome.node != stored.node || outcome.id != stored.id || outcome.rcpt != rcpt) continue;
+        last = &outcome;
+        if (!outcome.attempted) continue;
+        attempts += 1;
+        hops.push_back({{"at", format_iso8601(outcome.at)}, {"outcome", smtp::to_string(outcome.outcome)}, {"status", outcome.status},
+                        {"relay", outcome.relay}, {"tls", outcome.tls}, {"tls_verified", outcome.tls_verified}, {"reason", outcome.reason}});
+      }
+      nlohmann::json dsns = nlohmann::json::array();
+      for (const scenario::RunObserver::RelayDsn& dsn : observer.dsns) {
+        if (dsn.node != stored.node || dsn.id != stored.id) continue;
+        if (std::find(dsn.about.begin(), dsn.about.end(), rcpt) == dsn.about.end()) continue;
+        dsns.push_back({{"at", format_iso8601(dsn.at)}, {"action", smtp::to_string(dsn.action)}, {"to", dsn.to}, {"queue_id", dsn.dsn}});
+      }
+      out.push_back({{"node", stored.node},
+                     {"queue_id", stored.id},
+                     {"accepted_at", format_iso8601(stored.at)},
+                     {"from", stored.from},
+                     {"to", rcpt},
+                     {"subject", stored.subject},
+                     {"message_id", stored.message_id},
+                     {"notice", stored.client.empty()},
+                     {"state", last ? relay::to_string(last->state) : "queued"},
+                     {"status", last ? last->status : ""},
+                     {"attempts", attempts},
+                     {"hops", std::move(hops)},
+                     {"dsn", std::move(dsns)}});
+    }
+  }
+  return out;
+}
+
 void print_verdicts(const char* title, const std::vector<scenario::Verdict>& verdicts, bool colour, bool summary) {
   if (verdicts.empty()) return;
   if (summary) {
@@ -259,6 +301,7 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
                              {"ended", quiescent ? "quiescent" : "until"},
                              {"ended_at", format_iso8601(world.now())},
                              {"virtual_time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()},
+                             {"recipients", recipients_json(observer)},
                              {"relay_outcomes", relay_outcomes_json(observer)},
                              {"events", world.events_executed()},
                              {"trace_events", world.trace_events()},
