@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -122,25 +123,30 @@ nlohmann::json relay_outcomes_json(const scenario::RunObserver& observer) {
 // subject, Message-ID), every attempt (hop) with its TLS facts, the final outcome, and the
 // notices (DSNs) the relay queued about it.
 nlohmann::json recipients_json(const scenario::RunObserver& observer) {
+  using Key = std::tuple<std::string_view, std::string_view, std::string_view>;  // relay node, queue id, recipient
+  std::map<Key, std::vector<const scenario::RunObserver::RelayOutcome*>> outcomes;
+  for (const auto& outcome : observer.outcomes) outcomes[{outcome.node, outcome.id, outcome.rcpt}].push_back(&outcome);
+  std::map<Key, std::vector<const scenario::RunObserver::RelayDsn*>> notices;
+  for (const auto& dsn : observer.dsns) {
+    for (const std::string& rcpt : dsn.about) notices[{dsn.node, dsn.id, rcpt}].push_back(&dsn);
+  }
   nlohmann::json out = nlohmann::json::array();
   for (const scenario::RunObserver::StoredAtRelay& stored : observer.stored) {
     for (const std::string& rcpt : stored.to) {
+      const Key key{stored.node, stored.id, rcpt};
       nlohmann::json hops = nlohmann::json::array();
       const scenario::RunObserver::RelayOutcome* last = nullptr;
       int attempts = 0;
-      for (const scenario::RunObserver::RelayOutcome& outcome : observer.outcomes) {
-        if (outcome.node != stored.node || outcome.id != stored.id || outcome.rcpt != rcpt) continue;
-        last = &outcome;
-        if (!outcome.attempted) continue;
+      for (const auto* outcome : outcomes[key]) {
+        last = outcome;
+        if (!outcome->attempted) continue;
         attempts += 1;
-        hops.push_back({{"at", format_iso8601(outcome.at)}, {"outcome", smtp::to_string(outcome.outcome)}, {"status", outcome.status},
-                        {"relay", outcome.relay}, {"tls", outcome.tls}, {"tls_verified", outcome.tls_verified}, {"reason", outcome.reason}});
+        hops.push_back({{"at", format_iso8601(outcome->at)}, {"outcome", smtp::to_string(outcome->outcome)}, {"status", outcome->status},
+                        {"relay", outcome->relay}, {"tls", outcome->tls}, {"tls_verified", outcome->tls_verified}, {"reason", outcome->reason}});
       }
       nlohmann::json dsns = nlohmann::json::array();
-      for (const scenario::RunObserver::RelayDsn& dsn : observer.dsns) {
-        if (dsn.node != stored.node || dsn.id != stored.id) continue;
-        if (std::find(dsn.about.begin(), dsn.about.end(), rcpt) == dsn.about.end()) continue;
-        dsns.push_back({{"at", format_iso8601(dsn.at)}, {"action", smtp::to_string(dsn.action)}, {"to", dsn.to}, {"queue_id", dsn.dsn}});
+      for (const auto* dsn : notices[key]) {
+        dsns.push_back({{"at", format_iso8601(dsn->at)}, {"action", smtp::to_string(dsn->action)}, {"to", dsn->to}, {"queue_id", dsn->dsn}});
       }
       out.push_back({{"node", stored.node},
                      {"queue_id", stored.id},
