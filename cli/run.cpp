@@ -41,12 +41,14 @@ struct RunOptions {
 
 constexpr std::size_t email_log_lines_max = 40;
 
+// "+00:01:00.020 2026-03-02 09:01:00": the offset from the start, and the UTC date and time.
 std::string offset_of(Instant when, Instant start) {
   const std::int64_t ms = (when - start).count() / 1000;
   char text[32];
   std::snprintf(text, sizeof text, "+%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3'600'000),
                 static_cast<long long>(ms / 60'000 % 60), static_cast<long long>(ms / 1000 % 60), static_cast<long long>(ms % 1000));
-  return text;
+  const std::string clock = format_iso8601(when);
+  return std::string(text) + " " + clock.substr(0, 10) + " " + clock.substr(11, 8);
 }
 
 // What a Salesforce admin would look at after the run: the counters, the email log, the contacts
