@@ -1,6 +1,10 @@
 #include "cli/options.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
+
+#include "cli/commands.hpp"
 
 namespace relaysim::cli {
 
@@ -24,9 +28,49 @@ std::string describe_option_error(const cxxopts::exceptions::exception& error, i
   return message;
 }
 
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+namespace {
+
+// "; did you mean --summary?" for an option the command does not have, or "".
+std::string closest_option(std::string_view command, const std::string& message) {
+  const std::string open = "\u2018", close = "\u2019";
+  const std::size_t start = message.find(open);
+  const std::size_t end = start == std::string::npos ? std::string::npos : message.find(close, start + open.size());
+  const Command* known = find_command(command);
+  if (end == std::string::npos || known == nullptr) return "";
+  const std::string given = message.substr(start + open.size(), end - start - open.size());
+  std::string best;
+  std::size_t best_distance = 3;  // at most two edits away
+  for (const OptionHelp& option : option_help(*known)) {
+    const std::size_t distance = edit_distance(given, option.long_name);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = option.long_name;
+    }
+  }
+  return best.empty() ? "" : "; did you mean --" + best + "?";
+}
+
+}  // namespace
+
 int option_error(std::string_view command, const cxxopts::exceptions::exception& error, int argc, char** argv) {
-  std::fprintf(stderr, "relaysim %.*s: %s\n", static_cast<int>(command.size()), command.data(),
-               describe_option_error(error, argc, argv).c_str());
+  std::string message = describe_option_error(error, argc, argv);
+  if (dynamic_cast<const cxxopts::exceptions::no_such_option*>(&error) != nullptr) message += closest_option(command, message);
+  std::fprintf(stderr, "relaysim %.*s: %s\n", static_cast<int>(command.size()), command.data(), message.c_str());
   return 2;
 }
 

@@ -13,7 +13,12 @@ namespace relaysim::cli {
 // value".
 std::string describe_option_error(const cxxopts::exceptions::exception& error, int argc, char** argv);
 
-// Prints "relaysim COMMAND: <message>" on stderr and returns 2.
+// Edits (insertions, deletions, substitutions) that turn one word into the other: for "did you mean".
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// Prints "relaysim COMMAND: <message>" on stderr and returns 2. An unknown option is answered
+// with the command's closest one, when one is close: "Option 'sumary' does not exist; did you
+// mean --summary?".
 int option_error(std::string_view command, const cxxopts::exceptions::exception& error, int argc, char** argv);
 
 }  // namespace relaysim::cli
