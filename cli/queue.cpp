@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "io/text.hpp"
 #include "real/runtime.hpp"
 #include "relay/queue.hpp"
 
@@ -19,7 +20,7 @@ namespace {
 
 std::string describe(const relay::QueuedRecipient& recipient) {
   std::string out = std::string(relay::to_string(recipient.state));
-  if (recipient.attempts > 0) out += ", " + std::to_string(recipient.attempts) + " attempts";
+  if (recipient.attempts > 0) out += ", " + counted(recipient.attempts, "attempt");
   if (recipient.state == relay::RecipientState::deferred || recipient.state == relay::RecipientState::queued) {
     out += ", next " + format_iso8601(recipient.next_attempt);
   }

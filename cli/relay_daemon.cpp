@@ -20,6 +20,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/real_mode.hpp"
+#include "io/text.hpp"
 #include "relay/relay_node.hpp"
 
 namespace relaysim::cli {
@@ -143,7 +144,7 @@ class RelayDaemon {
       drain_poll_ = control_->after(std::chrono::milliseconds(50), [this] { check_drained(); });
       return;
     }
-    if (sessions > 0) log_.note("relay", "warning: " + std::to_string(sessions) + " sessions cut off after the drain time");
+    if (sessions > 0) log_.note("relay", "warning: " + counted(sessions, "session") + " cut off after the drain time");
     // Never from inside a callback of the node's own Io: from the daemon's, on a fresh loop turn.
     drain_poll_ = control_->after(Duration(0), [this] {
       auto finished = std::move(draining_);

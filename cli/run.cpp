@@ -18,6 +18,7 @@
 #include "cli/options.hpp"
 #include "cli/trace_sinks.hpp"
 #include "cli/reports.hpp"
+#include "io/text.hpp"
 #include "scenario/verdicts.hpp"
 #include "scenario/world_file.hpp"
 
@@ -55,11 +56,10 @@ std::string offset_of(Instant when, Instant start) {
 // marked as bounced.
 void print_org(const std::string& name, const salesforce::OrgState& org, Instant start, bool summary) {
   const salesforce::OrgCounters& counters = org.counters;
-  std::printf("\nSalesforce org %s: %llu sends (%llu refused at the source), %llu recipients delivered, %llu failed, %llu given up, "
-              "%llu bounces received\n",
-              name.c_str(), static_cast<unsigned long long>(counters.sends), static_cast<unsigned long long>(counters.refused),
-              static_cast<unsigned long long>(counters.delivered), static_cast<unsigned long long>(counters.failed),
-              static_cast<unsigned long long>(counters.given_up), static_cast<unsigned long long>(counters.bounces));
+  std::printf("\nSalesforce org %s: %s (%llu refused at the source), %s delivered, %llu failed, %llu given up, %s received\n", name.c_str(),
+              counted(counters.sends, "send").c_str(), static_cast<unsigned long long>(counters.refused),
+              counted(counters.delivered, "recipient").c_str(), static_cast<unsigned long long>(counters.failed),
+              static_cast<unsigned long long>(counters.given_up), counted(counters.bounces, "bounce").c_str());
   if (summary) {
     std::map<std::string, std::size_t> by_event;
     for (const salesforce::LogEntry& entry : org.log) by_event[std::string(to_string(entry.event))] += 1;

@@ -5,6 +5,7 @@
 
 #include "fake_mx/events.hpp"
 #include "io/assert.hpp"
+#include "io/text.hpp"
 #include "mailauth/dmarc.hpp"
 #include "smtp/dsn.hpp"
 #include "smtp/syntax.hpp"
@@ -130,7 +131,7 @@ void FakeMxNode::set_behaviour(Behaviour behaviour) {
 }
 
 std::string FakeMxNode::status() const {
-  return std::to_string(messages_seen_) + " messages seen, " + std::to_string(sessions_.size()) + " sessions";
+  return counted(messages_seen_, "message") + " seen, " + counted(sessions_.size(), "session");
 }
 
 bool FakeMxNode::matches(const Match& match, const Context& context) const {

@@ -8,6 +8,7 @@
 #include "fake_salesforce/events.hpp"
 #include "endpoint/server_connection.hpp"
 #include "io/assert.hpp"
+#include "io/text.hpp"
 #include "relay/routing.hpp"
 #include "smtp/dsn.hpp"
 
@@ -89,8 +90,8 @@ class OrgNode final : public io::Node {
 
   std::string status() const override {
     const auto refused = std::count_if(state_.emails.begin(), state_.emails.end(), [](const Email& email) { return email.refused; });
-    return std::to_string(state_.emails.size() - static_cast<std::size_t>(refused)) + " emails, " + std::to_string(state_.counters.delivered) + " recipients delivered, " +
-           std::to_string(state_.bounced_contacts.size()) + " contacts bounced";
+    return counted(state_.emails.size() - static_cast<std::size_t>(refused), "email") + ", " + counted(state_.counters.delivered, "recipient") +
+           " delivered, " + counted(state_.bounced_contacts.size(), "contact") + " bounced";
   }
 
  private:

@@ -1,5 +1,7 @@
 #include "relay/relay_node.hpp"
 
+#include "io/text.hpp"
+
 namespace relaysim::relay {
 
 RelayNode::RelayNode(io::Io& io, RelayConfig config, RelayTls tls)
@@ -39,9 +41,9 @@ void RelayNode::recover_later() {
 
 std::string RelayNode::status() const {
   const OutboundCounters& counters = outbound_.counters();
-  return std::to_string(queue_.size()) + " queued, " + std::to_string(inbound_.accepted_messages()) +
-         " accepted, " + std::to_string(inbound_.connections()) + " connections, " + std::to_string(counters.delivered) +
-         " delivered, " + std::to_string(counters.bounced) + " bounced, " + std::to_string(counters.deferred) + " deferrals";
+  return std::to_string(queue_.size()) + " queued, " + std::to_string(inbound_.accepted_messages()) + " accepted, " +
+         counted(inbound_.connections(), "connection") + ", " + std::to_string(counters.delivered) + " delivered, " +
+         std::to_string(counters.bounced) + " bounced, " + counted(counters.deferred, "deferral");
 }
 
 }  // namespace relaysim::relay

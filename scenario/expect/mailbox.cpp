@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/expect/expectations.hpp"
 #include "smtp/dsn.hpp"
@@ -14,7 +15,7 @@ Verdict mailbox(const Expectation& expect, const LoadedWorld& loaded) {
     for (const fake_mx::StoredMessage* message : store->mailbox(expect.mailbox)) messages.push_back(message);
   }
   if (expect.count && messages.size() != *expect.count) {
-    return {expect.name, false, expect.mailbox + " holds " + std::to_string(messages.size()) + " messages, not " + std::to_string(*expect.count)};
+    return {expect.name, false, expect.mailbox + " holds " + counted(messages.size(), "message") + ", not " + std::to_string(*expect.count)};
   }
   if (expect.headers.empty() && expect.contains.empty() && expect.folder.empty()) {
     if (!expect.count && messages.empty()) return {expect.name, false, expect.mailbox + " holds no message"};

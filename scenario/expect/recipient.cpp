@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/expect/expectations.hpp"
 #include "smtp/dsn.hpp"
@@ -238,7 +239,7 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
       attempts = static_cast<int>(std::count_if(journey.org.begin(), journey.org.end(), [](const auto& e) { return salesforce::is_attempt(e.second->event); }));
       counted = "Salesforce";
     }
-    if (attempts != *expect.attempts) fail(std::to_string(attempts) + " " + counted + " attempts, not " + std::to_string(*expect.attempts));
+    if (attempts != *expect.attempts) fail(relaysim::counted(static_cast<std::uint64_t>(attempts), std::string(counted) + " attempt") + ", not " + std::to_string(*expect.attempts));
   }
   if (expect.within) {
     if (journey.deliveries.empty() || !journey.submitted) {

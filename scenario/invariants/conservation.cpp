@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -86,7 +87,7 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
       if (salesforce::is_final(entry.event)) ends[key] += 1;
     }
     for (const auto& [key, count] : ends) {
-      if (count > 1) violations.add(name + " email " + key.first + " to " + key.second + " ended " + std::to_string(count) + " times");
+      if (count > 1) violations.add(name + " email " + key.first + " to " + key.second + " ended " + counted(count, "time"));
       if (count == 0 && quiescent) violations.add(name + " email " + key.first + " to " + key.second + " never ended delivered, failed or given up");
     }
   }

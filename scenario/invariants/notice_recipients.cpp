@@ -1,6 +1,7 @@
 // Every notification goes to the envelope sender of the message it reports on (RFC 3461 §6.2,
 // RFC 5321 §4.5.5): a VERP return path included, never the From: header or a recipient.
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -19,7 +20,7 @@ Verdict notice_recipients(const RunObserver& observer) {
                      dsn.to + ", not to its envelope sender " + original->second->from);
     }
   }
-  return violations.verdict("every notification goes to the envelope sender", std::to_string(checked) + " notifications checked");
+  return violations.verdict("every notification goes to the envelope sender", counted(checked, "notification") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

@@ -1,5 +1,6 @@
 // No notification goes to <>, and none is about a notification (no bounce loops).
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -16,7 +17,7 @@ Verdict notifications(const RunObserver& observer) {
       violations.add(dsn.node + " sent notification " + dsn.dsn + " about " + dsn.id + ", itself a notification: a bounce loop");
     }
   }
-  return violations.verdict("no notification goes to <>, none is about a notification", std::to_string(observer.dsns.size()) + " notifications checked");
+  return violations.verdict("no notification goes to <>, none is about a notification", counted(observer.dsns.size(), "notification") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants
