@@ -77,7 +77,7 @@ std::string reason_for(const io::TraceEvent& event) {
     return field(event, "verified") == "true" ? "TLS " + field(event, "version") + ", certificate verified"
                                               : "TLS " + field(event, "version") + ", certificate not verified: " + field(event, "verify_error");
   }
-  if (kind == "smtp.client.tls_failed" || kind == "smtp.server.tls_failed") return "the TLS handshake failed: " + field(event, "reason");
+  if (kind == "smtp.client.tls_failed" || kind == "smtp.server.tls_failed") return "the TLS handshake failed: " + field(event, "error");
   if (kind == "process.crash" || kind == "process.start" || kind.starts_with("fault.")) return std::string(kind);
   if (kind == "log") return field(event, "line");
   return "";
