@@ -1,7 +1,6 @@
 #pragma once
 // The files `relaysim run` writes besides its output: JUnit XML for CI systems (one test case per
-// expectation and invariant) and a self-contained HTML report (sequence diagrams per recipient,
-// the timeline of attempts and faults, the verdicts; no network fetches).
+// expectation and invariant, cli/reports.cpp) and a self-contained HTML report (cli/html_report.cpp).
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -24,6 +23,7 @@ struct RanFile {
   std::string digest;
   std::string started;   // wall clock, UTC, "2026-12-06T15:30:08": when the run began
   double seconds = 0;    // wall time of the run, for reports
+  std::string report;    // the HTML report written for it, if any
   nlohmann::json json;   // --format json: this file's result, printed once every file has run
 };
 
@@ -44,6 +44,8 @@ std::string xml_escape(std::string_view text);
 void print_mistakes(const std::string& file, const scenario::InputError& error);
 void print_warnings(const std::string& file, const scenario::LoadedWorld& loaded);
 std::string junit_xml(const std::vector<RanFile>& files);
+// The index of a directory of reports: each scenario with its verdict, counts and a link to its page.
+std::string html_index(const std::vector<RanFile>& files);
 std::string html_report(const scenario::LoadedWorld& loaded, const scenario::RunObserver& observer, const scenario::RunResult& result,
                         const std::string& digest);
 

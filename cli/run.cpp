@@ -10,6 +10,8 @@
 #include <ctime>
 #include <cxxopts.hpp>
 #include <map>
+#include <set>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -226,7 +228,8 @@ sim::World::RunOutcome run_with_progress(const std::string& path, scenario::Load
   return sim::World::RunOutcome::reached_limit;
 }
 
-RanFile run_one(const std::string& path, const RunOptions& options) {
+// `report_path`: where this file's HTML report goes, or empty.
+RanFile run_one(const std::string& path, const RunOptions& options, const std::string& report_path) {
   RanFile ran;
   ran.file = path;
   // Wall time is only reported (JUnit's time and timestamp); nothing in the world sees it.
@@ -289,10 +292,11 @@ RanFile run_one(const std::string& path, const RunOptions& options) {
   ran.status = result.passed() ? 0 : 1;
   ran.digest = world.digest();
   ran.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  if (!options.report_path.empty()) {
+  if (!report_path.empty()) {
     const std::string html = html_report(loaded, observer, result, world.digest());
-    if (!write_file(options.report_path, html)) {
-      std::fprintf(stderr, "relaysim: cannot write the report to '%s'\n", options.report_path.c_str());
+    ran.report = report_path;
+    if (!write_file(report_path, html)) {
+      std::fprintf(stderr, "relaysim: cannot write the report to '%s'\n", report_path.c_str());
       ran.status = 2;
     }
   }
@@ -362,7 +366,8 @@ cxxopts::Options run_options() {
   parser.add_options()("seed", "override the file's seed", cxxopts::value<std::uint64_t>())(
       "trace", "write the trace as JSON Lines to this file ('-' for standard output)", cxxopts::value<std::string>())(
       "junit", "write JUnit XML to this file: one test case per expectation and invariant", cxxopts::value<std::string>())(
-      "report", "write a self-contained HTML report to this file", cxxopts::value<std::string>())(
+      "report", "write a self-contained HTML report to this file; with several files, a page each and an index into this directory",
+      cxxopts::value<std::string>())(
       "format", "text, json (one object; an array of them for several files) or jsonl (an object per line, a line per file)",
       cxxopts::value<std::string>()->default_value("text"))(
       "summary", "text without the timeline: nodes, email log counts, failed verdicts with their evidence, stats")(
@@ -410,12 +415,33 @@ int run_command(int argc, char** argv) {
     std::fprintf(stderr, "relaysim run: name at least one file\n%s\n", parser.help().c_str());
     return 2;
   }
-  if (files.size() > 1 && (!options.trace_path.empty() || !options.report_path.empty())) {
-    std::fprintf(stderr, "relaysim run: --trace and --report take one file at a time\n");
+  if (files.size() > 1 && !options.trace_path.empty()) {
+    std::fprintf(stderr, "relaysim run: --trace takes one file at a time\n");
     return 2;
   }
+  // --report: a file for one scenario; a directory (named with a trailing '/', or already one)
+  // for several - a page each, and an index.
+  const bool report_directory = !options.report_path.empty() &&
+                                (files.size() > 1 || options.report_path.ends_with('/') || std::filesystem::is_directory(options.report_path));
+  std::vector<std::string> report_paths(files.size(), report_directory ? std::string() : options.report_path);
+  if (report_directory) {
+    std::error_code error;
+    std::filesystem::create_directories(options.report_path, error);
+    if (error) {
+      std::fprintf(stderr, "relaysim run: --report %s: cannot make the directory: %s\n", options.report_path.c_str(), error.message().c_str());
+      return 2;
+    }
+    std::set<std::string> taken{"index"};
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      std::string stem = std::filesystem::path(files[i]).stem().string();
+      for (int n = 2; taken.contains(stem); ++n) stem = std::filesystem::path(files[i]).stem().string() + "-" + std::to_string(n);
+      taken.insert(stem);
+      report_paths[i] = (std::filesystem::path(options.report_path) / (stem + ".html")).string();
+    }
+  }
   for (const auto& [option, path] : {std::pair{"--trace", options.trace_path}, std::pair{"--junit", options.junit_path},
-                                     std::pair{"--report", options.report_path}}) {
+                                     std::pair{"--report", report_directory ? (std::filesystem::path(options.report_path) / "index.html").string()
+                                                                            : options.report_path}}) {
     if (path.empty()) continue;
     if (const std::string problem = output_problem(path); !problem.empty()) {
       std::fprintf(stderr, "relaysim run: %s %s: cannot write there: %s\n", option, path.c_str(), problem.c_str());
@@ -425,9 +451,16 @@ int run_command(int argc, char** argv) {
   options.label_digests = files.size() > 1;
   int worst = 0;
   std::vector<RanFile> ran;
-  for (const std::string& file : files) {
-    ran.push_back(run_one(file, options));
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    ran.push_back(run_one(files[i], options, report_paths[i]));
     worst = std::max(worst, ran.back().status);
+  }
+  if (report_directory) {
+    const std::string index = (std::filesystem::path(options.report_path) / "index.html").string();
+    if (!write_file(index, html_index(ran))) {
+      std::fprintf(stderr, "relaysim run: cannot write the report index to '%s'\n", index.c_str());
+      return 2;
+    }
   }
   if (options.json_lines) {
     for (const RanFile& file : ran) std::printf("%s\n", file.json.dump().c_str());

@@ -74,6 +74,11 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     if (e->route == relay::Route::Kind::deliver) route_steps.push_back({event.time, node, std::string(e->id), std::string(e->domain), -1});
     return;
   }
+  if (const auto* e = event.as<relay::events::HopFailed>()) {
+    hop_failures.push_back({event.time, node, std::string(e->id), std::string(e->hop), e->stage, std::string(e->status), std::string(e->reason),
+                            e->next_hop});
+    return;
+  }
   if (const auto* e = event.as<relay::events::Connecting>()) {
     route_steps.push_back({event.time, node, std::string(e->id), "", e->preference});
     return;

@@ -97,6 +97,16 @@ class RunObserver final : public sim::TraceSink {
     std::string domain;   // routed: the destination; connecting: empty
     int preference = -1;  // connecting: the hop's MX preference
   };
+  struct HopFailure {  // relay::events::HopFailed: a session with one server failed as a whole
+    Instant at;
+    std::string node;
+    std::string id;
+    std::string hop;     // "mx.example.com[192.0.2.1]:25"
+    smtp::Stage stage = smtp::Stage::connect;
+    std::string status;
+    std::string reason;
+    bool next_hop = true;  // false: the same hop again, in plaintext
+  };
   struct Mark {  // a fault window opening, a crash, a restart: for timelines
     Instant at;
     std::string node;
@@ -114,6 +124,7 @@ class RunObserver final : public sim::TraceSink {
   std::vector<LogLine> logs;
   std::vector<SenderResult> sender_results;
   std::vector<RouteStep> route_steps;
+  std::vector<HopFailure> hop_failures;
   std::map<std::string, std::set<std::string>> late_bounces;  // fake MX node -> recipients it accepted to bounce later
   std::vector<Mark> marks;
   std::map<std::string, std::vector<Instant>> crashes;  // by node

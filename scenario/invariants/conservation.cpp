@@ -92,7 +92,7 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
     }
   }
   return violations.verdict("every accepted recipient ends delivered or bounced exactly once",
-                            std::to_string(accepted.size()) + " relay recipients checked" + (quiescent ? "" : " (the run ended before quiescence)"));
+                            counted(accepted.size(), "relay recipient") + " checked" + (quiescent ? "" : " (the run ended before quiescence)"));
 }
 
 }  // namespace relaysim::scenario::invariants

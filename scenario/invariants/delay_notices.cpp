@@ -4,6 +4,7 @@
 
 #include <tuple>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -26,7 +27,7 @@ Verdict delay_notices(const RunObserver& observer) {
       violations.add(node + " sent " + std::to_string(repeated.size()) + " delay notices about " + id + " to " + rcpt + ": " + checks::joined(repeated));
     }
   }
-  return violations.verdict("at most one delay notice per recipient of a message", std::to_string(notices.size()) + " delayed recipients checked");
+  return violations.verdict("at most one delay notice per recipient of a message", counted(notices.size(), "delayed recipient") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

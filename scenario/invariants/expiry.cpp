@@ -1,6 +1,7 @@
 // A recipient that only ever got temporary failures is bounced (4.4.7) at the end of the queue
 // lifetime, not before: arrival + maximal_queue_lifetime, or bounce_queue_lifetime for a notice.
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -26,7 +27,7 @@ Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer) {
                      offset(end_of_life, loaded.start));
     }
   }
-  return violations.verdict("temporary failures bounce only when the queue lifetime ends", std::to_string(checked) + " expiries checked");
+  return violations.verdict("temporary failures bounce only when the queue lifetime ends", counted(checked, "expiry", "expiries") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

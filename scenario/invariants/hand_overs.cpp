@@ -1,6 +1,7 @@
 // What a relay (or Salesforce) handed to a fake MX with a 250 is in that MX's mailbox - or the MX
 // took it to bounce later. Nothing disappears between two hops.
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -34,7 +35,7 @@ Verdict hand_overs(const LoadedWorld& loaded, const RunObserver& observer) {
       if (entry.event == salesforce::EmailLogEvent::delivered) check(name + " (" + entry.email + ")", entry.server_endpoint, entry.recipient, entry.at);
     }
   }
-  return violations.verdict("what was handed to an MX with 250 is in its mailbox", std::to_string(checked) + " hand-overs checked");
+  return violations.verdict("what was handed to an MX with 250 is in its mailbox", counted(checked, "hand-over") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

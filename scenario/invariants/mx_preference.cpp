@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -32,7 +33,7 @@ Verdict mx_preference(const LoadedWorld& loaded, const RunObserver& observer) {
                      " at " + checks::offset(step.at, loaded.start) + ", though " + std::to_string(best) + " is the most preferred");
     }
   }
-  return violations.verdict("deliveries try the most preferred MX first", std::to_string(checked) + " deliveries checked");
+  return violations.verdict("deliveries try the most preferred MX first", counted(checked, "delivery", "deliveries") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

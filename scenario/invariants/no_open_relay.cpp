@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -31,7 +32,7 @@ Verdict no_open_relay(const LoadedWorld& loaded, const RunObserver& observer) {
       violations.add(stored.node + " accepted " + stored.id + " from " + stored.from + ", outside sender_domains");
     }
   }
-  return violations.verdict("no unauthorized relaying", std::to_string(checked) + " accepted messages checked");
+  return violations.verdict("no unauthorized relaying", counted(checked, "accepted message") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

@@ -2,6 +2,7 @@
 // only the kinds it names (and a success notice only when it names SUCCESS); without NOTIFY,
 // failures and delays are reported, successes are not; RET=HDRS returns headers, not the body.
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -47,7 +48,7 @@ Verdict notice_requests(const RunObserver& observer) {
       violations.add(notice.node + " returned the whole of " + notice.id + " in notice " + notice.dsn + ", though its sender asked RET=HDRS");
     }
   }
-  return violations.verdict("notices honour NOTIFY and RET", std::to_string(checked) + " notified recipients checked");
+  return violations.verdict("notices honour NOTIFY and RET", counted(checked, "notified recipient") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

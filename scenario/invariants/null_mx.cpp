@@ -1,6 +1,7 @@
 // Mail for a domain with a null MX (RFC 7505: "MX 0 .") is never attempted: it bounces with
 // 5.1.10 at once, even when the domain has an address and a listening host of its own.
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -21,7 +22,7 @@ Verdict null_mx(const LoadedWorld& loaded, const RunObserver& observer) {
       violations.add(which + ": bounced with " + outcome.status + ", not 5.1.10");
     }
   }
-  return violations.verdict("a null MX bounces with 5.1.10, never attempted", std::to_string(checked) + " outcomes checked");
+  return violations.verdict("a null MX bounces with 5.1.10, never attempted", counted(checked, "outcome") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

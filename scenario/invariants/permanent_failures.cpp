@@ -1,6 +1,7 @@
 // A 5xx in reply to MAIL, RCPT, DATA or the end of data is permanent: the recipient bounces at
 // once (RFC 5321 §4.2.1; Postfix bounces it), it is not kept for another try.
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -20,7 +21,7 @@ Verdict permanent_failures(const LoadedWorld& loaded, const RunObserver& observe
                      " after a permanent reply: " + outcome.reason);
     }
   }
-  return violations.verdict("a 5xx in the transaction bounces at once", std::to_string(checked) + " failed attempts checked");
+  return violations.verdict("a 5xx in the transaction bounces at once", counted(checked, "failed attempt") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

@@ -3,6 +3,7 @@
 
 #include <tuple>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -29,7 +30,7 @@ Verdict recorded_outcomes(const LoadedWorld& loaded, const RunObserver& observer
                    checks::offset(first->second->at, loaded.start) + ") durably at " + checks::offset(recorded->second, loaded.start));
   }
   return violations.verdict("a recorded delivery or bounce is never made again",
-                            std::to_string(recorded_at.size()) + " recorded recipients checked");
+                            counted(recorded_at.size(), "recorded recipient") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

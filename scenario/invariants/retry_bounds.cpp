@@ -1,5 +1,6 @@
 // Retries stay between minimal_backoff_time and maximal_backoff_time and inside the queue lifetime.
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -32,7 +33,7 @@ Verdict retry_bounds(const LoadedWorld& loaded, const RunObserver& observer) {
                      offset(end_of_life, loaded.start));
     }
   }
-  return violations.verdict("retries stay within the backoff bounds and the queue lifetime", std::to_string(checked) + " retries checked");
+  return violations.verdict("retries stay within the backoff bounds and the queue lifetime", counted(checked, "retry", "retries") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

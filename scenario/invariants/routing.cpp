@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -67,7 +68,7 @@ Verdict routing(const LoadedWorld& loaded) {
       }
     }
   }
-  return violations.verdict("routing follows the Email Domain Filters", std::to_string(checked) + " recipients checked");
+  return violations.verdict("routing follows the Email Domain Filters", counted(checked, "recipient") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

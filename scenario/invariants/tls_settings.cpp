@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/invariants/invariants.hpp"
 
@@ -38,7 +39,7 @@ Verdict tls_settings(const LoadedWorld& loaded, const RunObserver& observer) {
       violations.add(outcome.node + " delivered " + outcome.id + " to " + outcome.rcpt + " to an unverified server at level verify");
     }
   }
-  return violations.verdict("TLS settings are never violated", std::to_string(checked) + " hand-overs checked");
+  return violations.verdict("TLS settings are never violated", counted(checked, "hand-over") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants
