@@ -37,7 +37,7 @@ std::vector<Command> make_commands() {
       {"queue", "list|show|hold|release|delete|flush DIR", "look into and change a relay's queue directory", Group::simulation,
        {"action", "directory", "id"}, {"list", "show", "hold", "release", "delete", "flush"}, directory, {}, queue_options, queue_command},
       {"relay", "--config F", "the relay as a daemon", Group::real_mode, {}, {}, nothing, server_values, relay_options, relay_command},
-      {"mx", "--config F", "a fake MX server with a JSON HTTP API", Group::real_mode, {}, {}, nothing, server_values, mx_options, mx_command},
+      {"mx", "--config F", "a fake MX server with a web inbox and a JSON HTTP API", Group::real_mode, {}, {}, nothing, server_values, mx_options, mx_command},
       {"salesforce", "--config F send|test-deliverability", "a Salesforce org sending through a real relay", Group::real_mode, {"action"},
        {"send", "test-deliverability"}, nothing,
        {{"config", file, {}}, {"log", file, {}}, {"category", words, {"single", "mass", "workflow", "flow", "apex", "system"}}},

@@ -15,16 +15,6 @@
 namespace relaysim::cli {
 namespace {
 
-std::string field(const io::TraceEvent& event, std::string_view key) {
-  for (const io::TraceField& entry : event.fields) {
-    if (entry.key != key) continue;
-    if (entry.value.type() == io::TraceValue::Type::text) return std::string(entry.value.text());
-    if (entry.value.type() == io::TraceValue::Type::boolean) return entry.value.boolean() ? "true" : "false";
-    return std::to_string(entry.value.integer());
-  }
-  return "";
-}
-
 // The rule behind a relay outcome's status, for people.
 std::string rule_for_status(const std::string& status, const std::string& state) {
   if (status == "4.4.7") return "maximal_queue_lifetime reached: returned to the sender (RFC 3463 4.4.7)";
@@ -49,37 +39,37 @@ std::string tls_setting_rule(const std::string& setting) {
 std::string reason_for(const io::TraceEvent& event) {
   const std::string_view kind = event.kind;
   if (kind == "relay.route") {
-    return "routing: " + field(event, "why") + (field(event, "route") == "deliver" ? "" : " -> " + field(event, "route") + " " + field(event, "status"));
+    return "routing: " + trace_field(event, "why") + (trace_field(event, "route") == "deliver" ? "" : " -> " + trace_field(event, "route") + " " + trace_field(event, "status"));
   }
-  if (kind == "relay.retry") return "retry schedule: " + field(event, "why") + " (Postfix: the message's age, clamped to minimal_backoff_time..maximal_backoff_time)";
+  if (kind == "relay.retry") return "retry schedule: " + trace_field(event, "why") + " (Postfix: the message's age, clamped to minimal_backoff_time..maximal_backoff_time)";
   if (kind == "relay.hop_failed") {
-    return "Postfix's per-stage rule: a failure at " + field(event, "stage") + " moves to the " + field(event, "next") + " (" + field(event, "reason") + ")";
+    return "Postfix's per-stage rule: a failure at " + trace_field(event, "stage") + " moves to the " + trace_field(event, "next") + " (" + trace_field(event, "reason") + ")";
   }
-  if (kind == "relay.outcome") return rule_for_status(field(event, "status"), field(event, "state")) + ": " + field(event, "reason");
-  if (kind == "relay.destination_dead") return "dead-destination memory: other mail for " + field(event, "destination") + " waits until " + field(event, "until");
-  if (kind == "relay.dsn") return "a " + field(event, "action") + " notification to " + field(event, "to") + " (RFC 3464), queued as " + field(event, "dsn");
-  if (kind == "mx.greylist") return "greylisting (postgrey): the triplet is " + field(event, "verdict");
-  if (kind == "mx.rule") return "the MX's behaviour rule " + field(event, "rule") + " at " + field(event, "stage") + ": " + field(event, "action") + " " + field(event, "reply");
-  if (kind == "mx.refused") return "the MX's limits: " + field(event, "why");
-  if (kind == "salesforce.refused") return "Salesforce refuses the send at the source: " + field(event, "error");
-  if (kind == "salesforce.connect") return tls_setting_rule(field(event, "tls"));
+  if (kind == "relay.outcome") return rule_for_status(trace_field(event, "status"), trace_field(event, "state")) + ": " + trace_field(event, "reason");
+  if (kind == "relay.destination_dead") return "dead-destination memory: other mail for " + trace_field(event, "destination") + " waits until " + trace_field(event, "until");
+  if (kind == "relay.dsn") return "a " + trace_field(event, "action") + " notification to " + trace_field(event, "to") + " (RFC 3464), queued as " + trace_field(event, "dsn");
+  if (kind == "mx.greylist") return "greylisting (postgrey): the triplet is " + trace_field(event, "verdict");
+  if (kind == "mx.rule") return "the MX's behaviour rule " + trace_field(event, "rule") + " at " + trace_field(event, "stage") + ": " + trace_field(event, "action") + " " + trace_field(event, "reply");
+  if (kind == "mx.refused") return "the MX's limits: " + trace_field(event, "why");
+  if (kind == "salesforce.refused") return "Salesforce refuses the send at the source: " + trace_field(event, "error");
+  if (kind == "salesforce.connect") return tls_setting_rule(trace_field(event, "tls"));
   if (kind == "salesforce.log") {
-    const std::string what = field(event, "event");
+    const std::string what = trace_field(event, "event");
     std::string rule;
     if (what == "Transient failure") rule = " (Salesforce's retry schedule)";
     if (what == "Permanent failure") rule = " (a 5xx fails the email at once)";
     if (what == "Given up") rule = " (the retry schedule ran out)";
     if (what == "Accepted") rule = " (Email Domain Filters, by priority)";
-    return "email log: " + what + rule + ": " + field(event, "detail");
+    return "email log: " + what + rule + ": " + trace_field(event, "detail");
   }
-  if (kind == "salesforce.bounce") return "bounce management: the VERP token names the send; contact " + field(event, "contact") + (field(event, "marked") == "true" ? " marked bounced" : " not marked");
+  if (kind == "salesforce.bounce") return "bounce management: the VERP token names the send; contact " + trace_field(event, "contact") + (trace_field(event, "marked") == "true" ? " marked bounced" : " not marked");
   if (kind == "smtp.client.tls") {
-    return field(event, "verified") == "true" ? "TLS " + field(event, "version") + ", certificate verified"
-                                              : "TLS " + field(event, "version") + ", certificate not verified: " + field(event, "verify_error");
+    return trace_field(event, "verified") == "true" ? "TLS " + trace_field(event, "version") + ", certificate verified"
+                                              : "TLS " + trace_field(event, "version") + ", certificate not verified: " + trace_field(event, "verify_error");
   }
-  if (kind == "smtp.client.tls_failed" || kind == "smtp.server.tls_failed") return "the TLS handshake failed: " + field(event, "error");
+  if (kind == "smtp.client.tls_failed" || kind == "smtp.server.tls_failed") return "the TLS handshake failed: " + trace_field(event, "error");
   if (kind == "process.crash" || kind == "process.start" || kind.starts_with("fault.")) return std::string(kind);
-  if (kind == "log") return field(event, "line");
+  if (kind == "log") return trace_field(event, "line");
   return "";
 }
 

@@ -1,14 +1,20 @@
 // `relaysim mx --config mx.json`: the fake MX as a real server, with the whole behaviour model,
-// and a JSON HTTP API to look into its mail store and change its behaviour while it runs.
+// a web inbox, and a JSON HTTP API to look into its mail store and change its behaviour while it runs.
 // Time-based behaviour (greylisting delays, time windows) runs on real time here.
 //
+// The web inbox (cli/mx_inbox.cpp):
+//   GET    /[?mailbox=A][&q=TEXT]       mailboxes and messages, newest first; live with JavaScript
+//   GET    /messages/N                  one message: envelope, authentication, fields, body, transcript
 // HTTP API (docs/real-mode.md):
 //   GET    /api/status                  messages, sessions, where it listens
 //   GET    /api/mailboxes               {address: messages}
-//   GET    /api/messages[?mailbox=A]    summaries, oldest first
+//   GET    /api/messages[?mailbox=A][&q=TEXT]
+//                                       summaries, oldest first; q: in an address, the subject or the text
 //   GET    /api/messages/N              one message: envelope, TLS, client, content, transcript
 //   GET    /api/messages/N/raw          the message as received (message/rfc822)
+//   DELETE /api/messages/N              forget one message
 //   DELETE /api/messages                forget every message
+//   GET    /api/events                  server-sent events: "message" with {"number"} as each is stored
 //   GET    /api/behaviour               the behaviour in force, as JSON
 //   PUT    /api/behaviour               a new behaviour (the "behaviour" object of the config)
 //   POST   /api/reset                   forget every message and go back to the configured behaviour
@@ -17,12 +23,16 @@
 
 #include <csignal>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/mx_inbox.hpp"
 #include "cli/options.hpp"
 #include "cli/real_mode.hpp"
+#include "cli/trace_sinks.hpp"
 #include "fake_mx/fake_mx_node.hpp"
 #include "real/http_server.hpp"
 #include "scenario/fake_mx_config.hpp"
@@ -65,6 +75,56 @@ real::HttpResponse json_response(int status, const nlohmann::json& body) {
 
 real::HttpResponse error_response(int status, const std::string& why) { return json_response(status, {{"error", why}}); }
 
+real::HttpResponse html_response(int status, std::string body) { return {status, "text/html; charset=utf-8", std::move(body)}; }
+
+// "/api/messages/12" -> 12, after `prefix`; nothing for anything else.
+std::optional<std::uint64_t> message_number(std::string_view path, std::string_view prefix) {
+  if (!path.starts_with(prefix) || path.size() == prefix.size() || path.size() > prefix.size() + 12) return std::nullopt;
+  std::uint64_t number = 0;
+  for (char c : path.substr(prefix.size())) {
+    if (c < '0' || c > '9') return std::nullopt;
+    number = number * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return number;
+}
+
+// The lines a Postfix smtpd and postgrey would log for a session, from the fake MX's events:
+// "connect from unknown[192.0.2.1]", "3: from=<a@b>, nrcpt=1, size=912, tls=yes, folder=inbox",
+// "action=greylist, reason=new, ...", "disconnect from unknown[192.0.2.1] (quit)".
+class SessionLog {
+ public:
+  std::optional<std::string> line_for(const io::TraceEvent& event) {
+    if (event.kind == "net.accept") {
+      const std::string from = trace_field(event, "from");
+      const std::string host = "unknown[" + from.substr(0, from.rfind(':')) + "]";
+      peers_[trace_field(event, "conn")] = host;
+      return "connect from " + host;
+    }
+    if (event.kind == "smtp.server.closed") {
+      const auto peer = peers_.find(trace_field(event, "conn"));
+      if (peer == peers_.end()) return std::nullopt;
+      std::string line = "disconnect from " + peer->second + " (" + trace_field(event, "reason") + ")";
+      peers_.erase(peer);
+      return line;
+    }
+    if (event.kind == "mx.stored") {
+      return trace_field(event, "number") + ": from=<" + trace_field(event, "from") + ">, nrcpt=" + trace_field(event, "recipients") +
+             ", size=" + trace_field(event, "bytes") + ", tls=" + (trace_field(event, "tls") == "true" ? "yes" : "no") + ", folder=" +
+             trace_field(event, "folder") + (trace_field(event, "dropped_reply") == "true" ? ", reply dropped" : "");
+    }
+    if (event.kind == "mx.greylist") {
+      const std::string verdict = trace_field(event, "verdict");
+      const bool accepted = verdict == "passed" || verdict == "client auto-whitelisted";
+      return std::string(accepted ? "action=pass" : "action=greylist") + ", reason=" + verdict + ", client_address=" +
+             trace_field(event, "client") + ", sender=" + trace_field(event, "sender") + ", recipient=" + trace_field(event, "rcpt");
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::map<std::string, std::string> peers_;  // connection -> "unknown[address]"
+};
+
 class MxServer {
  public:
   MxServer(real::Runtime& runtime, scenario::MxServerConfig config, nlohmann::json configured_behaviour, RealTls tls, DaemonLog& log)
@@ -74,7 +134,16 @@ class MxServer {
   bool start() {
     config_.behaviour.address = config_.listen.address;
     config_.behaviour.port = config_.listen.port;
-    io_ = runtime_.make_io(node_options("mx", config_.behaviour.hostname, config_.data_directory, config_.dns, &log_));
+    real::NodeOptions options = node_options("mx", config_.behaviour.hostname, config_.data_directory, config_.dns, &log_);
+    // Besides the log: Postfix-like lines per session and message, and the web inbox's live updates.
+    options.on_trace = [this, to_log = std::move(options.on_trace)](const io::TraceEvent& event, std::string_view line) {
+      to_log(event, line);
+      if (!log_.json()) {
+        if (const auto session_line = sessions_.line_for(event)) log_.write_line(event.time, "mx", *session_line);
+      }
+      if (event.kind == "mx.stored" && http_) http_->broadcast("message", "{\"number\":" + trace_field(event, "number") + "}");
+    };
+    io_ = runtime_.make_io(std::move(options));
     node_ = std::make_unique<fake_mx::FakeMxNode>(*io_, config_.behaviour, tls_.server.get(), store_);
     node_->start();
     if (!node_->listening()) return false;  // the node logged why
@@ -106,6 +175,17 @@ class MxServer {
   real::HttpResponse handle(const real::HttpRequest& request) {
     const std::string& path = request.path;
     const std::string& method = request.method;
+    if (path == "/" && method == "GET") {
+      return html_response(200, inbox_page(store_, real::query_parameter(request.query, "mailbox"), real::query_parameter(request.query, "q"),
+                                           node_->status()));
+    }
+    if (const auto number = message_number(path, "/messages/"); number && method == "GET") {
+      for (const auto& message : store_.messages()) {
+        if (message.number == *number) return html_response(200, message_page(message));
+      }
+      return html_response(404, "<!DOCTYPE html><title>no such message</title><p>No message " + std::to_string(*number) + ". <a href=\"/\">The inbox</a></p>\n");
+    }
+    if (path == "/api/events" && method == "GET") return {200, "text/event-stream", "", true};
     if (path == "/api/status" && method == "GET") {
       return json_response(200, {{"status", node_->status()}, {"messages", store_.messages().size()}, {"max_messages", store_.max_messages()},
                                   {"dropped", store_.dropped()}, {"smtp", node_->listening()->to_string()}});
@@ -122,11 +202,16 @@ class MxServer {
     }
     if (path == "/api/messages" && method == "GET") {
       const std::string mailbox = real::query_parameter(request.query, "mailbox");
+      const std::string query = real::query_parameter(request.query, "q");
       nlohmann::json out = nlohmann::json::array();
       if (mailbox.empty()) {
-        for (const auto& message : store_.messages()) out.push_back(summary(message));
+        for (const auto& message : store_.messages()) {
+          if (message_matches(message, query)) out.push_back(summary(message));
+        }
       } else {
-        for (const auto* message : store_.mailbox(smtp::to_lower(mailbox))) out.push_back(summary(*message));
+        for (const auto* message : store_.mailbox(smtp::to_lower(mailbox))) {
+          if (message_matches(*message, query)) out.push_back(summary(*message));
+        }
       }
       return json_response(200, out);
     }
@@ -134,6 +219,10 @@ class MxServer {
       const std::size_t count = store_.messages().size();
       store_.clear();
       return json_response(200, {{"deleted", count}});
+    }
+    if (const auto number = message_number(path, "/api/messages/"); number && method == "DELETE") {
+      if (!store_.remove(*number)) return error_response(404, "no such message");
+      return json_response(200, {{"deleted", 1}});
     }
     if (path.starts_with("/api/messages/") && method == "GET") {
       std::string_view rest = std::string_view(path).substr(std::string_view("/api/messages/").size());
@@ -170,7 +259,11 @@ class MxServer {
       current_ = configured_;
       return json_response(200, {{"reset", true}});
     }
-    return error_response(path.starts_with("/api/") ? 405 : 404, "no such resource: " + method + " " + path);
+    // A resource that exists, asked with a method it does not take, is 405; anything else 404.
+    const bool known = path == "/" || path == "/api/status" || path == "/api/mailboxes" || path == "/api/messages" || path == "/api/events" ||
+                       path == "/api/behaviour" || path == "/api/reset" || message_number(path, "/messages/") ||
+                       message_number(path, "/api/messages/") || (path.ends_with("/raw") && message_number(path.substr(0, path.size() - 4), "/api/messages/"));
+    return error_response(known ? 405 : 404, (known ? "method not allowed: " : "no such resource: ") + method + " " + path);
   }
 
   void set_behaviour(fake_mx::Behaviour behaviour) {
@@ -188,12 +281,13 @@ class MxServer {
   std::unique_ptr<io::Io> io_;
   std::unique_ptr<fake_mx::FakeMxNode> node_;
   std::unique_ptr<real::HttpServer> http_;
+  SessionLog sessions_;
 };
 
 }  // namespace
 
 cxxopts::Options mx_options() {
-  cxxopts::Options parser("relaysim mx", "a fake MX server on real sockets, with a JSON HTTP API (docs/real-mode.md)");
+  cxxopts::Options parser("relaysim mx", "a fake MX server on real sockets, with a web inbox and a JSON HTTP API (docs/real-mode.md)");
   add_server_options(parser, "the server's configuration file (JSON)", "once listening, write {\"pid\", \"smtp\", \"http\"} here");
   return parser;
 }

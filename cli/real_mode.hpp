@@ -32,6 +32,11 @@ class DaemonLog {
   void on_trace(const io::TraceEvent& event, std::string_view json_line);
   // The process's own messages ("starting", "reloading", "stopped").
   void note(std::string_view node, std::string_view line);
+  // A line of the text log at `when` (a no-op in JSON mode, where every event is logged whole).
+  void write_line(Instant when, std::string_view node, std::string_view line) {
+    if (!json_) write(when, node, line);
+  }
+  bool json() const { return json_; }
 
  private:
   DaemonLog(std::FILE* out, bool owned, bool json, std::string host_name);

@@ -67,6 +67,16 @@ void TimelineSink::flush() {
   held_.clear();
 }
 
+std::string trace_field(const io::TraceEvent& event, std::string_view key) {
+  for (const io::TraceField& entry : event.fields) {
+    if (entry.key != key) continue;
+    if (entry.value.type() == io::TraceValue::Type::text) return std::string(entry.value.text());
+    if (entry.value.type() == io::TraceValue::Type::boolean) return entry.value.boolean() ? "true" : "false";
+    return std::to_string(entry.value.integer());
+  }
+  return "";
+}
+
 bool colour_wanted(const std::string& mode) {
   if (mode == "always") return true;
   if (mode == "never") return false;

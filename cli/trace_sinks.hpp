@@ -57,6 +57,10 @@ class JsonLinesSink final : public sim::TraceSink {
   std::FILE* out_;
 };
 
+// A trace event's field as text ("" when absent): text as it is, numbers in decimal, booleans
+// as true or false.
+std::string trace_field(const io::TraceEvent& event, std::string_view key);
+
 // Colour on stdout: "always", "never", or "auto" - a terminal, and NO_COLOR unset or empty
 // (no-color.org). Anything else throws cxxopts::exceptions::exception.
 bool colour_wanted(const std::string& mode);

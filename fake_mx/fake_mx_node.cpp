@@ -73,6 +73,20 @@ void MailStore::drop_oldest() {
   dropped_ += 1;
 }
 
+bool MailStore::remove(std::uint64_t number) {
+  const auto found = std::find_if(messages_.begin(), messages_.end(), [&](const StoredMessage& message) { return message.number == number; });
+  if (found == messages_.end()) return false;
+  messages_.erase(found);
+  by_mailbox_.clear();  // positions after it moved: index again
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    for (const smtp::Recipient& recipient : messages_[i].recipients) {
+      std::deque<std::uint64_t>& positions = by_mailbox_[smtp::to_lower(recipient.mailbox.to_string())];
+      if (positions.empty() || positions.back() != first_position_ + i) positions.push_back(first_position_ + i);
+    }
+  }
+  return true;
+}
+
 void MailStore::clear() {
   messages_.clear();
   by_mailbox_.clear();

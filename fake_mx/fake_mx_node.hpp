@@ -54,6 +54,8 @@ class MailStore {
   std::vector<const StoredMessage*> mailbox(std::string_view address) const;
   std::size_t count(std::string_view address) const;
   void clear();
+  // Forgets message `number`; false when there is none.
+  bool remove(std::uint64_t number);
   std::size_t max_messages() const { return max_messages_; }
   std::uint64_t dropped() const { return dropped_; }  // let go to stay within the limit, ever
 

@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <chrono>
+#include <deque>
 #include <optional>
 
 #include "real/internal.hpp"
@@ -20,13 +21,25 @@ namespace http = beast::http;
 constexpr std::size_t body_bytes_max = 1024 * 1024;
 constexpr std::size_t header_bytes_max = 16 * 1024;
 constexpr auto request_time_limit = std::chrono::seconds(30);
+constexpr std::size_t event_streams_max = 32;
+constexpr std::size_t events_waiting_max = 256;
+
+struct Exchange;
+
+// The open event streams, shared by the server and its exchanges.
+struct Streams {
+  std::vector<std::weak_ptr<Exchange>> open;
+};
 
 struct Exchange : std::enable_shared_from_this<Exchange> {
-  Exchange(asio::ip::tcp::socket socket, std::shared_ptr<HttpServer::Handler> on_request)
-      : stream(std::move(socket)), handler(std::move(on_request)) {}
+  Exchange(asio::ip::tcp::socket socket, std::shared_ptr<HttpServer::Handler> on_request, std::shared_ptr<Streams> event_streams)
+      : stream(std::move(socket)), handler(std::move(on_request)), streams(std::move(event_streams)) {}
 
   beast::tcp_stream stream;
   std::shared_ptr<HttpServer::Handler> handler;
+  std::shared_ptr<Streams> streams;
+  std::deque<std::string> events;  // an event stream's events not yet written
+  bool writing = false;
   beast::flat_buffer buffer;
   std::optional<http::request_parser<http::string_body>> parser;
   http::response<http::string_body> response;
@@ -60,8 +73,51 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     } catch (const std::exception& error) {
       out = {500, "application/json", std::string("{\"error\":\"internal error\"}")};
     }
+    if (out.event_stream && out.status == 200) return open_event_stream();
     send(out.status, out.content_type, std::move(out.body), request.keep_alive());
   }
+
+  // The response's head, then events as they come, for as long as the client stays.
+  void open_event_stream() {
+    std::erase_if(streams->open, [](const std::weak_ptr<Exchange>& exchange) { return exchange.expired(); });
+    if (streams->open.size() >= event_streams_max) return refuse(503, "too many event streams");
+    streams->open.push_back(weak_from_this());
+    stream.expires_never();
+    push("HTTP/1.1 200 OK\r\nServer: relaysim\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+         ": connected\n\n");
+  }
+
+  void push(std::string text) {
+    if (events.size() >= events_waiting_max) return;  // a reader this far behind misses events, not memory
+    events.push_back(std::move(text));
+    if (!writing) write_next();
+  }
+
+  void write_next() {
+    if (events.empty()) {
+      writing = false;
+      return;
+    }
+    writing = true;
+    asio::async_write(stream.socket(), asio::buffer(events.front()), [self = shared_from_this()](beast::error_code error, std::size_t) {
+      if (error) {
+        std::erase_if(self->streams->open, [&](const std::weak_ptr<Exchange>& exchange) { return exchange.lock() == self; });
+        return;  // the client went away
+      }
+      self->events.pop_front();
+      self->write_next();
+    });
+    // Reading nothing more, the exchange would not notice a client that closed until a write
+    // fails; a pending read notices it at once.
+    if (!watching) {
+      watching = true;
+      stream.socket().async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        self->stream.socket().close(ignored);
+      });
+    }
+  }
+  bool watching = false;
 
   void refuse(int status, const std::string& why) {
     send(status, "application/json", "{\"error\":\"" + why + "\"}", false);
@@ -93,12 +149,13 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   explicit State(asio::io_context& context) : acceptor(context) {}
   asio::ip::tcp::acceptor acceptor;
   std::shared_ptr<Handler> handler;
+  std::shared_ptr<Streams> streams = std::make_shared<Streams>();
   bool open = true;
 
   void accept() {
     acceptor.async_accept([self = shared_from_this()](beast::error_code error, asio::ip::tcp::socket socket) {
       if (!self->open) return;
-      if (!error) std::make_shared<Exchange>(std::move(socket), self->handler)->read();
+      if (!error) std::make_shared<Exchange>(std::move(socket), self->handler, self->streams)->read();
       self->accept();
     });
   }
@@ -108,6 +165,16 @@ HttpServer::~HttpServer() {
   state_->open = false;
   beast::error_code ignored;
   state_->acceptor.close(ignored);
+  for (const std::weak_ptr<Exchange>& open : state_->streams->open) {
+    if (const auto exchange = open.lock()) exchange->stream.socket().close(ignored);
+  }
+}
+
+void HttpServer::broadcast(std::string_view event, std::string_view data) {
+  const std::string text = "event: " + std::string(event) + "\ndata: " + std::string(data) + "\n\n";
+  for (const std::weak_ptr<Exchange>& open : state_->streams->open) {
+    if (const auto exchange = open.lock()) exchange->push(text);
+  }
 }
 
 io::Result<std::unique_ptr<HttpServer>> HttpServer::start(Runtime& runtime, io::Endpoint endpoint, Handler handler) {

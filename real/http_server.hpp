@@ -3,7 +3,8 @@
 // servers (the fake MX's mailboxes and behaviour). Requests are parsed by Boost.Beast; the
 // handler runs on the event-loop thread, beside the nodes, so it may read and change them freely.
 //
-// Limits: request bodies up to 1 MiB, headers up to 16 KiB, 30 s to send a request, keep-alive.
+// Limits: request bodies up to 1 MiB, headers up to 16 KiB, 30 s to send a request, keep-alive;
+// at most 32 event streams open, each with at most 256 events waiting to be sent.
 
 #include <functional>
 #include <memory>
@@ -26,6 +27,9 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // A server-sent event stream (text/event-stream): the headers go out, the connection stays
+  // open, and every HttpServer::broadcast reaches it until the client goes away.
+  bool event_stream = false;
 };
 
 class HttpServer {
@@ -35,6 +39,8 @@ class HttpServer {
   // Listens on `endpoint` (port 0: one the system picks).
   static io::Result<std::unique_ptr<HttpServer>> start(Runtime& runtime, io::Endpoint endpoint, Handler handler);
   io::Endpoint local_endpoint() const;
+  // Sends "event: NAME\ndata: DATA\n\n" to every open event stream. DATA is one line.
+  void broadcast(std::string_view event, std::string_view data);
 
   struct State;
 
