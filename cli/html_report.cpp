@@ -1,7 +1,8 @@
 // `relaysim run --report`: one self-contained HTML page per scenario, to read or put on a
 // projector. The topology, the verdicts (a failed one links to the diagram it is about), a
-// sequence diagram per recipient with every hop tried and the reply on each arrow, the Salesforce
-// email log, and the timeline of attempts and faults; times are offsets with the UTC clock.
+// sequence diagram per recipient with every hop tried and the reply on each arrow, the SMTP
+// dialogue of each session in which a fake MX took the recipient's message, the Salesforce email
+// log, and the timeline of attempts and faults; times are offsets with the UTC clock.
 // No scripts, no network fetches; it prints as it shows.
 
 #include <algorithm>
@@ -426,7 +427,8 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
       ".verdict{font-size:1.2em;font-weight:bold}.verdict.pass{color:#1a7f37}.verdict.fail{color:#cf222e}"
       "svg{font-family:ui-monospace,monospace;font-size:11px;border:1px solid #d0d7de;background:#fff;max-width:none}"
       "svg .lane,svg .node{font-weight:bold;font-size:12px}svg .time,svg .host,svg .edge{fill:#57606a}code{font-size:.9em}"
-      ".scroll{overflow-x:auto}"
+      ".scroll{overflow-x:auto}pre{background:#f6f8fa;border:1px solid #d0d7de;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere;"
+      "font-size:.8em}details.dialogue{margin:.3em 0 1em}"
       "@media print{.scroll{overflow:visible}h3{break-after:avoid}svg{break-inside:avoid}}"
       "</style></head><body>\n";
   html += "<h1>" + xml_escape(loaded.name) + "</h1>\n";
@@ -446,9 +448,21 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
   html += "<h2>Invariants</h2>\n<table id=\"invariants\">" + verdict_rows(result.invariants, recipients) + "</table>\n";
   html += "<h2>Messages</h2>\n<p>Each recipient's journey: every hand-over and every server tried, with the reply that ended it. "
           "Solid: delivered; dashed: deferred or refused.</p>\n";
+  // The SMTP dialogue of each session in which a fake MX took a message, by recipient.
+  std::map<std::string, std::vector<std::pair<std::string, const fake_mx::StoredMessage*>>> dialogues;
+  for (const auto& [mx, store] : loaded.mail_stores) {
+    for (const fake_mx::StoredMessage& message : store->messages()) {
+      for (const smtp::Recipient& recipient : message.recipients) dialogues[smtp::to_lower(recipient.mailbox.to_string())].emplace_back(mx, &message);
+    }
+  }
   for (const auto& [recipient, arrows] : journeys) {
     html += "<h3 id=\"" + anchor_of(recipient) + "\">" + xml_escape(recipient) + " (" + counted(arrows.size(), "step") + ")</h3>\n";
     html += arrows.empty() ? std::string("<p>No hand-over.</p>\n") : "<div class=\"scroll\">" + sequence_svg(arrows, loaded.start) + "</div>\n";
+    for (const auto& [mx, message] : dialogues[recipient]) {
+      html += "<details class=\"dialogue\"><summary>SMTP dialogue at " + xml_escape(mx) + " for its message " + std::to_string(message->number) +
+              ", from " + xml_escape(message->client.to_string()) + " at " + when(message->received, loaded.start) + "</summary><pre>" +
+              xml_escape(message->transcript) + "</pre></details>\n";
+    }
   }
   if (!loaded.orgs.empty()) {
     html += "<h2>Salesforce email log</h2>\n";
