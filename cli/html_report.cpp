@@ -23,15 +23,6 @@ constexpr int line_height = 14;
 constexpr int header_height = 46;
 constexpr double char_width = 6.7;   // 11px monospace
 
-// "+00:01:00.394 09:01:00": the offset from the start and the UTC time of day.
-std::string when(Instant at, Instant start) {
-  const std::int64_t ms = (at - start).count() / 1000;
-  char text[32];
-  std::snprintf(text, sizeof text, "+%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3'600'000), static_cast<long long>(ms / 60'000 % 60),
-                static_cast<long long>(ms / 1000 % 60), static_cast<long long>(ms % 1000));
-  return std::string(text) + " " + format_iso8601(at).substr(11, 8);
-}
-
 // Breaks text into lines of at most `columns` characters at spaces; a word longer than a line is
 // cut into pieces. Nothing is dropped.
 std::vector<std::string> wrap(std::string_view text, std::size_t columns) {
@@ -231,7 +222,7 @@ std::string sequence_svg(const std::vector<Arrow>& arrows, Instant start) {
     const int to = x_of(arrow.to);
     const std::string colour = colour_of(arrow.outcome);
     svg += "<g class=\"hop " + arrow.outcome + "\">";
-    svg += svg_text(8, y + 4, "time", {when(arrow.at, start)});
+    svg += svg_text(8, y + 4, "time", {offset_and_clock(arrow.at, start)});
     if (from == to) {
       svg += "<circle cx=\"" + std::to_string(from) + "\" cy=\"" + std::to_string(y) + "\" r=\"5\" fill=\"" + colour + "\"/>";
     } else {
@@ -372,7 +363,7 @@ std::string email_log_table(const std::string& name, const salesforce::OrgState&
   std::string html = "<h3>" + xml_escape(name) + "</h3>\n<table class=\"email-log\"><tr><th>time (UTC)</th><th>email</th><th>to</th><th>event</th>"
                      "<th>path</th><th>server</th><th>attempt</th><th>TLS</th><th>detail</th></tr>";
   for (const salesforce::LogEntry& entry : org.log) {
-    html += "<tr><td class=\"time\">" + when(entry.at, start) + "</td><td>" + xml_escape(entry.email) + "</td><td>" + xml_escape(entry.recipient) +
+    html += "<tr><td class=\"time\">" + offset_and_clock(entry.at, start) + "</td><td>" + xml_escape(entry.email) + "</td><td>" + xml_escape(entry.recipient) +
             "</td><td>" + xml_escape(std::string(to_string(entry.event))) + "</td><td>" + xml_escape(entry.path) + "</td><td>" +
             xml_escape(entry.server) + "</td><td>" + std::to_string(entry.attempt) + "</td><td>" +
             (entry.tls ? (entry.tls_verified ? "verified" : "yes") : "no") + "</td><td>" + xml_escape(entry.detail) + "</td></tr>";
@@ -460,7 +451,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
     html += arrows.empty() ? std::string("<p>No hand-over.</p>\n") : "<div class=\"scroll\">" + sequence_svg(arrows, loaded.start) + "</div>\n";
     for (const auto& [mx, message] : dialogues[recipient]) {
       html += "<details class=\"dialogue\"><summary>SMTP dialogue at " + xml_escape(mx) + " for its message " + std::to_string(message->number) +
-              ", from " + xml_escape(message->client.to_string()) + " at " + when(message->received, loaded.start) + "</summary><pre>" +
+              ", from " + xml_escape(message->client.to_string()) + " at " + offset_and_clock(message->received, loaded.start) + "</summary><pre>" +
               xml_escape(message->transcript) + "</pre></details>\n";
     }
   }
@@ -477,7 +468,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
   std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
   for (const auto& [at, node, what] : rows) {
-    html += "<tr><td class=\"time\">" + when(at, loaded.start) + "</td><td>" + xml_escape(node) + "</td><td>" + xml_escape(what) + "</td></tr>";
+    html += "<tr><td class=\"time\">" + offset_and_clock(at, loaded.start) + "</td><td>" + xml_escape(node) + "</td><td>" + xml_escape(what) + "</td></tr>";
   }
   html += "</table>\n</body></html>\n";
   return html;

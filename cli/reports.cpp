@@ -14,7 +14,15 @@
 
 namespace relaysim::cli {
 
-// Text for XML and HTML: the five special characters escaped, control characters dropped.
+std::string offset_and_clock(Instant at, Instant start, bool date) {
+  const std::int64_t ms = (at - start).count() / 1000;
+  char text[32];
+  std::snprintf(text, sizeof text, "+%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3'600'000), static_cast<long long>(ms / 60'000 % 60),
+                static_cast<long long>(ms / 1000 % 60), static_cast<long long>(ms % 1000));
+  const std::string clock = format_iso8601(at);
+  return std::string(text) + " " + (date ? clock.substr(0, 10) + " " : std::string()) + clock.substr(11, 8);
+}
+
 std::string utc_timestamp() {
   const std::time_t now = std::time(nullptr);
   char stamp[32];

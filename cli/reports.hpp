@@ -33,6 +33,10 @@ bool write_file(const std::string& path, const std::string& content);
 // "cannot write". "-" (standard output) is always writable.
 std::string output_problem(const std::string& path);
 
+// "+00:01:00.394 09:01:00": the offset from `start` and the UTC time of day; with `date`,
+// "+00:01:00.394 2026-03-02 09:01:00".
+std::string offset_and_clock(Instant at, Instant start, bool date = false);
+
 // The wall-clock time now, in UTC, as JUnit's timestamp takes it: "2026-12-06T18:03:09".
 std::string utc_timestamp();
 

@@ -44,16 +44,6 @@ struct RunOptions {
 
 constexpr std::size_t email_log_lines_max = 40;
 
-// "+00:01:00.020 2026-03-02 09:01:00": the offset from the start, and the UTC date and time.
-std::string offset_of(Instant when, Instant start) {
-  const std::int64_t ms = (when - start).count() / 1000;
-  char text[32];
-  std::snprintf(text, sizeof text, "+%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3'600'000),
-                static_cast<long long>(ms / 60'000 % 60), static_cast<long long>(ms / 1000 % 60), static_cast<long long>(ms % 1000));
-  const std::string clock = format_iso8601(when);
-  return std::string(text) + " " + clock.substr(0, 10) + " " + clock.substr(11, 8);
-}
-
 // What a Salesforce admin would look at after the run: the counters, the email log, the contacts
 // marked as bounced.
 void print_org(const std::string& name, const salesforce::OrgState& org, Instant start, bool summary) {
@@ -73,7 +63,7 @@ void print_org(const std::string& name, const salesforce::OrgState& org, Instant
   }
   for (std::size_t i = 0; !summary && i < org.log.size() && i < email_log_lines_max; ++i) {
     const salesforce::LogEntry& entry = org.log[i];
-    std::printf("    %s  %-13s %-24s %-18s %-10s %s\n", offset_of(entry.at, start).c_str(), entry.email.c_str(), entry.recipient.c_str(),
+    std::printf("    %s  %-13s %-24s %-18s %-10s %s\n", offset_and_clock(entry.at, start, true).c_str(), entry.email.c_str(), entry.recipient.c_str(),
                 std::string(to_string(entry.event)).c_str(), entry.path.c_str(), entry.detail.c_str());
   }
   if (!summary && org.log.size() > email_log_lines_max) {
