@@ -37,7 +37,7 @@ struct RunOptions {
   bool json_lines = false;  // --format jsonl: each file's object on a line of its own
   bool colour = false;
   bool timeline = false;  // the whole timeline even into a pipe
-  bool progress = false;  // a line on stderr every few seconds of a long run
+  std::optional<double> progress;  // seconds between lines on stderr about how far a long run is
   bool summary = false;  // text without the timeline, the email log as counts, only failed verdicts in full
   bool label_digests = false;  // several files: "FILE: digest: ..." so each line says whose it is
 };
@@ -194,26 +194,32 @@ nlohmann::json stats_json(const scenario::RunStats& stats) {
 constexpr std::size_t piped_timeline_lines_max = 5000;
 
 // Runs the world to `loaded.until` in slices of virtual time, so that a long run can say how
-// far it is: a line on stderr every few seconds. Slicing changes nothing in the run: the event
-// loop stops between two events and carries on from there.
-sim::World::RunOutcome run_with_progress(const std::string& path, scenario::LoadedWorld& loaded, bool progress) {
+// far it is: a line on stderr every `progress` seconds. A slice starts at one second of virtual
+// time and doubles while slices take under a tenth of a second, so a quiet stretch of days costs
+// few stops and a busy minute many. Slicing changes nothing in the run: the event loop stops
+// between two events and carries on from there (tests/cli/outputs compares digests).
+sim::World::RunOutcome run_with_progress(const std::string& path, scenario::LoadedWorld& loaded, std::optional<double> progress) {
   sim::World& world = *loaded.world;
   if (!progress) return world.run_until(loaded.until);
-  constexpr int slices = 200;
   const Duration span = loaded.until - loaded.start;
   const auto wall_start = std::chrono::steady_clock::now();
   auto last_line = wall_start;
-  for (int slice = 1; slice <= slices; ++slice) {
-    const Instant limit = slice == slices ? loaded.until : loaded.start + span / slices * slice;
+  Duration slice = std::chrono::seconds(1);
+  Instant limit = loaded.start;
+  while (limit < loaded.until) {
+    limit = loaded.until - limit > slice ? limit + slice : loaded.until;
+    const auto slice_start = std::chrono::steady_clock::now();
     if (world.run_until(limit) == sim::World::RunOutcome::quiescent) return sim::World::RunOutcome::quiescent;
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_line < std::chrono::seconds(5) || slice == slices) continue;
+    if (now - slice_start < std::chrono::milliseconds(100)) slice = slice * 2;
+    if (std::chrono::duration<double>(now - last_line).count() < *progress || limit == loaded.until) continue;
     last_line = now;
     const double seconds = std::chrono::duration<double>(now - wall_start).count();
-    const double done = static_cast<double>(slice) / slices;
-    std::fprintf(stderr, "relaysim run: %s: virtual +%s of at most +%s (%.0f%%), %.0f s so far, at most about %.0f s left\n", path.c_str(),
-                 format_duration(world.now() - loaded.start).c_str(), format_duration(span).c_str(), done * 100, seconds,
-                 seconds / done - seconds);
+    const double done = static_cast<double>((limit - loaded.start).count()) / static_cast<double>(span.count());
+    // What is left is a guess from the pace so far, and an upper bound: the world may go quiet sooner.
+    const std::string left = done >= 0.01 ? ", at most about " + std::to_string(static_cast<long long>(seconds / done - seconds)) + " s left" : "";
+    std::fprintf(stderr, "relaysim run: %s: virtual +%s of at most +%s (%.0f%%), %.1f s so far%s\n", path.c_str(),
+                 format_duration(limit - loaded.start).c_str(), format_duration(span).c_str(), done * 100, seconds, left.c_str());
   }
   return sim::World::RunOutcome::reached_limit;
 }
@@ -363,7 +369,8 @@ cxxopts::Options run_options() {
       "summary", "text without the timeline: nodes, email log counts, failed verdicts with their evidence, stats")(
       "timeline", "print the whole timeline even into a pipe (by default a pipe gets the summary past 5000 lines)")(
       "color", "colour the text: auto (a terminal, and NO_COLOR unset), always or never", cxxopts::value<std::string>()->default_value("auto"))(
-      "progress", "say on stderr every few seconds how far a long run is (the default when stderr is a terminal)")(
+      "progress", "say on stderr how far a long run is, every SECONDS (5 when not given; the default when stderr is a terminal)",
+      cxxopts::value<double>()->implicit_value("5"), "SECONDS")(
       "quiet", "print only the digest (\"FILE: digest: ...\" for each of several files)")("h,help", "show this help")("files", "world files",
                                                                      cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
@@ -390,7 +397,12 @@ int run_command(int argc, char** argv) {
     options.timeline = parsed.count("timeline") > 0;
     if (options.summary && options.timeline) throw cxxopts::exceptions::exception("--summary and --timeline contradict each other");
     options.colour = colour_wanted(parsed["color"].as<std::string>());
-    options.progress = parsed.count("progress") > 0 || isatty(STDERR_FILENO) != 0;
+    if (parsed.count("progress")) {
+      options.progress = parsed["progress"].as<double>();
+      if (*options.progress < 0) throw cxxopts::exceptions::exception("--progress: seconds cannot be negative");
+    } else if (isatty(STDERR_FILENO) != 0) {
+      options.progress = 5.0;
+    }
     const std::string format = parsed["format"].as<std::string>();
     if (format != "text" && format != "json" && format != "jsonl") {
       throw cxxopts::exceptions::exception("--format: '" + format + "' is not text, json or jsonl");
