@@ -2,21 +2,33 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "cli/commands.hpp"
 
 namespace relaysim::cli {
 
-std::string describe_option_error(const cxxopts::exceptions::exception& error, int argc, char** argv) {
-  const std::string message = error.what();
-  if (dynamic_cast<const cxxopts::exceptions::incorrect_argument_type*>(&error) == nullptr) return message;
-  // cxxopts quotes the value with ‘ and ’ (UTF-8): find it, then the option that carried it.
+namespace {
+
+// What cxxopts quotes in a message, with ‘ and ’ (UTF-8): the value or the option it is about.
+std::optional<std::string> quoted_in(const std::string& message) {
   const std::string open = "\u2018", close = "\u2019";
   const std::size_t start = message.find(open);
   const std::size_t end = start == std::string::npos ? std::string::npos : message.find(close, start + open.size());
-  if (end == std::string::npos) return message;
-  const std::string value = message.substr(start + open.size(), end - start - open.size());
+  if (end == std::string::npos) return std::nullopt;
+  return message.substr(start + open.size(), end - start - open.size());
+}
+
+}  // namespace
+
+std::string describe_option_error(const cxxopts::exceptions::exception& error, int argc, char** argv) {
+  const std::string message = error.what();
+  if (dynamic_cast<const cxxopts::exceptions::incorrect_argument_type*>(&error) == nullptr) return message;
+  // Find the quoted value, then the option that carried it.
+  const std::optional<std::string> quoted = quoted_in(message);
+  if (!quoted) return message;
+  const std::string& value = *quoted;
   for (int i = 1; i < argc; ++i) {
     const std::string_view word = argv[i];
     if (!word.starts_with('-')) continue;
@@ -47,16 +59,13 @@ namespace {
 
 // "; did you mean --summary?" for an option the command does not have, or "".
 std::string closest_option(std::string_view command, const std::string& message) {
-  const std::string open = "\u2018", close = "\u2019";
-  const std::size_t start = message.find(open);
-  const std::size_t end = start == std::string::npos ? std::string::npos : message.find(close, start + open.size());
+  const std::optional<std::string> given = quoted_in(message);
   const Command* known = find_command(command);
-  if (end == std::string::npos || known == nullptr) return "";
-  const std::string given = message.substr(start + open.size(), end - start - open.size());
+  if (!given || known == nullptr) return "";
   std::string best;
   std::size_t best_distance = 3;  // at most two edits away
   for (const OptionHelp& option : option_help(*known)) {
-    const std::size_t distance = edit_distance(given, option.long_name);
+    const std::size_t distance = edit_distance(*given, option.long_name);
     if (distance < best_distance) {
       best_distance = distance;
       best = option.long_name;
