@@ -3,14 +3,16 @@
 // .deb put the pages in share/man/man1.
 
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <system_error>
-#include <filesystem>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "cli/reports.hpp"
 
 namespace relaysim::cli {
 
@@ -115,12 +117,6 @@ std::string main_page() {
   return page;
 }
 
-bool write(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out.flush());
-}
-
 }  // namespace
 
 cxxopts::Options man_options() {
@@ -153,13 +149,10 @@ int man_command(int argc, char** argv) {
     std::fprintf(stderr, "relaysim man: %s: %s\n", directory.c_str(), error.message().c_str());
     return 2;
   }
-  if (!write(directory / "relaysim.1", main_page())) {
-    std::fprintf(stderr, "relaysim man: cannot write %s\n", (directory / "relaysim.1").c_str());
-    return 2;
-  }
-  for (const Command& command : commands()) {
-    const std::filesystem::path path = directory / ("relaysim-" + std::string(command.name) + ".1");
-    if (!write(path, command_page(command))) {
+  std::vector<std::pair<std::filesystem::path, std::string>> pages{{directory / "relaysim.1", main_page()}};
+  for (const Command& command : commands()) pages.emplace_back(directory / ("relaysim-" + std::string(command.name) + ".1"), command_page(command));
+  for (const auto& [path, page] : pages) {
+    if (!write_file(path.string(), page)) {
       std::fprintf(stderr, "relaysim man: cannot write %s\n", path.c_str());
       return 2;
     }
