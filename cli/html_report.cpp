@@ -79,7 +79,8 @@ class Diagrams {
   }
 
   // Recipients in the order they first appear, each with its arrows in time order.
-  std::vector<std::pair<std::string, std::vector<Arrow>>> build() const {
+  // Once per Diagrams: it gathers the arrows as it goes.
+  std::vector<std::pair<std::string, std::vector<Arrow>>> build() {
     for (const auto& [name, org] : loaded_.orgs) add_org(name, *org);
     for (const scenario::RunObserver::StoredAtRelay& stored : observer_.stored) {
       if (stored.client.empty()) continue;
@@ -96,7 +97,7 @@ class Diagrams {
   }
 
  private:
-  void add_recipient(const std::string& rcpt) const {
+  void add_recipient(const std::string& rcpt) {
     if (arrows_.contains(rcpt)) return;
     order_.push_back(rcpt);
     arrows_[rcpt];
@@ -104,7 +105,7 @@ class Diagrams {
 
   // Salesforce's side: its hand-overs (to a relay or, unmatched, straight to an MX) and the rows
   // of its email log that are not hand-overs (refused, bounced, given up).
-  void add_org(const std::string& name, const salesforce::OrgState& org) const {
+  void add_org(const std::string& name, const salesforce::OrgState& org) {
     using salesforce::EmailLogEvent;
     for (const salesforce::LogEntry& entry : org.log) {
       const std::string rcpt = smtp::to_lower(entry.recipient);
@@ -127,7 +128,7 @@ class Diagrams {
   // The relays' side: every attempt with the reply that ended it, every server that failed on the
   // way (refused, timed out, reset, TLS failed) before the next was tried, and the delivery of
   // notices, drawn on the diagrams of the recipients they report on.
-  void add_relay_attempts() const {
+  void add_relay_attempts() {
     std::map<std::string, std::vector<std::string>> recipients_of;  // "node id" -> recipients
     for (const scenario::RunObserver::StoredAtRelay& stored : observer_.stored) {
       for (const std::string& rcpt : stored.to) recipients_of[stored.node + " " + stored.id].push_back(smtp::to_lower(rcpt));
@@ -164,8 +165,8 @@ class Diagrams {
   const scenario::LoadedWorld& loaded_;
   const scenario::RunObserver& observer_;
   std::map<std::string, std::string> nodes_by_address_;
-  mutable std::vector<std::string> order_;
-  mutable std::map<std::string, std::vector<Arrow>> arrows_;
+  std::vector<std::string> order_;
+  std::map<std::string, std::vector<Arrow>> arrows_;
 };
 
 const char* colour_of(const std::string& outcome) {
@@ -403,7 +404,7 @@ std::string html_index(const std::vector<RanFile>& files) {
 
 std::string html_report(const scenario::LoadedWorld& loaded, const scenario::RunObserver& observer, const scenario::RunResult& result,
                         const std::string& digest) {
-  const Diagrams diagrams(loaded, observer);
+  Diagrams diagrams(loaded, observer);
   const auto journeys = diagrams.build();
   std::set<std::string> recipients;
   for (const auto& [recipient, arrows] : journeys) recipients.insert(recipient);
