@@ -83,6 +83,12 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     if (streams->open.size() >= event_streams_max) return refuse(503, "too many event streams");
     streams->open.push_back(weak_from_this());
     stream.expires_never();
+    // Reading nothing more, the exchange would not notice a client that closed until a write
+    // failed; waiting for it to be readable notices at once.
+    stream.socket().async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      self->stream.socket().close(ignored);
+    });
     push("HTTP/1.1 200 OK\r\nServer: relaysim\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
          ": connected\n\n");
   }
@@ -107,17 +113,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       self->events.pop_front();
       self->write_next();
     });
-    // Reading nothing more, the exchange would not notice a client that closed until a write
-    // fails; a pending read notices it at once.
-    if (!watching) {
-      watching = true;
-      stream.socket().async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](beast::error_code) {
-        beast::error_code ignored;
-        self->stream.socket().close(ignored);
-      });
-    }
   }
-  bool watching = false;
 
   void refuse(int status, const std::string& why) {
     send(status, "application/json", "{\"error\":\"" + why + "\"}", false);
