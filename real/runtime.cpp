@@ -266,13 +266,12 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
         self->recovered();
         socket.set_option(asio::ip::tcp::no_delay(true), error);
         auto state = std::make_shared<ConnectionState>(std::move(socket), self->runtime.next_connection_id++);
+        const std::uint64_t id = state->id;
+        auto connection = std::make_unique<RealConnection>(std::move(state));
         // As the simulated network reports it: the daemons' logs say who connected.
-        boost::system::error_code ignored;
-        self->io.trace("net.accept", {{"conn", state->id},
-                                      {"from", to_endpoint(state->socket.remote_endpoint(ignored)).to_string()},
-                                      {"on", to_endpoint(state->socket.local_endpoint(ignored)).to_string()}});
+        self->io.trace("net.accept", {{"conn", id}, {"from", connection->peer_endpoint().to_string()}, {"on", connection->local_endpoint().to_string()}});
         auto handler = self->on_accept;
-        handler(std::make_unique<RealConnection>(std::move(state)));
+        handler(std::move(connection));
       }
       if (self->open) self->accept_next();  // other errors (a client gone before accept): the next one
     });
