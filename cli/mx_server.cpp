@@ -175,15 +175,19 @@ class MxServer {
   real::HttpResponse handle(const real::HttpRequest& request) {
     const std::string& path = request.path;
     const std::string& method = request.method;
+    // /messages/N (a page), /api/messages/N and /api/messages/N/raw.
+    const std::optional<std::uint64_t> page_number = message_number(path, "/messages/");
+    const bool raw = path.ends_with("/raw");
+    const std::optional<std::uint64_t> api_number =
+        message_number(std::string_view(path).substr(0, path.size() - (raw ? 4 : 0)), "/api/messages/");
     if (path == "/" && method == "GET") {
       return html_response(200, inbox_page(store_, real::query_parameter(request.query, "mailbox"), real::query_parameter(request.query, "q"),
                                            node_->status()));
     }
-    if (const auto number = message_number(path, "/messages/"); number && method == "GET") {
-      for (const auto& message : store_.messages()) {
-        if (message.number == *number) return html_response(200, message_page(message));
-      }
-      return html_response(404, "<!DOCTYPE html><title>no such message</title><p>No message " + std::to_string(*number) + ". <a href=\"/\">The inbox</a></p>\n");
+    if (page_number && method == "GET") {
+      if (const fake_mx::StoredMessage* message = find_message(*page_number)) return html_response(200, message_page(*message));
+      return html_response(404, "<!DOCTYPE html><title>no such message</title><p>No message " + std::to_string(*page_number) +
+                                    ". <a href=\"/\">The inbox</a></p>\n");
     }
     if (path == "/api/events" && method == "GET") return {200, "text/event-stream", "", true};
     if (path == "/api/status" && method == "GET") {
@@ -220,25 +224,15 @@ class MxServer {
       store_.clear();
       return json_response(200, {{"deleted", count}});
     }
-    if (const auto number = message_number(path, "/api/messages/"); number && method == "DELETE") {
-      if (!store_.remove(*number)) return error_response(404, "no such message");
+    if (api_number && !raw && method == "DELETE") {
+      if (!store_.remove(*api_number)) return error_response(404, "no such message");
       return json_response(200, {{"deleted", 1}});
     }
-    if (path.starts_with("/api/messages/") && method == "GET") {
-      std::string_view rest = std::string_view(path).substr(std::string_view("/api/messages/").size());
-      const bool raw = rest.ends_with("/raw");
-      if (raw) rest.remove_suffix(4);
-      std::uint64_t number = 0;
-      for (char c : rest) {
-        if (c < '0' || c > '9' || number > 1'000'000'000'000) return error_response(404, "no such message");
-        number = number * 10 + static_cast<std::uint64_t>(c - '0');
-      }
-      for (const auto& message : store_.messages()) {
-        if (message.number != number) continue;
-        if (raw) return {200, "message/rfc822", message.content};
-        return json_response(200, detail(message));
-      }
-      return error_response(404, "no such message");
+    if (api_number && method == "GET") {
+      const fake_mx::StoredMessage* message = find_message(*api_number);
+      if (message == nullptr) return error_response(404, "no such message");
+      if (raw) return {200, "message/rfc822", message->content};
+      return json_response(200, detail(*message));
     }
     if (path == "/api/behaviour" && method == "GET") return json_response(200, current_);
     if (path == "/api/behaviour" && method == "PUT") {
@@ -261,9 +255,15 @@ class MxServer {
     }
     // A resource that exists, asked with a method it does not take, is 405; anything else 404.
     const bool known = path == "/" || path == "/api/status" || path == "/api/mailboxes" || path == "/api/messages" || path == "/api/events" ||
-                       path == "/api/behaviour" || path == "/api/reset" || message_number(path, "/messages/") ||
-                       message_number(path, "/api/messages/") || (path.ends_with("/raw") && message_number(path.substr(0, path.size() - 4), "/api/messages/"));
+                       path == "/api/behaviour" || path == "/api/reset" || page_number || api_number;
     return error_response(known ? 405 : 404, (known ? "method not allowed: " : "no such resource: ") + method + " " + path);
+  }
+
+  const fake_mx::StoredMessage* find_message(std::uint64_t number) const {
+    for (const auto& message : store_.messages()) {
+      if (message.number == number) return &message;
+    }
+    return nullptr;
   }
 
   void set_behaviour(fake_mx::Behaviour behaviour) {
