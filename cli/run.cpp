@@ -6,12 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <ctime>
 #include <cxxopts.hpp>
+#include <filesystem>
 #include <map>
 #include <set>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -425,6 +423,7 @@ int run_command(int argc, char** argv) {
   // for several - a page each, and an index.
   const bool report_directory = !options.report_path.empty() &&
                                 (files.size() > 1 || options.report_path.ends_with('/') || std::filesystem::is_directory(options.report_path));
+  const std::string report_index = report_directory ? (std::filesystem::path(options.report_path) / "index.html").string() : "";
   std::vector<std::string> report_paths(files.size(), report_directory ? std::string() : options.report_path);
   if (report_directory) {
     std::error_code error;
@@ -442,8 +441,7 @@ int run_command(int argc, char** argv) {
     }
   }
   for (const auto& [option, path] : {std::pair{"--trace", options.trace_path}, std::pair{"--junit", options.junit_path},
-                                     std::pair{"--report", report_directory ? (std::filesystem::path(options.report_path) / "index.html").string()
-                                                                            : options.report_path}}) {
+                                     std::pair{"--report", report_directory ? report_index : options.report_path}}) {
     if (path.empty()) continue;
     if (const std::string problem = output_problem(path); !problem.empty()) {
       std::fprintf(stderr, "relaysim run: %s %s: cannot write there: %s\n", option, path.c_str(), problem.c_str());
@@ -458,9 +456,8 @@ int run_command(int argc, char** argv) {
     worst = std::max(worst, ran.back().status);
   }
   if (report_directory) {
-    const std::string index = (std::filesystem::path(options.report_path) / "index.html").string();
-    if (!write_file(index, html_index(ran))) {
-      std::fprintf(stderr, "relaysim run: cannot write the report index to '%s'\n", index.c_str());
+    if (!write_file(report_index, html_index(ran))) {
+      std::fprintf(stderr, "relaysim run: cannot write the report index to '%s'\n", report_index.c_str());
       return 2;
     }
   }
