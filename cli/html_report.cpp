@@ -58,8 +58,49 @@ struct Arrow {
   std::string from;
   std::string to;
   std::string label;
-  std::string outcome;  // delivered, transient, permanent, note
+  std::string outcome;  // delivered, transient, permanent, note, or failed: a check that went wrong here
 };
+
+// A failed expectation or invariant that names an instant: its row links to the diagram of the
+// recipient it is about (if any) and to its row in the timeline, where the anchor is.
+struct WentWrong {
+  const scenario::Verdict* verdict;
+  std::string kind;       // "expectation" or "invariant"
+  std::string anchor;     // "went-wrong-1"
+  std::string recipient;  // the recipient the verdict is about, or ""
+};
+
+// The recipient a verdict is about: "ann@dest.example: delivered, ..." names it first.
+std::string subject_of(const scenario::Verdict& verdict, const std::set<std::string>& recipients) {
+  const std::string subject = smtp::to_lower(verdict.name.substr(0, verdict.name.find(':')));
+  return recipients.contains(subject) ? subject : std::string();
+}
+
+std::vector<WentWrong> went_wrong(const scenario::RunResult& result, const std::set<std::string>& recipients) {
+  std::vector<WentWrong> out;
+  for (const auto* list : {&result.expectations, &result.invariants}) {
+    for (const scenario::Verdict& verdict : *list) {
+      if (verdict.passed || !verdict.at) continue;
+      out.push_back({&verdict, list == &result.expectations ? "expectation" : "invariant", "went-wrong-" + std::to_string(out.size() + 1),
+                     subject_of(verdict, recipients)});
+    }
+  }
+  return out;
+}
+
+// Each failed check that names an instant, drawn on its recipient's diagram as a mark at that
+// instant, on the lane of the hop it follows.
+void mark_went_wrong(std::vector<std::pair<std::string, std::vector<Arrow>>>& journeys, const std::vector<WentWrong>& checks) {
+  for (auto& [recipient, arrows] : journeys) {
+    for (const WentWrong& check : checks) {
+      if (check.recipient != recipient || arrows.empty()) continue;
+      const Instant at = *check.verdict->at;
+      const auto after = std::upper_bound(arrows.begin(), arrows.end(), at, [](Instant t, const Arrow& a) { return t < a.at; });
+      const std::string lane = after == arrows.begin() ? arrows.front().from : std::prev(after)->to;
+      arrows.insert(after, Arrow{at, lane, lane, "went wrong: " + check.kind + " \"" + check.verdict->name + "\"", "failed"});
+    }
+  }
+}
 
 class Diagrams {
  public:
@@ -172,7 +213,7 @@ class Diagrams {
 const char* colour_of(const std::string& outcome) {
   if (outcome == "delivered") return "#1a7f37";
   if (outcome == "transient") return "#9a6700";
-  if (outcome == "permanent") return "#cf222e";
+  if (outcome == "permanent" || outcome == "failed") return "#cf222e";
   return "#57606a";
 }
 
@@ -347,15 +388,23 @@ std::string topology_svg(const scenario::LoadedWorld& loaded) {
   return svg + "</svg>";
 }
 
-std::string verdict_rows(const std::vector<scenario::Verdict>& verdicts, const std::set<std::string>& recipients) {
+// A failed verdict links to its recipient's diagram and, when it names one, to the instant it went
+// wrong in the timeline.
+std::string verdict_rows(const std::vector<scenario::Verdict>& verdicts, const std::set<std::string>& recipients,
+                         const std::vector<WentWrong>& checks, Instant start) {
   std::string rows;
   for (const scenario::Verdict& verdict : verdicts) {
-    // A verdict about a recipient ("ann@dest.example: delivered, ...") links to that diagram.
-    std::string link;
-    const std::string subject = smtp::to_lower(verdict.name.substr(0, verdict.name.find(':')));
-    if (recipients.contains(subject)) link = " <a href=\"#" + anchor_of(subject) + "\">diagram</a>";
+    std::string links;
+    if (!verdict.passed) {
+      const std::string subject = subject_of(verdict, recipients);
+      if (!subject.empty()) links += " <a href=\"#" + anchor_of(subject) + "\">diagram</a>";
+      const auto check = std::find_if(checks.begin(), checks.end(), [&](const WentWrong& c) { return c.verdict == &verdict; });
+      if (check != checks.end()) {
+        links += "<br>went wrong at <a class=\"instant\" href=\"#" + check->anchor + "\">" + offset_and_clock(*verdict.at, start) + "</a>";
+      }
+    }
     rows += std::string("<tr class=\"") + (verdict.passed ? "pass" : "fail") + "\"><td>" + (verdict.passed ? "ok" : "FAIL") + "</td><td>" +
-            xml_escape(verdict.name) + (verdict.passed ? "" : link) + "</td><td>" + xml_escape(verdict.message) + "</td></tr>";
+            xml_escape(verdict.name) + links + "</td><td>" + xml_escape(verdict.message) + "</td></tr>";
   }
   return rows;
 }
@@ -405,9 +454,10 @@ std::string html_index(const std::vector<RanFile>& files) {
 std::string html_report(const scenario::LoadedWorld& loaded, const scenario::RunObserver& observer, const scenario::RunResult& result,
                         const std::string& digest) {
   Diagrams diagrams(loaded, observer);
-  const auto journeys = diagrams.build();
+  auto journeys = diagrams.build();
   std::set<std::string> recipients;
   for (const auto& [recipient, arrows] : journeys) recipients.insert(recipient);
+  const std::vector<WentWrong> checks = went_wrong(result, recipients);
   std::string html =
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + xml_escape(loaded.name) +
       "</title><style>"
@@ -417,6 +467,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
       "td.time{white-space:nowrap;font-family:ui-monospace,monospace}"
       "tr.pass td:first-child,tr.fail td:first-child{white-space:nowrap}tr.pass td:first-child{color:#1a7f37;font-weight:bold}tr.fail td:first-child{color:#cf222e;font-weight:bold}"
       ".verdict{font-size:1.2em;font-weight:bold}.verdict.pass{color:#1a7f37}.verdict.fail{color:#cf222e}"
+      "tr.went-wrong{background:#ffebe9}tr:target{outline:2px solid #cf222e}a.instant{font-family:ui-monospace,monospace;white-space:nowrap}"
       "svg{font-family:ui-monospace,monospace;font-size:11px;border:1px solid #d0d7de;background:#fff;max-width:none}"
       "svg .lane,svg .node{font-weight:bold;font-size:12px}svg .time,svg .host,svg .edge{fill:#57606a}code{font-size:.9em}"
       ".scroll{overflow-x:auto}pre{background:#f6f8fa;border:1px solid #d0d7de;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere;"
@@ -435,9 +486,26 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
   for (const scenario::NamedStat& stat : scenario::run_stat_names) html += "<td>" + std::to_string(stats.*stat.value) + "</td>";
   html += "</tr></table>\n";
   html += "<h2>Topology</h2>\n<div class=\"scroll\">" + topology_svg(loaded) + "</div>\n";
-  html += "<h2>Expectations</h2>\n<table id=\"expectations\">" + verdict_rows(result.expectations, recipients) + "</table>\n";
+  html += "<h2>Expectations</h2>\n<table id=\"expectations\">" + verdict_rows(result.expectations, recipients, checks, loaded.start) + "</table>\n";
   if (result.expectations.empty()) html += "<p>The scenario states no expectations.</p>\n";
-  html += "<h2>Invariants</h2>\n<table id=\"invariants\">" + verdict_rows(result.invariants, recipients) + "</table>\n";
+  html += "<h2>Invariants</h2>\n<table id=\"invariants\">" + verdict_rows(result.invariants, recipients, checks, loaded.start) + "</table>\n";
+  // The timeline rows are gathered before the marks go into the diagrams.
+  struct Row {
+    Instant at;
+    std::string node;
+    std::string what;
+    std::string anchor;  // a failed check's row: the target of its "went wrong at" link
+    bool operator==(const Row&) const = default;
+  };
+  std::vector<Row> rows;
+  for (const scenario::RunObserver::Mark& mark : observer.marks) rows.push_back({mark.at, mark.node, mark.kind + (mark.detail.empty() ? "" : " " + mark.detail), ""});
+  for (const auto& [recipient, arrows] : journeys) {
+    for (const Arrow& arrow : arrows) rows.push_back({arrow.at, arrow.from, recipient + " -> " + arrow.to + ": " + arrow.label, ""});
+  }
+  for (const WentWrong& check : checks) {
+    rows.push_back({*check.verdict->at, "check", "went wrong: " + check.kind + " \"" + check.verdict->name + "\": " + check.verdict->message, check.anchor});
+  }
+  mark_went_wrong(journeys, checks);
   html += "<h2>Messages</h2>\n<p>Each recipient's journey: every hand-over and every server tried, with the reply that ended it. "
           "Solid: delivered; dashed: deferred or refused.</p>\n";
   // The SMTP dialogue of each session in which a fake MX took a message, by recipient.
@@ -461,15 +529,11 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
     for (const auto& [name, org] : loaded.orgs) html += email_log_table(name, *org, loaded.start);
   }
   html += "<h2>Timeline of attempts and faults</h2>\n<table id=\"timeline\"><tr><th>time (UTC)</th><th>node</th><th>what</th></tr>";
-  std::vector<std::tuple<Instant, std::string, std::string>> rows;
-  for (const scenario::RunObserver::Mark& mark : observer.marks) rows.emplace_back(mark.at, mark.node, mark.kind + (mark.detail.empty() ? "" : " " + mark.detail));
-  for (const auto& [recipient, arrows] : journeys) {
-    for (const Arrow& arrow : arrows) rows.emplace_back(arrow.at, arrow.from, recipient + " -> " + arrow.to + ": " + arrow.label);
-  }
-  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.at < b.at; });
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  for (const auto& [at, node, what] : rows) {
-    html += "<tr><td class=\"time\">" + offset_and_clock(at, loaded.start) + "</td><td>" + xml_escape(node) + "</td><td>" + xml_escape(what) + "</td></tr>";
+  for (const Row& row : rows) {
+    html += (row.anchor.empty() ? std::string("<tr>") : "<tr id=\"" + row.anchor + "\" class=\"fail went-wrong\">") + "<td class=\"time\">" +
+            offset_and_clock(row.at, loaded.start) + "</td><td>" + xml_escape(row.node) + "</td><td>" + xml_escape(row.what) + "</td></tr>";
   }
   html += "</table>\n</body></html>\n";
   return html;

@@ -121,7 +121,9 @@ std::string junit_xml(const std::vector<RanFile>& files) {
         cases += "    <testcase classname=\"" + classname + "\" name=\"" + xml_escape(kind + ": " + verdict.name) + "\" time=\"0\">";
         if (!verdict.passed) {
           suite_failures += 1;
-          cases += "<failure type=\"" + kind + "\" message=\"" + xml_escape(verdict.message) + "\">" + xml_escape(verdict.message) + "</failure>";
+          // The body adds the instant it went wrong, for a reader of the CI page to find in the trace.
+          const std::string body = verdict.message + (verdict.at ? "\nwent wrong at " + format_iso8601(*verdict.at) : std::string());
+          cases += "<failure type=\"" + kind + "\" message=\"" + xml_escape(verdict.message) + "\">" + xml_escape(body) + "</failure>";
         }
         cases += "</testcase>\n";
       }

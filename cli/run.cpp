@@ -177,7 +177,11 @@ void print_verdicts(const char* title, const std::vector<scenario::Verdict>& ver
 
 nlohmann::json verdicts_json(const std::vector<scenario::Verdict>& verdicts) {
   nlohmann::json out = nlohmann::json::array();
-  for (const scenario::Verdict& verdict : verdicts) out.push_back({{"name", verdict.name}, {"passed", verdict.passed}, {"message", verdict.message}});
+  for (const scenario::Verdict& verdict : verdicts) {
+    nlohmann::json entry = {{"name", verdict.name}, {"passed", verdict.passed}, {"message", verdict.message}};
+    if (verdict.at) entry["at"] = format_iso8601(*verdict.at);
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 

@@ -37,8 +37,9 @@ std::string joined(const std::vector<std::string>& items, std::string_view separ
   return out;
 }
 
-void Violations::add(std::string text) {
+void Violations::add(std::string text, std::optional<Instant> at) {
   count_ += 1;
+  if (at && (!earliest_ || *at < *earliest_)) earliest_ = at;
   if (shown_.size() < shown_max) shown_.push_back(std::move(text));
 }
 
@@ -46,7 +47,7 @@ Verdict Violations::verdict(std::string name, std::string held) const {
   if (count_ == 0) return {std::move(name), true, std::move(held)};
   std::string message = std::to_string(count_) + (count_ == 1 ? " violation: " : " violations: ") + joined(shown_, "; ");
   if (count_ > shown_.size()) message += "; ...";
-  return {std::move(name), false, message};
+  return {std::move(name), false, message, earliest_};
 }
 
 }  // namespace relaysim::scenario::checks

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,12 +37,13 @@ Instant end_of_life(const relay::RelayConfig& config, const RunObserver::StoredA
 class Violations {
  public:
   static constexpr std::size_t shown_max = 5;
-  void add(std::string text);
+  void add(std::string text, std::optional<Instant> at = std::nullopt);
   Verdict verdict(std::string name, std::string held) const;
 
  private:
   std::size_t count_ = 0;
   std::vector<std::string> shown_;
+  std::optional<Instant> earliest_;
 };
 
 }  // namespace relaysim::scenario::checks

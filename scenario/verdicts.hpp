@@ -5,6 +5,7 @@
 // "Invariants") documents each one; scenario/expect/ and scenario/invariants/ hold one file each.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,10 @@ struct Verdict {
   std::string name;
   bool passed = true;
   std::string message;  // why it failed, naming the message, recipient and events; or what held
+  // A failed check: the earliest instant at which what it names went wrong (the delivery that
+  // should not have happened, the retry planned too late), when the failure has one. A check that
+  // fails on an absence (never delivered) names the last thing that did happen, or nothing.
+  std::optional<Instant> at = std::nullopt;
 };
 
 struct RunStats {

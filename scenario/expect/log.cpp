@@ -13,7 +13,8 @@ Verdict log(const Expectation& expect, const RunObserver& observer) {
   });
   const bool present = found != observer.logs.end();
   if (present != expect.absent) return {expect.name, true, present ? found->node + ": " + found->line : "held"};
-  return {expect.name, false, present ? "logged by " + found->node + ": " + found->line : "no log line contains \"" + expect.log + "\""};
+  if (present) return {expect.name, false, "logged by " + found->node + ": " + found->line, found->at};
+  return {expect.name, false, "no log line contains \"" + expect.log + "\""};
 }
 
 }  // namespace relaysim::scenario::expect

@@ -14,8 +14,11 @@ Verdict mailbox(const Expectation& expect, const LoadedWorld& loaded) {
   for (const auto& [name, store] : loaded.mail_stores) {
     for (const fake_mx::StoredMessage* message : store->mailbox(expect.mailbox)) messages.push_back(message);
   }
+  std::stable_sort(messages.begin(), messages.end(), [](const auto* a, const auto* b) { return a->received < b->received; });
   if (expect.count && messages.size() != *expect.count) {
-    return {expect.name, false, expect.mailbox + " holds " + counted(messages.size(), "message") + ", not " + std::to_string(*expect.count)};
+    // One too many went wrong when it arrived; too few, at no instant.
+    const std::optional<Instant> extra = messages.size() > *expect.count ? std::optional(messages[*expect.count]->received) : std::nullopt;
+    return {expect.name, false, expect.mailbox + " holds " + counted(messages.size(), "message") + ", not " + std::to_string(*expect.count), extra};
   }
   if (expect.headers.empty() && expect.contains.empty() && expect.folder.empty()) {
     if (!expect.count && messages.empty()) return {expect.name, false, expect.mailbox + " holds no message"};

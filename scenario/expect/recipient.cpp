@@ -64,6 +64,32 @@ struct Journey {
   bool sender_results = false;  // a plain SMTP sender reported on a message to the recipient
 
   bool matched() const { return !deliveries.empty() || !relay.empty() || !org.empty() || !relay_messages.empty() || sender_results; }
+
+  // The last thing that happened to it at a relay or in Salesforce: where a check that fails on
+  // an absence ("never delivered") points.
+  std::optional<Instant> last_seen() const {
+    std::optional<Instant> last;
+    if (!relay.empty()) last = relay.back()->at;
+    for (const auto& [name, entry] : org) {
+      if (!last || entry->at > *last) last = entry->at;
+    }
+    return last;
+  }
+  // The first delivery attempt, by a relay or by Salesforce, or the first copy in a mailbox.
+  std::optional<Instant> first_attempt() const {
+    std::optional<Instant> first;
+    const auto consider = [&](Instant at) {
+      if (!first || at < *first) first = at;
+    };
+    for (const auto* outcome : relay) {
+      if (outcome->attempted) consider(outcome->at);
+    }
+    for (const auto& [name, entry] : org) {
+      if (salesforce::is_attempt(entry->event)) consider(entry->at);
+    }
+    if (!deliveries.empty()) consider(deliveries.front()->received);
+    return first;
+  }
 };
 
 // The orgs' marks of the recipient's contact as bounced that a selected email caused, by org node.
@@ -152,17 +178,21 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     return {expect.name, false, expect.to + ": matched no message" + (expect.select.any() ? " (" + expect.select.describe() + ")" : std::string())};
   }
   std::vector<std::string> failures;
-  const auto fail = [&](std::string text) { failures.push_back(std::move(text)); };
+  std::optional<Instant> went_wrong;  // the earliest instant a failure names
+  const auto fail = [&](std::string text, std::optional<Instant> at) {
+    failures.push_back(std::move(text));
+    if (at && (!went_wrong || *at < *went_wrong)) went_wrong = at;
+  };
 
   if (expect.delivered) {
     if (*expect.delivered && journey.deliveries.empty()) {
       std::string last = "no relay or Salesforce outcome";
       if (!journey.relay.empty()) last = "last relay outcome " + describe(*journey.relay.back(), start);
       else if (!journey.org.empty()) last = "last Salesforce log row: " + std::string(to_string(journey.org.back().second->event)) + " " + journey.org.back().second->detail;
-      fail("not delivered to any mailbox (" + last + ")");
+      fail("not delivered to any mailbox (" + last + ")", journey.last_seen());
     }
     if (!*expect.delivered && !journey.deliveries.empty()) {
-      fail("delivered to " + journey.deliveries.front()->mx + " at " + offset(journey.deliveries.front()->received, start));
+      fail("delivered to " + journey.deliveries.front()->mx + " at " + offset(journey.deliveries.front()->received, start), journey.deliveries.front()->received);
     }
   }
   if (expect.bounced) {
@@ -193,7 +223,8 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     }
     if (!found) {
       fail("not bounced with " + (status.empty() ? std::string("any status") : status) +
-           (seen.empty() ? " (no bounce at all)" : " (saw " + checks::joined(seen) + ")"));
+           (seen.empty() ? " (no bounce at all)" : " (saw " + checks::joined(seen) + ")"),
+           journey.last_seen());
     }
   }
   if (expect.deferred_at) {
@@ -210,87 +241,118 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
       if (entry->event == EmailLogEvent::transient_failure) deferred = true;
       if (entry->event == EmailLogEvent::permanent_failure || entry->event == EmailLogEvent::given_up) final = true;
     }
-    if (!deferred || final) fail(std::string("not deferred at ") + offset(when, start) + (final ? " (already final)" : " (no deferral before then)"));
+    if (!deferred || final) fail(std::string("not deferred at ") + offset(when, start) + (final ? " (already final)" : " (no deferral before then)"), when);
   }
   if (expect.never_attempted) {
     const bool relay_attempt = std::any_of(journey.relay.begin(), journey.relay.end(), [](const auto* o) { return o->attempted; });
     const bool org_attempt = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return salesforce::is_attempt(e.second->event); });
-    if (relay_attempt || org_attempt || !journey.deliveries.empty()) fail("a delivery was attempted");
+    if (relay_attempt || org_attempt || !journey.deliveries.empty()) fail("a delivery was attempted", journey.first_attempt());
   }
   if (expect.refused) {
     const bool refused = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return e.second->event == EmailLogEvent::refused; });
-    const bool sent = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return e.second->event == EmailLogEvent::accepted; });
-    if (!refused) fail(sent ? "sent, not refused at the source" : "not refused at the source");
+    const auto sent = std::find_if(journey.org.begin(), journey.org.end(), [](const auto& e) { return e.second->event == EmailLogEvent::accepted; });
+    if (!refused) {
+      if (sent != journey.org.end()) fail("sent, not refused at the source", sent->second->at);
+      else fail("not refused at the source", journey.last_seen());
+    }
   }
   if (expect.via) {
     std::set<std::string> paths;
+    std::optional<Instant> left;  // when it went another way
     for (const auto& [name, entry] : journey.org) {
-      if (entry->event == EmailLogEvent::accepted) paths.insert(entry->path);
+      if (entry->event != EmailLogEvent::accepted) continue;
+      paths.insert(entry->path);
+      if (!left) left = entry->at;
     }
-    for (const auto* outcome : journey.relay) paths.insert(outcome->node);
+    for (const auto* outcome : journey.relay) {
+      paths.insert(outcome->node);
+      if (!left || outcome->at < *left) left = outcome->at;
+    }
     if (!paths.contains(*expect.via)) {
-      fail("not via " + *expect.via + " (went via " + (paths.empty() ? std::string("nothing") : checks::joined({paths.begin(), paths.end()})) + ")");
+      fail("not via " + *expect.via + " (went via " + (paths.empty() ? std::string("nothing") : checks::joined({paths.begin(), paths.end()})) + ")", left);
     }
   }
   if (expect.attempts) {
-    int attempts = static_cast<int>(std::count_if(journey.relay.begin(), journey.relay.end(), [](const auto* o) { return o->attempted; }));
+    // The instants of the attempts counted: one too many went wrong when it was made.
+    std::vector<Instant> attempts;
+    for (const auto* outcome : journey.relay) {
+      if (outcome->attempted) attempts.push_back(outcome->at);
+    }
     const char* counted = "relay";
     if (journey.relay.empty()) {
-      attempts = static_cast<int>(std::count_if(journey.org.begin(), journey.org.end(), [](const auto& e) { return salesforce::is_attempt(e.second->event); }));
+      for (const auto& [name, entry] : journey.org) {
+        if (salesforce::is_attempt(entry->event)) attempts.push_back(entry->at);
+      }
       counted = "Salesforce";
     }
-    if (attempts != *expect.attempts) fail(relaysim::counted(static_cast<std::uint64_t>(attempts), std::string(counted) + " attempt") + ", not " + std::to_string(*expect.attempts));
+    const auto wanted = static_cast<std::size_t>(*expect.attempts);
+    if (attempts.size() != wanted) {
+      fail(relaysim::counted(attempts.size(), std::string(counted) + " attempt") + ", not " + std::to_string(*expect.attempts),
+           attempts.size() > wanted ? std::optional(attempts[wanted]) : journey.last_seen());
+    }
   }
   if (expect.within) {
     if (journey.deliveries.empty() || !journey.submitted) {
-      fail("no delivery to time");
+      fail("no delivery to time", journey.submitted ? std::optional(*journey.submitted + *expect.within) : std::nullopt);
     } else if (journey.deliveries.front()->received - *journey.submitted > *expect.within) {
       fail("delivered after " + format_duration(journey.deliveries.front()->received - *journey.submitted) + ", not within " +
-           format_duration(*expect.within));
+               format_duration(*expect.within),
+           *journey.submitted + *expect.within);
     }
   }
   if (expect.tls || expect.tls_verified) {
     // The first hop: Salesforce's hand-over when the recipient came from an org, else the relay's delivery.
-    std::optional<std::pair<bool, bool>> hop;
+    struct Hop {
+      bool tls;
+      bool verified;
+      Instant at;
+    };
+    std::optional<Hop> hop;
     for (const auto& [name, entry] : journey.org) {
-      if (entry->event == EmailLogEvent::delivered && !hop) hop = std::pair(entry->tls, entry->tls_verified);
+      if (entry->event == EmailLogEvent::delivered && !hop) hop = Hop{entry->tls, entry->tls_verified, entry->at};
     }
     for (const auto* outcome : journey.relay) {
-      if (outcome->state == relay::RecipientState::delivered && !hop) hop = std::pair(outcome->tls, outcome->tls_verified);
+      if (outcome->state == relay::RecipientState::delivered && !hop) hop = Hop{outcome->tls, outcome->tls_verified, outcome->at};
     }
     if (!hop) {
-      fail("no hop delivered it, so no TLS to check");
+      fail("no hop delivered it, so no TLS to check", journey.last_seen());
     } else {
-      if (expect.tls && hop->first != *expect.tls) fail(std::string("TLS ") + (hop->first ? "was" : "was not") + " used");
-      if (expect.tls_verified && hop->second != *expect.tls_verified) fail(std::string("the certificate ") + (hop->second ? "was" : "was not") + " verified");
+      if (expect.tls && hop->tls != *expect.tls) fail(std::string("TLS ") + (hop->tls ? "was" : "was not") + " used", hop->at);
+      if (expect.tls_verified && hop->verified != *expect.tls_verified) {
+        fail(std::string("the certificate ") + (hop->verified ? "was" : "was not") + " verified", hop->at);
+      }
     }
   }
   if (expect.delivery_tls) {
     if (journey.deliveries.empty()) {
-      fail("not in any mailbox, so no delivery TLS to check");
+      fail("not in any mailbox, so no delivery TLS to check", journey.last_seen());
     } else if (journey.deliveries.front()->tls.active != *expect.delivery_tls) {
-      fail(std::string("the mailbox's copy came ") + (journey.deliveries.front()->tls.active ? "over TLS" : "in plaintext"));
+      fail(std::string("the mailbox's copy came ") + (journey.deliveries.front()->tls.active ? "over TLS" : "in plaintext"), journey.deliveries.front()->received);
     }
   }
   if (expect.dsn_received) {
     bool received = !journey.notices.empty();
     for (const auto& [name, entry] : journey.org) received |= entry->event == EmailLogEvent::bounced || entry->event == EmailLogEvent::notice_received;
-    if (received != *expect.dsn_received) fail(received ? "a DSN about it was received" : "no DSN about it reached a mailbox or a bounce inbox");
+    if (received != *expect.dsn_received) {
+      fail(received ? "a DSN about it was received" : "no DSN about it reached a mailbox or a bounce inbox",
+           received && !journey.notices.empty() ? std::optional(journey.notices.front()->received) : journey.last_seen());
+    }
   }
   if (expect.contact_marked_bounced) {
     const bool marked = !marked_contacts(expect, loaded, journey).empty();
-    if (marked != *expect.contact_marked_bounced) fail(marked ? "the contact was marked bounced" : "the contact was not marked bounced");
+    if (marked != *expect.contact_marked_bounced) fail(marked ? "the contact was marked bounced" : "the contact was not marked bounced", journey.last_seen());
   }
   if (expect.email_log) {
     std::set<std::string> events;
     for (const auto& [name, entry] : journey.org) events.insert(std::string(to_string(entry->event)));
     if (!events.contains(std::string(to_string(*expect.email_log)))) {
       fail("no \"" + std::string(to_string(*expect.email_log)) + "\" row in the email log (rows: " +
-           (events.empty() ? std::string("none") : checks::joined({events.begin(), events.end()})) + ")");
+           (events.empty() ? std::string("none") : checks::joined({events.begin(), events.end()})) + ")",
+           journey.last_seen());
     }
   }
   if (failures.empty()) return {expect.name, true, "held"};
-  return {expect.name, false, expect.to + ": " + checks::joined(failures, "; ")};
+  return {expect.name, false, expect.to + ": " + checks::joined(failures, "; "), went_wrong};
 }
 
 }  // namespace relaysim::scenario::expect

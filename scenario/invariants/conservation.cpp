@@ -36,7 +36,8 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
       if (found == finals.end()) {
         if (quiescent) {
           violations.add(stored.node + " accepted " + stored.id + " for " + rcpt + " at " + offset(stored.at, loaded.start) +
-                         " and it never ended delivered or bounced");
+                         " and it never ended delivered or bounced",
+                         stored.at);
         }
         continue;
       }
@@ -44,7 +45,8 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
       for (std::size_t i = 1; i < list.size(); ++i) {
         if (!crashed_between(observer, stored.node, list[i - 1]->at, list[i]->at)) {
           violations.add(stored.node + " " + stored.id + " to " + rcpt + " ended twice without a crash between: " + describe(*list[i - 1], loaded.start) +
-                         ", then " + describe(*list[i], loaded.start));
+                         ", then " + describe(*list[i], loaded.start),
+                         list[i]->at);
         }
       }
     }
@@ -55,7 +57,8 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
   const auto acknowledged = [&](const std::string& queue_id, const std::string& who, Instant at) {
     if (queue_id.empty() || loaded.relay_configs.empty() || stored_ids.contains(queue_id)) return;
     violations.add(who + " was told \"queued as " + queue_id + "\" at " + offset(at, loaded.start) + ", but no relay ever stored " + queue_id +
-                   ": an acknowledged message is lost");
+                   ": an acknowledged message is lost",
+                   at);
   };
   for (const auto& [name, org] : loaded.orgs) {
     const salesforce::Org& setup = loaded.org_setups.at(name);
@@ -77,18 +80,30 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
     // Durable in a group commit the crash cut short: read back, never acknowledged (the client
     // sends it again, a counted duplicate).
     if (!accepted.contains(key) && recovered(std::get<0>(key), std::get<1>(key))) continue;
-    if (!accepted.contains(key)) violations.add(std::get<0>(key) + " delivered " + std::get<1>(key) + " to " + std::get<2>(key) + " which it never accepted");
+    if (!accepted.contains(key)) {
+      violations.add(std::get<0>(key) + " delivered " + std::get<1>(key) + " to " + std::get<2>(key) + " which it never accepted", list.front()->at);
+    }
   }
   for (const auto& [name, org] : loaded.orgs) {
-    std::map<std::pair<std::string, std::string>, int> ends;
+    struct Ends {
+      int count = 0;
+      Instant accepted{};
+      Instant second{};  // when it ended a second time
+    };
+    std::map<std::pair<std::string, std::string>, Ends> ends;
     for (const salesforce::LogEntry& entry : org->log) {
       const auto key = std::make_pair(entry.email, lower(entry.recipient));
-      if (entry.event == salesforce::EmailLogEvent::accepted) ends.try_emplace(key, 0);
-      if (salesforce::is_final(entry.event)) ends[key] += 1;
+      if (entry.event == salesforce::EmailLogEvent::accepted) ends.try_emplace(key, Ends{0, entry.at, {}});
+      if (!salesforce::is_final(entry.event)) continue;
+      Ends& ended = ends[key];
+      ended.count += 1;
+      if (ended.count == 2) ended.second = entry.at;
     }
-    for (const auto& [key, count] : ends) {
-      if (count > 1) violations.add(name + " email " + key.first + " to " + key.second + " ended " + counted(count, "time"));
-      if (count == 0 && quiescent) violations.add(name + " email " + key.first + " to " + key.second + " never ended delivered, failed or given up");
+    for (const auto& [key, ended] : ends) {
+      if (ended.count > 1) violations.add(name + " email " + key.first + " to " + key.second + " ended " + counted(ended.count, "time"), ended.second);
+      if (ended.count == 0 && quiescent) {
+        violations.add(name + " email " + key.first + " to " + key.second + " never ended delivered, failed or given up", ended.accepted);
+      }
     }
   }
   return violations.verdict("every accepted recipient ends delivered or bounced exactly once",

@@ -20,11 +20,15 @@ Verdict delay_notices(const RunObserver& observer) {
   for (const auto& [key, sent] : notices) {
     const auto& [node, id, rcpt] = key;
     std::vector<std::string> repeated{sent.front()->dsn};
+    std::optional<Instant> first_repeat;
     for (std::size_t i = 1; i < sent.size(); ++i) {
-      if (!checks::crashed_between(observer, node, sent[i - 1]->at, sent[i]->at)) repeated.push_back(sent[i]->dsn);
+      if (checks::crashed_between(observer, node, sent[i - 1]->at, sent[i]->at)) continue;
+      repeated.push_back(sent[i]->dsn);
+      if (!first_repeat) first_repeat = sent[i]->at;
     }
     if (repeated.size() > 1) {
-      violations.add(node + " sent " + std::to_string(repeated.size()) + " delay notices about " + id + " to " + rcpt + ": " + checks::joined(repeated));
+      violations.add(node + " sent " + std::to_string(repeated.size()) + " delay notices about " + id + " to " + rcpt + ": " + checks::joined(repeated),
+                     first_repeat);
     }
   }
   return violations.verdict("at most one delay notice per recipient of a message", counted(notices.size(), "delayed recipient") + " checked");

@@ -24,7 +24,8 @@ Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer) {
     if (outcome.at + clock_slack < end_of_life) {
       violations.add(outcome.node + " bounced " + outcome.id + " to " + outcome.rcpt + " at " + offset(outcome.at, loaded.start) + " (" + outcome.status +
                      ") after temporary failures only, before its " + (notice ? "bounce_queue_lifetime" : "maximal_queue_lifetime") + " ends at " +
-                     offset(end_of_life, loaded.start));
+                     offset(end_of_life, loaded.start),
+                     outcome.at);
     }
   }
   return violations.verdict("temporary failures bounce only when the queue lifetime ends", counted(checked, "expiry", "expiries") + " checked");

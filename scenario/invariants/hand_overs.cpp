@@ -25,7 +25,8 @@ Verdict hand_overs(const LoadedWorld& loaded, const RunObserver& observer) {
     const auto late = observer.late_bounces.find(node->second);
     if (late != observer.late_bounces.end() && late->second.contains(checks::lower(rcpt))) return;
     violations.add(who + " handed " + rcpt + " to " + node->second + " at " + checks::offset(at, loaded.start) + " and got 250, but " + node->second +
-                   " has nothing for " + rcpt);
+                   " has nothing for " + rcpt,
+                   at);
   };
   for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
     if (outcome.state == relay::RecipientState::delivered) check(outcome.node + " (" + outcome.id + ")", outcome.relay_endpoint, outcome.rcpt, outcome.at);

@@ -17,7 +17,8 @@ Verdict notice_recipients(const RunObserver& observer) {
     checked += 1;
     if (checks::lower(dsn.to) != checks::lower(original->second->from)) {
       violations.add(dsn.node + " sent " + std::string(smtp::to_string(dsn.action)) + " notification " + dsn.dsn + " about " + dsn.id + " to " +
-                     dsn.to + ", not to its envelope sender " + original->second->from);
+                     dsn.to + ", not to its envelope sender " + original->second->from,
+                     dsn.at);
     }
   }
   return violations.verdict("every notification goes to the envelope sender", counted(checked, "notification") + " checked");

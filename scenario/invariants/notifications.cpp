@@ -11,10 +11,10 @@ Verdict notifications(const RunObserver& observer) {
   const checks::StoredMessages messages = checks::stored_messages(observer);
   for (const RunObserver::RelayDsn& dsn : observer.dsns) {
     const std::string action(smtp::to_string(dsn.action));
-    if (dsn.to.empty()) violations.add(dsn.node + " sent a " + action + " notification " + dsn.dsn + " to <>");
+    if (dsn.to.empty()) violations.add(dsn.node + " sent a " + action + " notification " + dsn.dsn + " to <>", dsn.at);
     const auto original = messages.find({dsn.node, dsn.id});
     if (original != messages.end() && original->second->from.empty()) {
-      violations.add(dsn.node + " sent notification " + dsn.dsn + " about " + dsn.id + ", itself a notification: a bounce loop");
+      violations.add(dsn.node + " sent notification " + dsn.dsn + " about " + dsn.id + ", itself a notification: a bounce loop", dsn.at);
     }
   }
   return violations.verdict("no notification goes to <>, none is about a notification", counted(observer.dsns.size(), "notification") + " checked");

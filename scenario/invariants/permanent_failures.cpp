@@ -18,7 +18,8 @@ Verdict permanent_failures(const LoadedWorld& loaded, const RunObserver& observe
                              outcome.stage == smtp::Stage::content;
     if (permanent_reply && transaction && outcome.outcome == smtp::Outcome::transient) {
       violations.add(outcome.node + " deferred " + outcome.id + " to " + outcome.rcpt + " at " + checks::offset(outcome.at, loaded.start) +
-                     " after a permanent reply: " + outcome.reason);
+                     " after a permanent reply: " + outcome.reason,
+                     outcome.at);
     }
   }
   return violations.verdict("a 5xx in the transaction bounces at once", counted(checked, "failed attempt") + " checked");

@@ -27,7 +27,8 @@ Verdict recorded_outcomes(const LoadedWorld& loaded, const RunObserver& observer
     violations.add(outcome.node + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.id + " to " + outcome.rcpt + " again at " +
                    checks::offset(outcome.at, loaded.start) + ", though it had recorded " +
                    std::string(relay::to_string(first->second->state)) + " (" + first->second->status + ", settled at " +
-                   checks::offset(first->second->at, loaded.start) + ") durably at " + checks::offset(recorded->second, loaded.start));
+                   checks::offset(first->second->at, loaded.start) + ") durably at " + checks::offset(recorded->second, loaded.start),
+                   outcome.at);
   }
   return violations.verdict("a recorded delivery or bounce is never made again",
                             counted(recorded_at.size(), "recorded recipient") + " checked");

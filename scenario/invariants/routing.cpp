@@ -64,7 +64,7 @@ Verdict routing(const LoadedWorld& loaded) {
       checked += 1;
       const std::string expected = expected_path(setup, email->category, checks::lower(email->from.domain), checks::domain_of(entry.recipient));
       if (entry.path != expected) {
-        violations.add(name + " sent " + entry.email + " for " + entry.recipient + " via " + entry.path + "; the filters say " + expected);
+        violations.add(name + " sent " + entry.email + " for " + entry.recipient + " via " + entry.path + "; the filters say " + expected, entry.at);
       }
     }
   }

@@ -2,6 +2,8 @@
 // with a message naming the message, the recipient and the events; and expectations are read
 // with path-precise errors.
 
+#include <functional>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -57,7 +59,9 @@ TEST_CASE("conservation: an accepted recipient with no end, or with two ends and
   const Verdict& lost = fixture.invariant("every accepted recipient");
   CHECK_FALSE(lost.passed);
   CHECK(lost.message.find("relay accepted A1 for bob@dest.example at +0s and it never ended delivered or bounced") != std::string::npos);
+  CHECK(lost.at == t0());  // it went wrong when it was accepted: that is where to look
   CHECK(fixture.invariant("every accepted recipient", false).passed);  // stopped at `until`: bob may still be queued
+  CHECK_FALSE(fixture.invariant("every accepted recipient", false).at);  // a check that holds names no instant
 
   fixture.outcome(2min, "A1", "bob@dest.example", relay::RecipientState::deferred);
   fixture.outcome(7min, "A1", "bob@dest.example", relay::RecipientState::delivered);
@@ -67,6 +71,7 @@ TEST_CASE("conservation: an accepted recipient with no end, or with two ends and
   const Verdict& twice = fixture.invariant("every accepted recipient");
   CHECK_FALSE(twice.passed);
   CHECK(twice.message.find("A1 to bob@dest.example ended twice without a crash between") != std::string::npos);
+  CHECK(twice.at == t0() + 9min);  // the second end, not the first
   fixture.observer.crashes["relay"].push_back(t0() + 8min);  // a crash explains a repeat: a counted duplicate
   CHECK(fixture.invariant("every accepted recipient").passed);
 
@@ -99,6 +104,7 @@ TEST_CASE("retry bounds: a wait past maximal_backoff_time, or an attempt after t
   const Verdict& long_wait = fixture.invariant("retries stay");
   CHECK_FALSE(long_wait.passed);
   CHECK(long_wait.message.find("more than maximal_backoff_time") != std::string::npos);
+  CHECK(long_wait.at == t0() + 2h);  // when the retry was planned
   fixture.observer.retries.back() = {t0() + 3h, "relay", "A1", t0() + 3h + 30s};
   CHECK(fixture.invariant("retries stay").message.find("less than minimal_backoff_time") != std::string::npos);
   fixture.observer.retries.back() = {t0() + 120h, "relay", "A1", t0() + 121h};
@@ -258,6 +264,7 @@ TEST_CASE("hand-overs: a 250 from a fake MX for a recipient its mailbox never go
   CHECK_FALSE(verdict.passed);
   CHECK(verdict.message.find("relay (A1) handed bob@dest.example to mx at +1m and got 250, but mx has nothing for bob@dest.example") !=
         std::string::npos);
+  CHECK(verdict.at == t0() + 1min);
   fixture.observer.late_bounces["mx"].insert("bob@dest.example");  // taken to bounce later: fine
   CHECK(fixture.invariant("what was handed to an MX").passed);
 }
@@ -298,6 +305,7 @@ TEST_CASE("delay notices: two delay notices about one recipient of a message bre
   CHECK(fixture.invariant("at most one delay notice").passed);
   fixture.observer.dsns.push_back({t0() + 6h, "relay", "A1", "D3", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
   CHECK(fixture.invariant("at most one delay notice").message.find("relay sent 2 delay notices about A1 to ann@dest.example: D1, D3") != std::string::npos);
+  CHECK(fixture.invariant("at most one delay notice").at == t0() + 6h);  // the second notice
   // A crash between them: the second is the attempt in flight, made again with its notice.
   fixture.observer.crashes["relay"].push_back(t0() + 5h + 30min);
   CHECK(fixture.invariant("at most one delay notice").passed);
@@ -318,6 +326,7 @@ TEST_CASE("recorded outcomes: a delivery made again after the first was recorded
   CHECK_FALSE(again.passed);
   CHECK(again.message.find("relay delivered A1 to ann@dest.example again at +5m, though it had recorded delivered (2.0.0, settled at +1m) durably at +1m10ms") !=
         std::string::npos);
+  CHECK(again.at == t0() + 5min);
   CHECK(fixture.invariant("every accepted recipient").passed);  // conservation alone excuses it: there was a crash between
 }
 
@@ -360,4 +369,48 @@ TEST_CASE("notice requests: a notice NOTIFY did not ask for, or a full return un
   notice.returns_headers_only = false;
   CHECK(fixture.invariant("notices honour NOTIFY and RET").message.find("relay returned the whole of A1 in notice D1, though its sender asked RET=HDRS") !=
         std::string::npos);
+}
+
+TEST_CASE("a failed recipient expectation names the instant it went wrong, a held one none", "[scenario][expectations]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
+  fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::deferred);
+  fixture.outcome(6min, "A1", "ann@dest.example", relay::RecipientState::bounced);
+  const auto check = [&](const std::function<void(Expectation&)>& set) {
+    Expectation expect;
+    expect.name = "ann";
+    expect.to = "ann@dest.example";
+    set(expect);
+    return check_expectation(expect, fixture.loaded, fixture.observer, RunStats{});
+  };
+  // An absence points at the last thing that did happen: the bounce at +6m.
+  const Verdict never_delivered = check([](Expectation& e) { e.delivered = true; });
+  CHECK_FALSE(never_delivered.passed);
+  CHECK(never_delivered.at == t0() + 6min);
+  // One attempt too many went wrong when it was made.
+  const Verdict one_attempt = check([](Expectation& e) { e.attempts = 1; });
+  CHECK_FALSE(one_attempt.passed);
+  CHECK(one_attempt.at == t0() + 6min);
+  CHECK(check([](Expectation& e) { e.attempts = 2; }).passed);
+  CHECK_FALSE(check([](Expectation& e) { e.attempts = 2; }).at);
+  // "Never attempted" went wrong at the first attempt; "deferred at" at the instant it names.
+  CHECK(check([](Expectation& e) { e.never_attempted = true; }).at == t0() + 1min);
+  const Verdict not_deferred = check([](Expectation& e) { e.deferred_at = t0() + 30s; });
+  CHECK(not_deferred.message.find("not deferred at +30s (no deferral before then)") != std::string::npos);
+  CHECK(not_deferred.at == t0() + 30s);
+  // Several failures: the earliest instant.
+  CHECK(check([](Expectation& e) {
+          e.delivered = true;
+          e.never_attempted = true;
+        }).at == t0() + 1min);
+}
+
+TEST_CASE("an invariant with several violations names the earliest instant, whatever order they were found in", "[scenario][invariants]") {
+  Fixture fixture;
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
+  fixture.observer.retries.push_back({t0() + 5h, "relay", "A1", t0() + 9h});  // too long a wait, found first
+  fixture.observer.retries.push_back({t0() + 2h, "relay", "A1", t0() + 6h});  // too long too, and earlier
+  const Verdict& verdict = fixture.invariant("retries stay");
+  CHECK(verdict.message.starts_with("2 violations"));
+  CHECK(verdict.at == t0() + 2h);
 }
