@@ -165,6 +165,11 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
                                 .status = status,
                                 .reason = reason,
                                 .next_hop = move_on_});
+  // As Postfix's smtp client does, a server that fails while another is left to try gets a log
+  // line of its own now ("connect to ...: Connection refused" without a queue id, as Postfix
+  // writes it; anything later with it); the last server's failure is in the status=deferred line.
+  const bool another_server = move_on_ && !reused_ && hop_ + 1 < hops_.size() && sessions_ < config_.smtp_mx_session_limit;
+  if (job_ && another_server) io_.observe(io::LogLine{failed.stage == smtp::Stage::connect ? reason : job_->message_id + ": " + reason});
 }
 
 void Delivery::send_job() {

@@ -145,6 +145,11 @@ TEST_CASE("MX selection: the next MX when the first refuses connections, the dom
     w.run();
     CHECK(mx2.messages.size() == 1);
     CHECK(w.log_lines("status=sent")[0].find("relay=mx2.dest.example[192.0.2.12]:25") != std::string::npos);
+    // mx1's refusal has a line of its own, as Postfix writes it: no queue id, before the status line.
+    const auto all = w.log_lines();
+    const auto refused = std::find(all.begin(), all.end(), "connect to mx1.dest.example[192.0.2.11]:25: connection refused");
+    CHECK(refused != all.end());
+    CHECK(refused < std::find_if(all.begin(), all.end(), [](const std::string& line) { return line.find("status=sent") != std::string::npos; }));
   }
   SECTION("implicit MX") {
     DeliveryWorld w;
@@ -239,6 +244,7 @@ TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][deli
     const char* expect_status;      // the log's status= for ann
     const char* expect_dsn;         // the log's dsn=
     bool second_gets_it;
+    const char* hop_line = nullptr;  // the text of mx1's own log line, when it failed with another MX left
   };
   MxScript greet4xx;
   greet4xx.greeting = "421 4.3.2 busy";
@@ -263,11 +269,11 @@ TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][deli
   MxScript silent;
   silent.greeting = "";
   const std::vector<Row> rows = {
-      {"4xx greeting: next MX", greet4xx, true, "sent", "2.0.0", true},
+      {"4xx greeting: next MX", greet4xx, true, "sent", "2.0.0", true, ": host mx1.dest.example[192.0.2.11]:25 refused to talk to me: 421 4.3.2 busy"},
       {"4xx greeting on the final MX: deferred", greet4xx, false, "deferred", "4.3.2", false},
-      {"5xx greeting: next MX", greet5xx, true, "sent", "2.0.0", true},
+      {"5xx greeting: next MX", greet5xx, true, "sent", "2.0.0", true, ": host mx1.dest.example[192.0.2.11]:25 refused to talk to me: 554 5.3.2 no thanks"},
       {"5xx greeting on the final MX: deferred, not bounced", greet5xx, false, "deferred", "4.3.2", false},
-      {"4xx EHLO: next MX", ehlo4xx, true, "sent", "2.0.0", true},
+      {"4xx EHLO: next MX", ehlo4xx, true, "sent", "2.0.0", true, ": host mx1.dest.example[192.0.2.11]:25 said: 421 4.3.2 shutting down (in reply to EHLO command)"},
       {"4xx MAIL: next MX", mail4xx, true, "sent", "2.0.0", true},
       {"4xx MAIL on the final MX: deferred", mail4xx, false, "deferred", "4.3.0", false},
       {"5xx MAIL: bounced, no next MX", mail5xx, true, "bounced", "5.7.1", false},
@@ -277,7 +283,7 @@ TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][deli
       {"5xx DATA: bounced", data5xx, true, "bounced", "5.5.0", false},
       {"4xx end of data: next MX", dot4xx, true, "sent", "2.0.0", true},
       {"5xx end of data: bounced", dot5xx, true, "bounced", "5.7.1", false},
-      {"no greeting (timeout): next MX", silent, true, "sent", "2.0.0", true},
+      {"no greeting (timeout): next MX", silent, true, "sent", "2.0.0", true, ": conversation with mx1.dest.example[192.0.2.11]:25: "},
       {"no greeting on the final MX: deferred", silent, false, "deferred", "4.4.2", false},
   };
   for (const Row& row : rows) {
@@ -299,6 +305,17 @@ TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][deli
     CHECK_THAT(lines[0], Catch::Contains(std::string("dsn=") + row.expect_dsn));
     CHECK((mx2.messages.size() == 1) == row.second_gets_it);
     CHECK(w.bounces().size() == (std::string(row.expect_status) == "bounced" ? 1u : 0u));
+    // A server that failed the session while another was left gets a log line of its own, before
+    // the status line; on the final server the failure is in the status line only.
+    std::vector<std::string> hop_lines;
+    for (const std::string& line : w.log_lines("mx1.dest.example[192.0.2.11]:25")) {
+      if (line.find("to=<") == std::string::npos) hop_lines.push_back(line);
+    }
+    if (!row.second_mx) CHECK(hop_lines.empty());
+    if (row.hop_line != nullptr) {
+      REQUIRE(hop_lines.size() == 1);
+      CHECK_THAT(hop_lines[0], Catch::Contains(row.hop_line));
+    }
   }
 }
 
