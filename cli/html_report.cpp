@@ -409,6 +409,36 @@ std::string verdict_rows(const std::vector<scenario::Verdict>& verdicts, const s
   return rows;
 }
 
+// One SMTP session of a run traced with --dialogue, as its client saw it (both ends trace it).
+struct Session {
+  std::uint64_t conn = 0;
+  std::string client;  // the node that sent the commands
+  std::string server;  // its peer, as the client saw it: "192.0.2.25:25"
+  Instant start;
+  std::string text;    // "C: EHLO ..." and "S: 250 ..." lines
+};
+
+std::vector<Session> dialogue_sessions(const scenario::RunObserver& observer) {
+  std::vector<Session> sessions;
+  std::map<std::uint64_t, std::size_t> by_conn;
+  for (const scenario::RunObserver::DialogueLine& line : observer.dialogue) {
+    // The client's own lines: its commands sent, the replies it received.
+    if (line.from_client != line.sent) continue;
+    auto [found, added] = by_conn.try_emplace(line.conn, sessions.size());
+    if (added) sessions.push_back({line.conn, line.node, line.peer, line.at, ""});
+    Session& session = sessions[found->second];
+    if (session.client != line.node) continue;
+    session.text += (line.from_client ? "C: " : "S: ") + line.line + "\n";
+  }
+  return sessions;
+}
+
+std::string session_details(const Session& session, Instant start) {
+  return "<details class=\"dialogue\"><summary>SMTP session " + std::to_string(session.conn) + ": " + xml_escape(session.client) + " to " +
+         xml_escape(session.server) + " at " + offset_and_clock(session.start, start) + "</summary><pre>" + xml_escape(session.text) +
+         "</pre></details>\n";
+}
+
 std::string email_log_table(const std::string& name, const salesforce::OrgState& org, Instant start) {
   std::string html = "<h3>" + xml_escape(name) + "</h3>\n<table class=\"email-log\"><tr><th>time (UTC)</th><th>email</th><th>to</th><th>event</th>"
                      "<th>path</th><th>server</th><th>attempt</th><th>TLS</th><th>detail</th></tr>";
@@ -515,6 +545,8 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
       for (const smtp::Recipient& recipient : message.recipients) dialogues[smtp::to_lower(recipient.mailbox.to_string())].emplace_back(mx, &message);
     }
   }
+  // With --dialogue, every session of the run, and under each recipient those that named it.
+  const std::vector<Session> sessions = dialogue_sessions(observer);
   for (const auto& [recipient, arrows] : journeys) {
     html += "<h3 id=\"" + anchor_of(recipient) + "\">" + xml_escape(recipient) + " (" + counted(arrows.size(), "step") + ")</h3>\n";
     html += arrows.empty() ? std::string("<p>No hand-over.</p>\n") : "<div class=\"scroll\">" + sequence_svg(arrows, loaded.start) + "</div>\n";
@@ -523,6 +555,14 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
               ", from " + xml_escape(message->client.to_string()) + " at " + offset_and_clock(message->received, loaded.start) + "</summary><pre>" +
               xml_escape(message->transcript) + "</pre></details>\n";
     }
+    for (const Session& session : sessions) {
+      if (smtp::to_lower(session.text).find("rcpt to:<" + recipient + ">") != std::string::npos) html += session_details(session, loaded.start);
+    }
+  }
+  if (!sessions.empty()) {
+    html += "<h2>SMTP sessions</h2>\n<p>Every session of the run, as its client saw it (<code>--dialogue</code>), including those that "
+            "ended before a recipient was named.</p>\n";
+    for (const Session& session : sessions) html += session_details(session, loaded.start);
   }
   if (!loaded.orgs.empty()) {
     html += "<h2>Salesforce email log</h2>\n";

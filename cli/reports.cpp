@@ -140,7 +140,7 @@ std::string junit_xml(const std::vector<RanFile>& files) {
       };
       properties = "    <properties>\n" + property("file", ran.file) + property("seed", std::to_string(ran.seed)) +
                    property("digest", ran.digest) +
-                   property("replay", "relaysim run --seed " + std::to_string(ran.seed) + " " + ran.file) + "    </properties>\n";
+                   property("replay", "relaysim run --seed " + std::to_string(ran.seed) + (ran.dialogue ? " --dialogue " : " ") + ran.file) + "    </properties>\n";
     }
     suites += "  <testsuite name=\"" + xml_escape(ran.name.empty() ? ran.file : ran.name) + "\" tests=\"" + std::to_string(suite_tests) +
               "\" failures=\"" + std::to_string(suite_failures) + "\" errors=\"" + std::to_string(suite_errors) + "\" time=\"" + seconds +

@@ -24,6 +24,7 @@ struct RanFile {
   std::string started;   // wall clock, UTC, "2026-12-06T15:30:08": when the run began
   double seconds = 0;    // wall time of the run, for reports
   std::string report;    // the HTML report written for it, if any
+  bool dialogue = false; // run with --dialogue, which its digest depends on
   nlohmann::json json;   // --format json: this file's result, printed once every file has run
 };
 

@@ -38,6 +38,7 @@ struct RunOptions {
   std::optional<double> progress;  // seconds between lines on stderr about how far a long run is
   bool summary = false;  // text without the timeline, the email log as counts, only failed verdicts in full
   bool label_digests = false;  // several files: "FILE: digest: ..." so each line says whose it is
+  bool dialogue = false;  // every SMTP command and reply traced (World::trace_smtp_dialogue)
 };
 
 constexpr std::size_t email_log_lines_max = 40;
@@ -278,6 +279,8 @@ RanFile run_one(const std::string& path, const RunOptions& options, const std::s
 
   scenario::RunObserver observer;
   world.add_trace_sink(observer);
+  world.trace_smtp_dialogue(options.dialogue);
+  ran.dialogue = options.dialogue;
   world.start();
   const auto outcome = run_with_progress(path, loaded, options.progress);
   const bool quiescent = outcome == sim::World::RunOutcome::quiescent;
@@ -373,6 +376,8 @@ cxxopts::Options run_options() {
       "color", "colour the text: auto (a terminal, and NO_COLOR unset), always or never", cxxopts::value<std::string>()->default_value("auto"))(
       "progress", "say on stderr how far a long run is, every SECONDS (5 when not given; the default when stderr is a terminal)",
       cxxopts::value<double>()->implicit_value("5"), "SECONDS")(
+      "dialogue", "trace every SMTP command and reply, at both ends of each session (the report shows each session's dialogue; the digest "
+                  "changes with it)")(
       "quiet", "print only the digest (\"FILE: digest: ...\" for each of several files)")("h,help", "show this help")("files", "world files",
                                                                      cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
@@ -395,6 +400,7 @@ int run_command(int argc, char** argv) {
     if (parsed.count("junit")) options.junit_path = parsed["junit"].as<std::string>();
     if (parsed.count("report")) options.report_path = parsed["report"].as<std::string>();
     options.quiet = parsed.count("quiet") > 0;
+    options.dialogue = parsed.count("dialogue") > 0;
     options.summary = parsed.count("summary") > 0;
     options.timeline = parsed.count("timeline") > 0;
     if (options.summary && options.timeline) throw cxxopts::exceptions::exception("--summary and --timeline contradict each other");

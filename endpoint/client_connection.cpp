@@ -5,7 +5,7 @@
 namespace relaysim::endpoint {
 ClientConnection::ClientConnection(io::Io& io, io::Endpoint remote, std::string server_name, smtp::ClientConfig config,
                                    const tls::Context* tls_context, io::ConnectOptions options, EventHandler on_event)
-    : DriverCore(io),
+    : DriverCore(io, true),
       remote_(remote),
       server_name_(std::move(server_name)),
       session_(config, io.now()),
@@ -84,7 +84,9 @@ void ClientConnection::receive(std::string_view bytes) {
 
 void ClientConnection::flush() {
   const std::string_view output = session_.output();
-  if (!output.empty()) note("C: ", output);
+  const std::size_t content = std::min(session_.content_offset(), output.size());
+  note("C: ", output.substr(0, content));
+  if (content < output.size()) note_content("C: ", output.substr(content), output.size() - content - std::string_view(".\r\n").size());
   send_plaintext(output);
   session_.clear_output();
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "endpoint/events.hpp"
 #include "endpoint/transcript.hpp"
 #include "io/io.hpp"
 #include "tls/engine.hpp"
@@ -30,7 +31,8 @@ class DriverCore {
   bool finished() const { return finished_; }
 
  protected:
-  explicit DriverCore(io::Io& io) : io_(io) {}
+  // `client_side`: this end sends the commands (for the dialogue's trace events).
+  DriverCore(io::Io& io, bool client_side) : io_(io), client_side_(client_side) {}
   virtual ~DriverCore() {
     *alive_ = false;
     if (connection_) connection_->close();
@@ -38,8 +40,43 @@ class DriverCore {
   DriverCore(const DriverCore&) = delete;
   DriverCore& operator=(const DriverCore&) = delete;
 
+  // What went over the wire, "C: " from the client or "S: " from the server: into the transcript,
+  // and a trace event a line when the dialogue is traced.
   void note(std::string_view direction, std::string_view bytes) {
     if (keep_transcript_) append_transcript(transcript_, direction, bytes);
+    if (io_.traces_dialogue()) trace_dialogue(direction, bytes);
+  }
+  // Message content: into the transcript as it is (a client's; a server keeps its size), and into
+  // a traced dialogue as its size only, "[N bytes of message content]", then the final ".".
+  void note_content(std::string_view direction, std::string_view content, std::uint64_t bytes) {
+    if (keep_transcript_) append_transcript(transcript_, direction, content);
+    if (io_.traces_dialogue()) trace_dialogue(direction, "[" + std::to_string(bytes) + " bytes of message content]\r\n.\r\n");
+  }
+  void trace_dialogue(std::string_view direction, std::string_view bytes) {
+    if (!connection_ || bytes.empty()) return;
+    const io::Endpoint peer = connection_->peer_endpoint();
+    const std::uint64_t conn = connection_->id();
+    for (std::size_t start = 0; start < bytes.size();) {
+      std::size_t end = bytes.find('\n', start);
+      if (end == std::string_view::npos) end = bytes.size();
+      std::string_view line = bytes.substr(start, end - start);
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      const bool from_client = direction.starts_with('C');
+      // Credentials never reach the trace: AUTH's initial response, and the client's answers to
+      // the server's 334 challenges.
+      std::string hidden;
+      if (from_client && (credentials_next_ || (line.size() > 5 && (line.substr(0, 5) == "AUTH " || line.substr(0, 5) == "auth ")))) {
+        const std::size_t mechanism_end = credentials_next_ ? 0 : line.find(' ', 5);
+        if (mechanism_end != std::string_view::npos) {
+          hidden = std::string(line.substr(0, mechanism_end)) + (mechanism_end == 0 ? "" : " ") + "[credentials hidden]";
+          line = hidden;
+        }
+      }
+      if (from_client) credentials_next_ = false;
+      if (!from_client && line.starts_with("334")) credentials_next_ = true;
+      io_.observe(events::DialogueLine{.conn = conn, .peer = peer, .from_client = from_client, .sent = from_client == client_side_, .line = line});
+      start = end + 1;
+    }
   }
   // Bytes to the peer. A send the connection refuses (its buffer is full) is never silently lost:
   // the stream is reset, and from the event loop the driver hears of it (send_failed()).
@@ -93,6 +130,7 @@ class DriverCore {
   }
 
   io::Io& io_;
+  const bool client_side_;
   std::unique_ptr<io::Connection> connection_;
   std::unique_ptr<tls::Engine> tls_;
   io::Pending deadline_timer_;
@@ -102,6 +140,7 @@ class DriverCore {
   bool in_events_ = false;
   std::string transcript_;
   bool keep_transcript_ = true;
+  bool credentials_next_ = false;  // the dialogue's next client line answers a 334 challenge
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

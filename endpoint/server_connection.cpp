@@ -9,7 +9,7 @@ namespace relaysim::endpoint {
 
 ServerConnection::ServerConnection(io::Io& io, std::unique_ptr<io::Connection> connection, smtp::ServerConfig config,
                                    const tls::Context* tls_context, EventHandler on_event)
-    : DriverCore(io),
+    : DriverCore(io, false),
       session_(config, io.now()),
       tls_context_(tls_context),
       on_event_(std::move(on_event)),
@@ -78,7 +78,7 @@ std::size_t ServerConnection::replies_waiting() const {
 }
 
 void ServerConnection::read(std::string_view bytes) {
-  if (!keep_transcript_ || !session_.receiving_content()) {
+  if (!session_.receiving_content() || (!keep_transcript_ && !io_.traces_dialogue())) {
     note("C: ", bytes);
     return session_.receive(io_.now(), bytes);
   }
@@ -92,9 +92,9 @@ void ServerConnection::read(std::string_view bytes) {
   content_in_transcript_ += consumed;
   if (session_.receiving_content()) return;
   if (session_.closed()) {
-    transcript_ += "C: [" + std::to_string(content_in_transcript_) + " bytes of message content, unfinished]\n";
+    note("C: ", "[" + std::to_string(content_in_transcript_) + " bytes of message content, unfinished]");
   } else {
-    transcript_ += "C: [" + std::to_string(content_in_transcript_ - final_dot_bytes) + " bytes of message content]\nC: .\n";
+    note("C: ", "[" + std::to_string(content_in_transcript_ - final_dot_bytes) + " bytes of message content]\r\n.\r\n");
     note("C: ", bytes.substr(content));
   }
   content_in_transcript_ = 0;

@@ -2,7 +2,8 @@
 // One accepted SMTP connection, driven over Io: the connection's bytes, the TLS engine (STARTTLS
 // or implicit TLS), the server session, its deadline timer. The owner (the relay, a fake MX)
 // answers the session's decisions, possibly later (after a durable write), through decide().
-// Every command, reply and TLS step is a trace event, so a transcript can be rebuilt from the trace.
+// Its transcript keeps every command and reply; with the dialogue traced (Io::traces_dialogue) each
+// line is a trace event too (endpoint/events.hpp).
 
 #include <functional>
 #include <memory>

@@ -193,6 +193,9 @@ class Io {
     record(Event::kind, {}, &observed);
   }
   void trace(std::string_view kind, TraceFields fields) { record(kind, {fields.begin(), fields.size()}, nullptr); }
+  // Whether SMTP commands and replies are traced too, a line each (endpoint/events.hpp's
+  // DialogueLine). Off unless asked for: they multiply a run's trace several times.
+  virtual bool traces_dialogue() const { return false; }
 
  protected:
   // `observation` set: the step's fields are what it writes, and `fields` is empty.

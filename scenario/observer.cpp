@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "demo/events.hpp"
+#include "endpoint/events.hpp"
 #include "fake_mx/events.hpp"
 #include "relay/events.hpp"
 #include "sim/events.hpp"
@@ -72,6 +73,10 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   }
   if (const auto* e = event.as<relay::events::Routed>()) {
     if (e->route == relay::Route::Kind::deliver) route_steps.push_back({event.time, node, std::string(e->id), std::string(e->domain), -1});
+    return;
+  }
+  if (const auto* e = event.as<endpoint::events::DialogueLine>()) {
+    dialogue.push_back({event.time, node, e->conn, e->peer.to_string(), e->from_client, e->sent, std::string(e->line)});
     return;
   }
   if (const auto* e = event.as<relay::events::HopFailed>()) {

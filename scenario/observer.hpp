@@ -107,6 +107,15 @@ class RunObserver final : public sim::TraceSink {
     std::string reason;
     bool next_hop = true;  // false: the same hop again, in plaintext
   };
+  struct DialogueLine {  // endpoint::events::DialogueLine, with the dialogue traced
+    Instant at;
+    std::string node;
+    std::uint64_t conn = 0;
+    std::string peer;
+    bool from_client = true;
+    bool sent = true;
+    std::string line;
+  };
   struct Mark {  // a fault window opening, a crash, a restart: for timelines
     Instant at;
     std::string node;
@@ -125,6 +134,7 @@ class RunObserver final : public sim::TraceSink {
   std::vector<SenderResult> sender_results;
   std::vector<RouteStep> route_steps;
   std::vector<HopFailure> hop_failures;
+  std::vector<DialogueLine> dialogue;  // empty unless the world traces it (World::trace_smtp_dialogue)
   std::map<std::string, std::set<std::string>> late_bounces;  // fake MX node -> recipients it accepted to bounce later
   std::vector<Mark> marks;
   std::map<std::string, std::vector<Instant>> crashes;  // by node

@@ -140,6 +140,7 @@ struct World::Impl {
   io::Digest digest;
   std::uint64_t trace_count = 0;
   std::vector<TraceSink*> sinks;
+  bool trace_dialogue = false;  // World::trace_smtp_dialogue
   // Crashes that wait for the count-th event of a kind from a node (World::crash_after).
   struct CrashTrigger {
     std::string kind;

@@ -35,6 +35,7 @@ class ProcessIo final : public io::Io, public io::Pending::Owner {
   io::Pending sync_directory(std::string_view path, SyncHandler handler) override;
 
   io::Random random_stream(std::string_view purpose) override;
+  bool traces_dialogue() const override { return world_.trace_dialogue; }
 
  protected:
   void record(std::string_view kind, std::span<const io::TraceField> fields, const io::Observation* observation) override;

@@ -322,6 +322,7 @@ Instant World::start_instant() const { return impl_->start_instant; }
 std::uint64_t World::seed() const { return impl_->seed; }
 
 void World::add_trace_sink(TraceSink& sink) { impl_->sinks.push_back(&sink); }
+void World::trace_smtp_dialogue(bool on) { impl_->trace_dialogue = on; }
 void World::trace(std::string_view kind, io::TraceFields fields, std::string_view node) {
   impl_->emit(node, kind, fields);
 }

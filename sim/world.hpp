@@ -182,6 +182,9 @@ class World {
 
   // --- observation
   void add_trace_sink(TraceSink& sink);
+  // Every SMTP command and reply of every session as a trace event of its own (smtp.dialogue),
+  // message content as its size. Off by default: it changes the trace, and so the digest.
+  void trace_smtp_dialogue(bool on);
   // A trace event from the world itself (scenario engine, checks), node "sim" unless given.
   void trace(std::string_view kind, io::TraceFields fields, std::string_view node = "sim");
   std::string digest() const;

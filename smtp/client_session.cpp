@@ -130,7 +130,10 @@ ClientSession::ClientSession(ClientConfig config, Instant now) : config_(std::mo
 
 void ClientSession::enter(State state) { state_ = state; }
 
-std::string ClientSession::take_output() { return std::exchange(output_, std::string()); }
+std::string ClientSession::take_output() {
+  content_offset_ = std::string::npos;
+  return std::exchange(output_, std::string());
+}
 
 std::optional<ClientEvent> ClientSession::poll_event() {
   return events_.pop();
@@ -491,6 +494,7 @@ void ClientSession::after_data(Instant now, const Reply& reply) {
       empty_data_ = true;
       write(".\r\n");
     } else {
+      content_offset_ = output_.size();
       if (config_.line_length_limit > 0 && longest_line(message_->content) > config_.line_length_limit) {
         append_dot_stuffed(output_, fold_long_lines(message_->content, config_.line_length_limit));
       } else {

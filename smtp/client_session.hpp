@@ -154,7 +154,13 @@ class ClientSession {
   std::string take_output();
   // What take_output() would return, then clear_output(): the buffer keeps its capacity for the next.
   std::string_view output() const { return output_; }
-  void clear_output() { output_.clear(); }
+  void clear_output() {
+    output_.clear();
+    content_offset_ = std::string::npos;
+  }
+  // Where message content starts in output(): it runs to the end, its final ".\r\n" included.
+  // npos when the output holds none.
+  std::size_t content_offset() const { return content_offset_; }
   std::optional<ClientEvent> poll_event();
 
   bool ready() const { return state_ == State::ready; }
@@ -208,6 +214,7 @@ class ClientSession {
   std::deque<Expectation> expected_;
   ReplyParser parser_;
   std::string output_;
+  std::size_t content_offset_ = std::string::npos;
   EventQueue<ClientEvent> events_;
   Instant deadline_ = Instant::max();
   Capabilities capabilities_;

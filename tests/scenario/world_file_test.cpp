@@ -1,10 +1,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
-
+#include "endpoint/events.hpp"
 #include "scenario/world_file.hpp"
 #include "smtp/dsn.hpp"
 #include "support/test_world.hpp"
@@ -323,4 +324,50 @@ TEST_CASE("TLS material as PEM: an administrator's certificate and key served, a
   nlohmann::json missing = document;
   missing["tls"]["corp-root"] = {{"certificate_file", "no-such-dir/root.pem"}};
   CHECK_THAT(error_of(missing), Catch::StartsWith("$.tls[\"corp-root\"].certificate_file: expected a readable PEM file"));
+}
+
+TEST_CASE("the dialogue option traces every SMTP command and reply at both ends with content as its size and credentials hidden - off it changes nothing",
+          "[scenario][trace]") {
+  struct Dialogue final : sim::TraceSink {
+    std::vector<std::string> lines;  // "node sent|received C|S: line"
+    void on_event(const io::TraceEvent& event, std::string_view) override {
+      if (const auto* line = event.as<endpoint::events::DialogueLine>()) {
+        lines.push_back(std::string(event.node) + (line->sent ? " sent " : " received ") + (line->from_client ? "C: " : "S: ") +
+                        std::string(line->line));
+      }
+    }
+  };
+  const auto run = [](bool dialogue, Dialogue& sink) {
+    scenario::LoadedWorld loaded = scenario::load_world_file(RELAYSIM_SOURCE_DIR "/scenarios/quickstart.json", std::nullopt);
+    loaded.world->add_trace_sink(sink);
+    loaded.world->trace_smtp_dialogue(dialogue);
+    loaded.world->start();
+    loaded.world->run_until(loaded.until);
+    return loaded.world->digest();
+  };
+  Dialogue off, on, again;
+  const std::string plain = run(false, off);
+  CHECK(off.lines.empty());
+  CHECK(plain == run_bundled("quickstart.json").world->digest());  // the option's default is the trace as it was
+  const std::string traced = run(true, on);
+  CHECK(traced != plain);
+  CHECK(run(true, again) == traced);  // deterministic with it too
+  const auto has = [&](const std::string& text) { return std::find(on.lines.begin(), on.lines.end(), text) != on.lines.end(); };
+  // Both ends of Salesforce's hand-over to the relay, and the relay's delivery to the MX.
+  CHECK(has("salesforce sent C: EHLO sfdc-mta"));
+  CHECK(has("relay received C: EHLO sfdc-mta"));
+  CHECK(has("relay sent S: 220 2.0.0 Ready to start TLS"));
+  CHECK(has("relay sent C: RCPT TO:<ann@dest.example>"));
+  CHECK(has("dest-mx received C: RCPT TO:<ann@dest.example>"));
+  CHECK(has("salesforce sent C: ."));
+  // Content is one line giving its size, at both ends the same; credentials never appear.
+  std::vector<std::string> sizes;
+  for (const std::string& line : on.lines) {
+    if (line.find("bytes of message content]") != std::string::npos) sizes.push_back(line.substr(line.find("C: ")));
+    CHECK(line.find("Subject:") == std::string::npos);
+    CHECK(line.find("AHNmZGMAczNjcmV0") == std::string::npos);  // base64 of the relay password
+  }
+  REQUIRE(sizes.size() >= 2);
+  CHECK(std::count(sizes.begin(), sizes.end(), sizes.front()) >= 2);  // what Salesforce sent is what the relay read
+  CHECK(has("salesforce sent C: AUTH PLAIN [credentials hidden]"));
 }
