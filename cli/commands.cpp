@@ -32,6 +32,8 @@ std::vector<Command> make_commands() {
        explore_options, explore_command},
       {"falsify", "FILE...", "prove every expectation can fail: mutants of each must fail on the same run", Group::simulation, {"files"}, {},
        file, {{"write", directory, {}}}, falsify_options, falsify_command},
+      {"import", "salesforce --relays F [--filters F]", "turn exported Email Relay and Domain Filter records into a scenario", Group::simulation,
+       {"source"}, {"salesforce"}, nothing, {{"relays", file, {}}, {"filters", file, {}}, {"out", file, {}}}, import_options, import_command},
       {"determinism", "FILE", "run a world twice in separate processes and compare the traces", Group::simulation, {"file"}, {}, file, {},
        determinism_options, determinism_command},
       {"queue", "list|show|hold|release|delete|flush DIR", "look into and change a relay's queue directory", Group::simulation,

@@ -24,6 +24,7 @@ int password_command(int argc, char** argv);
 int auth_command(int argc, char** argv);
 int completion_command(int argc, char** argv);
 int man_command(int argc, char** argv);
+int import_command(int argc, char** argv);
 
 cxxopts::Options run_options();
 cxxopts::Options determinism_options();
@@ -39,6 +40,7 @@ cxxopts::Options password_options();
 cxxopts::Options auth_options();
 cxxopts::Options completion_options();
 cxxopts::Options man_options();
+cxxopts::Options import_options();
 
 // What a word on the command line names, for completion: a file, a directory, or a word from a list.
 enum class Completes { nothing, file, directory, words };

@@ -160,7 +160,7 @@ void JsonValue::allow_keys(std::initializer_list<std::string_view> keys) const {
   if (!value_->is_object()) fail("an object");
   for (const auto& [key, value] : value_->items()) {
     // A document may name its JSON Schema ("$schema": "docs/scenario.schema.json"), for editors.
-    bool known = path_ == "$" && key == "$schema";
+    bool known = (path_ == "$" && key == "$schema") || key == "//";  // "//": a note for people, anywhere
     for (std::string_view allowed : keys) known = known || allowed == key;
     if (!known) {
       std::string list;
