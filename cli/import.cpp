@@ -1,26 +1,32 @@
-// relaysim import salesforce: an org's exported Email Relay and Email Domain Filter records into a
-// scenario (scenario/import_salesforce.hpp does the work).
+// relaysim import salesforce|postfix-config: what an admin exports, into a scenario
+// (scenario/import.hpp does the work).
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/reports.hpp"
-#include "scenario/import_salesforce.hpp"
+#include "scenario/import.hpp"
 
 namespace relaysim::cli {
 namespace {
 
-// The records of one export file; a mistake names the file and the line or record.
-std::vector<scenario::import::Record> records_of(const std::string& option, const std::string& path) {
+std::string text_of(const std::string& what, const std::string& path) {
   std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw scenario::import::ImportError("--" + option + " " + path + ": cannot read the file");
+  if (!stream) throw scenario::import::ImportError(what + " " + path + ": cannot read the file");
   std::ostringstream text;
   text << stream.rdbuf();
+  return text.str();
+}
+
+// The records of one export file; a mistake names the file and the line or record.
+std::vector<scenario::import::Record> records_of(const std::string& option, const std::string& path) {
+  const std::string text = text_of("--" + option, path);
   try {
-    return scenario::import::read_records(text.str());
+    return scenario::import::read_records(text);
   } catch (const scenario::import::ImportError& error) {
     throw scenario::import::ImportError("--" + option + " " + path + ": " + error.what());
   }
@@ -29,21 +35,27 @@ std::vector<scenario::import::Record> records_of(const std::string& option, cons
 }  // namespace
 
 cxxopts::Options import_options() {
-  cxxopts::Options parser("relaysim import", "Turn what an admin exports into a scenario. salesforce: the org's EmailRelay and "
-                                             "EmailDomainFilter records (CSV or JSON from `sf data query`, API field names).");
+  cxxopts::Options parser("relaysim import",
+                          "Turn what an admin exports into a scenario. salesforce: the org's EmailRelay and EmailDomainFilter records (CSV "
+                          "or JSON from `sf data query`, API field names). postfix-config MAIN.CF: the relay's settings, with the source "
+                          "text of its maps.");
   parser.add_options()("relays", "the EmailRelay records (Id, Host, Port, TlsSetting, IsRequireAuth, AuthType, Username)",
                        cxxopts::value<std::string>(), "FILE")(
       "filters", "the EmailDomainFilter records (EmailRelayId, FromDomain, ToDomain, PriorityNumber, IsActive)", cxxopts::value<std::string>(),
-      "FILE")("out", "write the scenario to this file instead of standard output", cxxopts::value<std::string>(), "FILE")(
-      "h,help", "show this help")("source", "what to import: salesforce", cxxopts::value<std::string>());
-  parser.parse_positional({"source"});
-  parser.positional_help("salesforce");
+      "FILE")("transport", "postfix-config: the source text of transport_maps", cxxopts::value<std::string>(), "FILE")(
+      "tls-policy", "postfix-config: the source text of smtp_tls_policy_maps", cxxopts::value<std::string>(), "FILE")(
+      "sasl-passwd", "postfix-config: the source text of smtp_sasl_password_maps", cxxopts::value<std::string>(), "FILE")(
+      "out", "write the scenario to this file instead of standard output", cxxopts::value<std::string>(), "FILE")("h,help", "show this help")(
+      "source", "what to import: salesforce or postfix-config", cxxopts::value<std::string>())("file", "main.cf", cxxopts::value<std::string>());
+  parser.parse_positional({"source", "file"});
+  parser.positional_help("salesforce | postfix-config MAIN.CF");
   return parser;
 }
 
 int import_command(int argc, char** argv) {
   cxxopts::Options parser = import_options();
-  std::string source, relays_path, filters_path, out_path;
+  std::string source, relays_path, filters_path, out_path, main_cf;
+  std::map<std::string, std::string> maps;  // option -> path
   try {
     const auto parsed = parser.parse(argc, argv);
     if (parsed.count("help")) {
@@ -54,8 +66,16 @@ int import_command(int argc, char** argv) {
     if (parsed.count("relays")) relays_path = parsed["relays"].as<std::string>();
     if (parsed.count("filters")) filters_path = parsed["filters"].as<std::string>();
     if (parsed.count("out")) out_path = parsed["out"].as<std::string>();
-    if (source != "salesforce") throw cxxopts::exceptions::exception(source.empty() ? "say what to import: salesforce" : "'" + source + "' is not salesforce");
-    if (relays_path.empty()) throw cxxopts::exceptions::exception("salesforce needs --relays FILE (the EmailRelay records)");
+    if (parsed.count("file")) main_cf = parsed["file"].as<std::string>();
+    for (const char* option : {"transport", "tls-policy", "sasl-passwd"}) {
+      if (parsed.count(option)) maps[option] = parsed[option].as<std::string>();
+    }
+    if (source != "salesforce" && source != "postfix-config") {
+      throw cxxopts::exceptions::exception(source.empty() ? "say what to import: salesforce or postfix-config"
+                                                          : "'" + source + "' is not salesforce or postfix-config");
+    }
+    if (source == "salesforce" && relays_path.empty()) throw cxxopts::exceptions::exception("salesforce needs --relays FILE (the EmailRelay records)");
+    if (source == "postfix-config" && main_cf.empty()) throw cxxopts::exceptions::exception("postfix-config needs the main.cf file");
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("import", error, argc, argv);
   }
@@ -66,10 +86,22 @@ int import_command(int argc, char** argv) {
     }
   }
   try {
-    const auto relays = records_of("relays", relays_path);
-    const auto filters = filters_path.empty() ? std::vector<scenario::import::Record>{} : records_of("filters", filters_path);
-    const scenario::import::Imported imported =
-        scenario::import::import_salesforce(relays, filters, relays_path + (filters_path.empty() ? "" : " and " + filters_path));
+    scenario::import::Imported imported;
+    if (source == "salesforce") {
+      const auto relays = records_of("relays", relays_path);
+      const auto filters = filters_path.empty() ? std::vector<scenario::import::Record>{} : records_of("filters", filters_path);
+      imported = scenario::import::import_salesforce(relays, filters, relays_path + (filters_path.empty() ? "" : " and " + filters_path));
+    } else {
+      scenario::import::PostfixFiles files{main_cf, text_of("main.cf", main_cf), std::nullopt, std::nullopt, std::nullopt};
+      const auto map_source = [&](const char* option) -> std::optional<scenario::import::MapSource> {
+        if (!maps.contains(option)) return std::nullopt;
+        return scenario::import::MapSource{maps[option], text_of(std::string("--") + option, maps[option])};
+      };
+      files.transport = map_source("transport");
+      files.tls_policy = map_source("tls-policy");
+      files.sasl_passwd = map_source("sasl-passwd");
+      imported = scenario::import::import_postfix(files);
+    }
     for (const std::string& warning : imported.warnings) std::fprintf(stderr, "relaysim import: %s\n", warning.c_str());
     const std::string text = imported.scenario.dump(2) + "\n";
     if (out_path.empty()) {

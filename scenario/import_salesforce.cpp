@@ -1,4 +1,4 @@
-#include "scenario/import_salesforce.hpp"
+#include "scenario/import.hpp"
 
 #include <algorithm>
 #include <charconv>

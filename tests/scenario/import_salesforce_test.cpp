@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "scenario/import_salesforce.hpp"
+#include "scenario/import.hpp"
 
 using namespace relaysim::scenario::import;
 

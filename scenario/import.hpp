@@ -1,11 +1,17 @@
 #pragma once
-// `relaysim import salesforce`: an org's Email Relay and Email Domain Filter records, as an admin
-// exports them (`sf data query ... --result-format csv|json`, with Salesforce's API field names),
-// turned into a scenario: the org with its relays and filters, and one probe email per active
-// filter with the path the filters give it as an expectation. Passwords are never imported.
+// `relaysim import`: what an admin has after an incident, turned into a scenario.
+// - salesforce: an org's Email Relay and Email Domain Filter records, as `sf data query ...
+//   --result-format csv|json` exports them (Salesforce's API field names): the org with its relays
+//   and filters, and one probe email per active filter with the path the filters give it as an
+//   expectation (scenario/import_salesforce.cpp). Passwords are never imported.
+// - postfix-config: a relay's main.cf and the source text of its transport, TLS policy and SASL
+//   password maps: the relay node with every parameter relaysim implements, and a warning with the
+//   line for each one it does not (scenario/import_postfix.cpp).
 
 #include <cstddef>
 #include <map>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,5 +44,19 @@ struct Imported {
 
 // `relays` and `filters` as read_records gives them; `source` names the files for the scenario's notes.
 Imported import_salesforce(const std::vector<Record>& relays, const std::vector<Record>& filters, std::string_view source);
+
+// A map's source text (Postfix's `postmap` input: "key value" lines, # comments) and its name for messages.
+struct MapSource {
+  std::string name;
+  std::string text;
+};
+struct PostfixFiles {
+  std::string main_cf_name;
+  std::string main_cf;
+  std::optional<MapSource> transport;    // transport_maps
+  std::optional<MapSource> tls_policy;   // smtp_tls_policy_maps
+  std::optional<MapSource> sasl_passwd;  // smtp_sasl_password_maps
+};
+Imported import_postfix(const PostfixFiles& files);
 
 }  // namespace relaysim::scenario::import
