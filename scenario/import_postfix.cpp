@@ -268,6 +268,52 @@ std::vector<std::pair<std::string, std::string>> inline_entries(const std::strin
   return entries;
 }
 
+bool is_tls_level(const std::string& level) { return level == "none" || level == "may" || level == "encrypt" || level == "verify"; }
+
+using Entries = std::vector<std::pair<std::string, std::string>>;
+
+// transport_maps: smtp and relay entries with a next hop become static routes.
+nlohmann::ordered_json transport_routes(const Entries& entries, std::vector<std::string>& warnings) {
+  nlohmann::ordered_json routes = nlohmann::ordered_json::array();
+  for (const auto& [key, target] : entries) {
+    bool usable = false;
+    const std::string nexthop = strip_transport(target, usable);
+    if (!usable || nexthop.empty()) {
+      warnings.push_back("transport_maps: " + key + " -> " + target + ": only smtp and relay transports with a next hop are imported");
+      continue;
+    }
+    routes.push_back({{"recipient_domain", domain_pattern(key)}, {"nexthop", nexthop}});
+  }
+  return routes;
+}
+
+// smtp_tls_policy_maps: each entry's level; its options are named, not imported.
+nlohmann::ordered_json tls_policies(const Entries& entries, std::vector<std::string>& warnings) {
+  nlohmann::ordered_json policies = nlohmann::ordered_json::object();
+  for (const auto& [key, policy] : entries) {
+    const std::vector<std::string> words = list_of(policy);
+    const std::string level = words.empty() ? "" : words.front();
+    if (!is_tls_level(level)) {
+      warnings.push_back("smtp_tls_policy_maps: " + key + " -> " + policy + ": relaysim implements none, may, encrypt and verify");
+      continue;
+    }
+    if (words.size() > 1) warnings.push_back("smtp_tls_policy_maps: " + key + ": only the level is imported, not \"" + policy + "\"");
+    policies[domain_pattern(key)] = level;
+  }
+  return policies;
+}
+
+// smtp_sasl_password_maps: next hop -> user:password.
+nlohmann::ordered_json sasl_credentials(const Entries& entries) {
+  nlohmann::ordered_json credentials = nlohmann::ordered_json::object();
+  for (const auto& [key, secret] : entries) {
+    const std::size_t colon = secret.find(':');
+    if (colon == std::string::npos) throw ImportError("smtp_sasl_password_maps: " + key + ": expected user:password");
+    credentials[key] = {{"user", secret.substr(0, colon)}, {"password", secret.substr(colon + 1)}};
+  }
+  return credentials;
+}
+
 }  // namespace
 
 Imported import_postfix(const PostfixFiles& files) {
@@ -280,7 +326,7 @@ Imported import_postfix(const PostfixFiles& files) {
 
   // A map parameter's entries: inline from main.cf, or the source file given for it.
   const auto entries_of = [&](const std::string& name, const std::string& value, const std::optional<MapSource>& source,
-                              const char* option) -> std::optional<std::vector<std::pair<std::string, std::string>>> {
+                              const char* option) -> std::optional<Entries> {
     if (value.starts_with("inline:")) return inline_entries(value);
     if (source) return map_entries(source->text, source->name);
     warnings.push_back(at(name) + " = " + value + ": give " + option + " FILE (the map's source text) to import it");
@@ -334,49 +380,17 @@ Imported import_postfix(const PostfixFiles& files) {
       }
       config[name] = networks;
     } else if (name == "smtp_tls_security_level") {
-      if (value != "none" && value != "may" && value != "encrypt" && value != "verify") {
+      if (!is_tls_level(value)) {
         warnings.push_back(at(name) + " = " + value + ": relaysim implements none, may, encrypt and verify: left at its default (may)");
       } else {
         config[name] = value;
       }
     } else if (name == "transport_maps") {
-      const auto entries = entries_of(name, value, files.transport, "--transport");
-      if (!entries) continue;
-      nlohmann::ordered_json routes = nlohmann::ordered_json::array();
-      for (const auto& [key, target] : *entries) {
-        bool usable = false;
-        const std::string nexthop = strip_transport(target, usable);
-        if (!usable || nexthop.empty()) {
-          warnings.push_back(name + ": " + key + " -> " + target + ": only smtp and relay transports with a next hop are imported");
-          continue;
-        }
-        routes.push_back({{"recipient_domain", key == "*" ? "*" : domain_pattern(key)}, {"nexthop", nexthop}});
-      }
-      config[name] = routes;
+      if (const auto entries = entries_of(name, value, files.transport, "--transport")) config[name] = transport_routes(*entries, warnings);
     } else if (name == "smtp_tls_policy_maps") {
-      const auto entries = entries_of(name, value, files.tls_policy, "--tls-policy");
-      if (!entries) continue;
-      nlohmann::ordered_json policies = nlohmann::ordered_json::object();
-      for (const auto& [key, policy] : *entries) {
-        const std::string level = list_of(policy).empty() ? "" : list_of(policy).front();
-        if (level != "none" && level != "may" && level != "encrypt" && level != "verify") {
-          warnings.push_back(name + ": " + key + " -> " + policy + ": relaysim implements none, may, encrypt and verify");
-          continue;
-        }
-        if (list_of(policy).size() > 1) warnings.push_back(name + ": " + key + ": only the level is imported, not \"" + policy + "\"");
-        policies[domain_pattern(key)] = level;
-      }
-      config[name] = policies;
+      if (const auto entries = entries_of(name, value, files.tls_policy, "--tls-policy")) config[name] = tls_policies(*entries, warnings);
     } else if (name == "smtp_sasl_password_maps") {
-      const auto entries = entries_of(name, value, files.sasl_passwd, "--sasl-passwd");
-      if (!entries) continue;
-      nlohmann::ordered_json credentials = nlohmann::ordered_json::object();
-      for (const auto& [key, secret] : *entries) {
-        const std::size_t colon = secret.find(':');
-        if (colon == std::string::npos) throw ImportError(name + ": " + key + ": expected user:password");
-        credentials[key] = {{"user", secret.substr(0, colon)}, {"password", secret.substr(colon + 1)}};
-      }
-      config[name] = credentials;
+      if (const auto entries = entries_of(name, value, files.sasl_passwd, "--sasl-passwd")) config[name] = sasl_credentials(*entries);
     } else if (const auto why = explained.find(name); why != explained.end()) {
       warnings.push_back(at(name) + " is not imported: " + why->second);
     } else if (!referenced.contains(name)) {
