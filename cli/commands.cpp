@@ -34,7 +34,7 @@ std::vector<Command> make_commands() {
        file, {{"write", directory, {}}}, falsify_options, falsify_command},
       {"import", "salesforce --relays F [--filters F] | postfix-config MAIN.CF", "turn an org's relay records or a relay's main.cf into a scenario",
        Group::simulation, {"source", "file"}, {"salesforce", "postfix-config"}, file,
-       {{"relays", file, {}}, {"filters", file, {}}, {"out", file, {}}, {"transport", file, {}}, {"tls-policy", file, {}}, {"sasl-passwd", file, {}}},
+       {{"relays", file, {}}, {"filters", file, {}}, {"out", file, {}}, {"transport", file, {}}, {"tls-policy", file, {}}, {"sasl-passwd", file, {}}, {"key", nothing, {}}},
        import_options, import_command},
       {"determinism", "FILE", "run a world twice in separate processes and compare the traces", Group::simulation, {"file"}, {}, file, {},
        determinism_options, determinism_command},

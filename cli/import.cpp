@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 
 #include "cli/commands.hpp"
@@ -32,6 +33,18 @@ std::vector<scenario::import::Record> records_of(const std::string& option, cons
   }
 }
 
+// 32 bytes from the system's random source, as hex: an anonymizing key nobody can guess from the file.
+std::string random_key() {
+  std::random_device source;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string key;
+  for (int i = 0; i < 32; ++i) {
+    const unsigned byte = source() & 255U;
+    key += {hex[byte >> 4], hex[byte & 15]};
+  }
+  return key;
+}
+
 }  // namespace
 
 cxxopts::Options import_options() {
@@ -45,7 +58,10 @@ cxxopts::Options import_options() {
       "FILE")("transport", "postfix-config: the source text of transport_maps", cxxopts::value<std::string>(), "FILE")(
       "tls-policy", "postfix-config: the source text of smtp_tls_policy_maps", cxxopts::value<std::string>(), "FILE")(
       "sasl-passwd", "postfix-config: the source text of smtp_sasl_password_maps", cxxopts::value<std::string>(), "FILE")(
-      "out", "write the scenario to this file instead of standard output", cxxopts::value<std::string>(), "FILE")("h,help", "show this help")(
+      "out", "write the scenario to this file instead of standard output", cxxopts::value<std::string>(), "FILE")(
+      "anonymize", "rename addresses, domains and IP addresses consistently under a key (printed on stderr, never in the file)")(
+      "key", "with --anonymize: the key (64 hex digits) of an earlier import, to rename the same way", cxxopts::value<std::string>(), "HEX")(
+      "h,help", "show this help")(
       "source", "what to import: salesforce or postfix-config", cxxopts::value<std::string>())("file", "main.cf", cxxopts::value<std::string>());
   parser.parse_positional({"source", "file"});
   parser.positional_help("salesforce | postfix-config MAIN.CF");
@@ -56,6 +72,8 @@ int import_command(int argc, char** argv) {
   cxxopts::Options parser = import_options();
   std::string source, relays_path, filters_path, out_path, main_cf;
   std::map<std::string, std::string> maps;  // option -> path
+  bool anonymize = false;
+  std::string key;
   try {
     const auto parsed = parser.parse(argc, argv);
     if (parsed.count("help")) {
@@ -67,6 +85,14 @@ int import_command(int argc, char** argv) {
     if (parsed.count("filters")) filters_path = parsed["filters"].as<std::string>();
     if (parsed.count("out")) out_path = parsed["out"].as<std::string>();
     if (parsed.count("file")) main_cf = parsed["file"].as<std::string>();
+    anonymize = parsed.count("anonymize") > 0;
+    if (parsed.count("key")) {
+      key = parsed["key"].as<std::string>();
+      if (!anonymize) throw cxxopts::exceptions::exception("--key goes with --anonymize");
+      if (key.size() != 64 || key.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        throw cxxopts::exceptions::exception("--key: expected 64 lower-case hex digits, as an earlier --anonymize printed it");
+      }
+    }
     for (const char* option : {"transport", "tls-policy", "sasl-passwd"}) {
       if (parsed.count(option)) maps[option] = parsed[option].as<std::string>();
     }
@@ -103,6 +129,12 @@ int import_command(int argc, char** argv) {
       imported = scenario::import::import_postfix(files);
     }
     for (const std::string& warning : imported.warnings) std::fprintf(stderr, "relaysim import: %s\n", warning.c_str());
+    if (anonymize) {
+      if (key.empty()) key = random_key();
+      scenario::import::Anonymizer(key).scenario(imported.scenario);
+      std::fprintf(stderr, "relaysim import: names anonymized with key %s: give --key with it to rename another import the same way; "
+                           "the key is not in the file\n", key.c_str());
+    }
     const std::string text = imported.scenario.dump(2) + "\n";
     if (out_path.empty()) {
       std::fputs(text.c_str(), stdout);

@@ -59,4 +59,24 @@ struct PostfixFiles {
 };
 Imported import_postfix(const PostfixFiles& files);
 
+// --anonymize: names renamed consistently under a key, so that a scenario can go into a bug report
+// and two imports with the same key still fit together. Every email address, domain name and IPv4
+// address in the scenario's texts and keys is renamed: a domain label by label with its top-level
+// label kept (acme.example and mail.acme.example stay parent and child), a local part as a whole,
+// an address into 198.18.0.0/15. Networks (a prefix length follows) are kept: they are what the
+// relay's policy compares client addresses with. Salesforce's own domains are kept; users and
+// passwords are replaced. scenario/import_anonymize.cpp.
+class Anonymizer {
+ public:
+  explicit Anonymizer(std::string key);
+  void scenario(nlohmann::ordered_json& value) const;
+  std::string text(std::string_view input) const;
+  std::string domain(std::string_view name) const;
+  std::string address(std::string_view ipv4) const;
+
+ private:
+  std::string token(std::string_view kind, std::string_view text) const;  // six hex digits of HMAC-SHA256
+  std::string key_;
+};
+
 }  // namespace relaysim::scenario::import

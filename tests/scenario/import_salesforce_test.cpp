@@ -133,3 +133,30 @@ TEST_CASE("import mistakes: a priority used twice - a filter for no relay - a po
                     "EmailDomainFilter line 3: PriorityNumber 1 is used twice (Salesforce keeps it unique)");
   CHECK_THROWS_WITH(import_salesforce(read_records("Host,Port\n,25\n"), {}, "x"), "nothing to import: no usable relay and no usable filter");
 }
+
+TEST_CASE("anonymizing renames consistently under a key: related domains stay related - networks and Salesforce's domains stay",
+          "[scenario][import]") {
+  const Anonymizer anonymizer(std::string(64, 'a'));
+  const Anonymizer other(std::string(64, 'b'));
+  const std::string domain = anonymizer.domain("acme.example");
+  CHECK(domain.ends_with(".example"));
+  CHECK(domain != "acme.example");
+  CHECK(anonymizer.domain("ACME.example") == domain);                  // case does not matter
+  CHECK(anonymizer.domain("mail.acme.example").ends_with("." + domain));  // a subdomain stays one
+  CHECK(other.domain("acme.example") != domain);                       // another key, other names
+  CHECK(anonymizer.domain("na1.bnc.salesforce.com") == "na1.bnc.salesforce.com");
+  const std::string address = anonymizer.address("203.0.113.7");
+  CHECK(address.starts_with("198.1"));
+  CHECK(anonymizer.address("203.0.113.7") == address);
+  const std::string text = anonymizer.text("ann@acme.example via [203.0.113.7]:25 from *.acme.example, 13.108.0.0/14, relays.csv");
+  CHECK(text == anonymizer.text("ann@acme.example") + " via [" + address + "]:25 from *." + domain + ", 13.108.0.0/14, relays.csv");
+  CHECK(text.find("ann") == std::string::npos);
+
+  nlohmann::ordered_json scenario = {{"hosts", {{"relay.acme.example", {{"addresses", {"203.0.113.7"}}}}}},
+                                     {"auth", {{"user", "sfdc"}, {"password", "s3cret"}}}};
+  anonymizer.scenario(scenario);
+  CHECK(scenario["hosts"].contains(anonymizer.domain("relay.acme.example")));  // keys too
+  CHECK(scenario["hosts"][anonymizer.domain("relay.acme.example")]["addresses"][0] == address);
+  CHECK(scenario.dump().find("sfdc") == std::string::npos);
+  CHECK(scenario.dump().find("s3cret") == std::string::npos);
+}
