@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "io/address.hpp"
@@ -74,6 +75,10 @@ struct RelayConfig {
   int hopcount_limit = 50;           // Received: headers (RFC 5321 §6.3)
   // Connection and rate limits (Postfix's anvil). 0 turns a rate limit off.
   int smtpd_client_connection_count_limit = 50;  // concurrent sessions per client address
+  // Clients the per-client count and rate limits never apply to; unset, mynetworks (Postfix's
+  // default ${smtpd_client_connection_limit_exceptions:$mynetworks}): a trusted sender's burst -
+  // Salesforce's ranges - is bounded only by smtpd_connection_limit.
+  std::optional<std::vector<io::Cidr>> smtpd_client_event_limit_exceptions;
   int smtpd_connection_limit = 100;              // concurrent sessions in all (Postfix: the process limit)
   // Of smtpd_connection_limit, sessions only clients in mynetworks may take: the others are
   // refused once the rest are in use, so strangers cannot lock out the relay's own senders.

@@ -93,6 +93,12 @@ bool Inbound::in_mynetworks(const io::Address& client) const {
   return false;
 }
 
+bool Inbound::event_limits_exempt(const io::Address& client) const {
+  if (!config_.smtpd_client_event_limit_exceptions) return in_mynetworks(client);
+  const auto& networks = *config_.smtpd_client_event_limit_exceptions;
+  return std::any_of(networks.begin(), networks.end(), [&](const io::Cidr& network) { return network.contains(client); });
+}
+
 int Inbound::sessions_for_strangers() const {
   return config_.smtpd_connection_limit - config_.smtpd_trusted_connection_reserve;
 }
@@ -109,6 +115,7 @@ Inbound::Refusal Inbound::over_limit(const io::Address& client, bool trusted) {
     return {"Connection limit for clients outside mynetworks exceeded: " + sessions + " sessions, refusing " + who,
             prefix + "too many connections: " + sessions + " sessions in use, the rest kept for trusted networks"};
   }
+  if (event_limits_exempt(client)) return {};
   const auto open = sessions_per_client_.find(client);
   if (open != sessions_per_client_.end() && open->second >= config_.smtpd_client_connection_count_limit) {
     return {"Connection concurrency limit exceeded: " + std::to_string(open->second) + " from " + who,
@@ -241,7 +248,7 @@ void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
 
 smtp::Verdict Inbound::check_sender(Session& session, const smtp::server_event::Mail& mail) {
   session.sender_text = bracketed(mail.sender);
-  if (config_.smtpd_client_message_rate_limit > 0) {
+  if (config_.smtpd_client_message_rate_limit > 0 && !event_limits_exempt(session.client.address)) {
     const int count = message_rate_.record(session.client.address, io_.now(), config_.anvil_rate_time_unit);
     if (count > config_.smtpd_client_message_rate_limit) {
       log("warning: Message delivery request rate limit exceeded: " + std::to_string(count) + " from " +

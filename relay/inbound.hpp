@@ -69,6 +69,8 @@ class Inbound {
   // Why a new session from `client` must be turned away now.
   Refusal over_limit(const io::Address& client, bool trusted);
   bool in_mynetworks(const io::Address& client) const;
+  // Postfix's smtpd_client_event_limit_exceptions: the per-client count and rate limits do not apply.
+  bool event_limits_exempt(const io::Address& client) const;
   int sessions_for_strangers() const;
   smtp::SessionLimits stress_limits() const;
   bool stress(Session& session);

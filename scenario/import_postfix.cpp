@@ -367,7 +367,7 @@ Imported import_postfix(const PostfixFiles& files) {
         if (value != "yes" && value != "no") throw ImportError(at(name) + ": \"" + value + "\" is not yes or no");
         config[name] = value == "yes";
       }
-    } else if (name == "mynetworks") {
+    } else if (name == "mynetworks" || name == "smtpd_client_event_limit_exceptions") {
       nlohmann::ordered_json networks = nlohmann::ordered_json::array();
       for (std::string item : list_of(value)) {
         if (item.find(':') != std::string::npos && !item.starts_with('[')) {

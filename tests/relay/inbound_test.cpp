@@ -241,9 +241,20 @@ TEST_CASE("passwords are stored salted and checked in constant time", "[relay][a
 TEST_CASE("too many sessions from one client get 421 instead of a greeting", "[relay][inbound][limits]") {
   RelayWorld relay;
   relay.config.smtpd_client_connection_count_limit = 2;
+  relay.config.smtpd_client_event_limit_exceptions = std::vector<io::Cidr>{};  // the office is in mynetworks, exempt by default
   relay.add_relay();
   // Three clients on the same host, each lingering on its session.
   CHECK(relay.lingering_sessions_told("421 4.7.0 relay.acme.example Error: too many connections from 10.1.2.3") == 1);
+}
+
+TEST_CASE("clients in mynetworks are exempt from the per-client limits by default as in Postfix - a trusted burst is not refused",
+          "[relay][inbound][limits]") {
+  RelayWorld relay;
+  relay.config.smtpd_client_connection_count_limit = 2;
+  relay.config.smtpd_client_connection_rate_limit = 2;
+  relay.add_relay();
+  // smtpd_client_event_limit_exceptions unset: $mynetworks, which holds the office.
+  CHECK(relay.lingering_sessions_told("220 relay.acme.example ESMTP") == 3);
 }
 
 TEST_CASE("strangers cannot take the sessions kept for mynetworks, and under stress they give theirs back",
@@ -285,6 +296,7 @@ TEST_CASE("the global limit names itself in its 421", "[relay][inbound][limits]"
 TEST_CASE("a client over its message rate is told 421 and dropped", "[relay][inbound][limits]") {
   RelayWorld relay;
   relay.config.smtpd_client_message_rate_limit = 2;
+  relay.config.smtpd_client_event_limit_exceptions = std::vector<io::Cidr>{};  // the office is in mynetworks, exempt by default
   relay.add_relay();
   SendRecord send;
   relay.world.add_process({"sender", "office", [&](io::Io& io) {
