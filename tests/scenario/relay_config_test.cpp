@@ -51,7 +51,7 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
         "smtpd_hard_error_limit, smtpd_junk_command_limit, smtpd_timeout, smtpd_per_record_deadline, "
         "smtpd_trusted_connection_reserve, stress_smtpd_timeout, stress_smtpd_hard_error_limit, "
         "stress_smtpd_junk_command_limit, smtpd_auth_failure_limit, hopcount_limit, queue_directory, queue_journal, "
-        "smtpd_client_connection_count_limit, smtpd_connection_limit, smtpd_client_connection_rate_limit, "
+        "smtpd_client_connection_count_limit, smtpd_client_event_limit_exceptions, smtpd_connection_limit, smtpd_client_connection_rate_limit, "
         "smtpd_client_message_rate_limit, anvil_rate_time_unit, smtpd_session_time_limit, smtpd_soft_error_limit, "
         "smtpd_error_sleep_time, minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime, "
         "bounce_queue_lifetime, delay_warning_time, retry_jitter_percent, qmgr_message_active_limit, "
