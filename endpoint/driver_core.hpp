@@ -40,30 +40,27 @@ class DriverCore {
   DriverCore(const DriverCore&) = delete;
   DriverCore& operator=(const DriverCore&) = delete;
 
-  // What went over the wire, "C: " from the client or "S: " from the server: into the transcript,
-  // and a trace event a line when the dialogue is traced.
-  void note(std::string_view direction, std::string_view bytes) {
-    if (keep_transcript_) append_transcript(transcript_, direction, bytes);
-    if (io_.traces_dialogue()) trace_dialogue(direction, bytes);
-  }
+  // What went over the wire, "C: " from the client or "S: " from the server: a line each into the
+  // transcript, and a trace event each when the dialogue is traced. Credentials reach neither:
+  // AUTH's initial response and the client's answers to the server's 334 challenges are
+  // "[credentials hidden]".
+  void note(std::string_view direction, std::string_view bytes) { note_lines(direction, bytes, keep_transcript_, io_.traces_dialogue()); }
   // Message content: into the transcript as it is (a client's; a server keeps its size), and into
   // a traced dialogue as its size only, "[N bytes of message content]", then the final ".".
   void note_content(std::string_view direction, std::string_view content, std::uint64_t bytes) {
     if (keep_transcript_) append_transcript(transcript_, direction, content);
-    if (io_.traces_dialogue()) trace_dialogue(direction, "[" + std::to_string(bytes) + " bytes of message content]\r\n.\r\n");
+    note_lines(direction, "[" + std::to_string(bytes) + " bytes of message content]\r\n.\r\n", false, io_.traces_dialogue());
   }
-  void trace_dialogue(std::string_view direction, std::string_view bytes) {
-    if (!connection_ || bytes.empty()) return;
-    const io::Endpoint peer = connection_->peer_endpoint();
-    const std::uint64_t conn = connection_->id();
+  void note_lines(std::string_view direction, std::string_view bytes, bool transcript, bool dialogue) {
+    dialogue = dialogue && connection_;
+    if (!transcript && !dialogue) return;
+    const bool from_client = direction.starts_with('C');
     for (std::size_t start = 0; start < bytes.size();) {
       std::size_t end = bytes.find('\n', start);
       if (end == std::string_view::npos) end = bytes.size();
       std::string_view line = bytes.substr(start, end - start);
+      start = end + 1;
       if (line.ends_with('\r')) line.remove_suffix(1);
-      const bool from_client = direction.starts_with('C');
-      // Credentials never reach the trace: AUTH's initial response, and the client's answers to
-      // the server's 334 challenges.
       std::string hidden;
       if (from_client && (credentials_next_ || (line.size() > 5 && (line.substr(0, 5) == "AUTH " || line.substr(0, 5) == "auth ")))) {
         const std::size_t mechanism_end = credentials_next_ ? 0 : line.find(' ', 5);
@@ -74,10 +71,14 @@ class DriverCore {
       }
       if (from_client) credentials_next_ = false;
       if (!from_client && line.starts_with("334")) credentials_next_ = true;
-      io_.observe(events::DialogueLine{.conn = conn, .peer = peer, .from_client = from_client, .sent = from_client == client_side_, .line = line});
-      start = end + 1;
+      if (transcript && transcript_.size() <= transcript_bytes_max) transcript_.append(direction).append(line).append("\n");
+      if (dialogue) {
+        io_.observe(events::DialogueLine{
+            .conn = connection_->id(), .peer = connection_->peer_endpoint(), .from_client = from_client, .sent = from_client == client_side_, .line = line});
+      }
     }
   }
+
   // Bytes to the peer. A send the connection refuses (its buffer is full) is never silently lost:
   // the stream is reset, and from the event loop the driver hears of it (send_failed()).
   void send_wire(std::string_view bytes) {

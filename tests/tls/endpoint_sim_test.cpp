@@ -76,6 +76,8 @@ TEST_CASE("STARTTLS, AUTH LOGIN and two transactions on one connection, in the s
   CHECK(outcome.sink.connections == 1);  // the connection was reused
   CHECK_THAT(outcome.send.transcript, Catch::Contains("-- TLS TLSv1.3"));
   CHECK_THAT(outcome.send.transcript, Catch::Contains("C: AUTH LOGIN"));
+  // The user name and the password answer the two 334 challenges: neither is kept.
+  CHECK_THAT(outcome.send.transcript, Catch::Contains("S: 334 VXNlcm5hbWU6\nC: [credentials hidden]\nS: 334 UGFzc3dvcmQ6\nC: [credentials hidden]\n"));
 }
 
 TEST_CASE("a TLS world replays to the same digest, and another seed does not", "[tls][endpoint][determinism]") {
