@@ -37,9 +37,25 @@ std::string joined(const std::vector<std::string>& items, std::string_view separ
   return out;
 }
 
+bool filter_patterns_match(const std::vector<std::string>& patterns, const std::string& domain) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& text) {
+    const std::string pattern = lower(text);
+    if (pattern == "*") return true;
+    if (pattern.starts_with("*.")) {
+      const std::string suffix = pattern.substr(1);  // ".example.com"
+      return domain.size() > suffix.size() && domain.ends_with(suffix);
+    }
+    return domain == pattern;
+  });
+}
+
+void keep_earliest(std::optional<Instant>& earliest, std::optional<Instant> at) {
+  if (at && (!earliest || *at < *earliest)) earliest = at;
+}
+
 void Violations::add(std::string text, std::optional<Instant> at) {
   count_ += 1;
-  if (at && (!earliest_ || *at < *earliest_)) earliest_ = at;
+  keep_earliest(earliest_, at);
   if (shown_.size() < shown_max) shown_.push_back(std::move(text));
 }
 

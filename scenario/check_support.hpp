@@ -20,6 +20,12 @@ std::string domain_of(std::string_view address);
 std::string offset(Instant when, Instant start);  // "+5m"
 std::string joined(const std::vector<std::string>& items, std::string_view separator = ", ");
 
+// Whether an Email Domain Filter's patterns match `domain` (lower case), from Salesforce's rules
+// rather than the org's code: "*" every domain, "*.example.com" its subdomains only,
+// "example.com" itself only; case does not matter. The routing invariant's oracle, and the
+// importer's for its probes.
+bool filter_patterns_match(const std::vector<std::string>& patterns, const std::string& domain);
+
 // The messages the relays stored, by (relay node, queue id).
 using StoredMessages = std::map<std::pair<std::string, std::string>, const RunObserver::StoredAtRelay*>;
 StoredMessages stored_messages(const RunObserver& observer);
@@ -32,6 +38,10 @@ bool crashed_between(const RunObserver& observer, const std::string& node, Insta
 // bounce_queue_lifetime for a notice (from <>). Worked out from the configuration, not with the
 // relay's own RetryPolicy::expiry, so that a wrong expiry in the relay shows.
 Instant end_of_life(const relay::RelayConfig& config, const RunObserver::StoredAtRelay& message);
+
+// `earliest` becomes `at` when `at` is set and comes before it: how a failed check keeps the
+// instant it went wrong (Verdict::at) as it finds its failures.
+void keep_earliest(std::optional<Instant>& earliest, std::optional<Instant> at);
 
 // Collects violations of one invariant and turns them into a verdict: the first few in full.
 class Violations {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <regex>
 
+#include "io/text.hpp"
 #include "scenario/import.hpp"
 #include "smtp/syntax.hpp"
 
@@ -30,10 +31,7 @@ std::string Anonymizer::token(std::string_view kind, std::string_view text) cons
   std::size_t length = 0;
   EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key_.data(), key_.size(), reinterpret_cast<const unsigned char*>(input.data()),
             input.size(), mac.data(), mac.size(), &length);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < 3; ++i) out += {hex[mac[i] >> 4], hex[mac[i] & 15]};
-  return out;
+  return to_hex(mac.data(), 3);
 }
 
 std::string Anonymizer::domain(std::string_view name) const {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "io/text.hpp"
+#include "scenario/check_support.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::scenario::import {
@@ -175,14 +176,6 @@ std::vector<std::string> patterns(const std::optional<std::string>& list) {
   return out;
 }
 
-bool matches(const std::vector<std::string>& list, const std::string& domain) {
-  return std::any_of(list.begin(), list.end(), [&](const std::string& pattern) {
-    if (pattern == "*") return true;
-    if (pattern.starts_with("*.")) return domain.size() > pattern.size() - 1 && domain.ends_with(pattern.substr(1));
-    return domain == pattern;
-  });
-}
-
 // A domain the pattern matches, for a probe: "*" gives `fallback`, "*.acme.example" "probe.acme.example".
 std::string probe_domain(const std::string& pattern, const std::string& fallback) {
   if (pattern == "*") return fallback;
@@ -315,7 +308,7 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
     std::string via = "Salesforce";
     for (const Filter& first : list) {
       const std::string domain = recipient.substr(recipient.find('@') + 1);
-      if (first.active && matches(first.senders, sender) && matches(first.recipients, domain)) {
+      if (first.active && checks::filter_patterns_match(first.senders, sender) && checks::filter_patterns_match(first.recipients, domain)) {
         via = first.relay;
         break;
       }

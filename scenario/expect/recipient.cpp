@@ -78,16 +78,13 @@ struct Journey {
   // The first delivery attempt, by a relay or by Salesforce, or the first copy in a mailbox.
   std::optional<Instant> first_attempt() const {
     std::optional<Instant> first;
-    const auto consider = [&](Instant at) {
-      if (!first || at < *first) first = at;
-    };
     for (const auto* outcome : relay) {
-      if (outcome->attempted) consider(outcome->at);
+      if (outcome->attempted) checks::keep_earliest(first, outcome->at);
     }
     for (const auto& [name, entry] : org) {
-      if (salesforce::is_attempt(entry->event)) consider(entry->at);
+      if (salesforce::is_attempt(entry->event)) checks::keep_earliest(first, entry->at);
     }
-    if (!deliveries.empty()) consider(deliveries.front()->received);
+    if (!deliveries.empty()) checks::keep_earliest(first, deliveries.front()->received);
     return first;
   }
 };
@@ -181,7 +178,7 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
   std::optional<Instant> went_wrong;  // the earliest instant a failure names
   const auto fail = [&](std::string text, std::optional<Instant> at) {
     failures.push_back(std::move(text));
-    if (at && (!went_wrong || *at < *went_wrong)) went_wrong = at;
+    checks::keep_earliest(went_wrong, at);
   };
 
   if (expect.delivered) {
@@ -244,9 +241,7 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     if (!deferred || final) fail(std::string("not deferred at ") + offset(when, start) + (final ? " (already final)" : " (no deferral before then)"), when);
   }
   if (expect.never_attempted) {
-    const bool relay_attempt = std::any_of(journey.relay.begin(), journey.relay.end(), [](const auto* o) { return o->attempted; });
-    const bool org_attempt = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return salesforce::is_attempt(e.second->event); });
-    if (relay_attempt || org_attempt || !journey.deliveries.empty()) fail("a delivery was attempted", journey.first_attempt());
+    if (const std::optional<Instant> first = journey.first_attempt()) fail("a delivery was attempted", first);
   }
   if (expect.refused) {
     const bool refused = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return e.second->event == EmailLogEvent::refused; });
@@ -262,11 +257,11 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     for (const auto& [name, entry] : journey.org) {
       if (entry->event != EmailLogEvent::accepted) continue;
       paths.insert(entry->path);
-      if (!left) left = entry->at;
+      checks::keep_earliest(left, entry->at);
     }
     for (const auto* outcome : journey.relay) {
       paths.insert(outcome->node);
-      if (!left || outcome->at < *left) left = outcome->at;
+      checks::keep_earliest(left, outcome->at);
     }
     if (!paths.contains(*expect.via)) {
       fail("not via " + *expect.via + " (went via " + (paths.empty() ? std::string("nothing") : checks::joined({paths.begin(), paths.end()})) + ")", left);

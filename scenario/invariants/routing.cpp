@@ -15,20 +15,7 @@
 namespace relaysim::scenario::invariants {
 namespace {
 
-// "*" matches every domain, "*.example.com" its subdomains only, "example.com" itself only.
-bool pattern_matches(std::string pattern, const std::string& domain) {
-  pattern = checks::lower(pattern);
-  if (pattern == "*") return true;
-  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
-    const std::string suffix = pattern.substr(1);  // ".example.com"
-    return domain.size() > suffix.size() && domain.compare(domain.size() - suffix.size(), suffix.size(), suffix) == 0;
-  }
-  return domain == pattern;
-}
-
-bool list_matches(const std::vector<std::string>& patterns, const std::string& domain) {
-  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) { return pattern_matches(pattern, domain); });
-}
+using checks::filter_patterns_match;
 
 // Where the filters send mail from `sender_domain` to `recipient_domain`: a relay record's name,
 // or "Salesforce". System email never uses a relay unless the org says otherwise.
@@ -43,7 +30,7 @@ std::string expected_path(const salesforce::Org& org, salesforce::Category categ
   }
   std::sort(active.begin(), active.end(), [](const auto* a, const auto* b) { return a->priority < b->priority; });
   for (const salesforce::DomainFilter* filter : active) {
-    if (!list_matches(filter->sender_domains, sender_domain) || !list_matches(filter->recipient_domains, recipient_domain)) continue;
+    if (!filter_patterns_match(filter->sender_domains, sender_domain) || !filter_patterns_match(filter->recipient_domains, recipient_domain)) continue;
     const bool exists = std::any_of(org.relays.begin(), org.relays.end(), [&](const salesforce::EmailRelay& relay) { return relay.name == filter->relay; });
     return exists ? filter->relay : "Salesforce";
   }
