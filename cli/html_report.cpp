@@ -68,6 +68,9 @@ struct WentWrong {
   std::string kind;       // "expectation" or "invariant"
   std::string anchor;     // "went-wrong-1"
   std::string recipient;  // the recipient the verdict is about, or ""
+
+  // How the diagram's mark and the timeline's row name it.
+  std::string title() const { return "went wrong: " + kind + " \"" + verdict->name + "\""; }
 };
 
 // The recipient a verdict is about: "ann@dest.example: delivered, ..." names it first.
@@ -97,7 +100,7 @@ void mark_went_wrong(std::vector<std::pair<std::string, std::vector<Arrow>>>& jo
       const Instant at = *check.verdict->at;
       const auto after = std::upper_bound(arrows.begin(), arrows.end(), at, [](Instant t, const Arrow& a) { return t < a.at; });
       const std::string lane = after == arrows.begin() ? arrows.front().from : std::prev(after)->to;
-      arrows.insert(after, Arrow{at, lane, lane, "went wrong: " + check.kind + " \"" + check.verdict->name + "\"", "failed"});
+      arrows.insert(after, Arrow{at, lane, lane, check.title(), "failed"});
     }
   }
 }
@@ -416,6 +419,7 @@ struct Session {
   std::string server;  // its peer, as the client saw it: "192.0.2.25:25"
   Instant start;
   std::string text;    // "C: EHLO ..." and "S: 250 ..." lines
+  std::set<std::string> recipients;  // named in its RCPT TO commands, lower case
 };
 
 std::vector<Session> dialogue_sessions(const scenario::RunObserver& observer) {
@@ -425,10 +429,12 @@ std::vector<Session> dialogue_sessions(const scenario::RunObserver& observer) {
     // The client's own lines: its commands sent, the replies it received.
     if (line.from_client != line.sent) continue;
     auto [found, added] = by_conn.try_emplace(line.conn, sessions.size());
-    if (added) sessions.push_back({line.conn, line.node, line.peer, line.at, ""});
+    if (added) sessions.push_back({line.conn, line.node, line.peer, line.at, "", {}});
     Session& session = sessions[found->second];
     if (session.client != line.node) continue;
     session.text += (line.from_client ? "C: " : "S: ") + line.line + "\n";
+    const std::string command = line.from_client ? smtp::to_lower(line.line) : std::string();
+    if (command.starts_with("rcpt to:<")) session.recipients.insert(command.substr(9, command.find('>') - 9));
   }
   return sessions;
 }
@@ -533,7 +539,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
     for (const Arrow& arrow : arrows) rows.push_back({arrow.at, arrow.from, recipient + " -> " + arrow.to + ": " + arrow.label, ""});
   }
   for (const WentWrong& check : checks) {
-    rows.push_back({*check.verdict->at, "check", "went wrong: " + check.kind + " \"" + check.verdict->name + "\": " + check.verdict->message, check.anchor});
+    rows.push_back({*check.verdict->at, "check", check.title() + ": " + check.verdict->message, check.anchor});
   }
   mark_went_wrong(journeys, checks);
   html += "<h2>Messages</h2>\n<p>Each recipient's journey: every hand-over and every server tried, with the reply that ended it. "
@@ -556,7 +562,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
               xml_escape(message->transcript) + "</pre></details>\n";
     }
     for (const Session& session : sessions) {
-      if (smtp::to_lower(session.text).find("rcpt to:<" + recipient + ">") != std::string::npos) html += session_details(session, loaded.start);
+      if (session.recipients.contains(recipient)) html += session_details(session, loaded.start);
     }
   }
   if (!sessions.empty()) {
