@@ -11,6 +11,7 @@
 #include "endpoint/events.hpp"
 #include "endpoint/transcript.hpp"
 #include "io/io.hpp"
+#include "smtp/syntax.hpp"
 #include "tls/engine.hpp"
 
 namespace relaysim::endpoint {
@@ -62,21 +63,24 @@ class DriverCore {
       start = end + 1;
       if (line.ends_with('\r')) line.remove_suffix(1);
       std::string hidden;
-      if (from_client && (credentials_next_ || (line.size() > 5 && (line.substr(0, 5) == "AUTH " || line.substr(0, 5) == "auth ")))) {
-        const std::size_t mechanism_end = credentials_next_ ? 0 : line.find(' ', 5);
-        if (mechanism_end != std::string_view::npos) {
-          hidden = std::string(line.substr(0, mechanism_end)) + (mechanism_end == 0 ? "" : " ") + "[credentials hidden]";
-          line = hidden;
-        }
-      }
-      if (from_client) credentials_next_ = false;
-      if (!from_client && line.starts_with("334")) credentials_next_ = true;
+      if (from_client) line = without_credentials(line, hidden);
+      credentials_next_ = !from_client && line.starts_with("334");
       if (transcript && transcript_.size() <= transcript_bytes_max) transcript_.append(direction).append(line).append("\n");
       if (dialogue) {
         io_.observe(events::DialogueLine{
             .conn = connection_->id(), .peer = connection_->peer_endpoint(), .from_client = from_client, .sent = from_client == client_side_, .line = line});
       }
     }
+  }
+
+  // A client line as it may be kept: an answer to a 334 challenge, or AUTH's initial response
+  // ("AUTH PLAIN <base64>", in any case), is "[credentials hidden]". `hidden` holds the text.
+  std::string_view without_credentials(std::string_view line, std::string& hidden) const {
+    if (credentials_next_) return hidden = "[credentials hidden]";
+    if (line.size() <= 5 || smtp::to_lower(line.substr(0, 5)) != "auth ") return line;
+    const std::size_t mechanism_end = line.find(' ', 5);
+    if (mechanism_end == std::string_view::npos) return line;  // no initial response
+    return hidden = std::string(line.substr(0, mechanism_end)) + " [credentials hidden]";
   }
 
   // Bytes to the peer. A send the connection refuses (its buffer is full) is never silently lost:
@@ -141,7 +145,7 @@ class DriverCore {
   bool in_events_ = false;
   std::string transcript_;
   bool keep_transcript_ = true;
-  bool credentials_next_ = false;  // the dialogue's next client line answers a 334 challenge
+  bool credentials_next_ = false;  // the last server line was a 334 challenge: the next client line answers it
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
