@@ -1,6 +1,7 @@
 // relaysim import salesforce|postfix-config: what an admin exports, into a scenario
 // (scenario/import.hpp does the work).
 
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -10,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/reports.hpp"
+#include "io/text.hpp"
 #include "scenario/import.hpp"
 
 namespace relaysim::cli {
@@ -36,13 +38,9 @@ std::vector<scenario::import::Record> records_of(const std::string& option, cons
 // 32 bytes from the system's random source, as hex: an anonymizing key nobody can guess from the file.
 std::string random_key() {
   std::random_device source;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string key;
-  for (int i = 0; i < 32; ++i) {
-    const unsigned byte = source() & 255U;
-    key += {hex[byte >> 4], hex[byte & 15]};
-  }
-  return key;
+  std::array<unsigned char, 32> bytes{};
+  for (unsigned char& byte : bytes) byte = static_cast<unsigned char>(source() & 255U);
+  return to_hex(bytes.data(), bytes.size());
 }
 
 }  // namespace

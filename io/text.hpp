@@ -1,6 +1,8 @@
 #pragma once
-// Counts in words, with the noun agreeing: "1 message", "2 messages", "1 delivery attempt".
+// Small text helpers: counts in words, with the noun agreeing ("1 message", "2 messages",
+// "1 delivery attempt"), and bytes as lower-case hex.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -18,6 +20,18 @@ inline std::string counted(std::uint64_t count, std::string_view singular, std::
   } else {
     out += singular;
     out += 's';
+  }
+  return out;
+}
+
+// "3f00a1": two lower-case hex digits a byte.
+inline std::string to_hex(const unsigned char* bytes, std::size_t length) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (std::size_t i = 0; i < length; ++i) {
+    out += digits[bytes[i] >> 4];
+    out += digits[bytes[i] & 15];
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "io/assert.hpp"
+#include "io/text.hpp"
 
 namespace relaysim::io {
 namespace {
@@ -232,14 +233,7 @@ std::string Digest::hex() const {
   unsigned int length = 0;
   RELAYSIM_ASSERT(EVP_DigestFinal_ex(copy, bytes, &length) == 1);
   EVP_MD_CTX_free(copy);
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out += digits[bytes[i] >> 4];
-    out += digits[bytes[i] & 0xF];
-  }
-  return out;
+  return to_hex(bytes, length);
 }
 
 std::string sha256_hex(std::string_view bytes) {

@@ -5,21 +5,13 @@
 
 #include <vector>
 
+#include "io/text.hpp"
+
 namespace relaysim::relay {
 namespace {
 
 constexpr std::size_t hash_bytes = 32;
 constexpr unsigned iterations_max = 10'000'000;
-
-std::string to_hex(const unsigned char* bytes, std::size_t length) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < length; ++i) {
-    out += digits[bytes[i] >> 4];
-    out += digits[bytes[i] & 15];
-  }
-  return out;
-}
 
 bool from_hex(std::string_view text, std::vector<unsigned char>& out) {
   if (text.size() % 2 != 0) return false;
