@@ -314,6 +314,33 @@ TEST_CASE("a final dot split from its line end is counted as content, and the se
                              "C: [8 bytes of message content]\nC: .\n");
 }
 
+TEST_CASE("a transcript never keeps credentials - AUTH in any case with its initial response", "[fake_mx][store]") {
+  MxWorld w(fake_mx::Behaviour{});
+  w.world.add_host({"client", {address("198.51.100.1")}});
+  // The fake MX offers no AUTH: the command is refused, and its credentials must still not be kept.
+  const std::vector<std::pair<Duration, std::string>> script = {
+      {1s, "EHLO client.example\r\n"},
+      {2s, "Auth PLAIN AHNmZGMAczNjcmV0\r\n"},
+      {3s, "MAIL FROM:<news@acme.example>\r\nRCPT TO:<ann@dest.example>\r\nDATA\r\n"},
+      {4s, "body\r\n.\r\n"}};
+  add_lambda_node(w.world, "client", "client", [script](LambdaNode& node) {
+    node.pending.push_back(node.io.connect(mx_endpoint, {}, [&node, script](io::Result<std::unique_ptr<io::Connection>> connected) {
+      REQUIRE(connected);
+      node.connections.push_back(std::move(connected).value());
+      io::Connection& connection = *node.connections.back();
+      connection.on_receive([](std::string_view) {});
+      for (const auto& [when, bytes] : script) {
+        node.pending.push_back(node.io.after(when, [&connection, bytes = bytes] { (void)connection.send(bytes); }));
+      }
+    }));
+  });
+  w.run(1min);
+  REQUIRE(w.store.messages().size() == 1);
+  const std::string& transcript = w.store.messages()[0].transcript;
+  CHECK_THAT(transcript, Catch::Contains("C: Auth PLAIN [credentials hidden]\n"));
+  CHECK_THAT(transcript, !Catch::Contains("AHNmZGMAczNjcmV0"));
+}
+
 TEST_CASE("a mail store with a limit drops its oldest messages and keeps its mailboxes right", "[fake_mx][store]") {
   fake_mx::MailStore store(3);
   const auto message = [](std::uint64_t number, std::vector<std::string> to) {
