@@ -279,6 +279,25 @@ TEST_CASE("the mail store keeps envelope, content, client, time and the session 
   CHECK(w.store.mailbox("BOB@dest.example").size() == 1);
 }
 
+namespace {
+
+// A client on host "client" that sends each piece of `script` at its time, reading nothing.
+void send_script(MxWorld& w, const std::vector<std::pair<Duration, std::string>>& script) {
+  add_lambda_node(w.world, "client", "client", [script](LambdaNode& node) {
+    node.pending.push_back(node.io.connect(mx_endpoint, {}, [&node, script](io::Result<std::unique_ptr<io::Connection>> connected) {
+      REQUIRE(connected);
+      node.connections.push_back(std::move(connected).value());
+      io::Connection& connection = *node.connections.back();
+      connection.on_receive([](std::string_view) {});
+      for (const auto& [when, bytes] : script) {
+        node.pending.push_back(node.io.after(when, [&connection, bytes = bytes] { (void)connection.send(bytes); }));
+      }
+    }));
+  });
+}
+
+}  // namespace
+
 TEST_CASE("a final dot split from its line end is counted as content, and the session goes on",
           "[fake_mx][store]") {
   MxWorld w(fake_mx::Behaviour{});
@@ -291,17 +310,7 @@ TEST_CASE("a final dot split from its line end is counted as content, and the se
       {4s, "\r\n"},
       {5s, "MAIL FROM:<news@acme.example>\r\nRCPT TO:<bob@dest.example>\r\nDATA\r\n"},
       {6s, "second\r\n.\r\n"}};
-  add_lambda_node(w.world, "client", "client", [script](LambdaNode& node) {
-    node.pending.push_back(node.io.connect(mx_endpoint, {}, [&node, script](io::Result<std::unique_ptr<io::Connection>> connected) {
-      REQUIRE(connected);
-      node.connections.push_back(std::move(connected).value());
-      io::Connection& connection = *node.connections.back();
-      connection.on_receive([](std::string_view) {});
-      for (const auto& [when, bytes] : script) {
-        node.pending.push_back(node.io.after(when, [&connection, bytes = bytes] { (void)connection.send(bytes); }));
-      }
-    }));
-  });
+  send_script(w, script);
   w.run(1min);
   REQUIRE(w.store.messages().size() == 2);
   const fake_mx::StoredMessage& first = w.store.messages()[0];
@@ -323,17 +332,7 @@ TEST_CASE("a transcript never keeps credentials - AUTH in any case with its init
       {2s, "Auth PLAIN AHNmZGMAczNjcmV0\r\n"},
       {3s, "MAIL FROM:<news@acme.example>\r\nRCPT TO:<ann@dest.example>\r\nDATA\r\n"},
       {4s, "body\r\n.\r\n"}};
-  add_lambda_node(w.world, "client", "client", [script](LambdaNode& node) {
-    node.pending.push_back(node.io.connect(mx_endpoint, {}, [&node, script](io::Result<std::unique_ptr<io::Connection>> connected) {
-      REQUIRE(connected);
-      node.connections.push_back(std::move(connected).value());
-      io::Connection& connection = *node.connections.back();
-      connection.on_receive([](std::string_view) {});
-      for (const auto& [when, bytes] : script) {
-        node.pending.push_back(node.io.after(when, [&connection, bytes = bytes] { (void)connection.send(bytes); }));
-      }
-    }));
-  });
+  send_script(w, script);
   w.run(1min);
   REQUIRE(w.store.messages().size() == 1);
   const std::string& transcript = w.store.messages()[0].transcript;
