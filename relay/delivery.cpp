@@ -53,7 +53,7 @@ void Delivery::on_route(Route route) {
   report_.route = route.kind;
   report_.explanation += (report_.explanation.empty() ? "" : "; ") + route.explanation;
   io_.observe(events::Routed{.id = job_->message_id, .domain = job_->destination, .route = route.kind, .why = route.explanation, .status = route.status,
-                              .implicit_mx = route.implicit_mx});
+                              .implicit_mx = route.implicit_mx, .static_route = route.static_route});
   if (route.kind != Route::Kind::deliver) {
     settle_remaining(route.kind == Route::Kind::bounce ? smtp::Outcome::permanent : smtp::Outcome::transient,
                      Failure{route.status, route.reason, "", "none", "", std::nullopt, 0, std::nullopt});

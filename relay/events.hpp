@@ -52,6 +52,7 @@ struct Routed {
   std::string_view why;
   std::string_view status;  // defer or bounce: the enhanced status code
   bool implicit_mx = false;  // not in the trace line: its `why` says so
+  bool static_route = false; // transport_maps or relayhost, not the domain's MX records; not in the trace line: its `why` says so
 
   void write(io::TraceFieldList& fields) const;
 };

@@ -24,6 +24,7 @@ struct Router::Lookup {
   std::string name;  // the domain or next hop being resolved
   std::uint16_t port = 25;
   bool implicit_mx = false;
+  bool static_route = false;
   Handler handler;
   std::vector<Host> hosts;
   int outstanding = 0;
@@ -56,6 +57,7 @@ void Router::route(const std::string& recipient_domain, const std::string& sende
     lookup->name = io::normalize_dns_name(transport->nexthop);
     lookup->port = transport->port;
     mx_lookup = transport->mx_lookup;
+    lookup->static_route = true;
     if (const auto credentials = config_.smtp_sasl_password_maps.find(lookup->name); credentials != config_.smtp_sasl_password_maps.end()) {
       lookup->auth = credentials->second;
     }
@@ -182,6 +184,7 @@ void Router::on_address(std::uint64_t id, std::size_t host, const io::DnsAnswer&
   Route route;
   route.explanation = lookup.explanation;
   route.implicit_mx = lookup.implicit_mx;
+  route.static_route = lookup.static_route;
   bool temporary = false;
   std::string temporary_host;
   for (const Lookup::Host& entry : lookup.hosts) {

@@ -33,6 +33,7 @@ struct Route {
   std::string reason;      // defer or bounce: what a log line and a DSN say
   std::string explanation; // how the route was found, for the trace
   bool implicit_mx = false;   // the domain has no MX: its own address records stand in (RFC 5321 §5.1)
+  bool static_route = false;  // transport_maps or relayhost chose the next hop, not the domain's MX records
   bool remote_reply = false;  // reason came from DNS (Diagnostic-Code: X-Postfix style), not a server
   std::optional<smtp::Credentials> auth;  // for a static route's next hop (smtp_sasl_password_maps)
 

@@ -45,7 +45,12 @@ struct Expectation {
   bool never_attempted = false;
   bool refused = false;
   std::optional<std::string> via;  // a relay record's name, "Salesforce", or a relay node's name
-  std::optional<int> attempts;
+  // `attempts`: exactly N, or between `min` and `max` ({"min": 2, "max": 4}), both inclusive.
+  struct AttemptCount {
+    int min = 0;
+    int max = 0;
+  };
+  std::optional<AttemptCount> attempts;
   std::optional<Duration> within;
   std::optional<bool> tls;
   std::optional<bool> tls_verified;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/text.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/expectation.hpp"
 #include "scenario/verdicts.hpp"
@@ -36,6 +37,21 @@ bool is_status_prefix(std::string_view status) {
     ++parts;
   }
   return true;
+}
+
+// `attempts`: a count, or `{ "min": N, "max": M }` with N <= M - what an import writes where the
+// relay's retry timing may differ from the one it was imported from by an attempt.
+Expectation::AttemptCount read_attempts(const JsonValue& value) {
+  if (!value.is_object()) {
+    const auto exactly = static_cast<int>(value.integer(0, 1000));
+    return {exactly, exactly};
+  }
+  value.allow_keys({"min", "max"});
+  const auto least = static_cast<int>(value.at("min").integer(0, 1000));
+  const JsonValue most_value = value.at("max");
+  const auto most = static_cast<int>(most_value.integer(0, 1000));
+  if (most < least) most_value.fail("a number no smaller than \"min\" (" + std::to_string(least) + ")");
+  return {least, most};
 }
 
 Expectation read_expectation(const JsonValue& item, Instant origin) {
@@ -86,8 +102,9 @@ Expectation read_expectation(const JsonValue& item, Instant origin) {
       note("via " + *expect.via);
     }
     if (auto value = item.find("attempts")) {
-      expect.attempts = static_cast<int>(value->integer(0, 1000));
-      note(std::to_string(*expect.attempts) + (*expect.attempts == 1 ? " attempt" : " attempts"));
+      expect.attempts = read_attempts(*value);
+      const auto [least, most] = *expect.attempts;
+      note(least == most ? counted(least, "attempt") : std::to_string(least) + " to " + std::to_string(most) + " attempts");
     }
     if (auto value = item.find("within")) {
       expect.within = value->duration();

@@ -4,6 +4,7 @@
 
 #include "scenario/falsify.hpp"
 
+#include <algorithm>
 #include <set>
 #include <vector>
 
@@ -76,6 +77,18 @@ class MutantList {
     set(key, value + 1, "\"" + key + "\": " + std::to_string(value) + " -> " + std::to_string(value + 1));
     if (value > 0) set(key, value - 1, "\"" + key + "\": " + std::to_string(value) + " -> " + std::to_string(value - 1));
   }
+  // {"min": a, "max": b}: the same width just above it, and just below it when there is room.
+  void range(const std::string& key) {
+    const std::int64_t least = item_.at(key).at("min").get<std::int64_t>();
+    const std::int64_t most = item_.at(key).at("max").get<std::int64_t>();
+    const auto described = [](std::int64_t from, std::int64_t to) { return std::to_string(from) + ".." + std::to_string(to); };
+    const std::int64_t width = most - least;
+    set(key, json{{"min", most + 1}, {"max", most + 1 + width}}, "\"" + key + "\": " + described(least, most) + " -> " + described(most + 1, most + 1 + width));
+    if (least > 0) {
+      const std::int64_t below = std::max<std::int64_t>(0, least - 1 - width);
+      set(key, json{{"min", below}, {"max", least - 1}}, "\"" + key + "\": " + described(least, most) + " -> " + described(below, least - 1));
+    }
+  }
 
  private:
   std::size_t index_;
@@ -111,7 +124,13 @@ void recipient_mutants(const json& item, const LoadedWorld& loaded, MutantList& 
       mutants.set("via", name, "\"via\": \"" + via + "\" -> \"" + name + "\"");
     }
   }
-  if (item.contains("attempts")) mutants.integer("attempts");
+  if (item.contains("attempts")) {
+    if (item.at("attempts").is_object()) {
+      mutants.range("attempts");
+    } else {
+      mutants.integer("attempts");
+    }
+  }
   if (item.contains("within")) mutants.set("within", "0s", "\"within\" -> \"0s\"");
   for (const char* flag : {"tls", "tls_verified", "delivery_tls", "dsn_received", "contact_marked_bounced"}) {
     if (item.contains(flag)) mutants.flip(flag);

@@ -72,7 +72,9 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     return;
   }
   if (const auto* e = event.as<relay::events::Routed>()) {
-    if (e->route == relay::Route::Kind::deliver) route_steps.push_back({event.time, node, std::string(e->id), std::string(e->domain), -1});
+    if (e->route == relay::Route::Kind::deliver) {
+      route_steps.push_back({event.time, node, std::string(e->id), std::string(e->domain), -1, e->static_route});
+    }
     return;
   }
   if (const auto* e = event.as<endpoint::events::DialogueLine>()) {
@@ -85,7 +87,7 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     return;
   }
   if (const auto* e = event.as<relay::events::Connecting>()) {
-    route_steps.push_back({event.time, node, std::string(e->id), "", e->preference});
+    route_steps.push_back({event.time, node, std::string(e->id), "", e->preference, false});
     return;
   }
   if (const auto* e = event.as<fake_mx::events::LateBounceScheduled>()) {

@@ -96,6 +96,7 @@ class RunObserver final : public sim::TraceSink {
     std::string id;
     std::string domain;   // routed: the destination; connecting: empty
     int preference = -1;  // connecting: the hop's MX preference
+    bool static_route = false;  // routed: by transport_maps or relayhost, not the domain's MX records
   };
   struct HopFailure {  // relay::events::HopFailed: a session with one server failed as a whole
     Instant at;

@@ -280,10 +280,12 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
       }
       counted = "Salesforce";
     }
-    const auto wanted = static_cast<std::size_t>(*expect.attempts);
-    if (attempts.size() != wanted) {
-      fail(relaysim::counted(attempts.size(), std::string(counted) + " attempt") + ", not " + std::to_string(*expect.attempts),
-           attempts.size() > wanted ? std::optional(attempts[wanted]) : journey.last_seen());
+    const auto least = static_cast<std::size_t>(expect.attempts->min);
+    const auto most = static_cast<std::size_t>(expect.attempts->max);
+    if (attempts.size() < least || attempts.size() > most) {
+      const std::string wanted = least == most ? std::to_string(least) : std::to_string(least) + " to " + std::to_string(most);
+      fail(relaysim::counted(attempts.size(), std::string(counted) + " attempt") + ", not " + wanted,
+           attempts.size() > most ? std::optional(attempts[most]) : journey.last_seen());
     }
   }
   if (expect.within) {

@@ -1,5 +1,6 @@
 // A relay's first connection for a delivery goes to the most preferred MX (RFC 5321 §5.1), for
-// domains whose MX records never change during the run.
+// domains whose MX records never change during the run. A delivery that transport_maps or
+// relayhost sends elsewhere does not use the domain's MX records, and is not judged.
 
 #include <algorithm>
 
@@ -16,7 +17,11 @@ Verdict mx_preference(const LoadedWorld& loaded, const RunObserver& observer) {
   for (const RunObserver::RouteStep& step : observer.route_steps) {
     const auto key = std::make_pair(step.node, step.id);
     if (!step.domain.empty()) {
-      routed[key] = step.domain;
+      if (step.static_route) {
+        routed.erase(key);
+      } else {
+        routed[key] = step.domain;
+      }
       continue;
     }
     const auto route = routed.find(key);

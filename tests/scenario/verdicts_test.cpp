@@ -237,12 +237,16 @@ TEST_CASE("permanent failures: a recipient kept for another try after a 5xx at R
 TEST_CASE("MX preference: a first connection to a less preferred MX breaks it", "[scenario][invariants]") {
   Fixture fixture;
   fixture.loaded.mx_records["dest.example"] = {{20, "mx2.dest.example"}, {10, "mx1.dest.example"}};
-  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "dest.example", -1});
-  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "", 10});
-  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "", 20});  // the next hop after a failure: fine
+  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "dest.example", -1, false});
+  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "", 10, false});
+  fixture.observer.route_steps.push_back({t0(), "relay", "A1", "", 20, false});  // the next hop after a failure: fine
   CHECK(fixture.invariant("deliveries try the most preferred MX first").passed);
-  fixture.observer.route_steps.push_back({t0() + 5min, "relay", "A1", "dest.example", -1});
-  fixture.observer.route_steps.push_back({t0() + 5min, "relay", "A1", "", 20});
+  // transport_maps or relayhost sends it elsewhere: the domain's MX records are not what it used.
+  fixture.observer.route_steps.push_back({t0() + 1min, "relay", "A1", "dest.example", -1, true});
+  fixture.observer.route_steps.push_back({t0() + 1min, "relay", "A1", "", 0, false});
+  CHECK(fixture.invariant("deliveries try the most preferred MX first").passed);
+  fixture.observer.route_steps.push_back({t0() + 5min, "relay", "A1", "dest.example", -1, false});
+  fixture.observer.route_steps.push_back({t0() + 5min, "relay", "A1", "", 20, false});
   CHECK(fixture.invariant("deliveries try the most preferred MX first").message.find("first to an MX of preference 20 at +5m, though 10") !=
         std::string::npos);
 }
@@ -388,11 +392,17 @@ TEST_CASE("a failed recipient expectation names the instant it went wrong, a hel
   CHECK_FALSE(never_delivered.passed);
   CHECK(never_delivered.at == t0() + 6min);
   // One attempt too many went wrong when it was made.
-  const Verdict one_attempt = check([](Expectation& e) { e.attempts = 1; });
+  const Verdict one_attempt = check([](Expectation& e) { e.attempts = {1, 1}; });
   CHECK_FALSE(one_attempt.passed);
   CHECK(one_attempt.at == t0() + 6min);
-  CHECK(check([](Expectation& e) { e.attempts = 2; }).passed);
-  CHECK_FALSE(check([](Expectation& e) { e.attempts = 2; }).at);
+  CHECK(check([](Expectation& e) { e.attempts = {2, 2}; }).passed);
+  CHECK_FALSE(check([](Expectation& e) { e.attempts = {2, 2}; }).at);
+  // A range holds from its least to its most, both included.
+  CHECK(check([](Expectation& e) { e.attempts = {1, 3}; }).passed);
+  CHECK(check([](Expectation& e) { e.attempts = {0, 1}; }).at == t0() + 6min);
+  const Verdict too_few = check([](Expectation& e) { e.attempts = {3, 5}; });
+  CHECK_FALSE(too_few.passed);
+  CHECK(too_few.message.find("2 relay attempts, not 3 to 5") != std::string::npos);
   // "Never attempted" went wrong at the first attempt; "deferred at" at the instant it names.
   CHECK(check([](Expectation& e) { e.never_attempted = true; }).at == t0() + 1min);
   const Verdict not_deferred = check([](Expectation& e) { e.deferred_at = t0() + 30s; });
