@@ -1,4 +1,4 @@
-// relaysim import salesforce|postfix-config: what an admin exports, into a scenario
+// relaysim import salesforce|postfix-config|maillog: what an admin exports, into a scenario
 // (scenario/import.hpp does the work).
 
 #include <array>
@@ -49,26 +49,34 @@ cxxopts::Options import_options() {
   cxxopts::Options parser("relaysim import",
                           "Turn what an admin exports into a scenario. salesforce: the org's EmailRelay and EmailDomainFilter records (CSV "
                           "or JSON from `sf data query`, API field names). postfix-config MAIN.CF: the relay's settings, with the source "
-                          "text of its maps.");
+                          "text of its maps. maillog FILE: the relay's log - its traffic, what each destination server did when, and how "
+                          "each recipient ended.");
   parser.add_options()("relays", "the EmailRelay records (Id, Host, Port, TlsSetting, IsRequireAuth, AuthType, Username)",
                        cxxopts::value<std::string>(), "FILE")(
       "filters", "the EmailDomainFilter records (EmailRelayId, FromDomain, ToDomain, PriorityNumber, IsActive)", cxxopts::value<std::string>(),
       "FILE")("transport", "postfix-config: the source text of transport_maps", cxxopts::value<std::string>(), "FILE")(
       "tls-policy", "postfix-config: the source text of smtp_tls_policy_maps", cxxopts::value<std::string>(), "FILE")(
       "sasl-passwd", "postfix-config: the source text of smtp_sasl_password_maps", cxxopts::value<std::string>(), "FILE")(
+      "main-cf", "maillog: the relay's main.cf, for the relay node's settings (with --transport, --tls-policy, --sasl-passwd)",
+      cxxopts::value<std::string>(), "FILE")("since", "maillog: skip lines before this instant (ISO 8601)", cxxopts::value<std::string>(), "TIME")(
+      "until", "maillog: skip lines from this instant on (ISO 8601)", cxxopts::value<std::string>(), "TIME")(
+      "relay-host", "maillog: the syslog host name of the relay's lines (default: the host with most Postfix lines)", cxxopts::value<std::string>(),
+      "NAME")("year", "maillog: the year of classic syslog timestamps, which carry none (default: --since's, else 2026)",
+              cxxopts::value<unsigned>(), "YEAR")(
       "out", "write the scenario to this file instead of standard output", cxxopts::value<std::string>(), "FILE")(
       "anonymize", "rename addresses, domains and IP addresses consistently under a key (printed on stderr, never in the file)")(
       "key", "with --anonymize: the key (64 hex digits) of an earlier import, to rename the same way", cxxopts::value<std::string>(), "HEX")(
       "h,help", "show this help")(
       "source", "what to import: salesforce or postfix-config", cxxopts::value<std::string>())("file", "main.cf", cxxopts::value<std::string>());
   parser.parse_positional({"source", "file"});
-  parser.positional_help("salesforce | postfix-config MAIN.CF");
+  parser.positional_help("salesforce | postfix-config MAIN.CF | maillog FILE");
   return parser;
 }
 
 int import_command(int argc, char** argv) {
   cxxopts::Options parser = import_options();
-  std::string source, relays_path, filters_path, out_path, main_cf;
+  std::string source, relays_path, filters_path, out_path, main_cf, log_main_cf;
+  scenario::import::MaillogOptions maillog;
   std::map<std::string, std::string> maps;  // option -> path
   bool anonymize = false;
   std::string key;
@@ -84,6 +92,17 @@ int import_command(int argc, char** argv) {
     if (parsed.count("out")) out_path = parsed["out"].as<std::string>();
     if (parsed.count("file")) main_cf = parsed["file"].as<std::string>();
     anonymize = parsed.count("anonymize") > 0;
+    if (parsed.count("main-cf")) log_main_cf = parsed["main-cf"].as<std::string>();
+    for (const char* option : {"since", "until"}) {
+      if (!parsed.count(option)) continue;
+      const auto instant = parse_iso8601(parsed[option].as<std::string>());
+      if (!instant) throw cxxopts::exceptions::exception(std::string("--") + option + ": expected an ISO 8601 instant such as 2026-03-02T09:00:00Z");
+      (std::string_view(option) == "since" ? maillog.since : maillog.until) = instant;
+    }
+    if (maillog.since) maillog.year = static_cast<unsigned>(std::stoi(format_iso8601(*maillog.since).substr(0, 4)));
+    if (parsed.count("year")) maillog.year = parsed["year"].as<unsigned>();
+    if (maillog.year < 1970 || maillog.year > 9999) throw cxxopts::exceptions::exception("--year: expected a year such as 2026");
+    if (parsed.count("relay-host")) maillog.relay_host = parsed["relay-host"].as<std::string>();
     if (parsed.count("key")) {
       key = parsed["key"].as<std::string>();
       if (!anonymize) throw cxxopts::exceptions::exception("--key goes with --anonymize");
@@ -94,12 +113,13 @@ int import_command(int argc, char** argv) {
     for (const char* option : {"transport", "tls-policy", "sasl-passwd"}) {
       if (parsed.count(option)) maps[option] = parsed[option].as<std::string>();
     }
-    if (source != "salesforce" && source != "postfix-config") {
-      throw cxxopts::exceptions::exception(source.empty() ? "say what to import: salesforce or postfix-config"
-                                                          : "'" + source + "' is not salesforce or postfix-config");
+    if (source != "salesforce" && source != "postfix-config" && source != "maillog") {
+      throw cxxopts::exceptions::exception(source.empty() ? "say what to import: salesforce, postfix-config or maillog"
+                                                          : "'" + source + "' is not salesforce, postfix-config or maillog");
     }
     if (source == "salesforce" && relays_path.empty()) throw cxxopts::exceptions::exception("salesforce needs --relays FILE (the EmailRelay records)");
     if (source == "postfix-config" && main_cf.empty()) throw cxxopts::exceptions::exception("postfix-config needs the main.cf file");
+    if (source == "maillog" && main_cf.empty()) throw cxxopts::exceptions::exception("maillog needs the log file");
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("import", error, argc, argv);
   }
@@ -115,8 +135,9 @@ int import_command(int argc, char** argv) {
       const auto relays = records_of("relays", relays_path);
       const auto filters = filters_path.empty() ? std::vector<scenario::import::Record>{} : records_of("filters", filters_path);
       imported = scenario::import::import_salesforce(relays, filters, relays_path + (filters_path.empty() ? "" : " and " + filters_path));
-    } else {
-      scenario::import::PostfixFiles files{main_cf, text_of("main.cf", main_cf), std::nullopt, std::nullopt, std::nullopt};
+    } else if (source == "postfix-config" || !log_main_cf.empty()) {
+      const std::string& config_path = source == "postfix-config" ? main_cf : log_main_cf;
+      scenario::import::PostfixFiles files{config_path, text_of("main.cf", config_path), std::nullopt, std::nullopt, std::nullopt};
       const auto map_source = [&](const char* option) -> std::optional<scenario::import::MapSource> {
         if (!maps.contains(option)) return std::nullopt;
         return scenario::import::MapSource{maps[option], text_of(std::string("--") + option, maps[option])};
@@ -125,6 +146,12 @@ int import_command(int argc, char** argv) {
       files.tls_policy = map_source("tls-policy");
       files.sasl_passwd = map_source("sasl-passwd");
       imported = scenario::import::import_postfix(files);
+    }
+    if (source == "maillog") {
+      maillog.name = main_cf;
+      std::optional<scenario::import::Imported> relay;
+      if (!log_main_cf.empty()) relay = std::move(imported);
+      imported = scenario::import::import_maillog(text_of("the maillog", main_cf), maillog, relay);
     }
     for (const std::string& warning : imported.warnings) std::fprintf(stderr, "relaysim import: %s\n", warning.c_str());
     if (anonymize) {

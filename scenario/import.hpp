@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/time.hpp"
+
 namespace relaysim::scenario::import {
 
 // One exported record: its fields by API name, and where it was in the file ("line 3",
@@ -58,6 +60,21 @@ struct PostfixFiles {
   std::optional<MapSource> sasl_passwd;  // smtp_sasl_password_maps
 };
 Imported import_postfix(const PostfixFiles& files);
+
+// A Postfix relay's log (syslog or maillog_file lines, classic or RFC 3339 timestamps) as the world
+// that produced it: an SMTP sender per client with each queue id's message at its arrival, a fake
+// MX per destination server with its replies, drops and stalls as rules in time windows, refused,
+// timed-out and TLS-failing connections and DNS failures as faults in windows, and each
+// recipient's end (delivered, bounced with its status, still deferred) with its number of
+// attempts as expectations. `relay`, when given, is the postfix-config import of the relay's
+// main.cf: its settings become the relay node's. scenario/import_maillog.cpp.
+struct MaillogOptions {
+  std::string name;                       // the file, for messages and notes
+  unsigned year = 2026;                   // for classic syslog timestamps, which have none
+  std::optional<Instant> since, until;    // lines outside are skipped
+  std::optional<std::string> relay_host;  // the syslog host whose lines to read; default: the one with most Postfix lines
+};
+Imported import_maillog(std::string_view text, const MaillogOptions& options, const std::optional<Imported>& relay);
 
 // --anonymize: names renamed consistently under a key, so that a scenario can go into a bug report
 // and two imports with the same key still fit together. Every email address, domain name and IPv4
