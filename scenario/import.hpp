@@ -77,22 +77,24 @@ struct MaillogOptions {
 Imported import_maillog(std::string_view text, const MaillogOptions& options, const std::optional<Imported>& relay);
 
 // --anonymize: names renamed consistently under a key, so that a scenario can go into a bug report
-// and two imports with the same key still fit together. Every email address, domain name and IPv4
+// and two imports with the same key still fit together. Every email address, domain name and IP
 // address in the scenario's texts and keys is renamed: a domain label by label with its top-level
 // label kept (acme.example and mail.acme.example stay parent and child), a local part as a whole,
-// an address into 198.18.0.0/15. Networks (a prefix length follows) are kept: they are what the
-// relay's policy compares client addresses with. Salesforce's own domains are kept; users and
-// passwords are replaced. scenario/import_anonymize.cpp.
+// an IPv4 address into 198.18.0.0/15 and an IPv6 one into 2001:db8::/32. Networks (a prefix length
+// follows) are kept: they are what the relay's policy compares client addresses with. Salesforce's
+// own domains are kept; users and passwords are replaced. scenario/import_anonymize.cpp.
 class Anonymizer {
  public:
   explicit Anonymizer(std::string key);
   void scenario(nlohmann::ordered_json& value) const;
   std::string text(std::string_view input) const;
   std::string domain(std::string_view name) const;
-  std::string address(std::string_view ipv4) const;
+  std::string address(std::string_view ip) const;  // IPv4 into 198.18.0.0/15, IPv6 into 2001:db8::/32
+
 
  private:
   std::string token(std::string_view kind, std::string_view text) const;  // six hex digits of HMAC-SHA256
+  std::string ipv6(std::string_view text) const;
   std::string key_;
 };
 

@@ -1,9 +1,11 @@
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <regex>
 
+#include "io/address.hpp"
 #include "io/text.hpp"
 #include "scenario/import.hpp"
 #include "smtp/syntax.hpp"
@@ -49,10 +51,39 @@ std::string Anonymizer::domain(std::string_view name) const {
   }
 }
 
-std::string Anonymizer::address(std::string_view ipv4) const {
-  const std::string mac = token("address", ipv4);
+std::string Anonymizer::address(std::string_view ip) const {
+  const auto parsed = io::Address::parse(ip);
+  const std::string canonical = parsed ? parsed->to_string() : std::string(ip);  // 2001:DB8:0::1 and 2001:db8::1 alike
+  const std::string mac = token("address", canonical);
+  if (canonical.find(':') != std::string::npos) return "2001:db8::" + mac.substr(0, 4) + ":" + mac.substr(4, 2);  // RFC 3849
   const int value = std::stoi(mac, nullptr, 16);  // 24 bits: 198.18.0.0/15 holds 17 of them
   return "198." + std::to_string(18 + ((value >> 16) & 1)) + "." + std::to_string((value >> 8) & 255) + "." + std::to_string(value & 255);
+}
+
+// IPv6 addresses standing alone in `text` (a run of hex digits and colons with two colons or more,
+// not inside a word, not followed by a prefix length, that parses as an address): renamed.
+std::string Anonymizer::ipv6(std::string_view text) const {
+  const auto hex_or_colon = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':'; };
+  const auto joins = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '/' || c == '_' || c == '-'; };
+  std::string out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    if (!hex_or_colon(text[at]) || (at > 0 && (joins(text[at - 1]) || text[at - 1] == ':'))) {
+      out += text[at++];
+      continue;
+    }
+    std::size_t end = at;
+    while (end < text.size() && hex_or_colon(text[end])) ++end;
+    const std::string_view run = text.substr(at, end - at);
+    const bool alone = end == text.size() || !joins(text[end]);
+    if (alone && std::count(run.begin(), run.end(), ':') >= 2 && io::Address::parse(run) && run.find(':') != std::string_view::npos) {
+      out += address(run);
+    } else {
+      out += run;
+    }
+    at = end;
+  }
+  return out;
 }
 
 // Addresses, domains (with a "*." in front or not) and IPv4 addresses not followed by a prefix
@@ -80,7 +111,7 @@ std::string Anonymizer::text(std::string_view input) const {
     last = m[0].second;
   }
   out.append(last, source.cend());
-  return out;
+  return ipv6(out);
 }
 
 void Anonymizer::scenario(nlohmann::ordered_json& value) const {

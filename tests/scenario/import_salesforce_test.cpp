@@ -151,6 +151,13 @@ TEST_CASE("anonymizing renames consistently under a key: related domains stay re
   const std::string text = anonymizer.text("ann@acme.example via [203.0.113.7]:25 from *.acme.example, 13.108.0.0/14, relays.csv");
   CHECK(text == anonymizer.text("ann@acme.example") + " via [" + address + "]:25 from *." + domain + ", 13.108.0.0/14, relays.csv");
   CHECK(text.find("ann") == std::string::npos);
+  // IPv6: into the documentation range, the same address however it is written; networks, clock
+  // times and instants stay.
+  const std::string six = anonymizer.address("2001:DB8:0:0::25");
+  CHECK(six.starts_with("2001:db8::"));
+  CHECK(six != "2001:db8::25");
+  CHECK(anonymizer.text("client=mx[2001:db8::25]:25 at 2026-03-02T09:00:04Z, 09:00:04, 2001:db8::/32") ==
+        "client=mx[" + six + "]:25 at 2026-03-02T09:00:04Z, 09:00:04, 2001:db8::/32");
 
   nlohmann::ordered_json scenario = {{"hosts", {{"relay.acme.example", {{"addresses", {"203.0.113.7"}}}}}},
                                      {"auth", {{"user", "sfdc"}, {"password", "s3cret"}}}};
