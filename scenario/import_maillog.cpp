@@ -310,6 +310,7 @@ struct Log {
   };
   std::vector<DnsFailure> dns_failures;
   std::set<std::string> null_mx_domains;
+  std::set<std::string> tls_deferred_domains;  // an attempt ended on a failed TLS handshake: no plaintext retry
   std::map<std::string, std::size_t> servers_of_domain_order;  // "domain host" -> first sighting
   std::vector<std::pair<std::string, std::string>> domain_servers;  // (domain, host) in the order first seen
   std::map<std::string, std::set<std::string>> server_addresses;
@@ -393,8 +394,9 @@ class LogReader {
         ++log_.outside_window;
         continue;
       }
-      if (!log_.first) log_.first = line.at;
-      log_.last = line.at;
+      // Syslog may write a line out of order: the log's span is its earliest and latest line.
+      if (!log_.first || line.at < *log_.first) log_.first = line.at;
+      if (!log_.last || line.at > *log_.last) log_.last = line.at;
       if (!understood(line)) not_understood(line.number, line.text);
     }
   }
@@ -495,6 +497,7 @@ class LogReader {
     Met final = met;
     if (!final.server && fields.contains("relay")) final.server = read_server(fields.at("relay"));
     if (attempt.status == "sent") final.kind = Met::Kind::sent;
+    if (final.kind == Met::Kind::tls_failed) log_.tls_deferred_domains.insert(domain);
     observe(line.at, final, domain, recipient, sender);
     return ++log_.read, true;
   }
@@ -795,6 +798,17 @@ void WorldWriter::write(const std::string& relay_host, const std::optional<order
       if (traffic(message)) clients.insert(message.client ? message.client->address : "127.0.0.1");
     }
     config["mynetworks"] = std::vector<std::string>(clients.begin(), clients.end());
+  }
+  // At `may` a failed handshake is retried in plaintext, in Postfix and in relaysim; an attempt that
+  // ended on one means the destination's level was encrypt or higher.
+  const std::string level = config.value("smtp_tls_security_level", "may");
+  if (level != "encrypt" && level != "verify") {
+    for (const std::string& domain : log_.tls_deferred_domains) {
+      if (config.contains("smtp_tls_policy_maps") && config["smtp_tls_policy_maps"].contains(domain)) continue;
+      config["smtp_tls_policy_maps"][domain] = "encrypt";
+      out_.warnings.push_back(options_.name + ": deliveries to " + domain + " were deferred on a failed TLS handshake, which Postfix retries in "
+                              "plaintext at level may: its TLS policy is taken to be encrypt");
+    }
   }
   const std::string relay_name = config["myhostname"].get<std::string>();
   hosts_[relay_name] = {{"addresses", {"198.51.100.10"}}};

@@ -187,3 +187,45 @@ TEST_CASE("maillog: RFC 3339 timestamps - the relay's host chosen by --relay-hos
     CHECK(std::string(error.what()).find("maillog: no message that arrived") != std::string::npos);
   }
 }
+
+TEST_CASE("maillog: lost and timed-out sessions - a refused greeting - failed TLS - a null MX", "[scenario][import]") {
+  const std::string log =
+      "Mar  2 09:00:00 relay postfix/smtpd[1]: 1A2B3C4D5E: client=app.example[10.0.0.9]\n"
+      "Mar  2 09:00:00 relay postfix/qmgr[2]: 1A2B3C4D5E: from=<a@app.example>, size=10, nrcpt=5 (queue active)\n"
+      "Mar  2 09:00:30 relay postfix/smtp[3]: 1A2B3C4D5E: to=<x@lost.example>, relay=mx.lost.example[192.0.2.70]:25, delay=30, "
+      "delays=0/0/30/0, dsn=4.4.2, status=deferred (lost connection with mx.lost.example[192.0.2.70] while receiving the initial server "
+      "greeting)\n"
+      "Mar  2 09:10:00 relay postfix/smtp[4]: 1A2B3C4D5E: to=<y@slow.example>, relay=mx.slow.example[192.0.2.71]:25, delay=600, "
+      "delays=0/0/0/600, dsn=4.4.2, status=deferred (conversation with mx.slow.example[192.0.2.71] timed out while sending end of data -- "
+      "message may be sent more than once)\n"
+      "Mar  2 09:00:01 relay postfix/smtp[5]: 1A2B3C4D5E: to=<z@tls.example>, relay=mx.tls.example[192.0.2.72]:25, delay=1, "
+      "delays=0/0/1/0, dsn=4.7.5, status=deferred (Cannot start TLS: handshake failure)\n"
+      "Mar  2 09:00:01 relay postfix/smtp[6]: 1A2B3C4D5E: to=<w@busy.example>, relay=mx.busy.example[192.0.2.73]:25, delay=1, "
+      "delays=0/0/1/0, dsn=4.3.2, status=deferred (host mx.busy.example[192.0.2.73] refused to talk to me: 421 4.3.2 System not accepting "
+      "network messages)\n"
+      "Mar  2 09:00:01 relay postfix/smtp[7]: 1A2B3C4D5E: to=<v@null.example>, relay=none, delay=1, delays=0/0/1/0, dsn=5.1.10, "
+      "status=bounced (Domain null.example does not accept mail (nullMX))\n";
+  const Imported imported = import(log);
+  const ordered_json& nodes = imported.scenario["nodes"];
+  const ordered_json lost = nodes["mx.lost.example"]["behaviour"]["rules"][0];
+  CHECK(lost["stage"] == "connect");
+  CHECK(lost["drop"] == true);
+  const ordered_json slow = nodes["mx.slow.example"]["behaviour"]["rules"][0];
+  CHECK(slow["stage"] == "end_of_data");
+  CHECK(slow["match"]["recipient"] == "y@slow.example");
+  CHECK(slow["delay"] == "1h");
+  const ordered_json busy = nodes["mx.busy.example"]["behaviour"]["rules"][0];
+  CHECK(busy["stage"] == "connect");
+  CHECK(busy["reply"] == "421 4.3.2 System not accepting network messages");
+  bool tls_fault = false;
+  for (const auto& fault : imported.scenario["faults"]) tls_fault = tls_fault || (fault["kind"] == "tls" && fault["destination"] == "mx.tls.example");
+  CHECK(tls_fault);
+  // Deferred on a failed handshake: at `may` Postfix would have retried in plaintext.
+  CHECK(nodes["relay"]["config"]["smtp_tls_policy_maps"]["tls.example"] == "encrypt");
+  CHECK(warned(imported, "its TLS policy is taken to be encrypt"));
+  CHECK(imported.scenario["dns"]["null.example"]["MX"] == ordered_json({{0, "."}}));
+  const ordered_json* null = expectation_for(imported, "v@null.example", "Postfix queue id 1A2B3C4D5E");
+  REQUIRE(null != nullptr);
+  CHECK((*null)["bounced"] == "5.1.10");
+  CHECK(imported.scenario["until"] == "2026-03-02T09:11:00Z");  // four recipients still deferred at the end
+}
