@@ -413,9 +413,9 @@ struct Ran {
   bool quiescent = false;
 };
 
-std::unique_ptr<Ran> run(const json& document, Coverage& coverage) {
+std::unique_ptr<Ran> run(const json& document, Coverage& coverage, relay::BrokenVariant broken_variant) {
   auto ran = std::make_unique<Ran>();
-  ran->loaded = scenario::load_world(document, std::nullopt);
+  ran->loaded = scenario::load_world(document, std::nullopt, "", broken_variant);
   CoverageSink sink(coverage);
   ran->loaded.world->add_trace_sink(ran->observer);
   ran->loaded.world->add_trace_sink(sink);
@@ -492,7 +492,7 @@ Check faults_removed_delivers(const GeneratedScenario& scenario, Coverage& cover
     }
   }
   document["expect"].push_back({{"stats", {{"duplicates", 0}}}});
-  return verdicts(*run(document, coverage), document);
+  return verdicts(*run(document, coverage, scenario.broken_variant), document);
 }
 
 // When faults were in force: each timed fault's window (the document's "+Nm" instants), and each
@@ -529,7 +529,7 @@ Check faults_end_delivers(const GeneratedScenario& scenario, Coverage& coverage)
     if (node["type"] == "fake_mx") node["behaviour"].erase("rules");
     if (node["type"] == "relay") node["config"]["smtp_tls_security_level"] = "may";
   }
-  const auto ran = run(document, coverage);
+  const auto ran = run(document, coverage, scenario.broken_variant);
   Check check = verdicts(*ran, document);
   const std::vector<std::pair<Instant, Instant>> windows = fault_windows(document, *ran);
   // Time to recover in: the relay's next attempt may be a maximal backoff away, and a greylisting
@@ -584,7 +584,7 @@ Check canary_everything_delivered(const GeneratedScenario& scenario, Coverage& c
   for (const json& send : document["nodes"]["salesforce"]["traffic"]) {
     for (const json& to : send["to"]) document["expect"].push_back({{"to", to}, {"subject", send["subject"]}, {"delivered", true}});
   }
-  return verdicts(*run(document, coverage), document);
+  return verdicts(*run(document, coverage, scenario.broken_variant), document);
 }
 
 Check restart_changes_nothing(const GeneratedScenario& scenario, Coverage& coverage) {
@@ -607,8 +607,8 @@ Check restart_changes_nothing(const GeneratedScenario& scenario, Coverage& cover
         {{{"kind", "crash"}, {"node", "relay"}, {"after", after}, {"power_loss", maybe(50)}, {"restart_after", minutes(pick(1, 5)).substr(1)}}});
     when = after["delay"].get<std::string>() + " after " + after["event"].get<std::string>() + " #" + std::to_string(after["count"].get<int>());
   }
-  const auto first = run(calm, coverage);
-  const auto second = run(restarted, coverage);
+  const auto first = run(calm, coverage, scenario.broken_variant);
+  const auto second = run(restarted, coverage, scenario.broken_variant);
   Check check = verdicts(*second, restarted);
   check.digests.insert(check.digests.begin(), first->loaded.world->digest());
   const std::set<std::string> before = outcomes_of(*first);
@@ -650,15 +650,18 @@ void showValue(const GeneratedScenario& scenario, std::ostream& out) {
 
 rc::Gen<GeneratedScenario> scenarios() { return rc::gen::exec(generate); }
 
-Check run_invariants(const json& document, Coverage& coverage) { return verdicts(*run(document, coverage), document); }
+Check run_invariants(const json& document, Coverage& coverage, relay::BrokenVariant broken_variant) {
+  return verdicts(*run(document, coverage, broken_variant), document);
+}
 
 std::string test_id(const Property& property) { return "relaysim explore " + property.name; }
 
-Exploration explore(const Property& property, std::uint64_t seed, int runs, Coverage& coverage) {
+Exploration explore(const Property& property, std::uint64_t seed, int runs, Coverage& coverage, relay::BrokenVariant broken_variant) {
   Exploration exploration;
   std::optional<Check> last_failure;  // during shrinking, the last failing case is the smallest so far
   const auto testable = [&] {
-    const GeneratedScenario scenario = *scenarios();
+    GeneratedScenario scenario = *scenarios();
+    scenario.broken_variant = broken_variant;
     Check check = property.check(scenario, coverage);
     if (!last_failure) exploration.digests.insert(exploration.digests.end(), check.digests.begin(), check.digests.end());
     if (!check.passed) {
@@ -718,7 +721,7 @@ const std::vector<Property>& properties() {
   static const std::vector<Property> all{
       {"invariants",
        "every invariant holds in a generated world, faults and all",
-       [](const GeneratedScenario& scenario, Coverage& coverage) { return run_invariants(scenario.document, coverage); },
+       [](const GeneratedScenario& scenario, Coverage& coverage) { return run_invariants(scenario.document, coverage, scenario.broken_variant); },
        {{"451 for a disk error", 15},      {"5xx at RCPT", 40},           {"DNS failure deferral", 30},   {"Salesforce failed permanently", 70},
         {"Salesforce gave up", 10},        {"Salesforce retried", 150},   {"TLS handshake failed", 10},   {"bounce sent", 90},
         {"connection lost after the dot", 5}, {"contact marked bounced", 30}, {"crash", 15},             {"dead destination", 100},

@@ -15,11 +15,16 @@
 #include <nlohmann/json.hpp>
 #include <rapidcheck.h>
 
+#include "relay/broken_variant.hpp"
+
 namespace relaysim::explore {
 
 // A generated scenario: the scenario document itself, as `relaysim run` reads it.
 struct GeneratedScenario {
   nlohmann::json document;
+  // The relays and orgs the scenario runs against: broken that way when a test proves that
+  // exploration catches a broken relay (relay/broken_variant.hpp); never from the command line.
+  relay::BrokenVariant broken_variant = relay::BrokenVariant::none;
 };
 void showValue(const GeneratedScenario& scenario, std::ostream& out);  // for rapidcheck's messages
 
@@ -70,7 +75,7 @@ const Property& canary();
 const Property* property_named(std::string_view name);
 
 // Runs a scenario document to the end; the verdicts and what it reached.
-Check run_invariants(const nlohmann::json& document, Coverage& coverage);
+Check run_invariants(const nlohmann::json& document, Coverage& coverage, relay::BrokenVariant broken_variant = relay::BrokenVariant::none);
 
 struct Exploration {
   bool passed = true;
@@ -84,8 +89,10 @@ struct Exploration {
 };
 
 // Checks a property on `runs` generated scenarios from `seed` (RC_PARAMS="reproduce=..." for
-// this property's id replays a recorded failure instead). A failure is shrunk.
-Exploration explore(const Property& property, std::uint64_t seed, int runs, Coverage& coverage);
+// this property's id replays a recorded failure instead). A failure is shrunk. `broken_variant`:
+// the relays and orgs of every scenario broken that way (tests/explore/broken_variants_test.cpp).
+Exploration explore(const Property& property, std::uint64_t seed, int runs, Coverage& coverage,
+                    relay::BrokenVariant broken_variant = relay::BrokenVariant::none);
 // The id rapidcheck's reproduce strings use for a property.
 std::string test_id(const Property& property);
 

@@ -144,7 +144,7 @@ std::string access_refusal(const Org& org, Category category) {
 
 const DomainFilter* filter_for(const Org& org, std::string_view sender_domain, std::string_view recipient_domain) {
   const DomainFilter* best = nullptr;
-  const bool reversed = relay::broken_variant() == relay::BrokenVariant::filter_priority_reversed;
+  const bool reversed = org.broken_variant == relay::BrokenVariant::filter_priority_reversed;
   for (const DomainFilter& filter : org.filters) {
     if (!filter.active) continue;
     if (best != nullptr && (reversed ? best->priority >= filter.priority : best->priority <= filter.priority)) continue;

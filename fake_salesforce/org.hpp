@@ -15,6 +15,7 @@
 
 #include "io/address.hpp"
 #include "io/time.hpp"
+#include "relay/broken_variant.hpp"
 #include "mailauth/dkim.hpp"
 #include "smtp/client_session.hpp"
 
@@ -108,6 +109,9 @@ struct Org {
   std::string helo_name;  // the name in EHLO; empty: the host's name
   // Setup -> DKIM Keys: an active key signs mail whose From domain is its domain or below it.
   std::optional<mailauth::DkimSigning> dkim;
+  // A deliberately broken org (filter_priority_reversed), for proving that exploration catches it.
+  // Never read from a scenario: only test code sets it, through scenario::load_world.
+  relay::BrokenVariant broken_variant = relay::BrokenVariant::none;
 };
 
 // Refusals Salesforce would give when saving the setup, in Salesforce's words, each with the

@@ -25,7 +25,4 @@ std::string_view to_string(BrokenVariant variant) {
   return "?";
 }
 
-// Weak: the product's relay is never broken. A test executable may define a strong one.
-__attribute__((weak)) BrokenVariant broken_variant() { return BrokenVariant::none; }
-
 }  // namespace relaysim::relay

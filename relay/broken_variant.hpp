@@ -1,8 +1,9 @@
 #pragma once
 // Deliberately broken relays (and one broken Salesforce org), to prove that exploration
-// (docs/explore.md) finds real bugs. Each variant breaks one rule the node keeps. The relay library's broken_variant() is a weak
-// definition that always answers `none`; only the test executable that proves exploration
-// (tests/explore/broken_variants_test.cpp) defines it again, so no product binary can select one.
+// (docs/explore.md) finds real bugs. Each variant breaks one rule the node keeps. A variant is a
+// setting of one relay (RelayConfig::broken_variant) or org (Org::broken_variant), per world: no
+// configuration file or scenario can name one; scenario::load_world sets it when test code asks
+// (tests/explore/broken_variants_test.cpp, through explore::explore).
 
 #include <cstdint>
 #include <string_view>
@@ -30,7 +31,5 @@ enum class BrokenVariant : std::uint8_t {
   filter_priority_reversed,  // the org's Email Domain Filters evaluated from the highest priority number down
 };
 std::string_view to_string(BrokenVariant variant);
-
-BrokenVariant broken_variant();
 
 }  // namespace relaysim::relay

@@ -11,6 +11,7 @@
 
 #include "io/address.hpp"
 #include "mailauth/dkim.hpp"
+#include "relay/broken_variant.hpp"
 #include "io/time.hpp"
 #include "smtp/client_session.hpp"
 #include "smtp/limits.hpp"
@@ -126,6 +127,9 @@ struct RelayConfig {
   // DKIM signing of accepted mail by its From domain (OpenDKIM's SigningTable), before it is
   // queued; the first matching entry signs. Empty: the relay signs nothing.
   std::vector<mailauth::DkimSigning> dkim_signing;
+  // A deliberately broken relay, for proving that exploration catches it (relay/broken_variant.hpp).
+  // Never read from a configuration file: only test code sets it, through scenario::load_world.
+  BrokenVariant broken_variant = BrokenVariant::none;
 };
 
 // The TLS level for a destination domain.

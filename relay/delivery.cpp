@@ -186,7 +186,7 @@ void Delivery::send_job() {
   }
   RELAYSIM_ASSERT(!message.recipients.empty());
   dropped_position_.reset();
-  if (broken_variant() == BrokenVariant::drop_last_recipient && message.recipients.size() > 1) {
+  if (config_.broken_variant == BrokenVariant::drop_last_recipient && message.recipients.size() > 1) {
     dropped_position_ = sent_positions_.back();
     sent_positions_.pop_back();
     message.recipients.pop_back();
@@ -229,7 +229,7 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
       outcomes_[position]->possible_duplicate = true;
       continue;
     }
-    const bool kept = broken_variant() == BrokenVariant::rcpt_5xx_as_4xx && recipient.outcome == smtp::Outcome::permanent &&
+    const bool kept = config_.broken_variant == BrokenVariant::rcpt_5xx_as_4xx && recipient.outcome == smtp::Outcome::permanent &&
                       recipient.stage == smtp::Stage::rcpt;
     Failure what = failure(kept ? "4" + status.substr(1) : status, reason, diagnostic);
     if (recipient.reply) {

@@ -85,7 +85,7 @@ std::vector<io::Endpoint> Inbound::listening() const {
 
 bool Inbound::in_mynetworks(const io::Address& client) const {
   for (io::Cidr network : config_.mynetworks) {
-    if (broken_variant() == BrokenVariant::mynetworks_one_bit_short && network.prefix_length() > 0) {
+    if (config_.broken_variant == BrokenVariant::mynetworks_one_bit_short && network.prefix_length() > 0) {
       network = io::Cidr(network.network(), network.prefix_length() - 1);
     }
     if (network.contains(client)) return true;
@@ -351,7 +351,7 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
   const std::string summary = ": from=" + bracketed(queued.sender) + ", size=" + std::to_string(queued.content.size()) +
                               ", nrcpt=" + std::to_string(queued.recipients.size());
   const auto alive = alive_;
-  const bool acknowledged_early = broken_variant() == BrokenVariant::ack_before_fsync;
+  const bool acknowledged_early = config_.broken_variant == BrokenVariant::ack_before_fsync;
   if (acknowledged_early) connection.decide(smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + queued.id)));
   queue_.store(std::move(queued), [this, alive, id, summary, acknowledged_early](io::Result<std::string> stored) {
     if (!*alive) return;

@@ -303,7 +303,7 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
   if (report.route == Route::Kind::deliver) {
     if (!report.reached_server) {
       // Nobody answered: remember the destination as dead and defer what waits for it.
-      entry.dead_until = io_.now() + (broken_variant() == BrokenVariant::dead_destination_forever ? days(3650) : dead_destination_time(config_));
+      entry.dead_until = io_.now() + (config_.broken_variant == BrokenVariant::dead_destination_forever ? days(3650) : dead_destination_time(config_));
       entry.dead_reason = report.recipients.empty() ? "no server answered" : report.recipients.front().reason;
       entry.suspended_reason = "delivery temporarily suspended: " + entry.dead_reason;
       io_.observe(events::DestinationDead{.destination = slot.destination(), .until = entry.dead_until, .reason = entry.dead_reason});
@@ -320,7 +320,7 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
 
 bool Outbound::wants_notice(const smtp::RecipientParameters& requested, DsnAction action) const {
   static const smtp::RecipientParameters none_given;
-  const smtp::RecipientParameters& dsn = broken_variant() == BrokenVariant::notify_ignored ? none_given : requested;
+  const smtp::RecipientParameters& dsn = config_.broken_variant == BrokenVariant::notify_ignored ? none_given : requested;
   switch (action) {
     case DsnAction::failed: return !dsn.notify_given || dsn.notify_failure;
     case DsnAction::delayed: return config_.delay_warning_time.count() > 0 && (!dsn.notify_given || dsn.notify_delay);
@@ -358,7 +358,7 @@ std::string Outbound::notification(const QueuedMessage& message, DsnAction actio
   dsn.original = message.content;
   dsn.international = message.parameters.smtputf8;
   dsn.headers_only = action != DsnAction::failed ||
-                     (smtp::to_lower(message.parameters.ret) == "hdrs" && broken_variant() != BrokenVariant::notify_ignored);
+                     (smtp::to_lower(message.parameters.ret) == "hdrs" && config_.broken_variant != BrokenVariant::notify_ignored);
   return compose_dsn(dsn);
 }
 
@@ -401,7 +401,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
         notices[0].recipients.push_back(outcome.index);
         break;
       case smtp::Outcome::transient:
-        if (now >= expires && broken_variant() != BrokenVariant::never_expire) {
+        if (now >= expires && config_.broken_variant != BrokenVariant::never_expire) {
           state.state = RecipientState::bounced;
           counters_.bounced += 1;
           counters_.expired += 1;
@@ -420,7 +420,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
         counters_.deferred += 1;
         line.append(", dsn=").append(status).append(", status=deferred (").append(outcome.reason).append(")");
         if (outcome.possible_duplicate) counters_.possible_duplicates += 1;
-        if (!is_notification && (!state.delay_warned || broken_variant() == BrokenVariant::delay_notice_every_deferral) &&
+        if (!is_notification && (!state.delay_warned || config_.broken_variant == BrokenVariant::delay_notice_every_deferral) &&
             now - message.arrival >= config_.delay_warning_time &&
             wants_notice(dsn, DsnAction::delayed)) {
           notices[1].recipients.push_back(outcome.index);
@@ -446,7 +446,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
   for (Notice& notice : notices) {
     if (notice.recipients.empty()) continue;
     // (The bounce_loop variant makes one loop only, so that the world still ends.)
-    if (is_notification && (broken_variant() != BrokenVariant::bounce_loop || variant_loops_++ > 0)) {
+    if (is_notification && (config_.broken_variant != BrokenVariant::bounce_loop || variant_loops_++ > 0)) {
       counters_.notifications_dropped += notice.recipients.size();
       for (const std::size_t index : notice.recipients) {
         log(job.message_id + ": to=<" + message.recipients[index].recipient.mailbox.to_string() +
@@ -498,7 +498,7 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
     // (A notification about a notification happens only in the bounce_loop variant: it goes to
     // the failed notification's own recipient.)
     smtp::Mailbox notify = current->sender ? *current->sender : current->recipients.front().recipient.mailbox;
-    if (broken_variant() == BrokenVariant::notice_to_header_from) notify = header_from_variant(current->content, notify);
+    if (config_.broken_variant == BrokenVariant::notice_to_header_from) notify = header_from_variant(current->content, notify);
     dsn.recipients.push_back({smtp::Recipient{notify, {}}, RecipientState::queued, 0, Instant(), "", false});
     dsn.content = notification(*current, notice.action, notice.recipients, pending->outcomes, pending->expires, id);
     dsn.helo = config_.myhostname;

@@ -440,7 +440,7 @@ RecoveryReport Queue::recover(bool repair) {
       continue;
     }
     std::string_view bytes = contents.value();
-    if (broken_variant() == BrokenVariant::recovery_drops_last_change) bytes = without_last_state(bytes);
+    if (journal_.broken_variant == BrokenVariant::recovery_drops_last_change) bytes = without_last_state(bytes);
     std::optional<QueuedMessage> message = replay_queue_file(bytes, name);
     if (!message) {
       torn.push_back(name);

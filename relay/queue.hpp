@@ -31,6 +31,7 @@
 
 #include "io/io.hpp"
 #include "relay/id_table.hpp"
+#include "relay/broken_variant.hpp"
 #include "relay/queue_id.hpp"
 #include "smtp/server_session.hpp"
 #include "smtp/syntax.hpp"
@@ -126,6 +127,7 @@ struct JournalOptions {
   bool enabled = true;
   // A segment is retired, and a new one begun, once it holds this many bytes.
   std::uint64_t segment_bytes = 16 * 1024 * 1024;
+  BrokenVariant broken_variant = BrokenVariant::none;  // the relay's (recovery_drops_last_change)
 };
 
 class Queue {

@@ -96,7 +96,7 @@ void Router::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   }
   std::vector<io::MxRecord> records = answer.mx;
   const bool null_mx = records.size() == 1 && (records.front().exchange == "." || records.front().exchange.empty());
-  if (null_mx && broken_variant() != BrokenVariant::null_mx_as_implicit) {
+  if (null_mx && config_.broken_variant != BrokenVariant::null_mx_as_implicit) {
     return finish(id, Route::failed(Route::Kind::bounce, "5.1.10", "Domain " + name + " does not accept mail (nullMX)",
                        "null MX (RFC 7505)"));
   }
@@ -109,7 +109,7 @@ void Router::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   }
   // Preference order; equal preferences in a seeded random order (RFC 5321 §5.1).
   std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.preference < b.preference; });
-  if (broken_variant() == BrokenVariant::ignore_mx_preference) std::reverse(records.begin(), records.end());
+  if (config_.broken_variant == BrokenVariant::ignore_mx_preference) std::reverse(records.begin(), records.end());
   for (std::size_t start = 0; start < records.size();) {
     std::size_t end = start;
     while (end < records.size() && records[end].preference == records[start].preference) ++end;

@@ -9,12 +9,12 @@ namespace relaysim::relay {
 
 RetryPolicy RetryPolicy::from(const RelayConfig& config) {
   return {config.minimal_backoff_time, config.maximal_backoff_time, config.maximal_queue_lifetime,
-          config.bounce_queue_lifetime, config.retry_jitter_percent};
+          config.bounce_queue_lifetime, config.retry_jitter_percent, config.broken_variant};
 }
 
 Instant RetryPolicy::expiry(Instant arrival, bool notification) const {
   const Duration lifetime = notification ? bounce_lifetime : queue_lifetime;
-  return arrival + (broken_variant() == BrokenVariant::early_expiry ? lifetime / 2 : lifetime);
+  return arrival + (broken_variant == BrokenVariant::early_expiry ? lifetime / 2 : lifetime);
 }
 
 RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool notification, io::Random& random) const {
@@ -25,13 +25,13 @@ RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool noti
     const Duration spread = delay * jitter_percent / 100;
     delay = std::clamp(delay + random.duration_between(-spread, spread), minimal_backoff, maximal_backoff);
   }
-  if (broken_variant() == BrokenVariant::no_backoff) delay = std::chrono::seconds(30);
+  if (broken_variant == BrokenVariant::no_backoff) delay = std::chrono::seconds(30);
   RetryDecision decision{now + delay, delay, false, {}};
   decision.reason.reserve(64);
   decision.reason.append("backoff ").append(format_duration(delay)).append(" (age ").append(format_duration(age));
   decision.reason.append(", bounds ").append(format_duration(minimal_backoff)).append("..").append(format_duration(maximal_backoff)).append(")");
   const Instant expires = expiry(arrival, notification);
-  if (decision.next_attempt >= expires && broken_variant() != BrokenVariant::never_expire) {
+  if (decision.next_attempt >= expires && broken_variant != BrokenVariant::never_expire) {
     decision.next_attempt = std::max(expires, now);
     decision.delay = decision.next_attempt - now;
     decision.last_attempt = true;

@@ -36,6 +36,7 @@ struct RetryPolicy {
   Duration queue_lifetime = std::chrono::hours(5 * 24);
   Duration bounce_lifetime = std::chrono::hours(5 * 24);
   int jitter_percent = 10;
+  BrokenVariant broken_variant = BrokenVariant::none;
 
   static RetryPolicy from(const RelayConfig& config);
 

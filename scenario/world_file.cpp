@@ -352,6 +352,7 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
     case 2: {
       value.allow_keys({"type", "host", "disk", "config", "tls"});
       relay::RelayConfig config = value.find("config") ? read_relay_config(value.at("config")) : relay::RelayConfig{};
+      config.broken_variant = loaded.broken_variant;
       for (std::size_t i = 0; i < config.dkim_signing.size(); ++i) {
         resolve_dkim_key(config.dkim_signing[i], value.at("config").at("dkim_signing").items()[i].at("key"), loaded);
       }
@@ -399,6 +400,7 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
     case 5: {
       value.allow_keys({"type", "host", "disk", "org", "tls", "traffic", "test_deliverability"});
       salesforce::OrgConfig config = read_salesforce_node(value, start);
+      config.org.broken_variant = loaded.broken_variant;
       if (config.org.dkim) resolve_dkim_key(*config.org.dkim, value.at("org").at("dkim").at("key"), loaded);
       TlsMaterial& material = tls_material(loaded);
       salesforce::OrgTls tls;
@@ -563,11 +565,13 @@ void read_fault(World& world, const JsonValue& value, Instant start,
 
 }  // namespace
 
-LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory) {
+LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory,
+                       relay::BrokenVariant broken_variant) {
   const JsonValue root(document, "$");
   root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns",
                    "dns_changes", "tls", "dkim_keys", "nodes", "faults", "expect"});
   LoadedWorld loaded;
+  loaded.broken_variant = broken_variant;
   loaded.directory = directory;
   loaded.name = root.find("name") ? root.at("name").string() : std::string("unnamed");
   if (auto description = root.find("description")) loaded.description = description->string();

@@ -55,6 +55,7 @@ struct LoadedWorld {
   // The configurations the checks hold the nodes to, by node name.
   std::map<std::string, relay::RelayConfig> relay_configs;
   std::map<std::string, salesforce::Org> org_setups;
+  relay::BrokenVariant broken_variant = relay::BrokenVariant::none;  // of every relay and org (test code only)
   std::shared_ptr<TlsMaterial> tls;
   std::vector<Expectation> expectations;  // "expect"
   std::vector<PlannedMessage> planned;    // every Salesforce send and SMTP sender message, in file order
@@ -77,8 +78,10 @@ constexpr Duration run_length_default_max = days(30);
 // Throws InputError (with the JSON path) for anything wrong, including what sim::World refuses;
 // mistakes in separate nodes, faults and expectations are all reported (InputError::further()),
 // and expectations are held to the world (scenario/references.hpp).
-// `directory`: where files the document names (PEM files) are looked for.
-LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory = "");
+// `directory`: where files the document names (PEM files) are looked for. `broken_variant`: every
+// relay and org of the world broken that way (test code only: relay/broken_variant.hpp).
+LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory = "",
+                       relay::BrokenVariant broken_variant = relay::BrokenVariant::none);
 // Reads and parses a world file; a missing or unreadable file is an InputError at `$`.
 nlohmann::json read_world_document(const std::string& path);
 // Where a world file's relative file names start: its directory.
