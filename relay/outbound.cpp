@@ -6,22 +6,13 @@
 #include <cstdio>
 
 #include "io/assert.hpp"
+#include "relay/bounce.hpp"
 #include "relay/broken_variant.hpp"
+#include "relay/maillog.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::relay {
 namespace {
-
-// The notice_to_header_from variant's recipient: the address in the From: header (relay/broken_variant.hpp).
-smtp::Mailbox header_from_variant(std::string_view content, const smtp::Mailbox& otherwise) {
-  std::string value = smtp::header_value(content, "From");
-  if (const std::size_t open = value.rfind('<'), close = value.rfind('>'); open != std::string::npos && close > open) {
-    value = value.substr(open + 1, close - open - 1);
-  }
-  const std::size_t at = value.rfind('@');
-  if (at == std::string::npos || at == 0 || at + 1 == value.size()) return otherwise;
-  return smtp::Mailbox{value.substr(0, at), value.substr(at + 1)};
-}
 
 // Jobs taken per wake-up: a large backlog is dispatched in slices, letting other events run.
 constexpr std::size_t dispatch_batch_max = 1000;
@@ -29,19 +20,6 @@ constexpr std::size_t dispatch_batch_max = 1000;
 }  // namespace
 
 Duration dead_destination_time(const RelayConfig& config) { return config.minimal_backoff_time / 2; }
-
-std::string format_delay(Duration delay) {  // seconds with two decimals, as Postfix logs delay=
-  const long long hundredths = std::chrono::duration_cast<std::chrono::milliseconds>(delay).count() / 10;
-  const long long fraction = hundredths < 0 ? -(hundredths % 100) : hundredths % 100;
-  char buffer[32];
-  char* end = buffer;
-  if (hundredths < 0 && hundredths / 100 == 0) *end++ = '-';
-  end = std::to_chars(end, buffer + sizeof buffer, hundredths / 100).ptr;
-  *end++ = '.';
-  *end++ = static_cast<char>('0' + fraction / 10);
-  *end++ = static_cast<char>('0' + fraction % 10);
-  return std::string(buffer, end);
-}
 
 Outbound::Outbound(io::Io& io, const RelayConfig& config, Queue& queue, DeliveryTls tls)
     : io_(io),
@@ -318,62 +296,18 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
   apply(job, report);
 }
 
-bool Outbound::wants_notice(const smtp::RecipientParameters& requested, DsnAction action) const {
-  static const smtp::RecipientParameters none_given;
-  const smtp::RecipientParameters& dsn = config_.broken_variant == BrokenVariant::notify_ignored ? none_given : requested;
-  switch (action) {
-    case DsnAction::failed: return !dsn.notify_given || dsn.notify_failure;
-    case DsnAction::delayed: return config_.delay_warning_time.count() > 0 && (!dsn.notify_given || dsn.notify_delay);
-    case DsnAction::delivered: return dsn.notify_given && dsn.notify_success;
-    case DsnAction::relayed: return dsn.notify_given && dsn.notify_success;
-  }
-  return false;
-}
-
-std::string Outbound::notification(const QueuedMessage& message, DsnAction action, const std::vector<std::size_t>& recipients,
-                                   const std::map<std::size_t, RecipientOutcome>& outcomes, Instant until,
-                                   const std::string& id) {
-  DsnMessage dsn;
-  dsn.report.reporting_mta = config_.myhostname;
-  dsn.report.queue_id = message.id;
-  dsn.report.envelope_id = message.parameters.envid;
-  dsn.report.arrival_date = format_rfc5322(message.arrival);
-  for (const std::size_t index : recipients) {
-    const QueuedRecipient& queued = message.recipients[index];
-    const RecipientOutcome& outcome = outcomes.at(index);
-    DsnRecipient recipient;
-    recipient.final_recipient = queued.recipient.mailbox.to_string();
-    recipient.original_recipient = queued.recipient.dsn.orcpt;
-    recipient.action = action;
-    recipient.status = outcome.status;
-    recipient.remote_mta = outcome.diagnostic.empty() ? std::string() : outcome.remote_host;
-    recipient.diagnostic = outcome.diagnostic.empty() ? outcome.reason : outcome.diagnostic;
-    recipient.last_attempt_date = format_rfc5322(io_.now());
-    if (action == DsnAction::delayed) recipient.will_retry_until = format_rfc5322(until);
-    dsn.report.recipients.push_back(std::move(recipient));
-  }
-  dsn.to = message.sender ? message.sender->to_string() : message.recipients.front().recipient.mailbox.to_string();
-  dsn.date = io_.now();
-  dsn.message_id = id + "@" + config_.myhostname;
-  dsn.original = message.content;
-  dsn.international = message.parameters.smtputf8;
-  dsn.headers_only = action != DsnAction::failed ||
-                     (smtp::to_lower(message.parameters.ret) == "hdrs" && config_.broken_variant != BrokenVariant::notify_ignored);
-  return compose_dsn(dsn);
-}
-
 void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
   if (queue_.find(job.message_id) == nullptr) return job_finished(job.message_id, false);  // deleted meanwhile
   const QueuedMessage& message = *job.queued;
   const Instant now = io_.now();
   const bool is_notification = !message.sender.has_value();
   const Instant expires = policy_.expiry(message.arrival, is_notification);
-  const std::string delay = format_delay(now - message.arrival);
+  const std::string delay = maillog::format_delay(now - message.arrival);
   std::optional<RetryDecision> retry;
   std::vector<Queue::StateChange> changes;
   changes.reserve(report.recipients.size());
   std::vector<std::size_t> expired;  // their outcome's status becomes 4.4.7
-  std::array<Notice, 3> notices{{{DsnAction::failed, {}}, {DsnAction::delayed, {}}, {DsnAction::relayed, {}}}};
+  Notices notices;
 
   std::string line;
   for (const RecipientOutcome& outcome : report.recipients) {
@@ -383,22 +317,21 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
     state.attempts += 1;
     state.last_reply = outcome.reason;
     std::string_view status = outcome.status;
-    line.clear();
-    line.append(job.message_id).append(": to=<").append(address).append(">");
-    if (!dsn.orcpt.empty()) line.append(", orig_to=<").append(dsn.orcpt).append(">");
-    line.append(", relay=").append(outcome.relay).append(", delay=").append(delay);
+    std::string_view logged_status;  // Postfix's word for the log line
     switch (outcome.outcome) {
       case smtp::Outcome::delivered:
         state.state = RecipientState::delivered;
         counters_.delivered += 1;
-        line.append(", dsn=").append(status).append(", status=sent (").append(outcome.reason).append(")");
-        if (!is_notification && !outcome.remote_dsn && wants_notice(dsn, DsnAction::relayed)) notices[2].recipients.push_back(outcome.index);
+        logged_status = "sent";
+        if (!is_notification && !outcome.remote_dsn && wants_notice(config_, dsn, DsnAction::relayed)) {
+          notices.relayed.recipients.push_back(outcome.index);
+        }
         break;
       case smtp::Outcome::permanent:
         state.state = RecipientState::bounced;
         counters_.bounced += 1;
-        line.append(", dsn=").append(status).append(", status=bounced (").append(outcome.reason).append(")");
-        notices[0].recipients.push_back(outcome.index);
+        logged_status = "bounced";
+        notices.failed.recipients.push_back(outcome.index);
         break;
       case smtp::Outcome::transient:
         if (now >= expires && config_.broken_variant != BrokenVariant::never_expire) {
@@ -407,8 +340,8 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
           counters_.expired += 1;
           status = "4.4.7";
           expired.push_back(outcome.index);
-          line.append(", dsn=4.4.7, status=expired, returned to sender (").append(outcome.reason).append(")");
-          notices[0].recipients.push_back(outcome.index);
+          logged_status = "expired";
+          notices.failed.recipients.push_back(outcome.index);
           break;
         }
         if (!retry) {
@@ -418,20 +351,18 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
         state.state = RecipientState::deferred;
         state.next_attempt = retry->next_attempt;
         counters_.deferred += 1;
-        line.append(", dsn=").append(status).append(", status=deferred (").append(outcome.reason).append(")");
+        logged_status = "deferred";
         if (outcome.possible_duplicate) counters_.possible_duplicates += 1;
         if (!is_notification && (!state.delay_warned || config_.broken_variant == BrokenVariant::delay_notice_every_deferral) &&
-            now - message.arrival >= config_.delay_warning_time &&
-            wants_notice(dsn, DsnAction::delayed)) {
-          notices[1].recipients.push_back(outcome.index);
+            now - message.arrival >= config_.delay_warning_time && wants_notice(config_, dsn, DsnAction::delayed)) {
+          notices.delayed.recipients.push_back(outcome.index);
           state.delay_warned = true;
         }
         break;
     }
+    maillog::delivery(line, {job.message_id, address, dsn.orcpt, outcome.relay, delay, status, logged_status, outcome.reason});
     log(line);
-    if (outcome.possible_duplicate) {
-      log(job.message_id + ": warning: to=<" + address + ">: the connection was lost after the end of data: the message may be delivered twice");
-    }
+    if (outcome.possible_duplicate) log(maillog::possible_duplicate(job.message_id, address));
     io_.observe(events::RecipientSettled{.id = job.message_id,
                                          .rcpt = address,
                                          .outcome = outcome,
@@ -443,18 +374,18 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
 
   // Bounces of a notification, or of a message whose recipients asked for no notice, are dropped.
   std::vector<std::pair<Notice, std::string>> to_store;
-  for (Notice& notice : notices) {
+  for (Notice* kind : notices.all()) {
+    Notice& notice = *kind;
     if (notice.recipients.empty()) continue;
     // (The bounce_loop variant makes one loop only, so that the world still ends.)
     if (is_notification && (config_.broken_variant != BrokenVariant::bounce_loop || variant_loops_++ > 0)) {
       counters_.notifications_dropped += notice.recipients.size();
       for (const std::size_t index : notice.recipients) {
-        log(job.message_id + ": to=<" + message.recipients[index].recipient.mailbox.to_string() +
-            ">: undeliverable notification dropped, never bounced");
+        log(maillog::notice_dropped(job.message_id, message.recipients[index].recipient.mailbox.to_string()));
       }
       continue;
     }
-    std::erase_if(notice.recipients, [&](std::size_t index) { return !wants_notice(message.recipients[index].recipient.dsn, notice.action); });
+    std::erase_if(notice.recipients, [&](std::size_t index) { return !wants_notice(config_, message.recipients[index].recipient.dsn, notice.action); });
     if (notice.recipients.empty()) continue;
     const std::string id = queue_.allocate_id();
     to_store.push_back({notice, id});
@@ -492,24 +423,14 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
   const auto alive = alive_;
   if (pending->next < pending->notices.size()) {
     const auto& [notice, id] = pending->notices[pending->next++];
-    QueuedMessage dsn;
-    dsn.id = id;
-    dsn.arrival = io_.now();
-    // (A notification about a notification happens only in the bounce_loop variant: it goes to
-    // the failed notification's own recipient.)
-    smtp::Mailbox notify = current->sender ? *current->sender : current->recipients.front().recipient.mailbox;
-    if (config_.broken_variant == BrokenVariant::notice_to_header_from) notify = header_from_variant(current->content, notify);
-    dsn.recipients.push_back({smtp::Recipient{notify, {}}, RecipientState::queued, 0, Instant(), "", false});
-    dsn.content = notification(*current, notice.action, notice.recipients, pending->outcomes, pending->expires, id);
-    dsn.helo = config_.myhostname;
-    dsn.parameters.smtputf8 = current->parameters.smtputf8;  // an internationalized report needs SMTPUTF8 too
+    QueuedMessage dsn = notice_message(config_, *current, notice, pending->outcomes, io_.now(), pending->expires, id);
+    const smtp::Mailbox notify = dsn.recipients.front().recipient.mailbox;
     queue_.store(std::move(dsn), [this, alive, pending, notify, action = notice.action, covered = notice.recipients](io::Result<std::string> stored) {
       if (!*alive) return;
       const std::string& message_id = pending->message_id;
       if (stored) {
         counters_.notifications += 1;
-        const char* kind = action == DsnAction::failed ? "non-delivery" : action == DsnAction::delayed ? "delay" : "delivery status";
-        log(message_id + ": sender " + kind + " notification: " + stored.value());
+        log(maillog::notice_queued(message_id, action, stored.value()));
         std::vector<std::string> about;
         for (const std::size_t index : covered) about.push_back(pending->message->recipients[index].recipient.mailbox.to_string());
         io_.observe(events::NoticeQueued{.id = message_id, .dsn = stored.value(), .action = action, .to = notify, .about = std::move(about)});
@@ -533,7 +454,7 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
   queue_.update(pending->message_id, std::move(pending->changes), [this, alive, message_id = pending->message_id](io::Status status) {
     if (!*alive) return;
     if (!status) log("warning: " + message_id + ": cannot record delivery status: " + status.error().detail);
-    if (status && queue_.find(message_id) == nullptr) log(message_id + ": removed");
+    if (status && queue_.find(message_id) == nullptr) log(maillog::removed(message_id));
     job_finished(message_id, !status);
   });
 }

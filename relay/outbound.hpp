@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "io/io.hpp"
+#include "relay/bounce.hpp"
 #include "relay/config.hpp"
 #include "relay/delivery.hpp"
 #include "smtp/dsn.hpp"
@@ -37,10 +38,7 @@
 
 namespace relaysim::relay {
 
-using smtp::compose_dsn;
 using smtp::DsnAction;
-using smtp::DsnMessage;
-using smtp::DsnRecipient;
 
 struct OutboundCounters {
   std::uint64_t delivered = 0;  // recipients
@@ -80,10 +78,6 @@ class Outbound final : public DeliveryOwner {
     std::string suspended_reason;  // what a job deferred meanwhile says: "delivery temporarily suspended: <why>"
     io::Pending pump;
   };
-  struct Notice {
-    DsnAction action;
-    std::vector<std::size_t> recipients;  // queue indices
-  };
 
   void job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport report) override;
   std::optional<DeliveryJob> next_job(Delivery& slot) override;
@@ -116,9 +110,6 @@ class Outbound final : public DeliveryOwner {
   };
   void record(std::shared_ptr<PendingOutcome> pending);
   void job_finished(const std::string& id, bool write_failed);
-  std::string notification(const QueuedMessage& message, DsnAction action, const std::vector<std::size_t>& recipients,
-                           const std::map<std::size_t, RecipientOutcome>& outcomes, Instant until, const std::string& id);
-  bool wants_notice(const smtp::RecipientParameters& dsn, DsnAction action) const;
   void log(std::string_view line);
 
   io::Io& io_;
@@ -147,8 +138,5 @@ class Outbound final : public DeliveryOwner {
 
 // How long a destination where nobody answered is skipped.
 Duration dead_destination_time(const RelayConfig& config);
-
-// Postfix's delay= field: seconds with two decimals.
-std::string format_delay(Duration delay);
 
 }  // namespace relaysim::relay
