@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <fstream>
 #include <map>
 #include <set>
@@ -327,124 +328,152 @@ demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, L
   return config;
 }
 
-io::NodeFactory read_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
-  const std::size_t type = value.at("type").choice({"line_server", "line_client", "relay", "fake_mx", "smtp_sender", "salesforce"});
-  switch (type) {
-    case 0: {
-      value.allow_keys({"type", "host", "disk", "port", "journal"});
-      demo::LineServerConfig config;
-      if (auto port = value.find("port")) config.port = port->port();
-      if (auto journal = value.find("journal")) config.journal = journal->string();
-      return [config](io::Io& io) { return demo::make_line_server(io, config); };
+// One reader per node type: the node's keys into its configuration, and the factory that makes
+// the node in the world. What checks need later (mail stores, org state, planned messages, the
+// configurations) goes into `loaded`.
+io::NodeFactory read_line_server(const std::string&, const JsonValue& value, Instant, LoadedWorld&) {
+  value.allow_keys({"type", "host", "disk", "port", "journal"});
+  demo::LineServerConfig config;
+  if (auto port = value.find("port")) config.port = port->port();
+  if (auto journal = value.find("journal")) config.journal = journal->string();
+  return [config](io::Io& io) { return demo::make_line_server(io, config); };
+}
+
+io::NodeFactory read_line_client(const std::string&, const JsonValue& value, Instant, LoadedWorld&) {
+  value.allow_keys({"type", "host", "disk", "server", "port", "lines", "interval", "reply_timeout",
+                    "connect_timeout"});
+  demo::LineClientConfig config;
+  config.server = value.at("server").string();
+  if (auto port = value.find("port")) config.port = port->port();
+  if (auto lines = value.find("lines")) config.lines = static_cast<int>(lines->integer(0, 1'000'000));
+  if (auto interval = value.find("interval")) config.interval = interval->duration();
+  if (auto timeout = value.find("reply_timeout")) config.reply_timeout = timeout->duration();
+  if (auto timeout = value.find("connect_timeout")) config.connect_timeout = timeout->duration();
+  return [config](io::Io& io) { return demo::make_line_client(io, config); };
+}
+
+io::NodeFactory read_relay_node(const std::string& name, const JsonValue& value, Instant, LoadedWorld& loaded) {
+  value.allow_keys({"type", "host", "disk", "config", "tls"});
+  relay::RelayConfig config = value.find("config") ? read_relay_config(value.at("config")) : relay::RelayConfig{};
+  config.broken_variant = loaded.broken_variant;
+  for (std::size_t i = 0; i < config.dkim_signing.size(); ++i) {
+    resolve_dkim_key(config.dkim_signing[i], value.at("config").at("dkim_signing").items()[i].at("key"), loaded);
+  }
+  relay::RelayTls tls;
+  TlsMaterial& material = tls_material(loaded);
+  std::vector<const tls::Certificate*> trust;
+  if (auto settings = value.find("tls")) {
+    settings->allow_keys({"certificate", "trust"});
+    if (auto certificate = settings->find("certificate")) {
+      tls.server = material.context({tls::Role::server, presented_certificate(*certificate, loaded), {}, {}, tls::Verification::none,
+                                     tls::Version::tls1_2, tls::Version::tls1_3});
     }
-    case 1: {
-      value.allow_keys({"type", "host", "disk", "server", "port", "lines", "interval", "reply_timeout",
-                        "connect_timeout"});
-      demo::LineClientConfig config;
-      config.server = value.at("server").string();
-      if (auto port = value.find("port")) config.port = port->port();
-      if (auto lines = value.find("lines")) config.lines = static_cast<int>(lines->integer(0, 1'000'000));
-      if (auto interval = value.find("interval")) config.interval = interval->duration();
-      if (auto timeout = value.find("reply_timeout")) config.reply_timeout = timeout->duration();
-      if (auto timeout = value.find("connect_timeout")) config.connect_timeout = timeout->duration();
-      return [config](io::Io& io) { return demo::make_line_client(io, config); };
-    }
-    case 2: {
-      value.allow_keys({"type", "host", "disk", "config", "tls"});
-      relay::RelayConfig config = value.find("config") ? read_relay_config(value.at("config")) : relay::RelayConfig{};
-      config.broken_variant = loaded.broken_variant;
-      for (std::size_t i = 0; i < config.dkim_signing.size(); ++i) {
-        resolve_dkim_key(config.dkim_signing[i], value.at("config").at("dkim_signing").items()[i].at("key"), loaded);
-      }
-      relay::RelayTls tls;
-      TlsMaterial& material = tls_material(loaded);
-      std::vector<const tls::Certificate*> trust;
-      if (auto settings = value.find("tls")) {
-        settings->allow_keys({"certificate", "trust"});
-        if (auto certificate = settings->find("certificate")) {
-          tls.server = material.context({tls::Role::server, presented_certificate(*certificate, loaded), {}, {}, tls::Verification::none,
-                                         tls::Version::tls1_2, tls::Version::tls1_3});
-        }
-        trust = trusted(settings->find("trust"), loaded);
-      }
-      // Outbound TLS needs no certificate of its own: "may" and "encrypt" work without one;
-      // "verify" checks against `trust`.
-      tls.client.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
-      if (!trust.empty()) {
-        tls.client.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name,
-                                              tls::Version::tls1_2, tls::Version::tls1_3});
-      }
-      loaded.relay_configs[name] = config;
-      const auto keep = loaded.tls;
-      return [config, tls, keep](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, tls); };
-    }
-    case 3: {
-      value.allow_keys({"type", "host", "disk", "behaviour", "tls"});
-      fake_mx::Behaviour behaviour =
-          value.find("behaviour") ? read_fake_mx_behaviour(value.at("behaviour"), start) : fake_mx::Behaviour{};
-      const tls::Context* context = nullptr;
-      if (auto settings = value.find("tls")) {
-        settings->allow_keys({"certificate", "min_version", "max_version"});
-        const tls::Version minimum = settings->find("min_version") ? tls_version(settings->at("min_version")) : tls::Version::tls1_2;
-        const tls::Version maximum = settings->find("max_version") ? tls_version(settings->at("max_version")) : tls::Version::tls1_3;
-        if (maximum < minimum) settings->at("max_version").fail("a version at least min_version");
-        context = tls_material(loaded).context({tls::Role::server, presented_certificate(settings->at("certificate"), loaded), {}, {},
-                                                tls::Verification::none, minimum, maximum});
-      }
-      if (behaviour.starttls && context == nullptr) value.at("behaviour").at("starttls").fail("false, or a \"tls\" certificate for the node");
-      auto store = std::make_shared<fake_mx::MailStore>();
-      loaded.mail_stores[name] = store;
-      const auto keep = loaded.tls;
-      return [behaviour, store, context, keep](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, context, *store); };
-    }
-    case 5: {
-      value.allow_keys({"type", "host", "disk", "org", "tls", "traffic", "test_deliverability"});
-      salesforce::OrgConfig config = read_salesforce_node(value, start);
-      config.org.broken_variant = loaded.broken_variant;
-      if (config.org.dkim) resolve_dkim_key(*config.org.dkim, value.at("org").at("dkim").at("key"), loaded);
-      TlsMaterial& material = tls_material(loaded);
-      salesforce::OrgTls tls;
-      tls.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
-      std::vector<const tls::Certificate*> trust;
-      if (auto settings = value.find("tls")) {
-        settings->allow_keys({"trust"});
-        trust = trusted(settings->find("trust"), loaded);
-      }
-      if (!trust.empty()) {
-        tls.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name, tls::Version::tls1_2,
-                                       tls::Version::tls1_3});
-      }
-      for (std::size_t i = 0; i < config.org.relays.size(); ++i) {
-        if (salesforce::verifies(config.org.relays[i].tls) && tls.verify == nullptr) {
-          value.at("org").at("relays").items()[i].at("tls").fail("a setting without Verify, or \"tls\": {\"trust\": [...]} on the node naming the authorities Salesforce trusts");
-        }
-      }
-      for (const salesforce::Send& send : config.traffic) {
-        PlannedMessage planned{name, send.label, send.subject, {}};
-        for (const smtp::Mailbox& to : send.to) planned.to.push_back(to.to_string());
-        loaded.planned.push_back(std::move(planned));
-      }
-      for (const salesforce::DeliverabilityTest& test : config.deliverability_tests) {
-        loaded.planned.push_back({name, "", std::nullopt, {test.to.to_string()}});
-      }
-      auto state = std::make_shared<salesforce::OrgState>();
-      loaded.orgs[name] = state;
-      loaded.org_setups[name] = config.org;
-      const auto keep = loaded.tls;
-      return [config, tls, state, keep](io::Io& io) { return salesforce::make_org_node(io, config, tls, *state); };
-    }
-    default: {
-      const tls::Context* context = nullptr;
-      const demo::SmtpSenderConfig config = read_smtp_sender(value, start, loaded, context);
-      for (const demo::SmtpSenderMessage& message : config.messages) {
-        PlannedMessage planned{name, "", std::string(smtp::header_value(message.content, "Subject")), {}};
-        for (const auto& recipient : message.recipients) planned.to.push_back(recipient.mailbox.to_string());
-        loaded.planned.push_back(std::move(planned));
-      }
-      const auto keep = loaded.tls;
-      return [config, context, keep](io::Io& io) { return demo::make_smtp_sender(io, config, context); };
+    trust = trusted(settings->find("trust"), loaded);
+  }
+  // Outbound TLS needs no certificate of its own: "may" and "encrypt" work without one;
+  // "verify" checks against `trust`.
+  tls.client.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  if (!trust.empty()) {
+    tls.client.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name,
+                                          tls::Version::tls1_2, tls::Version::tls1_3});
+  }
+  loaded.relay_configs[name] = config;
+  const auto keep = loaded.tls;
+  return [config, tls, keep](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, tls); };
+}
+
+io::NodeFactory read_fake_mx_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
+  value.allow_keys({"type", "host", "disk", "behaviour", "tls"});
+  fake_mx::Behaviour behaviour =
+      value.find("behaviour") ? read_fake_mx_behaviour(value.at("behaviour"), start) : fake_mx::Behaviour{};
+  const tls::Context* context = nullptr;
+  if (auto settings = value.find("tls")) {
+    settings->allow_keys({"certificate", "min_version", "max_version"});
+    const tls::Version minimum = settings->find("min_version") ? tls_version(settings->at("min_version")) : tls::Version::tls1_2;
+    const tls::Version maximum = settings->find("max_version") ? tls_version(settings->at("max_version")) : tls::Version::tls1_3;
+    if (maximum < minimum) settings->at("max_version").fail("a version at least min_version");
+    context = tls_material(loaded).context({tls::Role::server, presented_certificate(settings->at("certificate"), loaded), {}, {},
+                                            tls::Verification::none, minimum, maximum});
+  }
+  if (behaviour.starttls && context == nullptr) value.at("behaviour").at("starttls").fail("false, or a \"tls\" certificate for the node");
+  auto store = std::make_shared<fake_mx::MailStore>();
+  loaded.mail_stores[name] = store;
+  const auto keep = loaded.tls;
+  return [behaviour, store, context, keep](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, context, *store); };
+}
+
+io::NodeFactory read_salesforce_org_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
+  value.allow_keys({"type", "host", "disk", "org", "tls", "traffic", "test_deliverability"});
+  salesforce::OrgConfig config = read_salesforce_node(value, start);
+  config.org.broken_variant = loaded.broken_variant;
+  if (config.org.dkim) resolve_dkim_key(*config.org.dkim, value.at("org").at("dkim").at("key"), loaded);
+  TlsMaterial& material = tls_material(loaded);
+  salesforce::OrgTls tls;
+  tls.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  std::vector<const tls::Certificate*> trust;
+  if (auto settings = value.find("tls")) {
+    settings->allow_keys({"trust"});
+    trust = trusted(settings->find("trust"), loaded);
+  }
+  if (!trust.empty()) {
+    tls.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name, tls::Version::tls1_2,
+                                   tls::Version::tls1_3});
+  }
+  for (std::size_t i = 0; i < config.org.relays.size(); ++i) {
+    if (salesforce::verifies(config.org.relays[i].tls) && tls.verify == nullptr) {
+      value.at("org").at("relays").items()[i].at("tls").fail("a setting without Verify, or \"tls\": {\"trust\": [...]} on the node naming the authorities Salesforce trusts");
     }
   }
+  for (const salesforce::Send& send : config.traffic) {
+    PlannedMessage planned{name, send.label, send.subject, {}};
+    for (const smtp::Mailbox& to : send.to) planned.to.push_back(to.to_string());
+    loaded.planned.push_back(std::move(planned));
+  }
+  for (const salesforce::DeliverabilityTest& test : config.deliverability_tests) {
+    loaded.planned.push_back({name, "", std::nullopt, {test.to.to_string()}});
+  }
+  auto state = std::make_shared<salesforce::OrgState>();
+  loaded.orgs[name] = state;
+  loaded.org_setups[name] = config.org;
+  const auto keep = loaded.tls;
+  return [config, tls, state, keep](io::Io& io) { return salesforce::make_org_node(io, config, tls, *state); };
+}
+
+io::NodeFactory read_smtp_sender_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
+  const tls::Context* context = nullptr;
+  const demo::SmtpSenderConfig config = read_smtp_sender(value, start, loaded, context);
+  for (const demo::SmtpSenderMessage& message : config.messages) {
+    PlannedMessage planned{name, "", std::string(smtp::header_value(message.content, "Subject")), {}};
+    for (const auto& recipient : message.recipients) planned.to.push_back(recipient.mailbox.to_string());
+    loaded.planned.push_back(std::move(planned));
+  }
+  const auto keep = loaded.tls;
+  return [config, context, keep](io::Io& io) { return demo::make_smtp_sender(io, config, context); };
+}
+
+io::NodeFactory read_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
+  struct NodeType {
+    std::string_view name;
+    io::NodeFactory (*read)(const std::string&, const JsonValue&, Instant, LoadedWorld&);
+  };
+  static constexpr std::array<NodeType, 6> node_types{{
+      {"line_server", read_line_server},
+      {"line_client", read_line_client},
+      {"relay", read_relay_node},
+      {"fake_mx", read_fake_mx_node},
+      {"smtp_sender", read_smtp_sender_node},
+      {"salesforce", read_salesforce_org_node},
+  }};
+  const JsonValue type = value.at("type");
+  if (type.is_string()) {
+    const std::string wanted = type.string();
+    for (const NodeType& known : node_types) {
+      if (known.name == wanted) return known.read(name, value, start, loaded);
+    }
+  }
+  std::string list;
+  for (const NodeType& known : node_types) list += (list.empty() ? "\"" : ", \"") + std::string(known.name) + "\"";
+  type.fail("one of " + list);
 }
 
 sim::DiskConfig read_disk(const JsonValue& value) {
