@@ -16,6 +16,7 @@
 #include "support/smtp_nodes.hpp"
 #include "support/test_world.hpp"
 #include "tls/certificate.hpp"
+#include "support/dns_records.hpp"
 
 using namespace relaysim;
 using namespace relaysim::testing;
@@ -83,8 +84,8 @@ void office_relay_and_mx(sim::World& world, TraceRecorder& trace) {
   world.add_host({"relay", {address("203.0.113.10")}});
   world.add_host({"office", {address("10.1.2.3")}});
   world.add_host({"mx", {mx_endpoint.address}});
-  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 300, {}});
-  world.set_dns("mx.dest.example", {{mx_endpoint.address}, {}, {}, {}, 300, {}});
+  world.set_dns("dest.example", records().mx(10, "mx.dest.example"));
+  world.set_dns("mx.dest.example", records().a(mx_endpoint.address));
 }
 
 fake_mx::Behaviour from_json(const char* text) {
@@ -492,8 +493,8 @@ TEST_CASE("a late bounce: accepted with 250, then a DSN reaches the sender's MX 
     // The sender's domain and its MX, a second fake MX that keeps what it gets.
     fake_mx::MailStore sender_side;
     w.world.add_host({"mx.acme.example", {address("192.0.2.100")}});
-    w.world.set_dns("acme.example", {{}, {{10, "mx.acme.example"}}, {}, {}, 300, {}});
-    w.world.set_dns("mx.acme.example", {{address("192.0.2.100")}, {}, {}, {}, 300, {}});
+    w.world.set_dns("acme.example", records().mx(10, "mx.acme.example"));
+    w.world.set_dns("mx.acme.example", records().a("192.0.2.100"));
     w.world.add_process({"acme-mx", "mx.acme.example", [&](io::Io& io) {
                            return std::make_unique<fake_mx::FakeMxNode>(io, fake_mx::Behaviour{}, nullptr, sender_side);
                          }, {}});
@@ -553,13 +554,13 @@ TEST_CASE("limits: messages per client within a window, the window moves on", "[
 
 TEST_CASE("authentication: SPF, DKIM and DMARC decide inbox, spam or 5.7.26, with Authentication-Results", "[fake_mx][mailauth]") {
   MxWorld w(from_json(R"({"hostname": "mx.dest.example", "authentication": {"spf_fail": "spam"}})"));
-  w.world.set_dns("acme.example", {{}, {}, {"v=spf1 ip4:198.51.100.10 -all"}, {}, 300, {}});
-  w.world.set_dns("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject"}, {}, 300, {}});
-  w.world.set_dns("other.example", {{}, {}, {"v=spf1 ip4:198.51.100.10 -all"}, {}, 300, {}});
+  w.world.set_dns("acme.example", records().txt("v=spf1 ip4:198.51.100.10 -all"));
+  w.world.set_dns("_dmarc.acme.example", records().txt("v=DMARC1; p=reject"));
+  w.world.set_dns("other.example", records().txt("v=spf1 ip4:198.51.100.10 -all"));
   EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
   REQUIRE(raw != nullptr);
   const mailauth::DkimKey key(raw);
-  w.world.set_dns("sel1._domainkey.acme.example", {{}, {}, {key.txt_record()}, {}, 300, {}});
+  w.world.set_dns("sel1._domainkey.acme.example", records().txt(key.txt_record()));
   const std::string letter = "From: News <news@acme.example>\r\nTo: ann@dest.example\r\nSubject: hello\r\n\r\nbody\r\n";
   mailauth::DkimSignerConfig signer;
   signer.domain = "acme.example";
@@ -602,7 +603,7 @@ TEST_CASE("authentication: SPF, DKIM and DMARC decide inbox, spam or 5.7.26, wit
 
 TEST_CASE("authentication: a DNS failure gives temperror and the message is kept", "[fake_mx][mailauth]") {
   MxWorld w(from_json(R"({"hostname": "mx.dest.example", "authentication": true})"));
-  w.world.set_dns("acme.example", {{}, {}, {"v=spf1 -all"}, {}, 300, {}});
+  w.world.set_dns("acme.example", records().txt("v=spf1 -all"));
   w.world.add_dns_fault({sim::DnsFault::Kind::servfail, "acme.example", io::DnsType::txt, t0(), t0() + 1h});
   w.world.add_dns_fault({sim::DnsFault::Kind::timeout, "_dmarc.acme.example", std::nullopt, t0(), t0() + 1h});
   SendRecord& record = w.send_from("client", "203.0.113.5",
@@ -624,7 +625,7 @@ TEST_CASE("a DKIM signature survives the relay: long lines, trailing whitespace,
   EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048});
   REQUIRE(raw != nullptr);
   const mailauth::DkimKey key(raw);
-  world.set_dns("sel1._domainkey.acme.example", {{}, {}, {key.txt_record()}, {}, 300, {}});
+  world.set_dns("sel1._domainkey.acme.example", records().txt(key.txt_record()));
   fake_mx::MailStore store;
   world.add_process({"mx", "mx", [&](io::Io& io) {
                        return std::make_unique<fake_mx::FakeMxNode>(io, from_json(R"({"hostname": "mx.dest.example", "authentication": true})"),

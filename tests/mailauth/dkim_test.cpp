@@ -6,6 +6,9 @@
 
 #include "io/zone.hpp"
 #include "mailauth/dkim.hpp"
+#include "support/dns_records.hpp"
+
+using relaysim::testing::records;
 
 using namespace relaysim;
 using mailauth::Canonicalization;
@@ -72,7 +75,7 @@ TEST_CASE("DKIM signatures verify for RSA and Ed25519, relaxed and simple", "[dk
     for (const auto mode : {Canonicalization::relaxed, Canonicalization::simple}) {
       auto key = new_key(ed25519);
       io::Zone zone;
-      zone.set("sel1._domainkey.acme.example", {{}, {}, {key->txt_record()}, {}, 300, {}});
+      zone.set("sel1._domainkey.acme.example", records().txt(key->txt_record()));
       const mailauth::DkimSignerConfig config = signer(mode);
       const std::string signed_message = mailauth::sign_dkim(message, *key, config, now) + message;
       const auto checks = verify(signed_message, zone);
@@ -90,7 +93,7 @@ TEST_CASE("DKIM signatures verify for RSA and Ed25519, relaxed and simple", "[dk
 TEST_CASE("DKIM tells each way a signature breaks", "[dkim]") {
   auto key = new_key(false);
   io::Zone zone;
-  zone.set("sel1._domainkey.acme.example", {{}, {}, {key->txt_record()}, {}, 300, {}});
+  zone.set("sel1._domainkey.acme.example", records().txt(key->txt_record()));
   const mailauth::DkimSignerConfig relaxed = signer();
   const std::string signature = mailauth::sign_dkim(message, *key, relaxed, now);
   const auto result_of = [&](const std::string& text) {
@@ -113,11 +116,11 @@ TEST_CASE("DKIM tells each way a signature breaks", "[dkim]") {
   // A field not signed may be added freely.
   CHECK(result_of("X-Added: by a relay\r\n" + signature + message).first == DkimResult::pass);
   // Keys: revoked, missing, of the wrong kind; the record's problems are permerrors.
-  zone.set("sel1._domainkey.acme.example", {{}, {}, {"v=DKIM1; k=rsa; p="}, {}, 300, {}});
+  zone.set("sel1._domainkey.acme.example", records().txt("v=DKIM1; k=rsa; p="));
   CHECK(result_of(signature + message) == std::pair(DkimResult::permerror, std::string("key revoked")));
   zone.remove("sel1._domainkey.acme.example");
   CHECK(result_of(signature + message).first == DkimResult::permerror);
-  zone.set("sel1._domainkey.acme.example", {{}, {}, {new_key(true)->txt_record()}, {}, 300, {}});
+  zone.set("sel1._domainkey.acme.example", records().txt(new_key(true)->txt_record()));
   CHECK(result_of(signature + message).first == DkimResult::permerror);
   // rsa-sha1 is refused (RFC 8301), as are missing tags and an unsigned From.
   std::string sha1 = signature;
@@ -144,7 +147,7 @@ TEST_CASE("DKIM reports a temporary key lookup failure as temperror", "[dkim]") 
 TEST_CASE("DKIM refuses an expired signature and an RSA key under 1024 bits", "[dkim]") {
   auto key = new_key(true);
   io::Zone zone;
-  zone.set("sel1._domainkey.acme.example", {{}, {}, {key->txt_record()}, {}, 300, {}});
+  zone.set("sel1._domainkey.acme.example", records().txt(key->txt_record()));
   mailauth::DkimSignerConfig config = signer();
   config.expire_after = std::chrono::hours(1);
   const std::string signed_message = mailauth::sign_dkim(message, *key, config, now - std::chrono::hours(2)) + message;
@@ -159,7 +162,7 @@ TEST_CASE("DKIM refuses an expired signature and an RSA key under 1024 bits", "[
   EVP_PKEY* small = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{768});
   REQUIRE(small != nullptr);
   const mailauth::DkimKey weak(small);
-  zone.set("sel1._domainkey.acme.example", {{}, {}, {weak.txt_record()}, {}, 300, {}});
+  zone.set("sel1._domainkey.acme.example", records().txt(weak.txt_record()));
   checks = verify(mailauth::sign_dkim(message, weak, signer(), now) + message, zone);
   REQUIRE(checks.size() == 1);
   CHECK(checks[0].result == DkimResult::permerror);

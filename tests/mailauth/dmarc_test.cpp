@@ -4,6 +4,9 @@
 
 #include "io/zone.hpp"
 #include "mailauth/dmarc.hpp"
+#include "support/dns_records.hpp"
+
+using relaysim::testing::records;
 
 using namespace relaysim;
 using mailauth::DmarcPolicy;
@@ -38,7 +41,7 @@ TEST_CASE("the organisational domain is the registered one", "[dmarc]") {
 
 TEST_CASE("DMARC passes on an aligned SPF or DKIM pass, and fails otherwise", "[dmarc]") {
   io::Zone zone;
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject; rua=mailto:d@acme.example"}, {}, 300, {}});
+  zone.set("_dmarc.acme.example", records().txt("v=DMARC1; p=reject; rua=mailto:d@acme.example"));
   // Bounce management: SPF passes for Salesforce's VERP domain, which is not aligned with acme.
   mailauth::DmarcInput verp{"acme.example", mailauth::SpfResult::pass, "na1.bnc.salesforce.com", {}, 0};
   auto outcome = check(zone, verp);
@@ -54,7 +57,7 @@ TEST_CASE("DMARC passes on an aligned SPF or DKIM pass, and fails otherwise", "[
   // Relaxed alignment takes a subdomain; strict does not.
   mailauth::DmarcInput sub{"acme.example", mailauth::SpfResult::pass, "bounce.acme.example", {}, 0};
   CHECK(check(zone, sub).result == DmarcResult::pass);
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=quarantine; aspf=s; adkim=s"}, {}, 300, {}});
+  zone.set("_dmarc.acme.example", records().txt("v=DMARC1; p=quarantine; aspf=s; adkim=s"));
   CHECK(check(zone, sub).result == DmarcResult::fail);
   sub.dkim = {dkim("mail.acme.example")};
   CHECK(check(zone, sub).result == DmarcResult::fail);
@@ -66,7 +69,7 @@ TEST_CASE("DMARC passes on an aligned SPF or DKIM pass, and fails otherwise", "[
 
 TEST_CASE("DMARC finds the policy at the organisational domain, applies sp= and pct=", "[dmarc]") {
   io::Zone zone;
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject; sp=quarantine; pct=50"}, {}, 300, {}});
+  zone.set("_dmarc.acme.example", records().txt("v=DMARC1; p=reject; sp=quarantine; pct=50"));
   mailauth::DmarcInput input{"news.acme.example", mailauth::SpfResult::fail, "news.acme.example", {}, 10};
   auto outcome = check(zone, input);
   CHECK(outcome.record_domain == "acme.example");
@@ -78,9 +81,9 @@ TEST_CASE("DMARC finds the policy at the organisational domain, applies sp= and 
   CHECK(check(zone, input).disposition == DmarcPolicy::quarantine);  // sampled out: reject -> quarantine
   // No record, two records, not DMARC: none. A DNS failure: temperror.
   CHECK(check(io::Zone{}, input).result == DmarcResult::none);
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=DMARC1; p=reject", "v=DMARC1; p=none"}, {}, 300, {}});
+  zone.set("_dmarc.acme.example", records().txt("v=DMARC1; p=reject").txt("v=DMARC1; p=none"));
   CHECK(check(zone, input).result == DmarcResult::none);
-  zone.set("_dmarc.acme.example", {{}, {}, {"v=spf1 -all"}, {}, 300, {}});
+  zone.set("_dmarc.acme.example", records().txt("v=spf1 -all"));
   CHECK(check(zone, input).result == DmarcResult::none);
   mailauth::Lookups lookups;
   const auto broken = mailauth::run_with(lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_dmarc(input, answers); },

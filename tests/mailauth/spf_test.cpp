@@ -5,6 +5,9 @@
 
 #include "io/zone.hpp"
 #include "mailauth/spf.hpp"
+#include "support/dns_records.hpp"
+
+using relaysim::testing::records;
 
 using namespace relaysim;
 using mailauth::SpfResult;
@@ -16,15 +19,15 @@ io::Address ip(const char* text) { return *io::Address::parse(text); }
 // RFC 7208 Appendix A's zone, with example.com's SPF record given per test.
 io::Zone appendix_a(const std::string& record) {
   io::Zone zone;
-  zone.set("example.com", {{ip("192.0.2.10"), ip("192.0.2.11")}, {{10, "mail-a.example.com"}, {20, "mail-b.example.com"}}, {record}, {}, 300, {}});
-  zone.set("amy.example.com", {{ip("192.0.2.65")}, {}, {}, {}, 300, {}});
-  zone.set("bob.example.com", {{ip("192.0.2.66")}, {}, {}, {}, 300, {}});
-  zone.set("mail-a.example.com", {{ip("192.0.2.129")}, {}, {}, {}, 300, {}});
-  zone.set("mail-b.example.com", {{ip("192.0.2.130")}, {}, {}, {}, 300, {}});
-  zone.set("www.example.com", {{}, {}, {}, "example.com", 300, {}});
-  zone.set("mail-c.example.org", {{ip("192.0.2.140")}, {}, {}, {}, 300, {}});
-  zone.set("example.org", {{}, {{10, "mail-c.example.org"}}, {}, {}, 300, {}});
-  const auto pointer = [&zone](const char* address, const char* name) { zone.set(io::reverse_name(ip(address)), {{}, {}, {}, {}, 300, {name}}); };
+  zone.set("example.com", records().a("192.0.2.10").a("192.0.2.11").mx(10, "mail-a.example.com").mx(20, "mail-b.example.com").txt(record));
+  zone.set("amy.example.com", records().a("192.0.2.65"));
+  zone.set("bob.example.com", records().a("192.0.2.66"));
+  zone.set("mail-a.example.com", records().a("192.0.2.129"));
+  zone.set("mail-b.example.com", records().a("192.0.2.130"));
+  zone.set("www.example.com", records().cname("example.com"));
+  zone.set("mail-c.example.org", records().a("192.0.2.140"));
+  zone.set("example.org", records().mx(10, "mail-c.example.org"));
+  const auto pointer = [&zone](const char* address, const char* name) { zone.set(io::reverse_name(ip(address)), records().ptr(name)); };
   pointer("192.0.2.10", "example.com");
   pointer("192.0.2.11", "example.com");
   pointer("192.0.2.65", "amy.example.com");
@@ -82,8 +85,8 @@ TEST_CASE("SPF macros expand as RFC 7208 section 7.4 shows", "[spf]") {
   CHECK(!mailauth::expand_spf_macros("%{x}", "example.com", request.sender, request, false));
   // %{p}: the client's validated name, with DNS; "unknown" without.
   io::Zone zone;
-  zone.set(io::reverse_name(ip("192.0.2.3")), {{}, {}, {}, {}, 300, {"mx.example.org"}});
-  zone.set("mx.example.org", {{ip("192.0.2.3")}, {}, {}, {}, 300, {}});
+  zone.set(io::reverse_name(ip("192.0.2.3")), records().ptr("mx.example.org"));
+  zone.set("mx.example.org", records().a("192.0.2.3"));
   request.client = ip("192.0.2.3");
   mailauth::Lookups lookups;
   const auto with_dns = mailauth::run_with(
@@ -133,7 +136,7 @@ TEST_CASE("SPF gives every result with its reason", "[spf]") {
   CHECK(check(appendix_a("v=spf1 redirect=a.example redirect=b.example"), "192.0.2.1").result == SpfResult::permerror);
   // Two SPF records: permerror. Unknown modifiers are ignored.
   io::Zone two = appendix_a("v=spf1 -all");
-  two.set("example.com", {{}, {}, {"v=spf1 -all", "v=spf1 +all"}, {}, 300, {}});
+  two.set("example.com", records().txt("v=spf1 -all").txt("v=spf1 +all"));
   CHECK(check(two, "192.0.2.1").result == SpfResult::permerror);
   CHECK(check(appendix_a("v=spf1 moo=cow +all"), "192.0.2.1").result == SpfResult::pass);
   // A temporary DNS failure is temperror.
@@ -148,7 +151,7 @@ TEST_CASE("SPF gives every result with its reason", "[spf]") {
   CHECK(outcome.result == SpfResult::temperror);
   // The null sender checks the HELO identity.
   io::Zone helo = appendix_a("v=spf1 -all");
-  helo.set("mail.example.com", {{ip("192.0.2.77")}, {}, {"v=spf1 a -all"}, {}, 300, {}});
+  helo.set("mail.example.com", records().a("192.0.2.77").txt("v=spf1 a -all"));
   const auto by_helo = check(helo, "192.0.2.77", "");
   CHECK(by_helo.identity == "helo");
   CHECK(by_helo.domain == "mail.example.com");
@@ -157,19 +160,19 @@ TEST_CASE("SPF gives every result with its reason", "[spf]") {
 
 TEST_CASE("SPF include, redirect and exp behave as RFC 7208 sections 5.2, 6.1 and 6.2 say", "[spf]") {
   io::Zone zone = appendix_a("v=spf1 include:_spf.provider.example -all");
-  zone.set("_spf.provider.example", {{}, {}, {"v=spf1 ip4:13.108.0.0/14 ~all"}, {}, 300, {}});
+  zone.set("_spf.provider.example", records().txt("v=spf1 ip4:13.108.0.0/14 ~all"));
   CHECK(check(zone, "13.110.1.1").result == SpfResult::pass);
   CHECK(check(zone, "192.0.2.1").result == SpfResult::fail);  // the include's softfail is no match
-  zone.set("example.com", {{}, {}, {"v=spf1 include:nospf.example -all"}, {}, 300, {}});
-  zone.set("nospf.example", {{ip("192.0.2.9")}, {}, {}, {}, 300, {}});
+  zone.set("example.com", records().txt("v=spf1 include:nospf.example -all"));
+  zone.set("nospf.example", records().a("192.0.2.9"));
   CHECK(check(zone, "192.0.2.1").result == SpfResult::permerror);  // include of a domain without SPF
-  zone.set("example.com", {{}, {}, {"v=spf1 redirect=_spf.provider.example"}, {}, 300, {}});
+  zone.set("example.com", records().txt("v=spf1 redirect=_spf.provider.example"));
   CHECK(check(zone, "13.108.5.5").result == SpfResult::pass);
   CHECK(check(zone, "192.0.2.1").result == SpfResult::softfail);
-  zone.set("example.com", {{}, {}, {"v=spf1 redirect=nospf.example"}, {}, 300, {}});
+  zone.set("example.com", records().txt("v=spf1 redirect=nospf.example"));
   CHECK(check(zone, "192.0.2.1").result == SpfResult::permerror);
-  zone.set("example.com", {{}, {}, {"v=spf1 -all exp=explain.example.com"}, {}, 300, {}});
-  zone.set("explain.example.com", {{}, {}, {"%{i} is not one of %{d}'s designated mail servers."}, {}, 300, {}});
+  zone.set("example.com", records().txt("v=spf1 -all exp=explain.example.com"));
+  zone.set("explain.example.com", records().txt("%{i} is not one of %{d}'s designated mail servers."));
   const auto failed = check(zone, "192.0.2.1");
   CHECK(failed.result == SpfResult::fail);
   CHECK(failed.explanation == "192.0.2.1 is not one of example.com's designated mail servers.");
@@ -179,24 +182,24 @@ TEST_CASE("SPF stops at 10 DNS-querying terms and at 2 void lookups", "[spf]") {
   io::Zone zone = appendix_a("v=spf1 include:l1.example -all");
   for (int i = 1; i <= 11; ++i) {
     const std::string next = i < 11 ? "include:l" + std::to_string(i + 1) + ".example " : "";
-    zone.set("l" + std::to_string(i) + ".example", {{}, {}, {"v=spf1 " + next + "ip4:192.0.2.1 -all"}, {}, 300, {}});
+    zone.set("l" + std::to_string(i) + ".example", records().txt("v=spf1 " + next + "ip4:192.0.2.1 -all"));
   }
   const auto deep = check(zone, "192.0.2.1");
   CHECK(deep.result == SpfResult::permerror);
   CHECK(deep.reason.find("more than 10") != std::string::npos);
-  zone.set("l10.example", {{}, {}, {"v=spf1 ip4:192.0.2.1 -all"}, {}, 300, {}});
+  zone.set("l10.example", records().txt("v=spf1 ip4:192.0.2.1 -all"));
   const auto ten = check(zone, "192.0.2.1");
   CHECK(ten.result == SpfResult::pass);
   CHECK(ten.dns_lookups == 10);
-  zone.set("example.com", {{}, {}, {"v=spf1 a:gone1.example a:gone2.example a:gone3.example +all"}, {}, 300, {}});
+  zone.set("example.com", records().txt("v=spf1 a:gone1.example a:gone2.example a:gone3.example +all"));
   const auto voids = check(zone, "192.0.2.1");
   CHECK(voids.result == SpfResult::permerror);
   CHECK(voids.void_lookups == 3);
-  zone.set("example.com", {{}, {}, {"v=spf1 a:gone1.example a:gone2.example +all"}, {}, 300, {}});
+  zone.set("example.com", records().txt("v=spf1 a:gone1.example a:gone2.example +all"));
   CHECK(check(zone, "192.0.2.1").result == SpfResult::pass);
   // exists: with macros, as used for per-address lookups.
-  zone.set("example.com", {{}, {}, {"v=spf1 exists:%{ir}.ok.example -all"}, {}, 300, {}});
-  zone.set("1.2.0.192.ok.example", {{ip("127.0.0.2")}, {}, {}, {}, 300, {}});
+  zone.set("example.com", records().txt("v=spf1 exists:%{ir}.ok.example -all"));
+  zone.set("1.2.0.192.ok.example", records().a("127.0.0.2"));
   CHECK(check(zone, "192.0.2.1").result == SpfResult::pass);
   CHECK(check(zone, "192.0.2.2").result == SpfResult::fail);
 }

@@ -17,6 +17,9 @@
 
 #include "real/runtime.hpp"
 #include "relay/queue.hpp"
+#include "support/dns_records.hpp"
+
+using relaysim::testing::records;
 
 extern char** environ;
 
@@ -255,8 +258,8 @@ TEST_CASE("real DNS answers MX, A, AAAA, TXT, CNAME and PTR from dnsmasq, and NX
 
 TEST_CASE("real DNS answers from static records first, and only from them when told", "[real][dns]") {
   auto zone = std::make_shared<io::Zone>();
-  zone->set("dest.example", {{}, {{10, "mx1.dest.example"}}, {}, {}, 300, {}});
-  zone->set("mx1.dest.example", {{*io::Address::parse("127.0.0.1")}, {}, {}, {}, 300, {}});
+  zone->set("dest.example", records().mx(10, "mx1.dest.example"));
+  zone->set("mx1.dest.example", records().a("127.0.0.1"));
   real::Runtime runtime;
   real::NodeOptions options{"resolver", "", temporary_directory(), 1, {}, std::chrono::seconds(2), {}, zone, true};
   auto io = runtime.make_io(options);

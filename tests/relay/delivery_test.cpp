@@ -10,6 +10,7 @@
 #include "support/smtp_nodes.hpp"
 #include "support/test_world.hpp"
 #include "tls/certificate.hpp"
+#include "support/dns_records.hpp"
 
 using namespace relaysim;
 using namespace relaysim::testing;
@@ -31,12 +32,12 @@ struct DeliveryWorld {
     config.retry_jitter_percent = 0;
     // The sender's own domain: where bounces go.
     add_mx("mx.acme.example", "192.0.2.100", MxScript{}, acme);
-    world.set_dns("acme.example", {{}, {{10, "mx.acme.example"}}, {}, {}, 300, {}});
+    world.set_dns("acme.example", records().mx(10, "mx.acme.example"));
   }
   // An MX host with its A record, running a scripted server.
   void add_mx(const std::string& name, const char* ip, MxScript script, MxLog& log) {
     world.add_host({name, {address(ip)}});
-    world.set_dns(name, {{address(ip)}, {}, {}, {}, 300, {}});
+    world.set_dns(name, records().a(address(ip)));
     world.add_process({name, name, [script, &log](io::Io& io) { return std::make_unique<ScriptedMx>(io, script, log); }, {}});
   }
   void mx_records(const std::string& domain, std::vector<io::MxRecord> records) {
@@ -138,7 +139,7 @@ TEST_CASE("MX selection: the next MX when the first refuses connections, the dom
     DeliveryWorld w;
     MxLog mx2;
     w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});  // up, nothing listening
-    w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
+    w.world.set_dns("mx1.dest.example", records().a("192.0.2.11"));
     w.add_mx("mx2.dest.example", "192.0.2.12", MxScript{}, mx2);
     w.mx_records("dest.example", {{10, "mx1.dest.example"}, {20, "mx2.dest.example"}});
     w.send({note("news@acme.example", {"ann@dest.example"})});
@@ -583,7 +584,7 @@ namespace {
 // dest.example's only MX: a host that is up with nothing listening, so connections are refused.
 void add_refusing_mx(DeliveryWorld& w) {
   w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});
-  w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
+  w.world.set_dns("mx1.dest.example", records().a("192.0.2.11"));
   w.mx_records("dest.example", {{10, "mx1.dest.example"}});
 }
 }  // namespace
@@ -723,7 +724,7 @@ TEST_CASE("outbound TLS policy per destination: may falls back to plaintext, enc
     mx_config.hostname = "mx1.dest.example";
     mx_config.starttls = c.server_tls;
     w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});
-    w.world.set_dns("mx1.dest.example", {{address("192.0.2.11")}, {}, {}, {}, 300, {}});
+    w.world.set_dns("mx1.dest.example", records().a("192.0.2.11"));
     w.world.add_process({"mx1", "mx1.dest.example", [&](io::Io& io) {
                            return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx_config,
                                                              server.get(), std::map<std::string, std::string>{}, sink);
@@ -799,9 +800,9 @@ TEST_CASE("smtp_mx_session_limit and smtp_mx_address_limit bound one delivery's 
   SECTION("addresses") {
     DeliveryWorld w;
     w.config.smtp_mx_address_limit = 2;
-    for (const char* host : {"a.dest.example", "b.dest.example", "c.dest.example"}) w.world.set_dns(host, {{}, {}, {}, {}, 300, {}});
-    w.world.set_dns("a.dest.example", {{address("192.0.2.41"), address("192.0.2.42")}, {}, {}, {}, 300, {}});
-    w.world.set_dns("b.dest.example", {{address("192.0.2.43")}, {}, {}, {}, 300, {}});
+    for (const char* host : {"a.dest.example", "b.dest.example", "c.dest.example"}) w.world.set_dns(host, records());
+    w.world.set_dns("a.dest.example", records().a("192.0.2.41").a("192.0.2.42"));
+    w.world.set_dns("b.dest.example", records().a("192.0.2.43"));
     w.mx_records("dest.example", {{10, "a.dest.example"}, {20, "b.dest.example"}});
     w.send({note("news@acme.example", {"ann@dest.example"})});
     w.run(4min);
@@ -816,9 +817,9 @@ TEST_CASE("CNAMEs are followed: for the domain's MX and for an MX host's address
   DeliveryWorld w;
   MxLog mx;
   w.add_mx("mail.hosting.example", "192.0.2.70", MxScript{}, mx);
-  w.world.set_dns("dest.example", {{}, {}, {}, "dest.hosting.example", 300, {}});      // the domain is an alias
+  w.world.set_dns("dest.example", records().cname("dest.hosting.example"));      // the domain is an alias
   w.mx_records("dest.hosting.example", {{10, "mx.dest.example"}});
-  w.world.set_dns("mx.dest.example", {{}, {}, {}, "mail.hosting.example", 300, {}});   // so is its MX host
+  w.world.set_dns("mx.dest.example", records().cname("mail.hosting.example"));   // so is its MX host
   w.send({note("news@acme.example", {"ann@dest.example"})});
   w.run();
   REQUIRE(mx.messages.size() == 1);
@@ -890,7 +891,7 @@ TEST_CASE("a smarthost with credentials: AUTH after STARTTLS, and never a passwo
     smarthost.auth_mechanisms = {"PLAIN", "LOGIN"};
     smarthost.auth_requires_tls = false;  // it would take a password in plaintext: the relay must not send one
     w.world.add_host({"smarthost.acme.example", {address("192.0.2.60")}});
-    w.world.set_dns("smarthost.acme.example", {{address("192.0.2.60")}, {}, {}, {}, 300, {}});
+    w.world.set_dns("smarthost.acme.example", records().a("192.0.2.60"));
     w.world.add_process({"smarthost", "smarthost.acme.example", [&](io::Io& io) {
                            return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 587}, smarthost,
                                                              offers_tls ? &server : nullptr,
