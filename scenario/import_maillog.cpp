@@ -343,12 +343,12 @@ struct Log {
 
 // Lines that say nothing the world needs: connections to the relay, TLS notes, statistics.
 bool is_known_noise(std::string_view text) {
-  static constexpr std::array<std::string_view, 22> starts{
+  static constexpr std::array<std::string_view, 24> starts{
       "connect from ",          "disconnect from ",    "Anonymous TLS",        "Trusted TLS",         "Verified TLS",
       "Untrusted TLS",          "statistics: ",        "daemon started",       "terminating on",      "reload ",
       "lost connection after ", "timeout after ",      "warning: ",            "setting up TLS",      "SSL_accept error",
       "too many errors after ", "improper command pipelining", "TLS SNI",      "mail system is down", "starting the Postfix",
-      "stopping the Postfix",   "refreshing the Postfix"};
+      "stopping the Postfix",   "refreshing the Postfix", "waiting for the Postfix", "the Postfix mail system is"};
   return std::any_of(starts.begin(), starts.end(), [&](std::string_view start) { return text.starts_with(start); });
 }
 
@@ -449,7 +449,8 @@ class LogReader {
     }
     if (text == "removed" || text.starts_with("resent-message-id=") || text.starts_with("info: ") || text.starts_with("reject: ") ||
         text.starts_with("discard: ") || text.starts_with("hold: ") || text.starts_with("filter: ") || text.starts_with("replace: ") ||
-        text.starts_with("warning: ") || text.starts_with("enabling PIX") || text.starts_with("redirect: ")) {
+        text.starts_with("warning: ") || text.starts_with("enabling PIX") || text.starts_with("redirect: ") ||
+        text.starts_with("skipped, still being delivered")) {
       if (text.starts_with("reject: ")) message.notice = true;  // cleanup refused it: never queued
       return ++log_.read, true;
     }
