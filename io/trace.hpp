@@ -71,7 +71,7 @@ class TraceFieldList {
 };
 
 // Typed observable steps. Each producing layer declares its events as plain structs in one header
-// (relay/events.hpp, fake_mx/events.hpp, fake_salesforce/events.hpp, demo/events.hpp, sim/events.hpp),
+// (relay/events.hpp, fake_mx/events.hpp, fake_salesforce/events.hpp, sender/events.hpp, sim/events.hpp),
 // each with its trace kind and a `write` that gives its trace line's fields:
 //
 //   struct Retry { static constexpr std::string_view kind = "relay.retry"; std::string_view id; ...

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "demo/events.hpp"
+#include "sender/events.hpp"
 #include "endpoint/events.hpp"
 #include "fake_mx/events.hpp"
 #include "relay/events.hpp"
@@ -66,7 +66,7 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     logs.push_back({event.time, node, std::string(e->line)});
     return;
   }
-  if (const auto* e = event.as<demo::events::SenderResult>()) {
+  if (const auto* e = event.as<sender::events::SenderResult>()) {
     sender_results.push_back({event.time, node, static_cast<std::int64_t>(e->message), std::string(e->rcpt), e->outcome, std::string(e->reply),
                               std::string(e->queue_id)});
     return;

@@ -81,7 +81,7 @@ class RunObserver final : public sim::TraceSink {
     std::string node;
     std::string line;
   };
-  struct SenderResult {  // demo::events::SenderResult
+  struct SenderResult {  // sender::events::SenderResult
     Instant at;
     std::string node;
     std::int64_t message = 0;

@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "demo/events.hpp"
+#include "sender/events.hpp"
 #include "demo/line_nodes.hpp"
-#include "demo/smtp_sender.hpp"
+#include "sender/smtp_sender.hpp"
 #include "fake_mx/events.hpp"
 #include "fake_mx/fake_mx_node.hpp"
 #include "fake_salesforce/events.hpp"
@@ -258,10 +258,10 @@ tls::Version tls_version(const JsonValue& value) {
   return value.choice({"1.2", "1.3"}) == 0 ? tls::Version::tls1_2 : tls::Version::tls1_3;
 }
 
-demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, LoadedWorld& loaded,
+sender::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, LoadedWorld& loaded,
                                         const tls::Context*& context) {
   value.allow_keys({"type", "host", "disk", "server", "port", "helo", "tls", "trust", "verify", "auth", "messages"});
-  demo::SmtpSenderConfig config;
+  sender::SmtpSenderConfig config;
   config.server = value.at("server").string();
   if (auto port = value.find("port")) config.port = port->port();
   config.client.helo_name = value.find("helo") ? value.at("helo").string() : "client.localdomain";
@@ -284,7 +284,7 @@ demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, L
   }
   for (const JsonValue& item : value.at("messages").items()) {
     item.allow_keys({"at", "from", "to", "subject", "body", "count", "interval", "notify", "ret"});
-    demo::SmtpSenderMessage message;
+    sender::SmtpSenderMessage message;
     smtp::RecipientParameters dsn;
     if (auto notify = item.find("notify")) {
       dsn.notify_given = true;
@@ -315,7 +315,7 @@ demo::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, L
     const int count = item.find("count") ? static_cast<int>(item.at("count").integer(1, 100'000)) : 1;
     const Duration interval = item.find("interval") ? item.at("interval").duration() : Duration(0);
     for (int i = 0; i < count; ++i) {
-      demo::SmtpSenderMessage copy = message;
+      sender::SmtpSenderMessage copy = message;
       copy.at = message.at + interval * i;
       const std::string number = std::to_string(config.messages.size() + 1);
       copy.content = "From: <" + (message.sender ? message.sender->to_string() : std::string("MAILER-DAEMON")) + ">\r\nTo: " +
@@ -441,14 +441,14 @@ io::NodeFactory read_salesforce_org_node(const std::string& name, const JsonValu
 
 io::NodeFactory read_smtp_sender_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
   const tls::Context* context = nullptr;
-  const demo::SmtpSenderConfig config = read_smtp_sender(value, start, loaded, context);
-  for (const demo::SmtpSenderMessage& message : config.messages) {
+  const sender::SmtpSenderConfig config = read_smtp_sender(value, start, loaded, context);
+  for (const sender::SmtpSenderMessage& message : config.messages) {
     PlannedMessage planned{name, "", std::string(smtp::header_value(message.content, "Subject")), {}};
     for (const auto& recipient : message.recipients) planned.to.push_back(recipient.mailbox.to_string());
     loaded.planned.push_back(std::move(planned));
   }
   const auto keep = loaded.tls;
-  return [config, context, keep](io::Io& io) { return demo::make_smtp_sender(io, config, context); };
+  return [config, context, keep](io::Io& io) { return sender::make_smtp_sender(io, config, context); };
 }
 
 io::NodeFactory read_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
@@ -573,7 +573,7 @@ void read_fault(World& world, const JsonValue& value, Instant start,
           relay::events::Routed::kind,          relay::events::Connecting::kind,       relay::events::HopFailed::kind,
           relay::events::RetryPlanned::kind,    relay::events::NoticeQueued::kind,     relay::events::Recovered::kind,
           fake_mx::events::MessageStored::kind, fake_mx::events::Greylisted::kind,     salesforce::events::EmailLogged::kind,
-          demo::events::SenderResult::kind,     sim::events::ProcessStarted::kind};
+          sender::events::SenderResult::kind,     sim::events::ProcessStarted::kind};
       const std::string event(kinds.begin()[trigger->at("event").choice(kinds)]);
       const std::string from = trigger->find("node") ? trigger->at("node").string() : node;
       const std::uint64_t count = trigger->find("count") ? trigger->at("count").unsigned_integer() : 1;

@@ -1,5 +1,5 @@
 #pragma once
-// What the plain SMTP sender (demo/smtp_sender.hpp) reports: typed events (io/trace.hpp).
+// What the plain SMTP sender (sender/smtp_sender.hpp) reports: typed events (io/trace.hpp).
 
 #include <cstddef>
 #include <optional>
@@ -8,7 +8,7 @@
 #include "io/trace.hpp"
 #include "smtp/client_session.hpp"
 
-namespace relaysim::demo::events {
+namespace relaysim::sender::events {
 
 // The outcome of one recipient of message number `message` (from 1), or of the whole message
 // (`rcpt` "*", no `outcome`) when the session failed before any recipient had one.
@@ -28,4 +28,4 @@ struct SenderResult {
   }
 };
 
-}  // namespace relaysim::demo::events
+}  // namespace relaysim::sender::events

@@ -1,12 +1,12 @@
-#include "demo/smtp_sender.hpp"
+#include "sender/smtp_sender.hpp"
 
 #include <map>
 #include <memory>
 
-#include "demo/events.hpp"
+#include "sender/events.hpp"
 #include "endpoint/client_connection.hpp"
 
-namespace relaysim::demo {
+namespace relaysim::sender {
 namespace {
 
 class SmtpSender final : public io::Node {
@@ -94,4 +94,4 @@ std::unique_ptr<io::Node> make_smtp_sender(io::Io& io, SmtpSenderConfig config, 
   return std::make_unique<SmtpSender>(io, std::move(config), tls);
 }
 
-}  // namespace relaysim::demo
+}  // namespace relaysim::sender

@@ -1,8 +1,8 @@
 #pragma once
 // A plain SMTP client node: sends a list of messages, each at its own instant and over its own
 // connection, to a server named by DNS (A record) or address, and traces each recipient's outcome.
-// It stands for any sending application - a CRM, a printer, a script - until the Salesforce
-// model, with its relay settings and retry schedule, takes that role. It retries nothing.
+// It stands for any sending application - a CRM, a printer, a script - beside the Salesforce
+// org's model, which has its relay settings and retry schedule. It retries nothing.
 
 #include <optional>
 #include <string>
@@ -12,7 +12,7 @@
 #include "smtp/client_session.hpp"
 #include "tls/engine.hpp"
 
-namespace relaysim::demo {
+namespace relaysim::sender {
 
 struct SmtpSenderMessage {
   Instant at;
@@ -32,4 +32,4 @@ struct SmtpSenderConfig {
 // `tls`: the client context for STARTTLS (null: TLS fails where the policy needs it).
 std::unique_ptr<io::Node> make_smtp_sender(io::Io& io, SmtpSenderConfig config, const tls::Context* tls = nullptr);
 
-}  // namespace relaysim::demo
+}  // namespace relaysim::sender
