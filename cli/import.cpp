@@ -75,7 +75,8 @@ cxxopts::Options import_options() {
 
 int import_command(int argc, char** argv) {
   cxxopts::Options parser = import_options();
-  std::string source, relays_path, filters_path, out_path, main_cf, log_main_cf;
+  std::string source, relays_path, filters_path, out_path, main_cf_path;
+  std::string file_path;  // the positional file: main.cf for postfix-config, the log for maillog
   scenario::import::MaillogOptions maillog;
   std::map<std::string, std::string> maps;  // option -> path
   bool anonymize = false;
@@ -90,9 +91,9 @@ int import_command(int argc, char** argv) {
     if (parsed.count("relays")) relays_path = parsed["relays"].as<std::string>();
     if (parsed.count("filters")) filters_path = parsed["filters"].as<std::string>();
     if (parsed.count("out")) out_path = parsed["out"].as<std::string>();
-    if (parsed.count("file")) main_cf = parsed["file"].as<std::string>();
+    if (parsed.count("file")) file_path = parsed["file"].as<std::string>();
     anonymize = parsed.count("anonymize") > 0;
-    if (parsed.count("main-cf")) log_main_cf = parsed["main-cf"].as<std::string>();
+    if (parsed.count("main-cf")) main_cf_path = parsed["main-cf"].as<std::string>();
     for (const char* option : {"since", "until"}) {
       if (!parsed.count(option)) continue;
       const auto instant = parse_iso8601(parsed[option].as<std::string>());
@@ -118,8 +119,8 @@ int import_command(int argc, char** argv) {
                                                           : "'" + source + "' is not salesforce, postfix-config or maillog");
     }
     if (source == "salesforce" && relays_path.empty()) throw cxxopts::exceptions::exception("salesforce needs --relays FILE (the EmailRelay records)");
-    if (source == "postfix-config" && main_cf.empty()) throw cxxopts::exceptions::exception("postfix-config needs the main.cf file");
-    if (source == "maillog" && main_cf.empty()) throw cxxopts::exceptions::exception("maillog needs the log file");
+    if (source == "postfix-config" && file_path.empty()) throw cxxopts::exceptions::exception("postfix-config needs the main.cf file");
+    if (source == "maillog" && file_path.empty()) throw cxxopts::exceptions::exception("maillog needs the log file");
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("import", error, argc, argv);
   }
@@ -135,8 +136,8 @@ int import_command(int argc, char** argv) {
       const auto relays = records_of("relays", relays_path);
       const auto filters = filters_path.empty() ? std::vector<scenario::import::Record>{} : records_of("filters", filters_path);
       imported = scenario::import::import_salesforce(relays, filters, relays_path + (filters_path.empty() ? "" : " and " + filters_path));
-    } else if (source == "postfix-config" || !log_main_cf.empty()) {
-      const std::string& config_path = source == "postfix-config" ? main_cf : log_main_cf;
+    } else if (source == "postfix-config" || !main_cf_path.empty()) {
+      const std::string& config_path = source == "postfix-config" ? file_path : main_cf_path;
       scenario::import::PostfixFiles files{config_path, text_of("main.cf", config_path), std::nullopt, std::nullopt, std::nullopt};
       const auto map_source = [&](const char* option) -> std::optional<scenario::import::MapSource> {
         if (!maps.contains(option)) return std::nullopt;
@@ -148,10 +149,10 @@ int import_command(int argc, char** argv) {
       imported = scenario::import::import_postfix(files);
     }
     if (source == "maillog") {
-      maillog.name = main_cf;
+      maillog.name = file_path;
       std::optional<scenario::import::Imported> relay;
-      if (!log_main_cf.empty()) relay = std::move(imported);
-      imported = scenario::import::import_maillog(text_of("the maillog", main_cf), maillog, relay);
+      if (!main_cf_path.empty()) relay = std::move(imported);
+      imported = scenario::import::import_maillog(text_of("the maillog", file_path), maillog, relay);
     }
     for (const std::string& warning : imported.warnings) std::fprintf(stderr, "relaysim import: %s\n", warning.c_str());
     if (anonymize) {

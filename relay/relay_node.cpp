@@ -7,7 +7,7 @@ namespace relaysim::relay {
 RelayNode::RelayNode(io::Io& io, RelayConfig config, RelayTls tls)
     : io_(io),
       config_(std::move(config)),
-      queue_(io, config_.queue_directory, JournalOptions{config_.queue_journal, JournalOptions{}.segment_bytes, config_.broken_variant}),
+      queue_(io, config_.queue_directory, JournalOptions{.enabled = config_.queue_journal, .broken_variant = config_.broken_variant}),
       inbound_(io, config_, queue_, tls.server),
       outbound_(io, config_, queue_, tls.client) {
   inbound_.on_stored([this](const std::string& id) { outbound_.enqueue(id); });

@@ -76,7 +76,7 @@ std::string Anonymizer::ipv6(std::string_view text) const {
     while (end < text.size() && hex_or_colon(text[end])) ++end;
     const std::string_view run = text.substr(at, end - at);
     const bool alone = end == text.size() || !joins(text[end]);
-    if (alone && std::count(run.begin(), run.end(), ':') >= 2 && io::Address::parse(run) && run.find(':') != std::string_view::npos) {
+    if (alone && std::count(run.begin(), run.end(), ':') >= 2 && io::Address::parse(run)) {
       out += address(run);
     } else {
       out += run;

@@ -14,6 +14,7 @@
 
 #include "io/address.hpp"
 #include "io/text.hpp"
+#include "scenario/check_support.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::scenario::import {
@@ -294,11 +295,6 @@ struct Observation {
   std::string sender;
 };
 
-std::string domain_of(std::string_view address) {
-  const std::size_t at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : smtp::to_lower(address.substr(at + 1));
-}
-
 struct Log {
   std::map<std::string, Message> messages;
   std::vector<std::string> order;  // queue ids in the order first seen
@@ -489,7 +485,7 @@ class LogReader {
     attempt.attempted = !(reason.starts_with("delivery temporarily suspended") || line.daemon == "qmgr" || line.daemon == "error");
     message.attempts[recipient].push_back(attempt);
 
-    const std::string domain = domain_of(recipient);
+    const std::string domain = checks::domain_of(recipient);
     const std::string sender = message.sender.value_or("");
     // The servers tried before the last one.
     for (const auto& [at, earlier] : pending_[line.pid]) observe(at, earlier, domain, recipient, sender);
@@ -635,6 +631,12 @@ void WorldWriter::senders(const std::string& relay_host) {
   }
 }
 
+// What a rule at `stage` matches on: the recipient from RCPT on, the sender at MAIL, nothing before.
+const std::string& rule_key(Stage stage, const Observation& seen) {
+  static const std::string none;
+  return stage >= Stage::rcpt ? seen.recipient : stage == Stage::mail ? seen.sender : none;
+}
+
 void WorldWriter::servers() {
   std::map<std::string, std::vector<const Observation*>> by_server;
   for (const Observation& seen : log_.observations) by_server[seen.server.name].push_back(&seen);
@@ -644,21 +646,18 @@ void WorldWriter::servers() {
     const std::vector<const Observation*>& seen = by_server[host];
     connection_faults(host, seen);
 
-    // Replies, drops and stalls: per stage, and per recipient (RCPT onwards) or sender (MAIL).
+    // Replies, drops and stalls: per stage, and per recipient (RCPT onwards) or sender (MAIL). A
+    // stream is what one rule would match: its misbehaviours, and the sessions that got past it.
     std::map<std::pair<Stage, std::string>, std::vector<std::pair<Instant, std::string>>> streams;
     for (const Observation* failed : seen) {
-      const std::string what = describe(failed->met);
-      if (what.empty()) continue;
-      const std::string key = failed->stage >= Stage::rcpt ? failed->recipient : failed->stage == Stage::mail ? failed->sender : "";
-      streams[{failed->stage, key}];
+      if (!describe(failed->met).empty()) streams[{failed->stage, rule_key(failed->stage, *failed)}];
     }
-    for (auto& [stream, events] : streams) {
-      const auto& [stage, key] = stream;
-      for (const Observation* other : seen) {
-        const std::string other_key = stage >= Stage::rcpt ? other->recipient : stage == Stage::mail ? other->sender : "";
-        if (other_key != key) continue;
-        if (other->stage == stage) events.emplace_back(other->at, describe(other->met));
-        if (other->stage > stage) events.emplace_back(other->at, "");
+    for (const Observation* other : seen) {
+      for (std::size_t reached = 0; reached <= static_cast<std::size_t>(std::min(other->stage, Stage::end_of_data)); ++reached) {
+        const auto stage = static_cast<Stage>(reached);
+        const auto stream = streams.find({stage, rule_key(stage, *other)});
+        if (stream == streams.end()) continue;
+        stream->second.emplace_back(other->at, other->stage == stage ? describe(other->met) : "");
       }
     }
     ordered_json rules = ordered_json::array();
@@ -736,11 +735,21 @@ void WorldWriter::dns() {
     const std::string error = failure.met.dns_temporary ? "servfail" : "nxdomain";
     streams[{failure.met.dns_name, failure.met.dns_type}].emplace_back(failure.at, error);
   }
+  // A name answered when a server of its domain, or the server of that name, was reached.
+  std::map<std::string, std::vector<std::vector<std::pair<Instant, std::string>>*>> streams_of_name;
+  for (auto& [name_type, events] : streams) streams_of_name[name_type.first].push_back(&events);
+  for (const Observation& seen : log_.observations) {
+    const auto answered = [&](const std::string& name) {
+      const auto found = streams_of_name.find(name);
+      if (found == streams_of_name.end()) return;
+      for (auto* events : found->second) events->emplace_back(seen.at, "");
+    };
+    const std::string domain = checks::domain_of(seen.recipient);
+    answered(domain);
+    if (seen.server.name != domain) answered(seen.server.name);
+  }
   for (auto& [name_type, events] : streams) {
     const auto& [name, type] = name_type;
-    for (const Observation& seen : log_.observations) {
-      if (domain_of(seen.recipient) == name || seen.server.name == name) events.emplace_back(seen.at, "");
-    }
     for (const auto& [error, window] : runs_of(events)) {
       // A name that does not exist for the whole log is simply left out of the DNS.
       if (error == "nxdomain" && !window.from && !window.until && !dns_.contains(name)) continue;
