@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     message.sender = smtp::Mailbox{"news", "acme.example", false, false};
     message.recipients.push_back({{smtp::Mailbox{"ann", "dest.example", false, false}, {}}, relay::RecipientState::queued, 0, io->now(), ""});
     message.content = content;
-    queue.store(std::move(message), [&](io::Result<std::string> id) {
+    queue.store(std::move(message), [&](io::Result<relay::QueueId> id) {
       (id ? durable : failed) += 1;
       start_one();
     });

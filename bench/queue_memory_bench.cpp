@@ -82,7 +82,7 @@ class Load final : public io::Node {
     message.content = content_;
     message.client_address = "10.1.2.3";
     message.helo = "na1.salesforce.example";
-    queue_->store(std::move(message), [this](io::Result<std::string> id) {
+    queue_->store(std::move(message), [this](io::Result<relay::QueueId> id) {
       if (id) outbound_->enqueue(id.value());
       store_next();
     });

@@ -31,20 +31,21 @@ std::string describe(const relay::QueuedRecipient& recipient) {
 }  // namespace
 
 // Runs one change on every selected message and waits until each is durable. Returns the exit status.
-int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::string& action, const std::string& id) {
-  std::vector<std::string> ids;
-  if (id == "ALL") {
+// `id`: one message, or none for ALL.
+int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::string& action, const std::optional<relay::QueueId>& id) {
+  std::vector<relay::QueueId> ids;
+  if (!id) {
     ids = queue.ids();
-  } else if (queue.find(id) != nullptr) {
-    ids.push_back(id);
+  } else if (queue.find(*id) != nullptr) {
+    ids.push_back(*id);
   } else {
-    std::fprintf(stderr, "relaysim queue: no message %s\n", id.c_str());
+    std::fprintf(stderr, "relaysim queue: no message %s\n", id->to_string().c_str());
     return 1;
   }
   int status = 0;
   std::size_t outstanding = 0;
-  const auto done = [&](const std::string& queue_id, const char* what) {
-    return [&, queue_id, what](io::Status result) {
+  const auto done = [&](const relay::QueueId& key, const char* what) {
+    return [&, queue_id = key.to_string(), what](io::Status result) {
       outstanding -= 1;
       if (!result) {
         std::fprintf(stderr, "relaysim queue: %s: %s\n", queue_id.c_str(), result.error().detail.c_str());
@@ -55,7 +56,7 @@ int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::s
     };
   };
   const Instant now = io.now();
-  for (const std::string& queue_id : ids) {
+  for (const relay::QueueId& queue_id : ids) {
     if (action == "delete") {
       outstanding += 1;
       done(queue_id, "removed")(queue.remove(queue_id));
@@ -66,7 +67,7 @@ int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::s
       std::vector<relay::Queue::StateChange> changes;
       const io::Result<relay::QueuedMessage> loaded = queue.load(queue_id);
       if (!loaded) {
-        std::fprintf(stderr, "relaysim queue: %s: %s\n", queue_id.c_str(), loaded.error().detail.c_str());
+        std::fprintf(stderr, "relaysim queue: %s: %s\n", queue_id.to_string().c_str(), loaded.error().detail.c_str());
         status = 1;
         continue;
       }
@@ -103,6 +104,7 @@ cxxopts::Options queue_options() {
 int queue_command(int argc, char** argv) {
   cxxopts::Options parser = queue_options();
   std::string action, directory, id;
+  std::optional<relay::QueueId> selected;  // none: ALL (or no id: list)
   try {
     const auto parsed = parser.parse(argc, argv);
     if (parsed.count("help")) {
@@ -119,6 +121,12 @@ int queue_command(int argc, char** argv) {
     const bool needs_id = action == "show" || action == "hold" || action == "release" || action == "delete";
     if (needs_id && id.empty()) throw cxxopts::exceptions::exception(action + " needs a queue id" + (action == "show" ? "" : " or ALL"));
     if (action == "flush") id = "ALL";
+    // The one place a queue id comes in as text.
+    if (!id.empty() && id != "ALL") {
+      selected = relay::QueueId::parse(id);
+      if (!selected) throw cxxopts::exceptions::exception("'" + id + "' is not a queue id: 22 upper-case hex digits, as 'relaysim queue list' shows them");
+    }
+    if (action == "show" && id == "ALL") throw cxxopts::exceptions::exception("show needs one queue id");
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("queue", error, argc, argv);
   }
@@ -149,20 +157,20 @@ int queue_command(int argc, char** argv) {
   const bool changing = action != "list" && action != "show";
   const relay::RecoveryReport report = queue.recover(changing);
   for (const std::string& problem : report.problems) std::fprintf(stderr, "relaysim queue: %s\n", problem.c_str());
-  if (changing) return change(runtime, *io, queue, action, id);
+  if (changing) return change(runtime, *io, queue, action, selected);
 
   if (action == "show") {
-    if (queue.find(id) == nullptr) {
+    if (queue.find(*selected) == nullptr) {
       std::fprintf(stderr, "relaysim queue: no message %s in %s\n", id.c_str(), path.c_str());
       return 1;
     }
-    const io::Result<relay::QueuedMessage> loaded = queue.load(id);
+    const io::Result<relay::QueuedMessage> loaded = queue.load(*selected);
     if (!loaded) {
       std::fprintf(stderr, "relaysim queue: %s\n", loaded.error().detail.c_str());
       return 1;
     }
     const relay::QueuedMessage* message = &loaded.value();
-    std::printf("queue id: %s%s\narrival: %s\nsender: <%s>\nclient: %s (helo %s%s%s)\n", message->id.c_str(),
+    std::printf("queue id: %s%s\narrival: %s\nsender: <%s>\nclient: %s (helo %s%s%s)\n", message->id.to_string().c_str(),
                 message->held ? " (held)" : "", format_iso8601(message->arrival).c_str(),
                 message->sender ? message->sender->to_string().c_str() : "", message->client_address.c_str(),
                 message->helo.c_str(), message->authenticated_user.empty() ? "" : ", authenticated as ",
@@ -175,8 +183,9 @@ int queue_command(int argc, char** argv) {
   }
   std::size_t bytes = 0;
   std::printf("%-24s %9s  %-22s %s\n", "-Queue ID-", "--Size--", "----Arrival Time----", "-Sender/Recipient-------");
-  for (const std::string& queue_id : queue.ids()) {
-    const io::Result<relay::QueuedMessage> loaded = queue.load(queue_id);
+  for (const relay::QueueId& key : queue.ids()) {
+    const std::string queue_id = key.to_string();
+    const io::Result<relay::QueuedMessage> loaded = queue.load(key);
     if (!loaded) {
       std::printf("%-24s (%s)\n", queue_id.c_str(), loaded.error().detail.c_str());
       continue;

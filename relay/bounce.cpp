@@ -21,10 +21,10 @@ smtp::Mailbox header_from_variant(std::string_view content, const smtp::Mailbox&
 
 // The RFC 3464 report about `recipients` of `message`.
 std::string report(const RelayConfig& config, const QueuedMessage& message, DsnAction action, const std::vector<std::size_t>& recipients,
-                   const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until, const std::string& id) {
+                   const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until, const QueueId& id) {
   smtp::DsnMessage dsn;
   dsn.report.reporting_mta = config.myhostname;
-  dsn.report.queue_id = message.id;
+  dsn.report.queue_id = message.id.to_string();
   dsn.report.envelope_id = message.parameters.envid;
   dsn.report.arrival_date = format_rfc5322(message.arrival);
   for (const std::size_t index : recipients) {
@@ -43,7 +43,7 @@ std::string report(const RelayConfig& config, const QueuedMessage& message, DsnA
   }
   dsn.to = message.sender ? message.sender->to_string() : message.recipients.front().recipient.mailbox.to_string();
   dsn.date = now;
-  dsn.message_id = id + "@" + config.myhostname;
+  dsn.message_id = id.to_string() + "@" + config.myhostname;
   dsn.original = message.content;
   dsn.international = message.parameters.smtputf8;
   dsn.headers_only = action != DsnAction::failed ||
@@ -66,7 +66,7 @@ bool wants_notice(const RelayConfig& config, const smtp::RecipientParameters& re
 }
 
 QueuedMessage notice_message(const RelayConfig& config, const QueuedMessage& about, const Notice& notice,
-                             const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until, const std::string& id) {
+                             const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until, const QueueId& id) {
   QueuedMessage dsn;
   dsn.id = id;
   dsn.arrival = now;

@@ -99,7 +99,7 @@ void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
   if (connection_) retired_ = std::move(connection_);
   connected_at_ = io_.now();
   jobs_on_connection_ = 0;
-  io_.observe(events::Connecting{.id = job_ ? std::string_view(job_->message_id) : std::string_view(),
+  io_.observe(events::Connecting{.id = job_ ? std::optional<QueueId>(job_->message_id) : std::nullopt,
                                  .hop = current_hop_label_,
                                  .preference = hop.preference,
                                  .tls = level_,
@@ -159,7 +159,7 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   // A failure of the whole session is the latest news for every recipient still open.
   std::fill(recipient_failure_.begin(), recipient_failure_.end(), std::nullopt);
   move_on_ = !(failed.stage == smtp::Stage::starttls && level_ == TlsLevel::may && !plaintext_fallback_);
-  io_.observe(events::HopFailed{.id = job_ ? std::string_view(job_->message_id) : std::string_view(),
+  io_.observe(events::HopFailed{.id = job_ ? std::optional<QueueId>(job_->message_id) : std::nullopt,
                                 .hop = label,
                                 .stage = failed.stage,
                                 .status = status,
@@ -169,7 +169,7 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   // line of its own now ("connect to ...: Connection refused" without a queue id, as Postfix
   // writes it; anything later with it); the last server's failure is in the status=deferred line.
   const bool another_server = move_on_ && !reused_ && hop_ + 1 < hops_.size() && sessions_ < config_.smtp_mx_session_limit;
-  if (job_ && another_server) io_.observe(io::LogLine{failed.stage == smtp::Stage::connect ? reason : job_->message_id + ": " + reason});
+  if (job_ && another_server) io_.observe(io::LogLine{failed.stage == smtp::Stage::connect ? reason : job_->message_id.to_string() + ": " + reason});
 }
 
 void Delivery::send_job() {

@@ -29,7 +29,7 @@
 namespace relaysim::relay {
 
 struct DeliveryJob {
-  std::string message_id;
+  QueueId message_id;
   std::string destination;  // the recipient domain
   std::string sender_domain;
   std::vector<std::size_t> recipients;  // indices into the queued message, in the order of message.recipients

@@ -7,7 +7,7 @@ namespace relaysim::relay::events {
 void Stored::write(io::TraceFieldList& fields) const {
   std::string to;
   for (const QueuedRecipient& recipient : message.recipients) to.append(to.empty() ? "" : ",").append(recipient.recipient.mailbox.to_string());
-  fields.add("id", message.id);
+  fields.add("id", fields.keep(message.id.to_string()));
   fields.add("from", fields.keep(message.sender ? message.sender->to_string() : std::string()));
   fields.add("to", fields.keep(std::move(to)));
   fields.add("recipients", message.recipients.size());
@@ -23,7 +23,7 @@ void Recovered::write(io::TraceFieldList& fields) const {
 }
 
 void Routed::write(io::TraceFieldList& fields) const {
-  fields.add("id", id);
+  fields.add("id", fields.keep(id.to_string()));
   fields.add("domain", domain);
   fields.add("route", route == Route::Kind::deliver ? "deliver" : route == Route::Kind::defer ? "defer" : "bounce");
   fields.add("why", why);
@@ -31,7 +31,7 @@ void Routed::write(io::TraceFieldList& fields) const {
 }
 
 void Connecting::write(io::TraceFieldList& fields) const {
-  fields.add("id", id);
+  fields.add("id", id ? fields.keep(id->to_string()) : std::string_view());
   fields.add("hop", hop);
   fields.add("preference", preference);
   fields.add("tls", to_string(tls));
@@ -39,7 +39,7 @@ void Connecting::write(io::TraceFieldList& fields) const {
 }
 
 void HopFailed::write(io::TraceFieldList& fields) const {
-  fields.add("id", id);
+  fields.add("id", id ? fields.keep(id->to_string()) : std::string_view());
   fields.add("hop", hop);
   fields.add("stage", to_string(stage));
   fields.add("status", status);
@@ -54,13 +54,13 @@ void DestinationDead::write(io::TraceFieldList& fields) const {
 }
 
 void RetryPlanned::write(io::TraceFieldList& fields) const {
-  fields.add("id", id);
+  fields.add("id", fields.keep(id.to_string()));
   fields.add("at", fields.keep(format_iso8601(next)));
   fields.add("why", why);
 }
 
 void RecipientSettled::write(io::TraceFieldList& fields) const {
-  fields.add("id", id);
+  fields.add("id", fields.keep(id.to_string()));
   fields.add("rcpt", rcpt);
   fields.add("outcome", to_string(outcome.outcome));
   fields.add("state", to_string(state));
@@ -76,15 +76,15 @@ void RecipientSettled::write(io::TraceFieldList& fields) const {
 }
 
 void OutcomesRecorded::write(io::TraceFieldList& fields) const {
-  fields.add("id", id);
+  fields.add("id", fields.keep(id.to_string()));
   std::string joined;
   for (const std::size_t index : recipients) joined += (joined.empty() ? "" : ",") + std::to_string(index);
   fields.add("recipients", fields.keep(std::move(joined)));
 }
 
 void NoticeQueued::write(io::TraceFieldList& fields) const {
-  fields.add("id", id);
-  fields.add("dsn", dsn);
+  fields.add("id", fields.keep(id.to_string()));
+  fields.add("dsn", fields.keep(dsn.to_string()));
   fields.add("action", smtp::to_string(action));
   fields.add("to", fields.keep(to.to_string()));
 }

@@ -38,7 +38,7 @@ struct Recovered {
   std::size_t finished = 0;
   // The queue ids read back (for typed observers; not in the trace line). A crash between a
   // group commit and the 250s it releases leaves messages here that no client was told of.
-  const std::vector<std::string>& ids;
+  const std::vector<QueueId>& ids;
 
   void write(io::TraceFieldList& fields) const;
 };
@@ -46,7 +46,7 @@ struct Recovered {
 // A message's destination was looked up: deliver to hops, defer or bounce.
 struct Routed {
   static constexpr std::string_view kind = "relay.route";
-  std::string_view id;
+  QueueId id;
   std::string_view domain;
   Route::Kind route = Route::Kind::deliver;
   std::string_view why;
@@ -60,7 +60,7 @@ struct Routed {
 // A connection to a hop is opened (for the job `id`, empty when it was opened for none).
 struct Connecting {
   static constexpr std::string_view kind = "relay.connect";
-  std::string_view id;
+  std::optional<QueueId> id;  // none: a connection opened for no job
   std::string_view hop;  // "mx.example.com[192.0.2.1]:25"
   int preference = 0;
   TlsLevel tls = TlsLevel::may;
@@ -72,7 +72,7 @@ struct Connecting {
 // A session with a hop failed as a whole; the delivery moves on to the next hop or retries in plaintext.
 struct HopFailed {
   static constexpr std::string_view kind = "relay.hop_failed";
-  std::string_view id;
+  std::optional<QueueId> id;  // none: a connection opened for no job
   std::string_view hop;
   smtp::Stage stage = smtp::Stage::connect;
   std::string_view status;
@@ -95,7 +95,7 @@ struct DestinationDead {
 // A message with a deferred recipient is planned for another attempt at `next`.
 struct RetryPlanned {
   static constexpr std::string_view kind = "relay.retry";
-  std::string_view id;
+  QueueId id;
   Instant next;
   std::string_view why;
 
@@ -105,7 +105,7 @@ struct RetryPlanned {
 // What an attempt came to for one recipient, and the state it leaves the recipient in.
 struct RecipientSettled {
   static constexpr std::string_view kind = "relay.outcome";
-  std::string_view id;
+  QueueId id;
   std::string_view rcpt;
   const RecipientOutcome& outcome;
   RecipientState state = RecipientState::queued;
@@ -121,7 +121,7 @@ struct RecipientSettled {
 // Postfix removes a finished queue file): a crash may bring it back, delivered twice.
 struct OutcomesRecorded {
   static constexpr std::string_view kind = "queue.recorded";
-  std::string_view id;
+  QueueId id;
   std::vector<std::size_t> recipients;
 
   void write(io::TraceFieldList& fields) const;
@@ -130,8 +130,8 @@ struct OutcomesRecorded {
 // A notification (bounce, delay notice, relayed notice) about message `id` is queued as `dsn`.
 struct NoticeQueued {
   static constexpr std::string_view kind = "relay.dsn";
-  std::string_view id;
-  std::string_view dsn;
+  QueueId id;
+  QueueId dsn;
   smtp::DsnAction action = smtp::DsnAction::failed;
   const smtp::Mailbox& to;  // the notice's recipient: the message's envelope sender
   std::vector<std::string> about{};  // the recipients it reports on (for typed observers; not in the trace line)

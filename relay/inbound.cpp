@@ -291,7 +291,7 @@ smtp::Verdict Inbound::check_recipient(Session& session, const smtp::server_even
   return smtp::Verdict::accept();
 }
 
-void Inbound::append_received_header(std::string& out, const Session& session, const std::string& queue_id,
+void Inbound::append_received_header(std::string& out, const Session& session, const QueueId& queue_id,
                                      const smtp::server_event::Message& message) const {
   const smtp::ServerSession& smtp = session.connection->session();
   const bool tls = smtp.tls().active;
@@ -306,7 +306,7 @@ void Inbound::append_received_header(std::string& out, const Session& session, c
   out.append(message.envelope.parameters.smtputf8 ? "UTF8SMTP" : "ESMTP");
   if (tls) out += 'S';
   if (authenticated) out += 'A';
-  out.append(" id ").append(queue_id).append("\r\n");
+  out.append(" id ").append(queue_id.text().view()).append("\r\n");
   if (message.envelope.recipients.size() == 1) {
     out.append("\tfor <").append(message.envelope.recipients.front().mailbox.to_string()).append(">");
   }
@@ -337,8 +337,8 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
     const std::string from = mailauth::from_domain(mailauth::parse_message(message.content));
     if (const mailauth::DkimSigning* signing = mailauth::signing_for(config_.dkim_signing, from)) {
       signed_content = mailauth::sign_with(*signing, message.content, io_.now());
-      log(queued.id + ": DKIM-Signature field added (s=" + signing->selector + ", d=" + signing->domain + ")");
-      io_.trace("relay.dkim_signed", {{"id", queued.id}, {"d", signing->domain}, {"s", signing->selector}, {"from", from}});
+      log(queued.id.to_string() + ": DKIM-Signature field added (s=" + signing->selector + ", d=" + signing->domain + ")");
+      io_.trace("relay.dkim_signed", {{"id", queued.id.text().view()}, {"d", signing->domain}, {"s", signing->selector}, {"from", from}});
     }
   }
   const std::string_view content = signed_content.empty() ? std::string_view(message.content) : signed_content;
@@ -352,8 +352,8 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
                               ", nrcpt=" + std::to_string(queued.recipients.size());
   const auto alive = alive_;
   const bool acknowledged_early = config_.broken_variant == BrokenVariant::ack_before_fsync;
-  if (acknowledged_early) connection.decide(smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + queued.id)));
-  queue_.store(std::move(queued), [this, alive, id, summary, acknowledged_early](io::Result<std::string> stored) {
+  if (acknowledged_early) connection.decide(smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + queued.id.to_string())));
+  queue_.store(std::move(queued), [this, alive, id, summary, acknowledged_early](io::Result<QueueId> stored) {
     if (!*alive) return;
     const auto found = acknowledged_early ? sessions_.end() : sessions_.find(id);
     if (!stored) {
@@ -362,11 +362,11 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
       return;
     }
     accepted_ += 1;
-    log(stored.value() + summary + " (queue active)");
+    log(stored.value().to_string() + summary + " (queue active)");
     if (on_stored_) on_stored_(stored.value());
     if (found == sessions_.end()) return;  // the client left; the message is queued all the same
     found->second.connection->decide(
-        smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + stored.value())));
+        smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + stored.value().to_string())));
   });
 }
 

@@ -48,7 +48,7 @@ class Inbound {
   std::size_t connections() const { return sessions_.size(); }
   std::uint64_t accepted_messages() const { return accepted_; }
   // Called with each message's id once it is durable (the relay hands it to delivery).
-  void on_stored(std::function<void(const std::string& id)> handler) { on_stored_ = std::move(handler); }
+  void on_stored(std::function<void(const QueueId& id)> handler) { on_stored_ = std::move(handler); }
 
  private:
   struct Session {
@@ -80,7 +80,7 @@ class Inbound {
   smtp::Verdict check_recipient(Session& session, const smtp::server_event::Rcpt& rcpt);
   smtp::Verdict check_sender(Session& session, const smtp::server_event::Mail& mail);
   // Appends the Received: header the relay puts on top of a message to `out`.
-  void append_received_header(std::string& out, const Session& session, const std::string& queue_id,
+  void append_received_header(std::string& out, const Session& session, const QueueId& queue_id,
                               const smtp::server_event::Message& message) const;
   void log(std::string_view line);
 
@@ -95,7 +95,7 @@ class Inbound {
   RateCounter connection_rate_;
   RateCounter message_rate_;
   std::uint64_t accepted_ = 0;
-  std::function<void(const std::string& id)> on_stored_;
+  std::function<void(const QueueId& id)> on_stored_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -19,7 +19,7 @@ std::string format_delay(Duration delay) {
 
 void delivery(std::string& line, const Delivery& fields) {
   line.clear();
-  line.append(fields.id).append(": to=<").append(fields.to).append(">");
+  line.append(fields.id.text().view()).append(": to=<").append(fields.to).append(">");
   if (!fields.orig_to.empty()) line.append(", orig_to=<").append(fields.orig_to).append(">");
   line.append(", relay=").append(fields.relay).append(", delay=").append(fields.delay);
   line.append(", dsn=").append(fields.dsn).append(", status=").append(fields.status);
@@ -27,19 +27,19 @@ void delivery(std::string& line, const Delivery& fields) {
   line.append(" (").append(fields.reason).append(")");
 }
 
-std::string possible_duplicate(std::string_view id, std::string_view to) {
-  return std::string(id) + ": warning: to=<" + std::string(to) + ">: the connection was lost after the end of data: the message may be delivered twice";
+std::string possible_duplicate(const QueueId& id, std::string_view to) {
+  return id.to_string() + ": warning: to=<" + std::string(to) + ">: the connection was lost after the end of data: the message may be delivered twice";
 }
 
-std::string notice_dropped(std::string_view id, std::string_view to) {
-  return std::string(id) + ": to=<" + std::string(to) + ">: undeliverable notification dropped, never bounced";
+std::string notice_dropped(const QueueId& id, std::string_view to) {
+  return id.to_string() + ": to=<" + std::string(to) + ">: undeliverable notification dropped, never bounced";
 }
 
-std::string notice_queued(std::string_view id, smtp::DsnAction action, std::string_view notice_id) {
+std::string notice_queued(const QueueId& id, smtp::DsnAction action, const QueueId& notice_id) {
   const char* kind = action == smtp::DsnAction::failed ? "non-delivery" : action == smtp::DsnAction::delayed ? "delay" : "delivery status";
-  return std::string(id) + ": sender " + kind + " notification: " + std::string(notice_id);
+  return id.to_string() + ": sender " + kind + " notification: " + notice_id.to_string();
 }
 
-std::string removed(std::string_view id) { return std::string(id) + ": removed"; }
+std::string removed(const QueueId& id) { return id.to_string() + ": removed"; }
 
 }  // namespace relaysim::relay::maillog

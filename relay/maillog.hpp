@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "io/time.hpp"
+#include "relay/queue_id.hpp"
 #include "smtp/dsn.hpp"
 
 namespace relaysim::relay::maillog {
@@ -20,7 +21,7 @@ std::string format_delay(Duration delay);
 // One recipient's attempt. `status` is Postfix's word: sent, bounced, deferred, or expired (which
 // Postfix writes "expired, returned to sender").
 struct Delivery {
-  std::string_view id;
+  QueueId id;
   std::string_view to;
   std::string_view orig_to;  // ORCPT; empty: none
   std::string_view relay;    // "mx.example.com[192.0.2.1]:25" or "none"
@@ -32,9 +33,9 @@ struct Delivery {
 // Written into `line` (cleared first), whose capacity a caller logging many reuses.
 void delivery(std::string& line, const Delivery& fields);
 
-std::string possible_duplicate(std::string_view id, std::string_view to);
-std::string notice_dropped(std::string_view id, std::string_view to);
-std::string notice_queued(std::string_view id, smtp::DsnAction action, std::string_view notice_id);
-std::string removed(std::string_view id);
+std::string possible_duplicate(const QueueId& id, std::string_view to);
+std::string notice_dropped(const QueueId& id, std::string_view to);
+std::string notice_queued(const QueueId& id, smtp::DsnAction action, const QueueId& notice_id);
+std::string removed(const QueueId& id);
 
 }  // namespace relaysim::relay::maillog

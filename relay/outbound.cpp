@@ -38,19 +38,18 @@ Outbound::~Outbound() {
 void Outbound::log(std::string_view line) { io_.observe(io::LogLine{line}); }
 
 void Outbound::start() {
-  for (const std::string& id : queue_.ids()) reschedule(id);
+  for (const QueueId& id : queue_.ids()) reschedule(id);
 }
 
-void Outbound::enqueue(const std::string& id) {
-  const std::optional<QueueId> key = QueueId::parse(id);
-  if (!key || in_flight_.contains(*key)) return;  // in flight: rescheduled when its jobs are done
-  schedule_.set(*key, io_.now());
+void Outbound::enqueue(const QueueId& id) {
+  if (in_flight_.contains(id)) return;  // in flight: rescheduled when its jobs are done
+  schedule_.set(id, io_.now());
   arm_timer();
 }
 
 void Outbound::flush() {
   queue_.entries().for_each([this](const QueueId& id, const std::unique_ptr<QueueEntry>& entry) {
-    if (!entry->held) enqueue(id.to_string());
+    if (!entry->held) enqueue(id);
   });
   for (auto& [name, destination] : destinations_) destination.dead_until = Instant();
 }
@@ -78,7 +77,7 @@ void Outbound::arm_timer() {
 
 void Outbound::on_timer() {
   const std::size_t room = active_limit() > in_flight_.size() ? active_limit() - in_flight_.size() : 0;
-  for (const QueueId& id : schedule_.take_due(io_.now(), std::min(dispatch_batch_max, room))) dispatch(id.to_string());
+  for (const QueueId& id : schedule_.take_due(io_.now(), std::min(dispatch_batch_max, room))) dispatch(id);
   const bool full = in_flight_.size() >= active_limit();
   if (full && !active_full_) {
     io_.trace("relay.active_full", {{"messages", in_flight_.size()}, {"limit", active_limit()}, {"scheduled", schedule_.size()}});
@@ -87,27 +86,27 @@ void Outbound::on_timer() {
   arm_timer();
 }
 
-void Outbound::reschedule(const std::string& id) {
+void Outbound::reschedule(const QueueId& id) {
   const QueueEntry* entry = queue_.find(id);
-  if (entry == nullptr || entry->held || in_flight_.contains(*QueueId::parse(id))) return;
+  if (entry == nullptr || entry->held || in_flight_.contains(id)) return;
   std::optional<Instant> due;
   for (const RecipientStatus& recipient : entry->recipients) {
     if (recipient.final()) continue;
     due = due ? std::min(*due, recipient.next_attempt) : recipient.next_attempt;
   }
   if (!due) return;
-  schedule_.set(*QueueId::parse(id), std::max(*due, io_.now()));
+  schedule_.set(id, std::max(*due, io_.now()));
   arm_timer();
 }
 
-void Outbound::retry_later(const std::string& id) {
-  schedule_.set(*QueueId::parse(id), io_.now() + config_.minimal_backoff_time);
+void Outbound::retry_later(const QueueId& id) {
+  schedule_.set(id, io_.now() + config_.minimal_backoff_time);
   arm_timer();
 }
 
-void Outbound::dispatch(const std::string& id) {
+void Outbound::dispatch(const QueueId& id) {
   const QueueEntry* entry = queue_.find(id);
-  if (entry == nullptr || entry->held || in_flight_.contains(*QueueId::parse(id))) return;
+  if (entry == nullptr || entry->held || in_flight_.contains(id)) return;
   const Instant now = io_.now();
   std::vector<std::size_t> due;
   for (std::size_t i = 0; i < entry->recipients.size(); ++i) {
@@ -121,7 +120,7 @@ void Outbound::dispatch(const std::string& id) {
   if (!message) {
     io::Result<QueuedMessage> loaded = queue_.load(id);
     if (!loaded) {
-      log("warning: " + id + ": cannot read the queue file: " + loaded.error().detail);
+      log("warning: " + id.to_string() + ": cannot read the queue file: " + loaded.error().detail);
       return retry_later(id);
     }
     message = std::make_shared<const QueuedMessage>(std::move(loaded).value());
@@ -153,7 +152,7 @@ void Outbound::dispatch(const std::string& id) {
       suspended.push_back(dead);
     }
   }
-  in_flight_[*QueueId::parse(id)] = InFlight{static_cast<int>(jobs.size()), false};
+  in_flight_[id] = InFlight{static_cast<int>(jobs.size()), false};
   jobs_in_flight_ += jobs.size();
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const std::string destination = jobs[i].destination;
@@ -166,7 +165,7 @@ void Outbound::dispatch(const std::string& id) {
   }
 }
 
-std::shared_ptr<const QueuedMessage> Outbound::deferral_without_file(const std::string& id, const QueueEntry& entry,
+std::shared_ptr<const QueuedMessage> Outbound::deferral_without_file(const QueueId& id, const QueueEntry& entry,
                                                                      const std::vector<std::size_t>& due, Instant now) const {
   // Not when the deferral might do more than defer: expire the message, or warn of a delay.
   if (now >= policy_.expiry(entry.arrival, entry.null_sender)) return nullptr;
@@ -373,7 +372,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
   }
 
   // Bounces of a notification, or of a message whose recipients asked for no notice, are dropped.
-  std::vector<std::pair<Notice, std::string>> to_store;
+  std::vector<std::pair<Notice, QueueId>> to_store;
   for (Notice* kind : notices.all()) {
     Notice& notice = *kind;
     if (notice.recipients.empty()) continue;
@@ -387,8 +386,7 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
     }
     std::erase_if(notice.recipients, [&](std::size_t index) { return !wants_notice(config_, message.recipients[index].recipient.dsn, notice.action); });
     if (notice.recipients.empty()) continue;
-    const std::string id = queue_.allocate_id();
-    to_store.push_back({notice, id});
+    to_store.push_back({notice, queue_.allocate_id()});
   }
 
   // A deferral that was never attempted is not worth an fsync: lost in a crash, it only brings
@@ -425,9 +423,9 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
     const auto& [notice, id] = pending->notices[pending->next++];
     QueuedMessage dsn = notice_message(config_, *current, notice, pending->outcomes, io_.now(), pending->expires, id);
     const smtp::Mailbox notify = dsn.recipients.front().recipient.mailbox;
-    queue_.store(std::move(dsn), [this, alive, pending, notify, action = notice.action, covered = notice.recipients](io::Result<std::string> stored) {
+    queue_.store(std::move(dsn), [this, alive, pending, notify, action = notice.action, covered = notice.recipients](io::Result<QueueId> stored) {
       if (!*alive) return;
-      const std::string& message_id = pending->message_id;
+      const QueueId& message_id = pending->message_id;
       if (stored) {
         counters_.notifications += 1;
         log(maillog::notice_queued(message_id, action, stored.value()));
@@ -437,7 +435,7 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
         enqueue(stored.value());
       } else {
         // Without its notice a bounce is not final: the recipient stays deferred and is tried again.
-        log("warning: " + message_id + ": cannot queue a notification: " + stored.error().detail);
+        log("warning: " + message_id.to_string() + ": cannot queue a notification: " + stored.error().detail);
         for (auto& [index, state] : pending->changes) {
           if (std::find(covered.begin(), covered.end(), index) == covered.end()) continue;
           if (action == DsnAction::delayed) state.delay_warned = false;
@@ -453,21 +451,20 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
   }
   queue_.update(pending->message_id, std::move(pending->changes), [this, alive, message_id = pending->message_id](io::Status status) {
     if (!*alive) return;
-    if (!status) log("warning: " + message_id + ": cannot record delivery status: " + status.error().detail);
+    if (!status) log("warning: " + message_id.to_string() + ": cannot record delivery status: " + status.error().detail);
     if (status && queue_.find(message_id) == nullptr) log(maillog::removed(message_id));
     job_finished(message_id, !status);
   });
 }
 
-void Outbound::job_finished(const std::string& id, bool write_failed) {
+void Outbound::job_finished(const QueueId& id, bool write_failed) {
   jobs_in_flight_ -= 1;
-  const QueueId key = *QueueId::parse(id);
-  InFlight* found = in_flight_.find(key);
+  InFlight* found = in_flight_.find(id);
   RELAYSIM_ASSERT(found != nullptr && found->jobs > 0);
   found->write_failed |= write_failed;
   if (--found->jobs > 0) return;
   const bool failed = found->write_failed;
-  in_flight_.erase(key);
+  in_flight_.erase(id);
   if (in_flight_.size() + 1 == active_limit()) arm_timer();  // room again for what waits
   if (queue_.find(id) == nullptr) return;
   if (failed) {

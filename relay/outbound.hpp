@@ -58,9 +58,9 @@ class Outbound final : public DeliveryOwner {
   // Schedules every message the queue holds (after recovery).
   void start();
   // A message found by a later recovery pass: scheduled at its recipients' next attempt.
-  void recovered(const std::string& id) { reschedule(id); }
+  void recovered(const QueueId& id) { reschedule(id); }
   // A message was stored (or released from hold): schedule it now.
-  void enqueue(const std::string& id);
+  void enqueue(const QueueId& id);
   // Every deferred message is due now (postqueue -f).
   void flush();
 
@@ -86,30 +86,30 @@ class Outbound final : public DeliveryOwner {
 
   void arm_timer();
   void on_timer();
-  void dispatch(const std::string& id);
+  void dispatch(const QueueId& id);
   // A message whose due recipients all wait for a dead destination, made from the queue's summary
   // (no file read) when deferring them is all that can happen; null otherwise.
-  std::shared_ptr<const QueuedMessage> deferral_without_file(const std::string& id, const QueueEntry& entry,
+  std::shared_ptr<const QueuedMessage> deferral_without_file(const QueueId& id, const QueueEntry& entry,
                                                              const std::vector<std::size_t>& due, Instant now) const;
   void pump(const std::string& destination);
   void schedule_pump(const std::string& destination);
   // Defers a job without trying it: its destination is dead, or its content cannot be read.
   void suspend(const DeliveryJob& job, const std::string& status, const std::string& reason);
   void apply(const DeliveryJob& job, const DeliveryReport& report);
-  void reschedule(const std::string& id);
-  void retry_later(const std::string& id);  // after a disk error: a backoff, not a loop
+  void reschedule(const QueueId& id);
+  void retry_later(const QueueId& id);  // after a disk error: a backoff, not a loop
   // What one job's outcomes still have to make durable: notifications, then the states.
   struct PendingOutcome {
-    std::string message_id;
+    QueueId message_id;
     std::shared_ptr<const QueuedMessage> message;  // as loaded for the delivery
-    std::vector<std::pair<Notice, std::string>> notices;  // with the id each will be stored under
+    std::vector<std::pair<Notice, QueueId>> notices;  // with the id each will be stored under
     std::size_t next = 0;
     std::vector<Queue::StateChange> changes;
     std::map<std::size_t, RecipientOutcome> outcomes;
     Instant expires;
   };
   void record(std::shared_ptr<PendingOutcome> pending);
-  void job_finished(const std::string& id, bool write_failed);
+  void job_finished(const QueueId& id, bool write_failed);
   void log(std::string_view line);
 
   io::Io& io_;

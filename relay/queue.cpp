@@ -22,36 +22,29 @@ using namespace queue_records;
 Queue::Queue(io::Io& io, std::string directory, JournalOptions journal)
     : io_(io), directory_(std::move(directory)), random_(io.random_stream("queue-id")), journal_(journal) {}
 
-QueueEntry* Queue::find_mutable(const std::string& id) {
-  const auto key = QueueId::parse(id);
-  if (!key) return nullptr;
-  std::unique_ptr<QueueEntry>* found = entries_.find(*key);
+QueueEntry* Queue::find_mutable(const QueueId& id) {
+  std::unique_ptr<QueueEntry>* found = entries_.find(id);
   return found == nullptr ? nullptr : found->get();
 }
 
-const QueueEntry* Queue::find(const std::string& id) const {
+const QueueEntry* Queue::find(const QueueId& id) const {
   return const_cast<Queue*>(this)->find_mutable(id);
 }
 
-std::vector<std::string> Queue::ids() const {
-  std::vector<std::string> out;
+std::vector<QueueId> Queue::ids() const {
   std::vector<QueueId> sorted;
   sorted.reserve(entries_.size());
   entries_.for_each([&sorted](const QueueId& id, const auto&) { sorted.push_back(id); });
   std::sort(sorted.begin(), sorted.end());
-  out.reserve(sorted.size());
-  for (const QueueId& id : sorted) out.push_back(id.to_string());
-  return out;
+  return sorted;
 }
 
-io::Result<QueuedMessage> Queue::load(const std::string& id) {
-  if (const auto key = QueueId::parse(id)) {
-    if (const auto found = fresh_.find(*key); found != fresh_.end()) {
-      QueuedMessage message = std::move(found->second);
-      fresh_bytes_ -= message.content.size();
-      fresh_.erase(found);
-      return message;
-    }
+io::Result<QueuedMessage> Queue::load(const QueueId& id) {
+  if (const auto found = fresh_.find(id); found != fresh_.end()) {
+    QueuedMessage message = std::move(found->second);
+    fresh_bytes_ -= message.content.size();
+    fresh_.erase(found);
+    return message;
   }
   if (const QueueEntry* entry = find(id); entry != nullptr && !entry->has_file) {
     auto record = journal_record(*entry);
@@ -60,14 +53,14 @@ io::Result<QueuedMessage> Queue::load(const std::string& id) {
     const auto view = read_record(record.value(), consumed);
     std::optional<QueuedMessage> message;
     if (view && view->kind == kind_message) message = decode_message(view->payload);
-    if (!message || message->id != id) return io::Error{io::Errc::io_error, "the journal's record of " + id + " is damaged"};
+    if (!message || message->id != id) return io::Error{io::Errc::io_error, "the journal's record of " + id.to_string() + " is damaged"};
     message->size = message->content.size();
     return std::move(*message);
   }
   auto bytes = io_.read_file(path(id));
   if (!bytes) return bytes.error();
   auto message = replay_queue_file(bytes.value(), id);
-  if (!message) return io::Error{io::Errc::io_error, "queue file " + id + " is damaged"};
+  if (!message) return io::Error{io::Errc::io_error, "queue file " + id.to_string() + " is damaged"};
   return std::move(*message);
 }
 
@@ -81,25 +74,22 @@ void Queue::keep_fresh(const QueueId& key, QueuedMessage message) {
   }
 }
 
-void Queue::forget_fresh(const std::string& id) {
-  const auto key = QueueId::parse(id);
-  if (!key) return;
-  if (const auto found = fresh_.find(*key); found != fresh_.end()) {
+void Queue::forget_fresh(const QueueId& id) {
+  if (const auto found = fresh_.find(id); found != fresh_.end()) {
     fresh_bytes_ -= found->second.content.size();
     fresh_.erase(found);
   }
 }
 
-std::string Queue::allocate_id() {
+QueueId Queue::allocate_id() {
   // Arrival time in microseconds, then a sequence and random bits: sortable, unique across restarts.
   const auto sequence = static_cast<std::uint32_t>(sequence_++ & 0xFFFF);
   const auto random = static_cast<std::uint32_t>(random_.below(0x10000));
-  return QueueId{static_cast<std::uint64_t>(io_.now().unix_microseconds()), sequence << 16 | random}.to_string();
+  return QueueId{static_cast<std::uint64_t>(io_.now().unix_microseconds()), sequence << 16 | random};
 }
 
 void Queue::store(QueuedMessage message, StoreHandler on_durable) {
-  if (message.id.empty()) message.id = allocate_id();
-  if (!QueueId::parse(message.id)) return on_durable(io::Error{io::Errc::invalid_argument, "not a queue id: " + message.id});
+  if (message.id.none()) message.id = allocate_id();
   if (journal_.enabled) return store_in_journal(std::move(message), std::move(on_durable));
   store_in_file(std::move(message), std::move(on_durable));
 }
@@ -113,36 +103,36 @@ void Queue::forget(const QueueId& key) {
   entries_.erase(key);
   const bool in_journal = entry.segment != 0 && segments_.contains(entry.segment);
   if (!in_journal) {
-    if (entry.has_file) (void)io_.remove_file(path(key.to_string()));
+    if (entry.has_file) (void)io_.remove_file(path(key));
     return;
   }
   // Its file may hold states newer than its journal record - a bounce already reported: were the
   // file's removal durable and the removal record not, a crash would bring the message back as
   // the journal has it. So the removal record is made durable first.
   append_removal(key, entry.segment, [this, key, has_file = entry.has_file](io::Status status) {
-    if (status && has_file) (void)io_.remove_file(path(key.to_string()));
+    if (status && has_file) (void)io_.remove_file(path(key));
   });
   if (entry.depends) depends_no_more(entry.segment, entry.record_bytes);
 }
 
-io::Result<std::string> Queue::content(const std::string& id) {
+io::Result<std::string> Queue::content(const QueueId& id) {
   auto message = load(id);
   if (!message) return message.error();
   return std::move(message.value().content);
 }
 
-void Queue::update(const std::string& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable) {
+void Queue::update(const QueueId& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable) {
   update(id, std::vector<StateChange>{{recipient, state}}, std::move(on_durable));
 }
 
-void Queue::update(const std::string& id, std::vector<StateChange> changes, UpdateHandler on_durable) {
+void Queue::update(const QueueId& id, std::vector<StateChange> changes, UpdateHandler on_durable) {
   forget_fresh(id);
   QueueEntry* found = find_mutable(id);
-  if (found == nullptr) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id});
+  if (found == nullptr) return on_durable(io::Error{io::Errc::not_found, "no queued message " + id.to_string()});
   std::string records;
   for (const auto& [recipient, state] : changes) {
     if (recipient >= found->recipients.size()) {
-      return on_durable(io::Error{io::Errc::not_found, "no recipient " + std::to_string(recipient) + " in " + id});
+      return on_durable(io::Error{io::Errc::not_found, "no recipient " + std::to_string(recipient) + " in " + id.to_string()});
     }
     Writer payload;
     payload.u32(static_cast<std::uint32_t>(recipient));
@@ -164,7 +154,7 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
     final_after[recipient] = state.state == RecipientState::delivered || state.state == RecipientState::bounced;
   }
   if (last_delivered && std::all_of(final_after.begin(), final_after.end(), [](bool final) { return final; })) {
-    forget(*QueueId::parse(id));
+    forget(id);
     return on_durable({});
   }
   append_durably(id, std::move(records), [this, id, changes = std::move(changes), on_durable](io::Status status) {
@@ -178,14 +168,14 @@ void Queue::update(const std::string& id, std::vector<StateChange> changes, Upda
         for (const auto& [recipient, state] : changes) {
           entry->recipients[recipient] = {state.next_attempt, state.state, state.delay_warned};
         }
-        if (entry->finished()) forget(*QueueId::parse(id));
+        if (entry->finished()) forget(id);
       }
     }
     on_durable(status);
   });
 }
 
-void Queue::defer_in_memory(const std::string& id, const std::vector<StateChange>& changes) {
+void Queue::defer_in_memory(const QueueId& id, const std::vector<StateChange>& changes) {
   forget_fresh(id);
   QueueEntry* entry = find_mutable(id);
   if (entry == nullptr) return;

@@ -51,7 +51,7 @@ struct QueuedRecipient {
 };
 
 struct QueuedMessage {
-  std::string id;
+  QueueId id;  // none yet (QueueId{}): store() assigns one
   Instant arrival;
   std::optional<smtp::Mailbox> sender;  // empty: the null sender <>
   smtp::MailParameters parameters;
@@ -120,7 +120,7 @@ struct RecoveryReport {
   // False when the directory or a file could not be read: some messages may still be on disk,
   // unknown; a later pass (recover again) finds them.
   bool complete = true;
-  std::vector<std::string> recovered_ids;  // the messages this pass added
+  std::vector<QueueId> recovered_ids;  // the messages this pass added
 };
 
 struct JournalOptions {
@@ -132,7 +132,7 @@ struct JournalOptions {
 
 class Queue {
  public:
-  using StoreHandler = std::function<void(io::Result<std::string> id)>;
+  using StoreHandler = std::function<void(io::Result<QueueId> id)>;
   using UpdateHandler = std::function<void(io::Status status)>;
 
   Queue(io::Io& io, std::string directory, JournalOptions journal = {});
@@ -147,48 +147,48 @@ class Queue {
   // lives.
 
   // Stores a new message; `on_durable` gets its id once it is on disk for good, or the error.
-  // The message's id, if empty, is assigned here.
+  // The message's id, if it has none, is assigned here.
   void store(QueuedMessage message, StoreHandler on_durable);
   // Records one recipient's new state; durable when the handler gets ok.
-  void update(const std::string& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable);
+  void update(const QueueId& id, std::size_t recipient, const QueuedRecipient& state, UpdateHandler on_durable);
   // Records several recipients' new states with one append and one fsync.
   using StateChange = std::pair<std::size_t, QueuedRecipient>;
-  void update(const std::string& id, std::vector<StateChange> changes, UpdateHandler on_durable);
+  void update(const QueueId& id, std::vector<StateChange> changes, UpdateHandler on_durable);
   // Changes the summary only, not the file: for deferrals that were never attempted, which a crash
   // may lose (the recipient is then tried sooner, never lost).
-  void defer_in_memory(const std::string& id, const std::vector<StateChange>& changes);
+  void defer_in_memory(const QueueId& id, const std::vector<StateChange>& changes);
   // Operator actions; durable like updates.
-  void set_held(const std::string& id, bool held, UpdateHandler on_durable);
-  io::Status remove(const std::string& id);
+  void set_held(const QueueId& id, bool held, UpdateHandler on_durable);
+  io::Status remove(const QueueId& id);
 
   // A fresh id (the store assigns one when the message has none): sortable by arrival, unique
   // across restarts.
-  std::string allocate_id();
+  QueueId allocate_id();
 
   // The messages in the queue, in no particular order; ids() sorts them (by arrival).
   using Entries = IdTable<std::unique_ptr<QueueEntry>>;  // pointers to entries stay valid
   const Entries& entries() const { return entries_; }
-  std::vector<std::string> ids() const;
+  std::vector<QueueId> ids() const;
   std::size_t size() const { return entries_.size(); }
-  const QueueEntry* find(const std::string& id) const;
+  const QueueEntry* find(const QueueId& id) const;
   // The whole message: envelope, recipients with their current states, content. From its file,
   // or - the first time a message just stored is loaded, as its first delivery does - from memory.
-  io::Result<QueuedMessage> load(const std::string& id);
+  io::Result<QueuedMessage> load(const QueueId& id);
   // How many bytes of just-stored messages are kept whole until their first load.
   static constexpr std::size_t fresh_bytes_max = 16 * 1024 * 1024;
   std::size_t fresh_bytes() const { return fresh_bytes_; }
-  io::Result<std::string> content(const std::string& id);
+  io::Result<std::string> content(const QueueId& id);
   std::size_t operations_in_flight() const { return operations_.size(); }
   // Journal segments on disk (the current one included), and messages that have no file yet.
   std::size_t journal_segments() const { return segments_.size(); }
   std::size_t journal_resident() const;
 
  private:
-  std::string path(const std::string& id) const { return directory_ + "/" + id; }
+  std::string path(const QueueId& id) const { return directory_ + "/" + id.to_string(); }
   void keep_fresh(const QueueId& key, QueuedMessage message);
-  void forget_fresh(const std::string& id);
-  void append_durably(const std::string& id, std::string record, UpdateHandler on_durable);
-  QueueEntry* find_mutable(const std::string& id);
+  void forget_fresh(const QueueId& id);
+  void append_durably(const QueueId& id, std::string record, UpdateHandler on_durable);
+  QueueEntry* find_mutable(const QueueId& id);
   void store_in_file(QueuedMessage message, StoreHandler on_durable);
   void store_in_journal(QueuedMessage message, StoreHandler on_durable);
 
@@ -257,13 +257,13 @@ class Queue {
   void depends_no_more(std::uint32_t number, std::uint32_t record_bytes);
   void retire_segments();
   io::Result<std::string> journal_record(const QueueEntry& entry) const;
-  void give_file(const std::string& id, std::string records, UpdateHandler on_durable);
+  void give_file(const QueueId& id, std::string records, UpdateHandler on_durable);
   // The message leaves the queue: its file goes, and a removal record ends its journal record.
   void forget(const QueueId& key);
   void announce_stored(const QueuedMessage& message);
   // `finished`: messages whose files say they are done; those the journal still holds are taken
   // off the list (and, repairing, their removal recorded there before the file goes).
-  void recover_journal(bool repair, RecoveryReport& report, const std::vector<std::string>& unreadable, std::vector<QueueId>& finished);
+  void recover_journal(bool repair, RecoveryReport& report, const std::vector<QueueId>& unreadable, std::vector<QueueId>& finished);
   JournalOptions journal_;
   std::map<std::uint32_t, Segment> segments_;  // by number: oldest first
   std::uint32_t current_ = 0;                  // 0: none open
@@ -274,7 +274,7 @@ class Queue {
 QueueEntry summarize(const QueuedMessage& message);
 // Reads a queue file: the message record, then each state record in order, past torn ones.
 // nullopt when the message record itself is torn or corrupt, or names another id.
-std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, std::string_view id);
+std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, const QueueId& id);
 
 // Serialisation, exposed for the operator tools and tests.
 std::string encode_message(const QueuedMessage& message);

@@ -10,7 +10,7 @@ RelayNode::RelayNode(io::Io& io, RelayConfig config, RelayTls tls)
       queue_(io, config_.queue_directory, JournalOptions{.enabled = config_.queue_journal, .broken_variant = config_.broken_variant}),
       inbound_(io, config_, queue_, tls.server),
       outbound_(io, config_, queue_, tls.client) {
-  inbound_.on_stored([this](const std::string& id) { outbound_.enqueue(id); });
+  inbound_.on_stored([this](const QueueId& id) { outbound_.enqueue(id); });
 }
 
 void RelayNode::start() {
@@ -34,7 +34,7 @@ void RelayNode::recover_later() {
     recovery_.discarded += pass.discarded;
     recovery_.finished += pass.finished;
     recovery_.complete = pass.complete;
-    for (const std::string& id : pass.recovered_ids) outbound_.recovered(id);
+    for (const QueueId& id : pass.recovered_ids) outbound_.recovered(id);
     if (!pass.complete) recover_later();
   });
 }

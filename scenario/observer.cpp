@@ -27,7 +27,7 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
       to.push_back(recipient.recipient.mailbox.to_string());
       dsn.push_back(recipient.recipient.dsn);
     }
-    stored.push_back({event.time, node, message.id, message.sender ? message.sender->to_string() : std::string(), std::move(to),
+    stored.push_back({event.time, node, message.id.to_string(), message.sender ? message.sender->to_string() : std::string(), std::move(to),
                       message.client_address, message.authenticated_user, smtp::header_value(message.content, "Subject"),
                       bare_message_id(smtp::header_value(message.content, "Message-ID")), std::move(dsn), message.parameters.ret,
                       !message.sender && message.content.find("Content-Type: text/rfc822-headers") != std::string::npos});
@@ -35,31 +35,32 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   }
   if (const auto* e = event.as<relay::events::RecipientSettled>()) {
     const relay::RecipientOutcome& outcome = e->outcome;
-    outcomes.push_back({event.time, node, std::string(e->id), std::string(e->rcpt), outcome.outcome, e->state, std::string(e->status),
+    outcomes.push_back({event.time, node, e->id.to_string(), std::string(e->rcpt), outcome.outcome, e->state, std::string(e->status),
                         outcome.relay, outcome.relay_endpoint, outcome.tls, outcome.tls_verified, outcome.possible_duplicate, e->attempted,
                         outcome.reason, outcome.stage, outcome.code});
     return;
   }
   if (const auto* e = event.as<relay::events::RetryPlanned>()) {
-    retries.push_back({event.time, node, std::string(e->id), e->next});
+    retries.push_back({event.time, node, e->id.to_string(), e->next});
     return;
   }
   if (const auto* e = event.as<relay::events::Recovered>()) {
-    recovered[node].insert(e->ids.begin(), e->ids.end());
+    for (const relay::QueueId& id : e->ids) recovered[node].insert(id.to_string());
     return;
   }
   if (const auto* e = event.as<relay::events::OutcomesRecorded>()) {
     // Positions in the message, as it was stored (a notice's one recipient is its own).
     std::vector<std::string> rcpts;
-    const auto message = std::find_if(stored.rbegin(), stored.rend(), [&](const StoredAtRelay& s) { return s.node == node && s.id == e->id; });
+    const std::string id = e->id.to_string();
+    const auto message = std::find_if(stored.rbegin(), stored.rend(), [&](const StoredAtRelay& s) { return s.node == node && s.id == id; });
     for (const std::size_t index : e->recipients) {
       if (message != stored.rend() && index < message->to.size()) rcpts.push_back(message->to[index]);
     }
-    recorded.push_back({event.time, node, std::string(e->id), std::move(rcpts)});
+    recorded.push_back({event.time, node, id, std::move(rcpts)});
     return;
   }
   if (const auto* e = event.as<relay::events::NoticeQueued>()) {
-    dsns.push_back({event.time, node, std::string(e->id), std::string(e->dsn), e->action, e->to.to_string(), e->about});
+    dsns.push_back({event.time, node, e->id.to_string(), e->dsn.to_string(), e->action, e->to.to_string(), e->about});
     return;
   }
   if (const auto* e = event.as<io::LogLine>()) {
@@ -73,7 +74,7 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   }
   if (const auto* e = event.as<relay::events::Routed>()) {
     if (e->route == relay::Route::Kind::deliver) {
-      route_steps.push_back({event.time, node, std::string(e->id), std::string(e->domain), -1, e->static_route});
+      route_steps.push_back({event.time, node, e->id.to_string(), std::string(e->domain), -1, e->static_route});
     }
     return;
   }
@@ -82,12 +83,12 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     return;
   }
   if (const auto* e = event.as<relay::events::HopFailed>()) {
-    hop_failures.push_back({event.time, node, std::string(e->id), std::string(e->hop), e->stage, std::string(e->status), std::string(e->reason),
+    hop_failures.push_back({event.time, node, e->id ? e->id->to_string() : std::string(), std::string(e->hop), e->stage, std::string(e->status), std::string(e->reason),
                             e->next_hop});
     return;
   }
   if (const auto* e = event.as<relay::events::Connecting>()) {
-    route_steps.push_back({event.time, node, std::string(e->id), "", e->preference, false});
+    route_steps.push_back({event.time, node, e->id ? e->id->to_string() : std::string(), "", e->preference, false});
     return;
   }
   if (const auto* e = event.as<fake_mx::events::LateBounceScheduled>()) {

@@ -107,11 +107,11 @@ std::optional<QueueId> QueueId::parse(std::string_view text) {
   return QueueId{time, rest};
 }
 
-std::string QueueId::to_string() const {
+QueueId::Text QueueId::text() const {
   static constexpr char digits[] = "0123456789ABCDEF";
-  std::string text(22, '0');  // 14 hex digits of time, 8 of the rest
-  for (int i = 13; i >= 0; --i) text[static_cast<std::size_t>(i)] = digits[(time >> (4 * (13 - i))) & 0xF];
-  for (int i = 7; i >= 0; --i) text[static_cast<std::size_t>(14 + i)] = digits[(rest >> (4 * (7 - i))) & 0xF];
+  Text text;  // 14 hex digits of time, 8 of the rest
+  for (int i = 13; i >= 0; --i) text.digits[static_cast<std::size_t>(i)] = digits[(time >> (4 * (13 - i))) & 0xF];
+  for (int i = 7; i >= 0; --i) text.digits[static_cast<std::size_t>(14 + i)] = digits[(rest >> (4 * (7 - i))) & 0xF];
   return text;
 }
 
@@ -182,7 +182,7 @@ QueueEntry summarize(const QueuedMessage& message) {
   return entry;
 }
 
-std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, std::string_view id) {
+std::optional<QueuedMessage> replay_queue_file(std::string_view bytes, const QueueId& id) {
   std::size_t consumed = 0;
   const auto first = read_record(bytes, consumed);
   std::optional<QueuedMessage> message;
@@ -232,7 +232,7 @@ std::size_t encoded_size_estimate(const QueuedMessage& message) {
 }
 
 void write_message(Writer& out, const QueuedMessage& message) {
-  out.text(message.id);
+  out.text(message.id.text().view());
   out.i64(message.arrival.unix_microseconds());
   out.flag(message.sender.has_value());
   if (message.sender) write_mailbox(out, *message.sender);
@@ -275,7 +275,9 @@ std::string encode_message(const QueuedMessage& message) {
 std::optional<QueuedMessage> decode_message(std::string_view payload) {
   Reader in(payload);
   QueuedMessage message;
-  message.id = in.text();
+  const std::optional<QueueId> id = QueueId::parse(in.text());
+  if (!id) return std::nullopt;
+  message.id = *id;
   message.arrival = Instant::from_unix_microseconds(in.i64());
   if (in.flag()) message.sender = read_mailbox(in);
   const bool has_size = in.flag();

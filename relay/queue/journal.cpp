@@ -34,7 +34,7 @@ void Queue::store_in_journal(QueuedMessage message, StoreHandler on_durable) {
   if (spent_record_.capacity() > spent_record_bytes_max) spent_record_ = std::string();  // a large message's goes
   commit_after_append(number, [this, number, offset, bytes, message = std::move(message),
                                on_durable = std::move(on_durable)](io::Status committed) mutable {
-    const QueueId key = *QueueId::parse(message.id);
+    const QueueId key = message.id;
     if (!committed) {
       // The caller answers 4xx; should the record have reached the disk anyway, this keeps it
       // from coming back after a restart (best effort: the disk is failing).
@@ -53,9 +53,8 @@ void Queue::store_in_journal(QueuedMessage message, StoreHandler on_durable) {
     committed_segment.live += 1;
     committed_segment.live_bytes += bytes;
     committed_segment.stored.push_back(key);
-    const std::string id = message.id;
     keep_fresh(key, std::move(message));
-    on_durable(id);
+    on_durable(key);
   });
 }
 
@@ -160,7 +159,7 @@ void Queue::append_removal(const QueueId& key, std::uint32_t number, SyncHandler
     segment.file = std::move(file).value();
   }
   Writer payload;
-  payload.text(key.to_string());
+  payload.text(key.text().view());
   if (const io::Status appended = segment.file->append(frame_record(kind_removed, payload.bytes())); !appended) {
     segment.failed = true;
     return then(appended);
@@ -214,9 +213,9 @@ void Queue::retire_segments() {
       };
       // A message whose file is being made, or failed to be, waits for that file to be durable.
       if ((*entry)->has_file) {
-        append_durably(key.to_string(), {}, done);
+        append_durably(key, {}, done);
       } else {
-        give_file(key.to_string(), {}, done);
+        give_file(key, {}, done);
       }
     }
   }

@@ -18,7 +18,7 @@ namespace relaysim::relay {
 using namespace queue_records;
 
 void Queue::store_in_file(QueuedMessage message, StoreHandler on_durable) {
-  const std::string id = message.id;
+  const QueueId id = message.id;
   auto file = io_.create_file(path(id));
   if (!file) return on_durable(file.error());  // nothing written: the caller answers 4xx
   Writer writer = Writer::for_record(encoded_size_estimate(message));
@@ -48,9 +48,8 @@ void Queue::store_in_file(QueuedMessage message, StoreHandler on_durable) {
           operations_.erase(operation);
           announce_stored(message);
           // Only the summary stays in memory for long: a large queue must not hold every message.
-          const QueueId key = *QueueId::parse(id);
-          entries_[key] = std::make_unique<QueueEntry>(summarize(message));
-          keep_fresh(key, std::move(message));
+          entries_[id] = std::make_unique<QueueEntry>(summarize(message));
+          keep_fresh(id, std::move(message));
           on_durable(id);
         });
   });
@@ -79,7 +78,7 @@ void Queue::start_directory_sync() {
   });
 }
 
-void Queue::append_durably(const std::string& id, std::string record, UpdateHandler on_durable) {
+void Queue::append_durably(const QueueId& id, std::string record, UpdateHandler on_durable) {
   const QueueEntry* found = find(id);
   if (found != nullptr && !found->has_file) return give_file(id, std::move(record), std::move(on_durable));
   // A file just made from the journal: its name may not be durable yet, and the change is not
@@ -112,7 +111,7 @@ void Queue::append_durably(const std::string& id, std::string record, UpdateHand
 
 // The message's record, copied from the journal into a file of its own with `records` after it;
 // fsynced, then its name. From then on the message no longer depends on its segment.
-void Queue::give_file(const std::string& id, std::string records, UpdateHandler on_durable) {
+void Queue::give_file(const QueueId& id, std::string records, UpdateHandler on_durable) {
   QueueEntry* entry = find_mutable(id);
   RELAYSIM_ASSERT(entry != nullptr && !entry->has_file);
   auto record = journal_record(*entry);

@@ -17,7 +17,7 @@ namespace relaysim::relay {
 
 using namespace queue_records;
 
-void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable) {
+void Queue::set_held(const QueueId& id, bool held, UpdateHandler on_durable) {
   forget_fresh(id);
   Writer payload;
   payload.flag(held);
@@ -29,10 +29,10 @@ void Queue::set_held(const std::string& id, bool held, UpdateHandler on_durable)
   });
 }
 
-io::Status Queue::remove(const std::string& id) {
-  if (find(id) == nullptr) return io::Error{io::Errc::not_found, "no queued message " + id};
+io::Status Queue::remove(const QueueId& id) {
+  if (find(id) == nullptr) return io::Error{io::Errc::not_found, "no queued message " + id.to_string()};
   forget_fresh(id);
-  forget(*QueueId::parse(id));
+  forget(id);
   return {};
 }
 

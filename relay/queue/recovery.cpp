@@ -48,8 +48,8 @@ RecoveryReport Queue::recover(bool repair) {
   }
   // Files first: a message with a file of its own has its latest state there. The journal then
   // supplies the messages that have none, or whose file was torn while it was being made.
-  std::vector<std::string> unreadable;
-  std::vector<std::string> torn;
+  std::vector<QueueId> unreadable;
+  std::vector<QueueId> torn;
   std::vector<QueueId> finished;
   for (const std::string& name : names.value()) {
     if (name == "journal") continue;
@@ -62,18 +62,18 @@ RecoveryReport Queue::recover(bool repair) {
     }
     // Known already (an earlier pass, or stored since): nothing to recover.
     if (entries_.contains(*named)) continue;
-    auto contents = io_.read_file(path(name));
+    auto contents = io_.read_file(path(*named));
     if (!contents) {
       report.problems.push_back(name + ": " + contents.error().detail);
       report.complete = false;
-      unreadable.push_back(name);
+      unreadable.push_back(*named);
       continue;
     }
     std::string_view bytes = contents.value();
     if (journal_.broken_variant == BrokenVariant::recovery_drops_last_change) bytes = without_last_state(bytes);
-    std::optional<QueuedMessage> message = replay_queue_file(bytes, name);
+    std::optional<QueuedMessage> message = replay_queue_file(bytes, *named);
     if (!message) {
-      torn.push_back(name);
+      torn.push_back(*named);
       continue;
     }
     if (message->finished()) {
@@ -82,31 +82,30 @@ RecoveryReport Queue::recover(bool repair) {
       continue;
     }
     report.recovered += 1;
-    report.recovered_ids.push_back(name);
+    report.recovered_ids.push_back(*named);
     entries_[*named] = std::make_unique<QueueEntry>(summarize(*message));
   }
   recover_journal(repair, report, unreadable, finished);
   for (const QueueId& key : finished) {
-    if (repair) (void)io_.remove_file(path(key.to_string()));  // not in the journal: the file was its only copy
+    if (repair) (void)io_.remove_file(path(key));  // not in the journal: the file was its only copy
   }
-  for (const std::string& name : torn) {
-    const std::optional<QueueId> key = QueueId::parse(name);
-    if (key && entries_.contains(*key)) {
+  for (const QueueId& key : torn) {
+    if (entries_.contains(key)) {
       // The journal has this message: the file was torn while it was being given one.
-      if (repair) (void)io_.remove_file(path(name));
+      if (repair) (void)io_.remove_file(path(key));
       continue;
     }
     // Torn or corrupt, and not in the journal: this message was never acknowledged.
     report.discarded += 1;
-    io_.trace("queue.discarded", {{"file", name}});
-    if (repair) (void)io_.remove_file(path(name));
+    io_.trace("queue.discarded", {{"file", key.text().view()}});
+    if (repair) (void)io_.remove_file(path(key));
   }
   io_.observe(events::Recovered{.messages = report.recovered, .discarded = report.discarded, .finished = report.finished, .ids = report.recovered_ids});
   if (repair) retire_segments();
   return report;
 }
 
-void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vector<std::string>& unreadable, std::vector<QueueId>& finished) {
+void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vector<QueueId>& unreadable, std::vector<QueueId>& finished) {
   if (journal_.enabled && repair) {
     if (const io::Status made = io_.make_directory(journal_directory()); !made) {
       report.problems.push_back("cannot make " + journal_directory() + ": " + made.error().detail);
@@ -152,10 +151,8 @@ void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vect
       if (key && record.kind == kind_removed) found.erase(*key);
     });
   }
-  for (const std::string& name : unreadable) {
-    // Its file may hold newer state than the journal: leave it for a later pass.
-    if (const std::optional<QueueId> key = QueueId::parse(name)) found.erase(*key);
-  }
+  // Their files may hold newer state than the journal: left for a later pass.
+  for (const QueueId& key : unreadable) found.erase(key);
   // A finished message's file outranks its journal record, which would bring it back as it
   // arrived - delivered or bounced a second time. The removal goes into the journal, durably,
   // before the file goes (as forget() does).
@@ -166,7 +163,7 @@ void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vect
     found.erase(where);
     if (repair) {
       append_removal(key, number, [this, key](io::Status status) {
-        if (status) (void)io_.remove_file(path(key.to_string()));
+        if (status) (void)io_.remove_file(path(key));
       });
     }
     return true;
@@ -189,7 +186,7 @@ void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vect
     segment.live_bytes += where.record.size();
     segment.stored.push_back(key);
     report.recovered += 1;
-    report.recovered_ids.push_back(key.to_string());
+    report.recovered_ids.push_back(key);
   }
 }
 

@@ -290,7 +290,7 @@ TEST_CASE("a real node with a fixed seed draws the same random stream every time
 
 TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new process, listed by relaysim queue", "[real][queue]") {
   const std::string root = temporary_directory();
-  std::string id;
+  relay::QueueId key;
   {
     real::Runtime runtime;
     auto io = runtime.make_io({"relay", "", root, 1, {}, {}, {}, {}, false});
@@ -302,9 +302,9 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
     message.recipients.push_back({{smtp::Mailbox{"ann", "dest.example", false, false}, {}}, relay::RecipientState::queued, 0, io->now(), ""});
     message.content = "Subject: real disk\r\n\r\nbody\r\n";
     bool done = false;
-    queue.store(message, [&](io::Result<std::string> stored) {
+    queue.store(message, [&](io::Result<relay::QueueId> stored) {
       REQUIRE(stored);
-      id = stored.value();
+      key = stored.value();
       done = true;
     });
     REQUIRE(runtime.run_until([&] { return done; }, bound));
@@ -315,9 +315,10 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
     relay::Queue queue(*io, "queue");
     const relay::RecoveryReport report = queue.recover();
     CHECK(report.recovered == 1);
-    REQUIRE(queue.find(id) != nullptr);
-    CHECK(queue.content(id).value() == "Subject: real disk\r\n\r\nbody\r\n");
+    REQUIRE(queue.find(key) != nullptr);
+    CHECK(queue.content(key).value() == "Subject: real disk\r\n\r\nbody\r\n");
   }
+  const std::string id = key.to_string();
   const std::string command = std::string(RELAYSIM_BINARY_DIR "/relaysim queue list ") + root + "/queue";
   std::FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
@@ -345,8 +346,10 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
   CHECK(relaysim_queue("release " + root + "/queue ALL", status) == id + ": released from hold\n");
   CHECK_THAT(relaysim_queue("list " + root + "/queue", status), !Catch::Contains(id + "!"));
   CHECK(relaysim_queue("flush " + root + "/queue", status) == id + ": due now\n");
-  CHECK_THAT(relaysim_queue("delete " + root + "/queue NOSUCHID", status), Catch::Contains("no message NOSUCHID"));
+  CHECK_THAT(relaysim_queue("delete " + root + "/queue 064C06CFCC0CB8000086BA", status), Catch::Contains("no message 064C06CFCC0CB8000086BA"));
   CHECK(status == 1);
+  CHECK_THAT(relaysim_queue("delete " + root + "/queue NOSUCHID", status), Catch::Contains("'NOSUCHID' is not a queue id"));
+  CHECK(status == 2);
   CHECK_THAT(relaysim_queue("hold " + root + "/queue", status), Catch::Contains("hold needs a queue id or ALL"));
   CHECK(status == 2);
   CHECK(relaysim_queue("delete " + root + "/queue " + id, status) == id + ": removed\n");

@@ -603,7 +603,7 @@ TEST_CASE("a dead destination is remembered: later messages are deferred without
   CHECK(!w.log_lines("delivery temporarily suspended").empty());
   // A deferral that was never attempted changes the schedule in memory only: no fsync for it.
   std::size_t memory_only = 0;
-  for (const std::string& id : w.relay_node->queue().ids()) {
+  for (const relay::QueueId& id : w.relay_node->queue().ids()) {
     const relay::QueueEntry& entry = *w.relay_node->queue().find(id);
     const relay::QueuedMessage on_disk = w.relay_node->mutable_queue().load(id).value();
     CHECK(entry.recipients[0].state == relay::RecipientState::deferred);
@@ -644,7 +644,9 @@ TEST_CASE("a deferral for a dead destination reads nothing from disk: the queue'
   // The lines name each recipient as its file does, a quoted local part included.
   for (const std::string& line : suspended) {
     const std::string id = line.substr(0, line.find(':'));
-    const relay::QueuedMessage on_disk = w.relay_node->mutable_queue().load(id).value();
+    const std::optional<relay::QueueId> key = relay::QueueId::parse(id);
+    REQUIRE(key);
+    const relay::QueuedMessage on_disk = w.relay_node->mutable_queue().load(*key).value();
     CHECK(line.starts_with(id + ": to=<" + on_disk.recipients[0].recipient.mailbox.to_string() + ">, relay=none, delay="));
   }
   CHECK(w.relay_node->queue().size() == 4);

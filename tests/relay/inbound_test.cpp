@@ -73,7 +73,7 @@ struct RelayWorld {
   // The queued messages, each with its content read back from disk.
   std::vector<relay::QueuedMessage> queued() {
     std::vector<relay::QueuedMessage> out;
-    for (const std::string& id : relay_node->queue().ids()) out.push_back(relay_node->mutable_queue().load(id).value());
+    for (const relay::QueueId& id : relay_node->queue().ids()) out.push_back(relay_node->mutable_queue().load(id).value());
     return out;
   }
 
@@ -131,7 +131,7 @@ TEST_CASE("Salesforce relays after STARTTLS and AUTH, the message gets one Recei
   const std::string& stored = queued[0].content;
   REQUIRE(stored.starts_with("Received: from na1.salesforce.example (unknown [13.108.0.10])\r\n"));
   CHECK_THAT(stored, Catch::Contains("(Authenticated sender: sfdc)"));
-  CHECK_THAT(stored, Catch::Contains("by relay.acme.example (relaysim) with ESMTPSA id " + queued[0].id));
+  CHECK_THAT(stored, Catch::Contains("by relay.acme.example (relaysim) with ESMTPSA id " + queued[0].id.to_string()));
   CHECK_THAT(stored, Catch::Contains("for <ann@dest.example>; Mon, 02 Mar 2026 09:00:"));
   CHECK(stored.substr(stored.find("DKIM-Signature:")) == content);
   CHECK(queued[0].authenticated_user == "sfdc");

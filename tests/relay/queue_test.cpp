@@ -85,10 +85,10 @@ TEST_CASE("a record sealed in place is the same bytes as one framed from its pay
 
 TEST_CASE("a queued message encodes and decodes to the same envelope and content", "[relay][queue]") {
   QueuedMessage message = sample_message();
-  message.id = "ABC";
+  message.id = *relay::QueueId::parse("064C06CFCC0CB8000086BA");
   const auto decoded = relay::decode_message(relay::encode_message(message));
   REQUIRE(decoded);
-  CHECK(decoded->id == "ABC");
+  CHECK(decoded->id.to_string() == "064C06CFCC0CB8000086BA");
   CHECK(decoded->sender == message.sender);
   CHECK(decoded->parameters.envid == "env-1");
   CHECK(decoded->recipients.size() == 2);
@@ -139,7 +139,7 @@ void add_queue_node(sim::World& world, QueueProbe& probe, std::function<void(rel
     node.keep_alive = queue;
     probe.report = queue->recover();
     probe.recovered.clear();
-    for (const std::string& id : queue->ids()) {
+    for (const relay::QueueId& id : queue->ids()) {
       const relay::QueueEntry& entry = *queue->find(id);
       probe.recovered.push_back(queue->load(id).value());  // the queue keeps only a summary in memory
       CHECK(entry.size == probe.recovered.back().content.size());
@@ -155,12 +155,12 @@ TEST_CASE("a stored message is recovered after a power loss, with its recipient 
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
   QueueProbe probe;
-  std::string stored_id;
+  relay::QueueId stored_id;
   bool started_once = false;
   add_queue_node(world, probe, [&](relay::Queue& queue, io::Io&) {
     if (started_once) return;
     started_once = true;
-    queue.store(sample_message(), [&, &queue = queue](io::Result<std::string> id) {
+    queue.store(sample_message(), [&, &queue = queue](io::Result<relay::QueueId> id) {
       REQUIRE(id);
       stored_id = id.value();
       QueuedRecipient deferred = queue.load(stored_id).value().recipients[0];
@@ -195,14 +195,14 @@ TEST_CASE("the first load of a message just stored comes from memory and equals 
   add_queue_node(
       world, probe,
       [&](relay::Queue& queue, io::Io& io) {
-        queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<std::string> id) {
+        queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<relay::QueueId> id) {
           REQUIRE(id);
           fresh_after_store = queue.fresh_bytes();
           from_memory = relay::encode_message(queue.load(id.value()).value());
           fresh_after_load = queue.fresh_bytes();
           if (journal) {
             // The message's only copy is its record in the journal's first segment.
-            CHECK_FALSE(io.read_file("queue/" + id.value()));
+            CHECK_FALSE(io.read_file("queue/" + id.value().to_string()));
             const auto segment = io.read_file("queue/journal/0000000000000001");
             REQUIRE(segment);
             std::size_t consumed = 0;
@@ -210,13 +210,13 @@ TEST_CASE("the first load of a message just stored comes from memory and equals 
             REQUIRE(record);
             from_disk = relay::encode_message(*relay::decode_message(record->payload));
           } else {
-            const auto file = io.read_file("queue/" + id.value());
+            const auto file = io.read_file("queue/" + id.value().to_string());
             REQUIRE(file);
             from_disk = relay::encode_message(*relay::replay_queue_file(file.value(), id.value()));
           }
           second_load = relay::encode_message(queue.load(id.value()).value());
           // A change forgets the copy in memory: a load then reads the disk.
-          queue.store(sample_message("Subject: second\r\n\r\n"), [&, &queue = queue](io::Result<std::string> other) {
+          queue.store(sample_message("Subject: second\r\n\r\n"), [&, &queue = queue](io::Result<relay::QueueId> other) {
             queue.set_held(other.value(), true, [&, &queue = queue, other = other.value()](io::Status status) {
               REQUIRE(status);
               held_forgets = queue.fresh_bytes() == 0 && queue.load(other).value().content == "Subject: second\r\n\r\n";
@@ -244,7 +244,7 @@ TEST_CASE("a message whose recipients are all final leaves the queue", "[relay][
   add_queue_node(world, probe, [&](relay::Queue& queue, io::Io&) {
     if (started_once) return;
     started_once = true;
-    queue.store(sample_message(), [&, &queue = queue](io::Result<std::string> id) {
+    queue.store(sample_message(), [&, &queue = queue](io::Result<relay::QueueId> id) {
       QueuedRecipient done = queue.load(id.value()).value().recipients[0];
       done.state = RecipientState::delivered;
       queue.update(id.value(), 0, done, [&, &queue = queue, id = id.value(), done](io::Status) mutable {
@@ -286,11 +286,11 @@ TEST_CASE("journal: a message delivered at once never gets a file, and a power l
   QueueProbe probe;
   bool started_once = false;
   std::vector<std::string> queue_names_after = {"?"};
-  std::string kept_id;
+  relay::QueueId kept_id;
   add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
     if (started_once) return;
     started_once = true;
-    queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<std::string> id) {
+    queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<relay::QueueId> id) {
       REQUIRE(id);
       const QueuedMessage message = queue.load(id.value()).value();
       std::vector<relay::Queue::StateChange> delivered = {{0, with_state(message, 0, RecipientState::delivered)},
@@ -299,7 +299,7 @@ TEST_CASE("journal: a message delivered at once never gets a file, and a power l
         REQUIRE(status);
         CHECK(queue.size() == 0);
         // A second message's commit makes the first one's removal record durable too.
-        queue.store(sample_message("Subject: kept\r\n\r\n"), [&, &io = io](io::Result<std::string> other) {
+        queue.store(sample_message("Subject: kept\r\n\r\n"), [&, &io = io](io::Result<relay::QueueId> other) {
           REQUIRE(other);
           kept_id = other.value();
           queue_names_after = names_in(io, "queue");
@@ -325,15 +325,15 @@ TEST_CASE("journal: a message bounced after it got a file, cut off by a power lo
   int starts = 0;
   std::vector<std::size_t> recovered_per_start;
   std::vector<std::size_t> finished_per_start;
-  std::string bounced_id;
+  relay::QueueId bounced_id;
   add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
     starts += 1;
     recovered_per_start.push_back(probe.recovered.size());
     finished_per_start.push_back(probe.report.finished);
     if (starts > 1) return;
     // Two messages in one segment: the other keeps the segment, and with it the first's record.
-    queue.store(sample_message("Subject: other\r\n\r\n"), [](io::Result<std::string> id) { REQUIRE(id); });
-    queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<std::string> id) {
+    queue.store(sample_message("Subject: other\r\n\r\n"), [](io::Result<relay::QueueId> id) { REQUIRE(id); });
+    queue.store(sample_message(), [&, &queue = queue, &io = io](io::Result<relay::QueueId> id) {
       REQUIRE(id);
       bounced_id = id.value();
       const QueuedMessage message = queue.load(bounced_id).value();
@@ -374,7 +374,7 @@ TEST_CASE("journal: after a power loss, messages only in the journal come back f
     starts += 1;
     if (starts == 1) {
       for (const char* subject : {"one", "two"}) {
-        queue.store(sample_message(std::string("Subject: ") + subject + "\r\n\r\n"), [&, &io = io](io::Result<std::string> id) {
+        queue.store(sample_message(std::string("Subject: ") + subject + "\r\n\r\n"), [&, &io = io](io::Result<relay::QueueId> id) {
           REQUIRE(id);
           queue_names_before_crash = names_in(io, "queue");
         });
@@ -382,7 +382,7 @@ TEST_CASE("journal: after a power loss, messages only in the journal come back f
       return;
     }
     segments_after_recovery = names_in(io, "queue/journal");
-    for (const std::string& id : queue.ids()) {
+    for (const relay::QueueId& id : queue.ids()) {
       const QueuedMessage message = queue.load(id).value();
       std::vector<relay::Queue::StateChange> delivered = {{0, with_state(message, 0, RecipientState::delivered)},
                                                           {1, with_state(message, 1, RecipientState::delivered)}};
@@ -411,13 +411,12 @@ TEST_CASE("journal: a retired segment with a quarter or less of it still live gi
           "[relay][queue][journal]") {
   // Room for exactly four records in the first segment: the fifth store begins the second.
   QueuedMessage probe_message = sample_message("Subject: 0\r\n\r\n");
-  probe_message.id = "0000000000000000000000";
   const std::size_t record = relay::frame_record(1, relay::encode_message(probe_message)).size();
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
   QueueProbe probe;
   bool started_once = false;
-  std::array<std::string, 5> ids;
+  std::array<relay::QueueId, 5> ids;
   std::vector<std::string> queue_names_later, segments_later;
   add_queue_node(
       world, probe,
@@ -425,7 +424,7 @@ TEST_CASE("journal: a retired segment with a quarter or less of it still live gi
         if (started_once) return;
         started_once = true;
         for (std::size_t i = 0; i < 5; ++i) {
-          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i](io::Result<std::string> id) {
+          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i](io::Result<relay::QueueId> id) {
             REQUIRE(id);
             ids[i] = id.value();
           });
@@ -450,7 +449,7 @@ TEST_CASE("journal: a retired segment with a quarter or less of it still live gi
   world.start();
   world.run_until(t0() + 2min);
   CHECK(segments_later == std::vector<std::string>{"0000000000000002"});
-  std::vector<std::string> expected = {ids[3], "journal"};
+  std::vector<std::string> expected = {ids[3].to_string(), "journal"};
   std::sort(expected.begin(), expected.end());
   CHECK(queue_names_later == expected);
   REQUIRE(probe.recovered.size() == 2);
@@ -472,7 +471,7 @@ TEST_CASE("journal: with one message per segment, deferred messages get files, t
         started_once = true;
         // Every store fills its segment: the next one begins a new segment and retires it.
         for (int i = 0; i < 5; ++i) {
-          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](io::Result<std::string> id) {
+          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](io::Result<relay::QueueId> id) {
             REQUIRE(id);
             if (i != 0) return;
             const QueuedMessage message = queue.load(id.value()).value();
@@ -504,7 +503,7 @@ TEST_CASE("journal: failing any one disk operation while messages get files lose
   // file), the second is delivered (it leaves), the third stays in the journal. Then a power
   // loss and a restart.
   struct Outcome {
-    std::array<std::string, 3> stored;  // by message, empty when its store failed
+    std::array<std::optional<relay::QueueId>, 3> stored;  // by message, none when its store failed
     std::array<bool, 2> deferral_durable{};  // per recipient of the first message
     bool delivery_reported = false;
     QueueProbe probe;
@@ -518,7 +517,7 @@ TEST_CASE("journal: failing any one disk operation while messages get files lose
       if (started_once) return;
       started_once = true;
       for (int i = 0; i < 3; ++i) {
-        queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](io::Result<std::string> id) {
+        queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](io::Result<relay::QueueId> id) {
           if (!id) return;
           out.stored[static_cast<std::size_t>(i)] = id.value();
           if (i == 2) return;
@@ -549,7 +548,7 @@ TEST_CASE("journal: failing any one disk operation while messages get files lose
   };
   Outcome clean;
   const std::uint64_t operations = run(0, clean);
-  REQUIRE(std::none_of(clean.stored.begin(), clean.stored.end(), [](const std::string& id) { return id.empty(); }));
+  REQUIRE(std::none_of(clean.stored.begin(), clean.stored.end(), [](const std::optional<relay::QueueId>& id) { return !id; }));
   REQUIRE(clean.deferral_durable == std::array<bool, 2>{true, true});
   REQUIRE(operations > 10);
   for (std::uint64_t n = 1; n <= operations; ++n) {
@@ -557,7 +556,7 @@ TEST_CASE("journal: failing any one disk operation while messages get files lose
     Outcome out;
     run(n, out);
     for (std::size_t i = 0; i < out.stored.size(); ++i) {
-      if (out.stored[i].empty()) continue;  // refused: the client would have had a 4xx
+      if (!out.stored[i]) continue;  // refused: the client would have had a 4xx
       // The delivered message may come back (its removal was not durable): at least once.
       if (i == 1 && out.delivery_reported) continue;
       const auto found = std::find_if(out.probe.recovered.begin(), out.probe.recovered.end(),
@@ -580,13 +579,13 @@ TEST_CASE("a torn message file is discarded at recovery and the whole ones are k
   add_queue_node(world, probe, [&](relay::Queue& queue, io::Io& io) {
     if (started_once) return;
     started_once = true;
-    queue.store(sample_message(), [](io::Result<std::string> id) { REQUIRE(id); });
+    queue.store(sample_message(), [](io::Result<relay::QueueId> id) { REQUIRE(id); });
     // What a crash leaves when a directory entry was made durable before the file's data: the
     // first half of a record.
     QueuedMessage torn = sample_message();
-    torn.id = "0000000000000000000000";
+    torn.id = *relay::QueueId::parse("0000000000000000000001");
     const std::string record = relay::frame_record(1, relay::encode_message(torn));
-    auto file = io.create_file("queue/" + torn.id);
+    auto file = io.create_file("queue/" + torn.id.to_string());
     REQUIRE(file);
     REQUIRE(file.value()->append(std::string_view(record).substr(0, record.size() / 2)));
     half_written = std::move(file).value();
@@ -613,7 +612,7 @@ TEST_CASE("a file the queue did not write is reported and left alone, never remo
       auto notes = io.create_file("queue/notes.txt");
       REQUIRE(notes);
       REQUIRE(notes.value()->append("an operator's notes"));
-      queue.store(sample_message(), [](io::Result<std::string> id) { REQUIRE(id); });
+      queue.store(sample_message(), [](io::Result<relay::QueueId> id) { REQUIRE(id); });
       return;
     }
     const auto notes = io.read_file("queue/notes.txt");
@@ -642,7 +641,7 @@ class SpoolNode final : public io::Node {
   void start() override {
     probe_.report = queue_.recover();
     probe_.recovered.clear();
-    for (const std::string& id : queue_.ids()) probe_.recovered.push_back(queue_.load(id).value());
+    for (const relay::QueueId& id : queue_.ids()) probe_.recovered.push_back(queue_.load(id).value());
     listener_ = io_.listen({io::Address::any_v4(), 25}, [this](std::unique_ptr<io::Connection> connection) {
       const std::uint64_t id = connection->id();
       sessions_[id] = std::make_unique<endpoint::ServerConnection>(
@@ -662,9 +661,9 @@ class SpoolNode final : public io::Node {
       for (const smtp::Recipient& recipient : message->envelope.recipients) queued.recipients.push_back({recipient, RecipientState::queued, 0, io_.now(), ""});
       queued.content = message->content;
       auto alive = alive_;
-      queue_.store(std::move(queued), [this, alive, &session](io::Result<std::string> stored) {
+      queue_.store(std::move(queued), [this, alive, &session](io::Result<relay::QueueId> stored) {
         if (!*alive) return;
-        session.decide(stored ? smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + stored.value()))
+        session.decide(stored ? smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + stored.value().to_string()))
                               : smtp::Verdict::reject(smtp::Reply::make(451, "4.3.0", "Error: queue file write error")));
       });
       return;
@@ -735,7 +734,7 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
     if (auto* node = dynamic_cast<relay::RelayNode*>(world->node("spool"))) {
       run.probe.report = node->recovery();
       run.probe.recovered.clear();
-      for (const std::string& id : node->queue().ids()) run.probe.recovered.push_back(node->mutable_queue().load(id).value());
+      for (const relay::QueueId& id : node->queue().ids()) run.probe.recovered.push_back(node->mutable_queue().load(id).value());
     }
   }
 }
@@ -774,7 +773,7 @@ TEST_CASE("crash sweep: every 250 survives a power loss at any of 1,000 instants
     // Every acknowledged message is back, whole.
     for (const std::string& id : acknowledged) {
       const auto found = std::find_if(run.probe.recovered.begin(), run.probe.recovered.end(),
-                                      [&id](const QueuedMessage& message) { return message.id == id; });
+                                      [&id](const QueuedMessage& message) { return message.id.to_string() == id; });
       REQUIRE(found != run.probe.recovered.end());
       CHECK(std::find(run.contents.begin(), run.contents.end(), found->content) != run.contents.end());
       CHECK(found->recipients.size() == 2);
@@ -783,7 +782,7 @@ TEST_CASE("crash sweep: every 250 survives a power loss at any of 1,000 instants
     // acknowledged yet (the crash fell between the fsync and the 250): possible duplicates.
     for (const QueuedMessage& message : run.probe.recovered) {
       CHECK(std::find(run.contents.begin(), run.contents.end(), message.content) != run.contents.end());
-      if (std::find(acknowledged.begin(), acknowledged.end(), message.id) == acknowledged.end()) ++possible_duplicates;
+      if (std::find(acknowledged.begin(), acknowledged.end(), message.id.to_string()) == acknowledged.end()) ++possible_duplicates;
     }
   }
   CHECK(acknowledged_total > 1000);  // the sweep covered crashes before, during and after the stream
@@ -813,7 +812,7 @@ TEST_CASE("disk fault sweep: failing the n-th disk operation gives the client a 
     const std::vector<std::string> acknowledged = acknowledged_ids(run);
     for (const std::string& id : acknowledged) {
       const bool recovered = std::any_of(run.probe.recovered.begin(), run.probe.recovered.end(),
-                                         [&id](const QueuedMessage& message) { return message.id == id; });
+                                         [&id](const QueuedMessage& message) { return message.id.to_string() == id; });
       CHECK(recovered);
     }
     // The failed operation cost at most one message, and that one was refused with a 4xx.
@@ -841,7 +840,7 @@ TEST_CASE("crash sweep through the relay node: 1,000 power losses, every 250 rec
     acknowledged_total += acknowledged.size();
     for (const std::string& id : acknowledged) {
       const auto found = std::find_if(run.probe.recovered.begin(), run.probe.recovered.end(),
-                                      [&id](const QueuedMessage& message) { return message.id == id; });
+                                      [&id](const QueuedMessage& message) { return message.id.to_string() == id; });
       REQUIRE(found != run.probe.recovered.end());
     }
     // The relay adds its Received header; what follows it is exactly what a client sent.
