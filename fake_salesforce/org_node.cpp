@@ -9,7 +9,7 @@
 #include "endpoint/server_connection.hpp"
 #include "io/assert.hpp"
 #include "io/text.hpp"
-#include "relay/routing.hpp"
+#include "fake_salesforce/next_hop.hpp"
 #include "smtp/dsn.hpp"
 
 namespace relaysim::salesforce {
@@ -62,18 +62,6 @@ class OrgNode final : public io::Node {
  public:
   OrgNode(io::Io& io, OrgConfig config, OrgTls tls, OrgState& state)
       : io_(io), config_(std::move(config)), org_(config_.org), tls_(tls), state_(state), random_(io.random_stream("salesforce-content")) {
-    // Each path resolves its next hop the standard way: a relay record's host by MX first, then
-    // A (an address is dialled as it is); Salesforce's own servers the recipient domain's MX.
-    for (const EmailRelay& relay : org_.relays) {
-      auto path = std::make_unique<Path>();
-      const bool literal = io::Address::parse(relay.host).has_value();
-      path->config.transport_maps.push_back({"*", "", relay.host, relay.port, !literal});
-      path->router = std::make_unique<relay::Router>(io_, path->config);
-      paths_[relay.name] = std::move(path);
-    }
-    auto own = std::make_unique<Path>();
-    own->router = std::make_unique<relay::Router>(io_, own->config);
-    paths_[""] = std::move(own);
   }
 
   ~OrgNode() override { *alive_ = false; }
@@ -95,16 +83,11 @@ class OrgNode final : public io::Node {
   }
 
  private:
-  struct Path {
-    relay::RelayConfig config;
-    std::unique_ptr<relay::Router> router;
-  };
-
   // One handover of an envelope in flight: the route's hops, tried in order while the
   // connection fails; the first server that answers decides the attempt.
   struct Attempt {
     std::size_t envelope = 0;
-    std::vector<relay::Hop> hops;
+    std::vector<NextHop> hops;
     std::size_t hop = 0;
     std::unique_ptr<endpoint::ClientConnection> connection;
     bool sent = false;
@@ -349,17 +332,20 @@ class OrgNode final : public io::Node {
     io_.trace("salesforce.attempt", {{"email", state_.emails[envelope.email].id}, {"token", envelope.token},
                                      {"path", path_name(envelope.relay)}, {"attempt", envelope.attempts},
                                      {"recipients", envelope.recipients.size()}});
-    Path& path = *paths_.at(envelope.relay);
-    path.router->route(envelope.recipients.front().domain, "", [this, index, alive = alive_](relay::Route route) {
+    // The next hop as Salesforce finds it (fake_salesforce/next_hop.hpp): a relay record's host,
+    // or for Salesforce's own servers the recipient domain.
+    const EmailRelay* relay = relay_named(envelope.relay);
+    const std::string name = relay != nullptr ? relay->host : envelope.recipients.front().domain;
+    next_hops_.resolve(name, relay != nullptr ? relay->port : std::uint16_t{25}, [this, index, alive = alive_](NextHops route) {
       if (*alive) on_route(index, std::move(route));
     });
   }
 
-  void on_route(std::size_t index, relay::Route route) {
+  void on_route(std::size_t index, NextHops route) {
     Attempt& attempt = *attempts_.at(index);
-    if (route.kind != relay::Route::Kind::deliver) {
+    if (route.kind != NextHops::Kind::deliver) {
       attempt.answered = true;
-      attempt.permanent = route.kind == relay::Route::Kind::bounce;
+      attempt.permanent = route.kind == NextHops::Kind::fail;
       attempt.status = route.status;
       attempt.reason = route.status.empty() ? route.reason : route.status + " " + route.reason;
       return conclude(index);
@@ -371,7 +357,7 @@ class OrgNode final : public io::Node {
   void connect(std::size_t index) {
     Attempt& attempt = *attempts_.at(index);
     const Envelope& envelope = state_.envelopes[index];
-    const relay::Hop& hop = attempt.hops[attempt.hop];
+    const NextHop& hop = attempt.hops[attempt.hop];
     const EmailRelay* relay = relay_named(envelope.relay);
     // Salesforce's own servers use TLS when the receiver offers it.
     const TlsSetting setting = relay == nullptr ? TlsSetting::preferred : relay->tls;
@@ -610,7 +596,7 @@ class OrgNode final : public io::Node {
   OrgTls tls_;
   OrgState& state_;
   io::Random random_;
-  std::map<std::string, std::unique_ptr<Path>> paths_;
+  NextHopResolver next_hops_{io_};
   std::vector<std::unique_ptr<endpoint::ClientConnection>> graveyard_;
   io::Pending sweep_;
   io::Pending send_timer_;
