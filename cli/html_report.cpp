@@ -75,7 +75,7 @@ struct WentWrong {
 
 // The recipient a verdict is about: "ann@dest.example: delivered, ..." names it first.
 std::string subject_of(const scenario::Verdict& verdict, const std::set<std::string>& recipients) {
-  const std::string subject = smtp::to_lower(verdict.name.substr(0, verdict.name.find(':')));
+  const std::string subject = to_lower(verdict.name.substr(0, verdict.name.find(':')));
   return recipients.contains(subject) ? subject : std::string();
 }
 
@@ -128,7 +128,7 @@ class Diagrams {
     for (const auto& [name, org] : loaded_.orgs) add_org(name, *org);
     for (const scenario::RunObserver::StoredAtRelay& stored : observer_.stored) {
       if (stored.client.empty()) continue;
-      for (const std::string& rcpt : stored.to) add_recipient(smtp::to_lower(rcpt));
+      for (const std::string& rcpt : stored.to) add_recipient(to_lower(rcpt));
     }
     add_relay_attempts();
     std::vector<std::pair<std::string, std::vector<Arrow>>> out;
@@ -152,7 +152,7 @@ class Diagrams {
   void add_org(const std::string& name, const salesforce::OrgState& org) {
     using salesforce::EmailLogEvent;
     for (const salesforce::LogEntry& entry : org.log) {
-      const std::string rcpt = smtp::to_lower(entry.recipient);
+      const std::string rcpt = to_lower(entry.recipient);
       const std::string event(to_string(entry.event));
       if (entry.event == EmailLogEvent::accepted || entry.event == EmailLogEvent::refused) add_recipient(rcpt);
       if (!arrows_.contains(rcpt)) continue;
@@ -175,19 +175,19 @@ class Diagrams {
   void add_relay_attempts() {
     std::map<std::string, std::vector<std::string>> recipients_of;  // "node id" -> recipients
     for (const scenario::RunObserver::StoredAtRelay& stored : observer_.stored) {
-      for (const std::string& rcpt : stored.to) recipients_of[stored.node + " " + stored.id].push_back(smtp::to_lower(rcpt));
+      for (const std::string& rcpt : stored.to) recipients_of[stored.node + " " + stored.id].push_back(to_lower(rcpt));
     }
     std::map<std::string, std::string> original_of;  // notice "node id" -> the message it is about
     for (const scenario::RunObserver::RelayDsn& dsn : observer_.dsns) original_of[dsn.node + " " + dsn.dsn] = dsn.node + " " + dsn.id;
     std::map<std::string, Instant> settled;  // "node id rcpt" -> when it became final
     for (const scenario::RunObserver::RelayOutcome& outcome : observer_.outcomes) {
-      if (outcome.final()) settled.try_emplace(outcome.node + " " + outcome.id + " " + smtp::to_lower(outcome.rcpt), outcome.at);
+      if (outcome.final()) settled.try_emplace(outcome.node + " " + outcome.id + " " + to_lower(outcome.rcpt), outcome.at);
       if (!outcome.attempted) continue;
       const std::string target = outcome.relay == "none" ? "unreachable" : node_of(outcome.relay);
       std::string label = std::string(relay::to_string(outcome.state)) + " " + outcome.status + (outcome.tls ? " (TLS)" : "");
       if (!outcome.reason.empty()) label += ": " + outcome.reason;
       const std::string kind(smtp::to_string(outcome.outcome));
-      const std::string rcpt = smtp::to_lower(outcome.rcpt);
+      const std::string rcpt = to_lower(outcome.rcpt);
       if (arrows_.contains(rcpt)) arrows_[rcpt].push_back({outcome.at, outcome.node, target, label, kind});
       if (const auto original = original_of.find(outcome.node + " " + outcome.id); original != original_of.end()) {
         for (const std::string& about : recipients_of[original->second]) {
@@ -433,7 +433,7 @@ std::vector<Session> dialogue_sessions(const scenario::RunObserver& observer) {
     Session& session = sessions[found->second];
     if (session.client != line.node) continue;
     session.text += (line.from_client ? "C: " : "S: ") + line.line + "\n";
-    const std::string command = line.from_client ? smtp::to_lower(line.line) : std::string();
+    const std::string command = line.from_client ? to_lower(line.line) : std::string();
     if (command.starts_with("rcpt to:<")) session.recipients.insert(command.substr(9, command.find('>') - 9));
   }
   return sessions;
@@ -548,7 +548,7 @@ std::string html_report(const scenario::LoadedWorld& loaded, const scenario::Run
   std::map<std::string, std::vector<std::pair<std::string, const fake_mx::StoredMessage*>>> dialogues;
   for (const auto& [mx, store] : loaded.mail_stores) {
     for (const fake_mx::StoredMessage& message : store->messages()) {
-      for (const smtp::Recipient& recipient : message.recipients) dialogues[smtp::to_lower(recipient.mailbox.to_string())].emplace_back(mx, &message);
+      for (const smtp::Recipient& recipient : message.recipients) dialogues[to_lower(recipient.mailbox.to_string())].emplace_back(mx, &message);
     }
   }
   // With --dialogue, every session of the run, and under each recipient those that named it.

@@ -54,15 +54,15 @@ std::string recipients_of(const fake_mx::StoredMessage& message) {
 
 bool message_matches(const fake_mx::StoredMessage& message, std::string_view query) {
   if (query.empty()) return true;
-  const std::string needle = smtp::to_lower(query);
-  const auto contains = [&](std::string_view text) { return smtp::to_lower(text).find(needle) != std::string::npos; };
+  const std::string needle = to_lower(query);
+  const auto contains = [&](std::string_view text) { return to_lower(text).find(needle) != std::string::npos; };
   return contains(message.sender) || contains(recipients_of(message)) || contains(message.content);
 }
 
 std::string inbox_page(const fake_mx::MailStore& store, std::string_view mailbox, std::string_view query, std::string_view status) {
   std::map<std::string, std::size_t> mailboxes;
   for (const fake_mx::StoredMessage& message : store.messages()) {
-    for (const smtp::Recipient& recipient : message.recipients) mailboxes[smtp::to_lower(recipient.mailbox.to_string())] += 1;
+    for (const smtp::Recipient& recipient : message.recipients) mailboxes[to_lower(recipient.mailbox.to_string())] += 1;
   }
   std::string nav = "<nav><strong>Mailboxes</strong><a href=\"/\">all (" + std::to_string(store.messages().size()) + ")</a>";
   for (const auto& [address, count] : mailboxes) {
@@ -71,10 +71,10 @@ std::string inbox_page(const fake_mx::MailStore& store, std::string_view mailbox
   nav += "</nav>";
   std::string rows;
   std::size_t shown = 0;
-  const std::string wanted = smtp::to_lower(mailbox);
+  const std::string wanted = to_lower(mailbox);
   for (auto it = store.messages().rbegin(); it != store.messages().rend(); ++it) {
     const fake_mx::StoredMessage& message = *it;
-    if (!wanted.empty() && smtp::to_lower(recipients_of(message)).find(wanted) == std::string::npos) continue;
+    if (!wanted.empty() && to_lower(recipients_of(message)).find(wanted) == std::string::npos) continue;
     if (!message_matches(message, query)) continue;
     shown += 1;
     const std::string subject = smtp::header_value(message.content, "Subject");

@@ -34,6 +34,7 @@
 #include "cli/real_mode.hpp"
 #include "cli/trace_sinks.hpp"
 #include "fake_mx/fake_mx_node.hpp"
+#include "io/text.hpp"
 #include "real/http_server.hpp"
 #include "scenario/fake_mx_config.hpp"
 #include "smtp/dsn.hpp"
@@ -213,7 +214,7 @@ class MxServer {
           if (message_matches(message, query)) out.push_back(summary(message));
         }
       } else {
-        for (const auto* message : store_.mailbox(smtp::to_lower(mailbox))) {
+        for (const auto* message : store_.mailbox(to_lower(mailbox))) {
           if (message_matches(*message, query)) out.push_back(summary(*message));
         }
       }

@@ -11,6 +11,7 @@
 #include "endpoint/events.hpp"
 #include "endpoint/transcript.hpp"
 #include "io/io.hpp"
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 #include "tls/engine.hpp"
 
@@ -77,7 +78,7 @@ class DriverCore {
   // ("AUTH PLAIN <base64>", in any case), is "[credentials hidden]". `hidden` holds the text.
   std::string_view without_credentials(std::string_view line, std::string& hidden) const {
     if (credentials_next_) return hidden = "[credentials hidden]";
-    if (line.size() <= 5 || smtp::to_lower(line.substr(0, 5)) != "auth ") return line;
+    if (line.size() <= 5 || to_lower(line.substr(0, 5)) != "auth ") return line;
     const std::size_t mechanism_end = line.find(' ', 5);
     if (mechanism_end == std::string_view::npos) return line;  // no initial response
     return hidden = std::string(line.substr(0, mechanism_end)) + " [credentials hidden]";

@@ -17,7 +17,7 @@ constexpr int bounce_attempts_max = 5;
 constexpr Duration bounce_retry_delay = std::chrono::minutes(5);
 
 std::string address_of(const std::optional<smtp::Mailbox>& mailbox) {
-  return mailbox ? smtp::to_lower(mailbox->to_string()) : std::string("<>");
+  return mailbox ? to_lower(mailbox->to_string()) : std::string("<>");
 }
 
 // Postfix puts the recipient in front of a recipient rejection: "<ann@dest.example>: ...".
@@ -53,7 +53,7 @@ std::string_view to_string(Stage stage) {
 void MailStore::add(StoredMessage message) {
   const std::uint64_t position = first_position_ + messages_.size();
   for (const smtp::Recipient& recipient : message.recipients) {
-    std::deque<std::uint64_t>& positions = by_mailbox_[smtp::to_lower(recipient.mailbox.to_string())];
+    std::deque<std::uint64_t>& positions = by_mailbox_[to_lower(recipient.mailbox.to_string())];
     if (positions.empty() || positions.back() != position) positions.push_back(position);  // once per message
   }
   messages_.push_back(std::move(message));
@@ -62,7 +62,7 @@ void MailStore::add(StoredMessage message) {
 
 void MailStore::drop_oldest() {
   for (const smtp::Recipient& recipient : messages_.front().recipients) {
-    const auto found = by_mailbox_.find(smtp::to_lower(recipient.mailbox.to_string()));
+    const auto found = by_mailbox_.find(to_lower(recipient.mailbox.to_string()));
     if (found == by_mailbox_.end()) continue;
     std::deque<std::uint64_t>& positions = found->second;
     if (!positions.empty() && positions.front() == first_position_) positions.pop_front();
@@ -80,7 +80,7 @@ bool MailStore::remove(std::uint64_t number) {
   by_mailbox_.clear();  // positions after it moved: index again
   for (std::size_t i = 0; i < messages_.size(); ++i) {
     for (const smtp::Recipient& recipient : messages_[i].recipients) {
-      std::deque<std::uint64_t>& positions = by_mailbox_[smtp::to_lower(recipient.mailbox.to_string())];
+      std::deque<std::uint64_t>& positions = by_mailbox_[to_lower(recipient.mailbox.to_string())];
       if (positions.empty() || positions.back() != first_position_ + i) positions.push_back(first_position_ + i);
     }
   }
@@ -95,14 +95,14 @@ void MailStore::clear() {
 
 std::vector<const StoredMessage*> MailStore::mailbox(std::string_view address) const {
   std::vector<const StoredMessage*> out;
-  const auto found = by_mailbox_.find(smtp::to_lower(address));
+  const auto found = by_mailbox_.find(to_lower(address));
   if (found == by_mailbox_.end()) return out;
   for (const std::uint64_t position : found->second) out.push_back(&messages_[position - first_position_]);
   return out;
 }
 
 std::size_t MailStore::count(std::string_view address) const {
-  const auto found = by_mailbox_.find(smtp::to_lower(address));
+  const auto found = by_mailbox_.find(to_lower(address));
   return found == by_mailbox_.end() ? 0 : found->second.size();
 }
 
@@ -151,7 +151,7 @@ std::string FakeMxNode::status() const {
 bool FakeMxNode::matches(const Match& match, const Context& context) const {
   if (match.client && !match.client->contains(context.client.address)) return false;
   if (match.tls && *match.tls != context.tls) return false;
-  if (!match.sender.empty() && smtp::to_lower(match.sender) != context.sender) return false;
+  if (!match.sender.empty() && to_lower(match.sender) != context.sender) return false;
   if (match.message_from > 0 && context.number < match.message_from) return false;
   if (match.message_to > 0 && context.number > match.message_to) return false;
   const Instant now = io_.now();
@@ -292,7 +292,7 @@ void FakeMxNode::on_mail(std::uint64_t id, Session& session, const smtp::server_
 }
 
 void FakeMxNode::on_rcpt(std::uint64_t id, Session& session, const smtp::server_event::Rcpt& rcpt) {
-  const std::string recipient = smtp::to_lower(rcpt.recipient.mailbox.to_string());
+  const std::string recipient = to_lower(rcpt.recipient.mailbox.to_string());
   const Context context{Stage::rcpt, session.client, session.connection->session().tls().active, session.sender, {recipient},
                         messages_seen_ + 1};
   if (const Rule* rule = rule_for(context)) return answer(id, session, rule, smtp::Verdict::accept());
@@ -320,7 +320,7 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, smtp::server_eve
   const std::uint64_t number = ++messages_seen_;
   Context context{Stage::end_of_data, session.client, session.connection->session().tls().active, session.sender, {}, number};
   for (const smtp::Recipient& recipient : message.envelope.recipients) {
-    context.recipients.push_back(smtp::to_lower(recipient.mailbox.to_string()));
+    context.recipients.push_back(to_lower(recipient.mailbox.to_string()));
   }
   const Rule* rule = rule_for(context);
   if (rule != nullptr && rule->action == Action::bounce_later) {

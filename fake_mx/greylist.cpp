@@ -1,4 +1,5 @@
 #include "fake_mx/greylist.hpp"
+#include "io/text.hpp"
 
 #include "smtp/syntax.hpp"
 
@@ -43,7 +44,7 @@ GreylistVerdict Greylist::check(Instant now, const io::Address& client, std::str
   if (settings_.auto_whitelist_clients > 0 && known.passes >= settings_.auto_whitelist_clients) {
     return GreylistVerdict::whitelisted;
   }
-  const auto key = std::make_tuple(network, smtp::to_lower(sender), smtp::to_lower(recipient));
+  const auto key = std::make_tuple(network, to_lower(sender), to_lower(recipient));
   auto found = triplets_.find(key);
   const bool expired = found != triplets_.end() &&
                        (found->second.passed ? now - found->second.last_seen > settings_.max_age

@@ -1,4 +1,5 @@
 #include "fake_salesforce/org.hpp"
+#include "io/text.hpp"
 
 #include <algorithm>
 #include <set>
@@ -23,7 +24,7 @@ std::optional<std::size_t> index_of(const std::array<std::string_view, N>& names
 
 std::string domain_of(std::string_view address) {
   const std::size_t at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : smtp::to_lower(address.substr(at + 1));
+  return at == std::string_view::npos ? std::string() : to_lower(address.substr(at + 1));
 }
 
 }  // namespace
@@ -175,8 +176,8 @@ std::string verp_address(const BounceManagement& bounce, std::string_view contac
 std::optional<VerpParts> parse_verp(const BounceManagement& bounce, std::string_view address) {
   const std::size_t at = address.rfind('@');
   if (at == std::string_view::npos) return std::nullopt;
-  const std::string domain = smtp::to_lower(address.substr(at + 1));
-  if (!smtp::domain_matches("*." + smtp::to_lower(bounce.domain), domain)) return std::nullopt;
+  const std::string domain = to_lower(address.substr(at + 1));
+  if (!smtp::domain_matches("*." + to_lower(bounce.domain), domain)) return std::nullopt;
   const std::string_view local = address.substr(0, at);
   const std::size_t separator = local.rfind("__");
   if (separator == std::string_view::npos) return std::nullopt;

@@ -255,7 +255,7 @@ class OrgNode final : public io::Node {
     std::string content = compose_unsigned(send, id);
     if (org_.dkim && org_.dkim->key) {
       const mailauth::DkimSigning& signing = *org_.dkim;
-      const std::string from = smtp::to_lower(send.from.domain);
+      const std::string from = to_lower(send.from.domain);
       if (from == signing.domain || from.ends_with("." + signing.domain)) {
         io_.trace("salesforce.dkim_signed", {{"email", id}, {"d", signing.domain}, {"s", signing.selector}});
         return mailauth::sign_with(signing, content, io_.now());
@@ -568,7 +568,7 @@ class OrgNode final : public io::Node {
     if (const std::optional<smtp::DsnReport> report = smtp::parse_dsn(content)) {
       for (const smtp::DsnRecipient& recipient : report->recipients) {
         if (recipient.action != smtp::DsnAction::failed) continue;
-        if (failed && smtp::to_lower(recipient.final_recipient) != smtp::to_lower(verp->contact)) continue;
+        if (failed && to_lower(recipient.final_recipient) != to_lower(verp->contact)) continue;
         failed = true;
         status = recipient.status;
         reason = recipient.diagnostic.empty() ? "delivery failed" : recipient.diagnostic;
@@ -586,7 +586,7 @@ class OrgNode final : public io::Node {
       reason = "non-standard bounce: " + smtp::header_value(content, "Subject");
     }
     io_.trace("salesforce.bounce", {{"email", email}, {"contact", verp->contact}, {"status", status}, {"marked", true}});
-    state_.bounced_contacts[smtp::to_lower(verp->contact)] = {io_.now(), verp->contact, email, status, reason};
+    state_.bounced_contacts[to_lower(verp->contact)] = {io_.now(), verp->contact, email, status, reason};
     log({io_.now(), email, verp->contact, EmailLogEvent::bounced, "", "", (status.empty() ? std::string() : status + " ") + reason});
   }
 
@@ -624,12 +624,12 @@ std::optional<EmailLogEvent> email_log_event_named(std::string_view name) {
   return std::nullopt;
 }
 
-bool OrgState::contact_bounced(std::string_view address) const { return bounced_contacts.contains(smtp::to_lower(address)); }
+bool OrgState::contact_bounced(std::string_view address) const { return bounced_contacts.contains(to_lower(address)); }
 
 std::vector<const LogEntry*> OrgState::log_for(std::string_view recipient) const {
   std::vector<const LogEntry*> out;
   for (const LogEntry& entry : log) {
-    if (smtp::to_lower(entry.recipient) == smtp::to_lower(recipient)) out.push_back(&entry);
+    if (to_lower(entry.recipient) == to_lower(recipient)) out.push_back(&entry);
   }
   return out;
 }

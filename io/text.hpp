@@ -1,6 +1,7 @@
 #pragma once
-// Small text helpers: counts in words, with the noun agreeing ("1 message", "2 messages",
-// "1 delivery attempt"), and bytes as lower-case hex.
+// Small text helpers, the project's one copy of each: ASCII case (protocol keywords, domains and
+// header names compare case-insensitively in ASCII only), trimming, counts in words with the noun
+// agreeing ("1 message", "2 messages", "1 delivery attempt"), and bytes as lower-case hex.
 
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +9,19 @@
 #include <string_view>
 
 namespace relaysim {
+
+// ASCII classes, whatever the locale (std::isdigit and std::isalpha are the C locale's, and
+// undefined for negative chars).
+inline bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// ASCII only: bytes outside A-Z / a-z (UTF-8 included) are left as they are.
+bool equals_ignoring_case(std::string_view a, std::string_view b);
+std::string to_upper(std::string_view text);
+std::string to_lower(std::string_view text);
+
+// `text` without the leading and trailing bytes found in `characters` (by default space and tab).
+std::string trim(std::string_view text, std::string_view characters = " \t");
 
 // `plural` defaults to the singular with an "s".
 inline std::string counted(std::uint64_t count, std::string_view singular, std::string_view plural = {}) {

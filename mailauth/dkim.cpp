@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::mailauth {
@@ -34,12 +35,8 @@ std::string without_whitespace(std::string_view text) {
   return out;
 }
 
-std::string trim(std::string_view text) {
-  std::size_t first = 0, last = text.size();
-  while (first < last && (is_wsp(text[first]) || text[first] == '\r' || text[first] == '\n')) ++first;
-  while (last > first && (is_wsp(text[last - 1]) || text[last - 1] == '\r' || text[last - 1] == '\n')) --last;
-  return std::string(text.substr(first, last - first));
-}
+// Folding white space (RFC 5322 §3.2.2), which tag lists and header names are trimmed of.
+constexpr std::string_view folding_whitespace = " \t\r\n";
 
 // "tag=value; tag=value" (RFC 6376 §3.2); nullopt for a syntax error or a repeated tag.
 std::optional<std::map<std::string, std::string>> parse_tags(std::string_view text) {
@@ -49,17 +46,17 @@ std::optional<std::map<std::string, std::string>> parse_tags(std::string_view te
     const std::size_t semicolon = std::min(text.find(';', at), text.size());
     const std::string_view spec = text.substr(at, semicolon - at);
     at = semicolon + 1;
-    if (trim(spec).empty()) {
+    if (trim(spec, folding_whitespace).empty()) {
       if (semicolon >= text.size()) break;
       continue;  // a trailing ";" or an empty spec
     }
     const std::size_t equals = spec.find('=');
     if (equals == std::string_view::npos) return std::nullopt;
-    const std::string name = trim(spec.substr(0, equals));
+    const std::string name = trim(spec.substr(0, equals), folding_whitespace);
     if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; })) {
       return std::nullopt;
     }
-    if (!tags.emplace(name, trim(spec.substr(equals + 1))).second) return std::nullopt;
+    if (!tags.emplace(name, trim(spec.substr(equals + 1), folding_whitespace)).second) return std::nullopt;
     if (semicolon >= text.size()) break;
   }
   return tags;
@@ -80,7 +77,7 @@ std::string without_b_value(std::string_view raw) {
     if (semicolon == std::string_view::npos) semicolon = raw.size();
     std::string_view spec = raw.substr(at, semicolon - at);
     const std::size_t equals = spec.find('=');
-    if (equals != std::string_view::npos && trim(spec.substr(0, equals)) == "b") {
+    if (equals != std::string_view::npos && trim(spec.substr(0, equals), folding_whitespace) == "b") {
       out += spec.substr(0, equals + 1);
       // Keep a final CRLF that ended the field, drop the value and the space folded into it.
       if (semicolon == raw.size() && spec.ends_with("\r\n")) out += "\r\n";
@@ -141,7 +138,7 @@ std::string signed_headers(const ParsedMessage& message, const std::vector<std::
   for (const std::string& name : names) {
     std::size_t skip = used[name]++;
     for (auto field = message.fields.rbegin(); field != message.fields.rend(); ++field) {
-      if (!smtp::equals_ignoring_case(field->name, name)) continue;
+      if (!equals_ignoring_case(field->name, name)) continue;
       if (skip-- > 0) continue;
       out += canonical_header(field->raw, mode);
       break;
@@ -164,7 +161,7 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
     if (found == tags->end()) return std::nullopt;
     return found->second;
   };
-  check.domain = smtp::to_lower(tag("d").value_or(""));
+  check.domain = to_lower(tag("d").value_or(""));
   check.selector = tag("s").value_or("");
   check.algorithm = tag("a").value_or("");
   check.b_prefix = without_whitespace(tag("b").value_or("")).substr(0, b_prefix_length);
@@ -172,13 +169,13 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
     if (!tag(required)) return fail(DkimResult::permerror, std::string("missing ") + required + "= tag");
   }
   if (*tag("v") != "1") return fail(DkimResult::permerror, "unknown version v=" + *tag("v"));
-  const std::string algorithm = smtp::to_lower(check.algorithm);
+  const std::string algorithm = to_lower(check.algorithm);
   if (algorithm == "rsa-sha1") return fail(DkimResult::permerror, "rsa-sha1 is not allowed (RFC 8301)");
   if (algorithm != "rsa-sha256" && algorithm != "ed25519-sha256") return fail(DkimResult::permerror, "unknown algorithm a=" + algorithm);
   const bool ed25519 = algorithm == "ed25519-sha256";
   Canonicalization header_mode = Canonicalization::simple, body_mode = Canonicalization::simple;
   if (auto c = tag("c")) {
-    const std::string value = smtp::to_lower(*c);
+    const std::string value = to_lower(*c);
     const std::size_t slash = value.find('/');
     const auto mode = [](std::string_view text) -> std::optional<Canonicalization> {
       if (text == "simple") return Canonicalization::simple;
@@ -197,7 +194,7 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
     std::size_t at = 0;
     while (at <= h.size()) {
       const std::size_t colon = std::min(h.find(':', at), h.size());
-      const std::string name = smtp::to_lower(trim(std::string_view(h).substr(at, colon - at)));
+      const std::string name = to_lower(trim(std::string_view(h).substr(at, colon - at), folding_whitespace));
       if (name.empty()) return fail(DkimResult::permerror, "malformed h= tag");
       names.push_back(name);
       at = colon + 1;
@@ -206,7 +203,7 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
   }
   check.identity = tag("i").value_or("@" + check.domain);
   {
-    const std::string identity_domain = smtp::to_lower(check.identity.substr(check.identity.rfind('@') + 1));
+    const std::string identity_domain = to_lower(check.identity.substr(check.identity.rfind('@') + 1));
     if (identity_domain != check.domain && !identity_domain.ends_with("." + check.domain)) {
       return fail(DkimResult::permerror, "i= is not in the d= domain");
     }
@@ -234,12 +231,12 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
     return found->second;
   };
   if (auto v = key_tag("v"); v && *v != "DKIM1") return fail(DkimResult::permerror, "key record is not v=DKIM1");
-  const std::string key_type = smtp::to_lower(key_tag("k").value_or("rsa"));
+  const std::string key_type = to_lower(key_tag("k").value_or("rsa"));
   if (key_type != (ed25519 ? "ed25519" : "rsa")) return fail(DkimResult::permerror, "key type k=" + key_type + " does not match a=" + algorithm);
-  if (auto hashes = key_tag("h"); hashes && smtp::to_lower(*hashes).find("sha256") == std::string::npos) {
+  if (auto hashes = key_tag("h"); hashes && to_lower(*hashes).find("sha256") == std::string::npos) {
     return fail(DkimResult::permerror, "key does not allow sha256");
   }
-  if (auto service = key_tag("s"); service && *service != "*" && smtp::to_lower(*service).find("email") == std::string::npos) {
+  if (auto service = key_tag("s"); service && *service != "*" && to_lower(*service).find("email") == std::string::npos) {
     return fail(DkimResult::permerror, "key is not for email");
   }
   const std::string p = without_whitespace(key_tag("p").value_or(""));
@@ -298,7 +295,7 @@ std::string canonical_header(std::string_view raw_field, Canonicalization mode) 
     return out;
   }
   const std::size_t colon = raw_field.find(':');
-  std::string out = smtp::to_lower(trim(raw_field.substr(0, colon)));
+  std::string out = to_lower(trim(raw_field.substr(0, colon), folding_whitespace));
   out += ':';
   std::string value;
   bool space = false;
@@ -365,7 +362,7 @@ std::vector<DkimSignatureCheck> verify_dkim(std::string_view message, const Look
   const ParsedMessage parsed = parse_message(message);
   std::vector<DkimSignatureCheck> checks;
   for (const HeaderField& field : parsed.fields) {
-    if (smtp::equals_ignoring_case(field.name, "DKIM-Signature")) checks.push_back(verify_one(field, parsed, lookups, now));
+    if (equals_ignoring_case(field.name, "DKIM-Signature")) checks.push_back(verify_one(field, parsed, lookups, now));
   }
   return checks;
 }
@@ -421,7 +418,7 @@ std::string sign_dkim(std::string_view message, const DkimKey& key, const DkimSi
   std::vector<std::string> names;
   for (const std::string& name : config.headers) {
     for (const HeaderField& field : parsed.fields) {
-      if (smtp::equals_ignoring_case(field.name, name)) names.push_back(name);
+      if (equals_ignoring_case(field.name, name)) names.push_back(name);
     }
   }
   for (const std::string& name : config.oversigned) names.push_back(name);
@@ -445,9 +442,9 @@ std::string sign_dkim(std::string_view message, const DkimKey& key, const DkimSi
 }
 
 const DkimSigning* signing_for(const std::vector<DkimSigning>& table, std::string_view from_domain) {
-  const std::string from = smtp::to_lower(from_domain);
+  const std::string from = to_lower(from_domain);
   for (const DkimSigning& signing : table) {
-    const std::string domain = smtp::to_lower(signing.domain);
+    const std::string domain = to_lower(signing.domain);
     if (from == domain || from.ends_with("." + domain)) return &signing;
   }
   return nullptr;

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::mailauth {
@@ -18,13 +19,6 @@ constexpr std::array<std::string_view, 40> second_level_suffixes{
     "com.br", "net.br", "org.br", "com.cn", "net.cn", "org.cn", "co.in", "net.in", "org.in", "co.za",
     "com.mx", "com.tr", "com.sg", "com.hk", "co.kr", "com.ar", "com.tw", "co.il", "com.my", "co.id"};
 
-std::string trim(std::string_view text) {
-  std::size_t first = 0, last = text.size();
-  while (first < last && (text[first] == ' ' || text[first] == '\t')) ++first;
-  while (last > first && (text[last - 1] == ' ' || text[last - 1] == '\t')) --last;
-  return std::string(text.substr(first, last - first));
-}
-
 struct Record {
   DmarcPolicy p = DmarcPolicy::none;
   DmarcPolicy sp = DmarcPolicy::none;
@@ -34,7 +28,7 @@ struct Record {
 };
 
 std::optional<DmarcPolicy> policy_named(std::string_view text) {
-  const std::string lower = smtp::to_lower(text);
+  const std::string lower = to_lower(text);
   if (lower == "none") return DmarcPolicy::none;
   if (lower == "quarantine") return DmarcPolicy::quarantine;
   if (lower == "reject") return DmarcPolicy::reject;
@@ -52,7 +46,7 @@ std::optional<Record> parse_record(std::string_view text) {
     if (spec.empty()) continue;
     const std::size_t equals = spec.find('=');
     if (equals == std::string::npos) return std::nullopt;
-    tags.emplace_back(smtp::to_lower(trim(std::string_view(spec).substr(0, equals))), trim(std::string_view(spec).substr(equals + 1)));
+    tags.emplace_back(to_lower(trim(std::string_view(spec).substr(0, equals))), trim(std::string_view(spec).substr(equals + 1)));
   }
   if (tags.empty() || tags.front().first != "v" || tags.front().second != "DMARC1") return std::nullopt;
   Record record;
@@ -70,9 +64,9 @@ std::optional<Record> parse_record(std::string_view text) {
         has_sp = true;
       }
     } else if (name == "adkim") {
-      record.strict_dkim = smtp::to_lower(value) == "s";
+      record.strict_dkim = to_lower(value) == "s";
     } else if (name == "aspf") {
-      record.strict_spf = smtp::to_lower(value) == "s";
+      record.strict_spf = to_lower(value) == "s";
     } else if (name == "pct") {
       if (!value.empty() && value.size() <= 3 && value.find_first_not_of("0123456789") == std::string::npos) {
         record.pct = std::min(100, std::stoi(value));
@@ -88,7 +82,7 @@ std::optional<Record> parse_record(std::string_view text) {
 }
 
 bool aligned(std::string_view a, std::string_view b, bool strict) {
-  const std::string left = smtp::to_lower(a), right = smtp::to_lower(b);
+  const std::string left = to_lower(a), right = to_lower(b);
   if (left.empty() || right.empty()) return false;
   return strict ? left == right : organizational_domain(left) == organizational_domain(right);
 }
@@ -100,7 +94,7 @@ DmarcPolicy downgraded(DmarcPolicy policy) {
 }  // namespace
 
 std::string organizational_domain(std::string_view domain) {
-  std::string name = smtp::to_lower(domain);
+  std::string name = to_lower(domain);
   while (!name.empty() && name.back() == '.') name.pop_back();
   std::vector<std::string_view> labels;
   std::size_t at = 0;
@@ -147,7 +141,7 @@ DmarcOutcome check_dmarc(const DmarcInput& input, const Lookups& lookups) {
     outcome.reason = "no single From domain";
     return outcome;
   }
-  const std::string from = smtp::to_lower(input.from_domain);
+  const std::string from = to_lower(input.from_domain);
   const std::string organisation = organizational_domain(from);
   std::optional<Record> record;
   std::vector<std::string> candidates{from};

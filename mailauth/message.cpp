@@ -1,5 +1,6 @@
 #include "mailauth/message.hpp"
 
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::mailauth {
@@ -41,7 +42,7 @@ ParsedMessage parse_message(std::string_view message) {
 
 std::string header_value(const ParsedMessage& message, std::string_view name) {
   for (const HeaderField& field : message.fields) {
-    if (!smtp::equals_ignoring_case(field.name, name)) continue;
+    if (!equals_ignoring_case(field.name, name)) continue;
     std::string out;
     for (char c : field.value()) {
       if (c == '\r' || c == '\n') continue;
@@ -56,7 +57,7 @@ std::string header_value(const ParsedMessage& message, std::string_view name) {
 
 std::string from_domain(const ParsedMessage& message) {
   int count = 0;
-  for (const HeaderField& field : message.fields) count += smtp::equals_ignoring_case(field.name, "From") ? 1 : 0;
+  for (const HeaderField& field : message.fields) count += equals_ignoring_case(field.name, "From") ? 1 : 0;
   if (count != 1) return "";
   std::string value = header_value(message, "From");
   // The address: inside the last <...>, else the whole value.
@@ -69,7 +70,7 @@ std::string from_domain(const ParsedMessage& message) {
   if (value.find(',') != std::string::npos) return "";  // more than one author
   const std::size_t at = value.rfind('@');
   if (at == std::string::npos) return "";
-  std::string domain = smtp::to_lower(value.substr(at + 1));
+  std::string domain = to_lower(value.substr(at + 1));
   while (!domain.empty() && (domain.back() == ' ' || domain.back() == '.')) domain.pop_back();
   return domain;
 }

@@ -4,6 +4,7 @@
 #include <optional>
 #include <vector>
 
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::mailauth {
@@ -164,7 +165,7 @@ std::vector<Term> parse_record(std::string_view record) {
                          });
       if (!valid) throw Stop{SpfResult::permerror, "malformed term \"" + term.text + "\""};
       term.modifier = true;
-      term.name = smtp::to_lower(name);
+      term.name = to_lower(name);
       term.value = std::string(rest.substr(equals + 1));
       terms.push_back(std::move(term));
       continue;
@@ -174,7 +175,7 @@ std::vector<Term> parse_record(std::string_view record) {
       rest.remove_prefix(1);
     }
     const std::size_t split = rest.find_first_of(":/");
-    term.name = smtp::to_lower(rest.substr(0, split));
+    term.name = to_lower(rest.substr(0, split));
     static const std::vector<std::string> mechanisms{"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"};
     if (std::find(mechanisms.begin(), mechanisms.end(), term.name) == mechanisms.end()) {
       throw Stop{SpfResult::permerror, "unknown mechanism \"" + term.text + "\""};
@@ -229,7 +230,7 @@ std::string target_domain(Evaluation& evaluation, const Term& term, std::string_
   }
   const auto expanded = expand_spf_macros(term.value, domain, sender, evaluation.request, false, &evaluation.lookups);
   if (!expanded || expanded->empty()) throw Stop{SpfResult::permerror, "malformed macro in \"" + term.text + "\""};
-  std::string target = shorten_domain(smtp::to_lower(*expanded));
+  std::string target = shorten_domain(to_lower(*expanded));
   while (!target.empty() && target.back() == '.') target.pop_back();
   if (target.empty() || target.find("..") != std::string::npos) throw Stop{SpfResult::permerror, "malformed domain in \"" + term.text + "\""};
   return target;
@@ -314,7 +315,7 @@ bool matches(Evaluation& evaluation, const Term& term, std::string_view domain, 
 
 SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::string_view sender) {
   SpfOutcome outcome;
-  const std::string domain = smtp::to_lower(domain_text);
+  const std::string domain = to_lower(domain_text);
   outcome.domain = domain;
   if (!valid_domain(domain)) {
     outcome.reason = "\"" + domain + "\" is not a domain SPF can check";
@@ -325,7 +326,7 @@ SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::s
   if (answer.temporary_failure()) throw Stop{SpfResult::temperror, "DNS TXT " + domain + ": " + std::string(io::to_string(answer.status))};
   std::vector<std::string> records;
   for (const std::string& text : answer.texts) {
-    if (text.size() >= 6 && smtp::equals_ignoring_case(std::string_view(text).substr(0, 6), "v=spf1") && (text.size() == 6 || text[6] == ' ')) {
+    if (text.size() >= 6 && equals_ignoring_case(std::string_view(text).substr(0, 6), "v=spf1") && (text.size() == 6 || text[6] == ' ')) {
       records.push_back(text);
     }
   }
@@ -374,7 +375,7 @@ SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::s
     evaluation.count_term(redirect->text);
     const auto target = expand_spf_macros(redirect->value, domain, sender, evaluation.request, false, &evaluation.lookups);
     if (!target || target->empty()) throw Stop{SpfResult::permerror, "malformed redirect at " + domain};
-    SpfOutcome redirected = evaluate(evaluation, shorten_domain(smtp::to_lower(*target)), sender);
+    SpfOutcome redirected = evaluate(evaluation, shorten_domain(to_lower(*target)), sender);
     if (redirected.result == SpfResult::none) throw Stop{SpfResult::permerror, "redirect=" + *target + " has no SPF record"};
     evaluation.depth -= 1;
     return redirected;
@@ -459,7 +460,7 @@ std::optional<std::string> expand_spf_macros(std::string_view text, std::string_
         value = "unknown";
         if (lookups == nullptr) break;
         const std::vector<std::string> names = validated_names(request.client, *lookups);
-        const std::string current = smtp::to_lower(domain);
+        const std::string current = to_lower(domain);
         const auto pick = [&](auto predicate) {
           const auto found = std::find_if(names.begin(), names.end(), predicate);
           return found == names.end() ? std::optional<std::string>() : std::optional<std::string>(*found);
@@ -536,7 +537,7 @@ SpfOutcome check_host(const io::Address& client, std::string_view domain, std::s
     outcome = evaluate(evaluation, domain, sender);
   } catch (const Stop& stop) {
     outcome.result = stop.result;
-    outcome.domain = smtp::to_lower(domain);
+    outcome.domain = to_lower(domain);
     outcome.reason = stop.reason;
   }
   outcome.dns_lookups = evaluation.dns_lookups;

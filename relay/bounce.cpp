@@ -1,5 +1,6 @@
 #include "relay/bounce.hpp"
 
+#include "io/text.hpp"
 #include "relay/broken_variant.hpp"
 #include "smtp/syntax.hpp"
 
@@ -47,7 +48,7 @@ std::string report(const RelayConfig& config, const QueuedMessage& message, DsnA
   dsn.original = message.content;
   dsn.international = message.parameters.smtputf8;
   dsn.headers_only = action != DsnAction::failed ||
-                     (smtp::to_lower(message.parameters.ret) == "hdrs" && config.broken_variant != BrokenVariant::notify_ignored);
+                     (to_lower(message.parameters.ret) == "hdrs" && config.broken_variant != BrokenVariant::notify_ignored);
   return smtp::compose_dsn(dsn);
 }
 

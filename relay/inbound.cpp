@@ -1,6 +1,7 @@
 #include "relay/inbound.hpp"
 
 #include "io/assert.hpp"
+#include "io/text.hpp"
 #include "mailauth/message.hpp"
 #include "relay/broken_variant.hpp"
 #include "relay/password.hpp"
@@ -28,7 +29,7 @@ int count_received_headers(std::string_view content) {
     const std::size_t end = content.find('\n', at);
     const std::string_view line = content.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
     if (line.empty() || line == "\r") break;  // the blank line ends the header section
-    if (line.size() >= 9 && smtp::equals_ignoring_case(line.substr(0, 9), "received:")) ++count;
+    if (line.size() >= 9 && equals_ignoring_case(line.substr(0, 9), "received:")) ++count;
     if (end == std::string_view::npos) break;
     at = end + 1;
   }

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "io/assert.hpp"
+#include "io/text.hpp"
 #include "relay/bounce.hpp"
 #include "relay/broken_variant.hpp"
 #include "relay/maillog.hpp"
@@ -127,7 +128,7 @@ void Outbound::dispatch(const QueueId& id) {
   }
   // Due recipients by domain; std::map keeps the job order independent of recipient order.
   std::map<std::string, std::vector<std::size_t>> by_domain;
-  for (const std::size_t i : due) by_domain[smtp::to_lower(message->recipients[i].recipient.mailbox.domain)].push_back(i);
+  for (const std::size_t i : due) by_domain[to_lower(message->recipients[i].recipient.mailbox.domain)].push_back(i);
   // Jobs: at most the recipient limit each. A dead destination's jobs are deferred at once.
   const std::size_t limit = static_cast<std::size_t>(std::max(1, config_.default_destination_recipient_limit));
   std::vector<DeliveryJob> jobs;
@@ -175,7 +176,7 @@ std::shared_ptr<const QueuedMessage> Outbound::deferral_without_file(const Queue
   for (const std::size_t i : due) {
     const SummaryRecipient& recipient = (*addresses)[i];
     if (recipient.has_orcpt || (may_warn && !entry.recipients[i].delay_warned)) return nullptr;  // the file has more
-    const auto destination = destinations_.find(smtp::to_lower(recipient.mailbox.domain));
+    const auto destination = destinations_.find(to_lower(recipient.mailbox.domain));
     if (destination == destinations_.end() || destination->second.dead_until <= now) return nullptr;
   }
   // What apply() reads of a deferral: arrival, whether the sender is null, the recipients'

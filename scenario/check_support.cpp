@@ -2,11 +2,12 @@
 
 #include <algorithm>
 
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::scenario::checks {
 
-std::string lower(std::string_view text) { return smtp::to_lower(text); }
+std::string lower(std::string_view text) { return to_lower(text); }
 
 std::string domain_of(std::string_view address) {
   const std::size_t at = address.rfind('@');

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::scenario {
@@ -27,7 +28,7 @@ std::string domain_pattern(const JsonValue& value) {
   const bool valid = pattern == "*" ||
                      (!rest.empty() && rest.find('*') == std::string_view::npos && rest.find_first_of(" @,") == std::string_view::npos);
   if (!valid) value.fail("a domain pattern: \"*\", \"example.com\" or \"*.example.com\"");
-  return smtp::to_lower(pattern);
+  return to_lower(pattern);
 }
 
 std::string address(const JsonValue& value, bool allow_null) {
@@ -37,7 +38,7 @@ std::string address(const JsonValue& value, bool allow_null) {
   if (at == std::string::npos || at == 0 || at + 1 == text.size() || text.find_first_of(" <>") != std::string::npos) {
     value.fail(allow_null ? "an address such as \"ann@example.com\", or \"<>\"" : "an address such as \"ann@example.com\"");
   }
-  return smtp::to_lower(text);
+  return to_lower(text);
 }
 
 fake_mx::Match read_match(const JsonValue& value, Instant origin) {

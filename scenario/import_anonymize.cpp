@@ -28,7 +28,7 @@ bool kept(const std::string& domain) {
 Anonymizer::Anonymizer(std::string key) : key_(std::move(key)) {}
 
 std::string Anonymizer::token(std::string_view kind, std::string_view text) const {
-  const std::string input = std::string(kind) + ":" + smtp::to_lower(text);
+  const std::string input = std::string(kind) + ":" + to_lower(text);
   std::array<unsigned char, 32> mac{};
   std::size_t length = 0;
   EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key_.data(), key_.size(), reinterpret_cast<const unsigned char*>(input.data()),
@@ -37,7 +37,7 @@ std::string Anonymizer::token(std::string_view kind, std::string_view text) cons
 }
 
 std::string Anonymizer::domain(std::string_view name) const {
-  std::string lower = smtp::to_lower(name);
+  std::string lower = to_lower(name);
   if (kept(lower)) return lower;
   // Label by label, the top-level label kept: acme.example and mail.acme.example stay related.
   std::string out;
@@ -99,7 +99,7 @@ std::string Anonymizer::text(std::string_view input) const {
     out.append(last, m[0].first);
     if (m[1].matched) {
       const std::string domain_part = m[2].str();
-      out += (kept(smtp::to_lower(domain_part)) ? m[1].str() : "u" + token("local", m[1].str() + "@" + domain_part)) + "@" + domain(domain_part);
+      out += (kept(to_lower(domain_part)) ? m[1].str() : "u" + token("local", m[1].str() + "@" + domain_part)) + "@" + domain(domain_part);
     } else if (m[3].matched) {
       const std::string name = m[3].str();
       // File names ("main.cf", "relays.csv") are not domains.

@@ -153,7 +153,7 @@ std::optional<Server> read_server(std::string_view text) {
   const std::size_t open = text.find('[');
   const std::size_t close = text.find(']', open == std::string_view::npos ? 0 : open);
   if (open == std::string_view::npos || close == std::string_view::npos || open == 0) return std::nullopt;
-  Server server{smtp::to_lower(text.substr(0, open)), std::string(text.substr(open + 1, close - open - 1)), 25};
+  Server server{to_lower(text.substr(0, open)), std::string(text.substr(open + 1, close - open - 1)), 25};
   if (close + 1 < text.size() && text[close + 1] == ':') {
     unsigned port = 0;
     const std::string_view digits = text.substr(close + 2);
@@ -243,7 +243,7 @@ Met read_reason(std::string_view reason) {
   }
   if (const std::size_t error = reason.find("Name service error for name="); error != std::string_view::npos) {
     std::string_view rest = reason.substr(error + 28);
-    met.dns_name = smtp::to_lower(rest.substr(0, rest.find(' ')));
+    met.dns_name = to_lower(rest.substr(0, rest.find(' ')));
     if (const std::size_t type = rest.find("type="); type != std::string_view::npos) {
       met.dns_type = std::string(rest.substr(type + 5, rest.find(':', type) - type - 5));
     }

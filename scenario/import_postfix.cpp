@@ -3,6 +3,7 @@
 #include <charconv>
 #include <set>
 
+#include "io/text.hpp"
 #include "scenario/import.hpp"
 #include "smtp/syntax.hpp"
 
@@ -233,7 +234,7 @@ std::vector<std::pair<std::string, std::string>> map_entries(const std::string& 
     if (gap == std::string::npos) throw ImportError(name + ":" + std::to_string(number) + ": expected \"key value\", found \"" + line + "\"");
     std::string value = line.substr(gap);
     value.erase(0, value.find_first_not_of(" \t"));
-    entries.emplace_back(smtp::to_lower(line.substr(0, gap)), value);
+    entries.emplace_back(to_lower(line.substr(0, gap)), value);
   }
   return entries;
 }
@@ -263,7 +264,7 @@ std::vector<std::pair<std::string, std::string>> inline_entries(const std::strin
     std::string key = item.substr(0, equals), entry = item.substr(equals + 1);
     key.erase(key.find_last_not_of(" \t") + 1);
     entry.erase(0, entry.find_first_not_of(" \t"));
-    entries.emplace_back(smtp::to_lower(key), entry);
+    entries.emplace_back(to_lower(key), entry);
   }
   return entries;
 }

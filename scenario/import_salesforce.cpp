@@ -168,7 +168,7 @@ std::vector<std::string> patterns(const std::optional<std::string>& list) {
       std::string item = list->substr(start, end - start);
       item.erase(0, item.find_first_not_of(" \t"));
       item.erase(item.find_last_not_of(" \t") + 1);
-      if (!item.empty()) out.push_back(smtp::to_lower(item));
+      if (!item.empty()) out.push_back(to_lower(item));
       start = end + 1;
     }
   }
@@ -211,7 +211,7 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
   std::map<std::string, std::string> name_by_id;
   std::set<std::string> names;
   std::map<std::string, int> hosts;
-  for (const Record& record : relays) hosts[smtp::to_lower(field(record, "Host").value_or(""))] += 1;
+  for (const Record& record : relays) hosts[to_lower(field(record, "Host").value_or(""))] += 1;
   for (const Record& record : relays) {
     const std::optional<std::string> host = field(record, "Host");
     if (!host) {
@@ -225,7 +225,7 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
                          " is not one Salesforce dials (25, 587, 10025, 11025): left out");
       continue;
     }
-    std::string name = hosts[smtp::to_lower(*host)] > 1 ? *host + ":" + std::to_string(port) : *host;
+    std::string name = hosts[to_lower(*host)] > 1 ? *host + ":" + std::to_string(port) : *host;
     for (int n = 2; names.contains(name); ++n) name = *host + "#" + std::to_string(n);
     names.insert(name);
     if (const auto id = field(record, "Id")) name_by_id[*id] = name;

@@ -5,6 +5,7 @@
 #include "sender/events.hpp"
 #include "endpoint/events.hpp"
 #include "fake_mx/events.hpp"
+#include "io/text.hpp"
 #include "relay/events.hpp"
 #include "sim/events.hpp"
 #include "smtp/syntax.hpp"
@@ -92,11 +93,11 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     return;
   }
   if (const auto* e = event.as<fake_mx::events::LateBounceScheduled>()) {
-    for (const smtp::Recipient& recipient : e->recipients) late_bounces[node].insert(smtp::to_lower(recipient.mailbox.to_string()));
+    for (const smtp::Recipient& recipient : e->recipients) late_bounces[node].insert(to_lower(recipient.mailbox.to_string()));
     return;
   }
   if (const auto* e = event.as<fake_mx::events::LateBounceSkipped>()) {
-    for (const smtp::Recipient& recipient : e->recipients) late_bounces[node].insert(smtp::to_lower(recipient.mailbox.to_string()));
+    for (const smtp::Recipient& recipient : e->recipients) late_bounces[node].insert(to_lower(recipient.mailbox.to_string()));
     return;
   }
   if (const auto* e = event.as<sim::events::ProcessCrashed>()) {

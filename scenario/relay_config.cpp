@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/text.hpp"
 #include "relay/password.hpp"
 
 namespace relaysim::scenario {
@@ -134,7 +135,7 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
       credentials.password = entry.at("password").string();
       if (credentials.user.empty()) entry.at("user").fail("a user name");
       if (auto mechanism = entry.find("mechanism")) credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
-      config.smtp_sasl_password_maps[smtp::to_lower(nexthop)] = credentials;
+      config.smtp_sasl_password_maps[to_lower(nexthop)] = credentials;
     }
   }
   if (auto item = value.find("relayhost")) {
@@ -149,7 +150,7 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
 mailauth::DkimSigning read_dkim_signing(const JsonValue& value) {
   value.allow_keys({"domain", "selector", "key"});
   mailauth::DkimSigning signing;
-  signing.domain = smtp::to_lower(value.at("domain").string());
+  signing.domain = to_lower(value.at("domain").string());
   if (signing.domain.empty() || signing.domain.find_first_of(" @*") != std::string::npos) value.at("domain").fail("a domain, such as \"acme.example\"");
   signing.selector = value.at("selector").string();
   if (signing.selector.empty() || signing.selector.find_first_of(" ;=") != std::string::npos) value.at("selector").fail("a selector, such as \"s2026\"");

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::smtp {
@@ -84,7 +85,7 @@ std::map<std::string, std::string> read_fields(std::string_view block) {
     }
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    name = smtp::to_lower(trim(line.substr(0, colon)));
+    name = to_lower(trim(line.substr(0, colon)));
     fields.try_emplace(name, std::string(trim(line.substr(colon + 1))));
   }
   return fields;
@@ -117,7 +118,7 @@ std::vector<std::string_view> blocks(std::string_view text) {
 }
 
 std::optional<std::string> parameter(std::string_view header_value, std::string_view name) {
-  const std::string lower = smtp::to_lower(header_value);
+  const std::string lower = to_lower(header_value);
   const std::size_t found = lower.find(std::string(name) + "=");
   if (found == std::string::npos) return std::nullopt;
   std::string_view rest = header_value.substr(found + name.size() + 1);
@@ -216,7 +217,7 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
   const auto top = read_fields(headers);
   const auto type = top.find("content-type");
   if (type == top.end()) return std::nullopt;
-  const std::string lower = smtp::to_lower(type->second);
+  const std::string lower = to_lower(type->second);
   if (!lower.starts_with("multipart/report") || lower.find("delivery-status") == std::string::npos) return std::nullopt;
   const auto boundary = parameter(type->second, "boundary");
   if (!boundary || boundary->empty()) return std::nullopt;
@@ -233,7 +234,7 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
     if (!groups.empty()) {
       const auto part_headers = read_fields(groups.front());
       const auto part_type = part_headers.find("content-type");
-      const std::string part_lower = part_type == part_headers.end() ? std::string() : smtp::to_lower(part_type->second);
+      const std::string part_lower = part_type == part_headers.end() ? std::string() : to_lower(part_type->second);
       if ((part_lower.starts_with("text/rfc822-headers") || part_lower.starts_with("message/rfc822") ||
            part_lower.starts_with("message/global")) && groups.size() >= 2) {
         returned_message_id = header_value(std::string(groups[1]) + "\r\n\r\n", "Message-ID");
@@ -258,7 +259,7 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
           DsnRecipient recipient;
           recipient.final_recipient = without_type(get(fields, "final-recipient"));
           recipient.original_recipient = without_type(get(fields, "original-recipient"));
-          const std::string action = smtp::to_lower(get(fields, "action"));
+          const std::string action = to_lower(get(fields, "action"));
           if (action == "failed") recipient.action = DsnAction::failed;
           else if (action == "delayed") recipient.action = DsnAction::delayed;
           else if (action == "delivered") recipient.action = DsnAction::delivered;

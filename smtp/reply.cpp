@@ -2,12 +2,11 @@
 
 #include <algorithm>
 
+#include "io/text.hpp"
 #include "smtp/limits.hpp"
 
 namespace relaysim::smtp {
 namespace {
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // "x.y.z" per RFC 3463: class 2, 4 or 5; subject 0-999; detail 0-999.
 bool is_enhanced_code(std::string_view text) {
@@ -15,7 +14,7 @@ bool is_enhanced_code(std::string_view text) {
   std::size_t at = 2;
   for (int part = 0; part < 2; ++part) {
     std::size_t digits = 0;
-    while (at < text.size() && is_digit(text[at])) {
+    while (at < text.size() && is_ascii_digit(text[at])) {
       ++at;
       ++digits;
     }
@@ -121,7 +120,7 @@ ReplyParser::Status ReplyParser::feed(std::string_view& bytes) {
     if (newline == std::string_view::npos) return Status::incomplete;
     line.remove_suffix(1);  // \n
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2]) ||
+    if (line.size() < 3 || !is_ascii_digit(line[0]) || !is_ascii_digit(line[1]) || !is_ascii_digit(line[2]) ||
         (line.size() > 3 && line[3] != ' ' && line[3] != '-')) {
       return fail("malformed reply line: " + std::string(line.substr(0, 80)));
     }

@@ -10,17 +10,15 @@
 #include <variant>
 
 #include "io/dns.hpp"
+#include "io/text.hpp"
 #include "smtp/limits.hpp"
 
 namespace relaysim::smtp {
 namespace {
 
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
 // atext of RFC 5322 §3.2.3.
 bool is_atext(char c) {
-  if (is_alpha(c) || is_digit(c)) return true;
+  if (is_ascii_alpha(c) || is_ascii_digit(c)) return true;
   static constexpr std::string_view specials = "!#$%&'*+-/=?^_`{|}~";
   return specials.find(c) != std::string_view::npos;
 }
@@ -36,7 +34,7 @@ bool valid_domain(std::string_view domain, bool allow_utf8) {
     const std::string_view label = domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
     for (char c : label) {
-      if (!is_alpha(c) && !is_digit(c) && c != '-' && !(allow_utf8 && is_utf8_byte(c))) return false;
+      if (!is_ascii_alpha(c) && !is_ascii_digit(c) && c != '-' && !(allow_utf8 && is_utf8_byte(c))) return false;
     }
     if (dot == std::string_view::npos) return true;
     start = dot + 1;
@@ -76,33 +74,6 @@ std::size_t find_line_break(std::string_view text, std::size_t from) {
     if (data[at] == '\r' || data[at] == '\n') return at;
   }
   return std::string_view::npos;
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string to_upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-  }
-  return out;
-}
-
-std::string to_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
-  return out;
 }
 
 std::string_view to_string(Verb verb) {
@@ -264,7 +235,7 @@ std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow
     const std::string key = to_upper(parameter.substr(0, equals));
     if (key.empty()) return PathError{"empty parameter name"};
     for (char c : key) {
-      if (!is_alpha(c) && !is_digit(c) && c != '-') return PathError{"malformed parameter name"};
+      if (!is_ascii_alpha(c) && !is_ascii_digit(c) && c != '-') return PathError{"malformed parameter name"};
     }
     std::optional<std::string> value;
     if (equals != std::string_view::npos) value = std::string(parameter.substr(equals + 1));

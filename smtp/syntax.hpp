@@ -10,6 +10,8 @@
 #include <variant>
 #include <vector>
 
+#include "io/text.hpp"
+
 namespace relaysim::smtp {
 
 enum class Verb { helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, expn, help, starttls, auth, bdat, unknown };
@@ -67,11 +69,6 @@ std::optional<std::string> decode_base64(std::string_view text);
 // The position of the first CR or LF at or after `from`, or npos. Two vectorised memchr scans:
 // std::string_view::find_first_of tests every byte against the set one call at a time.
 std::size_t find_line_break(std::string_view text, std::size_t from);
-
-// Case-insensitive ASCII comparison and upper-casing.
-bool equals_ignoring_case(std::string_view a, std::string_view b);
-std::string to_upper(std::string_view text);
-std::string to_lower(std::string_view text);
 
 // Domain patterns, as Salesforce's Email Domain Filters and the relay's rules use them: "*" matches
 // every domain; "example.com" that domain only; "*.example.com" its subdomains only. Compared as

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_salesforce/org.hpp"
+#include "io/text.hpp"
 #include "scenario/salesforce_config.hpp"
 
 using namespace relaysim;
@@ -57,7 +58,7 @@ TEST_CASE("domain filter patterns: '*' matches all, 'example.com' only itself, '
                                               "filters": [{ "sender": ")") + row.sender_patterns + R"(", "relay": "corp" }] })";
     const Org org = org_from(text.c_str());
     INFO(row.sender_patterns << " against " << row.sender_domain);
-    CHECK((filter_for(org, smtp::to_lower(row.sender_domain), "dest.example") != nullptr) == row.matches);
+    CHECK((filter_for(org, to_lower(row.sender_domain), "dest.example") != nullptr) == row.matches);
   }
 }
 

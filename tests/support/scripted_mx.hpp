@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "io/io.hpp"
+#include "io/text.hpp"
 #include "smtp/syntax.hpp"
 
 namespace relaysim::testing {
@@ -138,7 +139,7 @@ class ScriptedMx final : public io::Node {
       const std::string line = session.buffer.substr(0, end);
       session.buffer.erase(0, end + 2);
       record_.commands.push_back(line);
-      const std::string verb = smtp::to_lower(line.substr(0, 4));
+      const std::string verb = to_lower(line.substr(0, 4));
       if (verb == "ehlo") {
         reply(session, script_.ehlo);
       } else if (verb == "helo") {
