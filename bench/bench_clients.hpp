@@ -19,7 +19,8 @@ namespace relaysim::bench {
 // "From:/Subject:" headers, then filler lines, `bytes` long in all, ending in CRLF.
 inline std::string message_content(std::size_t bytes, const std::string& subject) {
   std::string content = "From: <news@acme.example>\r\nTo: <ann@dest.example>\r\nSubject: " + subject + "\r\n\r\n";
-  while (content.size() < bytes) content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
+  while (content.size() < bytes)
+    content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
   content.resize(bytes - 2);
   return content + "\r\n";
 }
@@ -35,8 +36,9 @@ struct Clients {
 
 // `count` clients; client c has address `first_address + c * address_step` and sends the messages
 // `make(c)` returns to `server`.
-inline void add_clients(sim::World& world, Clients& clients, int count, std::uint32_t first_address, std::uint32_t address_step,
-                        io::Endpoint server, const std::function<std::vector<smtp::OutgoingMessage>(int client)>& make) {
+inline void add_clients(sim::World& world, Clients& clients, int count, std::uint32_t first_address,
+                        std::uint32_t address_step, io::Endpoint server,
+                        const std::function<std::vector<smtp::OutgoingMessage>(int client)>& make) {
   for (int c = 0; c < count; ++c) {
     const std::string name = "client" + std::to_string(c);
     world.add_host({name, {io::Address::v4(first_address + static_cast<std::uint32_t>(c) * address_step)}});
@@ -45,9 +47,13 @@ inline void add_clients(sim::World& world, Clients& clients, int count, std::uin
     smtp::ClientConfig config;
     config.helo_name = name;
     config.tls = smtp::ClientTls::none;
-    world.add_process({name, name, [&record, batch = make(c), config, server](io::Io& io) {
-                         return std::make_unique<testing::SendNode>(io, server, "server", config, nullptr, batch, record);
-                       }, {}});
+    world.add_process({name,
+                       name,
+                       [&record, batch = make(c), config, server](io::Io& io) {
+                         return std::make_unique<testing::SendNode>(io, server, "server", config, nullptr, batch,
+                                                                    record);
+                       },
+                       {}});
   }
 }
 
@@ -73,21 +79,27 @@ struct LoadCounts {
 // counted and the next one starts.
 class LoadGenerator final : public io::Node {
  public:
-  LoadGenerator(io::Io& io, io::Endpoint server, std::string helo, std::string commands, std::shared_ptr<const std::string> data,
-                int messages, LoadCounts& counts)
-      : io_(io), server_(server), helo_(std::move(helo)), commands_(std::move(commands)), data_(std::move(data)),
-        remaining_(messages), counts_(counts) {}
+  LoadGenerator(io::Io& io, io::Endpoint server, std::string helo, std::string commands,
+                std::shared_ptr<const std::string> data, int messages, LoadCounts& counts)
+      : io_(io),
+        server_(server),
+        helo_(std::move(helo)),
+        commands_(std::move(commands)),
+        data_(std::move(data)),
+        remaining_(messages),
+        counts_(counts) {}
 
   void start() override {
-    connecting_ = io_.connect(server_, io::ConnectOptions{}, [this](io::Result<std::unique_ptr<io::Connection>> connection) {
-      if (!connection) {
-        counts_.closed += 1;
-        return;
-      }
-      connection_ = std::move(connection).value();
-      connection_->on_close([this](io::CloseReason) { counts_.closed += 1; });
-      connection_->on_receive([this](std::string_view bytes) { receive(bytes); });
-    });
+    connecting_ =
+        io_.connect(server_, io::ConnectOptions{}, [this](io::Result<std::unique_ptr<io::Connection>> connection) {
+          if (!connection) {
+            counts_.closed += 1;
+            return;
+          }
+          connection_ = std::move(connection).value();
+          connection_->on_close([this](io::CloseReason) { counts_.closed += 1; });
+          connection_->on_receive([this](std::string_view bytes) { receive(bytes); });
+        });
   }
   std::string status() const override { return std::to_string(remaining_) + " messages to send"; }
 
@@ -107,9 +119,7 @@ class LoadGenerator final : public io::Node {
 
   void on_reply(char first_digit) {
     switch (expect_) {
-      case Expect::greeting:
-        expect_ = Expect::ehlo;
-        return send("EHLO " + helo_ + "\r\n");
+      case Expect::greeting: expect_ = Expect::ehlo; return send("EHLO " + helo_ + "\r\n");
       case Expect::ehlo: return next();
       case Expect::mail: expect_ = Expect::rcpt; return;
       case Expect::rcpt: expect_ = Expect::data; return;
@@ -120,9 +130,7 @@ class LoadGenerator final : public io::Node {
         }
         expect_ = Expect::end_of_data;
         return send(*data_);
-      case Expect::end_of_data:
-        (first_digit == '2' ? counts_.accepted : counts_.refused) += 1;
-        return next();
+      case Expect::end_of_data: (first_digit == '2' ? counts_.accepted : counts_.refused) += 1; return next();
       case Expect::quit: return connection_->close();
     }
   }
@@ -157,17 +165,19 @@ class LoadGenerator final : public io::Node {
 // `count` load generators; generator c has address `first_address + c * address_step` and sends
 // `messages` copies of `content` from news@acme.example to `recipient` at `server`.
 inline void add_load_generators(sim::World& world, LoadCounts& counts, int count, std::uint32_t first_address,
-                                std::uint32_t address_step, io::Endpoint server, int messages, const std::string& recipient,
-                                const std::string& content) {
-  const std::string commands = "MAIL FROM:<news@acme.example>\r\nRCPT TO:<" +
-                               recipient + ">\r\nDATA\r\n";
+                                std::uint32_t address_step, io::Endpoint server, int messages,
+                                const std::string& recipient, const std::string& content) {
+  const std::string commands = "MAIL FROM:<news@acme.example>\r\nRCPT TO:<" + recipient + ">\r\nDATA\r\n";
   const auto data = std::make_shared<const std::string>(smtp::dot_stuff(content));
   for (int c = 0; c < count; ++c) {
     const std::string name = "client" + std::to_string(c);
     world.add_host({name, {io::Address::v4(first_address + static_cast<std::uint32_t>(c) * address_step)}});
-    world.add_process({name, name, [&counts, server, name, commands, data, messages](io::Io& io) {
+    world.add_process({name,
+                       name,
+                       [&counts, server, name, commands, data, messages](io::Io& io) {
                          return std::make_unique<LoadGenerator>(io, server, name, commands, data, messages, counts);
-                       }, {}});
+                       },
+                       {}});
   }
 }
 

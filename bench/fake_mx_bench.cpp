@@ -13,9 +13,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "bench/bench_clients.hpp"
 #include "fake_mx/fake_mx_node.hpp"
 #include "sim/world.hpp"
-#include "bench/bench_clients.hpp"
 
 using namespace relaysim;
 
@@ -43,25 +43,33 @@ int main(int argc, char** argv) {
     behaviour.rules.push_back(rule);
   }
   fake_mx::MailStore store;
-  world.add_process({"mx", "mx", [&](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, store); }, {}});
+  world.add_process({"mx",
+                     "mx",
+                     [&](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, store); },
+                     {}});
   const std::string content = bench::message_content(4096, "bench");
   bench::Clients senders;
   bench::LoadCounts counts;
   // A /24 each, so that greylisting sees twenty clients.
   const io::Endpoint server{*io::Address::parse("192.0.2.25"), 25};
   if (client_engine) {
-    bench::add_clients(world, senders, clients, 0x0A000001u, 256, server, [&](int) { return bench::copies(messages + 1, "ann", content); });
+    bench::add_clients(world, senders, clients, 0x0A000001u, 256, server,
+                       [&](int) { return bench::copies(messages + 1, "ann", content); });
   } else {
-    bench::add_load_generators(world, counts, clients, 0x0A000001u, 256, server, messages + 1, "ann@dest.example", content);
+    bench::add_load_generators(world, counts, clients, 0x0A000001u, 256, server, messages + 1, "ann@dest.example",
+                               content);
   }
   world.start();
   const std::size_t total = static_cast<std::size_t>(clients) * static_cast<std::size_t>(messages);
   const auto wall = std::chrono::steady_clock::now();
-  while (store.messages().size() < total && world.now() < start + days(1)) world.run_until(world.now() + std::chrono::milliseconds(100));
+  while (store.messages().size() < total && world.now() < start + days(1))
+    world.run_until(world.now() + std::chrono::milliseconds(100));
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
-  std::printf("fake MX, greylisting + 10 rules, 4 KiB, %d %s: %zu of %zu accepted in %.3f s of wall time = %.0f messages/s "
-              "(%.1f s virtual, %llu events)\n",
-              clients, client_engine ? "client engines" : "load generators", store.messages().size(), total, elapsed, static_cast<double>(store.messages().size()) / elapsed,
-              static_cast<double>((world.now() - start).count()) / 1e6, static_cast<unsigned long long>(world.events_executed()));
+  std::printf(
+      "fake MX, greylisting + 10 rules, 4 KiB, %d %s: %zu of %zu accepted in %.3f s of wall time = %.0f messages/s "
+      "(%.1f s virtual, %llu events)\n",
+      clients, client_engine ? "client engines" : "load generators", store.messages().size(), total, elapsed,
+      static_cast<double>(store.messages().size()) / elapsed, static_cast<double>((world.now() - start).count()) / 1e6,
+      static_cast<unsigned long long>(world.events_executed()));
   return store.messages().size() == total ? 0 : 1;
 }

@@ -60,11 +60,11 @@ void raw_event_loop(std::uint64_t events) {
     });
   }
   const auto start = std::chrono::steady_clock::now();
-  while (loop.run_next(Instant::max())) {
-  }
+  while (loop.run_next(Instant::max())) {}
   const double elapsed = seconds_since(start);
   std::printf("raw event loop:   %llu events in %.3f s = %.2f million events/s\n",
-              static_cast<unsigned long long>(loop.executed()), elapsed, static_cast<double>(loop.executed()) / elapsed / 1e6);
+              static_cast<unsigned long long>(loop.executed()), elapsed,
+              static_cast<double>(loop.executed()) / elapsed / 1e6);
 }
 
 class TimerNode final : public io::Node {
@@ -90,7 +90,8 @@ void io_timers(std::uint64_t events) {
   sim::World world(1, Instant());
   world.add_host({"host", {*io::Address::parse("10.0.0.1")}});
   std::uint64_t remaining = events;
-  world.add_process({"timers", "host", [&remaining](io::Io& io) { return std::make_unique<TimerNode>(io, remaining); }, {}});
+  world.add_process(
+      {"timers", "host", [&remaining](io::Io& io) { return std::make_unique<TimerNode>(io, remaining); }, {}});
   world.start();
   const auto start = std::chrono::steady_clock::now();
   world.run_until(Instant::max() - days(1));
@@ -131,13 +132,15 @@ class EchoServer final : public io::Node {
  public:
   explicit EchoServer(io::Io& io) : io_(io) {}
   void start() override {
-    listener_ = io_.listen({io::Address::any_v4(), 25}, [this](std::unique_ptr<io::Connection> connection) {
-      const std::uint64_t id = connection->id();
-      io::Connection* raw = connection.get();
-      raw->on_receive([raw](std::string_view bytes) { raw->send(bytes); });
-      raw->on_close([this, id](io::CloseReason) { open_.erase(id); });
-      open_.emplace(id, std::move(connection));
-    }).value();
+    listener_ = io_.listen({io::Address::any_v4(), 25},
+                           [this](std::unique_ptr<io::Connection> connection) {
+                             const std::uint64_t id = connection->id();
+                             io::Connection* raw = connection.get();
+                             raw->on_receive([raw](std::string_view bytes) { raw->send(bytes); });
+                             raw->on_close([this, id](io::CloseReason) { open_.erase(id); });
+                             open_.emplace(id, std::move(connection));
+                           })
+                    .value();
   }
   std::string status() const override { return std::to_string(open_.size()) + " open"; }
 
@@ -179,13 +182,11 @@ void connection_churn(std::uint64_t target_events) {
   std::printf("connection churn: %d clients x %d cycles\n", clients, cycles);
   for (int quarter = 1; quarter <= 4; ++quarter) {
     const std::uint64_t goal = target_events * static_cast<std::uint64_t>(quarter) / 4;
-    while (sink.connection_events < goal && world.step()) {
-    }
+    while (sink.connection_events < goal && world.step()) {}
     std::printf("  %3d%%: %8llu connection events, RSS %ld KiB\n", quarter * 25,
                 static_cast<unsigned long long>(sink.connection_events), status_kib("VmRSS:"));
   }
-  while (world.step()) {
-  }
+  while (world.step()) {}
   const double elapsed = seconds_since(start);
   std::printf("  %llu connection events, %llu kernel events, %llu trace events in %.3f s; peak RSS %ld KiB\n",
               static_cast<unsigned long long>(sink.connection_events),

@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "bench/bench_clients.hpp"
 #include "relay/relay_node.hpp"
 #include "sim/world.hpp"
-#include "bench/bench_clients.hpp"
 #include "support/smtp_nodes.hpp"
 
 using namespace relaysim;
@@ -40,17 +40,22 @@ int main(int argc, char** argv) {
   relay::RelayConfig config;
   config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 25}, false}};
   config.mynetworks = {*io::Cidr::parse("10.0.0.0/8")};
-  world.add_process({"relay", "relay", [&config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); },
-                     sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
+  world.add_process(
+      {"relay", "relay", [&config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); },
+       sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
   testing::SinkRecord mailbox;
   mailbox.keep_content = false;  // each body is checked on arrival, then released
   mailbox.keep_transcripts = false;
   smtp::ServerConfig mx;
   mx.hostname = "mx.dest.example";
-  world.add_process({"mx", "mx", [&mailbox, mx](io::Io& io) {
-                       return std::make_unique<testing::SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx, nullptr,
-                                                                  std::map<std::string, std::string>{}, mailbox);
-                     }, {}});
+  world.add_process({"mx",
+                     "mx",
+                     [&mailbox, mx](io::Io& io) {
+                       return std::make_unique<testing::SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx,
+                                                                  nullptr, std::map<std::string, std::string>{},
+                                                                  mailbox);
+                     },
+                     {}});
   const int clients = 20;
   const std::string content = bench::message_content(1024, "outage");
   mailbox.expected_content_ending = content;
@@ -67,15 +72,18 @@ int main(int argc, char** argv) {
   const auto wall = std::chrono::steady_clock::now();
   const auto total = static_cast<std::size_t>(messages);
   mailbox.messages.reserve(total);
-  while (mailbox.messages.size() < total && world.now() < start + days(6)) world.run_until(world.now() + std::chrono::minutes(1));
+  while (mailbox.messages.size() < total && world.now() < start + days(6))
+    world.run_until(world.now() + std::chrono::minutes(1));
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
   const auto* relay = dynamic_cast<const relay::RelayNode*>(world.node("relay"));
   const relay::OutboundCounters& counters = relay->outbound().counters();
-  std::printf("outage of %s, %d messages: %zu delivered (%d with wrong content), %llu deferrals, %llu bounced; %.1f s of wall time "
-              "(%.1f h virtual, %llu events)\n",
-              format_duration(outage).c_str(), messages, mailbox.messages.size(), mailbox.unexpected_contents,
-              static_cast<unsigned long long>(counters.deferred),
-              static_cast<unsigned long long>(counters.bounced), elapsed,
-              static_cast<double>((world.now() - start).count()) / 3.6e9, static_cast<unsigned long long>(world.events_executed()));
+  std::printf(
+      "outage of %s, %d messages: %zu delivered (%d with wrong content), %llu deferrals, %llu bounced; %.1f s of wall "
+      "time "
+      "(%.1f h virtual, %llu events)\n",
+      format_duration(outage).c_str(), messages, mailbox.messages.size(), mailbox.unexpected_contents,
+      static_cast<unsigned long long>(counters.deferred), static_cast<unsigned long long>(counters.bounced), elapsed,
+      static_cast<double>((world.now() - start).count()) / 3.6e9,
+      static_cast<unsigned long long>(world.events_executed()));
   return mailbox.messages.size() == total && mailbox.unexpected_contents == 0 ? 0 : 1;
 }

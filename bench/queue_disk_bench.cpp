@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   relay::Queue queue(*io, "queue");
   queue.recover();
   std::string content = "From: <news@acme.example>\r\nSubject: bench\r\n\r\n";
-  while (content.size() < 4096) content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
+  while (content.size() < 4096)
+    content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
   int started = 0, durable = 0, failed = 0;
   std::function<void()> start_one = [&] {
     if (started >= messages) return;
@@ -36,7 +37,8 @@ int main(int argc, char** argv) {
     relay::QueuedMessage message;
     message.arrival = io->now();
     message.sender = smtp::Mailbox{"news", "acme.example", false, false};
-    message.recipients.push_back({{smtp::Mailbox{"ann", "dest.example", false, false}, {}}, relay::RecipientState::queued, 0, io->now(), ""});
+    message.recipients.push_back(
+        {{smtp::Mailbox{"ann", "dest.example", false, false}, {}}, relay::RecipientState::queued, 0, io->now(), ""});
     message.content = content;
     queue.store(std::move(message), [&](io::Result<relay::QueueId> id) {
       (id ? durable : failed) += 1;

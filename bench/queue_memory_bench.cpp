@@ -66,7 +66,8 @@ class Load final : public io::Node {
     outbound_ = std::make_unique<relay::Outbound>(io_, config_, *queue_, relay::DeliveryTls{});
     outbound_->start();
     content_ = "From: <news@acme.example>\r\nSubject: queued\r\n\r\n";
-    while (content_.size() < 1024) content_ += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
+    while (content_.size() < 1024)
+      content_ += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
     // At most stores_in_flight_max at once, as a relay's bounded number of SMTP sessions would have.
     for (int i = 0; i < stores_in_flight_max; ++i) store_next();
   }
@@ -78,7 +79,11 @@ class Load final : public io::Node {
     message.arrival = io_.now();
     message.sender = smtp::Mailbox{"news", "acme.example", false, false};
     message.recipients.push_back({{smtp::Mailbox{"user" + std::to_string(i), "dest.example", false, false}, {}},
-                                  relay::RecipientState::queued, 0, io_.now(), "", false});
+                                  relay::RecipientState::queued,
+                                  0,
+                                  io_.now(),
+                                  "",
+                                  false});
     message.content = content_;
     message.client_address = "10.1.2.3";
     message.helo = "na1.salesforce.example";
@@ -90,7 +95,8 @@ class Load final : public io::Node {
   std::string status() const override { return ""; }
   bool settled() const {
     if (baseline_bytes_ > 0) return done;
-    return outbound_ && outbound_->counters().deferred == static_cast<std::uint64_t>(messages_) && outbound_->jobs_in_flight() == 0;
+    return outbound_ && outbound_->counters().deferred == static_cast<std::uint64_t>(messages_) &&
+           outbound_->jobs_in_flight() == 0;
   }
   std::size_t scheduled() const { return outbound_ ? outbound_->scheduled() : 0; }
   // The queue's bytes on disk: message files and journal segments.
@@ -139,12 +145,14 @@ int main(int argc, char** argv) {
   world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 86400, {}});
   relay::RelayConfig config;
   Load* load = nullptr;
-  world.add_process({"relay", "relay", [&](io::Io& io) {
-                       auto node = std::make_unique<Load>(io, config, messages, baseline);
-                       load = node.get();
-                       return std::unique_ptr<io::Node>(std::move(node));
-                     },
-                     sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(10), sim::DiskConfig::CrashMode::torn}});
+  world.add_process(
+      {"relay", "relay",
+       [&](io::Io& io) {
+         auto node = std::make_unique<Load>(io, config, messages, baseline);
+         load = node.get();
+         return std::unique_ptr<io::Node>(std::move(node));
+       },
+       sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(10), sim::DiskConfig::CrashMode::torn}});
   const std::size_t heap_before = heap_in_use();
   world.start();
   const auto wall = std::chrono::steady_clock::now();
@@ -162,9 +170,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::size_t bytes = load->file_bytes();
-  std::printf("relay queue: %d messages deferred (%zu scheduled, settled %s): heap %.1f MiB = %.0f bytes per message; "
-              "queue files %.1f MiB, %zu bytes on average (%.1f s)\n",
-              messages, load->scheduled(), load->settled() ? "yes" : "NO", static_cast<double>(heap) / 1048576.0,
-              static_cast<double>(heap) / messages, static_cast<double>(bytes) / 1048576.0, bytes / static_cast<std::size_t>(messages), elapsed);
+  std::printf(
+      "relay queue: %d messages deferred (%zu scheduled, settled %s): heap %.1f MiB = %.0f bytes per message; "
+      "queue files %.1f MiB, %zu bytes on average (%.1f s)\n",
+      messages, load->scheduled(), load->settled() ? "yes" : "NO", static_cast<double>(heap) / 1048576.0,
+      static_cast<double>(heap) / messages, static_cast<double>(bytes) / 1048576.0,
+      bytes / static_cast<std::size_t>(messages), elapsed);
   return load->settled() ? 0 : 1;
 }

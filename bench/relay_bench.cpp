@@ -18,9 +18,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "bench/bench_clients.hpp"
 #include "relay/relay_node.hpp"
 #include "sim/world.hpp"
-#include "bench/bench_clients.hpp"
 
 using namespace relaysim;
 
@@ -55,22 +55,28 @@ int main(int argc, char** argv) {
     world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 3600, {}});
     smtp::ServerConfig mx;
     mx.hostname = "mx.dest.example";
-    world.add_process({"mx", "mx", [&mailbox, mx](io::Io& io) {
-                         return std::make_unique<testing::SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx, nullptr,
-                                                                    std::map<std::string, std::string>{}, mailbox);
-                       }, {}});
+    world.add_process({"mx",
+                       "mx",
+                       [&mailbox, mx](io::Io& io) {
+                         return std::make_unique<testing::SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx,
+                                                                    nullptr, std::map<std::string, std::string>{},
+                                                                    mailbox);
+                       },
+                       {}});
   } else {
     config.transport_maps = {relay::Transport{"*", "", "192.0.2.1", 25, false}};  // nobody there: mail stays queued
   }
-  world.add_process({"relay", "relay", [&config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); },
-                     sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
+  world.add_process(
+      {"relay", "relay", [&config](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); },
+       sim::DiskConfig{std::uint64_t{1} << 40, std::chrono::microseconds(100), sim::DiskConfig::CrashMode::torn}});
   const std::string content = bench::message_content(4096, "bench");
   mailbox.expected_content_ending = content;
   bench::Clients clients_;
   bench::LoadCounts counts;
   const io::Endpoint server{*io::Address::parse("203.0.113.10"), 25};
   if (client_engine) {
-    bench::add_clients(world, clients_, clients, 0x0A000001u, 1, server, [&](int) { return bench::copies(messages, "ann", content); });
+    bench::add_clients(world, clients_, clients, 0x0A000001u, 1, server,
+                       [&](int) { return bench::copies(messages, "ann", content); });
   } else {
     bench::add_load_generators(world, counts, clients, 0x0A000001u, 1, server, messages, "ann@dest.example", content);
   }
@@ -82,11 +88,14 @@ int main(int argc, char** argv) {
   const auto wall = std::chrono::steady_clock::now();
   while (done() < total && world.now() < start + days(1)) world.run_until(world.now() + std::chrono::milliseconds(100));
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
-  std::printf("relay %s, 4 KiB, %d %s: %zu of %zu %s in %.3f s of wall time = %.0f messages/s "
-              "(%.1f s virtual, %llu events)\n",
-              deliver ? "submission -> MX" : "inbound + queue", clients, client_engine ? "client engines" : "load generators", done(), total, deliver ? "delivered" : "accepted",
-              elapsed, static_cast<double>(done()) / elapsed, static_cast<double>((world.now() - start).count()) / 1e6,
-              static_cast<unsigned long long>(world.events_executed()));
-  if (mailbox.unexpected_contents > 0) std::printf("%d messages reached the MX with the wrong content\n", mailbox.unexpected_contents);
+  std::printf(
+      "relay %s, 4 KiB, %d %s: %zu of %zu %s in %.3f s of wall time = %.0f messages/s "
+      "(%.1f s virtual, %llu events)\n",
+      deliver ? "submission -> MX" : "inbound + queue", clients, client_engine ? "client engines" : "load generators",
+      done(), total, deliver ? "delivered" : "accepted", elapsed, static_cast<double>(done()) / elapsed,
+      static_cast<double>((world.now() - start).count()) / 1e6,
+      static_cast<unsigned long long>(world.events_executed()));
+  if (mailbox.unexpected_contents > 0)
+    std::printf("%d messages reached the MX with the wrong content\n", mailbox.unexpected_contents);
   return done() == total && mailbox.unexpected_contents == 0 ? 0 : 1;
 }

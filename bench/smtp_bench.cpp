@@ -58,7 +58,8 @@ void server_commands(std::uint64_t commands) {
     }
     const double elapsed = seconds_since(start);
     std::printf("server, pipelined NOOP:        %.2f million commands/s (%llu in %.3f s, %zu reply bytes)\n",
-                static_cast<double>(commands) / elapsed / 1e6, static_cast<unsigned long long>(commands), elapsed, output);
+                static_cast<double>(commands) / elapsed / 1e6, static_cast<unsigned long long>(commands), elapsed,
+                output);
   }
   {
     smtp::ServerSession session(server_config(), now);
@@ -66,7 +67,8 @@ void server_commands(std::uint64_t commands) {
     session.take_output();
     std::string batch;
     for (int i = 0; i < 100; ++i) {
-      batch += "MAIL FROM:<news@acme.example> SIZE=4096\r\nRCPT TO:<ann@dest.example>\r\nRCPT TO:<bob@dest.example>\r\n";
+      batch +=
+          "MAIL FROM:<news@acme.example> SIZE=4096\r\nRCPT TO:<ann@dest.example>\r\nRCPT TO:<bob@dest.example>\r\n";
       batch += "RSET\r\nNOOP\r\n";
     }
     const auto start = std::chrono::steady_clock::now();
@@ -83,7 +85,8 @@ void server_commands(std::uint64_t commands) {
 
 void transactions(std::uint64_t count) {
   std::string content = "From: <news@acme.example>\r\nTo: <ann@dest.example>\r\nSubject: bench\r\n\r\n";
-  while (content.size() < 4096) content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
+  while (content.size() < 4096)
+    content += "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
   content.resize(4094);
   content += "\r\n";
   smtp::OutgoingMessage message;
@@ -132,10 +135,16 @@ void handshakes(std::uint64_t count, bool seeded) {
   auto leaf = forge.issue({"mx.example", {}, now - days(1), now + days(90)}, ca.get());
   auto client_crypto = seeded ? std::make_unique<tls::CryptoContext>(2) : tls::CryptoContext::system();
   auto server_crypto = seeded ? std::make_unique<tls::CryptoContext>(3) : tls::CryptoContext::system();
-  tls::Context server_context(*server_crypto, {tls::Role::server, leaf.get(), {}, {}, tls::Verification::none,
-                                               tls::Version::tls1_3, tls::Version::tls1_3});
-  tls::Context client_context(*client_crypto, {tls::Role::client, nullptr, {}, {ca.get()}, tls::Verification::chain_and_name,
-                                               tls::Version::tls1_3, tls::Version::tls1_3});
+  tls::Context server_context(
+      *server_crypto,
+      {tls::Role::server, leaf.get(), {}, {}, tls::Verification::none, tls::Version::tls1_3, tls::Version::tls1_3});
+  tls::Context client_context(*client_crypto, {tls::Role::client,
+                                               nullptr,
+                                               {},
+                                               {ca.get()},
+                                               tls::Verification::chain_and_name,
+                                               tls::Version::tls1_3,
+                                               tls::Version::tls1_3});
   std::size_t established = 0;
   std::string cipher;
   const auto start = std::chrono::steady_clock::now();

@@ -36,7 +36,8 @@ class AuthDns {
 
   template <typename Check>
   auto run(Check check) {
-    return mailauth::run_with(lookups_, check, [this](const std::string& name, io::DnsType type) { return resolve(name, type); });
+    return mailauth::run_with(lookups_, check,
+                              [this](const std::string& name, io::DnsType type) { return resolve(name, type); });
   }
 
  private:
@@ -65,7 +66,8 @@ class AuthDns {
 
 Instant wall_clock() {
   return Instant::from_unix_microseconds(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 std::string read_all(std::istream& in) { return std::string(std::istreambuf_iterator<char>(in), {}); }
@@ -98,12 +100,13 @@ mailauth::Canonicalization canonicalization(const std::string& text) {
 }  // namespace
 
 cxxopts::Options auth_options() {
-  cxxopts::Options parser("relaysim auth",
-                          "email authentication checks (docs/email-authentication.md)\n"
-                          "  relaysim auth spf --ip IP --sender ADDRESS [--helo NAME] [--dns records.json]\n"
-                          "  relaysim auth check --ip IP --sender ADDRESS --helo NAME [--dns records.json] < message\n"
-                          "  relaysim auth dkim-sign --key key.pem --domain D --selector S [--canonicalization relaxed/relaxed] < message\n"
-                          "  relaysim auth dkim-record --key key.pem\n");
+  cxxopts::Options parser(
+      "relaysim auth",
+      "email authentication checks (docs/email-authentication.md)\n"
+      "  relaysim auth spf --ip IP --sender ADDRESS [--helo NAME] [--dns records.json]\n"
+      "  relaysim auth check --ip IP --sender ADDRESS --helo NAME [--dns records.json] < message\n"
+      "  relaysim auth dkim-sign --key key.pem --domain D --selector S [--canonicalization relaxed/relaxed] < message\n"
+      "  relaysim auth dkim-record --key key.pem\n");
   parser.add_options()("action", "spf, check, dkim-sign or dkim-record", cxxopts::value<std::string>())(
       "ip", "the SMTP client's address", cxxopts::value<std::string>()->default_value(""))(
       "sender", "the MAIL FROM address (empty for <>)", cxxopts::value<std::string>()->default_value(""))(
@@ -130,12 +133,14 @@ int auth_command(int argc, char** argv) {
       return 0;
     }
     if (!options.count("action")) {
-      std::fprintf(stderr, "relaysim auth: name an action: spf, check, dkim-sign or dkim-record\n\n%s\n", parser.help().c_str());
+      std::fprintf(stderr, "relaysim auth: name an action: spf, check, dkim-sign or dkim-record\n\n%s\n",
+                   parser.help().c_str());
       return 2;
     }
     const std::string action = options["action"].as<std::string>();
     const bool json = options["format"].as<std::string>() == "json";
-    const Instant now = options.count("time") ? Instant::from_unix_seconds(options["time"].as<std::int64_t>()) : wall_clock();
+    const Instant now =
+        options.count("time") ? Instant::from_unix_seconds(options["time"].as<std::int64_t>()) : wall_clock();
     if (action == "dkim-record") {
       std::printf("%s\n", load_key(options["key"].as<std::string>())->txt_record().c_str());
       return 0;
@@ -145,7 +150,8 @@ int auth_command(int argc, char** argv) {
       mailauth::DkimSignerConfig config;
       config.domain = options["domain"].as<std::string>();
       config.selector = options["selector"].as<std::string>();
-      if (config.domain.empty() || config.selector.empty()) throw cxxopts::exceptions::exception("--domain and --selector are required");
+      if (config.domain.empty() || config.selector.empty())
+        throw cxxopts::exceptions::exception("--domain and --selector are required");
       const std::string modes = options["canonicalization"].as<std::string>();
       const std::size_t slash = modes.find('/');
       config.header_canonicalization = canonicalization(modes.substr(0, slash));
@@ -160,13 +166,19 @@ int auth_command(int argc, char** argv) {
     if (!client) throw cxxopts::exceptions::exception("--ip: an IPv4 or IPv6 address is required");
     mailauth::SpfRequest request{*client, options["sender"].as<std::string>(), options["helo"].as<std::string>(),
                                  options["authserv-id"].as<std::string>(), now};
-    if (request.sender.empty() && request.helo.empty()) throw cxxopts::exceptions::exception("--sender or --helo is required");
+    if (request.sender.empty() && request.helo.empty())
+      throw cxxopts::exceptions::exception("--sender or --helo is required");
     AuthDns dns(options["dns"].as<std::string>());
-    const mailauth::SpfOutcome spf = dns.run([&](const mailauth::Lookups& lookups) { return mailauth::check_spf(request, lookups); });
+    const mailauth::SpfOutcome spf =
+        dns.run([&](const mailauth::Lookups& lookups) { return mailauth::check_spf(request, lookups); });
     if (action == "spf") {
       if (json) {
-        std::printf("%s\n", nlohmann::json{{"result", mailauth::to_string(spf.result)}, {"domain", spf.domain}, {"mechanism", spf.mechanism},
-                                           {"reason", spf.reason}, {"explanation", spf.explanation}, {"dns_lookups", spf.dns_lookups},
+        std::printf("%s\n", nlohmann::json{{"result", mailauth::to_string(spf.result)},
+                                           {"domain", spf.domain},
+                                           {"mechanism", spf.mechanism},
+                                           {"reason", spf.reason},
+                                           {"explanation", spf.explanation},
+                                           {"dns_lookups", spf.dns_lookups},
                                            {"void_lookups", spf.void_lookups}}
                                 .dump()
                                 .c_str());
@@ -177,19 +189,27 @@ int auth_command(int argc, char** argv) {
       return 0;
     }
     const std::string message = with_crlf(read_all(std::cin));
-    const auto dkim = dns.run([&](const mailauth::Lookups& lookups) { return mailauth::verify_dkim(message, lookups, now); });
+    const auto dkim =
+        dns.run([&](const mailauth::Lookups& lookups) { return mailauth::verify_dkim(message, lookups, now); });
     const mailauth::ParsedMessage parsed = mailauth::parse_message(message);
     const std::string from = mailauth::from_domain(parsed);
     mailauth::DmarcInput input{from, spf.result, spf.domain, dkim, 0};
     const auto dmarc = dns.run([&](const mailauth::Lookups& lookups) { return mailauth::check_dmarc(input, lookups); });
     const std::string identity = request.sender.empty() ? request.helo : request.sender;
     if (json) {
-      nlohmann::json out = {{"spf", mailauth::to_string(spf.result)}, {"spf_reason", spf.reason}, {"dkim", nlohmann::json::array()},
-                            {"dmarc", mailauth::to_string(dmarc.result)}, {"dmarc_policy", mailauth::to_string(dmarc.policy)},
-                            {"dmarc_disposition", mailauth::to_string(dmarc.disposition)}, {"dmarc_reason", dmarc.reason}};
+      nlohmann::json out = {{"spf", mailauth::to_string(spf.result)},
+                            {"spf_reason", spf.reason},
+                            {"dkim", nlohmann::json::array()},
+                            {"dmarc", mailauth::to_string(dmarc.result)},
+                            {"dmarc_policy", mailauth::to_string(dmarc.policy)},
+                            {"dmarc_disposition", mailauth::to_string(dmarc.disposition)},
+                            {"dmarc_reason", dmarc.reason}};
       for (const auto& signature : dkim) {
-        out["dkim"].push_back({{"result", mailauth::to_string(signature.result)}, {"domain", signature.domain},
-                               {"selector", signature.selector}, {"algorithm", signature.algorithm}, {"reason", signature.reason}});
+        out["dkim"].push_back({{"result", mailauth::to_string(signature.result)},
+                               {"domain", signature.domain},
+                               {"selector", signature.selector},
+                               {"algorithm", signature.algorithm},
+                               {"reason", signature.reason}});
       }
       std::printf("%s\n", out.dump().c_str());
     } else {

@@ -34,15 +34,22 @@ std::string bash_script() {
   std::string per_command, per_option;
   for (const Command& command : commands()) {
     const std::vector<OptionHelp> options = option_help(command);
-    const char* operands = command.operands == Completes::file ? "file" : command.operands == Completes::directory ? "directory" : "";
+    const char* operands = command.operands == Completes::file        ? "file"
+                           : command.operands == Completes::directory ? "directory"
+                                                                      : "";
     per_command += "    " + std::string(command.name) + ") flags='" + option_words(options, false) + "'; valued='" +
-                   option_words(options, true) + "'; actions='" + joined(command.actions) + "'; operands=" + operands + " ;;\n";
+                   option_words(options, true) + "'; actions='" + joined(command.actions) + "'; operands=" + operands +
+                   " ;;\n";
     for (const OptionHelp& option : options) {
       std::string reply;
-      if (option.completes == Completes::file) reply = "compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\"))";
-      if (option.completes == Completes::directory) reply = "compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- \"$cur\"))";
-      if (option.completes == Completes::words) reply = "COMPREPLY=($(compgen -W '" + joined(option.words) + "' -- \"$cur\"))";
-      if (!reply.empty()) per_option += "    " + std::string(command.name) + ":--" + option.long_name + ") " + reply + "; return ;;\n";
+      if (option.completes == Completes::file)
+        reply = "compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\"))";
+      if (option.completes == Completes::directory)
+        reply = "compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- \"$cur\"))";
+      if (option.completes == Completes::words)
+        reply = "COMPREPLY=($(compgen -W '" + joined(option.words) + "' -- \"$cur\"))";
+      if (!reply.empty())
+        per_option += "    " + std::string(command.name) + ":--" + option.long_name + ") " + reply + "; return ;;\n";
     }
   }
   return "# bash completion for relaysim, written by `relaysim completion bash` from each command's options.\n"
@@ -50,14 +57,18 @@ std::string bash_script() {
          "_relaysim() {\n"
          "  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}\n"
          "  if ((COMP_CWORD == 1)); then\n"
-         "    COMPREPLY=($(compgen -W '" + names + "--help --version' -- \"$cur\"))\n"
+         "    COMPREPLY=($(compgen -W '" +
+         names +
+         "--help --version' -- \"$cur\"))\n"
          "    return\n"
          "  fi\n"
          "  local flags='' valued='' actions='' operands=''\n"
-         "  case ${COMP_WORDS[1]} in\n" + per_command +
+         "  case ${COMP_WORDS[1]} in\n" +
+         per_command +
          "    *) return ;;\n"
          "  esac\n"
-         "  case ${COMP_WORDS[1]}:$prev in\n" + per_option +
+         "  case ${COMP_WORDS[1]}:$prev in\n" +
+         per_option +
          "  esac\n"
          "  # The value of an option nobody can guess (a seed, a count): offer nothing.\n"
          "  if [[ \" $valued \" == *\" $prev \"* ]]; then return; fi\n"
@@ -125,12 +136,13 @@ std::string zsh_script() {
     std::string specs;
     for (const OptionHelp& option : option_help(command)) {
       const std::string description = "[" + zsh_quoted(option.description) + "]";
-      const std::string argument = option.takes_value ? ":" + option.long_name + ":" + zsh_action(option.completes, option.words) : "";
+      const std::string argument =
+          option.takes_value ? ":" + option.long_name + ":" + zsh_action(option.completes, option.words) : "";
       if (option.short_name.empty()) {
         specs += "        '--" + option.long_name + (option.takes_value ? "=" : "") + description + argument + "' \\\n";
       } else {
-        specs += "        '(-" + option.short_name + " --" + option.long_name + ")'{-" + option.short_name + ",--" + option.long_name +
-                 (option.takes_value ? "=" : "") + "}'" + description + argument + "' \\\n";
+        specs += "        '(-" + option.short_name + " --" + option.long_name + ")'{-" + option.short_name + ",--" +
+                 option.long_name + (option.takes_value ? "=" : "") + "}'" + description + argument + "' \\\n";
       }
     }
     if (!command.actions.empty()) specs += "        '1:action:(" + joined(command.actions) + ")' \\\n";
@@ -144,7 +156,8 @@ std::string zsh_script() {
          "# Load it with: source <(relaysim completion zsh), or put it in $fpath as _relaysim.\n"
          "_relaysim() {\n"
          "  local -a commands\n"
-         "  commands=(\n" + described +
+         "  commands=(\n" +
+         described +
          "  )\n"
          "  if ((CURRENT == 2)); then\n"
          "    _describe -t commands 'relaysim command' commands\n"
@@ -153,7 +166,8 @@ std::string zsh_script() {
          "  local command=${words[2]}\n"
          "  shift words\n"
          "  ((CURRENT--))\n"
-         "  case $command in\n" + cases +
+         "  case $command in\n" +
+         cases +
          "  esac\n"
          "}\n"
          "if [[ ${funcstack[1]} == _relaysim ]]; then\n"
@@ -187,7 +201,8 @@ int completion_command(int argc, char** argv) {
     }
     if (!parsed.count("shell")) throw cxxopts::exceptions::exception("name a shell: bash or zsh");
     shell = parsed["shell"].as<std::string>();
-    if (shell != "bash" && shell != "zsh") throw cxxopts::exceptions::exception("'" + shell + "' is not a shell this knows: bash or zsh");
+    if (shell != "bash" && shell != "zsh")
+      throw cxxopts::exceptions::exception("'" + shell + "' is not a shell this knows: bash or zsh");
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("completion", error, argc, argv);
   }

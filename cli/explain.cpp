@@ -7,9 +7,9 @@
 #include <map>
 
 #include "cli/commands.hpp"
-#include "cli/trace_sinks.hpp"
 #include "cli/options.hpp"
 #include "cli/reports.hpp"
+#include "cli/trace_sinks.hpp"
 #include "scenario/world_file.hpp"
 
 namespace relaysim::cli {
@@ -20,18 +20,25 @@ std::string rule_for_status(const std::string& status, const std::string& state)
   if (status == "4.4.7") return "maximal_queue_lifetime reached: returned to the sender (RFC 3463 4.4.7)";
   if (status == "5.1.10") return "the domain publishes a null MX (RFC 7505): it accepts no mail";
   if (status == "4.4.3") return "a temporary DNS failure defers, never bounces (RFC 5321 §5.1)";
-  if (state == "delivered") return "the next hop answered 2xx to the end of data: it owns the message now (RFC 5321 §4.1.1.4)";
-  if (!status.empty() && status[0] == '5') return "a 5xx is permanent: bounced with a DSN to the envelope sender (RFC 5321 §4.2.1, RFC 3464)";
-  if (!status.empty() && status[0] == '4') return "a 4xx is transient: deferred and retried with backoff (RFC 5321 §4.2.1, §4.5.4.1)";
+  if (state == "delivered")
+    return "the next hop answered 2xx to the end of data: it owns the message now (RFC 5321 §4.1.1.4)";
+  if (!status.empty() && status[0] == '5')
+    return "a 5xx is permanent: bounced with a DSN to the envelope sender (RFC 5321 §4.2.1, RFC 3464)";
+  if (!status.empty() && status[0] == '4')
+    return "a 4xx is transient: deferred and retried with backoff (RFC 5321 §4.2.1, §4.5.4.1)";
   return "";
 }
 
 std::string tls_setting_rule(const std::string& setting) {
   if (setting == "Off") return "TLS Setting Off: never STARTTLS";
-  if (setting == "Preferred") return "TLS Setting Preferred: STARTTLS if offered, else plaintext; the certificate is not checked";
+  if (setting == "Preferred")
+    return "TLS Setting Preferred: STARTTLS if offered, else plaintext; the certificate is not checked";
   if (setting == "Required") return "TLS Setting Required: STARTTLS must be offered and succeed, else no delivery";
-  if (setting == "PreferredVerify") return "TLS Setting PreferredVerify: if STARTTLS is offered, the certificate must chain to a trusted CA and name the host, else no delivery";
-  if (setting == "RequiredVerify") return "TLS Setting RequiredVerify: STARTTLS offered, certificate trusted and naming the host, else no delivery";
+  if (setting == "PreferredVerify")
+    return "TLS Setting PreferredVerify: if STARTTLS is offered, the certificate must chain to a trusted CA and name "
+           "the host, else no delivery";
+  if (setting == "RequiredVerify")
+    return "TLS Setting RequiredVerify: STARTTLS offered, certificate trusted and naming the host, else no delivery";
   return "";
 }
 
@@ -39,17 +46,31 @@ std::string tls_setting_rule(const std::string& setting) {
 std::string reason_for(const io::TraceEvent& event) {
   const std::string_view kind = event.kind;
   if (kind == "relay.route") {
-    return "routing: " + trace_field(event, "why") + (trace_field(event, "route") == "deliver" ? "" : " -> " + trace_field(event, "route") + " " + trace_field(event, "status"));
+    return "routing: " + trace_field(event, "why") +
+           (trace_field(event, "route") == "deliver"
+                ? ""
+                : " -> " + trace_field(event, "route") + " " + trace_field(event, "status"));
   }
-  if (kind == "relay.retry") return "retry schedule: " + trace_field(event, "why") + " (Postfix: the message's age, clamped to minimal_backoff_time..maximal_backoff_time)";
+  if (kind == "relay.retry")
+    return "retry schedule: " + trace_field(event, "why") +
+           " (Postfix: the message's age, clamped to minimal_backoff_time..maximal_backoff_time)";
   if (kind == "relay.hop_failed") {
-    return "Postfix's per-stage rule: a failure at " + trace_field(event, "stage") + " moves to the " + trace_field(event, "next") + " (" + trace_field(event, "reason") + ")";
+    return "Postfix's per-stage rule: a failure at " + trace_field(event, "stage") + " moves to the " +
+           trace_field(event, "next") + " (" + trace_field(event, "reason") + ")";
   }
-  if (kind == "relay.outcome") return rule_for_status(trace_field(event, "status"), trace_field(event, "state")) + ": " + trace_field(event, "reason");
-  if (kind == "relay.destination_dead") return "dead-destination memory: other mail for " + trace_field(event, "destination") + " waits until " + trace_field(event, "until");
-  if (kind == "relay.dsn") return "a " + trace_field(event, "action") + " notification to " + trace_field(event, "to") + " (RFC 3464), queued as " + trace_field(event, "dsn");
+  if (kind == "relay.outcome")
+    return rule_for_status(trace_field(event, "status"), trace_field(event, "state")) + ": " +
+           trace_field(event, "reason");
+  if (kind == "relay.destination_dead")
+    return "dead-destination memory: other mail for " + trace_field(event, "destination") + " waits until " +
+           trace_field(event, "until");
+  if (kind == "relay.dsn")
+    return "a " + trace_field(event, "action") + " notification to " + trace_field(event, "to") +
+           " (RFC 3464), queued as " + trace_field(event, "dsn");
   if (kind == "mx.greylist") return "greylisting (postgrey): the triplet is " + trace_field(event, "verdict");
-  if (kind == "mx.rule") return "the MX's behaviour rule " + trace_field(event, "rule") + " at " + trace_field(event, "stage") + ": " + trace_field(event, "action") + " " + trace_field(event, "reply");
+  if (kind == "mx.rule")
+    return "the MX's behaviour rule " + trace_field(event, "rule") + " at " + trace_field(event, "stage") + ": " +
+           trace_field(event, "action") + " " + trace_field(event, "reply");
   if (kind == "mx.refused") return "the MX's limits: " + trace_field(event, "why");
   if (kind == "salesforce.refused") return "Salesforce refuses the send at the source: " + trace_field(event, "error");
   if (kind == "salesforce.connect") return tls_setting_rule(trace_field(event, "tls"));
@@ -62,12 +83,17 @@ std::string reason_for(const io::TraceEvent& event) {
     if (what == "Accepted") rule = " (Email Domain Filters, by priority)";
     return "email log: " + what + rule + ": " + trace_field(event, "detail");
   }
-  if (kind == "salesforce.bounce") return "bounce management: the VERP token names the send; contact " + trace_field(event, "contact") + (trace_field(event, "marked") == "true" ? " marked bounced" : " not marked");
+  if (kind == "salesforce.bounce")
+    return "bounce management: the VERP token names the send; contact " + trace_field(event, "contact") +
+           (trace_field(event, "marked") == "true" ? " marked bounced" : " not marked");
   if (kind == "smtp.client.tls") {
-    return trace_field(event, "verified") == "true" ? "TLS " + trace_field(event, "version") + ", certificate verified"
-                                              : "TLS " + trace_field(event, "version") + ", certificate not verified: " + trace_field(event, "verify_error");
+    return trace_field(event, "verified") == "true"
+               ? "TLS " + trace_field(event, "version") + ", certificate verified"
+               : "TLS " + trace_field(event, "version") +
+                     ", certificate not verified: " + trace_field(event, "verify_error");
   }
-  if (kind == "smtp.client.tls_failed" || kind == "smtp.server.tls_failed") return "the TLS handshake failed: " + trace_field(event, "error");
+  if (kind == "smtp.client.tls_failed" || kind == "smtp.server.tls_failed")
+    return "the TLS handshake failed: " + trace_field(event, "error");
   if (kind == "process.crash" || kind == "process.start" || kind.starts_with("fault.")) return std::string(kind);
   if (kind == "log") return trace_field(event, "line");
   return "";
@@ -94,7 +120,8 @@ class ExplainSink final : public sim::TraceSink {
 
 cxxopts::Options validate_options() {
   cxxopts::Options parser("relaysim validate", "Load scenarios and report every mistake, without running them.");
-  parser.add_options()("h,help", "show this help")("files", "scenario files", cxxopts::value<std::vector<std::string>>());
+  parser.add_options()("h,help", "show this help")("files", "scenario files",
+                                                   cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
   parser.positional_help("FILE...");
   return parser;
@@ -122,11 +149,12 @@ int validate_command(int argc, char** argv) {
     try {
       const scenario::LoadedWorld loaded = scenario::load_world_file(file, std::nullopt);
       print_warnings(file, loaded);
-      std::printf("%s: ok (%s; %zu nodes, %zu expectations%s)\n", file.c_str(), loaded.name.c_str(), loaded.node_hosts.size(),
-                  loaded.expectations.size(),
+      std::printf("%s: ok (%s; %zu nodes, %zu expectations%s)\n", file.c_str(), loaded.name.c_str(),
+                  loaded.node_hosts.size(), loaded.expectations.size(),
                   loaded.warnings.empty() ? ""
-                  : loaded.warnings.size() == 1 ? ", 1 warning"
-                                                : (", " + std::to_string(loaded.warnings.size()) + " warnings").c_str());
+                  : loaded.warnings.size() == 1
+                      ? ", 1 warning"
+                      : (", " + std::to_string(loaded.warnings.size()) + " warnings").c_str());
     } catch (const scenario::InputError& error) {
       print_mistakes(file, error);
       const std::size_t count = 1 + error.further().size();
@@ -138,9 +166,10 @@ int validate_command(int argc, char** argv) {
 }
 
 cxxopts::Options explain_options() {
-  cxxopts::Options parser("relaysim explain", "Run a scenario and print each decision with its reason: the setting, the rule, the reply.");
-  parser.add_options()("seed", "override the scenario's seed", cxxopts::value<std::uint64_t>())("h,help", "show this help")(
-      "file", "scenario file", cxxopts::value<std::string>());
+  cxxopts::Options parser("relaysim explain",
+                          "Run a scenario and print each decision with its reason: the setting, the rule, the reply.");
+  parser.add_options()("seed", "override the scenario's seed", cxxopts::value<std::uint64_t>())(
+      "h,help", "show this help")("file", "scenario file", cxxopts::value<std::string>());
   parser.parse_positional({"file"});
   parser.positional_help("FILE");
   return parser;
@@ -172,7 +201,8 @@ int explain_command(int argc, char** argv) {
     print_mistakes("relaysim: " + file, error);
     return 2;
   }
-  std::printf("%s (seed %llu): every decision and why\n\n", loaded.name.c_str(), static_cast<unsigned long long>(loaded.seed));
+  std::printf("%s (seed %llu): every decision and why\n\n", loaded.name.c_str(),
+              static_cast<unsigned long long>(loaded.seed));
   ExplainSink sink(loaded.start);
   loaded.world->add_trace_sink(sink);
   loaded.world->start();

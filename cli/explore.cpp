@@ -46,7 +46,7 @@ std::optional<Shard> parse_shard(const std::string& text) {
 struct Batch {
   std::uint64_t index = 0;  // batch number: its seed is the first seed + index
   std::uint64_t seed = 0;
-  int size = 0;             // runs asked for
+  int size = 0;  // runs asked for
   explore::Exploration result;
   explore::Coverage coverage;
 };
@@ -57,8 +57,9 @@ nlohmann::json to_json(const Batch& batch) {
     failure = {{"message", batch.result.message}, {"reproduce", batch.result.reproduce}};
     if (batch.result.counterexample) failure["counterexample"] = *batch.result.counterexample;
   }
-  return {{"batch", batch.index}, {"seed", batch.seed}, {"size", batch.size}, {"runs", batch.result.runs}, {"coverage", batch.coverage},
-          {"failure", failure}, {"digests", batch.result.digests}};
+  return {{"batch", batch.index},           {"seed", batch.seed},         {"size", batch.size},
+          {"runs", batch.result.runs},      {"coverage", batch.coverage}, {"failure", failure},
+          {"digests", batch.result.digests}};
 }
 
 Batch batch_from_json(const nlohmann::json& value) {
@@ -91,8 +92,9 @@ std::vector<std::pair<std::uint64_t, int>> planned_batches(const Shard& shard, i
 
 // Runs the planned batches whose position k has k % jobs == job, stopping at the first failure
 // or when the budget is spent.
-std::vector<Batch> run_batches(const explore::Property& property, std::uint64_t seed, const std::vector<std::pair<std::uint64_t, int>>& plan,
-                               std::size_t job, std::size_t jobs, const std::function<bool()>& out_of_time) {
+std::vector<Batch> run_batches(const explore::Property& property, std::uint64_t seed,
+                               const std::vector<std::pair<std::uint64_t, int>>& plan, std::size_t job,
+                               std::size_t jobs, const std::function<bool()>& out_of_time) {
   std::vector<Batch> out;
   for (std::size_t k = job; k < plan.size(); k += jobs) {
     if (out_of_time()) break;
@@ -110,8 +112,8 @@ std::vector<Batch> run_batches(const explore::Property& property, std::uint64_t 
 // `jobs` processes, each running its share of the plan; their batches, in plan order. A failed
 // process's share is reported as an error.
 std::optional<std::vector<Batch>> run_in_processes(const explore::Property& property, std::uint64_t seed,
-                                                   const std::vector<std::pair<std::uint64_t, int>>& plan, std::size_t jobs,
-                                                   const std::function<bool()>& out_of_time) {
+                                                   const std::vector<std::pair<std::uint64_t, int>>& plan,
+                                                   std::size_t jobs, const std::function<bool()>& out_of_time) {
   std::vector<std::pair<pid_t, int>> children;  // (pid, read end)
   std::fflush(stdout);
   for (std::size_t job = 0; job < jobs; ++job) {
@@ -122,7 +124,8 @@ std::optional<std::vector<Batch>> run_in_processes(const explore::Property& prop
     if (pid == 0) {
       close(pipe_ends[0]);
       nlohmann::json batches = nlohmann::json::array();
-      for (const Batch& batch : run_batches(property, seed, plan, job, jobs, out_of_time)) batches.push_back(to_json(batch));
+      for (const Batch& batch : run_batches(property, seed, plan, job, jobs, out_of_time))
+        batches.push_back(to_json(batch));
       const std::string text = batches.dump();
       std::size_t written = 0;
       while (written < text.size()) {
@@ -189,7 +192,8 @@ Outcome combine(const std::vector<Batch>& batches) {
 std::string digest_lines(const explore::Property& property, const std::vector<Batch>& batches) {
   std::string out;
   for (const Batch& batch : batches) {
-    for (const std::string& digest : batch.result.digests) out += property.name + " " + std::to_string(batch.seed) + " " + digest + "\n";
+    for (const std::string& digest : batch.result.digests)
+      out += property.name + " " + std::to_string(batch.seed) + " " + digest + "\n";
     if (!batch.result.passed) break;
   }
   return out;
@@ -198,7 +202,8 @@ std::string digest_lines(const explore::Property& property, const std::vector<Ba
 // Prints a property's outcome as a sequential run would; writes its counterexample. True: passed.
 bool report(const explore::Property& property, const Outcome& outcome, const std::string& out, bool require_coverage) {
   if (const Batch* batch = outcome.failed) {
-    std::printf("\nFAILED %s after %d scenarios: %s\n", property.name.c_str(), outcome.done, batch->result.message.c_str());
+    std::printf("\nFAILED %s after %d scenarios: %s\n", property.name.c_str(), outcome.done,
+                batch->result.message.c_str());
     if (batch->result.counterexample) {
       std::filesystem::create_directories(out);
       const std::string path = out + "/" + property.name + "-" + std::to_string(batch->seed) + ".json";
@@ -207,17 +212,20 @@ bool report(const explore::Property& property, const Outcome& outcome, const std
       std::printf("the shrunk scenario: %s\nreplay it:          relaysim run %s\n", path.c_str(), path.c_str());
     }
     if (!batch->result.reproduce.empty()) {
-      std::printf("or through rapidcheck: RC_PARAMS=\"%s\" relaysim explore --property %s --seed %llu --runs %d\n", batch->result.reproduce.c_str(),
-                  property.name.c_str(), static_cast<unsigned long long>(batch->seed), batch->size);
+      std::printf("or through rapidcheck: RC_PARAMS=\"%s\" relaysim explore --property %s --seed %llu --runs %d\n",
+                  batch->result.reproduce.c_str(), property.name.c_str(), static_cast<unsigned long long>(batch->seed),
+                  batch->size);
     }
     return false;
   }
   std::printf("%s: passed %d scenarios; reached:\n", property.name.c_str(), outcome.done);
-  for (const auto& [what, count] : outcome.coverage) std::printf("  %-32s %llu\n", what.c_str(), static_cast<unsigned long long>(count));
+  for (const auto& [what, count] : outcome.coverage)
+    std::printf("  %-32s %llu\n", what.c_str(), static_cast<unsigned long long>(count));
   const std::vector<std::string> short_of = explore::coverage_shortfalls(property, outcome.coverage, outcome.done);
   for (const std::string& line : short_of) std::printf("  SHORT of its minimum: %s\n", line.c_str());
   if (!short_of.empty() && require_coverage) {
-    std::printf("FAILED %s: the generator did not reach what it is built to reach (docs/explore.md, \"Coverage\")\n", property.name.c_str());
+    std::printf("FAILED %s: the generator did not reach what it is built to reach (docs/explore.md, \"Coverage\")\n",
+                property.name.c_str());
     return false;
   }
   return true;
@@ -233,7 +241,8 @@ std::string junit_of(const std::vector<std::pair<const explore::Property*, Outco
   for (const auto& [property, outcome] : outcomes) {
     std::snprintf(time, sizeof time, "%.3f", outcome.seconds);
     seconds += outcome.seconds;
-    cases += "    <testcase classname=\"relaysim-explore\" name=\"" + xml_escape(property->name) + "\" time=\"" + time + "\">";
+    cases += "    <testcase classname=\"relaysim-explore\" name=\"" + xml_escape(property->name) + "\" time=\"" + time +
+             "\">";
     if (outcome.failed) {
       failures += 1;
       cases += "<failure type=\"counterexample\" message=\"" + xml_escape(outcome.failed->result.message) + "\">" +
@@ -242,18 +251,21 @@ std::string junit_of(const std::vector<std::pair<const explore::Property*, Outco
     cases += "<system-out>" + std::to_string(outcome.done) + " scenarios</system-out></testcase>\n";
   }
   std::snprintf(time, sizeof time, "%.3f", seconds);
-  const std::string counts = "tests=\"" + std::to_string(outcomes.size()) + "\" failures=\"" + std::to_string(failures) + "\" errors=\"0\"";
-  const std::string replay = "relaysim explore --seed " + std::to_string(run.seed) + " --runs " + std::to_string(run.runs);
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"relaysim explore\" " + counts + " time=\"" + time + "\">\n" +
-         "  <testsuite name=\"relaysim explore\" " + counts + " time=\"" + time + "\" timestamp=\"" + run.timestamp + "\">\n" +
-         "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(run.seed) + "\"/>\n" +
-         "      <property name=\"runs\" value=\"" + std::to_string(run.runs) + "\"/>\n" +
-         "      <property name=\"replay\" value=\"" + xml_escape(replay) + "\"/>\n    </properties>\n" + cases +
-         "  </testsuite>\n</testsuites>\n";
+  const std::string counts =
+      "tests=\"" + std::to_string(outcomes.size()) + "\" failures=\"" + std::to_string(failures) + "\" errors=\"0\"";
+  const std::string replay =
+      "relaysim explore --seed " + std::to_string(run.seed) + " --runs " + std::to_string(run.runs);
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"relaysim explore\" " + counts + " time=\"" +
+         time + "\">\n" + "  <testsuite name=\"relaysim explore\" " + counts + " time=\"" + time + "\" timestamp=\"" +
+         run.timestamp + "\">\n" + "    <properties>\n      <property name=\"seed\" value=\"" +
+         std::to_string(run.seed) + "\"/>\n" + "      <property name=\"runs\" value=\"" + std::to_string(run.runs) +
+         "\"/>\n" + "      <property name=\"replay\" value=\"" + xml_escape(replay) + "\"/>\n    </properties>\n" +
+         cases + "  </testsuite>\n</testsuites>\n";
 }
 
 // The JUnit XML and the digests, where asked for; false (with a message) when one cannot be written.
-bool write_outputs(const std::string& junit, const std::string& junit_text, const std::string& digests, const std::string& digest_text) {
+bool write_outputs(const std::string& junit, const std::string& junit_text, const std::string& digests,
+                   const std::string& digest_text) {
   if (!junit.empty() && !write_file(junit, junit_text)) {
     std::fprintf(stderr, "relaysim explore: cannot write JUnit XML to '%s'\n", junit.c_str());
     return false;
@@ -267,8 +279,8 @@ bool write_outputs(const std::string& junit, const std::string& junit_text, cons
 
 // `--merge DIR...`: the results files of shards or jobs, combined per property as one run of the
 // same batches would have come out.
-int merge_results(const std::vector<std::string>& directories, const std::string& out, const std::string& junit, const std::string& digests,
-                  bool require_coverage) {
+int merge_results(const std::vector<std::string>& directories, const std::string& out, const std::string& junit,
+                  const std::string& digests, bool require_coverage) {
   std::map<std::string, std::vector<Batch>> by_property;
   ExploreRun run{.timestamp = utc_timestamp()};
   for (const std::string& directory : directories) {
@@ -280,14 +292,17 @@ int merge_results(const std::vector<std::string>& directories, const std::string
         const nlohmann::json results = nlohmann::json::parse(file);
         run.seed = results.at("seed").get<std::uint64_t>();
         run.runs = results.at("runs").get<int>();
-        for (const nlohmann::json& batch : results.at("batches")) by_property[results.at("property").get<std::string>()].push_back(batch_from_json(batch));
+        for (const nlohmann::json& batch : results.at("batches"))
+          by_property[results.at("property").get<std::string>()].push_back(batch_from_json(batch));
       } catch (const std::exception& problem) {
-        std::fprintf(stderr, "relaysim explore --merge: %s: not a results file: %s\n", entry.path().c_str(), problem.what());
+        std::fprintf(stderr, "relaysim explore --merge: %s: not a results file: %s\n", entry.path().c_str(),
+                     problem.what());
         return 2;
       }
     }
     if (error) {
-      std::fprintf(stderr, "relaysim explore --merge: cannot read '%s': %s\n", directory.c_str(), error.message().c_str());
+      std::fprintf(stderr, "relaysim explore --merge: cannot read '%s': %s\n", directory.c_str(),
+                   error.message().c_str());
       return 2;
     }
   }
@@ -305,7 +320,8 @@ int merge_results(const std::vector<std::string>& directories, const std::string
       return 2;
     }
     std::sort(batches.begin(), batches.end(), [](const Batch& a, const Batch& b) { return a.index < b.index; });
-    const auto repeated = std::adjacent_find(batches.begin(), batches.end(), [](const Batch& a, const Batch& b) { return a.index == b.index; });
+    const auto repeated = std::adjacent_find(batches.begin(), batches.end(),
+                                             [](const Batch& a, const Batch& b) { return a.index == b.index; });
     if (repeated != batches.end()) {
       std::fprintf(stderr, "relaysim explore --merge: batch %llu of %s appears twice (the same shard merged twice?)\n",
                    static_cast<unsigned long long>(repeated->index), name.c_str());
@@ -323,23 +339,29 @@ int merge_results(const std::vector<std::string>& directories, const std::string
 }  // namespace
 
 cxxopts::Options explore_options() {
-  cxxopts::Options parser("relaysim explore",
-                          "Generate scenarios, check the properties on each, and shrink any failure to a scenario file that "
-                          "`relaysim run` replays.");
-  parser.add_options()("runs", "generated scenarios per property (with --time-budget: at most)", cxxopts::value<int>()->default_value("100"))(
+  cxxopts::Options parser(
+      "relaysim explore",
+      "Generate scenarios, check the properties on each, and shrink any failure to a scenario file that "
+      "`relaysim run` replays.");
+  parser.add_options()("runs", "generated scenarios per property (with --time-budget: at most)",
+                       cxxopts::value<int>()->default_value("100"))(
       "seed", "the first seed", cxxopts::value<std::uint64_t>()->default_value("1"))(
       "time-budget", "stop after about this many seconds", cxxopts::value<double>())(
       "out", "where counterexamples go", cxxopts::value<std::string>()->default_value("counterexamples"))(
       "property", "check only this property", cxxopts::value<std::string>())(
-      "shard", "I/N: take every N-th batch of seeds starting with the I-th, for parallel runs", cxxopts::value<std::string>())(
-      "require-coverage", "exit 1 when a coverage counter falls short of its minimum (docs/explore.md)")(
-      "jobs", "run the batches in this many processes; the outcome is the same as one process's", cxxopts::value<std::size_t>()->default_value("1"))(
-      "results", "write each property's batches (coverage, failures) as JSON into this directory, for --merge", cxxopts::value<std::string>())(
-      "merge", "combine the results directories named after the options (shards' or jobs') into one report; runs nothing")(
+      "shard", "I/N: take every N-th batch of seeds starting with the I-th, for parallel runs",
+      cxxopts::value<std::string>())("require-coverage",
+                                     "exit 1 when a coverage counter falls short of its minimum (docs/explore.md)")(
+      "jobs", "run the batches in this many processes; the outcome is the same as one process's",
+      cxxopts::value<std::size_t>()->default_value("1"))(
+      "results", "write each property's batches (coverage, failures) as JSON into this directory, for --merge",
+      cxxopts::value<std::string>())(
+      "merge",
+      "combine the results directories named after the options (shards' or jobs') into one report; runs nothing")(
       "directories", "results directories, for --merge", cxxopts::value<std::vector<std::string>>())(
       "junit", "write JUnit XML: one test case per property", cxxopts::value<std::string>())(
-      "digests", "write the trace digest of every world run, a line each: property, batch seed, digest", cxxopts::value<std::string>())(
-      "list", "list the properties")("h,help", "show this help");
+      "digests", "write the trace digest of every world run, a line each: property, batch seed, digest",
+      cxxopts::value<std::string>())("list", "list the properties")("h,help", "show this help");
   parser.parse_positional({"directories"});
   parser.positional_help("[--merge DIR...]");
   return parser;
@@ -366,7 +388,8 @@ int explore_command(int argc, char** argv) {
       return 0;
     }
     if (parsed.count("list")) {
-      for (const explore::Property& property : explore::properties()) std::printf("%-26s %s\n", property.name.c_str(), property.description.c_str());
+      for (const explore::Property& property : explore::properties())
+        std::printf("%-26s %s\n", property.name.c_str(), property.description.c_str());
       std::printf("%-26s %s\n", explore::canary().name.c_str(), explore::canary().description.c_str());
       return 0;
     }
@@ -375,8 +398,10 @@ int explore_command(int argc, char** argv) {
     if (jobs < 1 || jobs > 256) throw cxxopts::exceptions::exception("--jobs takes 1 to 256");
     if (parsed.count("results")) results = parsed["results"].as<std::string>();
     if (parsed.count("directories")) merge = parsed["directories"].as<std::vector<std::string>>();
-    if (parsed.count("merge") && merge.empty()) throw cxxopts::exceptions::exception("--merge takes the results directories to combine");
-    if (!parsed.count("merge") && !merge.empty()) throw cxxopts::exceptions::exception("directories are named only with --merge");
+    if (parsed.count("merge") && merge.empty())
+      throw cxxopts::exceptions::exception("--merge takes the results directories to combine");
+    if (!parsed.count("merge") && !merge.empty())
+      throw cxxopts::exceptions::exception("directories are named only with --merge");
     if (parsed.count("junit")) junit = parsed["junit"].as<std::string>();
     if (parsed.count("digests")) digests = parsed["digests"].as<std::string>();
     runs = parsed["runs"].as<int>();
@@ -413,7 +438,9 @@ int explore_command(int argc, char** argv) {
   const std::string started_at = utc_timestamp();
   const int total = runs * static_cast<int>(chosen.size());
   int done_total = 0;
-  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+  const auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
   const std::function<bool()> out_of_time = [&] { return budget && elapsed() > *budget; };
   std::vector<std::pair<const explore::Property*, Outcome>> outcomes;
   std::vector<std::vector<Batch>> kept;  // the batches each outcome points into
@@ -446,18 +473,22 @@ int explore_command(int argc, char** argv) {
       // Progress: this property's count, the whole exploration's, and a guess at what is left.
       const double seconds = elapsed();
       const double left = done_total > 0 ? seconds / done_total * std::max(0, total - done_total) : 0;
-      std::printf("%s: %d of %d scenarios checked (seed %llu), %.1f s; all properties: %d of %d, about %.0f s left\n", property->name.c_str(),
-                  done, runs, static_cast<unsigned long long>(batch.seed), seconds, done_total, total,
-                  budget ? std::min(left, std::max(0.0, *budget - seconds)) : left);
+      std::printf("%s: %d of %d scenarios checked (seed %llu), %.1f s; all properties: %d of %d, about %.0f s left\n",
+                  property->name.c_str(), done, runs, static_cast<unsigned long long>(batch.seed), seconds, done_total,
+                  total, budget ? std::min(left, std::max(0.0, *budget - seconds)) : left);
       std::fflush(stdout);
       if (!batch.result.passed) break;
     }
     if (!results.empty()) {
       std::filesystem::create_directories(results);
-      nlohmann::json file = {{"property", property->name}, {"seed", seed}, {"runs", runs},
-                             {"shard", std::to_string(shard.index) + "/" + std::to_string(shard.count)}, {"batches", nlohmann::json::array()}};
+      nlohmann::json file = {{"property", property->name},
+                             {"seed", seed},
+                             {"runs", runs},
+                             {"shard", std::to_string(shard.index) + "/" + std::to_string(shard.count)},
+                             {"batches", nlohmann::json::array()}};
       for (const Batch& batch : batches) file["batches"].push_back(to_json(batch));
-      const std::string path = results + "/" + property->name + ".shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count) + ".json";
+      const std::string path = results + "/" + property->name + ".shard-" + std::to_string(shard.index) + "-of-" +
+                               std::to_string(shard.count) + ".json";
       if (!write_file(path, file.dump() + "\n")) {
         std::fprintf(stderr, "relaysim explore: cannot write '%s'\n", path.c_str());
         return 2;
@@ -470,7 +501,9 @@ int explore_command(int argc, char** argv) {
     passed = report(*property, outcomes.back().second, out, require_coverage) && passed;
     if (!passed) break;
   }
-  if (!write_outputs(junit, junit_of(outcomes, {.seed = seed, .runs = runs, .timestamp = started_at}), digests, digest_text)) return 2;
+  if (!write_outputs(junit, junit_of(outcomes, {.seed = seed, .runs = runs, .timestamp = started_at}), digests,
+                     digest_text))
+    return 2;
   return passed ? 0 : 1;
 }
 

@@ -44,11 +44,13 @@ int falsify_one(const std::string& path, const FalsifyOptions& options) {
   const bool quiescent = loaded.world->run_until(loaded.until) == sim::World::RunOutcome::quiescent;
   const scenario::RunResult result = scenario::check_run(loaded, observer, quiescent);
   if (!result.passed()) {
-    std::printf("%s: the scenario itself fails ('relaysim run %s' says why); its expectations cannot be proven\n", path.c_str(), path.c_str());
+    std::printf("%s: the scenario itself fails ('relaysim run %s' says why); its expectations cannot be proven\n",
+                path.c_str(), path.c_str());
     return 1;
   }
   const std::vector<scenario::Mutant> mutants = scenario::mutants_of(document, loaded);
-  const std::vector<scenario::MutantVerdict> verdicts = scenario::check_mutants(mutants, loaded, observer, result.stats);
+  const std::vector<scenario::MutantVerdict> verdicts =
+      scenario::check_mutants(mutants, loaded, observer, result.stats);
   std::size_t failed = 0;
   for (const scenario::MutantVerdict& checked : verdicts) {
     const scenario::Mutant& mutant = checked.mutant;
@@ -56,19 +58,23 @@ int falsify_one(const std::string& path, const FalsifyOptions& options) {
     if (!checked.readable) {
       std::printf("  UNREADABLE %s %s: %s\n", where.c_str(), mutant.change.c_str(), checked.verdict.message.c_str());
     } else if (checked.verdict.passed) {
-      std::printf("  SURVIVED %s %s: %s still holds\n", where.c_str(), mutant.change.c_str(), checked.verdict.name.c_str());
+      std::printf("  SURVIVED %s %s: %s still holds\n", where.c_str(), mutant.change.c_str(),
+                  checked.verdict.name.c_str());
     } else {
       ++failed;
-      if (options.verbose) std::printf("  failed  %s %s: %s\n", where.c_str(), mutant.change.c_str(), checked.verdict.message.c_str());
+      if (options.verbose)
+        std::printf("  failed  %s %s: %s\n", where.c_str(), mutant.change.c_str(), checked.verdict.message.c_str());
     }
   }
-  std::printf("%s: %zu expectations, %zu mutants, %zu failed as they should\n", path.c_str(), result.expectations.size(), mutants.size(), failed);
+  std::printf("%s: %zu expectations, %zu mutants, %zu failed as they should\n", path.c_str(),
+              result.expectations.size(), mutants.size(), failed);
   if (!options.write_directory.empty()) {
     for (std::size_t k = 0; k < mutants.size(); ++k) {
-      const std::string out = options.write_directory + "/" + stem_of(path) + ".mutant-" + std::to_string(k + 1) + ".json";
+      const std::string out =
+          options.write_directory + "/" + stem_of(path) + ".mutant-" + std::to_string(k + 1) + ".json";
       nlohmann::json changed = scenario::with_mutant(document, mutants[k]);
-      changed["description"] = "A mutant of " + stem_of(path) + ": " + "$.expect[" + std::to_string(mutants[k].index) + "] " + mutants[k].change +
-                               ". Its run must fail.";
+      changed["description"] = "A mutant of " + stem_of(path) + ": " + "$.expect[" + std::to_string(mutants[k].index) +
+                               "] " + mutants[k].change + ". Its run must fail.";
       if (!write_file(out, changed.dump(2) + "\n")) {
         std::fprintf(stderr, "relaysim falsify: cannot write '%s'\n", out.c_str());
         return 2;
@@ -81,14 +87,16 @@ int falsify_one(const std::string& path, const FalsifyOptions& options) {
 }  // namespace
 
 cxxopts::Options falsify_options() {
-  cxxopts::Options parser("relaysim falsify",
-                          "Run each scenario once and prove every expectation can fail: each is changed into mutants that claim what the run did "
-                          "not do (delivered <-> bounced, another status, attempts +-1, another relay, a count +-1, a selector no message "
-                          "matches, ...), and every mutant must fail against the same run. Exit 0: all failed; 1: one survived.");
+  cxxopts::Options parser(
+      "relaysim falsify",
+      "Run each scenario once and prove every expectation can fail: each is changed into mutants that claim what the "
+      "run did "
+      "not do (delivered <-> bounced, another status, attempts +-1, another relay, a count +-1, a selector no message "
+      "matches, ...), and every mutant must fail against the same run. Exit 0: all failed; 1: one survived.");
   parser.add_options()("seed", "override the files' seed", cxxopts::value<std::uint64_t>())(
       "write", "also write each mutant as a scenario file into this directory", cxxopts::value<std::string>())(
-      "v,verbose", "print every mutant and why it failed")("h,help", "show this help")("files", "scenario files",
-                                                                                          cxxopts::value<std::vector<std::string>>());
+      "v,verbose", "print every mutant and why it failed")("h,help", "show this help")(
+      "files", "scenario files", cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
   parser.positional_help("FILE...");
   return parser;

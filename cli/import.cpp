@@ -46,28 +46,37 @@ std::string random_key() {
 }  // namespace
 
 cxxopts::Options import_options() {
-  cxxopts::Options parser("relaysim import",
-                          "Turn what an admin exports into a scenario. salesforce: the org's EmailRelay and EmailDomainFilter records (CSV "
-                          "or JSON from `sf data query`, API field names). postfix-config MAIN.CF: the relay's settings, with the source "
-                          "text of its maps. maillog FILE: the relay's log - its traffic, what each destination server did when, and how "
-                          "each recipient ended.");
-  parser.add_options()("relays", "the EmailRelay records (Id, Host, Port, TlsSetting, IsRequireAuth, AuthType, Username)",
+  cxxopts::Options parser(
+      "relaysim import",
+      "Turn what an admin exports into a scenario. salesforce: the org's EmailRelay and EmailDomainFilter records (CSV "
+      "or JSON from `sf data query`, API field names). postfix-config MAIN.CF: the relay's settings, with the source "
+      "text of its maps. maillog FILE: the relay's log - its traffic, what each destination server did when, and how "
+      "each recipient ended.");
+  parser.add_options()("relays",
+                       "the EmailRelay records (Id, Host, Port, TlsSetting, IsRequireAuth, AuthType, Username)",
                        cxxopts::value<std::string>(), "FILE")(
-      "filters", "the EmailDomainFilter records (EmailRelayId, FromDomain, ToDomain, PriorityNumber, IsActive)", cxxopts::value<std::string>(),
+      "filters", "the EmailDomainFilter records (EmailRelayId, FromDomain, ToDomain, PriorityNumber, IsActive)",
+      cxxopts::value<std::string>(),
       "FILE")("transport", "postfix-config: the source text of transport_maps", cxxopts::value<std::string>(), "FILE")(
       "tls-policy", "postfix-config: the source text of smtp_tls_policy_maps", cxxopts::value<std::string>(), "FILE")(
-      "sasl-passwd", "postfix-config: the source text of smtp_sasl_password_maps", cxxopts::value<std::string>(), "FILE")(
-      "main-cf", "maillog: the relay's main.cf, for the relay node's settings (with --transport, --tls-policy, --sasl-passwd)",
-      cxxopts::value<std::string>(), "FILE")("since", "maillog: skip lines before this instant (ISO 8601)", cxxopts::value<std::string>(), "TIME")(
+      "sasl-passwd", "postfix-config: the source text of smtp_sasl_password_maps", cxxopts::value<std::string>(),
+      "FILE")(
+      "main-cf",
+      "maillog: the relay's main.cf, for the relay node's settings (with --transport, --tls-policy, --sasl-passwd)",
+      cxxopts::value<std::string>(),
+      "FILE")("since", "maillog: skip lines before this instant (ISO 8601)", cxxopts::value<std::string>(), "TIME")(
       "until", "maillog: skip lines from this instant on (ISO 8601)", cxxopts::value<std::string>(), "TIME")(
-      "relay-host", "maillog: the syslog host name of the relay's lines (default: the host with most Postfix lines)", cxxopts::value<std::string>(),
-      "NAME")("year", "maillog: the year of classic syslog timestamps, which carry none (default: --since's, else 2026)",
-              cxxopts::value<unsigned>(), "YEAR")(
-      "out", "write the scenario to this file instead of standard output", cxxopts::value<std::string>(), "FILE")(
-      "anonymize", "rename addresses, domains and IP addresses consistently under a key (printed on stderr, never in the file)")(
-      "key", "with --anonymize: the key (64 hex digits) of an earlier import, to rename the same way", cxxopts::value<std::string>(), "HEX")(
-      "h,help", "show this help")(
-      "source", "what to import: salesforce or postfix-config", cxxopts::value<std::string>())("file", "main.cf", cxxopts::value<std::string>());
+      "relay-host", "maillog: the syslog host name of the relay's lines (default: the host with most Postfix lines)",
+      cxxopts::value<std::string>(), "NAME")(
+      "year", "maillog: the year of classic syslog timestamps, which carry none (default: --since's, else 2026)",
+      cxxopts::value<unsigned>(), "YEAR")("out", "write the scenario to this file instead of standard output",
+                                          cxxopts::value<std::string>(), "FILE")(
+      "anonymize",
+      "rename addresses, domains and IP addresses consistently under a key (printed on stderr, never in the file)")(
+      "key", "with --anonymize: the key (64 hex digits) of an earlier import, to rename the same way",
+      cxxopts::value<std::string>(), "HEX")("h,help", "show this help")(
+      "source", "what to import: salesforce or postfix-config", cxxopts::value<std::string>())(
+      "file", "main.cf", cxxopts::value<std::string>());
   parser.parse_positional({"source", "file"});
   parser.positional_help("salesforce | postfix-config MAIN.CF | maillog FILE");
   return parser;
@@ -97,29 +106,36 @@ int import_command(int argc, char** argv) {
     for (const char* option : {"since", "until"}) {
       if (!parsed.count(option)) continue;
       const auto instant = parse_iso8601(parsed[option].as<std::string>());
-      if (!instant) throw cxxopts::exceptions::exception(std::string("--") + option + ": expected an ISO 8601 instant such as 2026-03-02T09:00:00Z");
+      if (!instant)
+        throw cxxopts::exceptions::exception(std::string("--") + option +
+                                             ": expected an ISO 8601 instant such as 2026-03-02T09:00:00Z");
       (std::string_view(option) == "since" ? maillog.since : maillog.until) = instant;
     }
     if (maillog.since) maillog.year = static_cast<unsigned>(std::stoi(format_iso8601(*maillog.since).substr(0, 4)));
     if (parsed.count("year")) maillog.year = parsed["year"].as<unsigned>();
-    if (maillog.year < 1970 || maillog.year > 9999) throw cxxopts::exceptions::exception("--year: expected a year such as 2026");
+    if (maillog.year < 1970 || maillog.year > 9999)
+      throw cxxopts::exceptions::exception("--year: expected a year such as 2026");
     if (parsed.count("relay-host")) maillog.relay_host = parsed["relay-host"].as<std::string>();
     if (parsed.count("key")) {
       key = parsed["key"].as<std::string>();
       if (!anonymize) throw cxxopts::exceptions::exception("--key goes with --anonymize");
       if (key.size() != 64 || key.find_first_not_of("0123456789abcdef") != std::string::npos) {
-        throw cxxopts::exceptions::exception("--key: expected 64 lower-case hex digits, as an earlier --anonymize printed it");
+        throw cxxopts::exceptions::exception(
+            "--key: expected 64 lower-case hex digits, as an earlier --anonymize printed it");
       }
     }
     for (const char* option : {"transport", "tls-policy", "sasl-passwd"}) {
       if (parsed.count(option)) maps[option] = parsed[option].as<std::string>();
     }
     if (source != "salesforce" && source != "postfix-config" && source != "maillog") {
-      throw cxxopts::exceptions::exception(source.empty() ? "say what to import: salesforce, postfix-config or maillog"
-                                                          : "'" + source + "' is not salesforce, postfix-config or maillog");
+      throw cxxopts::exceptions::exception(source.empty()
+                                               ? "say what to import: salesforce, postfix-config or maillog"
+                                               : "'" + source + "' is not salesforce, postfix-config or maillog");
     }
-    if (source == "salesforce" && relays_path.empty()) throw cxxopts::exceptions::exception("salesforce needs --relays FILE (the EmailRelay records)");
-    if (source == "postfix-config" && file_path.empty()) throw cxxopts::exceptions::exception("postfix-config needs the main.cf file");
+    if (source == "salesforce" && relays_path.empty())
+      throw cxxopts::exceptions::exception("salesforce needs --relays FILE (the EmailRelay records)");
+    if (source == "postfix-config" && file_path.empty())
+      throw cxxopts::exceptions::exception("postfix-config needs the main.cf file");
     if (source == "maillog" && file_path.empty()) throw cxxopts::exceptions::exception("maillog needs the log file");
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("import", error, argc, argv);
@@ -134,11 +150,14 @@ int import_command(int argc, char** argv) {
     scenario::import::Imported imported;
     if (source == "salesforce") {
       const auto relays = records_of("relays", relays_path);
-      const auto filters = filters_path.empty() ? std::vector<scenario::import::Record>{} : records_of("filters", filters_path);
-      imported = scenario::import::import_salesforce(relays, filters, relays_path + (filters_path.empty() ? "" : " and " + filters_path));
+      const auto filters =
+          filters_path.empty() ? std::vector<scenario::import::Record>{} : records_of("filters", filters_path);
+      imported = scenario::import::import_salesforce(
+          relays, filters, relays_path + (filters_path.empty() ? "" : " and " + filters_path));
     } else if (source == "postfix-config" || !main_cf_path.empty()) {
       const std::string& config_path = source == "postfix-config" ? file_path : main_cf_path;
-      scenario::import::PostfixFiles files{config_path, text_of("main.cf", config_path), std::nullopt, std::nullopt, std::nullopt};
+      scenario::import::PostfixFiles files{config_path, text_of("main.cf", config_path), std::nullopt, std::nullopt,
+                                           std::nullopt};
       const auto map_source = [&](const char* option) -> std::optional<scenario::import::MapSource> {
         if (!maps.contains(option)) return std::nullopt;
         return scenario::import::MapSource{maps[option], text_of(std::string("--") + option, maps[option])};
@@ -158,8 +177,11 @@ int import_command(int argc, char** argv) {
     if (anonymize) {
       if (key.empty()) key = random_key();
       scenario::import::Anonymizer(key).scenario(imported.scenario);
-      std::fprintf(stderr, "relaysim import: names anonymized with key %s: give --key with it to rename another import the same way; "
-                           "the key is not in the file\n", key.c_str());
+      std::fprintf(
+          stderr,
+          "relaysim import: names anonymized with key %s: give --key with it to rename another import the same way; "
+          "the key is not in the file\n",
+          key.c_str());
     }
     const std::string text = imported.scenario.dump(2) + "\n";
     if (out_path.empty()) {

@@ -57,8 +57,11 @@ std::string roff_paragraphs(const std::string& text) {
 
 std::string header(const std::string& title, const std::string& name, std::string_view summary) {
   return ".\\\" Written by `relaysim man` from the command's options; edit cli/ rather than this file.\n"
-         ".TH " + title + " 1 \"\" \"relaysim " + version_number() + "\" \"relaysim manual\"\n"
-         ".SH NAME\n" + roff(name) + " \\- " + roff(summary) + "\n";
+         ".TH " +
+         title + " 1 \"\" \"relaysim " + version_number() +
+         "\" \"relaysim manual\"\n"
+         ".SH NAME\n" +
+         roff(name) + " \\- " + roff(summary) + "\n";
 }
 
 const char* const exit_status =
@@ -79,9 +82,12 @@ std::string command_page(const Command& command) {
     page += ".TP\n";
     if (!option.short_name.empty()) page += "\\fB\\-" + roff(option.short_name) + "\\fR, ";
     page += "\\fB\\-\\-" + roff(option.long_name) + "\\fR";
-    if (option.takes_value) page += " \\fI" + std::string(option.completes == Completes::file ? "FILE"
-                                                        : option.completes == Completes::directory ? "DIRECTORY"
-                                                                                                   : "VALUE") + "\\fR";
+    if (option.takes_value)
+      page += " \\fI" +
+              std::string(option.completes == Completes::file        ? "FILE"
+                          : option.completes == Completes::directory ? "DIRECTORY"
+                                                                     : "VALUE") +
+              "\\fR";
     page += "\n" + roff(option.description);
     if (!option.default_value.empty()) page += " (default: " + roff(option.default_value) + ")";
     page += "\n";
@@ -95,24 +101,28 @@ std::string main_page() {
   std::string page = header("RELAYSIM", "relaysim", "deterministic simulation and test doubles for SMTP relays");
   page += ".SH SYNOPSIS\n.B relaysim\n\\fICOMMAND\\fR [\\fIOPTIONS\\fR]\n";
   page += ".br\n.B relaysim \\-\\-version\n";
-  page += ".SH DESCRIPTION\n"
-          ".PP\nrelaysim tests the chain from a Salesforce org through an SMTP relay to the recipients' MX servers. "
-          "It runs scenarios in virtual time, where the relay, fake Salesforce senders and fake MX servers meet "
-          "network, TLS, DNS and disk faults; the same scenario and seed give the same trace, byte for byte. "
-          "The same relay and doubles also run as daemons on real sockets.\n"
-          ".PP\nThe documentation, scenario format and bundled scenarios are in /usr/share/doc/relaysim and "
-          "/usr/share/relaysim/scenarios when relaysim is installed from its package.\n";
+  page +=
+      ".SH DESCRIPTION\n"
+      ".PP\nrelaysim tests the chain from a Salesforce org through an SMTP relay to the recipients' MX servers. "
+      "It runs scenarios in virtual time, where the relay, fake Salesforce senders and fake MX servers meet "
+      "network, TLS, DNS and disk faults; the same scenario and seed give the same trace, byte for byte. "
+      "The same relay and doubles also run as daemons on real sockets.\n"
+      ".PP\nThe documentation, scenario format and bundled scenarios are in /usr/share/doc/relaysim and "
+      "/usr/share/relaysim/scenarios when relaysim is installed from its package.\n";
   page += ".SH COMMANDS\n";
   for (const Command& command : commands()) {
     page += ".TP\n\\fBrelaysim " + roff(command.name) + "\\fR";
     if (!command.usage.empty()) page += " " + roff(command.usage);
     page += "\n" + roff(command.summary) + "; see \\fBrelaysim\\-" + roff(command.name) + "\\fR(1)\n";
   }
-  page += ".SH ENVIRONMENT\n.TP\n.B NO_COLOR\nwhen set and not empty, output has no colour unless \\-\\-color=always asks for it\n";
+  page +=
+      ".SH ENVIRONMENT\n.TP\n.B NO_COLOR\nwhen set and not empty, output has no colour unless \\-\\-color=always asks "
+      "for it\n";
   page += exit_status;
   page += ".SH SEE ALSO\n";
   std::string see;
-  for (const Command& command : commands()) see += (see.empty() ? "" : ",\n") + (".BR relaysim\\-" + roff(command.name) + " (1)");
+  for (const Command& command : commands())
+    see += (see.empty() ? "" : ",\n") + (".BR relaysim\\-" + roff(command.name) + " (1)");
   page += see + "\n";
   return page;
 }
@@ -120,9 +130,10 @@ std::string main_page() {
 }  // namespace
 
 cxxopts::Options man_options() {
-  cxxopts::Options parser("relaysim man",
-                          "Write the man pages into a directory: relaysim.1, and relaysim-COMMAND.1 for each command, from the "
-                          "same option tables as --help.");
+  cxxopts::Options parser(
+      "relaysim man",
+      "Write the man pages into a directory: relaysim.1, and relaysim-COMMAND.1 for each command, from the "
+      "same option tables as --help.");
   parser.add_options()("h,help", "show this help")("directory", "where the pages go", cxxopts::value<std::string>());
   parser.parse_positional({"directory"});
   parser.positional_help("DIRECTORY");
@@ -150,7 +161,8 @@ int man_command(int argc, char** argv) {
     return 2;
   }
   std::vector<std::pair<std::filesystem::path, std::string>> pages{{directory / "relaysim.1", main_page()}};
-  for (const Command& command : commands()) pages.emplace_back(directory / ("relaysim-" + std::string(command.name) + ".1"), command_page(command));
+  for (const Command& command : commands())
+    pages.emplace_back(directory / ("relaysim-" + std::string(command.name) + ".1"), command_page(command));
   for (const auto& [path, page] : pages) {
     if (!write_file(path.string(), page)) {
       std::fprintf(stderr, "relaysim man: cannot write %s\n", path.c_str());

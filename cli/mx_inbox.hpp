@@ -17,7 +17,8 @@ namespace relaysim::cli {
 bool message_matches(const fake_mx::StoredMessage& message, std::string_view query);
 
 // GET /?mailbox=A&q=TEXT: the mailboxes with their counts, and the messages that match, newest first.
-std::string inbox_page(const fake_mx::MailStore& store, std::string_view mailbox, std::string_view query, std::string_view status);
+std::string inbox_page(const fake_mx::MailStore& store, std::string_view mailbox, std::string_view query,
+                       std::string_view status);
 
 // GET /messages/N: one message, whole.
 std::string message_page(const fake_mx::StoredMessage& message);

@@ -23,10 +23,10 @@
 
 #include <csignal>
 #include <cstdio>
-#include <map>
-#include <optional>
 #include <cxxopts.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/mx_inbox.hpp"
@@ -43,28 +43,30 @@ namespace relaysim::cli {
 namespace {
 
 nlohmann::json summary(const fake_mx::StoredMessage& message) {
-  nlohmann::json out = {{"number", message.number},
-                        {"received", format_iso8601(message.received)},
-                        {"client", message.client.to_string()},
-                        {"helo", message.helo},
-                        {"from", message.sender},
-                        {"to", nlohmann::json::array()},
-                        {"size", message.content.size()},
-                        {"subject", smtp::header_value(message.content, "Subject")},
-                        {"folder", message.folder},
-                        {"tls", message.tls.active ? nlohmann::json{{"version", message.tls.version}, {"cipher", message.tls.cipher}}
-                                                   : nlohmann::json(nullptr)}};
+  nlohmann::json out = {
+      {"number", message.number},
+      {"received", format_iso8601(message.received)},
+      {"client", message.client.to_string()},
+      {"helo", message.helo},
+      {"from", message.sender},
+      {"to", nlohmann::json::array()},
+      {"size", message.content.size()},
+      {"subject", smtp::header_value(message.content, "Subject")},
+      {"folder", message.folder},
+      {"tls", message.tls.active ? nlohmann::json{{"version", message.tls.version}, {"cipher", message.tls.cipher}}
+                                 : nlohmann::json(nullptr)}};
   for (const smtp::Recipient& recipient : message.recipients) out["to"].push_back(recipient.mailbox.to_string());
   return out;
 }
 
 nlohmann::json detail(const fake_mx::StoredMessage& message) {
   nlohmann::json out = summary(message);
-  out["parameters"] = {{"size", message.parameters.size ? nlohmann::json(*message.parameters.size) : nlohmann::json(nullptr)},
-                       {"body", message.parameters.body},
-                       {"ret", message.parameters.ret},
-                       {"envid", message.parameters.envid},
-                       {"smtputf8", message.parameters.smtputf8}};
+  out["parameters"] = {
+      {"size", message.parameters.size ? nlohmann::json(*message.parameters.size) : nlohmann::json(nullptr)},
+      {"body", message.parameters.body},
+      {"ret", message.parameters.ret},
+      {"envid", message.parameters.envid},
+      {"smtputf8", message.parameters.smtputf8}};
   out["content"] = message.content;
   out["transcript"] = message.transcript;
   return out;
@@ -74,13 +76,18 @@ real::HttpResponse json_response(int status, const nlohmann::json& body) {
   return {status, "application/json", body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
-real::HttpResponse error_response(int status, const std::string& why) { return json_response(status, {{"error", why}}); }
+real::HttpResponse error_response(int status, const std::string& why) {
+  return json_response(status, {{"error", why}});
+}
 
-real::HttpResponse html_response(int status, std::string body) { return {status, "text/html; charset=utf-8", std::move(body)}; }
+real::HttpResponse html_response(int status, std::string body) {
+  return {status, "text/html; charset=utf-8", std::move(body)};
+}
 
 // "/api/messages/12" -> 12, after `prefix`; nothing for anything else.
 std::optional<std::uint64_t> message_number(std::string_view path, std::string_view prefix) {
-  if (!path.starts_with(prefix) || path.size() == prefix.size() || path.size() > prefix.size() + 12) return std::nullopt;
+  if (!path.starts_with(prefix) || path.size() == prefix.size() || path.size() > prefix.size() + 12)
+    return std::nullopt;
   std::uint64_t number = 0;
   for (char c : path.substr(prefix.size())) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -109,15 +116,18 @@ class SessionLog {
       return line;
     }
     if (event.kind == "mx.stored") {
-      return trace_field(event, "number") + ": from=<" + trace_field(event, "from") + ">, nrcpt=" + trace_field(event, "recipients") +
-             ", size=" + trace_field(event, "bytes") + ", tls=" + (trace_field(event, "tls") == "true" ? "yes" : "no") + ", folder=" +
-             trace_field(event, "folder") + (trace_field(event, "dropped_reply") == "true" ? ", reply dropped" : "");
+      return trace_field(event, "number") + ": from=<" + trace_field(event, "from") +
+             ">, nrcpt=" + trace_field(event, "recipients") + ", size=" + trace_field(event, "bytes") +
+             ", tls=" + (trace_field(event, "tls") == "true" ? "yes" : "no") +
+             ", folder=" + trace_field(event, "folder") +
+             (trace_field(event, "dropped_reply") == "true" ? ", reply dropped" : "");
     }
     if (event.kind == "mx.greylist") {
       const std::string verdict = trace_field(event, "verdict");
       const bool accepted = verdict == "passed" || verdict == "client auto-whitelisted";
-      return std::string(accepted ? "action=pass" : "action=greylist") + ", reason=" + verdict + ", client_address=" +
-             trace_field(event, "client") + ", sender=" + trace_field(event, "sender") + ", recipient=" + trace_field(event, "rcpt");
+      return std::string(accepted ? "action=pass" : "action=greylist") + ", reason=" + verdict +
+             ", client_address=" + trace_field(event, "client") + ", sender=" + trace_field(event, "sender") +
+             ", recipient=" + trace_field(event, "rcpt");
     }
     return std::nullopt;
   }
@@ -128,28 +138,38 @@ class SessionLog {
 
 class MxServer {
  public:
-  MxServer(real::Runtime& runtime, scenario::MxServerConfig config, nlohmann::json configured_behaviour, RealTls tls, DaemonLog& log)
-      : runtime_(runtime), config_(std::move(config)), configured_(std::move(configured_behaviour)), current_(configured_), tls_(std::move(tls)), log_(log),
+  MxServer(real::Runtime& runtime, scenario::MxServerConfig config, nlohmann::json configured_behaviour, RealTls tls,
+           DaemonLog& log)
+      : runtime_(runtime),
+        config_(std::move(config)),
+        configured_(std::move(configured_behaviour)),
+        current_(configured_),
+        tls_(std::move(tls)),
+        log_(log),
         store_(config_.max_messages) {}
 
   bool start() {
     config_.behaviour.address = config_.listen.address;
     config_.behaviour.port = config_.listen.port;
-    real::NodeOptions options = node_options("mx", config_.behaviour.hostname, config_.data_directory, config_.dns, &log_);
+    real::NodeOptions options =
+        node_options("mx", config_.behaviour.hostname, config_.data_directory, config_.dns, &log_);
     // Besides the log: Postfix-like lines per session and message, and the web inbox's live updates.
-    options.on_trace = [this, to_log = std::move(options.on_trace)](const io::TraceEvent& event, std::string_view line) {
+    options.on_trace = [this, to_log = std::move(options.on_trace)](const io::TraceEvent& event,
+                                                                    std::string_view line) {
       to_log(event, line);
       if (!log_.json()) {
         if (const auto session_line = sessions_.line_for(event)) log_.write_line(event.time, "mx", *session_line);
       }
-      if (event.kind == "mx.stored" && http_) http_->broadcast("message", "{\"number\":" + trace_field(event, "number") + "}");
+      if (event.kind == "mx.stored" && http_)
+        http_->broadcast("message", "{\"number\":" + trace_field(event, "number") + "}");
     };
     io_ = runtime_.make_io(std::move(options));
     node_ = std::make_unique<fake_mx::FakeMxNode>(*io_, config_.behaviour, tls_.server.get(), store_);
     node_->start();
     if (!node_->listening()) return false;  // the node logged why
     if (config_.http) {
-      auto http = real::HttpServer::start(runtime_, *config_.http, [this](const real::HttpRequest& request) { return handle(request); });
+      auto http = real::HttpServer::start(runtime_, *config_.http,
+                                          [this](const real::HttpRequest& request) { return handle(request); });
       if (!http) {
         log_.note("mx", "fatal: " + http.error().detail);
         return false;
@@ -182,18 +202,22 @@ class MxServer {
     const std::optional<std::uint64_t> api_number =
         message_number(std::string_view(path).substr(0, path.size() - (raw ? 4 : 0)), "/api/messages/");
     if (path == "/" && method == "GET") {
-      return html_response(200, inbox_page(store_, real::query_parameter(request.query, "mailbox"), real::query_parameter(request.query, "q"),
-                                           node_->status()));
+      return html_response(200, inbox_page(store_, real::query_parameter(request.query, "mailbox"),
+                                           real::query_parameter(request.query, "q"), node_->status()));
     }
     if (page_number && method == "GET") {
-      if (const fake_mx::StoredMessage* message = find_message(*page_number)) return html_response(200, message_page(*message));
-      return html_response(404, "<!DOCTYPE html><title>no such message</title><p>No message " + std::to_string(*page_number) +
-                                    ". <a href=\"/\">The inbox</a></p>\n");
+      if (const fake_mx::StoredMessage* message = find_message(*page_number))
+        return html_response(200, message_page(*message));
+      return html_response(404, "<!DOCTYPE html><title>no such message</title><p>No message " +
+                                    std::to_string(*page_number) + ". <a href=\"/\">The inbox</a></p>\n");
     }
     if (path == "/api/events" && method == "GET") return {200, "text/event-stream", "", true};
     if (path == "/api/status" && method == "GET") {
-      return json_response(200, {{"status", node_->status()}, {"messages", store_.messages().size()}, {"max_messages", store_.max_messages()},
-                                  {"dropped", store_.dropped()}, {"smtp", node_->listening()->to_string()}});
+      return json_response(200, {{"status", node_->status()},
+                                 {"messages", store_.messages().size()},
+                                 {"max_messages", store_.max_messages()},
+                                 {"dropped", store_.dropped()},
+                                 {"smtp", node_->listening()->to_string()}});
     }
     if (path == "/api/mailboxes" && method == "GET") {
       nlohmann::json out = nlohmann::json::object();
@@ -255,9 +279,11 @@ class MxServer {
       return json_response(200, {{"reset", true}});
     }
     // A resource that exists, asked with a method it does not take, is 405; anything else 404.
-    const bool known = path == "/" || path == "/api/status" || path == "/api/mailboxes" || path == "/api/messages" || path == "/api/events" ||
-                       path == "/api/behaviour" || path == "/api/reset" || page_number || api_number;
-    return error_response(known ? 405 : 404, (known ? "method not allowed: " : "no such resource: ") + method + " " + path);
+    const bool known = path == "/" || path == "/api/status" || path == "/api/mailboxes" || path == "/api/messages" ||
+                       path == "/api/events" || path == "/api/behaviour" || path == "/api/reset" || page_number ||
+                       api_number;
+    return error_response(known ? 405 : 404,
+                          (known ? "method not allowed: " : "no such resource: ") + method + " " + path);
   }
 
   const fake_mx::StoredMessage* find_message(std::uint64_t number) const {
@@ -268,7 +294,8 @@ class MxServer {
   }
 
   void set_behaviour(fake_mx::Behaviour behaviour) {
-    if (behaviour.starttls && !tls_.server) throw scenario::InputError("$.starttls", "false: the server has no certificate", "true");
+    if (behaviour.starttls && !tls_.server)
+      throw scenario::InputError("$.starttls", "false: the server has no certificate", "true");
     node_->set_behaviour(std::move(behaviour));
   }
 
@@ -288,8 +315,10 @@ class MxServer {
 }  // namespace
 
 cxxopts::Options mx_options() {
-  cxxopts::Options parser("relaysim mx", "a fake MX server on real sockets, with a web inbox and a JSON HTTP API (docs/real-mode.md)");
-  add_server_options(parser, "the server's configuration file (JSON)", "once listening, write {\"pid\", \"smtp\", \"http\"} here");
+  cxxopts::Options parser("relaysim mx",
+                          "a fake MX server on real sockets, with a web inbox and a JSON HTTP API (docs/real-mode.md)");
+  add_server_options(parser, "the server's configuration file (JSON)",
+                     "once listening, write {\"pid\", \"smtp\", \"http\"} here");
   return parser;
 }
 
@@ -307,15 +336,18 @@ int mx_command(int argc, char** argv) {
     return option_error("mx", error, argc, argv);
   }
   const Instant now = Instant::from_unix_microseconds(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   auto loaded = load_server_config<scenario::MxServerConfig>(
       "mx", options.config_path, [now](const std::string& path) { return scenario::load_mx_server_config(path, now); });
   if (!loaded) return 2;
   scenario::MxServerConfig& config = loaded->first;
   if (options.check_only) {
-    std::printf("%s: configuration OK: SMTP on %s, %zu rules, greylisting %s, authentication %s, HTTP %s\n", options.config_path.c_str(),
-                config.listen.to_string().c_str(), config.behaviour.rules.size(), config.behaviour.greylisting.enabled ? "on" : "off",
-                config.behaviour.authentication.enabled ? "on" : "off", config.http ? config.http->to_string().c_str() : "off");
+    std::printf("%s: configuration OK: SMTP on %s, %zu rules, greylisting %s, authentication %s, HTTP %s\n",
+                options.config_path.c_str(), config.listen.to_string().c_str(), config.behaviour.rules.size(),
+                config.behaviour.greylisting.enabled ? "on" : "off",
+                config.behaviour.authentication.enabled ? "on" : "off",
+                config.http ? config.http->to_string().c_str() : "off");
     return 0;
   }
 

@@ -78,7 +78,8 @@ std::string closest_option(std::string_view command, const std::string& message)
 
 int option_error(std::string_view command, const cxxopts::exceptions::exception& error, int argc, char** argv) {
   std::string message = describe_option_error(error, argc, argv);
-  if (dynamic_cast<const cxxopts::exceptions::no_such_option*>(&error) != nullptr) message += closest_option(command, message);
+  if (dynamic_cast<const cxxopts::exceptions::no_such_option*>(&error) != nullptr)
+    message += closest_option(command, message);
   std::fprintf(stderr, "relaysim %.*s: %s\n", static_cast<int>(command.size()), command.data(), message.c_str());
   return 2;
 }

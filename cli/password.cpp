@@ -14,8 +14,9 @@
 namespace relaysim::cli {
 
 cxxopts::Options password_options() {
-  cxxopts::Options parser("relaysim password",
-                          "Read a password from standard input and print the salted hash the relay's \"users\" take (docs/relay.md).");
+  cxxopts::Options parser(
+      "relaysim password",
+      "Read a password from standard input and print the salted hash the relay's \"users\" take (docs/relay.md).");
   parser.add_options()("h,help", "show this help");
   parser.positional_help("< FILE-WITH-THE-PASSWORD");
   return parser;
@@ -29,7 +30,8 @@ int password_command(int argc, char** argv) {
       std::printf("%s\n", parser.help().c_str());
       return 0;
     }
-    if (!parsed.unmatched().empty()) throw cxxopts::exceptions::exception("takes no arguments; the password comes on standard input");
+    if (!parsed.unmatched().empty())
+      throw cxxopts::exceptions::exception("takes no arguments; the password comes on standard input");
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("password", error, argc, argv);
   }

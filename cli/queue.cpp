@@ -32,7 +32,8 @@ std::string describe(const relay::QueuedRecipient& recipient) {
 
 // Runs one change on every selected message and waits until each is durable. Returns the exit status.
 // `id`: one message, or none for ALL.
-int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::string& action, const std::optional<relay::QueueId>& id) {
+int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::string& action,
+           const std::optional<relay::QueueId>& id) {
   std::vector<relay::QueueId> ids;
   if (!id) {
     ids = queue.ids();
@@ -62,7 +63,8 @@ int change(real::Runtime& runtime, io::Io& io, relay::Queue& queue, const std::s
       done(queue_id, "removed")(queue.remove(queue_id));
     } else if (action == "hold" || action == "release") {
       outstanding += 1;
-      queue.set_held(queue_id, action == "hold", done(queue_id, action == "hold" ? "placed on hold" : "released from hold"));
+      queue.set_held(queue_id, action == "hold",
+                     done(queue_id, action == "hold" ? "placed on hold" : "released from hold"));
     } else {  // flush: every recipient still to deliver is due now
       std::vector<relay::Queue::StateChange> changes;
       const io::Result<relay::QueuedMessage> loaded = queue.load(queue_id);
@@ -94,8 +96,10 @@ cxxopts::Options queue_options() {
   cxxopts::Options parser("relaysim queue",
                           "Look into a relay's queue directory (list, show), or change it while the relay is stopped\n"
                           "(hold, release, delete: a queue id or ALL; flush: every deferred recipient due now).");
-  parser.add_options()("h,help", "show this help")("action", "list, show, hold, release, delete or flush", cxxopts::value<std::string>())(
-      "directory", "the queue directory", cxxopts::value<std::string>())("id", "queue id, or ALL", cxxopts::value<std::string>());
+  parser.add_options()("h,help", "show this help")("action", "list, show, hold, release, delete or flush",
+                                                   cxxopts::value<std::string>())(
+      "directory", "the queue directory", cxxopts::value<std::string>())("id", "queue id, or ALL",
+                                                                         cxxopts::value<std::string>());
   parser.parse_positional({"action", "directory", "id"});
   parser.positional_help("list|show|hold|release|delete|flush DIRECTORY [ID|ALL]");
   return parser;
@@ -111,7 +115,8 @@ int queue_command(int argc, char** argv) {
       std::printf("%s\n", parser.help().c_str());
       return 0;
     }
-    if (!parsed.count("action") || !parsed.count("directory")) throw cxxopts::exceptions::exception("name an action and a directory");
+    if (!parsed.count("action") || !parsed.count("directory"))
+      throw cxxopts::exceptions::exception("name an action and a directory");
     action = parsed["action"].as<std::string>();
     directory = parsed["directory"].as<std::string>();
     if (parsed.count("id")) id = parsed["id"].as<std::string>();
@@ -119,12 +124,15 @@ int queue_command(int argc, char** argv) {
                        action == "delete" || action == "flush";
     if (!known) throw cxxopts::exceptions::exception("the action is list, show, hold, release, delete or flush");
     const bool needs_id = action == "show" || action == "hold" || action == "release" || action == "delete";
-    if (needs_id && id.empty()) throw cxxopts::exceptions::exception(action + " needs a queue id" + (action == "show" ? "" : " or ALL"));
+    if (needs_id && id.empty())
+      throw cxxopts::exceptions::exception(action + " needs a queue id" + (action == "show" ? "" : " or ALL"));
     if (action == "flush") id = "ALL";
     // The one place a queue id comes in as text.
     if (!id.empty() && id != "ALL") {
       selected = relay::QueueId::parse(id);
-      if (!selected) throw cxxopts::exceptions::exception("'" + id + "' is not a queue id: 22 upper-case hex digits, as 'relaysim queue list' shows them");
+      if (!selected)
+        throw cxxopts::exceptions::exception(
+            "'" + id + "' is not a queue id: 22 upper-case hex digits, as 'relaysim queue list' shows them");
     }
     if (action == "show" && id == "ALL") throw cxxopts::exceptions::exception("show needs one queue id");
   } catch (const cxxopts::exceptions::exception& error) {
@@ -146,12 +154,15 @@ int queue_command(int argc, char** argv) {
     if (foreign++ == 0) example = name;
   }
   if (foreign > 0) {
-    std::fprintf(stderr, "relaysim queue: %s is not a relay queue: %zu of its entries are not queue files (such as '%s'); nothing was read or changed\n",
+    std::fprintf(stderr,
+                 "relaysim queue: %s is not a relay queue: %zu of its entries are not queue files (such as '%s'); "
+                 "nothing was read or changed\n",
                  path.c_str(), foreign, example.c_str());
     return 2;
   }
   real::Runtime runtime;
-  auto io = runtime.make_io({"queue", "", path.parent_path().string(), 1, std::nullopt, std::chrono::seconds(5), {}, {}, false});
+  auto io = runtime.make_io(
+      {"queue", "", path.parent_path().string(), 1, std::nullopt, std::chrono::seconds(5), {}, {}, false});
   relay::Queue queue(*io, path.filename().string());
   // Changes go through the relay's own recovery, which also removes torn and finished files.
   const bool changing = action != "list" && action != "show";
@@ -170,11 +181,11 @@ int queue_command(int argc, char** argv) {
       return 1;
     }
     const relay::QueuedMessage* message = &loaded.value();
-    std::printf("queue id: %s%s\narrival: %s\nsender: <%s>\nclient: %s (helo %s%s%s)\n", message->id.to_string().c_str(),
-                message->held ? " (held)" : "", format_iso8601(message->arrival).c_str(),
-                message->sender ? message->sender->to_string().c_str() : "", message->client_address.c_str(),
-                message->helo.c_str(), message->authenticated_user.empty() ? "" : ", authenticated as ",
-                message->authenticated_user.c_str());
+    std::printf("queue id: %s%s\narrival: %s\nsender: <%s>\nclient: %s (helo %s%s%s)\n",
+                message->id.to_string().c_str(), message->held ? " (held)" : "",
+                format_iso8601(message->arrival).c_str(), message->sender ? message->sender->to_string().c_str() : "",
+                message->client_address.c_str(), message->helo.c_str(),
+                message->authenticated_user.empty() ? "" : ", authenticated as ", message->authenticated_user.c_str());
     for (const relay::QueuedRecipient& recipient : message->recipients) {
       std::printf("recipient: <%s> %s\n", recipient.recipient.mailbox.to_string().c_str(), describe(recipient).c_str());
     }
@@ -192,10 +203,12 @@ int queue_command(int argc, char** argv) {
     }
     const relay::QueuedMessage& message = loaded.value();
     bytes += message.size;
-    std::printf("%-24s %9llu  %-22s %s\n", (queue_id + (message.held ? "!" : "")).c_str(), static_cast<unsigned long long>(message.size),
-                format_iso8601(message.arrival).c_str(), message.sender ? message.sender->to_string().c_str() : "<>");
+    std::printf("%-24s %9llu  %-22s %s\n", (queue_id + (message.held ? "!" : "")).c_str(),
+                static_cast<unsigned long long>(message.size), format_iso8601(message.arrival).c_str(),
+                message.sender ? message.sender->to_string().c_str() : "<>");
     for (const relay::QueuedRecipient& recipient : message.recipients) {
-      if (recipient.state == relay::RecipientState::delivered || recipient.state == relay::RecipientState::bounced) continue;
+      if (recipient.state == relay::RecipientState::delivered || recipient.state == relay::RecipientState::bounced)
+        continue;
       std::printf("%59s%s (%s)\n", "", recipient.recipient.mailbox.to_string().c_str(), describe(recipient).c_str());
     }
   }

@@ -33,7 +33,8 @@ std::unique_ptr<DaemonLog> DaemonLog::open(const std::string& path, bool json, s
     char buffer[256] = {};
     host_name = gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "localhost";
   }
-  if (path.empty() || path == "-") return std::unique_ptr<DaemonLog>(new DaemonLog(stderr, false, json, std::move(host_name)));
+  if (path.empty() || path == "-")
+    return std::unique_ptr<DaemonLog>(new DaemonLog(stderr, false, json, std::move(host_name)));
   std::FILE* file = std::fopen(path.c_str(), "a");
   if (file == nullptr) {
     std::fprintf(stderr, "relaysim: cannot open log file %s: %s\n", path.c_str(), std::strerror(errno));
@@ -65,7 +66,8 @@ void DaemonLog::on_trace(const io::TraceEvent& event, std::string_view json_line
 
 void DaemonLog::note(std::string_view node, std::string_view line) {
   const Instant now = Instant::from_unix_microseconds(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   if (json_) {
     buffer_.clear();
     const io::TraceField fields[] = {{"line", line}};
@@ -83,8 +85,8 @@ void DaemonLog::write(Instant when, std::string_view node, std::string_view line
   gmtime_r(&seconds, &parts);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &parts);
-  std::fprintf(out_, "%s %s relaysim/%.*s[%d]: %.*s\n", stamp, host_name_.c_str(), static_cast<int>(node.size()), node.data(),
-               pid_, static_cast<int>(line.size()), line.data());
+  std::fprintf(out_, "%s %s relaysim/%.*s[%d]: %.*s\n", stamp, host_name_.c_str(), static_cast<int>(node.size()),
+               node.data(), pid_, static_cast<int>(line.size()), line.data());
   flush();
 }
 
@@ -113,12 +115,16 @@ io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files) {
     out.certificates.push_back(std::move(leaf).value());
     for (std::size_t i = 1; i < blocks.size(); ++i) {
       auto intermediate = tls::load_pem(*out.crypto, blocks[i], "");
-      if (!intermediate) return io::Error{intermediate.error().code, "cert_file, certificate " + std::to_string(i + 1) + ": " + intermediate.error().detail};
+      if (!intermediate)
+        return io::Error{intermediate.error().code,
+                         "cert_file, certificate " + std::to_string(i + 1) + ": " + intermediate.error().detail};
       chain.push_back(intermediate.value().get());
       out.certificates.push_back(std::move(intermediate).value());
     }
-    out.server = std::make_unique<tls::Context>(*out.crypto, tls::ContextConfig{tls::Role::server, presented, chain, {}, tls::Verification::none,
-                                                                                files.minimum, files.maximum});
+    out.server = std::make_unique<tls::Context>(
+        *out.crypto,
+        tls::ContextConfig{
+            tls::Role::server, presented, chain, {}, tls::Verification::none, files.minimum, files.maximum});
   }
   for (const std::string& block : certificate_blocks(files.trust_pem)) {
     auto anchor = tls::load_pem(*out.crypto, block, "");
@@ -127,11 +133,19 @@ io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files) {
     out.certificates.push_back(std::move(anchor).value());
   }
   out.client_plain = std::make_unique<tls::Context>(
-      *out.crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+      *out.crypto,
+      tls::ContextConfig{
+          tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
   if (!trusted.empty() || files.system_trust) {
-    out.client_verify = std::make_unique<tls::Context>(
-        *out.crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, trusted, tls::Verification::chain_and_name, tls::Version::tls1_2,
-                                        tls::Version::tls1_3, files.system_trust});
+    out.client_verify =
+        std::make_unique<tls::Context>(*out.crypto, tls::ContextConfig{tls::Role::client,
+                                                                       nullptr,
+                                                                       {},
+                                                                       trusted,
+                                                                       tls::Verification::chain_and_name,
+                                                                       tls::Version::tls1_2,
+                                                                       tls::Version::tls1_3,
+                                                                       files.system_trust});
   }
   return out;
 }
@@ -146,7 +160,8 @@ real::NodeOptions node_options(std::string node_name, std::string host_name, std
   options.dns_timeout = dns.timeout;
   options.static_dns = dns.records;
   options.static_dns_only = dns.records_only;
-  if (log != nullptr) options.on_trace = [log](const io::TraceEvent& event, std::string_view line) { log->on_trace(event, line); };
+  if (log != nullptr)
+    options.on_trace = [log](const io::TraceEvent& event, std::string_view line) { log->on_trace(event, line); };
   return options;
 }
 
@@ -154,7 +169,8 @@ void add_server_options(cxxopts::Options& parser, const char* what_config, const
   parser.add_options()("config", what_config, cxxopts::value<std::string>())(
       "check-config", "check the configuration, its PEM files and keys, then exit")(
       "log", "write the log here instead of standard error", cxxopts::value<std::string>()->default_value(""))(
-      "log-format", "text (Postfix-like lines) or json (every trace event)", cxxopts::value<std::string>()->default_value("text"))(
+      "log-format", "text (Postfix-like lines) or json (every trace event)",
+      cxxopts::value<std::string>()->default_value("text"))(
       "ready-file", ready_contents, cxxopts::value<std::string>()->default_value(""))("h,help", "this help");
 }
 

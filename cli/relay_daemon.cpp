@@ -43,7 +43,10 @@ struct RunningRelay {
 class RelayDaemon {
  public:
   RelayDaemon(real::Runtime& runtime, DaemonLog& log, RelayOptions options)
-      : runtime_(runtime), log_(log), options_(std::move(options)), control_(runtime.make_io(node_options("control", "", "", {}, nullptr))) {}
+      : runtime_(runtime),
+        log_(log),
+        options_(std::move(options)),
+        control_(runtime.make_io(node_options("control", "", "", {}, nullptr))) {}
 
   // Loads the configuration and starts the relay; false (with the reason logged) when it cannot.
   bool start() {
@@ -106,7 +109,8 @@ class RelayDaemon {
 
   bool launch(std::unique_ptr<RunningRelay> running) {
     const auto& config = running->config;
-    running->io = runtime_.make_io(node_options("relay", config.relay.myhostname, config.data_directory, config.dns, &log_));
+    running->io =
+        runtime_.make_io(node_options("relay", config.relay.myhostname, config.data_directory, config.dns, &log_));
     relay::RelayTls tls{running->tls.server.get(), {running->tls.client_plain.get(), running->tls.client_verify.get()}};
     running->node = std::make_unique<relay::RelayNode>(*running->io, config.relay, tls);
     running->node->start();
@@ -118,8 +122,9 @@ class RelayDaemon {
       ready["smtp"].push_back(endpoint.to_string());
       where += (where.empty() ? "" : ", ") + endpoint.to_string();
     }
-    log_.note("relay", "ready: listening on " + where + ", queue " + config.data_directory + "/" + config.relay.queue_directory + ", " +
-                           std::to_string(running->node->recovery().recovered) + " messages recovered");
+    log_.note("relay", "ready: listening on " + where + ", queue " + config.data_directory + "/" +
+                           config.relay.queue_directory + ", " + std::to_string(running->node->recovery().recovered) +
+                           " messages recovered");
     if (!options_.ready_file.empty() && !write_ready_file(options_.ready_file, ready)) {
       log_.note("relay", "fatal: cannot write " + options_.ready_file);
       return false;
@@ -173,9 +178,12 @@ class RelayDaemon {
 }  // namespace
 
 cxxopts::Options relay_options() {
-  cxxopts::Options parser("relaysim relay", "the relay as a daemon: real sockets, TLS, DNS and disk (docs/real-mode.md)");
-  add_server_options(parser, "the relay's configuration file (JSON)", "once listening, write {\"pid\", \"smtp\": [addresses]} here");
-  parser.add_options()("drain-time", "seconds sessions may take to finish on SIGTERM or SIGHUP", cxxopts::value<int>()->default_value("30"));
+  cxxopts::Options parser("relaysim relay",
+                          "the relay as a daemon: real sockets, TLS, DNS and disk (docs/real-mode.md)");
+  add_server_options(parser, "the relay's configuration file (JSON)",
+                     "once listening, write {\"pid\", \"smtp\": [addresses]} here");
+  parser.add_options()("drain-time", "seconds sessions may take to finish on SIGTERM or SIGHUP",
+                       cxxopts::value<int>()->default_value("30"));
   return parser;
 }
 
@@ -198,12 +206,16 @@ int relay_command(int argc, char** argv) {
   }
 
   if (server.check_only) {
-    const auto loaded = load_server_config<scenario::RelayDaemonConfig>("relay", options.config_path, scenario::load_relay_daemon_config);
+    const auto loaded = load_server_config<scenario::RelayDaemonConfig>("relay", options.config_path,
+                                                                        scenario::load_relay_daemon_config);
     if (!loaded) return 2;
     const scenario::RelayDaemonConfig& config = loaded->first;
-    std::printf("%s: configuration OK: %zu listeners, queue %s/%s, %zu users, mynetworks %zu entries, %zu DKIM signing entries\n",
-                options.config_path.c_str(), config.relay.listeners.size(), config.data_directory.c_str(), config.relay.queue_directory.c_str(),
-                config.relay.users.size(), config.relay.mynetworks.size(), config.relay.dkim_signing.size());
+    std::printf(
+        "%s: configuration OK: %zu listeners, queue %s/%s, %zu users, mynetworks %zu entries, %zu DKIM signing "
+        "entries\n",
+        options.config_path.c_str(), config.relay.listeners.size(), config.data_directory.c_str(),
+        config.relay.queue_directory.c_str(), config.relay.users.size(), config.relay.mynetworks.size(),
+        config.relay.dkim_signing.size());
     return 0;
   }
 

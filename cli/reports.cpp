@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -17,8 +17,9 @@ namespace relaysim::cli {
 std::string offset_and_clock(Instant at, Instant start, bool date) {
   const std::int64_t ms = (at - start).count() / 1000;
   char text[32];
-  std::snprintf(text, sizeof text, "+%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3'600'000), static_cast<long long>(ms / 60'000 % 60),
-                static_cast<long long>(ms / 1000 % 60), static_cast<long long>(ms % 1000));
+  std::snprintf(text, sizeof text, "+%02lld:%02lld:%02lld.%03lld", static_cast<long long>(ms / 3'600'000),
+                static_cast<long long>(ms / 60'000 % 60), static_cast<long long>(ms / 1000 % 60),
+                static_cast<long long>(ms % 1000));
   const std::string clock = format_iso8601(at);
   return std::string(text) + " " + (date ? clock.substr(0, 10) + " " : std::string()) + clock.substr(11, 8);
 }
@@ -67,7 +68,8 @@ bool write_file(const std::string& path, const std::string& content) {
 }
 
 void print_mistakes(const std::string& file, const scenario::InputError& error) {
-  for (const std::string& line : scenario::describe_mistakes(error)) std::fprintf(stderr, "%s: %s\n", file.c_str(), line.c_str());
+  for (const std::string& line : scenario::describe_mistakes(error))
+    std::fprintf(stderr, "%s: %s\n", file.c_str(), line.c_str());
 }
 
 void print_warnings(const std::string& file, const scenario::LoadedWorld& loaded) {
@@ -111,19 +113,23 @@ std::string junit_xml(const std::vector<RanFile>& files) {
       const std::string first = ran.mistakes.empty() ? std::string("bad input") : ran.mistakes.front();
       suite_tests = 1;
       suite_errors = 1;
-      cases = "    <testcase classname=\"" + classname + "\" name=\"load\" time=\"0\"><error type=\"input\" message=\"" +
-              xml_escape(first) + "\">" + xml_escape(text) + "</error></testcase>\n";
+      cases = "    <testcase classname=\"" + classname +
+              "\" name=\"load\" time=\"0\"><error type=\"input\" message=\"" + xml_escape(first) + "\">" +
+              xml_escape(text) + "</error></testcase>\n";
     }
     for (const auto* list : {&ran.result.expectations, &ran.result.invariants}) {
       const std::string kind = list == &ran.result.expectations ? "expectation" : "invariant";
       for (const scenario::Verdict& verdict : *list) {
         suite_tests += 1;
-        cases += "    <testcase classname=\"" + classname + "\" name=\"" + xml_escape(kind + ": " + verdict.name) + "\" time=\"0\">";
+        cases += "    <testcase classname=\"" + classname + "\" name=\"" + xml_escape(kind + ": " + verdict.name) +
+                 "\" time=\"0\">";
         if (!verdict.passed) {
           suite_failures += 1;
           // The body adds the instant it went wrong, for a reader of the CI page to find in the trace.
-          const std::string body = verdict.message + (verdict.at ? "\nwent wrong at " + format_iso8601(*verdict.at) : std::string());
-          cases += "<failure type=\"" + kind + "\" message=\"" + xml_escape(verdict.message) + "\">" + xml_escape(body) + "</failure>";
+          const std::string body =
+              verdict.message + (verdict.at ? "\nwent wrong at " + format_iso8601(*verdict.at) : std::string());
+          cases += "<failure type=\"" + kind + "\" message=\"" + xml_escape(verdict.message) + "\">" +
+                   xml_escape(body) + "</failure>";
         }
         cases += "</testcase>\n";
       }
@@ -140,14 +146,18 @@ std::string junit_xml(const std::vector<RanFile>& files) {
       };
       properties = "    <properties>\n" + property("file", ran.file) + property("seed", std::to_string(ran.seed)) +
                    property("digest", ran.digest) +
-                   property("replay", "relaysim run --seed " + std::to_string(ran.seed) + (ran.dialogue ? " --dialogue " : " ") + ran.file) + "    </properties>\n";
+                   property("replay", "relaysim run --seed " + std::to_string(ran.seed) +
+                                          (ran.dialogue ? " --dialogue " : " ") + ran.file) +
+                   "    </properties>\n";
     }
-    suites += "  <testsuite name=\"" + xml_escape(ran.name.empty() ? ran.file : ran.name) + "\" tests=\"" + std::to_string(suite_tests) +
-              "\" failures=\"" + std::to_string(suite_failures) + "\" errors=\"" + std::to_string(suite_errors) + "\" time=\"" + seconds +
-              "\" timestamp=\"" + ran.started + "\">\n" + properties + cases + "  </testsuite>\n";
+    suites += "  <testsuite name=\"" + xml_escape(ran.name.empty() ? ran.file : ran.name) + "\" tests=\"" +
+              std::to_string(suite_tests) + "\" failures=\"" + std::to_string(suite_failures) + "\" errors=\"" +
+              std::to_string(suite_errors) + "\" time=\"" + seconds + "\" timestamp=\"" + ran.started + "\">\n" +
+              properties + cases + "  </testsuite>\n";
   }
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"relaysim\" tests=\"" + std::to_string(tests) + "\" failures=\"" +
-         std::to_string(failures) + "\" errors=\"" + std::to_string(errors) + "\">\n" + suites + "</testsuites>\n";
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"relaysim\" tests=\"" + std::to_string(tests) +
+         "\" failures=\"" + std::to_string(failures) + "\" errors=\"" + std::to_string(errors) + "\">\n" + suites +
+         "</testsuites>\n";
 }
 
 }  // namespace relaysim::cli

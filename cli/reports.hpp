@@ -21,11 +21,11 @@ struct RanFile {
   std::vector<std::string> mistakes;  // bad input: each mistake, with its JSON path
   std::uint64_t seed = 0;
   std::string digest;
-  std::string started;   // wall clock, UTC, "2026-12-06T15:30:08": when the run began
-  double seconds = 0;    // wall time of the run, for reports
-  std::string report;    // the HTML report written for it, if any
-  bool dialogue = false; // run with --dialogue, which its digest depends on
-  nlohmann::json json;   // --format json: this file's result, printed once every file has run
+  std::string started;    // wall clock, UTC, "2026-12-06T15:30:08": when the run began
+  double seconds = 0;     // wall time of the run, for reports
+  std::string report;     // the HTML report written for it, if any
+  bool dialogue = false;  // run with --dialogue, which its digest depends on
+  nlohmann::json json;    // --format json: this file's result, printed once every file has run
 };
 
 bool write_file(const std::string& path, const std::string& content);
@@ -51,7 +51,7 @@ void print_warnings(const std::string& file, const scenario::LoadedWorld& loaded
 std::string junit_xml(const std::vector<RanFile>& files);
 // The index of a directory of reports: each scenario with its verdict, counts and a link to its page.
 std::string html_index(const std::vector<RanFile>& files);
-std::string html_report(const scenario::LoadedWorld& loaded, const scenario::RunObserver& observer, const scenario::RunResult& result,
-                        const std::string& digest);
+std::string html_report(const scenario::LoadedWorld& loaded, const scenario::RunObserver& observer,
+                        const scenario::RunResult& result, const std::string& digest);
 
 }  // namespace relaysim::cli

@@ -9,15 +9,15 @@
 #include <cxxopts.hpp>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
-#include "cli/trace_sinks.hpp"
 #include "cli/reports.hpp"
+#include "cli/trace_sinks.hpp"
 #include "io/text.hpp"
 #include "scenario/verdicts.hpp"
 #include "scenario/world_file.hpp"
@@ -34,11 +34,11 @@ struct RunOptions {
   bool json = false;
   bool json_lines = false;  // --format jsonl: each file's object on a line of its own
   bool colour = false;
-  bool timeline = false;  // the whole timeline even into a pipe
+  bool timeline = false;           // the whole timeline even into a pipe
   std::optional<double> progress;  // seconds between lines on stderr about how far a long run is
-  bool summary = false;  // text without the timeline, the email log as counts, only failed verdicts in full
-  bool label_digests = false;  // several files: "FILE: digest: ..." so each line says whose it is
-  bool dialogue = false;  // every SMTP command and reply traced (World::trace_smtp_dialogue)
+  bool summary = false;            // text without the timeline, the email log as counts, only failed verdicts in full
+  bool label_digests = false;      // several files: "FILE: digest: ..." so each line says whose it is
+  bool dialogue = false;           // every SMTP command and reply traced (World::trace_smtp_dialogue)
 };
 
 constexpr std::size_t email_log_lines_max = 40;
@@ -47,30 +47,34 @@ constexpr std::size_t email_log_lines_max = 40;
 // marked as bounced.
 void print_org(const std::string& name, const salesforce::OrgState& org, Instant start, bool summary) {
   const salesforce::OrgCounters& counters = org.counters;
-  std::printf("\nSalesforce org %s: %s (%llu refused at the source), %s delivered, %llu failed, %llu given up, %s received\n", name.c_str(),
-              counted(counters.sends, "send").c_str(), static_cast<unsigned long long>(counters.refused),
-              counted(counters.delivered, "recipient").c_str(), static_cast<unsigned long long>(counters.failed),
-              static_cast<unsigned long long>(counters.given_up), counted(counters.bounces, "bounce").c_str());
+  std::printf(
+      "\nSalesforce org %s: %s (%llu refused at the source), %s delivered, %llu failed, %llu given up, %s received\n",
+      name.c_str(), counted(counters.sends, "send").c_str(), static_cast<unsigned long long>(counters.refused),
+      counted(counters.delivered, "recipient").c_str(), static_cast<unsigned long long>(counters.failed),
+      static_cast<unsigned long long>(counters.given_up), counted(counters.bounces, "bounce").c_str());
   if (summary) {
     std::map<std::string, std::size_t> by_event;
     for (const salesforce::LogEntry& entry : org.log) by_event[std::string(to_string(entry.event))] += 1;
     std::string counts;
-    for (const auto& [event, count] : by_event) counts += (counts.empty() ? "" : ", ") + std::to_string(count) + " " + event;
+    for (const auto& [event, count] : by_event)
+      counts += (counts.empty() ? "" : ", ") + std::to_string(count) + " " + event;
     std::printf("  email log: %zu rows%s%s\n", org.log.size(), counts.empty() ? "" : ": ", counts.c_str());
   } else {
     std::printf("  email log:\n");
   }
   for (std::size_t i = 0; !summary && i < org.log.size() && i < email_log_lines_max; ++i) {
     const salesforce::LogEntry& entry = org.log[i];
-    std::printf("    %s  %-13s %-24s %-18s %-10s %s\n", offset_and_clock(entry.at, start, true).c_str(), entry.email.c_str(), entry.recipient.c_str(),
-                std::string(to_string(entry.event)).c_str(), entry.path.c_str(), entry.detail.c_str());
+    std::printf("    %s  %-13s %-24s %-18s %-10s %s\n", offset_and_clock(entry.at, start, true).c_str(),
+                entry.email.c_str(), entry.recipient.c_str(), std::string(to_string(entry.event)).c_str(),
+                entry.path.c_str(), entry.detail.c_str());
   }
   if (!summary && org.log.size() > email_log_lines_max) {
-    std::printf("    ... %zu more entries (the salesforce.log events of the trace)\n", org.log.size() - email_log_lines_max);
+    std::printf("    ... %zu more entries (the salesforce.log events of the trace)\n",
+                org.log.size() - email_log_lines_max);
   }
   for (const auto& [address, contact] : org.bounced_contacts) {
-    std::printf("  bounced contact: %s (%s, email %s)\n", contact.contact.c_str(), contact.status.empty() ? "no status" : contact.status.c_str(),
-                contact.email.c_str());
+    std::printf("  bounced contact: %s (%s, email %s)\n", contact.contact.c_str(),
+                contact.status.empty() ? "no status" : contact.status.c_str(), contact.email.c_str());
   }
 }
 
@@ -81,14 +85,22 @@ nlohmann::json org_report(const salesforce::OrgState& org) {
   }
   nlohmann::json log = nlohmann::json::array();
   for (const salesforce::LogEntry& entry : org.log) {
-    log.push_back({{"at", format_iso8601(entry.at)}, {"email", entry.email}, {"to", entry.recipient},
-                   {"event", salesforce::to_string(entry.event)}, {"path", entry.path}, {"server", entry.server},
-                   {"attempt", entry.attempt}, {"tls", entry.tls}, {"tls_verified", entry.tls_verified},
-                   {"status", entry.status}, {"detail", entry.detail}});
+    log.push_back({{"at", format_iso8601(entry.at)},
+                   {"email", entry.email},
+                   {"to", entry.recipient},
+                   {"event", salesforce::to_string(entry.event)},
+                   {"path", entry.path},
+                   {"server", entry.server},
+                   {"attempt", entry.attempt},
+                   {"tls", entry.tls},
+                   {"tls_verified", entry.tls_verified},
+                   {"status", entry.status},
+                   {"detail", entry.detail}});
   }
   const salesforce::OrgCounters& counters = org.counters;
-  return {{"sends", counters.sends},         {"refused", counters.refused}, {"delivered", counters.delivered},
-          {"failed", counters.failed},       {"given_up", counters.given_up}, {"bounces", counters.bounces},
+  return {{"sends", counters.sends},         {"refused", counters.refused},
+          {"delivered", counters.delivered}, {"failed", counters.failed},
+          {"given_up", counters.given_up},   {"bounces", counters.bounces},
           {"bounced_contacts", bounced},     {"email_log", log}};
 }
 
@@ -104,10 +116,17 @@ nlohmann::json nodes_json(const sim::World& world) {
 nlohmann::json relay_outcomes_json(const scenario::RunObserver& observer) {
   nlohmann::json out = nlohmann::json::array();
   for (const scenario::RunObserver::RelayOutcome& outcome : observer.outcomes) {
-    out.push_back({{"at", format_iso8601(outcome.at)}, {"node", outcome.node}, {"queue_id", outcome.id}, {"to", outcome.rcpt},
-                   {"outcome", smtp::to_string(outcome.outcome)}, {"state", relay::to_string(outcome.state)},
-                   {"status", outcome.status}, {"relay", outcome.relay}, {"tls", outcome.tls},
-                   {"tls_verified", outcome.tls_verified}, {"reason", outcome.reason}});
+    out.push_back({{"at", format_iso8601(outcome.at)},
+                   {"node", outcome.node},
+                   {"queue_id", outcome.id},
+                   {"to", outcome.rcpt},
+                   {"outcome", smtp::to_string(outcome.outcome)},
+                   {"state", relay::to_string(outcome.state)},
+                   {"status", outcome.status},
+                   {"relay", outcome.relay},
+                   {"tls", outcome.tls},
+                   {"tls_verified", outcome.tls_verified},
+                   {"reason", outcome.reason}});
   }
   return out;
 }
@@ -134,12 +153,20 @@ nlohmann::json recipients_json(const scenario::RunObserver& observer) {
         last = outcome;
         if (!outcome->attempted) continue;
         attempts += 1;
-        hops.push_back({{"at", format_iso8601(outcome->at)}, {"outcome", smtp::to_string(outcome->outcome)}, {"status", outcome->status},
-                        {"relay", outcome->relay}, {"tls", outcome->tls}, {"tls_verified", outcome->tls_verified}, {"reason", outcome->reason}});
+        hops.push_back({{"at", format_iso8601(outcome->at)},
+                        {"outcome", smtp::to_string(outcome->outcome)},
+                        {"status", outcome->status},
+                        {"relay", outcome->relay},
+                        {"tls", outcome->tls},
+                        {"tls_verified", outcome->tls_verified},
+                        {"reason", outcome->reason}});
       }
       nlohmann::json dsns = nlohmann::json::array();
       for (const auto* dsn : notices[key]) {
-        dsns.push_back({{"at", format_iso8601(dsn->at)}, {"action", smtp::to_string(dsn->action)}, {"to", dsn->to}, {"queue_id", dsn->dsn}});
+        dsns.push_back({{"at", format_iso8601(dsn->at)},
+                        {"action", smtp::to_string(dsn->action)},
+                        {"to", dsn->to},
+                        {"queue_id", dsn->dsn}});
       }
       out.push_back({{"node", stored.node},
                      {"queue_id", stored.id},
@@ -162,14 +189,16 @@ nlohmann::json recipients_json(const scenario::RunObserver& observer) {
 void print_verdicts(const char* title, const std::vector<scenario::Verdict>& verdicts, bool colour, bool summary) {
   if (verdicts.empty()) return;
   if (summary) {
-    const auto passed = std::count_if(verdicts.begin(), verdicts.end(), [](const scenario::Verdict& verdict) { return verdict.passed; });
+    const auto passed = std::count_if(verdicts.begin(), verdicts.end(),
+                                      [](const scenario::Verdict& verdict) { return verdict.passed; });
     std::printf("\n%s: %zu of %zu passed\n", title, static_cast<std::size_t>(passed), verdicts.size());
   } else {
     std::printf("\n%s:\n", title);
   }
   for (const scenario::Verdict& verdict : verdicts) {
     if (summary && verdict.passed) continue;  // the failures, with their evidence
-    const char* mark = verdict.passed ? (colour ? "\033[32mok\033[0m  " : "ok  ") : (colour ? "\033[31mFAIL\033[0m" : "FAIL");
+    const char* mark =
+        verdict.passed ? (colour ? "\033[32mok\033[0m  " : "ok  ") : (colour ? "\033[31mFAIL\033[0m" : "FAIL");
     std::printf("  %s %s", mark, verdict.name.c_str());
     if (!verdict.passed) std::printf("\n       %s", verdict.message.c_str());
     std::printf("\n");
@@ -201,7 +230,8 @@ constexpr std::size_t piped_timeline_lines_max = 5000;
 // time and doubles while slices take under a tenth of a second, so a quiet stretch of days costs
 // few stops and a busy minute many. Slicing changes nothing in the run: the event loop stops
 // between two events and carries on from there (tests/cli/outputs compares digests).
-sim::World::RunOutcome run_with_progress(const std::string& path, scenario::LoadedWorld& loaded, std::optional<double> progress) {
+sim::World::RunOutcome run_with_progress(const std::string& path, scenario::LoadedWorld& loaded,
+                                         std::optional<double> progress) {
   sim::World& world = *loaded.world;
   if (!progress) return world.run_until(loaded.until);
   const Duration span = loaded.until - loaded.start;
@@ -220,9 +250,12 @@ sim::World::RunOutcome run_with_progress(const std::string& path, scenario::Load
     const double seconds = std::chrono::duration<double>(now - wall_start).count();
     const double done = static_cast<double>((limit - loaded.start).count()) / static_cast<double>(span.count());
     // What is left is a guess from the pace so far, and an upper bound: the world may go quiet sooner.
-    const std::string left = done >= 0.01 ? ", at most about " + std::to_string(static_cast<long long>(seconds / done - seconds)) + " s left" : "";
+    const std::string left =
+        done >= 0.01 ? ", at most about " + std::to_string(static_cast<long long>(seconds / done - seconds)) + " s left"
+                     : "";
     std::fprintf(stderr, "relaysim run: %s: virtual +%s of at most +%s (%.0f%%), %.1f s so far%s\n", path.c_str(),
-                 format_duration(limit - loaded.start).c_str(), format_duration(span).c_str(), done * 100, seconds, left.c_str());
+                 format_duration(limit - loaded.start).c_str(), format_duration(span).c_str(), done * 100, seconds,
+                 left.c_str());
   }
   return sim::World::RunOutcome::reached_limit;
 }
@@ -304,31 +337,34 @@ RanFile run_one(const std::string& path, const RunOptions& options, const std::s
 
   if (options.json) {
     // docs/result.schema.json describes this object; "schema" changes when a key changes meaning.
-    nlohmann::json report = {{"schema", 2},
-                             {"name", loaded.name},
-                             {"file", path},
-                             {"passed", result.passed()},
-                             {"seed", loaded.seed},
-                             {"digest", world.digest()},
-                             {"start", format_iso8601(loaded.start)},
-                             {"ended", quiescent ? "quiescent" : "until"},
-                             {"ended_at", format_iso8601(world.now())},
-                             {"virtual_time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()},
-                             {"recipients", recipients_json(observer)},
-                             {"relay_outcomes", relay_outcomes_json(observer)},
-                             {"events", world.events_executed()},
-                             {"trace_events", world.trace_events()},
-                             {"expectations", verdicts_json(result.expectations)},
-                             {"invariants", verdicts_json(result.invariants)},
-                             {"stats", stats_json(result.stats)},
-                             {"nodes", nodes_json(world)}};
+    nlohmann::json report = {
+        {"schema", 2},
+        {"name", loaded.name},
+        {"file", path},
+        {"passed", result.passed()},
+        {"seed", loaded.seed},
+        {"digest", world.digest()},
+        {"start", format_iso8601(loaded.start)},
+        {"ended", quiescent ? "quiescent" : "until"},
+        {"ended_at", format_iso8601(world.now())},
+        {"virtual_time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()},
+        {"recipients", recipients_json(observer)},
+        {"relay_outcomes", relay_outcomes_json(observer)},
+        {"events", world.events_executed()},
+        {"trace_events", world.trace_events()},
+        {"expectations", verdicts_json(result.expectations)},
+        {"invariants", verdicts_json(result.invariants)},
+        {"stats", stats_json(result.stats)},
+        {"nodes", nodes_json(world)}};
     for (const auto& [name, org] : loaded.orgs) report["salesforce"][name] = org_report(*org);
     ran.json = std::move(report);
   } else if (text) {
     bool summary = options.summary;
     if (!summary && timeline.overflowed()) {
-      std::printf("timeline: %zu lines, more than %zu for a pipe: the summary follows (--timeline prints it all, --trace FILE keeps every event)\n",
-                  timeline.lines(), piped_timeline_lines_max);
+      std::printf(
+          "timeline: %zu lines, more than %zu for a pipe: the summary follows (--timeline prints it all, --trace FILE "
+          "keeps every event)\n",
+          timeline.lines(), piped_timeline_lines_max);
       summary = true;
     }
     timeline.flush();
@@ -343,16 +379,21 @@ RanFile run_one(const std::string& path, const RunOptions& options, const std::s
       line += (line.empty() ? "" : ", ") + std::to_string(stats.*stat.value) + " " + std::string(stat.name);
     }
     std::printf("\nstats: %s\n", line.c_str());
-    std::printf("%s after %s of virtual time: %llu events, %llu trace events\n", ended, format_duration(elapsed).c_str(),
-                static_cast<unsigned long long>(world.events_executed()), static_cast<unsigned long long>(world.trace_events()));
+    std::printf("%s after %s of virtual time: %llu events, %llu trace events\n", ended,
+                format_duration(elapsed).c_str(), static_cast<unsigned long long>(world.events_executed()),
+                static_cast<unsigned long long>(world.trace_events()));
     std::printf("%s\n", result.passed() ? "PASSED" : "FAILED");
     std::printf("digest: %s\n", world.digest().c_str());
   } else if (options.trace_path != "-") {
     for (const scenario::Verdict& verdict : result.expectations) {
-      if (!verdict.passed) std::fprintf(stderr, "%s: expectation failed: %s: %s\n", path.c_str(), verdict.name.c_str(), verdict.message.c_str());
+      if (!verdict.passed)
+        std::fprintf(stderr, "%s: expectation failed: %s: %s\n", path.c_str(), verdict.name.c_str(),
+                     verdict.message.c_str());
     }
     for (const scenario::Verdict& verdict : result.invariants) {
-      if (!verdict.passed) std::fprintf(stderr, "%s: invariant broken: %s: %s\n", path.c_str(), verdict.name.c_str(), verdict.message.c_str());
+      if (!verdict.passed)
+        std::fprintf(stderr, "%s: invariant broken: %s: %s\n", path.c_str(), verdict.name.c_str(),
+                     verdict.message.c_str());
     }
     if (options.label_digests) std::printf("%s: ", path.c_str());
     std::printf("digest: %s\n", world.digest().c_str());
@@ -366,20 +407,26 @@ cxxopts::Options run_options() {
   cxxopts::Options parser("relaysim run", "Run worlds in virtual time and print what happened.");
   parser.add_options()("seed", "override the file's seed", cxxopts::value<std::uint64_t>())(
       "trace", "write the trace as JSON Lines to this file ('-' for standard output)", cxxopts::value<std::string>())(
-      "junit", "write JUnit XML to this file: one test case per expectation and invariant", cxxopts::value<std::string>())(
-      "report", "write a self-contained HTML report to this file; with several files, a page each and an index into this directory",
-      cxxopts::value<std::string>())(
-      "format", "text, json (one object; an array of them for several files) or jsonl (an object per line, a line per file)",
+      "junit", "write JUnit XML to this file: one test case per expectation and invariant",
+      cxxopts::value<std::string>())("report",
+                                     "write a self-contained HTML report to this file; with several files, a page each "
+                                     "and an index into this directory",
+                                     cxxopts::value<std::string>())(
+      "format",
+      "text, json (one object; an array of them for several files) or jsonl (an object per line, a line per file)",
       cxxopts::value<std::string>()->default_value("text"))(
       "summary", "text without the timeline: nodes, email log counts, failed verdicts with their evidence, stats")(
       "timeline", "print the whole timeline even into a pipe (by default a pipe gets the summary past 5000 lines)")(
-      "color", "colour the text: auto (a terminal, and NO_COLOR unset), always or never", cxxopts::value<std::string>()->default_value("auto"))(
-      "progress", "say on stderr how far a long run is, every SECONDS (5 when not given; the default when stderr is a terminal)",
+      "color", "colour the text: auto (a terminal, and NO_COLOR unset), always or never",
+      cxxopts::value<std::string>()->default_value("auto"))(
+      "progress",
+      "say on stderr how far a long run is, every SECONDS (5 when not given; the default when stderr is a terminal)",
       cxxopts::value<double>()->implicit_value("5"), "SECONDS")(
-      "dialogue", "trace every SMTP command and reply, at both ends of each session (the report shows each session's dialogue; the digest "
-                  "changes with it)")(
-      "quiet", "print only the digest (\"FILE: digest: ...\" for each of several files)")("h,help", "show this help")("files", "world files",
-                                                                     cxxopts::value<std::vector<std::string>>());
+      "dialogue",
+      "trace every SMTP command and reply, at both ends of each session (the report shows each session's dialogue; the "
+      "digest "
+      "changes with it)")("quiet", "print only the digest (\"FILE: digest: ...\" for each of several files)")(
+      "h,help", "show this help")("files", "world files", cxxopts::value<std::vector<std::string>>());
   parser.parse_positional({"files"});
   parser.positional_help("FILE...");
   return parser;
@@ -403,7 +450,8 @@ int run_command(int argc, char** argv) {
     options.dialogue = parsed.count("dialogue") > 0;
     options.summary = parsed.count("summary") > 0;
     options.timeline = parsed.count("timeline") > 0;
-    if (options.summary && options.timeline) throw cxxopts::exceptions::exception("--summary and --timeline contradict each other");
+    if (options.summary && options.timeline)
+      throw cxxopts::exceptions::exception("--summary and --timeline contradict each other");
     options.colour = colour_wanted(parsed["color"].as<std::string>());
     if (parsed.count("progress")) {
       options.progress = parsed["progress"].as<double>();
@@ -431,21 +479,25 @@ int run_command(int argc, char** argv) {
   }
   // --report: a file for one scenario; a directory (named with a trailing '/', or already one)
   // for several - a page each, and an index.
-  const bool report_directory = !options.report_path.empty() &&
-                                (files.size() > 1 || options.report_path.ends_with('/') || std::filesystem::is_directory(options.report_path));
-  const std::string report_index = report_directory ? (std::filesystem::path(options.report_path) / "index.html").string() : "";
+  const bool report_directory =
+      !options.report_path.empty() &&
+      (files.size() > 1 || options.report_path.ends_with('/') || std::filesystem::is_directory(options.report_path));
+  const std::string report_index =
+      report_directory ? (std::filesystem::path(options.report_path) / "index.html").string() : "";
   std::vector<std::string> report_paths(files.size(), report_directory ? std::string() : options.report_path);
   if (report_directory) {
     std::error_code error;
     std::filesystem::create_directories(options.report_path, error);
     if (error) {
-      std::fprintf(stderr, "relaysim run: --report %s: cannot make the directory: %s\n", options.report_path.c_str(), error.message().c_str());
+      std::fprintf(stderr, "relaysim run: --report %s: cannot make the directory: %s\n", options.report_path.c_str(),
+                   error.message().c_str());
       return 2;
     }
     std::set<std::string> taken{"index"};
     for (std::size_t i = 0; i < files.size(); ++i) {
       std::string stem = std::filesystem::path(files[i]).stem().string();
-      for (int n = 2; taken.contains(stem); ++n) stem = std::filesystem::path(files[i]).stem().string() + "-" + std::to_string(n);
+      for (int n = 2; taken.contains(stem); ++n)
+        stem = std::filesystem::path(files[i]).stem().string() + "-" + std::to_string(n);
       taken.insert(stem);
       report_paths[i] = (std::filesystem::path(options.report_path) / (stem + ".html")).string();
     }

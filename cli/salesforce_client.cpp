@@ -30,18 +30,20 @@ void print_log_entry(const salesforce::LogEntry& entry) {
   std::string via = entry.path.empty() ? "" : "via " + entry.path;
   if (!entry.server.empty()) via += (via.empty() ? "" : " ") + entry.server;
   if (entry.tls) via += entry.tls_verified ? ", TLS verified" : ", TLS";
-  std::printf("%s  %-10s  %-28s  %-18s  attempt %d  %s%s%s\n", format_iso8601(entry.at).c_str(), entry.email.c_str(), entry.recipient.c_str(),
-              std::string(to_string(entry.event)).c_str(), entry.attempt, via.c_str(), entry.detail.empty() ? "" : ": ", entry.detail.c_str());
+  std::printf("%s  %-10s  %-28s  %-18s  attempt %d  %s%s%s\n", format_iso8601(entry.at).c_str(), entry.email.c_str(),
+              entry.recipient.c_str(), std::string(to_string(entry.event)).c_str(), entry.attempt, via.c_str(),
+              entry.detail.empty() ? "" : ": ", entry.detail.c_str());
   std::fflush(stdout);
 }
 
 }  // namespace
 
 cxxopts::Options salesforce_options() {
-  cxxopts::Options parser("relaysim salesforce",
-                          "a Salesforce org sending through a real relay (docs/real-mode.md)\n"
-                          "  relaysim salesforce --config org.json send --from A --to B[,C...] [--subject S] [--count N]\n"
-                          "  relaysim salesforce --config org.json test-deliverability --to A\n");
+  cxxopts::Options parser(
+      "relaysim salesforce",
+      "a Salesforce org sending through a real relay (docs/real-mode.md)\n"
+      "  relaysim salesforce --config org.json send --from A --to B[,C...] [--subject S] [--count N]\n"
+      "  relaysim salesforce --config org.json test-deliverability --to A\n");
   parser.add_options()("config", "the org's configuration file (JSON)", cxxopts::value<std::string>())(
       "action", "send or test-deliverability", cxxopts::value<std::string>())(
       "from", "the sender (a user's or an org-wide address)", cxxopts::value<std::string>()->default_value(""))(
@@ -49,8 +51,9 @@ cxxopts::Options salesforce_options() {
       "subject", "the subject", cxxopts::value<std::string>()->default_value("Test message"))(
       "body", "the text", cxxopts::value<std::string>()->default_value("This is a test message."))(
       "count", "how many emails", cxxopts::value<int>()->default_value("1"))(
-      "category", "single, mass, workflow, flow, apex or system", cxxopts::value<std::string>()->default_value("single"))(
-      "wait", "seconds to wait for outcomes, retries included", cxxopts::value<int>()->default_value("60"))(
+      "category", "single, mass, workflow, flow, apex or system",
+      cxxopts::value<std::string>()->default_value("single"))("wait", "seconds to wait for outcomes, retries included",
+                                                              cxxopts::value<int>()->default_value("60"))(
       "log", "the node's own log (Postfix-like lines) here", cxxopts::value<std::string>()->default_value("/dev/null"))(
       "h,help", "this help");
   parser.parse_positional({"action"});
@@ -76,13 +79,15 @@ int salesforce_command(int argc, char** argv) {
     if (!parsed.count("action")) throw cxxopts::exceptions::exception("send or test-deliverability is required");
     config_path = parsed["config"].as<std::string>();
     action = parsed["action"].as<std::string>();
-    if (action != "send" && action != "test-deliverability") throw cxxopts::exceptions::exception("unknown action '" + action + "'");
+    if (action != "send" && action != "test-deliverability")
+      throw cxxopts::exceptions::exception("unknown action '" + action + "'");
     std::string list = parsed["to"].as<std::string>();
     for (std::size_t at = 0; !list.empty();) {
       const std::size_t comma = list.find(',', at);
       const std::string item = list.substr(at, comma - at);
       auto parsed_to = mailbox(item);
-      if (!parsed_to) throw cxxopts::exceptions::exception("--to: '" + item + "' is not an address such as ann@example.com");
+      if (!parsed_to)
+        throw cxxopts::exceptions::exception("--to: '" + item + "' is not an address such as ann@example.com");
       to.push_back(*parsed_to);
       if (comma == std::string::npos) break;
       at = comma + 1;
@@ -94,18 +99,21 @@ int salesforce_command(int argc, char** argv) {
     }
     subject = parsed["subject"].as<std::string>();
     body = parsed["body"].as<std::string>();
-    if (subject.find_first_of("\r\n") != std::string::npos) throw cxxopts::exceptions::exception("--subject: one line of text");
+    if (subject.find_first_of("\r\n") != std::string::npos)
+      throw cxxopts::exceptions::exception("--subject: one line of text");
     count = parsed["count"].as<int>();
     if (count < 1 || count > 100'000) throw cxxopts::exceptions::exception("--count: 1 to 100000");
     category_name = parsed["category"].as<std::string>();
-    if (!salesforce::category_named(category_name)) throw cxxopts::exceptions::exception("--category: single, mass, workflow, flow, apex or system");
+    if (!salesforce::category_named(category_name))
+      throw cxxopts::exceptions::exception("--category: single, mass, workflow, flow, apex or system");
     wait_seconds = parsed["wait"].as<int>();
     log_path = parsed["log"].as<std::string>();
   } catch (const cxxopts::exceptions::exception& error) {
     return option_error("salesforce", error, argc, argv);
   }
 
-  auto loaded = load_server_config<scenario::OrgClientConfig>("salesforce", config_path, scenario::load_org_client_config);
+  auto loaded =
+      load_server_config<scenario::OrgClientConfig>("salesforce", config_path, scenario::load_org_client_config);
   if (!loaded) return 2;
   const scenario::OrgClientConfig& config = loaded->first;
   const RealTls& tls = loaded->second;
@@ -148,7 +156,9 @@ int salesforce_command(int argc, char** argv) {
   };
   const auto finished = [&] {
     print_new();
-    if (state.traffic_started < org_config.traffic.size() || state.tests_started < org_config.deliverability_tests.size()) return false;
+    if (state.traffic_started < org_config.traffic.size() ||
+        state.tests_started < org_config.deliverability_tests.size())
+      return false;
     for (const salesforce::Envelope& envelope : state.envelopes) {
       if (!envelope.done) return false;
     }
@@ -157,10 +167,12 @@ int salesforce_command(int argc, char** argv) {
   bool interrupted = false;
   runtime.on_signal(SIGINT, [&] { interrupted = true; });
   runtime.on_signal(SIGTERM, [&] { interrupted = true; });
-  const bool done = runtime.run_until([&] { return finished() || interrupted; }, std::chrono::seconds(wait_seconds)) && !interrupted;
+  const bool done =
+      runtime.run_until([&] { return finished() || interrupted; }, std::chrono::seconds(wait_seconds)) && !interrupted;
   print_new();
   for (const salesforce::DeliverabilityResult& result : state.deliverability) {
-    std::printf("test deliverability: range %s: sent from %s, email %s\n", result.range.c_str(), result.source.c_str(), result.email.c_str());
+    std::printf("test deliverability: range %s: sent from %s, email %s\n", result.range.c_str(), result.source.c_str(),
+                result.email.c_str());
   }
   const salesforce::OrgCounters& counters = state.counters;
   std::printf("sends %llu, refused %llu, recipients %llu, delivered %llu, failed %llu, given up %llu%s\n",
@@ -170,7 +182,8 @@ int salesforce_command(int argc, char** argv) {
               done ? "" : ", still retrying when the wait ended");
   node.reset();
   io.reset();
-  const bool all_delivered = done && counters.refused == 0 && counters.delivered == counters.recipients && counters.recipients > 0;
+  const bool all_delivered =
+      done && counters.refused == 0 && counters.delivered == counters.recipients && counters.recipients > 0;
   return all_delivered ? 0 : 1;
 }
 

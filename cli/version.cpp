@@ -1,10 +1,10 @@
 #include "cli/commands.hpp"
 
+#include <idn2.h>
+#include <openssl/crypto.h>
 #include <boost/version.hpp>
 #include <cxxopts.hpp>
-#include <idn2.h>
 #include <nlohmann/json.hpp>
-#include <openssl/crypto.h>
 
 #include <cstdio>
 #include <string>

@@ -139,21 +139,21 @@ class LineClient final : public io::Node {
   void connect(io::Address address) {
     io::ConnectOptions options;
     options.timeout = config_.connect_timeout;
-    pending_ = io_.connect({address, config_.port}, options,
-                           [this](io::Result<std::unique_ptr<io::Connection>> result) {
-                             if (!result) {
-                               fail(std::string(io::to_string(result.error().code)));
-                               return;
-                             }
-                             connection_ = std::move(result).value();
-                             connection_->on_receive([this](std::string_view bytes) { receive(bytes); });
-                             connection_->on_close([this](io::CloseReason reason) {
-                               connection_.reset();
-                               fail("connection " + std::string(io::to_string(reason)));
-                             });
-                             backoff_ = Duration(0);
-                             send_line();
-                           });
+    pending_ =
+        io_.connect({address, config_.port}, options, [this](io::Result<std::unique_ptr<io::Connection>> result) {
+          if (!result) {
+            fail(std::string(io::to_string(result.error().code)));
+            return;
+          }
+          connection_ = std::move(result).value();
+          connection_->on_receive([this](std::string_view bytes) { receive(bytes); });
+          connection_->on_close([this](io::CloseReason reason) {
+            connection_.reset();
+            fail("connection " + std::string(io::to_string(reason)));
+          });
+          backoff_ = Duration(0);
+          send_line();
+        });
   }
 
   void send_line() {

@@ -25,11 +25,11 @@ struct LineClientConfig {
   std::string server;  // DNS name with an A record
   std::uint16_t port = 7;
   int lines = 10;
-  Duration interval = std::chrono::milliseconds(500);       // pause between answered lines
-  Duration reply_timeout = std::chrono::seconds(2);          // per line
+  Duration interval = std::chrono::milliseconds(500);  // pause between answered lines
+  Duration reply_timeout = std::chrono::seconds(2);    // per line
   Duration connect_timeout = std::chrono::seconds(3);
-  Duration backoff_first = std::chrono::milliseconds(500);   // doubles per failure...
-  Duration backoff_max = std::chrono::seconds(8);            // ...up to this
+  Duration backoff_first = std::chrono::milliseconds(500);  // doubles per failure...
+  Duration backoff_max = std::chrono::seconds(8);           // ...up to this
 };
 
 std::unique_ptr<io::Node> make_line_server(io::Io& io, LineServerConfig config);

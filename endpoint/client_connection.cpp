@@ -16,10 +16,9 @@ ClientConnection::ClientConnection(io::Io& io, io::Endpoint remote, std::string 
   connecting_ = io_.connect(remote_, options, [this](io::Result<std::unique_ptr<io::Connection>> result) {
     if (!result) {
       io_.trace("smtp.client.connect_failed", {{"to", remote_.to_string()}, {"error", result.error().detail}});
-      const smtp::ClientEvent failed =
-          smtp::client_event::Failed{smtp::Stage::connect, std::nullopt, "connect to " + remote_.to_string() + ": " +
-                                                                             std::string(io::to_string(result.error().code)),
-                                     false};
+      const smtp::ClientEvent failed = smtp::client_event::Failed{
+          smtp::Stage::connect, std::nullopt,
+          "connect to " + remote_.to_string() + ": " + std::string(io::to_string(result.error().code)), false};
       if (!stop_and_deliver([&] { on_event_(*this, failed); })) return;
       on_event_(*this, smtp::client_event::Closed{"not connected"});
       return;
@@ -30,7 +29,8 @@ ClientConnection::ClientConnection(io::Io& io, io::Endpoint remote, std::string 
 
 void ClientConnection::connected(std::unique_ptr<io::Connection> connection) {
   connection_ = std::move(connection);
-  io_.trace("smtp.client.connected", {{"conn", connection_->id()}, {"to", remote_.to_string()}, {"name", server_name_}});
+  io_.trace("smtp.client.connected",
+            {{"conn", connection_->id()}, {"to", remote_.to_string()}, {"name", server_name_}});
   connection_->on_receive([this](std::string_view bytes) { receive(bytes); });
   connection_->on_close([this](io::CloseReason reason) {
     session_.connection_lost(io_.now(), io::to_string(reason));
@@ -60,12 +60,13 @@ void ClientConnection::receive(std::string_view bytes) {
     if (tls_->state() == tls::Engine::State::established && !session_.tls().active) {
       const tls::SessionInfo& info = tls_->info();
       io_.trace("smtp.client.tls", {{"to", remote_.to_string()},
-                                   {"version", info.version},
-                                   {"cipher", info.cipher},
-                                   {"peer", info.peer_subject},
-                                   {"verified", info.peer_verified},
-                                   {"verify_error", info.verify_error}});
-      transcript_ += "-- TLS " + info.version + " " + info.cipher + (info.peer_verified ? " verified" : " unverified: " + info.verify_error) + "\n";
+                                    {"version", info.version},
+                                    {"cipher", info.cipher},
+                                    {"peer", info.peer_subject},
+                                    {"verified", info.peer_verified},
+                                    {"verify_error", info.verify_error}});
+      transcript_ += "-- TLS " + info.version + " " + info.cipher +
+                     (info.peer_verified ? " verified" : " unverified: " + info.verify_error) + "\n";
       session_.tls_started(io_.now(), {true, info.version, info.cipher, info.peer_subject, info.peer_verified});
     }
     const std::string plaintext = tls_->take_plaintext();
@@ -86,7 +87,8 @@ void ClientConnection::flush() {
   const std::string_view output = session_.output();
   const std::size_t content = std::min(session_.content_offset(), output.size());
   note("C: ", output.substr(0, content));
-  if (content < output.size()) note_content("C: ", output.substr(content), output.size() - content - std::string_view(".\r\n").size());
+  if (content < output.size())
+    note_content("C: ", output.substr(content), output.size() - content - std::string_view(".\r\n").size());
   send_plaintext(output);
   session_.clear_output();
 }

@@ -46,12 +46,15 @@ class DriverCore {
   // transcript, and a trace event each when the dialogue is traced. Credentials reach neither:
   // AUTH's initial response and the client's answers to the server's 334 challenges are
   // "[credentials hidden]".
-  void note(std::string_view direction, std::string_view bytes) { note_lines(direction, bytes, keep_transcript_, io_.traces_dialogue()); }
+  void note(std::string_view direction, std::string_view bytes) {
+    note_lines(direction, bytes, keep_transcript_, io_.traces_dialogue());
+  }
   // Message content: into the transcript as it is (a client's; a server keeps its size), and into
   // a traced dialogue as its size only, "[N bytes of message content]", then the final ".".
   void note_content(std::string_view direction, std::string_view content, std::uint64_t bytes) {
     if (keep_transcript_) append_transcript(transcript_, direction, content);
-    note_lines(direction, "[" + std::to_string(bytes) + " bytes of message content]\r\n.\r\n", false, io_.traces_dialogue());
+    note_lines(direction, "[" + std::to_string(bytes) + " bytes of message content]\r\n.\r\n", false,
+               io_.traces_dialogue());
   }
   void note_lines(std::string_view direction, std::string_view bytes, bool transcript, bool dialogue) {
     dialogue = dialogue && connection_;
@@ -66,10 +69,14 @@ class DriverCore {
       std::string hidden;
       if (from_client) line = without_credentials(line, hidden);
       credentials_next_ = !from_client && line.starts_with("334");
-      if (transcript && transcript_.size() <= transcript_bytes_max) transcript_.append(direction).append(line).append("\n");
+      if (transcript && transcript_.size() <= transcript_bytes_max)
+        transcript_.append(direction).append(line).append("\n");
       if (dialogue) {
-        io_.observe(events::DialogueLine{
-            .conn = connection_->id(), .peer = connection_->peer_endpoint(), .from_client = from_client, .sent = from_client == client_side_, .line = line});
+        io_.observe(events::DialogueLine{.conn = connection_->id(),
+                                         .peer = connection_->peer_endpoint(),
+                                         .from_client = from_client,
+                                         .sent = from_client == client_side_,
+                                         .line = line});
       }
     }
   }

@@ -18,8 +18,8 @@ struct DialogueLine {
   std::uint64_t conn = 0;
   const io::Endpoint& peer;  // the other end, as this node sees it
   bool from_client = true;
-  bool sent = true;          // this node sent it (else received it): both ends of a session trace it
-  std::string_view line;     // without its CRLF
+  bool sent = true;       // this node sent it (else received it): both ends of a session trace it
+  std::string_view line;  // without its CRLF
 
   void write(io::TraceFieldList& fields) const;
 };

@@ -88,7 +88,8 @@ void ServerConnection::read(std::string_view bytes) {
   const std::uint64_t before = session_.content_bytes_read();
   session_.receive(io_.now(), bytes);
   const auto consumed = static_cast<std::size_t>(session_.content_bytes_read() - before);
-  const std::size_t content = std::min(consumed > held_back ? consumed - held_back : 0, bytes.size());  // of these bytes
+  const std::size_t content =
+      std::min(consumed > held_back ? consumed - held_back : 0, bytes.size());  // of these bytes
   content_in_transcript_ += consumed;
   if (session_.receiving_content()) return;
   if (session_.closed()) {
@@ -245,7 +246,8 @@ void ServerConnection::regulate() {
 void ServerConnection::send_failed(std::string_view error) {
   if (finished_) return;
   // The owner logs it: a reply that could not be sent ends the session, and says so.
-  smtp::ServerEvent lost = smtp::server_event::Violation{"reply not sent (" + std::string(error) + "): connection reset"};
+  smtp::ServerEvent lost =
+      smtp::server_event::Violation{"reply not sent (" + std::string(error) + "): connection reset"};
   const std::shared_ptr<bool> alive = alive_;
   on_event_(*this, lost);
   if (!*alive) return;

@@ -2,20 +2,20 @@
 
 #include <algorithm>
 #include <array>
-#include <set>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <streambuf>
 
+#include "fake_mx/events.hpp"
+#include "fake_salesforce/events.hpp"
+#include "io/address.hpp"
 #include "rapidcheck/detail/Configuration.h"
 #include "rapidcheck/detail/TestListenerAdapter.h"
-#include "fake_mx/events.hpp"
-#include "io/address.hpp"
-#include "fake_salesforce/events.hpp"
 #include "relay/events.hpp"
-#include "sim/events.hpp"
 #include "scenario/verdicts.hpp"
 #include "scenario/world_file.hpp"
+#include "sim/events.hpp"
 #include "smtp/dsn.hpp"
 
 namespace relaysim::explore {
@@ -38,7 +38,8 @@ const rc::detail::Configuration& quiet_configuration() {
     }
     int sync() override { return target->pubsync(); }  // a line goes on only once it is whole
     void pass_line() {
-      if (!line.starts_with("Using configuration:")) target->sputn(line.data(), static_cast<std::streamsize>(line.size()));
+      if (!line.starts_with("Using configuration:"))
+        target->sputn(line.data(), static_cast<std::streamsize>(line.size()));
       line.clear();
       target->pubsync();
     }
@@ -83,7 +84,8 @@ class CoverageSink final : public sim::TraceSink {
  public:
   explicit CoverageSink(Coverage& coverage) : coverage_(coverage) {}
   void on_event(const io::TraceEvent& event, std::string_view) override {
-    if (const auto* e = event.as<fake_mx::events::Greylisted>(); e && e->verdict == fake_mx::GreylistVerdict::passed) count("greylist passed");
+    if (const auto* e = event.as<fake_mx::events::Greylisted>(); e && e->verdict == fake_mx::GreylistVerdict::passed)
+      count("greylist passed");
     if (const auto* e = event.as<relay::events::RecipientSettled>()) {
       const relay::RecipientOutcome& outcome = e->outcome;
       if (e->status == "4.4.7") count("expired (4.4.7)");
@@ -106,15 +108,19 @@ class CoverageSink final : public sim::TraceSink {
     }
     if (const auto* e = event.as<relay::events::Stored>()) {
       const auto& recipients = e->message.recipients;
-      if (std::any_of(recipients.begin(), recipients.end(), [](const auto& r) { return r.recipient.dsn.notify_given; })) count("NOTIFY given");
+      if (std::any_of(recipients.begin(), recipients.end(), [](const auto& r) { return r.recipient.dsn.notify_given; }))
+        count("NOTIFY given");
     }
     if (const auto* e = event.as<relay::events::Connecting>(); e && e->plaintext_fallback) count("plaintext fallback");
-    if (const auto* e = event.as<relay::events::Recovered>(); e && e->messages > 0) count("queue recovered after a crash");
+    if (const auto* e = event.as<relay::events::Recovered>(); e && e->messages > 0)
+      count("queue recovered after a crash");
     if (event.as<sim::events::ProcessCrashed>() != nullptr) {
       count("crash");
-      if (last_queue_write_ && event.time - *last_queue_write_ <= std::chrono::milliseconds(5)) count("crash within 5 ms of a queue write");
+      if (last_queue_write_ && event.time - *last_queue_write_ <= std::chrono::milliseconds(5))
+        count("crash within 5 ms of a queue write");
     }
-    if (event.as<relay::events::Stored>() != nullptr || event.as<relay::events::OutcomesRecorded>() != nullptr) last_queue_write_ = event.time;
+    if (event.as<relay::events::Stored>() != nullptr || event.as<relay::events::OutcomesRecorded>() != nullptr)
+      last_queue_write_ = event.time;
     if (event.kind == "smtp.client.tls_failed") count("TLS handshake failed");
     if (const auto* e = event.as<salesforce::events::EmailLogged>()) {
       if (e->entry.event == salesforce::EmailLogEvent::given_up) count("Salesforce gave up");
@@ -142,10 +148,16 @@ json mx_rule() {
     case 0: return {{"stage", "rcpt"}, {"reply", "451 4.3.0 Try again later"}, {"times", pick(1, 3)}};
     case 1: return {{"stage", "mail"}, {"reply", "421 4.7.0 Too busy, try later"}, {"times", pick(1, 2)}};
     case 2: return {{"stage", "end_of_data"}, {"drop", maybe(50) ? "after_storing" : "before_storing"}, {"times", 1}};
-    case 3: return {{"stage", "rcpt"}, {"match", {{"recipient", "bob@dest.example"}}}, {"reply", "552 5.2.2 Mailbox full"}};
-    case 4: return {{"stage", "rcpt"}, {"match", {{"recipient", "carol@dest.example"}}}, {"reply", "450 4.2.1 Mailbox busy"}, {"times", pick(1, 3)}};
+    case 3:
+      return {{"stage", "rcpt"}, {"match", {{"recipient", "bob@dest.example"}}}, {"reply", "552 5.2.2 Mailbox full"}};
+    case 4:
+      return {{"stage", "rcpt"},
+              {"match", {{"recipient", "carol@dest.example"}}},
+              {"reply", "450 4.2.1 Mailbox busy"},
+              {"times", pick(1, 3)}};
     default:
-      return {{"stage", "end_of_data"}, {"match", {{"recipient", "carol@dest.example"}}},
+      return {{"stage", "end_of_data"},
+              {"match", {{"recipient", "carol@dest.example"}}},
               {"bounce_later", {{"after", "10m"}, {"status", "5.1.1"}}}};
   }
 }
@@ -155,11 +167,24 @@ json fault(int mx_count) {
   const int length = pick(5, 240);
   const std::string mx = "mx" + std::to_string(pick(1, mx_count)) + ".dest.example";
   switch (pick(0, 4)) {
-    case 0: return {{"kind", "refuse"}, {"destination", mx}, {"from", minutes(from)}, {"until", minutes(from + length)}};
-    case 1: return {{"kind", "dns"}, {"name", "dest.example"}, {"type", "MX"}, {"error", "servfail"}, {"from", minutes(from)}, {"until", minutes(from + length)}};
-    case 2: return {{"kind", "tls"}, {"destination", "relay.acme.example"}, {"from", minutes(from)}, {"until", minutes(from + length)}};
-    case 3: return {{"kind", "black_hole"}, {"destination", mx}, {"from", minutes(from)}, {"until", minutes(from + length)}};
-    default: return {{"kind", "disk"}, {"node", "relay"}, {"error", "EIO"}, {"from", minutes(from)}, {"until", minutes(from + std::min(length, 30))}};
+    case 0:
+      return {{"kind", "refuse"}, {"destination", mx}, {"from", minutes(from)}, {"until", minutes(from + length)}};
+    case 1:
+      return {{"kind", "dns"},       {"name", "dest.example"}, {"type", "MX"},
+              {"error", "servfail"}, {"from", minutes(from)},  {"until", minutes(from + length)}};
+    case 2:
+      return {{"kind", "tls"},
+              {"destination", "relay.acme.example"},
+              {"from", minutes(from)},
+              {"until", minutes(from + length)}};
+    case 3:
+      return {{"kind", "black_hole"}, {"destination", mx}, {"from", minutes(from)}, {"until", minutes(from + length)}};
+    default:
+      return {{"kind", "disk"},
+              {"node", "relay"},
+              {"error", "EIO"},
+              {"from", minutes(from)},
+              {"until", minutes(from + std::min(length, 30))}};
   }
 }
 
@@ -177,7 +202,8 @@ GeneratedScenario generate() {
   world["seed"] = pick(1, 1000);
   world["start"] = "2026-03-02T09:00:00Z";
   world["network"] = {{"latency", "20ms"}};
-  world["hosts"] = {{"sfdc-mta", {{"addresses", {"13.108.0.10"}}}}, {"relay.acme.example", {{"addresses", {"198.51.100.10"}}}}};
+  world["hosts"] = {{"sfdc-mta", {{"addresses", {"13.108.0.10"}}}},
+                    {"relay.acme.example", {{"addresses", {"198.51.100.10"}}}}};
   world["tls"] = {{"ca", {{"authority", true}}}, {"relay-cert", {{"issuer", "ca"}, {"names", {"relay.acme.example"}}}}};
 
   // The recipients' domain: one to three MX hosts with preferences.
@@ -207,7 +233,8 @@ GeneratedScenario generate() {
     }
     if (maybe(20)) behaviour["limits"] = {{"messages_per_client", pick(1, 5)}, {"window", "1m"}};
     if (maybe(10)) behaviour["limits"]["connections_per_client"] = pick(1, 2);
-    const std::vector<json> rules = *rc::gen::resize(rules_max, rc::gen::container<std::vector<json>>(rc::gen::exec(mx_rule)));
+    const std::vector<json> rules =
+        *rc::gen::resize(rules_max, rc::gen::container<std::vector<json>>(rc::gen::exec(mx_rule)));
     if (!rules.empty()) behaviour["rules"] = rules;
     world["nodes"]["mx" + std::to_string(i)]["host"] = name;
     world["nodes"]["mx" + std::to_string(i)]["type"] = "fake_mx";
@@ -229,7 +256,8 @@ GeneratedScenario generate() {
   const bool null_mx_listens = other == 2 && maybe(50);
   if (other == 1 || null_mx_listens) {
     world["hosts"]["other.example"] = {{"addresses", {"192.0.2.50"}}};
-    world["nodes"]["other-mx"] = {{"host", "other.example"}, {"type", "fake_mx"}, {"behaviour", {{"hostname", "other.example"}}}};
+    world["nodes"]["other-mx"] = {
+        {"host", "other.example"}, {"type", "fake_mx"}, {"behaviour", {{"hostname", "other.example"}}}};
   }
   if (other == 2) world["dns"]["other.example"] = {{"MX", {{0, "."}}}};
   if (null_mx_listens) world["dns"]["other.example"]["A"] = {"192.0.2.50"};
@@ -250,7 +278,9 @@ GeneratedScenario generate() {
                  {"bounce_queue_lifetime", lifetime},
                  {"smtp_tls_security_level", one_of<std::string>({"may", "none", "encrypt", "verify"})}};
   if (maybe(30)) config["delay_warning_time"] = "30m";
-  world["nodes"]["relay"] = {{"host", "relay.acme.example"}, {"type", "relay"}, {"tls", {{"certificate", "relay-cert"}, {"trust", {"ca"}}}},
+  world["nodes"]["relay"] = {{"host", "relay.acme.example"},
+                             {"type", "relay"},
+                             {"tls", {{"certificate", "relay-cert"}, {"trust", {"ca"}}}},
                              {"config", config}};
 
   // The Salesforce org and its traffic.
@@ -266,24 +296,29 @@ GeneratedScenario generate() {
     return priority;
   };
   json filters = json::array();
-  filters.push_back({{"sender", one_of<std::string>({"acme.example", "*", "acme.example, *.acme.example"})}, {"relay", "corp"},
+  filters.push_back({{"sender", one_of<std::string>({"acme.example", "*", "acme.example, *.acme.example"})},
+                     {"relay", "corp"},
                      {"priority", take_priority()}});
   for (int extra = pick(0, 2); extra > 0; --extra) {
-    filters.push_back({{"sender", one_of<std::string>({"*.acme.example", "mkt.acme.example", "acme.example", "other.example", "*"})},
-                       {"recipient", one_of<std::string>({"*", "dest.example", "*.example", "other.example"})},
-                       {"relay", one_of<std::string>({"corp-backup", "corp"})},
-                       {"priority", take_priority()},
-                       {"active", !maybe(25)}});
+    filters.push_back(
+        {{"sender", one_of<std::string>({"*.acme.example", "mkt.acme.example", "acme.example", "other.example", "*"})},
+         {"recipient", one_of<std::string>({"*", "dest.example", "*.example", "other.example"})},
+         {"relay", one_of<std::string>({"corp-backup", "corp"})},
+         {"priority", take_priority()},
+         {"active", !maybe(25)}});
   }
-  json org = {{"relays", {{{"name", "corp"}, {"host", "relay.acme.example"}, {"port", 587}, {"tls", tls_setting}},
-                          {{"name", "corp-backup"}, {"host", "relay.acme.example"}, {"port", 587}, {"tls", tls_setting}}}},
+  json org = {{"relays",
+               {{{"name", "corp"}, {"host", "relay.acme.example"}, {"port", 587}, {"tls", tls_setting}},
+                {{"name", "corp-backup"}, {"host", "relay.acme.example"}, {"port", 587}, {"tls", tls_setting}}}},
               {"filters", filters},
               {"sending_ranges", {"13.108.0.0/14"}},
               {"bounce_management", maybe(50)}};
   // Lists are rapidcheck containers, so that shrinking removes whole sends, rules and faults.
   const auto send = rc::gen::exec([pool] {
-    const auto address = rc::gen::exec([pool] { return pool[static_cast<std::size_t>(pick(0, static_cast<int>(pool.size()) - 1))]; });
-    const std::vector<std::string> picked = *rc::gen::resize(recipients_max, rc::gen::nonEmpty(rc::gen::container<std::vector<std::string>>(address)));
+    const auto address =
+        rc::gen::exec([pool] { return pool[static_cast<std::size_t>(pick(0, static_cast<int>(pool.size()) - 1))]; });
+    const std::vector<std::string> picked =
+        *rc::gen::resize(recipients_max, rc::gen::nonEmpty(rc::gen::container<std::vector<std::string>>(address)));
     const std::set<std::string> to(picked.begin(), picked.end());
     return json{{"at", "+" + std::to_string(pick(0, 3600)) + "s"},
                 {"category", one_of<std::string>({"single", "mass", "system"})},
@@ -292,7 +327,8 @@ GeneratedScenario generate() {
   });
   json traffic = *rc::gen::resize(messages_max, rc::gen::nonEmpty(rc::gen::container<std::vector<json>>(send)));
   for (std::size_t m = 0; m < traffic.size(); ++m) traffic[m]["subject"] = "Message " + std::to_string(m + 1);
-  world["nodes"]["salesforce"] = {{"host", "sfdc-mta"}, {"type", "salesforce"}, {"tls", {{"trust", {"ca"}}}}, {"org", org}, {"traffic", traffic}};
+  world["nodes"]["salesforce"] = {
+      {"host", "sfdc-mta"}, {"type", "salesforce"}, {"tls", {{"trust", {"ca"}}}}, {"org", org}, {"traffic", traffic}};
 
   // Sometimes a stranger tries to use the relay: it must be refused. It sits far away, or just
   // outside mynetworks - one address below or above the network, whose prefix is /8 to /32 (IPv6:
@@ -327,7 +363,8 @@ GeneratedScenario generate() {
       };
       const std::array<std::uint8_t, 16> company = io::Address::parse("2001:db8:0:a::14")->bytes();
       const std::array<std::uint8_t, 16> first = end_of(company, false), last = end_of(company, true);
-      world["nodes"]["relay"]["config"]["mynetworks"].push_back(io::Address::v6(first).to_string() + "/" + std::to_string(prefix));
+      world["nodes"]["relay"]["config"]["mynetworks"].push_back(io::Address::v6(first).to_string() + "/" +
+                                                                std::to_string(prefix));
       world["hosts"]["relay.acme.example"]["addresses"].push_back("2001:db8:0:a::10");
       world["nodes"]["relay"]["config"]["listeners"].push_back({{"address", "::"}, {"port", 587}});
       stranger = (maybe(50) ? step(first, -1) : step(last, 1)).to_string();
@@ -345,9 +382,13 @@ GeneratedScenario generate() {
       sender = "alerts@acme.example";
     }
     world["hosts"]["stranger.example"] = {{"addresses", {stranger}}};
-    world["nodes"]["stranger"] = {{"host", "stranger.example"}, {"type", "smtp_sender"}, {"server", server}, {"port", 587},
-                                  {"messages", {{{"at", "+" + std::to_string(pick(0, 3600)) + "s"}, {"from", sender},
-                                                 {"to", {"ann@dest.example"}}}}}};
+    world["nodes"]["stranger"] = {
+        {"host", "stranger.example"},
+        {"type", "smtp_sender"},
+        {"server", server},
+        {"port", 587},
+        {"messages",
+         {{{"at", "+" + std::to_string(pick(0, 3600)) + "s"}, {"from", sender}, {"to", {"ann@dest.example"}}}}}};
   }
 
   // Sometimes an application in the company's network sends through the relay with DSN
@@ -369,12 +410,16 @@ GeneratedScenario generate() {
       if (maybe(50)) message["ret"] = one_of<std::string>({"FULL", "HDRS"});
       messages.push_back(message);
     }
-    world["nodes"]["app"] = {{"host", "app.acme.example"}, {"type", "smtp_sender"}, {"server", "relay.acme.example"}, {"port", 587},
+    world["nodes"]["app"] = {{"host", "app.acme.example"},
+                             {"type", "smtp_sender"},
+                             {"server", "relay.acme.example"},
+                             {"port", 587},
                              {"messages", messages}};
   }
 
   // Faults: windows on the network, DNS, TLS and the relay's disk, and at most one relay crash.
-  const std::vector<json> faults = *rc::gen::resize(faults_max, rc::gen::container<std::vector<json>>(rc::gen::exec([mx_count] { return fault(mx_count); })));
+  const std::vector<json> faults = *rc::gen::resize(
+      faults_max, rc::gen::container<std::vector<json>>(rc::gen::exec([mx_count] { return fault(mx_count); })));
   if (!faults.empty()) world["faults"] = faults;
   if (maybe(30)) {
     if (!world.contains("faults")) world["faults"] = json::array();
@@ -483,7 +528,8 @@ Check faults_removed_delivers(const GeneratedScenario& scenario, Coverage& cover
         expect["delivered"] = true;
       } else {
         if (address == "dana@other.example" && other_dead) {
-          expect["delivered"] = false;  // a relay bounces it with 4.4.7 at the lifetime's end; Salesforce's own path gives up
+          expect["delivered"] =
+              false;  // a relay bounces it with 4.4.7 at the lifetime's end; Salesforce's own path gives up
         } else {
           expect["bounced"] = address == "ghost@dest.example" ? "5.1.1" : "5";
         }
@@ -499,11 +545,14 @@ Check faults_removed_delivers(const GeneratedScenario& scenario, Coverage& cover
 // relay crash until its restart (as observed: a crash may be timed by an event).
 std::vector<std::pair<Instant, Instant>> fault_windows(const json& document, const Ran& ran) {
   const Instant start = ran.loaded.start;
-  const auto instant = [&](const json& value) { return start + std::chrono::minutes(std::stoi(value.get<std::string>().substr(1))); };
+  const auto instant = [&](const json& value) {
+    return start + std::chrono::minutes(std::stoi(value.get<std::string>().substr(1)));
+  };
   std::vector<std::pair<Instant, Instant>> out;
   if (document.contains("faults")) {
     for (const json& fault : document["faults"]) {
-      if (fault.contains("from") && fault.contains("until")) out.emplace_back(instant(fault["from"]), instant(fault["until"]));
+      if (fault.contains("from") && fault.contains("until"))
+        out.emplace_back(instant(fault["from"]), instant(fault["until"]));
     }
   }
   std::optional<Instant> down;
@@ -536,11 +585,13 @@ Check faults_end_delivers(const GeneratedScenario& scenario, Coverage& coverage)
   // MX wants one more after that.
   const Duration grace = 2 * ran->loaded.relay_configs.at("relay").maximal_backoff_time;
   const auto during_a_fault = [&](Instant at) {
-    return std::any_of(windows.begin(), windows.end(), [&](const auto& window) { return at >= window.first && at <= window.second + grace; });
+    return std::any_of(windows.begin(), windows.end(),
+                       [&](const auto& window) { return at >= window.first && at <= window.second + grace; });
   };
   const std::set<std::string> outcomes = outcomes_of(*ran);
   std::map<std::pair<std::string, std::string>, std::string> subjects;  // (relay node, queue id) -> Subject
-  for (const scenario::RunObserver::StoredAtRelay& message : ran->observer.stored) subjects[{message.node, message.id}] = message.subject;
+  for (const scenario::RunObserver::StoredAtRelay& message : ran->observer.stored)
+    subjects[{message.node, message.id}] = message.subject;
   std::set<std::string> excused;  // "rcpt subject", or "rcpt *" for Salesforce's give-ups (its log has no subject)
   for (const scenario::RunObserver::RelayOutcome& outcome : ran->observer.outcomes) {
     if (outcome.status != "4.4.7" || !during_a_fault(outcome.at)) continue;
@@ -554,8 +605,10 @@ Check faults_end_delivers(const GeneratedScenario& scenario, Coverage& coverage)
   std::set<std::string> own_path;  // recipients Salesforce's own servers were to send to
   for (const auto& [name, org] : ran->loaded.orgs) {
     for (const salesforce::LogEntry& entry : org->log) {
-      if (entry.event == salesforce::EmailLogEvent::given_up && during_a_fault(entry.at)) excused.insert(entry.recipient + " *");
-      if (entry.event == salesforce::EmailLogEvent::accepted && entry.path == "Salesforce") own_path.insert(entry.recipient);
+      if (entry.event == salesforce::EmailLogEvent::given_up && during_a_fault(entry.at))
+        excused.insert(entry.recipient + " *");
+      if (entry.event == salesforce::EmailLogEvent::accepted && entry.path == "Salesforce")
+        own_path.insert(entry.recipient);
     }
   }
   std::set<std::string> at_relay;  // "rcpt subject"
@@ -570,7 +623,8 @@ Check faults_end_delivers(const GeneratedScenario& scenario, Coverage& coverage)
       if (!at_relay.contains(address + " " + subject) && own_path.contains(address)) continue;
       if (excused.contains(address + " " + subject) || excused.contains(address + " *")) continue;
       check.passed = false;
-      check.message += address + " never got \"" + subject + "\", though its time did not run out while a fault was in force; ";
+      check.message +=
+          address + " never got \"" + subject + "\", though its time did not run out while a fault was in force; ";
       check.document["expect"].push_back({{"to", address}, {"subject", subject}, {"delivered", true}});
     }
   }
@@ -582,7 +636,8 @@ Check faults_end_delivers(const GeneratedScenario& scenario, Coverage& coverage)
 Check canary_everything_delivered(const GeneratedScenario& scenario, Coverage& coverage) {
   json document = scenario.document;
   for (const json& send : document["nodes"]["salesforce"]["traffic"]) {
-    for (const json& to : send["to"]) document["expect"].push_back({{"to", to}, {"subject", send["subject"]}, {"delivered", true}});
+    for (const json& to : send["to"])
+      document["expect"].push_back({{"to", to}, {"subject", send["subject"]}, {"delivered", true}});
   }
   return verdicts(*run(document, coverage, scenario.broken_variant), document);
 }
@@ -596,16 +651,21 @@ Check restart_changes_nothing(const GeneratedScenario& scenario, Coverage& cover
   const int at = pick(0, 120);
   std::string when = "at " + minutes(at);
   if (maybe(50)) {
-    restarted["faults"] = json::array({{{"kind", "crash"}, {"node", "relay"}, {"at", minutes(at)}, {"power_loss", maybe(50)}},
-                                       {{"kind", "restart"}, {"node", "relay"}, {"at", minutes(at + pick(1, 30))}}});
+    restarted["faults"] =
+        json::array({{{"kind", "crash"}, {"node", "relay"}, {"at", minutes(at)}, {"power_loss", maybe(50)}},
+                     {{"kind", "restart"}, {"node", "relay"}, {"at", minutes(at + pick(1, 30))}}});
   } else {
     // Timed by the relay's own steps, where a recovery bug would show: inside a group commit,
     // between a state's fsync and the message's removal, in the next write. Back within minutes:
     // a long outage late in a short queue lifetime may rightly change an outcome.
     const json after = crash_trigger();
-    restarted["faults"] = json::array(
-        {{{"kind", "crash"}, {"node", "relay"}, {"after", after}, {"power_loss", maybe(50)}, {"restart_after", minutes(pick(1, 5)).substr(1)}}});
-    when = after["delay"].get<std::string>() + " after " + after["event"].get<std::string>() + " #" + std::to_string(after["count"].get<int>());
+    restarted["faults"] = json::array({{{"kind", "crash"},
+                                        {"node", "relay"},
+                                        {"after", after},
+                                        {"power_loss", maybe(50)},
+                                        {"restart_after", minutes(pick(1, 5)).substr(1)}}});
+    when = after["delay"].get<std::string>() + " after " + after["event"].get<std::string>() + " #" +
+           std::to_string(after["count"].get<int>());
   }
   const auto first = run(calm, coverage, scenario.broken_variant);
   const auto second = run(restarted, coverage, scenario.broken_variant);
@@ -645,7 +705,8 @@ Check restart_changes_nothing(const GeneratedScenario& scenario, Coverage& cover
 void showValue(const GeneratedScenario& scenario, std::ostream& out) {
   const json& document = scenario.document;
   out << "scenario with " << document["nodes"]["salesforce"]["traffic"].size() << " sends, "
-      << (document.contains("faults") ? document["faults"].size() : 0) << " faults, " << document["nodes"].size() << " nodes";
+      << (document.contains("faults") ? document["faults"].size() : 0) << " faults, " << document["nodes"].size()
+      << " nodes";
 }
 
 rc::Gen<GeneratedScenario> scenarios() { return rc::gen::exec(generate); }
@@ -656,14 +717,16 @@ Check run_invariants(const json& document, Coverage& coverage, relay::BrokenVari
 
 std::string test_id(const Property& property) { return "relaysim explore " + property.name; }
 
-Exploration explore(const Property& property, std::uint64_t seed, int runs, Coverage& coverage, relay::BrokenVariant broken_variant) {
+Exploration explore(const Property& property, std::uint64_t seed, int runs, Coverage& coverage,
+                    relay::BrokenVariant broken_variant) {
   Exploration exploration;
   std::optional<Check> last_failure;  // during shrinking, the last failing case is the smallest so far
   const auto testable = [&] {
     GeneratedScenario scenario = *scenarios();
     scenario.broken_variant = broken_variant;
     Check check = property.check(scenario, coverage);
-    if (!last_failure) exploration.digests.insert(exploration.digests.end(), check.digests.begin(), check.digests.end());
+    if (!last_failure)
+      exploration.digests.insert(exploration.digests.end(), check.digests.begin(), check.digests.end());
     if (!check.passed) {
       const std::string message = check.message;
       last_failure = std::move(check);
@@ -676,8 +739,8 @@ Exploration explore(const Property& property, std::uint64_t seed, int runs, Cove
   params.maxSuccess = runs;
   params.maxSize = 100;
   rc::detail::TestListenerAdapter listener;
-  const rc::detail::TestResult result =
-      rc::detail::checkProperty(rc::detail::toProperty(testable), metadata, params, listener, quiet_configuration().reproduce);
+  const rc::detail::TestResult result = rc::detail::checkProperty(rc::detail::toProperty(testable), metadata, params,
+                                                                  listener, quiet_configuration().reproduce);
   rc::detail::SuccessResult success;
   if (result.match(success)) {
     exploration.runs = success.numSuccess;
@@ -706,12 +769,13 @@ Exploration explore(const Property& property, std::uint64_t seed, int runs, Cove
 std::vector<std::string> coverage_shortfalls(const Property& property, const Coverage& coverage, int runs) {
   std::vector<std::string> out;
   for (const CoverageMinimum& minimum : property.minimums) {
-    const std::uint64_t expected = std::max<std::uint64_t>(1, minimum.per_200_runs * static_cast<std::uint64_t>(runs) / 200);
+    const std::uint64_t expected =
+        std::max<std::uint64_t>(1, minimum.per_200_runs * static_cast<std::uint64_t>(runs) / 200);
     const auto reached = coverage.find(minimum.counter);
     const std::uint64_t count = reached == coverage.end() ? 0 : reached->second;
     if (count < expected) {
-      out.push_back(minimum.counter + ": " + std::to_string(count) + " in " + std::to_string(runs) + " runs, at least " + std::to_string(expected) +
-                    " expected");
+      out.push_back(minimum.counter + ": " + std::to_string(count) + " in " + std::to_string(runs) +
+                    " runs, at least " + std::to_string(expected) + " expected");
     }
   }
   return out;
@@ -721,40 +785,90 @@ const std::vector<Property>& properties() {
   static const std::vector<Property> all{
       {"invariants",
        "every invariant holds in a generated world, faults and all",
-       [](const GeneratedScenario& scenario, Coverage& coverage) { return run_invariants(scenario.document, coverage, scenario.broken_variant); },
-       {{"451 for a disk error", 15},      {"5xx at RCPT", 40},           {"DNS failure deferral", 30},   {"Salesforce failed permanently", 70},
-        {"Salesforce gave up", 10},        {"Salesforce retried", 150},   {"TLS handshake failed", 10},   {"bounce sent", 90},
-        {"connection lost after the dot", 5}, {"contact marked bounced", 30}, {"crash", 15},             {"dead destination", 100},
-        {"delay notice sent", 15},         {"expired (4.4.7)", 80},       {"greylist passed", 50},        {"implicit MX", 70},
-        {"late bounce sent", 6},           {"next MX tried", 900},        {"null MX bounce", 12},         {"queue recovered after a crash", 5},
-        {"relay delivered", 100},           {"NOTIFY given", 15},          {"crash within 5 ms of a queue write", 5},
+       [](const GeneratedScenario& scenario, Coverage& coverage) {
+         return run_invariants(scenario.document, coverage, scenario.broken_variant);
+       },
+       {{"451 for a disk error", 15},
+        {"5xx at RCPT", 40},
+        {"DNS failure deferral", 30},
+        {"Salesforce failed permanently", 70},
+        {"Salesforce gave up", 10},
+        {"Salesforce retried", 150},
+        {"TLS handshake failed", 10},
+        {"bounce sent", 90},
+        {"connection lost after the dot", 5},
+        {"contact marked bounced", 30},
+        {"crash", 15},
+        {"dead destination", 100},
+        {"delay notice sent", 15},
+        {"expired (4.4.7)", 80},
+        {"greylist passed", 50},
+        {"implicit MX", 70},
+        {"late bounce sent", 6},
+        {"next MX tried", 900},
+        {"null MX bounce", 12},
+        {"queue recovered after a crash", 5},
+        {"relay delivered", 100},
+        {"NOTIFY given", 15},
+        {"crash within 5 ms of a queue write", 5},
         {"IPv6 stranger refused", 1}}},
       {"faults_removed_delivers",
        "without faults and MX rules, known users get each message once and unknown users bounce",
        faults_removed_delivers,
-       {{"5xx at RCPT", 40}, {"Salesforce failed permanently", 60}, {"Salesforce gave up", 10}, {"Salesforce retried", 50},
-        {"bounce sent", 60}, {"contact marked bounced", 30}, {"dead destination", 100}, {"delay notice sent", 3}, {"expired (4.4.7)", 10},
-        {"greylist passed", 50}, {"implicit MX", 10}, {"next MX tried", 100}, {"null MX bounce", 10}, {"relay delivered", 150},
+       {{"5xx at RCPT", 40},
+        {"Salesforce failed permanently", 60},
+        {"Salesforce gave up", 10},
+        {"Salesforce retried", 50},
+        {"bounce sent", 60},
+        {"contact marked bounced", 30},
+        {"dead destination", 100},
+        {"delay notice sent", 3},
+        {"expired (4.4.7)", 10},
+        {"greylist passed", 50},
+        {"implicit MX", 10},
+        {"next MX tried", 100},
+        {"null MX bounce", 10},
+        {"relay delivered", 150},
         {"NOTIFY given", 15}}},
       {"faults_end_delivers",
        "once the faults are over, every known user gets each message unless its time ran out during one",
        faults_end_delivers,
-       {{"crash", 15}, {"dead destination", 100}, {"relay delivered", 150}, {"Salesforce retried", 100}, {"queue recovered after a crash", 8},
-        {"DNS failure deferral", 30}, {"expired (4.4.7)", 20}, {"451 for a disk error", 15}}},
+       {{"crash", 15},
+        {"dead destination", 100},
+        {"relay delivered", 150},
+        {"Salesforce retried", 100},
+        {"queue recovered after a crash", 8},
+        {"DNS failure deferral", 30},
+        {"expired (4.4.7)", 20},
+        {"451 for a disk error", 15}}},
       {"restart_changes_nothing",
        "a relay killed and restarted at any instant changes no outcome",
        restart_changes_nothing,
-       {{"5xx at RCPT", 80}, {"Salesforce failed permanently", 120}, {"Salesforce gave up", 20}, {"Salesforce retried", 100},
-        {"bounce sent", 120}, {"contact marked bounced", 60}, {"crash", 60}, {"dead destination", 200}, {"delay notice sent", 5},
-        {"expired (4.4.7)", 20}, {"greylist passed", 100}, {"implicit MX", 8}, {"next MX tried", 200}, {"null MX bounce", 20},
-        {"queue recovered after a crash", 8}, {"relay delivered", 300}, {"crash within 5 ms of a queue write", 10}}},
+       {{"5xx at RCPT", 80},
+        {"Salesforce failed permanently", 120},
+        {"Salesforce gave up", 20},
+        {"Salesforce retried", 100},
+        {"bounce sent", 120},
+        {"contact marked bounced", 60},
+        {"crash", 60},
+        {"dead destination", 200},
+        {"delay notice sent", 5},
+        {"expired (4.4.7)", 20},
+        {"greylist passed", 100},
+        {"implicit MX", 8},
+        {"next MX tried", 200},
+        {"null MX bounce", 20},
+        {"queue recovered after a crash", 8},
+        {"relay delivered", 300},
+        {"crash within 5 ms of a queue write", 10}}},
   };
   return all;
 }
 
 const Property& canary() {
-  static const Property property{"canary", "every recipient gets its mail - false by design, to see a failure caught, shrunk and replayed",
-                                 canary_everything_delivered};
+  static const Property property{
+      "canary", "every recipient gets its mail - false by design, to see a failure caught, shrunk and replayed",
+      canary_everything_delivered};
   return property;
 }
 

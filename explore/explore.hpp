@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <rapidcheck.h>
+#include <nlohmann/json.hpp>
 
 #include "relay/broken_variant.hpp"
 
@@ -37,8 +37,8 @@ using Coverage = std::map<std::string, std::uint64_t>;
 // One property's verdict on one scenario.
 struct Check {
   bool passed = true;
-  std::string message;      // what broke, naming the message, recipient and events
-  nlohmann::json document;  // the scenario that was run, with expectations that replay the failure
+  std::string message;                 // what broke, naming the message, recipient and events
+  nlohmann::json document;             // the scenario that was run, with expectations that replay the failure
   std::vector<std::string> digests{};  // the trace digest of each world the check ran, in order
 };
 
@@ -75,14 +75,15 @@ const Property& canary();
 const Property* property_named(std::string_view name);
 
 // Runs a scenario document to the end; the verdicts and what it reached.
-Check run_invariants(const nlohmann::json& document, Coverage& coverage, relay::BrokenVariant broken_variant = relay::BrokenVariant::none);
+Check run_invariants(const nlohmann::json& document, Coverage& coverage,
+                     relay::BrokenVariant broken_variant = relay::BrokenVariant::none);
 
 struct Exploration {
   bool passed = true;
-  int runs = 0;                 // generated scenarios that passed before the end or the failure
-  std::string message;          // the shrunk failure
+  int runs = 0;                                  // generated scenarios that passed before the end or the failure
+  std::string message;                           // the shrunk failure
   std::optional<nlohmann::json> counterexample;  // the shrunk scenario, as scenario JSON
-  std::string reproduce;        // RC_PARAMS that replays the failure through rapidcheck
+  std::string reproduce;                         // RC_PARAMS that replays the failure through rapidcheck
   // The trace digest of every world run for the generated scenarios, in order (shrinking runs
   // left out): the same seed gives the same list on any machine, in one process or many.
   std::vector<std::string> digests{};

@@ -20,21 +20,23 @@ namespace relaysim::fake_mx {
 
 struct Greylisting {
   bool enabled = false;
-  Duration delay = std::chrono::seconds(300);              // a retry sooner is deferred again
-  Duration retry_window = std::chrono::hours(48);          // a retry later starts over
-  Duration max_age = std::chrono::hours(24 * 35);          // a passed triplet unseen this long is forgotten
-  int auto_whitelist_clients = 5;                          // passes (one an hour at most) after which a client skips greylisting; 0: never
-  int ipv4_prefix = 24;                                    // client addresses reduced to their /24 ...
-  int ipv6_prefix = 64;                                    // ... or /64
+  Duration delay = std::chrono::seconds(300);      // a retry sooner is deferred again
+  Duration retry_window = std::chrono::hours(48);  // a retry later starts over
+  Duration max_age = std::chrono::hours(24 * 35);  // a passed triplet unseen this long is forgotten
+  int auto_whitelist_clients = 5;  // passes (one an hour at most) after which a client skips greylisting; 0: never
+  int ipv4_prefix = 24;            // client addresses reduced to their /24 ...
+  int ipv6_prefix = 64;            // ... or /64
   // "<rcpt>: " is put in front of the text, as Postfix does for recipient rejections.
-  smtp::Reply reply = smtp::Reply::make(450, "4.7.1", "Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/");
+  smtp::Reply reply = smtp::Reply::make(
+      450, "4.7.1", "Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/");
   bool operator==(const Greylisting&) const = default;
 };
 
 struct Mailboxes {
   std::vector<std::string> users;  // known addresses, lower case; empty: every address is known
-  smtp::Reply unknown_user = smtp::Reply::make(550, "5.1.1", "Recipient address rejected: User unknown in virtual mailbox table");
-  std::uint64_t quota_messages = 0;  // messages a mailbox holds; 0: no quota
+  smtp::Reply unknown_user =
+      smtp::Reply::make(550, "5.1.1", "Recipient address rejected: User unknown in virtual mailbox table");
+  std::uint64_t quota_messages = 0;                                          // messages a mailbox holds; 0: no quota
   smtp::Reply over_quota = smtp::Reply::make(452, "4.2.2", "Mailbox full");  // or 552 5.2.2 for a permanent refusal
   bool name_recipient = true;  // put "<rcpt>: " in front of these replies, as Postfix does
 };
@@ -44,8 +46,10 @@ struct Limits {
   int messages_per_connection = 0;  // MAIL commands per session; 0: no limit
   int messages_per_client = 0;      // MAIL commands per client address within `window`; 0: no limit
   Duration window = std::chrono::hours(1);
-  smtp::Reply too_many_connections = smtp::Reply::make(421, "4.7.0", "Too many concurrent SMTP connections; please try again later");
-  smtp::Reply rate_limited = smtp::Reply::make(421, "4.7.28", "Our system has detected an unusual rate of mail from your IP address; try again later");
+  smtp::Reply too_many_connections =
+      smtp::Reply::make(421, "4.7.0", "Too many concurrent SMTP connections; please try again later");
+  smtp::Reply rate_limited = smtp::Reply::make(
+      421, "4.7.28", "Our system has detected an unusual rate of mail from your IP address; try again later");
 };
 
 // Email authentication at end of data (mailauth/): SPF for MAIL FROM (or HELO for <>), every
@@ -54,13 +58,15 @@ struct Limits {
 struct Authentication {
   enum class Action : std::uint8_t { inbox, spam, reject };
   bool enabled = false;
-  std::string authserv_id;  // in Authentication-Results; empty: the hostname
+  std::string authserv_id;                 // in Authentication-Results; empty: the hostname
   Action dmarc_reject = Action::reject;    // a DMARC fail under p=reject (after pct)
   Action dmarc_quarantine = Action::spam;  // a DMARC fail under p=quarantine (after pct)
   Action spf_fail = Action::inbox;         // an SPF fail that DMARC leaves undecided (no policy, p=none, or a pass)
   // "{domain}" stands for the From domain.
-  smtp::Reply dmarc_reply = smtp::Reply::make(550, "5.7.26", "Unauthenticated email from {domain} is not accepted due to domain's DMARC policy");
-  smtp::Reply spf_reply = smtp::Reply::make(550, "5.7.23", "The message was rejected because of Sender Policy Framework violation");
+  smtp::Reply dmarc_reply = smtp::Reply::make(
+      550, "5.7.26", "Unauthenticated email from {domain} is not accepted due to domain's DMARC policy");
+  smtp::Reply spf_reply =
+      smtp::Reply::make(550, "5.7.23", "The message was rejected because of Sender Policy Framework violation");
   bool operator==(const Authentication&) const = default;
 };
 std::string_view to_string(Authentication::Action action);
@@ -69,22 +75,22 @@ enum class Stage : std::uint8_t { connect, ehlo, starttls, mail, rcpt, data, end
 std::string_view to_string(Stage stage);
 
 struct Match {
-  std::string recipient;          // an address, lower case; empty: any
-  std::string recipient_domain;   // a domain pattern ("*", "example.com", "*.example.com"); empty: any
-  std::string sender;             // an address, or "<>" for the null sender; empty: any
+  std::string recipient;         // an address, lower case; empty: any
+  std::string recipient_domain;  // a domain pattern ("*", "example.com", "*.example.com"); empty: any
+  std::string sender;            // an address, or "<>" for the null sender; empty: any
   std::optional<io::Cidr> client;
-  std::optional<bool> tls;        // whether the session is encrypted
+  std::optional<bool> tls;         // whether the session is encrypted
   std::uint64_t message_from = 0;  // the message's number at this MX (1-based), inclusive; 0: any
   std::uint64_t message_to = 0;    // inclusive; 0: no upper bound
-  std::optional<Instant> from;    // a time window
+  std::optional<Instant> from;     // a time window
   std::optional<Instant> until;
 };
 
 enum class Action : std::uint8_t {
-  reply,  // answer `reply` (2xx accepts - at EHLO, STARTTLS and DATA with the usual reply; 4xx and 5xx
-          // refuse; at connect a refusal replaces the greeting and ends the session)
-  drop,   // reset the connection without a reply (at end of data: after the final dot)
-  delay,  // answer normally, `delay` later (a tarpit)
+  reply,         // answer `reply` (2xx accepts - at EHLO, STARTTLS and DATA with the usual reply; 4xx and 5xx
+                 // refuse; at connect a refusal replaces the greeting and ends the session)
+  drop,          // reset the connection without a reply (at end of data: after the final dot)
+  delay,         // answer normally, `delay` later (a tarpit)
   bounce_later,  // at end of data: accept with 250, then send a bounce to the sender `bounce.after` later
 };
 
@@ -105,8 +111,8 @@ struct Rule {
   smtp::Reply reply;
   Duration delay{0};
   LateBounce bounce;
-  int times = 0;             // applies this many times, then never again; 0: no limit
-  int every = 1;             // applies to every Nth match (1: each)
+  int times = 0;                     // applies this many times, then never again; 0: no limit
+  int every = 1;                     // applies to every Nth match (1: each)
   int probability_per_mille = 1000;  // drawn from the node's seeded stream
   bool drop_before_storing = false;  // a drop at end of data loses the message too (default: kept, the reply lost)
 };
@@ -115,8 +121,8 @@ struct Behaviour {
   std::string hostname = "mx.localdomain";
   std::uint16_t port = 25;
   io::Address address = io::Address::any_v4();  // where it listens (real mode binds one address)
-  bool starttls = false;  // offered when the node has a TLS context too
-  bool smtputf8 = true;   // SMTPUTF8 offered (RFC 6531), as Gmail, Outlook and Postfix >= 3.0 do
+  bool starttls = false;                        // offered when the node has a TLS context too
+  bool smtputf8 = true;                         // SMTPUTF8 offered (RFC 6531), as Gmail, Outlook and Postfix >= 3.0 do
   Greylisting greylisting;
   Mailboxes mailboxes;
   Limits limits;

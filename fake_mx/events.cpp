@@ -21,7 +21,8 @@ void MessageStored::write(io::TraceFieldList& fields) const {
 
 void LateBounce::write(io::TraceFieldList& fields) const {
   std::string listed;
-  for (const smtp::Recipient& recipient : recipients) listed.append(listed.empty() ? "" : ",").append(recipient.mailbox.to_string());
+  for (const smtp::Recipient& recipient : recipients)
+    listed.append(listed.empty() ? "" : ",").append(recipient.mailbox.to_string());
   fields.add("number", number);
   if (!scheduled) {
     fields.add("why", "the sender is <>: no bounce");

@@ -6,10 +6,10 @@
 #include <string>
 #include <string_view>
 
+#include "fake_mx/greylist.hpp"
 #include "io/address.hpp"
 #include "io/time.hpp"
 #include "io/trace.hpp"
-#include "fake_mx/greylist.hpp"
 #include "smtp/server_session.hpp"
 
 namespace relaysim::fake_mx::events {

@@ -74,7 +74,8 @@ void MailStore::drop_oldest() {
 }
 
 bool MailStore::remove(std::uint64_t number) {
-  const auto found = std::find_if(messages_.begin(), messages_.end(), [&](const StoredMessage& message) { return message.number == number; });
+  const auto found = std::find_if(messages_.begin(), messages_.end(),
+                                  [&](const StoredMessage& message) { return message.number == number; });
   if (found == messages_.end()) return false;
   messages_.erase(found);
   by_mailbox_.clear();  // positions after it moved: index again
@@ -122,7 +123,8 @@ void FakeMxNode::start() {
   auto listener = io_.listen({behaviour_.address, behaviour_.port},
                              [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
   if (!listener) {
-    io_.observe(io::LogLine{"fatal: cannot listen on port " + std::to_string(behaviour_.port) + ": " + listener.error().detail});
+    io_.observe(io::LogLine{"fatal: cannot listen on port " + std::to_string(behaviour_.port) + ": " +
+                            listener.error().detail});
     return;
   }
   listener_ = std::move(listener).value();
@@ -158,12 +160,13 @@ bool FakeMxNode::matches(const Match& match, const Context& context) const {
   if (match.from && now < *match.from) return false;
   if (match.until && now >= *match.until) return false;
   if (!match.recipient.empty() || !match.recipient_domain.empty()) {
-    const bool any = std::any_of(context.recipients.begin(), context.recipients.end(), [&](const std::string& recipient) {
-      if (!match.recipient.empty() && recipient != match.recipient) return false;
-      const std::size_t at = recipient.rfind('@');
-      const std::string domain = at == std::string::npos ? std::string() : recipient.substr(at + 1);
-      return match.recipient_domain.empty() || smtp::domain_matches(match.recipient_domain, domain);
-    });
+    const bool any =
+        std::any_of(context.recipients.begin(), context.recipients.end(), [&](const std::string& recipient) {
+          if (!match.recipient.empty() && recipient != match.recipient) return false;
+          const std::size_t at = recipient.rfind('@');
+          const std::string domain = at == std::string::npos ? std::string() : recipient.substr(at + 1);
+          return match.recipient_domain.empty() || smtp::domain_matches(match.recipient_domain, domain);
+        });
     if (!any) return false;
   }
   return true;
@@ -177,7 +180,9 @@ const Rule* FakeMxNode::rule_for(const Context& context) {
     if (rule.every > 1 && matched_[i] % rule.every != 0) continue;
     if (rule.times > 0 && applied_[i] >= rule.times) continue;
     // Drawn only for rules with a probability, so adding a certain rule shifts no other draw.
-    if (rule.probability_per_mille < 1000 && !random_.chance(static_cast<std::uint64_t>(rule.probability_per_mille), 1000)) continue;
+    if (rule.probability_per_mille < 1000 &&
+        !random_.chance(static_cast<std::uint64_t>(rule.probability_per_mille), 1000))
+      continue;
     applied_[i] += 1;
     io_.trace("mx.rule", {{"rule", rule.name.empty() ? "#" + std::to_string(i + 1) : rule.name},
                           {"stage", to_string(rule.stage)},
@@ -210,11 +215,8 @@ void FakeMxNode::accept(std::unique_ptr<io::Connection> connection) {
       (void)connection->send(rule->reply.wire());  // instead of the greeting; then the session ends
       connection->close();
       return;
-    case Action::drop:
-      connection->abort();
-      return;
-    case Action::bounce_later:
-      return open_session(std::move(connection));
+    case Action::drop: connection->abort(); return;
+    case Action::bounce_later: return open_session(std::move(connection));
     case Action::delay: {
       // A slow greeting: the connection waits, then the session starts.
       auto held = std::make_shared<std::unique_ptr<io::Connection>>(std::move(connection));
@@ -255,17 +257,21 @@ void FakeMxNode::on_event(std::uint64_t id, smtp::ServerEvent& event) {
   if (const auto* rcpt = std::get_if<smtp::server_event::Rcpt>(&event)) return on_rcpt(id, session, *rcpt);
   if (auto* message = std::get_if<smtp::server_event::Message>(&event)) return on_message(id, session, *message);
   if (const auto* command = std::get_if<smtp::server_event::Command>(&event)) {
-    const Stage stage = command->verb == "DATA" ? Stage::data : command->verb == "STARTTLS" ? Stage::starttls : Stage::ehlo;
-    const Context context{stage, session.client, session.connection->session().tls().active, session.sender, {}, messages_seen_ + 1};
+    const Stage stage = command->verb == "DATA"       ? Stage::data
+                        : command->verb == "STARTTLS" ? Stage::starttls
+                                                      : Stage::ehlo;
+    const Context context{stage, session.client,    session.connection->session().tls().active, session.sender,
+                          {},    messages_seen_ + 1};
     return answer(id, session, rule_for(context), smtp::Verdict::accept());
   }
   if (std::holds_alternative<smtp::server_event::Auth>(event)) {
-    return session.connection->decide(smtp::Verdict::reject(smtp::Reply::make(502, "5.5.1", "Error: authentication not enabled")));
+    return session.connection->decide(
+        smtp::Verdict::reject(smtp::Reply::make(502, "5.5.1", "Error: authentication not enabled")));
   }
   if (std::holds_alternative<smtp::server_event::Closed>(event)) {
     if (--sessions_per_client_[session.client.address] <= 0) sessions_per_client_.erase(session.client.address);
     verifications_.erase(id);  // a message whose checks were running is not kept: it was never answered
-    sessions_.erase(found);  // allowed from inside the Closed event
+    sessions_.erase(found);    // allowed from inside the Closed event
   }
 }
 
@@ -287,17 +293,19 @@ void FakeMxNode::on_mail(std::uint64_t id, Session& session, const smtp::server_
   }
   session.transactions += 1;
   session.sender = address_of(mail.sender);
-  const Context context{Stage::mail, session.client, session.connection->session().tls().active, session.sender, {}, messages_seen_ + 1};
+  const Context context{Stage::mail, session.client,    session.connection->session().tls().active, session.sender,
+                        {},          messages_seen_ + 1};
   answer(id, session, rule_for(context), smtp::Verdict::accept());
 }
 
 void FakeMxNode::on_rcpt(std::uint64_t id, Session& session, const smtp::server_event::Rcpt& rcpt) {
   const std::string recipient = to_lower(rcpt.recipient.mailbox.to_string());
-  const Context context{Stage::rcpt, session.client, session.connection->session().tls().active, session.sender, {recipient},
-                        messages_seen_ + 1};
+  const Context context{Stage::rcpt,    session.client, session.connection->session().tls().active,
+                        session.sender, {recipient},    messages_seen_ + 1};
   if (const Rule* rule = rule_for(context)) return answer(id, session, rule, smtp::Verdict::accept());
   const Mailboxes& mailboxes = behaviour_.mailboxes;
-  if (!mailboxes.users.empty() && std::find(mailboxes.users.begin(), mailboxes.users.end(), recipient) == mailboxes.users.end()) {
+  if (!mailboxes.users.empty() &&
+      std::find(mailboxes.users.begin(), mailboxes.users.end(), recipient) == mailboxes.users.end()) {
     return session.connection->decide(smtp::Verdict::reject(
         mailboxes.name_recipient ? for_recipient(mailboxes.unknown_user, recipient) : mailboxes.unknown_user));
   }
@@ -308,7 +316,8 @@ void FakeMxNode::on_rcpt(std::uint64_t id, Session& session, const smtp::server_
   if (behaviour_.greylisting.enabled) {
     const std::string sender = session.sender == "<>" ? std::string() : session.sender;
     const GreylistVerdict verdict = greylist_.check(io_.now(), session.client.address, sender, recipient);
-    io_.observe(events::Greylisted{.client = session.client.address, .sender = session.sender, .rcpt = recipient, .verdict = verdict});
+    io_.observe(events::Greylisted{
+        .client = session.client.address, .sender = session.sender, .rcpt = recipient, .verdict = verdict});
     if (!accepted(verdict)) {
       return session.connection->decide(smtp::Verdict::reject(for_recipient(behaviour_.greylisting.reply, recipient)));
     }
@@ -318,7 +327,8 @@ void FakeMxNode::on_rcpt(std::uint64_t id, Session& session, const smtp::server_
 
 void FakeMxNode::on_message(std::uint64_t id, Session& session, smtp::server_event::Message& message) {
   const std::uint64_t number = ++messages_seen_;
-  Context context{Stage::end_of_data, session.client, session.connection->session().tls().active, session.sender, {}, number};
+  Context context{
+      Stage::end_of_data, session.client, session.connection->session().tls().active, session.sender, {}, number};
   for (const smtp::Recipient& recipient : message.envelope.recipients) {
     context.recipients.push_back(to_lower(recipient.mailbox.to_string()));
   }
@@ -331,7 +341,8 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, smtp::server_eve
   const bool dropped = rule != nullptr && rule->action == Action::drop;
   Arrival arrival{number, std::move(message.envelope), std::move(message.content), std::nullopt};
   if (rule != nullptr) arrival.rule = static_cast<std::size_t>(rule - behaviour_.rules.data());
-  if (refused || dropped || !behaviour_.authentication.enabled) return keep(id, session, std::move(arrival), "inbox", "");
+  if (refused || dropped || !behaviour_.authentication.enabled)
+    return keep(id, session, std::move(arrival), "inbox", "");
   Verification& verification = verifications_[id];
   verification = Verification{};
   verification.arrival = std::move(arrival);
@@ -339,8 +350,10 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, smtp::server_eve
   verify(id);
 }
 
-void FakeMxNode::keep(std::uint64_t id, Session& session, Arrival arrival, const std::string& folder, const std::string& header) {
-  const Rule* rule = arrival.rule && *arrival.rule < behaviour_.rules.size() ? &behaviour_.rules[*arrival.rule] : nullptr;
+void FakeMxNode::keep(std::uint64_t id, Session& session, Arrival arrival, const std::string& folder,
+                      const std::string& header) {
+  const Rule* rule =
+      arrival.rule && *arrival.rule < behaviour_.rules.size() ? &behaviour_.rules[*arrival.rule] : nullptr;
   const bool refused = rule != nullptr && rule->action == Action::reply && !rule->reply.positive();
   const bool dropped = rule != nullptr && rule->action == Action::drop;
   const std::uint64_t number = arrival.number;
@@ -371,7 +384,8 @@ void FakeMxNode::keep(std::uint64_t id, Session& session, Arrival arrival, const
                                       .folder = folder});
     store_.add(std::move(stored));
   }
-  answer(id, session, rule, smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", std::string("Ok: queued as ") + queue_id)));
+  answer(id, session, rule,
+         smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", std::string("Ok: queued as ") + queue_id)));
 }
 
 void FakeMxNode::verify(std::uint64_t id) {
@@ -418,23 +432,31 @@ void FakeMxNode::verify(std::uint64_t id) {
   }
   std::string dkim_summary;
   for (const auto& signature : dkim) {
-    dkim_summary += (dkim_summary.empty() ? "" : ",") + std::string(mailauth::to_string(signature.result)) + ":" + signature.domain;
+    dkim_summary +=
+        (dkim_summary.empty() ? "" : ",") + std::string(mailauth::to_string(signature.result)) + ":" + signature.domain;
   }
-  io_.trace("mx.auth", {{"number", arrival.number}, {"spf", mailauth::to_string(spf.result)}, {"spf_domain", spf.domain},
-                        {"dkim", dkim_summary.empty() ? std::string("none") : dkim_summary}, {"dmarc", mailauth::to_string(dmarc.result)},
-                        {"policy", mailauth::to_string(dmarc.policy)}, {"disposition", mailauth::to_string(dmarc.disposition)},
-                        {"action", to_string(action)}, {"why", why}});
+  io_.trace("mx.auth", {{"number", arrival.number},
+                        {"spf", mailauth::to_string(spf.result)},
+                        {"spf_domain", spf.domain},
+                        {"dkim", dkim_summary.empty() ? std::string("none") : dkim_summary},
+                        {"dmarc", mailauth::to_string(dmarc.result)},
+                        {"policy", mailauth::to_string(dmarc.policy)},
+                        {"disposition", mailauth::to_string(dmarc.disposition)},
+                        {"action", to_string(action)},
+                        {"why", why}});
   Verification finished = std::move(found->second);
   verifications_.erase(found);
   Session& open = session->second;
   if (action == Verdict::reject) {
     smtp::Reply reply = why.starts_with("SPF") ? settings.spf_reply : settings.dmarc_reply;
     for (std::string& line : reply.lines) {
-      for (std::size_t at = line.find("{domain}"); at != std::string::npos; at = line.find("{domain}", at)) line.replace(at, 8, from);
+      for (std::size_t at = line.find("{domain}"); at != std::string::npos; at = line.find("{domain}", at))
+        line.replace(at, 8, from);
     }
     return respond(id, open, smtp::Verdict::reject(reply), Duration(0));
   }
-  const std::string header = mailauth::authentication_results(authserv_id, spf, sender.empty() ? helo : sender, dkim, dmarc, from);
+  const std::string header =
+      mailauth::authentication_results(authserv_id, spf, sender.empty() ? helo : sender, dkim, dmarc, from);
   keep(id, open, std::move(finished.arrival), action == Verdict::spam ? "spam" : "inbox", header);
 }
 
@@ -442,12 +464,12 @@ void FakeMxNode::answer(std::uint64_t id, Session& session, const Rule* rule, sm
   if (rule == nullptr) return respond(id, session, std::move(otherwise), Duration(0));
   switch (rule->action) {
     case Action::reply:
-      return respond(id, session, rule->reply.positive() ? smtp::Verdict::accept_with(rule->reply) : smtp::Verdict::reject(rule->reply),
-                     Duration(0));
-    case Action::drop:
-      return session.connection->abort("dropped by rule " + rule->name);
-    case Action::delay:
-      return respond(id, session, std::move(otherwise), rule->delay);
+      return respond(
+          id, session,
+          rule->reply.positive() ? smtp::Verdict::accept_with(rule->reply) : smtp::Verdict::reject(rule->reply),
+          Duration(0));
+    case Action::drop: return session.connection->abort("dropped by rule " + rule->name);
+    case Action::delay: return respond(id, session, std::move(otherwise), rule->delay);
     case Action::bounce_later:  // only at end of data, handled there; elsewhere it accepts
       return respond(id, session, std::move(otherwise), Duration(0));
   }
@@ -461,10 +483,10 @@ void FakeMxNode::respond(std::uint64_t id, Session& session, smtp::Verdict verdi
   });
 }
 
-void FakeMxNode::schedule_bounce(const smtp::server_event::Message& message, const Rule& rule,
-                                 std::uint64_t number) {
+void FakeMxNode::schedule_bounce(const smtp::server_event::Message& message, const Rule& rule, std::uint64_t number) {
   if (!message.envelope.sender) {
-    io_.observe(events::LateBounceSkipped{{.scheduled = false, .number = number, .recipients = message.envelope.recipients}});
+    io_.observe(
+        events::LateBounceSkipped{{.scheduled = false, .number = number, .recipients = message.envelope.recipients}});
     return;
   }
   const std::uint64_t id = next_bounce_++;
@@ -500,14 +522,16 @@ void FakeMxNode::schedule_bounce(const smtp::server_event::Message& message, con
   } else {
     // What a receiver that predates RFC 3464 sends: readable, not machine-parseable.
     std::string listed;
-    for (const smtp::Recipient& recipient : message.envelope.recipients) listed += "  " + recipient.mailbox.to_string() + "\r\n";
-    bounce.content = "From: Mail Delivery Subsystem <MAILER-DAEMON@" + behaviour_.hostname + ">\r\nTo: <" + bounce.to +
-                     ">\r\nSubject: Returned mail: see transcript for details\r\nDate: " + format_rfc5322(now + rule.bounce.after) +
-                     "\r\nMessage-ID: <" + message_id + behaviour_.hostname + ">\r\nAuto-Submitted: auto-replied\r\n\r\n" +
-                     "The original message was received at " + format_rfc5322(now) + "\r\n\r\n" +
-                     "   ----- The following addresses had permanent fatal errors -----\r\n" + listed + "\r\n" +
-                     "   ----- Transcript of session follows -----\r\n" + rule.bounce.diagnostic + "\r\n\r\n" +
-                     "   ----- Original message headers follow -----\r\n" + std::string(smtp::header_section(message.content));
+    for (const smtp::Recipient& recipient : message.envelope.recipients)
+      listed += "  " + recipient.mailbox.to_string() + "\r\n";
+    bounce.content =
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@" + behaviour_.hostname + ">\r\nTo: <" + bounce.to +
+        ">\r\nSubject: Returned mail: see transcript for details\r\nDate: " + format_rfc5322(now + rule.bounce.after) +
+        "\r\nMessage-ID: <" + message_id + behaviour_.hostname + ">\r\nAuto-Submitted: auto-replied\r\n\r\n" +
+        "The original message was received at " + format_rfc5322(now) + "\r\n\r\n" +
+        "   ----- The following addresses had permanent fatal errors -----\r\n" + listed + "\r\n" +
+        "   ----- Transcript of session follows -----\r\n" + rule.bounce.diagnostic + "\r\n\r\n" +
+        "   ----- Original message headers follow -----\r\n" + std::string(smtp::header_section(message.content));
   }
   io_.observe(events::LateBounceScheduled{{.scheduled = true,
                                            .number = number,
@@ -526,7 +550,8 @@ void FakeMxNode::send_bounce(std::uint64_t id) {
     if (answer.temporary_failure()) return bounce_failed(id, "MX lookup for " + domain + " failed");
     if (answer.status == io::DnsStatus::nxdomain) return bounce_failed(id, "no such domain " + domain);
     std::vector<io::MxRecord> records = answer.mx;
-    std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.preference < b.preference; });
+    std::stable_sort(records.begin(), records.end(),
+                     [](const auto& a, const auto& b) { return a.preference < b.preference; });
     const std::string host = records.empty() ? domain : records.front().exchange;  // implicit MX without MX records
     bounce_to_host(id, host);
   });
@@ -560,7 +585,8 @@ void FakeMxNode::bounce_to_host(std::uint64_t id, const std::string& host) {
             if (active.delivered) {
               io_.observe(events::LateBounceSent{.to = active.to, .host = active.host, .attempts = active.attempts});
             } else {
-              io_.trace("mx.bounce_refused", {{"to", active.to}, {"reply", result.reply ? result.reply->text() : result.detail}});
+              io_.trace("mx.bounce_refused",
+                        {{"to", active.to}, {"reply", result.reply ? result.reply->text() : result.detail}});
             }
             return;
           }

@@ -28,17 +28,17 @@ namespace relaysim::fake_mx {
 struct StoredMessage {
   std::uint64_t number = 0;  // 1-based, in the order messages reached end of data at this MX
   Instant received;
-  std::string mx;            // the node that took it
+  std::string mx;  // the node that took it
   io::Endpoint client;
   std::string helo;
-  std::string sender;        // empty for <>
+  std::string sender;  // empty for <>
   smtp::MailParameters parameters;
   std::vector<smtp::Recipient> recipients;
-  std::string content;       // as received: unstuffed, CRLF
+  std::string content;  // as received: unstuffed, CRLF
   smtp::TlsState tls;
-  std::string transcript;    // the session since the previous message (from the greeting, for the first)
-  std::string folder = "inbox";          // "inbox" or "spam" (authentication's verdict)
-  std::string authentication_results;    // the field put on top of `content`, when authentication ran
+  std::string transcript;              // the session since the previous message (from the greeting, for the first)
+  std::string folder = "inbox";        // "inbox" or "spam" (authentication's verdict)
+  std::string authentication_results;  // the field put on top of `content`, when authentication ran
 };
 
 // Every accepted message, and each mailbox's. It lives outside the node, so that it outlives a
@@ -143,8 +143,8 @@ class FakeMxNode final : public io::Node {
     std::string host;  // the MX host being tried
     std::unique_ptr<endpoint::ClientConnection> connection;
     std::unique_ptr<endpoint::ClientConnection> finished;  // closed, destroyed outside its callback
-    bool sent = false;       // handed to the current connection
-    bool delivered = false;  // accepted by the sender's MX
+    bool sent = false;                                     // handed to the current connection
+    bool delivered = false;                                // accepted by the sender's MX
   };
   void schedule_bounce(const smtp::server_event::Message& message, const Rule& rule, std::uint64_t number);
   void send_bounce(std::uint64_t id);
@@ -161,8 +161,8 @@ class FakeMxNode final : public io::Node {
   std::map<std::uint64_t, Session> sessions_;
   std::map<io::Address, int> sessions_per_client_;
   std::map<io::Address, std::vector<Instant>> transactions_per_client_;
-  std::vector<int> matched_;  // per rule
-  std::vector<int> applied_;  // per rule
+  std::vector<int> matched_;         // per rule
+  std::vector<int> applied_;         // per rule
   std::uint64_t messages_seen_ = 0;  // reached end of data
   std::map<std::uint64_t, Bounce> bounces_;
   std::uint64_t next_bounce_ = 1;

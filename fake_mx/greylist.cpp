@@ -28,12 +28,14 @@ io::Cidr Greylist::network_of(const io::Address& client) const {
 void Greylist::sweep(Instant now) {
   std::erase_if(triplets_, [&](const auto& entry) {
     const Triplet& triplet = entry.second;
-    return triplet.passed ? now - triplet.last_seen > settings_.max_age : now - triplet.first_seen > settings_.retry_window;
+    return triplet.passed ? now - triplet.last_seen > settings_.max_age
+                          : now - triplet.first_seen > settings_.retry_window;
   });
   std::erase_if(clients_, [&](const auto& entry) { return now - entry.second.last_seen > settings_.max_age; });
 }
 
-GreylistVerdict Greylist::check(Instant now, const io::Address& client, std::string_view sender, std::string_view recipient) {
+GreylistVerdict Greylist::check(Instant now, const io::Address& client, std::string_view sender,
+                                std::string_view recipient) {
   if (++since_sweep_ >= sweep_interval_checks) {
     since_sweep_ = 0;
     sweep(now);
@@ -46,9 +48,9 @@ GreylistVerdict Greylist::check(Instant now, const io::Address& client, std::str
   }
   const auto key = std::make_tuple(network, to_lower(sender), to_lower(recipient));
   auto found = triplets_.find(key);
-  const bool expired = found != triplets_.end() &&
-                       (found->second.passed ? now - found->second.last_seen > settings_.max_age
-                                             : now - found->second.first_seen > settings_.retry_window);
+  const bool expired =
+      found != triplets_.end() && (found->second.passed ? now - found->second.last_seen > settings_.max_age
+                                                        : now - found->second.first_seen > settings_.retry_window);
   if (found == triplets_.end() || expired) {
     triplets_[key] = Triplet{now, now, false};
     return GreylistVerdict::first_seen;

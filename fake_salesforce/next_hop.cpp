@@ -6,7 +6,9 @@
 
 namespace relaysim::salesforce {
 
-std::string NextHop::label() const { return host + "[" + endpoint.address.to_string() + "]:" + std::to_string(endpoint.port); }
+std::string NextHop::label() const {
+  return host + "[" + endpoint.address.to_string() + "]:" + std::to_string(endpoint.port);
+}
 
 NextHopResolver::~NextHopResolver() = default;
 
@@ -20,10 +22,13 @@ void NextHopResolver::resolve(const std::string& name, std::uint16_t port, Handl
   lookups_[id] = std::move(lookup);
   if (const auto literal = io::Address::parse(entry.name)) {
     entry.hops.push_back({entry.name, {*literal, port}, 0});
-    entry.pending = io_.at(io_.now(), [this, id] { finish(id, {NextHops::Kind::deliver, lookups_.at(id)->hops, "", ""}); });
+    entry.pending = io_.at(io_.now(), [this, id] {
+      finish(id, {NextHops::Kind::deliver, lookups_.at(id)->hops, "", ""});
+    });
     return;
   }
-  entry.pending = io_.resolve(entry.name, io::DnsType::mx, [this, id](const io::DnsAnswer& answer) { on_mx(id, answer); });
+  entry.pending =
+      io_.resolve(entry.name, io::DnsType::mx, [this, id](const io::DnsAnswer& answer) { on_mx(id, answer); });
 }
 
 void NextHopResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
@@ -38,7 +43,8 @@ void NextHopResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
     return finish(id, {NextHops::Kind::fail, {}, "5.1.10", lookup.name + " publishes a null MX: it accepts no mail"});
   }
   for (const io::MxRecord& record : answer.mx) {
-    if (record.exchange != "." && !record.exchange.empty()) lookup.hosts.emplace_back(io::normalize_dns_name(record.exchange), record.preference);
+    if (record.exchange != "." && !record.exchange.empty())
+      lookup.hosts.emplace_back(io::normalize_dns_name(record.exchange), record.preference);
   }
   // Then A: no MX records, and the name itself is the host.
   if (lookup.hosts.empty()) lookup.hosts.emplace_back(lookup.name, 0);
@@ -53,10 +59,15 @@ void NextHopResolver::ask_next_host(std::uint64_t id) {
   Lookup& lookup = *lookups_.at(id);
   if (lookup.next_host == lookup.hosts.size()) {
     if (!lookup.hops.empty()) return finish(id, {NextHops::Kind::deliver, std::move(lookup.hops), "", ""});
-    if (lookup.temporary_failure) return finish(id, {NextHops::Kind::defer, {}, "4.4.3", "DNS lookup of the mail servers of " + lookup.name + " failed temporarily"});
+    if (lookup.temporary_failure)
+      return finish(id, {NextHops::Kind::defer,
+                         {},
+                         "4.4.3",
+                         "DNS lookup of the mail servers of " + lookup.name + " failed temporarily"});
     return finish(id, {NextHops::Kind::fail, {}, "5.4.4", "no mail server of " + lookup.name + " has an address"});
   }
-  lookup.pending = io_.resolve(lookup.hosts[lookup.next_host].first, io::DnsType::a, [this, id](const io::DnsAnswer& answer) { on_a(id, answer); });
+  lookup.pending = io_.resolve(lookup.hosts[lookup.next_host].first, io::DnsType::a,
+                               [this, id](const io::DnsAnswer& answer) { on_a(id, answer); });
 }
 
 void NextHopResolver::on_a(std::uint64_t id, const io::DnsAnswer& answer) {

@@ -10,9 +10,11 @@
 namespace relaysim::salesforce {
 namespace {
 
-constexpr std::array<std::string_view, 5> tls_names{"Off", "Preferred", "Required", "PreferredVerify", "RequiredVerify"};
+constexpr std::array<std::string_view, 5> tls_names{"Off", "Preferred", "Required", "PreferredVerify",
+                                                    "RequiredVerify"};
 constexpr std::array<std::string_view, 6> category_names{"single", "mass", "workflow", "flow", "apex", "system"};
-constexpr std::array<std::string_view, 6> edition_names{"developer", "trial", "professional", "enterprise", "unlimited", "performance"};
+constexpr std::array<std::string_view, 6> edition_names{"developer",  "trial",     "professional",
+                                                        "enterprise", "unlimited", "performance"};
 
 template <std::size_t N>
 std::optional<std::size_t> index_of(const std::array<std::string_view, N>& names, std::string_view name) {
@@ -36,7 +38,9 @@ std::optional<TlsSetting> tls_setting_named(std::string_view name) {
   return std::nullopt;
 }
 
-bool verifies(TlsSetting setting) { return setting == TlsSetting::preferred_verify || setting == TlsSetting::required_verify; }
+bool verifies(TlsSetting setting) {
+  return setting == TlsSetting::preferred_verify || setting == TlsSetting::required_verify;
+}
 
 std::string_view to_string(Category category) { return category_names[static_cast<std::size_t>(category)]; }
 
@@ -80,33 +84,42 @@ std::vector<SetupError> check_setup(const Org& org) {
     const std::string field = "relays[" + std::to_string(i) + "]";
     if (relay.host.empty()) errors.push_back({field + ".host", "Host: You must enter a value"});
     if (std::find(relay_ports.begin(), relay_ports.end(), relay.port) == relay_ports.end()) {
-      errors.push_back({field + ".port", "Port: bad value for restricted picklist field: " + std::to_string(relay.port) +
-                                             " (choose 25, 587, 10025 or 11025)"});
+      errors.push_back({field + ".port", "Port: bad value for restricted picklist field: " +
+                                             std::to_string(relay.port) + " (choose 25, 587, 10025 or 11025)"});
     }
     if (relay.auth && relay.tls != TlsSetting::required_verify) {
-      errors.push_back({field + ".auth", "When Enable SMTP Auth is selected, the TLS Setting must be set to RequiredVerify"});
+      errors.push_back(
+          {field + ".auth", "When Enable SMTP Auth is selected, the TLS Setting must be set to RequiredVerify"});
     }
     if (relay.auth && relay.auth->password.empty()) {
-      errors.push_back({field + ".auth.password", "Password: When Enable SMTP Auth is selected, this field is required"});
+      errors.push_back(
+          {field + ".auth.password", "Password: When Enable SMTP Auth is selected, this field is required"});
     }
     if (relay.auth && relay.auth->mechanism != "PLAIN" && relay.auth->mechanism != "LOGIN") {
-      errors.push_back({field + ".auth.mechanism", "AuthType: bad value for restricted picklist field: " + relay.auth->mechanism});
+      errors.push_back(
+          {field + ".auth.mechanism", "AuthType: bad value for restricted picklist field: " + relay.auth->mechanism});
     }
     if (verifies(relay.tls) && io::Address::parse(relay.host)) {
-      errors.push_back({field + ".host", "Host: TLS requires the hostname for verifying certificates; enter a host name, not an IP address"});
+      errors.push_back(
+          {field + ".host",
+           "Host: TLS requires the hostname for verifying certificates; enter a host name, not an IP address"});
     }
-    if (!relay_names.insert(relay.name).second) errors.push_back({field + ".name", "Duplicate value found: an email relay with this name exists"});
+    if (!relay_names.insert(relay.name).second)
+      errors.push_back({field + ".name", "Duplicate value found: an email relay with this name exists"});
   }
   std::set<int> priorities;
   for (std::size_t i = 0; i < org.filters.size(); ++i) {
     const DomainFilter& filter = org.filters[i];
     const std::string field = "filters[" + std::to_string(i) + "]";
-    if (!relay_names.contains(filter.relay)) errors.push_back({field + ".relay", "Email Relay: select a valid email relay"});
+    if (!relay_names.contains(filter.relay))
+      errors.push_back({field + ".relay", "Email Relay: select a valid email relay"});
     if (!priorities.insert(filter.priority).second) {
-      errors.push_back({field + ".priority", "Duplicate value found: PriorityNumber duplicates value on another email domain filter"});
+      errors.push_back({field + ".priority",
+                        "Duplicate value found: PriorityNumber duplicates value on another email domain filter"});
     }
     if (filter.sender_domains.empty()) errors.push_back({field + ".sender", "Sender Domain: You must enter a value"});
-    if (filter.recipient_domains.empty()) errors.push_back({field + ".recipient", "Recipient Domain: You must enter a value"});
+    if (filter.recipient_domains.empty())
+      errors.push_back({field + ".recipient", "Recipient Domain: You must enter a value"});
   }
   return errors;
 }
@@ -149,14 +162,16 @@ const DomainFilter* filter_for(const Org& org, std::string_view sender_domain, s
   for (const DomainFilter& filter : org.filters) {
     if (!filter.active) continue;
     if (best != nullptr && (reversed ? best->priority >= filter.priority : best->priority <= filter.priority)) continue;
-    if (smtp::any_domain_matches(filter.sender_domains, sender_domain) && smtp::any_domain_matches(filter.recipient_domains, recipient_domain)) {
+    if (smtp::any_domain_matches(filter.sender_domains, sender_domain) &&
+        smtp::any_domain_matches(filter.recipient_domains, recipient_domain)) {
       best = &filter;
     }
   }
   return best;
 }
 
-const EmailRelay* relay_for(const Org& org, Category category, std::string_view sender_domain, std::string_view recipient_domain) {
+const EmailRelay* relay_for(const Org& org, Category category, std::string_view sender_domain,
+                            std::string_view recipient_domain) {
   const auto set = org.uses_relay.find(category);
   if (!(set != org.uses_relay.end() ? set->second : uses_relay_default(category))) return nullptr;
   const DomainFilter* filter = filter_for(org, sender_domain, recipient_domain);

@@ -15,8 +15,8 @@
 
 #include "io/address.hpp"
 #include "io/time.hpp"
-#include "relay/broken_variant.hpp"
 #include "mailauth/dkim.hpp"
+#include "relay/broken_variant.hpp"
 #include "smtp/client_session.hpp"
 
 namespace relaysim::salesforce {
@@ -59,7 +59,7 @@ struct DomainFilter {
 // table with a default (`uses_relay_default`), overridable per org.
 enum class Category : std::uint8_t { single, mass, workflow, flow, apex, system };
 inline constexpr std::array<Category, 6> categories{Category::single, Category::mass, Category::workflow,
-                                                    Category::flow, Category::apex, Category::system};
+                                                    Category::flow,   Category::apex, Category::system};
 std::string_view to_string(Category category);
 std::optional<Category> category_named(std::string_view name);
 bool uses_relay_default(Category category);
@@ -77,8 +77,8 @@ std::string_view to_string(AccessLevel level);
 // Salesforce's retry when the next hop answers 4xx or cannot be reached: the wait before each
 // retry, counted from the previous attempt, and the age at which the email fails.
 struct RetrySchedule {
-  std::vector<Duration> intervals{std::chrono::minutes(5),   std::chrono::minutes(10),  std::chrono::minutes(20),
-                                  std::chrono::minutes(40),  std::chrono::minutes(80),  std::chrono::minutes(160),
+  std::vector<Duration> intervals{std::chrono::minutes(5),   std::chrono::minutes(10), std::chrono::minutes(20),
+                                  std::chrono::minutes(40),  std::chrono::minutes(80), std::chrono::minutes(160),
                                   std::chrono::minutes(320), std::chrono::minutes(640)};
   Duration give_up_after = std::chrono::hours(24);
   // When to try again after the attempt numbered `attempts` (1 = the first), begun at `began`,
@@ -101,8 +101,8 @@ struct Org {
   AccessLevel access = AccessLevel::all_email;  // new sandboxes: system_email_only
   std::vector<EmailRelay> relays;
   std::vector<DomainFilter> filters;
-  std::vector<io::Cidr> sending_ranges;  // Salesforce's published ranges this org sends from
-  std::map<Category, bool> uses_relay;   // overrides of uses_relay_default
+  std::vector<io::Cidr> sending_ranges;            // Salesforce's published ranges this org sends from
+  std::map<Category, bool> uses_relay;             // overrides of uses_relay_default
   std::map<Category, std::uint64_t> daily_limits;  // overrides of daily_limit_default; 0: no limit
   BounceManagement bounce_management;
   RetrySchedule retry;
@@ -136,7 +136,8 @@ std::string access_refusal(const Org& org, Category category);
 
 // The path an email to one recipient takes: the relay of the first matching active filter in
 // priority order, or Salesforce's own servers (nullptr).
-const EmailRelay* relay_for(const Org& org, Category category, std::string_view sender_domain, std::string_view recipient_domain);
+const EmailRelay* relay_for(const Org& org, Category category, std::string_view sender_domain,
+                            std::string_view recipient_domain);
 const DomainFilter* filter_for(const Org& org, std::string_view sender_domain, std::string_view recipient_domain);
 
 // VERP: "ann=dest.example__<token>@<instance>.bnc.salesforce.com" for contact ann@dest.example.

@@ -5,11 +5,11 @@
 #include <cstdio>
 
 #include "endpoint/client_connection.hpp"
-#include "fake_salesforce/events.hpp"
 #include "endpoint/server_connection.hpp"
+#include "fake_salesforce/events.hpp"
+#include "fake_salesforce/next_hop.hpp"
 #include "io/assert.hpp"
 #include "io/text.hpp"
-#include "fake_salesforce/next_hop.hpp"
 #include "smtp/dsn.hpp"
 
 namespace relaysim::salesforce {
@@ -23,8 +23,9 @@ std::string format_instant(Instant instant) { return format_rfc5322(instant); }
 
 // A deterministic filler text for bodies of a given size: readable lines, never a dot alone.
 std::string filler_line(std::size_t number) {
-  static constexpr std::string_view words[] = {"Thank", "you", "for", "your", "order", "the", "account", "team",
-                                               "will", "follow", "up", "with", "details", "about", "renewal", "today"};
+  static constexpr std::string_view words[] = {"Thank",   "you",   "for",     "your",   "order", "the",
+                                               "account", "team",  "will",    "follow", "up",    "with",
+                                               "details", "about", "renewal", "today"};
   std::string line;
   for (std::size_t i = number; line.size() < body_line_length - 8; ++i) {
     line += (line.empty() ? "" : " ") + std::string(words[(i * 7 + number) % std::size(words)]);
@@ -61,8 +62,12 @@ std::string status_in_text(std::string_view text) {
 class OrgNode final : public io::Node {
  public:
   OrgNode(io::Io& io, OrgConfig config, OrgTls tls, OrgState& state)
-      : io_(io), config_(std::move(config)), org_(config_.org), tls_(tls), state_(state), random_(io.random_stream("salesforce-content")) {
-  }
+      : io_(io),
+        config_(std::move(config)),
+        org_(config_.org),
+        tls_(tls),
+        state_(state),
+        random_(io.random_stream("salesforce-content")) {}
 
   ~OrgNode() override { *alive_ = false; }
 
@@ -77,9 +82,11 @@ class OrgNode final : public io::Node {
   }
 
   std::string status() const override {
-    const auto refused = std::count_if(state_.emails.begin(), state_.emails.end(), [](const Email& email) { return email.refused; });
-    return counted(state_.emails.size() - static_cast<std::size_t>(refused), "email") + ", " + counted(state_.counters.delivered, "recipient") +
-           " delivered, " + counted(state_.bounced_contacts.size(), "contact") + " bounced";
+    const auto refused =
+        std::count_if(state_.emails.begin(), state_.emails.end(), [](const Email& email) { return email.refused; });
+    return counted(state_.emails.size() - static_cast<std::size_t>(refused), "email") + ", " +
+           counted(state_.counters.delivered, "recipient") + " delivered, " +
+           counted(state_.bounced_contacts.size(), "contact") + " bounced";
   }
 
  private:
@@ -91,9 +98,9 @@ class OrgNode final : public io::Node {
     std::size_t hop = 0;
     std::unique_ptr<endpoint::ClientConnection> connection;
     bool sent = false;
-    bool answered = false;        // a server decided: no other hop
-    bool permanent = false;       // ... with a 5xx before the transaction
-    std::string status;           // the enhanced status of the reply that decided it, when one did
+    bool answered = false;   // a server decided: no other hop
+    bool permanent = false;  // ... with a 5xx before the transaction
+    std::string status;      // the enhanced status of the reply that decided it, when one did
     std::optional<smtp::TransactionResult> result;
     std::string server = "none";
     std::optional<io::Endpoint> server_endpoint;
@@ -136,27 +143,37 @@ class OrgNode final : public io::Node {
     const std::uint64_t limit = daily_limit(org_, send.category);
     std::uint64_t& used = state_.sent_per_day[{bucket, gmt_day(io_.now())}];
     if (refusal.empty() && limit > 0 && used + send.to.size() > limit) {
-      refusal = bucket == Category::mass     ? "MASS_MAIL_LIMIT_EXCEEDED, Failed to send email: the daily mass email limit of " +
-                                                   std::to_string(limit) + " was reached"
-                : bucket == Category::single ? "SINGLE_EMAIL_LIMIT_EXCEEDED, Email limit exceeded: the daily single email limit of " +
-                                                   std::to_string(limit) + " was reached"
-                                             : "LIMIT_EXCEEDED, the daily limit of " + std::to_string(limit) + " " +
-                                                   std::string(to_string(bucket)) + " emails was reached";
+      refusal = bucket == Category::mass
+                    ? "MASS_MAIL_LIMIT_EXCEEDED, Failed to send email: the daily mass email limit of " +
+                          std::to_string(limit) + " was reached"
+                : bucket == Category::single
+                    ? "SINGLE_EMAIL_LIMIT_EXCEEDED, Email limit exceeded: the daily single email limit of " +
+                          std::to_string(limit) + " was reached"
+                    : "LIMIT_EXCEEDED, the daily limit of " + std::to_string(limit) + " " +
+                          std::string(to_string(bucket)) + " emails was reached";
     }
     if (!refusal.empty()) {
       state_.counters.refused += 1;
-      io_.trace("salesforce.refused", {{"category", to_string(send.category)}, {"from", send.from.to_string()},
-                                       {"recipients", send.to.size()}, {"error", refusal}});
+      io_.trace("salesforce.refused", {{"category", to_string(send.category)},
+                                       {"from", send.from.to_string()},
+                                       {"recipients", send.to.size()},
+                                       {"error", refusal}});
       state_.emails.push_back({id, send.category, io_.now(), "", send.from, send.subject, send.label, true});
-      for (const smtp::Mailbox& to : send.to) log({io_.now(), id, to.to_string(), EmailLogEvent::refused, "", "", refusal});
+      for (const smtp::Mailbox& to : send.to)
+        log({io_.now(), id, to.to_string(), EmailLogEvent::refused, "", "", refusal});
       return std::nullopt;
     }
     used += send.to.size();
     state_.counters.recipients += send.to.size();
     const std::size_t email = state_.emails.size();
-    state_.emails.push_back({id, send.category, io_.now(), compose(send, id), send.from, send.subject, send.label, false});
-    io_.trace("salesforce.send", {{"email", id}, {"category", to_string(send.category)}, {"from", send.from.to_string()},
-                                  {"recipients", send.to.size()}, {"bytes", state_.emails.back().content.size()}, {"test", test}});
+    state_.emails.push_back(
+        {id, send.category, io_.now(), compose(send, id), send.from, send.subject, send.label, false});
+    io_.trace("salesforce.send", {{"email", id},
+                                  {"category", to_string(send.category)},
+                                  {"from", send.from.to_string()},
+                                  {"recipients", send.to.size()},
+                                  {"bytes", state_.emails.back().content.size()},
+                                  {"test", test}});
     if (!source) source = sending_address();
 
     // Per recipient: which path. A relay takes every recipient in one envelope; Salesforce's own
@@ -166,7 +183,8 @@ class OrgNode final : public io::Node {
     std::vector<std::pair<std::string, std::string>> order;
     for (const smtp::Mailbox& to : send.to) {
       const EmailRelay* relay = relay_for(org_, send.category, send.from.domain, to.domain);
-      const std::pair<std::string, std::string> key{relay == nullptr ? std::string() : relay->name, relay == nullptr ? to.domain : std::string()};
+      const std::pair<std::string, std::string> key{relay == nullptr ? std::string() : relay->name,
+                                                    relay == nullptr ? to.domain : std::string()};
       if (!groups.contains(key)) order.push_back(key);
       groups[key].push_back(to);
     }
@@ -180,7 +198,8 @@ class OrgNode final : public io::Node {
     return email;
   }
 
-  void add_envelope(std::size_t email, const std::string& path, std::vector<smtp::Mailbox> recipients, std::optional<io::Address> source) {
+  void add_envelope(std::size_t email, const std::string& path, std::vector<smtp::Mailbox> recipients,
+                    std::optional<io::Address> source) {
     Envelope envelope;
     envelope.token = std::to_string(state_.envelopes.size() + 1) + "-" + state_.emails[email].id;
     envelope.email = email;
@@ -201,7 +220,8 @@ class OrgNode final : public io::Node {
     state_.envelope_by_token[envelope.token] = index;
     for (const smtp::Mailbox& to : envelope.recipients) {
       log({io_.now(), state_.emails[email].id, to.to_string(), EmailLogEvent::accepted, path_name(path), "",
-           path.empty() ? "no email domain filter matched: Salesforce's own servers send it" : "email domain filter matched relay " + path});
+           path.empty() ? "no email domain filter matched: Salesforce's own servers send it"
+                        : "email domain filter matched relay " + path});
     }
     state_.envelopes.push_back(std::move(envelope));
     schedule(index);
@@ -220,14 +240,17 @@ class OrgNode final : public io::Node {
   void run_test(const DeliverabilityTest& test) {
     const std::vector<io::Address> own = io_.host_addresses();
     for (const io::Cidr& range : org_.sending_ranges) {
-      const auto address = std::find_if(own.begin(), own.end(), [&](const io::Address& a) { return range.contains(a); });
+      const auto address =
+          std::find_if(own.begin(), own.end(), [&](const io::Address& a) { return range.contains(a); });
       DeliverabilityResult result{io_.now(), range.to_string(), "", ""};
       if (address == own.end() && !config_.deliverability_from_own_address) {
-        io_.trace("salesforce.test_deliverability", {{"range", result.range}, {"result", "no address of this host in the range"}});
+        io_.trace("salesforce.test_deliverability",
+                  {{"range", result.range}, {"result", "no address of this host in the range"}});
         state_.deliverability.push_back(result);
         continue;
       }
-      const std::optional<io::Address> source = address == own.end() ? std::nullopt : std::optional<io::Address>(*address);
+      const std::optional<io::Address> source =
+          address == own.end() ? std::nullopt : std::optional<io::Address>(*address);
       const std::string from_text = source ? source->to_string() : result.range;
       Send send;
       send.at = io_.now();
@@ -235,13 +258,15 @@ class OrgNode final : public io::Node {
       send.from = smtp::Mailbox{"noreply", "salesforce.com"};
       send.from_name = "Salesforce";
       send.to = {test.to};
-      send.subject = std::string(org_.environment == Environment::sandbox ? "Sandbox: " : "") + "Test Deliverability from " + from_text;
-      send.body = "This is a test message to verify that email sent from Salesforce range " + result.range + " (" + from_text +
-                  ") can reach your address.";
+      send.subject = std::string(org_.environment == Environment::sandbox ? "Sandbox: " : "") +
+                     "Test Deliverability from " + from_text;
+      send.body = "This is a test message to verify that email sent from Salesforce range " + result.range + " (" +
+                  from_text + ") can reach your address.";
       const std::optional<std::size_t> email = submit(send, true, source);
       result.source = source ? source->to_string() : "this host's own address";
       if (email) result.email = state_.emails[*email].id;
-      io_.trace("salesforce.test_deliverability", {{"range", result.range}, {"source", result.source}, {"email", result.email}});
+      io_.trace("salesforce.test_deliverability",
+                {{"range", result.range}, {"source", result.source}, {"email", result.email}});
       state_.deliverability.push_back(result);
     }
     next_test();
@@ -271,9 +296,11 @@ class OrgNode final : public io::Node {
     content += "Date: " + format_instant(io_.now()) + "\r\n";
     const std::string from_name = smtp::encode_header_text(send.from_name);
     const bool quoted = from_name == send.from_name;  // encoded words are never quoted (RFC 2047 §5)
-    content += "From: " + (send.from_name.empty() ? send.from.to_string()
-                                                  : (quoted ? "\"" + from_name + "\"" : from_name) + " <" + send.from.to_string() + ">") +
-               "\r\n";
+    content +=
+        "From: " +
+        (send.from_name.empty() ? send.from.to_string()
+                                : (quoted ? "\"" + from_name + "\"" : from_name) + " <" + send.from.to_string() + ">") +
+        "\r\n";
     content += "To: " + to_header + "\r\n";
     content += "Message-ID: <" + id + "." + std::to_string(io_.now().unix_seconds()) + "@sfdc.net>\r\n";
     content += "Subject: " + smtp::encode_header_text(send.subject) + "\r\n";
@@ -293,12 +320,14 @@ class OrgNode final : public io::Node {
     }
     const std::string boundary = "----=_Part_" + id + "_" + std::to_string(random_.next() % 1'000'000'000);
     content += "Content-Type: multipart/mixed; boundary=\"" + boundary + "\"\r\n\r\n";
-    content += "--" + boundary + "\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + body;
+    content += "--" + boundary +
+               "\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + body;
     for (const Attachment& attachment : send.attachments) {
       std::string bytes(attachment.bytes, '\0');
       for (char& byte : bytes) byte = static_cast<char>(random_.next() & 0xff);
       content += "--" + boundary + "\r\nContent-Type: " + attachment.type + "; name=\"" + attachment.name +
-                 "\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"" + attachment.name + "\"\r\n\r\n";
+                 "\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"" +
+                 attachment.name + "\"\r\n\r\n";
       content += wrap_base64(smtp::encode_base64(bytes));
     }
     content += "--" + boundary + "--\r\n";
@@ -329,16 +358,19 @@ class OrgNode final : public io::Node {
     auto attempt = std::make_unique<Attempt>();
     attempt->envelope = index;
     attempts_[index] = std::move(attempt);
-    io_.trace("salesforce.attempt", {{"email", state_.emails[envelope.email].id}, {"token", envelope.token},
-                                     {"path", path_name(envelope.relay)}, {"attempt", envelope.attempts},
+    io_.trace("salesforce.attempt", {{"email", state_.emails[envelope.email].id},
+                                     {"token", envelope.token},
+                                     {"path", path_name(envelope.relay)},
+                                     {"attempt", envelope.attempts},
                                      {"recipients", envelope.recipients.size()}});
     // The next hop as Salesforce finds it (fake_salesforce/next_hop.hpp): a relay record's host,
     // or for Salesforce's own servers the recipient domain.
     const EmailRelay* relay = relay_named(envelope.relay);
     const std::string name = relay != nullptr ? relay->host : envelope.recipients.front().domain;
-    next_hops_.resolve(name, relay != nullptr ? relay->port : std::uint16_t{25}, [this, index, alive = alive_](NextHops route) {
-      if (*alive) on_route(index, std::move(route));
-    });
+    next_hops_.resolve(name, relay != nullptr ? relay->port : std::uint16_t{25},
+                       [this, index, alive = alive_](NextHops route) {
+                         if (*alive) on_route(index, std::move(route));
+                       });
   }
 
   void on_route(std::size_t index, NextHops route) {
@@ -379,13 +411,18 @@ class OrgNode final : public io::Node {
     bury(std::move(attempt.connection));
     io::ConnectOptions options;
     options.source = envelope.source;
-    io_.trace("salesforce.connect", {{"token", envelope.token}, {"hop", hop.label()}, {"tls", to_string(setting)},
+    io_.trace("salesforce.connect", {{"token", envelope.token},
+                                     {"hop", hop.label()},
+                                     {"tls", to_string(setting)},
                                      {"source", envelope.source ? envelope.source->to_string() : std::string()}});
     attempt.connection = std::make_unique<endpoint::ClientConnection>(
         io_, hop.endpoint, hop.host, client, context, options,
-        [this, index](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) { on_event(index, connection, event); });
+        [this, index](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {
+          on_event(index, connection, event);
+        });
     // The certificate may name the relay's domain or the mail exchanger dialled.
-    if (relay != nullptr && io::normalize_dns_name(relay->host) != hop.host) attempt.connection->also_accept_name(io::normalize_dns_name(relay->host));
+    if (relay != nullptr && io::normalize_dns_name(relay->host) != hop.host)
+      attempt.connection->also_accept_name(io::normalize_dns_name(relay->host));
     attempt.connection->keep_transcript(false);
   }
 
@@ -415,8 +452,9 @@ class OrgNode final : public io::Node {
       attempt.tls_verified = connection.session().tls().peer_verified;
       attempt.permanent = failed->reply && failed->reply->code >= 500;
       if (failed->reply) attempt.status = failed->reply->status();
-      attempt.reason = failed->reply ? failed->reply->text() + " (in reply to " + std::string(smtp::to_string(failed->stage)) + ")"
-                                     : std::string(smtp::to_string(failed->stage)) + ": " + failed->reason;
+      attempt.reason =
+          failed->reply ? failed->reply->text() + " (in reply to " + std::string(smtp::to_string(failed->stage)) + ")"
+                        : std::string(smtp::to_string(failed->stage)) + ": " + failed->reason;
       return;
     }
     if (const auto* finished = std::get_if<smtp::client_event::Finished>(&event)) {
@@ -445,8 +483,19 @@ class OrgNode final : public io::Node {
     std::string transient_reason = attempt->reason;
     for (std::size_t i = 0; i < envelope.recipients.size(); ++i) {
       const smtp::Mailbox& to = envelope.recipients[i];
-      LogEntry entry{io_.now(), email, to.to_string(), EmailLogEvent::transient_failure, path, attempt->server, attempt->reason, envelope.attempts,
-                     attempt->tls, attempt->tls_verified, attempt->server_endpoint, "", attempt->status};
+      LogEntry entry{io_.now(),
+                     email,
+                     to.to_string(),
+                     EmailLogEvent::transient_failure,
+                     path,
+                     attempt->server,
+                     attempt->reason,
+                     envelope.attempts,
+                     attempt->tls,
+                     attempt->tls_verified,
+                     attempt->server_endpoint,
+                     "",
+                     attempt->status};
       smtp::Outcome outcome = attempt->permanent ? smtp::Outcome::permanent : smtp::Outcome::transient;
       if (attempt->result && i < attempt->result->recipients.size()) {
         const smtp::RecipientResult& result = attempt->result->recipients[i];
@@ -454,7 +503,8 @@ class OrgNode final : public io::Node {
         entry.detail = result.reply ? result.reply->text() : result.detail;
         entry.status = result.reply ? result.reply->status() : std::string();
         if (result.reply && outcome == smtp::Outcome::delivered) entry.queue_id = result.reply->queue_id();
-        if (attempt->result->possible_duplicate) entry.detail += " (connection lost after the message was sent: it may arrive twice)";
+        if (attempt->result->possible_duplicate)
+          entry.detail += " (connection lost after the message was sent: it may arrive twice)";
       }
       if (outcome == smtp::Outcome::delivered) {
         state_.counters.delivered += 1;
@@ -475,10 +525,22 @@ class OrgNode final : public io::Node {
       return;
     }
     // The schedule counts from when each attempt began, so round trips never add up.
-    const std::optional<Instant> next = org_.retry.next_attempt(envelope.first_attempt, envelope.attempts, envelope.next_attempt);
+    const std::optional<Instant> next =
+        org_.retry.next_attempt(envelope.first_attempt, envelope.attempts, envelope.next_attempt);
     for (const smtp::Mailbox& to : open) {
-      LogEntry entry{io_.now(), email, to.to_string(), next ? EmailLogEvent::transient_failure : EmailLogEvent::given_up, path, attempt->server,
-                     transient_reason, envelope.attempts, attempt->tls, attempt->tls_verified, attempt->server_endpoint, "", attempt->status};
+      LogEntry entry{io_.now(),
+                     email,
+                     to.to_string(),
+                     next ? EmailLogEvent::transient_failure : EmailLogEvent::given_up,
+                     path,
+                     attempt->server,
+                     transient_reason,
+                     envelope.attempts,
+                     attempt->tls,
+                     attempt->tls_verified,
+                     attempt->server_endpoint,
+                     "",
+                     attempt->status};
       if (next) {
         entry.detail += "; will retry at " + format_instant(*next);
       } else {
@@ -499,10 +561,11 @@ class OrgNode final : public io::Node {
   void bury(std::unique_ptr<endpoint::ClientConnection> connection) {
     if (!connection) return;
     graveyard_.push_back(std::move(connection));
-    if (!sweep_.armed()) sweep_ = io_.at(io_.now(), [this] {
-      sweep_ = io::Pending();
-      graveyard_.clear();
-    });
+    if (!sweep_.armed())
+      sweep_ = io_.at(io_.now(), [this] {
+        sweep_ = io::Pending();
+        graveyard_.clear();
+      });
   }
 
   void log(LogEntry entry) {
@@ -516,8 +579,8 @@ class OrgNode final : public io::Node {
     auto listener = io_.listen({io::Address::any_v4(), org_.bounce_management.inbox_port},
                                [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
     if (!listener) {
-      io_.observe(io::LogLine{"bounce inbox: cannot listen on port " + std::to_string(org_.bounce_management.inbox_port) + ": " +
-                              listener.error().detail});
+      io_.observe(io::LogLine{"bounce inbox: cannot listen on port " +
+                              std::to_string(org_.bounce_management.inbox_port) + ": " + listener.error().detail});
       return;
     }
     listener_ = std::move(listener).value();
@@ -533,7 +596,9 @@ class OrgNode final : public io::Node {
     const std::uint64_t id = connection->id();
     inbox_[id] = std::make_unique<endpoint::ServerConnection>(
         io_, std::move(connection), config, nullptr,
-        [this, id](endpoint::ServerConnection& session, const smtp::ServerEvent& event) { on_inbox_event(id, session, event); });
+        [this, id](endpoint::ServerConnection& session, const smtp::ServerEvent& event) {
+          on_inbox_event(id, session, event);
+        });
   }
 
   void on_inbox_event(std::uint64_t id, endpoint::ServerConnection& session, const smtp::ServerEvent& event) {
@@ -541,17 +606,20 @@ class OrgNode final : public io::Node {
     if (const auto* rcpt = std::get_if<smtp::server_event::Rcpt>(&event)) {
       const auto verp = parse_verp(org_.bounce_management, rcpt->recipient.mailbox.to_string());
       if (!verp || !state_.envelope_by_token.contains(verp->token)) {
-        return session.decide(smtp::Verdict::reject(smtp::Reply::make(550, "5.1.1", "<" + rcpt->recipient.mailbox.to_string() +
-                                                                                    ">: Recipient address rejected: unknown bounce address")));
+        return session.decide(smtp::Verdict::reject(smtp::Reply::make(
+            550, "5.1.1",
+            "<" + rcpt->recipient.mailbox.to_string() + ">: Recipient address rejected: unknown bounce address")));
       }
       return session.decide(smtp::Verdict::accept());
     }
     if (const auto* message = std::get_if<smtp::server_event::Message>(&event)) {
-      for (const smtp::Recipient& recipient : message->envelope.recipients) receive_bounce(recipient.mailbox.to_string(), message->content);
+      for (const smtp::Recipient& recipient : message->envelope.recipients)
+        receive_bounce(recipient.mailbox.to_string(), message->content);
       return session.decide(smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: bounce processed")));
     }
     if (std::holds_alternative<smtp::server_event::Auth>(event)) {
-      return session.decide(smtp::Verdict::reject(smtp::Reply::make(502, "5.5.1", "Error: authentication not enabled")));
+      return session.decide(
+          smtp::Verdict::reject(smtp::Reply::make(502, "5.5.1", "Error: authentication not enabled")));
     }
     if (std::holds_alternative<smtp::server_event::Command>(event)) return session.decide(smtp::Verdict::accept());
     if (std::holds_alternative<smtp::server_event::Closed>(event)) inbox_.erase(id);  // allowed from inside Closed
@@ -574,9 +642,12 @@ class OrgNode final : public io::Node {
         reason = recipient.diagnostic.empty() ? "delivery failed" : recipient.diagnostic;
       }
       if (!failed) {
-        const std::string action = report->recipients.empty() ? "empty" : std::string(smtp::to_string(report->recipients.front().action));
-        io_.trace("salesforce.bounce", {{"email", email}, {"contact", verp->contact}, {"dsn", action}, {"marked", false}});
-        log({io_.now(), email, verp->contact, EmailLogEvent::notice_received, "", "", "a delivery status notification (" + action + "); the contact is not marked"});
+        const std::string action =
+            report->recipients.empty() ? "empty" : std::string(smtp::to_string(report->recipients.front().action));
+        io_.trace("salesforce.bounce",
+                  {{"email", email}, {"contact", verp->contact}, {"dsn", action}, {"marked", false}});
+        log({io_.now(), email, verp->contact, EmailLogEvent::notice_received, "", "",
+             "a delivery status notification (" + action + "); the contact is not marked"});
         return;
       }
     } else {
@@ -585,9 +656,11 @@ class OrgNode final : public io::Node {
       status = status_in_text(content);
       reason = "non-standard bounce: " + smtp::header_value(content, "Subject");
     }
-    io_.trace("salesforce.bounce", {{"email", email}, {"contact", verp->contact}, {"status", status}, {"marked", true}});
+    io_.trace("salesforce.bounce",
+              {{"email", email}, {"contact", verp->contact}, {"status", status}, {"marked", true}});
     state_.bounced_contacts[to_lower(verp->contact)] = {io_.now(), verp->contact, email, status, reason};
-    log({io_.now(), email, verp->contact, EmailLogEvent::bounced, "", "", (status.empty() ? std::string() : status + " ") + reason});
+    log({io_.now(), email, verp->contact, EmailLogEvent::bounced, "", "",
+         (status.empty() ? std::string() : status + " ") + reason});
   }
 
   io::Io& io_;
@@ -611,8 +684,9 @@ class OrgNode final : public io::Node {
 }  // namespace
 
 namespace {
-constexpr std::array<std::string_view, 8> email_log_event_names{"Accepted", "Refused", "Delivered", "Transient failure",
-                                                                "Permanent failure", "Given up", "Bounced", "Notice received"};
+constexpr std::array<std::string_view, 8> email_log_event_names{"Accepted",          "Refused",           "Delivered",
+                                                                "Transient failure", "Permanent failure", "Given up",
+                                                                "Bounced",           "Notice received"};
 }  // namespace
 
 std::string_view to_string(EmailLogEvent event) { return email_log_event_names[static_cast<std::size_t>(event)]; }

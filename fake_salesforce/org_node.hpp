@@ -84,7 +84,8 @@ std::string_view to_string(EmailLogEvent event);
 std::optional<EmailLogEvent> email_log_event_named(std::string_view name);
 // Delivered, failed for good or given up: nothing more will happen to the recipient.
 inline bool is_final(EmailLogEvent event) {
-  return event == EmailLogEvent::delivered || event == EmailLogEvent::permanent_failure || event == EmailLogEvent::given_up;
+  return event == EmailLogEvent::delivered || event == EmailLogEvent::permanent_failure ||
+         event == EmailLogEvent::given_up;
 }
 // An attempt to hand the recipient over was made.
 inline bool is_attempt(EmailLogEvent event) { return is_final(event) || event == EmailLogEvent::transient_failure; }
@@ -123,9 +124,9 @@ struct DeliverabilityResult {
 
 // One envelope of a send: the recipients that go the same way with the same return path.
 struct Envelope {
-  std::string token;  // for VERP and the log
+  std::string token;      // for VERP and the log
   std::size_t email = 0;  // index into OrgState::emails
-  std::string relay;  // the relay's name; empty: Salesforce's own servers
+  std::string relay;      // the relay's name; empty: Salesforce's own servers
   std::optional<smtp::Mailbox> sender;
   std::vector<smtp::Mailbox> recipients;  // still open
   std::optional<io::Address> source;
@@ -147,13 +148,13 @@ struct Email {
 };
 
 struct OrgCounters {
-  std::uint64_t sends = 0;         // sends asked for
-  std::uint64_t refused = 0;       // refused at the source (limits, access)
-  std::uint64_t recipients = 0;    // recipients accepted for sending
-  std::uint64_t delivered = 0;     // recipients handed over with a 250
-  std::uint64_t failed = 0;        // recipients that failed permanently (5xx)
-  std::uint64_t given_up = 0;      // recipients given up after the retry schedule
-  std::uint64_t bounces = 0;       // bounce messages received in the inbox
+  std::uint64_t sends = 0;       // sends asked for
+  std::uint64_t refused = 0;     // refused at the source (limits, access)
+  std::uint64_t recipients = 0;  // recipients accepted for sending
+  std::uint64_t delivered = 0;   // recipients handed over with a 250
+  std::uint64_t failed = 0;      // recipients that failed permanently (5xx)
+  std::uint64_t given_up = 0;    // recipients given up after the retry schedule
+  std::uint64_t bounces = 0;     // bounce messages received in the inbox
 };
 
 class OrgState {

@@ -72,7 +72,8 @@ Cidr::Cidr(Address network, unsigned prefix_length) : network_(network), prefix_
   const unsigned bits = network.is_v4() ? 32 : 128;
   if (prefix_length_ > bits) prefix_length_ = bits;
   std::array<std::uint8_t, 16> bytes = network.bytes();
-  for (unsigned bit = prefix_length_; bit < bits; ++bit) bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+  for (unsigned bit = prefix_length_; bit < bits; ++bit)
+    bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
   network_ = network.is_v4() ? Address::v4(Address::v6(bytes).v4_host_order()) : Address::v6(bytes);
 }
 

@@ -31,17 +31,19 @@ struct MxRecord {
 
 struct DnsAnswer {
   DnsStatus status = DnsStatus::ok;
-  std::string name;                 // the name asked for
-  std::string canonical_name;       // after following CNAMEs; equals name when there were none
-  std::vector<Address> addresses;   // A or AAAA
-  std::vector<MxRecord> mx;         // MX, in the order served
-  std::vector<std::string> texts;   // TXT, each record's strings joined
-  std::string cname_target;         // CNAME question: the target
-  std::uint32_t ttl_seconds = 0;    // the smallest TTL in the answer
-  std::vector<std::string> names;   // PTR: the names an address points to
+  std::string name;                // the name asked for
+  std::string canonical_name;      // after following CNAMEs; equals name when there were none
+  std::vector<Address> addresses;  // A or AAAA
+  std::vector<MxRecord> mx;        // MX, in the order served
+  std::vector<std::string> texts;  // TXT, each record's strings joined
+  std::string cname_target;        // CNAME question: the target
+  std::uint32_t ttl_seconds = 0;   // the smallest TTL in the answer
+  std::vector<std::string> names;  // PTR: the names an address points to
 
   bool temporary_failure() const { return status == DnsStatus::servfail || status == DnsStatus::timeout; }
-  bool empty() const { return addresses.empty() && mx.empty() && texts.empty() && cname_target.empty() && names.empty(); }
+  bool empty() const {
+    return addresses.empty() && mx.empty() && texts.empty() && cname_target.empty() && names.empty();
+  }
 };
 
 // The name of an address's PTR record: "10.2.0.192.in-addr.arpa", or nibbles under "ip6.arpa".

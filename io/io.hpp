@@ -169,14 +169,14 @@ class Io {
   virtual Pending resolve(std::string_view name, DnsType type, DnsHandler handler) = 0;
 
   // --- disk: paths are relative to the node's data directory, '/'-separated, without "..".
-  virtual Result<std::unique_ptr<File>> create_file(std::string_view path) = 0;  // must not exist
+  virtual Result<std::unique_ptr<File>> create_file(std::string_view path) = 0;      // must not exist
   virtual Result<std::unique_ptr<File>> open_for_append(std::string_view path) = 0;  // must exist
   virtual Result<std::string> read_file(std::string_view path) = 0;
   // `length` bytes from `offset`, fewer where the file ends before.
   virtual Result<std::string> read_file_range(std::string_view path, std::uint64_t offset, std::size_t length) = 0;
   virtual Result<std::vector<std::string>> list_directory(std::string_view path) = 0;  // sorted names
-  virtual Status make_directory(std::string_view path) = 0;  // ok if it exists
-  virtual Status rename_file(std::string_view from, std::string_view to) = 0;  // atomic, replaces `to`
+  virtual Status make_directory(std::string_view path) = 0;                            // ok if it exists
+  virtual Status rename_file(std::string_view from, std::string_view to) = 0;          // atomic, replaces `to`
   virtual Status remove_file(std::string_view path) = 0;
   // Makes the directory's entries (creations, renames, removals) durable.
   virtual Pending sync_directory(std::string_view path, SyncHandler handler) = 0;

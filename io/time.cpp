@@ -61,8 +61,8 @@ Split split(Instant instant) {
     days -= 1;
   }
   const auto seconds_of_day = static_cast<unsigned>(rest / 1'000'000);
-  return {civil_from_days(days), seconds_of_day / 3600, seconds_of_day / 60 % 60, seconds_of_day % 60,
-          rest % 1'000'000, days};
+  return {civil_from_days(days), seconds_of_day / 3600, seconds_of_day / 60 % 60,
+          seconds_of_day % 60,   rest % 1'000'000,      days};
 }
 
 // Reads exactly `width` decimal digits.
@@ -108,8 +108,8 @@ void append_iso8601(std::string& out, Instant instant) {
   if (parts.date.year < 0 || parts.date.year > 9999) {  // outside ISO-8601's four digits: rare, so plain
     char wide[64];
     const int length = std::snprintf(wide, sizeof wide, "%lld-%02u-%02uT%02u:%02u:%02u.%06lldZ",
-                                     static_cast<long long>(parts.date.year), parts.date.month, parts.date.day, parts.hour,
-                                     parts.minute, parts.second, static_cast<long long>(parts.microsecond));
+                                     static_cast<long long>(parts.date.year), parts.date.month, parts.date.day,
+                                     parts.hour, parts.minute, parts.second, static_cast<long long>(parts.microsecond));
     out.append(wide, static_cast<std::size_t>(length));
     return;
   }
@@ -141,10 +141,10 @@ std::string format_rfc5322(Instant instant) {
                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   const Split parts = split(instant);
   const auto weekday = static_cast<std::size_t>(((parts.days % 7) + 7) % 7);  // 1970-01-01 was a Thursday
-  if (parts.date.year < 0 || parts.date.year > 9999) {  // outside four digits: rare, so plain
+  if (parts.date.year < 0 || parts.date.year > 9999) {                        // outside four digits: rare, so plain
     char buffer[64];
-    const int length = std::snprintf(buffer, sizeof buffer, "%s, %02u %s %04lld %02u:%02u:%02u +0000", weekdays[weekday],
-                                     parts.date.day, months[parts.date.month - 1],
+    const int length = std::snprintf(buffer, sizeof buffer, "%s, %02u %s %04lld %02u:%02u:%02u +0000",
+                                     weekdays[weekday], parts.date.day, months[parts.date.month - 1],
                                      static_cast<long long>(parts.date.year), parts.hour, parts.minute, parts.second);
     return std::string(buffer, static_cast<std::size_t>(length));
   }
@@ -273,12 +273,8 @@ std::string format_duration(Duration duration) {
     out.push_back('-');
     rest = -rest;
   }
-  static constexpr std::array<std::pair<std::int64_t, const char*>, 6> units = {{{86'400'000'000, "d"},
-                                                                                {3'600'000'000, "h"},
-                                                                                {60'000'000, "m"},
-                                                                                {1'000'000, "s"},
-                                                                                {1'000, "ms"},
-                                                                                {1, "us"}}};
+  static constexpr std::array<std::pair<std::int64_t, const char*>, 6> units = {
+      {{86'400'000'000, "d"}, {3'600'000'000, "h"}, {60'000'000, "m"}, {1'000'000, "s"}, {1'000, "ms"}, {1, "us"}}};
   for (const auto& [size, name] : units) {
     if (rest >= size) {
       char digits[24];

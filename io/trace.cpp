@@ -85,8 +85,8 @@ constexpr bool word_needs_care(std::uint64_t word) {
   constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
   const auto zero_byte = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
   const std::uint64_t below_space = (word - ones * 0x20) & ~word & highs;
-  return (below_space | zero_byte(word ^ (ones * '"')) | zero_byte(word ^ (ones * '\\')) | zero_byte(word ^ (ones * 0x7F)) |
-          (word & highs)) != 0;
+  return (below_space | zero_byte(word ^ (ones * '"')) | zero_byte(word ^ (ones * '\\')) |
+          zero_byte(word ^ (ones * 0x7F)) | (word & highs)) != 0;
 }
 
 std::size_t plain_run_end(std::string_view text, std::size_t i) {

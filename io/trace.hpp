@@ -20,13 +20,13 @@ class TraceValue {
   enum class Type : std::uint8_t { integer, text, boolean };
 
   TraceValue() : type_(Type::integer) {}
-  TraceValue(std::string_view text) : type_(Type::text), text_(text) {}  // NOLINT: implicit on purpose
-  TraceValue(const std::string& text) : type_(Type::text), text_(text) {}  // NOLINT
-  TraceValue(const char* text) : type_(Type::text), text_(text) {}  // NOLINT
+  TraceValue(std::string_view text) : type_(Type::text), text_(text) {}      // NOLINT: implicit on purpose
+  TraceValue(const std::string& text) : type_(Type::text), text_(text) {}    // NOLINT
+  TraceValue(const char* text) : type_(Type::text), text_(text) {}           // NOLINT
   TraceValue(bool value) : type_(Type::boolean), integer_(value ? 1 : 0) {}  // NOLINT
   template <typename Integer>
-    requires(std::is_integral_v<Integer> && !std::is_same_v<Integer, bool>)
-  TraceValue(Integer value) : type_(Type::integer), integer_(static_cast<std::int64_t>(value)) {}  // NOLINT
+  requires(std::is_integral_v<Integer> && !std::is_same_v<Integer, bool>) TraceValue(Integer value)
+      : type_(Type::integer), integer_(static_cast<std::int64_t>(value)) {}      // NOLINT
   TraceValue(Duration value) : type_(Type::integer), integer_(value.count()) {}  // NOLINT: microseconds
 
   Type type() const { return type_; }

@@ -53,7 +53,8 @@ std::optional<std::map<std::string, std::string>> parse_tags(std::string_view te
     const std::size_t equals = spec.find('=');
     if (equals == std::string_view::npos) return std::nullopt;
     const std::string name = trim(spec.substr(0, equals), folding_whitespace);
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; })) {
+    if (name.empty() || !std::all_of(name.begin(), name.end(),
+                                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; })) {
       return std::nullopt;
     }
     if (!tags.emplace(name, trim(spec.substr(equals + 1), folding_whitespace)).second) return std::nullopt;
@@ -118,7 +119,8 @@ std::string make_signature(EVP_PKEY* key, bool ed25519, std::string_view data) {
   std::size_t length = 0;
   std::string signature;
   if (EVP_DigestSignInit(context, nullptr, ed25519 ? nullptr : EVP_sha256(), nullptr, key) == 1 &&
-      EVP_DigestSign(context, nullptr, &length, reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1) {
+      EVP_DigestSign(context, nullptr, &length, reinterpret_cast<const unsigned char*>(input.data()), input.size()) ==
+          1) {
     signature.resize(length);
     if (EVP_DigestSign(context, reinterpret_cast<unsigned char*>(signature.data()), &length,
                        reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1) {
@@ -147,7 +149,8 @@ std::string signed_headers(const ParsedMessage& message, const std::vector<std::
   return out;
 }
 
-DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& message, const Lookups& lookups, Instant now) {
+DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& message, const Lookups& lookups,
+                              Instant now) {
   DkimSignatureCheck check;
   const auto fail = [&check](DkimResult result, std::string reason) {
     check.result = result;
@@ -171,7 +174,8 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
   if (*tag("v") != "1") return fail(DkimResult::permerror, "unknown version v=" + *tag("v"));
   const std::string algorithm = to_lower(check.algorithm);
   if (algorithm == "rsa-sha1") return fail(DkimResult::permerror, "rsa-sha1 is not allowed (RFC 8301)");
-  if (algorithm != "rsa-sha256" && algorithm != "ed25519-sha256") return fail(DkimResult::permerror, "unknown algorithm a=" + algorithm);
+  if (algorithm != "rsa-sha256" && algorithm != "ed25519-sha256")
+    return fail(DkimResult::permerror, "unknown algorithm a=" + algorithm);
   const bool ed25519 = algorithm == "ed25519-sha256";
   Canonicalization header_mode = Canonicalization::simple, body_mode = Canonicalization::simple;
   if (auto c = tag("c")) {
@@ -183,7 +187,8 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
       return std::nullopt;
     };
     const auto header = mode(value.substr(0, slash));
-    const auto body = slash == std::string::npos ? std::optional(Canonicalization::simple) : mode(value.substr(slash + 1));
+    const auto body =
+        slash == std::string::npos ? std::optional(Canonicalization::simple) : mode(value.substr(slash + 1));
     if (!header || !body) return fail(DkimResult::permerror, "unknown canonicalization c=" + value);
     header_mode = *header;
     body_mode = *body;
@@ -199,7 +204,8 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
       names.push_back(name);
       at = colon + 1;
     }
-    if (std::find(names.begin(), names.end(), "from") == names.end()) return fail(DkimResult::permerror, "From is not signed");
+    if (std::find(names.begin(), names.end(), "from") == names.end())
+      return fail(DkimResult::permerror, "From is not signed");
   }
   check.identity = tag("i").value_or("@" + check.domain);
   {
@@ -210,19 +216,25 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
   }
   std::optional<std::uint64_t> length;
   if (auto l = tag("l")) {
-    if (l->empty() || l->size() > 76 || l->find_first_not_of("0123456789") != std::string::npos) return fail(DkimResult::permerror, "malformed l= tag");
+    if (l->empty() || l->size() > 76 || l->find_first_not_of("0123456789") != std::string::npos)
+      return fail(DkimResult::permerror, "malformed l= tag");
     length = std::stoull(*l);
   }
   if (auto x = tag("x")) {
-    if (x->empty() || x->size() > 12 || x->find_first_not_of("0123456789") != std::string::npos) return fail(DkimResult::permerror, "malformed x= tag");
-    if (static_cast<std::int64_t>(std::stoll(*x)) < now.unix_seconds()) return fail(DkimResult::fail, "signature expired");
+    if (x->empty() || x->size() > 12 || x->find_first_not_of("0123456789") != std::string::npos)
+      return fail(DkimResult::permerror, "malformed x= tag");
+    if (static_cast<std::int64_t>(std::stoll(*x)) < now.unix_seconds())
+      return fail(DkimResult::fail, "signature expired");
   }
 
   // The key (RFC 6376 §3.6.2).
   const io::DnsAnswer& answer = lookups.get(check.selector + "._domainkey." + check.domain, io::DnsType::txt);
-  if (answer.temporary_failure()) return fail(DkimResult::temperror, "key lookup: " + std::string(io::to_string(answer.status)));
-  if (answer.status == io::DnsStatus::nxdomain || answer.texts.empty()) return fail(DkimResult::permerror, "no key for selector " + check.selector);
-  if (answer.texts.size() > 1) return fail(DkimResult::permerror, "more than one key record for selector " + check.selector);
+  if (answer.temporary_failure())
+    return fail(DkimResult::temperror, "key lookup: " + std::string(io::to_string(answer.status)));
+  if (answer.status == io::DnsStatus::nxdomain || answer.texts.empty())
+    return fail(DkimResult::permerror, "no key for selector " + check.selector);
+  if (answer.texts.size() > 1)
+    return fail(DkimResult::permerror, "more than one key record for selector " + check.selector);
   const auto key_tags = parse_tags(answer.texts.front());
   if (!key_tags) return fail(DkimResult::permerror, "malformed key record");
   const auto key_tag = [&](const char* name) -> std::optional<std::string> {
@@ -232,11 +244,13 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
   };
   if (auto v = key_tag("v"); v && *v != "DKIM1") return fail(DkimResult::permerror, "key record is not v=DKIM1");
   const std::string key_type = to_lower(key_tag("k").value_or("rsa"));
-  if (key_type != (ed25519 ? "ed25519" : "rsa")) return fail(DkimResult::permerror, "key type k=" + key_type + " does not match a=" + algorithm);
+  if (key_type != (ed25519 ? "ed25519" : "rsa"))
+    return fail(DkimResult::permerror, "key type k=" + key_type + " does not match a=" + algorithm);
   if (auto hashes = key_tag("h"); hashes && to_lower(*hashes).find("sha256") == std::string::npos) {
     return fail(DkimResult::permerror, "key does not allow sha256");
   }
-  if (auto service = key_tag("s"); service && *service != "*" && to_lower(*service).find("email") == std::string::npos) {
+  if (auto service = key_tag("s");
+      service && *service != "*" && to_lower(*service).find("email") == std::string::npos) {
     return fail(DkimResult::permerror, "key is not for email");
   }
   const std::string p = without_whitespace(key_tag("p").value_or(""));
@@ -246,12 +260,15 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
   Pkey key;
   if (ed25519) {
     if (key_bytes->size() != 32) return fail(DkimResult::permerror, "Ed25519 key is not 32 bytes");
-    key.reset(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(key_bytes->data()), 32));
+    key.reset(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+                                          reinterpret_cast<const unsigned char*>(key_bytes->data()), 32));
   } else {
     const unsigned char* bytes = reinterpret_cast<const unsigned char*>(key_bytes->data());
     key.reset(d2i_PUBKEY(nullptr, &bytes, static_cast<long>(key_bytes->size())));
-    if (key && EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) return fail(DkimResult::permerror, "k=rsa record holds another kind of key");
-    if (key && EVP_PKEY_get_bits(key.get()) < rsa_bits_min) return fail(DkimResult::permerror, "RSA key shorter than 1024 bits (RFC 8301)");
+    if (key && EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA)
+      return fail(DkimResult::permerror, "k=rsa record holds another kind of key");
+    if (key && EVP_PKEY_get_bits(key.get()) < rsa_bits_min)
+      return fail(DkimResult::permerror, "RSA key shorter than 1024 bits (RFC 8301)");
   }
   if (!key) return fail(DkimResult::permerror, "unusable public key");
 
@@ -272,7 +289,8 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
   data += own;
   const auto signature = smtp::decode_base64(without_whitespace(*tag("b")));
   if (!signature) return fail(DkimResult::permerror, "malformed b= tag");
-  if (!verify_signature(key.get(), ed25519, data, *signature)) return fail(DkimResult::fail, "signature did not verify");
+  if (!verify_signature(key.get(), ed25519, data, *signature))
+    return fail(DkimResult::fail, "signature did not verify");
   check.result = DkimResult::pass;
   return check;
 }
@@ -379,7 +397,8 @@ std::unique_ptr<DkimKey> DkimKey::from_pem(std::string_view private_key_pem, std
   if (key == nullptr) return refuse("no PEM private key found");
   const int type = EVP_PKEY_get_base_id(key);
   if (type != EVP_PKEY_RSA && type != EVP_PKEY_ED25519) return refuse("a DKIM key is RSA or Ed25519");
-  if (type == EVP_PKEY_RSA && EVP_PKEY_get_bits(key) < rsa_bits_min) return refuse("an RSA DKIM key has at least 1024 bits (RFC 8301)");
+  if (type == EVP_PKEY_RSA && EVP_PKEY_get_bits(key) < rsa_bits_min)
+    return refuse("an RSA DKIM key has at least 1024 bits (RFC 8301)");
   return std::make_unique<DkimKey>(key);
 }
 
@@ -427,12 +446,12 @@ std::string sign_dkim(std::string_view message, const DkimKey& key, const DkimSi
   for (const std::string& name : names) h += (h.empty() ? "" : ":") + name;
   const auto mode = [](Canonicalization c) { return c == Canonicalization::relaxed ? "relaxed" : "simple"; };
   const std::string body_hash = smtp::encode_base64(sha256(canonical_body(parsed.body, config.body_canonicalization)));
-  std::string field = "DKIM-Signature: v=1; a=" + key.algorithm() + "; c=" + mode(config.header_canonicalization) + "/" +
-                      mode(config.body_canonicalization) + "; d=" + config.domain + "; s=" + config.selector + ";\r\n\tt=" +
-                      std::to_string(now.unix_seconds()) +
-                      (config.expire_after.count() > 0 ? "; x=" + std::to_string((now + config.expire_after).unix_seconds()) : "") +
-                      (config.identity.empty() ? "" : "; i=" + config.identity) + "; h=" + h +
-                      ";\r\n\tbh=" + body_hash + ";\r\n\tb=";
+  std::string field =
+      "DKIM-Signature: v=1; a=" + key.algorithm() + "; c=" + mode(config.header_canonicalization) + "/" +
+      mode(config.body_canonicalization) + "; d=" + config.domain + "; s=" + config.selector +
+      ";\r\n\tt=" + std::to_string(now.unix_seconds()) +
+      (config.expire_after.count() > 0 ? "; x=" + std::to_string((now + config.expire_after).unix_seconds()) : "") +
+      (config.identity.empty() ? "" : "; i=" + config.identity) + "; h=" + h + ";\r\n\tbh=" + body_hash + ";\r\n\tb=";
   std::string data = signed_headers(parsed, names, config.header_canonicalization);
   std::string own = canonical_header(field + "\r\n", config.header_canonicalization);
   own.resize(own.size() - 2);

@@ -69,10 +69,11 @@ struct DkimSignerConfig {
   Canonicalization body_canonicalization = Canonicalization::relaxed;
   // Signed fields, lower case; each present one is signed, and each in `oversigned` once more, so
   // that a field of that name added later breaks the signature (RFC 6376 §8.15).
-  std::vector<std::string> headers{"from", "to", "cc", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
-                                   "content-transfer-encoding"};
+  std::vector<std::string> headers{
+      "from",       "to",       "cc",           "subject",      "date",
+      "message-id", "reply-to", "mime-version", "content-type", "content-transfer-encoding"};
   std::vector<std::string> oversigned{"from"};
-  std::string identity;  // i=; empty: none
+  std::string identity;                 // i=; empty: none
   Duration expire_after = Duration(0);  // x= this long after t=; 0: no x=
 };
 

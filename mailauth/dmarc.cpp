@@ -14,10 +14,10 @@ namespace {
 // Second-level public suffixes under which registrations happen (a built-in excerpt of the
 // Public Suffix List's ICANN section). Every single label is a public suffix too.
 constexpr std::array<std::string_view, 40> second_level_suffixes{
-    "ac.uk", "co.uk", "gov.uk", "ltd.uk", "me.uk", "net.uk", "org.uk", "plc.uk", "com.au", "net.au",
-    "org.au", "edu.au", "gov.au", "co.nz", "net.nz", "org.nz", "co.jp", "ne.jp", "or.jp", "ac.jp",
-    "com.br", "net.br", "org.br", "com.cn", "net.cn", "org.cn", "co.in", "net.in", "org.in", "co.za",
-    "com.mx", "com.tr", "com.sg", "com.hk", "co.kr", "com.ar", "com.tw", "co.il", "com.my", "co.id"};
+    "ac.uk",  "co.uk",  "gov.uk", "ltd.uk", "me.uk",  "net.uk", "org.uk", "plc.uk", "com.au", "net.au",
+    "org.au", "edu.au", "gov.au", "co.nz",  "net.nz", "org.nz", "co.jp",  "ne.jp",  "or.jp",  "ac.jp",
+    "com.br", "net.br", "org.br", "com.cn", "net.cn", "org.cn", "co.in",  "net.in", "org.in", "co.za",
+    "com.mx", "com.tr", "com.sg", "com.hk", "co.kr",  "com.ar", "com.tw", "co.il",  "com.my", "co.id"};
 
 struct Record {
   DmarcPolicy p = DmarcPolicy::none;
@@ -46,7 +46,8 @@ std::optional<Record> parse_record(std::string_view text) {
     if (spec.empty()) continue;
     const std::size_t equals = spec.find('=');
     if (equals == std::string::npos) return std::nullopt;
-    tags.emplace_back(to_lower(trim(std::string_view(spec).substr(0, equals))), trim(std::string_view(spec).substr(equals + 1)));
+    tags.emplace_back(to_lower(trim(std::string_view(spec).substr(0, equals))),
+                      trim(std::string_view(spec).substr(equals + 1)));
   }
   if (tags.empty() || tags.front().first != "v" || tags.front().second != "DMARC1") return std::nullopt;
   Record record;
@@ -105,7 +106,8 @@ std::string organizational_domain(std::string_view domain) {
   }
   if (labels.size() <= 2) return name;
   const std::string last_two = std::string(labels[labels.size() - 2]) + "." + std::string(labels.back());
-  const bool registry = std::find(second_level_suffixes.begin(), second_level_suffixes.end(), last_two) != second_level_suffixes.end();
+  const bool registry =
+      std::find(second_level_suffixes.begin(), second_level_suffixes.end(), last_two) != second_level_suffixes.end();
   const std::size_t keep = registry ? 3 : 2;
   std::string out;
   for (std::size_t i = labels.size() - std::min(keep, labels.size()); i < labels.size(); ++i) {
@@ -174,7 +176,8 @@ DmarcOutcome check_dmarc(const DmarcInput& input, const Lookups& lookups) {
   outcome.pct = record->pct;
   outcome.spf_aligned = input.spf == SpfResult::pass && aligned(input.spf_domain, from, record->strict_spf);
   for (const DkimSignatureCheck& signature : input.dkim) {
-    if (signature.result == DkimResult::pass && aligned(signature.domain, from, record->strict_dkim)) outcome.dkim_aligned = true;
+    if (signature.result == DkimResult::pass && aligned(signature.domain, from, record->strict_dkim))
+      outcome.dkim_aligned = true;
   }
   if (outcome.spf_aligned || outcome.dkim_aligned) {
     outcome.result = DmarcResult::pass;
@@ -183,17 +186,19 @@ DmarcOutcome check_dmarc(const DmarcInput& input, const Lookups& lookups) {
     return outcome;
   }
   outcome.result = DmarcResult::fail;
-  outcome.disposition = input.sample < static_cast<std::uint32_t>(record->pct) ? outcome.policy : downgraded(outcome.policy);
-  outcome.reason = "neither SPF (" + std::string(to_string(input.spf)) + " for " + (input.spf_domain.empty() ? "-" : input.spf_domain) +
-                   ") nor DKIM aligns with " + from;
+  outcome.disposition =
+      input.sample < static_cast<std::uint32_t>(record->pct) ? outcome.policy : downgraded(outcome.policy);
+  outcome.reason = "neither SPF (" + std::string(to_string(input.spf)) + " for " +
+                   (input.spf_domain.empty() ? "-" : input.spf_domain) + ") nor DKIM aligns with " + from;
   return outcome;
 }
 
-std::string authentication_results(std::string_view authserv_id, const SpfOutcome& spf, std::string_view spf_identity_value,
-                                   const std::vector<DkimSignatureCheck>& dkim, const DmarcOutcome& dmarc, std::string_view from_domain) {
+std::string authentication_results(std::string_view authserv_id, const SpfOutcome& spf,
+                                   std::string_view spf_identity_value, const std::vector<DkimSignatureCheck>& dkim,
+                                   const DmarcOutcome& dmarc, std::string_view from_domain) {
   std::string out = "Authentication-Results: " + std::string(authserv_id);
-  out += ";\r\n\tspf=" + std::string(to_string(spf.result)) + " " + (spf.identity == "helo" ? "smtp.helo=" : "smtp.mailfrom=") +
-         std::string(spf_identity_value);
+  out += ";\r\n\tspf=" + std::string(to_string(spf.result)) + " " +
+         (spf.identity == "helo" ? "smtp.helo=" : "smtp.mailfrom=") + std::string(spf_identity_value);
   if (dkim.empty()) out += ";\r\n\tdkim=none";
   for (const DkimSignatureCheck& signature : dkim) {
     out += ";\r\n\tdkim=" + std::string(to_string(signature.result));

@@ -29,14 +29,14 @@ std::string_view to_string(DmarcPolicy policy);
 struct DmarcInput {
   std::string from_domain;  // the RFC5322.From domain; empty when the message has none usable
   SpfResult spf = SpfResult::none;
-  std::string spf_domain;   // the domain SPF checked (MAIL FROM's, or HELO's for <>)
+  std::string spf_domain;  // the domain SPF checked (MAIL FROM's, or HELO's for <>)
   std::vector<DkimSignatureCheck> dkim;
   std::uint32_t sample = 0;  // 0 to 99, drawn by the caller (a node's seeded stream), against pct
 };
 
 struct DmarcOutcome {
   DmarcResult result = DmarcResult::none;
-  std::string record_domain;  // where the policy was found
+  std::string record_domain;                    // where the policy was found
   DmarcPolicy policy = DmarcPolicy::none;       // p=, or sp= for a subdomain
   DmarcPolicy disposition = DmarcPolicy::none;  // what to do: the policy, after pct sampling
   bool spf_aligned = false;
@@ -48,7 +48,8 @@ struct DmarcOutcome {
 DmarcOutcome check_dmarc(const DmarcInput& input, const Lookups& lookups);
 
 // "Authentication-Results: <authserv-id>;\r\n\tspf=... ;\r\n\tdkim=... ;\r\n\tdmarc=...\r\n".
-std::string authentication_results(std::string_view authserv_id, const SpfOutcome& spf, std::string_view spf_identity_value,
-                                   const std::vector<DkimSignatureCheck>& dkim, const DmarcOutcome& dmarc, std::string_view from_domain);
+std::string authentication_results(std::string_view authserv_id, const SpfOutcome& spf,
+                                   std::string_view spf_identity_value, const std::vector<DkimSignatureCheck>& dkim,
+                                   const DmarcOutcome& dmarc, std::string_view from_domain);
 
 }  // namespace relaysim::mailauth

@@ -32,7 +32,8 @@ ParsedMessage parse_message(std::string_view message) {
     }
     const std::string_view raw = message.substr(at, end - at);
     const std::size_t colon = raw.find(':');
-    if (colon != std::string_view::npos && colon > 0 && raw.substr(0, colon).find_first_of(" \t\r\n") == std::string_view::npos) {
+    if (colon != std::string_view::npos && colon > 0 &&
+        raw.substr(0, colon).find_first_of(" \t\r\n") == std::string_view::npos) {
       parsed.fields.push_back({raw.substr(0, colon), raw});
     }
     at = end;

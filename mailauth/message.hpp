@@ -10,8 +10,8 @@
 namespace relaysim::mailauth {
 
 struct HeaderField {
-  std::string_view name;  // as written
-  std::string_view raw;   // "Name: value\r\n\tcontinued\r\n"
+  std::string_view name;           // as written
+  std::string_view raw;            // "Name: value\r\n\tcontinued\r\n"
   std::string_view value() const;  // after the colon, unfolded lines still in it, without the final CRLF
 };
 

@@ -10,9 +10,9 @@
 namespace relaysim::mailauth {
 namespace {
 
-constexpr int dns_term_limit = 10;     // RFC 7208 §4.6.4
-constexpr int void_lookup_limit = 2;   // RFC 7208 §4.6.4
-constexpr int mx_address_limit = 10;   // names per mx mechanism
+constexpr int dns_term_limit = 10;          // RFC 7208 §4.6.4
+constexpr int void_lookup_limit = 2;        // RFC 7208 §4.6.4
+constexpr int mx_address_limit = 10;        // names per mx mechanism
 constexpr std::size_t ptr_name_limit = 10;  // names per ptr mechanism or %{p}
 constexpr std::size_t domain_length_max = 253;
 
@@ -31,21 +31,27 @@ struct Evaluation {
   int depth = 0;
 
   void count_term(std::string_view term) {
-    if (++dns_lookups > dns_term_limit) throw Stop{SpfResult::permerror, "more than 10 DNS-querying terms (at " + std::string(term) + ")"};
+    if (++dns_lookups > dns_term_limit)
+      throw Stop{SpfResult::permerror, "more than 10 DNS-querying terms (at " + std::string(term) + ")"};
   }
 
   // A lookup whose emptiness counts towards the void-lookup limit; temporary failures stop.
   const io::DnsAnswer& lookup(const std::string& name, io::DnsType type) {
     const io::DnsAnswer& answer = lookups.get(name, type);
-    if (answer.temporary_failure()) throw Stop{SpfResult::temperror, "DNS " + std::string(io::to_string(type)) + " " + name + ": " + std::string(io::to_string(answer.status))};
+    if (answer.temporary_failure())
+      throw Stop{SpfResult::temperror, "DNS " + std::string(io::to_string(type)) + " " + name + ": " +
+                                           std::string(io::to_string(answer.status))};
     if (answer.status == io::DnsStatus::nxdomain || answer.empty()) {
-      if (++void_lookups > void_lookup_limit) throw Stop{SpfResult::permerror, "more than 2 void DNS lookups (at " + name + ")"};
+      if (++void_lookups > void_lookup_limit)
+        throw Stop{SpfResult::permerror, "more than 2 void DNS lookups (at " + name + ")"};
     }
     return answer;
   }
 };
 
-bool is_macro_delimiter(char c) { return c == '.' || c == '-' || c == '+' || c == ',' || c == '/' || c == '_' || c == '='; }
+bool is_macro_delimiter(char c) {
+  return c == '.' || c == '-' || c == '+' || c == ',' || c == '/' || c == '_' || c == '=';
+}
 
 std::string ip_macro(const io::Address& address) {
   if (address.is_v4()) return address.to_string();
@@ -223,7 +229,8 @@ bool in_network(const io::Address& client, const io::Address& network, std::pair
 SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::string_view sender);
 
 // The domain-spec of a term, expanded; the current domain when the term has none.
-std::string target_domain(Evaluation& evaluation, const Term& term, std::string_view domain, std::string_view sender, bool required) {
+std::string target_domain(Evaluation& evaluation, const Term& term, std::string_view domain, std::string_view sender,
+                          bool required) {
   if (term.value.empty()) {
     if (required) throw Stop{SpfResult::permerror, "\"" + term.text + "\" needs a domain"};
     return std::string(domain);
@@ -232,7 +239,8 @@ std::string target_domain(Evaluation& evaluation, const Term& term, std::string_
   if (!expanded || expanded->empty()) throw Stop{SpfResult::permerror, "malformed macro in \"" + term.text + "\""};
   std::string target = shorten_domain(to_lower(*expanded));
   while (!target.empty() && target.back() == '.') target.pop_back();
-  if (target.empty() || target.find("..") != std::string::npos) throw Stop{SpfResult::permerror, "malformed domain in \"" + term.text + "\""};
+  if (target.empty() || target.find("..") != std::string::npos)
+    throw Stop{SpfResult::permerror, "malformed domain in \"" + term.text + "\""};
   return target;
 }
 
@@ -258,7 +266,8 @@ bool matches(Evaluation& evaluation, const Term& term, std::string_view domain, 
       value.erase(slash);
     }
     const auto network = io::Address::parse(value);
-    if (!network || network->is_v4() != v4) throw Stop{SpfResult::permerror, "malformed address in \"" + term.text + "\""};
+    if (!network || network->is_v4() != v4)
+      throw Stop{SpfResult::permerror, "malformed address in \"" + term.text + "\""};
     return client.is_v4() == v4 && io::Cidr(*network, length).contains(client);
   }
   if (term.name == "include") {
@@ -288,7 +297,8 @@ bool matches(Evaluation& evaluation, const Term& term, std::string_view domain, 
                          [&](const io::Address& address) { return in_network(client, address, lengths); });
     }
     const io::DnsAnswer& answer = evaluation.lookup(target, io::DnsType::mx);
-    if (answer.mx.size() > static_cast<std::size_t>(mx_address_limit)) throw Stop{SpfResult::permerror, "more than 10 MX records for " + target};
+    if (answer.mx.size() > static_cast<std::size_t>(mx_address_limit))
+      throw Stop{SpfResult::permerror, "more than 10 MX records for " + target};
     for (const io::MxRecord& record : answer.mx) {
       if (record.exchange == "." || record.exchange.empty()) continue;
       const io::DnsAnswer& addresses = evaluation.lookup(record.exchange, address_type);
@@ -323,10 +333,12 @@ SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::s
   }
   if (++evaluation.depth > 2 * dns_term_limit + 2) throw Stop{SpfResult::permerror, "include or redirect loop"};
   const io::DnsAnswer& answer = evaluation.lookups.get(domain, io::DnsType::txt);
-  if (answer.temporary_failure()) throw Stop{SpfResult::temperror, "DNS TXT " + domain + ": " + std::string(io::to_string(answer.status))};
+  if (answer.temporary_failure())
+    throw Stop{SpfResult::temperror, "DNS TXT " + domain + ": " + std::string(io::to_string(answer.status))};
   std::vector<std::string> records;
   for (const std::string& text : answer.texts) {
-    if (text.size() >= 6 && equals_ignoring_case(std::string_view(text).substr(0, 6), "v=spf1") && (text.size() == 6 || text[6] == ' ')) {
+    if (text.size() >= 6 && equals_ignoring_case(std::string_view(text).substr(0, 6), "v=spf1") &&
+        (text.size() == 6 || text[6] == ' ')) {
       records.push_back(text);
     }
   }
@@ -358,25 +370,29 @@ SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::s
     if (outcome.result == SpfResult::fail && explanation != nullptr) {
       // exp= (§6.2): failures to find or expand it are ignored, and it counts no lookup.
       try {
-        const auto target = expand_spf_macros(explanation->value, domain, sender, evaluation.request, false, &evaluation.lookups);
+        const auto target =
+            expand_spf_macros(explanation->value, domain, sender, evaluation.request, false, &evaluation.lookups);
         if (target) {
           const io::DnsAnswer& text = evaluation.lookups.get(*target, io::DnsType::txt);
           if (text.status == io::DnsStatus::ok && text.texts.size() == 1) {
-            if (auto expanded = expand_spf_macros(text.texts.front(), domain, sender, evaluation.request, true, &evaluation.lookups)) outcome.explanation = *expanded;
+            if (auto expanded = expand_spf_macros(text.texts.front(), domain, sender, evaluation.request, true,
+                                                  &evaluation.lookups))
+              outcome.explanation = *expanded;
           }
         }
-      } catch (const Stop&) {
-      }
+      } catch (const Stop&) {}
     }
     evaluation.depth -= 1;
     return outcome;
   }
   if (redirect != nullptr) {
     evaluation.count_term(redirect->text);
-    const auto target = expand_spf_macros(redirect->value, domain, sender, evaluation.request, false, &evaluation.lookups);
+    const auto target =
+        expand_spf_macros(redirect->value, domain, sender, evaluation.request, false, &evaluation.lookups);
     if (!target || target->empty()) throw Stop{SpfResult::permerror, "malformed redirect at " + domain};
     SpfOutcome redirected = evaluate(evaluation, shorten_domain(to_lower(*target)), sender);
-    if (redirected.result == SpfResult::none) throw Stop{SpfResult::permerror, "redirect=" + *target + " has no SPF record"};
+    if (redirected.result == SpfResult::none)
+      throw Stop{SpfResult::permerror, "redirect=" + *target + " has no SPF record"};
     evaluation.depth -= 1;
     return redirected;
   }
@@ -529,8 +545,8 @@ std::optional<std::string> expand_spf_macros(std::string_view text, std::string_
   return out;
 }
 
-SpfOutcome check_host(const io::Address& client, std::string_view domain, std::string_view sender, const SpfRequest& request,
-                      const Lookups& lookups) {
+SpfOutcome check_host(const io::Address& client, std::string_view domain, std::string_view sender,
+                      const SpfRequest& request, const Lookups& lookups) {
   Evaluation evaluation{request, lookups, client};
   SpfOutcome outcome;
   try {

@@ -23,8 +23,8 @@ std::string_view to_string(SpfResult result);
 
 struct SpfRequest {
   io::Address client;
-  std::string sender;  // the MAIL FROM address; empty for <>, when the HELO identity is checked
-  std::string helo;    // the HELO/EHLO name
+  std::string sender;                // the MAIL FROM address; empty for <>, when the HELO identity is checked
+  std::string helo;                  // the HELO/EHLO name
   std::string receiver = "unknown";  // %{r}: the checking host's name
   Instant now;                       // %{t}
 };
@@ -43,13 +43,14 @@ struct SpfOutcome {
 // The SPF verdict for the request's MAIL FROM identity (or its HELO identity for <>).
 SpfOutcome check_spf(const SpfRequest& request, const Lookups& lookups);
 // check_host(ip, domain, sender) itself (RFC 7208 §4).
-SpfOutcome check_host(const io::Address& client, std::string_view domain, std::string_view sender, const SpfRequest& request,
-                      const Lookups& lookups);
+SpfOutcome check_host(const io::Address& client, std::string_view domain, std::string_view sender,
+                      const SpfRequest& request, const Lookups& lookups);
 
 // Macro expansion (RFC 7208 §7) of `text` for `domain`; `explanation` allows c, r and t. nullopt
 // for a syntax error. %{p} needs DNS: without `lookups` it is "unknown".
 std::optional<std::string> expand_spf_macros(std::string_view text, std::string_view domain, std::string_view sender,
-                                             const SpfRequest& request, bool explanation, const Lookups* lookups = nullptr);
+                                             const SpfRequest& request, bool explanation,
+                                             const Lookups* lookups = nullptr);
 // The client's validated names (§5.5), at most 10, in the order of its PTR records.
 std::vector<std::string> validated_names(const io::Address& client, const Lookups& lookups);
 

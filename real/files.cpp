@@ -70,7 +70,7 @@ class RealFile final : public io::File {
 }  // namespace
 
 void make_directories(const std::string& path) {
-  for (std::size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
+  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
     ::mkdir(path.substr(0, slash).c_str(), 0700);  // errors surface at the first use of the directory
     if (slash == std::string::npos) break;
   }
@@ -82,7 +82,8 @@ std::string RealIo::full_path(std::string_view path) const {
 }
 
 io::Result<std::unique_ptr<io::File>> RealIo::create_file(std::string_view path) {
-  if (!io::is_valid_relative_path(path)) return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
+  if (!io::is_valid_relative_path(path))
+    return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
   const int descriptor = ::open(full_path(path).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (descriptor < 0) return error_from_errno(errno, "create " + std::string(path));
   auto file = std::make_unique<RealFile>(*this, shared_descriptor(descriptor), 0);
@@ -90,18 +91,21 @@ io::Result<std::unique_ptr<io::File>> RealIo::create_file(std::string_view path)
 }
 
 io::Result<std::unique_ptr<io::File>> RealIo::open_for_append(std::string_view path) {
-  if (!io::is_valid_relative_path(path)) return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
+  if (!io::is_valid_relative_path(path))
+    return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
   const int descriptor = ::open(full_path(path).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (descriptor < 0) return error_from_errno(errno, "open " + std::string(path));
   struct stat status {};
   ::fstat(descriptor, &status);
-  return std::unique_ptr<io::File>(std::make_unique<RealFile>(*this, shared_descriptor(descriptor), static_cast<std::uint64_t>(status.st_size)));
+  return std::unique_ptr<io::File>(
+      std::make_unique<RealFile>(*this, shared_descriptor(descriptor), static_cast<std::uint64_t>(status.st_size)));
 }
 
 io::Result<std::string> RealIo::read_file(std::string_view path) { return read_file_range(path, 0, SIZE_MAX); }
 
 io::Result<std::string> RealIo::read_file_range(std::string_view path, std::uint64_t offset, std::size_t length) {
-  if (!io::is_valid_relative_path(path)) return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
+  if (!io::is_valid_relative_path(path))
+    return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
   const int descriptor = ::open(full_path(path).c_str(), O_RDONLY | O_CLOEXEC);
   if (descriptor < 0) return error_from_errno(errno, "open " + std::string(path));
   std::string contents;
@@ -140,7 +144,8 @@ io::Result<std::vector<std::string>> RealIo::list_directory(std::string_view pat
 
 io::Status RealIo::make_directory(std::string_view path) {
   if (path.empty()) return {};
-  if (!io::is_valid_relative_path(path)) return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
+  if (!io::is_valid_relative_path(path))
+    return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
   if (const io::Status parent = make_directory(io::parent_directory(path)); !parent) return parent;
   if (::mkdir(full_path(path).c_str(), 0700) != 0 && errno != EEXIST) {
     return error_from_errno(errno, "mkdir " + std::string(path));
@@ -159,7 +164,8 @@ io::Status RealIo::rename_file(std::string_view from, std::string_view to) {
 }
 
 io::Status RealIo::remove_file(std::string_view path) {
-  if (!io::is_valid_relative_path(path)) return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
+  if (!io::is_valid_relative_path(path))
+    return io::Error{io::Errc::invalid_argument, "bad path '" + std::string(path) + "'"};
   if (::unlink(full_path(path).c_str()) != 0) return error_from_errno(errno, "unlink " + std::string(path));
   return {};
 }

@@ -32,7 +32,8 @@ struct Streams {
 };
 
 struct Exchange : std::enable_shared_from_this<Exchange> {
-  Exchange(asio::ip::tcp::socket socket, std::shared_ptr<HttpServer::Handler> on_request, std::shared_ptr<Streams> event_streams)
+  Exchange(asio::ip::tcp::socket socket, std::shared_ptr<HttpServer::Handler> on_request,
+           std::shared_ptr<Streams> event_streams)
       : stream(std::move(socket)), handler(std::move(on_request)), streams(std::move(event_streams)) {}
 
   beast::tcp_stream stream;
@@ -51,7 +52,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     stream.expires_after(request_time_limit);
     http::async_read(stream, buffer, *parser, [self = shared_from_this()](beast::error_code error, std::size_t) {
       if (error) {
-        if (error == http::error::body_limit || error == http::error::header_limit) self->refuse(413, "request too large");
+        if (error == http::error::body_limit || error == http::error::header_limit)
+          self->refuse(413, "request too large");
         return;  // the peer closed, timed out or sent garbage: the connection ends
       }
       self->answer();
@@ -89,8 +91,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       beast::error_code ignored;
       self->stream.socket().close(ignored);
     });
-    push("HTTP/1.1 200 OK\r\nServer: relaysim\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
-         ": connected\n\n");
+    push(
+        "HTTP/1.1 200 OK\r\nServer: relaysim\r\nContent-Type: text/event-stream\r\nCache-Control: "
+        "no-cache\r\nConnection: close\r\n\r\n"
+        ": connected\n\n");
   }
 
   void push(std::string text) {
@@ -105,14 +109,17 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       return;
     }
     writing = true;
-    asio::async_write(stream.socket(), asio::buffer(events.front()), [self = shared_from_this()](beast::error_code error, std::size_t) {
-      if (error) {
-        std::erase_if(self->streams->open, [&](const std::weak_ptr<Exchange>& exchange) { return exchange.lock() == self; });
-        return;  // the client went away
-      }
-      self->events.pop_front();
-      self->write_next();
-    });
+    asio::async_write(stream.socket(), asio::buffer(events.front()),
+                      [self = shared_from_this()](beast::error_code error, std::size_t) {
+                        if (error) {
+                          std::erase_if(self->streams->open, [&](const std::weak_ptr<Exchange>& exchange) {
+                            return exchange.lock() == self;
+                          });
+                          return;  // the client went away
+                        }
+                        self->events.pop_front();
+                        self->write_next();
+                      });
   }
 
   void refuse(int status, const std::string& why) {
@@ -213,7 +220,8 @@ std::string query_parameter(std::string_view query, std::string_view name) {
     const std::size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     const std::size_t equals = pair.find('=');
-    if (pair.substr(0, equals) == name) return equals == std::string_view::npos ? "" : url_decode(pair.substr(equals + 1));
+    if (pair.substr(0, equals) == name)
+      return equals == std::string_view::npos ? "" : url_decode(pair.substr(equals + 1));
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }

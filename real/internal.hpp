@@ -61,7 +61,8 @@ class RealIo final : public io::Io, public io::Pending::Owner {
   io::Random random_stream(std::string_view purpose) override;
 
  protected:
-  void record(std::string_view kind, std::span<const io::TraceField> fields, const io::Observation* observation) override;
+  void record(std::string_view kind, std::span<const io::TraceField> fields,
+              const io::Observation* observation) override;
 
  public:
   void cancel(std::uint64_t id) override;
@@ -85,7 +86,7 @@ class RealIo final : public io::Io, public io::Pending::Owner {
   std::uint64_t trace_sequence_ = 0;
   std::map<std::uint64_t, std::unique_ptr<asio::steady_timer>> timers_;
   std::map<std::uint64_t, std::function<void()>> cancellers_;  // connects: close the socket
-  std::shared_ptr<std::map<std::uint64_t, bool>> live_;  // offloaded work still wanted
+  std::shared_ptr<std::map<std::uint64_t, bool>> live_;        // offloaded work still wanted
   std::string line_buffer_;
 };
 

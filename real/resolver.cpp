@@ -52,7 +52,8 @@ io::DnsAnswer RealIo::query(const std::string& name, io::DnsType type, const Nod
     answer.status = io::DnsStatus::servfail;
     return answer;
   }
-  const auto seconds = std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(options.dns_timeout).count());
+  const auto seconds =
+      std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(options.dns_timeout).count());
   state.retrans = static_cast<int>(seconds);
   state.retry = 1;
   if (options.nameserver) {
@@ -118,7 +119,8 @@ io::DnsAnswer RealIo::query(const std::string& name, io::DnsType type, const Nod
           std::string text;
           for (std::size_t at = 0; at < data_length;) {  // character-strings, joined (RFC 7208 §3.3)
             const std::size_t piece = data[at];
-            text.append(reinterpret_cast<const char*>(data + at + 1), std::min<std::size_t>(piece, data_length - at - 1));
+            text.append(reinterpret_cast<const char*>(data + at + 1),
+                        std::min<std::size_t>(piece, data_length - at - 1));
             at += 1 + piece;
           }
           answer.texts.push_back(std::move(text));
@@ -153,13 +155,11 @@ io::Pending RealIo::resolve(std::string_view name, io::DnsType type, DnsHandler 
     io::DnsAnswer answer = options_.static_dns->answer(question, type, static_dns_negative_ttl_seconds);
     if (answer.status != io::DnsStatus::nxdomain || options_.static_dns_only) work = [answer] { return answer; };
   }
-  return offload<io::DnsAnswer>(std::move(work),
-                                [this, type, handler = std::move(handler)](io::DnsAnswer answer) {
-                                  trace("dns.answer", {{"name", answer.name},
-                                                       {"type", io::to_string(type)},
-                                                       {"status", io::to_string(answer.status)}});
-                                  handler(answer);
-                                });
+  return offload<io::DnsAnswer>(std::move(work), [this, type, handler = std::move(handler)](io::DnsAnswer answer) {
+    trace("dns.answer",
+          {{"name", answer.name}, {"type", io::to_string(type)}, {"status", io::to_string(answer.status)}});
+    handler(answer);
+  });
 }
 
 }  // namespace relaysim::real

@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <ifaddrs.h>
-#include <sys/socket.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -34,8 +34,12 @@ asio::ip::address to_asio(const io::Address& address) {
 
 namespace {
 
-asio::ip::tcp::endpoint to_asio(const io::Endpoint& endpoint) { return {real::to_asio(endpoint.address), endpoint.port}; }
-io::Endpoint to_endpoint(const asio::ip::tcp::endpoint& endpoint) { return {to_address(endpoint.address()), endpoint.port()}; }
+asio::ip::tcp::endpoint to_asio(const io::Endpoint& endpoint) {
+  return {real::to_asio(endpoint.address), endpoint.port};
+}
+io::Endpoint to_endpoint(const asio::ip::tcp::endpoint& endpoint) {
+  return {to_address(endpoint.address()), endpoint.port()};
+}
 
 std::uint64_t entropy_seed() {
   std::uint64_t seed = 0;
@@ -66,34 +70,34 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
   std::size_t outgoing_bytes = 0;
   bool writing = false;
   bool reading = false;
-  bool paused = false;         // reads nothing until resumed
+  bool paused = false;               // reads nothing until resumed
   std::function<void()> on_drained;  // once outgoing_bytes <= drained_at
   std::size_t drained_at = 0;
-  bool open = true;            // callbacks may still run and sends are accepted
-  bool closing = false;        // graceful close requested: shut down once the queue drains
+  bool open = true;      // callbacks may still run and sends are accepted
+  bool closing = false;  // graceful close requested: shut down once the queue drains
   std::array<char, 16 * 1024> buffer{};
   io::Endpoint local, peer;
 
   void start_reading() {
     if (reading || !open || paused) return;
     reading = true;
-    socket.async_read_some(asio::buffer(buffer), [self = shared_from_this()](boost::system::error_code error,
-                                                                             std::size_t length) {
-      self->reading = false;
-      if (!self->open) return;
-      if (error) {
-        self->end(error == asio::error::eof ? io::CloseReason::closed_by_peer : io::CloseReason::reset);
-        return;
-      }
-      const std::string_view bytes(self->buffer.data(), length);
-      if (self->on_receive && self->inbox.empty() && !self->paused) {
-        auto handler = self->on_receive;  // the handler may replace itself or destroy the handle
-        handler(bytes);
-      } else {
-        self->inbox.append(bytes);
-      }
-      self->start_reading();
-    });
+    socket.async_read_some(
+        asio::buffer(buffer), [self = shared_from_this()](boost::system::error_code error, std::size_t length) {
+          self->reading = false;
+          if (!self->open) return;
+          if (error) {
+            self->end(error == asio::error::eof ? io::CloseReason::closed_by_peer : io::CloseReason::reset);
+            return;
+          }
+          const std::string_view bytes(self->buffer.data(), length);
+          if (self->on_receive && self->inbox.empty() && !self->paused) {
+            auto handler = self->on_receive;  // the handler may replace itself or destroy the handle
+            handler(bytes);
+          } else {
+            self->inbox.append(bytes);
+          }
+          self->start_reading();
+        });
   }
 
   void deliver_inbox() {
@@ -269,7 +273,9 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
         const std::uint64_t id = state->id;
         auto connection = std::make_unique<RealConnection>(std::move(state));
         // As the simulated network reports it: the daemons' logs say who connected.
-        self->io.trace("net.accept", {{"conn", id}, {"from", connection->peer_endpoint().to_string()}, {"on", connection->local_endpoint().to_string()}});
+        self->io.trace("net.accept", {{"conn", id},
+                                      {"from", connection->peer_endpoint().to_string()},
+                                      {"on", connection->local_endpoint().to_string()}});
         auto handler = self->on_accept;
         handler(std::move(connection));
       }
@@ -302,8 +308,8 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
     reserve = -1;
     const int client = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (client >= 0) {
-      const std::string reply = "421 4.3.2 " + std::string(io.host_name()) +
-                                " Error: out of file descriptors, try again later\r\n";
+      const std::string reply =
+          "421 4.3.2 " + std::string(io.host_name()) + " Error: out of file descriptors, try again later\r\n";
       [[maybe_unused]] const auto sent = ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(client);
     }
@@ -318,8 +324,8 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
 
   void recovered() {
     if (backoff == Duration(0) && refused == 0) return;
-    io.observe(io::LogLine{"accept on " + where() +
-                           ": descriptors available again after " + std::to_string(refused) + " clients were told 421"});
+    io.observe(io::LogLine{"accept on " + where() + ": descriptors available again after " + std::to_string(refused) +
+                           " clients were told 421"});
     backoff = Duration(0);
     refused = 0;
   }
@@ -350,7 +356,9 @@ class RealListener final : public io::Listener {
 Runtime::Runtime() : impl_(std::make_unique<Impl>()) {}
 Runtime::~Runtime() { impl_->workers.join(); }
 
-std::unique_ptr<io::Io> Runtime::make_io(NodeOptions options) { return std::make_unique<RealIo>(*impl_, std::move(options)); }
+std::unique_ptr<io::Io> Runtime::make_io(NodeOptions options) {
+  return std::make_unique<RealIo>(*impl_, std::move(options));
+}
 
 void Runtime::run() {
   impl_->context.restart();
@@ -489,9 +497,9 @@ io::Result<std::unique_ptr<io::Listener>> RealIo::listen(io::Endpoint local, io:
   if (!error) state->acceptor.listen(asio::socket_base::max_listen_connections, error);
   if (!error) state->acceptor.native_non_blocking(true, error);  // accept4 for a refusal never blocks
   if (error) {
-    const io::Errc code = error == asio::error::address_in_use         ? io::Errc::address_in_use
+    const io::Errc code = error == asio::error::address_in_use                  ? io::Errc::address_in_use
                           : error == boost::system::errc::address_not_available ? io::Errc::address_not_local
-                                                                        : io::Errc::invalid_argument;
+                                                                                : io::Errc::invalid_argument;
     return io::Error{code, "listen on " + local.to_string() + ": " + error.message()};
   }
   state->accept_next();
@@ -548,12 +556,12 @@ io::Pending RealIo::connect(io::Endpoint remote, io::ConnectOptions options, Con
   attempt->socket.async_connect(target, [this, attempt, finish, remote](boost::system::error_code connect_error) {
     if (attempt->finished) return;
     if (connect_error) {
-      const io::Errc code = connect_error == asio::error::connection_refused  ? io::Errc::refused
-                            : connect_error == asio::error::timed_out         ? io::Errc::timed_out
-                            : connect_error == asio::error::network_unreachable ||
-                                      connect_error == asio::error::host_unreachable
-                                ? io::Errc::unreachable
-                                : io::Errc::reset;
+      const io::Errc code =
+          connect_error == asio::error::connection_refused ? io::Errc::refused
+          : connect_error == asio::error::timed_out        ? io::Errc::timed_out
+          : connect_error == asio::error::network_unreachable || connect_error == asio::error::host_unreachable
+              ? io::Errc::unreachable
+              : io::Errc::reset;
       finish(io::Error{code, "connect to " + remote.to_string() + ": " + connect_error.message()});
       return;
     }

@@ -18,10 +18,10 @@ namespace relaysim::real {
 
 struct NodeOptions {
   std::string node_name;
-  std::string host_name;       // what the node calls itself (SMTP greetings); default: the OS host name
-  std::string data_directory;  // the root of the node's files; created if missing
-  std::optional<std::uint64_t> seed;        // default: from the OS's entropy
-  std::optional<io::Endpoint> nameserver;   // default: the servers of /etc/resolv.conf
+  std::string host_name;                   // what the node calls itself (SMTP greetings); default: the OS host name
+  std::string data_directory;              // the root of the node's files; created if missing
+  std::optional<std::uint64_t> seed;       // default: from the OS's entropy
+  std::optional<io::Endpoint> nameserver;  // default: the servers of /etc/resolv.conf
   Duration dns_timeout = std::chrono::seconds(5);
   // Every trace event; the default drops them.
   std::function<void(const io::TraceEvent& event, std::string_view json_line)> on_trace;

@@ -21,8 +21,9 @@ smtp::Mailbox header_from_variant(std::string_view content, const smtp::Mailbox&
 }
 
 // The RFC 3464 report about `recipients` of `message`.
-std::string report(const RelayConfig& config, const QueuedMessage& message, DsnAction action, const std::vector<std::size_t>& recipients,
-                   const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until, const QueueId& id) {
+std::string report(const RelayConfig& config, const QueuedMessage& message, DsnAction action,
+                   const std::vector<std::size_t>& recipients, const std::map<std::size_t, RecipientOutcome>& outcomes,
+                   Instant now, Instant until, const QueueId& id) {
   smtp::DsnMessage dsn;
   dsn.report.reporting_mta = config.myhostname;
   dsn.report.queue_id = message.id.to_string();
@@ -47,8 +48,8 @@ std::string report(const RelayConfig& config, const QueuedMessage& message, DsnA
   dsn.message_id = id.to_string() + "@" + config.myhostname;
   dsn.original = message.content;
   dsn.international = message.parameters.smtputf8;
-  dsn.headers_only = action != DsnAction::failed ||
-                     (to_lower(message.parameters.ret) == "hdrs" && config.broken_variant != BrokenVariant::notify_ignored);
+  dsn.headers_only = action != DsnAction::failed || (to_lower(message.parameters.ret) == "hdrs" &&
+                                                     config.broken_variant != BrokenVariant::notify_ignored);
   return smtp::compose_dsn(dsn);
 }
 
@@ -56,7 +57,8 @@ std::string report(const RelayConfig& config, const QueuedMessage& message, DsnA
 
 bool wants_notice(const RelayConfig& config, const smtp::RecipientParameters& requested, DsnAction action) {
   static const smtp::RecipientParameters none_given;
-  const smtp::RecipientParameters& dsn = config.broken_variant == BrokenVariant::notify_ignored ? none_given : requested;
+  const smtp::RecipientParameters& dsn =
+      config.broken_variant == BrokenVariant::notify_ignored ? none_given : requested;
   switch (action) {
     case DsnAction::failed: return !dsn.notify_given || dsn.notify_failure;
     case DsnAction::delayed: return config.delay_warning_time.count() > 0 && (!dsn.notify_given || dsn.notify_delay);
@@ -67,14 +69,16 @@ bool wants_notice(const RelayConfig& config, const smtp::RecipientParameters& re
 }
 
 QueuedMessage notice_message(const RelayConfig& config, const QueuedMessage& about, const Notice& notice,
-                             const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until, const QueueId& id) {
+                             const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until,
+                             const QueueId& id) {
   QueuedMessage dsn;
   dsn.id = id;
   dsn.arrival = now;
   // (A notice about a notice happens only in the bounce_loop variant: it goes to the failed
   // notice's own recipient.)
   smtp::Mailbox notify = about.sender ? *about.sender : about.recipients.front().recipient.mailbox;
-  if (config.broken_variant == BrokenVariant::notice_to_header_from) notify = header_from_variant(about.content, notify);
+  if (config.broken_variant == BrokenVariant::notice_to_header_from)
+    notify = header_from_variant(about.content, notify);
   dsn.recipients.push_back({smtp::Recipient{notify, {}}, RecipientState::queued, 0, Instant(), "", false});
   dsn.content = report(config, about, notice.action, notice.recipients, outcomes, now, until, id);
   dsn.helo = config.myhostname;

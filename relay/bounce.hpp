@@ -46,6 +46,7 @@ bool wants_notice(const RelayConfig& config, const smtp::RecipientParameters& ds
 // report of each of `notice.recipients` (their outcomes in `outcomes`, 4.4.7 already set for those
 // that expired). `until`: when the relay gives up, for a delay notice's Will-Retry-Until.
 QueuedMessage notice_message(const RelayConfig& config, const QueuedMessage& about, const Notice& notice,
-                             const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until, const QueueId& id);
+                             const std::map<std::size_t, RecipientOutcome>& outcomes, Instant now, Instant until,
+                             const QueueId& id);
 
 }  // namespace relaysim::relay

@@ -12,21 +12,21 @@ namespace relaysim::relay {
 
 enum class BrokenVariant : std::uint8_t {
   none,
-  no_backoff,            // retries 30 seconds after any failure
-  ack_before_fsync,      // answers 250 before the message is durable
-  ignore_mx_preference,  // tries MX hosts from the highest preference value down
-  rcpt_5xx_as_4xx,       // keeps a recipient refused with 5xx at RCPT for another try
-  never_expire,          // retries past maximal_queue_lifetime and never returns the mail
-  bounce_loop,           // returns an undeliverable notification to its own recipient: a bounce of a bounce
-  drop_last_recipient,   // leaves the last recipient of a multi-recipient transaction out, and calls it delivered
+  no_backoff,             // retries 30 seconds after any failure
+  ack_before_fsync,       // answers 250 before the message is durable
+  ignore_mx_preference,   // tries MX hosts from the highest preference value down
+  rcpt_5xx_as_4xx,        // keeps a recipient refused with 5xx at RCPT for another try
+  never_expire,           // retries past maximal_queue_lifetime and never returns the mail
+  bounce_loop,            // returns an undeliverable notification to its own recipient: a bounce of a bounce
+  drop_last_recipient,    // leaves the last recipient of a multi-recipient transaction out, and calls it delivered
   notice_to_header_from,  // sends notifications to the message's From: header instead of its envelope sender
   early_expiry,           // compares the age against half the queue lifetime: 4.4.7 bounces come early
   delay_notice_every_deferral,  // sends a delay notice on every deferral after delay_warning_time, not once
-  null_mx_as_implicit,    // reads a null MX as no MX records, and delivers to the domain's own address
-  mynetworks_one_bit_short,  // matches mynetworks one prefix bit short: the neighbouring network is trusted too
-  notify_ignored,         // sends notices as if no recipient had given NOTIFY, and returns full bodies whatever RET says
+  null_mx_as_implicit,          // reads a null MX as no MX records, and delivers to the domain's own address
+  mynetworks_one_bit_short,     // matches mynetworks one prefix bit short: the neighbouring network is trusted too
+  notify_ignored,  // sends notices as if no recipient had given NOTIFY, and returns full bodies whatever RET says
   recovery_drops_last_change,  // reads a queue file back at start without its last recipient state: recorded outcomes come undone
-  dead_destination_forever,    // a destination no server answered for stays dead: its mail waits, untried, until it expires
+  dead_destination_forever,  // a destination no server answered for stays dead: its mail waits, untried, until it expires
   // The Salesforce org's (fake_salesforce links the relay library, so it can consult these too):
   filter_priority_reversed,  // the org's Email Domain Filters evaluated from the highest priority number down
 };

@@ -20,7 +20,9 @@ TlsLevel tls_level_for(const RelayConfig& config, std::string_view domain) {
   std::size_t best_rank = 0;
   for (const TlsPolicy& policy : config.smtp_tls_policy_maps) {
     if (!domain_matches(policy.domain, domain)) continue;
-    const std::size_t rank = policy.domain == "*" ? 1 : policy.domain.starts_with("*.") ? 1 + policy.domain.size() : SIZE_MAX;
+    const std::size_t rank = policy.domain == "*"              ? 1
+                             : policy.domain.starts_with("*.") ? 1 + policy.domain.size()
+                                                               : SIZE_MAX;
     if (best == nullptr || rank > best_rank) {
       best = &policy;
       best_rank = rank;

@@ -5,14 +5,14 @@
 
 #include <cstdint>
 #include <map>
-#include <string>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "io/address.hpp"
+#include "io/time.hpp"
 #include "mailauth/dkim.hpp"
 #include "relay/broken_variant.hpp"
-#include "io/time.hpp"
 #include "smtp/client_session.hpp"
 #include "smtp/limits.hpp"
 #include "smtp/syntax.hpp"
@@ -59,28 +59,28 @@ struct RelayConfig {
   std::map<std::string, std::string> users;
   std::vector<std::string> auth_mechanisms{"PLAIN", "LOGIN"};
   bool smtpd_tls_auth_only = true;  // AUTH only after STARTTLS (or on an implicit-TLS listener)
-  bool smtputf8_enable = true;  // SMTPUTF8 offered (RFC 6531), as Postfix >= 3.0 does
+  bool smtputf8_enable = true;      // SMTPUTF8 offered (RFC 6531), as Postfix >= 3.0 does
   // Domain patterns ("acme.example", "*.acme.example", "*"): envelope senders the relay accepts
   // from authorised clients, and recipient domains it relays to. Empty sender list: any sender.
   std::vector<std::string> sender_domains;
   std::vector<std::string> recipient_domains{"*"};
   std::size_t message_size_limit = smtp::message_size_bytes_default;
   std::size_t smtpd_recipient_limit = smtp::recipients_default_max;
-  int smtpd_soft_error_limit = smtp::soft_error_limit_default;  // past it, each error reply waits...
+  int smtpd_soft_error_limit = smtp::soft_error_limit_default;       // past it, each error reply waits...
   Duration smtpd_error_sleep_time = smtp::error_sleep_time_default;  // ...this long
   int smtpd_hard_error_limit = smtp::hard_error_limit_default;
   int smtpd_junk_command_limit = smtp::junk_command_limit_default;  // NOOP, RSET, VRFY; past it each is an error
-  Duration smtpd_timeout = smtp::server_command_timeout;  // a silent client is told 421 after this long
+  Duration smtpd_timeout = smtp::server_command_timeout;            // a silent client is told 421 after this long
   bool smtpd_per_record_deadline = false;  // smtpd_timeout restarts per line received, not per read
-  int smtpd_auth_failure_limit = 3;  // failed AUTH attempts per session, then 421 and close
-  int hopcount_limit = 50;           // Received: headers (RFC 5321 §6.3)
+  int smtpd_auth_failure_limit = 3;        // failed AUTH attempts per session, then 421 and close
+  int hopcount_limit = 50;                 // Received: headers (RFC 5321 §6.3)
   // Connection and rate limits (Postfix's anvil). 0 turns a rate limit off.
   int smtpd_client_connection_count_limit = 50;  // concurrent sessions per client address
   // Clients the per-client count and rate limits never apply to; unset, mynetworks (Postfix's
   // default ${smtpd_client_connection_limit_exceptions:$mynetworks}): a trusted sender's burst -
   // Salesforce's ranges - is bounded only by smtpd_connection_limit.
   std::optional<std::vector<io::Cidr>> smtpd_client_event_limit_exceptions;
-  int smtpd_connection_limit = 100;              // concurrent sessions in all (Postfix: the process limit)
+  int smtpd_connection_limit = 100;  // concurrent sessions in all (Postfix: the process limit)
   // Of smtpd_connection_limit, sessions only clients in mynetworks may take: the others are
   // refused once the rest are in use, so strangers cannot lock out the relay's own senders.
   int smtpd_trusted_connection_reserve = 10;
@@ -89,8 +89,8 @@ struct RelayConfig {
   Duration stress_smtpd_timeout = std::chrono::seconds(10);
   int stress_smtpd_hard_error_limit = 1;
   int stress_smtpd_junk_command_limit = 1;
-  int smtpd_client_connection_rate_limit = 0;    // new sessions per client per anvil_rate_time_unit
-  int smtpd_client_message_rate_limit = 0;       // messages per client per anvil_rate_time_unit
+  int smtpd_client_connection_rate_limit = 0;  // new sessions per client per anvil_rate_time_unit
+  int smtpd_client_message_rate_limit = 0;     // messages per client per anvil_rate_time_unit
   Duration anvil_rate_time_unit = std::chrono::seconds(60);
   Duration smtpd_session_time_limit = std::chrono::minutes(30);  // longest session, then 421
   std::string queue_directory = "queue";
@@ -104,12 +104,12 @@ struct RelayConfig {
   Duration maximal_queue_lifetime = std::chrono::hours(5 * 24);
   Duration bounce_queue_lifetime = std::chrono::hours(5 * 24);  // for notifications (sender <>)
   Duration delay_warning_time = Duration(0);                    // 0: no "delayed" notices
-  int retry_jitter_percent = 10;  // each backoff delay moves by up to this much, within the bounds above
-  int qmgr_message_active_limit = 20'000;          // messages being delivered at once (read, in jobs)
+  int retry_jitter_percent = 10;           // each backoff delay moves by up to this much, within the bounds above
+  int qmgr_message_active_limit = 20'000;  // messages being delivered at once (read, in jobs)
   int default_destination_concurrency_limit = 20;  // parallel deliveries per destination
   int default_destination_recipient_limit = 50;    // recipients per delivery
-  int smtp_mx_address_limit = 5;                    // addresses tried per delivery
-  int smtp_mx_session_limit = 2;                    // SMTP sessions per delivery
+  int smtp_mx_address_limit = 5;                   // addresses tried per delivery
+  int smtp_mx_session_limit = 2;                   // SMTP sessions per delivery
   Duration smtp_connection_reuse_time_limit = std::chrono::seconds(300);
   int smtp_connection_reuse_count_limit = 100;  // deliveries per connection
   // Postfix's on-demand connection cache: a connection whose job is done while its destination

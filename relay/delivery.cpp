@@ -1,5 +1,5 @@
-#include "relay/events.hpp"
 #include "relay/delivery.hpp"
+#include "relay/events.hpp"
 
 #include "io/assert.hpp"
 #include "relay/broken_variant.hpp"
@@ -17,7 +17,12 @@ std::string in_reply_to(smtp::Stage stage) {
 
 Delivery::Delivery(io::Io& io, const RelayConfig& config, Router& router, DeliveryTls tls, DeliveryOwner& owner,
                    std::string destination)
-    : io_(io), config_(config), router_(router), tls_(tls), owner_(owner), destination_(std::move(destination)),
+    : io_(io),
+      config_(config),
+      router_(router),
+      tls_(tls),
+      owner_(owner),
+      destination_(std::move(destination)),
       level_(tls_level_for(config, destination_)) {}
 
 Delivery::~Delivery() { *alive_ = false; }
@@ -52,8 +57,13 @@ void Delivery::on_route(Route route) {
   RELAYSIM_ASSERT(job_);
   report_.route = route.kind;
   report_.explanation += (report_.explanation.empty() ? "" : "; ") + route.explanation;
-  io_.observe(events::Routed{.id = job_->message_id, .domain = job_->destination, .route = route.kind, .why = route.explanation, .status = route.status,
-                              .implicit_mx = route.implicit_mx, .static_route = route.static_route});
+  io_.observe(events::Routed{.id = job_->message_id,
+                             .domain = job_->destination,
+                             .route = route.kind,
+                             .why = route.explanation,
+                             .status = route.status,
+                             .implicit_mx = route.implicit_mx,
+                             .static_route = route.static_route});
   if (route.kind != Route::Kind::deliver) {
     settle_remaining(route.kind == Route::Kind::bounce ? smtp::Outcome::permanent : smtp::Outcome::transient,
                      Failure{route.status, route.reason, "", "none", "", std::nullopt, 0, std::nullopt});
@@ -135,12 +145,14 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   std::string status, reason;
   if (failed.reply) {
     status = failed.reply->status();
-    reason = failed.stage == smtp::Stage::greeting ? "host " + label + " refused to talk to me: " + failed.reply->text()
-                                                   : "host " + label + " said: " + failed.reply->text() + in_reply_to(failed.stage);
+    reason = failed.stage == smtp::Stage::greeting
+                 ? "host " + label + " refused to talk to me: " + failed.reply->text()
+                 : "host " + label + " said: " + failed.reply->text() + in_reply_to(failed.stage);
   } else if (failed.stage == smtp::Stage::connect) {
     const std::size_t colon = failed.reason.rfind(": ");
     status = "4.4.1";
-    reason = "connect to " + label + ": " + (colon == std::string::npos ? failed.reason : failed.reason.substr(colon + 2));
+    reason =
+        "connect to " + label + ": " + (colon == std::string::npos ? failed.reason : failed.reason.substr(colon + 2));
   } else if (failed.stage == smtp::Stage::starttls) {
     status = failed.reason.find("handshake") != std::string::npos ? "4.7.5" : "4.7.4";
     reason = "TLS with " + label + ": " + failed.reason;
@@ -168,8 +180,11 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   // As Postfix's smtp client does, a server that fails while another is left to try gets a log
   // line of its own now ("connect to ...: Connection refused" without a queue id, as Postfix
   // writes it; anything later with it); the last server's failure is in the status=deferred line.
-  const bool another_server = move_on_ && !reused_ && hop_ + 1 < hops_.size() && sessions_ < config_.smtp_mx_session_limit;
-  if (job_ && another_server) io_.observe(io::LogLine{failed.stage == smtp::Stage::connect ? reason : job_->message_id.to_string() + ": " + reason});
+  const bool another_server =
+      move_on_ && !reused_ && hop_ + 1 < hops_.size() && sessions_ < config_.smtp_mx_session_limit;
+  if (job_ && another_server)
+    io_.observe(
+        io::LogLine{failed.stage == smtp::Stage::connect ? reason : job_->message_id.to_string() + ": " + reason});
 }
 
 void Delivery::send_job() {
@@ -205,20 +220,23 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
   if (!job_) return;
   RELAYSIM_ASSERT(result.recipients.size() == sent_positions_.size());
   const std::string& label = hop_label();
-  if (dropped_position_) settle(*dropped_position_, smtp::Outcome::delivered, failure("2.0.0", "250 2.0.0 Ok", "250 2.0.0 Ok"));
+  if (dropped_position_)
+    settle(*dropped_position_, smtp::Outcome::delivered, failure("2.0.0", "250 2.0.0 Ok", "250 2.0.0 Ok"));
   for (std::size_t i = 0; i < result.recipients.size(); ++i) {
     const smtp::RecipientResult& recipient = result.recipients[i];
     const std::size_t position = sent_positions_[i];
     if (recipient.unsendable != smtp::Unsendable::no) {
-      settle(position, recipient.outcome, failure(recipient.reply->status(), unsendable_reason(recipient.unsendable), ""));
+      settle(position, recipient.outcome,
+             failure(recipient.reply->status(), unsendable_reason(recipient.unsendable), ""));
       continue;
     }
     std::string status, reason, diagnostic;
     if (recipient.reply) {
       status = recipient.reply->status();
       diagnostic = recipient.reply->text();
-      reason = recipient.outcome == smtp::Outcome::delivered ? diagnostic
-                                                            : "host " + label + " said: " + diagnostic + in_reply_to(recipient.stage);
+      reason = recipient.outcome == smtp::Outcome::delivered
+                   ? diagnostic
+                   : "host " + label + " said: " + diagnostic + in_reply_to(recipient.stage);
     } else {
       status = recipient.outcome == smtp::Outcome::delivered ? "2.0.0" : "4.4.2";
       reason = "conversation with " + label + ": " + recipient.detail;
@@ -229,8 +247,8 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
       outcomes_[position]->possible_duplicate = true;
       continue;
     }
-    const bool kept = config_.broken_variant == BrokenVariant::rcpt_5xx_as_4xx && recipient.outcome == smtp::Outcome::permanent &&
-                      recipient.stage == smtp::Stage::rcpt;
+    const bool kept = config_.broken_variant == BrokenVariant::rcpt_5xx_as_4xx &&
+                      recipient.outcome == smtp::Outcome::permanent && recipient.stage == smtp::Stage::rcpt;
     Failure what = failure(kept ? "4" + status.substr(1) : status, reason, diagnostic);
     if (recipient.reply) {
       what.stage = recipient.stage;
@@ -238,7 +256,7 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
     }
     if (recipient.outcome == smtp::Outcome::transient || kept) {
       recipient_failure_[position] = what;  // its own reply, not another's
-      continue;  // kept for the next server
+      continue;                             // kept for the next server
     }
     settle(position, recipient.outcome, what);
   }
@@ -254,10 +272,11 @@ void Delivery::on_finished(const smtp::TransactionResult& result) {
 
 // The client's own refusal, in Postfix's words: no server said it.
 std::string Delivery::unsendable_reason(smtp::Unsendable why) const {
-  if (why == smtp::Unsendable::needs_smtputf8) return "SMTPUTF8 is required, but was not offered by host " + hop_label();
+  if (why == smtp::Unsendable::needs_smtputf8)
+    return "SMTPUTF8 is required, but was not offered by host " + hop_label();
   const auto limit = connection_->session().capabilities().size_max.value_or(0);
-  return "message size " + std::to_string(job_->message.content.size()) + " exceeds size limit " + std::to_string(limit) +
-         " of server " + hop_label();
+  return "message size " + std::to_string(job_->message.content.size()) + " exceeds size limit " +
+         std::to_string(limit) + " of server " + hop_label();
 }
 
 void Delivery::on_closed() {
@@ -279,8 +298,11 @@ void Delivery::on_closed() {
 
 Delivery::Failure Delivery::failure(std::string status, std::string reason, std::string diagnostic) const {
   // Postfix's relay= names a server only once a session with it began.
-  if (!session_counted_ && diagnostic.empty()) return {std::move(status), std::move(reason), "", "none", "", std::nullopt, 0, std::nullopt};
-  return {std::move(status), std::move(reason), std::move(diagnostic), hop_label(), current_hop_.host, std::nullopt, 0, current_hop_.endpoint};
+  if (!session_counted_ && diagnostic.empty())
+    return {std::move(status), std::move(reason), "", "none", "", std::nullopt, 0, std::nullopt};
+  return {
+      std::move(status),    std::move(reason), std::move(diagnostic), hop_label(), current_hop_.host, std::nullopt, 0,
+      current_hop_.endpoint};
 }
 
 void Delivery::settle(std::size_t position, smtp::Outcome outcome, const Failure& what) {
@@ -307,7 +329,8 @@ void Delivery::settle(std::size_t position, smtp::Outcome outcome, const Failure
 void Delivery::settle_remaining(smtp::Outcome outcome, const Failure& what) {
   for (std::size_t position = 0; position < outcomes_.size(); ++position) {
     if (outcomes_[position]) continue;
-    settle(position, outcome, recipient_failure_.size() > position && recipient_failure_[position] ? *recipient_failure_[position] : what);
+    settle(position, outcome,
+           recipient_failure_.size() > position && recipient_failure_[position] ? *recipient_failure_[position] : what);
   }
 }
 

@@ -32,22 +32,22 @@ struct DeliveryJob {
   QueueId message_id;
   std::string destination;  // the recipient domain
   std::string sender_domain;
-  std::vector<std::size_t> recipients;  // indices into the queued message, in the order of message.recipients
-  smtp::OutgoingMessage message;        // the envelope with just these recipients (no content: see `queued`)
+  std::vector<std::size_t> recipients;          // indices into the queued message, in the order of message.recipients
+  smtp::OutgoingMessage message;                // the envelope with just these recipients (no content: see `queued`)
   std::shared_ptr<const QueuedMessage> queued;  // the whole message as loaded from the queue, content included
 };
 
 struct RecipientOutcome {
   std::size_t index = 0;  // into the queued message
   smtp::Outcome outcome = smtp::Outcome::transient;
-  std::string status;      // enhanced status code: "2.0.0", "4.4.1", "5.1.1"
-  std::string reason;      // for logs and DSNs: "250 2.0.0 Ok" or "connect to mx[...]:25: refused"
-  std::string diagnostic;  // the remote reply on one line, when a server gave one
-  std::string relay = "none";  // the hop that answered: "mx.example.com[192.0.2.1]:25"
+  std::string status;                          // enhanced status code: "2.0.0", "4.4.1", "5.1.1"
+  std::string reason;                          // for logs and DSNs: "250 2.0.0 Ok" or "connect to mx[...]:25: refused"
+  std::string diagnostic;                      // the remote reply on one line, when a server gave one
+  std::string relay = "none";                  // the hop that answered: "mx.example.com[192.0.2.1]:25"
   std::optional<io::Endpoint> relay_endpoint;  // that hop's address; none when no session began
-  std::string remote_host;     // its name, for Remote-MTA
-  bool remote_dsn = false;     // that server announced DSN: NOTIFY and ORCPT went on with the message
-  bool tls = false;            // the message went over TLS
+  std::string remote_host;                     // its name, for Remote-MTA
+  bool remote_dsn = false;                     // that server announced DSN: NOTIFY and ORCPT went on with the message
+  bool tls = false;                            // the message went over TLS
   bool tls_verified = false;
   bool possible_duplicate = false;
   std::optional<smtp::Stage> stage;  // the command the deciding reply answered; none without a reply
@@ -56,10 +56,10 @@ struct RecipientOutcome {
 
 struct DeliveryReport {
   std::vector<RecipientOutcome> recipients;  // one per job recipient
-  bool reached_server = false;  // some server greeted us: the destination is alive
-  bool attempted = true;        // false: deferred without trying (a dead destination)
+  bool reached_server = false;               // some server greeted us: the destination is alive
+  bool attempted = true;                     // false: deferred without trying (a dead destination)
   Route::Kind route = Route::Kind::deliver;
-  std::string explanation;      // how the route was found and which hops were tried
+  std::string explanation;  // how the route was found and which hops were tried
 };
 
 class Delivery;
@@ -84,7 +84,8 @@ struct DeliveryTls {
 
 class Delivery {
  public:
-  Delivery(io::Io& io, const RelayConfig& config, Router& router, DeliveryTls tls, DeliveryOwner& owner, std::string destination);
+  Delivery(io::Io& io, const RelayConfig& config, Router& router, DeliveryTls tls, DeliveryOwner& owner,
+           std::string destination);
   ~Delivery();
   Delivery(const Delivery&) = delete;
   Delivery& operator=(const Delivery&) = delete;
@@ -134,10 +135,10 @@ class Delivery {
   std::optional<DeliveryJob> job_;
   std::vector<std::optional<RecipientOutcome>> outcomes_;  // per job recipient; set once final
   DeliveryReport report_;
-  bool sent_ = false;  // the job's transaction started on the current connection
-  std::vector<std::size_t> sent_positions_;  // job positions of the recipients in the transaction
+  bool sent_ = false;                            // the job's transaction started on the current connection
+  std::vector<std::size_t> sent_positions_;      // job positions of the recipients in the transaction
   std::optional<std::size_t> dropped_position_;  // the drop_last_recipient variant's victim
-  bool reused_ = false;  // the job started on a connection kept from an earlier job
+  bool reused_ = false;                          // the job started on a connection kept from an earlier job
   bool session_counted_ = false;
   Hop current_hop_;
   std::string current_hop_label_;  // its label, made once per connection

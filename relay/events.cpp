@@ -6,7 +6,8 @@ namespace relaysim::relay::events {
 
 void Stored::write(io::TraceFieldList& fields) const {
   std::string to;
-  for (const QueuedRecipient& recipient : message.recipients) to.append(to.empty() ? "" : ",").append(recipient.recipient.mailbox.to_string());
+  for (const QueuedRecipient& recipient : message.recipients)
+    to.append(to.empty() ? "" : ",").append(recipient.recipient.mailbox.to_string());
   fields.add("id", fields.keep(message.id.to_string()));
   fields.add("from", fields.keep(message.sender ? message.sender->to_string() : std::string()));
   fields.add("to", fields.keep(std::move(to)));

@@ -50,9 +50,10 @@ struct Routed {
   std::string_view domain;
   Route::Kind route = Route::Kind::deliver;
   std::string_view why;
-  std::string_view status;  // defer or bounce: the enhanced status code
+  std::string_view status;   // defer or bounce: the enhanced status code
   bool implicit_mx = false;  // not in the trace line: its `why` says so
-  bool static_route = false; // transport_maps or relayhost, not the domain's MX records; not in the trace line: its `why` says so
+  bool static_route =
+      false;  // transport_maps or relayhost, not the domain's MX records; not in the trace line: its `why` says so
 
   void write(io::TraceFieldList& fields) const;
 };
@@ -61,7 +62,7 @@ struct Routed {
 struct Connecting {
   static constexpr std::string_view kind = "relay.connect";
   std::optional<QueueId> id;  // none: a connection opened for no job
-  std::string_view hop;  // "mx.example.com[192.0.2.1]:25"
+  std::string_view hop;       // "mx.example.com[192.0.2.1]:25"
   int preference = 0;
   TlsLevel tls = TlsLevel::may;
   bool plaintext_fallback = false;
@@ -133,7 +134,7 @@ struct NoticeQueued {
   QueueId id;
   QueueId dsn;
   smtp::DsnAction action = smtp::DsnAction::failed;
-  const smtp::Mailbox& to;  // the notice's recipient: the message's envelope sender
+  const smtp::Mailbox& to;           // the notice's recipient: the message's envelope sender
   std::vector<std::string> about{};  // the recipients it reports on (for typed observers; not in the trace line)
 
   void write(io::TraceFieldList& fields) const;

@@ -84,7 +84,8 @@ class IdTable {
     return x ^ (x >> 31);
   }
   std::size_t home(const QueueId& id) const {
-    return static_cast<std::size_t>(mix(id.time ^ (static_cast<std::uint64_t>(id.rest) << 32 | id.rest))) & (slots_.size() - 1);
+    return static_cast<std::size_t>(mix(id.time ^ (static_cast<std::uint64_t>(id.rest) << 32 | id.rest))) &
+           (slots_.size() - 1);
   }
   std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
   void grow() {

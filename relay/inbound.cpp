@@ -49,7 +49,8 @@ std::string sanitize_helo(std::string_view helo) {
 int RateCounter::record(const io::Address& client, Instant now, Duration window) {
   if (++since_sweep_ >= 1024) {
     since_sweep_ = 0;
-    std::erase_if(events_, [&](const auto& entry) { return entry.second.empty() || entry.second.back() + window <= now; });
+    std::erase_if(events_,
+                  [&](const auto& entry) { return entry.second.empty() || entry.second.back() + window <= now; });
   }
   std::deque<Instant>& recent = events_[client];
   while (!recent.empty() && recent.front() + window <= now) recent.pop_front();
@@ -97,7 +98,8 @@ bool Inbound::in_mynetworks(const io::Address& client) const {
 bool Inbound::event_limits_exempt(const io::Address& client) const {
   if (!config_.smtpd_client_event_limit_exceptions) return in_mynetworks(client);
   const auto& networks = *config_.smtpd_client_event_limit_exceptions;
-  return std::any_of(networks.begin(), networks.end(), [&](const io::Cidr& network) { return network.contains(client); });
+  return std::any_of(networks.begin(), networks.end(),
+                     [&](const io::Cidr& network) { return network.contains(client); });
 }
 
 int Inbound::sessions_for_strangers() const {
@@ -135,7 +137,8 @@ Inbound::Refusal Inbound::over_limit(const io::Address& client, bool trusted) {
 }
 
 smtp::SessionLimits Inbound::stress_limits() const {
-  return {config_.stress_smtpd_timeout, config_.stress_smtpd_hard_error_limit, config_.stress_smtpd_junk_command_limit, true};
+  return {config_.stress_smtpd_timeout, config_.stress_smtpd_hard_error_limit, config_.stress_smtpd_junk_command_limit,
+          true};
 }
 
 // Stress begins when the sessions open to strangers are all in use, and ends when one is free.
@@ -206,7 +209,8 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
     if (found == sessions_.end()) return;
     log("warning: " + client_name(found->second.client) + ": session time limit exceeded");
     found->second.connection->terminate(
-        smtp::Reply::make(421, "4.4.2", config_.myhostname + " Error: session time limit exceeded"), "session time limit");
+        smtp::Reply::make(421, "4.4.2", config_.myhostname + " Error: session time limit exceeded"),
+        "session time limit");
   });
   if (stressed_) stress(session);
   update_stress();
@@ -232,8 +236,10 @@ void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
     }
     return connection.decide(refuse(535, "5.7.8", "Error: authentication failed"));
   }
-  if (const auto* mail = std::get_if<smtp::server_event::Mail>(&event)) return connection.decide(check_sender(session, *mail));
-  if (const auto* rcpt = std::get_if<smtp::server_event::Rcpt>(&event)) return connection.decide(check_recipient(session, *rcpt));
+  if (const auto* mail = std::get_if<smtp::server_event::Mail>(&event))
+    return connection.decide(check_sender(session, *mail));
+  if (const auto* rcpt = std::get_if<smtp::server_event::Rcpt>(&event))
+    return connection.decide(check_recipient(session, *rcpt));
   if (const auto* message = std::get_if<smtp::server_event::Message>(&event)) return on_message(id, *message);
   if (const auto* violation = std::get_if<smtp::server_event::Violation>(&event)) {
     log("warning: " + client_name(session.client) + ": " + violation->what);
@@ -254,13 +260,14 @@ smtp::Verdict Inbound::check_sender(Session& session, const smtp::server_event::
     if (count > config_.smtpd_client_message_rate_limit) {
       log("warning: Message delivery request rate limit exceeded: " + std::to_string(count) + " from " +
           client_name(session.client) + " for " + format_duration(config_.anvil_rate_time_unit));
-      return refuse(421, "4.7.0", config_.myhostname + " Error: too many messages from " +
-                                      session.client.address.to_string());
+      return refuse(421, "4.7.0",
+                    config_.myhostname + " Error: too many messages from " + session.client.address.to_string());
     }
   }
   const bool authorised = session.trusted_network || !session.connection->session().authenticated_user().empty();
   if (!authorised) return smtp::Verdict::accept();  // refused per recipient, with the reason people search for
-  if (mail.sender && !config_.sender_domains.empty() && !any_domain_matches(config_.sender_domains, mail.sender->domain)) {
+  if (mail.sender && !config_.sender_domains.empty() &&
+      !any_domain_matches(config_.sender_domains, mail.sender->domain)) {
     const std::string text = session.sender_text + ": Sender address rejected: not permitted through this relay";
     log("NOQUEUE: reject: MAIL from " + client_name(session.client) + ": 553 5.7.1 " + text);
     return refuse(553, "5.7.1", text);
@@ -282,9 +289,12 @@ smtp::Verdict Inbound::check_recipient(Session& session, const smtp::server_even
   // Routing tricks that open relays were abused through, refused even for authorised clients.
   if (rcpt.source_route) return reject(550, "5.7.1", address + ": Source routing is not supported");
   if (mailbox.address_literal) return reject(550, "5.7.1", address + ": Address literals are not relayed");
-  if (mailbox.local.find('%') != std::string::npos) return reject(550, "5.7.1", address + ": Percent-hack addresses are not relayed");
-  if (mailbox.local.find('!') != std::string::npos) return reject(550, "5.7.1", address + ": Bang paths are not relayed");
-  if (mailbox.local.find('@') != std::string::npos) return reject(550, "5.7.1", address + ": Quoted addresses holding @ are not relayed");
+  if (mailbox.local.find('%') != std::string::npos)
+    return reject(550, "5.7.1", address + ": Percent-hack addresses are not relayed");
+  if (mailbox.local.find('!') != std::string::npos)
+    return reject(550, "5.7.1", address + ": Bang paths are not relayed");
+  if (mailbox.local.find('@') != std::string::npos)
+    return reject(550, "5.7.1", address + ": Quoted addresses holding @ are not relayed");
   if (mailbox.domain.empty()) return reject(550, "5.1.3", address + ": A domain is required");
   if (!any_domain_matches(config_.recipient_domains, mailbox.domain)) {
     return reject(554, "5.7.1", address + ": Recipient domain not served by this relay");
@@ -299,8 +309,14 @@ void Inbound::append_received_header(std::string& out, const Session& session, c
   const bool authenticated = !smtp.authenticated_user().empty();
   out.append("Received: from ").append(sanitize_helo(smtp.helo_name()));
   out.append(" (unknown [").append(session.client.address.to_string()).append("])\r\n");
-  if (tls) out.append("\t(using ").append(smtp.tls().version).append(" with cipher ").append(smtp.tls().cipher).append(")\r\n");
-  if (authenticated) out.append("\t(Authenticated sender: ").append(sanitize_helo(smtp.authenticated_user())).append(")\r\n");
+  if (tls)
+    out.append("\t(using ")
+        .append(smtp.tls().version)
+        .append(" with cipher ")
+        .append(smtp.tls().cipher)
+        .append(")\r\n");
+  if (authenticated)
+    out.append("\t(Authenticated sender: ").append(sanitize_helo(smtp.authenticated_user())).append(")\r\n");
   // RFC 3848 protocol names: ESMTP, ESMTPS, ESMTPA, ESMTPSA; with SMTPUTF8, RFC 6531 §3.7.3's
   // UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA.
   out.append("\tby ").append(config_.myhostname).append(" (relaysim) with ");
@@ -338,8 +354,10 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
     const std::string from = mailauth::from_domain(mailauth::parse_message(message.content));
     if (const mailauth::DkimSigning* signing = mailauth::signing_for(config_.dkim_signing, from)) {
       signed_content = mailauth::sign_with(*signing, message.content, io_.now());
-      log(queued.id.to_string() + ": DKIM-Signature field added (s=" + signing->selector + ", d=" + signing->domain + ")");
-      io_.trace("relay.dkim_signed", {{"id", queued.id.text().view()}, {"d", signing->domain}, {"s", signing->selector}, {"from", from}});
+      log(queued.id.to_string() + ": DKIM-Signature field added (s=" + signing->selector + ", d=" + signing->domain +
+          ")");
+      io_.trace("relay.dkim_signed",
+                {{"id", queued.id.text().view()}, {"d", signing->domain}, {"s", signing->selector}, {"from", from}});
     }
   }
   const std::string_view content = signed_content.empty() ? std::string_view(message.content) : signed_content;
@@ -353,13 +371,16 @@ void Inbound::on_message(std::uint64_t id, const smtp::server_event::Message& me
                               ", nrcpt=" + std::to_string(queued.recipients.size());
   const auto alive = alive_;
   const bool acknowledged_early = config_.broken_variant == BrokenVariant::ack_before_fsync;
-  if (acknowledged_early) connection.decide(smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + queued.id.to_string())));
+  if (acknowledged_early)
+    connection.decide(
+        smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + queued.id.to_string())));
   queue_.store(std::move(queued), [this, alive, id, summary, acknowledged_early](io::Result<QueueId> stored) {
     if (!*alive) return;
     const auto found = acknowledged_early ? sessions_.end() : sessions_.find(id);
     if (!stored) {
       log("warning: queue file write error: " + stored.error().detail);
-      if (found != sessions_.end()) found->second.connection->decide(refuse(451, "4.3.0", "Error: queue file write error"));
+      if (found != sessions_.end())
+        found->second.connection->decide(refuse(451, "4.3.0", "Error: queue file write error"));
       return;
     }
     accepted_ += 1;

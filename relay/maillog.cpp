@@ -28,7 +28,8 @@ void delivery(std::string& line, const Delivery& fields) {
 }
 
 std::string possible_duplicate(const QueueId& id, std::string_view to) {
-  return id.to_string() + ": warning: to=<" + std::string(to) + ">: the connection was lost after the end of data: the message may be delivered twice";
+  return id.to_string() + ": warning: to=<" + std::string(to) +
+         ">: the connection was lost after the end of data: the message may be delivered twice";
 }
 
 std::string notice_dropped(const QueueId& id, std::string_view to) {
@@ -36,7 +37,9 @@ std::string notice_dropped(const QueueId& id, std::string_view to) {
 }
 
 std::string notice_queued(const QueueId& id, smtp::DsnAction action, const QueueId& notice_id) {
-  const char* kind = action == smtp::DsnAction::failed ? "non-delivery" : action == smtp::DsnAction::delayed ? "delay" : "delivery status";
+  const char* kind = action == smtp::DsnAction::failed    ? "non-delivery"
+                     : action == smtp::DsnAction::delayed ? "delay"
+                                                          : "delivery status";
   return id.to_string() + ": sender " + kind + " notification: " + notice_id.to_string();
 }
 

@@ -28,7 +28,7 @@ struct Delivery {
   std::string_view delay;    // format_delay's
   std::string_view dsn;      // the enhanced status
   std::string_view status;
-  std::string_view reason;   // the reply or what went wrong
+  std::string_view reason;  // the reply or what went wrong
 };
 // Written into `line` (cleared first), whose capacity a caller logging many reuses.
 void delivery(std::string& line, const Delivery& fields);

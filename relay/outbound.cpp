@@ -1,5 +1,5 @@
-#include "relay/events.hpp"
 #include "relay/outbound.hpp"
+#include "relay/events.hpp"
 
 #include <array>
 #include <charconv>
@@ -81,7 +81,8 @@ void Outbound::on_timer() {
   for (const QueueId& id : schedule_.take_due(io_.now(), std::min(dispatch_batch_max, room))) dispatch(id);
   const bool full = in_flight_.size() >= active_limit();
   if (full && !active_full_) {
-    io_.trace("relay.active_full", {{"messages", in_flight_.size()}, {"limit", active_limit()}, {"scheduled", schedule_.size()}});
+    io_.trace("relay.active_full",
+              {{"messages", in_flight_.size()}, {"limit", active_limit()}, {"scheduled", schedule_.size()}});
   }
   active_full_ = full;
   arm_timer();
@@ -141,13 +142,15 @@ void Outbound::dispatch(const QueueId& id) {
       job.message_id = id;
       job.destination = domain;
       job.queued = message;
-      for (std::size_t i = start; i < std::min(indices.size(), start + limit); ++i) job.recipients.push_back(indices[i]);
+      for (std::size_t i = start; i < std::min(indices.size(), start + limit); ++i)
+        job.recipients.push_back(indices[i]);
       if (!dead) {
         job.sender_domain = message->sender ? message->sender->domain : std::string();
         job.message.sender = message->sender;
         job.message.parameters = message->parameters;
         job.message.parameters.size.reset();  // set by the client from the content
-        for (const std::size_t index : job.recipients) job.message.recipients.push_back(message->recipients[index].recipient);
+        for (const std::size_t index : job.recipients)
+          job.message.recipients.push_back(message->recipients[index].recipient);
       }
       jobs.push_back(std::move(job));
       suspended.push_back(dead);
@@ -167,10 +170,12 @@ void Outbound::dispatch(const QueueId& id) {
 }
 
 std::shared_ptr<const QueuedMessage> Outbound::deferral_without_file(const QueueId& id, const QueueEntry& entry,
-                                                                     const std::vector<std::size_t>& due, Instant now) const {
+                                                                     const std::vector<std::size_t>& due,
+                                                                     Instant now) const {
   // Not when the deferral might do more than defer: expire the message, or warn of a delay.
   if (now >= policy_.expiry(entry.arrival, entry.null_sender)) return nullptr;
-  const bool may_warn = !entry.null_sender && config_.delay_warning_time.count() > 0 && now - entry.arrival >= config_.delay_warning_time;
+  const bool may_warn =
+      !entry.null_sender && config_.delay_warning_time.count() > 0 && now - entry.arrival >= config_.delay_warning_time;
   std::optional<std::vector<SummaryRecipient>> addresses = entry.recipient_addresses();
   if (!addresses) return nullptr;
   for (const std::size_t i : due) {
@@ -220,7 +225,8 @@ void Outbound::pump(const std::string& destination) {
   const std::size_t limit = static_cast<std::size_t>(std::max(1, config_.default_destination_concurrency_limit));
   while (!entry.waiting.empty()) {
     // A connection waiting for a job first, then a slot without one, then a new slot.
-    const auto cached = std::find_if(entry.slots.begin(), entry.slots.end(), [](const std::unique_ptr<Delivery>& slot) { return slot->cached(); });
+    const auto cached = std::find_if(entry.slots.begin(), entry.slots.end(),
+                                     [](const std::unique_ptr<Delivery>& slot) { return slot->cached(); });
     Delivery* slot = nullptr;
     if (cached != entry.slots.end()) {
       slot = cached->get();
@@ -250,7 +256,8 @@ void Outbound::schedule_pump(const std::string& destination) {
     Destination& current = destinations_.at(destination);
     io::Pending self = std::move(current.pump);
     pump(destination);
-    if (current.slots.empty() && current.waiting.empty() && current.dead_until <= io_.now()) destinations_.erase(destination);
+    if (current.slots.empty() && current.waiting.empty() && current.dead_until <= io_.now())
+      destinations_.erase(destination);
   });
 }
 
@@ -281,10 +288,13 @@ void Outbound::job_done(Delivery& slot, const DeliveryJob& job, DeliveryReport r
   if (report.route == Route::Kind::deliver) {
     if (!report.reached_server) {
       // Nobody answered: remember the destination as dead and defer what waits for it.
-      entry.dead_until = io_.now() + (config_.broken_variant == BrokenVariant::dead_destination_forever ? days(3650) : dead_destination_time(config_));
+      entry.dead_until = io_.now() + (config_.broken_variant == BrokenVariant::dead_destination_forever
+                                          ? days(3650)
+                                          : dead_destination_time(config_));
       entry.dead_reason = report.recipients.empty() ? "no server answered" : report.recipients.front().reason;
       entry.suspended_reason = "delivery temporarily suspended: " + entry.dead_reason;
-      io_.observe(events::DestinationDead{.destination = slot.destination(), .until = entry.dead_until, .reason = entry.dead_reason});
+      io_.observe(events::DestinationDead{
+          .destination = slot.destination(), .until = entry.dead_until, .reason = entry.dead_reason});
       std::deque<DeliveryJob> waiting = std::move(entry.waiting);
       entry.waiting.clear();
       apply(job, report);
@@ -353,14 +363,16 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
         counters_.deferred += 1;
         logged_status = "deferred";
         if (outcome.possible_duplicate) counters_.possible_duplicates += 1;
-        if (!is_notification && (!state.delay_warned || config_.broken_variant == BrokenVariant::delay_notice_every_deferral) &&
+        if (!is_notification &&
+            (!state.delay_warned || config_.broken_variant == BrokenVariant::delay_notice_every_deferral) &&
             now - message.arrival >= config_.delay_warning_time && wants_notice(config_, dsn, DsnAction::delayed)) {
           notices.delayed.recipients.push_back(outcome.index);
           state.delay_warned = true;
         }
         break;
     }
-    maillog::delivery(line, {job.message_id, address, dsn.orcpt, outcome.relay, delay, status, logged_status, outcome.reason});
+    maillog::delivery(
+        line, {job.message_id, address, dsn.orcpt, outcome.relay, delay, status, logged_status, outcome.reason});
     log(line);
     if (outcome.possible_duplicate) log(maillog::possible_duplicate(job.message_id, address));
     io_.observe(events::RecipientSettled{.id = job.message_id,
@@ -385,15 +397,18 @@ void Outbound::apply(const DeliveryJob& job, const DeliveryReport& report) {
       }
       continue;
     }
-    std::erase_if(notice.recipients, [&](std::size_t index) { return !wants_notice(config_, message.recipients[index].recipient.dsn, notice.action); });
+    std::erase_if(notice.recipients, [&](std::size_t index) {
+      return !wants_notice(config_, message.recipients[index].recipient.dsn, notice.action);
+    });
     if (notice.recipients.empty()) continue;
     to_store.push_back({notice, queue_.allocate_id()});
   }
 
   // A deferral that was never attempted is not worth an fsync: lost in a crash, it only brings
   // the next try forward. It changes the schedule in memory alone.
-  const bool only_deferred = std::all_of(changes.begin(), changes.end(),
-                                         [](const Queue::StateChange& change) { return change.second.state == RecipientState::deferred; });
+  const bool only_deferred = std::all_of(changes.begin(), changes.end(), [](const Queue::StateChange& change) {
+    return change.second.state == RecipientState::deferred;
+  });
   if (!report.attempted && to_store.empty() && only_deferred) {
     queue_.defer_in_memory(job.message_id, changes);
     return job_finished(job.message_id, false);
@@ -424,15 +439,18 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
     const auto& [notice, id] = pending->notices[pending->next++];
     QueuedMessage dsn = notice_message(config_, *current, notice, pending->outcomes, io_.now(), pending->expires, id);
     const smtp::Mailbox notify = dsn.recipients.front().recipient.mailbox;
-    queue_.store(std::move(dsn), [this, alive, pending, notify, action = notice.action, covered = notice.recipients](io::Result<QueueId> stored) {
+    queue_.store(std::move(dsn), [this, alive, pending, notify, action = notice.action,
+                                  covered = notice.recipients](io::Result<QueueId> stored) {
       if (!*alive) return;
       const QueueId& message_id = pending->message_id;
       if (stored) {
         counters_.notifications += 1;
         log(maillog::notice_queued(message_id, action, stored.value()));
         std::vector<std::string> about;
-        for (const std::size_t index : covered) about.push_back(pending->message->recipients[index].recipient.mailbox.to_string());
-        io_.observe(events::NoticeQueued{.id = message_id, .dsn = stored.value(), .action = action, .to = notify, .about = std::move(about)});
+        for (const std::size_t index : covered)
+          about.push_back(pending->message->recipients[index].recipient.mailbox.to_string());
+        io_.observe(events::NoticeQueued{
+            .id = message_id, .dsn = stored.value(), .action = action, .to = notify, .about = std::move(about)});
         enqueue(stored.value());
       } else {
         // Without its notice a bounce is not final: the recipient stays deferred and is tried again.
@@ -450,12 +468,15 @@ void Outbound::record(std::shared_ptr<PendingOutcome> pending) {
     });
     return;
   }
-  queue_.update(pending->message_id, std::move(pending->changes), [this, alive, message_id = pending->message_id](io::Status status) {
-    if (!*alive) return;
-    if (!status) log("warning: " + message_id.to_string() + ": cannot record delivery status: " + status.error().detail);
-    if (status && queue_.find(message_id) == nullptr) log(maillog::removed(message_id));
-    job_finished(message_id, !status);
-  });
+  queue_.update(
+      pending->message_id, std::move(pending->changes),
+      [this, alive, message_id = pending->message_id](io::Status status) {
+        if (!*alive) return;
+        if (!status)
+          log("warning: " + message_id.to_string() + ": cannot record delivery status: " + status.error().detail);
+        if (status && queue_.find(message_id) == nullptr) log(maillog::removed(message_id));
+        job_finished(message_id, !status);
+      });
 }
 
 void Outbound::job_finished(const QueueId& id, bool write_failed) {

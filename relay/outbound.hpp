@@ -31,10 +31,10 @@
 #include "relay/bounce.hpp"
 #include "relay/config.hpp"
 #include "relay/delivery.hpp"
-#include "smtp/dsn.hpp"
 #include "relay/queue.hpp"
 #include "relay/routing.hpp"
 #include "relay/schedule.hpp"
+#include "smtp/dsn.hpp"
 
 namespace relaysim::relay {
 
@@ -44,7 +44,7 @@ struct OutboundCounters {
   std::uint64_t delivered = 0;  // recipients
   std::uint64_t bounced = 0;    // recipients, expired ones included
   std::uint64_t expired = 0;
-  std::uint64_t deferred = 0;   // deferrals (a recipient may count many times)
+  std::uint64_t deferred = 0;  // deferrals (a recipient may count many times)
   std::uint64_t possible_duplicates = 0;
   std::uint64_t notifications = 0;          // DSNs queued
   std::uint64_t notifications_dropped = 0;  // undeliverable notifications, dropped
@@ -101,7 +101,7 @@ class Outbound final : public DeliveryOwner {
   // What one job's outcomes still have to make durable: notifications, then the states.
   struct PendingOutcome {
     QueueId message_id;
-    std::shared_ptr<const QueuedMessage> message;  // as loaded for the delivery
+    std::shared_ptr<const QueuedMessage> message;     // as loaded for the delivery
     std::vector<std::pair<Notice, QueueId>> notices;  // with the id each will be stored under
     std::size_t next = 0;
     std::vector<Queue::StateChange> changes;

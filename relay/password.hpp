@@ -11,7 +11,8 @@ namespace relaysim::relay {
 
 inline constexpr unsigned password_iterations_default = 20'000;
 
-std::string hash_password(std::string_view password, std::string_view salt, unsigned iterations = password_iterations_default);
+std::string hash_password(std::string_view password, std::string_view salt,
+                          unsigned iterations = password_iterations_default);
 // False for a wrong password and for a malformed hash; the comparison takes constant time.
 bool verify_password(std::string_view password, std::string_view encoded);
 // True when `encoded` has the form above (for configuration checks).

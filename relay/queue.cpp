@@ -27,9 +27,7 @@ QueueEntry* Queue::find_mutable(const QueueId& id) {
   return found == nullptr ? nullptr : found->get();
 }
 
-const QueueEntry* Queue::find(const QueueId& id) const {
-  return const_cast<Queue*>(this)->find_mutable(id);
-}
+const QueueEntry* Queue::find(const QueueId& id) const { return const_cast<Queue*>(this)->find_mutable(id); }
 
 std::vector<QueueId> Queue::ids() const {
   std::vector<QueueId> sorted;
@@ -53,7 +51,8 @@ io::Result<QueuedMessage> Queue::load(const QueueId& id) {
     const auto view = read_record(record.value(), consumed);
     std::optional<QueuedMessage> message;
     if (view && view->kind == kind_message) message = decode_message(view->payload);
-    if (!message || message->id != id) return io::Error{io::Errc::io_error, "the journal's record of " + id.to_string() + " is damaged"};
+    if (!message || message->id != id)
+      return io::Error{io::Errc::io_error, "the journal's record of " + id.to_string() + " is damaged"};
     message->size = message->content.size();
     return std::move(*message);
   }
@@ -132,7 +131,8 @@ void Queue::update(const QueueId& id, std::vector<StateChange> changes, UpdateHa
   std::string records;
   for (const auto& [recipient, state] : changes) {
     if (recipient >= found->recipients.size()) {
-      return on_durable(io::Error{io::Errc::not_found, "no recipient " + std::to_string(recipient) + " in " + id.to_string()});
+      return on_durable(
+          io::Error{io::Errc::not_found, "no recipient " + std::to_string(recipient) + " in " + id.to_string()});
     }
     Writer payload;
     payload.u32(static_cast<std::uint32_t>(recipient));
@@ -161,7 +161,8 @@ void Queue::update(const QueueId& id, std::vector<StateChange> changes, UpdateHa
     if (status) {
       std::vector<std::size_t> finals;
       for (const auto& [recipient, state] : changes) {
-        if (state.state == RecipientState::delivered || state.state == RecipientState::bounced) finals.push_back(recipient);
+        if (state.state == RecipientState::delivered || state.state == RecipientState::bounced)
+          finals.push_back(recipient);
       }
       if (!finals.empty()) io_.observe(events::OutcomesRecorded{.id = id, .recipients = std::move(finals)});
       if (QueueEntry* entry = find_mutable(id)) {
@@ -181,7 +182,8 @@ void Queue::defer_in_memory(const QueueId& id, const std::vector<StateChange>& c
   if (entry == nullptr) return;
   for (const auto& [recipient, state] : changes) {
     RELAYSIM_ASSERT(state.state == RecipientState::deferred);
-    if (recipient < entry->recipients.size()) entry->recipients[recipient] = {state.next_attempt, state.state, state.delay_warned};
+    if (recipient < entry->recipients.size())
+      entry->recipients[recipient] = {state.next_attempt, state.state, state.delay_warned};
   }
 }
 

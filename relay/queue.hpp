@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "io/io.hpp"
-#include "relay/id_table.hpp"
 #include "relay/broken_variant.hpp"
+#include "relay/id_table.hpp"
 #include "relay/queue_id.hpp"
 #include "smtp/server_session.hpp"
 #include "smtp/syntax.hpp"
@@ -45,8 +45,8 @@ struct QueuedRecipient {
   smtp::Recipient recipient;
   RecipientState state = RecipientState::queued;
   int attempts = 0;
-  Instant next_attempt;     // for queued and deferred
-  std::string last_reply;   // the last reply or reason, for logs and DSNs
+  Instant next_attempt;       // for queued and deferred
+  std::string last_reply;     // the last reply or reason, for logs and DSNs
   bool delay_warned = false;  // a "delayed" notice went to the sender
 };
 
@@ -65,7 +65,6 @@ struct QueuedMessage {
 
   bool finished() const;  // every recipient delivered or bounced
 };
-
 
 // What the queue keeps in memory of a message: what scheduling needs. Everything else - envelope,
 // addresses, DSN parameters, last replies, content - stays in the file, and load() reads it.
@@ -98,8 +97,8 @@ struct QueueEntry {
   std::uint32_t segment = 0;
   std::uint32_t record_bytes = 0;
   std::uint64_t record_offset = 0;
-  bool has_file = true;   // false while the journal holds its only copy
-  bool depends = false;   // the segment must stay for it (counted in the segment's `live`)
+  bool has_file = true;  // false while the journal holds its only copy
+  bool depends = false;  // the segment must stay for it (counted in the segment's `live`)
   // The number the queue gave its file when it made it from the journal, while that file's
   // directory entry may not yet be durable (0 once it is, and for files made otherwise).
   std::uint64_t file_created = 0;
@@ -263,7 +262,8 @@ class Queue {
   void announce_stored(const QueuedMessage& message);
   // `finished`: messages whose files say they are done; those the journal still holds are taken
   // off the list (and, repairing, their removal recorded there before the file goes).
-  void recover_journal(bool repair, RecoveryReport& report, const std::vector<QueueId>& unreadable, std::vector<QueueId>& finished);
+  void recover_journal(bool repair, RecoveryReport& report, const std::vector<QueueId>& unreadable,
+                       std::vector<QueueId>& finished);
   JournalOptions journal_;
   std::map<std::uint32_t, Segment> segments_;  // by number: oldest first
   std::uint32_t current_ = 0;                  // 0: none open

@@ -32,7 +32,6 @@ void store_u32(std::string& out, std::uint32_t value) {
   out.append(bytes, 4);
 }
 
-
 #if defined(__x86_64__)
 // SSE 4.2 computes CRC-32C itself, eight bytes an instruction; the same values as the table.
 // Each instruction waits for the one before (three cycles), so a long input runs as three

@@ -7,7 +7,8 @@ namespace relaysim::relay {
 RelayNode::RelayNode(io::Io& io, RelayConfig config, RelayTls tls)
     : io_(io),
       config_(std::move(config)),
-      queue_(io, config_.queue_directory, JournalOptions{.enabled = config_.queue_journal, .broken_variant = config_.broken_variant}),
+      queue_(io, config_.queue_directory,
+             JournalOptions{.enabled = config_.queue_journal, .broken_variant = config_.broken_variant}),
       inbound_(io, config_, queue_, tls.server),
       outbound_(io, config_, queue_, tls.client) {
   inbound_.on_stored([this](const QueueId& id) { outbound_.enqueue(id); });
@@ -26,7 +27,8 @@ void RelayNode::start() {
 // A disk that failed during recovery may hold acknowledged messages: read it again until it
 // answers, and schedule what turns up. Nothing acknowledged may stay on disk unknown.
 void RelayNode::recover_later() {
-  io_.observe(io::LogLine{"warning: queue recovery incomplete; trying again in " + format_duration(queue_recovery_retry)});
+  io_.observe(
+      io::LogLine{"warning: queue recovery incomplete; trying again in " + format_duration(queue_recovery_retry)});
   recovery_retry_ = io_.after(queue_recovery_retry, [this] {
     const RecoveryReport pass = queue_.recover();
     for (const std::string& problem : pass.problems) io_.observe(io::LogLine{"warning: " + problem});

@@ -22,7 +22,8 @@ struct RelayTls {
 class RelayNode final : public io::Node {
  public:
   RelayNode(io::Io& io, RelayConfig config, RelayTls tls);
-  RelayNode(io::Io& io, RelayConfig config, const tls::Context* server_tls) : RelayNode(io, std::move(config), RelayTls{server_tls, {}}) {}
+  RelayNode(io::Io& io, RelayConfig config, const tls::Context* server_tls)
+      : RelayNode(io, std::move(config), RelayTls{server_tls, {}}) {}
   void start() override;
   std::string status() const override;
   const Queue& queue() const { return queue_; }

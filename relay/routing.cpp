@@ -29,12 +29,13 @@ const Transport* Router::transport_for(const std::string& recipient_domain, cons
 
 void Router::route(const std::string& recipient_domain, const std::string& sender_domain, Handler handler) {
   const Transport* transport = transport_for(recipient_domain, sender_domain);
-  if (transport == nullptr) return resolver_.resolve({recipient_domain, config_.smtp_port, true, ""}, std::move(handler));
+  if (transport == nullptr)
+    return resolver_.resolve({recipient_domain, config_.smtp_port, true, ""}, std::move(handler));
   routing::Destination destination{transport->nexthop, transport->port, transport->mx_lookup, ""};
   destination.explanation = "transport_maps: " + transport->recipient_domain +
                             (transport->sender_domain.empty() ? "" : " from " + transport->sender_domain) + " -> " +
-                            (transport->mx_lookup ? "" : "[") + transport->nexthop + (transport->mx_lookup ? "" : "]") + ":" +
-                            std::to_string(transport->port);
+                            (transport->mx_lookup ? "" : "[") + transport->nexthop + (transport->mx_lookup ? "" : "]") +
+                            ":" + std::to_string(transport->port);
   std::optional<smtp::Credentials> auth;
   if (const auto found = config_.smtp_sasl_password_maps.find(io::normalize_dns_name(transport->nexthop));
       found != config_.smtp_sasl_password_maps.end()) {

@@ -8,7 +8,7 @@
 namespace relaysim::relay {
 
 RetryPolicy RetryPolicy::from(const RelayConfig& config) {
-  return {config.minimal_backoff_time, config.maximal_backoff_time, config.maximal_queue_lifetime,
+  return {config.minimal_backoff_time,  config.maximal_backoff_time, config.maximal_queue_lifetime,
           config.bounce_queue_lifetime, config.retry_jitter_percent, config.broken_variant};
 }
 
@@ -29,7 +29,11 @@ RetryDecision RetryPolicy::after_failure(Instant arrival, Instant now, bool noti
   RetryDecision decision{now + delay, delay, false, {}};
   decision.reason.reserve(64);
   decision.reason.append("backoff ").append(format_duration(delay)).append(" (age ").append(format_duration(age));
-  decision.reason.append(", bounds ").append(format_duration(minimal_backoff)).append("..").append(format_duration(maximal_backoff)).append(")");
+  decision.reason.append(", bounds ")
+      .append(format_duration(minimal_backoff))
+      .append("..")
+      .append(format_duration(maximal_backoff))
+      .append(")");
   const Instant expires = expiry(arrival, notification);
   if (decision.next_attempt >= expires && broken_variant != BrokenVariant::never_expire) {
     decision.next_attempt = std::max(expires, now);
@@ -59,7 +63,8 @@ void Schedule::push(const Slot& slot) {
   Bucket& bucket = found->second;
   if (bucket.sorted) {
     // The front bucket: into its place among the slots not yet taken.
-    const auto at = std::upper_bound(bucket.slots.begin() + static_cast<std::ptrdiff_t>(bucket.next), bucket.slots.end(), slot);
+    const auto at =
+        std::upper_bound(bucket.slots.begin() + static_cast<std::ptrdiff_t>(bucket.next), bucket.slots.end(), slot);
     bucket.slots.insert(at, slot);
   } else {
     bucket.slots.push_back(slot);

@@ -78,7 +78,7 @@ class Schedule {
   void drop_stale_front();
   bool live(const Slot& slot) const;
   std::map<std::int64_t, Bucket> buckets_;  // by the due time's second; the first one is sorted
-  std::size_t stale_ = 0;  // stale pairs: none, the usual case, costs no check
+  std::size_t stale_ = 0;                   // stale pairs: none, the usual case, costs no check
   IdTable<Instant> due_;
 };
 

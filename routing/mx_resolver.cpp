@@ -53,7 +53,8 @@ void MxResolver::resolve(Destination destination, Handler handler) {
     entry.pending.push_back(io_.at(io_.now(), [this, id] { resolve_hosts(id); }));
     return;
   }
-  entry.pending.push_back(io_.resolve(entry.name, io::DnsType::mx, [this, id](const io::DnsAnswer& answer) { on_mx(id, answer); }));
+  entry.pending.push_back(
+      io_.resolve(entry.name, io::DnsType::mx, [this, id](const io::DnsAnswer& answer) { on_mx(id, answer); }));
 }
 
 void MxResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
@@ -61,19 +62,21 @@ void MxResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   const std::string& name = lookup.name;
   if (answer.temporary_failure()) {
     return finish(id, Route::failed(Route::Kind::defer, "4.4.3",
-                       "Host or domain name not found. Name service error for name=" + name + " type=MX: Host not found, try again",
-                       "MX lookup " + std::string(io::to_string(answer.status))));
+                                    "Host or domain name not found. Name service error for name=" + name +
+                                        " type=MX: Host not found, try again",
+                                    "MX lookup " + std::string(io::to_string(answer.status))));
   }
   if (answer.status == io::DnsStatus::nxdomain) {
     return finish(id, Route::failed(Route::Kind::bounce, "5.4.4",
-                       "Host or domain name not found. Name service error for name=" + name + " type=MX: Host not found",
-                       "MX lookup NXDOMAIN"));
+                                    "Host or domain name not found. Name service error for name=" + name +
+                                        " type=MX: Host not found",
+                                    "MX lookup NXDOMAIN"));
   }
   std::vector<io::MxRecord> records = answer.mx;
   const bool null_mx = records.size() == 1 && (records.front().exchange == "." || records.front().exchange.empty());
   if (null_mx && !options_.null_mx_as_implicit) {
     return finish(id, Route::failed(Route::Kind::bounce, "5.1.10", "Domain " + name + " does not accept mail (nullMX)",
-                       "null MX (RFC 7505)"));
+                                    "null MX (RFC 7505)"));
   }
   std::erase_if(records, [](const io::MxRecord& record) { return record.exchange == "." || record.exchange.empty(); });
   if (records.empty()) {
@@ -83,12 +86,14 @@ void MxResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
     return resolve_hosts(id);
   }
   // Preference order; equal preferences in a seeded random order (RFC 5321 §5.1).
-  std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.preference < b.preference; });
+  std::stable_sort(records.begin(), records.end(),
+                   [](const auto& a, const auto& b) { return a.preference < b.preference; });
   if (options_.ignore_preference) std::reverse(records.begin(), records.end());
   for (std::size_t start = 0; start < records.size();) {
     std::size_t end = start;
     while (end < records.size() && records[end].preference == records[start].preference) ++end;
-    std::vector<io::MxRecord> tie(records.begin() + static_cast<std::ptrdiff_t>(start), records.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<io::MxRecord> tie(records.begin() + static_cast<std::ptrdiff_t>(start),
+                                  records.begin() + static_cast<std::ptrdiff_t>(end));
     random_.shuffle(tie);
     std::copy(tie.begin(), tie.end(), records.begin() + static_cast<std::ptrdiff_t>(start));
     start = end;
@@ -108,7 +113,8 @@ void MxResolver::resolve_hosts(std::uint64_t id) {
     if (lookup.hosts[i].answers == 2) continue;
     for (const io::DnsType type : {io::DnsType::a, io::DnsType::aaaa}) {
       lookup.outstanding += 1;
-      lookup.pending.push_back(io_.resolve(lookup.hosts[i].name, type, [this, id, i](const io::DnsAnswer& answer) { on_address(id, i, answer); }));
+      lookup.pending.push_back(io_.resolve(lookup.hosts[i].name, type,
+                                           [this, id, i](const io::DnsAnswer& answer) { on_address(id, i, answer); }));
     }
   }
   if (lookup.outstanding == 0) on_address(id, lookup.hosts.size(), io::DnsAnswer{});
@@ -124,7 +130,8 @@ void MxResolver::on_address(std::uint64_t id, std::size_t host, const io::DnsAns
     for (const io::Address& address : answer.addresses) {
       // A before AAAA whatever order the answers came in: the hop order must not depend on timing.
       if (address.is_v4()) {
-        const auto first_v6 = std::find_if(entry.addresses.begin(), entry.addresses.end(), [](const io::Address& a) { return !a.is_v4(); });
+        const auto first_v6 = std::find_if(entry.addresses.begin(), entry.addresses.end(),
+                                           [](const io::Address& a) { return !a.is_v4(); });
         entry.addresses.insert(first_v6, address);
       } else {
         entry.addresses.push_back(address);
@@ -141,7 +148,8 @@ void MxResolver::on_address(std::uint64_t id, std::size_t host, const io::DnsAns
     for (const io::Endpoint& listener : options_.own_listeners) {
       if (listener.port != lookup.port) continue;
       if (listener.address.is_unspecified() && !own) own = io_.host_addresses();
-      if (listener.address.is_unspecified() ? std::find(own->begin(), own->end(), address) != own->end() : listener.address == address) {
+      if (listener.address.is_unspecified() ? std::find(own->begin(), own->end(), address) != own->end()
+                                            : listener.address == address) {
         return true;
       }
     }
@@ -179,17 +187,19 @@ void MxResolver::on_address(std::uint64_t id, std::size_t host, const io::DnsAns
   }
   if (own_preference) {
     return finish(id, Route::failed(Route::Kind::bounce, "5.4.6", "mail for " + lookup.name + " loops back to myself",
-                       route.explanation + "; the best MX is this relay"));
+                                    route.explanation + "; the best MX is this relay"));
   }
   if (temporary) {
     return finish(id, Route::failed(Route::Kind::defer, "4.4.3",
-                       "Host or domain name not found. Name service error for name=" + temporary_host + " type=A: Host not found, try again",
-                       route.explanation + "; address lookup failed temporarily"));
+                                    "Host or domain name not found. Name service error for name=" + temporary_host +
+                                        " type=A: Host not found, try again",
+                                    route.explanation + "; address lookup failed temporarily"));
   }
   return finish(id, Route::failed(Route::Kind::bounce, "5.4.4",
-                     lookup.implicit_mx ? "Host or domain name not found. Name service error for name=" + lookup.name + " type=A: Host not found"
-                                        : "no MX host for " + lookup.name + " has an address",
-                     route.explanation + "; no address"));
+                                  lookup.implicit_mx ? "Host or domain name not found. Name service error for name=" +
+                                                           lookup.name + " type=A: Host not found"
+                                                     : "no MX host for " + lookup.name + " has an address",
+                                  route.explanation + "; no address"));
 }
 
 void MxResolver::finish(std::uint64_t id, Route route) {

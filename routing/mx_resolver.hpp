@@ -22,8 +22,9 @@
 namespace relaysim::routing {
 
 struct MxResolverOptions {
-  std::size_t address_limit = 5;          // Postfix's smtp_mx_address_limit
-  std::vector<io::Endpoint> own_listeners;  // this server's: an MX host on one is a loop (0.0.0.0: any of the host's addresses)
+  std::size_t address_limit = 5;  // Postfix's smtp_mx_address_limit
+  std::vector<io::Endpoint>
+      own_listeners;  // this server's: an MX host on one is a loop (0.0.0.0: any of the host's addresses)
   // Deliberately broken resolutions (relay/broken_variant.hpp), set only by test code.
   bool null_mx_as_implicit = false;  // a null MX read as no MX records
   bool ignore_preference = false;    // MX hosts tried from the highest preference value down

@@ -22,13 +22,13 @@ struct Hop {
 struct Route {
   enum class Kind : std::uint8_t { deliver, defer, bounce };
   Kind kind = Kind::deliver;
-  std::vector<Hop> hops;   // deliver: in the order to try
-  std::string status;      // defer or bounce: the enhanced status code
-  std::string reason;      // defer or bounce: what a log line and a DSN say
-  std::string explanation; // how the route was found, for the trace
-  bool implicit_mx = false;   // the domain has no MX: its own address records stand in (RFC 5321 §5.1)
-  bool static_route = false;  // transport_maps or relayhost chose the next hop, not the domain's MX records
-  bool remote_reply = false;  // reason came from DNS (Diagnostic-Code: X-Postfix style), not a server
+  std::vector<Hop> hops;                  // deliver: in the order to try
+  std::string status;                     // defer or bounce: the enhanced status code
+  std::string reason;                     // defer or bounce: what a log line and a DSN say
+  std::string explanation;                // how the route was found, for the trace
+  bool implicit_mx = false;               // the domain has no MX: its own address records stand in (RFC 5321 §5.1)
+  bool static_route = false;              // transport_maps or relayhost chose the next hop, not the domain's MX records
+  bool remote_reply = false;              // reason came from DNS (Diagnostic-Code: X-Postfix style), not a server
   std::optional<smtp::Credentials> auth;  // for a static route's next hop (smtp_sasl_password_maps)
 
   // A route that delivers nowhere: deferred or bounced, with the status and why.

@@ -9,10 +9,12 @@ namespace relaysim::scenario {
 
 bool RunResult::passed() const {
   const auto ok = [](const Verdict& verdict) { return verdict.passed; };
-  return std::all_of(expectations.begin(), expectations.end(), ok) && std::all_of(invariants.begin(), invariants.end(), ok);
+  return std::all_of(expectations.begin(), expectations.end(), ok) &&
+         std::all_of(invariants.begin(), invariants.end(), ok);
 }
 
-Verdict check_expectation(const Expectation& expectation, const LoadedWorld& loaded, const RunObserver& observer, const RunStats& stats) {
+Verdict check_expectation(const Expectation& expectation, const LoadedWorld& loaded, const RunObserver& observer,
+                          const RunStats& stats) {
   switch (expectation.kind) {
     case Expectation::Kind::recipient: return expect::recipient(expectation, loaded, observer);
     case Expectation::Kind::mailbox: return expect::mailbox(expectation, loaded);

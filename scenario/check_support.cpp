@@ -16,7 +16,8 @@ std::string domain_of(std::string_view address) {
 
 StoredMessages stored_messages(const RunObserver& observer) {
   StoredMessages messages;
-  for (const RunObserver::StoredAtRelay& stored : observer.stored) messages.emplace(std::pair(stored.node, stored.id), &stored);
+  for (const RunObserver::StoredAtRelay& stored : observer.stored)
+    messages.emplace(std::pair(stored.node, stored.id), &stored);
   return messages;
 }
 
@@ -62,7 +63,8 @@ void Violations::add(std::string text, std::optional<Instant> at) {
 
 Verdict Violations::verdict(std::string name, std::string held) const {
   if (count_ == 0) return {std::move(name), true, std::move(held)};
-  std::string message = std::to_string(count_) + (count_ == 1 ? " violation: " : " violations: ") + joined(shown_, "; ");
+  std::string message =
+      std::to_string(count_) + (count_ == 1 ? " violation: " : " violations: ") + joined(shown_, "; ");
   if (count_ > shown_.size()) message += "; ...";
   return {std::move(name), false, message, earliest_};
 }

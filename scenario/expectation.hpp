@@ -22,7 +22,8 @@ struct MessageSelector {
   std::optional<std::string> subject;     // the Subject starts with this
   std::optional<std::string> subject_is;  // the Subject is exactly this
   std::optional<std::string> email;       // a Salesforce email id ("0ME000000012")
-  std::optional<std::string> send;        // a send's name in the traffic: "renewals", or "renewals[12]" for a generator's 12th
+  std::optional<std::string>
+      send;  // a send's name in the traffic: "renewals", or "renewals[12]" for a generator's 12th
   std::optional<std::string> message_id;  // the Message-ID, with or without angle brackets
 
   bool any() const { return subject || subject_is || email || send || message_id; }

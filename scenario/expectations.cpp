@@ -58,8 +58,27 @@ Expectation read_expectation(const JsonValue& item, Instant origin) {
   Expectation expect;
   expect.path = item.path();
   if (item.has("to")) {
-    item.allow_keys({"to", "subject", "subject_is", "email", "send", "message_id", "delivered", "bounced", "deferred_at", "never_attempted", "refused", "via", "attempts", "within", "tls",
-                     "tls_verified", "delivery_tls", "dsn_received", "contact_marked_bounced", "email_log", "name"});
+    item.allow_keys({"to",
+                     "subject",
+                     "subject_is",
+                     "email",
+                     "send",
+                     "message_id",
+                     "delivered",
+                     "bounced",
+                     "deferred_at",
+                     "never_attempted",
+                     "refused",
+                     "via",
+                     "attempts",
+                     "within",
+                     "tls",
+                     "tls_verified",
+                     "delivery_tls",
+                     "dsn_received",
+                     "contact_marked_bounced",
+                     "email_log",
+                     "name"});
     expect.kind = Expectation::Kind::recipient;
     expect.to = read_mailbox(item.at("to")).to_string();
     std::string what;
@@ -76,12 +95,14 @@ Expectation read_expectation(const JsonValue& item, Instant origin) {
     }
     if (auto value = item.find("bounced")) {
       if (value->raw().is_boolean()) {
-        if (!value->boolean()) value->fail("true, or a status such as \"5.1.1\" (for \"not bounced\", use \"delivered\")");
+        if (!value->boolean())
+          value->fail("true, or a status such as \"5.1.1\" (for \"not bounced\", use \"delivered\")");
         expect.bounced = "";
       } else {
         expect.bounced = value->string();
         const std::string& status = *expect.bounced;
-        if (!is_status_prefix(status)) value->fail("a status class or code such as \"5\" or \"5.1.1\", and nothing else");
+        if (!is_status_prefix(status))
+          value->fail("a status class or code such as \"5\" or \"5.1.1\", and nothing else");
       }
       note("bounced" + (expect.bounced->empty() ? std::string() : " " + *expect.bounced));
     }
@@ -104,7 +125,8 @@ Expectation read_expectation(const JsonValue& item, Instant origin) {
     if (auto value = item.find("attempts")) {
       expect.attempts = read_attempts(*value);
       const auto [least, most] = *expect.attempts;
-      note(least == most ? counted(least, "attempt") : std::to_string(least) + " to " + std::to_string(most) + " attempts");
+      note(least == most ? counted(least, "attempt")
+                         : std::to_string(least) + " to " + std::to_string(most) + " attempts");
     }
     if (auto value = item.find("within")) {
       expect.within = value->duration();
@@ -131,8 +153,9 @@ Expectation read_expectation(const JsonValue& item, Instant origin) {
       note(*expect.contact_marked_bounced ? "contact marked bounced" : "contact not marked");
     }
     if (auto value = item.find("email_log")) {
-      expect.email_log = static_cast<salesforce::EmailLogEvent>(value->choice({"Accepted", "Refused", "Delivered", "Transient failure",
-                                                                              "Permanent failure", "Given up", "Bounced", "Notice received"}));
+      expect.email_log = static_cast<salesforce::EmailLogEvent>(
+          value->choice({"Accepted", "Refused", "Delivered", "Transient failure", "Permanent failure", "Given up",
+                         "Bounced", "Notice received"}));
       note("email log: " + std::string(to_string(*expect.email_log)));
     }
     if (what.empty()) item.fail("at least one thing to expect of the recipient, such as \"delivered\" or \"bounced\"");
@@ -147,7 +170,8 @@ Expectation read_expectation(const JsonValue& item, Instant origin) {
     }
     if (auto contains = item.find("contains")) expect.contains = contains->string();
     if (auto folder = item.find("folder")) expect.folder = folder->choice({"inbox", "spam"}) == 0 ? "inbox" : "spam";
-    expect.name = "mailbox " + expect.mailbox + (expect.count ? " holds " + std::to_string(*expect.count) : std::string(" holds a message")) +
+    expect.name = "mailbox " + expect.mailbox +
+                  (expect.count ? " holds " + std::to_string(*expect.count) : std::string(" holds a message")) +
                   (expect.headers.empty() && expect.contains.empty() ? "" : " with the given content") +
                   (expect.folder.empty() ? "" : " in " + expect.folder);
   } else if (item.has("log")) {
@@ -157,14 +181,18 @@ Expectation read_expectation(const JsonValue& item, Instant origin) {
     if (expect.log.empty()) item.at("log").fail("some text to look for");
     if (auto node = item.find("node")) expect.node = node->string();
     if (auto absent = item.find("absent")) expect.absent = absent->boolean();
-    expect.name = std::string(expect.absent ? "no " : "a ") + "log line" + (expect.node.empty() ? "" : " of " + expect.node) + " containing \"" + expect.log + "\"";
+    expect.name = std::string(expect.absent ? "no " : "a ") + "log line" +
+                  (expect.node.empty() ? "" : " of " + expect.node) + " containing \"" + expect.log + "\"";
   } else if (item.has("stats")) {
     item.allow_keys({"stats", "name"});
     expect.kind = Expectation::Kind::stats;
     std::string what;
     for (const auto& [name, value] : item.at("stats").members()) {
-      const bool known = std::any_of(std::begin(run_stat_names), std::end(run_stat_names), [&](const NamedStat& stat) { return name == stat.name; });
-      if (!known) value.fail("a value under one of submitted, accepted, delivered, bounced, given_up, deferred, duplicates, refused");
+      const bool known = std::any_of(std::begin(run_stat_names), std::end(run_stat_names),
+                                     [&](const NamedStat& stat) { return name == stat.name; });
+      if (!known)
+        value.fail(
+            "a value under one of submitted, accepted, delivered, bounced, given_up, deferred, duplicates, refused");
       expect.stats[name] = value.unsigned_integer();
       what += (what.empty() ? "" : ", ") + name + " " + std::to_string(expect.stats[name]);
     }

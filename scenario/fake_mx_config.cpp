@@ -25,8 +25,8 @@ bool is_enhanced_code(std::string_view text) {
 std::string domain_pattern(const JsonValue& value) {
   const std::string pattern = value.string();
   const std::string_view rest = std::string_view(pattern).substr(pattern.starts_with("*.") ? 2 : 0);
-  const bool valid = pattern == "*" ||
-                     (!rest.empty() && rest.find('*') == std::string_view::npos && rest.find_first_of(" @,") == std::string_view::npos);
+  const bool valid = pattern == "*" || (!rest.empty() && rest.find('*') == std::string_view::npos &&
+                                        rest.find_first_of(" @,") == std::string_view::npos);
   if (!valid) value.fail("a domain pattern: \"*\", \"example.com\" or \"*.example.com\"");
   return to_lower(pattern);
 }
@@ -36,20 +36,23 @@ std::string address(const JsonValue& value, bool allow_null) {
   if (allow_null && text == "<>") return text;
   const std::size_t at = text.find('@');
   if (at == std::string::npos || at == 0 || at + 1 == text.size() || text.find_first_of(" <>") != std::string::npos) {
-    value.fail(allow_null ? "an address such as \"ann@example.com\", or \"<>\"" : "an address such as \"ann@example.com\"");
+    value.fail(allow_null ? "an address such as \"ann@example.com\", or \"<>\""
+                          : "an address such as \"ann@example.com\"");
   }
   return to_lower(text);
 }
 
 fake_mx::Match read_match(const JsonValue& value, Instant origin) {
-  value.allow_keys({"recipient", "recipient_domain", "sender", "client", "tls", "message_from", "message_to", "from", "until"});
+  value.allow_keys(
+      {"recipient", "recipient_domain", "sender", "client", "tls", "message_from", "message_to", "from", "until"});
   fake_mx::Match match;
   if (auto item = value.find("recipient")) match.recipient = address(*item, false);
   if (auto item = value.find("recipient_domain")) match.recipient_domain = domain_pattern(*item);
   if (auto item = value.find("sender")) match.sender = address(*item, true);
   if (auto item = value.find("client")) match.client = item->cidr();
   if (auto item = value.find("tls")) match.tls = item->boolean();
-  if (auto item = value.find("message_from")) match.message_from = static_cast<std::uint64_t>(item->integer(1, INT64_MAX));
+  if (auto item = value.find("message_from"))
+    match.message_from = static_cast<std::uint64_t>(item->integer(1, INT64_MAX));
   if (auto item = value.find("message_to")) {
     match.message_to = static_cast<std::uint64_t>(item->integer(1, INT64_MAX));
     if (match.message_from > match.message_to) item->fail("a number at least message_from");
@@ -63,10 +66,12 @@ fake_mx::Match read_match(const JsonValue& value, Instant origin) {
 }
 
 fake_mx::Rule read_rule(const JsonValue& value, Instant origin) {
-  value.allow_keys({"name", "stage", "match", "reply", "drop", "delay", "bounce_later", "times", "every", "probability"});
+  value.allow_keys(
+      {"name", "stage", "match", "reply", "drop", "delay", "bounce_later", "times", "every", "probability"});
   fake_mx::Rule rule;
   if (auto item = value.find("name")) rule.name = item->string();
-  rule.stage = static_cast<fake_mx::Stage>(value.at("stage").choice({"connect", "ehlo", "starttls", "mail", "rcpt", "data", "end_of_data"}));
+  rule.stage = static_cast<fake_mx::Stage>(
+      value.at("stage").choice({"connect", "ehlo", "starttls", "mail", "rcpt", "data", "end_of_data"}));
   if (auto item = value.find("match")) rule.match = read_match(*item, origin);
   const int actions = (value.has("reply") ? 1 : 0) + (value.has("drop") ? 1 : 0) + (value.has("delay") ? 1 : 0) +
                       (value.has("bounce_later") ? 1 : 0);
@@ -77,11 +82,13 @@ fake_mx::Rule read_rule(const JsonValue& value, Instant origin) {
     rule.action = fake_mx::Action::bounce_later;
     if (auto field = item->find("after")) {
       rule.bounce.after = field->duration();
-      if (rule.bounce.after.count() < 0 || rule.bounce.after > std::chrono::hours(24 * 30)) field->fail("a duration up to 30d");
+      if (rule.bounce.after.count() < 0 || rule.bounce.after > std::chrono::hours(24 * 30))
+        field->fail("a duration up to 30d");
     }
     if (auto field = item->find("status")) {
       rule.bounce.status = field->string();
-      if (!is_enhanced_code(rule.bounce.status) || rule.bounce.status[0] == '2') field->fail("a 4.x.x or 5.x.x status code");
+      if (!is_enhanced_code(rule.bounce.status) || rule.bounce.status[0] == '2')
+        field->fail("a 4.x.x or 5.x.x status code");
     }
     if (auto field = item->find("diagnostic")) rule.bounce.diagnostic = read_reply(*field).text();
     if (auto field = item->find("format")) rule.bounce.rfc3464 = field->choice({"rfc3464", "plain"}) == 0;
@@ -102,7 +109,8 @@ fake_mx::Rule read_rule(const JsonValue& value, Instant origin) {
   if (auto item = value.find("delay")) {
     rule.action = fake_mx::Action::delay;
     rule.delay = item->duration();
-    if (rule.delay.count() <= 0 || rule.delay > std::chrono::hours(1)) item->fail("a duration longer than zero and at most 1h");
+    if (rule.delay.count() <= 0 || rule.delay > std::chrono::hours(1))
+      item->fail("a duration longer than zero and at most 1h");
   }
   if (auto item = value.find("times")) rule.times = static_cast<int>(item->integer(1, 1'000'000'000));
   if (auto item = value.find("every")) rule.every = static_cast<int>(item->integer(1, 1'000'000'000));
@@ -119,7 +127,9 @@ fake_mx::Rule read_rule(const JsonValue& value, Instant origin) {
 
 smtp::Reply read_reply(const JsonValue& value) {
   const std::string text = value.string();
-  const auto bad = [&value] { value.fail("a reply such as \"450 4.7.1 Greylisted\" (code 200 to 599, then an optional enhanced code)"); };
+  const auto bad = [&value] {
+    value.fail("a reply such as \"450 4.7.1 Greylisted\" (code 200 to 599, then an optional enhanced code)");
+  };
   if (text.size() < 3 || text.find_first_not_of("0123456789") < 3) bad();
   const int code = std::stoi(text.substr(0, 3));
   if (code < 200 || code > 599 || (text.size() > 3 && text[3] != ' ')) bad();
@@ -137,7 +147,8 @@ smtp::Reply read_reply(const JsonValue& value) {
 }
 
 fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin) {
-  value.allow_keys({"preset", "hostname", "port", "starttls", "smtputf8", "greylisting", "mailboxes", "limits", "authentication", "rules"});
+  value.allow_keys({"preset", "hostname", "port", "starttls", "smtputf8", "greylisting", "mailboxes", "limits",
+                    "authentication", "rules"});
   fake_mx::Behaviour behaviour;
   if (auto item = value.find("preset")) {
     const std::size_t index = item->choice({"gmail", "outlook", "postgrey"});
@@ -157,12 +168,14 @@ fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin
       if (auto field = item->find("delay")) greylisting.delay = field->duration();
       if (auto field = item->find("retry_window")) greylisting.retry_window = field->duration();
       if (auto field = item->find("max_age")) greylisting.max_age = field->duration();
-      if (auto field = item->find("auto_whitelist_clients")) greylisting.auto_whitelist_clients = static_cast<int>(field->integer(0, 1000));
+      if (auto field = item->find("auto_whitelist_clients"))
+        greylisting.auto_whitelist_clients = static_cast<int>(field->integer(0, 1000));
       if (auto field = item->find("reply")) {
         greylisting.reply = read_reply(*field);
         if (greylisting.reply.positive()) field->fail("a 4xx or 5xx reply");
       }
-      if (greylisting.delay > greylisting.retry_window) item->at(item->has("delay") ? "delay" : "retry_window").fail("delay at most retry_window");
+      if (greylisting.delay > greylisting.retry_window)
+        item->at(item->has("delay") ? "delay" : "retry_window").fail("delay at most retry_window");
     }
   }
   if (auto item = value.find("mailboxes")) {
@@ -172,7 +185,8 @@ fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin
       for (const JsonValue& user : field->items()) mailboxes.users.push_back(address(user, false));
     }
     if (auto field = item->find("unknown_user")) mailboxes.unknown_user = read_reply(*field);
-    if (auto field = item->find("quota_messages")) mailboxes.quota_messages = static_cast<std::uint64_t>(field->integer(0, INT64_MAX));
+    if (auto field = item->find("quota_messages"))
+      mailboxes.quota_messages = static_cast<std::uint64_t>(field->integer(0, INT64_MAX));
     if (auto field = item->find("over_quota")) mailboxes.over_quota = read_reply(*field);
     if (auto field = item->find("name_recipient")) mailboxes.name_recipient = field->boolean();
   }
@@ -180,9 +194,12 @@ fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin
     item->allow_keys({"connections_per_client", "messages_per_connection", "messages_per_client", "window",
                       "too_many_connections", "rate_limited"});
     fake_mx::Limits& limits = behaviour.limits;
-    if (auto field = item->find("connections_per_client")) limits.connections_per_client = static_cast<int>(field->integer(0, 100'000));
-    if (auto field = item->find("messages_per_connection")) limits.messages_per_connection = static_cast<int>(field->integer(0, 100'000'000));
-    if (auto field = item->find("messages_per_client")) limits.messages_per_client = static_cast<int>(field->integer(0, 100'000'000));
+    if (auto field = item->find("connections_per_client"))
+      limits.connections_per_client = static_cast<int>(field->integer(0, 100'000));
+    if (auto field = item->find("messages_per_connection"))
+      limits.messages_per_connection = static_cast<int>(field->integer(0, 100'000'000));
+    if (auto field = item->find("messages_per_client"))
+      limits.messages_per_client = static_cast<int>(field->integer(0, 100'000'000));
     if (auto field = item->find("window")) {
       limits.window = field->duration();
       if (limits.window.count() <= 0) field->fail("a duration longer than zero");
@@ -207,7 +224,9 @@ fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin
       if (auto field = item->find("dmarc_reply")) authentication.dmarc_reply = read_reply(*field);
       if (auto field = item->find("spf_reply")) authentication.spf_reply = read_reply(*field);
       for (const char* key : {"dmarc_reply", "spf_reply"}) {
-        if (auto field = item->find(key); field && !(key == std::string_view("dmarc_reply") ? authentication.dmarc_reply : authentication.spf_reply).permanent()) {
+        if (auto field = item->find(key);
+            field && !(key == std::string_view("dmarc_reply") ? authentication.dmarc_reply : authentication.spf_reply)
+                          .permanent()) {
           field->fail("a 5xx reply");
         }
       }

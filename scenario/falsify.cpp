@@ -75,18 +75,23 @@ class MutantList {
   void integer(const std::string& key) {
     const std::int64_t value = item_.at(key).get<std::int64_t>();
     set(key, value + 1, "\"" + key + "\": " + std::to_string(value) + " -> " + std::to_string(value + 1));
-    if (value > 0) set(key, value - 1, "\"" + key + "\": " + std::to_string(value) + " -> " + std::to_string(value - 1));
+    if (value > 0)
+      set(key, value - 1, "\"" + key + "\": " + std::to_string(value) + " -> " + std::to_string(value - 1));
   }
   // {"min": a, "max": b}: the same width just above it, and just below it when there is room.
   void range(const std::string& key) {
     const std::int64_t least = item_.at(key).at("min").get<std::int64_t>();
     const std::int64_t most = item_.at(key).at("max").get<std::int64_t>();
-    const auto described = [](std::int64_t from, std::int64_t to) { return std::to_string(from) + ".." + std::to_string(to); };
+    const auto described = [](std::int64_t from, std::int64_t to) {
+      return std::to_string(from) + ".." + std::to_string(to);
+    };
     const std::int64_t width = most - least;
-    set(key, json{{"min", most + 1}, {"max", most + 1 + width}}, "\"" + key + "\": " + described(least, most) + " -> " + described(most + 1, most + 1 + width));
+    set(key, json{{"min", most + 1}, {"max", most + 1 + width}},
+        "\"" + key + "\": " + described(least, most) + " -> " + described(most + 1, most + 1 + width));
     if (least > 0) {
       const std::int64_t below = std::max<std::int64_t>(0, least - 1 - width);
-      set(key, json{{"min", below}, {"max", least - 1}}, "\"" + key + "\": " + described(least, most) + " -> " + described(below, least - 1));
+      set(key, json{{"min", below}, {"max", least - 1}},
+          "\"" + key + "\": " + described(least, most) + " -> " + described(below, least - 1));
     }
   }
 
@@ -99,10 +104,12 @@ class MutantList {
 std::string other_mailbox(const std::string& address) { return "no-such-recipient." + address; }
 
 void recipient_mutants(const json& item, const LoadedWorld& loaded, MutantList& mutants) {
-  mutants.set("to", other_mailbox(item.at("to").get<std::string>()), "\"to\": another recipient, whom nothing was sent");
+  mutants.set("to", other_mailbox(item.at("to").get<std::string>()),
+              "\"to\": another recipient, whom nothing was sent");
   for (const char* selector : {"subject", "subject_is", "email", "send", "message_id"}) {
     if (!item.contains(selector)) continue;
-    mutants.set("subject_is", "no message has this subject", std::string("selector \"") + selector + "\" -> a subject no message has", selector);
+    mutants.set("subject_is", "no message has this subject",
+                std::string("selector \"") + selector + "\" -> a subject no message has", selector);
     break;
   }
   if (item.contains("delivered")) mutants.flip("delivered");
@@ -115,7 +122,8 @@ void recipient_mutants(const json& item, const LoadedWorld& loaded, MutantList& 
       mutants.set("bounced", other, "\"bounced\": \"" + bounced.get<std::string>() + "\" -> \"" + other + "\"");
     }
   }
-  if (item.contains("deferred_at")) mutants.set("deferred_at", format_iso8601(loaded.start), "\"deferred_at\" -> the start of the run");
+  if (item.contains("deferred_at"))
+    mutants.set("deferred_at", format_iso8601(loaded.start), "\"deferred_at\" -> the start of the run");
   if (item.value("never_attempted", false)) mutants.replace("never_attempted", "delivered", true);
   if (item.value("refused", false)) mutants.replace("refused", "delivered", true);
   if (item.contains("via")) {
@@ -147,7 +155,8 @@ void mailbox_mutants(const json& item, MutantList& mutants) {
     mutants.integer("count");
   } else {
     mutants.set("count", 0, "\"count\" -> 0 (an empty mailbox)");
-    mutants.set("mailbox", other_mailbox(item.at("mailbox").get<std::string>()), "\"mailbox\": another mailbox, which got nothing");
+    mutants.set("mailbox", other_mailbox(item.at("mailbox").get<std::string>()),
+                "\"mailbox\": another mailbox, which got nothing");
   }
   if (item.contains("headers")) {
     for (const auto& [name, value] : item.at("headers").items()) {
@@ -156,7 +165,9 @@ void mailbox_mutants(const json& item, MutantList& mutants) {
       mutants.set("headers", headers, "header \"" + name + "\" -> a value no message has");
     }
   }
-  if (item.contains("contains")) mutants.set("contains", item.at("contains").get<std::string>() + " (not sent)", "\"contains\" -> text no message has");
+  if (item.contains("contains"))
+    mutants.set("contains", item.at("contains").get<std::string>() + " (not sent)",
+                "\"contains\" -> text no message has");
   if (item.contains("folder")) {
     const std::string folder = item.at("folder").get<std::string>();
     mutants.set("folder", folder == "inbox" ? "spam" : "inbox", "\"folder\": \"" + folder + "\" -> the other folder");
@@ -164,8 +175,10 @@ void mailbox_mutants(const json& item, MutantList& mutants) {
 }
 
 void log_mutants(const json& item, MutantList& mutants) {
-  mutants.set("absent", !item.value("absent", false), item.value("absent", false) ? "\"absent\": true -> false" : "\"absent\" -> true");
-  if (!item.value("absent", false)) mutants.set("log", item.at("log").get<std::string>() + " (never logged)", "\"log\" -> text never logged");
+  mutants.set("absent", !item.value("absent", false),
+              item.value("absent", false) ? "\"absent\": true -> false" : "\"absent\" -> true");
+  if (!item.value("absent", false))
+    mutants.set("log", item.at("log").get<std::string>() + " (never logged)", "\"log\" -> text never logged");
 }
 
 void stats_mutants(const json& item, MutantList& mutants) {
@@ -203,8 +216,8 @@ std::vector<Mutant> mutants_of(const json& document, const LoadedWorld& loaded) 
   return out;
 }
 
-std::vector<MutantVerdict> check_mutants(const std::vector<Mutant>& mutants, const LoadedWorld& loaded, const RunObserver& observer,
-                                         const RunStats& stats) {
+std::vector<MutantVerdict> check_mutants(const std::vector<Mutant>& mutants, const LoadedWorld& loaded,
+                                         const RunObserver& observer, const RunStats& stats) {
   std::vector<MutantVerdict> out;
   for (const Mutant& mutant : mutants) {
     MutantVerdict result{mutant, {}, true};

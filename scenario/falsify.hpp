@@ -27,13 +27,13 @@ std::vector<Mutant> mutants_of(const nlohmann::json& document, const LoadedWorld
 
 struct MutantVerdict {
   Mutant mutant;
-  Verdict verdict;  // the mutant checked against the run; `passed` means it survived
+  Verdict verdict;       // the mutant checked against the run; `passed` means it survived
   bool readable = true;  // false: the mutant is not a valid expectation (verdict.message says why)
 };
 
 // Checks every mutant against the finished run the observer saw.
-std::vector<MutantVerdict> check_mutants(const std::vector<Mutant>& mutants, const LoadedWorld& loaded, const RunObserver& observer,
-                                         const RunStats& stats);
+std::vector<MutantVerdict> check_mutants(const std::vector<Mutant>& mutants, const LoadedWorld& loaded,
+                                         const RunObserver& observer, const RunStats& stats);
 
 // The document with expectation `mutant.index` replaced by the mutant: a scenario file whose run
 // must fail.

@@ -45,7 +45,8 @@ struct Imported {
 };
 
 // `relays` and `filters` as read_records gives them; `source` names the files for the scenario's notes.
-Imported import_salesforce(const std::vector<Record>& relays, const std::vector<Record>& filters, std::string_view source);
+Imported import_salesforce(const std::vector<Record>& relays, const std::vector<Record>& filters,
+                           std::string_view source);
 
 // A map's source text (Postfix's `postmap` input: "key value" lines, # comments) and its name for messages.
 struct MapSource {
@@ -69,10 +70,11 @@ Imported import_postfix(const PostfixFiles& files);
 // attempts as expectations. `relay`, when given, is the postfix-config import of the relay's
 // main.cf: its settings become the relay node's. scenario/import_maillog.cpp.
 struct MaillogOptions {
-  std::string name;                       // the file, for messages and notes
-  unsigned year = 2026;                   // for classic syslog timestamps, which have none
-  std::optional<Instant> since, until;    // lines outside are skipped
-  std::optional<std::string> relay_host;  // the syslog host whose lines to read; default: the one with most Postfix lines
+  std::string name;                     // the file, for messages and notes
+  unsigned year = 2026;                 // for classic syslog timestamps, which have none
+  std::optional<Instant> since, until;  // lines outside are skipped
+  std::optional<std::string>
+      relay_host;  // the syslog host whose lines to read; default: the one with most Postfix lines
 };
 Imported import_maillog(std::string_view text, const MaillogOptions& options, const std::optional<Imported>& relay);
 
@@ -90,7 +92,6 @@ class Anonymizer {
   std::string text(std::string_view input) const;
   std::string domain(std::string_view name) const;
   std::string address(std::string_view ip) const;  // IPv4 into 198.18.0.0/15, IPv6 into 2001:db8::/32
-
 
  private:
   std::string token(std::string_view kind, std::string_view text) const;  // six hex digits of HMAC-SHA256

@@ -31,8 +31,8 @@ std::string Anonymizer::token(std::string_view kind, std::string_view text) cons
   const std::string input = std::string(kind) + ":" + to_lower(text);
   std::array<unsigned char, 32> mac{};
   std::size_t length = 0;
-  EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key_.data(), key_.size(), reinterpret_cast<const unsigned char*>(input.data()),
-            input.size(), mac.data(), mac.size(), &length);
+  EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key_.data(), key_.size(),
+            reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac.data(), mac.size(), &length);
   return to_hex(mac.data(), 3);
 }
 
@@ -55,16 +55,20 @@ std::string Anonymizer::address(std::string_view ip) const {
   const auto parsed = io::Address::parse(ip);
   const std::string canonical = parsed ? parsed->to_string() : std::string(ip);  // 2001:DB8:0::1 and 2001:db8::1 alike
   const std::string mac = token("address", canonical);
-  if (canonical.find(':') != std::string::npos) return "2001:db8::" + mac.substr(0, 4) + ":" + mac.substr(4, 2);  // RFC 3849
-  const int value = std::stoi(mac, nullptr, 16);  // 24 bits: 198.18.0.0/15 holds 17 of them
-  return "198." + std::to_string(18 + ((value >> 16) & 1)) + "." + std::to_string((value >> 8) & 255) + "." + std::to_string(value & 255);
+  if (canonical.find(':') != std::string::npos)
+    return "2001:db8::" + mac.substr(0, 4) + ":" + mac.substr(4, 2);  // RFC 3849
+  const int value = std::stoi(mac, nullptr, 16);                      // 24 bits: 198.18.0.0/15 holds 17 of them
+  return "198." + std::to_string(18 + ((value >> 16) & 1)) + "." + std::to_string((value >> 8) & 255) + "." +
+         std::to_string(value & 255);
 }
 
 // IPv6 addresses standing alone in `text` (a run of hex digits and colons with two colons or more,
 // not inside a word, not followed by a prefix length, that parses as an address): renamed.
 std::string Anonymizer::ipv6(std::string_view text) const {
   const auto hex_or_colon = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':'; };
-  const auto joins = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '/' || c == '_' || c == '-'; };
+  const auto joins = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '/' || c == '_' || c == '-';
+  };
   std::string out;
   std::size_t at = 0;
   while (at < text.size()) {
@@ -99,11 +103,13 @@ std::string Anonymizer::text(std::string_view input) const {
     out.append(last, m[0].first);
     if (m[1].matched) {
       const std::string domain_part = m[2].str();
-      out += (kept(to_lower(domain_part)) ? m[1].str() : "u" + token("local", m[1].str() + "@" + domain_part)) + "@" + domain(domain_part);
+      out += (kept(to_lower(domain_part)) ? m[1].str() : "u" + token("local", m[1].str() + "@" + domain_part)) + "@" +
+             domain(domain_part);
     } else if (m[3].matched) {
       const std::string name = m[3].str();
       // File names ("main.cf", "relays.csv") are not domains.
-      const bool file = name.ends_with(".cf") || name.ends_with(".csv") || name.ends_with(".json") || name.ends_with(".txt");
+      const bool file =
+          name.ends_with(".cf") || name.ends_with(".csv") || name.ends_with(".json") || name.ends_with(".txt");
       out += file ? name : domain(name);
     } else {
       out += address(m[4].str());

@@ -30,11 +30,12 @@ struct LogLine {
   std::string host;    // the syslog host field
   std::string daemon;  // "smtp", "qmgr", ... (the part after "postfix/")
   std::string pid;
-  std::string text;    // after "daemon[pid]: "
+  std::string text;  // after "daemon[pid]: "
 };
 
 std::optional<unsigned> month_number(std::string_view name) {
-  static constexpr std::array<std::string_view, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  static constexpr std::array<std::string_view, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   for (std::size_t i = 0; i < months.size(); ++i) {
     if (months[i] == name) return static_cast<unsigned>(i + 1);
   }
@@ -51,7 +52,8 @@ std::optional<Instant> read_timestamp(std::string_view& text, unsigned year) {
     if (space == std::string_view::npos) return std::nullopt;
     std::string stamp(text.substr(0, space));
     // "+0000" -> "+00:00"
-    if (stamp.size() > 5 && (stamp[stamp.size() - 5] == '+' || stamp[stamp.size() - 5] == '-') && stamp.find(':', stamp.size() - 5) == std::string::npos) {
+    if (stamp.size() > 5 && (stamp[stamp.size() - 5] == '+' || stamp[stamp.size() - 5] == '-') &&
+        stamp.find(':', stamp.size() - 5) == std::string::npos) {
       stamp.insert(stamp.size() - 2, ":");
     }
     text.remove_prefix(space + 1);
@@ -64,11 +66,13 @@ std::optional<Instant> read_timestamp(std::string_view& text, unsigned year) {
   const std::string clock(text.substr(7, 8));
   const unsigned day_number = static_cast<unsigned>(std::atoi(day.c_str()));
   text.remove_prefix(16);
-  return parse_iso8601(std::to_string(year) + "-" + two_digits(*month) + "-" + two_digits(day_number) + "T" + clock + "Z");
+  return parse_iso8601(std::to_string(year) + "-" + two_digits(*month) + "-" + two_digits(day_number) + "T" + clock +
+                       "Z");
 }
 
 // "host postfix/smtp[123]: text" (also "postfix-out/smtp", multi-instance Postfix).
-std::optional<LogLine> read_line(std::string_view text, std::size_t number, unsigned& year, std::optional<Instant>& previous) {
+std::optional<LogLine> read_line(std::string_view text, std::size_t number, unsigned& year,
+                                 std::optional<Instant>& previous) {
   LogLine line;
   line.number = number;
   const auto at = read_timestamp(text, year);
@@ -107,7 +111,8 @@ std::optional<std::string> read_queue_id(std::string_view& text) {
   const std::size_t colon = text.find(": ");
   if (colon == std::string_view::npos || colon < 5 || colon > 20) return std::nullopt;
   const std::string_view id = text.substr(0, colon);
-  if (!std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); })) return std::nullopt;
+  if (!std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+    return std::nullopt;
   if (id == "NOQUEUE" || id == "warning" || id == "fatal" || id == "panic" || id == "error") return std::nullopt;
   text.remove_prefix(colon + 2);
   return std::string(id);
@@ -168,14 +173,22 @@ std::optional<Server> read_server(std::string_view text) {
 
 // The stages of a session, in order; `delivered` is past the last one.
 enum class Stage : std::uint8_t { connect, ehlo, starttls, mail, rcpt, data, end_of_data, delivered };
-constexpr std::array<std::string_view, 7> stage_names{"connect", "ehlo", "starttls", "mail", "rcpt", "data", "end_of_data"};
+constexpr std::array<std::string_view, 7> stage_names{"connect", "ehlo", "starttls",   "mail",
+                                                      "rcpt",    "data", "end_of_data"};
 
 // Postfix's "(in reply to X command)" and "while X" texts.
 std::optional<Stage> stage_of(std::string_view text) {
-  static const std::vector<std::pair<std::string_view, Stage>> phrases{
-      {"initial server greeting", Stage::connect}, {"EHLO", Stage::ehlo},     {"HELO", Stage::ehlo},           {"STARTTLS", Stage::starttls},
-      {"TLS handshake", Stage::starttls},          {"MAIL FROM", Stage::mail}, {"RCPT TO", Stage::rcpt},         {"end of DATA", Stage::end_of_data},
-      {"end of data", Stage::end_of_data},         {"message body", Stage::end_of_data}, {"DATA", Stage::data}};
+  static const std::vector<std::pair<std::string_view, Stage>> phrases{{"initial server greeting", Stage::connect},
+                                                                       {"EHLO", Stage::ehlo},
+                                                                       {"HELO", Stage::ehlo},
+                                                                       {"STARTTLS", Stage::starttls},
+                                                                       {"TLS handshake", Stage::starttls},
+                                                                       {"MAIL FROM", Stage::mail},
+                                                                       {"RCPT TO", Stage::rcpt},
+                                                                       {"end of DATA", Stage::end_of_data},
+                                                                       {"end of data", Stage::end_of_data},
+                                                                       {"message body", Stage::end_of_data},
+                                                                       {"DATA", Stage::data}};
   for (const auto& [phrase, stage] : phrases) {
     if (text.find(phrase) != std::string_view::npos) return stage;
   }
@@ -188,8 +201,8 @@ struct Met {
   Kind kind = Kind::none;
   std::optional<Server> server;
   Stage stage = Stage::connect;
-  std::string reply;      // "450 4.7.1 ..."
-  std::string dns_name;   // for dns_failed
+  std::string reply;     // "450 4.7.1 ..."
+  std::string dns_name;  // for dns_failed
   std::string dns_type;
   bool dns_temporary = false;
 };
@@ -232,7 +245,8 @@ Met read_reason(std::string_view reason) {
     met.server = server_after(" with ");
     met.kind = reason.starts_with("lost") ? Met::Kind::lost : Met::Kind::slow;
     const std::size_t during = reason.find(" while ");
-    met.stage = during == std::string_view::npos ? Stage::connect : stage_of(reason.substr(during)).value_or(Stage::connect);
+    met.stage =
+        during == std::string_view::npos ? Stage::connect : stage_of(reason.substr(during)).value_or(Stage::connect);
     return met;
   }
   if (reason.find("Cannot start TLS") != std::string_view::npos || reason.starts_with("SSL_connect error to ") ||
@@ -251,7 +265,8 @@ Met read_reason(std::string_view reason) {
     met.kind = Met::Kind::dns_failed;
     return met;
   }
-  if (reason.find("nullMX") != std::string_view::npos || reason.find("does not accept mail") != std::string_view::npos) {
+  if (reason.find("nullMX") != std::string_view::npos ||
+      reason.find("does not accept mail") != std::string_view::npos) {
     met.kind = Met::Kind::null_mx;
     return met;
   }
@@ -280,7 +295,7 @@ struct Message {
   std::optional<std::string> sender;
   std::size_t size = 0;
   std::string message_id;
-  bool notice = false;  // a DSN Postfix wrote itself
+  bool notice = false;                  // a DSN Postfix wrote itself
   std::vector<std::string> recipients;  // in the order first seen
   std::map<std::string, std::vector<Attempt>> attempts;
 };
@@ -307,7 +322,7 @@ struct Log {
   std::vector<DnsFailure> dns_failures;
   std::set<std::string> null_mx_domains;
   std::set<std::string> tls_deferred_domains;  // an attempt ended on a failed TLS handshake: no plaintext retry
-  std::map<std::string, std::size_t> servers_of_domain_order;  // "domain host" -> first sighting
+  std::map<std::string, std::size_t> servers_of_domain_order;       // "domain host" -> first sighting
   std::vector<std::pair<std::string, std::string>> domain_servers;  // (domain, host) in the order first seen
   std::map<std::string, std::set<std::string>> server_addresses;
   std::map<std::string, std::uint16_t> server_ports;
@@ -333,18 +348,37 @@ struct Log {
     server_addresses[server.name].insert(server.address);
     server_ports[server.name] = server.port;
     const std::string key = domain + " " + server.name;
-    if (servers_of_domain_order.try_emplace(key, domain_servers.size()).second) domain_servers.emplace_back(domain, server.name);
+    if (servers_of_domain_order.try_emplace(key, domain_servers.size()).second)
+      domain_servers.emplace_back(domain, server.name);
   }
 };
 
 // Lines that say nothing the world needs: connections to the relay, TLS notes, statistics.
 bool is_known_noise(std::string_view text) {
-  static constexpr std::array<std::string_view, 24> starts{
-      "connect from ",          "disconnect from ",    "Anonymous TLS",        "Trusted TLS",         "Verified TLS",
-      "Untrusted TLS",          "statistics: ",        "daemon started",       "terminating on",      "reload ",
-      "lost connection after ", "timeout after ",      "warning: ",            "setting up TLS",      "SSL_accept error",
-      "too many errors after ", "improper command pipelining", "TLS SNI",      "mail system is down", "starting the Postfix",
-      "stopping the Postfix",   "refreshing the Postfix", "waiting for the Postfix", "the Postfix mail system is"};
+  static constexpr std::array<std::string_view, 24> starts{"connect from ",
+                                                           "disconnect from ",
+                                                           "Anonymous TLS",
+                                                           "Trusted TLS",
+                                                           "Verified TLS",
+                                                           "Untrusted TLS",
+                                                           "statistics: ",
+                                                           "daemon started",
+                                                           "terminating on",
+                                                           "reload ",
+                                                           "lost connection after ",
+                                                           "timeout after ",
+                                                           "warning: ",
+                                                           "setting up TLS",
+                                                           "SSL_accept error",
+                                                           "too many errors after ",
+                                                           "improper command pipelining",
+                                                           "TLS SNI",
+                                                           "mail system is down",
+                                                           "starting the Postfix",
+                                                           "stopping the Postfix",
+                                                           "refreshing the Postfix",
+                                                           "waiting for the Postfix",
+                                                           "the Postfix mail system is"};
   return std::any_of(starts.begin(), starts.end(), [&](std::string_view start) { return text.starts_with(start); });
 }
 
@@ -379,7 +413,9 @@ class LogReader {
     }
     relay_host_ = options_.relay_host.value_or("");
     if (relay_host_.empty() && !hosts.empty()) {
-      relay_host_ = std::max_element(hosts.begin(), hosts.end(), [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+      relay_host_ = std::max_element(hosts.begin(), hosts.end(), [](const auto& a, const auto& b) {
+                      return a.second < b.second;
+                    })->first;
     }
     for (const LogLine& line : lines) {
       if (line.host != relay_host_) {
@@ -401,7 +437,8 @@ class LogReader {
 
  private:
   void not_understood(std::size_t number, std::string_view text) {
-    log_.not_understood.push_back(options_.name + ":" + std::to_string(number) + ": " + std::string(text.substr(0, 160)));
+    log_.not_understood.push_back(options_.name + ":" + std::to_string(number) + ": " +
+                                  std::string(text.substr(0, 160)));
   }
 
   bool understood(const LogLine& line) {
@@ -438,20 +475,23 @@ class LogReader {
       return ++log_.read, true;
     }
     if (text.starts_with("sender non-delivery notification: ") || text.starts_with("sender delay notification: ") ||
-        text.starts_with("sender delivery status notification: ") || text.starts_with("postmaster non-delivery notification: ")) {
+        text.starts_with("sender delivery status notification: ") ||
+        text.starts_with("postmaster non-delivery notification: ")) {
       const std::string notice = std::string(text.substr(text.rfind(' ') + 1));
       log_.message(notice, line).notice = true;
       return ++log_.read, true;
     }
-    if (text == "removed" || text.starts_with("resent-message-id=") || text.starts_with("info: ") || text.starts_with("reject: ") ||
-        text.starts_with("discard: ") || text.starts_with("hold: ") || text.starts_with("filter: ") || text.starts_with("replace: ") ||
-        text.starts_with("warning: ") || text.starts_with("enabling PIX") || text.starts_with("redirect: ") ||
+    if (text == "removed" || text.starts_with("resent-message-id=") || text.starts_with("info: ") ||
+        text.starts_with("reject: ") || text.starts_with("discard: ") || text.starts_with("hold: ") ||
+        text.starts_with("filter: ") || text.starts_with("replace: ") || text.starts_with("warning: ") ||
+        text.starts_with("enabling PIX") || text.starts_with("redirect: ") ||
         text.starts_with("skipped, still being delivered")) {
       if (text.starts_with("reject: ")) message.notice = true;  // cleanup refused it: never queued
       return ++log_.read, true;
     }
-    if (text.starts_with("host ") || text.starts_with("lost connection with ") || text.starts_with("conversation with ") ||
-        text.starts_with("Cannot start TLS") || text.starts_with("SSL_connect error")) {
+    if (text.starts_with("host ") || text.starts_with("lost connection with ") ||
+        text.starts_with("conversation with ") || text.starts_with("Cannot start TLS") ||
+        text.starts_with("SSL_connect error")) {
       pending_[line.pid].push_back({line.at, read_reason(text)});
       return ++log_.read, true;
     }
@@ -479,10 +519,14 @@ class LogReader {
     if (!fields.contains("to") || !fields.contains("status")) return false;
     const std::string recipient = fields.contains("orig_to") ? fields.at("orig_to") : fields.at("to");
     if (!message.attempts.contains(recipient)) message.recipients.push_back(recipient);
-    Attempt attempt{line.number, line.at, fields.at("status"), fields.contains("dsn") ? fields.at("dsn") : "", reason, true, {}};
-    if (fields.contains("delay")) attempt.delay = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(std::atof(fields.at("delay").c_str())));
+    Attempt attempt{line.number, line.at, fields.at("status"), fields.contains("dsn") ? fields.at("dsn") : "", reason,
+                    true,        {}};
+    if (fields.contains("delay"))
+      attempt.delay =
+          std::chrono::duration_cast<Duration>(std::chrono::duration<double>(std::atof(fields.at("delay").c_str())));
     const Met met = read_reason(reason);
-    attempt.attempted = !(reason.starts_with("delivery temporarily suspended") || line.daemon == "qmgr" || line.daemon == "error");
+    attempt.attempted =
+        !(reason.starts_with("delivery temporarily suspended") || line.daemon == "qmgr" || line.daemon == "error");
     message.attempts[recipient].push_back(attempt);
 
     const std::string domain = checks::domain_of(recipient);
@@ -499,7 +543,8 @@ class LogReader {
     return ++log_.read, true;
   }
 
-  void observe(Instant at, const Met& met, const std::string& domain, const std::string& recipient, const std::string& sender) {
+  void observe(Instant at, const Met& met, const std::string& domain, const std::string& recipient,
+               const std::string& sender) {
     if (met.kind == Met::Kind::dns_failed) {
       log_.dns_failures.push_back({at, domain, met});
       return;
@@ -512,7 +557,8 @@ class LogReader {
     log_.server_for(domain, *met.server);
     Stage reached = Stage::delivered;
     if (met.kind == Met::Kind::reply || met.kind == Met::Kind::lost || met.kind == Met::Kind::slow) reached = met.stage;
-    if (met.kind == Met::Kind::refused || met.kind == Met::Kind::timed_out || met.kind == Met::Kind::tls_failed) reached = Stage::connect;
+    if (met.kind == Met::Kind::refused || met.kind == Met::Kind::timed_out || met.kind == Met::Kind::tls_failed)
+      reached = Stage::connect;
     log_.observations.push_back({at, *met.server, met, reached, recipient, sender});
   }
 
@@ -606,7 +652,9 @@ class WorldWriter {
 
 std::string subject_of(const Message& message) { return "Postfix queue id " + message.id; }
 
-bool traffic(const Message& message) { return !message.notice && message.arrived && message.sender && !message.recipients.empty(); }
+bool traffic(const Message& message) {
+  return !message.notice && message.arrived && message.sender && !message.recipients.empty();
+}
 
 void WorldWriter::senders(const std::string& relay_host) {
   std::map<std::string, ordered_json> by_client;  // client address -> messages
@@ -619,15 +667,19 @@ void WorldWriter::senders(const std::string& relay_host) {
     if (name == "unknown") name = "client-" + address + ".invalid";
     std::replace(name.begin(), name.end(), ':', '-');
     client_names.try_emplace(address, name);
-    ordered_json item{{"at", format_iso8601(*message.arrived)}, {"from", message.sender->empty() ? "<>" : *message.sender},
-                      {"to", message.recipients}, {"subject", subject_of(message)}};
-    if (message.size > 0) item["//"] = "Postfix's size " + std::to_string(message.size) + " bytes (the message sent here is shorter)";
+    ordered_json item{{"at", format_iso8601(*message.arrived)},
+                      {"from", message.sender->empty() ? "<>" : *message.sender},
+                      {"to", message.recipients},
+                      {"subject", subject_of(message)}};
+    if (message.size > 0)
+      item["//"] = "Postfix's size " + std::to_string(message.size) + " bytes (the message sent here is shorter)";
     by_client[address].push_back(item);
   }
   for (const auto& [address, messages] : by_client) {
     const std::string& host = client_names.at(address);
     hosts_[host] = {{"addresses", {address}}};
-    nodes_[host] = {{"host", host}, {"type", "smtp_sender"}, {"server", relay_host}, {"helo", host}, {"messages", messages}};
+    nodes_[host] = {
+        {"host", host}, {"type", "smtp_sender"}, {"server", relay_host}, {"helo", host}, {"messages", messages}};
   }
 }
 
@@ -653,7 +705,8 @@ void WorldWriter::servers() {
       if (!describe(failed->met).empty()) streams[{failed->stage, rule_key(failed->stage, *failed)}];
     }
     for (const Observation* other : seen) {
-      for (std::size_t reached = 0; reached <= static_cast<std::size_t>(std::min(other->stage, Stage::end_of_data)); ++reached) {
+      for (std::size_t reached = 0; reached <= static_cast<std::size_t>(std::min(other->stage, Stage::end_of_data));
+           ++reached) {
         const auto stage = static_cast<Stage>(reached);
         const auto stream = streams.find({stage, rule_key(stage, *other)});
         if (stream == streams.end()) continue;
@@ -700,7 +753,10 @@ void WorldWriter::connection_faults(const std::string& host, const std::vector<c
     }
   }
   for (const auto& [kind, window] : runs_of(events)) {
-    ordered_json fault{{"kind", kind}, {"name", host + (kind == "refuse" ? " refused connections" : kind == "tls" ? " failed TLS" : " did not answer")},
+    ordered_json fault{{"kind", kind},
+                       {"name", host + (kind == "refuse" ? " refused connections"
+                                        : kind == "tls"  ? " failed TLS"
+                                                         : " did not answer")},
                        {"destination", host}};
     put_window(fault, window);
     faults_.push_back(fault);
@@ -768,7 +824,8 @@ void WorldWriter::expectations() {
     if (!traffic(message)) continue;
     for (const std::string& recipient : message.recipients) {
       const std::vector<Attempt>& attempts = message.attempts.at(recipient);
-      const auto tried = static_cast<int>(std::count_if(attempts.begin(), attempts.end(), [](const Attempt& a) { return a.attempted; }));
+      const auto tried = static_cast<int>(
+          std::count_if(attempts.begin(), attempts.end(), [](const Attempt& a) { return a.attempted; }));
       const Attempt& last = attempts.back();
       ordered_json expectation{{"to", recipient}, {"subject_is", subject_of(message)}};
       if (last.status == "sent") {
@@ -784,9 +841,11 @@ void WorldWriter::expectations() {
       // an attempt can land on the other side of the moment a server changed. An end needs an attempt.
       const int least = std::max(tried - 1, last.status == "deferred" || last.status == "expired" ? 0 : 1);
       expectation["attempts"] = {{"min", least}, {"max", tried + 1}};
-      std::string note = "Postfix: " + relaysim::counted(static_cast<std::uint64_t>(tried), "attempt") + ", " + last.status;
+      std::string note =
+          "Postfix: " + relaysim::counted(static_cast<std::uint64_t>(tried), "attempt") + ", " + last.status;
       if (!last.dsn.empty()) note += " " + last.dsn;
-      if (last.status == "sent") note += " after " + format_duration(std::chrono::duration_cast<std::chrono::seconds>(last.delay));
+      if (last.status == "sent")
+        note += " after " + format_duration(std::chrono::duration_cast<std::chrono::seconds>(last.delay));
       note += " (" + options_.name + ":" + std::to_string(last.line) + ")";
       expectation["//"] = note;
       expect_.push_back(expectation);
@@ -816,7 +875,8 @@ void WorldWriter::write(const std::string& relay_host, const std::optional<order
     for (const std::string& domain : log_.tls_deferred_domains) {
       if (config.contains("smtp_tls_policy_maps") && config["smtp_tls_policy_maps"].contains(domain)) continue;
       config["smtp_tls_policy_maps"][domain] = "encrypt";
-      out_.warnings.push_back(options_.name + ": deliveries to " + domain + " were deferred on a failed TLS handshake, which Postfix retries in "
+      out_.warnings.push_back(options_.name + ": deliveries to " + domain +
+                              " were deferred on a failed TLS handshake, which Postfix retries in "
                               "plaintext at level may: its TLS policy is taken to be encrypt");
     }
   }
@@ -824,7 +884,10 @@ void WorldWriter::write(const std::string& relay_host, const std::optional<order
   hosts_[relay_name] = {{"addresses", {"198.51.100.10"}}};
   dns_[relay_name] = {{"A", {"198.51.100.10"}}};
   ordered_json relay{{"host", relay_name}, {"type", "relay"}, {"config", config}};
-  if (!relay_config) relay["//"] = "Postfix's defaults, and mynetworks holding every client that handed mail over: give --main-cf for the relay's own settings";
+  if (!relay_config)
+    relay["//"] =
+        "Postfix's defaults, and mynetworks holding every client that handed mail over: give --main-cf for the relay's "
+        "own settings";
   nodes_["relay"] = relay;
   senders(relay_name);
   servers();
@@ -833,11 +896,15 @@ void WorldWriter::write(const std::string& relay_host, const std::optional<order
 
   ordered_json& scenario = out_.scenario;
   scenario["name"] = "Imported from " + options_.name;
-  scenario["description"] = "What Postfix on " + relay_host + " logged from " + format_iso8601(*log_.first) + " to " + format_iso8601(*log_.last) +
-                            ": its clients' messages, what each destination server did when, and how each recipient ended.";
+  scenario["description"] =
+      "What Postfix on " + relay_host + " logged from " + format_iso8601(*log_.first) + " to " +
+      format_iso8601(*log_.last) +
+      ": its clients' messages, what each destination server did when, and how each recipient ended.";
   scenario["//"] =
-      "Written by relaysim import maillog. The servers' rules and faults hold from halfway since the last time the server was seen behaving "
-      "otherwise to halfway to the next; the relay's address is a placeholder; times are read as UTC; messages carry their queue id as the "
+      "Written by relaysim import maillog. The servers' rules and faults hold from halfway since the last time the "
+      "server was seen behaving "
+      "otherwise to halfway to the next; the relay's address is a placeholder; times are read as UTC; messages carry "
+      "their queue id as the "
       "subject.";
   scenario["seed"] = 1;
   scenario["start"] = format_iso8601(Instant::from_unix_seconds(log_.first->unix_seconds() / 60 * 60));
@@ -864,11 +931,15 @@ Imported import_maillog(std::string_view text, const MaillogOptions& options, co
   say(log.other_programs, "from programs other than Postfix: skipped");
   say(log.other_hosts, "from hosts other than " + reader.relay_host() + ": skipped (--relay-host chooses)");
   say(log.outside_window, "outside --since/--until: skipped");
-  say(log.rejected_by_relay, "where the relay refused a client (NOQUEUE: reject): not replayed, since nothing was queued");
+  say(log.rejected_by_relay,
+      "where the relay refused a client (NOQUEUE: reject): not replayed, since nothing was queued");
   if (!log.not_understood.empty()) {
-    warnings.push_back(options.name + ": " + relaysim::counted(log.not_understood.size(), "line") + " not understood, skipped:");
-    for (std::size_t i = 0; i < std::min<std::size_t>(log.not_understood.size(), 10); ++i) warnings.push_back("  " + log.not_understood[i]);
-    if (log.not_understood.size() > 10) warnings.push_back("  ... and " + std::to_string(log.not_understood.size() - 10) + " more");
+    warnings.push_back(options.name + ": " + relaysim::counted(log.not_understood.size(), "line") +
+                       " not understood, skipped:");
+    for (std::size_t i = 0; i < std::min<std::size_t>(log.not_understood.size(), 10); ++i)
+      warnings.push_back("  " + log.not_understood[i]);
+    if (log.not_understood.size() > 10)
+      warnings.push_back("  ... and " + std::to_string(log.not_understood.size() - 10) + " more");
   }
   std::size_t before = 0, notices = 0, usable = 0;
   for (const auto& [id, message] : log.messages) {
@@ -882,11 +953,15 @@ Imported import_maillog(std::string_view text, const MaillogOptions& options, co
   }
   if (before > 0) {
     warnings.push_back(options.name + ": " + relaysim::counted(before, "message") +
-                       " arrived before the log starts (no client= or pickup line): their deliveries shape the servers, but they are not sent again");
+                       " arrived before the log starts (no client= or pickup line): their deliveries shape the "
+                       "servers, but they are not sent again");
   }
-  if (notices > 0) warnings.push_back(options.name + ": " + relaysim::counted(notices, "notice") + " Postfix wrote itself: the relay writes its own");
+  if (notices > 0)
+    warnings.push_back(options.name + ": " + relaysim::counted(notices, "notice") +
+                       " Postfix wrote itself: the relay writes its own");
   if (usable == 0) {
-    std::string message = options.name + ": no message that arrived and was delivered, deferred or bounced within the log (" +
+    std::string message = options.name +
+                          ": no message that arrived and was delivered, deferred or bounced within the log (" +
                           relaysim::counted(log.read, "Postfix line") + " read)";
     for (const std::string& warning : warnings) message += "\n" + warning;
     throw ImportError(message);

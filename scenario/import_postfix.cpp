@@ -19,7 +19,8 @@ struct Parameter {
 
 // "name = value" lines; a line that starts with white space continues the one before; a line
 // whose first non-blank character is # is a comment. A later definition replaces an earlier one.
-std::map<std::string, Parameter> read_main_cf(std::string_view text, std::vector<std::string>& warnings, const std::string& file) {
+std::map<std::string, Parameter> read_main_cf(std::string_view text, std::vector<std::string>& warnings,
+                                              const std::string& file) {
   std::map<std::string, Parameter> parameters;
   std::string* continued = nullptr;
   std::size_t number = 0;
@@ -34,19 +35,21 @@ std::map<std::string, Parameter> read_main_cf(std::string_view text, std::vector
     const std::size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;
     if (first > 0) {
-      if (continued == nullptr) throw ImportError(file + ":" + std::to_string(number) + ": a continuation line with nothing to continue");
+      if (continued == nullptr)
+        throw ImportError(file + ":" + std::to_string(number) + ": a continuation line with nothing to continue");
       *continued += " " + line.substr(first);
       continue;
     }
     const std::size_t equals = line.find('=');
-    if (equals == std::string::npos) throw ImportError(file + ":" + std::to_string(number) + ": expected \"name = value\", found \"" + line + "\"");
+    if (equals == std::string::npos)
+      throw ImportError(file + ":" + std::to_string(number) + ": expected \"name = value\", found \"" + line + "\"");
     std::string name = line.substr(0, equals);
     name.erase(name.find_last_not_of(" \t") + 1);
     std::string value = line.substr(equals + 1);
     value.erase(0, value.find_first_not_of(" \t"));
     if (parameters.contains(name)) {
-      warnings.push_back(file + ":" + std::to_string(number) + ": " + name + " is set again (line " + std::to_string(parameters[name].line) +
-                         "): the later value counts, as in Postfix");
+      warnings.push_back(file + ":" + std::to_string(number) + ": " + name + " is set again (line " +
+                         std::to_string(parameters[name].line) + "): the later value counts, as in Postfix");
     }
     parameters[name] = {value, number};
     continued = &parameters[name].value;
@@ -57,7 +60,8 @@ std::map<std::string, Parameter> read_main_cf(std::string_view text, std::vector
 
 // $name, ${name} and $(name), and ${name?text} / ${name:text} (text when name is set / unset), as
 // Postfix expands them, from the file's own parameters; an unknown name stays and is reported.
-std::string expand(const std::string& value, const std::map<std::string, Parameter>& parameters, std::set<std::string>& unknown, int depth = 0) {
+std::string expand(const std::string& value, const std::map<std::string, Parameter>& parameters,
+                   std::set<std::string>& unknown, int depth = 0) {
   if (depth > 20) throw ImportError("parameter expansion nests more than 20 deep (a loop?) in \"" + value + "\"");
   std::string out;
   for (std::size_t at = 0; at < value.size();) {
@@ -88,7 +92,8 @@ std::string expand(const std::string& value, const std::map<std::string, Paramet
       }
       next = end + 1;
     } else {
-      while (next < value.size() && (std::isalnum(static_cast<unsigned char>(value[next])) != 0 || value[next] == '_')) name += value[next++];
+      while (next < value.size() && (std::isalnum(static_cast<unsigned char>(value[next])) != 0 || value[next] == '_'))
+        name += value[next++];
       if (name.empty()) {
         out += value[at++];
         continue;
@@ -131,12 +136,16 @@ std::vector<std::string> list_of(const std::string& value) {
 std::optional<std::string> duration(const std::string& value, char default_unit) {
   if (value.empty()) return std::nullopt;
   const char unit = std::isdigit(static_cast<unsigned char>(value.back())) != 0 ? default_unit : value.back();
-  const std::string digits = std::isdigit(static_cast<unsigned char>(value.back())) != 0 ? value : value.substr(0, value.size() - 1);
+  const std::string digits =
+      std::isdigit(static_cast<unsigned char>(value.back())) != 0 ? value : value.substr(0, value.size() - 1);
   long long number = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
   if (error != std::errc() || end != digits.data() + digits.size() || digits.empty()) return std::nullopt;
   switch (unit) {
-    case 's': case 'm': case 'h': case 'd': return std::to_string(number) + unit;
+    case 's':
+    case 'm':
+    case 'h':
+    case 'd': return std::to_string(number) + unit;
     case 'w': return std::to_string(number * 7) + "d";
     default: return std::nullopt;
   }
@@ -192,8 +201,10 @@ const std::map<std::string, Known, std::less<>> known_parameters = {
 // Parameters relaysim does not take from main.cf, and why, for the warnings.
 const std::map<std::string, std::string, std::less<>> explained = {
     {"relay_domains", "relaysim relays only for mynetworks and authenticated clients (recipient_domains)"},
-    {"smtpd_relay_restrictions", "relaysim's policy is fixed: permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"},
-    {"smtpd_recipient_restrictions", "relaysim's policy is fixed: permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"},
+    {"smtpd_relay_restrictions",
+     "relaysim's policy is fixed: permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"},
+    {"smtpd_recipient_restrictions",
+     "relaysim's policy is fixed: permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"},
     {"queue_directory", "a simulated relay keeps its queue on its node's disk (real mode: the relay daemon's config)"},
     {"smtpd_tls_cert_file", "TLS material is named in the scenario's tls section"},
     {"smtpd_tls_key_file", "TLS material is named in the scenario's tls section"},
@@ -231,7 +242,8 @@ std::vector<std::pair<std::string, std::string>> map_entries(const std::string& 
       continue;
     }
     const std::size_t gap = line.find_first_of(" \t");
-    if (gap == std::string::npos) throw ImportError(name + ":" + std::to_string(number) + ": expected \"key value\", found \"" + line + "\"");
+    if (gap == std::string::npos)
+      throw ImportError(name + ":" + std::to_string(number) + ": expected \"key value\", found \"" + line + "\"");
     std::string value = line.substr(gap);
     value.erase(0, value.find_first_not_of(" \t"));
     entries.emplace_back(to_lower(line.substr(0, gap)), value);
@@ -242,7 +254,8 @@ std::vector<std::pair<std::string, std::string>> map_entries(const std::string& 
 std::vector<std::pair<std::string, std::string>> inline_entries(const std::string& value) {
   std::vector<std::pair<std::string, std::string>> entries;
   const std::size_t open = value.find('{'), close = value.rfind('}');
-  if (open == std::string::npos || close == std::string::npos || close < open) throw ImportError("an inline map without { }: \"" + value + "\"");
+  if (open == std::string::npos || close == std::string::npos || close < open)
+    throw ImportError("an inline map without { }: \"" + value + "\"");
   for (std::string item : [&] {
          std::vector<std::string> parts;
          std::string part;
@@ -269,7 +282,9 @@ std::vector<std::pair<std::string, std::string>> inline_entries(const std::strin
   return entries;
 }
 
-bool is_tls_level(const std::string& level) { return level == "none" || level == "may" || level == "encrypt" || level == "verify"; }
+bool is_tls_level(const std::string& level) {
+  return level == "none" || level == "may" || level == "encrypt" || level == "verify";
+}
 
 using Entries = std::vector<std::pair<std::string, std::string>>;
 
@@ -280,7 +295,8 @@ nlohmann::ordered_json transport_routes(const Entries& entries, std::vector<std:
     bool usable = false;
     const std::string nexthop = strip_transport(target, usable);
     if (!usable || nexthop.empty()) {
-      warnings.push_back("transport_maps: " + key + " -> " + target + ": only smtp and relay transports with a next hop are imported");
+      warnings.push_back("transport_maps: " + key + " -> " + target +
+                         ": only smtp and relay transports with a next hop are imported");
       continue;
     }
     routes.push_back({{"recipient_domain", domain_pattern(key)}, {"nexthop", nexthop}});
@@ -295,10 +311,12 @@ nlohmann::ordered_json tls_policies(const Entries& entries, std::vector<std::str
     const std::vector<std::string> words = list_of(policy);
     const std::string level = words.empty() ? "" : words.front();
     if (!is_tls_level(level)) {
-      warnings.push_back("smtp_tls_policy_maps: " + key + " -> " + policy + ": relaysim implements none, may, encrypt and verify");
+      warnings.push_back("smtp_tls_policy_maps: " + key + " -> " + policy +
+                         ": relaysim implements none, may, encrypt and verify");
       continue;
     }
-    if (words.size() > 1) warnings.push_back("smtp_tls_policy_maps: " + key + ": only the level is imported, not \"" + policy + "\"");
+    if (words.size() > 1)
+      warnings.push_back("smtp_tls_policy_maps: " + key + ": only the level is imported, not \"" + policy + "\"");
     policies[domain_pattern(key)] = level;
   }
   return policies;
@@ -323,7 +341,9 @@ Imported import_postfix(const PostfixFiles& files) {
   const std::string& file = files.main_cf_name;
   const std::map<std::string, Parameter> parameters = read_main_cf(files.main_cf, warnings, file);
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
-  const auto at = [&](const std::string& name) { return file + ":" + std::to_string(parameters.at(name).line) + ": " + name; };
+  const auto at = [&](const std::string& name) {
+    return file + ":" + std::to_string(parameters.at(name).line) + ": " + name;
+  };
 
   // A map parameter's entries: inline from main.cf, or the source file given for it.
   const auto entries_of = [&](const std::string& name, const std::string& value, const std::optional<MapSource>& source,
@@ -341,24 +361,29 @@ Imported import_postfix(const PostfixFiles& files) {
     in_order.emplace_back(name, &parameter);
     for (const auto& [other, unused] : parameters) {
       const std::string& text = parameter.value;
-      if (text.find("$" + other) != std::string::npos || text.find("${" + other) != std::string::npos || text.find("$(" + other) != std::string::npos) {
+      if (text.find("$" + other) != std::string::npos || text.find("${" + other) != std::string::npos ||
+          text.find("$(" + other) != std::string::npos) {
         referenced.insert(other);
       }
     }
   }
-  std::sort(in_order.begin(), in_order.end(), [](const auto& a, const auto& b) { return a.second->line < b.second->line; });
+  std::sort(in_order.begin(), in_order.end(),
+            [](const auto& a, const auto& b) { return a.second->line < b.second->line; });
   for (const auto& [name, parameter] : in_order) {
     std::set<std::string> unknown;
     const std::string value = expand(parameter->value, parameters, unknown);
-    for (const std::string& missing : unknown) warnings.push_back(at(name) + ": $" + missing + " is not set in this file: left as it is");
-    if (value.empty()) continue;  // Postfix's "name =": the parameter's empty value, which relaysim's default matches (relayhost: none)
+    for (const std::string& missing : unknown)
+      warnings.push_back(at(name) + ": $" + missing + " is not set in this file: left as it is");
+    if (value.empty())
+      continue;  // Postfix's "name =": the parameter's empty value, which relaysim's default matches (relayhost: none)
     if (const auto found = known_parameters.find(name); found != known_parameters.end()) {
       const Known& known = found->second;
       if (known.kind == Kind::text) {
         config[name] = value;
       } else if (known.kind == Kind::time) {
         const auto converted = duration(value, known.unit);
-        if (!converted) throw ImportError(at(name) + ": \"" + value + "\" is not a time (a number, with s, m, h, d or w)");
+        if (!converted)
+          throw ImportError(at(name) + ": \"" + value + "\" is not a time (a number, with s, m, h, d or w)");
         config[name] = *converted;
       } else if (known.kind == Kind::count) {
         const auto converted = number(value);
@@ -382,16 +407,20 @@ Imported import_postfix(const PostfixFiles& files) {
       config[name] = networks;
     } else if (name == "smtp_tls_security_level") {
       if (!is_tls_level(value)) {
-        warnings.push_back(at(name) + " = " + value + ": relaysim implements none, may, encrypt and verify: left at its default (may)");
+        warnings.push_back(at(name) + " = " + value +
+                           ": relaysim implements none, may, encrypt and verify: left at its default (may)");
       } else {
         config[name] = value;
       }
     } else if (name == "transport_maps") {
-      if (const auto entries = entries_of(name, value, files.transport, "--transport")) config[name] = transport_routes(*entries, warnings);
+      if (const auto entries = entries_of(name, value, files.transport, "--transport"))
+        config[name] = transport_routes(*entries, warnings);
     } else if (name == "smtp_tls_policy_maps") {
-      if (const auto entries = entries_of(name, value, files.tls_policy, "--tls-policy")) config[name] = tls_policies(*entries, warnings);
+      if (const auto entries = entries_of(name, value, files.tls_policy, "--tls-policy"))
+        config[name] = tls_policies(*entries, warnings);
     } else if (name == "smtp_sasl_password_maps") {
-      if (const auto entries = entries_of(name, value, files.sasl_passwd, "--sasl-passwd")) config[name] = sasl_credentials(*entries);
+      if (const auto entries = entries_of(name, value, files.sasl_passwd, "--sasl-passwd"))
+        config[name] = sasl_credentials(*entries);
     } else if (const auto why = explained.find(name); why != explained.end()) {
       warnings.push_back(at(name) + " is not imported: " + why->second);
     } else if (!referenced.contains(name)) {
@@ -400,14 +429,17 @@ Imported import_postfix(const PostfixFiles& files) {
   }
   if (config.empty()) throw ImportError(file + ": no parameter relaysim implements");
   if (config.contains("transport_maps") || config.contains("smtp_tls_policy_maps")) {
-    warnings.push_back("map keys \"example.com\" are imported as the domain alone; Postfix's parent_domain_matches_subdomains also matches "
-                       "its subdomains in transport maps: add \"*.example.com\" where that is meant");
+    warnings.push_back(
+        "map keys \"example.com\" are imported as the domain alone; Postfix's parent_domain_matches_subdomains also "
+        "matches "
+        "its subdomains in transport maps: add \"*.example.com\" where that is meant");
   }
 
   const std::string host = config.contains("myhostname") ? config["myhostname"].get<std::string>() : "relay.example";
   nlohmann::ordered_json& scenario = out.scenario;
   scenario["name"] = "Imported Postfix relay";
-  scenario["description"] = "The relay's settings imported from " + file + ": every parameter relaysim implements. Add senders and MX servers.";
+  scenario["description"] = "The relay's settings imported from " + file +
+                            ": every parameter relaysim implements. Add senders and MX servers.";
   scenario["//"] = "Written by relaysim import postfix-config. The relay's address is a placeholder.";
   scenario["seed"] = 1;
   scenario["start"] = "2026-03-02T09:00:00Z";

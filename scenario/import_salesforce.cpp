@@ -15,7 +15,7 @@ namespace {
 // --- reading exports
 
 std::vector<Record> read_csv(std::string_view text) {
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a spreadsheet's byte order mark
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);         // a spreadsheet's byte order mark
   std::vector<std::pair<std::size_t, std::vector<std::string>>> rows;  // (first line, fields)
   std::vector<std::string> row;
   std::string field;
@@ -71,8 +71,8 @@ std::vector<Record> read_csv(std::string_view text) {
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const auto& [first_line, fields] = rows[i];
     if (fields.size() != header.size()) {
-      throw ImportError("line " + std::to_string(first_line) + ": " + counted(fields.size(), "field") + ", the header has " +
-                        std::to_string(header.size()));
+      throw ImportError("line " + std::to_string(first_line) + ": " + counted(fields.size(), "field") +
+                        ", the header has " + std::to_string(header.size()));
     }
     Record record{"line " + std::to_string(first_line), {}};
     for (std::size_t column = 0; column < header.size(); ++column) {
@@ -92,14 +92,16 @@ std::vector<Record> read_json(std::string_view text) {
   }
   const nlohmann::json* list = &document;
   std::string path = "";
-  if (document.is_object() && document.contains("result") && document["result"].is_object() && document["result"].contains("records")) {
+  if (document.is_object() && document.contains("result") && document["result"].is_object() &&
+      document["result"].contains("records")) {
     list = &document["result"]["records"];
     path = "result.";
   } else if (document.is_object() && document.contains("records")) {
     list = &document["records"];
   }
   path += list == &document ? "" : "records";
-  if (!list->is_array()) throw ImportError("no records: expected an array, or an object with \"records\" or \"result\": {\"records\"}");
+  if (!list->is_array())
+    throw ImportError("no records: expected an array, or an object with \"records\" or \"result\": {\"records\"}");
   std::vector<Record> records;
   for (std::size_t i = 0; i < list->size(); ++i) {
     const nlohmann::json& item = (*list)[i];
@@ -118,17 +120,19 @@ std::vector<Record> read_json(std::string_view text) {
 // --- the org
 
 // Fields every Salesforce object has: read past without a word.
-const std::set<std::string, std::less<>> system_fields = {"CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
-                                                          "SystemModstamp", "IsDeleted", "Name"};
+const std::set<std::string, std::less<>> system_fields = {
+    "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "IsDeleted", "Name"};
 // EmailRelay fields relaysim reads, and those it knows but does not model.
-const std::set<std::string, std::less<>> relay_fields = {"Id", "Host", "Port", "TlsSetting", "IsRequireAuth", "AuthType", "Username", "Password"};
+const std::set<std::string, std::less<>> relay_fields = {
+    "Id", "Host", "Port", "TlsSetting", "IsRequireAuth", "AuthType", "Username", "Password"};
 const std::map<std::string, std::string, std::less<>> relay_fields_not_modelled = {
     {"IsHostMxLookupAllowed", "relaysim always looks the host up as MX first, then A"},
     {"PlatformType", "informational"},
     {"RelayHealth", "Salesforce's health check is not modelled"},
     {"Reason", "informational"},
     {"SpfUpdateElement", "informational"}};
-const std::set<std::string, std::less<>> filter_fields = {"Id", "EmailRelayId", "FromDomain", "ToDomain", "PriorityNumber", "IsActive"};
+const std::set<std::string, std::less<>> filter_fields = {"Id",       "EmailRelayId",   "FromDomain",
+                                                          "ToDomain", "PriorityNumber", "IsActive"};
 
 std::optional<std::string> field(const Record& record, std::string_view name) {
   const auto found = record.fields.find(std::string(name));
@@ -140,20 +144,24 @@ bool truthy(const std::string& value) { return value == "true" || value == "TRUE
 
 std::optional<long long> integer(const std::string& value) {
   long long number = 0;
-  const std::string_view text = value.ends_with(".0") ? std::string_view(value).substr(0, value.size() - 2) : std::string_view(value);
+  const std::string_view text =
+      value.ends_with(".0") ? std::string_view(value).substr(0, value.size() - 2) : std::string_view(value);
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
   if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return number;
 }
 
-void check_columns(const std::vector<Record>& records, const std::set<std::string, std::less<>>& read, std::string_view what,
-                   std::vector<std::string>& warnings, const std::map<std::string, std::string, std::less<>>& not_modelled = {}) {
+void check_columns(const std::vector<Record>& records, const std::set<std::string, std::less<>>& read,
+                   std::string_view what, std::vector<std::string>& warnings,
+                   const std::map<std::string, std::string, std::less<>>& not_modelled = {}) {
   std::set<std::string> reported;
   for (const Record& record : records) {
     for (const auto& [name, value] : record.fields) {
       if (read.contains(name) || system_fields.contains(name) || !reported.insert(name).second) continue;
       const auto known = not_modelled.find(name);
-      warnings.push_back(std::string(what) + ": " + name + (known != not_modelled.end() ? " is not modelled (" + known->second + ")" : " is not a field relaysim knows: ignored"));
+      warnings.push_back(std::string(what) + ": " + name +
+                         (known != not_modelled.end() ? " is not modelled (" + known->second + ")"
+                                                      : " is not a field relaysim knows: ignored"));
     }
   }
 }
@@ -200,7 +208,8 @@ std::vector<Record> read_records(std::string_view text) {
   return read_csv(text);
 }
 
-Imported import_salesforce(const std::vector<Record>& relays, const std::vector<Record>& filters, std::string_view source) {
+Imported import_salesforce(const std::vector<Record>& relays, const std::vector<Record>& filters,
+                           std::string_view source) {
   Imported out;
   std::vector<std::string>& warnings = out.warnings;
   check_columns(relays, relay_fields, "EmailRelay", warnings, relay_fields_not_modelled);
@@ -229,7 +238,8 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
     for (int n = 2; names.contains(name); ++n) name = *host + "#" + std::to_string(n);
     names.insert(name);
     if (const auto id = field(record, "Id")) name_by_id[*id] = name;
-    if (const auto id = field(record, "Id"); id && id->size() == 18) name_by_id[id->substr(0, 15)] = name;  // 15- or 18-character ids
+    if (const auto id = field(record, "Id"); id && id->size() == 18)
+      name_by_id[id->substr(0, 15)] = name;  // 15- or 18-character ids
     relay["name"] = name;
     relay["host"] = *host;
     relay["port"] = port;
@@ -256,7 +266,11 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
     if (const auto number = field(record, "PriorityNumber")) highest = std::max(highest, integer(*number).value_or(0));
   }
   for (const Record& record : filters) {
-    Filter filter{record.where, "", patterns(field(record, "FromDomain")), patterns(field(record, "ToDomain")), 0,
+    Filter filter{record.where,
+                  "",
+                  patterns(field(record, "FromDomain")),
+                  patterns(field(record, "ToDomain")),
+                  0,
                   truthy(field(record, "IsActive").value_or("true"))};
     const std::optional<std::string> relay_id = field(record, "EmailRelayId");
     if (relay_id && name_by_id.contains(*relay_id)) {
@@ -266,11 +280,14 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
       warnings.push_back("EmailDomainFilter " + record.where + ": EmailRelayId " + relay_id.value_or("(none)") +
                          " names no exported relay: the only relay, " + filter.relay + ", assumed");
     } else {
-      warnings.push_back("EmailDomainFilter " + record.where + ": EmailRelayId " + relay_id.value_or("(none)") + " names no exported relay: left out");
+      warnings.push_back("EmailDomainFilter " + record.where + ": EmailRelayId " + relay_id.value_or("(none)") +
+                         " names no exported relay: left out");
       continue;
     }
-    const std::optional<long long> priority = field(record, "PriorityNumber") ? integer(*field(record, "PriorityNumber")) : std::nullopt;
-    if (!priority) warnings.push_back("EmailDomainFilter " + record.where + ": no PriorityNumber: evaluated after the others");
+    const std::optional<long long> priority =
+        field(record, "PriorityNumber") ? integer(*field(record, "PriorityNumber")) : std::nullopt;
+    if (!priority)
+      warnings.push_back("EmailDomainFilter " + record.where + ": no PriorityNumber: evaluated after the others");
     filter.priority = priority ? *priority : ++highest;
     list.push_back(std::move(filter));
   }
@@ -291,8 +308,11 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
   };
   nlohmann::ordered_json filter_list = nlohmann::ordered_json::array();
   for (const Filter& filter : list) {
-    filter_list.push_back({{"sender", joined(filter.senders)}, {"recipient", joined(filter.recipients)}, {"relay", filter.relay},
-                           {"priority", filter.priority}, {"active", filter.active}});
+    filter_list.push_back({{"sender", joined(filter.senders)},
+                           {"recipient", joined(filter.recipients)},
+                           {"relay", filter.relay},
+                           {"priority", filter.priority},
+                           {"active", filter.active}});
   }
 
   // A probe per active filter, from a domain its sender patterns match to one its recipient
@@ -304,11 +324,13 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
     if (!filter.active) continue;
     probe += 1;
     const std::string sender = probe_domain(filter.senders.front(), "sender.example");
-    const std::string recipient = "probe" + std::to_string(probe) + "@" + probe_domain(filter.recipients.front(), "recipient.example");
+    const std::string recipient =
+        "probe" + std::to_string(probe) + "@" + probe_domain(filter.recipients.front(), "recipient.example");
     std::string via = "Salesforce";
     for (const Filter& first : list) {
       const std::string domain = recipient.substr(recipient.find('@') + 1);
-      if (first.active && checks::filter_patterns_match(first.senders, sender) && checks::filter_patterns_match(first.recipients, domain)) {
+      if (first.active && checks::filter_patterns_match(first.senders, sender) &&
+          checks::filter_patterns_match(first.recipients, domain)) {
         via = first.relay;
         break;
       }
@@ -318,7 +340,8 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
                        {"from", "probe@" + sender},
                        {"to", {recipient}},
                        {"subject", "probe for the filter of priority " + std::to_string(filter.priority)}});
-    expect.push_back({{"name", recipient + " from " + sender + ": via " + via + " (the filter of priority " + std::to_string(filter.priority) +
+    expect.push_back({{"name", recipient + " from " + sender + ": via " + via + " (the filter of priority " +
+                                   std::to_string(filter.priority) +
                                    (via == filter.relay ? ")" : ", which an earlier filter overrides)")},
                       {"to", recipient},
                       {"via", via}});
@@ -326,10 +349,13 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
 
   nlohmann::ordered_json& scenario = out.scenario;
   scenario["name"] = "Imported Salesforce email relay setup";
-  scenario["description"] = "The org's Email Relay records and Email Domain Filters, imported from " + std::string(source) +
+  scenario["description"] = "The org's Email Relay records and Email Domain Filters, imported from " +
+                            std::string(source) +
                             ", with one probe email per active filter: each must go the way the filters send it.";
-  scenario["//"] = "Written by relaysim import salesforce. The relays' hosts are not in this world yet: add them (hosts, dns, a relay node) "
-                   "to follow the mail past the hand-over.";
+  scenario["//"] =
+      "Written by relaysim import salesforce. The relays' hosts are not in this world yet: add them (hosts, dns, a "
+      "relay node) "
+      "to follow the mail past the hand-over.";
   scenario["seed"] = 1;
   scenario["start"] = "2026-03-02T09:00:00Z";
   scenario["until"] = "+" + std::to_string(probe + 10) + "m";
@@ -341,7 +367,11 @@ Imported import_salesforce(const std::vector<Record>& relays, const std::vector<
                         {{"host", "sfdc-mta"},
                          {"type", "salesforce"},
                          {"tls", {{"trust", {"public-ca"}}}},
-                         {"org", {{"name", "Imported org"}, {"relays", relay_list}, {"filters", filter_list}, {"sending_ranges", {"13.108.0.0/14"}}}},
+                         {"org",
+                          {{"name", "Imported org"},
+                           {"relays", relay_list},
+                           {"filters", filter_list},
+                           {"sending_ranges", {"13.108.0.0/14"}}}},
                          {"traffic", traffic}}}};
   scenario["expect"] = expect;
   return out;

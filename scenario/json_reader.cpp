@@ -15,7 +15,8 @@ namespace {
 
 std::string member_path(const std::string& parent, std::string_view key) {
   bool plain = !key.empty() && !(key.front() >= '0' && key.front() <= '9');
-  for (char c : key) plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+  for (char c : key)
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
   if (plain) return parent + "." + std::string(key);
   return parent + "[" + nlohmann::json(std::string(key)).dump() + "]";
 }
@@ -145,7 +146,8 @@ nlohmann::json read_json_file(const std::string& path, std::string_view what) {
   std::ostringstream text;
   text << stream.rdbuf();
   const std::string content = text.str();
-  if (content.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError("$", std::string(what), path + " is empty");
+  if (content.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw InputError("$", std::string(what), path + " is empty");
   return parse_json_text(content, path);
 }
 
@@ -154,7 +156,9 @@ bool JsonValue::is_object() const { return value_->is_object(); }
 bool JsonValue::is_array() const { return value_->is_array(); }
 bool JsonValue::is_string() const { return value_->is_string(); }
 
-void JsonValue::fail(std::string expected) const { throw InputError(path_, std::move(expected), describe_json(*value_)); }
+void JsonValue::fail(std::string expected) const {
+  throw InputError(path_, std::move(expected), describe_json(*value_));
+}
 
 void JsonValue::allow_keys(std::initializer_list<std::string_view> keys) const {
   if (!value_->is_object()) fail("an object");
@@ -170,9 +174,7 @@ void JsonValue::allow_keys(std::initializer_list<std::string_view> keys) const {
   }
 }
 
-bool JsonValue::has(std::string_view key) const {
-  return value_->is_object() && value_->contains(std::string(key));
-}
+bool JsonValue::has(std::string_view key) const { return value_->is_object() && value_->contains(std::string(key)); }
 
 JsonValue JsonValue::at(std::string_view key) const {
   if (!value_->is_object()) fail("an object");
@@ -273,7 +275,8 @@ std::uint16_t JsonValue::port() const { return static_cast<std::uint16_t>(intege
 
 std::size_t JsonValue::choice(std::initializer_list<std::string_view> choices) const {
   std::string list;
-  for (std::string_view choice_text : choices) list += (list.empty() ? "" : ", ") + std::string("\"") + std::string(choice_text) + "\"";
+  for (std::string_view choice_text : choices)
+    list += (list.empty() ? "" : ", ") + std::string("\"") + std::string(choice_text) + "\"";
   if (value_->is_string()) {
     const std::string text = value_->get<std::string>();
     std::size_t index = 0;
@@ -289,7 +292,8 @@ smtp::Mailbox read_mailbox(const JsonValue& value) {
   const std::string text = value.string();
   const auto parsed = smtp::parse_path("<" + text + ">", false, true);  // internationalized too (RFC 6531)
   const auto* path = std::get_if<smtp::ParsedPath>(&parsed);
-  if (path == nullptr || !path->mailbox || path->mailbox->domain.empty()) value.fail("an address such as \"ann@example.com\"");
+  if (path == nullptr || !path->mailbox || path->mailbox->domain.empty())
+    value.fail("an address such as \"ann@example.com\"");
   return *path->mailbox;
 }
 

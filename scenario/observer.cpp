@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
-#include "sender/events.hpp"
 #include "endpoint/events.hpp"
 #include "fake_mx/events.hpp"
 #include "io/text.hpp"
 #include "relay/events.hpp"
+#include "sender/events.hpp"
 #include "sim/events.hpp"
 #include "smtp/syntax.hpp"
 
@@ -28,17 +28,20 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
       to.push_back(recipient.recipient.mailbox.to_string());
       dsn.push_back(recipient.recipient.dsn);
     }
-    stored.push_back({event.time, node, message.id.to_string(), message.sender ? message.sender->to_string() : std::string(), std::move(to),
-                      message.client_address, message.authenticated_user, smtp::header_value(message.content, "Subject"),
-                      bare_message_id(smtp::header_value(message.content, "Message-ID")), std::move(dsn), message.parameters.ret,
-                      !message.sender && message.content.find("Content-Type: text/rfc822-headers") != std::string::npos});
+    stored.push_back(
+        {event.time, node, message.id.to_string(), message.sender ? message.sender->to_string() : std::string(),
+         std::move(to), message.client_address, message.authenticated_user,
+         smtp::header_value(message.content, "Subject"),
+         bare_message_id(smtp::header_value(message.content, "Message-ID")), std::move(dsn), message.parameters.ret,
+         !message.sender && message.content.find("Content-Type: text/rfc822-headers") != std::string::npos});
     return;
   }
   if (const auto* e = event.as<relay::events::RecipientSettled>()) {
     const relay::RecipientOutcome& outcome = e->outcome;
-    outcomes.push_back({event.time, node, e->id.to_string(), std::string(e->rcpt), outcome.outcome, e->state, std::string(e->status),
-                        outcome.relay, outcome.relay_endpoint, outcome.tls, outcome.tls_verified, outcome.possible_duplicate, e->attempted,
-                        outcome.reason, outcome.stage, outcome.code});
+    outcomes.push_back({event.time, node, e->id.to_string(), std::string(e->rcpt), outcome.outcome, e->state,
+                        std::string(e->status), outcome.relay, outcome.relay_endpoint, outcome.tls,
+                        outcome.tls_verified, outcome.possible_duplicate, e->attempted, outcome.reason, outcome.stage,
+                        outcome.code});
     return;
   }
   if (const auto* e = event.as<relay::events::RetryPlanned>()) {
@@ -53,7 +56,8 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     // Positions in the message, as it was stored (a notice's one recipient is its own).
     std::vector<std::string> rcpts;
     const std::string id = e->id.to_string();
-    const auto message = std::find_if(stored.rbegin(), stored.rend(), [&](const StoredAtRelay& s) { return s.node == node && s.id == id; });
+    const auto message = std::find_if(stored.rbegin(), stored.rend(),
+                                      [&](const StoredAtRelay& s) { return s.node == node && s.id == id; });
     for (const std::size_t index : e->recipients) {
       if (message != stored.rend() && index < message->to.size()) rcpts.push_back(message->to[index]);
     }
@@ -69,8 +73,8 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     return;
   }
   if (const auto* e = event.as<sender::events::SenderResult>()) {
-    sender_results.push_back({event.time, node, static_cast<std::int64_t>(e->message), std::string(e->rcpt), e->outcome, std::string(e->reply),
-                              std::string(e->queue_id)});
+    sender_results.push_back({event.time, node, static_cast<std::int64_t>(e->message), std::string(e->rcpt), e->outcome,
+                              std::string(e->reply), std::string(e->queue_id)});
     return;
   }
   if (const auto* e = event.as<relay::events::Routed>()) {
@@ -84,8 +88,8 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     return;
   }
   if (const auto* e = event.as<relay::events::HopFailed>()) {
-    hop_failures.push_back({event.time, node, e->id ? e->id->to_string() : std::string(), std::string(e->hop), e->stage, std::string(e->status), std::string(e->reason),
-                            e->next_hop});
+    hop_failures.push_back({event.time, node, e->id ? e->id->to_string() : std::string(), std::string(e->hop), e->stage,
+                            std::string(e->status), std::string(e->reason), e->next_hop});
     return;
   }
   if (const auto* e = event.as<relay::events::Connecting>()) {
@@ -93,11 +97,13 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
     return;
   }
   if (const auto* e = event.as<fake_mx::events::LateBounceScheduled>()) {
-    for (const smtp::Recipient& recipient : e->recipients) late_bounces[node].insert(to_lower(recipient.mailbox.to_string()));
+    for (const smtp::Recipient& recipient : e->recipients)
+      late_bounces[node].insert(to_lower(recipient.mailbox.to_string()));
     return;
   }
   if (const auto* e = event.as<fake_mx::events::LateBounceSkipped>()) {
-    for (const smtp::Recipient& recipient : e->recipients) late_bounces[node].insert(to_lower(recipient.mailbox.to_string()));
+    for (const smtp::Recipient& recipient : e->recipients)
+      late_bounces[node].insert(to_lower(recipient.mailbox.to_string()));
     return;
   }
   if (const auto* e = event.as<sim::events::ProcessCrashed>()) {

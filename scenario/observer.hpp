@@ -29,8 +29,8 @@ class RunObserver final : public sim::TraceSink {
     std::vector<std::string> to;
     std::string client;  // empty: the relay's own notification
     std::string sasl;
-    std::string subject;     // the message's Subject
-    std::string message_id;  // its Message-ID, without the angle brackets
+    std::string subject;                           // the message's Subject
+    std::string message_id;                        // its Message-ID, without the angle brackets
     std::vector<smtp::RecipientParameters> dsn{};  // each recipient's NOTIFY, beside `to`
     std::string ret{};                             // RET: "FULL", "HDRS" or empty
     bool returns_headers_only = false;             // a notice: it returns the message's headers, not its body
@@ -67,7 +67,7 @@ class RunObserver final : public sim::TraceSink {
     std::string id;
     std::string dsn;
     smtp::DsnAction action = smtp::DsnAction::failed;
-    std::string to;                  // the notice's recipient
+    std::string to;                    // the notice's recipient
     std::vector<std::string> about{};  // the recipients it reports on
   };
   struct RelayRecorded {  // relay::events::OutcomesRecorded
@@ -94,15 +94,15 @@ class RunObserver final : public sim::TraceSink {
     Instant at;
     std::string node;
     std::string id;
-    std::string domain;   // routed: the destination; connecting: empty
-    int preference = -1;  // connecting: the hop's MX preference
+    std::string domain;         // routed: the destination; connecting: empty
+    int preference = -1;        // connecting: the hop's MX preference
     bool static_route = false;  // routed: by transport_maps or relayhost, not the domain's MX records
   };
   struct HopFailure {  // relay::events::HopFailed: a session with one server failed as a whole
     Instant at;
     std::string node;
     std::string id;
-    std::string hop;     // "mx.example.com[192.0.2.1]:25"
+    std::string hop;  // "mx.example.com[192.0.2.1]:25"
     smtp::Stage stage = smtp::Stage::connect;
     std::string status;
     std::string reason;
@@ -138,7 +138,7 @@ class RunObserver final : public sim::TraceSink {
   std::vector<DialogueLine> dialogue;  // empty unless the world traces it (World::trace_smtp_dialogue)
   std::map<std::string, std::set<std::string>> late_bounces;  // fake MX node -> recipients it accepted to bounce later
   std::vector<Mark> marks;
-  std::map<std::string, std::vector<Instant>> crashes;  // by node
+  std::map<std::string, std::vector<Instant>> crashes;     // by node
   std::map<std::string, std::set<std::string>> recovered;  // relay node -> queue ids read back after a start
 };
 

@@ -30,9 +30,11 @@ std::string read_named_file(const JsonValue& value, const std::string& directory
   return text.str();
 }
 
-std::string read_pem(const JsonValue& value, const std::string& directory, std::string_view marker, std::string_view what) {
+std::string read_pem(const JsonValue& value, const std::string& directory, std::string_view marker,
+                     std::string_view what) {
   std::string text = read_named_file(value, directory, what);
-  if (text.find(marker) == std::string::npos) value.fail(std::string(what) + " (no \"" + std::string(marker) + "\" in the file)");
+  if (text.find(marker) == std::string::npos)
+    value.fail(std::string(what) + " (no \"" + std::string(marker) + "\" in the file)");
   return text;
 }
 
@@ -78,7 +80,8 @@ std::optional<io::Endpoint> parse_endpoint(std::string_view text) {
   const std::string_view port = text.substr(colon + 1);
   if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
   const auto address = io::Address::parse(host);
-  if (!address || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  if (!address || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
   const int number = std::stoi(std::string(port));
   if (number > 65535) return std::nullopt;
   return io::Endpoint{*address, static_cast<std::uint16_t>(number)};
@@ -111,7 +114,8 @@ DnsSetup read_dns_setup(const JsonValue& value) {
   if (auto server = value.find("nameserver")) {
     const std::string text = server->string();
     const auto endpoint = parse_endpoint(text.find(':') == std::string::npos ? text + ":53" : text);
-    if (!endpoint || !endpoint->address.is_v4()) server->fail("an IPv4 address, optionally with a port: \"127.0.0.1:5353\"");
+    if (!endpoint || !endpoint->address.is_v4())
+      server->fail("an IPv4 address, optionally with a port: \"127.0.0.1:5353\"");
     dns.nameserver = *endpoint;
   }
   if (auto timeout = value.find("timeout")) {
@@ -143,7 +147,8 @@ std::string read_data_directory(const JsonValue& root, const std::string& direct
   };
   std::error_code error;
   std::filesystem::path existing = path.empty() ? "." : path;
-  while (!std::filesystem::exists(existing, error) && existing.has_parent_path() && existing != existing.parent_path()) {
+  while (!std::filesystem::exists(existing, error) && existing.has_parent_path() &&
+         existing != existing.parent_path()) {
     existing = existing.parent_path();
   }
   if (!std::filesystem::is_directory(existing, error)) refuse(existing.string() + ", which is not a directory");
@@ -167,9 +172,11 @@ RelayDaemonConfig load_relay_daemon_config(const std::string& path) {
   config.data_directory = read_data_directory(root, directory);
   if (auto tls = root.find("tls")) config.tls = read_tls_files(*tls, directory, true, true);
   bool needs_certificate = false;
-  for (const relay::ListenerConfig& listener : config.relay.listeners) needs_certificate = needs_certificate || listener.implicit_tls;
+  for (const relay::ListenerConfig& listener : config.relay.listeners)
+    needs_certificate = needs_certificate || listener.implicit_tls;
   if (needs_certificate && config.tls.certificate_pem.empty()) {
-    (root.find("tls") ? root.at("tls") : root).fail("\"tls\": {\"cert_file\", \"key_file\"}: a listener uses implicit TLS");
+    (root.find("tls") ? root.at("tls") : root)
+        .fail("\"tls\": {\"cert_file\", \"key_file\"}: a listener uses implicit TLS");
   }
   if (auto dns = root.find("dns")) config.dns = read_dns_setup(*dns);
   return config;
@@ -186,10 +193,12 @@ MxServerConfig load_mx_server_config(const std::string& path, Instant origin) {
     config.behaviour = read_fake_mx_behaviour(*behaviour, origin);
     config.behaviour_json = behaviour->raw().dump();
   }
-  config.listen = root.find("listen") ? read_endpoint(root.at("listen")) : io::Endpoint{io::Address::any_v4(), config.behaviour.port};
+  config.listen = root.find("listen") ? read_endpoint(root.at("listen"))
+                                      : io::Endpoint{io::Address::any_v4(), config.behaviour.port};
   config.behaviour.port = config.listen.port;
   if (auto http = root.find("http")) config.http = read_endpoint(*http);
-  if (auto max = root.find("max_messages")) config.max_messages = static_cast<std::size_t>(max->integer(0, 100'000'000));
+  if (auto max = root.find("max_messages"))
+    config.max_messages = static_cast<std::size_t>(max->integer(0, 100'000'000));
   config.data_directory = read_data_directory(root, directory);
   if (auto tls = root.find("tls")) config.tls = read_tls_files(*tls, directory, true, false);
   if (config.behaviour.starttls && config.tls.certificate_pem.empty()) {
@@ -213,7 +222,8 @@ OrgClientConfig load_org_client_config(const std::string& path) {
   for (std::size_t i = 0; i < config.org.relays.size(); ++i) {
     if (salesforce::verifies(config.org.relays[i].tls) && config.tls.trust_pem.empty() && !config.tls.system_trust) {
       root.at("org").at("relays").items()[i].at("tls").fail(
-          "a setting without Verify, or \"tls\": {\"trust_file\"} or {\"system_trust\": true} naming the authorities Salesforce trusts");
+          "a setting without Verify, or \"tls\": {\"trust_file\"} or {\"system_trust\": true} naming the authorities "
+          "Salesforce trusts");
     }
   }
   if (auto dns = root.find("dns")) config.dns = read_dns_setup(*dns);

@@ -24,8 +24,8 @@ namespace relaysim::scenario {
 struct TlsFiles {
   std::string certificate_pem;  // the certificate, then any intermediates ("fullchain.pem")
   std::string key_pem;
-  std::string trust_pem;        // trust anchors: a CA bundle
-  bool system_trust = false;    // the operating system's CA store
+  std::string trust_pem;      // trust anchors: a CA bundle
+  bool system_trust = false;  // the operating system's CA store
   tls::Version minimum = tls::Version::tls1_2;
   tls::Version maximum = tls::Version::tls1_3;
 };
@@ -50,7 +50,7 @@ struct MxServerConfig {
   fake_mx::Behaviour behaviour;
   std::string behaviour_json = "{}";  // the "behaviour" object as written, for the API to show
   io::Endpoint listen{io::Address::any_v4(), 25};
-  std::optional<io::Endpoint> http;  // the JSON HTTP API; none when unset
+  std::optional<io::Endpoint> http;   // the JSON HTTP API; none when unset
   std::size_t max_messages = 10'000;  // kept in the mail store, oldest dropped first; 0: no limit
   std::string data_directory;
   TlsFiles tls;

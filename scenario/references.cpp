@@ -25,7 +25,8 @@ std::vector<const PlannedMessage*> planned_to(const std::string& to, const Loade
   std::vector<const PlannedMessage*> out;
   const std::string wanted = lower(to);
   for (const PlannedMessage& message : loaded.planned) {
-    if (std::any_of(message.to.begin(), message.to.end(), [&](const std::string& address) { return lower(address) == wanted; })) {
+    if (std::any_of(message.to.begin(), message.to.end(),
+                    [&](const std::string& address) { return lower(address) == wanted; })) {
       out.push_back(&message);
     }
   }
@@ -46,7 +47,8 @@ class Checker {
     if (expect.via) {
       const std::vector<std::string> names = via_names(loaded_);
       if (std::find(names.begin(), names.end(), *expect.via) == names.end()) {
-        mistake(item.at("via"), "a relay record's name, a relay node's name or \"Salesforce\" (this world has " + joined(names) + ")",
+        mistake(item.at("via"),
+                "a relay record's name, a relay node's name or \"Salesforce\" (this world has " + joined(names) + ")",
                 "\"" + *expect.via + "\"");
       }
     }
@@ -69,26 +71,31 @@ class Checker {
       for (const char* list : {"traffic", "messages"}) {
         if (auto items = node.find(list)) {
           for (const JsonValue& item : items->items()) {
-            if (auto at = item.find("at"); at && at->instant(loaded_.start) > loaded_.until) warn(*at, "this send starts after the run ends (\"until\")");
+            if (auto at = item.find("at"); at && at->instant(loaded_.start) > loaded_.until)
+              warn(*at, "this send starts after the run ends (\"until\")");
           }
         }
       }
     }
     if (auto faults = root.find("faults")) {
       for (const JsonValue& fault : faults->items()) {
-        if (auto from = fault.find("from"); from && from->instant(loaded_.start) >= loaded_.until) warn(*from, "this fault starts after the run ends (\"until\")");
+        if (auto from = fault.find("from"); from && from->instant(loaded_.start) >= loaded_.until)
+          warn(*from, "this fault starts after the run ends (\"until\")");
       }
     }
   }
 
  private:
   // Each selector alone must pick a planned message to the recipient.
-  void selectors(const MessageSelector& select, const std::vector<const PlannedMessage*>& messages, const JsonValue& item) {
-    const bool subjects_known = std::all_of(messages.begin(), messages.end(), [](const PlannedMessage* m) { return m->subject.has_value(); });
+  void selectors(const MessageSelector& select, const std::vector<const PlannedMessage*>& messages,
+                 const JsonValue& item) {
+    const bool subjects_known =
+        std::all_of(messages.begin(), messages.end(), [](const PlannedMessage* m) { return m->subject.has_value(); });
     std::vector<std::string> subjects;
     std::vector<std::string> sends;
     for (const PlannedMessage* message : messages) {
-      if (message->subject && std::find(subjects.begin(), subjects.end(), *message->subject) == subjects.end()) subjects.push_back(*message->subject);
+      if (message->subject && std::find(subjects.begin(), subjects.end(), *message->subject) == subjects.end())
+        subjects.push_back(*message->subject);
       if (!message->send.empty()) sends.push_back(message->send);
     }
     const auto any = [&](const auto& matches) { return std::any_of(messages.begin(), messages.end(), matches); };
@@ -100,14 +107,18 @@ class Checker {
     }
     if (!subjects_known) return;
     if (select.subject && !any([&](const PlannedMessage* m) { return m->subject->starts_with(*select.subject); })) {
-      mistake(item.at("subject"), "the start of the subject of a send to this recipient (" + some_of(subjects) + ")", "\"" + *select.subject + "\"");
+      mistake(item.at("subject"), "the start of the subject of a send to this recipient (" + some_of(subjects) + ")",
+              "\"" + *select.subject + "\"");
     }
     if (select.subject_is && !any([&](const PlannedMessage* m) { return *m->subject == *select.subject_is; })) {
-      mistake(item.at("subject_is"), "the subject of a send to this recipient (" + some_of(subjects) + ")", "\"" + *select.subject_is + "\"");
+      mistake(item.at("subject_is"), "the subject of a send to this recipient (" + some_of(subjects) + ")",
+              "\"" + *select.subject_is + "\"");
     }
   }
 
-  void mistake(const JsonValue& at, const std::string& expected, const std::string& found) { mistakes_.add(InputError(at.path(), expected, found)); }
+  void mistake(const JsonValue& at, const std::string& expected, const std::string& found) {
+    mistakes_.add(InputError(at.path(), expected, found));
+  }
   void warn(const JsonValue& at, const std::string& message) { loaded_.warnings.push_back({at.path(), message}); }
 
   LoadedWorld& loaded_;
@@ -132,7 +143,8 @@ void check_references(const JsonValue& root, LoadedWorld& loaded, Mistakes& mist
   if (!list) return;
   const std::vector<JsonValue> items = list->items();
   for (const Expectation& expect : loaded.expectations) {
-    const auto item = std::find_if(items.begin(), items.end(), [&](const JsonValue& value) { return value.path() == expect.path; });
+    const auto item =
+        std::find_if(items.begin(), items.end(), [&](const JsonValue& value) { return value.path() == expect.path; });
     if (item == items.end()) continue;
     if (expect.kind == Expectation::Kind::recipient) checker.recipient(expect, *item);
     if (expect.kind == Expectation::Kind::log) checker.log(expect, *item);

@@ -10,8 +10,8 @@ namespace {
 
 bool valid_domain_pattern(const std::string& pattern) {
   const std::string_view rest = std::string_view(pattern).substr(pattern.starts_with("*.") ? 2 : 0);
-  return pattern == "*" ||
-         (!rest.empty() && rest.find('*') == std::string_view::npos && rest.find_first_of(" @,") == std::string_view::npos);
+  return pattern == "*" || (!rest.empty() && rest.find('*') == std::string_view::npos &&
+                            rest.find_first_of(" @,") == std::string_view::npos);
 }
 
 std::string domain_patterns_one(const JsonValue& value);
@@ -30,7 +30,8 @@ Duration positive_duration(const JsonValue& value) {
 
 Duration positive_duration(const JsonValue& value, Duration maximum) {
   const Duration duration = value.duration();
-  if (duration.count() <= 0 || duration > maximum) value.fail("a duration longer than zero and at most " + format_duration(maximum));
+  if (duration.count() <= 0 || duration > maximum)
+    value.fail("a duration longer than zero and at most " + format_duration(maximum));
   return duration;
 }
 
@@ -67,7 +68,8 @@ relay::Transport parse_nexthop(const JsonValue& value) {
   if (!rest.empty()) {
     const std::string digits = rest.substr(1);
     if (!rest.starts_with(':') || digits.empty() || digits.size() > 5 ||
-        digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) < 1 || std::stoi(digits) > 65535) {
+        digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) < 1 ||
+        std::stoi(digits) > 65535) {
       bad();
     }
     transport.port = static_cast<std::uint16_t>(std::stoi(digits));
@@ -91,7 +93,8 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
     config.delay_warning_time = item->duration();
     if (config.delay_warning_time.count() < 0) item->fail("a duration, or 0 for no delay notices");
   }
-  if (auto item = value.find("retry_jitter_percent")) config.retry_jitter_percent = static_cast<int>(item->integer(0, 50));
+  if (auto item = value.find("retry_jitter_percent"))
+    config.retry_jitter_percent = static_cast<int>(item->integer(0, 50));
   if (auto item = value.find("qmgr_message_active_limit")) {
     config.qmgr_message_active_limit = static_cast<int>(item->integer(1, 10'000'000));
   }
@@ -101,20 +104,27 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
   if (auto item = value.find("default_destination_recipient_limit")) {
     config.default_destination_recipient_limit = static_cast<int>(item->integer(1, 100'000));
   }
-  if (auto item = value.find("smtp_mx_address_limit")) config.smtp_mx_address_limit = static_cast<int>(item->integer(1, 100));
-  if (auto item = value.find("smtp_mx_session_limit")) config.smtp_mx_session_limit = static_cast<int>(item->integer(1, 100));
-  if (auto item = value.find("smtp_connection_reuse_time_limit")) config.smtp_connection_reuse_time_limit = positive_duration(*item, year);
-  if (auto item = value.find("smtp_connection_cache_on_demand")) config.smtp_connection_cache_on_demand = item->boolean();
-  if (auto item = value.find("smtp_connection_cache_time_limit")) config.smtp_connection_cache_time_limit = positive_duration(*item, year);
+  if (auto item = value.find("smtp_mx_address_limit"))
+    config.smtp_mx_address_limit = static_cast<int>(item->integer(1, 100));
+  if (auto item = value.find("smtp_mx_session_limit"))
+    config.smtp_mx_session_limit = static_cast<int>(item->integer(1, 100));
+  if (auto item = value.find("smtp_connection_reuse_time_limit"))
+    config.smtp_connection_reuse_time_limit = positive_duration(*item, year);
+  if (auto item = value.find("smtp_connection_cache_on_demand"))
+    config.smtp_connection_cache_on_demand = item->boolean();
+  if (auto item = value.find("smtp_connection_cache_time_limit"))
+    config.smtp_connection_cache_time_limit = positive_duration(*item, year);
   if (auto item = value.find("smtp_connection_reuse_count_limit")) {
     config.smtp_connection_reuse_count_limit = static_cast<int>(item->integer(1, 1'000'000));
   }
-  if (auto item = value.find("smtp_connect_timeout")) config.smtp_connect_timeout = positive_duration(*item, std::chrono::hours(1));
+  if (auto item = value.find("smtp_connect_timeout"))
+    config.smtp_connect_timeout = positive_duration(*item, std::chrono::hours(1));
   if (auto item = value.find("smtp_port")) config.smtp_port = item->port();
   if (auto item = value.find("smtp_tls_security_level")) config.smtp_tls_security_level = tls_level(*item);
   if (auto item = value.find("smtp_tls_policy_maps")) {
     for (const auto& [domain, level] : item->members()) {
-      if (!valid_domain_pattern(domain)) level.fail("a member named by a domain pattern: \"*\", \"example.com\" or \"*.example.com\"");
+      if (!valid_domain_pattern(domain))
+        level.fail("a member named by a domain pattern: \"*\", \"example.com\" or \"*.example.com\"");
       config.smtp_tls_policy_maps.push_back({domain, tls_level(level)});
     }
   }
@@ -134,7 +144,8 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
       credentials.user = entry.at("user").string();
       credentials.password = entry.at("password").string();
       if (credentials.user.empty()) entry.at("user").fail("a user name");
-      if (auto mechanism = entry.find("mechanism")) credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
+      if (auto mechanism = entry.find("mechanism"))
+        credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
       config.smtp_sasl_password_maps[to_lower(nexthop)] = credentials;
     }
   }
@@ -151,29 +162,71 @@ mailauth::DkimSigning read_dkim_signing(const JsonValue& value) {
   value.allow_keys({"domain", "selector", "key"});
   mailauth::DkimSigning signing;
   signing.domain = to_lower(value.at("domain").string());
-  if (signing.domain.empty() || signing.domain.find_first_of(" @*") != std::string::npos) value.at("domain").fail("a domain, such as \"acme.example\"");
+  if (signing.domain.empty() || signing.domain.find_first_of(" @*") != std::string::npos)
+    value.at("domain").fail("a domain, such as \"acme.example\"");
   signing.selector = value.at("selector").string();
-  if (signing.selector.empty() || signing.selector.find_first_of(" ;=") != std::string::npos) value.at("selector").fail("a selector, such as \"s2026\"");
+  if (signing.selector.empty() || signing.selector.find_first_of(" ;=") != std::string::npos)
+    value.at("selector").fail("a selector, such as \"s2026\"");
   signing.key_name = value.at("key").string();
   return signing;
 }
 
 relay::RelayConfig read_relay_config(const JsonValue& value) {
-  value.allow_keys({"myhostname", "listeners", "mynetworks", "users", "auth_mechanisms", "smtpd_tls_auth_only", "smtputf8_enable",
-                    "sender_domains", "recipient_domains", "message_size_limit", "smtpd_recipient_limit",
-                    "smtpd_hard_error_limit", "smtpd_junk_command_limit", "smtpd_timeout", "smtpd_per_record_deadline",
-                    "smtpd_trusted_connection_reserve", "stress_smtpd_timeout", "stress_smtpd_hard_error_limit",
-                    "stress_smtpd_junk_command_limit", "smtpd_auth_failure_limit", "hopcount_limit", "queue_directory", "queue_journal",
-                    "smtpd_client_connection_count_limit", "smtpd_client_event_limit_exceptions", "smtpd_connection_limit",
+  value.allow_keys({"myhostname",
+                    "listeners",
+                    "mynetworks",
+                    "users",
+                    "auth_mechanisms",
+                    "smtpd_tls_auth_only",
+                    "smtputf8_enable",
+                    "sender_domains",
+                    "recipient_domains",
+                    "message_size_limit",
+                    "smtpd_recipient_limit",
+                    "smtpd_hard_error_limit",
+                    "smtpd_junk_command_limit",
+                    "smtpd_timeout",
+                    "smtpd_per_record_deadline",
+                    "smtpd_trusted_connection_reserve",
+                    "stress_smtpd_timeout",
+                    "stress_smtpd_hard_error_limit",
+                    "stress_smtpd_junk_command_limit",
+                    "smtpd_auth_failure_limit",
+                    "hopcount_limit",
+                    "queue_directory",
+                    "queue_journal",
+                    "smtpd_client_connection_count_limit",
+                    "smtpd_client_event_limit_exceptions",
+                    "smtpd_connection_limit",
                     "smtpd_client_connection_rate_limit",
-                    "smtpd_client_message_rate_limit", "anvil_rate_time_unit", "smtpd_session_time_limit",
-                    "smtpd_soft_error_limit", "smtpd_error_sleep_time", "minimal_backoff_time", "maximal_backoff_time",
-                    "maximal_queue_lifetime", "bounce_queue_lifetime", "delay_warning_time", "retry_jitter_percent",
-                    "qmgr_message_active_limit", "default_destination_concurrency_limit", "default_destination_recipient_limit",
-                    "smtp_mx_address_limit", "smtp_mx_session_limit", "smtp_connection_reuse_time_limit",
-                    "smtp_connection_reuse_count_limit", "smtp_connection_cache_on_demand", "smtp_connection_cache_time_limit",
-                    "smtp_connect_timeout", "smtp_port", "smtp_tls_security_level",
-                    "smtp_tls_policy_maps", "transport_maps", "relayhost", "smtp_sasl_password_maps", "dkim_signing"});
+                    "smtpd_client_message_rate_limit",
+                    "anvil_rate_time_unit",
+                    "smtpd_session_time_limit",
+                    "smtpd_soft_error_limit",
+                    "smtpd_error_sleep_time",
+                    "minimal_backoff_time",
+                    "maximal_backoff_time",
+                    "maximal_queue_lifetime",
+                    "bounce_queue_lifetime",
+                    "delay_warning_time",
+                    "retry_jitter_percent",
+                    "qmgr_message_active_limit",
+                    "default_destination_concurrency_limit",
+                    "default_destination_recipient_limit",
+                    "smtp_mx_address_limit",
+                    "smtp_mx_session_limit",
+                    "smtp_connection_reuse_time_limit",
+                    "smtp_connection_reuse_count_limit",
+                    "smtp_connection_cache_on_demand",
+                    "smtp_connection_cache_time_limit",
+                    "smtp_connect_timeout",
+                    "smtp_port",
+                    "smtp_tls_security_level",
+                    "smtp_tls_policy_maps",
+                    "transport_maps",
+                    "relayhost",
+                    "smtp_sasl_password_maps",
+                    "dkim_signing"});
   relay::RelayConfig config;
   if (auto name = value.find("myhostname")) config.myhostname = name->string();
   if (auto signing = value.find("dkim_signing")) {
@@ -193,7 +246,8 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
   }
   if (auto networks = value.find("smtpd_client_event_limit_exceptions")) {
     config.smtpd_client_event_limit_exceptions.emplace();
-    for (const JsonValue& network : networks->items()) config.smtpd_client_event_limit_exceptions->push_back(network.cidr());
+    for (const JsonValue& network : networks->items())
+      config.smtpd_client_event_limit_exceptions->push_back(network.cidr());
   }
   if (auto networks = value.find("mynetworks")) {
     for (const JsonValue& network : networks->items()) config.mynetworks.push_back(network.cidr());
@@ -217,12 +271,15 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
   if (auto utf8 = value.find("smtputf8_enable")) config.smtputf8_enable = utf8->boolean();
   if (auto senders = value.find("sender_domains")) config.sender_domains = domain_patterns(*senders);
   if (auto recipients = value.find("recipient_domains")) config.recipient_domains = domain_patterns(*recipients);
-  if (auto size = value.find("message_size_limit")) config.message_size_limit = static_cast<std::size_t>(size->integer(1, 1'000'000'000));
+  if (auto size = value.find("message_size_limit"))
+    config.message_size_limit = static_cast<std::size_t>(size->integer(1, 1'000'000'000));
   if (auto limit = value.find("smtpd_recipient_limit")) {
     config.smtpd_recipient_limit = static_cast<std::size_t>(limit->integer(smtp::recipients_minimum_buffer, 100'000));
   }
-  if (auto limit = value.find("smtpd_hard_error_limit")) config.smtpd_hard_error_limit = static_cast<int>(limit->integer(1, 1000));
-  if (auto limit = value.find("smtpd_soft_error_limit")) config.smtpd_soft_error_limit = static_cast<int>(limit->integer(0, 1000));
+  if (auto limit = value.find("smtpd_hard_error_limit"))
+    config.smtpd_hard_error_limit = static_cast<int>(limit->integer(1, 1000));
+  if (auto limit = value.find("smtpd_soft_error_limit"))
+    config.smtpd_soft_error_limit = static_cast<int>(limit->integer(0, 1000));
   if (auto sleep = value.find("smtpd_error_sleep_time")) {
     config.smtpd_error_sleep_time = sleep->duration();
     if (config.smtpd_error_sleep_time > std::chrono::minutes(5)) sleep->fail("at most 5m");
@@ -231,7 +288,8 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
     config.smtpd_junk_command_limit = static_cast<int>(limit->integer(1, 1'000'000'000));
   }
   if (auto timeout = value.find("smtpd_timeout")) config.smtpd_timeout = positive_duration(*timeout);
-  if (auto per_record = value.find("smtpd_per_record_deadline")) config.smtpd_per_record_deadline = per_record->boolean();
+  if (auto per_record = value.find("smtpd_per_record_deadline"))
+    config.smtpd_per_record_deadline = per_record->boolean();
   if (auto timeout = value.find("stress_smtpd_timeout")) config.stress_smtpd_timeout = positive_duration(*timeout);
   if (auto limit = value.find("stress_smtpd_hard_error_limit")) {
     config.stress_smtpd_hard_error_limit = static_cast<int>(limit->integer(1, 1000));
@@ -239,12 +297,14 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
   if (auto limit = value.find("stress_smtpd_junk_command_limit")) {
     config.stress_smtpd_junk_command_limit = static_cast<int>(limit->integer(1, 1'000'000'000));
   }
-  if (auto limit = value.find("smtpd_auth_failure_limit")) config.smtpd_auth_failure_limit = static_cast<int>(limit->integer(1, 100));
+  if (auto limit = value.find("smtpd_auth_failure_limit"))
+    config.smtpd_auth_failure_limit = static_cast<int>(limit->integer(1, 100));
   if (auto limit = value.find("hopcount_limit")) config.hopcount_limit = static_cast<int>(limit->integer(1, 1000));
   if (auto limit = value.find("smtpd_client_connection_count_limit")) {
     config.smtpd_client_connection_count_limit = static_cast<int>(limit->integer(1, 100'000));
   }
-  if (auto limit = value.find("smtpd_connection_limit")) config.smtpd_connection_limit = static_cast<int>(limit->integer(1, 100'000));
+  if (auto limit = value.find("smtpd_connection_limit"))
+    config.smtpd_connection_limit = static_cast<int>(limit->integer(1, 100'000));
   if (auto reserve = value.find("smtpd_trusted_connection_reserve")) {
     config.smtpd_trusted_connection_reserve = static_cast<int>(reserve->integer(0, 100'000));
     if (config.smtpd_trusted_connection_reserve >= config.smtpd_connection_limit) {

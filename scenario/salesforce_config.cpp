@@ -40,9 +40,11 @@ std::vector<std::string> read_patterns(const JsonValue& value) {
     for (const JsonValue& item : value.items()) texts.push_back(item.string());
   }
   for (const std::string& pattern : texts) {
-    const std::string_view rest = pattern.starts_with("*.") ? std::string_view(pattern).substr(2) : std::string_view(pattern);
+    const std::string_view rest =
+        pattern.starts_with("*.") ? std::string_view(pattern).substr(2) : std::string_view(pattern);
     const bool plain = !rest.empty() && rest.find_first_of("*@ ") == std::string_view::npos;
-    if (pattern != "*" && !plain) value.fail("domain patterns such as \"*\", \"acme.example\" or \"*.acme.example\", separated by commas");
+    if (pattern != "*" && !plain)
+      value.fail("domain patterns such as \"*\", \"acme.example\" or \"*.acme.example\", separated by commas");
   }
   return texts;
 }
@@ -75,7 +77,8 @@ salesforce::EmailRelay read_relay(const JsonValue& value) {
     smtp::Credentials credentials;
     credentials.user = auth->at("user").string();
     credentials.password = auth->at("password").string();
-    if (auto mechanism = auth->find("mechanism")) credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
+    if (auto mechanism = auth->find("mechanism"))
+      credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
     relay.auth = credentials;
   }
   return relay;
@@ -89,7 +92,8 @@ salesforce::Send read_send(const JsonValue& item, Instant origin) {
   if (auto name = item.find("from_name")) send.from_name = name->string();
   send.to = read_mailboxes(item.at("to"));
   if (auto subject = item.find("subject")) send.subject = subject->string();
-  if (send.subject.find_first_of("\r\n") != std::string::npos || send.from_name.find_first_of("\r\n\"") != std::string::npos) {
+  if (send.subject.find_first_of("\r\n") != std::string::npos ||
+      send.from_name.find_first_of("\r\n\"") != std::string::npos) {
     item.at(item.has("subject") ? "subject" : "from_name").fail("one line of text");
   }
   if (auto body = item.find("body")) send.body = body->string();
@@ -101,7 +105,8 @@ salesforce::Send read_send(const JsonValue& item, Instant origin) {
       if (auto name = entry.find("name")) attachment.name = name->string();
       if (auto type = entry.find("type")) attachment.type = type->string();
       if (auto size = entry.find("size")) attachment.bytes = static_cast<std::size_t>(size->integer(0, 25'000'000));
-      if (attachment.name.find_first_of("\r\n\"") != std::string::npos) entry.at("name").fail("a file name without quotes or line breaks");
+      if (attachment.name.find_first_of("\r\n\"") != std::string::npos)
+        entry.at("name").fail("a file name without quotes or line breaks");
       send.attachments.push_back(attachment);
     }
   }
@@ -109,7 +114,8 @@ salesforce::Send read_send(const JsonValue& item, Instant origin) {
     for (const auto& [name, value] : headers->members()) {
       const std::string text = value.string();
       const bool bad_name = name.empty() || name.find_first_of(": \r\n") != std::string::npos;
-      if (bad_name || text.find_first_of("\r\n") != std::string::npos) value.fail("a header name without ':' or spaces, and one line of text");
+      if (bad_name || text.find_first_of("\r\n") != std::string::npos)
+        value.fail("a header name without ':' or spaces, and one line of text");
       send.headers.emplace_back(name, text);
     }
   }
@@ -119,8 +125,8 @@ salesforce::Send read_send(const JsonValue& item, Instant origin) {
 }  // namespace
 
 salesforce::Org read_salesforce_org(const JsonValue& value) {
-  value.allow_keys({"name", "org_id", "edition", "environment", "access", "relays", "filters", "sending_ranges", "relay_categories",
-                    "daily_limits", "bounce_management", "retry", "helo", "dkim"});
+  value.allow_keys({"name", "org_id", "edition", "environment", "access", "relays", "filters", "sending_ranges",
+                    "relay_categories", "daily_limits", "bounce_management", "retry", "helo", "dkim"});
   salesforce::Org org;
   if (auto name = value.find("name")) org.name = name->string();
   if (auto dkim = value.find("dkim")) org.dkim = read_dkim_signing(*dkim);
@@ -131,11 +137,14 @@ salesforce::Org read_salesforce_org(const JsonValue& value) {
     org.edition = *named;
   }
   if (auto environment = value.find("environment")) {
-    org.environment = environment->choice({"production", "sandbox"}) == 0 ? salesforce::Environment::production : salesforce::Environment::sandbox;
+    org.environment = environment->choice({"production", "sandbox"}) == 0 ? salesforce::Environment::production
+                                                                          : salesforce::Environment::sandbox;
   }
   // New sandboxes start with "System email only".
-  org.access = org.environment == salesforce::Environment::sandbox ? salesforce::AccessLevel::system_email_only : salesforce::AccessLevel::all_email;
-  if (auto access = value.find("access")) org.access = static_cast<salesforce::AccessLevel>(access->choice({"no_access", "system_email_only", "all_email"}));
+  org.access = org.environment == salesforce::Environment::sandbox ? salesforce::AccessLevel::system_email_only
+                                                                   : salesforce::AccessLevel::all_email;
+  if (auto access = value.find("access"))
+    org.access = static_cast<salesforce::AccessLevel>(access->choice({"no_access", "system_email_only", "all_email"}));
   if (auto relays = value.find("relays")) {
     for (const JsonValue& item : relays->items()) org.relays.push_back(read_relay(item));
   }
@@ -148,8 +157,11 @@ salesforce::Org read_salesforce_org(const JsonValue& value) {
       if (auto sender = item.find("sender")) filter.sender_domains = read_patterns(*sender);
       if (auto recipient = item.find("recipient")) filter.recipient_domains = read_patterns(*recipient);
       if (auto active = item.find("active")) filter.active = active->boolean();
-      filter.priority = item.find("priority") ? static_cast<int>(item.at("priority").integer(0, 1'000'000)) : static_cast<int>(i);
-      filter.relay = item.find("relay") ? item.at("relay").string() : org.relays.empty() ? std::string() : org.relays.front().name;
+      filter.priority =
+          item.find("priority") ? static_cast<int>(item.at("priority").integer(0, 1'000'000)) : static_cast<int>(i);
+      filter.relay = item.find("relay")   ? item.at("relay").string()
+                     : org.relays.empty() ? std::string()
+                                          : org.relays.front().name;
       org.filters.push_back(filter);
     }
   }
@@ -157,12 +169,14 @@ salesforce::Org read_salesforce_org(const JsonValue& value) {
     for (const JsonValue& item : ranges->items()) org.sending_ranges.push_back(item.cidr());
   }
   if (auto categories = value.find("relay_categories")) {
-    for (const auto& [key, flag] : categories->members()) org.uses_relay[read_category_key(*categories, key)] = flag.boolean();
+    for (const auto& [key, flag] : categories->members())
+      org.uses_relay[read_category_key(*categories, key)] = flag.boolean();
   }
   if (auto limits = value.find("daily_limits")) {
     for (const auto& [key, limit] : limits->members()) {
       const Category category = read_category_key(*limits, key);
-      if (salesforce::limit_bucket(category) != category) limits->at(key).fail("a limit under \"single\" (Apex counts against it)");
+      if (salesforce::limit_bucket(category) != category)
+        limits->at(key).fail("a limit under \"single\" (Apex counts against it)");
       org.daily_limits[category] = limit.unsigned_integer();
     }
   }
@@ -171,7 +185,8 @@ salesforce::Org read_salesforce_org(const JsonValue& value) {
       bounce->allow_keys({"enabled", "domain", "instance", "port"});
       org.bounce_management.enabled = bounce->find("enabled") ? bounce->at("enabled").boolean() : true;
       if (auto domain = bounce->find("domain")) org.bounce_management.domain = io::normalize_dns_name(domain->string());
-      if (auto instance = bounce->find("instance")) org.bounce_management.instance = io::normalize_dns_name(instance->string());
+      if (auto instance = bounce->find("instance"))
+        org.bounce_management.instance = io::normalize_dns_name(instance->string());
       if (auto port = bounce->find("port")) org.bounce_management.inbox_port = port->port();
     } else {
       org.bounce_management.enabled = bounce->boolean();
@@ -190,7 +205,8 @@ salesforce::Org read_salesforce_org(const JsonValue& value) {
   }
   if (auto helo = value.find("helo")) org.helo_name = helo->string();
   for (const salesforce::SetupError& error : salesforce::check_setup(org)) {
-    throw InputError(value.path() + "." + error.field, "a setup Salesforce accepts", "Salesforce refuses it: " + error.message);
+    throw InputError(value.path() + "." + error.field, "a setup Salesforce accepts",
+                     "Salesforce refuses it: " + error.message);
   }
   return org;
 }
@@ -200,12 +216,13 @@ salesforce::OrgConfig read_salesforce_node(const JsonValue& node, Instant origin
   config.org = node.find("org") ? read_salesforce_org(node.at("org")) : salesforce::Org{};
   if (auto traffic = node.find("traffic")) {
     for (const JsonValue& item : traffic->items()) {
-      item.allow_keys({"name", "at", "category", "from", "from_name", "to", "subject", "body", "size", "attachments", "headers", "count",
-                       "interval", "burst"});
+      item.allow_keys({"name", "at", "category", "from", "from_name", "to", "subject", "body", "size", "attachments",
+                       "headers", "count", "interval", "burst"});
       salesforce::Send send = read_send(item, origin);
       if (auto name = item.find("name")) {
         send.label = name->string();
-        if (send.label.empty() || send.label.find_first_of("[]") != std::string::npos) name->fail("a name without '[' or ']'");
+        if (send.label.empty() || send.label.find_first_of("[]") != std::string::npos)
+          name->fail("a name without '[' or ']'");
       }
       // A generator: `count` sends, `burst` of them at a time, `interval` apart.
       const auto count = item.find("count") ? item.at("count").integer(1, 1'000'000) : 1;
@@ -219,12 +236,14 @@ salesforce::OrgConfig read_salesforce_node(const JsonValue& node, Instant origin
         config.traffic.push_back(std::move(copy));
       }
     }
-    std::stable_sort(config.traffic.begin(), config.traffic.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
+    std::stable_sort(config.traffic.begin(), config.traffic.end(),
+                     [](const auto& a, const auto& b) { return a.at < b.at; });
   }
   if (auto tests = node.find("test_deliverability")) {
     for (const JsonValue& item : tests->items()) {
       item.allow_keys({"at", "to"});
-      config.deliverability_tests.push_back({item.find("at") ? item.at("at").instant(origin) : origin, read_mailbox(item.at("to"))});
+      config.deliverability_tests.push_back(
+          {item.find("at") ? item.at("at").instant(origin) : origin, read_mailbox(item.at("to"))});
     }
     std::stable_sort(config.deliverability_tests.begin(), config.deliverability_tests.end(),
                      [](const auto& a, const auto& b) { return a.at < b.at; });

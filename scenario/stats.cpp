@@ -1,7 +1,7 @@
 // The run's statistics (RunStats), as `relaysim run` prints them and `"stats"` expectations check them.
 
-#include "scenario/check_support.hpp"
 #include "scenario/stats.hpp"
+#include "scenario/check_support.hpp"
 #include "smtp/dsn.hpp"
 
 namespace relaysim::scenario {

@@ -38,11 +38,11 @@ struct RunStats {
 // The statistics by their names in the scenario format and the JSON output, in order.
 struct NamedStat {
   const char* name;
-  std::uint64_t RunStats::* value;
+  std::uint64_t RunStats::*value;
 };
 inline constexpr NamedStat run_stat_names[] = {
-    {"submitted", &RunStats::submitted}, {"accepted", &RunStats::accepted},     {"delivered", &RunStats::delivered},
-    {"bounced", &RunStats::bounced},     {"given_up", &RunStats::given_up},     {"deferred", &RunStats::deferred},
+    {"submitted", &RunStats::submitted},   {"accepted", &RunStats::accepted}, {"delivered", &RunStats::delivered},
+    {"bounced", &RunStats::bounced},       {"given_up", &RunStats::given_up}, {"deferred", &RunStats::deferred},
     {"duplicates", &RunStats::duplicates}, {"refused", &RunStats::refused},
 };
 
@@ -54,7 +54,8 @@ struct RunResult {
 };
 
 // One expectation against a finished run (`stats`: the run's statistics, scenario/stats.hpp).
-Verdict check_expectation(const Expectation& expectation, const LoadedWorld& loaded, const RunObserver& observer, const RunStats& stats);
+Verdict check_expectation(const Expectation& expectation, const LoadedWorld& loaded, const RunObserver& observer,
+                          const RunStats& stats);
 
 // `quiescent`: the run ended because nothing was left to do (so every accepted recipient must
 // have reached its end), not at `until`.

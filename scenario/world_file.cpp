@@ -5,23 +5,23 @@
 #include <array>
 #include <fstream>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
-#include "sender/events.hpp"
 #include "demo/line_nodes.hpp"
-#include "sender/smtp_sender.hpp"
 #include "fake_mx/events.hpp"
 #include "fake_mx/fake_mx_node.hpp"
 #include "fake_salesforce/events.hpp"
 #include "relay/events.hpp"
 #include "relay/relay_node.hpp"
-#include "sim/events.hpp"
 #include "scenario/fake_mx_config.hpp"
 #include "scenario/references.hpp"
 #include "scenario/relay_config.hpp"
 #include "scenario/salesforce_config.hpp"
+#include "sender/events.hpp"
+#include "sender/smtp_sender.hpp"
+#include "sim/events.hpp"
 #include "smtp/dsn.hpp"
 #include "tls/certificate.hpp"
 #include "tls/engine.hpp"
@@ -130,8 +130,10 @@ TlsMaterial& tls_material(LoadedWorld& loaded) {
 std::map<std::string, std::vector<std::string>> read_dkim_keys(const JsonValue& all, LoadedWorld& loaded);
 
 // PEM text inline, or a file relative to the scenario's directory.
-std::string pem_text(const JsonValue& value, std::string_view inline_key, std::string_view file_key, const std::string& directory) {
-  if (value.has(inline_key) && value.has(file_key)) value.at(file_key).fail(std::string("either \"") + std::string(inline_key) + "\" or this, not both");
+std::string pem_text(const JsonValue& value, std::string_view inline_key, std::string_view file_key,
+                     const std::string& directory) {
+  if (value.has(inline_key) && value.has(file_key))
+    value.at(file_key).fail(std::string("either \"") + std::string(inline_key) + "\" or this, not both");
   if (auto text = value.find(inline_key)) return text->string();
   const auto file = value.find(file_key);
   if (!file) return "";
@@ -159,14 +161,16 @@ std::map<std::string, std::vector<std::string>> read_dkim_keys(const JsonValue& 
       tls::CryptoContext& crypto = tls_material(loaded).crypto;
       const tls::CryptoContext::Scope scope = crypto.scope();
       EVP_PKEY* made = type == 2 ? EVP_PKEY_Q_keygen(crypto.library(), nullptr, "ED25519")
-                                 : EVP_PKEY_Q_keygen(crypto.library(), nullptr, "RSA", static_cast<std::size_t>(type == 0 ? 2048 : 1024));
+                                 : EVP_PKEY_Q_keygen(crypto.library(), nullptr, "RSA",
+                                                     static_cast<std::size_t>(type == 0 ? 2048 : 1024));
       if (made == nullptr) value.fail("a key OpenSSL can make");
       key = std::make_shared<mailauth::DkimKey>(made);
     }
     if (auto publish = value.find("publish")) {
       for (const JsonValue& item : publish->items()) {
         item.allow_keys({"domain", "selector", "revoked"});
-        const std::string where = item.at("selector").string() + "._domainkey." + io::normalize_dns_name(item.at("domain").string());
+        const std::string where =
+            item.at("selector").string() + "._domainkey." + io::normalize_dns_name(item.at("domain").string());
         const bool revoked = item.find("revoked") && item.at("revoked").boolean();
         std::string record = key->txt_record();
         if (revoked) record = record.substr(0, record.find("p=") + 2);  // an empty p=: revoked (RFC 6376 §3.6.1)
@@ -197,13 +201,15 @@ void load_certificate(const JsonValue& value, const std::string& name, LoadedWor
 }
 
 // Certificates are forged in dependency order (an issuer before what it signs), each name once.
-void forge_certificate(const JsonValue& all, const std::string& name, LoadedWorld& loaded, std::vector<std::string>& in_progress) {
+void forge_certificate(const JsonValue& all, const std::string& name, LoadedWorld& loaded,
+                       std::vector<std::string>& in_progress) {
   TlsMaterial& material = tls_material(loaded);
   if (material.certificates.contains(name)) return;
   const JsonValue value = all.at(name);
   if (value.has("certificate_pem") || value.has("certificate_file")) return load_certificate(value, name, loaded);
   value.allow_keys({"authority", "issuer", "names", "not_before", "not_after", "key"});
-  if (std::find(in_progress.begin(), in_progress.end(), name) != in_progress.end()) value.fail("a certificate that does not issue itself in a loop");
+  if (std::find(in_progress.begin(), in_progress.end(), name) != in_progress.end())
+    value.fail("a certificate that does not issue itself in a loop");
   in_progress.push_back(name);
   tls::CertificateSpec spec;
   spec.certificate_authority = value.find("authority") && value.at("authority").boolean();
@@ -218,7 +224,8 @@ void forge_certificate(const JsonValue& all, const std::string& name, LoadedWorl
   spec.not_after = value.find("not_after") ? value.at("not_after").instant(loaded.start)
                                            : loaded.start + (spec.certificate_authority ? days(3650) : days(90));
   if (spec.not_after <= spec.not_before) value.at("not_after").fail("an instant after not_before");
-  if (auto key = value.find("key")) spec.key = static_cast<tls::KeyType>(key->choice({"ec_p256", "rsa_2048", "ed25519"}));
+  if (auto key = value.find("key"))
+    spec.key = static_cast<tls::KeyType>(key->choice({"ec_p256", "rsa_2048", "ed25519"}));
   const tls::Certificate* issuer = nullptr;
   if (auto issuer_name = value.find("issuer")) {
     const std::string issuer_text = issuer_name->string();
@@ -229,8 +236,9 @@ void forge_certificate(const JsonValue& all, const std::string& name, LoadedWorl
     forge_certificate(all, issuer_text, loaded, in_progress);
     issuer = material.certificates.at(issuer_text).get();
   }
-  material.certificates[name] = spec.certificate_authority && issuer == nullptr ? material.forge.certificate_authority(spec)
-                                                                                : material.forge.issue(spec, issuer);
+  material.certificates[name] = spec.certificate_authority && issuer == nullptr
+                                    ? material.forge.certificate_authority(spec)
+                                    : material.forge.issue(spec, issuer);
   in_progress.pop_back();
 }
 
@@ -259,27 +267,34 @@ tls::Version tls_version(const JsonValue& value) {
 }
 
 sender::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start, LoadedWorld& loaded,
-                                        const tls::Context*& context) {
+                                          const tls::Context*& context) {
   value.allow_keys({"type", "host", "disk", "server", "port", "helo", "tls", "trust", "verify", "auth", "messages"});
   sender::SmtpSenderConfig config;
   config.server = value.at("server").string();
   if (auto port = value.find("port")) config.port = port->port();
   config.client.helo_name = value.find("helo") ? value.at("helo").string() : "client.localdomain";
   config.client.tls = smtp::ClientTls::none;
-  if (auto tls = value.find("tls")) config.client.tls = static_cast<smtp::ClientTls>(tls->choice({"none", "opportunistic", "required"}));
+  if (auto tls = value.find("tls"))
+    config.client.tls = static_cast<smtp::ClientTls>(tls->choice({"none", "opportunistic", "required"}));
   const bool verify = value.find("verify") && value.at("verify").boolean();
-  if (verify && !value.has("trust")) value.at("verify").fail("false, or \"trust\" naming the authorities to verify against");
+  if (verify && !value.has("trust"))
+    value.at("verify").fail("false, or \"trust\" naming the authorities to verify against");
   if (config.client.tls != smtp::ClientTls::none) {
-    context = tls_material(loaded).context({tls::Role::client, nullptr, {}, trusted(value.find("trust"), loaded),
+    context = tls_material(loaded).context({tls::Role::client,
+                                            nullptr,
+                                            {},
+                                            trusted(value.find("trust"), loaded),
                                             verify ? tls::Verification::chain_and_name : tls::Verification::none,
-                                            tls::Version::tls1_2, tls::Version::tls1_3});
+                                            tls::Version::tls1_2,
+                                            tls::Version::tls1_3});
   }
   if (auto auth = value.find("auth")) {
     auth->allow_keys({"user", "password", "mechanism"});
     smtp::Credentials credentials;
     credentials.user = auth->at("user").string();
     credentials.password = auth->at("password").string();
-    if (auto mechanism = auth->find("mechanism")) credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
+    if (auto mechanism = auth->find("mechanism"))
+      credentials.mechanism = mechanism->choice({"PLAIN", "LOGIN"}) == 0 ? "PLAIN" : "LOGIN";
     config.client.auth = credentials;
   }
   for (const JsonValue& item : value.at("messages").items()) {
@@ -297,7 +312,8 @@ sender::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start,
         }
       }
       const bool others = dsn.notify_success || dsn.notify_failure || dsn.notify_delay;
-      if ((dsn.notify_never && others) || (!dsn.notify_never && !others)) notify->fail("[\"NEVER\"], or some of \"SUCCESS\", \"FAILURE\", \"DELAY\" (RFC 3461)");
+      if ((dsn.notify_never && others) || (!dsn.notify_never && !others))
+        notify->fail("[\"NEVER\"], or some of \"SUCCESS\", \"FAILURE\", \"DELAY\" (RFC 3461)");
     }
     if (auto ret = item.find("ret")) message.parameters.ret = ret->choice({"FULL", "HDRS"}) == 0 ? "FULL" : "HDRS";
     message.at = item.find("at") ? item.at("at").instant(start) : start;
@@ -318,10 +334,10 @@ sender::SmtpSenderConfig read_smtp_sender(const JsonValue& value, Instant start,
       sender::SmtpSenderMessage copy = message;
       copy.at = message.at + interval * i;
       const std::string number = std::to_string(config.messages.size() + 1);
-      copy.content = "From: <" + (message.sender ? message.sender->to_string() : std::string("MAILER-DAEMON")) + ">\r\nTo: " +
-                     to_header + "\r\nSubject: " + subject + (count > 1 ? " (" + std::to_string(i + 1) + ")" : "") +
-                     "\r\nDate: " + format_rfc5322(copy.at) + "\r\nMessage-ID: <" + number + "." + config.client.helo_name +
-                     ">\r\n\r\n" + body + "\r\n";
+      copy.content = "From: <" + (message.sender ? message.sender->to_string() : std::string("MAILER-DAEMON")) +
+                     ">\r\nTo: " + to_header + "\r\nSubject: " + subject +
+                     (count > 1 ? " (" + std::to_string(i + 1) + ")" : "") + "\r\nDate: " + format_rfc5322(copy.at) +
+                     "\r\nMessage-ID: <" + number + "." + config.client.helo_name + ">\r\n\r\n" + body + "\r\n";
       config.messages.push_back(std::move(copy));
     }
   }
@@ -340,8 +356,7 @@ io::NodeFactory read_line_server(const std::string&, const JsonValue& value, Ins
 }
 
 io::NodeFactory read_line_client(const std::string&, const JsonValue& value, Instant, LoadedWorld&) {
-  value.allow_keys({"type", "host", "disk", "server", "port", "lines", "interval", "reply_timeout",
-                    "connect_timeout"});
+  value.allow_keys({"type", "host", "disk", "server", "port", "lines", "interval", "reply_timeout", "connect_timeout"});
   demo::LineClientConfig config;
   config.server = value.at("server").string();
   if (auto port = value.find("port")) config.port = port->port();
@@ -365,17 +380,28 @@ io::NodeFactory read_relay_node(const std::string& name, const JsonValue& value,
   if (auto settings = value.find("tls")) {
     settings->allow_keys({"certificate", "trust"});
     if (auto certificate = settings->find("certificate")) {
-      tls.server = material.context({tls::Role::server, presented_certificate(*certificate, loaded), {}, {}, tls::Verification::none,
-                                     tls::Version::tls1_2, tls::Version::tls1_3});
+      tls.server = material.context({tls::Role::server,
+                                     presented_certificate(*certificate, loaded),
+                                     {},
+                                     {},
+                                     tls::Verification::none,
+                                     tls::Version::tls1_2,
+                                     tls::Version::tls1_3});
     }
     trust = trusted(settings->find("trust"), loaded);
   }
   // Outbound TLS needs no certificate of its own: "may" and "encrypt" work without one;
   // "verify" checks against `trust`.
-  tls.client.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  tls.client.plain = material.context(
+      {tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
   if (!trust.empty()) {
-    tls.client.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name,
-                                          tls::Version::tls1_2, tls::Version::tls1_3});
+    tls.client.verify = material.context({tls::Role::client,
+                                          nullptr,
+                                          {},
+                                          trust,
+                                          tls::Verification::chain_and_name,
+                                          tls::Version::tls1_2,
+                                          tls::Version::tls1_3});
   }
   loaded.relay_configs[name] = config;
   const auto keep = loaded.tls;
@@ -389,39 +415,58 @@ io::NodeFactory read_fake_mx_node(const std::string& name, const JsonValue& valu
   const tls::Context* context = nullptr;
   if (auto settings = value.find("tls")) {
     settings->allow_keys({"certificate", "min_version", "max_version"});
-    const tls::Version minimum = settings->find("min_version") ? tls_version(settings->at("min_version")) : tls::Version::tls1_2;
-    const tls::Version maximum = settings->find("max_version") ? tls_version(settings->at("max_version")) : tls::Version::tls1_3;
+    const tls::Version minimum =
+        settings->find("min_version") ? tls_version(settings->at("min_version")) : tls::Version::tls1_2;
+    const tls::Version maximum =
+        settings->find("max_version") ? tls_version(settings->at("max_version")) : tls::Version::tls1_3;
     if (maximum < minimum) settings->at("max_version").fail("a version at least min_version");
-    context = tls_material(loaded).context({tls::Role::server, presented_certificate(settings->at("certificate"), loaded), {}, {},
-                                            tls::Verification::none, minimum, maximum});
+    context = tls_material(loaded).context({tls::Role::server,
+                                            presented_certificate(settings->at("certificate"), loaded),
+                                            {},
+                                            {},
+                                            tls::Verification::none,
+                                            minimum,
+                                            maximum});
   }
-  if (behaviour.starttls && context == nullptr) value.at("behaviour").at("starttls").fail("false, or a \"tls\" certificate for the node");
+  if (behaviour.starttls && context == nullptr)
+    value.at("behaviour").at("starttls").fail("false, or a \"tls\" certificate for the node");
   auto store = std::make_shared<fake_mx::MailStore>();
   loaded.mail_stores[name] = store;
   const auto keep = loaded.tls;
-  return [behaviour, store, context, keep](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, context, *store); };
+  return [behaviour, store, context, keep](io::Io& io) {
+    return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, context, *store);
+  };
 }
 
-io::NodeFactory read_salesforce_org_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
+io::NodeFactory read_salesforce_org_node(const std::string& name, const JsonValue& value, Instant start,
+                                         LoadedWorld& loaded) {
   value.allow_keys({"type", "host", "disk", "org", "tls", "traffic", "test_deliverability"});
   salesforce::OrgConfig config = read_salesforce_node(value, start);
   config.org.broken_variant = loaded.broken_variant;
   if (config.org.dkim) resolve_dkim_key(*config.org.dkim, value.at("org").at("dkim").at("key"), loaded);
   TlsMaterial& material = tls_material(loaded);
   salesforce::OrgTls tls;
-  tls.plain = material.context({tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  tls.plain = material.context(
+      {tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
   std::vector<const tls::Certificate*> trust;
   if (auto settings = value.find("tls")) {
     settings->allow_keys({"trust"});
     trust = trusted(settings->find("trust"), loaded);
   }
   if (!trust.empty()) {
-    tls.verify = material.context({tls::Role::client, nullptr, {}, trust, tls::Verification::chain_and_name, tls::Version::tls1_2,
+    tls.verify = material.context({tls::Role::client,
+                                   nullptr,
+                                   {},
+                                   trust,
+                                   tls::Verification::chain_and_name,
+                                   tls::Version::tls1_2,
                                    tls::Version::tls1_3});
   }
   for (std::size_t i = 0; i < config.org.relays.size(); ++i) {
     if (salesforce::verifies(config.org.relays[i].tls) && tls.verify == nullptr) {
-      value.at("org").at("relays").items()[i].at("tls").fail("a setting without Verify, or \"tls\": {\"trust\": [...]} on the node naming the authorities Salesforce trusts");
+      value.at("org").at("relays").items()[i].at("tls").fail(
+          "a setting without Verify, or \"tls\": {\"trust\": [...]} on the node naming the authorities Salesforce "
+          "trusts");
     }
   }
   for (const salesforce::Send& send : config.traffic) {
@@ -439,7 +484,8 @@ io::NodeFactory read_salesforce_org_node(const std::string& name, const JsonValu
   return [config, tls, state, keep](io::Io& io) { return salesforce::make_org_node(io, config, tls, *state); };
 }
 
-io::NodeFactory read_smtp_sender_node(const std::string& name, const JsonValue& value, Instant start, LoadedWorld& loaded) {
+io::NodeFactory read_smtp_sender_node(const std::string& name, const JsonValue& value, Instant start,
+                                      LoadedWorld& loaded) {
   const tls::Context* context = nullptr;
   const sender::SmtpSenderConfig config = read_smtp_sender(value, start, loaded, context);
   for (const sender::SmtpSenderMessage& message : config.messages) {
@@ -483,15 +529,15 @@ sim::DiskConfig read_disk(const JsonValue& value) {
   if (auto latency = value.find("sync_latency")) disk.sync_latency = latency->duration();
   if (auto crash = value.find("crash")) {
     disk.crash_mode = crash->choice({"torn", "lose_unsynced"}) == 0 ? sim::DiskConfig::CrashMode::torn
-                                                                     : sim::DiskConfig::CrashMode::lose_unsynced;
+                                                                    : sim::DiskConfig::CrashMode::lose_unsynced;
   }
   return disk;
 }
 
 void read_fault(World& world, const JsonValue& value, Instant start,
                 const std::map<std::string, std::vector<io::Address>>& hosts) {
-  const std::size_t kind =
-      value.at("kind").choice({"refuse", "black_hole", "partition", "stall", "reset", "dns", "disk", "crash", "restart", "tls"});
+  const std::size_t kind = value.at("kind").choice(
+      {"refuse", "black_hole", "partition", "stall", "reset", "dns", "disk", "crash", "restart", "tls"});
   const auto window = [&](Instant& from, Instant& until) {
     from = value.find("from") ? value.at("from").instant(start) : start;
     until = value.find("until") ? value.at("until").instant(start) : Instant::max();
@@ -501,17 +547,21 @@ void read_fault(World& world, const JsonValue& value, Instant start,
     if (kind == 9) {
       value.allow_keys({"kind", "name", "from", "until", "source", "destination", "between", "port"});
     } else {
-      value.allow_keys({"kind", "name", "from", "until", "source", "destination", "between", "port", "after_bytes", "after_pattern"});
+      value.allow_keys({"kind", "name", "from", "until", "source", "destination", "between", "port", "after_bytes",
+                        "after_pattern"});
     }
     sim::NetworkFault fault;
     fault.kind = kind == 9 ? sim::NetworkFault::Kind::reset : static_cast<sim::NetworkFault::Kind>(kind);
     window(fault.from, fault.until);
-    fault.name = value.find("name") ? value.at("name").string() : kind == 9 ? std::string("tls") : std::string(sim::to_string(fault.kind));
+    fault.name = value.find("name") ? value.at("name").string()
+                 : kind == 9        ? std::string("tls")
+                                    : std::string(sim::to_string(fault.kind));
     // A middlebox that kills TLS: the connection is reset as a ClientHello (a handshake record,
     // 0x16 0x03 0x01) goes through, so every handshake in the window fails.
     if (kind == 9) fault.after_pattern = std::string("\x16\x03\x01", 3);
     if (auto between = value.find("between")) {
-      if (value.has("source") || value.has("destination")) between->fail("\"between\" without \"source\"/\"destination\"");
+      if (value.has("source") || value.has("destination"))
+        between->fail("\"between\" without \"source\"/\"destination\"");
       const auto pair = between->items();
       if (pair.size() != 2) between->fail("two hosts or networks");
       fault.sources = networks(pair[0], hosts);
@@ -536,7 +586,8 @@ void read_fault(World& world, const JsonValue& value, Instant start,
     if (auto type = value.find("type")) {
       fault.type = static_cast<io::DnsType>(type->choice({"A", "AAAA", "MX", "TXT", "CNAME", "PTR"}));
     }
-    fault.kind = static_cast<sim::DnsFault::Kind>(value.at("error").choice({"servfail", "nxdomain", "timeout", "empty"}));
+    fault.kind =
+        static_cast<sim::DnsFault::Kind>(value.at("error").choice({"servfail", "nxdomain", "timeout", "empty"}));
     window(fault.from, fault.until);
     world.add_dns_fault(std::move(fault));
     return;
@@ -558,22 +609,27 @@ void read_fault(World& world, const JsonValue& value, Instant start,
   }
   if (kind == 7) {
     value.allow_keys({"kind", "node", "at", "after", "power_loss", "restart_after"});
-    const sim::CrashKind crash = value.find("power_loss") && !value.at("power_loss").boolean() ? sim::CrashKind::kill : sim::CrashKind::power_loss;
+    const sim::CrashKind crash = value.find("power_loss") && !value.at("power_loss").boolean()
+                                     ? sim::CrashKind::kill
+                                     : sim::CrashKind::power_loss;
     std::optional<Duration> restart_after;
     if (auto delay = value.find("restart_after")) {
       restart_after = delay->duration();
       if (*restart_after <= Duration::zero()) delay->fail("a duration after the crash, such as \"5m\"");
     }
-    if (value.has("at") == value.has("after")) value.fail("a crash with either \"at\" (an instant) or \"after\" (an event), not both");
+    if (value.has("at") == value.has("after"))
+      value.fail("a crash with either \"at\" (an instant) or \"after\" (an event), not both");
     if (auto trigger = value.find("after")) {
       trigger->allow_keys({"event", "node", "count", "delay"});
       // The typed events a crash can wait for (docs/scenario-format.md, "Trace").
       const std::initializer_list<std::string_view> kinds = {
-          relay::events::Stored::kind,          relay::events::OutcomesRecorded::kind, relay::events::RecipientSettled::kind,
-          relay::events::Routed::kind,          relay::events::Connecting::kind,       relay::events::HopFailed::kind,
-          relay::events::RetryPlanned::kind,    relay::events::NoticeQueued::kind,     relay::events::Recovered::kind,
-          fake_mx::events::MessageStored::kind, fake_mx::events::Greylisted::kind,     salesforce::events::EmailLogged::kind,
-          sender::events::SenderResult::kind,     sim::events::ProcessStarted::kind};
+          relay::events::Stored::kind,           relay::events::OutcomesRecorded::kind,
+          relay::events::RecipientSettled::kind, relay::events::Routed::kind,
+          relay::events::Connecting::kind,       relay::events::HopFailed::kind,
+          relay::events::RetryPlanned::kind,     relay::events::NoticeQueued::kind,
+          relay::events::Recovered::kind,        fake_mx::events::MessageStored::kind,
+          fake_mx::events::Greylisted::kind,     salesforce::events::EmailLogged::kind,
+          sender::events::SenderResult::kind,    sim::events::ProcessStarted::kind};
       const std::string event(kinds.begin()[trigger->at("event").choice(kinds)]);
       const std::string from = trigger->find("node") ? trigger->at("node").string() : node;
       const std::uint64_t count = trigger->find("count") ? trigger->at("count").unsigned_integer() : 1;
@@ -594,8 +650,8 @@ void read_fault(World& world, const JsonValue& value, Instant start,
 
 }  // namespace
 
-LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory,
-                       relay::BrokenVariant broken_variant) {
+LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override,
+                       const std::string& directory, relay::BrokenVariant broken_variant) {
   const JsonValue root(document, "$");
   root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns",
                    "dns_changes", "tls", "dkim_keys", "nodes", "faults", "expect"});
@@ -638,7 +694,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       config.allow = networks(rule.at("allow"), host_addresses);
       if (auto action = rule.find("action")) {
         config.action = action->choice({"drop", "reject"}) == 0 ? sim::FirewallRule::Action::drop
-                                                                 : sim::FirewallRule::Action::reject;
+                                                                : sim::FirewallRule::Action::reject;
       }
       world.add_firewall_rule(name, std::move(config));
     }
@@ -700,14 +756,17 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       const JsonValue records = change.at("records");
       std::optional<sim::DnsRecords> replacement;
       if (!records.is_null()) replacement = read_dns_records(records);
-      guarded(change, [&] { world.change_dns_at(change.at("at").instant(loaded.start), change.at("name").string(), replacement); });
+      guarded(change, [&] {
+        world.change_dns_at(change.at("at").instant(loaded.start), change.at("name").string(), replacement);
+      });
       loaded.mx_records.erase(io::normalize_dns_name(change.at("name").string()));
       loaded.null_mx_domains.erase(io::normalize_dns_name(change.at("name").string()));
     }
   }
   if (auto certificates = root.find("tls")) {
     std::vector<std::string> in_progress;
-    for (const auto& [name, certificate] : certificates->members()) forge_certificate(*certificates, name, loaded, in_progress);
+    for (const auto& [name, certificate] : certificates->members())
+      forge_certificate(*certificates, name, loaded, in_progress);
   }
   Mistakes mistakes;  // from here on, each node, fault and expectation is read even after a mistake
   for (const auto& [name, node] : root.at("nodes").members()) {

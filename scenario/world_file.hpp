@@ -60,7 +60,7 @@ struct LoadedWorld {
   std::vector<Expectation> expectations;  // "expect"
   std::vector<PlannedMessage> planned;    // every Salesforce send and SMTP sender message, in file order
   std::vector<LoadWarning> warnings;
-  std::string directory;  // the scenario file's directory: relative file names start here
+  std::string directory;                          // the scenario file's directory: relative file names start here
   std::map<std::string, std::string> node_hosts;  // node name -> host name
   std::map<std::string, std::vector<io::Address>> host_addresses;
   // MX records that hold for the whole run (names without dns_changes), for the routing checks.
@@ -80,7 +80,8 @@ constexpr Duration run_length_default_max = days(30);
 // and expectations are held to the world (scenario/references.hpp).
 // `directory`: where files the document names (PEM files) are looked for. `broken_variant`: every
 // relay and org of the world broken that way (test code only: relay/broken_variant.hpp).
-LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override, const std::string& directory = "",
+LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override,
+                       const std::string& directory = "",
                        relay::BrokenVariant broken_variant = relay::BrokenVariant::none);
 // Reads and parses a world file; a missing or unreadable file is an InputError at `$`.
 nlohmann::json read_world_document(const std::string& path);

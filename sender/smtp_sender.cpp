@@ -3,15 +3,16 @@
 #include <map>
 #include <memory>
 
-#include "sender/events.hpp"
 #include "endpoint/client_connection.hpp"
+#include "sender/events.hpp"
 
 namespace relaysim::sender {
 namespace {
 
 class SmtpSender final : public io::Node {
  public:
-  SmtpSender(io::Io& io, SmtpSenderConfig config, const tls::Context* tls) : io_(io), config_(std::move(config)), tls_(tls) {}
+  SmtpSender(io::Io& io, SmtpSenderConfig config, const tls::Context* tls)
+      : io_(io), config_(std::move(config)), tls_(tls) {}
 
   void start() override {
     for (std::size_t i = 0; i < config_.messages.size(); ++i) {
@@ -37,7 +38,8 @@ class SmtpSender final : public io::Node {
     if (const auto address = io::Address::parse(config_.server)) return connect(index, *address);
     attempt.lookup = io_.resolve(config_.server, io::DnsType::a, [this, index](const io::DnsAnswer& answer) {
       if (answer.addresses.empty()) {
-        return report_failure(index, "", "no address for " + config_.server + " (" + std::string(io::to_string(answer.status)) + ")");
+        return report_failure(
+            index, "", "no address for " + config_.server + " (" + std::string(io::to_string(answer.status)) + ")");
       }
       connect(index, answer.addresses.front());
     });
@@ -58,14 +60,16 @@ class SmtpSender final : public io::Node {
           }
           if (const auto* failed = std::get_if<smtp::client_event::Failed>(&event)) {
             return report_failure(index, failed->reply ? failed->reply->text() : "",
-                          std::string(smtp::to_string(failed->stage)) + ": " + failed->reason);
+                                  std::string(smtp::to_string(failed->stage)) + ": " + failed->reason);
           }
           if (const auto* finished = std::get_if<smtp::client_event::Finished>(&event)) {
             for (const smtp::RecipientResult& result : finished->result.recipients) {
               const std::string rcpt = result.recipient.to_string();
               const std::string reply = result.reply ? result.reply->text() : result.detail;
-              const std::string queue_id = result.reply && result.outcome == smtp::Outcome::delivered ? result.reply->queue_id() : std::string();
-              io_.observe(events::SenderResult{.message = index + 1, .rcpt = rcpt, .outcome = result.outcome, .reply = reply, .queue_id = queue_id});
+              const std::string queue_id =
+                  result.reply && result.outcome == smtp::Outcome::delivered ? result.reply->queue_id() : std::string();
+              io_.observe(events::SenderResult{
+                  .message = index + 1, .rcpt = rcpt, .outcome = result.outcome, .reply = reply, .queue_id = queue_id});
             }
             finished_ += 1;
             return;
@@ -76,7 +80,8 @@ class SmtpSender final : public io::Node {
 
   // The message failed as a whole, before any recipient had an outcome.
   void report_failure(std::size_t index, const std::string& reply, const std::string& detail) {
-    io_.observe(events::SenderResult{.message = index + 1, .rcpt = "*", .outcome = std::nullopt, .reply = reply.empty() ? detail : reply});
+    io_.observe(events::SenderResult{
+        .message = index + 1, .rcpt = "*", .outcome = std::nullopt, .reply = reply.empty() ? detail : reply});
     finished_ += 1;
   }
 

@@ -16,10 +16,10 @@ namespace relaysim::sender {
 
 struct SmtpSenderMessage {
   Instant at;
-  std::optional<smtp::Mailbox> sender;  // empty: <>
-  smtp::MailParameters parameters;      // RET, ENVID (sent when the server offers DSN)
+  std::optional<smtp::Mailbox> sender;      // empty: <>
+  smtp::MailParameters parameters;          // RET, ENVID (sent when the server offers DSN)
   std::vector<smtp::Recipient> recipients;  // with their NOTIFY
-  std::string content;  // with its header section
+  std::string content;                      // with its header section
 };
 
 struct SmtpSenderConfig {

@@ -93,8 +93,8 @@ void World::Impl::power_loss(Process& process) {
     inode->durable_size = inode->data.size();
     disk.used_bytes += inode->data.size();
   }
-  emit(process.name, "disk.power_loss", {{"files", disk.entries.size()}, {"bytes_lost", bytes_lost},
-                                         {"files_torn", files_torn}});
+  emit(process.name, "disk.power_loss",
+       {{"files", disk.entries.size()}, {"bytes_lost", bytes_lost}, {"files_torn", files_torn}});
 }
 
 io::Status ProcessIo::check_path(std::string_view path) const {
@@ -156,7 +156,8 @@ io::Result<std::string> ProcessIo::read_file_range(std::string_view path, std::u
 
 io::Result<std::vector<std::string>> ProcessIo::list_directory(std::string_view path) {
   const DiskState& disk = process_.disk;
-  if (!disk.directories.contains(path)) return io::Error{io::Errc::not_found, "no directory '" + std::string(path) + "'"};
+  if (!disk.directories.contains(path))
+    return io::Error{io::Errc::not_found, "no directory '" + std::string(path) + "'"};
   if (const io::Errc error = world_.disk_fault(process_); error != io::Errc::cancelled) {
     return io::Error{error, "list " + std::string(path)};
   }

@@ -64,7 +64,7 @@ struct Process {
   std::unique_ptr<ProcessIo> io;
   std::unique_ptr<io::Node> node;
   DiskState disk;
-  std::set<std::uint64_t> streams;  // ordered, so a crash resets them in a stable order
+  std::set<std::uint64_t> streams;                           // ordered, so a crash resets them in a stable order
   std::set<std::pair<std::string, io::Endpoint>> listeners;  // (host name, local endpoint)
   io::Random disk_random{0};
 };
@@ -79,9 +79,9 @@ struct StreamSide {
   // Bytes on their way to this side, in order of arrival: each has one delivery event, which takes
   // the front (arrivals in one direction never overtake each other).
   std::deque<std::string> arriving;
-  bool open = true;   // may still send and receive
+  bool open = true;  // may still send and receive
   bool inbox_delivery_scheduled = false;
-  bool paused = false;  // reads nothing: arrivals wait in the inbox
+  bool paused = false;                         // reads nothing: arrivals wait in the inbox
   std::optional<io::CloseReason> end_waiting;  // the peer's end, after the inbox a paused side has yet to read
   // Flow control of the outgoing direction: runs once unsent bytes (in flight, or in the peer's
   // inbox) fall to `drained_at` or below.

@@ -136,8 +136,8 @@ io::Result<std::unique_ptr<io::Listener>> ProcessIo::listen(io::Endpoint local, 
   if (!local.address.is_unspecified()) {
     const auto& own = process_.host->addresses;
     if (std::find(own.begin(), own.end(), local.address) == own.end()) {
-      return io::Error{io::Errc::address_not_local, local.address.to_string() + " is not an address of host " +
-                                                        process_.host->name};
+      return io::Error{io::Errc::address_not_local,
+                       local.address.to_string() + " is not an address of host " + process_.host->name};
     }
   }
   const std::string& host = process_.host->name;
@@ -166,8 +166,7 @@ io::Pending ProcessIo::connect(io::Endpoint remote, io::ConnectOptions options, 
   return {this, operation};
 }
 
-void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoint remote,
-                          io::ConnectOptions options) {
+void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoint remote, io::ConnectOptions options) {
   ProcessIo& process_io = *process.io;
   const Instant now = loop.now();
   const std::uint32_t epoch = process.epoch;
@@ -220,8 +219,8 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
   FirewallRule::Action action = FirewallRule::Action::drop;
   for (const FirewallRule& rule : server_host->firewall) {
     if (rule.port && *rule.port != remote.port) continue;
-    const bool listed = std::any_of(rule.allow.begin(), rule.allow.end(),
-                                    [&](const io::Cidr& cidr) { return cidr.contains(*source); });
+    const bool listed =
+        std::any_of(rule.allow.begin(), rule.allow.end(), [&](const io::Cidr& cidr) { return cidr.contains(*source); });
     if (listed) {
       allowed = true;
       break;
@@ -233,7 +232,8 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
   const Duration back = one_way_delay(*server_host, client_host, 64);
   if (!allowed) {
     if (action == FirewallRule::Action::reject) {
-      fail(io::Errc::refused, std::min(deadline, now + there + back), "rejected by the firewall of " + server_host->name);
+      fail(io::Errc::refused, std::min(deadline, now + there + back),
+           "rejected by the firewall of " + server_host->name);
     } else {
       fail(io::Errc::timed_out, deadline, "dropped by the firewall of " + server_host->name);
     }
@@ -273,8 +273,8 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
       process.io->schedule(arrival + back, [this, &process, operation, remote] {
         auto on_connect = process.io->take_connect(operation);
         if (!on_connect) return;
-        emit(process.name, "net.connect_failed", {{"to", remote.to_string()}, {"error", "connection refused"},
-                                                  {"detail", "nothing listens there"}});
+        emit(process.name, "net.connect_failed",
+             {{"to", remote.to_string()}, {"error", "connection refused"}, {"detail", "nothing listens there"}});
         on_connect(io::Error{io::Errc::refused, "nothing listens on " + remote.to_string()});
       });
       return;
@@ -310,8 +310,8 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
       on_connect(std::unique_ptr<io::Connection>(std::make_unique<SimConnection>(*this, stream_id, 0)));
     });
 
-    emit(listener.process->name, "net.accept", {{"conn", stream_id}, {"from", local.to_string()},
-                                                 {"on", remote.to_string()}});
+    emit(listener.process->name, "net.accept",
+         {{"conn", stream_id}, {"from", local.to_string()}, {"on", remote.to_string()}});
     auto on_accept = listener.on_accept;  // the handler may destroy the listener
     on_accept(std::make_unique<SimConnection>(*this, stream_id, 1));
   });
@@ -321,7 +321,8 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
 
 io::Status World::Impl::send(std::uint64_t stream_id, int side, std::string_view bytes) {
   const auto found = streams.find(stream_id);
-  if (found == streams.end() || !found->second.sides[side].open) return make_error(io::Errc::closed, "connection closed");
+  if (found == streams.end() || !found->second.sides[side].open)
+    return make_error(io::Errc::closed, "connection closed");
   Stream& stream = found->second;
   StreamSide& me = stream.sides[side];
   StreamSide& peer = stream.sides[1 - side];
@@ -351,7 +352,8 @@ io::Status World::Impl::send(std::uint64_t stream_id, int side, std::string_view
       cut = true;
     }
     if (cut) {
-      emit(me.process->name, events::FaultReset{.fault = fault->name, .conn = stream_id, .after_bytes = me.bytes_sent + keep});
+      emit(me.process->name,
+           events::FaultReset{.fault = fault->name, .conn = stream_id, .after_bytes = me.bytes_sent + keep});
     }
   }
   const std::string_view kept = bytes.substr(0, keep);
@@ -376,7 +378,8 @@ io::Status World::Impl::send(std::uint64_t stream_id, int side, std::string_view
   }
   if (cut) {
     me.reset_scheduled = true;
-    loop.schedule(arrival, [this, stream_id, to_side = 1 - side] { deliver_end(stream_id, to_side, io::CloseReason::reset); });
+    loop.schedule(arrival,
+                  [this, stream_id, to_side = 1 - side] { deliver_end(stream_id, to_side, io::CloseReason::reset); });
     const Instant back = arrival + one_way_delay(to, from, 64);
     loop.schedule(back, [this, stream_id, side] { deliver_end(stream_id, side, io::CloseReason::reset); });
   }
@@ -458,7 +461,8 @@ std::size_t World::Impl::unsent_bytes(std::uint64_t stream_id, int side) const {
   return static_cast<std::size_t>(stream.sides[side].bytes_in_flight) + stream.sides[1 - side].inbox.size();
 }
 
-void World::Impl::when_unsent_at_most(std::uint64_t stream_id, int side, std::size_t bytes, std::function<void()> handler) {
+void World::Impl::when_unsent_at_most(std::uint64_t stream_id, int side, std::size_t bytes,
+                                      std::function<void()> handler) {
   const auto found = streams.find(stream_id);
   if (found == streams.end() || !found->second.sides[side].open) return;
   StreamSide& sender = found->second.sides[side];

@@ -38,7 +38,8 @@ class ProcessIo final : public io::Io, public io::Pending::Owner {
   bool traces_dialogue() const override { return world_.trace_dialogue; }
 
  protected:
-  void record(std::string_view kind, std::span<const io::TraceField> fields, const io::Observation* observation) override;
+  void record(std::string_view kind, std::span<const io::TraceField> fields,
+              const io::Observation* observation) override;
 
  public:
   void cancel(std::uint64_t id) override;

@@ -1,5 +1,5 @@
-#include "sim/events.hpp"
 #include "sim/world.hpp"
+#include "sim/events.hpp"
 
 #include "io/assert.hpp"
 #include "sim/internal.hpp"
@@ -201,9 +201,7 @@ void World::set_dns(std::string_view name, DnsRecords records) {
   impl_->dns_zone.set(key, std::move(records));
 }
 
-void World::remove_dns(std::string_view name) {
-  impl_->dns_zone.remove(name);
-}
+void World::remove_dns(std::string_view name) { impl_->dns_zone.remove(name); }
 
 void World::change_dns_at(Instant when, std::string_view name, std::optional<DnsRecords> records) {
   if (when < impl_->loop.now()) throw ConfigError("DNS change for '" + std::string(name) + "' is in the past");
@@ -265,12 +263,14 @@ void World::restart_at(std::string_view process, Instant when) {
   });
 }
 
-void World::crash_after(std::string_view process, std::string_view kind, std::string_view node, std::uint64_t count, Duration delay,
-                        CrashKind crash_kind, std::optional<Duration> restart_after) {
+void World::crash_after(std::string_view process, std::string_view kind, std::string_view node, std::uint64_t count,
+                        Duration delay, CrashKind crash_kind, std::optional<Duration> restart_after) {
   Process& target = impl_->process(process);
   if (count == 0) throw ConfigError("a crash after the 0th event");
-  if (delay < Duration::zero() || (restart_after && *restart_after <= Duration::zero())) throw ConfigError("a negative delay");
-  impl_->crash_triggers.push_back({std::string(kind), std::string(node), count, 0, delay, restart_after, &target, crash_kind});
+  if (delay < Duration::zero() || (restart_after && *restart_after <= Duration::zero()))
+    throw ConfigError("a negative delay");
+  impl_->crash_triggers.push_back(
+      {std::string(kind), std::string(node), count, 0, delay, restart_after, &target, crash_kind});
 }
 
 void World::at(Instant when, std::function<void()> action) {
@@ -300,7 +300,9 @@ void World::start() {
                                             .until = until});
     });
     if (fault.until != Instant::max()) {
-      impl_->loop.schedule(fault.until, [this, &fault] { impl_->emit("sim", events::FaultEnded{.fault = fault.name, .fault_kind = fault.kind}); });
+      impl_->loop.schedule(fault.until, [this, &fault] {
+        impl_->emit("sim", events::FaultEnded{.fault = fault.name, .fault_kind = fault.kind});
+      });
     }
   }
   for (Process& process : impl_->processes) {
@@ -309,8 +311,7 @@ void World::start() {
 }
 
 World::RunOutcome World::run_until(Instant limit) {
-  while (impl_->loop.run_next(limit)) {
-  }
+  while (impl_->loop.run_next(limit)) {}
   if (impl_->loop.pending() == 0) return RunOutcome::quiescent;
   if (impl_->loop.now() < limit) impl_->loop.advance_to(limit);
   return RunOutcome::reached_limit;
@@ -333,7 +334,8 @@ std::uint64_t World::events_executed() const { return impl_->loop.executed(); }
 std::vector<World::NodeState> World::node_states() const {
   std::vector<NodeState> states;
   for (const Process& process : impl_->processes) {
-    states.push_back({process.name, process.running, process.node ? process.node->status() : std::string("(not running)")});
+    states.push_back(
+        {process.name, process.running, process.node ? process.node->status() : std::string("(not running)")});
   }
   return states;
 }
@@ -352,9 +354,7 @@ std::vector<std::string> World::status_lines() const {
 
 io::Node* World::node(std::string_view process) { return impl_->process(process).node.get(); }
 bool World::running(std::string_view process) const { return impl_->process(process).running; }
-std::uint64_t World::disk_operations(std::string_view process) const {
-  return impl_->process(process).disk.operations;
-}
+std::uint64_t World::disk_operations(std::string_view process) const { return impl_->process(process).disk.operations; }
 
 std::optional<std::string> World::disk_file(std::string_view process, std::string_view path) const {
   const DiskState& disk = impl_->process(process).disk;
@@ -388,7 +388,8 @@ io::Random ProcessIo::random_stream(std::string_view purpose) {
   return io::Random::stream(world_.seed, process_.name + "/" + std::string(purpose));
 }
 
-void ProcessIo::record(std::string_view kind, std::span<const io::TraceField> fields, const io::Observation* observation) {
+void ProcessIo::record(std::string_view kind, std::span<const io::TraceField> fields,
+                       const io::Observation* observation) {
   if (!alive()) return;  // a dying node's destructor has nothing observable to say
   world_.emit(process_.name, kind, fields, observation);
 }

@@ -18,10 +18,10 @@
 
 #include "io/address.hpp"
 #include "io/dns.hpp"
-#include "io/zone.hpp"
 #include "io/io.hpp"
 #include "io/time.hpp"
 #include "io/trace.hpp"
+#include "io/zone.hpp"
 
 namespace relaysim::sim {
 
@@ -163,8 +163,8 @@ class World {
   // from 1), and starts it again `restart_after` later when given: a crash in the millisecond
   // after the third message was stored, or while an outcome is being recorded. Never, if the
   // event never comes.
-  void crash_after(std::string_view process, std::string_view kind, std::string_view node, std::uint64_t count, Duration delay,
-                   CrashKind crash_kind, std::optional<Duration> restart_after);
+  void crash_after(std::string_view process, std::string_view kind, std::string_view node, std::uint64_t count,
+                   Duration delay, CrashKind crash_kind, std::optional<Duration> restart_after);
   // Runs `action` at `when` in the event loop (scenario traffic, checks, ...).
   void at(Instant when, std::function<void()> action);
 
@@ -195,9 +195,9 @@ class World {
     bool running = false;
     std::string status;  // the node's own one-line status; "(not running)" while down
   };
-  std::vector<NodeState> node_states() const;  // in the order the nodes were added
+  std::vector<NodeState> node_states() const;     // in the order the nodes were added
   std::vector<std::string> status_lines() const;  // the same, one padded line each
-  io::Node* node(std::string_view process);  // null while crashed
+  io::Node* node(std::string_view process);       // null while crashed
   bool running(std::string_view process) const;
   std::uint64_t disk_operations(std::string_view process) const;
   // The file as it stands now (not as a crash would leave it); nullopt when absent.

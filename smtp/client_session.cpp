@@ -135,9 +135,7 @@ std::string ClientSession::take_output() {
   return std::exchange(output_, std::string());
 }
 
-std::optional<ClientEvent> ClientSession::poll_event() {
-  return events_.pop();
-}
+std::optional<ClientEvent> ClientSession::poll_event() { return events_.pop(); }
 
 void ClientSession::expect(Instant now, Expect what, Duration timeout, std::size_t index) {
   expected_.push_back({what, index, timeout});
@@ -240,7 +238,8 @@ void ClientSession::after_ehlo(Instant now, const Reply& reply, bool extended) {
   for (std::size_t i = 1; extended && i < reply.lines.size(); ++i) {
     const std::string_view line = reply.lines[i];
     const std::string_view keyword = line.substr(0, line.find_first_of(" ="));
-    const std::string_view argument = keyword.size() < line.size() ? line.substr(keyword.size() + 1) : std::string_view();
+    const std::string_view argument =
+        keyword.size() < line.size() ? line.substr(keyword.size() + 1) : std::string_view();
     const auto is = [keyword](std::string_view name) { return equals_ignoring_case(keyword, name); };
     if (is("PIPELINING")) capabilities_.pipelining = true;
     if (is("STARTTLS")) capabilities_.starttls = true;
@@ -276,7 +275,8 @@ void ClientSession::next_setup_step(Instant now) {
       return;
     }
     if (config_.tls == ClientTls::required) {
-      return fail_setup(now, Stage::starttls, std::nullopt, "TLS is required, but was not offered by the server", false);
+      return fail_setup(now, Stage::starttls, std::nullopt, "TLS is required, but was not offered by the server",
+                        false);
     }
   }
   if (config_.auth && !authenticated_) return start_auth(now);
@@ -316,7 +316,8 @@ void ClientSession::tls_started(Instant now, TlsState tls) {
 void ClientSession::tls_failed(Instant now, std::string_view reason) {
   (void)now;
   if (state_ != State::tls_handshake && state_ != State::awaiting_tls) return;
-  events_.push_back(client_event::Failed{Stage::starttls, std::nullopt, "TLS handshake failed: " + std::string(reason), false});
+  events_.push_back(
+      client_event::Failed{Stage::starttls, std::nullopt, "TLS handshake failed: " + std::string(reason), false});
   close("TLS handshake failed");  // the stream is unusable: no QUIT
 }
 
@@ -332,7 +333,8 @@ void ClientSession::start_auth(Instant now) {
     expect(now, Expect::auth_user, config_.helo_timeout);
     return;
   }
-  write("AUTH PLAIN " + encode_base64(std::string(1, '\0') + credentials.user + std::string(1, '\0') + credentials.password) + "\r\n");
+  write("AUTH PLAIN " +
+        encode_base64(std::string(1, '\0') + credentials.user + std::string(1, '\0') + credentials.password) + "\r\n");
   expect(now, Expect::auth_initial, config_.helo_timeout);
 }
 
@@ -376,13 +378,16 @@ bool ClientSession::send(Instant now, OutgoingMessage message) {
   enter(State::transaction);
 
   if (capabilities_.size_max && *capabilities_.size_max > 0 && message_->content.size() > *capabilities_.size_max) {
-    refuse_unsendable(now, Unsendable::too_large,
-                      Reply::make(552, "5.3.4", "message size exceeds the server's limit of " + std::to_string(*capabilities_.size_max)));
+    refuse_unsendable(
+        now, Unsendable::too_large,
+        Reply::make(552, "5.3.4",
+                    "message size exceeds the server's limit of " + std::to_string(*capabilities_.size_max)));
     return true;
   }
   const bool international = needs_smtputf8(*message_);
   if (international && !capabilities_.smtputf8) {
-    refuse_unsendable(now, Unsendable::needs_smtputf8, Reply::make(554, "5.6.7", "SMTPUTF8 is required, but was not offered"));
+    refuse_unsendable(now, Unsendable::needs_smtputf8,
+                      Reply::make(554, "5.6.7", "SMTPUTF8 is required, but was not offered"));
     return true;
   }
 
@@ -516,7 +521,9 @@ void ClientSession::after_data(Instant now, const Reply& reply) {
 
 void ClientSession::after_content(Instant now, const Reply& reply) {
   if (!empty_data_) {
-    const Outcome outcome = reply.positive() ? Outcome::delivered : reply.transient() ? Outcome::transient : Outcome::permanent;
+    const Outcome outcome = reply.positive()    ? Outcome::delivered
+                            : reply.transient() ? Outcome::transient
+                                                : Outcome::permanent;
     decide_all(outcome, Stage::content, reply, {}, true);
   }
   content_sent_ = false;
@@ -533,7 +540,8 @@ void ClientSession::finish_transaction(Instant now) {
   become_ready();
 }
 
-void ClientSession::fail_setup(Instant now, Stage stage, std::optional<Reply> reply, std::string reason, bool permanent) {
+void ClientSession::fail_setup(Instant now, Stage stage, std::optional<Reply> reply, std::string reason,
+                               bool permanent) {
   events_.push_back(client_event::Failed{stage, std::move(reply), std::move(reason), permanent});
   quit(now);
 }
@@ -554,7 +562,8 @@ void ClientSession::abandon(Instant now, std::string reason, bool timed_out) {
     if (content_sent_) {
       // The final dot went out; the reply never came. The server may have the message.
       result_.possible_duplicate = true;
-      decide_all(Outcome::transient, Stage::content, std::nullopt, reason + " after the end of data: possible duplicate", true);
+      decide_all(Outcome::transient, Stage::content, std::nullopt,
+                 reason + " after the end of data: possible duplicate", true);
     }
     decide_all(Outcome::transient, stage, std::nullopt, reason, false);
     events_.push_back(client_event::Finished{std::move(result_)});

@@ -95,8 +95,8 @@ struct RecipientResult {
   Mailbox recipient;
   Outcome outcome = Outcome::transient;
   Stage stage = Stage::rcpt;
-  std::optional<Reply> reply;  // absent when there was no reply (lost connection, timeout)
-  std::string detail;          // why, when there is no reply
+  std::optional<Reply> reply;              // absent when there was no reply (lost connection, timeout)
+  std::string detail;                      // why, when there is no reply
   Unsendable unsendable = Unsendable::no;  // set: the reply is the client's own, not the server's
 };
 
@@ -177,8 +177,34 @@ class ClientSession {
   const std::optional<Reply>& greeting() const { return greeting_; }
 
  private:
-  enum class State { awaiting_tls, greeting, ehlo, helo, starttls, tls_handshake, auth, ready, transaction, quitting, closed };
-  enum class Expect { greeting, ehlo, helo, starttls, auth_initial, auth_user, auth_password, mail, rcpt, data, content, rset, quit };
+  enum class State {
+    awaiting_tls,
+    greeting,
+    ehlo,
+    helo,
+    starttls,
+    tls_handshake,
+    auth,
+    ready,
+    transaction,
+    quitting,
+    closed
+  };
+  enum class Expect {
+    greeting,
+    ehlo,
+    helo,
+    starttls,
+    auth_initial,
+    auth_user,
+    auth_password,
+    mail,
+    rcpt,
+    data,
+    content,
+    rset,
+    quit
+  };
   struct Expectation {
     Expect what;
     std::size_t index = 0;  // the recipient, for rcpt
@@ -202,7 +228,8 @@ class ClientSession {
   void finish_transaction(Instant now);
   void write_rcpt(Instant now, std::size_t index);
   void refuse_unsendable(Instant now, Unsendable why, const Reply& reply);
-  void decide_all(Outcome outcome, Stage stage, const std::optional<Reply>& reply, std::string detail, bool only_accepted);
+  void decide_all(Outcome outcome, Stage stage, const std::optional<Reply>& reply, std::string detail,
+                  bool only_accepted);
   void fail_setup(Instant now, Stage stage, std::optional<Reply> reply, std::string reason, bool permanent);
   void abandon(Instant now, std::string reason, bool timed_out);
   void close(std::string reason);
@@ -232,8 +259,8 @@ class ClientSession {
   std::vector<bool> accepted_;  // per recipient: RCPT got a 2xx
   std::vector<bool> decided_;   // per recipient: the outcome is final
   bool pipelined_ = false;
-  bool content_sent_ = false;   // the final dot went out and its reply is awaited
-  bool empty_data_ = false;     // DATA was answered 354 with no recipient: "." sent, reply ignored
+  bool content_sent_ = false;  // the final dot went out and its reply is awaited
+  bool empty_data_ = false;    // DATA was answered 354 with no recipient: "." sent, reply ignored
   bool transaction_failed_ = false;
 };
 

@@ -48,19 +48,22 @@ std::string explanation_for(DsnAction action, const std::string& host) {
   std::string out = "This is the mail system at host " + host + ".\r\n\r\n";
   switch (action) {
     case DsnAction::failed:
-      out += "I'm sorry to have to inform you that your message could not\r\n"
-             "be delivered to one or more recipients. It's attached below.\r\n";
+      out +=
+          "I'm sorry to have to inform you that your message could not\r\n"
+          "be delivered to one or more recipients. It's attached below.\r\n";
       break;
     case DsnAction::delayed:
-      out += "Your message could not be delivered for some time.\r\n"
-             "It will be retried until it is too old; you need not send it again.\r\n";
+      out +=
+          "Your message could not be delivered for some time.\r\n"
+          "It will be retried until it is too old; you need not send it again.\r\n";
       break;
     case DsnAction::delivered:
       out += "Your message was successfully delivered to the destination(s)\r\nlisted below.\r\n";
       break;
     case DsnAction::relayed:
-      out += "Your message was successfully delivered to the destination(s)\r\n"
-             "listed below, which could not confirm final delivery: no further\r\nnotification will follow.\r\n";
+      out +=
+          "Your message was successfully delivered to the destination(s)\r\n"
+          "listed below, which could not confirm final delivery: no further\r\nnotification will follow.\r\n";
       break;
   }
   return out;
@@ -151,7 +154,8 @@ std::string_view header_section(std::string_view content) {
 std::string compose_dsn(const DsnMessage& dsn) {
   const DsnReport& report = dsn.report;
   const DsnAction action = report.recipients.empty() ? DsnAction::failed : report.recipients.front().action;
-  const std::string boundary = report.queue_id + "." + std::to_string(dsn.date.unix_microseconds()) + "/" + report.reporting_mta;
+  const std::string boundary =
+      report.queue_id + "." + std::to_string(dsn.date.unix_microseconds()) + "/" + report.reporting_mta;
   const bool utf8 = dsn.international;
   const auto text = [utf8](std::string_view field) { return field_text(field, utf8); };
   std::string out;
@@ -176,8 +180,8 @@ std::string compose_dsn(const DsnMessage& dsn) {
   }
   out += "\r\n";
 
-  out += "--" + boundary + "\r\nContent-Description: Delivery report\r\nContent-Type: message/" + std::string(utf8 ? "global-" : "") +
-         "delivery-status\r\n" +
+  out += "--" + boundary + "\r\nContent-Description: Delivery report\r\nContent-Type: message/" +
+         std::string(utf8 ? "global-" : "") + "delivery-status\r\n" +
          std::string(utf8 ? "Content-Transfer-Encoding: 8bit\r\n" : "") + "\r\n";
   out += "Reporting-MTA: dns; " + report.reporting_mta + "\r\n";
   out += "X-Relaysim-Queue-ID: " + report.queue_id + "\r\n";
@@ -202,9 +206,8 @@ std::string compose_dsn(const DsnMessage& dsn) {
            std::string(utf8 ? "message/global-headers" : "text/rfc822-headers") + "\r\n\r\n";
     out += header_section(dsn.original);
   } else {
-    out += "--" + boundary +
-           "\r\nContent-Description: Undelivered Message\r\nContent-Type: message/" + std::string(utf8 ? "global" : "rfc822") +
-           "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+    out += "--" + boundary + "\r\nContent-Description: Undelivered Message\r\nContent-Type: message/" +
+           std::string(utf8 ? "global" : "rfc822") + "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
     out += dsn.original;
     if (!dsn.original.empty() && !dsn.original.ends_with("\r\n")) out += "\r\n";
   }
@@ -229,19 +232,25 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
     const std::size_t part_start = content.find('\n', at);
     if (part_start == std::string_view::npos) return std::nullopt;
     const std::size_t next = content.find(delimiter, part_start);
-    const std::string_view part = content.substr(part_start + 1, (next == std::string_view::npos ? content.size() : next) - part_start - 1);
+    const std::string_view part =
+        content.substr(part_start + 1, (next == std::string_view::npos ? content.size() : next) - part_start - 1);
     const std::vector<std::string_view> groups = blocks(part);
     if (!groups.empty()) {
       const auto part_headers = read_fields(groups.front());
       const auto part_type = part_headers.find("content-type");
       const std::string part_lower = part_type == part_headers.end() ? std::string() : to_lower(part_type->second);
       if ((part_lower.starts_with("text/rfc822-headers") || part_lower.starts_with("message/rfc822") ||
-           part_lower.starts_with("message/global")) && groups.size() >= 2) {
+           part_lower.starts_with("message/global")) &&
+          groups.size() >= 2) {
         returned_message_id = header_value(std::string(groups[1]) + "\r\n\r\n", "Message-ID");
-        while (!returned_message_id.empty() && (returned_message_id.front() == '<' || returned_message_id.front() == ' ')) returned_message_id.erase(0, 1);
-        while (!returned_message_id.empty() && (returned_message_id.back() == '>' || returned_message_id.back() == ' ')) returned_message_id.pop_back();
+        while (!returned_message_id.empty() &&
+               (returned_message_id.front() == '<' || returned_message_id.front() == ' '))
+          returned_message_id.erase(0, 1);
+        while (!returned_message_id.empty() && (returned_message_id.back() == '>' || returned_message_id.back() == ' '))
+          returned_message_id.pop_back();
       }
-      const bool report_part = part_lower.starts_with("message/delivery-status") || part_lower.starts_with("message/global-delivery-status");
+      const bool report_part =
+          part_lower.starts_with("message/delivery-status") || part_lower.starts_with("message/global-delivery-status");
       if (!report_found && part_type != part_headers.end() && report_part) {
         if (groups.size() < 3) return std::nullopt;  // per-message fields and at least one recipient
         DsnReport report;
@@ -260,11 +269,16 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
           recipient.final_recipient = without_type(get(fields, "final-recipient"));
           recipient.original_recipient = without_type(get(fields, "original-recipient"));
           const std::string action = to_lower(get(fields, "action"));
-          if (action == "failed") recipient.action = DsnAction::failed;
-          else if (action == "delayed") recipient.action = DsnAction::delayed;
-          else if (action == "delivered") recipient.action = DsnAction::delivered;
-          else if (action == "relayed") recipient.action = DsnAction::relayed;
-          else return std::nullopt;
+          if (action == "failed")
+            recipient.action = DsnAction::failed;
+          else if (action == "delayed")
+            recipient.action = DsnAction::delayed;
+          else if (action == "delivered")
+            recipient.action = DsnAction::delivered;
+          else if (action == "relayed")
+            recipient.action = DsnAction::relayed;
+          else
+            return std::nullopt;
           recipient.status = get(fields, "status");
           recipient.remote_mta = without_type(get(fields, "remote-mta"));
           const std::string diagnostic = get(fields, "diagnostic-code");
@@ -288,8 +302,10 @@ std::string header_value(std::string_view content, std::string_view name) {
   std::size_t position = 0;
   while (position < headers.size()) {
     const std::size_t end = headers.find("\r\n", position);
-    const std::string_view line = headers.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
-    if (line.size() > name.size() && line[name.size()] == ':' && to_lower(line.substr(0, name.size())) == to_lower(name)) {
+    const std::string_view line =
+        headers.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        to_lower(line.substr(0, name.size())) == to_lower(name)) {
       std::string_view value = line.substr(name.size() + 1);
       while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
       return std::string(value);

@@ -22,9 +22,9 @@ struct DsnRecipient {
   std::string final_recipient;     // the address, without "rfc822;"
   std::string original_recipient;  // ORCPT's address, when the client gave one
   DsnAction action = DsnAction::failed;
-  std::string status;       // "5.1.1"
-  std::string remote_mta;   // the host that answered, when one did
-  std::string diagnostic;   // its reply, on one line ("550 5.1.1 ..."), without "smtp;"
+  std::string status;      // "5.1.1"
+  std::string remote_mta;  // the host that answered, when one did
+  std::string diagnostic;  // its reply, on one line ("550 5.1.1 ..."), without "smtp;"
   std::string last_attempt_date;
   std::string will_retry_until;  // delayed only
 };
@@ -44,8 +44,8 @@ struct DsnMessage {
   DsnReport report;
   std::string to;  // the envelope sender being notified
   Instant date;
-  std::string message_id;  // without angle brackets
-  std::string original;    // the original message (content as queued)
+  std::string message_id;     // without angle brackets
+  std::string original;       // the original message (content as queued)
   bool headers_only = false;  // RET=HDRS: return only the header section
   // The original travelled with SMTPUTF8: the report is RFC 6533's (message/global-delivery-status,
   // "utf-8;" addresses, message/global or message/global-headers), and it needs SMTPUTF8 too.

@@ -20,12 +20,12 @@ inline constexpr std::size_t auth_line_bytes_max = 12288;
 inline constexpr std::size_t reply_lines_max = 100;
 
 // Postfix's defaults where Postfix has the concept.
-inline constexpr std::size_t message_size_bytes_default = 10'240'000;  // message_size_limit
-inline constexpr std::size_t recipients_default_max = 1000;            // smtpd_recipient_limit
-inline constexpr int soft_error_limit_default = 10;                    // smtpd_soft_error_limit
-inline constexpr int hard_error_limit_default = 20;                    // smtpd_hard_error_limit
+inline constexpr std::size_t message_size_bytes_default = 10'240'000;          // message_size_limit
+inline constexpr std::size_t recipients_default_max = 1000;                    // smtpd_recipient_limit
+inline constexpr int soft_error_limit_default = 10;                            // smtpd_soft_error_limit
+inline constexpr int hard_error_limit_default = 20;                            // smtpd_hard_error_limit
 inline constexpr Duration error_sleep_time_default = std::chrono::seconds(1);  // smtpd_error_sleep_time
-inline constexpr int junk_command_limit_default = 100;                 // smtpd_junk_command_limit
+inline constexpr int junk_command_limit_default = 100;                         // smtpd_junk_command_limit
 
 // RFC 5321 §4.5.3.2: server timeout 5 minutes; client timeouts per stage.
 inline constexpr Duration server_command_timeout = std::chrono::minutes(5);     // §4.5.3.2.7

@@ -43,7 +43,8 @@ Reply Reply::make(int code, std::string_view enhanced, std::string_view text) {
   std::size_t start = 0;
   while (true) {
     const std::size_t newline = text.find('\n', start);
-    reply.lines.emplace_back(text.substr(start, newline == std::string_view::npos ? std::string_view::npos : newline - start));
+    reply.lines.emplace_back(
+        text.substr(start, newline == std::string_view::npos ? std::string_view::npos : newline - start));
     if (newline == std::string_view::npos) break;
     start = newline + 1;
   }
@@ -116,7 +117,8 @@ ReplyParser::Status ReplyParser::feed(std::string_view& bytes) {
       line_.append(piece);
       line = line_;
     }
-    if (line.size() > reply_line_bytes_max * 2) return fail("reply line too long");  // generous: some servers exceed 512
+    if (line.size() > reply_line_bytes_max * 2)
+      return fail("reply line too long");  // generous: some servers exceed 512
     if (newline == std::string_view::npos) return Status::incomplete;
     line.remove_suffix(1);  // \n
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -134,7 +136,8 @@ ReplyParser::Status ReplyParser::feed(std::string_view& bytes) {
     const std::size_t space = rest.find(' ');
     const std::string_view first = rest.substr(0, space);
     const bool has_enhanced = is_enhanced_code(first);
-    const std::string_view text = has_enhanced ? (space == std::string_view::npos ? std::string_view() : rest.substr(space + 1)) : rest;
+    const std::string_view text =
+        has_enhanced ? (space == std::string_view::npos ? std::string_view() : rest.substr(space + 1)) : rest;
     if (current_.lines.empty() && has_enhanced) current_.enhanced = std::string(first);
     // Lines keep a different enhanced code than the first line's, so nothing is lost.
     if (has_enhanced && first != current_.enhanced) {

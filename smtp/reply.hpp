@@ -10,8 +10,8 @@
 namespace relaysim::smtp {
 
 struct Reply {
-  int code = 0;            // 200..599
-  std::string enhanced;    // "2.1.0"; empty when absent
+  int code = 0;                    // 200..599
+  std::string enhanced;            // "2.1.0"; empty when absent
   std::vector<std::string> lines;  // text after the code (and the enhanced code), one per line
 
   static Reply make(int code, std::string_view enhanced, std::string_view text);

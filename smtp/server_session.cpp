@@ -12,7 +12,8 @@ namespace {
 constexpr std::size_t content_reserve_bytes_max = 1024 * 1024;
 
 bool all_digits(std::string_view text) {
-  return !text.empty() && text.size() <= 19 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return !text.empty() && text.size() <= 19 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // "PLAIN" initial or later response: authzid NUL authcid NUL passwd (RFC 4616 §2).
@@ -48,9 +49,7 @@ void ServerSession::greet() {
 
 std::string ServerSession::take_output() { return std::exchange(output_, std::string()); }
 
-std::optional<ServerEvent> ServerSession::poll_event() {
-  return events_.pop();
-}
+std::optional<ServerEvent> ServerSession::poll_event() { return events_.pop(); }
 
 void ServerSession::reply(const Reply& reply) { reply.append_wire(output_); }
 
@@ -150,7 +149,8 @@ void ServerSession::receive(Instant now, std::string_view bytes) {
   if (state_ == State::closed) return;
   if (state_ == State::awaiting_tls) {
     // Plaintext while TLS is being set up is never acted on (RFC 3207 §4.2, CVE-2011-0411).
-    if (!bytes.empty()) events_.push_back(server_event::Violation{"plaintext received while TLS was starting: discarded"});
+    if (!bytes.empty())
+      events_.push_back(server_event::Violation{"plaintext received while TLS was starting: discarded"});
     return;
   }
   if (!config_.per_record_deadline || bytes.find('\n') != std::string_view::npos) {
@@ -226,8 +226,7 @@ void ServerSession::pump() {
         if (!process_data()) return;
         break;
       case State::awaiting_tls:
-      case State::closed:
-        return;
+      case State::closed: return;
     }
   }
 }
@@ -280,7 +279,9 @@ bool ServerSession::process_command_line(std::string_view line, bool more_input_
       break;
     case Verb::expn:
     case Verb::bdat: error_reply(502, "5.5.1", "Error: command not implemented"); break;
-    case Verb::help: reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH"); break;
+    case Verb::help:
+      reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+      break;
     case Verb::starttls:
       if (no_argument("STARTTLS")) on_starttls(more_input_follows);
       break;
@@ -335,7 +336,8 @@ void ServerSession::on_mail(const Command& command) {
   MailParameters parameters;
   std::vector<std::string> seen;
   for (const auto& [key, value] : path.parameters) {
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) return error_reply(501, "5.5.4", "Error: duplicate " + key);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      return error_reply(501, "5.5.4", "Error: duplicate " + key);
     seen.push_back(key);
     if (key == "SIZE") {
       if (!value || !all_digits(*value)) return error_reply(501, "5.5.4", "Bad SIZE syntax");
@@ -411,7 +413,8 @@ void ServerSession::on_rcpt(const Command& command) {
         }
       }
       const bool others = recipient.dsn.notify_success || recipient.dsn.notify_failure || recipient.dsn.notify_delay;
-      if (recipient.dsn.notify_never && others) return error_reply(501, "5.5.4", "NEVER must stand alone");  // RFC 3461 §4.1
+      if (recipient.dsn.notify_never && others)
+        return error_reply(501, "5.5.4", "NEVER must stand alone");  // RFC 3461 §4.1
     } else if (key == "ORCPT" && config_.dsn && recipient.dsn.orcpt_type.empty()) {
       const std::size_t semicolon = value ? value->find(';') : std::string::npos;
       if (semicolon == std::string::npos || semicolon == 0) return error_reply(501, "5.5.4", "Bad ORCPT syntax");
@@ -532,7 +535,8 @@ bool ServerSession::process_data() {
   }
   pending_ = Pending::message;
   // The transaction ends with this message: its envelope moves to the owner.
-  events_.push_back(server_event::Message{std::exchange(envelope_, Envelope()), std::move(content_), normalized_, long_lines_});
+  events_.push_back(
+      server_event::Message{std::exchange(envelope_, Envelope()), std::move(content_), normalized_, long_lines_});
   content_.clear();
   return true;
 }
@@ -584,7 +588,8 @@ void ServerSession::on_auth(const Command& command) {
   const std::string mechanism = to_upper(std::string_view(command.argument).substr(0, space));
   const std::optional<std::string> initial =
       space == std::string::npos ? std::nullopt : std::optional<std::string>(command.argument.substr(space + 1));
-  if (std::find(config_.auth_mechanisms.begin(), config_.auth_mechanisms.end(), mechanism) == config_.auth_mechanisms.end()) {
+  if (std::find(config_.auth_mechanisms.begin(), config_.auth_mechanisms.end(), mechanism) ==
+      config_.auth_mechanisms.end()) {
     return error_reply(504, "5.5.4", "Error: unsupported authentication mechanism");
   }
   auth_ = server_event::Auth{mechanism, {}, {}, {}};
@@ -651,16 +656,19 @@ void ServerSession::decide(Instant now, Verdict verdict) {
         envelope_.parameters = pending_mail_->parameters;
       }
       pending_mail_.reset();
-      answer(verdict.accepted ? 250 : 550, verdict.accepted ? "2.1.0" : "5.7.1", verdict.accepted ? "Ok" : "Sender rejected");
+      answer(verdict.accepted ? 250 : 550, verdict.accepted ? "2.1.0" : "5.7.1",
+             verdict.accepted ? "Ok" : "Sender rejected");
       break;
     case Pending::rcpt:
       if (verdict.accepted) envelope_.recipients.push_back(*pending_recipient_);
       pending_recipient_.reset();
-      answer(verdict.accepted ? 250 : 550, verdict.accepted ? "2.1.5" : "5.1.1", verdict.accepted ? "Ok" : "Recipient rejected");
+      answer(verdict.accepted ? 250 : 550, verdict.accepted ? "2.1.5" : "5.1.1",
+             verdict.accepted ? "Ok" : "Recipient rejected");
       break;
     case Pending::message:
       reset_transaction();
-      answer(verdict.accepted ? 250 : 554, verdict.accepted ? "2.0.0" : "5.7.1", verdict.accepted ? "Ok: queued" : "Message rejected");
+      answer(verdict.accepted ? 250 : 554, verdict.accepted ? "2.0.0" : "5.7.1",
+             verdict.accepted ? "Ok: queued" : "Message rejected");
       break;
     case Pending::auth:
       if (verdict.accepted) authenticated_user_ = auth_.user;

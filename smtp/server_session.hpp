@@ -32,8 +32,8 @@ enum class BareLineEndings : std::uint8_t {
 struct ServerConfig {
   std::string hostname = "localhost";
   std::string greeting_text = "ESMTP";
-  bool implicit_tls = false;  // greet only once the owner reports the TLS handshake (RFC 8314)
-  bool starttls = false;      // offer STARTTLS
+  bool implicit_tls = false;                 // greet only once the owner reports the TLS handshake (RFC 8314)
+  bool starttls = false;                     // offer STARTTLS
   std::vector<std::string> auth_mechanisms;  // "PLAIN", "LOGIN"; empty: no AUTH
   bool auth_requires_tls = true;
   std::size_t message_size_max = message_size_bytes_default;  // 0: no limit announced (hard cap still applies)
@@ -72,7 +72,7 @@ struct SessionLimits {
 
 struct TlsState {
   bool active = false;
-  std::string version;       // "TLSv1.3"
+  std::string version;  // "TLSv1.3"
   std::string cipher;
   std::string peer_subject;  // client certificate, if any
   bool peer_verified = false;
@@ -80,11 +80,11 @@ struct TlsState {
 
 struct MailParameters {
   std::optional<std::uint64_t> size;
-  std::string body;    // "7BIT", "8BITMIME" or empty
-  std::string ret;     // "FULL", "HDRS" or empty (RFC 3461)
-  std::string envid;   // decoded xtext
+  std::string body;   // "7BIT", "8BITMIME" or empty
+  std::string ret;    // "FULL", "HDRS" or empty (RFC 3461)
+  std::string envid;  // decoded xtext
   bool smtputf8 = false;
-  std::string auth;    // the AUTH= parameter (RFC 4954 §5), decoded
+  std::string auth;  // the AUTH= parameter (RFC 4954 §5), decoded
 };
 
 struct RecipientParameters {
@@ -144,9 +144,9 @@ struct Closed {
 };
 }  // namespace server_event
 
-using ServerEvent = std::variant<server_event::Helo, server_event::Mail, server_event::Rcpt, server_event::Message,
-                                 server_event::Auth, server_event::Command, server_event::StartTls,
-                                 server_event::Violation, server_event::Closed>;
+using ServerEvent =
+    std::variant<server_event::Helo, server_event::Mail, server_event::Rcpt, server_event::Message, server_event::Auth,
+                 server_event::Command, server_event::StartTls, server_event::Violation, server_event::Closed>;
 
 // The owner's answer to a decision event.
 struct Verdict {

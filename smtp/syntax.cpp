@@ -31,7 +31,8 @@ bool valid_domain(std::string_view domain, bool allow_utf8) {
   std::size_t start = 0;
   while (true) {
     const std::size_t dot = domain.find('.', start);
-    const std::string_view label = domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    const std::string_view label =
+        domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
     for (char c : label) {
       if (!is_ascii_alpha(c) && !is_ascii_digit(c) && c != '-' && !(allow_utf8 && is_utf8_byte(c))) return false;
@@ -98,9 +99,9 @@ std::string_view to_string(Verb verb) {
 }
 
 Command parse_command(std::string_view line) {
-  static constexpr std::array<Verb, 14> verbs = {Verb::helo, Verb::ehlo, Verb::mail,  Verb::rcpt,     Verb::data,
-                                                 Verb::rset, Verb::noop, Verb::quit,  Verb::vrfy,     Verb::expn,
-                                                 Verb::help, Verb::auth, Verb::bdat,  Verb::starttls};
+  static constexpr std::array<Verb, 14> verbs = {Verb::helo, Verb::ehlo, Verb::mail, Verb::rcpt,    Verb::data,
+                                                 Verb::rset, Verb::noop, Verb::quit, Verb::vrfy,    Verb::expn,
+                                                 Verb::help, Verb::auth, Verb::bdat, Verb::starttls};
   Command command;
   const std::size_t space = line.find(' ');
   command.name = to_upper(line.substr(0, space));
@@ -165,7 +166,8 @@ std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow
         if (c == '\\') {
           if (at + 1 >= text.size()) return PathError{"unterminated quoted local part"};
           const char escaped = text[at + 1];
-          if (static_cast<unsigned char>(escaped) < 32 || escaped == 127) return PathError{"control character in the address"};
+          if (static_cast<unsigned char>(escaped) < 32 || escaped == 127)
+            return PathError{"control character in the address"};
           if (is_utf8_byte(escaped) && !allow_utf8) return PathError{"invalid character in the quoted local part"};
           local += escaped;
           at += 2;
@@ -185,7 +187,8 @@ std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow
       if (!closed) return PathError{"unterminated quoted local part"};
     } else {
       const std::size_t start = at;
-      while (at < text.size() && (is_atext(text[at]) || text[at] == '.' || (allow_utf8 && is_utf8_byte(text[at])))) ++at;
+      while (at < text.size() && (is_atext(text[at]) || text[at] == '.' || (allow_utf8 && is_utf8_byte(text[at]))))
+        ++at;
       if (at < text.size() && text[at] != '@' && text[at] != '>') {
         const auto c = static_cast<unsigned char>(text[at]);
         if (c < 32 || c == 127) return PathError{"control character in the address"};
@@ -218,7 +221,8 @@ std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow
     }
     if (at >= text.size() || text[at] != '>') return PathError{"missing closing angle bracket"};
     ++at;
-    if (allow_utf8 && !(is_utf8(mailbox.local) && is_utf8(mailbox.domain))) return PathError{"malformed UTF-8 in the address"};
+    if (allow_utf8 && !(is_utf8(mailbox.local) && is_utf8(mailbox.domain)))
+      return PathError{"malformed UTF-8 in the address"};
     parsed.mailbox = std::move(mailbox);
   }
   if (at - path_start > path_bytes_max) return PathError{"path longer than 256 bytes"};
@@ -290,8 +294,8 @@ std::string encode_base64(std::string_view bytes) {
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                            static_cast<unsigned char>(bytes[i + 2]);
+    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
+                            (static_cast<unsigned char>(bytes[i + 1]) << 8) | static_cast<unsigned char>(bytes[i + 2]);
     out += alphabet[n >> 18];
     out += alphabet[(n >> 12) & 63];
     out += alphabet[(n >> 6) & 63];
@@ -318,10 +322,14 @@ bool is_utf8(std::string_view text) {
     std::size_t length = 1;
     std::uint32_t low = 0;  // the smallest code point this length may carry
     std::uint32_t point = lead;
-    if (lead >= 0xf0 && lead <= 0xf4) length = 4, low = 0x10000, point = lead & 0x07;
-    else if (lead >= 0xe0 && lead <= 0xef) length = 3, low = 0x800, point = lead & 0x0f;
-    else if (lead >= 0xc2 && lead <= 0xdf) length = 2, low = 0x80, point = lead & 0x1f;
-    else if (lead >= 0x80) return false;
+    if (lead >= 0xf0 && lead <= 0xf4)
+      length = 4, low = 0x10000, point = lead & 0x07;
+    else if (lead >= 0xe0 && lead <= 0xef)
+      length = 3, low = 0x800, point = lead & 0x0f;
+    else if (lead >= 0xc2 && lead <= 0xdf)
+      length = 2, low = 0x80, point = lead & 0x1f;
+    else if (lead >= 0x80)
+      return false;
     if (at + length > text.size()) return false;
     for (std::size_t i = 1; i < length; ++i) {
       const auto next = static_cast<unsigned char>(text[at + i]);

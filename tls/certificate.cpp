@@ -50,8 +50,8 @@ void add_extension(X509* certificate, X509* issuer, int nid, const char* value) 
 std::string identity_of(const CertificateSpec& spec, const Certificate* issuer) {
   std::string out = spec.label + '\n' + spec.organization + '\n' + spec.common_name + '\n';
   for (const std::string& name : spec.dns_names) out += name + ',';
-  out += '\n' + std::to_string(spec.not_before.unix_seconds()) + '\n' + std::to_string(spec.not_after.unix_seconds()) + '\n' +
-         std::to_string(static_cast<int>(spec.key)) + (spec.certificate_authority ? " ca\n" : " leaf\n") +
+  out += '\n' + std::to_string(spec.not_before.unix_seconds()) + '\n' + std::to_string(spec.not_after.unix_seconds()) +
+         '\n' + std::to_string(static_cast<int>(spec.key)) + (spec.certificate_authority ? " ca\n" : " leaf\n") +
          (issuer != nullptr ? issuer->fingerprint_sha256() : std::string("self-signed"));
   return out;
 }
@@ -152,8 +152,10 @@ std::unique_ptr<Certificate> Forge::make(const CertificateSpec& spec, const Cert
   ASN1_TIME_set(X509_getm_notAfter(certificate), static_cast<time_t>(spec.not_after.unix_seconds()));
   X509_set_pubkey(certificate, key);
   X509_NAME* name = X509_get_subject_name(certificate);
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(spec.organization.c_str()), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(spec.organization.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1, -1, 0);
   X509* signer = issuer != nullptr ? issuer->x509() : certificate;
   X509_set_issuer_name(certificate, X509_get_subject_name(signer));
   if (spec.certificate_authority) {
@@ -163,7 +165,8 @@ std::unique_ptr<Certificate> Forge::make(const CertificateSpec& spec, const Cert
     add_extension(certificate, signer, NID_basic_constraints, "critical,CA:FALSE");
     add_extension(certificate, signer, NID_ext_key_usage, "serverAuth,clientAuth");
     std::string names;
-    const std::vector<std::string> dns_names = spec.dns_names.empty() ? std::vector<std::string>{spec.common_name} : spec.dns_names;
+    const std::vector<std::string> dns_names =
+        spec.dns_names.empty() ? std::vector<std::string>{spec.common_name} : spec.dns_names;
     for (const std::string& dns : dns_names) names += (names.empty() ? "DNS:" : ",DNS:") + dns;
     add_extension(certificate, signer, NID_subject_alt_name, names.c_str());
   }

@@ -41,10 +41,10 @@ class Certificate {
 
   x509_st* x509() const { return certificate_; }
   evp_pkey_st* key() const { return key_; }  // null for a certificate loaded without its key
-  std::string subject() const;  // "CN=relay.acme.example,O=relaysim"
+  std::string subject() const;               // "CN=relay.acme.example,O=relaysim"
   std::string issuer() const;
   std::string certificate_pem() const;
-  std::string key_pem() const;  // empty without a key
+  std::string key_pem() const;             // empty without a key
   std::string fingerprint_sha256() const;  // hex
 
  private:

@@ -43,7 +43,8 @@ int generator_uninstantiate(void* generator) {
   static_cast<Generator*>(generator)->state = EVP_RAND_STATE_UNINITIALISED;
   return 1;
 }
-int generator_generate(void*, unsigned char* out, std::size_t length, unsigned int, int, const unsigned char*, std::size_t) {
+int generator_generate(void*, unsigned char* out, std::size_t length, unsigned int, int, const unsigned char*,
+                       std::size_t) {
   io::Random& random = stream_for_this_draw();
   for (std::size_t i = 0; i < length; i += 8) {
     const std::uint64_t word = random.next();
@@ -56,15 +57,17 @@ int generator_enable_locking(void*) { return 1; }
 int generator_lock(void*) { return 1; }
 void generator_unlock(void*) {}
 // As a seed source for OpenSSL's own DRBGs, should one ask.
-std::size_t generator_get_seed(void* generator, unsigned char** pout, int, std::size_t min_length, std::size_t,
-                               int, const unsigned char*, std::size_t) {
+std::size_t generator_get_seed(void* generator, unsigned char** pout, int, std::size_t min_length, std::size_t, int,
+                               const unsigned char*, std::size_t) {
   auto* buffer = static_cast<unsigned char*>(OPENSSL_secure_malloc(min_length));
   if (buffer == nullptr) return 0;
   generator_generate(generator, buffer, min_length, 0, 0, nullptr, 0);
   *pout = buffer;
   return min_length;
 }
-void generator_clear_seed(void*, unsigned char* buffer, std::size_t length) { OPENSSL_secure_clear_free(buffer, length); }
+void generator_clear_seed(void*, unsigned char* buffer, std::size_t length) {
+  OPENSSL_secure_clear_free(buffer, length);
+}
 
 int generator_get_ctx_params(void* generator, OSSL_PARAM params[]) {
   OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE);
@@ -107,8 +110,8 @@ const OSSL_ALGORITHM* provider_query(void*, int operation, int* no_cache) {
   return operation == OSSL_OP_RAND ? random_algorithms : nullptr;
 }
 
-const OSSL_DISPATCH provider_functions[] = {{OSSL_FUNC_PROVIDER_QUERY_OPERATION, reinterpret_cast<Function>(provider_query)},
-                                           {0, nullptr}};
+const OSSL_DISPATCH provider_functions[] = {
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, reinterpret_cast<Function>(provider_query)}, {0, nullptr}};
 
 int provider_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out, void** context) {
   *context = nullptr;
@@ -135,7 +138,9 @@ OSSL_LIB_CTX* deterministic_library() {
 }  // namespace
 
 CryptoContext::CryptoContext(std::uint64_t seed)
-    : library_(deterministic_library()), random_(std::make_unique<io::Random>(io::Random::stream(seed, "openssl"))), deterministic_(true) {}
+    : library_(deterministic_library()),
+      random_(std::make_unique<io::Random>(io::Random::stream(seed, "openssl"))),
+      deterministic_(true) {}
 
 std::unique_ptr<CryptoContext> CryptoContext::system() { return std::unique_ptr<CryptoContext>(new CryptoContext()); }
 

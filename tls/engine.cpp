@@ -22,7 +22,8 @@ std::string openssl_error() {
 }
 
 SSL_CTX* make_native(const CryptoContext& crypto, const ContextConfig& config) {
-  SSL_CTX* native = SSL_CTX_new_ex(crypto.library(), nullptr, config.role == Role::client ? TLS_client_method() : TLS_server_method());
+  SSL_CTX* native = SSL_CTX_new_ex(crypto.library(), nullptr,
+                                   config.role == Role::client ? TLS_client_method() : TLS_server_method());
   RELAYSIM_ASSERT(native != nullptr);
   SSL_CTX_set_min_proto_version(native, native_version(config.minimum));
   SSL_CTX_set_max_proto_version(native, native_version(config.maximum));
@@ -49,10 +50,13 @@ SSL_CTX* make_native(const CryptoContext& crypto, const ContextConfig& config) {
 // A configuration's identity: the certificate objects it names (kept alive by the SSL_CTX that
 // holds them, so an address is never reused while its entry lives) and its settings.
 std::string identity_of(const ContextConfig& config) {
-  std::string out = std::to_string(static_cast<int>(config.role)) + ' ' + std::to_string(static_cast<int>(config.verification)) + ' ' +
-                    std::to_string(static_cast<int>(config.minimum)) + ' ' + std::to_string(static_cast<int>(config.maximum)) +
-                    (config.system_trust ? " system" : " own");
-  const auto add = [&out](const char* what, const void* pointer) { out += std::string(" ") + what + std::to_string(reinterpret_cast<std::uintptr_t>(pointer)); };
+  std::string out = std::to_string(static_cast<int>(config.role)) + ' ' +
+                    std::to_string(static_cast<int>(config.verification)) + ' ' +
+                    std::to_string(static_cast<int>(config.minimum)) + ' ' +
+                    std::to_string(static_cast<int>(config.maximum)) + (config.system_trust ? " system" : " own");
+  const auto add = [&out](const char* what, const void* pointer) {
+    out += std::string(" ") + what + std::to_string(reinterpret_cast<std::uintptr_t>(pointer));
+  };
   if (config.certificate != nullptr) {
     add("certificate=", config.certificate->x509());
     add("key=", config.certificate->key());
@@ -85,7 +89,8 @@ Context::Context(CryptoContext& crypto, const ContextConfig& config) : crypto_(c
 
 Context::~Context() { SSL_CTX_free(native_); }
 
-Engine::Engine(const Context& context, Instant now, std::string_view peer_name, const std::vector<std::string>& alternate_names)
+Engine::Engine(const Context& context, Instant now, std::string_view peer_name,
+               const std::vector<std::string>& alternate_names)
     : crypto_(context.crypto()), role_(context.config().role) {
   const CryptoContext::Scope scope = crypto_.scope();
   ssl_ = SSL_new(context.native());
@@ -104,7 +109,8 @@ Engine::Engine(const Context& context, Instant now, std::string_view peer_name, 
       SSL_set_tlsext_host_name(ssl_, name.c_str());
       X509_VERIFY_PARAM_set1_host(parameters, name.c_str(), name.size());
       X509_VERIFY_PARAM_set_hostflags(parameters, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      for (const std::string& alternate : alternate_names) X509_VERIFY_PARAM_add1_host(parameters, alternate.c_str(), alternate.size());
+      for (const std::string& alternate : alternate_names)
+        X509_VERIFY_PARAM_add1_host(parameters, alternate.c_str(), alternate.size());
     }
   } else {
     SSL_set_accept_state(ssl_);
@@ -131,7 +137,8 @@ std::string Engine::take_ciphertext() {
   std::string out;
   char buffer[16 * 1024];
   int length = 0;
-  while ((length = BIO_read(outgoing_, buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<std::size_t>(length));
+  while ((length = BIO_read(outgoing_, buffer, sizeof buffer)) > 0)
+    out.append(buffer, static_cast<std::size_t>(length));
   return out;
 }
 

@@ -32,9 +32,9 @@ enum class Version : std::uint8_t { tls1_2, tls1_3 };
 
 struct ContextConfig {
   Role role = Role::server;
-  const Certificate* certificate = nullptr;   // the server's (or a client's) own
-  std::vector<const Certificate*> chain;      // intermediates sent after it
-  std::vector<const Certificate*> trusted;    // trust anchors for verifying the peer
+  const Certificate* certificate = nullptr;  // the server's (or a client's) own
+  std::vector<const Certificate*> chain;     // intermediates sent after it
+  std::vector<const Certificate*> trusted;   // trust anchors for verifying the peer
   Verification verification = Verification::none;
   Version minimum = Version::tls1_2;
   Version maximum = Version::tls1_3;
@@ -61,9 +61,9 @@ class Context {
 };
 
 struct SessionInfo {
-  std::string version;        // "TLSv1.3"
-  std::string cipher;         // "TLS_AES_256_GCM_SHA384"
-  std::string peer_subject;   // "CN=mx1.dest.example,O=relaysim"; empty without a peer certificate
+  std::string version;       // "TLSv1.3"
+  std::string cipher;        // "TLS_AES_256_GCM_SHA384"
+  std::string peer_subject;  // "CN=mx1.dest.example,O=relaysim"; empty without a peer certificate
   std::string peer_issuer;
   bool peer_verified = false;  // chain to a trusted CA, valid now, name matches (when a name was given)
   std::string verify_error;    // "certificate has expired", "hostname mismatch", ... when not verified
@@ -76,7 +76,8 @@ class Engine {
   // `peer_name`: the client's expected server name (SNI and the name check); unused by servers.
   // `alternate_names`: further names a client accepts in the certificate (Salesforce accepts the
   // relay's domain or the MX it dialled).
-  Engine(const Context& context, Instant now, std::string_view peer_name = {}, const std::vector<std::string>& alternate_names = {});
+  Engine(const Context& context, Instant now, std::string_view peer_name = {},
+         const std::vector<std::string>& alternate_names = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -30,11 +30,13 @@ Outcome run(const nlohmann::json& document, const std::string& directory, bool p
   const bool quiescent = loaded.world->run_until(loaded.until) == relaysim::sim::World::RunOutcome::quiescent;
   const scenario::RunResult result = scenario::check_run(loaded, observer, quiescent);
   for (const scenario::Verdict& verdict : result.expectations) {
-    if (print) std::printf("  %s %s%s%s\n", verdict.passed ? "ok    " : "FAILED", verdict.name.c_str(), verdict.passed ? "" : ": ",
-                verdict.passed ? "" : verdict.message.c_str());
+    if (print)
+      std::printf("  %s %s%s%s\n", verdict.passed ? "ok    " : "FAILED", verdict.name.c_str(),
+                  verdict.passed ? "" : ": ", verdict.passed ? "" : verdict.message.c_str());
   }
   for (const scenario::Verdict& verdict : result.invariants) {
-    if (print && !verdict.passed) std::printf("  FAILED invariant %s: %s\n", verdict.name.c_str(), verdict.message.c_str());
+    if (print && !verdict.passed)
+      std::printf("  FAILED invariant %s: %s\n", verdict.name.c_str(), verdict.message.c_str());
   }
   return {result.passed(), loaded.world->digest()};
 }

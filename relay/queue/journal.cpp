@@ -61,13 +61,15 @@ void Queue::store_in_journal(QueuedMessage message, StoreHandler on_durable) {
 io::Result<std::string> Queue::journal_record(const QueueEntry& entry) const {
   auto bytes = io_.read_file_range(segment_path(entry.segment), entry.record_offset, entry.record_bytes);
   if (!bytes) return bytes.error();
-  if (bytes.value().size() != entry.record_bytes) return io::Error{io::Errc::io_error, "journal segment " + segment_path(entry.segment) + " is short"};
+  if (bytes.value().size() != entry.record_bytes)
+    return io::Error{io::Errc::io_error, "journal segment " + segment_path(entry.segment) + " is short"};
   return bytes;
 }
 
 std::size_t Queue::journal_resident() const {
   std::size_t count = 0;
-  entries_.for_each([&count](const QueueId&, const std::unique_ptr<QueueEntry>& entry) { count += entry->has_file ? 0 : 1; });
+  entries_.for_each(
+      [&count](const QueueId&, const std::unique_ptr<QueueEntry>& entry) { count += entry->has_file ? 0 : 1; });
   return count;
 }
 
@@ -191,9 +193,11 @@ void Queue::retire_segments() {
     Segment& segment = found->second;
     if (segment.live == 0) {
       const std::string path = segment_path(number);
-      if (const io::Status removed = io_.remove_file(path); !removed && removed.error().code != io::Errc::not_found) continue;
+      if (const io::Status removed = io_.remove_file(path); !removed && removed.error().code != io::Errc::not_found)
+        continue;
       for (const QueueId& key : segment.stored) {
-        if (std::unique_ptr<QueueEntry>* entry = entries_.find(key); entry != nullptr && (*entry)->segment == number) (*entry)->segment = 0;
+        if (std::unique_ptr<QueueEntry>* entry = entries_.find(key); entry != nullptr && (*entry)->segment == number)
+          (*entry)->segment = 0;
       }
       segments_.erase(found);
       io_.trace("queue.journal_segment", {{"segment", path}, {"event", "removed"}});
@@ -201,7 +205,8 @@ void Queue::retire_segments() {
     }
     if (segment.draining || segment.live_bytes * 4 > segment.size) continue;
     segment.draining = true;
-    io_.trace("queue.journal_segment", {{"segment", segment_path(number)}, {"event", "compacted"}, {"messages", segment.live}});
+    io_.trace("queue.journal_segment",
+              {{"segment", segment_path(number)}, {"event", "compacted"}, {"messages", segment.live}});
     const std::vector<QueueId> stored = segment.stored;
     for (const QueueId& key : stored) {
       const std::unique_ptr<QueueEntry>* entry = entries_.find(key);

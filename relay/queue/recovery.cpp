@@ -100,12 +100,16 @@ RecoveryReport Queue::recover(bool repair) {
     io_.trace("queue.discarded", {{"file", key.text().view()}});
     if (repair) (void)io_.remove_file(path(key));
   }
-  io_.observe(events::Recovered{.messages = report.recovered, .discarded = report.discarded, .finished = report.finished, .ids = report.recovered_ids});
+  io_.observe(events::Recovered{.messages = report.recovered,
+                                .discarded = report.discarded,
+                                .finished = report.finished,
+                                .ids = report.recovered_ids});
   if (repair) retire_segments();
   return report;
 }
 
-void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vector<QueueId>& unreadable, std::vector<QueueId>& finished) {
+void Queue::recover_journal(bool repair, RecoveryReport& report, const std::vector<QueueId>& unreadable,
+                            std::vector<QueueId>& finished) {
   if (journal_.enabled && repair) {
     if (const io::Status made = io_.make_directory(journal_directory()); !made) {
       report.problems.push_back("cannot make " + journal_directory() + ": " + made.error().detail);

@@ -14,11 +14,15 @@ Verdict mailbox(const Expectation& expect, const LoadedWorld& loaded) {
   for (const auto& [name, store] : loaded.mail_stores) {
     for (const fake_mx::StoredMessage* message : store->mailbox(expect.mailbox)) messages.push_back(message);
   }
-  std::stable_sort(messages.begin(), messages.end(), [](const auto* a, const auto* b) { return a->received < b->received; });
+  std::stable_sort(messages.begin(), messages.end(),
+                   [](const auto* a, const auto* b) { return a->received < b->received; });
   if (expect.count && messages.size() != *expect.count) {
     // One too many went wrong when it arrived; too few, at no instant.
-    const std::optional<Instant> extra = messages.size() > *expect.count ? std::optional(messages[*expect.count]->received) : std::nullopt;
-    return {expect.name, false, expect.mailbox + " holds " + counted(messages.size(), "message") + ", not " + std::to_string(*expect.count), extra};
+    const std::optional<Instant> extra =
+        messages.size() > *expect.count ? std::optional(messages[*expect.count]->received) : std::nullopt;
+    return {expect.name, false,
+            expect.mailbox + " holds " + counted(messages.size(), "message") + ", not " + std::to_string(*expect.count),
+            extra};
   }
   if (expect.headers.empty() && expect.contains.empty() && expect.folder.empty()) {
     if (!expect.count && messages.empty()) return {expect.name, false, expect.mailbox + " holds no message"};
@@ -33,8 +37,10 @@ Verdict mailbox(const Expectation& expect, const LoadedWorld& loaded) {
   }
   std::vector<std::string> folders;
   for (const fake_mx::StoredMessage* message : messages) folders.push_back(message->folder);
-  return {expect.name, false, expect.mailbox + ": no message with those headers and text" + (expect.folder.empty() ? "" : " in " + expect.folder) +
-                                  " among " + std::to_string(messages.size()) + (folders.empty() ? "" : " (" + checks::joined(folders) + ")")};
+  return {expect.name, false,
+          expect.mailbox + ": no message with those headers and text" +
+              (expect.folder.empty() ? "" : " in " + expect.folder) + " among " + std::to_string(messages.size()) +
+              (folders.empty() ? "" : " (" + checks::joined(folders) + ")")};
 }
 
 }  // namespace relaysim::scenario::expect

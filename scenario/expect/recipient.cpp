@@ -47,7 +47,8 @@ Picked pick_emails(const MessageSelector& select, const LoadedWorld& loaded) {
 }
 
 // A copy seen at a relay or in a mailbox is one of the selected messages.
-bool copy_selected(const MessageSelector& select, const Picked& picked, std::string_view subject, std::string_view message_id) {
+bool copy_selected(const MessageSelector& select, const Picked& picked, std::string_view subject,
+                   std::string_view message_id) {
   if (!select.any()) return true;
   if (select.email || select.send) return picked.message_ids.contains(std::string(message_id));
   return header_selectors_match(select, subject, message_id);
@@ -55,15 +56,17 @@ bool copy_selected(const MessageSelector& select, const Picked& picked, std::str
 
 // What the run did to the selected messages of one recipient, gathered from every node.
 struct Journey {
-  std::vector<const fake_mx::StoredMessage*> deliveries;  // in mailboxes, notices excluded
-  std::vector<const RunObserver::RelayOutcome*> relay;    // every relay outcome, in time order
+  std::vector<const fake_mx::StoredMessage*> deliveries;                 // in mailboxes, notices excluded
+  std::vector<const RunObserver::RelayOutcome*> relay;                   // every relay outcome, in time order
   std::vector<std::pair<std::string, const salesforce::LogEntry*>> org;  // (org node, email log row)
-  std::vector<const fake_mx::StoredMessage*> notices;     // DSNs about the recipient in mailboxes
-  std::set<std::string> relay_messages;                   // (node + " " + id) of the relay copies
+  std::vector<const fake_mx::StoredMessage*> notices;                    // DSNs about the recipient in mailboxes
+  std::set<std::string> relay_messages;                                  // (node + " " + id) of the relay copies
   std::optional<Instant> submitted;
   bool sender_results = false;  // a plain SMTP sender reported on a message to the recipient
 
-  bool matched() const { return !deliveries.empty() || !relay.empty() || !org.empty() || !relay_messages.empty() || sender_results; }
+  bool matched() const {
+    return !deliveries.empty() || !relay.empty() || !org.empty() || !relay_messages.empty() || sender_results;
+  }
 
   // The last thing that happened to it at a relay or in Salesforce: where a check that fails on
   // an absence ("never delivered") points.
@@ -90,8 +93,9 @@ struct Journey {
 };
 
 // The orgs' marks of the recipient's contact as bounced that a selected email caused, by org node.
-std::vector<std::pair<std::string, const salesforce::BouncedContact*>> marked_contacts(const Expectation& expect, const LoadedWorld& loaded,
-                                                                                        const Journey& journey) {
+std::vector<std::pair<std::string, const salesforce::BouncedContact*>> marked_contacts(const Expectation& expect,
+                                                                                       const LoadedWorld& loaded,
+                                                                                       const Journey& journey) {
   std::vector<std::pair<std::string, const salesforce::BouncedContact*>> out;
   for (const auto& [name, org] : loaded.orgs) {
     const auto contact = org->bounced_contacts.find(lower(expect.to));
@@ -110,36 +114,42 @@ Journey journey_of(const Expectation& expect, const LoadedWorld& loaded, const R
   Journey journey;
   const std::string address = lower(expect.to);
   const auto for_recipient = [&](const std::vector<smtp::Recipient>& recipients) {
-    return std::any_of(recipients.begin(), recipients.end(), [&](const smtp::Recipient& r) { return lower(r.mailbox.to_string()) == address; });
+    return std::any_of(recipients.begin(), recipients.end(),
+                       [&](const smtp::Recipient& r) { return lower(r.mailbox.to_string()) == address; });
   };
   std::set<std::string> selected_ids;  // Message-IDs of the selected copies in mailboxes and relays
   for (const auto& [name, store] : loaded.mail_stores) {
     for (const fake_mx::StoredMessage& message : store->messages()) {
       if (message.sender.empty()) continue;
       const std::string message_id = bare_message_id(smtp::header_value(message.content, "Message-ID"));
-      if (for_recipient(message.recipients) && copy_selected(select, picked, smtp::header_value(message.content, "Subject"), message_id)) {
+      if (for_recipient(message.recipients) &&
+          copy_selected(select, picked, smtp::header_value(message.content, "Subject"), message_id)) {
         journey.deliveries.push_back(&message);
         selected_ids.insert(message_id);
       }
     }
   }
-  std::sort(journey.deliveries.begin(), journey.deliveries.end(), [](const auto* a, const auto* b) { return a->received < b->received; });
+  std::sort(journey.deliveries.begin(), journey.deliveries.end(),
+            [](const auto* a, const auto* b) { return a->received < b->received; });
   for (const RunObserver::StoredAtRelay& stored : observer.stored) {
     if (stored.client.empty()) continue;  // the relay's own notices are not messages to the recipient
-    const bool to_recipient = std::any_of(stored.to.begin(), stored.to.end(), [&](const std::string& rcpt) { return lower(rcpt) == address; });
+    const bool to_recipient = std::any_of(stored.to.begin(), stored.to.end(),
+                                          [&](const std::string& rcpt) { return lower(rcpt) == address; });
     if (!to_recipient || !copy_selected(select, picked, stored.subject, stored.message_id)) continue;
     journey.relay_messages.insert(stored.node + " " + stored.id);
     selected_ids.insert(stored.message_id);
     if (!journey.submitted || stored.at < *journey.submitted) journey.submitted = stored.at;
   }
   for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
-    if (lower(outcome.rcpt) == address && journey.relay_messages.contains(outcome.node + " " + outcome.id)) journey.relay.push_back(&outcome);
+    if (lower(outcome.rcpt) == address && journey.relay_messages.contains(outcome.node + " " + outcome.id))
+      journey.relay.push_back(&outcome);
   }
   for (const auto& [name, org] : loaded.orgs) {
     for (const salesforce::LogEntry* entry : org->log_for(address)) {
       if (select.any() && !picked.emails.contains({name, entry->email})) continue;
       journey.org.emplace_back(name, entry);
-      if (entry->event == EmailLogEvent::accepted && (!journey.submitted || entry->at < *journey.submitted)) journey.submitted = entry->at;
+      if (entry->event == EmailLogEvent::accepted && (!journey.submitted || entry->at < *journey.submitted))
+        journey.submitted = entry->at;
     }
   }
   // Notices about the recipient: with selectors, only those that return a selected message's headers.
@@ -152,18 +162,22 @@ Journey journey_of(const Expectation& expect, const LoadedWorld& loaded, const R
                                      [&](const smtp::DsnRecipient& r) { return lower(r.final_recipient) == address; });
       if (!about) continue;
       if (select.any()) {
-        if (!selected_ids.contains(report->returned_message_id) && !picked.message_ids.contains(report->returned_message_id)) continue;
+        if (!selected_ids.contains(report->returned_message_id) &&
+            !picked.message_ids.contains(report->returned_message_id))
+          continue;
       }
       journey.notices.push_back(&message);
     }
   }
-  journey.sender_results = !select.any() && std::any_of(observer.sender_results.begin(), observer.sender_results.end(),
-                                                        [&](const RunObserver::SenderResult& r) { return lower(r.rcpt) == address; });
+  journey.sender_results =
+      !select.any() && std::any_of(observer.sender_results.begin(), observer.sender_results.end(),
+                                   [&](const RunObserver::SenderResult& r) { return lower(r.rcpt) == address; });
   return journey;
 }
 
 std::string describe(const RunObserver::RelayOutcome& outcome, Instant start) {
-  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status + " at " + offset(outcome.at, start);
+  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status +
+         " at " + offset(outcome.at, start);
 }
 
 }  // namespace
@@ -172,7 +186,9 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
   const Journey journey = journey_of(expect, loaded, observer);
   const Instant start = loaded.start;
   if (!journey.matched()) {
-    return {expect.name, false, expect.to + ": matched no message" + (expect.select.any() ? " (" + expect.select.describe() + ")" : std::string())};
+    return {expect.name, false,
+            expect.to + ": matched no message" +
+                (expect.select.any() ? " (" + expect.select.describe() + ")" : std::string())};
   }
   std::vector<std::string> failures;
   std::optional<Instant> went_wrong;  // the earliest instant a failure names
@@ -184,12 +200,17 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
   if (expect.delivered) {
     if (*expect.delivered && journey.deliveries.empty()) {
       std::string last = "no relay or Salesforce outcome";
-      if (!journey.relay.empty()) last = "last relay outcome " + describe(*journey.relay.back(), start);
-      else if (!journey.org.empty()) last = "last Salesforce log row: " + std::string(to_string(journey.org.back().second->event)) + " " + journey.org.back().second->detail;
+      if (!journey.relay.empty())
+        last = "last relay outcome " + describe(*journey.relay.back(), start);
+      else if (!journey.org.empty())
+        last = "last Salesforce log row: " + std::string(to_string(journey.org.back().second->event)) + " " +
+               journey.org.back().second->detail;
       fail("not delivered to any mailbox (" + last + ")", journey.last_seen());
     }
     if (!*expect.delivered && !journey.deliveries.empty()) {
-      fail("delivered to " + journey.deliveries.front()->mx + " at " + offset(journey.deliveries.front()->received, start), journey.deliveries.front()->received);
+      fail("delivered to " + journey.deliveries.front()->mx + " at " +
+               offset(journey.deliveries.front()->received, start),
+           journey.deliveries.front()->received);
     }
   }
   if (expect.bounced) {
@@ -204,7 +225,8 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     for (const auto* notice : journey.notices) {
       const std::optional<smtp::DsnReport> report = smtp::parse_dsn(notice->content);
       for (const smtp::DsnRecipient& recipient : report->recipients) {
-        if (lower(recipient.final_recipient) != lower(expect.to) || recipient.action != smtp::DsnAction::failed) continue;
+        if (lower(recipient.final_recipient) != lower(expect.to) || recipient.action != smtp::DsnAction::failed)
+          continue;
         seen.push_back(recipient.status + " in a DSN at " + notice->mx);
         found |= recipient.status.starts_with(status);
       }
@@ -220,7 +242,7 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     }
     if (!found) {
       fail("not bounced with " + (status.empty() ? std::string("any status") : status) +
-           (seen.empty() ? " (no bounce at all)" : " (saw " + checks::joined(seen) + ")"),
+               (seen.empty() ? " (no bounce at all)" : " (saw " + checks::joined(seen) + ")"),
            journey.last_seen());
     }
   }
@@ -238,17 +260,24 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
       if (entry->event == EmailLogEvent::transient_failure) deferred = true;
       if (entry->event == EmailLogEvent::permanent_failure || entry->event == EmailLogEvent::given_up) final = true;
     }
-    if (!deferred || final) fail(std::string("not deferred at ") + offset(when, start) + (final ? " (already final)" : " (no deferral before then)"), when);
+    if (!deferred || final)
+      fail(std::string("not deferred at ") + offset(when, start) +
+               (final ? " (already final)" : " (no deferral before then)"),
+           when);
   }
   if (expect.never_attempted) {
     if (const std::optional<Instant> first = journey.first_attempt()) fail("a delivery was attempted", first);
   }
   if (expect.refused) {
-    const bool refused = std::any_of(journey.org.begin(), journey.org.end(), [](const auto& e) { return e.second->event == EmailLogEvent::refused; });
-    const auto sent = std::find_if(journey.org.begin(), journey.org.end(), [](const auto& e) { return e.second->event == EmailLogEvent::accepted; });
+    const bool refused = std::any_of(journey.org.begin(), journey.org.end(),
+                                     [](const auto& e) { return e.second->event == EmailLogEvent::refused; });
+    const auto sent = std::find_if(journey.org.begin(), journey.org.end(),
+                                   [](const auto& e) { return e.second->event == EmailLogEvent::accepted; });
     if (!refused) {
-      if (sent != journey.org.end()) fail("sent, not refused at the source", sent->second->at);
-      else fail("not refused at the source", journey.last_seen());
+      if (sent != journey.org.end())
+        fail("sent, not refused at the source", sent->second->at);
+      else
+        fail("not refused at the source", journey.last_seen());
     }
   }
   if (expect.via) {
@@ -264,7 +293,9 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
       checks::keep_earliest(left, outcome->at);
     }
     if (!paths.contains(*expect.via)) {
-      fail("not via " + *expect.via + " (went via " + (paths.empty() ? std::string("nothing") : checks::joined({paths.begin(), paths.end()})) + ")", left);
+      fail("not via " + *expect.via + " (went via " +
+               (paths.empty() ? std::string("nothing") : checks::joined({paths.begin(), paths.end()})) + ")",
+           left);
     }
   }
   if (expect.attempts) {
@@ -283,17 +314,19 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     const auto least = static_cast<std::size_t>(expect.attempts->min);
     const auto most = static_cast<std::size_t>(expect.attempts->max);
     if (attempts.size() < least || attempts.size() > most) {
-      const std::string wanted = least == most ? std::to_string(least) : std::to_string(least) + " to " + std::to_string(most);
+      const std::string wanted =
+          least == most ? std::to_string(least) : std::to_string(least) + " to " + std::to_string(most);
       fail(relaysim::counted(attempts.size(), std::string(counted) + " attempt") + ", not " + wanted,
            attempts.size() > most ? std::optional(attempts[most]) : journey.last_seen());
     }
   }
   if (expect.within) {
     if (journey.deliveries.empty() || !journey.submitted) {
-      fail("no delivery to time", journey.submitted ? std::optional(*journey.submitted + *expect.within) : std::nullopt);
+      fail("no delivery to time",
+           journey.submitted ? std::optional(*journey.submitted + *expect.within) : std::nullopt);
     } else if (journey.deliveries.front()->received - *journey.submitted > *expect.within) {
-      fail("delivered after " + format_duration(journey.deliveries.front()->received - *journey.submitted) + ", not within " +
-               format_duration(*expect.within),
+      fail("delivered after " + format_duration(journey.deliveries.front()->received - *journey.submitted) +
+               ", not within " + format_duration(*expect.within),
            *journey.submitted + *expect.within);
     }
   }
@@ -309,12 +342,14 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
       if (entry->event == EmailLogEvent::delivered && !hop) hop = Hop{entry->tls, entry->tls_verified, entry->at};
     }
     for (const auto* outcome : journey.relay) {
-      if (outcome->state == relay::RecipientState::delivered && !hop) hop = Hop{outcome->tls, outcome->tls_verified, outcome->at};
+      if (outcome->state == relay::RecipientState::delivered && !hop)
+        hop = Hop{outcome->tls, outcome->tls_verified, outcome->at};
     }
     if (!hop) {
       fail("no hop delivered it, so no TLS to check", journey.last_seen());
     } else {
-      if (expect.tls && hop->tls != *expect.tls) fail(std::string("TLS ") + (hop->tls ? "was" : "was not") + " used", hop->at);
+      if (expect.tls && hop->tls != *expect.tls)
+        fail(std::string("TLS ") + (hop->tls ? "was" : "was not") + " used", hop->at);
       if (expect.tls_verified && hop->verified != *expect.tls_verified) {
         fail(std::string("the certificate ") + (hop->verified ? "was" : "was not") + " verified", hop->at);
       }
@@ -324,27 +359,32 @@ Verdict recipient(const Expectation& expect, const LoadedWorld& loaded, const Ru
     if (journey.deliveries.empty()) {
       fail("not in any mailbox, so no delivery TLS to check", journey.last_seen());
     } else if (journey.deliveries.front()->tls.active != *expect.delivery_tls) {
-      fail(std::string("the mailbox's copy came ") + (journey.deliveries.front()->tls.active ? "over TLS" : "in plaintext"), journey.deliveries.front()->received);
+      fail(std::string("the mailbox's copy came ") +
+               (journey.deliveries.front()->tls.active ? "over TLS" : "in plaintext"),
+           journey.deliveries.front()->received);
     }
   }
   if (expect.dsn_received) {
     bool received = !journey.notices.empty();
-    for (const auto& [name, entry] : journey.org) received |= entry->event == EmailLogEvent::bounced || entry->event == EmailLogEvent::notice_received;
+    for (const auto& [name, entry] : journey.org)
+      received |= entry->event == EmailLogEvent::bounced || entry->event == EmailLogEvent::notice_received;
     if (received != *expect.dsn_received) {
       fail(received ? "a DSN about it was received" : "no DSN about it reached a mailbox or a bounce inbox",
-           received && !journey.notices.empty() ? std::optional(journey.notices.front()->received) : journey.last_seen());
+           received && !journey.notices.empty() ? std::optional(journey.notices.front()->received)
+                                                : journey.last_seen());
     }
   }
   if (expect.contact_marked_bounced) {
     const bool marked = !marked_contacts(expect, loaded, journey).empty();
-    if (marked != *expect.contact_marked_bounced) fail(marked ? "the contact was marked bounced" : "the contact was not marked bounced", journey.last_seen());
+    if (marked != *expect.contact_marked_bounced)
+      fail(marked ? "the contact was marked bounced" : "the contact was not marked bounced", journey.last_seen());
   }
   if (expect.email_log) {
     std::set<std::string> events;
     for (const auto& [name, entry] : journey.org) events.insert(std::string(to_string(entry->event)));
     if (!events.contains(std::string(to_string(*expect.email_log)))) {
       fail("no \"" + std::string(to_string(*expect.email_log)) + "\" row in the email log (rows: " +
-           (events.empty() ? std::string("none") : checks::joined({events.begin(), events.end()})) + ")",
+               (events.empty() ? std::string("none") : checks::joined({events.begin(), events.end()})) + ")",
            journey.last_seen());
     }
   }

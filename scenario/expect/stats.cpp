@@ -10,7 +10,9 @@ Verdict stats(const Expectation& expect, const RunStats& stats) {
     for (const NamedStat& stat : run_stat_names) {
       if (name != stat.name) continue;
       const std::uint64_t actual = stats.*stat.value;
-      if (actual != value) wrong += (wrong.empty() ? "" : ", ") + name + " is " + std::to_string(actual) + ", not " + std::to_string(value);
+      if (actual != value)
+        wrong +=
+            (wrong.empty() ? "" : ", ") + name + " is " + std::to_string(actual) + ", not " + std::to_string(value);
     }
   }
   return {expect.name, wrong.empty(), wrong.empty() ? "held" : wrong};

@@ -15,7 +15,8 @@ using checks::lower;
 using checks::offset;
 
 std::string describe(const RunObserver::RelayOutcome& outcome, Instant start) {
-  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status + " at " + offset(outcome.at, start);
+  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status +
+         " at " + offset(outcome.at, start);
 }
 
 }  // namespace
@@ -35,8 +36,8 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
       const auto found = finals.find(key);
       if (found == finals.end()) {
         if (quiescent) {
-          violations.add(stored.node + " accepted " + stored.id + " for " + rcpt + " at " + offset(stored.at, loaded.start) +
-                         " and it never ended delivered or bounced",
+          violations.add(stored.node + " accepted " + stored.id + " for " + rcpt + " at " +
+                             offset(stored.at, loaded.start) + " and it never ended delivered or bounced",
                          stored.at);
         }
         continue;
@@ -44,8 +45,8 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
       const auto& list = found->second;
       for (std::size_t i = 1; i < list.size(); ++i) {
         if (!crashed_between(observer, stored.node, list[i - 1]->at, list[i]->at)) {
-          violations.add(stored.node + " " + stored.id + " to " + rcpt + " ended twice without a crash between: " + describe(*list[i - 1], loaded.start) +
-                         ", then " + describe(*list[i], loaded.start),
+          violations.add(stored.node + " " + stored.id + " to " + rcpt + " ended twice without a crash between: " +
+                             describe(*list[i - 1], loaded.start) + ", then " + describe(*list[i], loaded.start),
                          list[i]->at);
         }
       }
@@ -56,21 +57,23 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
   for (const RunObserver::StoredAtRelay& stored : observer.stored) stored_ids.insert(stored.id);
   const auto acknowledged = [&](const std::string& queue_id, const std::string& who, Instant at) {
     if (queue_id.empty() || loaded.relay_configs.empty() || stored_ids.contains(queue_id)) return;
-    violations.add(who + " was told \"queued as " + queue_id + "\" at " + offset(at, loaded.start) + ", but no relay ever stored " + queue_id +
-                   ": an acknowledged message is lost",
+    violations.add(who + " was told \"queued as " + queue_id + "\" at " + offset(at, loaded.start) +
+                       ", but no relay ever stored " + queue_id + ": an acknowledged message is lost",
                    at);
   };
   for (const auto& [name, org] : loaded.orgs) {
     const salesforce::Org& setup = loaded.org_setups.at(name);
     for (const salesforce::LogEntry& entry : org->log) {
-      const bool to_relay = std::any_of(setup.relays.begin(), setup.relays.end(), [&](const auto& r) { return r.name == entry.path; });
+      const bool to_relay =
+          std::any_of(setup.relays.begin(), setup.relays.end(), [&](const auto& r) { return r.name == entry.path; });
       if (entry.event == salesforce::EmailLogEvent::delivered && to_relay) {
         acknowledged(entry.queue_id, name + " (" + entry.email + " to " + entry.recipient + ")", entry.at);
       }
     }
   }
   for (const RunObserver::SenderResult& result : observer.sender_results) {
-    if (result.outcome == smtp::Outcome::delivered) acknowledged(result.queue_id, result.node + " (message " + std::to_string(result.message) + ")", result.at);
+    if (result.outcome == smtp::Outcome::delivered)
+      acknowledged(result.queue_id, result.node + " (message " + std::to_string(result.message) + ")", result.at);
   }
   const auto recovered = [&](const std::string& node, const std::string& id) {
     const auto found = observer.recovered.find(node);
@@ -81,7 +84,9 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
     // sends it again, a counted duplicate).
     if (!accepted.contains(key) && recovered(std::get<0>(key), std::get<1>(key))) continue;
     if (!accepted.contains(key)) {
-      violations.add(std::get<0>(key) + " delivered " + std::get<1>(key) + " to " + std::get<2>(key) + " which it never accepted", list.front()->at);
+      violations.add(
+          std::get<0>(key) + " delivered " + std::get<1>(key) + " to " + std::get<2>(key) + " which it never accepted",
+          list.front()->at);
     }
   }
   for (const auto& [name, org] : loaded.orgs) {
@@ -100,14 +105,19 @@ Verdict conservation(const LoadedWorld& loaded, const RunObserver& observer, boo
       if (ended.count == 2) ended.second = entry.at;
     }
     for (const auto& [key, ended] : ends) {
-      if (ended.count > 1) violations.add(name + " email " + key.first + " to " + key.second + " ended " + counted(ended.count, "time"), ended.second);
+      if (ended.count > 1)
+        violations.add(name + " email " + key.first + " to " + key.second + " ended " + counted(ended.count, "time"),
+                       ended.second);
       if (ended.count == 0 && quiescent) {
-        violations.add(name + " email " + key.first + " to " + key.second + " never ended delivered, failed or given up", ended.accepted);
+        violations.add(
+            name + " email " + key.first + " to " + key.second + " never ended delivered, failed or given up",
+            ended.accepted);
       }
     }
   }
   return violations.verdict("every accepted recipient ends delivered or bounced exactly once",
-                            counted(accepted.size(), "relay recipient") + " checked" + (quiescent ? "" : " (the run ended before quiescence)"));
+                            counted(accepted.size(), "relay recipient") + " checked" +
+                                (quiescent ? "" : " (the run ended before quiescence)"));
 }
 
 }  // namespace relaysim::scenario::invariants

@@ -12,7 +12,8 @@ namespace relaysim::scenario::invariants {
 
 Verdict delay_notices(const RunObserver& observer) {
   checks::Violations violations;
-  std::map<std::tuple<std::string, std::string, std::string>, std::vector<const RunObserver::RelayDsn*>> notices;  // (node, id, rcpt)
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<const RunObserver::RelayDsn*>>
+      notices;  // (node, id, rcpt)
   for (const RunObserver::RelayDsn& dsn : observer.dsns) {
     if (dsn.action != smtp::DsnAction::delayed) continue;
     for (const std::string& rcpt : dsn.about) notices[{dsn.node, dsn.id, checks::lower(rcpt)}].push_back(&dsn);
@@ -27,11 +28,13 @@ Verdict delay_notices(const RunObserver& observer) {
       if (!first_repeat) first_repeat = sent[i]->at;
     }
     if (repeated.size() > 1) {
-      violations.add(node + " sent " + std::to_string(repeated.size()) + " delay notices about " + id + " to " + rcpt + ": " + checks::joined(repeated),
+      violations.add(node + " sent " + std::to_string(repeated.size()) + " delay notices about " + id + " to " + rcpt +
+                         ": " + checks::joined(repeated),
                      first_repeat);
     }
   }
-  return violations.verdict("at most one delay notice per recipient of a message", counted(notices.size(), "delayed recipient") + " checked");
+  return violations.verdict("at most one delay notice per recipient of a message",
+                            counted(notices.size(), "delayed recipient") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

@@ -22,13 +22,16 @@ Verdict expiry(const LoadedWorld& loaded, const RunObserver& observer) {
     const bool notice = arrival->second->from.empty();
     const Instant end_of_life = checks::end_of_life(config->second, *arrival->second);
     if (outcome.at + clock_slack < end_of_life) {
-      violations.add(outcome.node + " bounced " + outcome.id + " to " + outcome.rcpt + " at " + offset(outcome.at, loaded.start) + " (" + outcome.status +
-                     ") after temporary failures only, before its " + (notice ? "bounce_queue_lifetime" : "maximal_queue_lifetime") + " ends at " +
-                     offset(end_of_life, loaded.start),
+      violations.add(outcome.node + " bounced " + outcome.id + " to " + outcome.rcpt + " at " +
+                         offset(outcome.at, loaded.start) + " (" + outcome.status +
+                         ") after temporary failures only, before its " +
+                         (notice ? "bounce_queue_lifetime" : "maximal_queue_lifetime") + " ends at " +
+                         offset(end_of_life, loaded.start),
                      outcome.at);
     }
   }
-  return violations.verdict("temporary failures bounce only when the queue lifetime ends", counted(checked, "expiry", "expiries") + " checked");
+  return violations.verdict("temporary failures bounce only when the queue lifetime ends",
+                            counted(checked, "expiry", "expiries") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

@@ -34,12 +34,14 @@ Verdict mx_preference(const LoadedWorld& loaded, const RunObserver& observer) {
     for (const io::MxRecord& record : records->second) best = std::min<int>(best, record.preference);
     checked += 1;
     if (step.preference != best) {
-      violations.add(step.node + " delivered " + step.id + " for " + domain + " first to an MX of preference " + std::to_string(step.preference) +
-                     " at " + checks::offset(step.at, loaded.start) + ", though " + std::to_string(best) + " is the most preferred",
+      violations.add(step.node + " delivered " + step.id + " for " + domain + " first to an MX of preference " +
+                         std::to_string(step.preference) + " at " + checks::offset(step.at, loaded.start) +
+                         ", though " + std::to_string(best) + " is the most preferred",
                      step.at);
     }
   }
-  return violations.verdict("deliveries try the most preferred MX first", counted(checked, "delivery", "deliveries") + " checked");
+  return violations.verdict("deliveries try the most preferred MX first",
+                            counted(checked, "delivery", "deliveries") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

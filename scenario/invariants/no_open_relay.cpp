@@ -19,17 +19,23 @@ Verdict no_open_relay(const LoadedWorld& loaded, const RunObserver& observer) {
     checked += 1;
     const relay::RelayConfig& relay = config->second;
     const auto client = io::Address::parse(stored.client);
-    const bool trusted = client && std::any_of(relay.mynetworks.begin(), relay.mynetworks.end(), [&](const io::Cidr& c) { return c.contains(*client); });
+    const bool trusted = client && std::any_of(relay.mynetworks.begin(), relay.mynetworks.end(),
+                                               [&](const io::Cidr& c) { return c.contains(*client); });
     if (!trusted && stored.sasl.empty()) {
-      violations.add(stored.node + " accepted " + stored.id + " from " + stored.client + ", neither in mynetworks nor authenticated", stored.at);
+      violations.add(stored.node + " accepted " + stored.id + " from " + stored.client +
+                         ", neither in mynetworks nor authenticated",
+                     stored.at);
     }
     for (const std::string& rcpt : stored.to) {
       if (!relay::any_domain_matches(relay.recipient_domains, checks::domain_of(rcpt))) {
-        violations.add(stored.node + " accepted " + stored.id + " for " + rcpt + ", outside recipient_domains", stored.at);
+        violations.add(stored.node + " accepted " + stored.id + " for " + rcpt + ", outside recipient_domains",
+                       stored.at);
       }
     }
-    if (!stored.from.empty() && !relay.sender_domains.empty() && !relay::any_domain_matches(relay.sender_domains, checks::domain_of(stored.from))) {
-      violations.add(stored.node + " accepted " + stored.id + " from " + stored.from + ", outside sender_domains", stored.at);
+    if (!stored.from.empty() && !relay.sender_domains.empty() &&
+        !relay::any_domain_matches(relay.sender_domains, checks::domain_of(stored.from))) {
+      violations.add(stored.node + " accepted " + stored.id + " from " + stored.from + ", outside sender_domains",
+                     stored.at);
     }
   }
   return violations.verdict("no unauthorized relaying", counted(checked, "accepted message") + " checked");

@@ -13,15 +13,18 @@ Verdict notice_recipients(const RunObserver& observer) {
   std::size_t checked = 0;
   for (const RunObserver::RelayDsn& dsn : observer.dsns) {
     const auto original = messages.find({dsn.node, dsn.id});
-    if (original == messages.end() || original->second->from.empty()) continue;  // about <>: the bounce-loop invariant's
+    if (original == messages.end() || original->second->from.empty())
+      continue;  // about <>: the bounce-loop invariant's
     checked += 1;
     if (checks::lower(dsn.to) != checks::lower(original->second->from)) {
-      violations.add(dsn.node + " sent " + std::string(smtp::to_string(dsn.action)) + " notification " + dsn.dsn + " about " + dsn.id + " to " +
-                     dsn.to + ", not to its envelope sender " + original->second->from,
+      violations.add(dsn.node + " sent " + std::string(smtp::to_string(dsn.action)) + " notification " + dsn.dsn +
+                         " about " + dsn.id + " to " + dsn.to + ", not to its envelope sender " +
+                         original->second->from,
                      dsn.at);
     }
   }
-  return violations.verdict("every notification goes to the envelope sender", counted(checked, "notification") + " checked");
+  return violations.verdict("every notification goes to the envelope sender",
+                            counted(checked, "notification") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

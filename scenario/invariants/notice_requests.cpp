@@ -37,8 +37,8 @@ Verdict notice_requests(const RunObserver& observer) {
         if (checks::lower(message.to[i]) != checks::lower(rcpt)) continue;
         checked += 1;
         if (!asked_for(message.dsn[i], notice.action)) {
-          violations.add(notice.node + " sent a " + action + " notice " + notice.dsn + " about " + notice.id + " to " + rcpt +
-                         ", whose NOTIFY did not ask for one",
+          violations.add(notice.node + " sent a " + action + " notice " + notice.dsn + " about " + notice.id + " to " +
+                             rcpt + ", whose NOTIFY did not ask for one",
                          notice.at);
         }
       }
@@ -46,7 +46,8 @@ Verdict notice_requests(const RunObserver& observer) {
     const auto sent = messages.find({notice.node, notice.dsn});
     if (notice.action == smtp::DsnAction::failed && checks::lower(message.ret) == "hdrs" && sent != messages.end() &&
         !sent->second->returns_headers_only) {
-      violations.add(notice.node + " returned the whole of " + notice.id + " in notice " + notice.dsn + ", though its sender asked RET=HDRS",
+      violations.add(notice.node + " returned the whole of " + notice.id + " in notice " + notice.dsn +
+                         ", though its sender asked RET=HDRS",
                      notice.at);
     }
   }

@@ -14,10 +14,13 @@ Verdict notifications(const RunObserver& observer) {
     if (dsn.to.empty()) violations.add(dsn.node + " sent a " + action + " notification " + dsn.dsn + " to <>", dsn.at);
     const auto original = messages.find({dsn.node, dsn.id});
     if (original != messages.end() && original->second->from.empty()) {
-      violations.add(dsn.node + " sent notification " + dsn.dsn + " about " + dsn.id + ", itself a notification: a bounce loop", dsn.at);
+      violations.add(
+          dsn.node + " sent notification " + dsn.dsn + " about " + dsn.id + ", itself a notification: a bounce loop",
+          dsn.at);
     }
   }
-  return violations.verdict("no notification goes to <>, none is about a notification", counted(observer.dsns.size(), "notification") + " checked");
+  return violations.verdict("no notification goes to <>, none is about a notification",
+                            counted(observer.dsns.size(), "notification") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

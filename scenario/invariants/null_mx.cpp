@@ -14,11 +14,15 @@ Verdict null_mx(const LoadedWorld& loaded, const RunObserver& observer) {
   for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
     if (!loaded.null_mx_domains.contains(checks::domain_of(outcome.rcpt))) continue;
     checked += 1;
-    const std::string which = outcome.node + " " + outcome.id + " to " + outcome.rcpt + " at " + offset(outcome.at, loaded.start);
-    if (outcome.relay_endpoint) violations.add(which + ": a connection to " + outcome.relay + " for a domain with a null MX", outcome.at);
-    if (outcome.state == relay::RecipientState::delivered) violations.add(which + ": delivered to a domain with a null MX", outcome.at);
+    const std::string which =
+        outcome.node + " " + outcome.id + " to " + outcome.rcpt + " at " + offset(outcome.at, loaded.start);
+    if (outcome.relay_endpoint)
+      violations.add(which + ": a connection to " + outcome.relay + " for a domain with a null MX", outcome.at);
+    if (outcome.state == relay::RecipientState::delivered)
+      violations.add(which + ": delivered to a domain with a null MX", outcome.at);
     // A DNS failure defers (and may expire); a bounce on an answer names the null MX.
-    if (outcome.state == relay::RecipientState::bounced && outcome.outcome == smtp::Outcome::permanent && outcome.status != "5.1.10") {
+    if (outcome.state == relay::RecipientState::bounced && outcome.outcome == smtp::Outcome::permanent &&
+        outcome.status != "5.1.10") {
       violations.add(which + ": bounced with " + outcome.status + ", not 5.1.10", outcome.at);
     }
   }

@@ -14,15 +14,16 @@ Verdict permanent_failures(const LoadedWorld& loaded, const RunObserver& observe
     if (!outcome.attempted || outcome.state == relay::RecipientState::delivered) continue;
     checked += 1;
     const bool permanent_reply = outcome.code >= 500;
-    const bool transaction = outcome.stage == smtp::Stage::mail || outcome.stage == smtp::Stage::rcpt || outcome.stage == smtp::Stage::data ||
-                             outcome.stage == smtp::Stage::content;
+    const bool transaction = outcome.stage == smtp::Stage::mail || outcome.stage == smtp::Stage::rcpt ||
+                             outcome.stage == smtp::Stage::data || outcome.stage == smtp::Stage::content;
     if (permanent_reply && transaction && outcome.outcome == smtp::Outcome::transient) {
-      violations.add(outcome.node + " deferred " + outcome.id + " to " + outcome.rcpt + " at " + checks::offset(outcome.at, loaded.start) +
-                     " after a permanent reply: " + outcome.reason,
+      violations.add(outcome.node + " deferred " + outcome.id + " to " + outcome.rcpt + " at " +
+                         checks::offset(outcome.at, loaded.start) + " after a permanent reply: " + outcome.reason,
                      outcome.at);
     }
   }
-  return violations.verdict("a 5xx in the transaction bounces at once", counted(checked, "failed attempt") + " checked");
+  return violations.verdict("a 5xx in the transaction bounces at once",
+                            counted(checked, "failed attempt") + " checked");
 }
 
 }  // namespace relaysim::scenario::invariants

@@ -12,9 +12,10 @@ namespace relaysim::scenario::invariants {
 Verdict recorded_outcomes(const LoadedWorld& loaded, const RunObserver& observer) {
   checks::Violations violations;
   using Key = std::tuple<std::string, std::string, std::string>;  // (relay node, queue id, recipient)
-  std::map<Key, Instant> recorded_at;  // the first instant its final state was durable
+  std::map<Key, Instant> recorded_at;                             // the first instant its final state was durable
   for (const RunObserver::RelayRecorded& recorded : observer.recorded) {
-    for (const std::string& rcpt : recorded.rcpts) recorded_at.try_emplace({recorded.node, recorded.id, checks::lower(rcpt)}, recorded.at);
+    for (const std::string& rcpt : recorded.rcpts)
+      recorded_at.try_emplace({recorded.node, recorded.id, checks::lower(rcpt)}, recorded.at);
   }
   std::map<Key, const RunObserver::RelayOutcome*> first_final;
   for (const RunObserver::RelayOutcome& outcome : observer.outcomes) {
@@ -24,10 +25,11 @@ Verdict recorded_outcomes(const LoadedWorld& loaded, const RunObserver& observer
     if (inserted) continue;
     const auto recorded = recorded_at.find(key);
     if (recorded == recorded_at.end() || recorded->second > outcome.at) continue;
-    violations.add(outcome.node + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.id + " to " + outcome.rcpt + " again at " +
-                   checks::offset(outcome.at, loaded.start) + ", though it had recorded " +
-                   std::string(relay::to_string(first->second->state)) + " (" + first->second->status + ", settled at " +
-                   checks::offset(first->second->at, loaded.start) + ") durably at " + checks::offset(recorded->second, loaded.start),
+    violations.add(outcome.node + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.id + " to " +
+                       outcome.rcpt + " again at " + checks::offset(outcome.at, loaded.start) +
+                       ", though it had recorded " + std::string(relay::to_string(first->second->state)) + " (" +
+                       first->second->status + ", settled at " + checks::offset(first->second->at, loaded.start) +
+                       ") durably at " + checks::offset(recorded->second, loaded.start),
                    outcome.at);
   }
   return violations.verdict("a recorded delivery or bounce is never made again",

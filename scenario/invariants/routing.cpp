@@ -30,8 +30,11 @@ std::string expected_path(const salesforce::Org& org, salesforce::Category categ
   }
   std::sort(active.begin(), active.end(), [](const auto* a, const auto* b) { return a->priority < b->priority; });
   for (const salesforce::DomainFilter* filter : active) {
-    if (!filter_patterns_match(filter->sender_domains, sender_domain) || !filter_patterns_match(filter->recipient_domains, recipient_domain)) continue;
-    const bool exists = std::any_of(org.relays.begin(), org.relays.end(), [&](const salesforce::EmailRelay& relay) { return relay.name == filter->relay; });
+    if (!filter_patterns_match(filter->sender_domains, sender_domain) ||
+        !filter_patterns_match(filter->recipient_domains, recipient_domain))
+      continue;
+    const bool exists = std::any_of(org.relays.begin(), org.relays.end(),
+                                    [&](const salesforce::EmailRelay& relay) { return relay.name == filter->relay; });
     return exists ? filter->relay : "Salesforce";
   }
   return "Salesforce";
@@ -46,12 +49,16 @@ Verdict routing(const LoadedWorld& loaded) {
     const salesforce::Org& setup = loaded.org_setups.at(name);
     for (const salesforce::LogEntry& entry : org->log) {
       if (entry.event != salesforce::EmailLogEvent::accepted) continue;
-      const auto email = std::find_if(org->emails.begin(), org->emails.end(), [&](const salesforce::Email& e) { return e.id == entry.email; });
+      const auto email = std::find_if(org->emails.begin(), org->emails.end(),
+                                      [&](const salesforce::Email& e) { return e.id == entry.email; });
       if (email == org->emails.end()) continue;
       checked += 1;
-      const std::string expected = expected_path(setup, email->category, checks::lower(email->from.domain), checks::domain_of(entry.recipient));
+      const std::string expected =
+          expected_path(setup, email->category, checks::lower(email->from.domain), checks::domain_of(entry.recipient));
       if (entry.path != expected) {
-        violations.add(name + " sent " + entry.email + " for " + entry.recipient + " via " + entry.path + "; the filters say " + expected, entry.at);
+        violations.add(name + " sent " + entry.email + " for " + entry.recipient + " via " + entry.path +
+                           "; the filters say " + expected,
+                       entry.at);
       }
     }
   }

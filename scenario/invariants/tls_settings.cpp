@@ -15,17 +15,20 @@ Verdict tls_settings(const LoadedWorld& loaded, const RunObserver& observer) {
     const salesforce::Org& setup = loaded.org_setups.at(name);
     for (const salesforce::LogEntry& entry : org->log) {
       if (entry.event != salesforce::EmailLogEvent::delivered) continue;
-      const auto relay = std::find_if(setup.relays.begin(), setup.relays.end(), [&](const auto& r) { return r.name == entry.path; });
+      const auto relay =
+          std::find_if(setup.relays.begin(), setup.relays.end(), [&](const auto& r) { return r.name == entry.path; });
       if (relay == setup.relays.end()) continue;
       checked += 1;
-      const bool required = relay->tls == salesforce::TlsSetting::required || relay->tls == salesforce::TlsSetting::required_verify;
+      const bool required =
+          relay->tls == salesforce::TlsSetting::required || relay->tls == salesforce::TlsSetting::required_verify;
       if (required && !entry.tls) {
-        violations.add(name + " handed " + entry.email + " for " + entry.recipient + " to " + relay->name + " without TLS under " + std::string(to_string(relay->tls)),
+        violations.add(name + " handed " + entry.email + " for " + entry.recipient + " to " + relay->name +
+                           " without TLS under " + std::string(to_string(relay->tls)),
                        entry.at);
       }
       if (salesforce::verifies(relay->tls) && entry.tls && !entry.tls_verified) {
-        violations.add(name + " handed " + entry.email + " for " + entry.recipient + " to " + relay->name + " over TLS with an unverified certificate under " +
-                       std::string(to_string(relay->tls)),
+        violations.add(name + " handed " + entry.email + " for " + entry.recipient + " to " + relay->name +
+                           " over TLS with an unverified certificate under " + std::string(to_string(relay->tls)),
                        entry.at);
       }
     }
@@ -37,10 +40,14 @@ Verdict tls_settings(const LoadedWorld& loaded, const RunObserver& observer) {
     checked += 1;
     const relay::TlsLevel level = relay::tls_level_for(config->second, checks::domain_of(outcome.rcpt));
     if ((level == relay::TlsLevel::encrypt || level == relay::TlsLevel::verify) && !outcome.tls) {
-      violations.add(outcome.node + " delivered " + outcome.id + " to " + outcome.rcpt + " without TLS at level " + std::string(relay::to_string(level)), outcome.at);
+      violations.add(outcome.node + " delivered " + outcome.id + " to " + outcome.rcpt + " without TLS at level " +
+                         std::string(relay::to_string(level)),
+                     outcome.at);
     }
     if (level == relay::TlsLevel::verify && !outcome.tls_verified) {
-      violations.add(outcome.node + " delivered " + outcome.id + " to " + outcome.rcpt + " to an unverified server at level verify", outcome.at);
+      violations.add(outcome.node + " delivered " + outcome.id + " to " + outcome.rcpt +
+                         " to an unverified server at level verify",
+                     outcome.at);
     }
   }
   return violations.verdict("TLS settings are never violated", counted(checked, "hand-over") + " checked");

@@ -119,10 +119,13 @@ TEST_CASE("a client that pipelines without reading stops the session reading, an
   sink.keep_transcripts = false;
   smtp::ServerConfig config = mx_config();
   config.junk_command_limit = 1'000'000;  // NOOPs are what this client sends
-  world->add_process({"mx", "b", [&](io::Io& io) {
-                        return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, config,
-                                                          nullptr, std::map<std::string, std::string>{}, sink);
-                      }, {}});
+  world->add_process({"mx",
+                      "b",
+                      [&](io::Io& io) {
+                        return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, config, nullptr,
+                                                          std::map<std::string, std::string>{}, sink);
+                      },
+                      {}});
   Pipeliner client;
   client.noops = 200'000;  // 1.2 MB of commands, 2.8 MB of replies
   client.read_from = t0() + 60s;
@@ -134,7 +137,7 @@ TEST_CASE("a client that pipelines without reading stops the session reading, an
   const std::size_t reply_bytes = 14;  // "250 2.0.0 Ok\r\n"
   const std::size_t slice_replies =
       endpoint::ServerConnection::read_slice_bytes / 6 * reply_bytes;  // "NOOP\r\n" is 6 bytes
-  CHECK(client.codes.size() == 2);  // the greeting and EHLO's
+  CHECK(client.codes.size() == 2);                                     // the greeting and EHLO's
   CHECK(client.sent < client.commands.size());
   CHECK(client.connection->unsent_bytes() > 128 * 1024);
   CHECK(trace.of_kind("smtp.server.backpressure").size() == 1);  // paused, once
@@ -161,18 +164,23 @@ TEST_CASE("a client that pipelines without reading stops the session reading, an
 TEST_CASE("a line over 998 octets arrives folded, and the receiver sees no over-long line", "[endpoint][line-length]") {
   auto world = two_host_world();
   SinkRecord sink;
-  world->add_process({"mx", "b", [&](io::Io& io) {
+  world->add_process({"mx",
+                      "b",
+                      [&](io::Io& io) {
                         return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx_config(),
                                                           nullptr, std::map<std::string, std::string>{}, sink);
-                      }, {}});
+                      },
+                      {}});
   SendRecord sent;
   const std::string content = "Subject: wide\r\n\r\n" + std::string(3000, 'w') + "\r\n";
-  world->add_process({"relay", "a", [&](io::Io& io) {
-                        return std::make_unique<SendNode>(io, io::Endpoint{address("10.0.0.2"), 25}, "mx.example",
-                                                          relay_client_config(), nullptr,
-                                                          std::vector{message("a@acme.example", {"b@dest.example"}, content)},
-                                                          sent);
-                      }, {}});
+  world->add_process({"relay",
+                      "a",
+                      [&](io::Io& io) {
+                        return std::make_unique<SendNode>(
+                            io, io::Endpoint{address("10.0.0.2"), 25}, "mx.example", relay_client_config(), nullptr,
+                            std::vector{message("a@acme.example", {"b@dest.example"}, content)}, sent);
+                      },
+                      {}});
   world->start();
   world->run_until(t0() + 1min);
   REQUIRE(sink.messages.size() == 1);

@@ -58,12 +58,12 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
     std::size_t recipients = 0;
     for (const nlohmann::json& send : traffic) recipients += send["to"].size();
     const std::size_t faults = scenario.contains("faults") ? scenario["faults"].size() : 0;
-    WARN(relay::to_string(variant) << ": caught by " << by << " after " << runs << " scenarios; shrunk to " << traffic.size() << " sends, "
-                                   << recipients << " recipients, " << faults << " faults, " << scenario["nodes"].size() << " nodes: "
-                                   << caught->message.substr(0, 200));
+    WARN(relay::to_string(variant) << ": caught by " << by << " after " << runs << " scenarios; shrunk to "
+                                   << traffic.size() << " sends, " << recipients << " recipients, " << faults
+                                   << " faults, " << scenario["nodes"].size()
+                                   << " nodes: " << caught->message.substr(0, 200));
     if (!named.empty()) CHECK(caught->message.find(named) != std::string::npos);
     CHECK(traffic.size() <= 2);
     CHECK(faults <= 3);  // a crash and its restart are two
   }
 }
-

@@ -25,8 +25,10 @@ void check_explored(const explore::Property& property) {
     std::filesystem::create_directories(directory);
     const std::filesystem::path file = directory / (property.name + "-" + std::to_string(seed_in_ci) + ".json");
     std::ofstream(file) << result.counterexample->dump(2) << "\n";
-    FAIL(property.name << " failed: " << result.message << "\nthe shrunk scenario: " << file.string() << "\nreplay it: relaysim run "
-                       << file.string() << "\nor: RC_PARAMS=\"" << result.reproduce << "\" " << "build/tests/relaysim_tests \"[explore]\"");
+    FAIL(property.name << " failed: " << result.message << "\nthe shrunk scenario: " << file.string()
+                       << "\nreplay it: relaysim run " << file.string() << "\nor: RC_PARAMS=\"" << result.reproduce
+                       << "\" "
+                       << "build/tests/relaysim_tests \"[explore]\"");
   }
   REQUIRE(result.passed);
   CHECK(result.runs == runs_in_ci);
@@ -48,7 +50,8 @@ TEST_CASE("explore: without faults, known users get each message once and unknow
   check_explored(*explore::property_named("faults_removed_delivers"));
 }
 
-TEST_CASE("explore: once the faults are over, every known user gets each message unless its time ran out during one", "[explore]") {
+TEST_CASE("explore: once the faults are over, every known user gets each message unless its time ran out during one",
+          "[explore]") {
   check_explored(*explore::property_named("faults_end_delivers"));
 }
 
@@ -56,7 +59,8 @@ TEST_CASE("explore: a relay restarted at any instant changes no outcome", "[expl
   check_explored(*explore::property_named("restart_changes_nothing"));
 }
 
-TEST_CASE("explore: a false property is caught and shrunk to one send, which replays as a failing scenario", "[explore]") {
+TEST_CASE("explore: a false property is caught and shrunk to one send, which replays as a failing scenario",
+          "[explore]") {
   explore::Coverage coverage;
   const explore::Exploration result = explore::explore(explore::canary(), seed_in_ci, 100, coverage);
   REQUIRE_FALSE(result.passed);
@@ -74,18 +78,23 @@ TEST_CASE("explore: coverage short of a minimum is named, scaled to the runs", "
   const explore::Property& property = *explore::property_named("invariants");
   explore::Coverage coverage;
   std::map<std::string, std::uint64_t> minimum;
-  for (const explore::CoverageMinimum& each : property.minimums) coverage[each.counter] = minimum[each.counter] = each.per_200_runs;
+  for (const explore::CoverageMinimum& each : property.minimums)
+    coverage[each.counter] = minimum[each.counter] = each.per_200_runs;
   REQUIRE(minimum["crash"] >= 2);
   REQUIRE(minimum["null MX bounce"] >= 2);
   CHECK(explore::coverage_shortfalls(property, coverage, 200).empty());
   coverage.erase("null MX bounce");
   coverage["crash"] = minimum["crash"] - 1;
-  const std::string crash = "crash: " + std::to_string(minimum["crash"] - 1) + " in 200 runs, at least " + std::to_string(minimum["crash"]) + " expected";
-  const std::string null_mx = "null MX bounce: 0 in 200 runs, at least " + std::to_string(minimum["null MX bounce"]) + " expected";
+  const std::string crash = "crash: " + std::to_string(minimum["crash"] - 1) + " in 200 runs, at least " +
+                            std::to_string(minimum["crash"]) + " expected";
+  const std::string null_mx =
+      "null MX bounce: 0 in 200 runs, at least " + std::to_string(minimum["null MX bounce"]) + " expected";
   CHECK(explore::coverage_shortfalls(property, coverage, 200) == std::vector<std::string>{crash, null_mx});
   // Fewer runs, smaller minimums; never below one.
   CHECK(explore::coverage_shortfalls(property, coverage, 100) ==
-        std::vector<std::string>{"null MX bounce: 0 in 100 runs, at least " + std::to_string(std::max<std::uint64_t>(1, minimum["null MX bounce"] / 2)) + " expected"});
+        std::vector<std::string>{"null MX bounce: 0 in 100 runs, at least " +
+                                 std::to_string(std::max<std::uint64_t>(1, minimum["null MX bounce"] / 2)) +
+                                 " expected"});
   coverage.clear();
   CHECK(explore::coverage_shortfalls(property, coverage, 1).size() == property.minimums.size());
 }

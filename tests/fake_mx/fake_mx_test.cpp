@@ -1,8 +1,8 @@
 // The fake MX in the simulation: greylisting against a retrying relay, rules and sequences,
 // mailboxes and quotas, limits, drops after the final dot, the mail store, presets, and its JSON.
 
-#include <algorithm>
 #include <openssl/evp.h>
+#include <algorithm>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -13,10 +13,10 @@
 #include "scenario/fake_mx_config.hpp"
 #include "smtp/dsn.hpp"
 #include "support/client_dialogue.hpp"
+#include "support/dns_records.hpp"
 #include "support/smtp_nodes.hpp"
 #include "support/test_world.hpp"
 #include "tls/certificate.hpp"
-#include "support/dns_records.hpp"
 
 using namespace relaysim;
 using namespace relaysim::testing;
@@ -31,12 +31,15 @@ struct MxWorld {
     world.add_host({"mx", {mx_endpoint.address}});
     world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
     world.add_trace_sink(trace);
-    world.add_process({"mx", "mx", [this, behaviour](io::Io& io) {
-                         return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, store);
-                       }, {}});
+    world.add_process(
+        {"mx",
+         "mx",
+         [this, behaviour](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, store); },
+         {}});
   }
   // A client on its own host that sends `messages` over one connection, starting at `when`.
-  SendRecord& send_from(const std::string& host, const char* ip, std::vector<smtp::OutgoingMessage> messages, Duration when = 0s) {
+  SendRecord& send_from(const std::string& host, const char* ip, std::vector<smtp::OutgoingMessage> messages,
+                        Duration when = 0s) {
     if (!hosts.contains(host)) {
       world.add_host({host, {address(ip)}});
       hosts.insert(host);
@@ -48,7 +51,8 @@ struct MxWorld {
       auto sender = std::make_shared<std::unique_ptr<SendNode>>();
       node.keep_alive = sender;
       node.pending.push_back(node.io.at(node.io.now() + when, [&node, &record, messages, sender] {
-        *sender = std::make_unique<SendNode>(node.io, mx_endpoint, "mx", relay_client_config(), nullptr, messages, record);
+        *sender =
+            std::make_unique<SendNode>(node.io, mx_endpoint, "mx", relay_client_config(), nullptr, messages, record);
         (*sender)->start();
       }));
     });
@@ -59,7 +63,8 @@ struct MxWorld {
     world.run_until(t0() + length);
   }
   static std::string first_reply(const SendRecord& record) {
-    if (!record.failures.empty()) return record.failures[0].reply ? record.failures[0].reply->text() : record.failures[0].reason;
+    if (!record.failures.empty())
+      return record.failures[0].reply ? record.failures[0].reply->text() : record.failures[0].reason;
     if (record.results.empty()) return "(nothing)";
     const auto& recipient = record.results[0].recipients[0];
     return recipient.reply ? recipient.reply->text() : recipient.detail;
@@ -101,21 +106,28 @@ TEST_CASE("a greylisting MX defers the first try, and the relay's retry five min
   TraceRecorder trace;
   office_relay_and_mx(world, trace);
   fake_mx::MailStore store;
-  world.add_process({"mx", "mx", [&](io::Io& io) {
+  world.add_process({"mx",
+                     "mx",
+                     [&](io::Io& io) {
                        return std::make_unique<fake_mx::FakeMxNode>(io, *fake_mx::preset("postgrey"), nullptr, store);
-                     }, {}});
+                     },
+                     {}});
   relay::RelayConfig config;
   config.myhostname = "relay.acme.example";
   config.mynetworks = {*io::Cidr::parse("10.1.0.0/16")};
   config.retry_jitter_percent = 0;
-  world.add_process({"relay", "relay", [&](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); }, {}});
+  world.add_process(
+      {"relay", "relay", [&](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); }, {}});
   SendRecord submission;
-  world.add_process({"office", "office", [&](io::Io& io) {
-                       return std::make_unique<SendNode>(io, io::Endpoint{address("203.0.113.10"), 25}, "relay",
-                                                         relay_client_config(), nullptr,
-                                                         std::vector<smtp::OutgoingMessage>{note("news@acme.example", {"ann@dest.example"})},
-                                                         submission);
-                     }, {}});
+  world.add_process({"office",
+                     "office",
+                     [&](io::Io& io) {
+                       return std::make_unique<SendNode>(
+                           io, io::Endpoint{address("203.0.113.10"), 25}, "relay", relay_client_config(), nullptr,
+                           std::vector<smtp::OutgoingMessage>{note("news@acme.example", {"ann@dest.example"})},
+                           submission);
+                     },
+                     {}});
   world.start();
   world.run_until(t0() + 1h);
   REQUIRE(store.messages().size() == 1);
@@ -129,7 +141,8 @@ TEST_CASE("a greylisting MX defers the first try, and the relay's retry five min
 }
 
 TEST_CASE("rules: the next two connections get 421, then the MX accepts", "[fake_mx][rules]") {
-  MxWorld w(from_json(R"({ "rules": [ { "stage": "connect", "times": 2, "reply": "421 4.3.2 Service shutting down" } ] })"));
+  MxWorld w(
+      from_json(R"({ "rules": [ { "stage": "connect", "times": 2, "reply": "421 4.3.2 Service shutting down" } ] })"));
   SendRecord& first = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})});
   SendRecord& second = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 1s);
   SendRecord& third = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"})}, 2s);
@@ -143,7 +156,8 @@ TEST_CASE("rules: the next two connections get 421, then the MX accepts", "[fake
 TEST_CASE("rules: every third message is refused at end of data", "[fake_mx][rules]") {
   MxWorld w(from_json(R"({ "rules": [ { "stage": "end_of_data", "every": 3, "reply": "451 4.3.0 Try again" } ] })"));
   std::vector<smtp::OutgoingMessage> messages;
-  for (int i = 1; i <= 9; ++i) messages.push_back(note("a@acme.example", {"ann@dest.example"}, "n" + std::to_string(i)));
+  for (int i = 1; i <= 9; ++i)
+    messages.push_back(note("a@acme.example", {"ann@dest.example"}, "n" + std::to_string(i)));
   SendRecord& client = w.send_from("client", "198.51.100.1", messages);
   w.run();
   REQUIRE(client.results.size() == 9);
@@ -176,16 +190,20 @@ TEST_CASE("rules match recipient, domain, sender and client, the first that appl
   CHECK_THAT(w.trace.of_kind("mx.rule")[0].line, Catch::Contains("\"rule\":\"vip\""));
 }
 
-TEST_CASE("rules with a probability draw from the seed: the same seed, the same answers", "[fake_mx][rules][determinism]") {
+TEST_CASE("rules with a probability draw from the seed: the same seed, the same answers",
+          "[fake_mx][rules][determinism]") {
   const auto outcomes = [](std::uint64_t seed) {
-    MxWorld w(from_json(R"({ "rules": [ { "stage": "rcpt", "probability": 0.5, "reply": "451 4.7.1 Maybe later" } ] })"), seed);
+    MxWorld w(
+        from_json(R"({ "rules": [ { "stage": "rcpt", "probability": 0.5, "reply": "451 4.7.1 Maybe later" } ] })"),
+        seed);
     std::vector<smtp::OutgoingMessage> messages;
     // Fewer than the server's hard error limit (20 errors end a session).
     for (int i = 0; i < 16; ++i) messages.push_back(note("a@acme.example", {"ann@dest.example"}));
     SendRecord& client = w.send_from("client", "198.51.100.1", messages);
     w.run();
     std::string pattern;
-    for (const auto& result : client.results) pattern += result.recipients[0].outcome == smtp::Outcome::delivered ? 'A' : 'd';
+    for (const auto& result : client.results)
+      pattern += result.recipients[0].outcome == smtp::Outcome::delivered ? 'A' : 'd';
     return pattern;
   };
   const std::string first = outcomes(3);
@@ -217,7 +235,8 @@ TEST_CASE("a delay rule answers late: a tarpit", "[fake_mx][rules]") {
 }
 
 TEST_CASE("mailboxes: unknown users get 5.1.1, a full mailbox 4.2.2", "[fake_mx][mailboxes]") {
-  MxWorld w(from_json(R"({ "mailboxes": { "users": ["ann@dest.example", "bob@dest.example"], "quota_messages": 2 } })"));
+  MxWorld w(
+      from_json(R"({ "mailboxes": { "users": ["ann@dest.example", "bob@dest.example"], "quota_messages": 2 } })"));
   std::vector<smtp::OutgoingMessage> messages;
   for (int i = 0; i < 3; ++i) messages.push_back(note("a@acme.example", {"ann@dest.example"}));
   messages.push_back(note("a@acme.example", {"zed@dest.example"}));
@@ -276,7 +295,8 @@ TEST_CASE("the mail store keeps envelope, content, client, time and the session 
   CHECK(stored.received > t0());
   CHECK_THAT(stored.transcript, Catch::Contains("C: MAIL FROM:<news@acme.example>"));
   // The content is in the message; the transcript gives its size on the wire, then the final dot.
-  CHECK_THAT(stored.transcript, Catch::EndsWith("S: 354 End data with <CR><LF>.<CR><LF>\nC: [24 bytes of message content]\nC: .\n"));
+  CHECK_THAT(stored.transcript,
+             Catch::EndsWith("S: 354 End data with <CR><LF>.<CR><LF>\nC: [24 bytes of message content]\nC: .\n"));
   CHECK(w.store.mailbox("BOB@dest.example").size() == 1);
 }
 
@@ -285,22 +305,22 @@ namespace {
 // A client on host "client" that sends each piece of `script` at its time, reading nothing.
 void send_script(MxWorld& w, const std::vector<std::pair<Duration, std::string>>& script) {
   add_lambda_node(w.world, "client", "client", [script](LambdaNode& node) {
-    node.pending.push_back(node.io.connect(mx_endpoint, {}, [&node, script](io::Result<std::unique_ptr<io::Connection>> connected) {
-      REQUIRE(connected);
-      node.connections.push_back(std::move(connected).value());
-      io::Connection& connection = *node.connections.back();
-      connection.on_receive([](std::string_view) {});
-      for (const auto& [when, bytes] : script) {
-        node.pending.push_back(node.io.after(when, [&connection, bytes = bytes] { (void)connection.send(bytes); }));
-      }
-    }));
+    node.pending.push_back(
+        node.io.connect(mx_endpoint, {}, [&node, script](io::Result<std::unique_ptr<io::Connection>> connected) {
+          REQUIRE(connected);
+          node.connections.push_back(std::move(connected).value());
+          io::Connection& connection = *node.connections.back();
+          connection.on_receive([](std::string_view) {});
+          for (const auto& [when, bytes] : script) {
+            node.pending.push_back(node.io.after(when, [&connection, bytes = bytes] { (void)connection.send(bytes); }));
+          }
+        }));
   });
 }
 
 }  // namespace
 
-TEST_CASE("a final dot split from its line end is counted as content, and the session goes on",
-          "[fake_mx][store]") {
+TEST_CASE("a final dot split from its line end is counted as content, and the session goes on", "[fake_mx][store]") {
   MxWorld w(fake_mx::Behaviour{});
   w.world.add_host({"client", {address("198.51.100.1")}});
   // Content in three reads: up to the final dot, its CRLF alone, then the next command.
@@ -319,9 +339,10 @@ TEST_CASE("a final dot split from its line end is counted as content, and the se
   CHECK_THAT(first.transcript, Catch::EndsWith("C: [24 bytes of message content]\nC: .\n"));
   const fake_mx::StoredMessage& second = w.store.messages()[1];
   CHECK(second.content == "second\r\n");
-  CHECK(second.transcript == "S: 250 2.0.0 Ok: queued as 00000001\nC: MAIL FROM:<news@acme.example>\nC: RCPT TO:<bob@dest.example>\n"
-                             "C: DATA\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\nS: 354 End data with <CR><LF>.<CR><LF>\n"
-                             "C: [8 bytes of message content]\nC: .\n");
+  CHECK(second.transcript ==
+        "S: 250 2.0.0 Ok: queued as 00000001\nC: MAIL FROM:<news@acme.example>\nC: RCPT TO:<bob@dest.example>\n"
+        "C: DATA\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\nS: 354 End data with <CR><LF>.<CR><LF>\n"
+        "C: [8 bytes of message content]\nC: .\n");
 }
 
 TEST_CASE("a transcript never keeps credentials - AUTH in any case with its initial response", "[fake_mx][store]") {
@@ -379,7 +400,8 @@ TEST_CASE("a large message's transcript gives its size and is complete", "[fake_
   MxWorld w(fake_mx::Behaviour{});
   smtp::OutgoingMessage message = note("news@acme.example", {"ann@dest.example"});
   message.content = "Subject: big\r\n\r\n";
-  while (message.content.size() < 200 * 1024) message.content += ".a line that starts with a dot, so it is stuffed on the wire\r\n";
+  while (message.content.size() < 200 * 1024)
+    message.content += ".a line that starts with a dot, so it is stuffed on the wire\r\n";
   const std::size_t lines = std::count(message.content.begin(), message.content.end(), '\n') - 2;
   w.send_from("client", "198.51.100.1", {message});
   w.run();
@@ -387,7 +409,8 @@ TEST_CASE("a large message's transcript gives its size and is complete", "[fake_
   const fake_mx::StoredMessage& stored = w.store.messages()[0];
   CHECK(stored.content == message.content);
   // Its size on the wire: one stuffing dot per line.
-  CHECK_THAT(stored.transcript, Catch::EndsWith("C: [" + std::to_string(message.content.size() + lines) + " bytes of message content]\nC: .\n"));
+  CHECK_THAT(stored.transcript, Catch::EndsWith("C: [" + std::to_string(message.content.size() + lines) +
+                                                " bytes of message content]\nC: .\n"));
   CHECK(stored.transcript.size() < 1024);
 }
 
@@ -395,8 +418,10 @@ TEST_CASE("presets answer with their providers' texts", "[fake_mx][presets]") {
   const auto gmail = *fake_mx::preset("gmail");
   CHECK(gmail.mailboxes.unknown_user.code == 550);
   CHECK(gmail.mailboxes.unknown_user.lines.size() == 4);
-  CHECK_THAT(gmail.mailboxes.unknown_user.wire(), Catch::StartsWith("550-5.1.1 The email account that you tried to reach does not exist."));
-  CHECK_THAT(gmail.mailboxes.unknown_user.wire(), Catch::EndsWith("550 5.1.1  https://support.google.com/mail/?p=NoSuchUser - gsmtp\r\n"));
+  CHECK_THAT(gmail.mailboxes.unknown_user.wire(),
+             Catch::StartsWith("550-5.1.1 The email account that you tried to reach does not exist."));
+  CHECK_THAT(gmail.mailboxes.unknown_user.wire(),
+             Catch::EndsWith("550 5.1.1  https://support.google.com/mail/?p=NoSuchUser - gsmtp\r\n"));
   CHECK(gmail.limits.rate_limited.enhanced == "4.7.28");
   CHECK(fake_mx::preset("outlook")->mailboxes.unknown_user.text() ==
         "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302) [mail.protection.outlook.example]");
@@ -406,7 +431,8 @@ TEST_CASE("presets answer with their providers' texts", "[fake_mx][presets]") {
   MxWorld w(from_json(R"({ "preset": "gmail", "mailboxes": { "users": ["ann@dest.example"] } })"));
   SendRecord& client = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"nobody@dest.example"})});
   w.run();
-  CHECK_THAT(MxWorld::first_reply(client), Catch::StartsWith("550 5.1.1 The email account that you tried to reach does not exist."));
+  CHECK_THAT(MxWorld::first_reply(client),
+             Catch::StartsWith("550 5.1.1 The email account that you tried to reach does not exist."));
 }
 
 TEST_CASE("fake MX JSON mistakes name the path", "[fake_mx][config]") {
@@ -419,14 +445,19 @@ TEST_CASE("fake MX JSON mistakes name the path", "[fake_mx][config]") {
     return "(no error)";
   };
   CHECK(error_of(R"({ "rules": [ { "stage": "rcpt", "reply": "45 4.7.1 x" } ] })") ==
-        "$.rules[0].reply: expected a reply such as \"450 4.7.1 Greylisted\" (code 200 to 599, then an optional enhanced code), found \"45 4.7.1 x\"");
+        "$.rules[0].reply: expected a reply such as \"450 4.7.1 Greylisted\" (code 200 to 599, then an optional "
+        "enhanced code), found \"45 4.7.1 x\"");
   CHECK(error_of(R"({ "rules": [ { "stage": "rcpt", "reply": "450 5.7.1 x" } ] })") ==
         "$.rules[0].reply: expected an enhanced code of the same class as the reply code, found \"450 5.7.1 x\"");
-  CHECK(error_of(R"({ "rules": [ { "stage": "helo", "reply": "450 x" } ] })").starts_with("$.rules[0].stage: expected one of"));
+  CHECK(error_of(R"({ "rules": [ { "stage": "helo", "reply": "450 x" } ] })")
+            .starts_with("$.rules[0].stage: expected one of"));
   CHECK(error_of(R"({ "rules": [ { "stage": "rcpt" } ] })").starts_with("$.rules[0]: expected exactly one action"));
-  CHECK(error_of(R"({ "rules": [ { "stage": "rcpt", "drop": true, "probability": 1.5 } ] })").starts_with("$.rules[0].probability: expected a probability from 0 to 1"));
-  CHECK(error_of(R"({ "mailboxes": { "users": ["not an address"] } })").starts_with("$.mailboxes.users[0]: expected an address"));
-  CHECK(error_of(R"({ "greylisting": { "delay": "3d" } })").starts_with("$.greylisting.delay: expected delay at most retry_window"));
+  CHECK(error_of(R"({ "rules": [ { "stage": "rcpt", "drop": true, "probability": 1.5 } ] })")
+            .starts_with("$.rules[0].probability: expected a probability from 0 to 1"));
+  CHECK(error_of(R"({ "mailboxes": { "users": ["not an address"] } })")
+            .starts_with("$.mailboxes.users[0]: expected an address"));
+  CHECK(error_of(R"({ "greylisting": { "delay": "3d" } })")
+            .starts_with("$.greylisting.delay: expected delay at most retry_window"));
   CHECK(error_of(R"({ "preset": "yahoo" })").starts_with("$.preset: expected one of"));
   CHECK(error_of(R"({ "greylist": true })").starts_with("$.greylist: expected one of the keys"));
 }
@@ -441,8 +472,11 @@ TEST_CASE("rules at EHLO, STARTTLS and DATA: 421 at EHLO, 454 at STARTTLS, 554 a
     CHECK(MxWorld::first_reply(client) == "421 4.3.2 Not now");
   }
   SECTION("DATA") {
-    MxWorld w(from_json(R"({ "rules": [ { "stage": "data", "match": { "sender": "a@acme.example" }, "reply": "554 5.7.1 No data for you" } ] })"));
-    SendRecord& client = w.send_from("client", "198.51.100.1", {note("a@acme.example", {"ann@dest.example"}), note("b@acme.example", {"ann@dest.example"})});
+    MxWorld w(from_json(
+        R"({ "rules": [ { "stage": "data", "match": { "sender": "a@acme.example" }, "reply": "554 5.7.1 No data for you" } ] })"));
+    SendRecord& client =
+        w.send_from("client", "198.51.100.1",
+                    {note("a@acme.example", {"ann@dest.example"}), note("b@acme.example", {"ann@dest.example"})});
     w.run();
     REQUIRE(client.results.size() == 2);
     CHECK(client.results[0].recipients[0].outcome == smtp::Outcome::permanent);
@@ -454,25 +488,42 @@ TEST_CASE("rules at EHLO, STARTTLS and DATA: 421 at EHLO, 454 at STARTTLS, 554 a
     tls::Forge forge(crypto);
     auto ca = forge.certificate_authority({"CA", {}, t0() - 24h, t0() + 3650 * 24h});
     auto certificate = forge.issue({"mx", {}, t0() - 24h, t0() + 90 * 24h}, ca.get());
-    tls::Context server(crypto, tls::ContextConfig{tls::Role::server, certificate.get(), {}, {}, tls::Verification::none,
-                                                   tls::Version::tls1_2, tls::Version::tls1_3});
-    tls::Context client_tls(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {}, tls::Verification::none,
-                                                       tls::Version::tls1_2, tls::Version::tls1_3});
+    tls::Context server(crypto, tls::ContextConfig{tls::Role::server,
+                                                   certificate.get(),
+                                                   {},
+                                                   {},
+                                                   tls::Verification::none,
+                                                   tls::Version::tls1_2,
+                                                   tls::Version::tls1_3});
+    tls::Context client_tls(
+        crypto,
+        tls::ContextConfig{
+            tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
     for (const bool refuse : {false, true}) {
       CAPTURE(refuse);
       sim::World world(1, t0());
       world.add_host({"mx", {mx_endpoint.address}});
       world.add_host({"client", {address("198.51.100.1")}});
       fake_mx::MailStore store;
-      fake_mx::Behaviour behaviour = from_json(refuse ? R"({ "starttls": true, "rules": [ { "stage": "starttls", "reply": "454 4.7.0 TLS not available due to local problem" } ] })"
-                                                      : R"({ "starttls": true })");
-      world.add_process({"mx", "mx", [&](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, &server, store); }, {}});
+      fake_mx::Behaviour behaviour = from_json(
+          refuse
+              ? R"({ "starttls": true, "rules": [ { "stage": "starttls", "reply": "454 4.7.0 TLS not available due to local problem" } ] })"
+              : R"({ "starttls": true })");
+      world.add_process(
+          {"mx",
+           "mx",
+           [&](io::Io& io) { return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, &server, store); },
+           {}});
       SendRecord record;
-      world.add_process({"client", "client", [&](io::Io& io) {
-                           return std::make_unique<SendNode>(io, mx_endpoint, "mx", relay_client_config(smtp::ClientTls::opportunistic),
-                                                             &client_tls, std::vector<smtp::OutgoingMessage>{note("a@acme.example", {"ann@dest.example"})},
-                                                             record);
-                         }, {}});
+      world.add_process({"client",
+                         "client",
+                         [&](io::Io& io) {
+                           return std::make_unique<SendNode>(
+                               io, mx_endpoint, "mx", relay_client_config(smtp::ClientTls::opportunistic), &client_tls,
+                               std::vector<smtp::OutgoingMessage>{note("a@acme.example", {"ann@dest.example"})},
+                               record);
+                         },
+                         {}});
       world.start();
       world.run_until(t0() + 10min);
       REQUIRE(store.messages().size() == 1);  // opportunistic TLS carries on in plaintext after a 454
@@ -486,25 +537,30 @@ TEST_CASE("a late bounce: accepted with 250, then a DSN reaches the sender's MX 
           "[fake_mx][bounce]") {
   for (const bool rfc3464 : {true, false}) {
     CAPTURE(rfc3464);
-    MxWorld w(from_json(rfc3464 ? R"({ "rules": [ { "stage": "end_of_data", "match": { "recipient": "gone@dest.example" },
+    MxWorld w(from_json(
+        rfc3464
+            ? R"({ "rules": [ { "stage": "end_of_data", "match": { "recipient": "gone@dest.example" },
                                                       "bounce_later": { "after": "15m", "status": "5.1.1",
                                                                         "diagnostic": "550 5.1.1 gone@dest.example: no such user" } } ] })"
-                                : R"({ "rules": [ { "stage": "end_of_data", "bounce_later": { "after": "15m", "format": "plain" } } ] })"));
+            : R"({ "rules": [ { "stage": "end_of_data", "bounce_later": { "after": "15m", "format": "plain" } } ] })"));
     // The sender's domain and its MX, a second fake MX that keeps what it gets.
     fake_mx::MailStore sender_side;
     w.world.add_host({"mx.acme.example", {address("192.0.2.100")}});
     w.world.set_dns("acme.example", records().mx(10, "mx.acme.example"));
     w.world.set_dns("mx.acme.example", records().a("192.0.2.100"));
-    w.world.add_process({"acme-mx", "mx.acme.example", [&](io::Io& io) {
+    w.world.add_process({"acme-mx",
+                         "mx.acme.example",
+                         [&](io::Io& io) {
                            return std::make_unique<fake_mx::FakeMxNode>(io, fake_mx::Behaviour{}, nullptr, sender_side);
-                         }, {}});
+                         },
+                         {}});
     smtp::OutgoingMessage message = note("news@acme.example", {"gone@dest.example"});
     message.parameters.envid = "env-1";
     SendRecord& client = w.send_from("client", "198.51.100.1", {message});
     w.run();
     REQUIRE(client.results.size() == 1);
     CHECK(client.results[0].recipients[0].outcome == smtp::Outcome::delivered);  // the 250 came first
-    CHECK(w.store.messages().empty());                                            // nothing in a mailbox
+    CHECK(w.store.messages().empty());                                           // nothing in a mailbox
     REQUIRE(sender_side.messages().size() == 1);
     const fake_mx::StoredMessage& bounce = sender_side.messages()[0];
     CHECK(bounce.sender.empty());  // from <>
@@ -528,7 +584,8 @@ TEST_CASE("a late bounce: accepted with 250, then a DSN reaches the sender's MX 
 
 TEST_CASE("late bounces: none to <>, and one that cannot be delivered is retried, then dropped", "[fake_mx][bounce]") {
   MxWorld w(from_json(R"({ "rules": [ { "stage": "end_of_data", "bounce_later": { "after": "1m" } } ] })"));
-  w.send_from("client", "198.51.100.1", {note("", {"ann@dest.example"}), note("news@nowhere.example", {"ann@dest.example"})});
+  w.send_from("client", "198.51.100.1",
+              {note("", {"ann@dest.example"}), note("news@nowhere.example", {"ann@dest.example"})});
   w.run(2h);
   CHECK(w.trace.of_kind("mx.bounce_skipped").size() == 1);
   CHECK(w.trace.of_kind("mx.bounce_deferred").size() == 4);
@@ -552,7 +609,8 @@ TEST_CASE("limits: messages per client within a window, the window moves on", "[
   CHECK(w.store.messages().size() == 4);
 }
 
-TEST_CASE("authentication: SPF, DKIM and DMARC decide inbox, spam or 5.7.26, with Authentication-Results", "[fake_mx][mailauth]") {
+TEST_CASE("authentication: SPF, DKIM and DMARC decide inbox, spam or 5.7.26, with Authentication-Results",
+          "[fake_mx][mailauth]") {
   MxWorld w(from_json(R"({"hostname": "mx.dest.example", "authentication": {"spf_fail": "spam"}})"));
   w.world.set_dns("acme.example", records().txt("v=spf1 ip4:198.51.100.10 -all"));
   w.world.set_dns("_dmarc.acme.example", records().txt("v=DMARC1; p=reject"));
@@ -567,18 +625,23 @@ TEST_CASE("authentication: SPF, DKIM and DMARC decide inbox, spam or 5.7.26, wit
   signer.selector = "sel1";
   const std::string signed_letter = mailauth::sign_dkim(letter, key, signer, t0()) + letter;
   const std::string other = "From: <info@other.example>\r\nTo: ann@dest.example\r\nSubject: other\r\n\r\nbody\r\n";
-  SendRecord& listed = w.send_from("relay", "198.51.100.10", {message("news@acme.example", {"ann@dest.example"}, letter)});
-  SendRecord& unlisted = w.send_from("stranger", "203.0.113.66", {message("news@acme.example", {"bob@dest.example"}, letter)});
+  SendRecord& listed =
+      w.send_from("relay", "198.51.100.10", {message("news@acme.example", {"ann@dest.example"}, letter)});
+  SendRecord& unlisted =
+      w.send_from("stranger", "203.0.113.66", {message("news@acme.example", {"bob@dest.example"}, letter)});
   SendRecord& signed_elsewhere =
       w.send_from("forwarder", "203.0.113.77", {message("news@acme.example", {"cy@dest.example"}, signed_letter)}, 1s);
-  SendRecord& spf_only = w.send_from("stranger2", "203.0.113.88", {message("info@other.example", {"dan@dest.example"}, other)}, 2s);
+  SendRecord& spf_only =
+      w.send_from("stranger2", "203.0.113.88", {message("info@other.example", {"dan@dest.example"}, other)}, 2s);
   w.run();
   // The relay is in the SPF record: SPF and DMARC pass, inbox.
   CHECK(MxWorld::first_reply(listed).starts_with("250"));
   const auto ann = w.store.mailbox("ann@dest.example");
   REQUIRE(ann.size() == 1);
   CHECK(ann[0]->folder == "inbox");
-  CHECK_THAT(ann[0]->content, Catch::StartsWith("Authentication-Results: mx.dest.example;\r\n\tspf=pass smtp.mailfrom=news@acme.example;"));
+  CHECK_THAT(
+      ann[0]->content,
+      Catch::StartsWith("Authentication-Results: mx.dest.example;\r\n\tspf=pass smtp.mailfrom=news@acme.example;"));
   CHECK_THAT(ann[0]->content, Catch::Contains("dmarc=pass (p=reject dis=none) header.from=acme.example"));
   // Anyone else, unsigned: DMARC fails under p=reject, 550 5.7.26 naming the domain, nothing kept.
   CHECK(MxWorld::first_reply(unlisted) ==
@@ -606,8 +669,9 @@ TEST_CASE("authentication: a DNS failure gives temperror and the message is kept
   w.world.set_dns("acme.example", records().txt("v=spf1 -all"));
   w.world.add_dns_fault({sim::DnsFault::Kind::servfail, "acme.example", io::DnsType::txt, t0(), t0() + 1h});
   w.world.add_dns_fault({sim::DnsFault::Kind::timeout, "_dmarc.acme.example", std::nullopt, t0(), t0() + 1h});
-  SendRecord& record = w.send_from("client", "203.0.113.5",
-                                   {message("news@acme.example", {"ann@dest.example"}, "From: news@acme.example\r\nSubject: x\r\n\r\nbody\r\n")});
+  SendRecord& record = w.send_from(
+      "client", "203.0.113.5",
+      {message("news@acme.example", {"ann@dest.example"}, "From: news@acme.example\r\nSubject: x\r\n\r\nbody\r\n")});
   w.run();
   CHECK(MxWorld::first_reply(record).starts_with("250"));
   const auto ann = w.store.mailbox("ann@dest.example");
@@ -617,8 +681,9 @@ TEST_CASE("authentication: a DNS failure gives temperror and the message is kept
   CHECK_THAT(ann[0]->authentication_results, Catch::Contains("dmarc=temperror"));
 }
 
-TEST_CASE("a DKIM signature survives the relay: long lines, trailing whitespace, 8-bit text, folded headers, leading dots",
-          "[fake_mx][mailauth][relay]") {
+TEST_CASE(
+    "a DKIM signature survives the relay: long lines, trailing whitespace, 8-bit text, folded headers, leading dots",
+    "[fake_mx][mailauth][relay]") {
   sim::World world(1, t0());
   TraceRecorder trace;
   office_relay_and_mx(world, trace);
@@ -627,27 +692,33 @@ TEST_CASE("a DKIM signature survives the relay: long lines, trailing whitespace,
   const mailauth::DkimKey key(raw);
   world.set_dns("sel1._domainkey.acme.example", records().txt(key.txt_record()));
   fake_mx::MailStore store;
-  world.add_process({"mx", "mx", [&](io::Io& io) {
-                       return std::make_unique<fake_mx::FakeMxNode>(io, from_json(R"({"hostname": "mx.dest.example", "authentication": true})"),
-                                                                    nullptr, store);
-                     }, {}});
+  world.add_process({"mx",
+                     "mx",
+                     [&](io::Io& io) {
+                       return std::make_unique<fake_mx::FakeMxNode>(
+                           io, from_json(R"({"hostname": "mx.dest.example", "authentication": true})"), nullptr, store);
+                     },
+                     {}});
   relay::RelayConfig config;
   config.myhostname = "relay.acme.example";
   config.mynetworks = {*io::Cidr::parse("10.1.0.0/16")};
-  world.add_process({"relay", "relay", [&](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); }, {}});
-  const std::string letter = "From: News <news@acme.example>\r\n"
-                             "To: ann@dest.example\r\n"
-                             "Subject: a subject folded\r\n"
-                             " over two lines\r\n"
-                             "Content-Type: text/plain; charset=utf-8\r\n"
-                             "Content-Transfer-Encoding: 8bit\r\n"
-                             "\r\n"
-                             "Grüße aus Köln   \r\n"
-                             "trailing tab\t\r\n"
-                             ".a line that starts with a dot\r\n"
-                             "..and one with two\r\n" +
-                             std::string(998, 'x') + "\r\n"
-                             "\r\n";
+  world.add_process(
+      {"relay", "relay", [&](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, nullptr); }, {}});
+  const std::string letter =
+      "From: News <news@acme.example>\r\n"
+      "To: ann@dest.example\r\n"
+      "Subject: a subject folded\r\n"
+      " over two lines\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n"
+      "Content-Transfer-Encoding: 8bit\r\n"
+      "\r\n"
+      "Grüße aus Köln   \r\n"
+      "trailing tab\t\r\n"
+      ".a line that starts with a dot\r\n"
+      "..and one with two\r\n" +
+      std::string(998, 'x') +
+      "\r\n"
+      "\r\n";
   std::string signed_letter;
   for (const auto mode : {mailauth::Canonicalization::simple, mailauth::Canonicalization::relaxed}) {
     mailauth::DkimSignerConfig signer;
@@ -659,11 +730,16 @@ TEST_CASE("a DKIM signature survives the relay: long lines, trailing whitespace,
   }
   signed_letter += letter;
   SendRecord submission;
-  world.add_process({"office", "office", [&](io::Io& io) {
-                       return std::make_unique<SendNode>(io, io::Endpoint{address("203.0.113.10"), 25}, "relay", relay_client_config(), nullptr,
-                                                         std::vector<smtp::OutgoingMessage>{message("news@acme.example", {"ann@dest.example"}, signed_letter)},
-                                                         submission);
-                     }, {}});
+  world.add_process(
+      {"office",
+       "office",
+       [&](io::Io& io) {
+         return std::make_unique<SendNode>(
+             io, io::Endpoint{address("203.0.113.10"), 25}, "relay", relay_client_config(), nullptr,
+             std::vector<smtp::OutgoingMessage>{message("news@acme.example", {"ann@dest.example"}, signed_letter)},
+             submission);
+       },
+       {}});
   world.start();
   world.run_until(t0() + 1h);
   const auto ann = store.mailbox("ann@dest.example");
@@ -672,7 +748,8 @@ TEST_CASE("a DKIM signature survives the relay: long lines, trailing whitespace,
   // header and two SMTP hops with dot-stuffing.
   const std::string& results = ann[0]->authentication_results;
   CHECK(results.find("dkim=pass header.d=acme.example") != std::string::npos);
-  CHECK(results.find("dkim=pass header.d=acme.example", results.find("dkim=pass header.d=acme.example") + 1) != std::string::npos);
+  CHECK(results.find("dkim=pass header.d=acme.example", results.find("dkim=pass header.d=acme.example") + 1) !=
+        std::string::npos);
   CHECK(results.find("dkim=fail") == std::string::npos);
   CHECK(ann[0]->content.find(letter) != std::string::npos);
 }

@@ -94,13 +94,17 @@ TEST_CASE("every TLS setting against relays with no TLS, a 454, bad certificates
       {"no TLS offered", nullptr, false, Expect::plain, Expect::plain, Expect::none, Expect::plain, Expect::none},
       {"STARTTLS answered 454", "good", true, Expect::plain, Expect::plain, Expect::none, Expect::plain, Expect::none},
       {"expired certificate", "expired", false, Expect::plain, Expect::tls, Expect::tls, Expect::none, Expect::none},
-      {"certificate for another host", "wrong-host", false, Expect::plain, Expect::tls, Expect::tls, Expect::none, Expect::none},
-      {"certificate from an untrusted CA", "untrusted", false, Expect::plain, Expect::tls, Expect::tls, Expect::none, Expect::none},
-      {"good certificate", "good", false, Expect::plain, Expect::verified, Expect::tls, Expect::verified, Expect::verified},
+      {"certificate for another host", "wrong-host", false, Expect::plain, Expect::tls, Expect::tls, Expect::none,
+       Expect::none},
+      {"certificate from an untrusted CA", "untrusted", false, Expect::plain, Expect::tls, Expect::tls, Expect::none,
+       Expect::none},
+      {"good certificate", "good", false, Expect::plain, Expect::verified, Expect::tls, Expect::verified,
+       Expect::verified},
   };
   const char* settings[] = {"Off", "Preferred", "Required", "PreferredVerify", "RequiredVerify"};
   for (const Server& server : servers) {
-    const Expect expected[] = {server.off, server.preferred, server.required, server.preferred_verify, server.required_verify};
+    const Expect expected[] = {server.off, server.preferred, server.required, server.preferred_verify,
+                               server.required_verify};
     for (std::size_t s = 0; s < std::size(settings); ++s) {
       json world = base_world();
       json& relay = world["nodes"]["relay"];
@@ -109,7 +113,8 @@ TEST_CASE("every TLS setting against relays with no TLS, a 454, bad certificates
         relay["behaviour"]["starttls"] = true;
       }
       if (server.refuse_starttls) {
-        relay["behaviour"]["rules"] = json::parse(R"([{ "stage": "starttls", "reply": "454 4.7.0 TLS not available due to local problem" }])");
+        relay["behaviour"]["rules"] =
+            json::parse(R"([{ "stage": "starttls", "reply": "454 4.7.0 TLS not available due to local problem" }])");
       }
       world["nodes"]["sfdc"]["org"]["relays"][0]["tls"] = settings[s];
       const Run result = run(world, 3min);
@@ -125,12 +130,14 @@ TEST_CASE("every TLS setting against relays with no TLS, a 454, bad certificates
       REQUIRE(stored.size() == 1);
       CHECK(stored[0].tls.active == (expected[s] != Expect::plain));
       CHECK(outcome.tls == (expected[s] != Expect::plain));
-      if (expected[s] == Expect::verified && std::string(settings[s]).find("Verify") != std::string::npos) CHECK(outcome.tls_verified);
+      if (expected[s] == Expect::verified && std::string(settings[s]).find("Verify") != std::string::npos)
+        CHECK(outcome.tls_verified);
     }
   }
 }
 
-TEST_CASE("a verified relay may present the relay record's domain instead of the MX host dialled", "[salesforce][tls]") {
+TEST_CASE("a verified relay may present the relay record's domain instead of the MX host dialled",
+          "[salesforce][tls]") {
   json world = base_world();
   world["nodes"]["relay"]["tls"] = {{"certificate", "domain-name"}};
   world["nodes"]["relay"]["behaviour"]["starttls"] = true;
@@ -143,17 +150,20 @@ TEST_CASE("a verified relay may present the relay record's domain instead of the
   CHECK(outcome.server == "relay.acme.example[198.51.100.10]:587");
 }
 
-TEST_CASE("SMTP auth with PLAIN and LOGIN over Required Verify to our relay, a wrong password fails at once", "[salesforce][auth][relay]") {
+TEST_CASE("SMTP auth with PLAIN and LOGIN over Required Verify to our relay, a wrong password fails at once",
+          "[salesforce][auth][relay]") {
   const std::string hash = relay::hash_password("s3cret", "sfdc-salt");
   for (const char* mechanism : {"PLAIN", "LOGIN", "wrong password"}) {
     json world = base_world();
-    world["nodes"]["relay"] = json::parse(R"({ "host": "relay.acme.example", "type": "relay", "tls": { "certificate": "good" },
+    world["nodes"]["relay"] =
+        json::parse(R"({ "host": "relay.acme.example", "type": "relay", "tls": { "certificate": "good" },
       "config": { "myhostname": "relay.acme.example", "listeners": [{ "port": 587 }], "sender_domains": ["acme.example"] } })");
     world["nodes"]["relay"]["config"]["users"] = {{"sfdc", hash}};
     json& record = world["nodes"]["sfdc"]["org"]["relays"][0];
     record["tls"] = "RequiredVerify";
     const bool wrong = std::string(mechanism) == "wrong password";
-    record["auth"] = {{"user", "sfdc"}, {"password", wrong ? "guess" : "s3cret"}, {"mechanism", wrong ? "PLAIN" : mechanism}};
+    record["auth"] = {
+        {"user", "sfdc"}, {"password", wrong ? "guess" : "s3cret"}, {"mechanism", wrong ? "PLAIN" : mechanism}};
     const Run result = run(world, 10min);
     INFO(mechanism);
     const salesforce::LogEntry& outcome = result.first_outcome("ann@dest.example");
@@ -173,12 +183,15 @@ TEST_CASE("SMTP auth with PLAIN and LOGIN over Required Verify to our relay, a w
 TEST_CASE("a relay answering 4xx is retried at +5m, +10m, ... +10h40m, then the email is given up, a 5xx fails at once",
           "[salesforce][retry]") {
   json world = base_world();
-  world["nodes"]["relay"]["behaviour"]["rules"] = json::parse(R"([{ "stage": "mail", "reply": "451 4.3.0 Mail server temporarily rejected message" }])");
+  world["nodes"]["relay"]["behaviour"]["rules"] =
+      json::parse(R"([{ "stage": "mail", "reply": "451 4.3.0 Mail server temporarily rejected message" }])");
   const Run result = run(world, 30h);
   std::vector<Instant> attempts;
   std::optional<salesforce::EmailLogEvent> last_event;
   for (const salesforce::LogEntry* entry : result.org().log_for("ann@dest.example")) {
-    if (entry->event == salesforce::EmailLogEvent::transient_failure || entry->event == salesforce::EmailLogEvent::given_up) attempts.push_back(entry->at);
+    if (entry->event == salesforce::EmailLogEvent::transient_failure ||
+        entry->event == salesforce::EmailLogEvent::given_up)
+      attempts.push_back(entry->at);
     last_event = entry->event;
   }
   REQUIRE(attempts.size() == 9);
@@ -194,7 +207,8 @@ TEST_CASE("a relay answering 4xx is retried at +5m, +10m, ... +10h40m, then the 
   CHECK(result.first_outcome("ann@dest.example").detail.find("451 4.3.0") != std::string::npos);
 
   json refusing = base_world();
-  refusing["nodes"]["relay"]["behaviour"]["rules"] = json::parse(R"([{ "stage": "rcpt", "reply": "554 5.7.1 Relay access denied" }])");
+  refusing["nodes"]["relay"]["behaviour"]["rules"] =
+      json::parse(R"([{ "stage": "rcpt", "reply": "554 5.7.1 Relay access denied" }])");
   const Run refused = run(refusing, 2h);
   CHECK(refused.first_outcome("ann@dest.example").event == salesforce::EmailLogEvent::permanent_failure);
   CHECK(refused.org().log_for("ann@dest.example").size() == 2);
@@ -208,7 +222,8 @@ TEST_CASE("a relay answering 4xx is retried at +5m, +10m, ... +10h40m, then the 
   CHECK(outcome.detail.find("unable to connect to relay.acme.example[198.51.100.10]:587") != std::string::npos);
 }
 
-TEST_CASE("daily limits refuse sends at the source with Salesforce's error, and reset at 00:00 GMT", "[salesforce][limits]") {
+TEST_CASE("daily limits refuse sends at the source with Salesforce's error, and reset at 00:00 GMT",
+          "[salesforce][limits]") {
   json world = base_world();
   world["start"] = "2026-03-02T23:00:00Z";
   json& org = world["nodes"]["sfdc"];
@@ -217,26 +232,36 @@ TEST_CASE("daily limits refuse sends at the source with Salesforce's error, and 
   for (int i = 1; i <= 8; ++i) eight.push_back("c" + std::to_string(i) + "@dest.example");
   org["traffic"] = json::array();
   org["traffic"].push_back({{"at", "+50m"}, {"category", "mass"}, {"from", "news@acme.example"}, {"to", eight}});
-  org["traffic"].push_back({{"at", "+55m"}, {"category", "mass"}, {"from", "news@acme.example"}, {"to", {"x1@dest.example", "x2@dest.example", "x3@dest.example"}}});
-  org["traffic"].push_back({{"at", "+56m"}, {"category", "single"}, {"from", "ceo@acme.example"}, {"to", {"x4@dest.example"}}});
-  org["traffic"].push_back({{"at", "+61m"}, {"category", "mass"}, {"from", "news@acme.example"}, {"to", {"y1@dest.example", "y2@dest.example", "y3@dest.example"}}});
+  org["traffic"].push_back({{"at", "+55m"},
+                            {"category", "mass"},
+                            {"from", "news@acme.example"},
+                            {"to", {"x1@dest.example", "x2@dest.example", "x3@dest.example"}}});
+  org["traffic"].push_back(
+      {{"at", "+56m"}, {"category", "single"}, {"from", "ceo@acme.example"}, {"to", {"x4@dest.example"}}});
+  org["traffic"].push_back({{"at", "+61m"},
+                            {"category", "mass"},
+                            {"from", "news@acme.example"},
+                            {"to", {"y1@dest.example", "y2@dest.example", "y3@dest.example"}}});
   const Run result = run(world, 2h);
   CHECK(result.org().counters.sends == 4);
   CHECK(result.org().counters.refused == 1);
   const salesforce::LogEntry& refused = result.first_outcome("x1@dest.example");
   CHECK(refused.event == salesforce::EmailLogEvent::refused);
   CHECK(refused.detail.starts_with("MASS_MAIL_LIMIT_EXCEEDED"));
-  CHECK(result.first_outcome("x4@dest.example").event == salesforce::EmailLogEvent::delivered);  // single email has its own limit
+  CHECK(result.first_outcome("x4@dest.example").event ==
+        salesforce::EmailLogEvent::delivered);  // single email has its own limit
   CHECK(result.first_outcome("y1@dest.example").event == salesforce::EmailLogEvent::delivered);  // a new GMT day
   std::size_t recipients = 0;
-  for (const fake_mx::StoredMessage& message : result.store("relay").messages()) recipients += message.recipients.size();
+  for (const fake_mx::StoredMessage& message : result.store("relay").messages())
+    recipients += message.recipients.size();
   CHECK(recipients == 8 + 1 + 3);
 }
 
 TEST_CASE("unmatched mail goes out through Salesforce's own servers, straight to the MX from a Salesforce address",
           "[salesforce][filters]") {
   json world = base_world();
-  world["nodes"]["sfdc"]["traffic"].push_back({{"at", "+2m"}, {"from", "alerts@other.example"}, {"to", {"bob@dest.example"}}});
+  world["nodes"]["sfdc"]["traffic"].push_back(
+      {{"at", "+2m"}, {"from", "alerts@other.example"}, {"to", {"bob@dest.example"}}});
   const Run result = run(world, 10min);
   CHECK(result.first_outcome("ann@dest.example").path == "corp");
   const salesforce::LogEntry& direct = result.first_outcome("bob@dest.example");
@@ -253,7 +278,8 @@ TEST_CASE("unmatched mail goes out through Salesforce's own servers, straight to
   CHECK(message.content.find("\r\nX-SFDC-LK: 00D000000000001\r\n") != std::string::npos);
 }
 
-TEST_CASE("Test Deliverability sends one message per sending range, from an address in it", "[salesforce][deliverability]") {
+TEST_CASE("Test Deliverability sends one message per sending range, from an address in it",
+          "[salesforce][deliverability]") {
   json world = base_world();
   world["nodes"]["sfdc"]["traffic"] = json::array();
   world["nodes"]["sfdc"]["org"]["filters"][0]["sender"] = "*";  // the test messages come from noreply@salesforce.com
@@ -271,7 +297,8 @@ TEST_CASE("Test Deliverability sends one message per sending range, from an addr
   std::set<std::string> clients;
   for (const fake_mx::StoredMessage& message : stored) {
     clients.insert(message.client.address.to_string());
-    CHECK(message.content.find("Subject: Test Deliverability from " + message.client.address.to_string() + "\r\n") != std::string::npos);
+    CHECK(message.content.find("Subject: Test Deliverability from " + message.client.address.to_string() + "\r\n") !=
+          std::string::npos);
   }
   CHECK(clients == std::set<std::string>{"13.108.0.10", "96.43.144.10"});
 }
@@ -290,7 +317,8 @@ TEST_CASE("VERP round trip: the relay's DSN for an unknown user and a late plain
                 "bounce_later": { "after": "30m", "status": "5.2.2", "diagnostic": "552 5.2.2 Mailbox full", "format": "plain" } }] })");
   json& org = world["nodes"]["sfdc"];
   org["org"]["bounce_management"] = true;
-  org["traffic"] = json::parse(R"([{ "at": "+1m", "from": "news@acme.example", "to": ["ann@dest.example", "ghost@dest.example", "late@dest.example"] }])");
+  org["traffic"] = json::parse(
+      R"([{ "at": "+1m", "from": "news@acme.example", "to": ["ann@dest.example", "ghost@dest.example", "late@dest.example"] }])");
   const Run result = run(world, 3h);
 
   // Three envelopes, each with its own VERP return path.
@@ -310,7 +338,8 @@ TEST_CASE("VERP round trip: the relay's DSN for an unknown user and a late plain
   CHECK(state.counters.bounces == 2);
   // The email log tells the story an admin reads: delivered to the relay, then bounced.
   std::vector<std::string> events;
-  for (const salesforce::LogEntry* entry : state.log_for("ghost@dest.example")) events.emplace_back(to_string(entry->event));
+  for (const salesforce::LogEntry* entry : state.log_for("ghost@dest.example"))
+    events.emplace_back(to_string(entry->event));
   CHECK(events == std::vector<std::string>{"Accepted", "Delivered", "Bounced"});
 }
 
@@ -320,7 +349,8 @@ TEST_CASE("the bounce inbox refuses addresses that are not VERP addresses of thi
   world["dns"]["mx.na1.bnc.salesforce.com"] = {{"A", {"13.108.0.10"}}};
   world["hosts"]["spammer"] = {{"addresses", {"203.0.113.66"}}};
   world["nodes"]["sfdc"]["org"]["bounce_management"] = true;
-  world["nodes"]["spam"] = json::parse(R"({ "host": "spammer", "type": "smtp_sender", "server": "mx.na1.bnc.salesforce.com",
+  world["nodes"]["spam"] =
+      json::parse(R"({ "host": "spammer", "type": "smtp_sender", "server": "mx.na1.bnc.salesforce.com",
     "messages": [{ "at": "+5m", "from": "<>", "to": ["ann=dest.example__999-0ME000000001@na1.bnc.salesforce.com", "random@na1.bnc.salesforce.com"] }] })");
   const Run result = run(world, 20min);
   CHECK(result.org().bounced_contacts.empty());
@@ -332,8 +362,10 @@ TEST_CASE("a restarted org picks up its outbox: the pending retry happens on sch
   json world = base_world();
   world["nodes"]["relay"]["behaviour"]["rules"] =
       json::parse(R"([{ "stage": "mail", "reply": "451 4.3.0 Try again later", "times": 2 }])");
-  world["nodes"]["sfdc"]["traffic"].push_back({{"at", "+9m"}, {"from", "news@acme.example"}, {"to", {"bob@dest.example"}}});
-  world["faults"] = json::parse(R"([{ "kind": "crash", "node": "sfdc", "at": "+7m" }, { "kind": "restart", "node": "sfdc", "at": "+12m" }])");
+  world["nodes"]["sfdc"]["traffic"].push_back(
+      {{"at", "+9m"}, {"from", "news@acme.example"}, {"to", {"bob@dest.example"}}});
+  world["faults"] = json::parse(
+      R"([{ "kind": "crash", "node": "sfdc", "at": "+7m" }, { "kind": "restart", "node": "sfdc", "at": "+12m" }])");
   const Run result = run(world, 1h);
   std::vector<std::string> events;
   Instant delivered_at;
@@ -353,23 +385,28 @@ TEST_CASE("a new sandbox sends system email only: other sends are refused at the
   json world = base_world();
   world["nodes"]["sfdc"]["org"]["environment"] = "sandbox";
   world["nodes"]["sfdc"]["org"]["relay_categories"] = {{"system", true}};
-  world["nodes"]["sfdc"]["traffic"].push_back({{"at", "+2m"}, {"category", "system"}, {"from", "noreply@acme.example"}, {"to", {"bob@dest.example"}}});
+  world["nodes"]["sfdc"]["traffic"].push_back(
+      {{"at", "+2m"}, {"category", "system"}, {"from", "noreply@acme.example"}, {"to", {"bob@dest.example"}}});
   const Run result = run(world, 10min);
   const salesforce::LogEntry& refused = result.first_outcome("ann@dest.example");
   CHECK(refused.event == salesforce::EmailLogEvent::refused);
-  CHECK(refused.detail.starts_with("NO_MASS_MAIL_PERMISSION, Single email is not enabled for your organization or profile."));
+  CHECK(refused.detail.starts_with(
+      "NO_MASS_MAIL_PERMISSION, Single email is not enabled for your organization or profile."));
   CHECK(result.first_outcome("bob@dest.example").event == salesforce::EmailLogEvent::delivered);
   CHECK(result.org().counters.refused == 1);
 }
 
-TEST_CASE("Salesforce's own servers send one envelope per recipient domain, each to that domain's MX", "[salesforce][filters]") {
+TEST_CASE("Salesforce's own servers send one envelope per recipient domain, each to that domain's MX",
+          "[salesforce][filters]") {
   // Found by `relaysim explore` (faults_removed_delivers): one envelope for two domains went to
   // the first domain's MX, which refused the other domain's recipient.
   json world = base_world();
   world["hosts"]["other.example"] = {{"addresses", {"192.0.2.50"}}};
-  world["nodes"]["other-mx"] = {{"host", "other.example"}, {"type", "fake_mx"}, {"behaviour", {{"hostname", "other.example"}}}};
+  world["nodes"]["other-mx"] = {
+      {"host", "other.example"}, {"type", "fake_mx"}, {"behaviour", {{"hostname", "other.example"}}}};
   world["nodes"]["dest-mx"]["behaviour"]["mailboxes"] = {{"users", {"ann@dest.example"}}};
-  world["nodes"]["sfdc"]["traffic"] = json::parse(R"([{ "at": "+1m", "category": "system", "from": "alerts@acme.example",
+  world["nodes"]["sfdc"]["traffic"] =
+      json::parse(R"([{ "at": "+1m", "category": "system", "from": "alerts@acme.example",
                                                         "to": ["ann@dest.example", "dana@other.example"] }])");
   const Run result = run(world, 10min);
   CHECK(result.first_outcome("ann@dest.example").server == "mx.dest.example[192.0.2.25]:25");

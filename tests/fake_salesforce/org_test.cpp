@@ -55,7 +55,8 @@ TEST_CASE("domain filter patterns: '*' matches all, 'example.com' only itself, '
   };
   for (const Row& row : rows) {
     const std::string text = std::string(R"({ "relays": [{ "name": "corp", "host": "relay.acme.example" }],
-                                              "filters": [{ "sender": ")") + row.sender_patterns + R"(", "relay": "corp" }] })";
+                                              "filters": [{ "sender": ")") +
+                             row.sender_patterns + R"(", "relay": "corp" }] })";
     const Org org = org_from(text.c_str());
     INFO(row.sender_patterns << " against " << row.sender_domain);
     CHECK((filter_for(org, to_lower(row.sender_domain), "dest.example") != nullptr) == row.matches);
@@ -106,31 +107,44 @@ TEST_CASE("filters are evaluated by ascending priority, inactive ones skipped, n
 
 TEST_CASE("a setup Salesforce would refuse is refused at the field, with Salesforce's reason", "[salesforce][config]") {
   CHECK(error_of(R"({ "relays": [{ "host": "relay.acme.example", "port": 2525 }] })")
-            .starts_with("$.relays[0].port: expected a setup Salesforce accepts, found Salesforce refuses it: Port: bad value for restricted picklist field: 2525"));
-  CHECK(error_of(R"({ "relays": [{ "host": "relay.acme.example", "tls": "Required", "auth": { "user": "sfdc", "password": "x" } }] })")
-            .find("$.relays[0].auth: expected a setup Salesforce accepts, found Salesforce refuses it: When Enable SMTP Auth is selected, "
-                  "the TLS Setting must be set to RequiredVerify") == 0);
-  CHECK(error_of(R"({ "relays": [{ "host": "198.51.100.10", "tls": "RequiredVerify" }] })").starts_with("$.relays[0].host:"));
+            .starts_with("$.relays[0].port: expected a setup Salesforce accepts, found Salesforce refuses it: Port: "
+                         "bad value for restricted picklist field: 2525"));
+  CHECK(
+      error_of(
+          R"({ "relays": [{ "host": "relay.acme.example", "tls": "Required", "auth": { "user": "sfdc", "password": "x" } }] })")
+          .find("$.relays[0].auth: expected a setup Salesforce accepts, found Salesforce refuses it: When Enable SMTP "
+                "Auth is selected, "
+                "the TLS Setting must be set to RequiredVerify") == 0);
+  CHECK(error_of(R"({ "relays": [{ "host": "198.51.100.10", "tls": "RequiredVerify" }] })")
+            .starts_with("$.relays[0].host:"));
   CHECK(error_of(R"({ "relays": [{ "name": "a", "host": "r.example" }],
                       "filters": [{ "relay": "a", "priority": 1 }, { "relay": "a", "priority": 1 }] })")
-            .find("$.filters[1].priority: expected a setup Salesforce accepts, found Salesforce refuses it: Duplicate value found") == 0);
-  CHECK(error_of(R"({ "relays": [{ "name": "a", "host": "r.example" }], "filters": [{ "relay": "b" }] })").starts_with("$.filters[0].relay:"));
+            .find("$.filters[1].priority: expected a setup Salesforce accepts, found Salesforce refuses it: Duplicate "
+                  "value found") == 0);
+  CHECK(error_of(R"({ "relays": [{ "name": "a", "host": "r.example" }], "filters": [{ "relay": "b" }] })")
+            .starts_with("$.filters[0].relay:"));
   CHECK(error_of(R"({ "relays": [{ "host": "r.example", "tls": "Sometimes" }] })")
             .starts_with("$.relays[0].tls: expected one of Off, Preferred, Required, PreferredVerify, RequiredVerify"));
-  CHECK(error_of(R"({ "filters": [{ "sender": "*acme.example" }] })").starts_with("$.filters[0].sender: expected domain patterns"));
-  CHECK(error_of(R"({ "daily_limits": { "apex": 10 } })").starts_with("$.daily_limits.apex: expected a limit under \"single\""));
-  CHECK(error_of(R"({ "relays": [{ "host": "r.example", "tls": "RequiredVerify", "auth": { "user": "u", "password": "p", "mechanism": "CRAM-MD5" } }] })")
-            .starts_with("$.relays[0].auth.mechanism: expected one of"));
+  CHECK(error_of(R"({ "filters": [{ "sender": "*acme.example" }] })")
+            .starts_with("$.filters[0].sender: expected domain patterns"));
+  CHECK(error_of(R"({ "daily_limits": { "apex": 10 } })")
+            .starts_with("$.daily_limits.apex: expected a limit under \"single\""));
+  CHECK(
+      error_of(
+          R"({ "relays": [{ "host": "r.example", "tls": "RequiredVerify", "auth": { "user": "u", "password": "p", "mechanism": "CRAM-MD5" } }] })")
+          .starts_with("$.relays[0].auth.mechanism: expected one of"));
   // Every port Salesforce can dial, and auth with Required Verify, are accepted.
   for (const char* port : {"25", "587", "10025", "11025"}) {
-    const std::string text = std::string(R"({ "relays": [{ "host": "r.example", "port": )") + port +
-                             R"(, "tls": "RequiredVerify", "auth": { "user": "u", "password": "p", "mechanism": "LOGIN" } }] })";
+    const std::string text =
+        std::string(R"({ "relays": [{ "host": "r.example", "port": )") + port +
+        R"(, "tls": "RequiredVerify", "auth": { "user": "u", "password": "p", "mechanism": "LOGIN" } }] })";
     CHECK(org_from(text.c_str()).relays.at(0).auth->mechanism == "LOGIN");
   }
 }
 
-TEST_CASE("daily limits count external addresses per GMT day: mass 5,000 (10 in developer orgs), single and Apex share 5,000",
-          "[salesforce][limits]") {
+TEST_CASE(
+    "daily limits count external addresses per GMT day: mass 5,000 (10 in developer orgs), single and Apex share 5,000",
+    "[salesforce][limits]") {
   Org org;
   CHECK(daily_limit(org, Category::mass) == 5'000);
   CHECK(daily_limit(org, Category::single) == 5'000);
@@ -156,7 +170,8 @@ TEST_CASE("sandboxes start with System email only, which refuses everything but 
   CHECK(access_refusal(org_from("{}"), Category::mass).empty());
 }
 
-TEST_CASE("Salesforce's retry schedule: +5m, +10m, ... +10h40m between attempts, nothing after 24h", "[salesforce][retry]") {
+TEST_CASE("Salesforce's retry schedule: +5m, +10m, ... +10h40m between attempts, nothing after 24h",
+          "[salesforce][retry]") {
   const RetrySchedule schedule;
   const Instant first = at("2026-03-02T09:00:00Z");
   Instant now = first;
@@ -219,7 +234,8 @@ TEST_CASE("an org node's traffic: generators expand in time order, with path-pre
   CHECK(config.traffic[3].subject == "Test message (3)");
   CHECK(config.traffic[3].category == Category::mass);
 
-  const auto bad = nlohmann::json::parse(R"({ "traffic": [{ "from": "a@b.example", "to": ["x@y.example"], "category": "fax" }] })");
+  const auto bad =
+      nlohmann::json::parse(R"({ "traffic": [{ "from": "a@b.example", "to": ["x@y.example"], "category": "fax" }] })");
   CHECK_THROWS_WITH(scenario::read_salesforce_node(scenario::JsonValue(bad, "$.nodes.sf"), origin),
                     Catch::StartsWith("$.nodes.sf.traffic[0].category: expected one of single, mass"));
 }

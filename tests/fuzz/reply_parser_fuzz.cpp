@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         message.content = "x\r\n.\r\ny";
         session.send(now, message);
       }
-      if (std::holds_alternative<smtp::client_event::StartTls>(*event)) session.tls_started(now, {true, "TLSv1.3", "X", "", true});
+      if (std::holds_alternative<smtp::client_event::StartTls>(*event))
+        session.tls_started(now, {true, "TLSv1.3", "X", "", true});
     }
     const std::string output = session.take_output();
     RELAYSIM_ASSERT(output.empty() || output.ends_with("\r\n"));

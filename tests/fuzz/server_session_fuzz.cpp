@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool was_closed = session.closed();
     session.receive(now, piece);
     while (auto event = session.poll_event()) {
-      if (std::holds_alternative<smtp::server_event::StartTls>(*event)) session.tls_started(now, {true, "TLSv1.3", "X", "", false});
+      if (std::holds_alternative<smtp::server_event::StartTls>(*event))
+        session.tls_started(now, {true, "TLSv1.3", "X", "", false});
       // An address outside ASCII only with SMTPUTF8 offered (and, for a sender, asked for), and
       // only as well-formed UTF-8.
       if (const auto* mail = std::get_if<smtp::server_event::Mail>(&*event); mail && mail->sender) {

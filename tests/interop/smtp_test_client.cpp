@@ -20,8 +20,8 @@ int main(int argc, char** argv) {
       "from", "envelope sender", cxxopts::value<std::string>()->default_value("news@acme.example"))(
       "to", "recipients, comma-separated", cxxopts::value<std::string>()->default_value("ann@dest.example"))(
       "count", "messages to send on the one connection", cxxopts::value<int>()->default_value("1"))(
-      "tls", "none, opportunistic or required", cxxopts::value<std::string>()->default_value("none"))(
-      "no-pipelining", "never pipeline");
+      "tls", "none, opportunistic or required", cxxopts::value<std::string>()->default_value("none"))("no-pipelining",
+                                                                                                      "never pipeline");
   const auto options = parser.parse(argc, argv);
   const std::string server = options["server"].as<std::string>();
   const auto colon = server.rfind(':');
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
 
   smtp::ClientConfig config = testing::relay_client_config();
   const std::string tls_mode = options["tls"].as<std::string>();
-  config.tls = tls_mode == "required" ? smtp::ClientTls::required
+  config.tls = tls_mode == "required"        ? smtp::ClientTls::required
                : tls_mode == "opportunistic" ? smtp::ClientTls::opportunistic
                                              : smtp::ClientTls::none;
   config.use_pipelining = options.count("no-pipelining") == 0;
@@ -45,14 +45,18 @@ int main(int argc, char** argv) {
       message.recipients.push_back({testing::mailbox(one.c_str()), {}});
       list = list.find(',') == std::string::npos ? "" : list.substr(list.find(',') + 1);
     }
-    message.content = "From: <" + from + ">\r\nSubject: interop " + std::to_string(i) + "\r\n\r\n.a line starting with a dot\r\nbye\r\n";
+    message.content = "From: <" + from + ">\r\nSubject: interop " + std::to_string(i) +
+                      "\r\n\r\n.a line starting with a dot\r\nbye\r\n";
     messages.push_back(std::move(message));
   }
 
   auto crypto = tls::CryptoContext::system();
-  tls::Context tls_context(*crypto, {tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context tls_context(
+      *crypto,
+      {tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
   real::Runtime runtime;
-  auto io = runtime.make_io({"client", "relay.acme.example", "/tmp", std::nullopt, std::nullopt, std::chrono::seconds(5), {}, {}, false});
+  auto io = runtime.make_io(
+      {"client", "relay.acme.example", "/tmp", std::nullopt, std::nullopt, std::chrono::seconds(5), {}, {}, false});
   testing::SendRecord record;
   testing::SendNode node(*io, endpoint, "localhost", config, &tls_context, messages, record);
   node.start();

@@ -26,8 +26,8 @@ void on_signal(int) { stop_requested = 1; }
 int main(int argc, char** argv) {
   cxxopts::Options parser("smtp_test_server", "SMTP server from relaysim's engines, for interoperability tests");
   parser.add_options()("port-file", "write the listening port here", cxxopts::value<std::string>())(
-      "starttls", "offer STARTTLS with a self-signed certificate")("auth", "user:password to accept (AUTH PLAIN, LOGIN)",
-                                                                   cxxopts::value<std::string>())(
+      "starttls", "offer STARTTLS with a self-signed certificate")(
+      "auth", "user:password to accept (AUTH PLAIN, LOGIN)", cxxopts::value<std::string>())(
       "seconds", "stop after this long at the latest", cxxopts::value<int>()->default_value("120"));
   const auto options = parser.parse(argc, argv);
   std::signal(SIGTERM, on_signal);
@@ -36,11 +36,17 @@ int main(int argc, char** argv) {
   auto crypto = tls::CryptoContext::system();
   tls::Forge forge(*crypto);
   real::Runtime runtime;
-  auto io = runtime.make_io({"sink", "sink.test", "/tmp", std::nullopt, std::nullopt, std::chrono::seconds(5), {}, {}, false});
+  auto io = runtime.make_io(
+      {"sink", "sink.test", "/tmp", std::nullopt, std::nullopt, std::chrono::seconds(5), {}, {}, false});
   const Instant now = io->now();
   auto certificate = forge.issue({"localhost", {"localhost"}, now - days(1), now + days(30)}, nullptr);
-  tls::Context tls_context(*crypto, {tls::Role::server, certificate.get(), {}, {}, tls::Verification::none,
-                                     tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context tls_context(*crypto, {tls::Role::server,
+                                     certificate.get(),
+                                     {},
+                                     {},
+                                     tls::Verification::none,
+                                     tls::Version::tls1_2,
+                                     tls::Version::tls1_3});
 
   smtp::ServerConfig config;
   config.hostname = "sink.test";
@@ -52,7 +58,8 @@ int main(int argc, char** argv) {
     config.auth_mechanisms = {"PLAIN", "LOGIN"};
   }
   testing::SinkRecord record;
-  testing::SinkNode node(*io, {*io::Address::parse("127.0.0.1"), 0}, config, config.starttls ? &tls_context : nullptr, users, record);
+  testing::SinkNode node(*io, {*io::Address::parse("127.0.0.1"), 0}, config, config.starttls ? &tls_context : nullptr,
+                         users, record);
   node.start();
   std::ofstream(options["port-file"].as<std::string>()) << node.listening().port << "\n";
 

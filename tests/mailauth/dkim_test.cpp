@@ -19,7 +19,8 @@ namespace {
 const Instant now = Instant::from_unix_seconds(1'790'000'000);
 
 std::unique_ptr<mailauth::DkimKey> new_key(bool ed25519) {
-  EVP_PKEY* key = ed25519 ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519") : EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
+  EVP_PKEY* key = ed25519 ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
+                          : EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
   REQUIRE(key != nullptr);
   return std::make_unique<mailauth::DkimKey>(key);
 }
@@ -35,8 +36,9 @@ mailauth::DkimSignerConfig signer(Canonicalization mode = Canonicalization::rela
 
 std::vector<mailauth::DkimSignatureCheck> verify(const std::string& message, const io::Zone& zone) {
   mailauth::Lookups lookups;
-  return mailauth::run_with(lookups, [&](const mailauth::Lookups& answers) { return mailauth::verify_dkim(message, answers, now); },
-                            [&](const std::string& name, io::DnsType type) { return zone.answer(name, type, 300); });
+  return mailauth::run_with(
+      lookups, [&](const mailauth::Lookups& answers) { return mailauth::verify_dkim(message, answers, now); },
+      [&](const std::string& name, io::DnsType type) { return zone.answer(name, type, 300); });
 }
 
 const std::string message =
@@ -80,7 +82,8 @@ TEST_CASE("DKIM signatures verify for RSA and Ed25519, relaxed and simple", "[dk
       const std::string signed_message = mailauth::sign_dkim(message, *key, config, now) + message;
       const auto checks = verify(signed_message, zone);
       REQUIRE(checks.size() == 1);
-      INFO((ed25519 ? "ed25519 " : "rsa ") << (mode == Canonicalization::relaxed ? "relaxed" : "simple") << ": " << checks[0].reason);
+      INFO((ed25519 ? "ed25519 " : "rsa ")
+           << (mode == Canonicalization::relaxed ? "relaxed" : "simple") << ": " << checks[0].reason);
       CHECK(checks[0].result == DkimResult::pass);
       CHECK(checks[0].domain == "acme.example");
       CHECK(checks[0].selector == "sel1");
@@ -125,9 +128,10 @@ TEST_CASE("DKIM tells each way a signature breaks", "[dkim]") {
   // rsa-sha1 is refused (RFC 8301), as are missing tags and an unsigned From.
   std::string sha1 = signature;
   sha1.replace(sha1.find("rsa-sha256"), 10, "rsa-sha1");
-  CHECK(result_of(sha1 + message) == std::pair(DkimResult::permerror, std::string("rsa-sha1 is not allowed (RFC 8301)")));
-  CHECK(result_of("DKIM-Signature: v=1; a=rsa-sha256; d=acme.example; s=sel1; h=to; bh=AAAA; b=AAAA\r\n" + message).second ==
-        "From is not signed");
+  CHECK(result_of(sha1 + message) ==
+        std::pair(DkimResult::permerror, std::string("rsa-sha1 is not allowed (RFC 8301)")));
+  CHECK(result_of("DKIM-Signature: v=1; a=rsa-sha256; d=acme.example; s=sel1; h=to; bh=AAAA; b=AAAA\r\n" + message)
+            .second == "From is not signed");
   CHECK(result_of("DKIM-Signature: v=1; a=rsa-sha256\r\n" + message).first == DkimResult::permerror);
   // A message without signatures has no results.
   CHECK(verify(message, zone).empty());
@@ -139,7 +143,9 @@ TEST_CASE("DKIM reports a temporary key lookup failure as temperror", "[dkim]") 
   mailauth::Lookups lookups;
   const auto checks = mailauth::run_with(
       lookups, [&](const mailauth::Lookups& answers) { return mailauth::verify_dkim(signed_message, answers, now); },
-      [](const std::string& name, io::DnsType) { return io::DnsAnswer{io::DnsStatus::timeout, name, name, {}, {}, {}, {}, 0, {}}; });
+      [](const std::string& name, io::DnsType) {
+        return io::DnsAnswer{io::DnsStatus::timeout, name, name, {}, {}, {}, {}, 0, {}};
+      });
   REQUIRE(checks.size() == 1);
   CHECK(checks[0].result == DkimResult::temperror);
 }

@@ -16,8 +16,9 @@ namespace {
 
 mailauth::DmarcOutcome check(const io::Zone& zone, const mailauth::DmarcInput& input) {
   mailauth::Lookups lookups;
-  return mailauth::run_with(lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_dmarc(input, answers); },
-                            [&](const std::string& name, io::DnsType type) { return zone.answer(name, type, 300); });
+  return mailauth::run_with(
+      lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_dmarc(input, answers); },
+      [&](const std::string& name, io::DnsType type) { return zone.answer(name, type, 300); });
 }
 
 mailauth::DkimSignatureCheck dkim(const char* domain, mailauth::DkimResult result = mailauth::DkimResult::pass) {
@@ -64,7 +65,8 @@ TEST_CASE("DMARC passes on an aligned SPF or DKIM pass, and fails otherwise", "[
   sub.dkim = {dkim("acme.example", mailauth::DkimResult::fail)};
   CHECK(check(zone, sub).result == DmarcResult::fail);
   // SPF softfail is no pass.
-  CHECK(check(zone, {"acme.example", mailauth::SpfResult::softfail, "acme.example", {}, 0}).result == DmarcResult::fail);
+  CHECK(check(zone, {"acme.example", mailauth::SpfResult::softfail, "acme.example", {}, 0}).result ==
+        DmarcResult::fail);
 }
 
 TEST_CASE("DMARC finds the policy at the organisational domain, applies sp= and pct=", "[dmarc]") {
@@ -86,10 +88,11 @@ TEST_CASE("DMARC finds the policy at the organisational domain, applies sp= and 
   zone.set("_dmarc.acme.example", records().txt("v=spf1 -all"));
   CHECK(check(zone, input).result == DmarcResult::none);
   mailauth::Lookups lookups;
-  const auto broken = mailauth::run_with(lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_dmarc(input, answers); },
-                                         [](const std::string& name, io::DnsType) {
-                                           return io::DnsAnswer{io::DnsStatus::servfail, name, name, {}, {}, {}, {}, 0, {}};
-                                         });
+  const auto broken = mailauth::run_with(
+      lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_dmarc(input, answers); },
+      [](const std::string& name, io::DnsType) {
+        return io::DnsAnswer{io::DnsStatus::servfail, name, name, {}, {}, {}, {}, 0, {}};
+      });
   CHECK(broken.result == DmarcResult::temperror);
 }
 
@@ -100,8 +103,8 @@ TEST_CASE("Authentication-Results records the three checks (RFC 8601)", "[dmarc]
   mailauth::DmarcOutcome dmarc;
   dmarc.result = DmarcResult::pass;
   dmarc.policy = DmarcPolicy::reject;
-  const std::string field =
-      mailauth::authentication_results("mx.dest.example", spf, "news@acme.example", {dkim("acme.example")}, dmarc, "acme.example");
+  const std::string field = mailauth::authentication_results("mx.dest.example", spf, "news@acme.example",
+                                                             {dkim("acme.example")}, dmarc, "acme.example");
   CHECK(field ==
         "Authentication-Results: mx.dest.example;\r\n"
         "\tspf=pass smtp.mailfrom=news@acme.example;\r\n"

@@ -19,7 +19,9 @@ io::Address ip(const char* text) { return *io::Address::parse(text); }
 // RFC 7208 Appendix A's zone, with example.com's SPF record given per test.
 io::Zone appendix_a(const std::string& record) {
   io::Zone zone;
-  zone.set("example.com", records().a("192.0.2.10").a("192.0.2.11").mx(10, "mail-a.example.com").mx(20, "mail-b.example.com").txt(record));
+  zone.set(
+      "example.com",
+      records().a("192.0.2.10").a("192.0.2.11").mx(10, "mail-a.example.com").mx(20, "mail-b.example.com").txt(record));
   zone.set("amy.example.com", records().a("192.0.2.65"));
   zone.set("bob.example.com", records().a("192.0.2.66"));
   zone.set("mail-a.example.com", records().a("192.0.2.129"));
@@ -27,7 +29,9 @@ io::Zone appendix_a(const std::string& record) {
   zone.set("www.example.com", records().cname("example.com"));
   zone.set("mail-c.example.org", records().a("192.0.2.140"));
   zone.set("example.org", records().mx(10, "mail-c.example.org"));
-  const auto pointer = [&zone](const char* address, const char* name) { zone.set(io::reverse_name(ip(address)), records().ptr(name)); };
+  const auto pointer = [&zone](const char* address, const char* name) {
+    zone.set(io::reverse_name(ip(address)), records().ptr(name));
+  };
   pointer("192.0.2.10", "example.com");
   pointer("192.0.2.11", "example.com");
   pointer("192.0.2.65", "amy.example.com");
@@ -40,10 +44,12 @@ io::Zone appendix_a(const std::string& record) {
 }
 
 mailauth::SpfOutcome check(const io::Zone& zone, const char* client, const std::string& sender = "alice@example.com") {
-  mailauth::SpfRequest request{ip(client), sender, "mail.example.com", "mx.receiver.example", Instant::from_unix_seconds(1'700'000'000)};
+  mailauth::SpfRequest request{ip(client), sender, "mail.example.com", "mx.receiver.example",
+                               Instant::from_unix_seconds(1'700'000'000)};
   mailauth::Lookups lookups;
-  return mailauth::run_with(lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_spf(request, answers); },
-                            [&](const std::string& name, io::DnsType type) { return zone.answer(name, type, 300); });
+  return mailauth::run_with(
+      lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_spf(request, answers); },
+      [&](const std::string& name, io::DnsType type) { return zone.answer(name, type, 300); });
 }
 
 }  // namespace
@@ -74,7 +80,8 @@ TEST_CASE("SPF macros expand as RFC 7208 section 7.4 shows", "[spf]") {
   CHECK(expand("%{ir}.%{v}.%{l1r-}.lp._spf.%{d2}") == "3.2.0.192.in-addr.strong.lp._spf.example.com");
   CHECK(expand("%{d2}.trusted-domains.example.net") == "example.com.trusted-domains.example.net");
   request.client = ip("2001:db8::cb01");
-  CHECK(expand("%{ir}.%{v}._spf.%{d2}") == "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com");
+  CHECK(expand("%{ir}.%{v}._spf.%{d2}") ==
+        "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com");
   // Upper case escapes; %% %_ %- are literals; c, r and t belong to explanations only.
   CHECK(expand("%{L}") == "strong-bad");
   CHECK(mailauth::expand_spf_macros("%{S}", "example.com", "a b@x.example", request, false) == "a%20b%40x.example");
@@ -90,7 +97,10 @@ TEST_CASE("SPF macros expand as RFC 7208 section 7.4 shows", "[spf]") {
   request.client = ip("192.0.2.3");
   mailauth::Lookups lookups;
   const auto with_dns = mailauth::run_with(
-      lookups, [&](const mailauth::Lookups& answers) { return mailauth::expand_spf_macros("%{p}", "email.example.com", request.sender, request, false, &answers); },
+      lookups,
+      [&](const mailauth::Lookups& answers) {
+        return mailauth::expand_spf_macros("%{p}", "email.example.com", request.sender, request, false, &answers);
+      },
       [&](const std::string& name, io::DnsType type) { return zone.answer(name, type, 300); });
   CHECK(with_dns == "mx.example.org");
   CHECK(mailauth::expand_spf_macros("%{p}", "email.example.com", request.sender, request, false) == "unknown");
@@ -99,7 +109,9 @@ TEST_CASE("SPF macros expand as RFC 7208 section 7.4 shows", "[spf]") {
 }
 
 TEST_CASE("SPF decides RFC 7208 Appendix A.1's examples", "[spf]") {
-  const auto passes = [](const std::string& record, const char* client) { return check(appendix_a(record), client).result == SpfResult::pass; };
+  const auto passes = [](const std::string& record, const char* client) {
+    return check(appendix_a(record), client).result == SpfResult::pass;
+  };
   CHECK(passes("v=spf1 +all", "203.0.113.99"));
   CHECK(passes("v=spf1 a -all", "192.0.2.10"));
   CHECK(passes("v=spf1 a -all", "192.0.2.11"));
@@ -141,13 +153,15 @@ TEST_CASE("SPF gives every result with its reason", "[spf]") {
   CHECK(check(appendix_a("v=spf1 moo=cow +all"), "192.0.2.1").result == SpfResult::pass);
   // A temporary DNS failure is temperror.
   io::Zone broken = appendix_a("v=spf1 include:flaky.example -all");
-  mailauth::SpfRequest request{ip("192.0.2.1"), "alice@example.com", "mail.example.com", "mx", Instant::from_unix_seconds(0)};
+  mailauth::SpfRequest request{ip("192.0.2.1"), "alice@example.com", "mail.example.com", "mx",
+                               Instant::from_unix_seconds(0)};
   mailauth::Lookups lookups;
-  const auto outcome = mailauth::run_with(lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_spf(request, answers); },
-                                          [&](const std::string& name, io::DnsType type) {
-                                            if (name == "flaky.example") return io::DnsAnswer{io::DnsStatus::servfail, name, name, {}, {}, {}, {}, 0, {}};
-                                            return broken.answer(name, type, 300);
-                                          });
+  const auto outcome = mailauth::run_with(
+      lookups, [&](const mailauth::Lookups& answers) { return mailauth::check_spf(request, answers); },
+      [&](const std::string& name, io::DnsType type) {
+        if (name == "flaky.example") return io::DnsAnswer{io::DnsStatus::servfail, name, name, {}, {}, {}, {}, 0, {}};
+        return broken.answer(name, type, 300);
+      });
   CHECK(outcome.result == SpfResult::temperror);
   // The null sender checks the HELO identity.
   io::Zone helo = appendix_a("v=spf1 -all");

@@ -62,12 +62,22 @@ std::uint16_t free_udp_port() {
 class Dnsmasq {
  public:
   Dnsmasq() : port_(free_udp_port()) {
-    std::vector<std::string> arguments = {
-        "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
-        "--listen-address=127.0.0.1", "--port=" + std::to_string(port_), "--pid-file", "--user=root",
-        "--local=/example/", "--mx-host=dest.example,mx1.dest.example,10", "--mx-host=dest.example,mx2.dest.example,20",
-        "--host-record=mx1.dest.example,203.0.113.5", "--host-record=mx2.dest.example,203.0.113.6,2001:db8::6",
-        "--txt-record=acme.example,v=spf1 ip4:198.51.100.10 -all", "--cname=mail.acme.example,mx1.dest.example"};
+    std::vector<std::string> arguments = {"dnsmasq",
+                                          "--keep-in-foreground",
+                                          "--no-resolv",
+                                          "--no-hosts",
+                                          "--bind-interfaces",
+                                          "--listen-address=127.0.0.1",
+                                          "--port=" + std::to_string(port_),
+                                          "--pid-file",
+                                          "--user=root",
+                                          "--local=/example/",
+                                          "--mx-host=dest.example,mx1.dest.example,10",
+                                          "--mx-host=dest.example,mx2.dest.example,20",
+                                          "--host-record=mx1.dest.example,203.0.113.5",
+                                          "--host-record=mx2.dest.example,203.0.113.6,2001:db8::6",
+                                          "--txt-record=acme.example,v=spf1 ip4:198.51.100.10 -all",
+                                          "--cname=mail.acme.example,mx1.dest.example"};
     std::vector<char*> argv;
     for (std::string& argument : arguments) argv.push_back(argument.data());
     argv.push_back(nullptr);
@@ -212,7 +222,8 @@ TEST_CASE("real files: append, fsync, directory sync, read back, list, rename, r
 TEST_CASE("real DNS answers MX, A, AAAA, TXT, CNAME and PTR from dnsmasq, and NXDOMAIN", "[real][dns]") {
   Dnsmasq dnsmasq;
   real::Runtime runtime;
-  real::NodeOptions options{"resolver", "", temporary_directory(), 1, dnsmasq.endpoint(), std::chrono::seconds(2), {}, {}, false};
+  real::NodeOptions options{"resolver", "",   temporary_directory(), 1, dnsmasq.endpoint(), std::chrono::seconds(2), {},
+                            {},         false};
   auto io = runtime.make_io(options);
 
   // dnsmasq needs a moment to start: ask until it answers, within the bound.
@@ -238,14 +249,16 @@ TEST_CASE("real DNS answers MX, A, AAAA, TXT, CNAME and PTR from dnsmasq, and NX
   std::map<std::string, io::DnsAnswer> answers;
   std::vector<io::Pending> queries;
   const auto ask = [&](const std::string& label, const std::string& name, io::DnsType type) {
-    queries.push_back(io->resolve(name, type, [&answers, label](const io::DnsAnswer& answer) { answers[label] = answer; }));
+    queries.push_back(
+        io->resolve(name, type, [&answers, label](const io::DnsAnswer& answer) { answers[label] = answer; }));
   };
   ask("a", "mx2.dest.example", io::DnsType::a);
   ask("aaaa", "mx2.dest.example", io::DnsType::aaaa);
   ask("txt", "acme.example", io::DnsType::txt);
   ask("cname", "mail.acme.example", io::DnsType::a);
   ask("nx", "nobody.example", io::DnsType::mx);
-  ask("ptr", io::reverse_name(*io::Address::parse("203.0.113.5")), io::DnsType::ptr);  // --host-record makes the PTR too
+  ask("ptr", io::reverse_name(*io::Address::parse("203.0.113.5")),
+      io::DnsType::ptr);  // --host-record makes the PTR too
   REQUIRE(runtime.run_until([&] { return answers.size() == 6; }, bound));
   CHECK(answers["ptr"].names == std::vector<std::string>{"mx1.dest.example"});
   CHECK(answers["a"].addresses == std::vector<io::Address>{*io::Address::parse("203.0.113.6")});
@@ -266,7 +279,8 @@ TEST_CASE("real DNS answers from static records first, and only from them when t
   std::map<std::string, io::DnsAnswer> answers;
   std::vector<io::Pending> queries;
   const auto ask = [&](const std::string& label, const std::string& name, io::DnsType type) {
-    queries.push_back(io->resolve(name, type, [&answers, label](const io::DnsAnswer& answer) { answers[label] = answer; }));
+    queries.push_back(
+        io->resolve(name, type, [&answers, label](const io::DnsAnswer& answer) { answers[label] = answer; }));
   };
   ask("mx", "Dest.Example.", io::DnsType::mx);
   ask("a", "mx1.dest.example", io::DnsType::a);
@@ -288,7 +302,8 @@ TEST_CASE("a real node with a fixed seed draws the same random stream every time
   CHECK(first->random_stream("backoff").next() == second->random_stream("backoff").next());
 }
 
-TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new process, listed by relaysim queue", "[real][queue]") {
+TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new process, listed by relaysim queue",
+          "[real][queue]") {
   const std::string root = temporary_directory();
   relay::QueueId key;
   {
@@ -299,7 +314,8 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
     relay::QueuedMessage message;
     message.arrival = io->now();
     message.sender = smtp::Mailbox{"news", "acme.example", false, false};
-    message.recipients.push_back({{smtp::Mailbox{"ann", "dest.example", false, false}, {}}, relay::RecipientState::queued, 0, io->now(), ""});
+    message.recipients.push_back(
+        {{smtp::Mailbox{"ann", "dest.example", false, false}, {}}, relay::RecipientState::queued, 0, io->now(), ""});
     message.content = "Subject: real disk\r\n\r\nbody\r\n";
     bool done = false;
     queue.store(message, [&](io::Result<relay::QueueId> stored) {
@@ -332,7 +348,8 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
 
   // The operator's changes, each durable, each visible to the next command.
   const auto relaysim_queue = [&](const std::string& arguments, int& status) {
-    std::FILE* command_pipe = popen((std::string(RELAYSIM_BINARY_DIR "/relaysim queue ") + arguments + " 2>&1").c_str(), "r");
+    std::FILE* command_pipe =
+        popen((std::string(RELAYSIM_BINARY_DIR "/relaysim queue ") + arguments + " 2>&1").c_str(), "r");
     std::string text;
     char line[4096];
     while (command_pipe != nullptr && std::fgets(line, sizeof line, command_pipe) != nullptr) text += line;
@@ -346,9 +363,11 @@ TEST_CASE("the queue on a real disk: stored with fsync, recovered by a new proce
   CHECK(relaysim_queue("release " + root + "/queue ALL", status) == id + ": released from hold\n");
   CHECK_THAT(relaysim_queue("list " + root + "/queue", status), !Catch::Contains(id + "!"));
   CHECK(relaysim_queue("flush " + root + "/queue", status) == id + ": due now\n");
-  CHECK_THAT(relaysim_queue("delete " + root + "/queue 064C06CFCC0CB8000086BA", status), Catch::Contains("no message 064C06CFCC0CB8000086BA"));
+  CHECK_THAT(relaysim_queue("delete " + root + "/queue 064C06CFCC0CB8000086BA", status),
+             Catch::Contains("no message 064C06CFCC0CB8000086BA"));
   CHECK(status == 1);
-  CHECK_THAT(relaysim_queue("delete " + root + "/queue NOSUCHID", status), Catch::Contains("'NOSUCHID' is not a queue id"));
+  CHECK_THAT(relaysim_queue("delete " + root + "/queue NOSUCHID", status),
+             Catch::Contains("'NOSUCHID' is not a queue id"));
   CHECK(status == 2);
   CHECK_THAT(relaysim_queue("hold " + root + "/queue", status), Catch::Contains("hold needs a queue id or ALL"));
   CHECK(status == 2);

@@ -3,14 +3,14 @@
 
 #include <catch2/catch.hpp>
 
-#include "smtp/dsn.hpp"
 #include "relay/relay_node.hpp"
+#include "smtp/dsn.hpp"
 #include "support/client_dialogue.hpp"
+#include "support/dns_records.hpp"
 #include "support/scripted_mx.hpp"
 #include "support/smtp_nodes.hpp"
 #include "support/test_world.hpp"
 #include "tls/certificate.hpp"
-#include "support/dns_records.hpp"
 
 using namespace relaysim;
 using namespace relaysim::testing;
@@ -38,24 +38,30 @@ struct DeliveryWorld {
   void add_mx(const std::string& name, const char* ip, MxScript script, MxLog& log) {
     world.add_host({name, {address(ip)}});
     world.set_dns(name, records().a(address(ip)));
-    world.add_process({name, name, [script, &log](io::Io& io) { return std::make_unique<ScriptedMx>(io, script, log); }, {}});
+    world.add_process(
+        {name, name, [script, &log](io::Io& io) { return std::make_unique<ScriptedMx>(io, script, log); }, {}});
   }
   void mx_records(const std::string& domain, std::vector<io::MxRecord> records) {
     world.set_dns(domain, {{}, std::move(records), {}, {}, 300, {}});
   }
   void add_relay() {
     relay_added = true;
-    world.add_process({"relay", "relay", [this](io::Io& io) {
+    world.add_process({"relay", "relay",
+                       [this](io::Io& io) {
                          auto node = std::make_unique<relay::RelayNode>(io, config, nullptr);
                          relay_node = node.get();
                          return std::unique_ptr<io::Node>(std::move(node));
-                       }, sim::DiskConfig{}});
+                       },
+                       sim::DiskConfig{}});
   }
   void send(std::vector<smtp::OutgoingMessage> messages) {
-    world.add_process({"office", "office", [this, messages](io::Io& io) {
-                         return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example", relay_client_config(),
-                                                           nullptr, messages, submission);
-                       }, {}});
+    world.add_process({"office",
+                       "office",
+                       [this, messages](io::Io& io) {
+                         return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example",
+                                                           relay_client_config(), nullptr, messages, submission);
+                       },
+                       {}});
   }
   void run(Duration length = 1h) {
     if (!relay_added) add_relay();
@@ -128,7 +134,10 @@ TEST_CASE("a message goes to the best MX, arrives untouched but for the Received
   CHECK(w.relay_node->queue().size() == 0);
   const auto sent = w.log_lines("status=sent");
   REQUIRE(sent.size() == 1);
-  CHECK_THAT(sent[0], Catch::Matches(R"(\w+: to=<ann@dest\.example>, relay=mx1\.dest\.example\[192\.0\.2\.11\]:25, delay=0\.\d\d, dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued\))"));
+  CHECK_THAT(
+      sent[0],
+      Catch::Matches(
+          R"(\w+: to=<ann@dest\.example>, relay=mx1\.dest\.example\[192\.0\.2\.11\]:25, delay=0\.\d\d, dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued\))"));
   CHECK(w.log_lines("removed").size() == 1);
   CHECK(w.relay_node->outbound().counters().delivered == 1);
 }
@@ -148,9 +157,12 @@ TEST_CASE("MX selection: the next MX when the first refuses connections, the dom
     CHECK(w.log_lines("status=sent")[0].find("relay=mx2.dest.example[192.0.2.12]:25") != std::string::npos);
     // mx1's refusal has a line of its own, as Postfix writes it: no queue id, before the status line.
     const auto all = w.log_lines();
-    const auto refused = std::find(all.begin(), all.end(), "connect to mx1.dest.example[192.0.2.11]:25: connection refused");
+    const auto refused =
+        std::find(all.begin(), all.end(), "connect to mx1.dest.example[192.0.2.11]:25: connection refused");
     CHECK(refused != all.end());
-    CHECK(refused < std::find_if(all.begin(), all.end(), [](const std::string& line) { return line.find("status=sent") != std::string::npos; }));
+    CHECK(refused < std::find_if(
+                        all.begin(), all.end(),
+                        [](const std::string& line) { return line.find("status=sent") != std::string::npos; }));
   }
   SECTION("implicit MX") {
     DeliveryWorld w;
@@ -240,10 +252,10 @@ TEST_CASE("a temporary DNS failure defers and never bounces, delivery follows wh
 TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][delivery][stages]") {
   struct Row {
     const char* what;
-    MxScript first;                 // the preferred MX
-    bool second_mx;                 // whether a second MX exists (else the first is final)
-    const char* expect_status;      // the log's status= for ann
-    const char* expect_dsn;         // the log's dsn=
+    MxScript first;             // the preferred MX
+    bool second_mx;             // whether a second MX exists (else the first is final)
+    const char* expect_status;  // the log's status= for ann
+    const char* expect_dsn;     // the log's dsn=
     bool second_gets_it;
     const char* hop_line = nullptr;  // the text of mx1's own log line, when it failed with another MX left
   };
@@ -270,11 +282,14 @@ TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][deli
   MxScript silent;
   silent.greeting = "";
   const std::vector<Row> rows = {
-      {"4xx greeting: next MX", greet4xx, true, "sent", "2.0.0", true, ": host mx1.dest.example[192.0.2.11]:25 refused to talk to me: 421 4.3.2 busy"},
+      {"4xx greeting: next MX", greet4xx, true, "sent", "2.0.0", true,
+       ": host mx1.dest.example[192.0.2.11]:25 refused to talk to me: 421 4.3.2 busy"},
       {"4xx greeting on the final MX: deferred", greet4xx, false, "deferred", "4.3.2", false},
-      {"5xx greeting: next MX", greet5xx, true, "sent", "2.0.0", true, ": host mx1.dest.example[192.0.2.11]:25 refused to talk to me: 554 5.3.2 no thanks"},
+      {"5xx greeting: next MX", greet5xx, true, "sent", "2.0.0", true,
+       ": host mx1.dest.example[192.0.2.11]:25 refused to talk to me: 554 5.3.2 no thanks"},
       {"5xx greeting on the final MX: deferred, not bounced", greet5xx, false, "deferred", "4.3.2", false},
-      {"4xx EHLO: next MX", ehlo4xx, true, "sent", "2.0.0", true, ": host mx1.dest.example[192.0.2.11]:25 said: 421 4.3.2 shutting down (in reply to EHLO command)"},
+      {"4xx EHLO: next MX", ehlo4xx, true, "sent", "2.0.0", true,
+       ": host mx1.dest.example[192.0.2.11]:25 said: 421 4.3.2 shutting down (in reply to EHLO command)"},
       {"4xx MAIL: next MX", mail4xx, true, "sent", "2.0.0", true},
       {"4xx MAIL on the final MX: deferred", mail4xx, false, "deferred", "4.3.0", false},
       {"5xx MAIL: bounced, no next MX", mail5xx, true, "bounced", "5.7.1", false},
@@ -284,7 +299,8 @@ TEST_CASE("per-stage replies are handled as Postfix handles them", "[relay][deli
       {"5xx DATA: bounced", data5xx, true, "bounced", "5.5.0", false},
       {"4xx end of data: next MX", dot4xx, true, "sent", "2.0.0", true},
       {"5xx end of data: bounced", dot5xx, true, "bounced", "5.7.1", false},
-      {"no greeting (timeout): next MX", silent, true, "sent", "2.0.0", true, ": conversation with mx1.dest.example[192.0.2.11]:25: "},
+      {"no greeting (timeout): next MX", silent, true, "sent", "2.0.0", true,
+       ": conversation with mx1.dest.example[192.0.2.11]:25: "},
       {"no greeting on the final MX: deferred", silent, false, "deferred", "4.4.2", false},
   };
   for (const Row& row : rows) {
@@ -365,8 +381,9 @@ TEST_CASE("a connection lost after the final dot defers without trying another M
   CHECK(w.relay_node->outbound().counters().possible_duplicates == 1);
 }
 
-TEST_CASE("retries back off from minimal_backoff_time towards maximal_backoff_time, then bounce with 4.4.7 at the lifetime",
-          "[relay][delivery][retry]") {
+TEST_CASE(
+    "retries back off from minimal_backoff_time towards maximal_backoff_time, then bounce with 4.4.7 at the lifetime",
+    "[relay][delivery][retry]") {
   DeliveryWorld w;
   MxLog mx1;
   MxScript greylist_forever;
@@ -381,8 +398,8 @@ TEST_CASE("retries back off from minimal_backoff_time towards maximal_backoff_ti
   for (std::size_t i = 1; i < attempts.size(); ++i) {
     const Duration gap = attempts[i] - attempts[i - 1];
     CAPTURE(i, format_duration(gap));
-    CHECK(gap >= 300s - 1s);   // never sooner than minimal_backoff_time
-    CHECK(gap <= 4000s + 1s);  // never later than maximal_backoff_time
+    CHECK(gap >= 300s - 1s);                                   // never sooner than minimal_backoff_time
+    CHECK(gap <= 4000s + 1s);                                  // never later than maximal_backoff_time
     if (i + 1 < attempts.size()) CHECK(gap + 1s >= previous);  // gaps grow, then hold
     previous = gap;
   }
@@ -638,7 +655,8 @@ TEST_CASE("a deferral for a dead destination reads nothing from disk: the queue'
   std::vector<std::string> suspended;
   for (const auto& entry : w.trace.of_kind("log")) {
     const std::string line = DeliveryWorld::nlohmann_line(entry.line);
-    if (entry.time > fault && line.find("delivery temporarily suspended") != std::string::npos) suspended.push_back(line);
+    if (entry.time > fault && line.find("delivery temporarily suspended") != std::string::npos)
+      suspended.push_back(line);
   }
   CHECK(suspended.size() == 2);
   // The lines name each recipient as its file does, a quoted local part included.
@@ -647,7 +665,8 @@ TEST_CASE("a deferral for a dead destination reads nothing from disk: the queue'
     const std::optional<relay::QueueId> key = relay::QueueId::parse(id);
     REQUIRE(key);
     const relay::QueuedMessage on_disk = w.relay_node->mutable_queue().load(*key).value();
-    CHECK(line.starts_with(id + ": to=<" + on_disk.recipients[0].recipient.mailbox.to_string() + ">, relay=none, delay="));
+    CHECK(line.starts_with(id + ": to=<" + on_disk.recipients[0].recipient.mailbox.to_string() +
+                           ">, relay=none, delay="));
   }
   CHECK(w.relay_node->queue().size() == 4);
 }
@@ -683,21 +702,35 @@ TEST_CASE("a relay restarted while messages are deferred loses nothing and resum
   CHECK(w.bounces().empty());
 }
 
-TEST_CASE("outbound TLS policy per destination: may falls back to plaintext, encrypt defers without STARTTLS, "
-          "verify checks the MX name", "[relay][delivery][tls]") {
+TEST_CASE(
+    "outbound TLS policy per destination: may falls back to plaintext, encrypt defers without STARTTLS, "
+    "verify checks the MX name",
+    "[relay][delivery][tls]") {
   tls::CryptoContext crypto(5);
   tls::Forge forge(crypto);
   auto ca = forge.certificate_authority({"Public CA", {}, t0() - 30 * 24h, t0() + 3650 * 24h});
   auto good = forge.issue({"mx1.dest.example", {}, t0() - 24h, t0() + 90 * 24h}, ca.get());
   auto wrong = forge.issue({"other.example", {}, t0() - 24h, t0() + 90 * 24h}, ca.get());
   const auto server_context = [&](const tls::Certificate* certificate) {
-    return std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::server, certificate, {}, {}, tls::Verification::none,
-                                                                     tls::Version::tls1_2, tls::Version::tls1_3});
+    return std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::server,
+                                                                     certificate,
+                                                                     {},
+                                                                     {},
+                                                                     tls::Verification::none,
+                                                                     tls::Version::tls1_2,
+                                                                     tls::Version::tls1_3});
   };
-  tls::Context plain(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {}, tls::Verification::none,
-                                                tls::Version::tls1_2, tls::Version::tls1_3});
-  tls::Context verify(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {ca.get()}, tls::Verification::chain_and_name,
-                                                 tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context plain(
+      crypto,
+      tls::ContextConfig{
+          tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context verify(crypto, tls::ContextConfig{tls::Role::client,
+                                                 nullptr,
+                                                 {},
+                                                 {ca.get()},
+                                                 tls::Verification::chain_and_name,
+                                                 tls::Version::tls1_2,
+                                                 tls::Version::tls1_3});
   struct Case {
     const char* what;
     relay::TlsLevel level;
@@ -727,17 +760,23 @@ TEST_CASE("outbound TLS policy per destination: may falls back to plaintext, enc
     mx_config.starttls = c.server_tls;
     w.world.add_host({"mx1.dest.example", {address("192.0.2.11")}});
     w.world.set_dns("mx1.dest.example", records().a("192.0.2.11"));
-    w.world.add_process({"mx1", "mx1.dest.example", [&](io::Io& io) {
+    w.world.add_process({"mx1",
+                         "mx1.dest.example",
+                         [&](io::Io& io) {
                            return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, mx_config,
                                                              server.get(), std::map<std::string, std::string>{}, sink);
-                         }, {}});
+                         },
+                         {}});
     w.mx_records("dest.example", {{10, "mx1.dest.example"}});
-    w.world.add_process({"relay", "relay", [&](io::Io& io) {
+    w.world.add_process({"relay",
+                         "relay",
+                         [&](io::Io& io) {
                            auto node = std::make_unique<relay::RelayNode>(
                                io, w.config, relay::RelayTls{nullptr, relay::DeliveryTls{&plain, &verify}});
                            w.relay_node = node.get();
                            return std::unique_ptr<io::Node>(std::move(node));
-                         }, {}});
+                         },
+                         {}});
     w.relay_added = true;
     w.send({note("news@acme.example", {"ann@dest.example"})});
     w.run(4min);
@@ -783,7 +822,8 @@ TEST_CASE("a static route overrides MX: transport_maps by recipient domain, rela
   CHECK_THAT(routes[0].line, !Catch::Contains("\"kind\":\"deliver\""));
 }
 
-TEST_CASE("smtp_mx_session_limit and smtp_mx_address_limit bound one delivery's attempts", "[relay][delivery][limits]") {
+TEST_CASE("smtp_mx_session_limit and smtp_mx_address_limit bound one delivery's attempts",
+          "[relay][delivery][limits]") {
   SECTION("sessions") {
     DeliveryWorld w;
     MxScript busy;
@@ -819,9 +859,9 @@ TEST_CASE("CNAMEs are followed: for the domain's MX and for an MX host's address
   DeliveryWorld w;
   MxLog mx;
   w.add_mx("mail.hosting.example", "192.0.2.70", MxScript{}, mx);
-  w.world.set_dns("dest.example", records().cname("dest.hosting.example"));      // the domain is an alias
+  w.world.set_dns("dest.example", records().cname("dest.hosting.example"));  // the domain is an alias
   w.mx_records("dest.hosting.example", {{10, "mx.dest.example"}});
-  w.world.set_dns("mx.dest.example", records().cname("mail.hosting.example"));   // so is its MX host
+  w.world.set_dns("mx.dest.example", records().cname("mail.hosting.example"));  // so is its MX host
   w.send({note("news@acme.example", {"ann@dest.example"})});
   w.run();
   REQUIRE(mx.messages.size() == 1);
@@ -852,7 +892,8 @@ TEST_CASE("a world with deliveries, retries and bounces replays to the same dige
   CHECK(run(12) != first);
 }
 
-TEST_CASE("each deferred recipient is logged with its own reply, not another recipient's", "[relay][delivery][stages]") {
+TEST_CASE("each deferred recipient is logged with its own reply, not another recipient's",
+          "[relay][delivery][stages]") {
   DeliveryWorld w;
   MxLog mx1;
   MxScript script;
@@ -876,10 +917,17 @@ TEST_CASE("a smarthost with credentials: AUTH after STARTTLS, and never a passwo
   tls::Forge forge(crypto);
   auto ca = forge.certificate_authority({"CA", {}, t0() - 30 * 24h, t0() + 3650 * 24h});
   auto certificate = forge.issue({"smarthost.acme.example", {}, t0() - 24h, t0() + 90 * 24h}, ca.get());
-  tls::Context server(crypto, tls::ContextConfig{tls::Role::server, certificate.get(), {}, {}, tls::Verification::none,
-                                                 tls::Version::tls1_2, tls::Version::tls1_3});
-  tls::Context plain(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {}, tls::Verification::none,
-                                                tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context server(crypto, tls::ContextConfig{tls::Role::server,
+                                                 certificate.get(),
+                                                 {},
+                                                 {},
+                                                 tls::Verification::none,
+                                                 tls::Version::tls1_2,
+                                                 tls::Version::tls1_3});
+  tls::Context plain(
+      crypto,
+      tls::ContextConfig{
+          tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
   for (const bool offers_tls : {true, false}) {
     CAPTURE(offers_tls);
     DeliveryWorld w;
@@ -894,16 +942,23 @@ TEST_CASE("a smarthost with credentials: AUTH after STARTTLS, and never a passwo
     smarthost.auth_requires_tls = false;  // it would take a password in plaintext: the relay must not send one
     w.world.add_host({"smarthost.acme.example", {address("192.0.2.60")}});
     w.world.set_dns("smarthost.acme.example", records().a("192.0.2.60"));
-    w.world.add_process({"smarthost", "smarthost.acme.example", [&](io::Io& io) {
-                           return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 587}, smarthost,
-                                                             offers_tls ? &server : nullptr,
-                                                             std::map<std::string, std::string>{{"relay", "s3cret"}}, sink);
-                         }, {}});
-    w.world.add_process({"relay", "relay", [&](io::Io& io) {
-                           auto node = std::make_unique<relay::RelayNode>(io, w.config, relay::RelayTls{nullptr, {&plain, nullptr}});
-                           w.relay_node = node.get();
-                           return std::unique_ptr<io::Node>(std::move(node));
-                         }, {}});
+    w.world.add_process({"smarthost",
+                         "smarthost.acme.example",
+                         [&](io::Io& io) {
+                           return std::make_unique<SinkNode>(
+                               io, io::Endpoint{io::Address::any_v4(), 587}, smarthost, offers_tls ? &server : nullptr,
+                               std::map<std::string, std::string>{{"relay", "s3cret"}}, sink);
+                         },
+                         {}});
+    w.world.add_process(
+        {"relay",
+         "relay",
+         [&](io::Io& io) {
+           auto node = std::make_unique<relay::RelayNode>(io, w.config, relay::RelayTls{nullptr, {&plain, nullptr}});
+           w.relay_node = node.get();
+           return std::unique_ptr<io::Node>(std::move(node));
+         },
+         {}});
     w.relay_added = true;
     w.send({note("news@acme.example", {"ann@dest.example"})});
     w.run(4min);

@@ -18,19 +18,26 @@ namespace {
 const io::Endpoint relay_endpoint{*io::Address::parse("203.0.113.10"), 587};
 
 struct RelayWorld {
-  explicit RelayWorld(std::uint64_t seed = 1)
-      : crypto(seed), forge(crypto), world(seed, t0()) {
+  explicit RelayWorld(std::uint64_t seed = 1) : crypto(seed), forge(crypto), world(seed, t0()) {
     ca = forge.certificate_authority({"Public CA", {}, t0() - days(30), t0() + days(3650)});
     certificate = forge.issue({"relay.acme.example", {}, t0() - days(1), t0() + days(90)}, ca.get());
-    server_tls = std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::server, certificate.get(), {}, {},
-                                                                            tls::Verification::none, tls::Version::tls1_2,
-                                                                            tls::Version::tls1_3});
-    client_tls = std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {ca.get()},
-                                                                            tls::Verification::chain_and_name,
-                                                                            tls::Version::tls1_2, tls::Version::tls1_3});
+    server_tls = std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::server,
+                                                                           certificate.get(),
+                                                                           {},
+                                                                           {},
+                                                                           tls::Verification::none,
+                                                                           tls::Version::tls1_2,
+                                                                           tls::Version::tls1_3});
+    client_tls = std::make_unique<tls::Context>(crypto, tls::ContextConfig{tls::Role::client,
+                                                                           nullptr,
+                                                                           {},
+                                                                           {ca.get()},
+                                                                           tls::Verification::chain_and_name,
+                                                                           tls::Version::tls1_2,
+                                                                           tls::Version::tls1_3});
     world.add_host({"relay", {relay_endpoint.address}});
-    world.add_host({"sfdc", {address("13.108.0.10")}});       // Salesforce: authenticates
-    world.add_host({"office", {address("10.1.2.3")}});        // in mynetworks
+    world.add_host({"sfdc", {address("13.108.0.10")}});        // Salesforce: authenticates
+    world.add_host({"office", {address("10.1.2.3")}});         // in mynetworks
     world.add_host({"stranger", {address("198.51.100.66")}});  // neither
     world.set_default_link({std::chrono::milliseconds(5), Duration(0), 0});
     config.myhostname = "relay.acme.example";
@@ -41,18 +48,23 @@ struct RelayWorld {
     config.transport_maps = {relay::Transport{"*", "", "192.0.2.1", 25, false}};  // nobody there: mail stays queued
   }
   void add_relay() {
-    world.add_process({"relay", "relay", [this](io::Io& io) {
+    world.add_process({"relay",
+                       "relay",
+                       [this](io::Io& io) {
                          auto node = std::make_unique<relay::RelayNode>(io, config, server_tls.get());
                          relay_node = node.get();
                          return std::unique_ptr<io::Node>(std::move(node));
-                       }, {}});
+                       },
+                       {}});
   }
   // A scripted client on `host`, connecting at the start or `delay` later.
   ScriptRecord& script(const std::string& host, std::vector<std::string> lines, Duration delay = Duration(0)) {
     records.push_back(std::make_unique<ScriptRecord>());
     auto body = script_client(relay_endpoint, std::move(lines), *records.back());
     if (delay.count() > 0) {
-      body = [body, delay](LambdaNode& node) { node.pending.push_back(node.io.after(delay, [body, &node] { body(node); })); };
+      body = [body, delay](LambdaNode& node) {
+        node.pending.push_back(node.io.after(delay, [body, &node] { body(node); }));
+      };
     }
     add_lambda_node(world, "script-" + std::to_string(records.size()), host, body);
     return *records.back();
@@ -73,7 +85,8 @@ struct RelayWorld {
   // The queued messages, each with its content read back from disk.
   std::vector<relay::QueuedMessage> queued() {
     std::vector<relay::QueuedMessage> out;
-    for (const relay::QueueId& id : relay_node->queue().ids()) out.push_back(relay_node->mutable_queue().load(id).value());
+    for (const relay::QueueId& id : relay_node->queue().ids())
+      out.push_back(relay_node->mutable_queue().load(id).value());
     return out;
   }
 
@@ -115,13 +128,15 @@ TEST_CASE("Salesforce relays after STARTTLS and AUTH, the message gets one Recei
       "From: News <news@acme.example>\r\nSubject: caf\xc3\xa9 \r\n\r\n" +
       std::string(1500, 'L') + "\r\ntrailing spaces   \r\n\tindented\r\n";
   SendRecord send;
-  relay.world.add_process({"sfdc", "sfdc", [&](io::Io& io) {
-                             return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example", client,
-                                                               relay.client_tls.get(),
-                                                               std::vector<smtp::OutgoingMessage>{message(
-                                                                   "news@acme.example", {"ann@dest.example"}, content)},
-                                                               send);
-                           }, {}});
+  relay.world.add_process(
+      {"sfdc",
+       "sfdc",
+       [&](io::Io& io) {
+         return std::make_unique<SendNode>(
+             io, relay_endpoint, "relay.acme.example", client, relay.client_tls.get(),
+             std::vector<smtp::OutgoingMessage>{message("news@acme.example", {"ann@dest.example"}, content)}, send);
+       },
+       {}});
   relay.run();
   REQUIRE(send.failures.empty());
   REQUIRE(send.results.size() == 1);
@@ -140,8 +155,9 @@ TEST_CASE("Salesforce relays after STARTTLS and AUTH, the message gets one Recei
 TEST_CASE("a client in mynetworks relays without AUTH, Received says ESMTP", "[relay][inbound]") {
   RelayWorld relay;
   relay.add_relay();
-  ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<scanner@acme.example>",
-                                                 "RCPT TO:<ann@dest.example>", "DATA", "Subject: scan\r\n\r\npage\r\n.", "QUIT"});
+  ScriptRecord& office =
+      relay.script("office", {"EHLO printer.office", "MAIL FROM:<scanner@acme.example>", "RCPT TO:<ann@dest.example>",
+                              "DATA", "Subject: scan\r\n\r\npage\r\n.", "QUIT"});
   relay.run();
   CHECK(office.text(3) == "250 2.1.5 Ok");
   CHECK_THAT(office.text(5), Catch::StartsWith("250 2.0.0 Ok: queued as "));
@@ -175,17 +191,16 @@ TEST_CASE("AUTH is refused before TLS, and three wrong passwords end the session
 TEST_CASE("an authorised client still cannot route through address tricks", "[relay][inbound][open-relay]") {
   RelayWorld relay;
   relay.add_relay();
-  ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<scanner@acme.example>",
-                                                 "RCPT TO:<victim%elsewhere.example@dest.example>",
-                                                 "RCPT TO:<elsewhere.example!victim@dest.example>",
-                                                 "RCPT TO:<\"victim@elsewhere.example\"@dest.example>",
-                                                 "RCPT TO:<victim@[192.0.2.99]>",
-                                                 "RCPT TO:<@dest.example:victim@elsewhere.example>",
-                                                 "RCPT TO:<postmaster>", "QUIT"});
+  ScriptRecord& office = relay.script(
+      "office", {"EHLO printer.office", "MAIL FROM:<scanner@acme.example>",
+                 "RCPT TO:<victim%elsewhere.example@dest.example>", "RCPT TO:<elsewhere.example!victim@dest.example>",
+                 "RCPT TO:<\"victim@elsewhere.example\"@dest.example>", "RCPT TO:<victim@[192.0.2.99]>",
+                 "RCPT TO:<@dest.example:victim@elsewhere.example>", "RCPT TO:<postmaster>", "QUIT"});
   relay.run();
   CHECK(office.text(3) == "550 5.7.1 <victim%elsewhere.example@dest.example>: Percent-hack addresses are not relayed");
   CHECK(office.text(4) == "550 5.7.1 <elsewhere.example!victim@dest.example>: Bang paths are not relayed");
-  CHECK(office.text(5) == "550 5.7.1 <\"victim@elsewhere.example\"@dest.example>: Quoted addresses holding @ are not relayed");
+  CHECK(office.text(5) ==
+        "550 5.7.1 <\"victim@elsewhere.example\"@dest.example>: Quoted addresses holding @ are not relayed");
   CHECK(office.text(6) == "550 5.7.1 <victim@[192.0.2.99]>: Address literals are not relayed");
   CHECK(office.text(7) == "550 5.7.1 <victim@elsewhere.example>: Source routing is not supported");
   CHECK(office.text(8) == "550 5.1.3 <postmaster>: A domain is required");
@@ -197,7 +212,8 @@ TEST_CASE("senders outside the allowed domains are refused even for authorised c
   ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<ceo@competitor.example>",
                                                  "MAIL FROM:<news=acme.example__x@eu12.bnc.salesforce.com>", "QUIT"});
   relay.run();
-  CHECK(office.text(2) == "553 5.7.1 <ceo@competitor.example>: Sender address rejected: not permitted through this relay");
+  CHECK(office.text(2) ==
+        "553 5.7.1 <ceo@competitor.example>: Sender address rejected: not permitted through this relay");
   CHECK(office.text(3) == "250 2.1.0 Ok");  // Salesforce's VERP bounce address
 }
 
@@ -206,7 +222,8 @@ TEST_CASE("a message that has looped past the hop limit is refused with 5.4.6", 
   relay.config.hopcount_limit = 5;
   relay.add_relay();
   std::string looped;
-  for (int i = 0; i < 5; ++i) looped += "Received: from hop" + std::to_string(i) + " by relay; Mon, 2 Mar 2026 09:00:00 +0000\r\n";
+  for (int i = 0; i < 5; ++i)
+    looped += "Received: from hop" + std::to_string(i) + " by relay; Mon, 2 Mar 2026 09:00:00 +0000\r\n";
   looped += "Subject: loop\r\n\r\nbody\r\n.";
   ScriptRecord& office = relay.script("office", {"EHLO printer.office", "MAIL FROM:<a@acme.example>",
                                                  "RCPT TO:<b@dest.example>", "DATA", looped, "QUIT"});
@@ -223,9 +240,16 @@ TEST_CASE("domain patterns follow Salesforce's filter rules", "[relay][inbound]"
   CHECK_FALSE(relay::domain_matches("*.acme.example", "acme.example"));
   CHECK_FALSE(relay::domain_matches("*.acme.example", "badacme.example"));
   // An internationalized name and its A-labels are one domain.
-  CHECK(relay::domain_matches("xn--bcher-kva.example", "b\xc3\xbc" "cher.example"));
-  CHECK(relay::domain_matches("*.B\xc3\xbc" "cher.example", "mail.xn--bcher-kva.example"));
-  CHECK_FALSE(relay::domain_matches("bucher.example", "b\xc3\xbc" "cher.example"));
+  CHECK(relay::domain_matches("xn--bcher-kva.example",
+                              "b\xc3\xbc"
+                              "cher.example"));
+  CHECK(
+      relay::domain_matches("*.B\xc3\xbc"
+                            "cher.example",
+                            "mail.xn--bcher-kva.example"));
+  CHECK_FALSE(relay::domain_matches("bucher.example",
+                                    "b\xc3\xbc"
+                                    "cher.example"));
 }
 
 TEST_CASE("passwords are stored salted and checked in constant time", "[relay][auth]") {
@@ -241,14 +265,17 @@ TEST_CASE("passwords are stored salted and checked in constant time", "[relay][a
 TEST_CASE("too many sessions from one client get 421 instead of a greeting", "[relay][inbound][limits]") {
   RelayWorld relay;
   relay.config.smtpd_client_connection_count_limit = 2;
-  relay.config.smtpd_client_event_limit_exceptions = std::vector<io::Cidr>{};  // the office is in mynetworks, exempt by default
+  relay.config.smtpd_client_event_limit_exceptions =
+      std::vector<io::Cidr>{};  // the office is in mynetworks, exempt by default
   relay.add_relay();
   // Three clients on the same host, each lingering on its session.
   CHECK(relay.lingering_sessions_told("421 4.7.0 relay.acme.example Error: too many connections from 10.1.2.3") == 1);
 }
 
-TEST_CASE("clients in mynetworks are exempt from the per-client limits by default as in Postfix - a trusted burst is not refused",
-          "[relay][inbound][limits]") {
+TEST_CASE(
+    "clients in mynetworks are exempt from the per-client limits by default as in Postfix - a trusted burst is not "
+    "refused",
+    "[relay][inbound][limits]") {
   RelayWorld relay;
   relay.config.smtpd_client_connection_count_limit = 2;
   relay.config.smtpd_client_connection_rate_limit = 2;
@@ -271,7 +298,8 @@ TEST_CASE("strangers cannot take the sessions kept for mynetworks, and under str
   relay.run();
 
   CHECK(fourth.text(0) ==
-        "421 4.7.0 relay.acme.example Error: too many connections: 3 sessions in use, the rest kept for trusted networks");
+        "421 4.7.0 relay.acme.example Error: too many connections: 3 sessions in use, the rest kept for trusted "
+        "networks");
   CHECK(office.text(0).starts_with("220 "));
   CHECK(office.text(2) == "250 2.0.0 Ok");
   // Stress began with the third stranger: each stranger is timed out 10 s after its last line,
@@ -290,27 +318,34 @@ TEST_CASE("the global limit names itself in its 421", "[relay][inbound][limits]"
   relay.config.smtpd_connection_limit = 2;
   relay.config.smtpd_trusted_connection_reserve = 0;
   relay.add_relay();
-  CHECK(relay.lingering_sessions_told("421 4.7.0 relay.acme.example Error: too many connections: all 2 sessions in use") == 1);
+  CHECK(relay.lingering_sessions_told(
+            "421 4.7.0 relay.acme.example Error: too many connections: all 2 sessions in use") == 1);
 }
 
 TEST_CASE("a client over its message rate is told 421 and dropped", "[relay][inbound][limits]") {
   RelayWorld relay;
   relay.config.smtpd_client_message_rate_limit = 2;
-  relay.config.smtpd_client_event_limit_exceptions = std::vector<io::Cidr>{};  // the office is in mynetworks, exempt by default
+  relay.config.smtpd_client_event_limit_exceptions =
+      std::vector<io::Cidr>{};  // the office is in mynetworks, exempt by default
   relay.add_relay();
   SendRecord send;
-  relay.world.add_process({"sender", "office", [&](io::Io& io) {
+  relay.world.add_process({"sender",
+                           "office",
+                           [&](io::Io& io) {
                              std::vector<smtp::OutgoingMessage> messages;
-                             for (int i = 0; i < 3; ++i) messages.push_back(message("a@acme.example", {"b@dest.example"}, "x\r\n"));
+                             for (int i = 0; i < 3; ++i)
+                               messages.push_back(message("a@acme.example", {"b@dest.example"}, "x\r\n"));
                              return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example",
                                                                relay_client_config(), nullptr, messages, send);
-                           }, {}});
+                           },
+                           {}});
   relay.run();
   REQUIRE(send.results.size() == 3);
   CHECK(send.results[0].recipients[0].outcome == smtp::Outcome::delivered);
   CHECK(send.results[1].recipients[0].outcome == smtp::Outcome::delivered);
   CHECK(send.results[2].recipients[0].outcome == smtp::Outcome::transient);
-  CHECK(send.results[2].recipients[0].reply->text() == "421 4.7.0 relay.acme.example Error: too many messages from 10.1.2.3");
+  CHECK(send.results[2].recipients[0].reply->text() ==
+        "421 4.7.0 relay.acme.example Error: too many messages from 10.1.2.3");
   CHECK(relay.queued().size() == 2);
 }
 
@@ -325,7 +360,8 @@ TEST_CASE("a session that lasts past the session time limit is closed with 421",
   CHECK(idle.closed);
 }
 
-TEST_CASE("past the soft error limit every error reply is held back a second (the tarpit)", "[relay][inbound][limits]") {
+TEST_CASE("past the soft error limit every error reply is held back a second (the tarpit)",
+          "[relay][inbound][limits]") {
   RelayWorld relay;
   relay.add_relay();  // Postfix's defaults: soft limit 10, sleep 1s, hard limit 20
   std::vector<std::string> script = {"EHLO noisy.example"};
@@ -350,16 +386,21 @@ TEST_CASE("a relay world replays to the same digest, and another seed does not",
     smtp::ClientConfig client = relay_client_config(smtp::ClientTls::required);
     client.auth = smtp::Credentials{"sfdc", "s3cret", "LOGIN"};
     SendRecord send;
-    relay.world.add_process({"sfdc", "sfdc", [&](io::Io& io) {
+    relay.world.add_process({"sfdc",
+                             "sfdc",
+                             [&](io::Io& io) {
                                std::vector<smtp::OutgoingMessage> messages;
                                for (int i = 0; i < 3; ++i) {
-                                 messages.push_back(message("news@acme.example", {"ann@dest.example", "bob@dest.example"},
+                                 messages.push_back(message("news@acme.example",
+                                                            {"ann@dest.example", "bob@dest.example"},
                                                             "Subject: " + std::to_string(i) + "\r\n\r\nbody\r\n"));
                                }
                                return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example", client,
                                                                  relay.client_tls.get(), messages, send);
-                             }, {}});
-    relay.script("stranger", {"EHLO spammer.example", "MAIL FROM:<a@acme.example>", "RCPT TO:<v@dest.example>", "QUIT"});
+                             },
+                             {}});
+    relay.script("stranger",
+                 {"EHLO spammer.example", "MAIL FROM:<a@acme.example>", "RCPT TO:<v@dest.example>", "QUIT"});
     relay.world.crash_at("relay", t0() + 10min);
     relay.world.restart_at("relay", t0() + 11min);
     relay.run();

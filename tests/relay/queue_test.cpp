@@ -1,11 +1,11 @@
 #include <array>
 
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include "relay/queue.hpp"
-#include "relay/relay_node.hpp"
 #include "relay/record.hpp"
+#include "relay/relay_node.hpp"
 #include "support/client_dialogue.hpp"
 #include "support/smtp_nodes.hpp"
 #include "support/test_world.hpp"
@@ -45,7 +45,8 @@ TEST_CASE("CRC-32C matches its published check value", "[relay][queue]") {
   CHECK(relay::crc32c("123456789") == 0xE3069283u);  // RFC 3720 / iSCSI
   CHECK(relay::crc32c("") == 0u);
   rc::prop("the hardware lanes agree with the table, chained or not", [] {
-    const auto bytes = *rc::gen::container<std::string>(*rc::gen::inRange<std::size_t>(0, 3000), rc::gen::arbitrary<char>());
+    const auto bytes =
+        *rc::gen::container<std::string>(*rc::gen::inRange<std::size_t>(0, 3000), rc::gen::arbitrary<char>());
     const auto split = *rc::gen::inRange<std::size_t>(0, bytes.size() + 1);
     const std::string_view all(bytes);
     RC_ASSERT(relay::crc32c(all) == relay::crc32c_portable(all));
@@ -103,8 +104,8 @@ TEST_CASE("the summary packs the recipients' addresses and gives them back, or n
           "[relay][queue]") {
   QueuedMessage message = sample_message();
   message.recipients[1].recipient.mailbox = smtp::Mailbox{"c d", "dest.example", true, false};
-  message.recipients.push_back({smtp::Recipient{smtp::Mailbox{"ops", "[192.0.2.7]", false, true}, {}}, RecipientState::queued, 0,
-                                Instant(), "", false});
+  message.recipients.push_back({smtp::Recipient{smtp::Mailbox{"ops", "[192.0.2.7]", false, true}, {}},
+                                RecipientState::queued, 0, Instant(), "", false});
   const relay::QueueEntry entry = relay::summarize(message);
   CHECK_FALSE(entry.null_sender);
   const auto addresses = entry.recipient_addresses();
@@ -317,8 +318,10 @@ TEST_CASE("journal: a message delivered at once never gets a file, and a power l
   CHECK(probe.report.discarded == 0);
 }
 
-TEST_CASE("journal: a message bounced after it got a file, cut off by a power loss before its removal is recorded, "
-          "stays finished through two restarts", "[relay][queue][journal]") {
+TEST_CASE(
+    "journal: a message bounced after it got a file, cut off by a power loss before its removal is recorded, "
+    "stays finished through two restarts",
+    "[relay][queue][journal]") {
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
   QueueProbe probe;
@@ -338,17 +341,19 @@ TEST_CASE("journal: a message bounced after it got a file, cut off by a power lo
       bounced_id = id.value();
       const QueuedMessage message = queue.load(bounced_id).value();
       // A deferral gives it a file of its own; then both recipients bounce, and it is finished.
-      queue.update(bounced_id, {{0, with_state(message, 0, RecipientState::deferred)}}, [&, message, &queue = queue, &io = io](io::Status deferred) {
-        REQUIRE(deferred);
-        std::vector<relay::Queue::StateChange> bounced = {{0, with_state(message, 0, RecipientState::bounced)},
-                                                          {1, with_state(message, 1, RecipientState::bounced)}};
-        queue.update(bounced_id, std::move(bounced), [&, &io = io](io::Status status) {
-          REQUIRE(status);
-          // The power goes in this very instant: the bounces are durable in the file, the
-          // removal record in the journal is not yet.
-          world.crash_at("relay", io.now(), sim::CrashKind::power_loss);
-        });
-      });
+      queue.update(bounced_id, {{0, with_state(message, 0, RecipientState::deferred)}},
+                   [&, message, &queue = queue, &io = io](io::Status deferred) {
+                     REQUIRE(deferred);
+                     std::vector<relay::Queue::StateChange> bounced = {
+                         {0, with_state(message, 0, RecipientState::bounced)},
+                         {1, with_state(message, 1, RecipientState::bounced)}};
+                     queue.update(bounced_id, std::move(bounced), [&, &io = io](io::Status status) {
+                       REQUIRE(status);
+                       // The power goes in this very instant: the bounces are durable in the file, the
+                       // removal record in the journal is not yet.
+                       world.crash_at("relay", io.now(), sim::CrashKind::power_loss);
+                     });
+                   });
     });
   });
   world.restart_at("relay", t0() + 10s);
@@ -359,12 +364,15 @@ TEST_CASE("journal: a message bounced after it got a file, cut off by a power lo
   REQUIRE(starts == 3);
   // Each start reads back the other message only; the bounced one never comes back to be bounced again.
   CHECK(recovered_per_start == std::vector<std::size_t>{0, 1, 1});
-  CHECK(finished_per_start[1] == 1);  // its file, finished (the file's own removal need not be durable: it stays finished)
+  CHECK(finished_per_start[1] ==
+        1);  // its file, finished (the file's own removal need not be durable: it stays finished)
   for (const QueuedMessage& message : probe.recovered) CHECK(message.id != bounced_id);
 }
 
-TEST_CASE("journal: after a power loss, messages only in the journal come back from it, and their segment goes "
-          "once they are delivered", "[relay][queue][journal]") {
+TEST_CASE(
+    "journal: after a power loss, messages only in the journal come back from it, and their segment goes "
+    "once they are delivered",
+    "[relay][queue][journal]") {
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
   QueueProbe probe;
@@ -374,10 +382,11 @@ TEST_CASE("journal: after a power loss, messages only in the journal come back f
     starts += 1;
     if (starts == 1) {
       for (const char* subject : {"one", "two"}) {
-        queue.store(sample_message(std::string("Subject: ") + subject + "\r\n\r\n"), [&, &io = io](io::Result<relay::QueueId> id) {
-          REQUIRE(id);
-          queue_names_before_crash = names_in(io, "queue");
-        });
+        queue.store(sample_message(std::string("Subject: ") + subject + "\r\n\r\n"),
+                    [&, &io = io](io::Result<relay::QueueId> id) {
+                      REQUIRE(id);
+                      queue_names_before_crash = names_in(io, "queue");
+                    });
       }
       return;
     }
@@ -424,10 +433,11 @@ TEST_CASE("journal: a retired segment with a quarter or less of it still live gi
         if (started_once) return;
         started_once = true;
         for (std::size_t i = 0; i < 5; ++i) {
-          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i](io::Result<relay::QueueId> id) {
-            REQUIRE(id);
-            ids[i] = id.value();
-          });
+          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"),
+                      [&, i](io::Result<relay::QueueId> id) {
+                        REQUIRE(id);
+                        ids[i] = id.value();
+                      });
         }
         // Three of the first segment's four are delivered: the fourth is given a file.
         world.at(t0() + 1s, [&, &queue = queue] {
@@ -457,8 +467,10 @@ TEST_CASE("journal: a retired segment with a quarter or less of it still live gi
   CHECK(probe.recovered[1].id == ids[4]);
 }
 
-TEST_CASE("journal: with one message per segment, deferred messages get files, the others stay in the journal, "
-          "and all survive a power loss", "[relay][queue][journal]") {
+TEST_CASE(
+    "journal: with one message per segment, deferred messages get files, the others stay in the journal, "
+    "and all survive a power loss",
+    "[relay][queue][journal]") {
   sim::World world(1, t0());
   world.add_host({"a", {address("10.0.0.1")}});
   QueueProbe probe;
@@ -471,12 +483,14 @@ TEST_CASE("journal: with one message per segment, deferred messages get files, t
         started_once = true;
         // Every store fills its segment: the next one begins a new segment and retires it.
         for (int i = 0; i < 5; ++i) {
-          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](io::Result<relay::QueueId> id) {
-            REQUIRE(id);
-            if (i != 0) return;
-            const QueuedMessage message = queue.load(id.value()).value();
-            queue.update(id.value(), 0, with_state(message, 0, RecipientState::deferred), [](io::Status status) { REQUIRE(status); });
-          });
+          queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"),
+                      [&, i, &queue = queue](io::Result<relay::QueueId> id) {
+                        REQUIRE(id);
+                        if (i != 0) return;
+                        const QueuedMessage message = queue.load(id.value()).value();
+                        queue.update(id.value(), 0, with_state(message, 0, RecipientState::deferred),
+                                     [](io::Status status) { REQUIRE(status); });
+                      });
         }
         world.at(t0() + 500ms, [&, &queue = queue, &io = io] {
           segments_before_crash = names_in(io, "queue/journal").size();
@@ -494,17 +508,20 @@ TEST_CASE("journal: with one message per segment, deferred messages get files, t
   REQUIRE(probe.recovered.size() == 5);
   CHECK(probe.recovered[0].recipients[0].state == RecipientState::deferred);
   CHECK(probe.recovered[0].recipients[0].last_reply == "450 4.2.0 Greylisted");
-  for (int i = 0; i < 5; ++i) CHECK(probe.recovered[static_cast<std::size_t>(i)].content == "Subject: " + std::to_string(i) + "\r\n\r\n");
+  for (int i = 0; i < 5; ++i)
+    CHECK(probe.recovered[static_cast<std::size_t>(i)].content == "Subject: " + std::to_string(i) + "\r\n\r\n");
 }
 
-TEST_CASE("journal: failing any one disk operation while messages get files loses none, and no change "
-          "reported durable", "[relay][queue][journal][crash]") {
+TEST_CASE(
+    "journal: failing any one disk operation while messages get files loses none, and no change "
+    "reported durable",
+    "[relay][queue][journal][crash]") {
   // Three messages; the first has both recipients deferred by two changes at once (it gets a
   // file), the second is delivered (it leaves), the third stays in the journal. Then a power
   // loss and a restart.
   struct Outcome {
     std::array<std::optional<relay::QueueId>, 3> stored;  // by message, none when its store failed
-    std::array<bool, 2> deferral_durable{};  // per recipient of the first message
+    std::array<bool, 2> deferral_durable{};               // per recipient of the first message
     bool delivery_reported = false;
     QueueProbe probe;
   };
@@ -517,7 +534,8 @@ TEST_CASE("journal: failing any one disk operation while messages get files lose
       if (started_once) return;
       started_once = true;
       for (int i = 0; i < 3; ++i) {
-        queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](io::Result<relay::QueueId> id) {
+        queue.store(sample_message("Subject: " + std::to_string(i) + "\r\n\r\n"), [&, i, &queue = queue](
+                                                                                      io::Result<relay::QueueId> id) {
           if (!id) return;
           out.stored[static_cast<std::size_t>(i)] = id.value();
           if (i == 2) return;
@@ -531,9 +549,11 @@ TEST_CASE("journal: failing any one disk operation while messages get files lose
                            [&, recipient](io::Status status) { out.deferral_durable[recipient] = status.ok(); });
             }
           } else {
-            std::vector<relay::Queue::StateChange> delivered = {{0, with_state(loaded.value(), 0, RecipientState::delivered)},
-                                                                {1, with_state(loaded.value(), 1, RecipientState::delivered)}};
-            queue.update(id.value(), std::move(delivered), [&](io::Status status) { out.delivery_reported = status.ok(); });
+            std::vector<relay::Queue::StateChange> delivered = {
+                {0, with_state(loaded.value(), 0, RecipientState::delivered)},
+                {1, with_state(loaded.value(), 1, RecipientState::delivered)}};
+            queue.update(id.value(), std::move(delivered),
+                         [&](io::Status status) { out.delivery_reported = status.ok(); });
           }
         });
       }
@@ -548,7 +568,8 @@ TEST_CASE("journal: failing any one disk operation while messages get files lose
   };
   Outcome clean;
   const std::uint64_t operations = run(0, clean);
-  REQUIRE(std::none_of(clean.stored.begin(), clean.stored.end(), [](const std::optional<relay::QueueId>& id) { return !id; }));
+  REQUIRE(std::none_of(clean.stored.begin(), clean.stored.end(),
+                       [](const std::optional<relay::QueueId>& id) { return !id; }));
   REQUIRE(clean.deferral_durable == std::array<bool, 2>{true, true});
   REQUIRE(operations > 10);
   for (std::uint64_t n = 1; n <= operations; ++n) {
@@ -642,12 +663,16 @@ class SpoolNode final : public io::Node {
     probe_.report = queue_.recover();
     probe_.recovered.clear();
     for (const relay::QueueId& id : queue_.ids()) probe_.recovered.push_back(queue_.load(id).value());
-    listener_ = io_.listen({io::Address::any_v4(), 25}, [this](std::unique_ptr<io::Connection> connection) {
-      const std::uint64_t id = connection->id();
-      sessions_[id] = std::make_unique<endpoint::ServerConnection>(
-          io_, std::move(connection), mx_config(), nullptr,
-          [this, id](endpoint::ServerConnection& session, const smtp::ServerEvent& event) { on_event(id, session, event); });
-    }).value();
+    listener_ = io_.listen({io::Address::any_v4(), 25},
+                           [this](std::unique_ptr<io::Connection> connection) {
+                             const std::uint64_t id = connection->id();
+                             sessions_[id] = std::make_unique<endpoint::ServerConnection>(
+                                 io_, std::move(connection), mx_config(), nullptr,
+                                 [this, id](endpoint::ServerConnection& session, const smtp::ServerEvent& event) {
+                                   on_event(id, session, event);
+                                 });
+                           })
+                    .value();
   }
   std::string status() const override { return std::to_string(queue_.size()) + " queued"; }
 
@@ -658,17 +683,21 @@ class SpoolNode final : public io::Node {
       queued.arrival = io_.now();
       queued.sender = message->envelope.sender;
       queued.parameters = message->envelope.parameters;
-      for (const smtp::Recipient& recipient : message->envelope.recipients) queued.recipients.push_back({recipient, RecipientState::queued, 0, io_.now(), ""});
+      for (const smtp::Recipient& recipient : message->envelope.recipients)
+        queued.recipients.push_back({recipient, RecipientState::queued, 0, io_.now(), ""});
       queued.content = message->content;
       auto alive = alive_;
       queue_.store(std::move(queued), [this, alive, &session](io::Result<relay::QueueId> stored) {
         if (!*alive) return;
-        session.decide(stored ? smtp::Verdict::accept_with(smtp::Reply::make(250, "2.0.0", "Ok: queued as " + stored.value().to_string()))
-                              : smtp::Verdict::reject(smtp::Reply::make(451, "4.3.0", "Error: queue file write error")));
+        session.decide(stored
+                           ? smtp::Verdict::accept_with(
+                                 smtp::Reply::make(250, "2.0.0", "Ok: queued as " + stored.value().to_string()))
+                           : smtp::Verdict::reject(smtp::Reply::make(451, "4.3.0", "Error: queue file write error")));
       });
       return;
     }
-    if (std::holds_alternative<smtp::server_event::Mail>(event) || std::holds_alternative<smtp::server_event::Rcpt>(event)) {
+    if (std::holds_alternative<smtp::server_event::Mail>(event) ||
+        std::holds_alternative<smtp::server_event::Rcpt>(event)) {
       return session.decide(smtp::Verdict::accept());
     }
     if (std::holds_alternative<smtp::server_event::Closed>(event)) sessions_.erase(id);
@@ -701,7 +730,8 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
   world->set_default_link({std::chrono::milliseconds(2), std::chrono::microseconds(500), 0});
   std::vector<smtp::OutgoingMessage> messages, other_messages;
   for (int i = 0; i < 6; ++i) {
-    std::string content = "Subject: message " + std::to_string(i) + "\r\n\r\n" + std::string(200 * (i + 1), 'x') + "\r\n";
+    std::string content =
+        "Subject: message " + std::to_string(i) + "\r\n\r\n" + std::string(200 * (i + 1), 'x') + "\r\n";
     run.contents.push_back(smtp::fold_long_lines(content, 998));  // as the client sends it
     messages.push_back(message("news@acme.example", {"ann@dest.example", "bob@dest.example"}, content));
     std::string other = "Subject: other " + std::to_string(i) + "\r\n\r\n" + std::string(300 * (i + 1), 'y') + "\r\n";
@@ -712,20 +742,28 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
   relay_config.listeners = {relay::ListenerConfig{{io::Address::any_v4(), 25}, false}};
   relay_config.mynetworks = {*io::Cidr::parse("10.0.0.0/8")};
   relay_config.transport_maps = {relay::Transport{"*", "", "192.0.2.1", 25, false}};  // nobody there: mail stays queued
-  world->add_process({"spool", "b",
-                      [&run, through_relay, relay_config](io::Io& io) -> std::unique_ptr<io::Node> {
-                        if (!through_relay) return std::make_unique<SpoolNode>(io, run.probe);
-                        return std::make_unique<relay::RelayNode>(io, relay_config, nullptr);
-                      },
-                      sim::DiskConfig{std::uint64_t{1} << 30, std::chrono::milliseconds(1), sim::DiskConfig::CrashMode::torn}});
-  world->add_process({"client", "a", [&run, messages](io::Io& io) {
+  world->add_process(
+      {"spool", "b",
+       [&run, through_relay, relay_config](io::Io& io) -> std::unique_ptr<io::Node> {
+         if (!through_relay) return std::make_unique<SpoolNode>(io, run.probe);
+         return std::make_unique<relay::RelayNode>(io, relay_config, nullptr);
+       },
+       sim::DiskConfig{std::uint64_t{1} << 30, std::chrono::milliseconds(1), sim::DiskConfig::CrashMode::torn}});
+  world->add_process({"client",
+                      "a",
+                      [&run, messages](io::Io& io) {
                         return std::make_unique<SendNode>(io, io::Endpoint{address("10.0.0.2"), 25}, "mx.example",
                                                           relay_client_config(), nullptr, messages, run.send);
-                      }, {}});
-  world->add_process({"other", "c", [&run, other_messages](io::Io& io) {
+                      },
+                      {}});
+  world->add_process({"other",
+                      "c",
+                      [&run, other_messages](io::Io& io) {
                         return std::make_unique<SendNode>(io, io::Endpoint{address("10.0.0.2"), 25}, "mx.example",
-                                                          relay_client_config(), nullptr, other_messages, run.other_send);
-                      }, {}});
+                                                          relay_client_config(), nullptr, other_messages,
+                                                          run.other_send);
+                      },
+                      {}});
   faults(*world);
   world->start();
   world->run_until(t0() + 1h);
@@ -734,7 +772,8 @@ void run_spool(SpoolRun& run, std::uint64_t seed, const std::function<void(sim::
     if (auto* node = dynamic_cast<relay::RelayNode*>(world->node("spool"))) {
       run.probe.report = node->recovery();
       run.probe.recovered.clear();
-      for (const relay::QueueId& id : node->queue().ids()) run.probe.recovered.push_back(node->mutable_queue().load(id).value());
+      for (const relay::QueueId& id : node->queue().ids())
+        run.probe.recovered.push_back(node->mutable_queue().load(id).value());
     }
   }
 }
@@ -782,7 +821,8 @@ TEST_CASE("crash sweep: every 250 survives a power loss at any of 1,000 instants
     // acknowledged yet (the crash fell between the fsync and the 250): possible duplicates.
     for (const QueuedMessage& message : run.probe.recovered) {
       CHECK(std::find(run.contents.begin(), run.contents.end(), message.content) != run.contents.end());
-      if (std::find(acknowledged.begin(), acknowledged.end(), message.id.to_string()) == acknowledged.end()) ++possible_duplicates;
+      if (std::find(acknowledged.begin(), acknowledged.end(), message.id.to_string()) == acknowledged.end())
+        ++possible_duplicates;
     }
   }
   CHECK(acknowledged_total > 1000);  // the sweep covered crashes before, during and after the stream
@@ -832,10 +872,13 @@ TEST_CASE("crash sweep through the relay node: 1,000 power losses, every 250 rec
   for (int point = 1; point <= 1000; ++point) {
     CAPTURE(point);
     SpoolRun run;
-    run_spool(run, static_cast<std::uint64_t>(point), [point](sim::World& world) {
-      world.crash_at("spool", t0() + Duration(point * 90), sim::CrashKind::power_loss);
-      world.restart_at("spool", t0() + 10s);
-    }, true);
+    run_spool(
+        run, static_cast<std::uint64_t>(point),
+        [point](sim::World& world) {
+          world.crash_at("spool", t0() + Duration(point * 90), sim::CrashKind::power_loss);
+          world.restart_at("spool", t0() + 10s);
+        },
+        true);
     const std::vector<std::string> acknowledged = acknowledged_ids(run);
     acknowledged_total += acknowledged.size();
     for (const std::string& id : acknowledged) {

@@ -5,9 +5,9 @@
 #include <map>
 #include <set>
 
-#include "smtp/dsn.hpp"
 #include "relay/id_table.hpp"
 #include "relay/schedule.hpp"
+#include "smtp/dsn.hpp"
 #include "support/test_world.hpp"
 
 using namespace relaysim;
@@ -62,7 +62,8 @@ TEST_CASE("the schedule hands out what is due, earliest first, and says when to 
   CHECK(schedule.size() == 3);
 }
 
-TEST_CASE("the schedule agrees with an ordered set under any mix of sets, moves, erases and takes", "[relay][retry][unit]") {
+TEST_CASE("the schedule agrees with an ordered set under any mix of sets, moves, erases and takes",
+          "[relay][retry][unit]") {
   // The schedule leaves stale entries behind when a time moves; the model is the plain ordered
   // index it replaces. Many moves per id exercise the compaction as well.
   relay::Schedule schedule;
@@ -105,7 +106,8 @@ TEST_CASE("the schedule agrees with an ordered set under any mix of sets, moves,
   }
 }
 
-TEST_CASE("the id table agrees with std::map under inserts and erases, through growth and wrap-around", "[relay][queue][unit]") {
+TEST_CASE("the id table agrees with std::map under inserts and erases, through growth and wrap-around",
+          "[relay][queue][unit]") {
   relay::IdTable<int> table;
   std::map<relay::QueueId, int> model;
   std::uint64_t state = 99;
@@ -206,7 +208,9 @@ TEST_CASE("a DSN reads back field by field, and nothing in a diagnostic can inje
   CHECK(smtp::parse_dsn("Subject: not a report\r\n\r\nhello\r\n") == std::nullopt);
 }
 
-TEST_CASE("an internationalized DSN is RFC 6533's, as Postfix writes one: global parts, utf-8 addresses, and it reads back", "[relay][dsn][smtputf8][unit]") {
+TEST_CASE(
+    "an internationalized DSN is RFC 6533's, as Postfix writes one: global parts, utf-8 addresses, and it reads back",
+    "[relay][dsn][smtputf8][unit]") {
   smtp::DsnMessage dsn;
   dsn.report.reporting_mta = "relay.acme.example";
   dsn.report.queue_id = "ABC123";
@@ -226,7 +230,8 @@ TEST_CASE("an internationalized DSN is RFC 6533's, as Postfix writes one: global
   dsn.original = "To: zo\xc3\xab@old.example\r\nSubject: hi\r\n\r\nthe body\r\n";
 
   const std::string plain = smtp::compose_dsn(dsn);
-  CHECK_THAT(plain, Catch::Contains("Final-Recipient: rfc822; zo  @old.example\r\n"));  // 8-bit bytes never pass unflagged
+  CHECK_THAT(plain,
+             Catch::Contains("Final-Recipient: rfc822; zo  @old.example\r\n"));  // 8-bit bytes never pass unflagged
   CHECK_THAT(plain, Catch::Contains("Content-Type: message/rfc822"));
 
   dsn.international = true;
@@ -234,8 +239,12 @@ TEST_CASE("an internationalized DSN is RFC 6533's, as Postfix writes one: global
   // The report type stays delivery-status, as in Postfix's RFC 6533 bounces; the parts change.
   CHECK_THAT(global, Catch::Contains("Content-Type: multipart/report; report-type=delivery-status;"));
   CHECK_THAT(global, Catch::Contains("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"));
-  CHECK_THAT(global, Catch::Contains("Content-Type: message/global-delivery-status\r\nContent-Transfer-Encoding: 8bit\r\n"));
-  CHECK_THAT(global, Catch::Contains("Final-Recipient: utf-8; zo\xc3\xab@old.example\r\nOriginal-Recipient: utf-8; zo\xc3\xab@old.example\r\n"));
+  CHECK_THAT(global,
+             Catch::Contains("Content-Type: message/global-delivery-status\r\nContent-Transfer-Encoding: 8bit\r\n"));
+  CHECK_THAT(
+      global,
+      Catch::Contains(
+          "Final-Recipient: utf-8; zo\xc3\xab@old.example\r\nOriginal-Recipient: utf-8; zo\xc3\xab@old.example\r\n"));
   CHECK_THAT(global, Catch::Contains("Final-Recipient: rfc822; ann@old.example\r\n"));  // ASCII keeps its type
   CHECK_THAT(global, Catch::Contains("Content-Type: message/global\r\n"));
   const auto report = smtp::parse_dsn(global);

@@ -66,7 +66,7 @@ Zone draw_zone(io::Random& random) {
   }
   if (shape == 2) fault("dest.example", io::DnsType::mx);
   Records domain;
-  if (shape == 3) {  // no MX: the domain's own address records
+  if (shape == 3) {             // no MX: the domain's own address records
     domain.txt("v=spf1 -all");  // the name exists
     zone.text += "no MX;";
     addresses(domain, "dest.example", 0);
@@ -117,13 +117,17 @@ std::pair<Outcome, Outcome> resolve_both(const Zone& zone, Planted planted) {
     node.keep_alive = std::make_shared<std::pair<decltype(relay), decltype(salesforce)>>(relay, salesforce);
     relay->resolve({"dest.example", 25, true, ""}, [&](routing::Route route) {
       Outcome& out = outcomes.first;
-      out.kind = route.kind == routing::Route::Kind::deliver ? "deliver" : route.kind == routing::Route::Kind::defer ? "defer" : "bounce";
+      out.kind = route.kind == routing::Route::Kind::deliver ? "deliver"
+                 : route.kind == routing::Route::Kind::defer ? "defer"
+                                                             : "bounce";
       out.status = route.status;
       for (const routing::Hop& hop : route.hops) out.hops.push_back(hop.label());
     });
     salesforce->resolve("dest.example", 25, [&](salesforce::NextHops result) {
       Outcome& out = outcomes.second;
-      out.kind = result.kind == salesforce::NextHops::Kind::deliver ? "deliver" : result.kind == salesforce::NextHops::Kind::defer ? "defer" : "bounce";
+      out.kind = result.kind == salesforce::NextHops::Kind::deliver ? "deliver"
+                 : result.kind == salesforce::NextHops::Kind::defer ? "defer"
+                                                                    : "bounce";
       out.status = result.status;
       for (const salesforce::NextHop& hop : result.hops) out.hops.push_back(hop.label());
     });
@@ -141,15 +145,19 @@ std::string first_disagreement(Planted planted, int zones, std::map<std::string,
     const Zone zone = draw_zone(random);
     const auto [relay, salesforce] = resolve_both(zone, planted);
     if (relay.kind.empty() || salesforce.kind.empty()) return "zone" + zone.text + ": a resolver never answered";
-    if (!(relay == salesforce)) return "zone" + zone.text + ": relay " + describe(relay) + ", salesforce " + describe(salesforce);
-    if (kinds != nullptr) (*kinds)[relay.kind + (relay.hops.size() > 1 ? " to several hops" : "") + (relay.status.empty() ? "" : " " + relay.status)] += 1;
+    if (!(relay == salesforce))
+      return "zone" + zone.text + ": relay " + describe(relay) + ", salesforce " + describe(salesforce);
+    if (kinds != nullptr)
+      (*kinds)[relay.kind + (relay.hops.size() > 1 ? " to several hops" : "") +
+               (relay.status.empty() ? "" : " " + relay.status)] += 1;
   }
   return "";
 }
 
 }  // namespace
 
-TEST_CASE("the relay's MX resolver and Salesforce's next-hop lookup agree where their rules agree", "[routing][salesforce]") {
+TEST_CASE("the relay's MX resolver and Salesforce's next-hop lookup agree where their rules agree",
+          "[routing][salesforce]") {
   std::map<std::string, int> kinds;
   CHECK(first_disagreement({}, 300, &kinds) == "");
   // The zones reach every outcome the two can come to.

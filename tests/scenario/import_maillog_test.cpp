@@ -19,35 +19,50 @@ const char* const morning =
     "Mar  2 09:00:01 relay postfix/smtpd[100]: connect from crm.acme.example[10.1.2.3]\n"
     "Mar  2 09:00:01 relay postfix/smtpd[100]: 4A1B2C3D4E: client=crm.acme.example[10.1.2.3]\n"
     "Mar  2 09:00:01 relay postfix/cleanup[101]: 4A1B2C3D4E: message-id=<1@crm.acme.example>\n"
-    "Mar  2 09:00:01 relay postfix/qmgr[102]: 4A1B2C3D4E: from=<orders@acme.example>, size=1234, nrcpt=2 (queue active)\n"
-    "Mar  2 09:00:02 relay postfix/smtp[103]: 4A1B2C3D4E: to=<ann@dest.example>, relay=mx.dest.example[192.0.2.25]:25, delay=1.1, "
-    "delays=0.1/0/0.5/0.5, dsn=4.7.1, status=deferred (host mx.dest.example[192.0.2.25] said: 450 4.7.1 <ann@dest.example>: Recipient "
+    "Mar  2 09:00:01 relay postfix/qmgr[102]: 4A1B2C3D4E: from=<orders@acme.example>, size=1234, nrcpt=2 (queue "
+    "active)\n"
+    "Mar  2 09:00:02 relay postfix/smtp[103]: 4A1B2C3D4E: to=<ann@dest.example>, relay=mx.dest.example[192.0.2.25]:25, "
+    "delay=1.1, "
+    "delays=0.1/0/0.5/0.5, dsn=4.7.1, status=deferred (host mx.dest.example[192.0.2.25] said: 450 4.7.1 "
+    "<ann@dest.example>: Recipient "
     "address rejected: Greylisted (in reply to RCPT TO command))\n"
-    "Mar  2 09:00:02 relay postfix/smtp[103]: 4A1B2C3D4E: to=<ghost@dest.example>, relay=mx.dest.example[192.0.2.25]:25, delay=1.1, "
-    "delays=0.1/0/0.5/0.5, dsn=5.1.1, status=bounced (host mx.dest.example[192.0.2.25] said: 550 5.1.1 <ghost@dest.example>: User "
+    "Mar  2 09:00:02 relay postfix/smtp[103]: 4A1B2C3D4E: to=<ghost@dest.example>, "
+    "relay=mx.dest.example[192.0.2.25]:25, delay=1.1, "
+    "delays=0.1/0/0.5/0.5, dsn=5.1.1, status=bounced (host mx.dest.example[192.0.2.25] said: 550 5.1.1 "
+    "<ghost@dest.example>: User "
     "unknown (in reply to RCPT TO command))\n"
     "Mar  2 09:00:02 relay postfix/bounce[104]: 4A1B2C3D4E: sender non-delivery notification: 5B6C7D8E9F\n"
     "Mar  2 09:00:02 relay postfix/qmgr[102]: 5B6C7D8E9F: from=<>, size=3000, nrcpt=1 (queue active)\n"
-    "Mar  2 09:00:03 relay postfix/smtp[103]: 5B6C7D8E9F: to=<orders@acme.example>, relay=mx.acme.example[192.0.2.100]:25, delay=1, "
+    "Mar  2 09:00:03 relay postfix/smtp[103]: 5B6C7D8E9F: to=<orders@acme.example>, "
+    "relay=mx.acme.example[192.0.2.100]:25, delay=1, "
     "delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 77)\n"
     "Mar  2 09:00:03 relay kernel: [1234.5] eth0: link up\n"
     "Mar  2 09:00:03 relay postfix/smtpd[100]: 6C7D8E9F0A: client=crm.acme.example[10.1.2.3]\n"
-    "Mar  2 09:00:03 relay postfix/qmgr[102]: 6C7D8E9F0A: from=<orders@acme.example>, size=900, nrcpt=1 (queue active)\n"
+    "Mar  2 09:00:03 relay postfix/qmgr[102]: 6C7D8E9F0A: from=<orders@acme.example>, size=900, nrcpt=1 (queue "
+    "active)\n"
     "Mar  2 09:00:04 relay postfix/smtp[105]: connect to mx1.slow.example[192.0.2.51]:25: Connection refused\n"
-    "Mar  2 09:00:04 relay postfix/smtp[105]: 6C7D8E9F0A: to=<bob@slow.example>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, "
+    "Mar  2 09:00:04 relay postfix/smtp[105]: 6C7D8E9F0A: to=<bob@slow.example>, relay=none, delay=1, delays=0/0/1/0, "
+    "dsn=4.4.1, "
     "status=deferred (connect to mx2.slow.example[192.0.2.52]:25: Connection refused)\n"
     "Mar  2 09:00:04 relay postfix/smtpd[100]: 7D8E9F0A1B: client=crm.acme.example[10.1.2.3]\n"
-    "Mar  2 09:00:04 relay postfix/qmgr[102]: 7D8E9F0A1B: from=<orders@acme.example>, size=900, nrcpt=1 (queue active)\n"
-    "Mar  2 09:00:05 relay postfix/smtp[106]: 7D8E9F0A1B: to=<carol@nowhere.example>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.3, "
-    "status=deferred (Host or domain name not found. Name service error for name=nowhere.example type=MX: Host not found, try again)\n"
+    "Mar  2 09:00:04 relay postfix/qmgr[102]: 7D8E9F0A1B: from=<orders@acme.example>, size=900, nrcpt=1 (queue "
+    "active)\n"
+    "Mar  2 09:00:05 relay postfix/smtp[106]: 7D8E9F0A1B: to=<carol@nowhere.example>, relay=none, delay=1, "
+    "delays=0/0/1/0, dsn=4.4.3, "
+    "status=deferred (Host or domain name not found. Name service error for name=nowhere.example type=MX: Host not "
+    "found, try again)\n"
     "Mar  2 09:00:06 relay postfix/smtp[107]: this is not a line Postfix writes\n"
-    "Mar  2 09:05:02 relay postfix/smtp[103]: 4A1B2C3D4E: to=<ann@dest.example>, relay=mx.dest.example[192.0.2.25]:25, delay=301, "
+    "Mar  2 09:05:02 relay postfix/smtp[103]: 4A1B2C3D4E: to=<ann@dest.example>, relay=mx.dest.example[192.0.2.25]:25, "
+    "delay=301, "
     "delays=300/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 78)\n"
-    "Mar  2 09:05:04 relay postfix/qmgr[102]: 6C7D8E9F0A: to=<bob@slow.example>, relay=none, delay=301, delays=301/0/0/0, dsn=4.4.1, "
+    "Mar  2 09:05:04 relay postfix/qmgr[102]: 6C7D8E9F0A: to=<bob@slow.example>, relay=none, delay=301, "
+    "delays=301/0/0/0, dsn=4.4.1, "
     "status=deferred (delivery temporarily suspended: connect to mx2.slow.example[192.0.2.52]:25: Connection refused)\n"
-    "Mar  2 09:10:05 relay postfix/smtp[106]: 7D8E9F0A1B: to=<carol@nowhere.example>, relay=mx.nowhere.example[192.0.2.60]:25, delay=601, "
+    "Mar  2 09:10:05 relay postfix/smtp[106]: 7D8E9F0A1B: to=<carol@nowhere.example>, "
+    "relay=mx.nowhere.example[192.0.2.60]:25, delay=601, "
     "delays=600/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 5)\n"
-    "Mar  2 09:20:04 relay postfix/smtp[105]: 6C7D8E9F0A: to=<bob@slow.example>, relay=mx1.slow.example[192.0.2.51]:25, delay=1201, "
+    "Mar  2 09:20:04 relay postfix/smtp[105]: 6C7D8E9F0A: to=<bob@slow.example>, "
+    "relay=mx1.slow.example[192.0.2.51]:25, delay=1201, "
     "delays=1200/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9)\n";
 
 Imported import(std::string_view text, MaillogOptions options = {}) {
@@ -88,7 +103,8 @@ TEST_CASE("maillog: each queue id's message is sent again by its client at its a
   CHECK(scenario["nodes"]["relay"]["config"]["mynetworks"] == ordered_json({"10.1.2.3"}));
 }
 
-TEST_CASE("maillog: a greylisting reply holds until halfway to the retry that passed - a 5xx from its first sight on", "[scenario][import]") {
+TEST_CASE("maillog: a greylisting reply holds until halfway to the retry that passed - a 5xx from its first sight on",
+          "[scenario][import]") {
   const Imported imported = import(morning);
   const ordered_json& rules = imported.scenario["nodes"]["mx.dest.example"]["behaviour"]["rules"];
   REQUIRE(rules.size() == 2);
@@ -104,7 +120,8 @@ TEST_CASE("maillog: a greylisting reply holds until halfway to the retry that pa
   CHECK(imported.scenario["hosts"]["mx.dest.example"]["addresses"][0] == "192.0.2.25");
 }
 
-TEST_CASE("maillog: refused connections become faults in windows - the servers tried in order become the MX records", "[scenario][import]") {
+TEST_CASE("maillog: refused connections become faults in windows - the servers tried in order become the MX records",
+          "[scenario][import]") {
   const Imported imported = import(morning);
   const ordered_json& faults = imported.scenario["faults"];
   std::vector<ordered_json> refusals;
@@ -117,7 +134,8 @@ TEST_CASE("maillog: refused connections become faults in windows - the servers t
   CHECK(refusals[0]["until"] == "2026-03-02T09:10:04Z");  // halfway from 09:00:04 to the delivery at 09:20:04
   CHECK(refusals[1]["destination"] == "mx2.slow.example");
   CHECK_FALSE(refusals[1].contains("until"));  // never seen answering
-  CHECK(imported.scenario["dns"]["slow.example"]["MX"] == ordered_json({{10, "mx1.slow.example"}, {20, "mx2.slow.example"}}));
+  CHECK(imported.scenario["dns"]["slow.example"]["MX"] ==
+        ordered_json({{10, "mx1.slow.example"}, {20, "mx2.slow.example"}}));
 }
 
 TEST_CASE("maillog: a temporary DNS failure is a fault until halfway to the delivery", "[scenario][import]") {
@@ -133,7 +151,8 @@ TEST_CASE("maillog: a temporary DNS failure is a fault until halfway to the deli
   CHECK((*dns)["until"] == "2026-03-02T09:05:05Z");
 }
 
-TEST_CASE("maillog: each recipient's end is an expectation - attempts counted without the queue manager's deferrals", "[scenario][import]") {
+TEST_CASE("maillog: each recipient's end is an expectation - attempts counted without the queue manager's deferrals",
+          "[scenario][import]") {
   const Imported imported = import(morning);
   const ordered_json* ann = expectation_for(imported, "ann@dest.example", "Postfix queue id 4A1B2C3D4E");
   REQUIRE(ann != nullptr);
@@ -145,11 +164,13 @@ TEST_CASE("maillog: each recipient's end is an expectation - attempts counted wi
   CHECK((*ghost)["attempts"] == ordered_json({{"min", 1}, {"max", 2}}));  // one either side, and a bounce needs one
   const ordered_json* bob = expectation_for(imported, "bob@slow.example", "Postfix queue id 6C7D8E9F0A");
   REQUIRE(bob != nullptr);
-  CHECK((*bob)["attempts"] == ordered_json({{"min", 1}, {"max", 3}}));  // the 09:05 line is the queue manager's, not an attempt
+  CHECK((*bob)["attempts"] ==
+        ordered_json({{"min", 1}, {"max", 3}}));     // the 09:05 line is the queue manager's, not an attempt
   CHECK_FALSE(imported.scenario.contains("until"));  // everything ended
 }
 
-TEST_CASE("maillog: a recipient still deferred when the log ends is expected deferred - the run stops there", "[scenario][import]") {
+TEST_CASE("maillog: a recipient still deferred when the log ends is expected deferred - the run stops there",
+          "[scenario][import]") {
   MaillogOptions options;
   options.until = relaysim::parse_iso8601("2026-03-02T09:06:00Z");
   const Imported imported = import(morning, options);
@@ -160,7 +181,8 @@ TEST_CASE("maillog: a recipient still deferred when the log ends is expected def
   CHECK(warned(imported, "lines outside --since/--until: skipped"));
 }
 
-TEST_CASE("maillog: lines it cannot read are counted and shown with their line - other programs are skipped", "[scenario][import]") {
+TEST_CASE("maillog: lines it cannot read are counted and shown with their line - other programs are skipped",
+          "[scenario][import]") {
   const Imported imported = import(morning);
   CHECK(warned(imported, "maillog: 1 line not understood, skipped:"));
   CHECK(warned(imported, "maillog:18: this is not a line Postfix writes"));
@@ -168,11 +190,14 @@ TEST_CASE("maillog: lines it cannot read are counted and shown with their line -
   CHECK(warned(imported, "1 notice Postfix wrote itself"));
 }
 
-TEST_CASE("maillog: RFC 3339 timestamps - the relay's host chosen by --relay-host - nothing usable is an error", "[scenario][import]") {
+TEST_CASE("maillog: RFC 3339 timestamps - the relay's host chosen by --relay-host - nothing usable is an error",
+          "[scenario][import]") {
   const std::string log =
       "2026-03-02T10:00:00.123456+00:00 relay2 postfix/smtpd[1]: AB12CD34EF: client=app.example[10.0.0.9]\n"
-      "2026-03-02T10:00:00.200000+00:00 relay2 postfix/qmgr[2]: AB12CD34EF: from=<a@app.example>, size=10, nrcpt=1 (queue active)\n"
-      "2026-03-02T10:00:01+0000 relay2 postfix/smtp[3]: AB12CD34EF: to=<x@dest.example>, relay=mx.dest.example[192.0.2.25]:25, delay=1, "
+      "2026-03-02T10:00:00.200000+00:00 relay2 postfix/qmgr[2]: AB12CD34EF: from=<a@app.example>, size=10, nrcpt=1 "
+      "(queue active)\n"
+      "2026-03-02T10:00:01+0000 relay2 postfix/smtp[3]: AB12CD34EF: to=<x@dest.example>, "
+      "relay=mx.dest.example[192.0.2.25]:25, delay=1, "
       "delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n";
   MaillogOptions options;
   options.relay_host = "relay2";
@@ -192,18 +217,26 @@ TEST_CASE("maillog: lost and timed-out sessions - a refused greeting - failed TL
   const std::string log =
       "Mar  2 09:00:00 relay postfix/smtpd[1]: 1A2B3C4D5E: client=app.example[10.0.0.9]\n"
       "Mar  2 09:00:00 relay postfix/qmgr[2]: 1A2B3C4D5E: from=<a@app.example>, size=10, nrcpt=5 (queue active)\n"
-      "Mar  2 09:00:30 relay postfix/smtp[3]: 1A2B3C4D5E: to=<x@lost.example>, relay=mx.lost.example[192.0.2.70]:25, delay=30, "
-      "delays=0/0/30/0, dsn=4.4.2, status=deferred (lost connection with mx.lost.example[192.0.2.70] while receiving the initial server "
+      "Mar  2 09:00:30 relay postfix/smtp[3]: 1A2B3C4D5E: to=<x@lost.example>, relay=mx.lost.example[192.0.2.70]:25, "
+      "delay=30, "
+      "delays=0/0/30/0, dsn=4.4.2, status=deferred (lost connection with mx.lost.example[192.0.2.70] while receiving "
+      "the initial server "
       "greeting)\n"
-      "Mar  2 09:10:00 relay postfix/smtp[4]: 1A2B3C4D5E: to=<y@slow.example>, relay=mx.slow.example[192.0.2.71]:25, delay=600, "
-      "delays=0/0/0/600, dsn=4.4.2, status=deferred (conversation with mx.slow.example[192.0.2.71] timed out while sending end of data -- "
+      "Mar  2 09:10:00 relay postfix/smtp[4]: 1A2B3C4D5E: to=<y@slow.example>, relay=mx.slow.example[192.0.2.71]:25, "
+      "delay=600, "
+      "delays=0/0/0/600, dsn=4.4.2, status=deferred (conversation with mx.slow.example[192.0.2.71] timed out while "
+      "sending end of data -- "
       "message may be sent more than once)\n"
-      "Mar  2 09:00:01 relay postfix/smtp[5]: 1A2B3C4D5E: to=<z@tls.example>, relay=mx.tls.example[192.0.2.72]:25, delay=1, "
+      "Mar  2 09:00:01 relay postfix/smtp[5]: 1A2B3C4D5E: to=<z@tls.example>, relay=mx.tls.example[192.0.2.72]:25, "
+      "delay=1, "
       "delays=0/0/1/0, dsn=4.7.5, status=deferred (Cannot start TLS: handshake failure)\n"
-      "Mar  2 09:00:01 relay postfix/smtp[6]: 1A2B3C4D5E: to=<w@busy.example>, relay=mx.busy.example[192.0.2.73]:25, delay=1, "
-      "delays=0/0/1/0, dsn=4.3.2, status=deferred (host mx.busy.example[192.0.2.73] refused to talk to me: 421 4.3.2 System not accepting "
+      "Mar  2 09:00:01 relay postfix/smtp[6]: 1A2B3C4D5E: to=<w@busy.example>, relay=mx.busy.example[192.0.2.73]:25, "
+      "delay=1, "
+      "delays=0/0/1/0, dsn=4.3.2, status=deferred (host mx.busy.example[192.0.2.73] refused to talk to me: 421 4.3.2 "
+      "System not accepting "
       "network messages)\n"
-      "Mar  2 09:00:01 relay postfix/smtp[7]: 1A2B3C4D5E: to=<v@null.example>, relay=none, delay=1, delays=0/0/1/0, dsn=5.1.10, "
+      "Mar  2 09:00:01 relay postfix/smtp[7]: 1A2B3C4D5E: to=<v@null.example>, relay=none, delay=1, delays=0/0/1/0, "
+      "dsn=5.1.10, "
       "status=bounced (Domain null.example does not accept mail (nullMX))\n";
   const Imported imported = import(log);
   const ordered_json& nodes = imported.scenario["nodes"];
@@ -218,7 +251,8 @@ TEST_CASE("maillog: lost and timed-out sessions - a refused greeting - failed TL
   CHECK(busy["stage"] == "connect");
   CHECK(busy["reply"] == "421 4.3.2 System not accepting network messages");
   bool tls_fault = false;
-  for (const auto& fault : imported.scenario["faults"]) tls_fault = tls_fault || (fault["kind"] == "tls" && fault["destination"] == "mx.tls.example");
+  for (const auto& fault : imported.scenario["faults"])
+    tls_fault = tls_fault || (fault["kind"] == "tls" && fault["destination"] == "mx.tls.example");
   CHECK(tls_fault);
   // Deferred on a failed handshake: at `may` Postfix would have retried in plaintext.
   CHECK(nodes["relay"]["config"]["smtp_tls_policy_maps"]["tls.example"] == "encrypt");

@@ -20,7 +20,9 @@ std::string error_of(std::string_view text) {
   return "(no error)";
 }
 
-const nlohmann::ordered_json& org_of(const Imported& imported) { return imported.scenario["nodes"]["salesforce"]["org"]; }
+const nlohmann::ordered_json& org_of(const Imported& imported) {
+  return imported.scenario["nodes"]["salesforce"]["org"];
+}
 
 bool warned(const Imported& imported, std::string_view text) {
   for (const std::string& warning : imported.warnings) {
@@ -31,12 +33,15 @@ bool warned(const Imported& imported, std::string_view text) {
 
 }  // namespace
 
-TEST_CASE("CSV exports: quoted fields with commas and quotes and line breaks - CRLF - a byte order mark - blank fields absent",
-          "[scenario][import]") {
-  const auto records = read_records("\xEF\xBB\xBF\"Id\",\"FromDomain\",\"ToDomain\"\r\n"
-                                    "\"a1\",\"acme.example, *.acme.example\",\"say \"\"hi\"\"\"\r\n"
-                                    "\r\n"
-                                    "a2,,\"two\nlines\"\r\n");
+TEST_CASE(
+    "CSV exports: quoted fields with commas and quotes and line breaks - CRLF - a byte order mark - blank fields "
+    "absent",
+    "[scenario][import]") {
+  const auto records = read_records(
+      "\xEF\xBB\xBF\"Id\",\"FromDomain\",\"ToDomain\"\r\n"
+      "\"a1\",\"acme.example, *.acme.example\",\"say \"\"hi\"\"\"\r\n"
+      "\r\n"
+      "a2,,\"two\nlines\"\r\n");
   REQUIRE(records.size() == 2);
   CHECK(records[0].where == "line 2");
   CHECK(records[0].fields.at("Id") == "a1");
@@ -47,9 +52,11 @@ TEST_CASE("CSV exports: quoted fields with commas and quotes and line breaks - C
   CHECK(records[1].fields.at("ToDomain") == "two\nlines");
 }
 
-TEST_CASE("JSON exports: the Salesforce CLI's result - a records object or a bare array - with attributes and nulls left out",
-          "[scenario][import]") {
-  const auto cli = read_records(R"({"status":0,"result":{"records":[{"attributes":{"type":"EmailRelay"},"Host":"relay.acme.example",
+TEST_CASE(
+    "JSON exports: the Salesforce CLI's result - a records object or a bare array - with attributes and nulls left out",
+    "[scenario][import]") {
+  const auto cli =
+      read_records(R"({"status":0,"result":{"records":[{"attributes":{"type":"EmailRelay"},"Host":"relay.acme.example",
                                     "Port":587,"IsRequireAuth":true,"AuthType":null}],"totalSize":1,"done":true}})");
   REQUIRE(cli.size() == 1);
   CHECK(cli[0].where == "result.records[0]");
@@ -70,16 +77,20 @@ TEST_CASE("a malformed export is named by its line or record", "[scenario][impor
   CHECK(error_of("{\"records\": [").starts_with("not JSON"));
 }
 
-TEST_CASE("relays and filters map with Salesforce's rules: ids link them - blank priorities go last - passwords are never imported",
-          "[scenario][import]") {
-  const auto relays = read_records("Id,Host,Port,TlsSetting,IsRequireAuth,AuthType,Username,Password,RelayHealth,Colour\n"
-                                   "0Kz000000000001AAA,relay.acme.example,587,RequiredVerify,true,LOGIN,sfdc,secret,Healthy,blue\n"
-                                   "0Kz000000000002AAA,relay.acme.example,25,Preferred,false,,,,,\n");
-  const auto filters = read_records("EmailRelayId,FromDomain,ToDomain,PriorityNumber,IsActive\n"
-                                    "0Kz000000000001,acme.example,*,2,true\n"            // a 15-character id
-                                    "0Kz000000000002AAA,*,partner.example,,true\n"      // no priority: after the others
-                                    "0Kz000000000002AAA,acme.example,partner.example,1,true\n"
-                                    "0Kz000000000001AAA,*,*,7,false\n");
+TEST_CASE(
+    "relays and filters map with Salesforce's rules: ids link them - blank priorities go last - passwords are never "
+    "imported",
+    "[scenario][import]") {
+  const auto relays = read_records(
+      "Id,Host,Port,TlsSetting,IsRequireAuth,AuthType,Username,Password,RelayHealth,Colour\n"
+      "0Kz000000000001AAA,relay.acme.example,587,RequiredVerify,true,LOGIN,sfdc,secret,Healthy,blue\n"
+      "0Kz000000000002AAA,relay.acme.example,25,Preferred,false,,,,,\n");
+  const auto filters = read_records(
+      "EmailRelayId,FromDomain,ToDomain,PriorityNumber,IsActive\n"
+      "0Kz000000000001,acme.example,*,2,true\n"       // a 15-character id
+      "0Kz000000000002AAA,*,partner.example,,true\n"  // no priority: after the others
+      "0Kz000000000002AAA,acme.example,partner.example,1,true\n"
+      "0Kz000000000001AAA,*,*,7,false\n");
   const Imported imported = import_salesforce(relays, filters, "relays.csv");
   const auto& org = org_of(imported);
   REQUIRE(org["relays"].size() == 2);
@@ -103,12 +114,15 @@ TEST_CASE("relays and filters map with Salesforce's rules: ids link them - blank
   CHECK_FALSE(warned(imported, "Password"));  // read, and dropped on purpose
 }
 
-TEST_CASE("each active filter gets a probe expected on the path the first matching filter gives it", "[scenario][import]") {
-  const auto relays = read_records("Id,Host,Port,TlsSetting\nr1,corp.acme.example,587,Required\nr2,partner-gw.example,25,Off\n");
-  const auto filters = read_records("EmailRelayId,FromDomain,ToDomain,PriorityNumber,IsActive\n"
-                                    "r1,*.acme.example,*,1,true\n"
-                                    "r2,*.acme.example,partner.example,2,true\n"  // shadowed by the first
-                                    "r2,*,*,3,false\n");
+TEST_CASE("each active filter gets a probe expected on the path the first matching filter gives it",
+          "[scenario][import]") {
+  const auto relays =
+      read_records("Id,Host,Port,TlsSetting\nr1,corp.acme.example,587,Required\nr2,partner-gw.example,25,Off\n");
+  const auto filters = read_records(
+      "EmailRelayId,FromDomain,ToDomain,PriorityNumber,IsActive\n"
+      "r1,*.acme.example,*,1,true\n"
+      "r2,*.acme.example,partner.example,2,true\n"  // shadowed by the first
+      "r2,*,*,3,false\n");
   const Imported imported = import_salesforce(relays, filters, "x");
   const auto& expect = imported.scenario["expect"];
   const auto& traffic = imported.scenario["nodes"]["salesforce"]["traffic"];
@@ -121,8 +135,9 @@ TEST_CASE("each active filter gets a probe expected on the path the first matchi
   CHECK(expect[1]["name"].get<std::string>().find("which an earlier filter overrides") != std::string::npos);
 }
 
-TEST_CASE("import mistakes: a priority used twice - a filter for no relay - a port Salesforce cannot dial - nothing usable",
-          "[scenario][import]") {
+TEST_CASE(
+    "import mistakes: a priority used twice - a filter for no relay - a port Salesforce cannot dial - nothing usable",
+    "[scenario][import]") {
   const auto relays = read_records("Id,Host,Port\nr1,a.example,587\nr2,b.example,2525\nr3,c.example,25\n");
   const Imported imported = import_salesforce(relays, read_records("EmailRelayId,PriorityNumber\nr9,1\n"), "x");
   CHECK(org_of(imported)["relays"].size() == 2);
@@ -131,25 +146,30 @@ TEST_CASE("import mistakes: a priority used twice - a filter for no relay - a po
   CHECK(org_of(imported)["filters"].empty());
   CHECK_THROWS_WITH(import_salesforce(relays, read_records("EmailRelayId,PriorityNumber\nr1,1\nr3,1\n"), "x"),
                     "EmailDomainFilter line 3: PriorityNumber 1 is used twice (Salesforce keeps it unique)");
-  CHECK_THROWS_WITH(import_salesforce(read_records("Host,Port\n,25\n"), {}, "x"), "nothing to import: no usable relay and no usable filter");
+  CHECK_THROWS_WITH(import_salesforce(read_records("Host,Port\n,25\n"), {}, "x"),
+                    "nothing to import: no usable relay and no usable filter");
 }
 
-TEST_CASE("anonymizing renames consistently under a key: related domains stay related - networks and Salesforce's domains stay",
-          "[scenario][import]") {
+TEST_CASE(
+    "anonymizing renames consistently under a key: related domains stay related - networks and Salesforce's domains "
+    "stay",
+    "[scenario][import]") {
   const Anonymizer anonymizer(std::string(64, 'a'));
   const Anonymizer other(std::string(64, 'b'));
   const std::string domain = anonymizer.domain("acme.example");
   CHECK(domain.ends_with(".example"));
   CHECK(domain != "acme.example");
-  CHECK(anonymizer.domain("ACME.example") == domain);                  // case does not matter
+  CHECK(anonymizer.domain("ACME.example") == domain);                     // case does not matter
   CHECK(anonymizer.domain("mail.acme.example").ends_with("." + domain));  // a subdomain stays one
-  CHECK(other.domain("acme.example") != domain);                       // another key, other names
+  CHECK(other.domain("acme.example") != domain);                          // another key, other names
   CHECK(anonymizer.domain("na1.bnc.salesforce.com") == "na1.bnc.salesforce.com");
   const std::string address = anonymizer.address("203.0.113.7");
   CHECK(address.starts_with("198.1"));
   CHECK(anonymizer.address("203.0.113.7") == address);
-  const std::string text = anonymizer.text("ann@acme.example via [203.0.113.7]:25 from *.acme.example, 13.108.0.0/14, relays.csv");
-  CHECK(text == anonymizer.text("ann@acme.example") + " via [" + address + "]:25 from *." + domain + ", 13.108.0.0/14, relays.csv");
+  const std::string text =
+      anonymizer.text("ann@acme.example via [203.0.113.7]:25 from *.acme.example, 13.108.0.0/14, relays.csv");
+  CHECK(text == anonymizer.text("ann@acme.example") + " via [" + address + "]:25 from *." + domain +
+                    ", 13.108.0.0/14, relays.csv");
   CHECK(text.find("ann") == std::string::npos);
   // IPv6: into the documentation range, the same address however it is written; networks, clock
   // times and instants stay.

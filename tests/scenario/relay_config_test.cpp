@@ -47,11 +47,13 @@ TEST_CASE("a relay configuration reads every key, with Postfix's names", "[relay
 TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
   CHECK(error_of(R"({ "mynetwork": [] })") ==
         "$.mynetwork: expected one of the keys myhostname, listeners, mynetworks, users, auth_mechanisms, "
-        "smtpd_tls_auth_only, smtputf8_enable, sender_domains, recipient_domains, message_size_limit, smtpd_recipient_limit, "
+        "smtpd_tls_auth_only, smtputf8_enable, sender_domains, recipient_domains, message_size_limit, "
+        "smtpd_recipient_limit, "
         "smtpd_hard_error_limit, smtpd_junk_command_limit, smtpd_timeout, smtpd_per_record_deadline, "
         "smtpd_trusted_connection_reserve, stress_smtpd_timeout, stress_smtpd_hard_error_limit, "
         "stress_smtpd_junk_command_limit, smtpd_auth_failure_limit, hopcount_limit, queue_directory, queue_journal, "
-        "smtpd_client_connection_count_limit, smtpd_client_event_limit_exceptions, smtpd_connection_limit, smtpd_client_connection_rate_limit, "
+        "smtpd_client_connection_count_limit, smtpd_client_event_limit_exceptions, smtpd_connection_limit, "
+        "smtpd_client_connection_rate_limit, "
         "smtpd_client_message_rate_limit, anvil_rate_time_unit, smtpd_session_time_limit, smtpd_soft_error_limit, "
         "smtpd_error_sleep_time, minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime, "
         "bounce_queue_lifetime, delay_warning_time, retry_jitter_percent, qmgr_message_active_limit, "
@@ -59,7 +61,8 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
         "default_destination_recipient_limit, smtp_mx_address_limit, smtp_mx_session_limit, "
         "smtp_connection_reuse_time_limit, smtp_connection_reuse_count_limit, smtp_connection_cache_on_demand, "
         "smtp_connection_cache_time_limit, smtp_connect_timeout, smtp_port, "
-        "smtp_tls_security_level, smtp_tls_policy_maps, transport_maps, relayhost, smtp_sasl_password_maps, dkim_signing, "
+        "smtp_tls_security_level, smtp_tls_policy_maps, transport_maps, relayhost, smtp_sasl_password_maps, "
+        "dkim_signing, "
         "found unknown key \"mynetwork\"");
   CHECK(error_of(R"({ "users": { "sfdc": "s3cret" } })") ==
         "$.users.sfdc: expected a salted hash \"pbkdf2-sha256$<iterations>$<salt>$<hash>\" (never a plain password), "
@@ -69,15 +72,19 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
   CHECK(error_of(R"({ "mynetworks": ["10.1.0.0/33"] })") ==
         "$.mynetworks[0]: expected a network such as \"203.0.113.0/24\" or an address, found \"10.1.0.0/33\"");
   CHECK(error_of(R"({ "sender_domains": ["a@b.example"] })") ==
-        "$.sender_domains[0]: expected a domain pattern: \"*\", \"example.com\" or \"*.example.com\", found \"a@b.example\"");
-  CHECK(error_of(R"({ "smtpd_tls_auth_only": "yes" })") == "$.smtpd_tls_auth_only: expected true or false, found \"yes\"");
+        "$.sender_domains[0]: expected a domain pattern: \"*\", \"example.com\" or \"*.example.com\", found "
+        "\"a@b.example\"");
+  CHECK(error_of(R"({ "smtpd_tls_auth_only": "yes" })") ==
+        "$.smtpd_tls_auth_only: expected true or false, found \"yes\"");
   CHECK(error_of(R"({ "queue_journal": 1 })") == "$.queue_journal: expected true or false, found 1");
   CHECK(error_of(R"({ "queue_directory": "../etc" })") ==
         "$.queue_directory: expected a relative path inside the relay's data directory, found \"../etc\"");
-  CHECK(error_of(R"({ "recipient_domains": [] })") == "$.recipient_domains: expected at least one domain pattern, found an array");
+  CHECK(error_of(R"({ "recipient_domains": [] })") ==
+        "$.recipient_domains: expected at least one domain pattern, found an array");
 }
 
-TEST_CASE("delivery settings: backoff, lifetimes, limits, TLS levels per destination, static routes", "[relay][config]") {
+TEST_CASE("delivery settings: backoff, lifetimes, limits, TLS levels per destination, static routes",
+          "[relay][config]") {
   const auto document = nlohmann::json::parse(R"({
     "minimal_backoff_time": "1m",
     "maximal_backoff_time": "1h",
@@ -103,10 +110,10 @@ TEST_CASE("delivery settings: backoff, lifetimes, limits, TLS levels per destina
   CHECK(config.delay_warning_time == std::chrono::hours(4));
   CHECK(config.default_destination_concurrency_limit == 5);
   CHECK(config.smtp_mx_session_limit == 3);
-  CHECK(relay::tls_level_for(config, "bank.example") == relay::TlsLevel::verify);      // exact beats "*.example"
+  CHECK(relay::tls_level_for(config, "bank.example") == relay::TlsLevel::verify);  // exact beats "*.example"
   CHECK(relay::tls_level_for(config, "shop.example") == relay::TlsLevel::may);
   CHECK(relay::tls_level_for(config, "legacy.example") == relay::TlsLevel::none);
-  CHECK(relay::tls_level_for(config, "gmail.com") == relay::TlsLevel::encrypt);         // the default level
+  CHECK(relay::tls_level_for(config, "gmail.com") == relay::TlsLevel::encrypt);  // the default level
   REQUIRE(config.transport_maps.size() == 3);
   CHECK(config.transport_maps[0].recipient_domain == "partner.example");
   CHECK(config.transport_maps[0].nexthop == "192.0.2.50");
@@ -131,7 +138,8 @@ TEST_CASE("delivery setting mistakes name the key", "[relay][config]") {
         "$.relayhost: expected a next hop \"host\", \"[host]\" or either with \":port\", found \"[smarthost:99999\"");
   CHECK(error_of(R"({ "transport_maps": [{ "recipient_domain": "partner.example" }] })") ==
         "$.transport_maps[0].nexthop: expected a value, found nothing (the key is required)");
-  CHECK(error_of(R"({ "smtp_tls_policy_maps": { "bad domain": "verify" } })").starts_with("$.smtp_tls_policy_maps[\"bad domain\"]"));
+  CHECK(error_of(R"({ "smtp_tls_policy_maps": { "bad domain": "verify" } })")
+            .starts_with("$.smtp_tls_policy_maps[\"bad domain\"]"));
 }
 
 TEST_CASE("a key given twice is refused at its path, not silently replaced", "[scenario][config]") {

@@ -29,13 +29,15 @@ struct Fixture {
     observer.stored.push_back({t0(), "relay", id, from, std::move(to), client, "", "Subject", id + "@acme.example"});
     return observer.stored.back();
   }
-  void outcome(Duration at, const std::string& id, const std::string& rcpt, relay::RecipientState state, bool tls = false) {
+  void outcome(Duration at, const std::string& id, const std::string& rcpt, relay::RecipientState state,
+               bool tls = false) {
     const smtp::Outcome outcome = state == relay::RecipientState::delivered ? smtp::Outcome::delivered
                                   : state == relay::RecipientState::bounced ? smtp::Outcome::permanent
                                                                             : smtp::Outcome::transient;
-    observer.outcomes.push_back({t0() + at, "relay", id, rcpt, outcome, state, state == relay::RecipientState::bounced ? "5.1.1" : "2.0.0",
-                                 "mx.dest.example[192.0.2.25]:25", io::Endpoint{*io::Address::parse("192.0.2.25"), 25}, tls, false, false,
-                                 true, "", std::nullopt, 0});
+    observer.outcomes.push_back({t0() + at, "relay", id, rcpt, outcome, state,
+                                 state == relay::RecipientState::bounced ? "5.1.1" : "2.0.0",
+                                 "mx.dest.example[192.0.2.25]:25", io::Endpoint{*io::Address::parse("192.0.2.25"), 25},
+                                 tls, false, false, true, "", std::nullopt, 0});
   }
   const Verdict& invariant(const std::string& prefix, bool quiescent = true) {
     result = check_run(loaded, observer, quiescent);
@@ -52,15 +54,17 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("conservation: an accepted recipient with no end, or with two ends and no crash between, breaks it", "[scenario][invariants]") {
+TEST_CASE("conservation: an accepted recipient with no end, or with two ends and no crash between, breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@dest.example"});
   fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered);
   const Verdict& lost = fixture.invariant("every accepted recipient");
   CHECK_FALSE(lost.passed);
-  CHECK(lost.message.find("relay accepted A1 for bob@dest.example at +0s and it never ended delivered or bounced") != std::string::npos);
+  CHECK(lost.message.find("relay accepted A1 for bob@dest.example at +0s and it never ended delivered or bounced") !=
+        std::string::npos);
   CHECK(lost.at == t0());  // it went wrong when it was accepted: that is where to look
-  CHECK(fixture.invariant("every accepted recipient", false).passed);  // stopped at `until`: bob may still be queued
+  CHECK(fixture.invariant("every accepted recipient", false).passed);    // stopped at `until`: bob may still be queued
   CHECK_FALSE(fixture.invariant("every accepted recipient", false).at);  // a check that holds names no instant
 
   fixture.outcome(2min, "A1", "bob@dest.example", relay::RecipientState::deferred);
@@ -71,12 +75,13 @@ TEST_CASE("conservation: an accepted recipient with no end, or with two ends and
   const Verdict& twice = fixture.invariant("every accepted recipient");
   CHECK_FALSE(twice.passed);
   CHECK(twice.message.find("A1 to bob@dest.example ended twice without a crash between") != std::string::npos);
-  CHECK(twice.at == t0() + 9min);  // the second end, not the first
+  CHECK(twice.at == t0() + 9min);                            // the second end, not the first
   fixture.observer.crashes["relay"].push_back(t0() + 8min);  // a crash explains a repeat: a counted duplicate
   CHECK(fixture.invariant("every accepted recipient").passed);
 
   fixture.outcome(10min, "ZZ", "eve@dest.example", relay::RecipientState::delivered);
-  CHECK(fixture.invariant("every accepted recipient").message.find("delivered ZZ to eve@dest.example which it never accepted") != std::string::npos);
+  CHECK(fixture.invariant("every accepted recipient")
+            .message.find("delivered ZZ to eve@dest.example which it never accepted") != std::string::npos);
   // Unless the queue read ZZ back after a crash: durable in a commit the crash cut short, never acknowledged.
   fixture.observer.recovered["relay"].insert("ZZ");
   CHECK(fixture.invariant("every accepted recipient").passed);
@@ -86,16 +91,19 @@ TEST_CASE("conservation: a queue id given with a 250 that no relay ever stored b
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
   fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered);
-  fixture.observer.sender_results.push_back({t0(), "client", 1, "ann@dest.example", smtp::Outcome::delivered, "250 2.0.0 Ok: queued as A1", "A1"});
+  fixture.observer.sender_results.push_back(
+      {t0(), "client", 1, "ann@dest.example", smtp::Outcome::delivered, "250 2.0.0 Ok: queued as A1", "A1"});
   CHECK(fixture.invariant("every accepted recipient").passed);
-  fixture.observer.sender_results.push_back({t0(), "client", 2, "ann@dest.example", smtp::Outcome::delivered, "250 2.0.0 Ok: queued as B7", "B7"});
+  fixture.observer.sender_results.push_back(
+      {t0(), "client", 2, "ann@dest.example", smtp::Outcome::delivered, "250 2.0.0 Ok: queued as B7", "B7"});
   const Verdict& lost = fixture.invariant("every accepted recipient");
   CHECK_FALSE(lost.passed);
-  CHECK(lost.message.find("client (message 2) was told \"queued as B7\" at +0s, but no relay ever stored B7: an acknowledged message is lost") !=
-        std::string::npos);
+  CHECK(lost.message.find("client (message 2) was told \"queued as B7\" at +0s, but no relay ever stored B7: an "
+                          "acknowledged message is lost") != std::string::npos);
 }
 
-TEST_CASE("retry bounds: a wait past maximal_backoff_time, or an attempt after the lifetime, breaks it", "[scenario][invariants]") {
+TEST_CASE("retry bounds: a wait past maximal_backoff_time, or an attempt after the lifetime, breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
   fixture.observer.retries.push_back({t0() + 1min, "relay", "A1", t0() + 6min});
@@ -118,22 +126,27 @@ TEST_CASE("notifications: one to <>, or one about a notification, breaks it", "[
   fixture.observer.dsns.push_back({t0(), "relay", "A1", "D1", smtp::DsnAction::failed, "sales@acme.example"});
   CHECK(fixture.invariant("no notification").passed);
   fixture.observer.dsns.push_back({t0(), "relay", "D1", "D2", smtp::DsnAction::failed, "postmaster@acme.example"});
-  CHECK(fixture.invariant("no notification").message.find("about D1, itself a notification: a bounce loop") != std::string::npos);
+  CHECK(fixture.invariant("no notification").message.find("about D1, itself a notification: a bounce loop") !=
+        std::string::npos);
   fixture.observer.dsns.back() = {t0(), "relay", "A1", "D3", smtp::DsnAction::failed, ""};
   CHECK(fixture.invariant("no notification").message.find("notification D3 to <>") != std::string::npos);
 }
 
-TEST_CASE("no open relay: mail accepted from a stranger, or for a domain not relayed, breaks it", "[scenario][invariants]") {
+TEST_CASE("no open relay: mail accepted from a stranger, or for a domain not relayed, breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
   CHECK(fixture.invariant("no unauthorized").passed);
   fixture.store("A2", "spam@evil.example", {"victim@dest.example"}, "203.0.113.66");
-  CHECK(fixture.invariant("no unauthorized").message.find("accepted A2 from 203.0.113.66, neither in mynetworks nor authenticated") != std::string::npos);
+  CHECK(fixture.invariant("no unauthorized")
+            .message.find("accepted A2 from 203.0.113.66, neither in mynetworks nor authenticated") !=
+        std::string::npos);
   fixture.observer.stored.back().sasl = "sfdc";
   CHECK(fixture.invariant("no unauthorized").passed);
   fixture.loaded.relay_configs["relay"].recipient_domains = {"dest.example"};
   fixture.store("A3", "sales@acme.example", {"x@elsewhere.example"});
-  CHECK(fixture.invariant("no unauthorized").message.find("for x@elsewhere.example, outside recipient_domains") != std::string::npos);
+  CHECK(fixture.invariant("no unauthorized").message.find("for x@elsewhere.example, outside recipient_domains") !=
+        std::string::npos);
 }
 
 TEST_CASE("TLS settings: plaintext delivery where the policy says encrypt breaks it", "[scenario][invariants]") {
@@ -144,39 +157,50 @@ TEST_CASE("TLS settings: plaintext delivery where the policy says encrypt breaks
   fixture.outcome(1min, "A1", "bob@other.example", relay::RecipientState::delivered, false);  // level may: fine
   CHECK(fixture.invariant("TLS settings").passed);
   fixture.outcome(2min, "A1", "ann@dest.example", relay::RecipientState::delivered, false);
-  CHECK(fixture.invariant("TLS settings").message.find("delivered A1 to ann@dest.example without TLS at level encrypt") != std::string::npos);
+  CHECK(
+      fixture.invariant("TLS settings").message.find("delivered A1 to ann@dest.example without TLS at level encrypt") !=
+      std::string::npos);
 }
 
-TEST_CASE("routing: a recipient sent another way than the Email Domain Filters say breaks it", "[scenario][invariants]") {
+TEST_CASE("routing: a recipient sent another way than the Email Domain Filters say breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   salesforce::Org setup;
   setup.relays.push_back({"corp", "relay.acme.example", 587, salesforce::TlsSetting::preferred, std::nullopt});
   setup.filters.push_back({{"acme.example"}, {"*"}, true, 1, "corp"});
   fixture.loaded.org_setups["sf"] = setup;
   auto state = std::make_shared<salesforce::OrgState>();
-  state->emails.push_back({"0ME1", salesforce::Category::single, t0(), "Subject: x\r\n\r\nbody\r\n", smtp::Mailbox{"sales", "acme.example"}, "x", "", false});
-  state->log.push_back({t0(), "0ME1", "ann@dest.example", salesforce::EmailLogEvent::accepted, "corp", "", "", 0, false, false});
+  state->emails.push_back({"0ME1", salesforce::Category::single, t0(), "Subject: x\r\n\r\nbody\r\n",
+                           smtp::Mailbox{"sales", "acme.example"}, "x", "", false});
+  state->log.push_back(
+      {t0(), "0ME1", "ann@dest.example", salesforce::EmailLogEvent::accepted, "corp", "", "", 0, false, false});
   fixture.loaded.orgs["sf"] = state;
   CHECK(fixture.invariant("routing").passed);
-  state->log.push_back({t0(), "0ME1", "bob@dest.example", salesforce::EmailLogEvent::accepted, "Salesforce", "", "", 0, false, false});
-  CHECK(fixture.invariant("routing").message.find("sent 0ME1 for bob@dest.example via Salesforce; the filters say corp") != std::string::npos);
+  state->log.push_back(
+      {t0(), "0ME1", "bob@dest.example", salesforce::EmailLogEvent::accepted, "Salesforce", "", "", 0, false, false});
+  CHECK(fixture.invariant("routing").message.find(
+            "sent 0ME1 for bob@dest.example via Salesforce; the filters say corp") != std::string::npos);
 }
 
-TEST_CASE("routing: the oracle reads priorities, inactive filters and wildcards from the rules, not from the org's code", "[scenario][invariants]") {
+TEST_CASE(
+    "routing: the oracle reads priorities, inactive filters and wildcards from the rules, not from the org's code",
+    "[scenario][invariants]") {
   Fixture fixture;
   salesforce::Org setup;
   setup.relays.push_back({"corp", "relay.acme.example", 587, salesforce::TlsSetting::preferred, std::nullopt});
   setup.relays.push_back({"mkt", "relay2.acme.example", 587, salesforce::TlsSetting::preferred, std::nullopt});
   setup.filters.push_back({{"*"}, {"*"}, true, 9, "corp"});
-  setup.filters.push_back({{"*.acme.example"}, {"*"}, true, 2, "mkt"});      // subdomains only
+  setup.filters.push_back({{"*.acme.example"}, {"*"}, true, 2, "mkt"});            // subdomains only
   setup.filters.push_back({{"acme.example"}, {"dest.example"}, false, 1, "mkt"});  // inactive
   fixture.loaded.org_setups["sf"] = setup;
   auto state = std::make_shared<salesforce::OrgState>();
   const auto email = [&](const std::string& id, const std::string& domain) {
-    state->emails.push_back({id, salesforce::Category::mass, t0(), "Subject: x\r\n\r\nbody\r\n", smtp::Mailbox{"news", domain}, "x", "", false});
+    state->emails.push_back({id, salesforce::Category::mass, t0(), "Subject: x\r\n\r\nbody\r\n",
+                             smtp::Mailbox{"news", domain}, "x", "", false});
   };
   const auto row = [&](const std::string& id, const std::string& path) {
-    state->log.push_back({t0(), id, "ann@dest.example", salesforce::EmailLogEvent::accepted, path, "", "", 0, false, false});
+    state->log.push_back(
+        {t0(), id, "ann@dest.example", salesforce::EmailLogEvent::accepted, path, "", "", 0, false, false});
   };
   email("0ME1", "mkt.acme.example");
   email("0ME2", "acme.example");
@@ -187,10 +211,12 @@ TEST_CASE("routing: the oracle reads priorities, inactive filters and wildcards 
   // Each a routing bug an org could have: the highest priority number first, a wildcard that takes
   // the bare domain, an inactive filter used.
   state->log[0].path = "corp";
-  CHECK(fixture.invariant("routing").message.find("sent 0ME1 for ann@dest.example via corp; the filters say mkt") != std::string::npos);
+  CHECK(fixture.invariant("routing").message.find("sent 0ME1 for ann@dest.example via corp; the filters say mkt") !=
+        std::string::npos);
   state->log[0].path = "mkt";
   state->log[1].path = "mkt";
-  CHECK(fixture.invariant("routing").message.find("sent 0ME2 for ann@dest.example via mkt; the filters say corp") != std::string::npos);
+  CHECK(fixture.invariant("routing").message.find("sent 0ME2 for ann@dest.example via mkt; the filters say corp") !=
+        std::string::npos);
 }
 
 TEST_CASE("expectations are read with path-precise errors", "[scenario][expectations]") {
@@ -203,19 +229,27 @@ TEST_CASE("expectations are read with path-precise errors", "[scenario][expectat
     }
     return "(no error)";
   };
-  CHECK(error_of(R"([{ "to": "ann@dest.example" }])").starts_with("$.expect[0]: expected at least one thing to expect of the recipient"));
-  CHECK(error_of(R"([{ "to": "ann@dest.example", "bounced": "2.0.0" }])").starts_with("$.expect[0].bounced: expected a status class or code"));
-  CHECK(error_of(R"([{ "to": "ann@dest.example", "delivred": true }])").starts_with("$.expect[0].delivred: expected one of the keys"));
-  CHECK(error_of(R"([{ "stats": { "sent": 1 } }])").starts_with("$.expect[0].stats.sent: expected a value under one of submitted"));
-  CHECK(error_of(R"([{ "to": "ann@dest.example", "email_log": "Lost" }])").starts_with("$.expect[0].email_log: expected one of"));
-  CHECK(error_of(R"([{ "frobnicate": 1 }])").starts_with("$.expect[0]: expected an expectation with \"to\", \"mailbox\", \"log\" or \"stats\""));
-  const auto document = nlohmann::json::parse(R"([{ "to": "ann@dest.example", "delivered": true, "via": "corp", "within": "15m" }])");
+  CHECK(error_of(R"([{ "to": "ann@dest.example" }])")
+            .starts_with("$.expect[0]: expected at least one thing to expect of the recipient"));
+  CHECK(error_of(R"([{ "to": "ann@dest.example", "bounced": "2.0.0" }])")
+            .starts_with("$.expect[0].bounced: expected a status class or code"));
+  CHECK(error_of(R"([{ "to": "ann@dest.example", "delivred": true }])")
+            .starts_with("$.expect[0].delivred: expected one of the keys"));
+  CHECK(error_of(R"([{ "stats": { "sent": 1 } }])")
+            .starts_with("$.expect[0].stats.sent: expected a value under one of submitted"));
+  CHECK(error_of(R"([{ "to": "ann@dest.example", "email_log": "Lost" }])")
+            .starts_with("$.expect[0].email_log: expected one of"));
+  CHECK(error_of(R"([{ "frobnicate": 1 }])")
+            .starts_with("$.expect[0]: expected an expectation with \"to\", \"mailbox\", \"log\" or \"stats\""));
+  const auto document =
+      nlohmann::json::parse(R"([{ "to": "ann@dest.example", "delivered": true, "via": "corp", "within": "15m" }])");
   const std::vector<Expectation> read = read_expectations(JsonValue(document, "$.expect"), t0());
   REQUIRE(read.size() == 1);
   CHECK(read[0].name == "ann@dest.example: delivered, via corp, within 15m");
 }
 
-TEST_CASE("permanent failures: a recipient kept for another try after a 5xx at RCPT breaks it", "[scenario][invariants]") {
+TEST_CASE("permanent failures: a recipient kept for another try after a 5xx at RCPT breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ghost@dest.example"});
   fixture.outcome(1min, "A1", "ghost@dest.example", relay::RecipientState::bounced);
@@ -223,13 +257,15 @@ TEST_CASE("permanent failures: a recipient kept for another try after a 5xx at R
   fixture.observer.outcomes.back().outcome = smtp::Outcome::transient;
   fixture.observer.outcomes.back().state = relay::RecipientState::deferred;
   fixture.observer.outcomes.back().reason =
-      "host mx.dest.example[192.0.2.25]:25 said: 550 5.1.1 <ghost@dest.example>: User unknown (in reply to RCPT TO command)";
+      "host mx.dest.example[192.0.2.25]:25 said: 550 5.1.1 <ghost@dest.example>: User unknown (in reply to RCPT TO "
+      "command)";
   fixture.observer.outcomes.back().stage = smtp::Stage::rcpt;
   fixture.observer.outcomes.back().code = 550;
-  CHECK(fixture.invariant("a 5xx in the transaction").message.find("deferred A1 to ghost@dest.example at +1m after a permanent reply") !=
-        std::string::npos);
+  CHECK(fixture.invariant("a 5xx in the transaction")
+            .message.find("deferred A1 to ghost@dest.example at +1m after a permanent reply") != std::string::npos);
   // A 5xx greeting is not the transaction's: Postfix tries the next MX and defers on the last.
-  fixture.observer.outcomes.back().reason = "host mx.dest.example[192.0.2.25]:25 refused to talk to me: 554 5.7.1 go away";
+  fixture.observer.outcomes.back().reason =
+      "host mx.dest.example[192.0.2.25]:25 refused to talk to me: 554 5.7.1 go away";
   fixture.observer.outcomes.back().stage = smtp::Stage::greeting;
   CHECK(fixture.invariant("a 5xx in the transaction").passed);
 }
@@ -247,11 +283,12 @@ TEST_CASE("MX preference: a first connection to a less preferred MX breaks it", 
   CHECK(fixture.invariant("deliveries try the most preferred MX first").passed);
   fixture.observer.route_steps.push_back({t0() + 5min, "relay", "A1", "dest.example", -1, false});
   fixture.observer.route_steps.push_back({t0() + 5min, "relay", "A1", "", 20, false});
-  CHECK(fixture.invariant("deliveries try the most preferred MX first").message.find("first to an MX of preference 20 at +5m, though 10") !=
-        std::string::npos);
+  CHECK(fixture.invariant("deliveries try the most preferred MX first")
+            .message.find("first to an MX of preference 20 at +5m, though 10") != std::string::npos);
 }
 
-TEST_CASE("hand-overs: a 250 from a fake MX for a recipient its mailbox never got breaks it", "[scenario][invariants]") {
+TEST_CASE("hand-overs: a 250 from a fake MX for a recipient its mailbox never got breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.loaded.node_hosts["mx"] = "mx.dest.example";
   fixture.loaded.host_addresses["mx.dest.example"] = {*io::Address::parse("192.0.2.25")};
@@ -266,26 +303,35 @@ TEST_CASE("hand-overs: a 250 from a fake MX for a recipient its mailbox never go
   store->add(message);
   const Verdict& verdict = fixture.invariant("what was handed to an MX");
   CHECK_FALSE(verdict.passed);
-  CHECK(verdict.message.find("relay (A1) handed bob@dest.example to mx at +1m and got 250, but mx has nothing for bob@dest.example") !=
+  CHECK(verdict.message.find(
+            "relay (A1) handed bob@dest.example to mx at +1m and got 250, but mx has nothing for bob@dest.example") !=
         std::string::npos);
   CHECK(verdict.at == t0() + 1min);
   fixture.observer.late_bounces["mx"].insert("bob@dest.example");  // taken to bounce later: fine
   CHECK(fixture.invariant("what was handed to an MX").passed);
 }
 
-TEST_CASE("notice recipients: a notification to the From: header instead of the envelope sender breaks it", "[scenario][invariants]") {
+TEST_CASE("notice recipients: a notification to the From: header instead of the envelope sender breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "bounces+ann=dest.example@bounce.acme.example", {"ann@dest.example"});
   fixture.store("D1", "", {"bounces+ann=dest.example@bounce.acme.example"});
-  fixture.observer.dsns.push_back({t0() + 1min, "relay", "A1", "D1", smtp::DsnAction::failed, "bounces+ann=dest.example@bounce.acme.example", {"ann@dest.example"}});
+  fixture.observer.dsns.push_back({t0() + 1min,
+                                   "relay",
+                                   "A1",
+                                   "D1",
+                                   smtp::DsnAction::failed,
+                                   "bounces+ann=dest.example@bounce.acme.example",
+                                   {"ann@dest.example"}});
   CHECK(fixture.invariant("every notification goes to the envelope sender").passed);
   fixture.observer.dsns.back().to = "sales@acme.example";
-  CHECK(fixture.invariant("every notification goes to the envelope sender").message.find(
-            "relay sent failed notification D1 about A1 to sales@acme.example, not to its envelope sender bounces+ann=dest.example@bounce.acme.example") !=
-        std::string::npos);
+  CHECK(fixture.invariant("every notification goes to the envelope sender")
+            .message.find("relay sent failed notification D1 about A1 to sales@acme.example, not to its envelope "
+                          "sender bounces+ann=dest.example@bounce.acme.example") != std::string::npos);
 }
 
-TEST_CASE("expiry: a recipient with only temporary failures bounced before the queue lifetime ends breaks it", "[scenario][invariants]") {
+TEST_CASE("expiry: a recipient with only temporary failures bounced before the queue lifetime ends breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.loaded.relay_configs["relay"].maximal_queue_lifetime = std::chrono::hours(24);
   fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
@@ -294,9 +340,9 @@ TEST_CASE("expiry: a recipient with only temporary failures bounced before the q
   fixture.observer.outcomes.back().status = "4.4.7";
   CHECK(fixture.invariant("temporary failures bounce only when").passed);
   fixture.observer.outcomes.back().at = t0() + 12h;
-  CHECK(fixture.invariant("temporary failures bounce only when").message.find(
-            "relay bounced A1 to ann@dest.example at +12h (4.4.7) after temporary failures only, before its maximal_queue_lifetime ends at +1d") !=
-        std::string::npos);
+  CHECK(fixture.invariant("temporary failures bounce only when")
+            .message.find("relay bounced A1 to ann@dest.example at +12h (4.4.7) after temporary failures only, before "
+                          "its maximal_queue_lifetime ends at +1d") != std::string::npos);
   fixture.observer.outcomes.back().outcome = smtp::Outcome::permanent;  // a 5xx bounces at once: fine
   CHECK(fixture.invariant("temporary failures bounce only when").passed);
 }
@@ -304,18 +350,24 @@ TEST_CASE("expiry: a recipient with only temporary failures bounced before the q
 TEST_CASE("delay notices: two delay notices about one recipient of a message break it", "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example", "bob@dest.example"});
-  fixture.observer.dsns.push_back({t0() + 4h, "relay", "A1", "D1", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
-  fixture.observer.dsns.push_back({t0() + 5h, "relay", "A1", "D2", smtp::DsnAction::delayed, "sales@acme.example", {"bob@dest.example"}});
+  fixture.observer.dsns.push_back(
+      {t0() + 4h, "relay", "A1", "D1", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
+  fixture.observer.dsns.push_back(
+      {t0() + 5h, "relay", "A1", "D2", smtp::DsnAction::delayed, "sales@acme.example", {"bob@dest.example"}});
   CHECK(fixture.invariant("at most one delay notice").passed);
-  fixture.observer.dsns.push_back({t0() + 6h, "relay", "A1", "D3", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
-  CHECK(fixture.invariant("at most one delay notice").message.find("relay sent 2 delay notices about A1 to ann@dest.example: D1, D3") != std::string::npos);
+  fixture.observer.dsns.push_back(
+      {t0() + 6h, "relay", "A1", "D3", smtp::DsnAction::delayed, "sales@acme.example", {"ann@dest.example"}});
+  CHECK(fixture.invariant("at most one delay notice")
+            .message.find("relay sent 2 delay notices about A1 to ann@dest.example: D1, D3") != std::string::npos);
   CHECK(fixture.invariant("at most one delay notice").at == t0() + 6h);  // the second notice
   // A crash between them: the second is the attempt in flight, made again with its notice.
   fixture.observer.crashes["relay"].push_back(t0() + 5h + 30min);
   CHECK(fixture.invariant("at most one delay notice").passed);
 }
 
-TEST_CASE("recorded outcomes: a delivery made again after the first was recorded durably breaks it, even across a crash", "[scenario][invariants]") {
+TEST_CASE(
+    "recorded outcomes: a delivery made again after the first was recorded durably breaks it, even across a crash",
+    "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
   fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered);
@@ -328,13 +380,15 @@ TEST_CASE("recorded outcomes: a delivery made again after the first was recorded
   fixture.observer.recorded.push_back({t0() + 1min + 10ms, "relay", "A1", {"Ann@dest.example"}});
   const Verdict& again = fixture.invariant("a recorded delivery or bounce");
   CHECK_FALSE(again.passed);
-  CHECK(again.message.find("relay delivered A1 to ann@dest.example again at +5m, though it had recorded delivered (2.0.0, settled at +1m) durably at +1m10ms") !=
-        std::string::npos);
+  CHECK(again.message.find("relay delivered A1 to ann@dest.example again at +5m, though it had recorded delivered "
+                           "(2.0.0, settled at +1m) durably at +1m10ms") != std::string::npos);
   CHECK(again.at == t0() + 5min);
-  CHECK(fixture.invariant("every accepted recipient").passed);  // conservation alone excuses it: there was a crash between
+  CHECK(fixture.invariant("every accepted recipient")
+            .passed);  // conservation alone excuses it: there was a crash between
 }
 
-TEST_CASE("null MX: an attempt, or a bounce other than 5.1.10, for a domain with a null MX breaks it", "[scenario][invariants]") {
+TEST_CASE("null MX: an attempt, or a bounce other than 5.1.10, for a domain with a null MX breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.loaded.null_mx_domains.insert("other.example");
   fixture.store("A1", "sales@acme.example", {"dana@other.example"});
@@ -344,38 +398,58 @@ TEST_CASE("null MX: an attempt, or a bounce other than 5.1.10, for a domain with
   fixture.observer.outcomes.back().relay_endpoint.reset();
   CHECK(fixture.invariant("a null MX bounces").passed);
   fixture.observer.outcomes.back().status = "5.4.4";
-  CHECK(fixture.invariant("a null MX bounces").message.find("relay A1 to dana@other.example at +0s: bounced with 5.4.4, not 5.1.10") != std::string::npos);
+  CHECK(fixture.invariant("a null MX bounces")
+            .message.find("relay A1 to dana@other.example at +0s: bounced with 5.4.4, not 5.1.10") !=
+        std::string::npos);
   fixture.observer.outcomes.back().status = "5.1.10";
   fixture.outcome(1min, "A1", "dana@other.example", relay::RecipientState::delivered);
-  CHECK(fixture.invariant("a null MX bounces").message.find(
-            "relay A1 to dana@other.example at +1m: a connection to mx.dest.example[192.0.2.25]:25 for a domain with a null MX") != std::string::npos);
+  CHECK(fixture.invariant("a null MX bounces")
+            .message.find("relay A1 to dana@other.example at +1m: a connection to mx.dest.example[192.0.2.25]:25 for a "
+                          "domain with a null MX") != std::string::npos);
 }
 
-TEST_CASE("notice requests: a notice NOTIFY did not ask for, or a full return under RET=HDRS, breaks it", "[scenario][invariants]") {
+TEST_CASE("notice requests: a notice NOTIFY did not ask for, or a full return under RET=HDRS, breaks it",
+          "[scenario][invariants]") {
   Fixture fixture;
-  auto& message = fixture.store("A1", "app@acme.example", {"ann@dest.example", "bob@dest.example", "carol@dest.example"});
+  auto& message =
+      fixture.store("A1", "app@acme.example", {"ann@dest.example", "bob@dest.example", "carol@dest.example"});
   message.dsn.resize(3);
-  message.dsn[0].notify_given = message.dsn[0].notify_never = true;                           // ann: NEVER
-  message.dsn[1].notify_given = message.dsn[1].notify_success = message.dsn[1].notify_failure = true;  // bob: SUCCESS,FAILURE
-  message.ret = "HDRS";                                                                         // carol: no NOTIFY
+  message.dsn[0].notify_given = message.dsn[0].notify_never = true;  // ann: NEVER
+  message.dsn[1].notify_given = message.dsn[1].notify_success = message.dsn[1].notify_failure =
+      true;              // bob: SUCCESS,FAILURE
+  message.ret = "HDRS";  // carol: no NOTIFY
   auto& notice = fixture.store("D1", "", {"app@acme.example"});
   notice.returns_headers_only = true;
-  fixture.observer.dsns.push_back({t0() + 1min, "relay", "A1", "D1", smtp::DsnAction::failed, "app@acme.example", {"bob@dest.example", "carol@dest.example"}});
-  fixture.observer.dsns.push_back({t0() + 2min, "relay", "A1", "D2", smtp::DsnAction::relayed, "app@acme.example", {"bob@dest.example"}});
+  fixture.observer.dsns.push_back({t0() + 1min,
+                                   "relay",
+                                   "A1",
+                                   "D1",
+                                   smtp::DsnAction::failed,
+                                   "app@acme.example",
+                                   {"bob@dest.example", "carol@dest.example"}});
+  fixture.observer.dsns.push_back(
+      {t0() + 2min, "relay", "A1", "D2", smtp::DsnAction::relayed, "app@acme.example", {"bob@dest.example"}});
   CHECK(fixture.invariant("notices honour NOTIFY and RET").passed);
-  fixture.observer.dsns.push_back({t0() + 3min, "relay", "A1", "D3", smtp::DsnAction::failed, "app@acme.example", {"ann@dest.example"}});
-  CHECK(fixture.invariant("notices honour NOTIFY and RET").message.find(
-            "relay sent a failed notice D3 about A1 to ann@dest.example, whose NOTIFY did not ask for one") != std::string::npos);
+  fixture.observer.dsns.push_back(
+      {t0() + 3min, "relay", "A1", "D3", smtp::DsnAction::failed, "app@acme.example", {"ann@dest.example"}});
+  CHECK(fixture.invariant("notices honour NOTIFY and RET")
+            .message.find(
+                "relay sent a failed notice D3 about A1 to ann@dest.example, whose NOTIFY did not ask for one") !=
+        std::string::npos);
   fixture.observer.dsns.pop_back();
-  fixture.observer.dsns.push_back({t0() + 3min, "relay", "A1", "D3", smtp::DsnAction::relayed, "app@acme.example", {"carol@dest.example"}});
-  CHECK(fixture.invariant("notices honour NOTIFY and RET").message.find("relayed notice D3 about A1 to carol@dest.example") != std::string::npos);
+  fixture.observer.dsns.push_back(
+      {t0() + 3min, "relay", "A1", "D3", smtp::DsnAction::relayed, "app@acme.example", {"carol@dest.example"}});
+  CHECK(fixture.invariant("notices honour NOTIFY and RET")
+            .message.find("relayed notice D3 about A1 to carol@dest.example") != std::string::npos);
   fixture.observer.dsns.pop_back();
   notice.returns_headers_only = false;
-  CHECK(fixture.invariant("notices honour NOTIFY and RET").message.find("relay returned the whole of A1 in notice D1, though its sender asked RET=HDRS") !=
+  CHECK(fixture.invariant("notices honour NOTIFY and RET")
+            .message.find("relay returned the whole of A1 in notice D1, though its sender asked RET=HDRS") !=
         std::string::npos);
 }
 
-TEST_CASE("a failed recipient expectation names the instant it went wrong, a held one none", "[scenario][expectations]") {
+TEST_CASE("a failed recipient expectation names the instant it went wrong, a held one none",
+          "[scenario][expectations]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
   fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::deferred);
@@ -415,7 +489,8 @@ TEST_CASE("a failed recipient expectation names the instant it went wrong, a hel
         }).at == t0() + 1min);
 }
 
-TEST_CASE("an invariant with several violations names the earliest instant, whatever order they were found in", "[scenario][invariants]") {
+TEST_CASE("an invariant with several violations names the earliest instant, whatever order they were found in",
+          "[scenario][invariants]") {
   Fixture fixture;
   fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
   fixture.observer.retries.push_back({t0() + 5h, "relay", "A1", t0() + 9h});  // too long a wait, found first

@@ -92,7 +92,9 @@ TEST_CASE("every input error names the JSON path, what was expected and what was
   SECTION("an unknown node type") {
     auto document = valid_world();
     document["nodes"]["client"]["type"] = "smtp_client";
-    CHECK(error_of(document) == "$.nodes.client.type: expected one of \"line_server\", \"line_client\", \"relay\", \"fake_mx\", \"smtp_sender\", \"salesforce\", found \"smtp_client\"");
+    CHECK(error_of(document) ==
+          "$.nodes.client.type: expected one of \"line_server\", \"line_client\", \"relay\", \"fake_mx\", "
+          "\"smtp_sender\", \"salesforce\", found \"smtp_client\"");
   }
   SECTION("a fault that ends before it begins") {
     auto document = valid_world();
@@ -131,7 +133,8 @@ TEST_CASE("a scenario file that is missing, a directory or empty says which, and
     return std::string("(read)");
   };
   CHECK(error_of(directory) == "$: expected a scenario file, found " + directory + " is a directory");
-  CHECK(error_of(directory + "/none.json") == "$: expected a scenario file, found no file at " + directory + "/none.json");
+  CHECK(error_of(directory + "/none.json") ==
+        "$: expected a scenario file, found no file at " + directory + "/none.json");
   const std::string empty = std::filesystem::temp_directory_path() / "relaysim-empty.json";
   { std::ofstream(empty) << " \n"; }
   CHECK(error_of(empty) == "$: expected a scenario file, found " + empty + " is empty");
@@ -147,7 +150,8 @@ namespace {
 
 // Loads a bundled world and runs it to its end.
 scenario::LoadedWorld run_bundled(const std::string& file) {
-  scenario::LoadedWorld loaded = scenario::load_world_file(std::string(RELAYSIM_SOURCE_DIR "/scenarios/") + file, std::nullopt);
+  scenario::LoadedWorld loaded =
+      scenario::load_world_file(std::string(RELAYSIM_SOURCE_DIR "/scenarios/") + file, std::nullopt);
   loaded.world->start();
   loaded.world->run_until(loaded.until);
   return loaded;
@@ -155,8 +159,10 @@ scenario::LoadedWorld run_bundled(const std::string& file) {
 
 }  // namespace
 
-TEST_CASE("a world file with a relay, fake MX servers and a sender: mail is delivered after greylisting and one bounce comes back",
-          "[scenario][relay]") {
+TEST_CASE(
+    "a world file with a relay, fake MX servers and a sender: mail is delivered after greylisting and one bounce comes "
+    "back",
+    "[scenario][relay]") {
   const scenario::LoadedWorld loaded = run_bundled("relay-greylisting.json");
   const fake_mx::MailStore& dest = *loaded.mail_stores.at("dest-mx");
   const fake_mx::MailStore& acme = *loaded.mail_stores.at("acme-mx");
@@ -171,7 +177,10 @@ TEST_CASE("a world file with a relay, fake MX servers and a sender: mail is deli
 
 TEST_CASE("world file mistakes in relay, fake MX and sender nodes name the path", "[scenario]") {
   const auto error_of = [](const char* nodes) -> std::string {
-    const std::string text = std::string(R"({ "start": "2026-03-02T09:00:00Z", "hosts": { "h": { "addresses": ["192.0.2.1"] } }, "nodes": )") + nodes + "}";
+    const std::string text =
+        std::string(
+            R"({ "start": "2026-03-02T09:00:00Z", "hosts": { "h": { "addresses": ["192.0.2.1"] } }, "nodes": )") +
+        nodes + "}";
     try {
       (void)scenario::load_world(nlohmann::json::parse(text), std::nullopt);
     } catch (const scenario::InputError& error) {
@@ -179,13 +188,18 @@ TEST_CASE("world file mistakes in relay, fake MX and sender nodes name the path"
     }
     return "(no error)";
   };
-  CHECK(error_of(R"({ "r": { "host": "h", "type": "relay", "config": { "mynetwork": [] } } })").starts_with("$.nodes.r.config.mynetwork: expected one of the keys"));
+  CHECK(error_of(R"({ "r": { "host": "h", "type": "relay", "config": { "mynetwork": [] } } })")
+            .starts_with("$.nodes.r.config.mynetwork: expected one of the keys"));
   CHECK(error_of(R"({ "m": { "host": "h", "type": "fake_mx", "behaviour": { "rules": [ { "stage": "rcpt" } ] } } })")
             .starts_with("$.nodes.m.behaviour.rules[0]: expected exactly one action"));
-  CHECK(error_of(R"({ "s": { "host": "h", "type": "smtp_sender", "server": "x", "messages": [ { "from": "a@b.example", "to": ["nobody"] } ] } })")
-            .starts_with("$.nodes.s.messages[0].to[0]: expected an address"));
-  CHECK(error_of(R"({ "s": { "host": "h", "type": "smtp_sender", "server": "x", "messages": [ { "from": "a@b.example", "to": [] } ] } })")
-            .starts_with("$.nodes.s.messages[0].to: expected at least one address"));
+  CHECK(
+      error_of(
+          R"({ "s": { "host": "h", "type": "smtp_sender", "server": "x", "messages": [ { "from": "a@b.example", "to": ["nobody"] } ] } })")
+          .starts_with("$.nodes.s.messages[0].to[0]: expected an address"));
+  CHECK(
+      error_of(
+          R"({ "s": { "host": "h", "type": "smtp_sender", "server": "x", "messages": [ { "from": "a@b.example", "to": [] } ] } })")
+          .starts_with("$.nodes.s.messages[0].to: expected at least one address"));
 }
 
 TEST_CASE("a two-hour MX outage: every message delivered after it, one delay notice each before", "[scenario][relay]") {
@@ -205,8 +219,10 @@ TEST_CASE("a two-hour MX outage: every message delivered after it, one delay not
   }
 }
 
-TEST_CASE("world files forge TLS material: verified STARTTLS from sender to relay to MX, and an expired MX certificate refused",
-          "[scenario][relay][tls]") {
+TEST_CASE(
+    "world files forge TLS material: verified STARTTLS from sender to relay to MX, and an expired MX certificate "
+    "refused",
+    "[scenario][relay][tls]") {
   for (const bool expired : {false, true}) {
     CAPTURE(expired);
     nlohmann::json document = nlohmann::json::parse(R"({
@@ -266,8 +282,10 @@ TEST_CASE("world files forge TLS material: verified STARTTLS from sender to rela
   }
 }
 
-TEST_CASE("the bundled Salesforce world: relayed with verified TLS and auth, greylisted then delivered, a contact marked bounced",
-          "[scenario][salesforce]") {
+TEST_CASE(
+    "the bundled Salesforce world: relayed with verified TLS and auth, greylisted then delivered, a contact marked "
+    "bounced",
+    "[scenario][salesforce]") {
   const scenario::LoadedWorld loaded = run_bundled("quickstart.json");
   const fake_mx::MailStore& dest = *loaded.mail_stores.at("dest-mx");
   const salesforce::OrgState& org = *loaded.orgs.at("salesforce");
@@ -282,15 +300,23 @@ TEST_CASE("the bundled Salesforce world: relayed with verified TLS and auth, gre
   }
 }
 
-TEST_CASE("TLS material as PEM: an administrator's certificate and key served, a CA trusted without its key, mistakes named",
-          "[scenario][tls]") {
+TEST_CASE(
+    "TLS material as PEM: an administrator's certificate and key served, a CA trusted without its key, mistakes named",
+    "[scenario][tls]") {
   // Material made outside the world, as an administrator's files would be.
   tls::CryptoContext crypto(42);
   tls::Forge forge(crypto);
   const Instant start = *parse_iso8601("2026-03-02T09:00:00Z");
-  tls::CertificateSpec authority_spec{"Corp Root", {}, start - days(10), start + days(3650), tls::KeyType::ec_p256, true, "Corp"};
+  tls::CertificateSpec authority_spec{"Corp Root", {},    start - days(10), start + days(3650), tls::KeyType::ec_p256,
+                                      true,        "Corp"};
   const auto authority = forge.certificate_authority(authority_spec);
-  tls::CertificateSpec relay_spec{"relay.acme.example", {"relay.acme.example"}, start - days(1), start + days(90), tls::KeyType::ec_p256, false, "Corp"};
+  tls::CertificateSpec relay_spec{"relay.acme.example",
+                                  {"relay.acme.example"},
+                                  start - days(1),
+                                  start + days(90),
+                                  tls::KeyType::ec_p256,
+                                  false,
+                                  "Corp"};
   const auto relay = forge.issue(relay_spec, authority.get());
 
   nlohmann::json document = nlohmann::json::parse(R"({
@@ -317,28 +343,35 @@ TEST_CASE("TLS material as PEM: an administrator's certificate and key served, a
 
   nlohmann::json keyless = document;
   keyless["tls"]["relay"].erase("key_pem");
-  CHECK(error_of(keyless) == "$.nodes.relay.tls.certificate: expected a certificate with its private key (\"key_pem\" or \"key_file\"), found \"relay\"");
+  CHECK(error_of(keyless) ==
+        "$.nodes.relay.tls.certificate: expected a certificate with its private key (\"key_pem\" or \"key_file\"), "
+        "found \"relay\"");
   nlohmann::json garbled = document;
-  garbled["tls"]["corp-root"]["certificate_pem"] = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+  garbled["tls"]["corp-root"]["certificate_pem"] =
+      "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
   CHECK_THAT(error_of(garbled), Catch::StartsWith("$.tls[\"corp-root\"]: expected a PEM certificate"));
   nlohmann::json missing = document;
   missing["tls"]["corp-root"] = {{"certificate_file", "no-such-dir/root.pem"}};
-  CHECK_THAT(error_of(missing), Catch::StartsWith("$.tls[\"corp-root\"].certificate_file: expected a readable PEM file"));
+  CHECK_THAT(error_of(missing),
+             Catch::StartsWith("$.tls[\"corp-root\"].certificate_file: expected a readable PEM file"));
 }
 
-TEST_CASE("the dialogue option traces every SMTP command and reply at both ends with content as its size and credentials hidden - off it changes nothing",
-          "[scenario][trace]") {
+TEST_CASE(
+    "the dialogue option traces every SMTP command and reply at both ends with content as its size and credentials "
+    "hidden - off it changes nothing",
+    "[scenario][trace]") {
   struct Dialogue final : sim::TraceSink {
     std::vector<std::string> lines;  // "node sent|received C|S: line"
     void on_event(const io::TraceEvent& event, std::string_view) override {
       if (const auto* line = event.as<endpoint::events::DialogueLine>()) {
-        lines.push_back(std::string(event.node) + (line->sent ? " sent " : " received ") + (line->from_client ? "C: " : "S: ") +
-                        std::string(line->line));
+        lines.push_back(std::string(event.node) + (line->sent ? " sent " : " received ") +
+                        (line->from_client ? "C: " : "S: ") + std::string(line->line));
       }
     }
   };
   const auto run = [](bool dialogue, Dialogue& sink) {
-    scenario::LoadedWorld loaded = scenario::load_world_file(RELAYSIM_SOURCE_DIR "/scenarios/quickstart.json", std::nullopt);
+    scenario::LoadedWorld loaded =
+        scenario::load_world_file(RELAYSIM_SOURCE_DIR "/scenarios/quickstart.json", std::nullopt);
     loaded.world->add_trace_sink(sink);
     loaded.world->trace_smtp_dialogue(dialogue);
     loaded.world->start();
@@ -352,7 +385,9 @@ TEST_CASE("the dialogue option traces every SMTP command and reply at both ends 
   const std::string traced = run(true, on);
   CHECK(traced != plain);
   CHECK(run(true, again) == traced);  // deterministic with it too
-  const auto has = [&](const std::string& text) { return std::find(on.lines.begin(), on.lines.end(), text) != on.lines.end(); };
+  const auto has = [&](const std::string& text) {
+    return std::find(on.lines.begin(), on.lines.end(), text) != on.lines.end();
+  };
   // Both ends of Salesforce's hand-over to the relay, and the relay's delivery to the MX.
   CHECK(has("salesforce sent C: EHLO sfdc-mta"));
   CHECK(has("relay received C: EHLO sfdc-mta"));

@@ -31,9 +31,7 @@ TEST_CASE("the same world and seed give the same digest, twice in one process", 
   CHECK(first.status == second.status);
 }
 
-TEST_CASE("a different seed gives a different digest", "[determinism]") {
-  CHECK(run(1).digest != run(2).digest);
-}
+TEST_CASE("a different seed gives a different digest", "[determinism]") { CHECK(run(1).digest != run(2).digest); }
 
 TEST_CASE("two worlds interleaved in one process do not influence each other", "[determinism]") {
   const Outcome alone = run(std::nullopt);

@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include "sim/file_bytes.hpp"
 #include "support/test_world.hpp"
@@ -118,21 +118,22 @@ TEST_CASE("a killed process keeps its unsynced writes: the page cache survives",
 
 TEST_CASE("a torn write keeps the synced bytes and a prefix of the rest, maybe zeroed at the end",
           "[sim][disk][property]") {
-  rc::prop("after a power loss the file is synced + a possibly zero-tailed prefix of the unsynced bytes",
-           [](std::uint64_t seed, const std::string& synced, const std::string& unsynced) {
-             auto world = run_and_crash(
-                 [synced, unsynced](LambdaNode& node) {
-                   durable_write("log", synced, nullptr)(node);
-                   node.pending.push_back(node.io.after(500ms, [&node, unsynced] { node.files.back()->append(unsynced); }));
-                 },
-                 {}, sim::CrashKind::power_loss, seed);
-             const std::string after = world->disk_file("store", "log").value();
-             RC_ASSERT(after.size() >= synced.size());
-             RC_ASSERT(after.size() <= synced.size() + unsynced.size());
-             RC_ASSERT(after.substr(0, synced.size()) == synced);
-             const std::string tail = after.substr(synced.size());
-             for (std::size_t i = 0; i < tail.size(); ++i) RC_ASSERT(tail[i] == unsynced[i] || tail[i] == '\0');
-           });
+  rc::prop(
+      "after a power loss the file is synced + a possibly zero-tailed prefix of the unsynced bytes",
+      [](std::uint64_t seed, const std::string& synced, const std::string& unsynced) {
+        auto world = run_and_crash(
+            [synced, unsynced](LambdaNode& node) {
+              durable_write("log", synced, nullptr)(node);
+              node.pending.push_back(node.io.after(500ms, [&node, unsynced] { node.files.back()->append(unsynced); }));
+            },
+            {}, sim::CrashKind::power_loss, seed);
+        const std::string after = world->disk_file("store", "log").value();
+        RC_ASSERT(after.size() >= synced.size());
+        RC_ASSERT(after.size() <= synced.size() + unsynced.size());
+        RC_ASSERT(after.substr(0, synced.size()) == synced);
+        const std::string tail = after.substr(synced.size());
+        for (std::size_t i = 0; i < tail.size(); ++i) RC_ASSERT(tail[i] == unsynced[i] || tail[i] == '\0');
+      });
 }
 
 TEST_CASE("a full disk answers ENOSPC and the data written so far stays", "[sim][disk]") {
@@ -204,7 +205,8 @@ TEST_CASE("paths with '..' or absolute paths are refused", "[sim][disk]") {
       if (file) node.files.push_back(std::move(file).value());
     }
   });
-  CHECK(results == std::vector<std::string>{"invalid argument", "invalid argument", "invalid argument", "not found", "ok"});
+  CHECK(results ==
+        std::vector<std::string>{"invalid argument", "invalid argument", "invalid argument", "not found", "ok"});
 }
 
 TEST_CASE("directories list their entries in name order", "[sim][disk]") {
@@ -249,7 +251,8 @@ TEST_CASE("a simulated file's chunked bytes behave as one string under appends, 
         default: {
           const auto offset = *rc::gen::inRange<std::size_t>(0, model.size() + 2);
           const auto length = *rc::gen::inRange<std::size_t>(0, 3 * sim::FileBytes::chunk_bytes);
-          RC_ASSERT(bytes.read(offset, length) == (offset >= model.size() ? std::string() : model.substr(offset, length)));
+          RC_ASSERT(bytes.read(offset, length) ==
+                    (offset >= model.size() ? std::string() : model.substr(offset, length)));
         }
       }
       RC_ASSERT(bytes.size() == model.size());

@@ -72,11 +72,10 @@ TEST_CASE("MX, A and TXT questions get the scenario's records after the resolver
 }
 
 TEST_CASE("NXDOMAIN for names that do not exist, NODATA for names that do", "[sim][dns]") {
-  const auto answers = ask(
-      [](sim::World& world) { world.set_dns("mx1.dest.example", a_records({"203.0.113.5"})); },
-      {{Duration(0), "nowhere.example", io::DnsType::a},
-       {Duration(0), "mx1.dest.example", io::DnsType::mx},
-       {Duration(0), "dest.example", io::DnsType::mx}});  // exists: it has a name below it
+  const auto answers = ask([](sim::World& world) { world.set_dns("mx1.dest.example", a_records({"203.0.113.5"})); },
+                           {{Duration(0), "nowhere.example", io::DnsType::a},
+                            {Duration(0), "mx1.dest.example", io::DnsType::mx},
+                            {Duration(0), "dest.example", io::DnsType::mx}});  // exists: it has a name below it
   REQUIRE(answers.size() == 3);
   CHECK(answers[0].answer.status == io::DnsStatus::nxdomain);
   CHECK(answers[1].answer.status == io::DnsStatus::ok);
@@ -134,7 +133,7 @@ TEST_CASE("a changed record is seen only once the cached answer's TTL runs out",
         world.change_dns_at(t0() + 1min, "dest.example", mx_records({{10, "new-mx.dest.example"}}, 600));
       },
       {{Duration(0), "dest.example", io::DnsType::mx},
-       {5min, "dest.example", io::DnsType::mx},    // cached: still the old one
+       {5min, "dest.example", io::DnsType::mx},     // cached: still the old one
        {11min, "dest.example", io::DnsType::mx}});  // expired: the new one
   REQUIRE(answers.size() == 3);
   CHECK(answers[0].answer.mx.front().exchange == "old-mx.dest.example");
@@ -144,16 +143,21 @@ TEST_CASE("a changed record is seen only once the cached answer's TTL runs out",
 }
 
 TEST_CASE("a null MX is served as preference 0 and exchange '.'", "[sim][dns]") {
-  const auto answers = ask([](sim::World& world) { world.set_dns("nomail.example", mx_records({{0, "."}})); },
-                           {{Duration(0), "nomail.example", io::DnsType::mx}});
+  const auto answers = ask(
+      [](sim::World& world) {
+        world.set_dns("nomail.example", mx_records({{0, "."}}));
+      },
+      {{Duration(0), "nomail.example", io::DnsType::mx}});
   REQUIRE(answers.size() == 1);
   CHECK(answers[0].answer.mx == std::vector<io::MxRecord>{{0, "."}});
 }
 
 TEST_CASE("internationalized names are compared and asked as their A-labels", "[sim][dns][smtputf8]") {
-  CHECK(io::normalize_dns_name("B\xc3\xbc" "cher.Example.") == "xn--bcher-kva.example");
+  CHECK(io::normalize_dns_name("B\xc3\xbc"
+                               "cher.Example.") == "xn--bcher-kva.example");
   CHECK(io::normalize_dns_name("xn--bcher-kva.example") == "xn--bcher-kva.example");
-  CHECK(io::normalize_dns_name("\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88") == "xn--r8jz45g.xn--zckzah");
+  CHECK(io::normalize_dns_name("\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88") ==
+        "xn--r8jz45g.xn--zckzah");
   // Not a valid IDN (a lone continuation byte): left as it is, so it is found nowhere.
   CHECK(io::normalize_dns_name("bad\x80.example") == "bad\x80.example");
   // Found by the address fuzzer: UTS #46 maps a soft hyphen to nothing, leaving a trailing dot;

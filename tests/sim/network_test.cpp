@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include "support/test_world.hpp"
 
@@ -23,22 +23,23 @@ LambdaNode::Body client(ClientLog& log, std::uint16_t port, std::string message,
   return [&log, port, message, timeout](LambdaNode& node) {
     io::ConnectOptions options;
     options.timeout = timeout;
-    node.pending.push_back(node.io.connect({address("10.0.0.2"), port}, options,
-                                           [&log, &node, message](io::Result<std::unique_ptr<io::Connection>> result) {
-                                             if (!result) {
-                                               log.error = std::string(io::to_string(result.error().code));
-                                               log.failed_at = node.io.now();
-                                               return;
-                                             }
-                                             log.connected_at = node.io.now();
-                                             auto& connection = node.connections.emplace_back(std::move(result).value());
-                                             connection->on_receive([&log, &node](std::string_view bytes) {
-                                               log.received.append(bytes);
-                                               log.last_receive_at = node.io.now();
-                                             });
-                                             connection->on_close([&log](io::CloseReason reason) { log.closed = reason; });
-                                             connection->send(message);
-                                           }));
+    node.pending.push_back(
+        node.io.connect({address("10.0.0.2"), port}, options,
+                        [&log, &node, message](io::Result<std::unique_ptr<io::Connection>> result) {
+                          if (!result) {
+                            log.error = std::string(io::to_string(result.error().code));
+                            log.failed_at = node.io.now();
+                            return;
+                          }
+                          log.connected_at = node.io.now();
+                          auto& connection = node.connections.emplace_back(std::move(result).value());
+                          connection->on_receive([&log, &node](std::string_view bytes) {
+                            log.received.append(bytes);
+                            log.last_receive_at = node.io.now();
+                          });
+                          connection->on_close([&log](io::CloseReason reason) { log.closed = reason; });
+                          connection->send(message);
+                        }));
   };
 }
 
@@ -69,7 +70,8 @@ TEST_CASE("connecting where nothing listens is refused after a round trip", "[si
   CHECK(log.failed_at == t0() + 20ms);
 }
 
-TEST_CASE("listeners on 0.0.0.0 and [::] share a port, but not two on one family's unspecified address", "[sim][network]") {
+TEST_CASE("listeners on 0.0.0.0 and [::] share a port, but not two on one family's unspecified address",
+          "[sim][network]") {
   auto world = two_host_world();
   std::vector<std::string> outcomes;
   add_lambda_node(*world, "server", "b", [&outcomes](LambdaNode& node) {
@@ -77,13 +79,15 @@ TEST_CASE("listeners on 0.0.0.0 and [::] share a port, but not two on one family
     node.keep_alive = kept;
     for (const char* where : {"0.0.0.0", "::", "0.0.0.0", "10.0.0.2", "::"}) {
       auto listener = node.io.listen({*io::Address::parse(where), 25}, [](std::unique_ptr<io::Connection>) {});
-      outcomes.push_back(std::string(where) + (listener ? " ok" : " " + std::string(io::to_string(listener.error().code))));
+      outcomes.push_back(std::string(where) +
+                         (listener ? " ok" : " " + std::string(io::to_string(listener.error().code))));
       if (listener) kept->push_back(std::move(listener).value());
     }
   });
   world->start();
   world->run_until(t0() + 1s);
-  CHECK(outcomes == std::vector<std::string>{"0.0.0.0 ok", ":: ok", "0.0.0.0 address in use", "10.0.0.2 address in use", ":: address in use"});
+  CHECK(outcomes == std::vector<std::string>{"0.0.0.0 ok", ":: ok", "0.0.0.0 address in use", "10.0.0.2 address in use",
+                                             ":: address in use"});
 }
 
 TEST_CASE("a refused connect leaves the world's other scheduled actions alone", "[sim][network]") {

@@ -11,7 +11,8 @@ TEST_CASE("a crash drops the node's timers, and a restart starts a fresh node", 
   std::vector<std::string> log;
   add_lambda_node(world, "worker", "a", [&log](LambdaNode& node) {
     log.push_back("start at " + format_duration(node.io.now() - t0()));
-    node.pending.push_back(node.io.after(10s, [&log, &node] { log.push_back("tick at " + format_duration(node.io.now() - t0())); }));
+    node.pending.push_back(
+        node.io.after(10s, [&log, &node] { log.push_back("tick at " + format_duration(node.io.now() - t0())); }));
   });
   world.crash_at("worker", t0() + 5s);
   world.restart_at("worker", t0() + 7s);
@@ -28,9 +29,8 @@ TEST_CASE("a crash resets the peer's connection and drops its pending connects",
     echo_server(25)(node);
     // An outgoing connection still in flight when the crash comes: its callback must never run.
     node.pending.push_back(node.io.after(990ms, [&node, &server_connect_completed] {
-      node.pending.push_back(node.io.connect({address("10.0.0.1"), 9}, {}, [&server_connect_completed](auto) {
-        server_connect_completed = true;
-      }));
+      node.pending.push_back(node.io.connect({address("10.0.0.1"), 9}, {},
+                                             [&server_connect_completed](auto) { server_connect_completed = true; }));
     }));
   });
   add_lambda_node(*world, "client", "a", [&client_saw](LambdaNode& node) {
@@ -59,7 +59,8 @@ TEST_CASE("each node gets its own random stream, unaffected by other nodes", "[s
         for (int i = 0; i < 100; ++i) random.next();
       });
     }
-    add_lambda_node(world, "subject", "a", [&value](LambdaNode& node) { value = node.io.random_stream("jitter").next(); });
+    add_lambda_node(world, "subject", "a",
+                    [&value](LambdaNode& node) { value = node.io.random_stream("jitter").next(); });
     world.start();
     world.run_until(t0() + 1s);
     return value;

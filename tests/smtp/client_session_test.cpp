@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include "support/client_dialogue.hpp"
 
@@ -28,7 +28,8 @@ TEST_CASE("a pipelined transaction gives each recipient its own outcome", "[smtp
   REQUIRE(dialogue.session.ready());
   CHECK(dialogue.session.capabilities().pipelining);
   CHECK(dialogue.session.capabilities().size_max == 10240000u);
-  auto outgoing = message("news@acme.example", {"ann@dest.example", "nobody@dest.example"}, "Subject: hi\r\n\r\n.dot\r\n");
+  auto outgoing =
+      message("news@acme.example", {"ann@dest.example", "nobody@dest.example"}, "Subject: hi\r\n\r\n.dot\r\n");
   outgoing.recipients[0].dsn.notify_given = true;
   outgoing.recipients[0].dsn.notify_failure = true;
   outgoing.recipients[0].dsn.orcpt = "ann@dest.example";
@@ -70,7 +71,8 @@ TEST_CASE("without PIPELINING the client waits for each reply", "[smtp][client]"
     C: EHLO relay.acme.example
     S: 250 mx
   )");
-  REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example", "c@dest.example"}, "x\r\n")));
+  REQUIRE(
+      dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example", "c@dest.example"}, "x\r\n")));
   dialogue.run(R"(
     C: MAIL FROM:<a@acme.example>
     S: 250 ok
@@ -354,7 +356,8 @@ TEST_CASE("internationalized mail goes only to a server that offers SMTPUTF8", "
   };
   SECTION("a UTF-8 recipient to a server without it: 5.6.7 before MAIL FROM, the client's own reply") {
     auto dialogue = ready("S: 250-mx\nS: 250 8BITMIME\n");
-    REQUIRE(dialogue->session.send(dialogue->now, message("a@acme.example", {"jos\xc3\xa9@dest.example"}, "Subject: x\r\n\r\nx\r\n")));
+    REQUIRE(dialogue->session.send(dialogue->now,
+                                   message("a@acme.example", {"jos\xc3\xa9@dest.example"}, "Subject: x\r\n\r\nx\r\n")));
     dialogue->collect();
     CHECK(dialogue->take_output().empty());
     const auto result = dialogue->events_of<event::Finished>().at(0).result;
@@ -370,30 +373,43 @@ TEST_CASE("internationalized mail goes only to a server that offers SMTPUTF8", "
   }
   SECTION("asked for, but ASCII throughout: sent to a server without it, without the parameter") {
     auto dialogue = ready("S: 250-mx\nS: 250 8BITMIME\n");
-    auto outgoing = message("a@acme.example", {"b@dest.example"}, "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\nGr\xc3\xbc\xc3\x9f" "e\r\n");
+    auto outgoing = message("a@acme.example", {"b@dest.example"},
+                            "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\nGr\xc3\xbc\xc3\x9f"
+                            "e\r\n");
     outgoing.parameters.smtputf8 = true;
     REQUIRE(dialogue->session.send(dialogue->now, outgoing));
     dialogue->run("C: MAIL FROM:<a@acme.example>\nS: 250 ok\nC: RCPT TO:<b@dest.example>\n");
   }
   SECTION("asked for, with a UTF-8 header: not sent to a server without it") {
     auto dialogue = ready("S: 250-mx\nS: 250 8BITMIME\n");
-    auto outgoing = message("a@acme.example", {"b@dest.example"}, "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\nx\r\n");
+    auto outgoing = message("a@acme.example", {"b@dest.example"},
+                            "Subject: Gr\xc3\xbc\xc3\x9f"
+                            "e\r\n\r\nx\r\n");
     outgoing.parameters.smtputf8 = true;
     REQUIRE(dialogue->session.send(dialogue->now, outgoing));
     dialogue->collect();
     CHECK(dialogue->take_output().empty());
-    CHECK(dialogue->events_of<event::Finished>().at(0).result.recipients[0].unsendable == smtp::Unsendable::needs_smtputf8);
+    CHECK(dialogue->events_of<event::Finished>().at(0).result.recipients[0].unsendable ==
+          smtp::Unsendable::needs_smtputf8);
   }
 }
 
-TEST_CASE("needs_smtputf8 looks at the envelope, and at the headers only when the sender asked", "[smtp][client][smtputf8]") {
-  auto outgoing = message("a@acme.example", {"b@dest.example"}, "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\nbody\r\n");
+TEST_CASE("needs_smtputf8 looks at the envelope, and at the headers only when the sender asked",
+          "[smtp][client][smtputf8]") {
+  auto outgoing = message("a@acme.example", {"b@dest.example"},
+                          "Subject: Gr\xc3\xbc\xc3\x9f"
+                          "e\r\n\r\nbody\r\n");
   CHECK_FALSE(smtp::needs_smtputf8(outgoing));  // 8-bit headers without SMTPUTF8: the pre-RFC 6531 world, 8BITMIME
   outgoing.parameters.smtputf8 = true;
   CHECK(smtp::needs_smtputf8(outgoing));
-  outgoing.content = "Subject: hi\r\n\r\nGr\xc3\xbc\xc3\x9f" "e in the body only\r\n";
+  outgoing.content =
+      "Subject: hi\r\n\r\nGr\xc3\xbc\xc3\x9f"
+      "e in the body only\r\n";
   CHECK_FALSE(smtp::needs_smtputf8(outgoing));
-  CHECK(smtp::needs_smtputf8(message("a@b\xc3\xbc" "cher.example", {"b@dest.example"}, "x\r\n")));
+  CHECK(
+      smtp::needs_smtputf8(message("a@b\xc3\xbc"
+                                   "cher.example",
+                                   {"b@dest.example"}, "x\r\n")));
   CHECK(smtp::needs_smtputf8(message("", {"b@dest.example", "\xe5\xbc\xa0@dest.example"}, "x\r\n")));
 }
 
@@ -446,7 +462,8 @@ TEST_CASE("our client and our server complete a transaction through memory", "[s
   };
   shuttle();
   REQUIRE(client.session.ready());
-  REQUIRE(client.session.send(client.now, message("news@acme.example", {"ann@dest.example"}, "Subject: hello\r\n\r\nHi Ann.\r\n")));
+  REQUIRE(client.session.send(client.now,
+                              message("news@acme.example", {"ann@dest.example"}, "Subject: hello\r\n\r\nHi Ann.\r\n")));
   shuttle();
   const auto messages = server.events_of<smtp::server_event::Message>();
   REQUIRE(messages.size() == 1);

@@ -35,16 +35,18 @@ TEST_CASE("SMTPUTF8 offered: UTF-8 addresses only in a transaction that asked fo
   smtp::ServerConfig config = mx_config();
   config.smtputf8 = true;
   ServerDialogue dialogue(config);
-  dialogue.run("S: 220 mx.example ESMTP\n"
-               "C: EHLO client.example\n"
-               "S: 250-mx.example\nS: 250-PIPELINING\nS: 250-SIZE 10240000\nS: 250-ENHANCEDSTATUSCODES\n"
-               "S: 250-8BITMIME\nS: 250-DSN\nS: 250 SMTPUTF8\n"
-               "C: MAIL FROM:<jos\xc3\xa9@acme.example>\n"
-               "S: 553 5.6.7 Error: an address outside ASCII needs SMTPUTF8\n"
-               "C: MAIL FROM:<jos\xc3\xa9@acme.example> SMTPUTF8\n"
-               "S: 250 2.1.0 Ok\n"
-               "C: RCPT TO:<zo\xc3\xab@b\xc3\xbc" "cher.example>\n"
-               "S: 250 2.1.5 Ok\n");
+  dialogue.run(
+      "S: 220 mx.example ESMTP\n"
+      "C: EHLO client.example\n"
+      "S: 250-mx.example\nS: 250-PIPELINING\nS: 250-SIZE 10240000\nS: 250-ENHANCEDSTATUSCODES\n"
+      "S: 250-8BITMIME\nS: 250-DSN\nS: 250 SMTPUTF8\n"
+      "C: MAIL FROM:<jos\xc3\xa9@acme.example>\n"
+      "S: 553 5.6.7 Error: an address outside ASCII needs SMTPUTF8\n"
+      "C: MAIL FROM:<jos\xc3\xa9@acme.example> SMTPUTF8\n"
+      "S: 250 2.1.0 Ok\n"
+      "C: RCPT TO:<zo\xc3\xab@b\xc3\xbc"
+      "cher.example>\n"
+      "S: 250 2.1.5 Ok\n");
   const auto mails = dialogue.events_of<event::Mail>();
   REQUIRE(mails.size() == 1);
   CHECK(mails[0].parameters.smtputf8);
@@ -52,7 +54,8 @@ TEST_CASE("SMTPUTF8 offered: UTF-8 addresses only in a transaction that asked fo
 
 TEST_CASE("a whole transaction: dot-stuffing is undone and the message handed over once", "[smtp][server]") {
   ServerDialogue dialogue(mx_config(), [](const smtp::ServerEvent& e) {
-    if (std::holds_alternative<event::Message>(e)) return Verdict::accept_with(Reply::make(250, "2.0.0", "Ok: queued as 4F2A"));
+    if (std::holds_alternative<event::Message>(e))
+      return Verdict::accept_with(Reply::make(250, "2.0.0", "Ok: queued as 4F2A"));
     return Verdict::accept();
   });
   dialogue.run(R"(
@@ -236,10 +239,11 @@ TEST_CASE("source routes are accepted, dropped and reported to the owner", "[smt
   CHECK(rcpts[0].recipient.mailbox.to_string() == "b@dest.example");
 }
 
-TEST_CASE("only CRLF.CRLF ends DATA: no bare CR or LF variant can smuggle a second message", "[smtp][server][smuggling]") {
+TEST_CASE("only CRLF.CRLF ends DATA: no bare CR or LF variant can smuggle a second message",
+          "[smtp][server][smuggling]") {
   // Each variant would end DATA in some server that treats a bare CR or LF as a line end.
-  const std::vector<std::string> variants = {"\n.\n", "\n.\r\n", "\r\n.\n", "\r.\r", "\r\n.\r", "\n.\r", ".\n",
-                                             "\r\n.\r\r\n", "\r\n\x00.\r\n"};
+  const std::vector<std::string> variants = {"\n.\n", "\n.\r\n", "\r\n.\n",     "\r.\r",        "\r\n.\r",
+                                             "\n.\r", ".\n",     "\r\n.\r\r\n", "\r\n\x00.\r\n"};
   for (const std::string& variant : variants) {
     CAPTURE(variant);
     SECTION("normalize mode keeps the smuggled text inside the one message") {
@@ -248,7 +252,8 @@ TEST_CASE("only CRLF.CRLF ends DATA: no bare CR or LF variant can smuggle a seco
       ServerDialogue dialogue(config);
       dialogue.send("EHLO c.example\r\n");
       dialogue.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@dest.example>\r\nDATA\r\n");
-      dialogue.send("Subject: one\r\n\r\nbody" + variant + "MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@dest.example>\r\nDATA\r\nsmuggled\r\n.\r\n");
+      dialogue.send("Subject: one\r\n\r\nbody" + variant +
+                    "MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@dest.example>\r\nDATA\r\nsmuggled\r\n.\r\n");
       const auto messages = dialogue.events_of<event::Message>();
       REQUIRE(messages.size() == 1);
       CHECK(messages[0].content.find("MAIL FROM:<evil@attacker.example>") != std::string::npos);
@@ -285,7 +290,7 @@ TEST_CASE("bare line endings in command lines are refused", "[smtp][server][smug
 TEST_CASE("DATA split across many packets, even byte by byte, ends exactly at CRLF.CRLF", "[smtp][server]") {
   ServerDialogue dialogue(mx_config());
   dialogue.send("EHLO c.example\r\n");
-      dialogue.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@dest.example>\r\nDATA\r\n");
+  dialogue.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@dest.example>\r\nDATA\r\n");
   const std::string content = "a\r\n..b\r\n.\r\nNOOP\r\n";
   for (char c : content) dialogue.send(std::string(1, c));
   const auto messages = dialogue.events_of<event::Message>();
@@ -298,7 +303,7 @@ TEST_CASE("a message over the size limit is read to its end and refused with 552
   config.message_size_max = 10;
   ServerDialogue dialogue(config);
   dialogue.send("EHLO c.example\r\n");
-      dialogue.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@dest.example>\r\nDATA\r\n");
+  dialogue.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@dest.example>\r\nDATA\r\n");
   dialogue.run(R"(
     C: 0123456789abcdef
     C: .
@@ -368,8 +373,9 @@ TEST_CASE("AUTH PLAIN and LOGIN, with and without initial responses, cancel and 
   config.auth_requires_tls = false;
   const auto policy = [](const smtp::ServerEvent& e) {
     if (const auto* auth = std::get_if<event::Auth>(&e)) {
-      return auth->user == "sfdc" && auth->password == "s3cret" ? Verdict::accept()
-                                                                : Verdict::reject(Reply::make(535, "5.7.8", "Error: authentication failed"));
+      return auth->user == "sfdc" && auth->password == "s3cret"
+                 ? Verdict::accept()
+                 : Verdict::reject(Reply::make(535, "5.7.8", "Error: authentication failed"));
     }
     return Verdict::accept();
   };
@@ -515,7 +521,8 @@ TEST_CASE("a per-record deadline does not move for bytes that end no line", "[sm
   CHECK(trickled.session.deadline() == start + 13s);  // without it, every byte does
 }
 
-TEST_CASE("tightened limits take effect at once: the deadline comes closer, one error ends it", "[smtp][server][limits]") {
+TEST_CASE("tightened limits take effect at once: the deadline comes closer, one error ends it",
+          "[smtp][server][limits]") {
   ServerDialogue dialogue(mx_config());
   dialogue.session.take_output();
   CHECK(dialogue.session.deadline() == dialogue.now + 5min);
@@ -540,7 +547,8 @@ TEST_CASE("EHLO in the middle of a transaction resets it", "[smtp][server]") {
 TEST_CASE("a NUL or an 8-bit byte in an address is named, not taken for a missing domain", "[smtp][syntax]") {
   const auto error_of = [](std::string_view text) {
     const auto parsed = smtp::parse_path(text, true, false);
-    return std::holds_alternative<smtp::PathError>(parsed) ? std::get<smtp::PathError>(parsed).reason : std::string("(parsed)");
+    return std::holds_alternative<smtp::PathError>(parsed) ? std::get<smtp::PathError>(parsed).reason
+                                                           : std::string("(parsed)");
   };
   CHECK(error_of(std::string_view("<a\0b@acme.example>", 18)) == "control character in the address");
   CHECK(error_of("<caf\xc3\xa9@acme.example>") == "8-bit character in the address without SMTPUTF8");
@@ -549,15 +557,18 @@ TEST_CASE("a NUL or an 8-bit byte in an address is named, not taken for a missin
   CHECK(error_of("<ann>") == "the address needs a domain");
   const auto utf8_error_of = [](std::string_view text) {
     const auto parsed = smtp::parse_path(text, true, true);
-    return std::holds_alternative<smtp::PathError>(parsed) ? std::get<smtp::PathError>(parsed).reason : std::string("(parsed)");
+    return std::holds_alternative<smtp::PathError>(parsed) ? std::get<smtp::PathError>(parsed).reason
+                                                           : std::string("(parsed)");
   };
-  CHECK(utf8_error_of("<caf\xc3\xa9@b\xc3\xbc" "cher.example>") == "(parsed)");
-  CHECK(utf8_error_of("<caf\xc3@acme.example>") == "malformed UTF-8 in the address");          // cut short
-  CHECK(utf8_error_of("<caf\xc0\xa9@acme.example>") == "malformed UTF-8 in the address");      // overlong
-  CHECK(utf8_error_of("<a\xed\xa0\x80@acme.example>") == "malformed UTF-8 in the address");   // a surrogate
+  CHECK(utf8_error_of("<caf\xc3\xa9@b\xc3\xbc"
+                      "cher.example>") == "(parsed)");
+  CHECK(utf8_error_of("<caf\xc3@acme.example>") == "malformed UTF-8 in the address");            // cut short
+  CHECK(utf8_error_of("<caf\xc0\xa9@acme.example>") == "malformed UTF-8 in the address");        // overlong
+  CHECK(utf8_error_of("<a\xed\xa0\x80@acme.example>") == "malformed UTF-8 in the address");      // a surrogate
   CHECK(utf8_error_of("<a\xf4\x90\x80\x80@acme.example>") == "malformed UTF-8 in the address");  // past U+10FFFF
   // Found by the address fuzzer: an address literal is printable ASCII, SMTPUTF8 or not.
-  CHECK(error_of("<a@[TTLS\xe0\xe0" "226.5]>") == "malformed address literal");
+  CHECK(error_of("<a@[TTLS\xe0\xe0"
+                 "226.5]>") == "malformed address literal");
   CHECK(utf8_error_of("<a@[TTLS\xc3\xa9]>") == "malformed address literal");
 }
 
@@ -570,20 +581,29 @@ TEST_CASE("addresses: quoted local parts, literals, limits and 8-bit bytes", "[s
   CHECK(std::holds_alternative<smtp::PathError>(parse("<" + std::string(65, 'a') + "@acme.example>")));
   CHECK(std::holds_alternative<smtp::PathError>(parse("<user@" + std::string(64, 'a') + ".example>")));
   // Found by the address fuzzer: an 8-bit byte escaped inside quotes without SMTPUTF8.
-  CHECK(std::holds_alternative<smtp::PathError>(parse("<\"a\\\xb7" "b\"@acme.example>")));
+  CHECK(
+      std::holds_alternative<smtp::PathError>(parse("<\"a\\\xb7"
+                                                    "b\"@acme.example>")));
   // With SMTPUTF8 a whole character passes (U+00B7); a lone continuation byte is malformed UTF-8.
-  CHECK(std::holds_alternative<smtp::ParsedPath>(parse("<\"a\\\xc2\xb7" "b\"@acme.example>", true)));
-  CHECK(std::holds_alternative<smtp::PathError>(parse("<\"a\\\xb7" "b\"@acme.example>", true)));
+  CHECK(
+      std::holds_alternative<smtp::ParsedPath>(parse("<\"a\\\xc2\xb7"
+                                                     "b\"@acme.example>",
+                                                     true)));
+  CHECK(
+      std::holds_alternative<smtp::PathError>(parse("<\"a\\\xb7"
+                                                    "b\"@acme.example>",
+                                                    true)));
   CHECK(smtp::decode_base64("AHNmZGMAczNjcmV0") == std::string("\0sfdc\0s3cret", 12));
-  CHECK_FALSE(smtp::decode_base64("AHNmZGMAczNjcmV"));   // bad length
-  CHECK_FALSE(smtp::decode_base64("c2ZkYx=="));           // stray bits: not canonical
+  CHECK_FALSE(smtp::decode_base64("AHNmZGMAczNjcmV"));  // bad length
+  CHECK_FALSE(smtp::decode_base64("c2ZkYx=="));         // stray bits: not canonical
   CHECK(smtp::decode_xtext("a+2Bb") == std::string("a+b"));
-  CHECK_FALSE(smtp::decode_xtext("a+2b"));                 // lower-case hex
+  CHECK_FALSE(smtp::decode_xtext("a+2b"));  // lower-case hex
 }
 
 TEST_CASE("header text outside ASCII becomes RFC 2047 words that never split a character", "[smtp][syntax][smtputf8]") {
   CHECK(smtp::encode_header_text("Quarterly report") == "Quarterly report");
-  CHECK(smtp::encode_header_text("Gr\xc3\xbc\xc3\x9f" "e") == "=?UTF-8?B?R3LDvMOfZQ==?=");
+  CHECK(smtp::encode_header_text("Gr\xc3\xbc\xc3\x9f"
+                                 "e") == "=?UTF-8?B?R3LDvMOfZQ==?=");
   // 40 two-octet characters: more than one word's 45 octets, so two words, folded.
   std::string long_text;
   for (int i = 0; i < 40; ++i) long_text += "\xc3\xa9";

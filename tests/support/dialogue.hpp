@@ -72,7 +72,8 @@ class ServerDialogue {
       if (line.starts_with("C: ") || line.starts_with("C! ") || line == "C:") {
         if (!sending) check_expected();
         sending = true;
-        packet += line.starts_with("C! ") ? unescape(line.substr(3)) : line.substr(std::min<std::size_t>(3, line.size())) + "\r\n";
+        packet += line.starts_with("C! ") ? unescape(line.substr(3))
+                                          : line.substr(std::min<std::size_t>(3, line.size())) + "\r\n";
       } else if (line.starts_with("S: ") || line == "S:") {
         if (sending) flush_packet();
         sending = false;

@@ -26,7 +26,7 @@ struct MxScript {
   std::string rcpt_default = "250 2.1.5 Ok";
   std::string data = "354 End data with <CR><LF>.<CR><LF>";
   std::string end_of_data = "250 2.0.0 Ok: queued";
-  bool drop_after_dot = false;  // reset the connection after the final dot, before any reply
+  bool drop_after_dot = false;       // reset the connection after the final dot, before any reply
   int refuse_first_connections = 0;  // greet this many connections with 421 and close
   std::uint16_t port = 25;
 };
@@ -44,7 +44,7 @@ struct MxLog {
   int connections = 0;
   int concurrent = 0;
   int concurrent_max = 0;
-  int transactions = 0;  // MAIL commands
+  int transactions = 0;               // MAIL commands
   std::vector<std::string> commands;  // every command line, in order
 };
 
@@ -53,7 +53,8 @@ class ScriptedMx final : public io::Node {
   ScriptedMx(io::Io& io, MxScript script, MxLog& record) : io_(io), script_(std::move(script)), record_(record) {}
 
   void start() override {
-    auto listener = io_.listen({io::Address::any_v4(), script_.port}, [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
+    auto listener = io_.listen({io::Address::any_v4(), script_.port},
+                               [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
     if (listener) listener_ = std::move(listener).value();
   }
   std::string status() const override { return std::to_string(record_.messages.size()) + " messages"; }
@@ -129,7 +130,8 @@ class ScriptedMx final : public io::Node {
           return;
         }
         if (script_.end_of_data.starts_with("2")) {
-          record_.messages.push_back({session.pending_sender, session.accepted, session.rcpt_lines, session.mail_line, content});
+          record_.messages.push_back(
+              {session.pending_sender, session.accepted, session.rcpt_lines, session.mail_line, content});
         }
         reply(session, script_.end_of_data);
         continue;

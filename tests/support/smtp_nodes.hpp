@@ -38,7 +38,12 @@ class SinkNode final : public io::Node {
  public:
   SinkNode(io::Io& io, io::Endpoint listen_on, smtp::ServerConfig config, const tls::Context* tls,
            std::map<std::string, std::string> users, SinkRecord& record)
-      : io_(io), listen_on_(listen_on), config_(std::move(config)), tls_(tls), users_(std::move(users)), record_(record) {}
+      : io_(io),
+        listen_on_(listen_on),
+        config_(std::move(config)),
+        tls_(tls),
+        users_(std::move(users)),
+        record_(record) {}
 
   void start() override {
     auto listener = io_.listen(listen_on_, [this](std::unique_ptr<io::Connection> connection) {
@@ -60,8 +65,9 @@ class SinkNode final : public io::Node {
       const auto user = users_.find(auth->user);
       const bool good = user != users_.end() && user->second == auth->password;
       if (good) record_.authenticated_users.push_back(auth->user);
-      return session.decide(good ? smtp::Verdict::accept()
-                                 : smtp::Verdict::reject(smtp::Reply::make(535, "5.7.8", "Error: authentication failed")));
+      return session.decide(
+          good ? smtp::Verdict::accept()
+               : smtp::Verdict::reject(smtp::Reply::make(535, "5.7.8", "Error: authentication failed")));
     }
     if (auto* message = std::get_if<smtp::server_event::Message>(&event)) {
       record_.content_bytes += message->content.size();
@@ -69,12 +75,13 @@ class SinkNode final : public io::Node {
         record_.unexpected_contents += 1;
       }
       if (!record_.keep_content) std::string().swap(message->content);  // its memory goes now
-      record_.messages.push_back(std::move(*message));  // the session is done with it
+      record_.messages.push_back(std::move(*message));                  // the session is done with it
       record_.tls_versions.push_back(session.session().tls().version);
       return session.decide(smtp::Verdict::accept_with(
           smtp::Reply::make(250, "2.0.0", "Ok: queued as " + std::to_string(record_.messages.size()))));
     }
-    if (std::holds_alternative<smtp::server_event::Mail>(event) || std::holds_alternative<smtp::server_event::Rcpt>(event)) {
+    if (std::holds_alternative<smtp::server_event::Mail>(event) ||
+        std::holds_alternative<smtp::server_event::Rcpt>(event)) {
       return session.decide(smtp::Verdict::accept());
     }
     if (std::holds_alternative<smtp::server_event::Violation>(event)) record_.violations += 1;
@@ -105,8 +112,13 @@ class SendNode final : public io::Node {
  public:
   SendNode(io::Io& io, io::Endpoint server, std::string server_name, smtp::ClientConfig config, const tls::Context* tls,
            std::vector<smtp::OutgoingMessage> messages, SendRecord& record)
-      : io_(io), server_(server), server_name_(std::move(server_name)), config_(std::move(config)), tls_(tls),
-        messages_(std::move(messages)), record_(record) {}
+      : io_(io),
+        server_(server),
+        server_name_(std::move(server_name)),
+        config_(std::move(config)),
+        tls_(tls),
+        messages_(std::move(messages)),
+        record_(record) {}
 
   void start() override {
     connection_ = std::make_unique<endpoint::ClientConnection>(
@@ -119,7 +131,8 @@ class SendNode final : public io::Node {
             }
             return connection.quit();
           }
-          if (const auto* finished = std::get_if<smtp::client_event::Finished>(&event)) record_.results.push_back(finished->result);
+          if (const auto* finished = std::get_if<smtp::client_event::Finished>(&event))
+            record_.results.push_back(finished->result);
           if (const auto* failed = std::get_if<smtp::client_event::Failed>(&event)) record_.failures.push_back(*failed);
           if (std::holds_alternative<smtp::client_event::Closed>(event)) {
             record_.closed = true;

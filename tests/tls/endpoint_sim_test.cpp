@@ -28,30 +28,47 @@ Outcome run(std::uint64_t seed, Duration valid_from) {
   auto ca = forge.certificate_authority({"Scenario CA", {}, t0() - days(365), t0() + days(3650)});
   auto certificate = forge.issue({"mx.dest.example", {}, t0() + valid_from, t0() + valid_from + days(90)}, ca.get());
   tls::CryptoContext server_crypto(seed + 1), client_crypto(seed + 2);
-  tls::Context server_tls(server_crypto, {tls::Role::server, certificate.get(), {}, {}, tls::Verification::none,
-                                          tls::Version::tls1_2, tls::Version::tls1_3});
-  tls::Context client_tls(client_crypto, {tls::Role::client, nullptr, {}, {ca.get()}, tls::Verification::chain_and_name,
-                                          tls::Version::tls1_2, tls::Version::tls1_3});
+  tls::Context server_tls(server_crypto, {tls::Role::server,
+                                          certificate.get(),
+                                          {},
+                                          {},
+                                          tls::Verification::none,
+                                          tls::Version::tls1_2,
+                                          tls::Version::tls1_3});
+  tls::Context client_tls(client_crypto, {tls::Role::client,
+                                          nullptr,
+                                          {},
+                                          {ca.get()},
+                                          tls::Verification::chain_and_name,
+                                          tls::Version::tls1_2,
+                                          tls::Version::tls1_3});
   {
     auto world = two_host_world(seed);
     world->set_default_link({std::chrono::milliseconds(20), std::chrono::milliseconds(5), 0});
     smtp::ServerConfig server_config = mx_config();
     server_config.starttls = true;
     server_config.auth_mechanisms = {"PLAIN", "LOGIN"};
-    world->add_process({"mx", "b", [&](io::Io& io) {
-                          return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, server_config,
-                                                            &server_tls, std::map<std::string, std::string>{{"sfdc", "s3cret"}},
-                                                            outcome.sink);
-                        }, {}});
+    world->add_process({"mx",
+                        "b",
+                        [&](io::Io& io) {
+                          return std::make_unique<SinkNode>(
+                              io, io::Endpoint{io::Address::any_v4(), 25}, server_config, &server_tls,
+                              std::map<std::string, std::string>{{"sfdc", "s3cret"}}, outcome.sink);
+                        },
+                        {}});
     smtp::ClientConfig client_config = relay_client_config(smtp::ClientTls::required);
     client_config.auth = smtp::Credentials{"sfdc", "s3cret", "LOGIN"};
     std::vector<smtp::OutgoingMessage> messages = {
         message("news@acme.example", {"ann@dest.example"}, "Subject: one\r\n\r\nfirst\r\n"),
         message("news@acme.example", {"bob@dest.example", "cy@dest.example"}, "Subject: two\r\n\r\nsecond\r\n")};
-    world->add_process({"relay", "a", [&](io::Io& io) {
-                          return std::make_unique<SendNode>(io, io::Endpoint{address("10.0.0.2"), 25}, "mx.dest.example",
-                                                            client_config, &client_tls, messages, outcome.send);
-                        }, {}});
+    world->add_process({"relay",
+                        "a",
+                        [&](io::Io& io) {
+                          return std::make_unique<SendNode>(io, io::Endpoint{address("10.0.0.2"), 25},
+                                                            "mx.dest.example", client_config, &client_tls, messages,
+                                                            outcome.send);
+                        },
+                        {}});
     world->start();
     world->run_until(t0() + 1h);
     outcome.digest = world->digest();
@@ -77,7 +94,9 @@ TEST_CASE("STARTTLS, AUTH LOGIN and two transactions on one connection, in the s
   CHECK_THAT(outcome.send.transcript, Catch::Contains("-- TLS TLSv1.3"));
   CHECK_THAT(outcome.send.transcript, Catch::Contains("C: AUTH LOGIN"));
   // The user name and the password answer the two 334 challenges: neither is kept.
-  CHECK_THAT(outcome.send.transcript, Catch::Contains("S: 334 VXNlcm5hbWU6\nC: [credentials hidden]\nS: 334 UGFzc3dvcmQ6\nC: [credentials hidden]\n"));
+  CHECK_THAT(
+      outcome.send.transcript,
+      Catch::Contains("S: 334 VXNlcm5hbWU6\nC: [credentials hidden]\nS: 334 UGFzc3dvcmQ6\nC: [credentials hidden]\n"));
 }
 
 TEST_CASE("a TLS world replays to the same digest, and another seed does not", "[tls][endpoint][determinism]") {
@@ -86,7 +105,8 @@ TEST_CASE("a TLS world replays to the same digest, and another seed does not", "
   CHECK(first.digest != other.digest);
 }
 
-TEST_CASE("a certificate that becomes valid only tomorrow stops a verifying sender in virtual time", "[tls][endpoint][sim]") {
+TEST_CASE("a certificate that becomes valid only tomorrow stops a verifying sender in virtual time",
+          "[tls][endpoint][sim]") {
   const Outcome outcome = run(5, days(1));
   REQUIRE(outcome.send.failures.size() == 1);
   CHECK(outcome.send.failures[0].stage == smtp::Stage::starttls);
@@ -94,33 +114,39 @@ TEST_CASE("a certificate that becomes valid only tomorrow stops a verifying send
   CHECK(outcome.sink.messages.empty());
 }
 
-TEST_CASE("a server's idle deadline moves with each command and fires once, after the last", "[endpoint][sim][timeout]") {
+TEST_CASE("a server's idle deadline moves with each command and fires once, after the last",
+          "[endpoint][sim][timeout]") {
   auto world = two_host_world();
   smtp::ServerConfig config = mx_config();
   config.command_timeout = std::chrono::seconds(300);
   SinkRecord sink;
-  world->add_process({"mx", "b", [&](io::Io& io) {
+  world->add_process({"mx",
+                      "b",
+                      [&](io::Io& io) {
                         return std::make_unique<SinkNode>(io, io::Endpoint{io::Address::any_v4(), 25}, config, nullptr,
                                                           std::map<std::string, std::string>{}, sink);
-                      }, {}});
+                      },
+                      {}});
   // A client that says NOOP every 200 s, five times, then nothing: each NOOP comes before the
   // deadline the last one set, so only the silence after the fifth ends the session.
   std::vector<Instant> replies;
   std::vector<std::string> texts;
   bool closed = false;
   add_lambda_node(*world, "client", "a", [&](LambdaNode& node) {
-    node.pending.push_back(node.io.connect({address("10.0.0.2"), 25}, {}, [&](io::Result<std::unique_ptr<io::Connection>> result) {
-      REQUIRE(result);
-      io::Connection& connection = *node.connections.emplace_back(std::move(result).value());
-      connection.on_close([&](io::CloseReason) { closed = true; });
-      connection.on_receive([&](std::string_view bytes) {
-        replies.push_back(node.io.now());
-        texts.emplace_back(bytes);
-      });
-      for (int i = 1; i <= 5; ++i) {
-        node.pending.push_back(node.io.after(std::chrono::seconds(200) * i, [&connection] { connection.send("NOOP\r\n"); }));
-      }
-    }));
+    node.pending.push_back(
+        node.io.connect({address("10.0.0.2"), 25}, {}, [&](io::Result<std::unique_ptr<io::Connection>> result) {
+          REQUIRE(result);
+          io::Connection& connection = *node.connections.emplace_back(std::move(result).value());
+          connection.on_close([&](io::CloseReason) { closed = true; });
+          connection.on_receive([&](std::string_view bytes) {
+            replies.push_back(node.io.now());
+            texts.emplace_back(bytes);
+          });
+          for (int i = 1; i <= 5; ++i) {
+            node.pending.push_back(
+                node.io.after(std::chrono::seconds(200) * i, [&connection] { connection.send("NOOP\r\n"); }));
+          }
+        }));
   });
   world->start();
   world->run_until(t0() + std::chrono::hours(1));

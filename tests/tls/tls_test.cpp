@@ -80,9 +80,11 @@ TEST_CASE("a verified TLS 1.3 handshake between two engines, and data both ways"
   Material material(1);
   auto certificate = material.leaf("mx1.dest.example", -days(1), days(90), material.trusted_ca.get());
   CryptoContext client_crypto(2), server_crypto(3);
-  ContextConfig server_config{Role::server, certificate.get(), {}, {}, Verification::none, Version::tls1_2, Version::tls1_3};
-  ContextConfig client_config{Role::client, nullptr, {}, {material.trusted_ca.get()}, Verification::chain_and_name,
+  ContextConfig server_config{Role::server,    certificate.get(), {}, {}, Verification::none,
                               Version::tls1_2, Version::tls1_3};
+  ContextConfig client_config{
+      Role::client,    nullptr,        {}, {material.trusted_ca.get()}, Verification::chain_and_name,
+      Version::tls1_2, Version::tls1_3};
   Context server_context(server_crypto, server_config), client_context(client_crypto, client_config);
   Engine server(server_context, t0()), client(client_context, t0(), "mx1.dest.example");
   client.start();
@@ -103,12 +105,13 @@ TEST_CASE("a verified TLS 1.3 handshake between two engines, and data both ways"
   CHECK(client.take_plaintext() == "250 mx1.dest.example\r\n");
 }
 
-TEST_CASE("handshakes are byte-identical for the same seeds, certificates for the same description", "[tls][determinism]") {
+TEST_CASE("handshakes are byte-identical for the same seeds, certificates for the same description",
+          "[tls][determinism]") {
   const auto run = [](std::uint64_t seed) {
     Material material(seed);
     auto certificate = material.leaf("mx1.dest.example", -days(1), days(90), material.trusted_ca.get());
-    const Handshake result = handshake(*certificate, {material.trusted_ca.get()}, Verification::chain_and_name,
-                                       seed + 1, seed + 2);
+    const Handshake result =
+        handshake(*certificate, {material.trusted_ca.get()}, Verification::chain_and_name, seed + 1, seed + 2);
     return std::make_pair(certificate->certificate_pem() + certificate->key_pem(), result.transcript);
   };
   const auto first = run(10), second = run(10), other = run(11);
@@ -121,7 +124,8 @@ TEST_CASE("handshakes are byte-identical for the same seeds, certificates for th
   CHECK(first.second != other.second);
 }
 
-TEST_CASE("a forged certificate kept by the process is the one forged anew, and a look-alike is another", "[tls][determinism]") {
+TEST_CASE("a forged certificate kept by the process is the one forged anew, and a look-alike is another",
+          "[tls][determinism]") {
   CryptoContext crypto(1);
   Forge forge(crypto);
   CertificateSpec spec{"Public CA", {}, t0() - days(365), t0() + days(3650)};
@@ -141,7 +145,8 @@ TEST_CASE("a forged certificate kept by the process is the one forged anew, and 
   CHECK(look_alike->key_pem() != kept->key_pem());
   // A leaf's identity includes its issuer: the same leaf under the look-alike is another certificate.
   const auto leaf = forge.issue({"mx1.dest.example", {"mx1.dest.example"}, t0(), t0() + days(90)}, kept.get());
-  const auto imitation = forge.issue({"mx1.dest.example", {"mx1.dest.example"}, t0(), t0() + days(90)}, look_alike.get());
+  const auto imitation =
+      forge.issue({"mx1.dest.example", {"mx1.dest.example"}, t0(), t0() + days(90)}, look_alike.get());
   CHECK(leaf->certificate_pem() != imitation->certificate_pem());
 }
 
@@ -167,11 +172,13 @@ TEST_CASE("certificate problems fail verification with the reason people search 
   for (const Case& test : cases) {
     CAPTURE(test.what);
     // Verifying: the client refuses the handshake.
-    const Handshake verifying = handshake(*test.certificate, {material.trusted_ca.get()}, Verification::chain_and_name, 5, 6, test.name);
+    const Handshake verifying =
+        handshake(*test.certificate, {material.trusted_ca.get()}, Verification::chain_and_name, 5, 6, test.name);
     CHECK(verifying.client_state == Engine::State::failed);
     CHECK(verifying.client_error == std::string("certificate verification failed: ") + test.error);
     // Encrypt-only: the session is up, and the problem is reported, not enforced.
-    const Handshake encrypting = handshake(*test.certificate, {material.trusted_ca.get()}, Verification::none, 5, 6, test.name);
+    const Handshake encrypting =
+        handshake(*test.certificate, {material.trusted_ca.get()}, Verification::none, 5, 6, test.name);
     CHECK(encrypting.client_state == Engine::State::established);
     CHECK_FALSE(encrypting.client_info.peer_verified);
     CHECK(encrypting.client_info.verify_error == test.error);
@@ -181,8 +188,8 @@ TEST_CASE("certificate problems fail verification with the reason people search 
 TEST_CASE("a version mismatch fails the handshake on both sides", "[tls]") {
   Material material(7);
   auto certificate = material.leaf("mx1.dest.example", -days(1), days(90), material.trusted_ca.get());
-  const Handshake result = handshake(*certificate, {}, Verification::none, 8, 9, "mx1.dest.example", Version::tls1_2,
-                                     Version::tls1_3);
+  const Handshake result =
+      handshake(*certificate, {}, Verification::none, 8, 9, "mx1.dest.example", Version::tls1_2, Version::tls1_3);
   CHECK(result.client_state == Engine::State::failed);
   CHECK(result.server_state == Engine::State::failed);
   CHECK_THAT(result.server_error, Catch::Contains("unsupported protocol"));
@@ -203,8 +210,8 @@ TEST_CASE("PEM certificates and keys load back, and a mismatched key is refused"
 TEST_CASE("RSA and Ed25519 keys work as well as P-256", "[tls]") {
   Material material(13);
   for (const KeyType key : {KeyType::rsa_2048, KeyType::ed25519}) {
-    auto certificate = material.forge.issue({"mx1.dest.example", {}, t0() - days(1), t0() + days(9), key},
-                                            material.trusted_ca.get());
+    auto certificate =
+        material.forge.issue({"mx1.dest.example", {}, t0() - days(1), t0() + days(9), key}, material.trusted_ca.get());
     const Handshake result = handshake(*certificate, {material.trusted_ca.get()}, Verification::chain_and_name, 14, 15);
     CHECK(result.client_state == Engine::State::established);
     CHECK(result.client_info.peer_verified);
@@ -216,15 +223,22 @@ TEST_CASE("STARTTLS end to end: our client and server sessions through two TLS e
   Material material(20);
   auto certificate = material.leaf("mx.example", -days(1), days(90), material.trusted_ca.get());
   CryptoContext client_crypto(21), server_crypto(22);
-  Context server_context(server_crypto, {Role::server, certificate.get(), {}, {}, Verification::none, Version::tls1_2, Version::tls1_3});
-  Context client_context(client_crypto, {Role::client, nullptr, {}, {material.trusted_ca.get()},
-                                         Verification::chain_and_name, Version::tls1_2, Version::tls1_3});
+  Context server_context(
+      server_crypto, {Role::server, certificate.get(), {}, {}, Verification::none, Version::tls1_2, Version::tls1_3});
+  Context client_context(client_crypto, {Role::client,
+                                         nullptr,
+                                         {},
+                                         {material.trusted_ca.get()},
+                                         Verification::chain_and_name,
+                                         Version::tls1_2,
+                                         Version::tls1_3});
   smtp::ServerConfig server_config = mx_config();
   server_config.starttls = true;
   server_config.auth_mechanisms = {"PLAIN"};
   ServerDialogue server(server_config, [](const smtp::ServerEvent& e) {
     if (const auto* auth = std::get_if<smtp::server_event::Auth>(&e)) {
-      return auth->password == "s3cret" ? smtp::Verdict::accept() : smtp::Verdict::reject(smtp::Reply::make(535, "5.7.8", "no"));
+      return auth->password == "s3cret" ? smtp::Verdict::accept()
+                                        : smtp::Verdict::reject(smtp::Reply::make(535, "5.7.8", "no"));
     }
     return smtp::Verdict::accept();
   });
@@ -260,7 +274,8 @@ TEST_CASE("STARTTLS end to end: our client and server sessions through two TLS e
       if (server_tls) {
         server_tls->receive_ciphertext(to_server);
         if (server_tls->state() == Engine::State::established && !server.session.tls().active) {
-          server.session.tls_started(server.now, {true, server_tls->info().version, server_tls->info().cipher, "", false});
+          server.session.tls_started(server.now,
+                                     {true, server_tls->info().version, server_tls->info().cipher, "", false});
         }
         server.feed(server_tls->take_plaintext());
       } else if (!to_server.empty()) {
@@ -283,10 +298,12 @@ TEST_CASE("STARTTLS end to end: our client and server sessions through two TLS e
   CHECK(client.session.tls().active);
   CHECK(client.session.tls().peer_verified);
   CHECK(server.session.authenticated_user() == "sfdc");
-  REQUIRE(client.session.send(client.now, message("news@acme.example", {"ann@dest.example"}, "Subject: secret\r\n\r\nhi\r\n")));
+  REQUIRE(client.session.send(client.now,
+                              message("news@acme.example", {"ann@dest.example"}, "Subject: secret\r\n\r\nhi\r\n")));
   shuttle();
   const auto messages = server.events_of<smtp::server_event::Message>();
   REQUIRE(messages.size() == 1);
   CHECK(messages[0].content == "Subject: secret\r\n\r\nhi\r\n");
-  CHECK(client.events_of<smtp::client_event::Finished>().at(0).result.recipients[0].outcome == smtp::Outcome::delivered);
+  CHECK(client.events_of<smtp::client_event::Finished>().at(0).result.recipients[0].outcome ==
+        smtp::Outcome::delivered);
 }

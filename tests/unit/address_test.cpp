@@ -1,7 +1,7 @@
 #include <arpa/inet.h>
 
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include "io/address.hpp"
 

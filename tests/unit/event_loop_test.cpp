@@ -11,8 +11,7 @@ TEST_CASE("events run in time order, and in scheduling order at the same instant
   loop.schedule(Instant::from_unix_seconds(102), [&] { order += 'c'; });
   loop.schedule(Instant::from_unix_seconds(101), [&] { order += 'a'; });
   loop.schedule(Instant::from_unix_seconds(101), [&] { order += 'b'; });
-  while (loop.run_next(Instant::max())) {
-  }
+  while (loop.run_next(Instant::max())) {}
   CHECK(order == "abc");
   CHECK(loop.now() == Instant::from_unix_seconds(102));
 }
@@ -35,8 +34,7 @@ TEST_CASE("an id that ran does not cancel the event that reused its slot", "[eve
   bool second_ran = false;
   loop.schedule(Instant() + 1s, [&] { second_ran = true; });
   loop.cancel(first);
-  while (loop.run_next(Instant::max())) {
-  }
+  while (loop.run_next(Instant::max())) {}
   CHECK(second_ran);
 }
 
@@ -44,10 +42,10 @@ TEST_CASE("a guard that changed drops the event", "[event_loop]") {
   EventLoop loop{Instant()};
   std::uint32_t epoch = 0;
   bool ran = false;
-  loop.schedule(Instant() + 1s, [&] { ran = true; }, &epoch, epoch);
+  loop.schedule(
+      Instant() + 1s, [&] { ran = true; }, &epoch, epoch);
   epoch += 1;  // the owning process crashed
-  while (loop.run_next(Instant::max())) {
-  }
+  while (loop.run_next(Instant::max())) {}
   CHECK_FALSE(ran);
   CHECK(loop.executed() == 0);
 }
@@ -57,8 +55,7 @@ TEST_CASE("run_next stops at the limit and leaves later events alone", "[event_l
   int runs = 0;
   loop.schedule(Instant() + 1s, [&] { ++runs; });
   loop.schedule(Instant() + 3s, [&] { ++runs; });
-  while (loop.run_next(Instant() + 2s)) {
-  }
+  while (loop.run_next(Instant() + 2s)) {}
   CHECK(runs == 1);
   CHECK(loop.next_time() == Instant() + 3s);
   loop.advance_to(Instant() + 2s);
@@ -76,8 +73,7 @@ TEST_CASE("heavy cancellation compacts the heap without changing the order", "[e
     if (i % 100 != 0) loop.cancel(ids[static_cast<std::size_t>(i)]);
   }
   for (int i = 0; i < 5'000; ++i) loop.schedule(Instant() + 20s, [] {});  // triggers compaction
-  while (loop.run_next(Instant() + 1s)) {
-  }
+  while (loop.run_next(Instant() + 1s)) {}
   REQUIRE(order.size() == 100);
   for (std::size_t i = 1; i < order.size(); ++i) CHECK(order[i - 1] > order[i]);
 }
@@ -88,7 +84,6 @@ TEST_CASE("0 is never an event id, so cancelling it touches nothing", "[event_lo
   const auto id = loop.schedule(Instant() + 1s, [&] { ran = true; });
   CHECK(id != 0);
   loop.cancel(0);
-  while (loop.run_next(Instant::max())) {
-  }
+  while (loop.run_next(Instant::max())) {}
   CHECK(ran);
 }

@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <rapidcheck/catch.h>
+#include <catch2/catch.hpp>
 
 #include <set>
 
@@ -83,13 +83,14 @@ TEST_CASE("distributions stay within their bounds", "[random][property]") {
     Random random(seed);
     for (int i = 0; i < 20; ++i) RC_ASSERT(random.below(bound) < bound);
   });
-  rc::prop("between(low, high) is inclusive on both ends", [](std::uint64_t seed, std::int32_t low, std::uint16_t span) {
-    Random random(seed);
-    const std::int64_t high = std::int64_t{low} + span;
-    for (int i = 0; i < 20; ++i) {
-      const std::int64_t value = random.between(low, high);
-      RC_ASSERT(value >= low);
-      RC_ASSERT(value <= high);
-    }
-  });
+  rc::prop("between(low, high) is inclusive on both ends",
+           [](std::uint64_t seed, std::int32_t low, std::uint16_t span) {
+             Random random(seed);
+             const std::int64_t high = std::int64_t{low} + span;
+             for (int i = 0; i < 20; ++i) {
+               const std::int64_t value = random.between(low, high);
+               RC_ASSERT(value >= low);
+               RC_ASSERT(value <= high);
+             }
+           });
 }

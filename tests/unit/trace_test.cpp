@@ -83,7 +83,8 @@ TEST_CASE("a JSON string escapes every byte that needs it, wherever it sits in a
       text[at] = static_cast<char>(byte);
       std::string out;
       io::append_json_string(out, text);
-      REQUIRE(out == "\"" + std::string(at, 'a') + expected(static_cast<unsigned char>(byte)) + std::string(19 - at, 'a') + "\"");
+      REQUIRE(out == "\"" + std::string(at, 'a') + expected(static_cast<unsigned char>(byte)) +
+                         std::string(19 - at, 'a') + "\"");
     }
   }
   std::string out;
