@@ -36,7 +36,7 @@ std::optional<DmarcPolicy> policy_named(std::string_view text) {
 }
 
 // A DMARC record (RFC 7489 §6.3); nullopt when it is not one that can be used.
-std::optional<Record> parse_record(std::string_view text) {
+std::optional<Record> parse_dmarc_record(std::string_view text) {
   std::vector<std::pair<std::string, std::string>> tags;
   std::size_t at = 0;
   while (at < text.size()) {
@@ -158,7 +158,7 @@ DmarcOutcome check_dmarc(const DmarcInput& input, const Lookups& lookups) {
     }
     std::vector<Record> found;
     for (const std::string& text : answer.texts) {
-      if (auto parsed = parse_record(text)) found.push_back(*parsed);
+      if (auto parsed = parse_dmarc_record(text)) found.push_back(*parsed);
     }
     if (found.size() == 1) {
       record = found.front();

@@ -147,7 +147,7 @@ void split_cidr(Term& term) {
   term.value.erase(slash);
 }
 
-std::vector<Term> parse_record(std::string_view record) {
+std::vector<Term> parse_spf_record(std::string_view record) {
   std::vector<Term> terms;
   std::size_t at = 6;  // after "v=spf1"
   while (at < record.size()) {
@@ -348,7 +348,7 @@ SpfOutcome evaluate(Evaluation& evaluation, std::string_view domain_text, std::s
     return outcome;  // none
   }
   if (records.size() > 1) throw Stop{SpfResult::permerror, "more than one SPF record at " + domain};
-  const std::vector<Term> terms = parse_record(records.front());
+  const std::vector<Term> terms = parse_spf_record(records.front());
   const Term* redirect = nullptr;
   const Term* explanation = nullptr;
   for (const Term& term : terms) {

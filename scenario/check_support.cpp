@@ -27,6 +27,11 @@ Instant end_of_life(const relay::RelayConfig& config, const RunObserver::StoredA
 
 std::string offset(Instant when, Instant start) { return "+" + format_duration(when - start); }
 
+std::string describe(const RunObserver::RelayOutcome& outcome, Instant start) {
+  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status +
+         " at " + offset(outcome.at, start);
+}
+
 bool crashed_between(const RunObserver& observer, const std::string& node, Instant from, Instant until) {
   const auto found = observer.crashes.find(node);
   if (found == observer.crashes.end()) return false;

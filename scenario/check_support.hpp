@@ -19,6 +19,8 @@ std::string lower(std::string_view text);
 std::string domain_of(std::string_view address);
 std::string offset(Instant when, Instant start);  // "+5m"
 std::string joined(const std::vector<std::string>& items, std::string_view separator = ", ");
+// "relay 064C... deferred 4.2.0 at +5m": one relay outcome, for a failure message.
+std::string describe(const RunObserver::RelayOutcome& outcome, Instant start);
 
 // Whether an Email Domain Filter's patterns match `domain` (lower case), from Salesforce's rules
 // rather than the org's code: "*" every domain, "*.example.com" its subdomains only,

@@ -13,6 +13,7 @@
 namespace relaysim::scenario::expect {
 namespace {
 
+using checks::describe;
 using checks::lower;
 using checks::offset;
 using salesforce::EmailLogEvent;
@@ -173,11 +174,6 @@ Journey journey_of(const Expectation& expect, const LoadedWorld& loaded, const R
       !select.any() && std::any_of(observer.sender_results.begin(), observer.sender_results.end(),
                                    [&](const RunObserver::SenderResult& r) { return lower(r.rcpt) == address; });
   return journey;
-}
-
-std::string describe(const RunObserver::RelayOutcome& outcome, Instant start) {
-  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status +
-         " at " + offset(outcome.at, start);
 }
 
 }  // namespace

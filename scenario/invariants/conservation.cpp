@@ -11,13 +11,9 @@ namespace relaysim::scenario::invariants {
 namespace {
 
 using checks::crashed_between;
+using checks::describe;
 using checks::lower;
 using checks::offset;
-
-std::string describe(const RunObserver::RelayOutcome& outcome, Instant start) {
-  return outcome.node + " " + outcome.id + " " + std::string(relay::to_string(outcome.state)) + " " + outcome.status +
-         " at " + offset(outcome.at, start);
-}
 
 }  // namespace
 
