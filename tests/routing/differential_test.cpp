@@ -95,6 +95,17 @@ Zone draw_zone(io::Random& random) {
   return zone;
 }
 
+// Either resolver's answer (routing::Route, salesforce::NextHops) in the terms both share.
+template <typename Result>
+Outcome outcome_of(const Result& result) {
+  using Kind = decltype(result.kind);
+  Outcome out;
+  out.kind = result.kind == Kind::deliver ? "deliver" : result.kind == Kind::defer ? "defer" : "bounce";
+  out.status = result.status;
+  for (const auto& hop : result.hops) out.hops.push_back(hop.label());
+  return out;
+}
+
 struct Planted {
   bool relay_ignores_preference = false;
   bool salesforce_reverses_preference = false;
@@ -115,22 +126,8 @@ std::pair<Outcome, Outcome> resolve_both(const Zone& zone, Planted planted) {
     auto salesforce = std::make_shared<salesforce::NextHopResolver>(node.io);
     salesforce->reverse_preference = planted.salesforce_reverses_preference;
     node.keep_alive = std::make_shared<std::pair<decltype(relay), decltype(salesforce)>>(relay, salesforce);
-    relay->resolve({"dest.example", 25, true, ""}, [&](routing::Route route) {
-      Outcome& out = outcomes.first;
-      out.kind = route.kind == routing::Route::Kind::deliver ? "deliver"
-                 : route.kind == routing::Route::Kind::defer ? "defer"
-                                                             : "bounce";
-      out.status = route.status;
-      for (const routing::Hop& hop : route.hops) out.hops.push_back(hop.label());
-    });
-    salesforce->resolve("dest.example", 25, [&](salesforce::NextHops result) {
-      Outcome& out = outcomes.second;
-      out.kind = result.kind == salesforce::NextHops::Kind::deliver ? "deliver"
-                 : result.kind == salesforce::NextHops::Kind::defer ? "defer"
-                                                                    : "bounce";
-      out.status = result.status;
-      for (const salesforce::NextHop& hop : result.hops) out.hops.push_back(hop.label());
-    });
+    relay->resolve({"dest.example", 25, true, ""}, [&](routing::Route route) { outcomes.first = outcome_of(route); });
+    salesforce->resolve("dest.example", 25, [&](salesforce::NextHops result) { outcomes.second = outcome_of(result); });
   });
   world.start();
   world.run_until(t0() + std::chrono::minutes(1));
