@@ -5,6 +5,12 @@
 #include "io/assert.hpp"
 
 namespace relaysim::salesforce {
+namespace {
+
+// RFC 7505's "." (or an empty exchange): no host at all.
+bool names_no_host(const io::MxRecord& record) { return record.exchange == "." || record.exchange.empty(); }
+
+}  // namespace
 
 std::string NextHop::label() const {
   return host + "[" + endpoint.address.to_string() + "]:" + std::to_string(endpoint.port);
@@ -21,9 +27,8 @@ void NextHopResolver::resolve(const std::string& name, std::uint16_t port, Handl
   Lookup& entry = *lookup;
   lookups_[id] = std::move(lookup);
   if (const auto literal = io::Address::parse(entry.name)) {
-    entry.hops.push_back({entry.name, {*literal, port}, 0});
-    entry.pending = io_.at(io_.now(), [this, id] {
-      finish(id, {NextHops::Kind::deliver, lookups_.at(id)->hops, "", ""});
+    entry.pending = io_.at(io_.now(), [this, id, hop = NextHop{entry.name, {*literal, port}, 0}] {
+      finish(id, {NextHops::Kind::deliver, {hop}, "", ""});
     });
     return;
   }
@@ -39,12 +44,11 @@ void NextHopResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   if (answer.status == io::DnsStatus::nxdomain) {
     return finish(id, {NextHops::Kind::fail, {}, "5.4.4", "DNS: " + lookup.name + " does not exist"});
   }
-  if (answer.mx.size() == 1 && (answer.mx[0].exchange == "." || answer.mx[0].exchange.empty())) {
+  if (answer.mx.size() == 1 && names_no_host(answer.mx[0])) {
     return finish(id, {NextHops::Kind::fail, {}, "5.1.10", lookup.name + " publishes a null MX: it accepts no mail"});
   }
   for (const io::MxRecord& record : answer.mx) {
-    if (record.exchange != "." && !record.exchange.empty())
-      lookup.hosts.emplace_back(io::normalize_dns_name(record.exchange), record.preference);
+    if (!names_no_host(record)) lookup.hosts.emplace_back(io::normalize_dns_name(record.exchange), record.preference);
   }
   // Then A: no MX records, and the name itself is the host.
   if (lookup.hosts.empty()) lookup.hosts.emplace_back(lookup.name, 0);
