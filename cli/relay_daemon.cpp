@@ -10,8 +10,10 @@
 // good one replaces the running relay: the old one stops accepting and drains, then the new one
 // starts, recovers the queue from disk and listens.
 
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cxxopts.hpp>
@@ -25,6 +27,35 @@
 
 namespace relaysim::cli {
 namespace {
+
+// Descriptors beyond the sessions: deliveries, queue files, DNS, the log.
+constexpr rlim_t descriptors_headroom = 256;
+
+// Each session holds a descriptor: the soft RLIMIT_NOFILE (1024 on a stock Debian shell or
+// systemd unit) is raised toward the hard one until smtpd_connection_limit sessions fit, so that
+// the limit, not EMFILE's 421, is what a burst meets. Returns the lines to log.
+std::vector<std::string> make_room_for_sessions(int connection_limit) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
+  const rlim_t needed = static_cast<rlim_t>(connection_limit) + descriptors_headroom;
+  std::vector<std::string> lines;
+  if (limit.rlim_cur < needed && limit.rlim_cur < limit.rlim_max) {
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = std::min(needed, limit.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+    if (limit.rlim_cur != before) {
+      lines.push_back("descriptor limit raised from " + std::to_string(before) + " to " +
+                      std::to_string(limit.rlim_cur));
+    }
+  }
+  if (limit.rlim_cur < needed) {
+    lines.push_back("warning: descriptor limit " + std::to_string(limit.rlim_cur) +
+                    " is below smtpd_connection_limit " + std::to_string(connection_limit) + " + " +
+                    std::to_string(descriptors_headroom) +
+                    ": past it, clients are told 421 4.3.2 (raise the hard limit: ulimit -Hn, systemd's LimitNOFILE)");
+  }
+  return lines;
+}
 
 struct RelayOptions {
   std::string config_path;
@@ -109,6 +140,9 @@ class RelayDaemon {
 
   bool launch(std::unique_ptr<RunningRelay> running) {
     const auto& config = running->config;
+    for (const std::string& line : make_room_for_sessions(config.relay.smtpd_connection_limit)) {
+      log_.note("relay", line);
+    }
     running->io =
         runtime_.make_io(node_options("relay", config.relay.myhostname, config.data_directory, config.dns, &log_));
     relay::RelayTls tls{running->tls.server.get(), {running->tls.client_plain.get(), running->tls.client_verify.get()}};

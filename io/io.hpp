@@ -119,9 +119,18 @@ class Connection {
 class Listener {
  public:
   using AcceptHandler = std::function<void(std::unique_ptr<Connection> connection)>;
-  // Destroying a listener stops accepting; established connections are unaffected.
+  // Destroying a listener stops accepting; established connections are unaffected, and those
+  // waiting in its backlog are reset.
   virtual ~Listener() = default;
   virtual Endpoint local_endpoint() const = 0;
+  // Paused, nothing more is accepted: a connecting client's handshake still completes, and it
+  // waits in the listen backlog (the kernel's in real mode; `backlog_max` in the simulation)
+  // until the listener resumes; past the backlog, its connect gets no answer and times out. Resumed,
+  // those waiting are accepted in the order they came, from the event loop. A new listener accepts.
+  virtual void pause_accepting(bool paused) = 0;
+
+  // Linux's net.core.somaxconn default (and the backlog the real backend asks for).
+  static constexpr std::size_t backlog_max = 4096;
 };
 
 struct ConnectOptions {

@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 
 #include "io/assert.hpp"
 #include "real/internal.hpp"
@@ -251,6 +253,11 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
   int reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   Duration backoff{0};
   int refused = 0;  // clients told 421 since descriptors ran out
+  // Paused, no accept is started: clients wait in the kernel's backlog. One accepted just before
+  // the pause is held here, as if it were still in the backlog, until the listener resumes.
+  bool paused = false;
+  bool accepting = false;  // an async_accept is outstanding
+  std::deque<std::unique_ptr<io::Connection>> held;
 
   static constexpr Duration backoff_first = std::chrono::milliseconds(100);
   static constexpr Duration backoff_most = std::chrono::seconds(1);
@@ -263,7 +270,10 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
   }
 
   void accept_next() {
+    if (paused || accepting) return;
+    accepting = true;
     acceptor.async_accept([self = shared_from_this()](boost::system::error_code error, asio::ip::tcp::socket socket) {
+      self->accepting = false;
       if (!self->open) return;
       if (error && out_of_descriptors(error)) return self->starved(error);
       if (!error) {
@@ -276,10 +286,30 @@ struct ListenerState : std::enable_shared_from_this<ListenerState> {
         self->io.trace("net.accept", {{"conn", id},
                                       {"from", connection->peer_endpoint().to_string()},
                                       {"on", connection->local_endpoint().to_string()}});
+        if (self->paused) {
+          self->held.push_back(std::move(connection));
+          return;
+        }
         auto handler = self->on_accept;
         handler(std::move(connection));
       }
       if (self->open) self->accept_next();  // other errors (a client gone before accept): the next one
+    });
+  }
+
+  void pause(bool pause_now) {
+    if (paused == pause_now) return;
+    paused = pause_now;
+    if (paused) return;
+    // Resumed: from the event loop, as every callback runs.
+    asio::post(acceptor.get_executor(), [self = shared_from_this()] {
+      while (self->open && !self->paused && !self->held.empty()) {
+        auto connection = std::move(self->held.front());
+        self->held.pop_front();
+        auto handler = self->on_accept;
+        handler(std::move(connection));
+      }
+      if (self->open) self->accept_next();
     });
   }
 
@@ -337,6 +367,8 @@ class RealListener final : public io::Listener {
   ~RealListener() override {
     state_->open = false;
     state_->retry.cancel();
+    for (auto& connection : state_->held) connection->abort();  // as the kernel resets its backlog
+    state_->held.clear();
     boost::system::error_code ignored;
     state_->acceptor.close(ignored);
   }
@@ -344,6 +376,7 @@ class RealListener final : public io::Listener {
     boost::system::error_code ignored;
     return to_endpoint(state_->acceptor.local_endpoint(ignored));
   }
+  void pause_accepting(bool paused) override { state_->pause(paused); }
 
  private:
   std::shared_ptr<ListenerState> state_;
@@ -494,7 +527,7 @@ io::Result<std::unique_ptr<io::Listener>> RealIo::listen(io::Endpoint local, io:
   state->acceptor.open(endpoint.protocol(), error);
   if (!error) state->acceptor.set_option(asio::socket_base::reuse_address(true), error);
   if (!error) state->acceptor.bind(endpoint, error);
-  if (!error) state->acceptor.listen(asio::socket_base::max_listen_connections, error);
+  if (!error) state->acceptor.listen(static_cast<int>(io::Listener::backlog_max), error);
   if (!error) state->acceptor.native_non_blocking(true, error);  // accept4 for a refusal never blocks
   if (error) {
     const io::Errc code = error == asio::error::address_in_use                  ? io::Errc::address_in_use

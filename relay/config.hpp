@@ -80,10 +80,14 @@ struct RelayConfig {
   // default ${smtpd_client_connection_limit_exceptions:$mynetworks}): a trusted sender's burst -
   // Salesforce's ranges - is bounded only by smtpd_connection_limit.
   std::optional<std::vector<io::Cidr>> smtpd_client_event_limit_exceptions;
-  int smtpd_connection_limit = 100;  // concurrent sessions in all (Postfix: the process limit)
+  // Concurrent sessions in all. Postfix's process limit is 100 because each session is a process;
+  // here a session is a few hundred KiB at most outside DATA (docs/relay.md, "Under load and
+  // attack"), so a trusted sender's burst of a thousand fits. At the limit, newcomers wait in the
+  // listen backlog.
+  int smtpd_connection_limit = 1000;
   // Of smtpd_connection_limit, sessions only clients in mynetworks may take: the others are
   // refused once the rest are in use, so strangers cannot lock out the relay's own senders.
-  int smtpd_trusted_connection_reserve = 10;
+  int smtpd_trusted_connection_reserve = 100;
   // Stress: once the sessions open to strangers are all in use, sessions of clients neither in
   // mynetworks nor authenticated get these limits (Postfix's ${stress?...} defaults).
   Duration stress_smtpd_timeout = std::chrono::seconds(10);

@@ -9,6 +9,9 @@
 namespace relaysim::relay {
 namespace {
 
+// The "all sessions in use" warning at most this often, as a burst fills the last session many times.
+constexpr Duration limit_warning_interval = std::chrono::minutes(1);
+
 std::string bracketed(const std::optional<smtp::Mailbox>& mailbox) {
   return "<" + (mailbox ? mailbox->to_string() : std::string()) + ">";
 }
@@ -214,6 +217,22 @@ void Inbound::accept(std::unique_ptr<io::Connection> connection, const ListenerC
   });
   if (stressed_) stress(session);
   update_stress();
+  update_accepting();
+}
+
+// With all smtpd_connection_limit sessions in use the listeners stop accepting: a newcomer waits
+// in the listen backlog, as a client of a Postfix whose smtpd processes are all busy waits for
+// master, and is served when a session ends, instead of being told 421 to come back in minutes.
+void Inbound::update_accepting() {
+  const bool full = static_cast<int>(sessions_.size()) >= config_.smtpd_connection_limit;
+  if (full == accepting_paused_) return;
+  accepting_paused_ = full;
+  for (const auto& listener : listeners_) listener->pause_accepting(full);
+  if (!full || (limit_warned_ && io_.now() - *limit_warned_ < limit_warning_interval)) return;
+  limit_warned_ = io_.now();
+  log("warning: all " + std::to_string(sessions_.size()) +
+      " sessions in use (smtpd_connection_limit): new clients wait in the listen backlog and may experience "
+      "noticeable delays");
 }
 
 void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
@@ -250,6 +269,7 @@ void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
     if (--sessions_per_client_[session.client.address] <= 0) sessions_per_client_.erase(session.client.address);
     sessions_.erase(found);  // allowed from inside the Closed event
     update_stress();
+    update_accepting();
   }
 }
 

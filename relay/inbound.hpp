@@ -75,6 +75,7 @@ class Inbound {
   smtp::SessionLimits stress_limits() const;
   bool stress(Session& session);
   void update_stress();
+  void update_accepting();
   void on_event(std::uint64_t id, const smtp::ServerEvent& event);
   void on_message(std::uint64_t id, const smtp::server_event::Message& message);
   smtp::Verdict check_recipient(Session& session, const smtp::server_event::Rcpt& rcpt);
@@ -91,7 +92,9 @@ class Inbound {
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   std::map<std::uint64_t, Session> sessions_;
   std::map<io::Address, int> sessions_per_client_;
-  bool stressed_ = false;  // Postfix's stress mode
+  bool stressed_ = false;                // Postfix's stress mode
+  bool accepting_paused_ = false;        // all smtpd_connection_limit sessions in use
+  std::optional<Instant> limit_warned_;  // when the relay last logged that it reached the limit
   RateCounter connection_rate_;
   RateCounter message_rate_;
   std::uint64_t accepted_ = 0;

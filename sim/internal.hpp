@@ -106,6 +106,9 @@ struct ListenerState {
   Process* process = nullptr;
   std::uint32_t epoch = 0;
   io::Listener::AcceptHandler on_accept;
+  bool paused = false;
+  // Established streams not yet accepted, oldest first (at most io::Listener::backlog_max).
+  std::deque<std::uint64_t> backlog;
 };
 
 struct World::Impl {
@@ -180,6 +183,10 @@ struct World::Impl {
   void connect(Process& process, std::uint64_t operation, io::Endpoint remote, io::ConnectOptions options);
   io::Status send(std::uint64_t stream, int side, std::string_view bytes);
   void close_side(std::uint64_t stream, int side, bool reset);
+  using ListenerKey = std::pair<std::string, io::Endpoint>;  // (host name, local endpoint)
+  void pause_accepting(const ListenerKey& key, bool paused);
+  void accept_backlog(const ListenerKey& key);
+  void hand_to_listener(ListenerState& listener, std::uint64_t stream);
   void set_receive_handler(std::uint64_t stream, int side, io::Connection::ReceiveHandler handler);
   void pause_receiving(std::uint64_t stream, int side, bool paused);
   void schedule_inbox_delivery(std::uint64_t stream, int side);

@@ -73,10 +73,16 @@ class SimListener final : public io::Listener {
       : world_(world), process_(process), epoch_(process.epoch), key_(std::move(key)) {}
   ~SimListener() override {
     if (process_.epoch != epoch_) return;  // already gone with a crash
+    if (const auto found = world_.listeners.find(key_); found != world_.listeners.end()) {
+      for (const std::uint64_t stream : found->second.backlog) world_.close_side(stream, 1, true);
+    }
     world_.listeners.erase(key_);
     process_.listeners.erase(key_);
   }
   io::Endpoint local_endpoint() const override { return key_.second; }
+  void pause_accepting(bool paused) override {
+    if (process_.epoch == epoch_) world_.pause_accepting(key_, paused);
+  }
 
  private:
   World::Impl& world_;
@@ -151,7 +157,7 @@ io::Result<std::unique_ptr<io::Listener>> ProcessIo::listen(io::Endpoint local, 
     if (overlaps) return io::Error{io::Errc::address_in_use, "port " + std::to_string(local.port) + " on " + host};
   }
   auto key = std::make_pair(host, local);
-  world_.listeners[key] = ListenerState{&process_, process_.epoch, std::move(handler)};
+  world_.listeners[key] = ListenerState{&process_, process_.epoch, std::move(handler), false, {}};
   process_.listeners.insert(key);
   world_.emit(process_.name, "net.listen", {{"on", local.to_string()}});
   return std::unique_ptr<io::Listener>(std::make_unique<SimListener>(world_, process_, std::move(key)));
@@ -280,6 +286,9 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
       return;
     }
     ListenerState& listener = found->second;
+    if (listener.paused && listener.backlog.size() >= io::Listener::backlog_max) {
+      return;  // a full accept queue drops the SYN: the connect times out
+    }
     const std::uint64_t stream_id = next_stream_id++;
     Stream& stream = streams[stream_id];
     stream.id = stream_id;
@@ -310,11 +319,50 @@ void World::Impl::connect(Process& process, std::uint64_t operation, io::Endpoin
       on_connect(std::unique_ptr<io::Connection>(std::make_unique<SimConnection>(*this, stream_id, 0)));
     });
 
-    emit(listener.process->name, "net.accept",
-         {{"conn", stream_id}, {"from", local.to_string()}, {"on", remote.to_string()}});
-    auto on_accept = listener.on_accept;  // the handler may destroy the listener
-    on_accept(std::make_unique<SimConnection>(*this, stream_id, 1));
+    if (listener.paused) {
+      listener.backlog.push_back(stream_id);
+      emit(listener.process->name, "net.backlog",
+           {{"conn", stream_id},
+            {"from", local.to_string()},
+            {"on", remote.to_string()},
+            {"waiting", static_cast<std::uint64_t>(listener.backlog.size())}});
+      return;
+    }
+    hand_to_listener(listener, stream_id);
   });
+}
+
+void World::Impl::hand_to_listener(ListenerState& listener, std::uint64_t stream_id) {
+  const StreamSide& server = streams.at(stream_id).sides[1];
+  emit(listener.process->name, "net.accept",
+       {{"conn", stream_id}, {"from", server.peer.to_string()}, {"on", server.local.to_string()}});
+  auto on_accept = listener.on_accept;  // the handler may destroy the listener
+  on_accept(std::make_unique<SimConnection>(*this, stream_id, 1));
+}
+
+void World::Impl::pause_accepting(const ListenerKey& key, bool paused) {
+  const auto found = listeners.find(key);
+  if (found == listeners.end() || found->second.paused == paused) return;
+  ListenerState& listener = found->second;
+  listener.paused = paused;
+  if (!paused && !listener.backlog.empty()) {
+    listener.process->io->schedule(loop.now(), [this, key] { accept_backlog(key); });
+  }
+}
+
+// Resumed: the waiting streams, oldest first, until the listener pauses again or is gone. A
+// stream its client already closed or reset is skipped, as its SYN had never come.
+void World::Impl::accept_backlog(const ListenerKey& key) {
+  for (;;) {
+    const auto found = listeners.find(key);
+    if (found == listeners.end() || found->second.paused || found->second.backlog.empty()) return;
+    ListenerState& listener = found->second;
+    const std::uint64_t stream_id = listener.backlog.front();
+    listener.backlog.pop_front();
+    const auto stream = streams.find(stream_id);
+    if (stream == streams.end() || !stream->second.sides[1].open) continue;
+    hand_to_listener(listener, stream_id);
+  }
 }
 
 // --- data

@@ -313,13 +313,36 @@ TEST_CASE("strangers cannot take the sessions kept for mynetworks, and under str
   CHECK(office.reply_times[3] - office.reply_times[2] > 4min);
 }
 
-TEST_CASE("the global limit names itself in its 421", "[relay][inbound][limits]") {
+TEST_CASE("at the global limit a newcomer waits in the listen backlog and is greeted when a session ends",
+          "[relay][inbound][limits]") {
   RelayWorld relay;
+  TraceRecorder trace;
+  relay.world.add_trace_sink(trace);
   relay.config.smtpd_connection_limit = 2;
   relay.config.smtpd_trusted_connection_reserve = 0;
   relay.add_relay();
-  CHECK(relay.lingering_sessions_told(
-            "421 4.7.0 relay.acme.example Error: too many connections: all 2 sessions in use") == 1);
+  ScriptRecord& first = relay.script("office", {"EHLO printer.office", "NOOP"});
+  ScriptRecord& second = relay.script("office", {"EHLO scanner.office", "NOOP"});
+  ScriptRecord& third = relay.script("office", {"EHLO laptop.office", "NOOP"}, 1s);
+  relay.run();
+
+  // Nobody hears 421 at the greeting: the third waits until the first two time out (smtpd_timeout).
+  CHECK(first.text(0) == "220 relay.acme.example ESMTP");
+  CHECK(second.text(0) == "220 relay.acme.example ESMTP");
+  CHECK(third.text(0) == "220 relay.acme.example ESMTP");
+  REQUIRE(first.reply_times.size() == 4);  // greeting, EHLO, NOOP, the timeout's 421
+  REQUIRE(!third.reply_times.empty());
+  CHECK(third.reply_times[0] >= first.reply_times[3]);
+  CHECK(third.reply_times[0] - first.reply_times[3] < 1s);
+  CHECK(third.text(2) == "250 2.0.0 Ok");
+  CHECK(trace.of_kind("net.backlog").size() == 1);
+  int warnings = 0;
+  for (const auto& entry : trace.of_kind("log")) {
+    warnings += entry.line.find(
+                    "warning: all 2 sessions in use (smtpd_connection_limit): new clients wait in the "
+                    "listen backlog") != std::string::npos;
+  }
+  CHECK(warnings == 1);
 }
 
 TEST_CASE("a client over its message rate is told 421 and dropped", "[relay][inbound][limits]") {

@@ -317,3 +317,98 @@ TEST_CASE("impossible configuration is refused with a clear message", "[sim][con
                     "unknown host 'nowhere'");
   CHECK_THROWS_WITH(world.crash_at("ghost", t0()), "unknown process 'ghost'");
 }
+
+TEST_CASE("a paused listener leaves clients in its backlog and accepts them in order when it resumes",
+          "[sim][network][backlog]") {
+  auto world = two_host_world();
+  std::vector<std::pair<Instant, std::string>> accepted;  // when, and the first bytes read
+  add_lambda_node(*world, "server", "b", [&accepted](LambdaNode& node) {
+    auto listener = node.io.listen({io::Address::any_v4(), 25}, [&node, &accepted](std::unique_ptr<io::Connection> c) {
+      const std::size_t index = accepted.size();
+      accepted.emplace_back(node.io.now(), "");
+      c->on_receive([&accepted, index](std::string_view bytes) { accepted[index].second.append(bytes); });
+      node.connections.push_back(std::move(c));
+    });
+    node.listeners.push_back(std::move(listener).value());
+    node.listeners.back()->pause_accepting(true);
+    node.pending.push_back(node.io.after(5s, [&node] { node.listeners.back()->pause_accepting(false); }));
+  });
+  ClientLog first, second, gone;
+  add_lambda_node(*world, "first", "a", client(first, 25, "one"));
+  add_lambda_node(*world, "gone", "a", [&gone](LambdaNode& node) {
+    node.pending.push_back(node.io.after(10ms, [&node, &gone] {
+      client(gone, 25, "never read")(node);
+      node.pending.push_back(node.io.after(1s, [&node] { node.connections.clear(); }));  // leaves while waiting
+    }));
+  });
+  add_lambda_node(*world, "second", "a", [&second](LambdaNode& node) {
+    node.pending.push_back(node.io.after(20ms, [&node, &second] { client(second, 25, "two")(node); }));
+  });
+  world->start();
+  world->run_until(t0() + 10s);
+
+  // The handshake completes at once, as the kernel completes it; the server hears of them later.
+  CHECK(first.connected_at == t0() + 20ms);
+  CHECK(second.connected_at == t0() + 40ms);
+  CHECK(first.error.empty());
+  CHECK(second.error.empty());
+  // Accepted when the listener resumes, oldest first, with what they sent meanwhile; the client
+  // that left before is never handed over.
+  REQUIRE(accepted.size() == 2);
+  CHECK(accepted[0] == std::make_pair(t0() + 5s, std::string("one")));
+  CHECK(accepted[1] == std::make_pair(t0() + 5s, std::string("two")));
+}
+
+TEST_CASE("past a full backlog a connect gets no answer and times out", "[sim][network][backlog]") {
+  auto world = two_host_world();
+  add_lambda_node(*world, "server", "b", [](LambdaNode& node) {
+    auto listener = node.io.listen({io::Address::any_v4(), 25}, [&node](std::unique_ptr<io::Connection> c) {
+      node.connections.push_back(std::move(c));
+    });
+    node.listeners.push_back(std::move(listener).value());
+    node.listeners.back()->pause_accepting(true);
+  });
+  int connected = 0;
+  std::vector<std::pair<Instant, std::string>> failures;
+  add_lambda_node(*world, "clients", "a", [&connected, &failures](LambdaNode& node) {
+    io::ConnectOptions options;
+    options.timeout = 30s;
+    for (std::size_t i = 0; i < io::Listener::backlog_max + 2; ++i) {
+      node.pending.push_back(
+          node.io.connect({address("10.0.0.2"), 25}, options,
+                          [&node, &connected, &failures](io::Result<std::unique_ptr<io::Connection>> result) {
+                            if (!result) {
+                              failures.emplace_back(node.io.now(), std::string(io::to_string(result.error().code)));
+                              return;
+                            }
+                            connected += 1;
+                            node.connections.push_back(std::move(result).value());
+                          }));
+    }
+  });
+  world->start();
+  world->run_until(t0() + 1min);
+  CHECK(connected == static_cast<int>(io::Listener::backlog_max));
+  REQUIRE(failures.size() == 2);
+  for (const auto& [when, error] : failures) {
+    CHECK(when == t0() + 30s);
+    CHECK(error == "timed out");
+  }
+}
+
+TEST_CASE("a listener destroyed with clients in its backlog resets them", "[sim][network][backlog]") {
+  auto world = two_host_world();
+  add_lambda_node(*world, "server", "b", [](LambdaNode& node) {
+    auto listener = node.io.listen({io::Address::any_v4(), 25}, [](std::unique_ptr<io::Connection>) {});
+    node.listeners.push_back(std::move(listener).value());
+    node.listeners.back()->pause_accepting(true);
+    node.pending.push_back(node.io.after(1s, [&node] { node.listeners.clear(); }));
+  });
+  ClientLog log;
+  add_lambda_node(*world, "client", "a", client(log, 25, "hello"));
+  world->start();
+  world->run_until(t0() + 5s);
+  CHECK(log.error.empty());
+  CHECK(log.closed == io::CloseReason::reset);
+  CHECK(log.received.empty());
+}
