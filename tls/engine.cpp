@@ -10,6 +10,8 @@
 namespace relaysim::tls {
 namespace {
 
+constexpr long session_ticket_lifetime_seconds = 3600;
+
 int native_version(Version version) { return version == Version::tls1_2 ? TLS1_2_VERSION : TLS1_3_VERSION; }
 
 // The first error on OpenSSL's queue, as text; clears the queue.
@@ -27,10 +29,19 @@ SSL_CTX* make_native(const CryptoContext& crypto, const ContextConfig& config) {
   RELAYSIM_ASSERT(native != nullptr);
   SSL_CTX_set_min_proto_version(native, native_version(config.minimum));
   SSL_CTX_set_max_proto_version(native, native_version(config.maximum));
-  // No tickets, no cache: every handshake is a full one, and nothing depends on wall time.
-  SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
-  SSL_CTX_set_num_tickets(native, 0);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+  if (crypto.deterministic() || config.role == Role::client) {
+    // No tickets: every handshake is a full one, and nothing depends on wall time.
+    SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(native, 0);
+  } else {
+    // A real server issues one stateless ticket per handshake (RFC 8446 §4.6.1; RFC 5077 for
+    // TLS 1.2), valid for an hour as Postfix's smtpd_tls_session_cache_timeout: a sender that
+    // resumes - a burst's later connections - skips the certificate and key exchange. The ticket
+    // keys live in the SSL_CTX and change with it (at a restart or reload).
+    SSL_CTX_set_num_tickets(native, 1);
+    SSL_CTX_set_timeout(native, session_ticket_lifetime_seconds);
+  }
   if (config.certificate != nullptr) {
     RELAYSIM_ASSERT(SSL_CTX_use_certificate(native, config.certificate->x509()) == 1);
     RELAYSIM_ASSERT(SSL_CTX_use_PrivateKey(native, config.certificate->key()) == 1);
