@@ -73,7 +73,10 @@ struct RelayConfig {
   Duration smtpd_timeout = smtp::server_command_timeout;            // a silent client is told 421 after this long
   bool smtpd_per_record_deadline = false;  // smtpd_timeout restarts per line received, not per read
   int smtpd_auth_failure_limit = 3;        // failed AUTH attempts per session, then 421 and close
-  int hopcount_limit = 50;                 // Received: headers (RFC 5321 §6.3)
+  // How long a password that verified is answered from memory (relay/password.hpp's
+  // VerifiedPasswords, Dovecot's auth_cache_ttl); 0: every AUTH pays PBKDF2 in full.
+  Duration smtpd_auth_cache_time = std::chrono::hours(1);
+  int hopcount_limit = 50;  // Received: headers (RFC 5321 §6.3)
   // Connection and rate limits (Postfix's anvil). 0 turns a rate limit off.
   int smtpd_client_connection_count_limit = 50;  // concurrent sessions per client address
   // Clients the per-client count and rate limits never apply to; unset, mynetworks (Postfix's

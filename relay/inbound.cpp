@@ -9,6 +9,12 @@
 namespace relaysim::relay {
 namespace {
 
+// The key under which verified passwords are kept: drawn at start, gone with the process.
+VerifiedPasswords::Key auth_cache_key(io::Io& io) {
+  io::Random random = io.random_stream("auth-cache");
+  return {random.next(), random.next(), random.next(), random.next()};
+}
+
 // The "all sessions in use" warning at most this often, as a burst fills the last session many times.
 constexpr Duration limit_warning_interval = std::chrono::minutes(1);
 
@@ -62,7 +68,11 @@ int RateCounter::record(const io::Address& client, Instant now, Duration window)
 }
 
 Inbound::Inbound(io::Io& io, const RelayConfig& config, Queue& queue, const tls::Context* tls)
-    : io_(io), config_(config), queue_(queue), tls_(tls) {}
+    : io_(io),
+      config_(config),
+      queue_(queue),
+      tls_(tls),
+      verified_passwords_(auth_cache_key(io), config.smtpd_auth_cache_time) {}
 
 Inbound::~Inbound() { *alive_ = false; }
 
@@ -242,7 +252,8 @@ void Inbound::on_event(std::uint64_t id, const smtp::ServerEvent& event) {
   endpoint::ServerConnection& connection = *session.connection;
   if (const auto* auth = std::get_if<smtp::server_event::Auth>(&event)) {
     const auto user = config_.users.find(auth->user);
-    const bool good = user != config_.users.end() && verify_password(auth->password, user->second) &&
+    const bool good = user != config_.users.end() &&
+                      verified_passwords_.verify(auth->user, auth->password, user->second, io_.now()) &&
                       (auth->authorization_id.empty() || auth->authorization_id == auth->user);
     if (good) {
       log(client_name(session.client) + ": sasl_method=" + auth->mechanism + ", sasl_username=" + auth->user);

@@ -18,6 +18,7 @@
 #include "endpoint/server_connection.hpp"
 #include "io/io.hpp"
 #include "relay/config.hpp"
+#include "relay/password.hpp"
 #include "relay/queue.hpp"
 #include "tls/engine.hpp"
 
@@ -92,6 +93,7 @@ class Inbound {
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   std::map<std::uint64_t, Session> sessions_;
   std::map<io::Address, int> sessions_per_client_;
+  VerifiedPasswords verified_passwords_;
   bool stressed_ = false;                // Postfix's stress mode
   bool accepting_paused_ = false;        // all smtpd_connection_limit sessions in use
   std::optional<Instant> limit_warned_;  // when the relay last logged that it reached the limit

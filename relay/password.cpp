@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <vector>
 
@@ -78,6 +79,33 @@ bool verify_password(std::string_view password, std::string_view encoded) {
 bool is_password_hash(std::string_view encoded) {
   Parsed parsed;
   return parse(encoded, parsed);
+}
+
+std::array<unsigned char, 32> VerifiedPasswords::mac(std::string_view password, std::string_view encoded) const {
+  // The stored hash, a separator no hash holds, then the password: a changed hash changes the MAC.
+  std::string input;
+  input.reserve(encoded.size() + 1 + password.size());
+  input.append(encoded).append(1, '\n').append(password);
+  std::array<unsigned char, 32> out{};
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key_.data(), static_cast<int>(sizeof(key_)), reinterpret_cast<const unsigned char*>(input.data()),
+       input.size(), out.data(), &length);
+  OPENSSL_cleanse(input.data(), input.size());
+  return out;
+}
+
+bool VerifiedPasswords::verify(std::string_view user, std::string_view password, std::string_view encoded,
+                               Instant now) {
+  const std::array<unsigned char, 32> presented = mac(password, encoded);
+  const auto found = entries_.find(user);
+  if (found != entries_.end() && now - found->second.verified < lifetime_ &&
+      CRYPTO_memcmp(found->second.mac.data(), presented.data(), presented.size()) == 0) {
+    hits_ += 1;
+    return true;
+  }
+  if (!verify_password(password, encoded)) return false;
+  if (lifetime_ > Duration(0)) entries_.insert_or_assign(std::string(user), Entry{presented, now});
+  return true;
 }
 
 }  // namespace relaysim::relay

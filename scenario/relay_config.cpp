@@ -192,6 +192,7 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "stress_smtpd_hard_error_limit",
                     "stress_smtpd_junk_command_limit",
                     "smtpd_auth_failure_limit",
+                    "smtpd_auth_cache_time",
                     "hopcount_limit",
                     "queue_directory",
                     "queue_journal",
@@ -299,6 +300,10 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
   }
   if (auto limit = value.find("smtpd_auth_failure_limit"))
     config.smtpd_auth_failure_limit = static_cast<int>(limit->integer(1, 100));
+  if (auto item = value.find("smtpd_auth_cache_time")) {
+    config.smtpd_auth_cache_time = item->duration();
+    if (config.smtpd_auth_cache_time.count() < 0) item->fail("a duration, or 0 to verify every AUTH in full");
+  }
   if (auto limit = value.find("hopcount_limit")) config.hopcount_limit = static_cast<int>(limit->integer(1, 1000));
   if (auto limit = value.find("smtpd_client_connection_count_limit")) {
     config.smtpd_client_connection_count_limit = static_cast<int>(limit->integer(1, 100'000));

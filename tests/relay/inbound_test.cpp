@@ -252,6 +252,28 @@ TEST_CASE("domain patterns follow Salesforce's filter rules", "[relay][inbound]"
                                     "cher.example"));
 }
 
+TEST_CASE("a verified password is answered from memory for its lifetime and a wrong one never is", "[relay][auth]") {
+  const std::string hash = relay::hash_password("s3cret", "pepper", 1000);
+  relay::VerifiedPasswords cache({1, 2, 3, 4}, std::chrono::hours(1));
+  CHECK(cache.verify("sfdc", "s3cret", hash, t0()));
+  CHECK(cache.hits() == 0);  // the first one pays PBKDF2
+  CHECK(cache.verify("sfdc", "s3cret", hash, t0() + 59min));
+  CHECK(cache.hits() == 1);
+  CHECK_FALSE(cache.verify("sfdc", "s3cret!", hash, t0() + 59min));
+  CHECK_FALSE(cache.verify("other", "s3cret", "pbkdf2-sha256$1000$00$00", t0() + 59min));  // another user's hash
+  // A changed hash (a reload with a new password) misses, even with the old password.
+  const std::string changed = relay::hash_password("n3w", "pepper", 1000);
+  CHECK_FALSE(cache.verify("sfdc", "s3cret", changed, t0() + 59min));
+  CHECK(cache.verify("sfdc", "n3w", changed, t0() + 59min));
+  const std::uint64_t hits = cache.hits();
+  CHECK(cache.verify("sfdc", "n3w", changed, t0() + 2h));  // expired: verified in full again
+  CHECK(cache.hits() == hits);
+  relay::VerifiedPasswords off({1, 2, 3, 4}, Duration(0));
+  CHECK(off.verify("sfdc", "s3cret", hash, t0()));
+  CHECK(off.verify("sfdc", "s3cret", hash, t0()));
+  CHECK(off.hits() == 0);
+}
+
 TEST_CASE("passwords are stored salted and checked in constant time", "[relay][auth]") {
   const std::string hash = relay::hash_password("s3cret", "pepper", 1000);
   CHECK(hash.starts_with("pbkdf2-sha256$1000$706570706572$"));
