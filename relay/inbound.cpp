@@ -120,6 +120,9 @@ int Inbound::sessions_for_strangers() const {
 }
 
 Inbound::Refusal Inbound::over_limit(const io::Address& client, bool trusted) {
+  // The reserve is for the relay's own senders: mynetworks, and the clients the per-client limits
+  // trust (Salesforce's sending ranges, which authenticate rather than sit in mynetworks).
+  const bool reserved_for = trusted || event_limits_exempt(client);
   const std::string who = client_name({client, 0});
   const std::string sessions = std::to_string(sessions_.size());
   const std::string prefix = "421 4.7.0 " + config_.myhostname + " Error: ";
@@ -127,8 +130,9 @@ Inbound::Refusal Inbound::over_limit(const io::Address& client, bool trusted) {
     return {"Connection limit exceeded: " + sessions + " sessions, refusing " + who,
             prefix + "too many connections: all " + sessions + " sessions in use"};
   }
-  if (!trusted && static_cast<int>(sessions_.size()) >= sessions_for_strangers()) {
-    return {"Connection limit for clients outside mynetworks exceeded: " + sessions + " sessions, refusing " + who,
+  if (!reserved_for && static_cast<int>(sessions_.size()) >= sessions_for_strangers()) {
+    return {"Connection limit for clients outside mynetworks and smtpd_client_event_limit_exceptions exceeded: " +
+                sessions + " sessions, refusing " + who,
             prefix + "too many connections: " + sessions + " sessions in use, the rest kept for trusted networks"};
   }
   if (event_limits_exempt(client)) return {};

@@ -335,6 +335,20 @@ TEST_CASE("strangers cannot take the sessions kept for mynetworks, and under str
   CHECK(office.reply_times[3] - office.reply_times[2] > 4min);
 }
 
+TEST_CASE("clients in smtpd_client_event_limit_exceptions may take the sessions kept for trusted networks",
+          "[relay][inbound][limits]") {
+  RelayWorld relay;
+  relay.config.smtpd_connection_limit = 4;
+  relay.config.smtpd_trusted_connection_reserve = 2;  // strangers get 2
+  // Salesforce's case: it authenticates rather than sitting in mynetworks, and its ranges are listed.
+  relay.config.smtpd_client_event_limit_exceptions = std::vector<io::Cidr>{*io::Cidr::parse("198.51.100.0/24")};
+  relay.add_relay();
+  std::vector<ScriptRecord*> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(&relay.script("stranger", {"EHLO sfdc.example", "NOOP"}));
+  relay.run();
+  for (const ScriptRecord* client : clients) CHECK(client->text(0) == "220 relay.acme.example ESMTP");
+}
+
 TEST_CASE("at the global limit a newcomer waits in the listen backlog and is greeted when a session ends",
           "[relay][inbound][limits]") {
   RelayWorld relay;
