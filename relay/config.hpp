@@ -88,8 +88,9 @@ struct RelayConfig {
   // attack"), so a trusted sender's burst of a thousand fits. At the limit, newcomers wait in the
   // listen backlog.
   int smtpd_connection_limit = 1000;
-  // Of smtpd_connection_limit, sessions only clients in mynetworks may take: the others are
-  // refused once the rest are in use, so strangers cannot lock out the relay's own senders.
+  // Of smtpd_connection_limit, sessions only clients in mynetworks or in
+  // smtpd_client_event_limit_exceptions may take: the others are refused once the rest are in use,
+  // so strangers cannot lock out the relay's own senders.
   int smtpd_trusted_connection_reserve = 100;
   // Stress: once the sessions open to strangers are all in use, sessions of clients neither in
   // mynetworks nor authenticated get these limits (Postfix's ${stress?...} defaults).

@@ -122,7 +122,8 @@ int Inbound::sessions_for_strangers() const {
 Inbound::Refusal Inbound::over_limit(const io::Address& client, bool trusted) {
   // The reserve is for the relay's own senders: mynetworks, and the clients the per-client limits
   // trust (Salesforce's sending ranges, which authenticate rather than sit in mynetworks).
-  const bool reserved_for = trusted || event_limits_exempt(client);
+  const bool exempt = event_limits_exempt(client);
+  const bool reserved_for = trusted || exempt;
   const std::string who = client_name({client, 0});
   const std::string sessions = std::to_string(sessions_.size());
   const std::string prefix = "421 4.7.0 " + config_.myhostname + " Error: ";
@@ -135,7 +136,7 @@ Inbound::Refusal Inbound::over_limit(const io::Address& client, bool trusted) {
                 sessions + " sessions, refusing " + who,
             prefix + "too many connections: " + sessions + " sessions in use, the rest kept for trusted networks"};
   }
-  if (event_limits_exempt(client)) return {};
+  if (exempt) return {};
   const auto open = sessions_per_client_.find(client);
   if (open != sessions_per_client_.end() && open->second >= config_.smtpd_client_connection_count_limit) {
     return {"Connection concurrency limit exceeded: " + std::to_string(open->second) + " from " + who,
