@@ -15,6 +15,7 @@
 #include "io/address.hpp"
 #include "io/time.hpp"
 #include "smtp/reply.hpp"
+#include "smtp/server_session.hpp"
 
 namespace relaysim::fake_mx {
 
@@ -123,6 +124,9 @@ struct Behaviour {
   io::Address address = io::Address::any_v4();  // where it listens (real mode binds one address)
   bool starttls = false;                        // offered when the node has a TLS context too
   bool smtputf8 = true;                         // SMTPUTF8 offered (RFC 6531), as Gmail, Outlook and Postfix >= 3.0 do
+  // A bare CR or LF in a message: refused with 521 (as Postfix's smtpd_forbid_bare_newline), or
+  // taken as CRLF and noted on the stored message (a receiver that judges what its client sent).
+  smtp::BareLineEndings bare_line_endings = smtp::BareLineEndings::reject;
   Greylisting greylisting;
   Mailboxes mailboxes;
   Limits limits;

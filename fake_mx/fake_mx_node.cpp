@@ -235,6 +235,7 @@ void FakeMxNode::open_session(std::unique_ptr<io::Connection> connection) {
   config.hostname = behaviour_.hostname;
   config.starttls = behaviour_.starttls && tls_ != nullptr;
   config.smtputf8 = behaviour_.smtputf8;
+  config.bare_line_endings = behaviour_.bare_line_endings;
   config.recipients_max = 1000;
   // The engine asks before EHLO, STARTTLS and DATA only when a rule needs it.
   config.ask_at_commands = std::any_of(behaviour_.rules.begin(), behaviour_.rules.end(), [](const Rule& rule) {
@@ -339,7 +340,8 @@ void FakeMxNode::on_message(std::uint64_t id, Session& session, smtp::server_eve
   }
   const bool refused = rule != nullptr && rule->action == Action::reply && !rule->reply.positive();
   const bool dropped = rule != nullptr && rule->action == Action::drop;
-  Arrival arrival{number, std::move(message.envelope), std::move(message.content), std::nullopt};
+  Arrival arrival{number,       std::move(message.envelope),          std::move(message.content),
+                  std::nullopt, message.normalized_bare_line_endings, message.long_lines};
   if (rule != nullptr) arrival.rule = static_cast<std::size_t>(rule - behaviour_.rules.data());
   if (refused || dropped || !behaviour_.authentication.enabled)
     return keep(id, session, std::move(arrival), "inbox", "");
@@ -375,6 +377,8 @@ void FakeMxNode::keep(std::uint64_t id, Session& session, Arrival arrival, const
     stored.transcript = session.connection->take_transcript();
     stored.folder = folder;
     stored.authentication_results = header;
+    stored.bare_line_endings = arrival.bare_line_endings;
+    stored.long_lines = arrival.long_lines;
     io_.observe(events::MessageStored{.number = number,
                                       .from = stored.sender,
                                       .recipients = stored.recipients.size(),

@@ -39,6 +39,8 @@ struct StoredMessage {
   std::string transcript;              // the session since the previous message (from the greeting, for the first)
   std::string folder = "inbox";        // "inbox" or "spam" (authentication's verdict)
   std::string authentication_results;  // the field put on top of `content`, when authentication ran
+  bool bare_line_endings = false;      // it held a bare CR or LF (behaviour.bare_line_endings = normalize)
+  bool long_lines = false;             // it held a line over RFC 5321's 1,000 octets
 };
 
 // Every accepted message, and each mailbox's. It lives outside the node, so that it outlives a
@@ -114,6 +116,8 @@ class FakeMxNode final : public io::Node {
     smtp::Envelope envelope;
     std::string content;
     std::optional<std::size_t> rule;  // the end-of-data rule that applies, by index
+    bool bare_line_endings = false;
+    bool long_lines = false;
   };
   // Stores the message (into `folder`, with `header` on top) and answers with the rule or a 250.
   void keep(std::uint64_t id, Session& session, Arrival arrival, const std::string& folder, const std::string& header);

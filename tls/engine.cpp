@@ -1,7 +1,12 @@
 #include "tls/engine.hpp"
 
+#include <algorithm>
+#include <ctime>
+
+#include <openssl/asn1.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "io/assert.hpp"
@@ -77,6 +82,13 @@ std::string identity_of(const ContextConfig& config) {
   return out;
 }
 
+// The certificate's notAfter as an instant; nullopt when OpenSSL cannot read it.
+std::optional<Instant> not_after(const X509* certificate) {
+  struct tm fields {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &fields) != 1) return std::nullopt;
+  return Instant::from_unix_seconds(static_cast<std::int64_t>(timegm(&fields)));
+}
+
 }  // namespace
 
 Context::Context(CryptoContext& crypto, const ContextConfig& config) : crypto_(crypto), config_(config) {
@@ -117,6 +129,8 @@ Engine::Engine(const Context& context, Instant now, std::string_view peer_name,
     SSL_set_connect_state(ssl_);
     if (!peer_name.empty()) {
       const std::string name(peer_name);
+      peer_names_.push_back(name);
+      peer_names_.insert(peer_names_.end(), alternate_names.begin(), alternate_names.end());
       SSL_set_tlsext_host_name(ssl_, name.c_str());
       X509_VERIFY_PARAM_set1_host(parameters, name.c_str(), name.size());
       X509_VERIFY_PARAM_set_hostflags(parameters, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -183,6 +197,10 @@ void Engine::record_session() {
     Certificate view(peer, nullptr);  // takes the reference; frees it at scope end
     info_.peer_subject = view.subject();
     info_.peer_issuer = view.issuer();
+    info_.peer_not_after = not_after(peer);
+    info_.peer_name_matches = std::any_of(peer_names_.begin(), peer_names_.end(), [&](const std::string& name) {
+      return X509_check_host(peer, name.c_str(), name.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+    });
     const long result = SSL_get_verify_result(ssl_);
     info_.peer_verified = result == X509_V_OK;
     if (!info_.peer_verified) info_.verify_error = X509_verify_cert_error_string(result);

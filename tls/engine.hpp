@@ -8,6 +8,7 @@
 // the session cache off, certificate verification at the virtual instant given.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,8 +66,10 @@ struct SessionInfo {
   std::string cipher;        // "TLS_AES_256_GCM_SHA384"
   std::string peer_subject;  // "CN=mx1.dest.example,O=relaysim"; empty without a peer certificate
   std::string peer_issuer;
-  bool peer_verified = false;  // chain to a trusted CA, valid now, name matches (when a name was given)
-  std::string verify_error;    // "certificate has expired", "hostname mismatch", ... when not verified
+  bool peer_verified = false;             // chain to a trusted CA, valid now, name matches (when a name was given)
+  std::string verify_error;               // "certificate has expired", "hostname mismatch", ... when not verified
+  std::optional<Instant> peer_not_after;  // when the peer's certificate expires, when it sent one
+  bool peer_name_matches = false;         // the certificate names the peer name (or an alternate), chain aside
 };
 
 class Engine {
@@ -110,6 +113,7 @@ class Engine {
   State state_ = State::handshaking;
   bool started_ = false;
   bool peer_closed_ = false;
+  std::vector<std::string> peer_names_;  // a client's: the server name and its alternates
   std::string pending_plaintext_;
   std::string plaintext_;
   SessionInfo info_;

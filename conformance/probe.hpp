@@ -1,0 +1,135 @@
+#pragma once
+// The conformance harness: a node that probes a relay it does not control. It opens SMTP sessions
+// to the relay as Salesforce and as hostile clients do (conformance/dialogue.hpp), watches what
+// the relay hands on to the fake MX it runs beside it (smarthost mode: the relay forwards all its
+// mail to the harness), and judges each check of the catalogue (conformance/checks.hpp) from the
+// replies, the TLS sessions and the messages that arrive - bounces included.
+//
+// It runs over io::Io, so the same checks judge a real relay on real sockets and the simulated
+// relay in a world.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "conformance/checks.hpp"
+#include "conformance/dialogue.hpp"
+#include "fake_mx/behaviour.hpp"
+#include "fake_mx/fake_mx_node.hpp"
+#include "io/io.hpp"
+#include "smtp/client_session.hpp"
+#include "tls/engine.hpp"
+
+namespace relaysim::conformance {
+
+enum class Mode : std::uint8_t {
+  smarthost,  // the relay forwards every message to the harness's MX (`listen`)
+  dns,        // the relay resolves the test domains through the harness's DNS (not built yet)
+};
+
+struct Options {
+  io::Endpoint relay;
+  std::string relay_name;                  // the host name Salesforce's relay record gives (certificate name)
+  const tls::Context* tls_plain = nullptr;   // STARTTLS without verification (Preferred, Required)
+  const tls::Context* tls_verify = nullptr;  // chain and name against the trust given (the Verify settings)
+  const tls::Context* tls_1_2 = nullptr;     // TLS 1.2 only, no verification
+  std::optional<smtp::Credentials> auth;     // what Salesforce's relay record authenticates with
+  std::optional<io::Address> stranger;       // a source address outside the relay's trusted networks
+  Mode mode = Mode::smarthost;
+  io::Endpoint listen;  // where the harness's MX takes what the relay forwards
+  Duration retry_window = std::chrono::seconds(90);  // how long a deferred message may take to come back
+  Duration settle = std::chrono::seconds(5);         // how long to wait for mail that must not come
+  Duration reply_timeout = std::chrono::seconds(30);
+  std::string from = "conformance@example.com";  // the header From; the envelope sender is its VERP form
+  std::string domain = "conformance.test";       // recipients are at <behaviour>.<domain>
+  std::vector<std::string> only;                 // check ids (or id prefixes ending in '.'); empty: all
+};
+
+// What the harness's MX does for each behaviour domain (`reject.<domain>` refuses with 550, ...).
+fake_mx::Behaviour mx_behaviour(const Options& options);
+
+// What the relay said about itself in a first session: EHLO before and after STARTTLS.
+struct Discovery {
+  DialogueResult session;
+  std::string greeting_host;
+  std::map<std::string, std::string> extensions;      // keyword (upper case) -> parameters, before TLS
+  std::map<std::string, std::string> tls_extensions;  // after STARTTLS (empty when it failed)
+  bool reachable = false;
+  std::optional<std::uint64_t> size_limit;  // SIZE's parameter, when it gave one above 0
+};
+
+struct CheckResult {
+  const Check* check = nullptr;
+  Outcome outcome;
+};
+
+class Probe final : public io::Node {
+ public:
+  using Done = std::function<void(const std::vector<CheckResult>& results)>;
+  // `store`: where the harness's fake MX keeps what the relay hands on.
+  Probe(io::Io& io, Options options, const fake_mx::MailStore& store, Done done);
+  ~Probe() override;
+  void start() override;
+  std::string status() const override;
+  bool finished() const { return finished_; }
+  const Discovery& discovery() const { return discovery_; }
+  const Options& options() const { return options_; }
+  Instant now() const { return io_.now(); }
+
+  // --- for the checks
+  // A session to the relay; `tls` and `source` as the check needs them.
+  void dialogue(std::vector<Step> steps, const tls::Context* tls, std::optional<io::Address> source,
+                Dialogue::Done done);
+  // Waits until a message `wanted` picks has arrived at the harness's MX, or `within` has passed (null).
+  using Wanted = std::function<bool(const fake_mx::StoredMessage& message)>;
+  void await_message(Wanted wanted, Duration within, std::function<void(const fake_mx::StoredMessage*)> done);
+  // Every message that arrived that `wanted` picks, now.
+  std::vector<const fake_mx::StoredMessage*> arrived(const Wanted& wanted) const;
+  void after(Duration delay, std::function<void()> handler);
+
+  // Names unique to this run and check: "<check id>.<token>@<behaviour>.<domain>".
+  std::string address(const Check& check, std::string_view behaviour, std::string_view suffix = {}) const;
+  // The envelope sender for a check's message: Salesforce's VERP form of the From address.
+  std::string verp_sender(const Check& check) const;
+  std::string message_id(const Check& check) const;
+  // A message as Salesforce composes one: headers, then `body` (CRLF line endings).
+  std::string message(const Check& check, std::string_view to, std::string_view body = {}) const;
+  // Greeting, EHLO, STARTTLS when offered (with `tls`), EHLO, AUTH when credentials were given:
+  // a session ready for MAIL, as Salesforce's "Preferred" setting opens one.
+  std::vector<Step> authorised_session(bool use_tls = true) const;
+  std::string auth_plain_command(const smtp::Credentials& credentials) const;
+
+ private:
+  void discover();
+  void run_checks();
+  void poll();
+  void check_done(std::size_t index, Outcome outcome);
+
+  io::Io& io_;
+  Options options_;
+  const fake_mx::MailStore& store_;
+  Done done_;
+  std::string token_;
+  Discovery discovery_;
+  std::vector<CheckResult> results_;
+  std::size_t running_ = 0;
+  std::vector<std::unique_ptr<Dialogue>> dialogues_;
+  struct Waiter {
+    Wanted wanted;
+    Instant deadline;
+    std::function<void(const fake_mx::StoredMessage*)> done;
+  };
+  std::vector<std::unique_ptr<Waiter>> waiters_;
+  std::vector<io::Pending> timers_;
+  io::Pending poll_timer_;
+  bool finished_ = false;
+};
+
+// EHLO's keywords (upper case) and their parameters, from its reply.
+std::map<std::string, std::string> ehlo_extensions(const smtp::Reply& reply);
+
+}  // namespace relaysim::conformance
