@@ -2,7 +2,8 @@
 // Exchange, a cloud gateway, relaysim's own - from outside. The probe (conformance/probe.hpp)
 // talks to the relay as Salesforce and as hostile clients do; a fake MX on --listen takes what the
 // relay forwards (smarthost mode: the relay's next hop for every message is this port). Each check
-// of the catalogue gets pass, fail, skipped (with why) or info.
+// of the catalogue gets pass, fail, skipped (with why) or info. With --simulate RELAY.json the
+// same probe judges relaysim's relay, configured by a `relaysim relay` file, in a simulated world.
 //
 // Exit status: 0 nothing failed, 1 a check failed, 2 bad input or the relay cannot be reached.
 
@@ -22,6 +23,7 @@
 #include "cli/reports.hpp"
 #include "conformance/probe.hpp"
 #include "io/text.hpp"
+#include "scenario/conformance_world.hpp"
 
 namespace relaysim::cli {
 namespace {
@@ -186,7 +188,8 @@ std::string junit_report(const std::vector<CheckResult>& results) {
     }
     cases += "</testcase>\n";
   }
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"relaysim conformance\" tests=\"" +
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"relaysim conformance\" "
+         "tests=\"" +
          std::to_string(results.size()) + "\" failures=\"" + std::to_string(counted[Verdict::fail]) +
          "\" errors=\"0\" skipped=\"" + std::to_string(counted[Verdict::skipped]) + "\">\n" + cases +
          "  </testsuite>\n</testsuites>\n";
@@ -208,6 +211,144 @@ void print_catalogue(bool markdown) {
   }
 }
 
+struct Ran {
+  int status = 0;  // 2: the run could not be made or the relay not reached (said on stderr)
+  std::vector<CheckResult> results;
+};
+
+// The probe's TLS contexts: one that reports verification without enforcing it, one that enforces
+// it (the Verify settings), one limited to TLS 1.2. Trust: the system's CAs and `trust_pem`'s.
+struct ProbeTls {
+  RealTls made;
+  std::unique_ptr<tls::Context> judged;
+  std::unique_ptr<tls::Context> tls1_2;
+};
+std::optional<ProbeTls> probe_tls(conformance::Options& options, const std::string& trust_pem,
+                                  std::optional<std::uint64_t> seed) {
+  scenario::TlsFiles files;
+  files.system_trust = true;
+  files.trust_pem = trust_pem;
+  auto made = make_real_tls(files, seed);
+  if (!made) {
+    std::fprintf(stderr, "relaysim conformance: --tls-trust: %s\n", made.error().detail.c_str());
+    return std::nullopt;
+  }
+  ProbeTls out{std::move(made).value(), nullptr, nullptr};
+  std::vector<const tls::Certificate*> trusted;
+  for (const auto& certificate : out.made.certificates) trusted.push_back(certificate.get());
+  out.judged = std::make_unique<tls::Context>(*out.made.crypto, tls::ContextConfig{tls::Role::client,
+                                                                                   nullptr,
+                                                                                   {},
+                                                                                   trusted,
+                                                                                   tls::Verification::none,
+                                                                                   tls::Version::tls1_2,
+                                                                                   tls::Version::tls1_3,
+                                                                                   true});
+  out.tls1_2 = std::make_unique<tls::Context>(
+      *out.made.crypto,
+      tls::ContextConfig{
+          tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_2});
+  options.tls_plain = out.judged.get();
+  options.tls_verify = out.made.client_verify.get();
+  options.tls_1_2 = out.tls1_2.get();
+  return out;
+}
+
+Ran unreachable(const conformance::Probe& probe, const conformance::Options& options) {
+  std::fprintf(stderr, "relaysim conformance: cannot talk to the relay at %s: %s\n", options.relay.to_string().c_str(),
+               probe.discovery().session.error.c_str());
+  return {2, {}};
+}
+
+// Against a relay on the network, with the harness's MX on --listen.
+Ran run_real(conformance::Options options, const std::string& trust_pem) {
+  const std::optional<ProbeTls> tls = probe_tls(options, trust_pem, std::nullopt);
+  if (!tls) return {2, {}};
+  real::Runtime runtime;
+  fake_mx::MailStore store;
+  fake_mx::Behaviour behaviour = conformance::mx_behaviour(options);
+  behaviour.address = options.listen.address;
+  behaviour.port = options.listen.port;
+  real::NodeOptions mx_node;
+  mx_node.node_name = "mx";
+  mx_node.host_name = behaviour.hostname;
+  mx_node.data_directory = "/tmp";
+  auto mx_io = runtime.make_io(mx_node);
+  auto mx = std::make_unique<fake_mx::FakeMxNode>(*mx_io, behaviour, nullptr, store);
+  mx->start();
+  if (!mx->listening()) {
+    std::fprintf(stderr,
+                 "relaysim conformance: --listen %s: cannot listen there (in use? ports below 1024 need root or "
+                 "CAP_NET_BIND_SERVICE)\n",
+                 options.listen.to_string().c_str());
+    return {2, {}};
+  }
+  real::NodeOptions probe_node;
+  probe_node.node_name = "conformance";
+  probe_node.host_name = "conformance.relaysim.test";
+  probe_node.data_directory = "/tmp";
+  auto probe_io = runtime.make_io(probe_node);
+  Ran ran;
+  bool done = false;
+  conformance::Probe probe(*probe_io, options, store, [&](const std::vector<CheckResult>& finished) {
+    ran.results = finished;
+    done = true;
+  });
+  probe.start();
+  bool interrupted = false;
+  runtime.on_signal(SIGINT, [&] { interrupted = true; });
+  runtime.on_signal(SIGTERM, [&] { interrupted = true; });
+  // The bound is a safety net: every check ends within its own waits.
+  const Duration bound = options.retry_window * 2 + options.settle + std::chrono::minutes(2);
+  runtime.run_until([&] { return done || interrupted; }, bound);
+  if (!done) {
+    std::fprintf(stderr, "relaysim conformance: %s\n",
+                 interrupted ? "interrupted" : "the checks did not finish in time");
+    return {2, {}};
+  }
+  if (!probe.discovery().reachable) return unreachable(probe, options);
+  return ran;
+}
+
+// The relay of a real-mode configuration file, in a simulated world with the harness beside it on
+// one host: virtual time, so the retry window costs nothing, and the same seed gives the same run.
+Ran run_simulated(conformance::Options options, const std::string& trust_pem, const std::string& path,
+                  std::uint64_t seed) {
+  scenario::RelayDaemonConfig config;
+  try {
+    config = scenario::load_relay_daemon_config(path);
+  } catch (const scenario::InputError& error) {
+    std::fprintf(stderr, "relaysim conformance: %s: %s\n", path.c_str(), error.what());
+    return {2, {}};
+  }
+  auto relay_tls = make_real_tls(config.tls, seed);
+  if (!relay_tls) {
+    std::fprintf(stderr, "relaysim conformance: %s: tls: %s\n", path.c_str(), relay_tls.error().detail.c_str());
+    return {2, {}};
+  }
+  const std::optional<ProbeTls> tls = probe_tls(options, trust_pem, seed + 1);
+  if (!tls) return {2, {}};
+  scenario::ConformanceWorld world;
+  world.relay = config.relay;
+  world.relay_tls = {relay_tls.value().server.get(),
+                     {relay_tls.value().client_plain.get(), relay_tls.value().client_verify.get()}};
+  world.options = options;
+  world.seed = seed;
+  // The current second: the relay's certificates are judged as a real run would judge them.
+  world.start = Instant::from_unix_seconds(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  scenario::SimulatedConformance outcome = scenario::run_conformance(std::move(world));
+  if (!outcome.finished) {
+    std::fprintf(stderr, "relaysim conformance: the checks did not finish in the simulated world\n");
+    return {2, {}};
+  }
+  if (!outcome.reachable) {
+    std::fprintf(stderr, "relaysim conformance: cannot talk to the simulated relay: %s\n", outcome.error.c_str());
+    return {2, {}};
+  }
+  return {0, std::move(outcome.results)};
+}
+
 }  // namespace
 
 cxxopts::Options conformance_options() {
@@ -217,33 +358,38 @@ cxxopts::Options conformance_options() {
                           "  relaysim conformance --list [--format markdown]\n");
   parser.add_options()("relay", "the relay to judge", cxxopts::value<std::string>()->default_value(""))(
       "relay-name", "its host name as Salesforce's relay record gives it (default: the HOST of --relay)",
-      cxxopts::value<std::string>()->default_value(""))(
-      "tls-trust", "PEM file of CAs to trust besides the system's (a private CA)",
-      cxxopts::value<std::string>()->default_value(""))(
+      cxxopts::value<std::string>()->default_value(""))("tls-trust",
+                                                        "PEM file of CAs to trust besides the system's (a private CA)",
+                                                        cxxopts::value<std::string>()->default_value(""))(
       "auth", "USER:PASSWORD of Salesforce's relay record", cxxopts::value<std::string>()->default_value(""))(
-      "mode", "smarthost: the relay forwards all mail to --listen", cxxopts::value<std::string>()->default_value("smarthost"))(
+      "mode", "smarthost: the relay forwards all mail to --listen",
+      cxxopts::value<std::string>()->default_value("smarthost"))(
       "listen", "where the harness's MX takes what the relay forwards",
       cxxopts::value<std::string>()->default_value("127.0.0.1:2526"))(
       "stranger", "a local address the relay does not trust, for the open-relay checks (e.g. 127.0.0.2)",
-      cxxopts::value<std::string>()->default_value(""))(
-      "retry-window", "how long a deferred message may take to come back",
-      cxxopts::value<std::string>()->default_value("90s"))(
+      cxxopts::value<std::string>()->default_value(""))("retry-window",
+                                                        "how long a deferred message may take to come back",
+                                                        cxxopts::value<std::string>()->default_value("90s"))(
       "settle", "how long to wait for mail that must not come", cxxopts::value<std::string>()->default_value("5s"))(
       "from", "the header From (the envelope sender is its Salesforce VERP form)",
       cxxopts::value<std::string>()->default_value("conformance@example.com"))(
-      "domain", "recipients are at <behaviour>.DOMAIN", cxxopts::value<std::string>()->default_value("conformance.test"))(
+      "domain", "recipients are at <behaviour>.DOMAIN",
+      cxxopts::value<std::string>()->default_value("conformance.test"))(
       "only", "check ids (or groups ending in '.'), comma-separated", cxxopts::value<std::string>()->default_value(""))(
       "format", "text, json (markdown with --list)", cxxopts::value<std::string>()->default_value("text"))(
       "junit", "also write a JUnit XML report here", cxxopts::value<std::string>()->default_value(""))(
       "evidence", "show the evidence of every check, not only of failures")("list", "print the checks and exit")(
-      "h,help", "this help");
+      "simulate", "run a relaysim relay configuration file (relaysim relay's) in a simulated world instead",
+      cxxopts::value<std::string>()->default_value(""))(
+      "seed", "the simulated world's seed", cxxopts::value<std::uint64_t>()->default_value("1"))("h,help", "this help");
   return parser;
 }
 
 int conformance_command(int argc, char** argv) {
   cxxopts::Options parser = conformance_options();
   conformance::Options options;
-  std::string relay_text, format, junit_path, trust_path;
+  std::string relay_text, format, junit_path, trust_path, simulate_path;
+  std::uint64_t seed = 1;
   bool all_evidence = false;
   try {
     const auto parsed = parser.parse(argc, argv);
@@ -259,10 +405,16 @@ int conformance_command(int argc, char** argv) {
     }
     if (format != "text" && format != "json") throw Invalid{"--format: text or json"};
     relay_text = parsed["relay"].as<std::string>();
-    if (relay_text.empty()) throw Invalid{"--relay HOST:PORT is required"};
-    auto [host, relay] = parse_host_port("relay", relay_text);
-    options.relay = relay;
-    options.relay_name = parsed["relay-name"].as<std::string>().empty() ? host : parsed["relay-name"].as<std::string>();
+    simulate_path = parsed["simulate"].as<std::string>();
+    seed = parsed["seed"].as<std::uint64_t>();
+    if (relay_text.empty() && simulate_path.empty())
+      throw Invalid{"--relay HOST:PORT (or --simulate RELAY.json) is required"};
+    options.relay_name = parsed["relay-name"].as<std::string>();
+    if (!relay_text.empty()) {
+      auto [host, relay] = parse_host_port("relay", relay_text);
+      options.relay = relay;
+      if (options.relay_name.empty() && simulate_path.empty()) options.relay_name = host;
+    }
     options.listen = parse_host_port("listen", parsed["listen"].as<std::string>()).second;
     const std::string mode = parsed["mode"].as<std::string>();
     if (mode == "dns") {
@@ -307,98 +459,38 @@ int conformance_command(int argc, char** argv) {
     return 2;
   }
 
-  // TLS: the system's CAs and --tls-trust's, as Salesforce trusts public CAs.
-  scenario::TlsFiles files;
-  files.system_trust = true;
+  std::string trust_pem;
   if (!trust_path.empty()) {
     try {
-      files.trust_pem = read_text_file("tls-trust", trust_path);
+      trust_pem = read_text_file("tls-trust", trust_path);
     } catch (const Invalid& invalid) {
       std::fprintf(stderr, "relaysim conformance: %s\n", invalid.message.c_str());
       return 2;
     }
   }
-  auto made = make_real_tls(files);
-  if (!made) {
-    std::fprintf(stderr, "relaysim conformance: --tls-trust %s: %s\n", trust_path.c_str(), made.error().detail.c_str());
-    return 2;
-  }
-  RealTls& tls = made.value();
-  std::vector<const tls::Certificate*> trusted;
-  for (const auto& certificate : tls.certificates) trusted.push_back(certificate.get());
-  // Verification none, anchors given: the handshake always completes and says what it found.
-  tls::Context judged(*tls.crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, trusted, tls::Verification::none,
-                                                     tls::Version::tls1_2, tls::Version::tls1_3, true});
-  tls::Context tls1_2(*tls.crypto, tls::ContextConfig{tls::Role::client, nullptr, {}, {}, tls::Verification::none,
-                                                     tls::Version::tls1_2, tls::Version::tls1_2});
-  options.tls_plain = &judged;
-  options.tls_verify = tls.client_verify.get();
-  options.tls_1_2 = &tls1_2;
-
   std::signal(SIGPIPE, SIG_IGN);
-  real::Runtime runtime;
-  fake_mx::MailStore store;
-  fake_mx::Behaviour behaviour = conformance::mx_behaviour(options);
-  behaviour.address = options.listen.address;
-  behaviour.port = options.listen.port;
-  real::NodeOptions mx_node;
-  mx_node.node_name = "mx";
-  mx_node.host_name = behaviour.hostname;
-  mx_node.data_directory = "/tmp";
-  auto mx_io = runtime.make_io(mx_node);
-  auto mx = std::make_unique<fake_mx::FakeMxNode>(*mx_io, behaviour, nullptr, store);
-  mx->start();
-  if (!mx->listening()) {
-    std::fprintf(stderr,
-                 "relaysim conformance: --listen %s: cannot listen there (in use? ports below 1024 need root or "
-                 "CAP_NET_BIND_SERVICE)\n",
-                 options.listen.to_string().c_str());
-    return 2;
-  }
-  real::NodeOptions probe_node;
-  probe_node.node_name = "conformance";
-  probe_node.host_name = "conformance.relaysim.test";
-  probe_node.data_directory = "/tmp";
-  auto probe_io = runtime.make_io(probe_node);
-  std::vector<CheckResult> results;
-  bool done = false;
-  conformance::Probe probe(*probe_io, options, store, [&](const std::vector<CheckResult>& finished) {
-    results = finished;
-    done = true;
-  });
-  probe.start();
-  bool interrupted = false;
-  runtime.on_signal(SIGINT, [&] { interrupted = true; });
-  runtime.on_signal(SIGTERM, [&] { interrupted = true; });
-  // The bound is a safety net: every check ends within its own waits.
-  const Duration bound = options.retry_window * 2 + options.settle + std::chrono::minutes(2);
-  runtime.run_until([&] { return done || interrupted; }, bound);
-  if (!done) {
-    std::fprintf(stderr, "relaysim conformance: %s\n", interrupted ? "interrupted" : "the checks did not finish in time");
-    return 2;
-  }
-  if (!probe.discovery().reachable) {
-    std::fprintf(stderr, "relaysim conformance: cannot talk to the relay at %s: %s\n",
-                 options.relay.to_string().c_str(), probe.discovery().session.error.c_str());
-    return 2;
-  }
-  const std::string relay_shown = relay_text + (relay_text.starts_with(options.relay.address.to_string())
+  const Ran ran =
+      simulate_path.empty() ? run_real(options, trust_pem) : run_simulated(options, trust_pem, simulate_path, seed);
+  if (ran.status != 0) return ran.status;
+  const std::string where = simulate_path.empty()
+                                ? relay_text + (relay_text.starts_with(options.relay.address.to_string())
                                                     ? ""
-                                                    : " (" + options.relay.to_string() + ")");
+                                                    : " (" + options.relay.to_string() + ")")
+                                : simulate_path + ", simulated (seed " + std::to_string(seed) + ")";
   if (format == "json") {
-    std::printf("%s\n", json_report(relay_shown, results).dump(2).c_str());
+    std::printf("%s\n", json_report(where, ran.results).dump(2).c_str());
   } else {
-    print_text(relay_shown, results, all_evidence);
+    print_text(where, ran.results, all_evidence);
   }
   if (!junit_path.empty()) {
     std::ofstream out(junit_path, std::ios::binary);
-    out << junit_report(results);
+    out << junit_report(ran.results);
     if (!out) {
       std::fprintf(stderr, "relaysim conformance: --junit: cannot write %s\n", junit_path.c_str());
       return 2;
     }
   }
-  return counts(results)[Verdict::fail] > 0 ? 1 : 0;
+  return counts(ran.results)[Verdict::fail] > 0 ? 1 : 0;
 }
 
 }  // namespace relaysim::cli

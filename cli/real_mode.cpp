@@ -103,9 +103,9 @@ void DaemonLog::flush() {
   });
 }
 
-io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files) {
+io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files, std::optional<std::uint64_t> seed) {
   RealTls out;
-  out.crypto = tls::CryptoContext::system();
+  out.crypto = seed ? std::make_unique<tls::CryptoContext>(*seed) : tls::CryptoContext::system();
   std::vector<const tls::Certificate*> chain, trusted;
   if (!files.certificate_pem.empty()) {
     const std::vector<std::string> blocks = certificate_blocks(files.certificate_pem);

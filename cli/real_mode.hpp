@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,8 @@ struct RealTls {
   std::unique_ptr<tls::Context> client_verify;  // chain and name; null without trust anchors
 };
 // Fails with a message naming the file's problem (a key that does not match its certificate...).
-io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files);
+// With a seed the contexts are deterministic, for a simulated world built from real-mode files.
+io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files, std::optional<std::uint64_t> seed = std::nullopt);
 
 real::NodeOptions node_options(std::string node_name, std::string host_name, std::string data_directory,
                                const scenario::DnsSetup& dns, DaemonLog* log);

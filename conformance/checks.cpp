@@ -83,11 +83,14 @@ const smtp::Reply* end_of_data_reply(const DialogueResult& result) {
 using Judge = std::function<void(const DialogueResult& result, const StoredMessage* arrived)>;
 void hand_over(Probe& probe, std::vector<Step> steps, const tls::Context* tls, const std::string& sender,
                const std::vector<std::string>& rcpts, std::string wire, const std::string& watched, Judge judge) {
-  add_transaction(steps, mail_from(sender), [&] {
-    std::vector<std::string> commands;
-    for (const std::string& rcpt : rcpts) commands.push_back(rcpt_to(rcpt));
-    return commands;
-  }(), std::move(wire));
+  add_transaction(
+      steps, mail_from(sender),
+      [&] {
+        std::vector<std::string> commands;
+        for (const std::string& rcpt : rcpts) commands.push_back(rcpt_to(rcpt));
+        return commands;
+      }(),
+      std::move(wire));
   probe.dialogue(std::move(steps), tls, std::nullopt, [&probe, watched, judge](const DialogueResult& result) {
     const smtp::Reply* reply = end_of_data_reply(result);
     if (reply == nullptr || !reply->positive()) return judge(result, nullptr);
@@ -185,12 +188,11 @@ void check_tls1_2(Probe& probe, const Check&, Finish finish) {
   if (!probe.discovery().extensions.contains("STARTTLS")) return finish(skipped("STARTTLS is not offered"));
   std::vector<Step> steps{greeting(), command("EHLO conformance.relaysim.test"), starttls(),
                           command("EHLO conformance.relaysim.test")};
-  probe.dialogue(std::move(steps), probe.options().tls_1_2, std::nullopt,
-                 [finish](const DialogueResult& result) {
-                   if (result.tls_established && result.tls->version == "TLSv1.2")
-                     return finish(pass("TLS 1.2 works: " + result.tls->cipher, evidence(result)));
-                   finish(fail("a client limited to TLS 1.2 cannot connect: " + result.error, evidence(result)));
-                 });
+  probe.dialogue(std::move(steps), probe.options().tls_1_2, std::nullopt, [finish](const DialogueResult& result) {
+    if (result.tls_established && result.tls->version == "TLSv1.2")
+      return finish(pass("TLS 1.2 works: " + result.tls->cipher, evidence(result)));
+    finish(fail("a client limited to TLS 1.2 cannot connect: " + result.error, evidence(result)));
+  });
 }
 
 void check_tls1_3(Probe& probe, const Check&, Finish finish) {
@@ -265,9 +267,8 @@ void salesforce_setting(Probe& probe, const Check& check, Finish finish, Setting
                 return finish(pass(how, shown));
               }
               if (setting == Setting::off) {
-                return finish(info("Off does not work with this relay (" + refused_or_lost(result) +
-                                       "); use a TLS setting",
-                                   shown));
+                return finish(info(
+                    "Off does not work with this relay (" + refused_or_lost(result) + "); use a TLS setting", shown));
               }
               finish(fail(refused_or_lost(result), shown));
             });
@@ -309,8 +310,8 @@ void check_auth_plaintext_refused(Probe& probe, const Check&, Finish finish) {
     if (reply == nullptr) return finish(fail("no answer to AUTH: " + result.error, evidence(result)));
     if (reply->positive()) return finish(fail("AUTH succeeded in plaintext: " + reply->text(), evidence(result)));
     if (reply->code == 535) {
-      return finish(fail("the password was checked in plaintext (535): it crossed the network unprotected",
-                         evidence(result)));
+      return finish(
+          fail("the password was checked in plaintext (535): it crossed the network unprotected", evidence(result)));
     }
     finish(pass("refused before TLS: " + reply->text(), evidence(result)));
   });
@@ -338,17 +339,17 @@ void check_auth_plain(Probe& probe, const Check&, Finish finish) {
 
 void check_auth_login(Probe& probe, const Check&, Finish finish) {
   const smtp::Credentials& credentials = *probe.options().auth;
-  auth_after_tls(probe,
-                 {command("AUTH LOGIN", 2), command(smtp::encode_base64(credentials.user), 334),
-                  command(smtp::encode_base64(credentials.password), 334)},
-                 [finish](const DialogueResult& result) {
-                   const std::vector<const smtp::Reply*> replies = result.replies();
-                   const smtp::Reply* last = replies.empty() ? nullptr : replies.back();
-                   if (last != nullptr && last->code == 235 && result.reply_to("AUTH LOGIN") != nullptr)
-                     return finish(pass(last->text(), evidence(result)));
-                   finish(fail(last ? "AUTH LOGIN refused: " + last->text() : "no answer: " + result.error,
-                               evidence(result)));
-                 });
+  auth_after_tls(
+      probe,
+      {command("AUTH LOGIN", 2), command(smtp::encode_base64(credentials.user), 334),
+       command(smtp::encode_base64(credentials.password), 334)},
+      [finish](const DialogueResult& result) {
+        const std::vector<const smtp::Reply*> replies = result.replies();
+        const smtp::Reply* last = replies.empty() ? nullptr : replies.back();
+        if (last != nullptr && last->code == 235 && result.reply_to("AUTH LOGIN") != nullptr)
+          return finish(pass(last->text(), evidence(result)));
+        finish(fail(last ? "AUTH LOGIN refused: " + last->text() : "no answer: " + result.error, evidence(result)));
+      });
 }
 
 void check_auth_bad_password(Probe& probe, const Check&, Finish finish) {
@@ -371,24 +372,23 @@ void stranger_rcpts(Probe& probe, const Check& check, Finish finish, std::vector
   for (const std::string& rcpt : rcpts) steps.push_back(command("RCPT TO:" + rcpt));
   steps.push_back(command("RSET"));
   (void)check;
-  probe.dialogue(std::move(steps), nullptr, probe.options().stranger,
-                 [finish, rcpts](const DialogueResult& result) {
-                   std::string accepted;
-                   std::size_t answered = 0;
-                   for (const Exchange& exchange : result.exchanges) {
-                     if (!exchange.sent.starts_with("RCPT") || exchange.replies.empty()) continue;
-                     answered += 1;
-                     if (exchange.replies.back().positive()) accepted += " " + exchange.sent.substr(8, exchange.sent.size() - 10);
-                   }
-                   if (!accepted.empty()) return finish(fail("accepted from a stranger:" + accepted, evidence(result)));
-                   if (answered == 0) {
-                     const smtp::Reply* mail = result.reply_to("MAIL");
-                     if (mail != nullptr && !mail->positive())
-                       return finish(pass("the stranger was refused at MAIL: " + mail->text(), evidence(result)));
-                     return finish(fail("no answer to RCPT: " + result.error, evidence(result)));
-                   }
-                   finish(pass("every form refused", evidence(result)));
-                 });
+  probe.dialogue(std::move(steps), nullptr, probe.options().stranger, [finish, rcpts](const DialogueResult& result) {
+    std::string accepted;
+    std::size_t answered = 0;
+    for (const Exchange& exchange : result.exchanges) {
+      if (!exchange.sent.starts_with("RCPT") || exchange.replies.empty()) continue;
+      answered += 1;
+      if (exchange.replies.back().positive()) accepted += " " + exchange.sent.substr(8, exchange.sent.size() - 10);
+    }
+    if (!accepted.empty()) return finish(fail("accepted from a stranger:" + accepted, evidence(result)));
+    if (answered == 0) {
+      const smtp::Reply* mail = result.reply_to("MAIL");
+      if (mail != nullptr && !mail->positive())
+        return finish(pass("the stranger was refused at MAIL: " + mail->text(), evidence(result)));
+      return finish(fail("no answer to RCPT: " + result.error, evidence(result)));
+    }
+    finish(pass("every form refused", evidence(result)));
+  });
 }
 
 std::string relay_host(const Probe& probe) {
@@ -449,27 +449,28 @@ void smuggle(Probe& probe, const Check& check, Finish finish, std::string_view e
                    const auto either = [rcpt, smuggled](const StoredMessage& message) {
                      return addressed_to(message, rcpt) || addressed_to(message, smuggled);
                    };
-                   probe.await_message(either, probe.options().retry_window,
-                                       [&probe, finish, result, smuggled](const StoredMessage* first) {
-                                         if (first == nullptr) {
-                                           return finish(fail("accepted but not handed on within the retry window",
-                                                              evidence(result)));
-                                         }
-                                         // A smuggled message would travel beside the real one: give it time.
-                                         probe.after(probe.options().settle, [&probe, finish, result, smuggled] {
-                                           const auto found = probe.arrived(to(smuggled));
-                                           if (!found.empty()) {
-                                             return finish(fail("a second message was smuggled through to <" +
-                                                                    smuggled + ">",
-                                                                evidence(result) + arrival_evidence(*found.front())));
-                                           }
-                                           finish(pass("the sequence stayed inside the message", evidence(result)));
-                                         });
-                                       });
+                   probe.await_message(
+                       either, probe.options().retry_window,
+                       [&probe, finish, result, smuggled](const StoredMessage* first) {
+                         if (first == nullptr) {
+                           return finish(fail("accepted but not handed on within the retry window", evidence(result)));
+                         }
+                         // A smuggled message would travel beside the real one: give it time.
+                         probe.after(probe.options().settle, [&probe, finish, result, smuggled] {
+                           const auto found = probe.arrived(to(smuggled));
+                           if (!found.empty()) {
+                             return finish(fail("a second message was smuggled through to <" + smuggled + ">",
+                                                evidence(result) + arrival_evidence(*found.front())));
+                           }
+                           finish(pass("the sequence stayed inside the message", evidence(result)));
+                         });
+                       });
                  });
 }
 
-void check_lf_dot_lf(Probe& probe, const Check& check, Finish finish) { smuggle(probe, check, std::move(finish), "\n.\n"); }
+void check_lf_dot_lf(Probe& probe, const Check& check, Finish finish) {
+  smuggle(probe, check, std::move(finish), "\n.\n");
+}
 void check_lf_dot_crlf(Probe& probe, const Check& check, Finish finish) {
   smuggle(probe, check, std::move(finish), "\n.\r\n");
 }
@@ -509,40 +510,44 @@ void check_nul_dot(Probe& probe, const Check& check, Finish finish) {
 }
 
 void check_nul(Probe& probe, const Check& check, Finish finish) {
-  send_raw_body(probe, check, std::string("A NUL follows: ") + '\0' + " (RFC 5321 2.3.8 forbids it)\r\n",
-                [](const StoredMessage& arrived) {
-                  if (arrived.content.find('\0') != std::string::npos)
-                    return info("the NUL was passed on: a next hop that strips NULs may read the message differently");
-                  return pass("the NUL did not reach the next hop");
-                },
-                std::move(finish));
+  send_raw_body(
+      probe, check, std::string("A NUL follows: ") + '\0' + " (RFC 5321 2.3.8 forbids it)\r\n",
+      [](const StoredMessage& arrived) {
+        if (arrived.content.find('\0') != std::string::npos)
+          return info("the NUL was passed on: a next hop that strips NULs may read the message differently");
+        return pass("the NUL did not reach the next hop");
+      },
+      std::move(finish));
 }
 
 void check_bare_lf_out(Probe& probe, const Check& check, Finish finish) {
-  send_raw_body(probe, check, "one line\nwith a bare LF in it\r\n",
-                [](const StoredMessage& arrived) {
-                  if (arrived.bare_line_endings) return fail("a bare LF was passed on to the next hop");
-                  return pass("passed on with CRLF line endings only");
-                },
-                std::move(finish));
+  send_raw_body(
+      probe, check, "one line\nwith a bare LF in it\r\n",
+      [](const StoredMessage& arrived) {
+        if (arrived.bare_line_endings) return fail("a bare LF was passed on to the next hop");
+        return pass("passed on with CRLF line endings only");
+      },
+      std::move(finish));
 }
 
 void check_bare_cr_out(Probe& probe, const Check& check, Finish finish) {
-  send_raw_body(probe, check, "one line\rwith a bare CR in it\r\n",
-                [](const StoredMessage& arrived) {
-                  if (arrived.bare_line_endings) return fail("a bare CR was passed on to the next hop");
-                  return pass("passed on with CRLF line endings only");
-                },
-                std::move(finish));
+  send_raw_body(
+      probe, check, "one line\rwith a bare CR in it\r\n",
+      [](const StoredMessage& arrived) {
+        if (arrived.bare_line_endings) return fail("a bare CR was passed on to the next hop");
+        return pass("passed on with CRLF line endings only");
+      },
+      std::move(finish));
 }
 
 void check_line_length(Probe& probe, const Check& check, Finish finish) {
-  send_raw_body(probe, check, "A long line: " + std::string(1500, 'x') + "\r\n",
-                [](const StoredMessage& arrived) {
-                  if (arrived.long_lines) return fail("a line over 998 octets was passed on to the next hop");
-                  return pass("passed on with every line within 998 octets");
-                },
-                std::move(finish));
+  send_raw_body(
+      probe, check, "A long line: " + std::string(1500, 'x') + "\r\n",
+      [](const StoredMessage& arrived) {
+        if (arrived.long_lines) return fail("a line over 998 octets was passed on to the next hop");
+        return pass("passed on with every line within 998 octets");
+      },
+      std::move(finish));
 }
 
 // The first line where two texts differ, for evidence.
@@ -563,10 +568,10 @@ std::string first_difference(std::string_view sent, std::string_view received) {
 
 void check_unchanged(Probe& probe, const Check& check, Finish finish) {
   const std::string rcpt = probe.address(check, "accept");
-  const std::string content = probe.message(
-      check, rcpt,
-      "A message relayed as it was sent.\r\n=?utf-8?q?encoded_words?= and trailing spaces   \r\n"
-      " a line that starts with a space\r\n.a line that starts with a dot\r\n");
+  const std::string content =
+      probe.message(check, rcpt,
+                    "A message relayed as it was sent.\r\n=?utf-8?q?encoded_words?= and trailing spaces   \r\n"
+                    " a line that starts with a space\r\n.a line that starts with a dot\r\n");
   send_one(probe, check, rcpt, content, [finish, content](const DialogueResult& result, const StoredMessage* arrived) {
     if (arrived == nullptr) return finish(fail(refused_or_lost(result), evidence(result)));
     const std::string& received = arrived->content;
@@ -599,36 +604,41 @@ void check_dkim(Probe& probe, const Check& check, Finish finish) {
   signer.selector = std::string(dkim_selector);
   const std::string unsigned_content = probe.message(check, rcpt);
   const std::string content = mailauth::sign_dkim(unsigned_content, *key, signer, probe.now()) + unsigned_content;
-  send_one(probe, check, rcpt, content, [&probe, finish, key, signer](const DialogueResult& result,
-                                                                     const StoredMessage* arrived) {
-    if (arrived == nullptr) return finish(fail(refused_or_lost(result), evidence(result)));
-    mailauth::Lookups lookups;
-    const std::string record = signer.selector + "._domainkey." + signer.domain;
-    const auto checks = mailauth::run_with(
-        lookups, [&](const mailauth::Lookups& answers) { return mailauth::verify_dkim(arrived->content, answers, probe.now()); },
-        [&](const std::string& name, io::DnsType type) {
-          io::DnsAnswer answer;
-          answer.name = name;
-          answer.canonical_name = name;
-          if (name == record && type == io::DnsType::txt) {
-            answer.texts.push_back(key->txt_record());
-          } else {
-            answer.status = io::DnsStatus::nxdomain;
-          }
-          return answer;
-        });
-    const std::string shown = evidence(result) + arrival_evidence(*arrived);
-    for (const mailauth::DkimSignatureCheck& signature : checks) {
-      if (signature.domain == signer.domain && signature.result == mailauth::DkimResult::pass)
-        return finish(pass("the signature made before the relay verifies after it (d=" + signature.domain + ")", shown));
-    }
-    std::string seen;
-    for (const mailauth::DkimSignatureCheck& signature : checks) {
-      seen += " d=" + signature.domain + " " + std::string(mailauth::to_string(signature.result)) +
-              (signature.reason.empty() ? "" : " (" + signature.reason + ")");
-    }
-    finish(fail("the signature no longer verifies:" + (seen.empty() ? std::string(" it was removed") : seen), shown));
-  });
+  send_one(probe, check, rcpt, content,
+           [&probe, finish, key, signer](const DialogueResult& result, const StoredMessage* arrived) {
+             if (arrived == nullptr) return finish(fail(refused_or_lost(result), evidence(result)));
+             mailauth::Lookups lookups;
+             const std::string record = signer.selector + "._domainkey." + signer.domain;
+             const auto checks = mailauth::run_with(
+                 lookups,
+                 [&](const mailauth::Lookups& answers) {
+                   return mailauth::verify_dkim(arrived->content, answers, probe.now());
+                 },
+                 [&](const std::string& name, io::DnsType type) {
+                   io::DnsAnswer answer;
+                   answer.name = name;
+                   answer.canonical_name = name;
+                   if (name == record && type == io::DnsType::txt) {
+                     answer.texts.push_back(key->txt_record());
+                   } else {
+                     answer.status = io::DnsStatus::nxdomain;
+                   }
+                   return answer;
+                 });
+             const std::string shown = evidence(result) + arrival_evidence(*arrived);
+             for (const mailauth::DkimSignatureCheck& signature : checks) {
+               if (signature.domain == signer.domain && signature.result == mailauth::DkimResult::pass)
+                 return finish(
+                     pass("the signature made before the relay verifies after it (d=" + signature.domain + ")", shown));
+             }
+             std::string seen;
+             for (const mailauth::DkimSignatureCheck& signature : checks) {
+               seen += " d=" + signature.domain + " " + std::string(mailauth::to_string(signature.result)) +
+                       (signature.reason.empty() ? "" : " (" + signature.reason + ")");
+             }
+             finish(fail("the signature no longer verifies:" + (seen.empty() ? std::string(" it was removed") : seen),
+                         shown));
+           });
 }
 
 void check_size_declared(Probe& probe, const Check& check, Finish finish) {
@@ -636,16 +646,14 @@ void check_size_declared(Probe& probe, const Check& check, Finish finish) {
   if (!limit) return finish(skipped("the relay announces no SIZE limit"));
   std::vector<Step> steps = probe.authorised_session();
   steps.push_back(command(mail_from(probe.verp_sender(check), "SIZE=" + std::to_string(*limit + 1)), 2));
-  probe.dialogue(std::move(steps), probe.options().tls_plain, std::nullopt,
-                 [finish, limit](const DialogueResult& result) {
-                   const smtp::Reply* reply = result.reply_to("MAIL");
-                   if (reply == nullptr) return finish(fail(refused_or_lost(result), evidence(result)));
-                   if (reply->code == 552 || reply->permanent())
-                     return finish(pass("SIZE=" + std::to_string(*limit + 1) + " refused: " + reply->text(),
-                                        evidence(result)));
-                   finish(fail("a message declared over the announced limit was not refused: " + reply->text(),
-                               evidence(result)));
-                 });
+  probe.dialogue(
+      std::move(steps), probe.options().tls_plain, std::nullopt, [finish, limit](const DialogueResult& result) {
+        const smtp::Reply* reply = result.reply_to("MAIL");
+        if (reply == nullptr) return finish(fail(refused_or_lost(result), evidence(result)));
+        if (reply->code == 552 || reply->permanent())
+          return finish(pass("SIZE=" + std::to_string(*limit + 1) + " refused: " + reply->text(), evidence(result)));
+        finish(fail("a message declared over the announced limit was not refused: " + reply->text(), evidence(result)));
+      });
 }
 
 // --- retries
@@ -686,18 +694,44 @@ void check_drop_after_dot(Probe& probe, const Check& check, Finish finish) {
                  [rcpt, number](const StoredMessage& message) {
                    return message.number > number && addressed_to(message, rcpt);
                  },
-                 probe.options().retry_window, [&probe, finish, result](const StoredMessage* again) {
+                 probe.options().retry_window,
+                 [&probe, finish, result](const StoredMessage* again) {
                    if (again == nullptr) {
-                     return finish(fail("the connection was lost after the final dot and the relay did not try "
-                                        "again within the retry window (" +
-                                            format_duration(probe.options().retry_window) +
-                                            "): the message may be lost",
-                                        evidence(result)));
+                     return finish(
+                         fail("the connection was lost after the final dot and the relay did not try "
+                              "again within the retry window (" +
+                                  format_duration(probe.options().retry_window) + "): the message may be lost",
+                              evidence(result)));
                    }
                    finish(pass("tried again after the lost reply (a duplicate is the safe outcome)",
                                evidence(result) + arrival_evidence(*again)));
                  });
            });
+}
+
+void check_every_recipient(Probe& probe, const Check& check, Finish finish) {
+  const std::vector<std::string> rcpts = {probe.address(check, "accept", ".1"), probe.address(check, "accept", ".2"),
+                                          probe.address(check, "accept", ".3")};
+  hand_over(probe, probe.authorised_session(), probe.options().tls_plain, probe.verp_sender(check), rcpts,
+            smtp::dot_stuff(probe.message(check, rcpts.front())), rcpts.front(),
+            [&probe, finish, rcpts](const DialogueResult& result, const StoredMessage* first) {
+              if (first == nullptr) return finish(fail(refused_or_lost(result), evidence(result)));
+              // The others may come in the same transaction or in their own: give them the window.
+              const auto all_arrived = [&probe, rcpts](const StoredMessage&) {
+                return std::all_of(rcpts.begin(), rcpts.end(),
+                                   [&probe](const std::string& rcpt) { return !probe.arrived(to(rcpt)).empty(); });
+              };
+              probe.await_message(
+                  all_arrived, probe.options().retry_window,
+                  [&probe, finish, result, rcpts](const StoredMessage* done) {
+                    if (done != nullptr) return finish(pass("all three recipients got the message", evidence(result)));
+                    std::string missing;
+                    for (const std::string& rcpt : rcpts) {
+                      if (probe.arrived(to(rcpt)).empty()) missing += " <" + rcpt + ">";
+                    }
+                    finish(fail("accepted for three recipients, never delivered to" + missing, evidence(result)));
+                  });
+            });
 }
 
 // --- bounces: a 550 from the next hop comes back to Salesforce's VERP address as an RFC 3464 report
@@ -709,24 +743,22 @@ void check_bounce(Probe& probe, const Check& check, Finish finish, BounceJudge j
   const std::string verp = probe.verp_sender(check);
   std::vector<Step> steps = probe.authorised_session();
   add_transaction(steps, mail_from(verp), {rcpt_to(rcpt)}, smtp::dot_stuff(probe.message(check, rcpt)));
-  probe.dialogue(std::move(steps), probe.options().tls_plain, std::nullopt,
-                 [&probe, finish, judge, rcpt, verp](const DialogueResult& result) {
-                   const smtp::Reply* reply = end_of_data_reply(result);
-                   if (reply == nullptr || !reply->positive())
-                     return finish(fail(refused_or_lost(result), evidence(result)));
-                   probe.await_message(
-                       to(verp), probe.options().retry_window,
-                       [finish, judge, rcpt, verp, result](const StoredMessage* bounce) {
-                         if (bounce == nullptr) {
-                           return finish(fail("no bounce reached the envelope sender <" + verp +
-                                                  "> within the retry window",
-                                              evidence(result)));
-                         }
-                         Outcome outcome = judge(*bounce, rcpt);
-                         outcome.evidence = arrival_evidence(*bounce) + outcome.evidence;
-                         finish(outcome);
-                       });
-                 });
+  probe.dialogue(
+      std::move(steps), probe.options().tls_plain, std::nullopt,
+      [&probe, finish, judge, rcpt, verp](const DialogueResult& result) {
+        const smtp::Reply* reply = end_of_data_reply(result);
+        if (reply == nullptr || !reply->positive()) return finish(fail(refused_or_lost(result), evidence(result)));
+        probe.await_message(
+            to(verp), probe.options().retry_window, [finish, judge, rcpt, verp, result](const StoredMessage* bounce) {
+              if (bounce == nullptr) {
+                return finish(fail("no bounce reached the envelope sender <" + verp + "> within the retry window",
+                                   evidence(result)));
+              }
+              Outcome outcome = judge(*bounce, rcpt);
+              outcome.evidence = arrival_evidence(*bounce) + outcome.evidence;
+              finish(outcome);
+            });
+      });
 }
 
 std::string report_evidence(const smtp::DsnReport& report) {
@@ -810,36 +842,38 @@ void check_absent(Probe& probe, const Check& check, Finish finish, const std::st
                    const smtp::Reply* reply = end_of_data_reply(result);
                    if (reply == nullptr || !reply->positive())
                      return finish(fail(refused_or_lost(result), evidence(result)));
-                   probe.await_message(to(marker), probe.options().retry_window,
-                                       [&probe, finish, result, unwanted, pass_text](const StoredMessage* arrived) {
-                                         if (arrived == nullptr)
-                                           return finish(fail("the accepted recipient got nothing within the retry "
-                                                              "window",
-                                                              evidence(result)));
-                                         probe.after(probe.options().settle, [&probe, finish, result, unwanted,
-                                                                              pass_text] {
-                                           const auto found = probe.arrived(unwanted);
-                                           if (!found.empty()) {
-                                             return finish(fail("a notice was sent when none may be",
-                                                                evidence(result) + arrival_evidence(*found.front())));
-                                           }
-                                           finish(pass(pass_text, evidence(result)));
-                                         });
-                                       });
+                   probe.await_message(
+                       to(marker), probe.options().retry_window,
+                       [&probe, finish, result, unwanted, pass_text](const StoredMessage* arrived) {
+                         if (arrived == nullptr)
+                           return finish(
+                               fail("the accepted recipient got nothing within the retry "
+                                    "window",
+                                    evidence(result)));
+                         probe.after(probe.options().settle, [&probe, finish, result, unwanted, pass_text] {
+                           const auto found = probe.arrived(unwanted);
+                           if (!found.empty()) {
+                             return finish(fail("a notice was sent when none may be",
+                                                evidence(result) + arrival_evidence(*found.front())));
+                           }
+                           finish(pass(pass_text, evidence(result)));
+                         });
+                       });
                  });
 }
 
 void check_no_bounce_to_null(Probe& probe, const Check& check, Finish finish) {
   const std::string id = probe.message_id(check);
   const std::string marker = probe.address(check, "accept");
-  check_absent(probe, check, std::move(finish), "", {},
-               [id, marker](const StoredMessage& message) {
-                 // A notice about the message to anyone but a postmaster: backscatter.
-                 if (message.content.find(id) == std::string::npos || message.recipients.empty()) return false;
-                 if (addressed_to(message, marker)) return false;
-                 return !to_lower(message.recipients.front().mailbox.to_string()).starts_with("postmaster@");
-               },
-               "no bounce for a message from <>");
+  check_absent(
+      probe, check, std::move(finish), "", {},
+      [id, marker](const StoredMessage& message) {
+        // A notice about the message to anyone but a postmaster: backscatter.
+        if (message.content.find(id) == std::string::npos || message.recipients.empty()) return false;
+        if (addressed_to(message, marker)) return false;
+        return !to_lower(message.recipients.front().mailbox.to_string()).starts_with("postmaster@");
+      },
+      "no bounce for a message from <>");
 }
 
 void check_notify_never(Probe& probe, const Check& check, Finish finish) {
@@ -880,8 +914,8 @@ const std::vector<Check>& catalogue() {
   static const std::vector<Check> checks = {
       {"smtp.greeting", "the relay greets with 220", "Salesforce waits for a 220 greeting before it says EHLO",
        "RFC 5321 §4.3.1", nothing, check_greeting},
-      {"ehlo.pipelining", "PIPELINING offered", "saves a round trip per command on every hand-over",
-       "RFC 2920", nothing, check_pipelining},
+      {"ehlo.pipelining", "PIPELINING offered", "saves a round trip per command on every hand-over", "RFC 2920",
+       nothing, check_pipelining},
       {"ehlo.8bitmime", "8BITMIME offered", "8-bit text passes without re-encoding", "RFC 6152", nothing,
        check_8bitmime},
       {"ehlo.enhancedstatuscodes", "ENHANCEDSTATUSCODES offered",
@@ -894,8 +928,9 @@ const std::vector<Check>& catalogue() {
        check_smtputf8},
       {"tls.starttls-offered", "STARTTLS offered", "Salesforce's Required and Required Verify settings need it",
        "RFC 3207; Salesforce relay TLS Setting", nothing, check_starttls_offered},
-      {"tls.handshake", "the TLS handshake completes", "a failing handshake stops every TLS setting but Off and Preferred",
-       "RFC 3207 §4; RFC 8446", nothing, check_handshake},
+      {"tls.handshake", "the TLS handshake completes",
+       "a failing handshake stops every TLS setting but Off and Preferred", "RFC 3207 §4; RFC 8446", nothing,
+       check_handshake},
       {"tls.tls1_2", "a client limited to TLS 1.2 connects", "TLS 1.2 is the oldest version Salesforce uses",
        "RFC 8996; Salesforce TLS 1.2 requirement", nothing, check_tls1_2},
       {"tls.tls1_3", "TLS 1.3 negotiated", "the version current clients prefer", "RFC 8446", nothing, check_tls1_3},
@@ -903,11 +938,11 @@ const std::vector<Check>& catalogue() {
        "Preferred Verify and Required Verify refuse an untrusted chain", "RFC 5280 §6; Salesforce Verify settings",
        nothing, check_certificate_chain},
       {"tls.certificate-name", "the certificate names the relay's host name",
-       "the Verify settings check the name in the relay record against the certificate", "RFC 6125 §6",
-       nothing, check_certificate_name},
+       "the Verify settings check the name in the relay record against the certificate", "RFC 6125 §6", nothing,
+       check_certificate_name},
       {"tls.certificate-expiry", "the certificate is valid for 14 days more at least",
-       "an expired certificate stops the Verify settings the moment it expires", "RFC 5280 §4.1.2.5",
-       nothing, check_certificate_expiry},
+       "an expired certificate stops the Verify settings the moment it expires", "RFC 5280 §4.1.2.5", nothing,
+       check_certificate_expiry},
       {"salesforce.tls-off", "Salesforce's Off setting hands over a message",
        "Off never uses STARTTLS: a relay that insists on TLS refuses it (a sound choice)",
        "Salesforce Email Relay TLS Setting: Off", nothing, check_setting_off},
@@ -926,8 +961,8 @@ const std::vector<Check>& catalogue() {
       {"auth.not-before-tls", "AUTH is not offered before STARTTLS", "a password must never cross in plaintext",
        "RFC 4954 §4; Postfix smtpd_tls_auth_only", nothing, check_auth_not_before_tls},
       {"auth.plaintext-refused", "AUTH before STARTTLS is refused without checking the password",
-       "a client that sends it anyway must not have it judged", "RFC 4954 §4; Postfix smtpd_tls_auth_only",
-       nothing, check_auth_plaintext_refused},
+       "a client that sends it anyway must not have it judged", "RFC 4954 §4; Postfix smtpd_tls_auth_only", nothing,
+       check_auth_plaintext_refused},
       {"auth.plain", "AUTH PLAIN with the relay record's credentials succeeds",
        "Salesforce's Enable SMTP Auth uses PLAIN", "RFC 4616; RFC 4954", auth, check_auth_plain},
       {"auth.login", "AUTH LOGIN with the relay record's credentials succeeds", "the other mechanism Salesforce offers",
@@ -948,9 +983,8 @@ const std::vector<Check>& catalogue() {
        "@relay:user@domain asks the relay to forward", "RFC 5321 §3.6.1, Appendix C", stranger, check_source_route},
       {"relay.address-literal", "an address literal elsewhere is not relayed for a stranger",
        "user@[192.0.2.25] names a destination directly", "RFC 5321 §4.1.3", stranger, check_address_literal},
-      {"smuggling.lf-dot-lf", "LF.LF does not end a message",
-       "a smuggled second message would pass as the relay's own", "RFC 5321 §4.1.1.4; CVE-2023-51764",
-       nothing, check_lf_dot_lf},
+      {"smuggling.lf-dot-lf", "LF.LF does not end a message", "a smuggled second message would pass as the relay's own",
+       "RFC 5321 §4.1.1.4; CVE-2023-51764", nothing, check_lf_dot_lf},
       {"smuggling.lf-dot-crlf", "LF.CRLF does not end a message", "a variant of the same smuggling",
        "RFC 5321 §4.1.1.4; Postfix smtpd_forbid_bare_newline", nothing, check_lf_dot_crlf},
       {"smuggling.crlf-dot-lf", "CRLF.LF does not end a message", "a variant of the same smuggling",
@@ -960,8 +994,8 @@ const std::vector<Check>& catalogue() {
       {"smuggling.crlf-dot-cr", "CRLF.CR does not end a message", "a variant of the same smuggling",
        "RFC 5321 §4.1.1.4, §2.3.8", nothing, check_crlf_dot_cr},
       {"smuggling.crlf-dot-nul", "CRLF.NUL CRLF does not end a message",
-       "a relay that drops NULs before looking for the end would end here", "RFC 5321 §4.1.1.4; RFC 5322 §2.2",
-       nothing, check_nul_dot},
+       "a relay that drops NULs before looking for the end would end here", "RFC 5321 §4.1.1.4; RFC 5322 §2.2", nothing,
+       check_nul_dot},
       {"outbound.bare-lf", "a bare LF is not passed on", "a next hop that ends DATA on LF.LF could be smuggled into",
        "RFC 5321 §2.3.8; Postfix smtpd_forbid_bare_newline", nothing, check_bare_lf_out},
       {"outbound.bare-cr", "a bare CR is not passed on", "the same, for CR", "RFC 5321 §2.3.8", nothing,
@@ -970,16 +1004,19 @@ const std::vector<Check>& catalogue() {
        "receivers differ on NUL (RFC 5322 has none in a message): some strip it, some refuse the message",
        "RFC 5322 §2.2; RFC 6152 §3; Postfix message_reject_characters", nothing, check_nul},
       {"outbound.line-length", "no line over 998 octets is passed on",
-       "receivers may refuse or split long lines, breaking signatures", "RFC 5322 §2.1.1; Postfix smtp_line_length_limit",
-       nothing, check_line_length},
+       "receivers may refuse or split long lines, breaking signatures",
+       "RFC 5322 §2.1.1; Postfix smtp_line_length_limit", nothing, check_line_length},
       {"message.unchanged", "the message arrives unchanged but for trace headers on top",
-       "a relay that rewrites mail breaks signatures and Salesforce's tracking", "RFC 5321 §3.7.4, §4.4",
-       nothing, check_unchanged},
+       "a relay that rewrites mail breaks signatures and Salesforce's tracking", "RFC 5321 §3.7.4, §4.4", nothing,
+       check_unchanged},
       {"message.dkim-survives", "a DKIM signature made before the relay still verifies after it",
        "Salesforce signs with its DKIM keys before handing over", "RFC 6376; Salesforce DKIM Keys", nothing,
        check_dkim},
-      {"size.declared", "MAIL with SIZE over the announced limit is refused", "the client learns before sending the data",
-       "RFC 1870 §6", nothing, check_size_declared},
+      {"size.declared", "MAIL with SIZE over the announced limit is refused",
+       "the client learns before sending the data", "RFC 1870 §6", nothing, check_size_declared},
+      {"delivery.every-recipient", "a message for three recipients reaches all three",
+       "a relay that drops a recipient of a transaction loses mail it acknowledged", "RFC 5321 §3.3, §6.1", nothing,
+       check_every_recipient},
       {"delivery.tempfail-retried", "a 451 from the next hop is retried within the retry window",
        "temporary failures must not lose mail", "RFC 5321 §4.5.4.1; Postfix minimal_backoff_time", nothing,
        check_tempfail},
@@ -987,11 +1024,11 @@ const std::vector<Check>& catalogue() {
        "greylisting receivers accept only a retry", "RFC 6647; Postfix minimal_backoff_time", nothing,
        check_greylisting},
       {"delivery.drop-after-dot-retried", "a connection lost after the final dot is retried",
-       "the message may or may not have arrived: only a retry is safe (a duplicate beats a loss)", "RFC 1047; RFC 5321 §4.5.4.1",
-       nothing, check_drop_after_dot},
+       "the message may or may not have arrived: only a retry is safe (a duplicate beats a loss)",
+       "RFC 1047; RFC 5321 §4.5.4.1", nothing, check_drop_after_dot},
       {"dsn.to-envelope-sender", "a 550 from the next hop bounces to the envelope sender (the VERP address)",
-       "Salesforce matches bounces by their VERP address to mark the contact", "RFC 5321 §4.5.5; RFC 3464",
-       nothing, check_bounce_to_sender},
+       "Salesforce matches bounces by their VERP address to mark the contact", "RFC 5321 §4.5.5; RFC 3464", nothing,
+       check_bounce_to_sender},
       {"dsn.null-return-path", "the bounce is sent from <>", "a bounce of a bounce would loop", "RFC 5321 §4.5.5",
        nothing, check_bounce_null_sender},
       {"dsn.rfc3464", "the bounce is an RFC 3464 report with the failed recipient's fields",
@@ -1002,22 +1039,22 @@ const std::vector<Check>& catalogue() {
       {"dsn.original-headers", "the bounce returns the original headers", "its Message-ID ties it to the email sent",
        "RFC 3462; RFC 3464 §2", nothing, check_bounce_original_headers},
       {"dsn.null-sender", "a message from <> that fails is not bounced",
-       "a bounce needs a return path; sending one elsewhere is backscatter", "RFC 5321 §4.5.5; RFC 3834",
-       nothing, check_no_bounce_to_null},
+       "a bounce needs a return path; sending one elsewhere is backscatter", "RFC 5321 §4.5.5; RFC 3834", nothing,
+       check_no_bounce_to_null},
       {"dsn.notify-never", "NOTIFY=NEVER is honoured", "the sender asked for no bounce", "RFC 3461 §4.1", nothing,
        check_notify_never},
       {"mx.best-first", "the lowest-preference MX is tried first", "RFC 5321's order", "RFC 5321 §5.1", dns_mode,
        check_dns_mode},
       {"mx.next-on-refusal", "the next MX is tried when one refuses the connection",
        "one dead MX must not stop delivery", "RFC 5321 §5.1", dns_mode, check_dns_mode},
-      {"mx.next-on-421", "the next MX is tried after a 421 greeting", "a busy MX sends 421",
-       "RFC 5321 §3.8, §5.1", dns_mode, check_dns_mode},
+      {"mx.next-on-421", "the next MX is tried after a 421 greeting", "a busy MX sends 421", "RFC 5321 §3.8, §5.1",
+       dns_mode, check_dns_mode},
       {"mx.next-on-5xx-greeting", "the next MX is tried after a 554 greeting", "a 5xx greeting refuses this client",
        "RFC 5321 §3.1, §5.1", dns_mode, check_dns_mode},
-      {"mx.implicit", "a domain without MX is delivered to its A record", "the implicit MX rule",
-       "RFC 5321 §5.1", dns_mode, check_dns_mode},
-      {"mx.null-mx", "a null MX bounces at once with 5.1.10", "the domain accepts no mail", "RFC 7505 §3",
+      {"mx.implicit", "a domain without MX is delivered to its A record", "the implicit MX rule", "RFC 5321 §5.1",
        dns_mode, check_dns_mode},
+      {"mx.null-mx", "a null MX bounces at once with 5.1.10", "the domain accepts no mail", "RFC 7505 §3", dns_mode,
+       check_dns_mode},
   };
   return checks;
 }

@@ -74,7 +74,9 @@ std::string DialogueResult::transcript(std::size_t max_lines) const {
   if (tls) {
     lines.push_back("   TLS " + (tls_established ? tls->version + " " + tls->cipher : "failed") +
                     (tls->peer_subject.empty() ? "" : ", certificate " + tls->peer_subject) +
-                    (tls->peer_verified ? ", verified" : tls->verify_error.empty() ? "" : ", " + tls->verify_error));
+                    (tls->peer_verified          ? ", verified"
+                     : tls->verify_error.empty() ? ""
+                                                 : ", " + tls->verify_error));
   }
   if (!error.empty()) lines.push_back("   (" + error + ")");
   std::string out;

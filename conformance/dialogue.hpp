@@ -60,9 +60,9 @@ struct DialogueResult {
 
 struct DialogueOptions {
   io::Endpoint remote;
-  std::string server_name;                  // SNI and the certificate name check
-  const tls::Context* tls = nullptr;        // the client context STARTTLS uses; null: STARTTLS fails
-  std::optional<io::Address> source;        // the client's address
+  std::string server_name;            // SNI and the certificate name check
+  const tls::Context* tls = nullptr;  // the client context STARTTLS uses; null: STARTTLS fails
+  std::optional<io::Address> source;  // the client's address
   Duration reply_timeout = std::chrono::seconds(30);
 };
 

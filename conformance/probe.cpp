@@ -21,9 +21,11 @@ bool selected(const Options& options, std::string_view id) {
 std::string unmet(const Options& options, Needs needs) {
   switch (needs) {
     case Needs::nothing: return {};
-    case Needs::auth: return options.auth ? "" : "needs --auth USER:PASSWORD (the credentials of Salesforce's relay record)";
+    case Needs::auth:
+      return options.auth ? "" : "needs --auth USER:PASSWORD (the credentials of Salesforce's relay record)";
     case Needs::stranger:
-      return options.stranger ? "" : "needs --stranger ADDRESS (a local address the relay does not trust, e.g. 127.0.0.2)";
+      return options.stranger ? ""
+                              : "needs --stranger ADDRESS (a local address the relay does not trust, e.g. 127.0.0.2)";
     case Needs::dns_mode:
       return options.mode == Mode::dns ? "" : "needs --mode dns: in smarthost mode the relay does not route by MX";
   }
@@ -103,7 +105,8 @@ void Probe::discover() {
     if (!exchanges.empty() && !exchanges[0].replies.empty()) {
       const smtp::Reply& greeting = exchanges[0].replies.front();
       discovery_.reachable = true;
-      if (!greeting.lines.empty()) discovery_.greeting_host = greeting.lines.front().substr(0, greeting.lines.front().find(' '));
+      if (!greeting.lines.empty())
+        discovery_.greeting_host = greeting.lines.front().substr(0, greeting.lines.front().find(' '));
     }
     if (exchanges.size() > 1 && !exchanges[1].replies.empty() && exchanges[1].replies.back().code == 250) {
       discovery_.extensions = ehlo_extensions(exchanges[1].replies.back());
@@ -187,8 +190,7 @@ std::vector<const fake_mx::StoredMessage*> Probe::arrived(const Wanted& wanted) 
   return found;
 }
 
-void Probe::await_message(Wanted wanted, Duration within,
-                          std::function<void(const fake_mx::StoredMessage*)> done) {
+void Probe::await_message(Wanted wanted, Duration within, std::function<void(const fake_mx::StoredMessage*)> done) {
   waiters_.push_back(std::make_unique<Waiter>(Waiter{std::move(wanted), io_.now() + within, std::move(done)}));
   if (!poll_timer_.armed()) poll_timer_ = io_.after(poll_interval, [this] { poll(); });
 }

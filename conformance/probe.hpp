@@ -33,14 +33,14 @@ enum class Mode : std::uint8_t {
 
 struct Options {
   io::Endpoint relay;
-  std::string relay_name;                  // the host name Salesforce's relay record gives (certificate name)
+  std::string relay_name;                    // the host name Salesforce's relay record gives (certificate name)
   const tls::Context* tls_plain = nullptr;   // STARTTLS without verification (Preferred, Required)
   const tls::Context* tls_verify = nullptr;  // chain and name against the trust given (the Verify settings)
   const tls::Context* tls_1_2 = nullptr;     // TLS 1.2 only, no verification
   std::optional<smtp::Credentials> auth;     // what Salesforce's relay record authenticates with
   std::optional<io::Address> stranger;       // a source address outside the relay's trusted networks
   Mode mode = Mode::smarthost;
-  io::Endpoint listen;  // where the harness's MX takes what the relay forwards
+  io::Endpoint listen;                               // where the harness's MX takes what the relay forwards
   Duration retry_window = std::chrono::seconds(90);  // how long a deferred message may take to come back
   Duration settle = std::chrono::seconds(5);         // how long to wait for mail that must not come
   Duration reply_timeout = std::chrono::seconds(30);

@@ -147,8 +147,8 @@ smtp::Reply read_reply(const JsonValue& value) {
 }
 
 fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin) {
-  value.allow_keys({"preset", "hostname", "port", "starttls", "smtputf8", "greylisting", "mailboxes", "limits",
-                    "authentication", "rules"});
+  value.allow_keys({"preset", "hostname", "port", "starttls", "smtputf8", "bare_line_endings", "greylisting",
+                    "mailboxes", "limits", "authentication", "rules"});
   fake_mx::Behaviour behaviour;
   if (auto item = value.find("preset")) {
     const std::size_t index = item->choice({"gmail", "outlook", "postgrey"});
@@ -158,6 +158,10 @@ fake_mx::Behaviour read_fake_mx_behaviour(const JsonValue& value, Instant origin
   if (auto item = value.find("port")) behaviour.port = item->port();
   if (auto item = value.find("starttls")) behaviour.starttls = item->boolean();
   if (auto item = value.find("smtputf8")) behaviour.smtputf8 = item->boolean();
+  if (auto item = value.find("bare_line_endings")) {
+    behaviour.bare_line_endings =
+        item->choice({"reject", "normalize"}) == 0 ? smtp::BareLineEndings::reject : smtp::BareLineEndings::normalize;
+  }
   if (auto item = value.find("greylisting")) {
     fake_mx::Greylisting& greylisting = behaviour.greylisting;
     if (item->raw().is_boolean()) {
