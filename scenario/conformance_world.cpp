@@ -52,10 +52,11 @@ SimulatedConformance run_conformance(ConformanceWorld setup) {
   fake_mx::Behaviour behaviour = conformance::mx_behaviour(options);
   behaviour.address = options.listen.address;
   behaviour.port = options.listen.port;
-  world.add_process({"relay",
-                     "localhost",
-                     [&setup](io::Io& io) { return std::make_unique<relay::RelayNode>(io, setup.relay, setup.relay_tls); },
-                     {}});
+  world.add_process(
+      {"relay",
+       "localhost",
+       [&setup](io::Io& io) { return std::make_unique<relay::RelayNode>(io, setup.relay, setup.relay_tls); },
+       {}});
   world.add_process({"mx",
                      "localhost",
                      [&behaviour, &store](io::Io& io) {
@@ -78,8 +79,7 @@ SimulatedConformance run_conformance(ConformanceWorld setup) {
                      {}});
   world.start();
   const Instant limit = setup.start + options.retry_window * 2 + options.settle + std::chrono::minutes(2);
-  while (!outcome.finished && world.now() < limit && world.step()) {
-  }
+  while (!outcome.finished && world.now() < limit && world.step()) {}
   if (probe != nullptr) {
     outcome.reachable = probe->discovery().reachable;
     outcome.error = probe->discovery().session.error;

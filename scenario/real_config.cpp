@@ -14,6 +14,22 @@
 #include "scenario/world_file.hpp"
 
 namespace relaysim::scenario {
+
+// "192.0.2.1:25", "[2001:db8::1]:25".
+std::optional<io::Endpoint> parse_endpoint(std::string_view text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = text.substr(0, colon);
+  const std::string_view port = text.substr(colon + 1);
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  const auto address = io::Address::parse(host);
+  if (!address || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
+  const int number = std::stoi(std::string(port));
+  if (number > 65535) return std::nullopt;
+  return io::Endpoint{*address, static_cast<std::uint16_t>(number)};
+}
+
 namespace {
 
 std::string resolve(const std::string& name, const std::string& directory) {
@@ -72,21 +88,6 @@ TlsFiles read_tls_files(const JsonValue& value, const std::string& directory, bo
   return files;
 }
 
-// "192.0.2.1:25", "[2001:db8::1]:25".
-std::optional<io::Endpoint> parse_endpoint(std::string_view text) {
-  const std::size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  std::string_view host = text.substr(0, colon);
-  const std::string_view port = text.substr(colon + 1);
-  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
-  const auto address = io::Address::parse(host);
-  if (!address || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)
-    return std::nullopt;
-  const int number = std::stoi(std::string(port));
-  if (number > 65535) return std::nullopt;
-  return io::Endpoint{*address, static_cast<std::uint16_t>(number)};
-}
-
 io::Endpoint read_endpoint(const JsonValue& value) {
   const auto endpoint = parse_endpoint(value.string());
   if (!endpoint) value.fail("an address and port, such as \"127.0.0.1:2525\" or \"0.0.0.0:25\"");
@@ -94,19 +95,23 @@ io::Endpoint read_endpoint(const JsonValue& value) {
 }
 
 // "dns": {"records": {name: records}, "records_only": bool, "nameserver": "ip[:port]", "timeout": "5s"}.
+// {name: records}, each in the scenario's "dns" form.
+std::shared_ptr<io::Zone> read_zone(const JsonValue& records) {
+  auto zone = std::make_shared<io::Zone>();
+  for (const auto& [name, item] : records.members()) {
+    io::DnsRecords read = read_dns_records(item);
+    if (!read.cname.empty() && (!read.addresses.empty() || !read.mx.empty() || !read.texts.empty())) {
+      item.fail("a CNAME alone, or other records without a CNAME (RFC 1034 §3.6.2)");
+    }
+    zone->set(name, std::move(read));
+  }
+  return zone;
+}
+
 DnsSetup read_dns_setup(const JsonValue& value) {
   value.allow_keys({"records", "records_only", "nameserver", "timeout"});
   DnsSetup dns;
-  if (auto records = value.find("records")) {
-    dns.records = std::make_shared<io::Zone>();
-    for (const auto& [name, item] : records->members()) {
-      io::DnsRecords read = read_dns_records(item);
-      if (!read.cname.empty() && (!read.addresses.empty() || !read.mx.empty() || !read.texts.empty())) {
-        item.fail("a CNAME alone, or other records without a CNAME (RFC 1034 §3.6.2)");
-      }
-      dns.records->set(name, std::move(read));
-    }
-  }
+  if (auto records = value.find("records")) dns.records = read_zone(*records);
   if (auto only = value.find("records_only")) {
     dns.records_only = only->boolean();
     if (dns.records_only && !dns.records) only->fail("false, or \"records\" to answer from");
@@ -227,6 +232,21 @@ OrgClientConfig load_org_client_config(const std::string& path) {
     }
   }
   if (auto dns = root.find("dns")) config.dns = read_dns_setup(*dns);
+  return config;
+}
+
+DnsServerConfig load_dns_server_config(const std::string& path) {
+  const nlohmann::json document = read_document(path);
+  const JsonValue root(document, "$");
+  if (!root.is_object()) root.fail("an object with \"records\"");
+  root.allow_keys({"records", "servfail", "timeout"});
+  DnsServerConfig config;
+  config.zone = read_zone(root.at("records"));
+  const auto names = [](const JsonValue& list, std::set<std::string>& into) {
+    for (const JsonValue& item : list.items()) into.insert(io::normalize_dns_name(item.string()));
+  };
+  if (auto servfail = root.find("servfail")) names(*servfail, config.faults.servfail);
+  if (auto timeout = root.find("timeout")) names(*timeout, config.faults.timeout);
   return config;
 }
 

@@ -13,6 +13,7 @@
 
 #include "fake_mx/behaviour.hpp"
 #include "fake_salesforce/org_node.hpp"
+#include "io/dns_wire.hpp"
 #include "io/zone.hpp"
 #include "relay/config.hpp"
 #include "scenario/json_reader.hpp"
@@ -64,9 +65,19 @@ struct OrgClientConfig {
   DnsSetup dns;
 };
 
+// `relaysim dns --zone FILE`: {"records": {name: records}, "servfail": [names], "timeout": [names]}.
+struct DnsServerConfig {
+  std::shared_ptr<io::Zone> zone = std::make_shared<io::Zone>();
+  io::DnsFaults faults;
+};
+
+// "192.0.2.1:25", "[2001:db8::1]:25"; nullopt for anything else.
+std::optional<io::Endpoint> parse_endpoint(std::string_view text);
+
 // Each reads and checks one file; throws InputError.
 RelayDaemonConfig load_relay_daemon_config(const std::string& path);
 MxServerConfig load_mx_server_config(const std::string& path, Instant origin);
 OrgClientConfig load_org_client_config(const std::string& path);
+DnsServerConfig load_dns_server_config(const std::string& path);
 
 }  // namespace relaysim::scenario

@@ -59,8 +59,7 @@ std::string table(const scenario::SimulatedConformance& outcome) {
   return out;
 }
 
-scenario::SimulatedConformance run(relay::RelayConfig relay, conformance::Options options,
-                                   relay::RelayTls tls = {}) {
+scenario::SimulatedConformance run(relay::RelayConfig relay, conformance::Options options, relay::RelayTls tls = {}) {
   scenario::ConformanceWorld world;
   world.relay = std::move(relay);
   world.relay_tls = tls;
@@ -144,9 +143,8 @@ TEST_CASE("the certificate checks fail on a certificate for another name and on 
   };
   const auto judged = client({authority.get()}, tls::Verification::none);
   const auto verifying = client({authority.get()}, tls::Verification::chain_and_name);
-  conformance::Options options =
-      options_for({"tls.certificate-name", "tls.certificate-expiry", "tls.certificate-chain",
-                   "salesforce.tls-required-verify"});
+  conformance::Options options = options_for(
+      {"tls.certificate-name", "tls.certificate-expiry", "tls.certificate-chain", "salesforce.tls-required-verify"});
   options.tls_plain = judged.get();
   options.tls_verify = verifying.get();
 
