@@ -22,7 +22,9 @@
 #include "cli/real_mode.hpp"
 #include "cli/reports.hpp"
 #include "conformance/probe.hpp"
+#include "io/dns_wire.hpp"
 #include "io/text.hpp"
+#include "real/dns_server.hpp"
 #include "scenario/conformance_world.hpp"
 
 namespace relaysim::cli {
@@ -126,7 +128,7 @@ std::string summary_line(const std::vector<CheckResult>& results) {
 }
 
 void print_text(const std::string& relay, const std::vector<CheckResult>& results, bool all_evidence) {
-  std::printf("relaysim conformance: %s (smarthost mode)\n\n", relay.c_str());
+  std::printf("relaysim conformance: %s\n\n", relay.c_str());
   std::string group;
   for (const CheckResult& result : results) {
     const Check& check = *result.check;
@@ -146,7 +148,7 @@ void print_text(const std::string& relay, const std::vector<CheckResult>& result
   std::printf("\n%s\n", summary_line(results).c_str());
 }
 
-nlohmann::json json_report(const std::string& relay, const std::vector<CheckResult>& results) {
+nlohmann::json json_report(const std::string& relay, const std::string& mode, const std::vector<CheckResult>& results) {
   nlohmann::json checks = nlohmann::json::array();
   for (const CheckResult& result : results) {
     checks.push_back({{"id", result.check->id},
@@ -159,7 +161,7 @@ nlohmann::json json_report(const std::string& relay, const std::vector<CheckResu
   }
   std::map<Verdict, int> counted = counts(results);
   return {{"relay", relay},
-          {"mode", "smarthost"},
+          {"mode", mode},
           {"counts",
            {{"pass", counted[Verdict::pass]},
             {"fail", counted[Verdict::fail]},
@@ -260,28 +262,42 @@ Ran unreachable(const conformance::Probe& probe, const conformance::Options& opt
   return {2, {}};
 }
 
-// Against a relay on the network, with the harness's MX on --listen.
-Ran run_real(conformance::Options options, const std::string& trust_pem) {
+// Against a relay on the network, with the harness's MX servers (and in dns mode its DNS double).
+Ran run_real(conformance::Options options, const std::string& trust_pem, std::optional<io::Endpoint> dns_listen) {
   const std::optional<ProbeTls> tls = probe_tls(options, trust_pem, std::nullopt);
   if (!tls) return {2, {}};
   real::Runtime runtime;
   fake_mx::MailStore store;
-  fake_mx::Behaviour behaviour = conformance::mx_behaviour(options);
-  behaviour.address = options.listen.address;
-  behaviour.port = options.listen.port;
-  real::NodeOptions mx_node;
-  mx_node.node_name = "mx";
-  mx_node.host_name = behaviour.hostname;
-  mx_node.data_directory = "/tmp";
-  auto mx_io = runtime.make_io(mx_node);
-  auto mx = std::make_unique<fake_mx::FakeMxNode>(*mx_io, behaviour, nullptr, store);
-  mx->start();
-  if (!mx->listening()) {
-    std::fprintf(stderr,
-                 "relaysim conformance: --listen %s: cannot listen there (in use? ports below 1024 need root or "
-                 "CAP_NET_BIND_SERVICE)\n",
-                 options.listen.to_string().c_str());
-    return {2, {}};
+  std::vector<std::unique_ptr<io::Io>> mx_ios;
+  std::vector<std::unique_ptr<fake_mx::FakeMxNode>> mxs;
+  for (const conformance::MxServer& server : conformance::mx_servers(options)) {
+    real::NodeOptions mx_node;
+    mx_node.node_name = server.node;
+    mx_node.host_name = server.host;
+    mx_node.data_directory = "/tmp";
+    mx_ios.push_back(runtime.make_io(mx_node));
+    mxs.push_back(std::make_unique<fake_mx::FakeMxNode>(*mx_ios.back(), server.behaviour, nullptr, store));
+    mxs.back()->start();
+    if (!mxs.back()->listening()) {
+      std::fprintf(stderr,
+                   "relaysim conformance: cannot listen on %s:%u for the MX %s (in use? ports below 1024 need root or "
+                   "CAP_NET_BIND_SERVICE)\n",
+                   server.behaviour.address.to_string().c_str(), server.behaviour.port, server.host.c_str());
+      return {2, {}};
+    }
+  }
+  io::Zone zone;
+  for (auto& [name, records] : conformance::dns_records(options)) zone.set(name, records);
+  std::unique_ptr<real::DnsServer> dns;
+  if (dns_listen) {
+    auto started = real::DnsServer::start(runtime, *dns_listen, [&zone](std::string_view query, bool udp) {
+      return io::answer_dns_query(query, zone, {}, udp);
+    });
+    if (!started) {
+      std::fprintf(stderr, "relaysim conformance: --dns-listen: %s\n", started.error().detail.c_str());
+      return {2, {}};
+    }
+    dns = std::move(started).value();
   }
   real::NodeOptions probe_node;
   probe_node.node_name = "conformance";
@@ -362,8 +378,13 @@ cxxopts::Options conformance_options() {
                                                         "PEM file of CAs to trust besides the system's (a private CA)",
                                                         cxxopts::value<std::string>()->default_value(""))(
       "auth", "USER:PASSWORD of Salesforce's relay record", cxxopts::value<std::string>()->default_value(""))(
-      "mode", "smarthost: the relay forwards all mail to --listen",
+      "mode", "smarthost: the relay forwards all mail to --listen; dns: it resolves through --dns-listen",
       cxxopts::value<std::string>()->default_value("smarthost"))(
+      "dns-listen", "dns mode: where the harness's DNS double answers (UDP and TCP)",
+      cxxopts::value<std::string>()->default_value("127.0.0.1:53"))(
+      "mx-network", "dns mode: the MX servers listen on the addresses after this one",
+      cxxopts::value<std::string>()->default_value("127.0.1.0"))(
+      "mx-port", "dns mode: the port the MX servers listen on", cxxopts::value<int>()->default_value("25"))(
       "listen", "where the harness's MX takes what the relay forwards",
       cxxopts::value<std::string>()->default_value("127.0.0.1:2526"))(
       "stranger", "a local address the relay does not trust, for the open-relay checks (e.g. 127.0.0.2)",
@@ -389,6 +410,7 @@ int conformance_command(int argc, char** argv) {
   cxxopts::Options parser = conformance_options();
   conformance::Options options;
   std::string relay_text, format, junit_path, trust_path, simulate_path;
+  std::optional<io::Endpoint> dns_listen;
   std::uint64_t seed = 1;
   bool all_evidence = false;
   try {
@@ -417,10 +439,19 @@ int conformance_command(int argc, char** argv) {
     }
     options.listen = parse_host_port("listen", parsed["listen"].as<std::string>()).second;
     const std::string mode = parsed["mode"].as<std::string>();
+    if (mode != "smarthost" && mode != "dns") throw Invalid{"--mode: smarthost or dns"};
     if (mode == "dns") {
-      throw Invalid{"--mode dns: the DNS double is not built yet; run in smarthost mode (the MX checks are skipped)"};
+      options.mode = conformance::Mode::dns;
+      const std::string network = parsed["mx-network"].as<std::string>();
+      const auto base = io::Address::parse(network);
+      if (!base || !base->is_v4()) throw Invalid{"--mx-network: an IPv4 address such as 127.0.1.0"};
+      options.mx_network = *base;
+      const int port = parsed["mx-port"].as<int>();
+      if (port < 1 || port > 65535) throw Invalid{"--mx-port: 1 to 65535"};
+      options.mx_port = static_cast<std::uint16_t>(port);
+      if (simulate_path.empty())
+        dns_listen = parse_host_port("dns-listen", parsed["dns-listen"].as<std::string>()).second;
     }
-    if (mode != "smarthost") throw Invalid{"--mode: smarthost or dns"};
     if (const std::string auth = parsed["auth"].as<std::string>(); !auth.empty()) {
       const std::size_t colon = auth.find(':');
       if (colon == std::string::npos || colon == 0) throw Invalid{"--auth: expected USER:PASSWORD"};
@@ -469,18 +500,19 @@ int conformance_command(int argc, char** argv) {
     }
   }
   std::signal(SIGPIPE, SIG_IGN);
-  const Ran ran =
-      simulate_path.empty() ? run_real(options, trust_pem) : run_simulated(options, trust_pem, simulate_path, seed);
+  const Ran ran = simulate_path.empty() ? run_real(options, trust_pem, dns_listen)
+                                        : run_simulated(options, trust_pem, simulate_path, seed);
   if (ran.status != 0) return ran.status;
-  const std::string where = simulate_path.empty()
-                                ? relay_text + (relay_text.starts_with(options.relay.address.to_string())
-                                                    ? ""
-                                                    : " (" + options.relay.to_string() + ")")
-                                : simulate_path + ", simulated (seed " + std::to_string(seed) + ")";
+  const std::string mode = options.mode == conformance::Mode::dns ? "dns" : "smarthost";
+  const std::string where =
+      (simulate_path.empty() ? relay_text + (relay_text.starts_with(options.relay.address.to_string())
+                                                 ? ""
+                                                 : " (" + options.relay.to_string() + ")")
+                             : simulate_path + ", simulated (seed " + std::to_string(seed) + ")");
   if (format == "json") {
-    std::printf("%s\n", json_report(where, ran.results).dump(2).c_str());
+    std::printf("%s\n", json_report(where, mode, ran.results).dump(2).c_str());
   } else {
-    print_text(where, ran.results, all_evidence);
+    print_text(where + " (" + mode + " mode)", ran.results, all_evidence);
   }
   if (!junit_path.empty()) {
     std::ofstream out(junit_path, std::ios::binary);

@@ -5,11 +5,11 @@
 //
 // Exit status: 0 after SIGTERM or SIGINT, 2 bad input or an address it cannot listen on.
 
+#include <unistd.h>
 #include <csignal>
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -37,8 +37,8 @@ cxxopts::Options dns_options() {
                           "a DNS double on UDP and TCP, answering from a zone file (docs/conformance.md)\n"
                           "  relaysim dns --zone zone.json [--listen 127.0.0.1:53] [--ready-file F] [--log F]\n");
   parser.add_options()("zone", "the records: {\"records\": {name: records}, \"servfail\": [...], \"timeout\": [...]}",
-                       cxxopts::value<std::string>())(
-      "listen", "where to answer, UDP and TCP", cxxopts::value<std::string>()->default_value("127.0.0.1:53"))(
+                       cxxopts::value<std::string>())("listen", "where to answer, UDP and TCP",
+                                                      cxxopts::value<std::string>()->default_value("127.0.0.1:53"))(
       "ready-file", "once listening, write {\"pid\", \"dns\"} here", cxxopts::value<std::string>()->default_value(""))(
       "log", "a line per query here (default standard error)", cxxopts::value<std::string>()->default_value(""))(
       "quiet", "no line per query")("h,help", "this help");

@@ -883,8 +883,70 @@ void check_notify_never(Probe& probe, const Check& check, Finish finish) {
                "no bounce for a recipient with NOTIFY=NEVER");
 }
 
-void check_dns_mode(Probe&, const Check&, Finish finish) {
-  finish(skipped("the harness's DNS double is not built yet"));
+// --- MX routing (dns mode): which of the harness's MX servers took the message
+
+void check_routed(Probe& probe, const Check& check, Finish finish, std::string_view domain, std::string expected,
+                  std::string why) {
+  const std::string rcpt = probe.address(check, domain);
+  send_one(probe, check, rcpt, probe.message(check, rcpt),
+           [finish, expected, why](const DialogueResult& result, const StoredMessage* arrived) {
+             if (arrived == nullptr) return finish(fail(refused_or_lost(result), evidence(result)));
+             const std::string shown = evidence(result) + arrival_evidence(*arrived) + "taken by " + arrived->mx + "\n";
+             if (arrived->mx == expected) return finish(pass("delivered to " + expected + " " + why, shown));
+             finish(fail("delivered to " + arrived->mx + ", not to " + expected + " " + why, shown));
+           });
+}
+
+void check_best_first(Probe& probe, const Check& check, Finish finish) {
+  check_routed(probe, check, std::move(finish), "mxorder", "mx-a", "(preference 10, before mx-b at 20)");
+}
+void check_next_on_refusal(Probe& probe, const Check& check, Finish finish) {
+  check_routed(probe, check, std::move(finish), "mxrefused", "mx-b", "after the preferred MX refused the connection");
+}
+void check_next_on_421(Probe& probe, const Check& check, Finish finish) {
+  check_routed(probe, check, std::move(finish), "mx421", "mx-b", "after the preferred MX greeted with 421");
+}
+void check_next_on_5xx_greeting(Probe& probe, const Check& check, Finish finish) {
+  check_routed(probe, check, std::move(finish), "mx554", "mx-b", "after the preferred MX greeted with 554");
+}
+void check_implicit_mx(Probe& probe, const Check& check, Finish finish) {
+  check_routed(probe, check, std::move(finish), "implicit", "mx-b", "(the domain's own address: it has no MX)");
+}
+
+void check_null_mx(Probe& probe, const Check& check, Finish finish) {
+  const std::string rcpt = probe.address(check, "nullmx");
+  const std::string verp = probe.verp_sender(check);
+  std::vector<Step> steps = probe.authorised_session();
+  add_transaction(steps, mail_from(verp), {rcpt_to(rcpt)}, smtp::dot_stuff(probe.message(check, rcpt)));
+  probe.dialogue(
+      std::move(steps), probe.options().tls_plain, std::nullopt,
+      [&probe, finish, rcpt, verp](const DialogueResult& result) {
+        // Refused at once (RFC 7505 §4.2), or taken and bounced.
+        if (const smtp::Reply* reply = result.reply_to("RCPT"); reply != nullptr && !reply->positive()) {
+          if (reply->status() == "5.1.10") return finish(pass("refused at RCPT: " + reply->text(), evidence(result)));
+          return finish(fail("refused at RCPT, but not with 5.1.10: " + reply->text(), evidence(result)));
+        }
+        const smtp::Reply* end = end_of_data_reply(result);
+        if (end == nullptr || !end->positive()) return finish(fail(refused_or_lost(result), evidence(result)));
+        probe.await_message(
+            to(verp), probe.options().retry_window, [finish, result, rcpt, verp](const StoredMessage* bounce) {
+              if (bounce == nullptr) {
+                return finish(
+                    fail("no bounce reached <" + verp + "> within the retry window: a null MX must bounce at once",
+                         evidence(result)));
+              }
+              const std::optional<smtp::DsnReport> report = smtp::parse_dsn(bounce->content);
+              const std::string shown =
+                  evidence(result) + arrival_evidence(*bounce) + (report ? report_evidence(*report) : "");
+              if (!report) return finish(fail("the bounce is not an RFC 3464 report", shown));
+              for (const smtp::DsnRecipient& recipient : report->recipients) {
+                if (!equals_ignoring_case(recipient.final_recipient, rcpt)) continue;
+                if (recipient.status == "5.1.10") return finish(pass("bounced with 5.1.10", shown));
+                return finish(fail("bounced with " + recipient.status + ", not 5.1.10", shown));
+              }
+              finish(fail("the bounce does not name the recipient", shown));
+            });
+      });
 }
 
 }  // namespace
@@ -1043,18 +1105,19 @@ const std::vector<Check>& catalogue() {
        check_no_bounce_to_null},
       {"dsn.notify-never", "NOTIFY=NEVER is honoured", "the sender asked for no bounce", "RFC 3461 §4.1", nothing,
        check_notify_never},
-      {"mx.best-first", "the lowest-preference MX is tried first", "RFC 5321's order", "RFC 5321 §5.1", dns_mode,
-       check_dns_mode},
+      {"mx.best-first", "the lowest-preference MX is tried first",
+       "RFC 5321's order: a relay that ignores it may hit a backup MX that only queues", "RFC 5321 §5.1", dns_mode,
+       check_best_first},
       {"mx.next-on-refusal", "the next MX is tried when one refuses the connection",
-       "one dead MX must not stop delivery", "RFC 5321 §5.1", dns_mode, check_dns_mode},
+       "one dead MX must not stop delivery", "RFC 5321 §5.1", dns_mode, check_next_on_refusal},
       {"mx.next-on-421", "the next MX is tried after a 421 greeting", "a busy MX sends 421", "RFC 5321 §3.8, §5.1",
-       dns_mode, check_dns_mode},
+       dns_mode, check_next_on_421},
       {"mx.next-on-5xx-greeting", "the next MX is tried after a 554 greeting", "a 5xx greeting refuses this client",
-       "RFC 5321 §3.1, §5.1", dns_mode, check_dns_mode},
+       "RFC 5321 §3.1, §5.1", dns_mode, check_next_on_5xx_greeting},
       {"mx.implicit", "a domain without MX is delivered to its A record", "the implicit MX rule", "RFC 5321 §5.1",
-       dns_mode, check_dns_mode},
+       dns_mode, check_implicit_mx},
       {"mx.null-mx", "a null MX bounces at once with 5.1.10", "the domain accepts no mail", "RFC 7505 §3", dns_mode,
-       check_dns_mode},
+       check_null_mx},
   };
   return checks;
 }

@@ -44,12 +44,19 @@ std::map<std::string, std::string> ehlo_extensions(const smtp::Reply& reply) {
   return extensions;
 }
 
-fake_mx::Behaviour mx_behaviour(const Options& options) {
+namespace {
+
+// The address `offset` places after `base` (IPv4).
+io::Address nth_address(io::Address base, std::uint32_t offset) {
+  return io::Address::v4(base.v4_host_order() + offset);
+}
+
+// The main MX: what it does for each behaviour domain.
+fake_mx::Behaviour main_behaviour(const Options& options) {
   using fake_mx::Rule;
   using fake_mx::Stage;
   fake_mx::Behaviour behaviour;
   behaviour.hostname = "mx." + options.domain;
-  behaviour.port = 25;
   // What the relay forwards is judged, not refused: a bare line ending is noted on the message.
   behaviour.bare_line_endings = smtp::BareLineEndings::normalize;
   const auto rule = [&](std::string name, Stage stage, std::string_view behaviour_domain) {
@@ -76,6 +83,80 @@ fake_mx::Behaviour mx_behaviour(const Options& options) {
   drop.times = 1;
   behaviour.rules.push_back(drop);
   return behaviour;
+}
+
+// A server that greets everyone with `reply` instead of 220.
+fake_mx::Behaviour greeting_refusal(std::string hostname, smtp::Reply reply) {
+  fake_mx::Behaviour behaviour;
+  behaviour.hostname = std::move(hostname);
+  fake_mx::Rule refuse;
+  refuse.name = "greeting";
+  refuse.stage = fake_mx::Stage::connect;
+  refuse.reply = std::move(reply);
+  behaviour.rules.push_back(refuse);
+  return behaviour;
+}
+
+constexpr std::uint32_t main_mx = 1, mx_a = 2, mx_b = 3, dead = 4, busy = 5, refusing = 6;
+
+}  // namespace
+
+std::vector<MxServer> mx_servers(const Options& options) {
+  const std::string& domain = options.domain;
+  std::vector<MxServer> servers;
+  const auto add = [&](std::string node, std::string host, fake_mx::Behaviour behaviour, std::uint32_t offset) {
+    behaviour.hostname = host;
+    if (options.mode == Mode::dns) {
+      behaviour.address = nth_address(options.mx_network, offset);
+      behaviour.port = options.mx_port;
+    } else {
+      behaviour.address = options.listen.address;
+      behaviour.port = options.listen.port;
+    }
+    servers.push_back(MxServer{std::move(node), std::move(host), std::move(behaviour)});
+  };
+  add("mx", "mx." + domain, main_behaviour(options), main_mx);
+  if (options.mode != Mode::dns) return servers;
+  add("mx-a", "mx-a." + domain, fake_mx::Behaviour{}, mx_a);
+  add("mx-b", "mx-b." + domain, fake_mx::Behaviour{}, mx_b);
+  add("busy", "busy." + domain,
+      greeting_refusal("", smtp::Reply::make(421, "4.3.2", "Service not available, closing transmission channel")),
+      busy);
+  add("refusing", "refusing." + domain, greeting_refusal("", smtp::Reply::make(554, "5.7.1", "No SMTP service here")),
+      refusing);
+  return servers;
+}
+
+std::map<std::string, io::DnsRecords> dns_records(const Options& options) {
+  const std::string& domain = options.domain;
+  std::map<std::string, io::DnsRecords> records;
+  const auto host = [&](const std::string& name, std::uint32_t offset) {
+    records[name].addresses = std::vector<io::Address>{nth_address(options.mx_network, offset)};
+  };
+  const auto mx = [&](const std::string& name, std::vector<io::MxRecord> exchanges) {
+    records[name].mx = std::move(exchanges);
+  };
+  host("mx." + domain, main_mx);
+  host("mx-a." + domain, mx_a);
+  host("mx-b." + domain, mx_b);
+  host("dead." + domain, dead);
+  host("busy." + domain, busy);
+  host("refusing." + domain, refusing);
+  for (const char* behaviour : {"accept", "reject", "tempfail", "greylist", "drop"}) {
+    mx(std::string(behaviour) + "." + domain, {{10, "mx." + domain}});
+  }
+  mx("na1.bnc.salesforce.com", {{10, "mx." + domain}});  // bounces to the VERP address
+  mx("mxorder." + domain, {{20, "mx-b." + domain}, {10, "mx-a." + domain}});
+  mx("mxrefused." + domain, {{10, "dead." + domain}, {20, "mx-b." + domain}});
+  mx("mx421." + domain, {{10, "busy." + domain}, {20, "mx-b." + domain}});
+  mx("mx554." + domain, {{10, "refusing." + domain}, {20, "mx-b." + domain}});
+  host("implicit." + domain, mx_b);
+  mx("nullmx." + domain, {{0, "."}});
+  // A null MX domain may have a web server: an address that a relay reading the null MX as "no
+  // MX" (the implicit MX rule) would deliver to.
+  records["nullmx." + domain].addresses = std::vector<io::Address>{nth_address(options.mx_network, mx_b)};
+  for (auto& [name, record] : records) record.ttl_seconds = 60;
+  return records;
 }
 
 Probe::Probe(io::Io& io, Options options, const fake_mx::MailStore& store, Done done)

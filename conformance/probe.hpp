@@ -21,6 +21,7 @@
 #include "fake_mx/behaviour.hpp"
 #include "fake_mx/fake_mx_node.hpp"
 #include "io/io.hpp"
+#include "io/zone.hpp"
 #include "smtp/client_session.hpp"
 #include "tls/engine.hpp"
 
@@ -28,7 +29,7 @@ namespace relaysim::conformance {
 
 enum class Mode : std::uint8_t {
   smarthost,  // the relay forwards every message to the harness's MX (`listen`)
-  dns,        // the relay resolves the test domains through the harness's DNS (not built yet)
+  dns,        // the relay resolves the test domains through the harness's DNS double to its MX servers
 };
 
 struct Options {
@@ -40,7 +41,10 @@ struct Options {
   std::optional<smtp::Credentials> auth;     // what Salesforce's relay record authenticates with
   std::optional<io::Address> stranger;       // a source address outside the relay's trusted networks
   Mode mode = Mode::smarthost;
-  io::Endpoint listen;                               // where the harness's MX takes what the relay forwards
+  io::Endpoint listen;  // smarthost mode: where the harness's MX takes what the relay forwards
+  // dns mode: the MX servers listen on consecutive addresses after this one, on `mx_port`.
+  io::Address mx_network = *io::Address::parse("127.0.1.0");
+  std::uint16_t mx_port = 25;
   Duration retry_window = std::chrono::seconds(90);  // how long a deferred message may take to come back
   Duration settle = std::chrono::seconds(5);         // how long to wait for mail that must not come
   Duration reply_timeout = std::chrono::seconds(30);
@@ -49,8 +53,20 @@ struct Options {
   std::vector<std::string> only;                 // check ids (or id prefixes ending in '.'); empty: all
 };
 
-// What the harness's MX does for each behaviour domain (`reject.<domain>` refuses with 550, ...).
-fake_mx::Behaviour mx_behaviour(const Options& options);
+// The harness's MX servers. Smarthost mode: one, "mx" on `listen`, answering by recipient domain
+// (`reject.<domain>` refuses with 550, ...). DNS mode: that one on the first address after
+// `mx_network`, and the servers of the mx.* checks on the next ones - "mx-a" and "mx-b" (two
+// preferences), "busy" (greets with 421), "refusing" (greets with 554); the address after
+// "mx-b" has no server (connections are refused).
+struct MxServer {
+  std::string node;              // the node's name, which StoredMessage::mx carries
+  std::string host;              // its DNS name
+  fake_mx::Behaviour behaviour;  // address and port set
+};
+std::vector<MxServer> mx_servers(const Options& options);
+// DNS mode: the records the harness's DNS double serves - the behaviour domains, the VERP domain
+// and the mx.* checks' domains, all routed to the servers above - by name.
+std::map<std::string, io::DnsRecords> dns_records(const Options& options);
 
 // What the relay said about itself in a first session: EHLO before and after STARTTLS.
 struct Discovery {

@@ -14,7 +14,8 @@ constexpr std::size_t label_bytes_max = 63;
 constexpr std::size_t text_string_bytes_max = 255;
 
 std::uint16_t read16(std::string_view bytes, std::size_t at) {
-  return static_cast<std::uint16_t>((static_cast<unsigned char>(bytes[at]) << 8) | static_cast<unsigned char>(bytes[at + 1]));
+  return static_cast<std::uint16_t>((static_cast<unsigned char>(bytes[at]) << 8) |
+                                    static_cast<unsigned char>(bytes[at + 1]));
 }
 
 void put16(std::string& out, std::uint16_t value) {
@@ -184,7 +185,8 @@ std::string dns_response(const DnsQuery& query, const DnsAnswer& answer, bool ud
         break;
     }
   }
-  std::string out = header(query.id, query.recursion_desired, DnsRcode::noerror, count, false) + query.question + records;
+  std::string out =
+      header(query.id, query.recursion_desired, DnsRcode::noerror, count, false) + query.question + records;
   if (udp && out.size() > udp_bytes_max) {
     return header(query.id, query.recursion_desired, DnsRcode::noerror, 0, true) + query.question;
   }

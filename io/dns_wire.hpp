@@ -18,10 +18,10 @@ namespace relaysim::io {
 struct DnsQuery {
   std::uint16_t id = 0;
   bool recursion_desired = false;
-  std::string name;     // normalised: lower case, no trailing dot
-  std::uint16_t type = 0;  // the numeric QTYPE
+  std::string name;                   // normalised: lower case, no trailing dot
+  std::uint16_t type = 0;             // the numeric QTYPE
   std::optional<DnsType> known_type;  // when it is one the project resolves
-  std::string question;  // the question section as received, echoed in the response
+  std::string question;               // the question section as received, echoed in the response
 };
 
 // Nullopt for anything that is not a standard query with one question of class IN.

@@ -26,7 +26,10 @@ using tcp = asio::ip::tcp;
 
 struct TcpExchange : std::enable_shared_from_this<TcpExchange> {
   TcpExchange(tcp::socket connected, std::shared_ptr<DnsServer::Handler> on_query, std::shared_ptr<std::size_t> open)
-      : socket(std::move(connected)), timer(socket.get_executor()), handler(std::move(on_query)), count(std::move(open)) {
+      : socket(std::move(connected)),
+        timer(socket.get_executor()),
+        handler(std::move(on_query)),
+        count(std::move(open)) {
     *count += 1;
   }
   ~TcpExchange() { *count -= 1; }
@@ -44,25 +47,26 @@ struct TcpExchange : std::enable_shared_from_this<TcpExchange> {
     timer.async_wait([self = shared_from_this()](boost::system::error_code error) {
       if (!error) self->socket.close();
     });
-    asio::async_read(socket, asio::buffer(length), [self = shared_from_this()](boost::system::error_code error, std::size_t) {
-      if (error) return;
-      self->query.resize(static_cast<std::size_t>(self->length[0] << 8 | self->length[1]));
-      asio::async_read(self->socket, asio::buffer(self->query),
-                       [self](boost::system::error_code read_error, std::size_t) {
-                         if (read_error) return;
-                         self->timer.cancel();
-                         const std::optional<std::string> answer = (*self->handler)(self->query, false);
-                         if (!answer) return self->read();  // no answer: the client waits, then gives up
-                         self->response.clear();
-                         self->response += static_cast<char>(answer->size() >> 8);
-                         self->response += static_cast<char>(answer->size() & 0xff);
-                         self->response += *answer;
-                         asio::async_write(self->socket, asio::buffer(self->response),
-                                           [self](boost::system::error_code write_error, std::size_t) {
-                                             if (!write_error) self->read();
-                                           });
-                       });
-    });
+    asio::async_read(
+        socket, asio::buffer(length), [self = shared_from_this()](boost::system::error_code error, std::size_t) {
+          if (error) return;
+          self->query.resize(static_cast<std::size_t>(self->length[0] << 8 | self->length[1]));
+          asio::async_read(self->socket, asio::buffer(self->query),
+                           [self](boost::system::error_code read_error, std::size_t) {
+                             if (read_error) return;
+                             self->timer.cancel();
+                             const std::optional<std::string> answer = (*self->handler)(self->query, false);
+                             if (!answer) return self->read();  // no answer: the client waits, then gives up
+                             self->response.clear();
+                             self->response += static_cast<char>(answer->size() >> 8);
+                             self->response += static_cast<char>(answer->size() & 0xff);
+                             self->response += *answer;
+                             asio::async_write(self->socket, asio::buffer(self->response),
+                                               [self](boost::system::error_code write_error, std::size_t) {
+                                                 if (!write_error) self->read();
+                                               });
+                           });
+        });
   }
 };
 
@@ -118,9 +122,9 @@ io::Result<std::unique_ptr<DnsServer>> DnsServer::start(Runtime& runtime, io::En
   state->datagrams.open(local_udp.protocol(), error);
   if (!error) state->datagrams.bind(local_udp, error);
   const auto failed = [&](std::string_view what) {
-    return io::Error{io::Errc::address_in_use, "DNS (" + std::string(what) + ") on " + endpoint.to_string() + ": " +
-                                                   error.message() +
-                                                   (endpoint.port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "")};
+    return io::Error{io::Errc::address_in_use,
+                     "DNS (" + std::string(what) + ") on " + endpoint.to_string() + ": " + error.message() +
+                         (endpoint.port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "")};
   };
   if (error) return failed("UDP");
   const tcp::endpoint local_tcp(to_asio(endpoint.address), state->datagrams.local_endpoint().port());

@@ -43,26 +43,34 @@ SimulatedConformance run_conformance(ConformanceWorld setup) {
   };
   for (const relay::ListenerConfig& listener : setup.relay.listeners) add(local(listener.address.address));
   add(options.relay.address);
-  add(options.listen.address);
   if (options.stranger) add(*options.stranger);
+  const std::vector<conformance::MxServer> servers = conformance::mx_servers(options);
+  for (const conformance::MxServer& server : servers) add(server.behaviour.address);
 
   sim::World world(setup.seed, setup.start);
+  if (options.mode == conformance::Mode::dns) {
+    // Every address the records name is this host's, so that the one with no server refuses
+    // connections as a real host does.
+    for (const auto& [name, records] : conformance::dns_records(options)) {
+      for (const io::Address& address : records.addresses) add(address);
+      world.set_dns(name, records);
+    }
+  }
   world.add_host({"localhost", addresses});
   fake_mx::MailStore store;
-  fake_mx::Behaviour behaviour = conformance::mx_behaviour(options);
-  behaviour.address = options.listen.address;
-  behaviour.port = options.listen.port;
   world.add_process(
       {"relay",
        "localhost",
        [&setup](io::Io& io) { return std::make_unique<relay::RelayNode>(io, setup.relay, setup.relay_tls); },
        {}});
-  world.add_process({"mx",
-                     "localhost",
-                     [&behaviour, &store](io::Io& io) {
-                       return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, nullptr, store);
-                     },
-                     {}});
+  for (const conformance::MxServer& server : servers) {
+    world.add_process({server.node,
+                       "localhost",
+                       [&server, &store](io::Io& io) {
+                         return std::make_unique<fake_mx::FakeMxNode>(io, server.behaviour, nullptr, store);
+                       },
+                       {}});
+  }
   SimulatedConformance outcome;
   conformance::Probe* probe = nullptr;
   world.add_process({"conformance",

@@ -98,6 +98,36 @@ TEST_CASE("each broken relay variant fails the conformance check written for its
   }
 }
 
+TEST_CASE("in dns mode a relay that ignores MX preferences or reads a null MX as none fails the MX checks",
+          "[conformance]") {
+  const auto dns_mode = [](std::string check) {
+    conformance::Options options = options_for({std::move(check)});
+    options.mode = conformance::Mode::dns;
+    return options;
+  };
+  const auto routing_by_mx = [](relay::BrokenVariant variant) {
+    relay::RelayConfig config = relay_config(variant);
+    config.transport_maps.clear();
+    return config;
+  };
+  const std::vector<std::pair<relay::BrokenVariant, std::string>> cases = {
+      {relay::BrokenVariant::ignore_mx_preference, "mx.best-first"},
+      {relay::BrokenVariant::null_mx_as_implicit, "mx.null-mx"},
+  };
+  for (const auto& [variant, check] : cases) {
+    INFO(std::string(relay::to_string(variant)) + " against " + check);
+    CHECK(verdict_of(run(routing_by_mx(relay::BrokenVariant::none), dns_mode(check)), check) ==
+          conformance::Verdict::pass);
+    CHECK(verdict_of(run(routing_by_mx(variant), dns_mode(check)), check) == conformance::Verdict::fail);
+  }
+  // Every MX check passes on the sound relay.
+  const auto all = run(routing_by_mx(relay::BrokenVariant::none), dns_mode("mx."));
+  for (const conformance::CheckResult& result : all.results) {
+    INFO(std::string(result.check->id) + ": " + result.outcome.detail);
+    CHECK(result.outcome.verdict == conformance::Verdict::pass);
+  }
+}
+
 TEST_CASE("a relay that trusts the stranger fails the open-relay check", "[conformance]") {
   relay::RelayConfig trusting = relay_config();
   trusting.mynetworks = {*io::Cidr::parse("127.0.0.0/8")};
