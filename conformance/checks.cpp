@@ -184,6 +184,37 @@ void check_handshake(Probe& probe, const Check&, Finish finish) {
   finish(pass(tls.version + " " + tls.cipher, evidence(discovery.session)));
 }
 
+// RFC 3207 §4.2: commands sent after STARTTLS before the handshake must be thrown away, or a
+// man in the middle can inject them into the protected session (CVE-2011-0411).
+void check_starttls_injection(Probe& probe, const Check&, Finish finish) {
+  if (!probe.discovery().extensions.contains("STARTTLS")) return finish(skipped("STARTTLS is not offered"));
+  std::vector<Step> steps{greeting(), command("EHLO conformance.relaysim.test"), starttls("RSET\r\n"),
+                          command("EHLO conformance.relaysim.test"), command("NOOP")};
+  probe.dialogue(std::move(steps), probe.options().tls_plain, std::nullopt, [finish](const DialogueResult& result) {
+    const smtp::Reply* starttls_reply = result.reply_to("STARTTLS");
+    if (starttls_reply != nullptr && starttls_reply->code != 220)
+      return finish(pass("STARTTLS with a command after it refused: " + starttls_reply->text(), evidence(result)));
+    if (!result.tls_established) {
+      return finish(pass("the relay ended the session rather than take the pipelined command: " + result.error,
+                         evidence(result)));
+    }
+    // The first reply under TLS belongs to EHLO: a one-line 250 is the injected RSET's.
+    std::size_t after_tls = 0;
+    for (std::size_t i = 0; i < result.exchanges.size(); ++i) {
+      if (result.exchanges[i].sent.starts_with("STARTTLS")) after_tls = i + 1;
+    }
+    if (after_tls < result.exchanges.size() && !result.exchanges[after_tls].replies.empty()) {
+      const smtp::Reply& first = result.exchanges[after_tls].replies.front();
+      if (first.code == 250 && first.lines.size() == 1) {
+        return finish(fail("the command sent in plaintext after STARTTLS was answered inside TLS: " + first.text(),
+                           evidence(result)));
+      }
+      return finish(pass("the plaintext after STARTTLS was discarded", evidence(result)));
+    }
+    finish(fail("no reply to EHLO under TLS: " + result.error, evidence(result)));
+  });
+}
+
 void check_tls1_2(Probe& probe, const Check&, Finish finish) {
   if (!probe.discovery().extensions.contains("STARTTLS")) return finish(skipped("STARTTLS is not offered"));
   std::vector<Step> steps{greeting(), command("EHLO conformance.relaysim.test"), starttls(),
@@ -993,6 +1024,9 @@ const std::vector<Check>& catalogue() {
       {"tls.handshake", "the TLS handshake completes",
        "a failing handshake stops every TLS setting but Off and Preferred", "RFC 3207 §4; RFC 8446", nothing,
        check_handshake},
+      {"tls.starttls-injection", "commands pipelined after STARTTLS are not run inside TLS",
+       "a man in the middle could inject commands into the protected session", "RFC 3207 §4.2; CVE-2011-0411", nothing,
+       check_starttls_injection},
       {"tls.tls1_2", "a client limited to TLS 1.2 connects", "TLS 1.2 is the oldest version Salesforce uses",
        "RFC 8996; Salesforce TLS 1.2 requirement", nothing, check_tls1_2},
       {"tls.tls1_3", "TLS 1.3 negotiated", "the version current clients prefer", "RFC 8446", nothing, check_tls1_3},
