@@ -303,6 +303,14 @@ Ran run_real(conformance::Options options, const std::string& trust_pem, std::op
   probe_node.node_name = "conformance";
   probe_node.host_name = "conformance.relaysim.test";
   probe_node.data_directory = "/tmp";
+  // The fake Salesforce org dials the relay record's host name: it resolves to --relay's address.
+  if (!options.relay_name.empty() && !io::Address::parse(options.relay_name)) {
+    auto names = std::make_shared<io::Zone>();
+    io::DnsRecords relay_records;
+    relay_records.addresses = {options.relay.address};
+    names->set(options.relay_name, relay_records);
+    probe_node.static_dns = names;
+  }
   auto probe_io = runtime.make_io(probe_node);
   Ran ran;
   bool done = false;
@@ -329,7 +337,7 @@ Ran run_real(conformance::Options options, const std::string& trust_pem, std::op
 // The relay of a real-mode configuration file, in a simulated world with the harness beside it on
 // one host: virtual time, so the retry window costs nothing, and the same seed gives the same run.
 Ran run_simulated(conformance::Options options, const std::string& trust_pem, const std::string& path,
-                  std::uint64_t seed) {
+                  std::uint64_t seed, std::optional<Instant> start) {
   scenario::RelayDaemonConfig config;
   try {
     config = scenario::load_relay_daemon_config(path);
@@ -350,9 +358,12 @@ Ran run_simulated(conformance::Options options, const std::string& trust_pem, co
                      {relay_tls.value().client_plain.get(), relay_tls.value().client_verify.get()}};
   world.options = options;
   world.seed = seed;
-  // The current second: the relay's certificates are judged as a real run would judge them.
-  world.start = Instant::from_unix_seconds(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  // By default the current second: the relay's certificates are judged as a real run would judge
+  // them. The same seed and start give the same run.
+  world.start = start ? *start
+                      : Instant::from_unix_seconds(std::chrono::duration_cast<std::chrono::seconds>(
+                                                       std::chrono::system_clock::now().time_since_epoch())
+                                                       .count());
   scenario::SimulatedConformance outcome = scenario::run_conformance(std::move(world));
   if (!outcome.finished) {
     std::fprintf(stderr, "relaysim conformance: the checks did not finish in the simulated world\n");
@@ -401,8 +412,10 @@ cxxopts::Options conformance_options() {
       "junit", "also write a JUnit XML report here", cxxopts::value<std::string>()->default_value(""))(
       "evidence", "show the evidence of every check, not only of failures")("list", "print the checks and exit")(
       "simulate", "run a relaysim relay configuration file (relaysim relay's) in a simulated world instead",
-      cxxopts::value<std::string>()->default_value(""))(
-      "seed", "the simulated world's seed", cxxopts::value<std::uint64_t>()->default_value("1"))("h,help", "this help");
+      cxxopts::value<std::string>()->default_value(""))("seed", "the simulated world's seed",
+                                                        cxxopts::value<std::uint64_t>()->default_value("1"))(
+      "start", "the simulated world's start, ISO 8601 UTC (default: now, to judge certificates as today)",
+      cxxopts::value<std::string>()->default_value(""))("h,help", "this help");
   return parser;
 }
 
@@ -412,6 +425,7 @@ int conformance_command(int argc, char** argv) {
   std::string relay_text, format, junit_path, trust_path, simulate_path;
   std::optional<io::Endpoint> dns_listen;
   std::uint64_t seed = 1;
+  std::optional<Instant> start;
   bool all_evidence = false;
   try {
     const auto parsed = parser.parse(argc, argv);
@@ -429,6 +443,10 @@ int conformance_command(int argc, char** argv) {
     relay_text = parsed["relay"].as<std::string>();
     simulate_path = parsed["simulate"].as<std::string>();
     seed = parsed["seed"].as<std::uint64_t>();
+    if (const std::string text = parsed["start"].as<std::string>(); !text.empty()) {
+      start = parse_iso8601(text);
+      if (!start) throw Invalid{"--start: expected an instant such as 2026-12-07T09:00:00Z, found '" + text + "'"};
+    }
     if (relay_text.empty() && simulate_path.empty())
       throw Invalid{"--relay HOST:PORT (or --simulate RELAY.json) is required"};
     options.relay_name = parsed["relay-name"].as<std::string>();
@@ -501,7 +519,7 @@ int conformance_command(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);
   const Ran ran = simulate_path.empty() ? run_real(options, trust_pem, dns_listen)
-                                        : run_simulated(options, trust_pem, simulate_path, seed);
+                                        : run_simulated(options, trust_pem, simulate_path, seed, start);
   if (ran.status != 0) return ran.status;
   const std::string mode = options.mode == conformance::Mode::dns ? "dns" : "smarthost";
   const std::string where =

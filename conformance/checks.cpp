@@ -278,47 +278,58 @@ void check_certificate_expiry(Probe& probe, const Check&, Finish finish) {
 
 // --- Salesforce's five TLS settings, each a whole hand-over
 
-enum class Setting { off, preferred, required, preferred_verify, required_verify };
+// The org's email log, as Salesforce's shows it, for evidence.
+std::string email_log(const salesforce::OrgState& org) {
+  std::string out;
+  for (const salesforce::LogEntry& entry : org.log) {
+    std::string via = entry.path.empty() ? "" : " via " + entry.path;
+    if (!entry.server.empty()) via += " " + entry.server;
+    if (entry.tls) via += entry.tls_verified ? ", TLS verified" : ", TLS";
+    out += "email log: " + std::string(salesforce::to_string(entry.event)) + via +
+           (entry.detail.empty() ? "" : ": " + entry.detail) + "\n";
+  }
+  return out;
+}
 
-void salesforce_setting(Probe& probe, const Check& check, Finish finish, Setting setting) {
-  const Options& options = probe.options();
-  const bool offered_tls = probe.discovery().extensions.contains("STARTTLS");
-  const bool needs_tls = setting == Setting::required || setting == Setting::required_verify;
-  const bool verifies = setting == Setting::preferred_verify || setting == Setting::required_verify;
-  if (needs_tls && !offered_tls) return finish(fail("STARTTLS is not offered: Salesforce will not deliver"));
+void salesforce_setting(Probe& probe, const Check& check, Finish finish, salesforce::TlsSetting setting) {
   const std::string rcpt = probe.address(check, "accept");
-  const bool use_tls = setting != Setting::off;
-  hand_over(probe, probe.authorised_session(use_tls), verifies ? options.tls_verify : options.tls_plain,
-            probe.verp_sender(check), {rcpt}, smtp::dot_stuff(probe.message(check, rcpt)), rcpt,
-            [finish, setting, offered_tls](const DialogueResult& result, const StoredMessage* arrived) {
-              const std::string shown = evidence(result) + (arrived ? arrival_evidence(*arrived) : "");
-              if (arrived != nullptr) {
-                std::string how = result.tls_established ? "delivered over " + result.tls->version : "delivered";
-                if (setting == Setting::preferred_verify && !offered_tls) how += " in plaintext (STARTTLS not offered)";
-                return finish(pass(how, shown));
-              }
-              if (setting == Setting::off) {
-                return finish(info(
-                    "Off does not work with this relay (" + refused_or_lost(result) + "); use a TLS setting", shown));
-              }
-              finish(fail(refused_or_lost(result), shown));
-            });
+  probe.salesforce_send(check, setting, rcpt, [&probe, finish, setting, rcpt](const salesforce::OrgState& org) {
+    const std::string log = email_log(org);
+    const salesforce::LogEntry* attempt = nullptr;
+    for (const salesforce::LogEntry& entry : org.log) {
+      if (attempt == nullptr &&
+          (salesforce::is_attempt(entry.event) || entry.event == salesforce::EmailLogEvent::refused))
+        attempt = &entry;
+    }
+    if (attempt == nullptr) return finish(fail("the org's first attempt did not end in time", log));
+    if (attempt->event != salesforce::EmailLogEvent::delivered) {
+      if (setting == salesforce::TlsSetting::off) {
+        return finish(info("Off does not work with this relay (" + attempt->detail + "); use a TLS setting", log));
+      }
+      return finish(fail(std::string(salesforce::to_string(attempt->event)) + ": " + attempt->detail, log));
+    }
+    const std::string how = attempt->tls ? (attempt->tls_verified ? "over verified TLS" : "over TLS") : "in plaintext";
+    probe.await_message(to(rcpt), probe.options().retry_window, [finish, log, how](const StoredMessage* arrived) {
+      if (arrived == nullptr) return finish(fail("handed over, but not passed on within the retry window", log));
+      finish(pass("delivered " + how, log + arrival_evidence(*arrived)));
+    });
+  });
 }
 
 void check_setting_off(Probe& probe, const Check& check, Finish finish) {
-  salesforce_setting(probe, check, std::move(finish), Setting::off);
+  salesforce_setting(probe, check, std::move(finish), salesforce::TlsSetting::off);
 }
 void check_setting_preferred(Probe& probe, const Check& check, Finish finish) {
-  salesforce_setting(probe, check, std::move(finish), Setting::preferred);
+  salesforce_setting(probe, check, std::move(finish), salesforce::TlsSetting::preferred);
 }
 void check_setting_required(Probe& probe, const Check& check, Finish finish) {
-  salesforce_setting(probe, check, std::move(finish), Setting::required);
+  salesforce_setting(probe, check, std::move(finish), salesforce::TlsSetting::required);
 }
 void check_setting_preferred_verify(Probe& probe, const Check& check, Finish finish) {
-  salesforce_setting(probe, check, std::move(finish), Setting::preferred_verify);
+  salesforce_setting(probe, check, std::move(finish), salesforce::TlsSetting::preferred_verify);
 }
 void check_setting_required_verify(Probe& probe, const Check& check, Finish finish) {
-  salesforce_setting(probe, check, std::move(finish), Setting::required_verify);
+  salesforce_setting(probe, check, std::move(finish), salesforce::TlsSetting::required_verify);
 }
 
 // --- AUTH

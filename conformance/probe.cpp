@@ -245,6 +245,7 @@ void Probe::check_done(std::size_t index, Outcome outcome) {
   if (--running_ > 0) return;
   finished_ = true;
   waiters_.clear();
+  conditions_.clear();
   timers_.clear();
   poll_timer_.cancel();
   Done done = std::move(done_);
@@ -276,6 +277,58 @@ void Probe::await_message(Wanted wanted, Duration within, std::function<void(con
   if (!poll_timer_.armed()) poll_timer_ = io_.after(poll_interval, [this] { poll(); });
 }
 
+void Probe::await(std::function<bool()> ready, Duration within, std::function<void(bool)> done) {
+  conditions_.push_back(std::make_unique<Condition>(Condition{std::move(ready), io_.now() + within, std::move(done)}));
+  if (!poll_timer_.armed()) poll_timer_ = io_.after(poll_interval, [this] { poll(); });
+}
+
+std::string Probe::relay_host_for_salesforce() const {
+  if (options_.relay_name.empty() || io::Address::parse(options_.relay_name)) return options_.relay.address.to_string();
+  return options_.relay_name;
+}
+
+void Probe::salesforce_send(const Check& check, salesforce::TlsSetting setting, const std::string& rcpt,
+                            std::function<void(const salesforce::OrgState& org)> done) {
+  salesforce::OrgConfig config;
+  config.org.name = "conformance";
+  salesforce::EmailRelay relay;
+  relay.name = "Relay under test";
+  relay.host = relay_host_for_salesforce();
+  relay.port = options_.relay.port;
+  relay.tls = setting;
+  relay.auth = options_.auth;
+  config.org.relays.push_back(relay);
+  salesforce::DomainFilter filter;
+  filter.priority = 1;
+  filter.relay = relay.name;
+  config.org.filters.push_back(filter);
+  const auto mailbox = [](const std::string& text) {
+    const auto parsed = smtp::parse_path("<" + text + ">", false, true);
+    const auto* path = std::get_if<smtp::ParsedPath>(&parsed);
+    return path != nullptr && path->mailbox ? *path->mailbox : smtp::Mailbox{};
+  };
+  salesforce::Send send;
+  send.at = io_.now();
+  send.from = mailbox(options_.from);
+  send.to = {mailbox(rcpt)};
+  send.subject = "relaysim conformance check " + std::string(check.id);
+  send.body = "This message tests a mail relay for the relaysim conformance check " + std::string(check.id) + ".";
+  config.traffic.push_back(send);
+  org_states_.push_back(std::make_unique<salesforce::OrgState>());
+  salesforce::OrgState& state = *org_states_.back();
+  orgs_.push_back(salesforce::make_org_node(io_, config, {options_.tls_plain, options_.tls_verify}, state));
+  orgs_.back()->start();
+  // The org's own timeouts end every attempt; the bound is a safety net.
+  const Duration bound = options_.reply_timeout * 6 + std::chrono::minutes(1);
+  await(
+      [&state] {
+        return std::any_of(state.log.begin(), state.log.end(), [](const salesforce::LogEntry& entry) {
+          return salesforce::is_attempt(entry.event) || entry.event == salesforce::EmailLogEvent::refused;
+        });
+      },
+      bound, [&state, done](bool) { done(state); });
+}
+
 void Probe::poll() {
   poll_timer_ = io::Pending();
   // Handlers may add waiters or finish the run: take the ready ones out first.
@@ -289,10 +342,24 @@ void Probe::poll() {
       ++it;
     }
   }
-  if (!waiters_.empty()) poll_timer_ = io_.after(poll_interval, [this] { poll(); });
+  std::vector<std::pair<std::unique_ptr<Condition>, bool>> met;
+  for (auto it = conditions_.begin(); it != conditions_.end();) {
+    const bool holds = (*it)->ready();
+    if (holds || io_.now() >= (*it)->deadline) {
+      met.emplace_back(std::move(*it), holds);
+      it = conditions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!waiters_.empty() || !conditions_.empty()) poll_timer_ = io_.after(poll_interval, [this] { poll(); });
   for (auto& [waiter, message] : ready) {
     if (finished_) return;
     waiter->done(message);
+  }
+  for (auto& [condition, holds] : met) {
+    if (finished_) return;
+    condition->done(holds);
   }
 }
 

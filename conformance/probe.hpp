@@ -20,6 +20,7 @@
 #include "conformance/dialogue.hpp"
 #include "fake_mx/behaviour.hpp"
 #include "fake_mx/fake_mx_node.hpp"
+#include "fake_salesforce/org_node.hpp"
 #include "io/io.hpp"
 #include "io/zone.hpp"
 #include "smtp/client_session.hpp"
@@ -106,6 +107,16 @@ class Probe final : public io::Node {
   // Every message that arrived that `wanted` picks, now.
   std::vector<const fake_mx::StoredMessage*> arrived(const Wanted& wanted) const;
   void after(Duration delay, std::function<void()> handler);
+  // Waits until `ready` holds (true), or `within` has passed (false).
+  void await(std::function<bool()> ready, Duration within, std::function<void(bool ready)> done);
+  // Hands one message for `rcpt` to the relay as a fake Salesforce org (fake_salesforce/) whose
+  // Email Relay record names the relay with `setting` and the --auth credentials, and a filter
+  // that sends everything through it; `done` gets the org's email log once its first attempt
+  // has an outcome (or the wait ran out).
+  void salesforce_send(const Check& check, salesforce::TlsSetting setting, const std::string& rcpt,
+                       std::function<void(const salesforce::OrgState& org)> done);
+  // The host name the org's relay record gives (resolved to `relay`'s address), or the address.
+  std::string relay_host_for_salesforce() const;
 
   // Names unique to this run and check: "<check id>.<token>@<behaviour>.<domain>".
   std::string address(const Check& check, std::string_view behaviour, std::string_view suffix = {}) const;
@@ -140,6 +151,14 @@ class Probe final : public io::Node {
     std::function<void(const fake_mx::StoredMessage*)> done;
   };
   std::vector<std::unique_ptr<Waiter>> waiters_;
+  struct Condition {
+    std::function<bool()> ready;
+    Instant deadline;
+    std::function<void(bool)> done;
+  };
+  std::vector<std::unique_ptr<Condition>> conditions_;
+  std::vector<std::unique_ptr<salesforce::OrgState>> org_states_;
+  std::vector<std::unique_ptr<io::Node>> orgs_;
   std::vector<io::Pending> timers_;
   io::Pending poll_timer_;
   bool finished_ = false;

@@ -56,6 +56,12 @@ SimulatedConformance run_conformance(ConformanceWorld setup) {
       world.set_dns(name, records);
     }
   }
+  // The fake Salesforce org dials the relay record's host name.
+  if (!options.relay_name.empty() && !io::Address::parse(options.relay_name)) {
+    io::DnsRecords relay_records;
+    relay_records.addresses = {options.relay.address};
+    world.set_dns(options.relay_name, relay_records);
+  }
   world.add_host({"localhost", addresses});
   fake_mx::MailStore store;
   world.add_process(
