@@ -5,6 +5,10 @@
 namespace relaysim::conformance {
 namespace {
 
+// Replies kept per session: a script waits for a few dozen at most; a server that sends more is
+// flooding, and the session ends rather than the harness's memory.
+constexpr std::size_t replies_max = 1000;
+
 bool reply_meets(const smtp::Reply& reply, int needs) {
   if (needs == 0) return true;
   if (needs < 10) return reply.code / 100 == needs;
@@ -193,6 +197,8 @@ void Dialogue::on_plaintext(std::string_view bytes) {
     if (status == smtp::ReplyParser::Status::incomplete) return;
     if (status == smtp::ReplyParser::Status::malformed) return finish("malformed reply: " + parser_.error());
     smtp::Reply reply = parser_.take();
+    if (++replies_received_ > replies_max)
+      return finish("more than " + std::to_string(replies_max) + " replies: the server floods");
     if (result_.exchanges.empty()) result_.exchanges.push_back(Exchange{});
     result_.exchanges.back().replies.push_back(reply);  // replies nobody asked for land here too
     if (awaiting_ == 0) continue;

@@ -92,6 +92,7 @@ class Dialogue {
   DialogueResult result_;
   std::size_t step_ = 0;
   int awaiting_ = 0;  // replies the current step still waits for
+  std::size_t replies_received_ = 0;
   bool handshake_pending_ = false;
   smtp::ReplyParser parser_;
   std::unique_ptr<io::Connection> connection_;
