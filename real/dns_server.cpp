@@ -122,9 +122,10 @@ io::Result<std::unique_ptr<DnsServer>> DnsServer::start(Runtime& runtime, io::En
   state->datagrams.open(local_udp.protocol(), error);
   if (!error) state->datagrams.bind(local_udp, error);
   const auto failed = [&](std::string_view what) {
-    return io::Error{io::Errc::address_in_use,
-                     "DNS (" + std::string(what) + ") on " + endpoint.to_string() + ": " + error.message() +
-                         (endpoint.port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "")};
+    return io::Error{
+        io::Errc::address_in_use,
+        "DNS (" + std::string(what) + ") on " + endpoint.to_string() + ": " + error.message() +
+            (error == asio::error::access_denied ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "")};
   };
   if (error) return failed("UDP");
   const tcp::endpoint local_tcp(to_asio(endpoint.address), state->datagrams.local_endpoint().port());
