@@ -287,9 +287,9 @@ Ran run_real(conformance::Options options, const std::string& trust_pem, std::op
     }
   }
   io::Zone zone;
-  for (auto& [name, records] : conformance::dns_records(options)) zone.set(name, records);
   std::unique_ptr<real::DnsServer> dns;
   if (dns_listen) {
+    for (const auto& [name, records] : conformance::dns_records(options)) zone.set(name, records);
     auto started = real::DnsServer::start(runtime, *dns_listen, [&zone](std::string_view query, bool udp) {
       return io::answer_dns_query(query, zone, {}, udp);
     });
@@ -304,12 +304,10 @@ Ran run_real(conformance::Options options, const std::string& trust_pem, std::op
   probe_node.host_name = "conformance.relaysim.test";
   probe_node.data_directory = "/tmp";
   // The fake Salesforce org dials the relay record's host name: it resolves to --relay's address.
-  if (!options.relay_name.empty() && !io::Address::parse(options.relay_name)) {
-    auto names = std::make_shared<io::Zone>();
-    io::DnsRecords relay_records;
-    relay_records.addresses = {options.relay.address};
-    names->set(options.relay_name, relay_records);
-    probe_node.static_dns = names;
+  if (const auto names = conformance::probe_dns_records(options); !names.empty()) {
+    auto static_dns = std::make_shared<io::Zone>();
+    for (const auto& [name, records] : names) static_dns->set(name, records);
+    probe_node.static_dns = static_dns;
   }
   auto probe_io = runtime.make_io(probe_node);
   Ran ran;
@@ -322,9 +320,7 @@ Ran run_real(conformance::Options options, const std::string& trust_pem, std::op
   bool interrupted = false;
   runtime.on_signal(SIGINT, [&] { interrupted = true; });
   runtime.on_signal(SIGTERM, [&] { interrupted = true; });
-  // The bound is a safety net: every check ends within its own waits.
-  const Duration bound = options.retry_window * 2 + options.settle + std::chrono::minutes(2);
-  runtime.run_until([&] { return done || interrupted; }, bound);
+  runtime.run_until([&] { return done || interrupted; }, conformance::run_bound(options));
   if (!done) {
     std::fprintf(stderr, "relaysim conformance: %s\n",
                  interrupted ? "interrupted" : "the checks did not finish in time");

@@ -19,13 +19,6 @@
 namespace relaysim::cli {
 namespace {
 
-std::optional<smtp::Mailbox> mailbox(const std::string& text) {
-  const auto parsed = smtp::parse_path("<" + text + ">", false, true);  // internationalized too (RFC 6531)
-  const auto* path = std::get_if<smtp::ParsedPath>(&parsed);
-  if (path == nullptr || !path->mailbox || path->mailbox->domain.empty()) return std::nullopt;
-  return *path->mailbox;
-}
-
 void print_log_entry(const salesforce::LogEntry& entry) {
   std::string via = entry.path.empty() ? "" : "via " + entry.path;
   if (!entry.server.empty()) via += (via.empty() ? "" : " ") + entry.server;
@@ -85,7 +78,7 @@ int salesforce_command(int argc, char** argv) {
     for (std::size_t at = 0; !list.empty();) {
       const std::size_t comma = list.find(',', at);
       const std::string item = list.substr(at, comma - at);
-      auto parsed_to = mailbox(item);
+      auto parsed_to = smtp::parse_address(item);
       if (!parsed_to)
         throw cxxopts::exceptions::exception("--to: '" + item + "' is not an address such as ann@example.com");
       to.push_back(*parsed_to);
@@ -94,7 +87,7 @@ int salesforce_command(int argc, char** argv) {
     }
     if (to.empty()) throw cxxopts::exceptions::exception("--to ADDRESS is required");
     if (action == "send") {
-      from = mailbox(parsed["from"].as<std::string>());
+      from = smtp::parse_address(parsed["from"].as<std::string>());
       if (!from) throw cxxopts::exceptions::exception("--from: an address such as support@acme.example is required");
     }
     subject = parsed["subject"].as<std::string>();

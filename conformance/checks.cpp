@@ -812,6 +812,14 @@ std::string report_evidence(const smtp::DsnReport& report) {
   return out;
 }
 
+// The per-recipient fields a report gives for `address`; null when it names it nowhere.
+const smtp::DsnRecipient* fields_for(const smtp::DsnReport& report, std::string_view address) {
+  for (const smtp::DsnRecipient& recipient : report.recipients) {
+    if (equals_ignoring_case(recipient.final_recipient, address)) return &recipient;
+  }
+  return nullptr;
+}
+
 void check_bounce_to_sender(Probe& probe, const Check& check, Finish finish) {
   check_bounce(probe, check, std::move(finish), [](const StoredMessage& bounce, const std::string&) {
     return pass("the bounce reached the VERP address <" + bounce.recipients.front().mailbox.to_string() + ">");
@@ -832,14 +840,12 @@ void check_bounce_rfc3464(Probe& probe, const Check& check, Finish finish) {
       return fail("the bounce is not a multipart/report of report-type delivery-status",
                   std::string(smtp::header_section(bounce.content).substr(0, 600)));
     }
-    for (const smtp::DsnRecipient& recipient : report->recipients) {
-      if (!equals_ignoring_case(recipient.final_recipient, rejected)) continue;
-      if (recipient.action != smtp::DsnAction::failed || !recipient.status.starts_with("5."))
-        return fail("the recipient's fields do not say it failed", report_evidence(*report));
-      return pass("Final-Recipient, Action: failed and Status " + recipient.status + " for the rejected recipient",
-                  report_evidence(*report));
-    }
-    return fail("no per-recipient fields for <" + rejected + ">", report_evidence(*report));
+    const smtp::DsnRecipient* recipient = fields_for(*report, rejected);
+    if (recipient == nullptr) return fail("no per-recipient fields for <" + rejected + ">", report_evidence(*report));
+    if (recipient->action != smtp::DsnAction::failed || !recipient->status.starts_with("5."))
+      return fail("the recipient's fields do not say it failed", report_evidence(*report));
+    return pass("Final-Recipient, Action: failed and Status " + recipient->status + " for the rejected recipient",
+                report_evidence(*report));
   });
 }
 
@@ -847,13 +853,11 @@ void check_bounce_diagnostic(Probe& probe, const Check& check, Finish finish) {
   check_bounce(probe, check, std::move(finish), [](const StoredMessage& bounce, const std::string& rejected) {
     const std::optional<smtp::DsnReport> report = smtp::parse_dsn(bounce.content);
     if (!report) return fail("the bounce is not an RFC 3464 report");
-    for (const smtp::DsnRecipient& recipient : report->recipients) {
-      if (!equals_ignoring_case(recipient.final_recipient, rejected)) continue;
-      if (recipient.status == "5.1.1" && recipient.diagnostic.find("550") != std::string::npos)
-        return pass("Status 5.1.1 and the next hop's reply: " + recipient.diagnostic, report_evidence(*report));
-      return fail("the report does not carry the next hop's 550 5.1.1", report_evidence(*report));
-    }
-    return fail("no per-recipient fields for <" + rejected + ">", report_evidence(*report));
+    const smtp::DsnRecipient* recipient = fields_for(*report, rejected);
+    if (recipient == nullptr) return fail("no per-recipient fields for <" + rejected + ">", report_evidence(*report));
+    if (recipient->status == "5.1.1" && recipient->diagnostic.find("550") != std::string::npos)
+      return pass("Status 5.1.1 and the next hop's reply: " + recipient->diagnostic, report_evidence(*report));
+    return fail("the report does not carry the next hop's 550 5.1.1", report_evidence(*report));
   });
 }
 
@@ -981,12 +985,10 @@ void check_null_mx(Probe& probe, const Check& check, Finish finish) {
               const std::string shown =
                   evidence(result) + arrival_evidence(*bounce) + (report ? report_evidence(*report) : "");
               if (!report) return finish(fail("the bounce is not an RFC 3464 report", shown));
-              for (const smtp::DsnRecipient& recipient : report->recipients) {
-                if (!equals_ignoring_case(recipient.final_recipient, rcpt)) continue;
-                if (recipient.status == "5.1.10") return finish(pass("bounced with 5.1.10", shown));
-                return finish(fail("bounced with " + recipient.status + ", not 5.1.10", shown));
-              }
-              finish(fail("the bounce does not name the recipient", shown));
+              const smtp::DsnRecipient* recipient = fields_for(*report, rcpt);
+              if (recipient == nullptr) return finish(fail("the bounce does not name the recipient", shown));
+              if (recipient->status == "5.1.10") return finish(pass("bounced with 5.1.10", shown));
+              finish(fail("bounced with " + recipient->status + ", not 5.1.10", shown));
             });
       });
 }

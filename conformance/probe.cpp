@@ -159,6 +159,18 @@ std::map<std::string, io::DnsRecords> dns_records(const Options& options) {
   return records;
 }
 
+std::map<std::string, io::DnsRecords> probe_dns_records(const Options& options) {
+  std::map<std::string, io::DnsRecords> records;
+  if (!options.relay_name.empty() && !io::Address::parse(options.relay_name)) {
+    records[options.relay_name].addresses = {options.relay.address};
+  }
+  return records;
+}
+
+Duration run_bound(const Options& options) {
+  return options.retry_window * 2 + options.settle + std::chrono::minutes(2);
+}
+
 Probe::Probe(io::Io& io, Options options, const fake_mx::MailStore& store, Done done)
     : io_(io), options_(std::move(options)), store_(store), done_(std::move(done)) {}
 
@@ -189,20 +201,19 @@ void Probe::discover() {
       if (!greeting.lines.empty())
         discovery_.greeting_host = greeting.lines.front().substr(0, greeting.lines.front().find(' '));
     }
+    // The EHLO reply Salesforce acts on: the one after STARTTLS when TLS worked.
+    const smtp::Reply* offered = nullptr;
     if (exchanges.size() > 1 && !exchanges[1].replies.empty() && exchanges[1].replies.back().code == 250) {
-      discovery_.extensions = ehlo_extensions(exchanges[1].replies.back());
+      offered = &exchanges[1].replies.back();
+      discovery_.extensions = ehlo_extensions(*offered);
     }
     if (result.tls_established && exchanges.size() > 3 && !exchanges[3].replies.empty()) {
-      discovery_.tls_extensions = ehlo_extensions(exchanges[3].replies.back());
+      offered = &exchanges[3].replies.back();
+      discovery_.tls_extensions = ehlo_extensions(*offered);
     }
-    const auto& size = discovery_.tls_extensions.empty() ? discovery_.extensions : discovery_.tls_extensions;
-    if (const auto found = size.find("SIZE"); found != size.end()) {
-      std::uint64_t limit = 0;
-      for (const char c : found->second) {
-        if (!is_ascii_digit(c)) break;
-        limit = limit * 10 + static_cast<std::uint64_t>(c - '0');
-      }
-      if (limit > 0) discovery_.size_limit = limit;
+    if (offered != nullptr) {
+      const std::optional<std::uint64_t> limit = smtp::parse_capabilities(*offered).size_max;
+      if (limit && *limit > 0) discovery_.size_limit = limit;
     }
     if (!discovery_.reachable) {
       finished_ = true;
@@ -244,7 +255,6 @@ void Probe::check_done(std::size_t index, Outcome outcome) {
   results_[index].outcome = std::move(outcome);
   if (--running_ > 0) return;
   finished_ = true;
-  waiters_.clear();
   conditions_.clear();
   timers_.clear();
   poll_timer_.cancel();
@@ -273,8 +283,13 @@ std::vector<const fake_mx::StoredMessage*> Probe::arrived(const Wanted& wanted) 
 }
 
 void Probe::await_message(Wanted wanted, Duration within, std::function<void(const fake_mx::StoredMessage*)> done) {
-  waiters_.push_back(std::make_unique<Waiter>(Waiter{std::move(wanted), io_.now() + within, std::move(done)}));
-  if (!poll_timer_.armed()) poll_timer_ = io_.after(poll_interval, [this] { poll(); });
+  const auto first = [this, wanted = std::move(wanted)]() -> const fake_mx::StoredMessage* {
+    for (const fake_mx::StoredMessage& message : store_.messages()) {
+      if (wanted(message)) return &message;
+    }
+    return nullptr;
+  };
+  await([first] { return first() != nullptr; }, within, [first, done = std::move(done)](bool) { done(first()); });
 }
 
 void Probe::await(std::function<bool()> ready, Duration within, std::function<void(bool)> done) {
@@ -283,8 +298,7 @@ void Probe::await(std::function<bool()> ready, Duration within, std::function<vo
 }
 
 std::string Probe::relay_host_for_salesforce() const {
-  if (options_.relay_name.empty() || io::Address::parse(options_.relay_name)) return options_.relay.address.to_string();
-  return options_.relay_name;
+  return probe_dns_records(options_).empty() ? options_.relay.address.to_string() : options_.relay_name;
 }
 
 void Probe::salesforce_send(const Check& check, salesforce::TlsSetting setting, const std::string& rcpt,
@@ -302,11 +316,7 @@ void Probe::salesforce_send(const Check& check, salesforce::TlsSetting setting, 
   filter.priority = 1;
   filter.relay = relay.name;
   config.org.filters.push_back(filter);
-  const auto mailbox = [](const std::string& text) {
-    const auto parsed = smtp::parse_path("<" + text + ">", false, true);
-    const auto* path = std::get_if<smtp::ParsedPath>(&parsed);
-    return path != nullptr && path->mailbox ? *path->mailbox : smtp::Mailbox{};
-  };
+  const auto mailbox = [](const std::string& text) { return smtp::parse_address(text).value_or(smtp::Mailbox{}); };
   salesforce::Send send;
   send.at = io_.now();
   send.from = mailbox(options_.from);
@@ -331,17 +341,7 @@ void Probe::salesforce_send(const Check& check, salesforce::TlsSetting setting, 
 
 void Probe::poll() {
   poll_timer_ = io::Pending();
-  // Handlers may add waiters or finish the run: take the ready ones out first.
-  std::vector<std::pair<std::unique_ptr<Waiter>, const fake_mx::StoredMessage*>> ready;
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    const std::vector<const fake_mx::StoredMessage*> found = arrived((*it)->wanted);
-    if (!found.empty() || io_.now() >= (*it)->deadline) {
-      ready.emplace_back(std::move(*it), found.empty() ? nullptr : found.front());
-      it = waiters_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  // Handlers may add conditions or finish the run: take the settled ones out first.
   std::vector<std::pair<std::unique_ptr<Condition>, bool>> met;
   for (auto it = conditions_.begin(); it != conditions_.end();) {
     const bool holds = (*it)->ready();
@@ -352,11 +352,7 @@ void Probe::poll() {
       ++it;
     }
   }
-  if (!waiters_.empty() || !conditions_.empty()) poll_timer_ = io_.after(poll_interval, [this] { poll(); });
-  for (auto& [waiter, message] : ready) {
-    if (finished_) return;
-    waiter->done(message);
-  }
+  if (!conditions_.empty()) poll_timer_ = io_.after(poll_interval, [this] { poll(); });
   for (auto& [condition, holds] : met) {
     if (finished_) return;
     condition->done(holds);

@@ -79,6 +79,12 @@ struct Discovery {
   std::optional<std::uint64_t> size_limit;  // SIZE's parameter, when it gave one above 0
 };
 
+// Names the probe resolves for itself: the relay record's host name, which the fake Salesforce org
+// dials, at `relay`'s address (none when the relay is known only by its address).
+std::map<std::string, io::DnsRecords> probe_dns_records(const Options& options);
+// The longest a run may take: a safety net, since every check ends within its own waits.
+Duration run_bound(const Options& options);
+
 struct CheckResult {
   const Check* check = nullptr;
   Outcome outcome;
@@ -145,12 +151,6 @@ class Probe final : public io::Node {
   std::vector<CheckResult> results_;
   std::size_t running_ = 0;
   std::vector<std::unique_ptr<Dialogue>> dialogues_;
-  struct Waiter {
-    Wanted wanted;
-    Instant deadline;
-    std::function<void(const fake_mx::StoredMessage*)> done;
-  };
-  std::vector<std::unique_ptr<Waiter>> waiters_;
   struct Condition {
     std::function<bool()> ready;
     Instant deadline;

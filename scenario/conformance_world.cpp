@@ -57,11 +57,7 @@ SimulatedConformance run_conformance(ConformanceWorld setup) {
     }
   }
   // The fake Salesforce org dials the relay record's host name.
-  if (!options.relay_name.empty() && !io::Address::parse(options.relay_name)) {
-    io::DnsRecords relay_records;
-    relay_records.addresses = {options.relay.address};
-    world.set_dns(options.relay_name, relay_records);
-  }
+  for (const auto& [name, records] : conformance::probe_dns_records(options)) world.set_dns(name, records);
   world.add_host({"localhost", addresses});
   fake_mx::MailStore store;
   world.add_process(
@@ -92,7 +88,7 @@ SimulatedConformance run_conformance(ConformanceWorld setup) {
                      },
                      {}});
   world.start();
-  const Instant limit = setup.start + options.retry_window * 2 + options.settle + std::chrono::minutes(2);
+  const Instant limit = setup.start + conformance::run_bound(options);
   while (!outcome.finished && world.now() < limit && world.step()) {}
   if (probe != nullptr) {
     outcome.reachable = probe->discovery().reachable;

@@ -289,12 +289,9 @@ std::size_t JsonValue::choice(std::initializer_list<std::string_view> choices) c
 }
 
 smtp::Mailbox read_mailbox(const JsonValue& value) {
-  const std::string text = value.string();
-  const auto parsed = smtp::parse_path("<" + text + ">", false, true);  // internationalized too (RFC 6531)
-  const auto* path = std::get_if<smtp::ParsedPath>(&parsed);
-  if (path == nullptr || !path->mailbox || path->mailbox->domain.empty())
-    value.fail("an address such as \"ann@example.com\"");
-  return *path->mailbox;
+  const std::optional<smtp::Mailbox> mailbox = smtp::parse_address(value.string());
+  if (!mailbox) value.fail("an address such as \"ann@example.com\"");
+  return *mailbox;
 }
 
 }  // namespace relaysim::scenario

@@ -215,6 +215,39 @@ void ClientSession::handle(Instant now, const Reply& reply) {
   }
 }
 
+Capabilities parse_capabilities(const Reply& reply) {
+  Capabilities capabilities;
+  capabilities.esmtp = true;
+  for (std::size_t i = 1; i < reply.lines.size(); ++i) {
+    const std::string_view line = reply.lines[i];
+    const std::string_view keyword = line.substr(0, line.find_first_of(" ="));
+    const std::string_view argument =
+        keyword.size() < line.size() ? line.substr(keyword.size() + 1) : std::string_view();
+    const auto is = [keyword](std::string_view name) { return equals_ignoring_case(keyword, name); };
+    if (is("PIPELINING")) capabilities.pipelining = true;
+    if (is("STARTTLS")) capabilities.starttls = true;
+    if (is("8BITMIME")) capabilities.eight_bit_mime = true;
+    if (is("DSN")) capabilities.dsn = true;
+    if (is("SMTPUTF8")) capabilities.smtputf8 = true;
+    if (is("ENHANCEDSTATUSCODES")) capabilities.enhanced_status_codes = true;
+    if (is("SIZE")) {
+      capabilities.size_max = 0;
+      if (!argument.empty() && argument.size() < 19 && argument.find_first_not_of("0123456789") == std::string::npos) {
+        capabilities.size_max = std::stoull(std::string(argument));
+      }
+    }
+    if (is("AUTH")) {
+      std::string_view rest = argument;
+      while (!rest.empty()) {
+        const std::size_t space = std::min(rest.find(' '), rest.size());
+        if (space > 0) capabilities.auth_mechanisms.push_back(to_upper(rest.substr(0, space)));
+        rest.remove_prefix(std::min(space + 1, rest.size()));
+      }
+    }
+  }
+  return capabilities;
+}
+
 void ClientSession::after_greeting(Instant now, const Reply& reply) {
   greeting_ = reply;
   if (reply.code != 220) {
@@ -233,35 +266,7 @@ void ClientSession::after_ehlo(Instant now, const Reply& reply, bool extended) {
     return;
   }
   if (!reply.positive()) return fail_setup(now, Stage::ehlo, reply, "the server refused EHLO/HELO", reply.permanent());
-  capabilities_ = Capabilities();
-  capabilities_.esmtp = extended;
-  for (std::size_t i = 1; extended && i < reply.lines.size(); ++i) {
-    const std::string_view line = reply.lines[i];
-    const std::string_view keyword = line.substr(0, line.find_first_of(" ="));
-    const std::string_view argument =
-        keyword.size() < line.size() ? line.substr(keyword.size() + 1) : std::string_view();
-    const auto is = [keyword](std::string_view name) { return equals_ignoring_case(keyword, name); };
-    if (is("PIPELINING")) capabilities_.pipelining = true;
-    if (is("STARTTLS")) capabilities_.starttls = true;
-    if (is("8BITMIME")) capabilities_.eight_bit_mime = true;
-    if (is("DSN")) capabilities_.dsn = true;
-    if (is("SMTPUTF8")) capabilities_.smtputf8 = true;
-    if (is("ENHANCEDSTATUSCODES")) capabilities_.enhanced_status_codes = true;
-    if (is("SIZE")) {
-      capabilities_.size_max = 0;
-      if (!argument.empty() && argument.size() < 19 && argument.find_first_not_of("0123456789") == std::string::npos) {
-        capabilities_.size_max = std::stoull(std::string(argument));
-      }
-    }
-    if (is("AUTH")) {
-      std::string_view rest = argument;
-      while (!rest.empty()) {
-        const std::size_t space = std::min(rest.find(' '), rest.size());
-        if (space > 0) capabilities_.auth_mechanisms.push_back(to_upper(rest.substr(0, space)));
-        rest.remove_prefix(std::min(space + 1, rest.size()));
-      }
-    }
-  }
+  capabilities_ = extended ? parse_capabilities(reply) : Capabilities();
   next_setup_step(now);
 }
 

@@ -65,6 +65,8 @@ struct Capabilities {
   std::optional<std::uint64_t> size_max;  // SIZE n (0 or absent: no limit announced)
   std::vector<std::string> auth_mechanisms;
 };
+// What a positive EHLO reply offers (its lines after the first).
+Capabilities parse_capabilities(const Reply& reply);
 
 enum class Stage : std::uint8_t { connect, greeting, ehlo, starttls, auth, mail, rcpt, data, content, quit };
 std::string_view to_string(Stage stage);

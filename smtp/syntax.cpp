@@ -248,6 +248,13 @@ std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow
   return parsed;
 }
 
+std::optional<Mailbox> parse_address(std::string_view text) {
+  const auto parsed = parse_path("<" + std::string(text) + ">", false, true);
+  const auto* path = std::get_if<ParsedPath>(&parsed);
+  if (path == nullptr || !path->mailbox || path->mailbox->domain.empty()) return std::nullopt;
+  return *path->mailbox;
+}
+
 std::optional<std::string> decode_xtext(std::string_view text) {
   const auto hex = [](char h) -> int {
     if (h >= '0' && h <= '9') return h - '0';

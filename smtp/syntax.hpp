@@ -48,6 +48,10 @@ struct PathError {
 // tolerated, as real clients send it. Enforces the RFC 5321 §4.5.3.1 length limits.
 std::variant<ParsedPath, PathError> parse_path(std::string_view text, bool allow_null, bool allow_utf8);
 
+// An address as people write it ("ann@example.com", internationalized too: RFC 6531), without
+// angle brackets; nullopt unless it is a mailbox with a domain.
+std::optional<Mailbox> parse_address(std::string_view text);
+
 // Text ("+2B" escapes) of RFC 3461 §4; nullopt when malformed.
 std::optional<std::string> decode_xtext(std::string_view text);
 std::string encode_xtext(std::string_view text);
