@@ -12,6 +12,7 @@
 #include "bench/bench_clients.hpp"
 #include "relay/relay_node.hpp"
 #include "sim/world.hpp"
+#include "support/dns_records.hpp"
 #include "support/smtp_nodes.hpp"
 
 using namespace relaysim;
@@ -28,8 +29,8 @@ int main(int argc, char** argv) {
   world.set_default_link({std::chrono::milliseconds(1), Duration(0), 0});
   world.add_host({"relay", {*io::Address::parse("203.0.113.10")}});
   world.add_host({"mx", {*io::Address::parse("192.0.2.25")}});
-  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 3600, {}});
-  world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 3600, {}});
+  world.set_dns("dest.example", testing::records().mx(10, "mx.dest.example").ttl(3600));
+  world.set_dns("mx.dest.example", testing::records().a("192.0.2.25").ttl(3600));
   sim::NetworkFault down;
   down.kind = sim::NetworkFault::Kind::refuse;
   down.from = start;

@@ -141,8 +141,12 @@ int main(int argc, char** argv) {
   sim::World world(1, start);
   world.add_host({"relay", {*io::Address::parse("203.0.113.10")}});
   world.add_host({"mx", {*io::Address::parse("192.0.2.25")}});  // up, nothing listening: connections refused
-  world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 86400, {}});
-  world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 86400, {}});
+  io::DnsRecords mx, address;
+  mx.mx = {{10, "mx.dest.example"}};
+  address.addresses = {*io::Address::parse("192.0.2.25")};
+  mx.ttl_seconds = address.ttl_seconds = 86400;
+  world.set_dns("dest.example", mx);
+  world.set_dns("mx.dest.example", address);
   relay::RelayConfig config;
   Load* load = nullptr;
   world.add_process(

@@ -21,6 +21,7 @@
 #include "bench/bench_clients.hpp"
 #include "relay/relay_node.hpp"
 #include "sim/world.hpp"
+#include "support/dns_records.hpp"
 
 using namespace relaysim;
 
@@ -51,8 +52,8 @@ int main(int argc, char** argv) {
   mailbox.keep_transcripts = false;
   if (deliver) {
     world.add_host({"mx", {*io::Address::parse("192.0.2.25")}});
-    world.set_dns("dest.example", {{}, {{10, "mx.dest.example"}}, {}, {}, 3600, {}});
-    world.set_dns("mx.dest.example", {{*io::Address::parse("192.0.2.25")}, {}, {}, {}, 3600, {}});
+    world.set_dns("dest.example", testing::records().mx(10, "mx.dest.example").ttl(3600));
+    world.set_dns("mx.dest.example", testing::records().a("192.0.2.25").ttl(3600));
     smtp::ServerConfig mx;
     mx.hostname = "mx.dest.example";
     world.add_process({"mx",

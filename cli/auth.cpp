@@ -1,6 +1,7 @@
-// `relaysim auth spf|dkim-sign|dkim-record|check`: the email-authentication checks of mailauth/
+// `relaysim auth spf|dkim-sign|dkim-record|check|tlsa`: the email-authentication checks of mailauth/
 // as a tool - for an administrator asking "does my SPF record let the relay send?", and for the
-// cross-checks against independent implementations (dkimpy, pyspf) in tests/mailauth/.
+// cross-checks against independent implementations (dkimpy, pyspf) in tests/mailauth/ - and the
+// TLSA record (DANE, RFC 6698) that publishes a server's certificate.
 //
 // DNS: `--dns records.json` (names to records in the scenario's "dns" form) answers from a table
 // and nothing else; without it the system resolver is asked through the real backend.
@@ -15,9 +16,11 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "io/text.hpp"
 #include "mailauth/dmarc.hpp"
 #include "real/runtime.hpp"
 #include "scenario/world_file.hpp"
+#include "tls/certificate.hpp"
 
 namespace relaysim::cli {
 namespace {
@@ -53,7 +56,7 @@ class AuthDns {
     std::optional<io::DnsAnswer> answer;
     io::Pending pending = io_->resolve(name, type, [&answer](const io::DnsAnswer& result) { answer = result; });
     if (!runtime_->run_until([&answer] { return answer.has_value(); }, std::chrono::seconds(30))) {
-      return io::DnsAnswer{io::DnsStatus::timeout, name, name, {}, {}, {}, {}, 0, {}};
+      return io::DnsAnswer::without_records(io::DnsStatus::timeout, name);
     }
     return *answer;
   }
@@ -91,6 +94,47 @@ std::unique_ptr<mailauth::DkimKey> load_key(const std::string& path) {
   return key;
 }
 
+// `relaysim auth tlsa --cert FILE`: the record, in zone-file form or as the scenario's "TLSA" entry.
+int print_tlsa(const cxxopts::ParseResult& options, bool json) {
+  const std::string path = options["cert"].as<std::string>();
+  if (path.empty()) throw cxxopts::exceptions::exception("--cert is required: the server's certificate, PEM");
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) throw cxxopts::exceptions::exception("--cert: cannot read " + path);
+  // "3 1 1": usage, selector, matching type.
+  int usage = -1, selector = -1, matching = -1;
+  char rest = 0;
+  const std::string fields = options["fields"].as<std::string>();
+  if (std::sscanf(fields.c_str(), "%d %d %d %c", &usage, &selector, &matching, &rest) != 3)
+    throw cxxopts::exceptions::exception("--fields: usage, selector and matching type, such as \"3 1 1\"");
+  if (usage != 2 && usage != 3)
+    throw cxxopts::exceptions::exception("--fields: usage 2 (DANE-TA) or 3 (DANE-EE) for SMTP");
+  if (selector != 0 && selector != 1)
+    throw cxxopts::exceptions::exception("--fields: selector 0 (certificate) or 1 (public key)");
+  if (matching < 0 || matching > 2)
+    throw cxxopts::exceptions::exception("--fields: matching 0 (full), 1 (SHA-256) or 2 (SHA-512)");
+  const auto crypto = tls::CryptoContext::system();
+  auto certificate = tls::load_pem(*crypto, read_all(stream), "");
+  if (!certificate) throw cxxopts::exceptions::exception("--cert " + path + ": " + certificate.error().detail);
+  const io::TlsaRecord record{
+      static_cast<std::uint8_t>(usage), static_cast<std::uint8_t>(selector), static_cast<std::uint8_t>(matching),
+      certificate.value()->tlsa_data(static_cast<std::uint8_t>(selector), static_cast<std::uint8_t>(matching))};
+  const std::string host = options["host"].as<std::string>();
+  const std::string name =
+      host.empty() ? "" : io::tlsa_name(host, static_cast<std::uint16_t>(options["port"].as<int>()));
+  if (json) {
+    nlohmann::json out = {{"usage", usage},
+                          {"selector", selector},
+                          {"matching", matching},
+                          {"data", to_hex(record.data)},
+                          {"scenario", nlohmann::json::array({usage, selector, matching, to_hex(record.data)})}};
+    if (!name.empty()) out["name"] = name;
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("%s%s\n", name.empty() ? "" : (name + ". IN TLSA ").c_str(), io::to_string(record).c_str());
+  }
+  return 0;
+}
+
 mailauth::Canonicalization canonicalization(const std::string& text) {
   if (text == "relaxed") return mailauth::Canonicalization::relaxed;
   if (text == "simple") return mailauth::Canonicalization::simple;
@@ -106,8 +150,9 @@ cxxopts::Options auth_options() {
       "  relaysim auth spf --ip IP --sender ADDRESS [--helo NAME] [--dns records.json]\n"
       "  relaysim auth check --ip IP --sender ADDRESS --helo NAME [--dns records.json] < message\n"
       "  relaysim auth dkim-sign --key key.pem --domain D --selector S [--canonicalization relaxed/relaxed] < message\n"
-      "  relaysim auth dkim-record --key key.pem\n");
-  parser.add_options()("action", "spf, check, dkim-sign or dkim-record", cxxopts::value<std::string>())(
+      "  relaysim auth dkim-record --key key.pem\n"
+      "  relaysim auth tlsa --cert mx.pem [--host mx.example.com] [--fields \"3 1 1\"]\n");
+  parser.add_options()("action", "spf, check, dkim-sign, dkim-record or tlsa", cxxopts::value<std::string>())(
       "ip", "the SMTP client's address", cxxopts::value<std::string>()->default_value(""))(
       "sender", "the MAIL FROM address (empty for <>)", cxxopts::value<std::string>()->default_value(""))(
       "helo", "the HELO name", cxxopts::value<std::string>()->default_value(""))(
@@ -119,6 +164,12 @@ cxxopts::Options auth_options() {
       "canonicalization", "header/body: relaxed/relaxed, simple/simple, ...",
       cxxopts::value<std::string>()->default_value("relaxed/relaxed"))(
       "time", "Unix seconds for t= and x= (default: now)", cxxopts::value<std::int64_t>())(
+      "cert", "tlsa: the server's certificate (PEM)", cxxopts::value<std::string>()->default_value(""))(
+      "host", "tlsa: the server's name, for the record's owner name", cxxopts::value<std::string>()->default_value(""))(
+      "port", "tlsa: the server's port", cxxopts::value<int>()->default_value("25"))(
+      "fields",
+      "tlsa: usage (3 DANE-EE, 2 DANE-TA), selector (1 key, 0 certificate), matching (1 SHA-256, 2 SHA-512, 0 full)",
+      cxxopts::value<std::string>()->default_value("3 1 1"))(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))("h,help", "this help");
   parser.parse_positional({"action"});
   return parser;
@@ -133,7 +184,7 @@ int auth_command(int argc, char** argv) {
       return 0;
     }
     if (!options.count("action")) {
-      std::fprintf(stderr, "relaysim auth: name an action: spf, check, dkim-sign or dkim-record\n\n%s\n",
+      std::fprintf(stderr, "relaysim auth: name an action: spf, check, dkim-sign, dkim-record or tlsa\n\n%s\n",
                    parser.help().c_str());
       return 2;
     }
@@ -141,6 +192,7 @@ int auth_command(int argc, char** argv) {
     const bool json = options["format"].as<std::string>() == "json";
     const Instant now =
         options.count("time") ? Instant::from_unix_seconds(options["time"].as<std::int64_t>()) : wall_clock();
+    if (action == "tlsa") return print_tlsa(options, json);
     if (action == "dkim-record") {
       std::printf("%s\n", load_key(options["key"].as<std::string>())->txt_record().c_str());
       return 0;

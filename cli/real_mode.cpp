@@ -136,6 +136,10 @@ io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files, std::optional
       *out.crypto,
       tls::ContextConfig{
           tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  out.client_dane = std::make_unique<tls::Context>(
+      *out.crypto,
+      tls::ContextConfig{
+          tls::Role::client, nullptr, {}, {}, tls::Verification::dane, tls::Version::tls1_2, tls::Version::tls1_3});
   if (!trusted.empty() || files.system_trust) {
     out.client_verify =
         std::make_unique<tls::Context>(*out.crypto, tls::ContextConfig{tls::Role::client,

@@ -60,6 +60,7 @@ struct RealTls {
   std::unique_ptr<tls::Context> server;         // null without a certificate
   std::unique_ptr<tls::Context> client_plain;   // encrypt only
   std::unique_ptr<tls::Context> client_verify;  // chain and name; null without trust anchors
+  std::unique_ptr<tls::Context> client_dane;    // against the host's TLSA records (dane, dane-only)
 };
 // Fails with a message naming the file's problem (a key that does not match its certificate...).
 // With a seed the contexts are deterministic, for a simulated world built from real-mode files.

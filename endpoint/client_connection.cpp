@@ -39,7 +39,7 @@ void ClientConnection::connected(std::unique_ptr<io::Connection> connection) {
   });
   if (implicit_tls_) {
     if (tls_context_ == nullptr) return finish("implicit TLS without a TLS context");
-    tls_ = std::make_unique<tls::Engine>(*tls_context_, io_.now(), server_name_, alternate_names_);
+    tls_ = std::make_unique<tls::Engine>(*tls_context_, io_.now(), server_name_, alternate_names_, tlsa_);
     tls_->start();
     flush();
   }
@@ -106,7 +106,7 @@ bool ClientConnection::process_events() {
         session_.tls_failed(io_.now(), "no TLS context");
       } else {
         transcript_ += "-- TLS handshake with " + server_name_ + "\n";
-        tls_ = std::make_unique<tls::Engine>(*tls_context_, io_.now(), server_name_, alternate_names_);
+        tls_ = std::make_unique<tls::Engine>(*tls_context_, io_.now(), server_name_, alternate_names_, tlsa_);
         tls_->start();
         flush();
       }

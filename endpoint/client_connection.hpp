@@ -31,6 +31,9 @@ class ClientConnection : public DriverCore {
   const std::string& server_name() const { return server_name_; }
   // Another name the server's certificate may carry instead of server_name (set before STARTTLS).
   void also_accept_name(std::string name) { alternate_names_.push_back(std::move(name)); }
+  // DANE (RFC 7672): the server's certificate must match one of these TLSA records; needs a context
+  // made with Verification::dane. Set before STARTTLS.
+  void authenticate_with(std::vector<io::TlsaRecord> tlsa) { tlsa_ = std::move(tlsa); }
   const smtp::ClientSession& session() const { return session_; }
 
  private:
@@ -45,6 +48,7 @@ class ClientConnection : public DriverCore {
   io::Endpoint remote_;
   std::string server_name_;
   std::vector<std::string> alternate_names_;
+  std::vector<io::TlsaRecord> tlsa_;
   smtp::ClientSession session_;
   const tls::Context* tls_context_;
   bool implicit_tls_;

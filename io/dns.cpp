@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "io/text.hpp"
+
 namespace relaysim::io {
 
 std::string_view to_string(DnsType type) {
@@ -14,6 +16,7 @@ std::string_view to_string(DnsType type) {
     case DnsType::txt: return "TXT";
     case DnsType::cname: return "CNAME";
     case DnsType::ptr: return "PTR";
+    case DnsType::tlsa: return "TLSA";
   }
   return "?";
 }
@@ -25,6 +28,7 @@ std::optional<DnsType> parse_dns_type(std::string_view text) {
   if (text == "TXT") return DnsType::txt;
   if (text == "CNAME") return DnsType::cname;
   if (text == "PTR") return DnsType::ptr;
+  if (text == "TLSA") return DnsType::tlsa;
   return std::nullopt;
 }
 
@@ -36,6 +40,15 @@ std::string_view to_string(DnsStatus status) {
     case DnsStatus::timeout: return "timeout";
   }
   return "?";
+}
+
+std::string to_string(const TlsaRecord& record) {
+  return std::to_string(record.usage) + " " + std::to_string(record.selector) + " " + std::to_string(record.matching) +
+         " " + to_hex(record.data);
+}
+
+std::string tlsa_name(std::string_view host, std::uint16_t port) {
+  return "_" + std::to_string(port) + "._tcp." + normalize_dns_name(host);
 }
 
 std::string reverse_name(const Address& address) {

@@ -41,12 +41,15 @@ void put_name(std::string& out, std::string_view name) {
   out += '\0';
 }
 
-std::string header(std::uint16_t id, bool recursion_desired, DnsRcode rcode, std::uint16_t answers, bool truncated) {
+std::string header(std::uint16_t id, bool recursion_desired, DnsRcode rcode, std::uint16_t answers, bool truncated,
+                   bool authenticated = false) {
   std::string out;
   put16(out, id);
-  // QR=1, opcode 0, AA=1, TC, RD as asked, RA=1 (the double stands for the relay's resolver).
+  // QR=1, opcode 0, AA=1, TC, RD as asked, RA=1 (the double stands for the relay's resolver), AD
+  // for an answer from a signed zone (the double stands for a validating resolver, RFC 4035 3.2.3).
   std::uint16_t flags = 0x8000 | 0x0400 | 0x0080 | static_cast<std::uint16_t>(rcode);
   if (truncated) flags |= 0x0200;
+  if (authenticated) flags |= 0x0020;
   if (recursion_desired) flags |= 0x0100;
   put16(out, flags);
   put16(out, 1);  // the question, echoed
@@ -76,6 +79,7 @@ std::uint16_t dns_type_code(DnsType type) {
     case DnsType::mx: return 15;
     case DnsType::txt: return 16;
     case DnsType::aaaa: return 28;
+    case DnsType::tlsa: return 52;
   }
   return 0;
 }
@@ -106,7 +110,8 @@ std::optional<DnsQuery> parse_dns_query(std::string_view message) {
   if (read16(message, at + 2) != class_in) return std::nullopt;
   query.question = std::string(message.substr(header_bytes, at + 4 - header_bytes));
   query.name = normalize_dns_name(name);
-  for (const DnsType type : {DnsType::a, DnsType::aaaa, DnsType::mx, DnsType::txt, DnsType::cname, DnsType::ptr}) {
+  for (const DnsType type :
+       {DnsType::a, DnsType::aaaa, DnsType::mx, DnsType::txt, DnsType::cname, DnsType::ptr, DnsType::tlsa}) {
     if (dns_type_code(type) == query.type) query.known_type = type;
   }
   return query;
@@ -120,7 +125,8 @@ std::string dns_response(const DnsQuery& query, const DnsAnswer& answer, bool ud
   if (answer.status == DnsStatus::servfail || answer.status == DnsStatus::timeout)
     return dns_error_response(query.id, query.question, DnsRcode::servfail);
   if (answer.status == DnsStatus::nxdomain) {
-    return header(query.id, query.recursion_desired, DnsRcode::nxdomain, 0, false) + query.question;
+    return header(query.id, query.recursion_desired, DnsRcode::nxdomain, 0, false, answer.authenticated) +
+           query.question;
   }
   std::string records;
   std::uint16_t count = 0;
@@ -183,10 +189,21 @@ std::string dns_response(const DnsQuery& query, const DnsAnswer& answer, bool ud
           count += 1;
         }
         break;
+      case DnsType::tlsa:
+        for (const TlsaRecord& tlsa : answer.tlsa) {
+          std::string data;
+          data += static_cast<char>(tlsa.usage);
+          data += static_cast<char>(tlsa.selector);
+          data += static_cast<char>(tlsa.matching);
+          data += tlsa.data;
+          put_record(records, owner, query.type, ttl, data);
+          count += 1;
+        }
+        break;
     }
   }
-  std::string out =
-      header(query.id, query.recursion_desired, DnsRcode::noerror, count, false) + query.question + records;
+  std::string out = header(query.id, query.recursion_desired, DnsRcode::noerror, count, false, answer.authenticated) +
+                    query.question + records;
   if (udp && out.size() > udp_bytes_max) {
     return header(query.id, query.recursion_desired, DnsRcode::noerror, 0, true) + query.question;
   }

@@ -2,7 +2,7 @@
 // DNS messages on the wire (RFC 1035 §4), as a server answers them: a query's question read, a
 // response written from a Zone's answer. Sans-I/O: `relaysim dns` (real/dns_server.cpp) puts it
 // on UDP and TCP sockets. Only what a relay's resolver asks is answered with records (A, AAAA,
-// MX, TXT, CNAME, PTR); any other type gets NOERROR without records when the name exists.
+// MX, TXT, CNAME, PTR, TLSA; AD set for a signed zone's answers); any other type gets NOERROR without records when the name exists.
 
 #include <cstdint>
 #include <optional>

@@ -9,6 +9,22 @@ constexpr int cname_chain_length_max = 8;
 
 }  // namespace
 
+std::string_view to_string(Dnssec state) {
+  switch (state) {
+    case Dnssec::insecure: return "unsigned";
+    case Dnssec::secure: return "signed";
+    case Dnssec::bogus: return "bogus";
+  }
+  return "?";
+}
+
+std::optional<Dnssec> parse_dnssec(std::string_view text) {
+  if (text == "unsigned") return Dnssec::insecure;
+  if (text == "signed") return Dnssec::secure;
+  if (text == "bogus") return Dnssec::bogus;
+  return std::nullopt;
+}
+
 void Zone::set(std::string_view name, DnsRecords records) {
   records.cname = normalize_dns_name(records.cname);
   for (MxRecord& mx : records.mx) {
@@ -41,13 +57,50 @@ void Zone::rebuild_existing_names() {
   }
 }
 
+void Zone::set_dnssec(std::string_view apex, Dnssec state) {
+  if (state == Dnssec::insecure) {
+    dnssec_.erase(normalize_dns_name(apex));
+  } else {
+    dnssec_[normalize_dns_name(apex)] = state;
+  }
+}
+
+Dnssec Zone::dnssec_of(std::string_view name) const {
+  std::string_view rest = name;
+  while (true) {
+    const auto found = dnssec_.find(rest);
+    if (found != dnssec_.end()) return found->second;
+    const std::size_t dot = rest.find('.');
+    if (dot == std::string_view::npos) return Dnssec::insecure;
+    rest.remove_prefix(dot + 1);
+  }
+}
+
 DnsAnswer Zone::answer(std::string_view name, DnsType type, std::uint32_t negative_ttl_seconds) const {
+  std::vector<std::string> visited;
+  DnsAnswer answer = lookup(name, type, negative_ttl_seconds, visited);
+  if (dnssec_.empty()) return answer;
+  // A validating resolver: every name the answer passed through is in a signed zone, or the
+  // answer is not authenticated; a zone whose signatures fail makes the whole answer SERVFAIL.
+  bool secure = true;
+  for (const std::string& passed : visited) {
+    const Dnssec state = dnssec_of(passed);
+    if (state == Dnssec::bogus) return DnsAnswer::without_records(DnsStatus::servfail, answer.name);
+    secure = secure && state == Dnssec::secure;
+  }
+  answer.authenticated = secure && answer.status != DnsStatus::servfail;
+  return answer;
+}
+
+DnsAnswer Zone::lookup(std::string_view name, DnsType type, std::uint32_t negative_ttl_seconds,
+                       std::vector<std::string>& visited) const {
   DnsAnswer answer;
   answer.name = normalize_dns_name(name);
   answer.canonical_name = answer.name;
   answer.ttl_seconds = negative_ttl_seconds;
   std::string current = answer.name;
   for (int hop = 0; hop <= cname_chain_length_max; ++hop) {
+    visited.push_back(current);
     const auto found = records_.find(current);
     if (found == records_.end()) {
       if (!existing_names_.contains(current)) answer.status = DnsStatus::nxdomain;
@@ -71,6 +124,7 @@ DnsAnswer Zone::answer(std::string_view name, DnsType type, std::uint32_t negati
       case DnsType::txt: answer.texts = records.texts; break;
       case DnsType::cname: answer.cname_target = records.cname; break;
       case DnsType::ptr: answer.names = records.ptr; break;
+      case DnsType::tlsa: answer.tlsa = records.tlsa; break;
     }
     if (answer.empty()) answer.ttl_seconds = std::min(records.ttl_seconds, negative_ttl_seconds);
     return answer;

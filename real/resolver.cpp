@@ -30,6 +30,7 @@ int query_type(io::DnsType type) {
     case io::DnsType::txt: return ns_t_txt;
     case io::DnsType::cname: return ns_t_cname;
     case io::DnsType::ptr: return ns_t_ptr;
+    case io::DnsType::tlsa: return ns_t_tlsa;
   }
   return ns_t_a;
 }
@@ -56,6 +57,9 @@ io::DnsAnswer RealIo::query(const std::string& name, io::DnsType type, const Nod
       std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(options.dns_timeout).count());
   state.retrans = static_cast<int>(seconds);
   state.retry = 1;
+  // Ask for the AD bit and keep it (glibc clears it otherwise): whether it is believed is the
+  // node's choice (the relay's smtp_dns_support_level = dnssec), as it is Postfix's.
+  state.options |= RES_TRUSTAD;
   if (options.nameserver) {
     // One server, as configured: tests and air-gapped labs point this at their own DNS.
     sockaddr_in server{};
@@ -71,6 +75,11 @@ io::DnsAnswer RealIo::query(const std::string& name, io::DnsType type, const Nod
   const int error = state.res_h_errno;
   res_nclose(&state);
   if (length < 0) {
+    // A denial still leaves the response in the buffer: its header says whether it was validated
+    // (QR set, AD set) - a DNSSEC-signed NODATA for an MX host's AAAA keeps the host secure.
+    const bool response = (buffer[2] & 0x80) != 0;
+    const bool denial = error == HOST_NOT_FOUND || error == NO_DATA;
+    answer.authenticated = denial && response && (buffer[3] & 0x20) != 0;
     switch (error) {
       case HOST_NOT_FOUND: answer.status = io::DnsStatus::nxdomain; break;
       case NO_DATA: answer.status = io::DnsStatus::ok; break;  // the name exists, the type does not
@@ -84,6 +93,7 @@ io::DnsAnswer RealIo::query(const std::string& name, io::DnsType type, const Nod
     answer.status = io::DnsStatus::servfail;
     return answer;
   }
+  answer.authenticated = ns_msg_getflag(message, ns_f_ad) != 0;
   answer.ttl_seconds = UINT32_MAX;
   const int count = ns_msg_count(message, ns_s_an);
   for (int i = 0; i < count; ++i) {
@@ -128,6 +138,12 @@ io::DnsAnswer RealIo::query(const std::string& name, io::DnsType type, const Nod
         break;
       case ns_t_ptr:
         if (type == io::DnsType::ptr) answer.names.push_back(expand_name(message, data));
+        break;
+      case ns_t_tlsa:
+        if (type == io::DnsType::tlsa && data_length >= 3) {
+          answer.tlsa.push_back(
+              {data[0], data[1], data[2], std::string(reinterpret_cast<const char*>(data + 3), data_length - 3)});
+        }
         break;
       case ns_t_cname: {
         std::string target = expand_name(message, data);

@@ -27,6 +27,7 @@ enum class BrokenVariant : std::uint8_t {
   notify_ignored,  // sends notices as if no recipient had given NOTIFY, and returns full bodies whatever RET says
   recovery_drops_last_change,  // reads a queue file back at start without its last recipient state: recorded outcomes come undone
   dead_destination_forever,  // a destination no server answered for stays dead: its mail waits, untried, until it expires
+  tlsa_ignored,              // never looks up TLSA records: dane and dane-only deliver as may does
   // The Salesforce org's (fake_salesforce links the relay library, so it can consult these too):
   filter_priority_reversed,  // the org's Email Domain Filters evaluated from the highest priority number down
 };

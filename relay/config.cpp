@@ -10,6 +10,8 @@ std::string_view to_string(TlsLevel level) {
     case TlsLevel::may: return "may";
     case TlsLevel::encrypt: return "encrypt";
     case TlsLevel::verify: return "verify";
+    case TlsLevel::dane: return "dane";
+    case TlsLevel::dane_only: return "dane-only";
   }
   return "?";
 }

@@ -30,6 +30,12 @@ enum class TlsLevel : std::uint8_t {
   may,      // STARTTLS when offered; plaintext when not offered, refused, or the handshake fails
   encrypt,  // STARTTLS required, certificate not checked
   verify,   // STARTTLS required, certificate chain and the MX host name checked
+  // DANE (RFC 7672), with Postfix's semantics: an MX host whose DNSSEC-validated TLSA records
+  // are usable gets STARTTLS required and the certificate checked against them; one with
+  // unusable records gets encrypt; one without (or outside DNSSEC) gets may. A TLSA lookup that
+  // fails defers. Needs smtp_dns_support_level = dnssec, else it is may.
+  dane,
+  dane_only,  // DANE or nothing: a host without usable, validated TLSA records is not used
 };
 std::string_view to_string(TlsLevel level);
 
@@ -127,6 +133,10 @@ struct RelayConfig {
   Duration smtp_connect_timeout = std::chrono::seconds(30);
   std::uint16_t smtp_port = 25;
   TlsLevel smtp_tls_security_level = TlsLevel::may;
+  // Postfix's smtp_dns_support_level = dnssec: believe the resolver's AD bit (DNSSEC-validated
+  // answers). Without it nothing is validated and dane is may (dane-only defers).
+  bool smtp_dns_support_dnssec = false;
+  int smtp_tls_loglevel = 0;  // 1: a log line for each TLS session, "Verified" or "Untrusted" (Postfix's)
   std::vector<TlsPolicy> smtp_tls_policy_maps;  // the most specific match wins over smtp_tls_security_level
   std::vector<Transport> transport_maps;        // first match wins over MX
   // Credentials for next hops of static routes, by next-hop name (Postfix's

@@ -7,6 +7,18 @@
 namespace relaysim::relay {
 namespace {
 
+bool dane_level(TlsLevel level) { return level == TlsLevel::dane || level == TlsLevel::dane_only; }
+
+// RFC 7672 2.2: SMTP uses DANE-TA(2) and DANE-EE(3), with a full certificate or key (matching 0)
+// or a digest of the right length; anything else is unusable.
+bool usable(const io::TlsaRecord& record) {
+  if (record.usage != 2 && record.usage != 3) return false;
+  if (record.selector > 1) return false;
+  if (record.matching == 1) return record.data.size() == 32;
+  if (record.matching == 2) return record.data.size() == 64;
+  return record.matching == 0 && !record.data.empty();
+}
+
 // Postfix names the command a reply answered: "(in reply to RCPT TO command)".
 std::string in_reply_to(smtp::Stage stage) {
   if (stage == smtp::Stage::greeting) return "";
@@ -23,7 +35,8 @@ Delivery::Delivery(io::Io& io, const RelayConfig& config, Router& router, Delive
       tls_(tls),
       owner_(owner),
       destination_(std::move(destination)),
-      level_(tls_level_for(config, destination_)) {}
+      level_(tls_level_for(config, destination_)),
+      hop_level_(level_) {}
 
 Delivery::~Delivery() { *alive_ = false; }
 
@@ -81,7 +94,76 @@ void Delivery::try_hop() {
     settle_remaining(smtp::Outcome::transient, last_failure_);
     return finish_job();
   }
+  hop_level_ = level_;
+  if (dane_level(level_)) {
+    if (config_.broken_variant != BrokenVariant::tlsa_ignored) return look_up_tlsa(hops_[hop_]);
+    hop_level_ = TlsLevel::may;
+  }
   connect(hops_[hop_], false);
+}
+
+// DANE as Postfix applies it (RFC 7672 2.2): only a host reached through DNSSEC-validated MX and
+// address records has TLSA records worth asking for; its validated, usable records make TLS
+// mandatory and authenticated; records all unusable make it mandatory only; none make it
+// opportunistic - except under dane-only, which skips such a host.
+void Delivery::look_up_tlsa(const Hop& hop) {
+  hop_tlsa_.clear();
+  const bool dane_only = level_ == TlsLevel::dane_only;
+  if (!config_.smtp_dns_support_dnssec || !hop.secure) {
+    if (!dane_only) {
+      hop_level_ = TlsLevel::may;
+      return connect(hop, false);
+    }
+    return skip_hop(hop, "4.7.5",
+                    !config_.smtp_dns_support_dnssec
+                        ? "dane-only TLS needs DNSSEC: smtp_dns_support_level is not dnssec"
+                        : "no DNSSEC-validated MX and address records for " + hop.host + ": dane-only TLS unavailable");
+  }
+  current_hop_ = hop;
+  tlsa_lookup_ = io_.resolve(io::tlsa_name(hop.host, hop.endpoint.port), io::DnsType::tlsa,
+                             [this, alive = alive_](const io::DnsAnswer& answer) {
+                               if (*alive) on_tlsa(answer);
+                             });
+}
+
+void Delivery::on_tlsa(const io::DnsAnswer& answer) {
+  io::Pending done = std::move(tlsa_lookup_);
+  const Hop& hop = hops_[hop_];
+  const std::string where = hop.host + ":" + std::to_string(hop.endpoint.port);
+  if (answer.temporary_failure()) return skip_hop(hop, "4.7.5", "TLSA lookup error for " + where);
+  if (answer.authenticated) {
+    for (const io::TlsaRecord& record : answer.tlsa) {
+      if (usable(record)) hop_tlsa_.push_back(record);
+    }
+  }
+  if (!hop_tlsa_.empty()) {
+    hop_level_ = TlsLevel::dane;
+  } else if (level_ == TlsLevel::dane_only) {
+    return skip_hop(hop, "4.7.5",
+                    "no usable DNSSEC-validated TLSA records for " + where + ": dane-only TLS unavailable");
+  } else if (answer.authenticated && !answer.tlsa.empty()) {
+    hop_level_ = TlsLevel::encrypt;  // every record unusable: TLS still required, unauthenticated
+  } else {
+    hop_level_ = TlsLevel::may;
+  }
+  connect(hop, false);
+}
+
+// A host not tried (its TLS requirements cannot be met): the next one is, as after a failed connection.
+void Delivery::skip_hop(const Hop& hop, std::string status, std::string reason) {
+  current_hop_ = hop;
+  current_hop_label_ = hop.label();
+  last_failure_ = Failure{std::move(status), std::move(reason), "", "none", "", std::nullopt, 0, std::nullopt};
+  const bool another_server = hop_ + 1 < hops_.size() && sessions_ < config_.smtp_mx_session_limit;
+  io_.observe(events::HopFailed{.id = job_ ? std::optional<QueueId>(job_->message_id) : std::nullopt,
+                                .hop = current_hop_label_,
+                                .stage = smtp::Stage::starttls,
+                                .status = last_failure_.status,
+                                .reason = last_failure_.reason,
+                                .next_hop = true});
+  if (job_ && another_server) io_.observe(io::LogLine{job_->message_id.to_string() + ": " + last_failure_.reason});
+  hop_ += 1;
+  try_hop();
 }
 
 void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
@@ -93,13 +175,19 @@ void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
   session_counted_ = false;
   smtp::ClientConfig client;
   client.helo_name = config_.myhostname;
-  const tls::Context* context = level_ == TlsLevel::verify ? tls_.verify : tls_.plain;
-  switch (level_) {
+  tls_logged_ = false;
+  const tls::Context* context = hop_level_ == TlsLevel::verify ? tls_.verify
+                                : hop_level_ == TlsLevel::dane ? tls_.dane
+                                                               : tls_.plain;
+  switch (hop_level_) {
     case TlsLevel::none: client.tls = smtp::ClientTls::none; break;
     case TlsLevel::may: client.tls = context == nullptr ? smtp::ClientTls::none : smtp::ClientTls::opportunistic; break;
-    case TlsLevel::encrypt: client.tls = smtp::ClientTls::required; break;
-    case TlsLevel::verify: client.tls = smtp::ClientTls::required; break;
+    case TlsLevel::encrypt:
+    case TlsLevel::verify:
+    case TlsLevel::dane:
+    case TlsLevel::dane_only: client.tls = smtp::ClientTls::required; break;
   }
+  RELAYSIM_ASSERT(hop_level_ != TlsLevel::dane || context != nullptr);
   if (plaintext_fallback) client.tls = smtp::ClientTls::none;
   if (auth_) {
     // Secure by default: a password goes only over TLS, whatever the destination's level.
@@ -112,12 +200,25 @@ void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
   io_.observe(events::Connecting{.id = job_ ? std::optional<QueueId>(job_->message_id) : std::nullopt,
                                  .hop = current_hop_label_,
                                  .preference = hop.preference,
-                                 .tls = level_,
+                                 .tls = hop_level_,
                                  .plaintext_fallback = plaintext_fallback});
   connection_ = std::make_unique<endpoint::ClientConnection>(
       io_, hop.endpoint, hop.host, client, context, io::ConnectOptions{config_.smtp_connect_timeout, std::nullopt},
       [this](endpoint::ClientConnection& connection, const smtp::ClientEvent& event) { on_event(connection, event); });
   connection_->keep_transcript(false);
+  if (hop_level_ == TlsLevel::dane) connection_->authenticate_with(hop_tlsa_);
+}
+
+// Postfix's line at smtp_tls_loglevel 1: "Verified" for a certificate that matched what the level
+// asked (a trusted chain and name, or a TLSA record), "Untrusted" for one that was not checked.
+void Delivery::log_tls_established() {
+  const smtp::TlsState& tls = connection_->session().tls();
+  if (tls_logged_ || !tls.active || config_.smtp_tls_loglevel < 1) return;
+  tls_logged_ = true;
+  const bool checked = hop_level_ == TlsLevel::verify || hop_level_ == TlsLevel::dane;
+  io_.observe(io::LogLine{std::string(checked && tls.peer_verified ? "Verified" : "Untrusted") +
+                          " TLS connection established to " + hop_label() + ": " + tls.version + " with cipher " +
+                          tls.cipher});
 }
 
 void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {
@@ -127,6 +228,7 @@ void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::Clie
     report_.reached_server = true;
   }
   if (std::holds_alternative<smtp::client_event::Ready>(event)) {
+    log_tls_established();
     if (job_ && !sent_) return send_job();
     if (!job_) return after_job();
     return;
@@ -170,7 +272,7 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   }
   // A failure of the whole session is the latest news for every recipient still open.
   std::fill(recipient_failure_.begin(), recipient_failure_.end(), std::nullopt);
-  move_on_ = !(failed.stage == smtp::Stage::starttls && level_ == TlsLevel::may && !plaintext_fallback_);
+  move_on_ = !(failed.stage == smtp::Stage::starttls && hop_level_ == TlsLevel::may && !plaintext_fallback_);
   io_.observe(events::HopFailed{.id = job_ ? std::optional<QueueId>(job_->message_id) : std::nullopt,
                                 .hop = label,
                                 .stage = failed.stage,

@@ -80,6 +80,7 @@ class DeliveryOwner {
 struct DeliveryTls {
   const tls::Context* plain = nullptr;   // for may and encrypt: no certificate checks
   const tls::Context* verify = nullptr;  // for verify: the chain and the MX name
+  const tls::Context* dane = nullptr;    // for dane and dane-only: the host's TLSA records (Verification::dane)
 };
 
 class Delivery {
@@ -99,7 +100,11 @@ class Delivery {
  private:
   void on_route(Route route);
   void try_hop();
+  void look_up_tlsa(const Hop& hop);
+  void on_tlsa(const io::DnsAnswer& answer);
+  void skip_hop(const Hop& hop, std::string status, std::string reason);
   void connect(const Hop& hop, bool plaintext_fallback);
+  void log_tls_established();
   void on_event(endpoint::ClientConnection& connection, const smtp::ClientEvent& event);
   void on_failed(const smtp::client_event::Failed& failed);
   void on_finished(const smtp::TransactionResult& result);
@@ -130,7 +135,11 @@ class Delivery {
   DeliveryTls tls_;
   DeliveryOwner& owner_;
   std::string destination_;
-  TlsLevel level_;
+  TlsLevel level_;                        // the destination's: smtp_tls_security_level or its policy
+  TlsLevel hop_level_;                    // the current hop's: level_, or what DANE made of it for this host
+  std::vector<io::TlsaRecord> hop_tlsa_;  // dane: the host's usable, validated TLSA records
+  io::Pending tlsa_lookup_;
+  bool tls_logged_ = false;
 
   std::optional<DeliveryJob> job_;
   std::vector<std::optional<RecipientOutcome>> outcomes_;  // per job recipient; set once final

@@ -18,10 +18,12 @@ struct MxResolver::Lookup {
     std::vector<io::Address> addresses;  // A then AAAA
     bool temporary_failure = false;
     int answers = 0;
+    bool secure = true;  // every address answer was authenticated (DNSSEC)
   };
   std::string name;  // the domain or next hop being resolved
   std::uint16_t port = 25;
   bool implicit_mx = false;
+  bool mx_secure = true;  // the MX answer was authenticated, or no MX lookup was made
   Handler handler;
   std::vector<Host> hosts;
   int outstanding = 0;
@@ -44,12 +46,12 @@ void MxResolver::resolve(Destination destination, Handler handler) {
   Lookup& entry = *lookup;
   lookups_[id] = std::move(lookup);
   if (const auto literal = io::Address::parse(entry.name); literal && !destination.mx_lookup) {
-    entry.hosts.push_back({entry.name, 0, {*literal}, false, 2});
+    entry.hosts.push_back({entry.name, 0, {*literal}, false, 2, false});
     entry.pending.push_back(io_.at(io_.now(), [this, id] { resolve_hosts(id); }));
     return;
   }
   if (!destination.mx_lookup) {
-    entry.hosts.push_back({entry.name, 0, {}, false, 0});
+    entry.hosts.push_back({entry.name, 0, {}, false, 0, true});
     entry.pending.push_back(io_.at(io_.now(), [this, id] { resolve_hosts(id); }));
     return;
   }
@@ -72,6 +74,7 @@ void MxResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
                                         " type=MX: Host not found",
                                     "MX lookup NXDOMAIN"));
   }
+  lookup.mx_secure = answer.authenticated;
   std::vector<io::MxRecord> records = answer.mx;
   const bool null_mx = records.size() == 1 && (records.front().exchange == "." || records.front().exchange.empty());
   if (null_mx && !options_.null_mx_as_implicit) {
@@ -81,7 +84,7 @@ void MxResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   std::erase_if(records, [](const io::MxRecord& record) { return record.exchange == "." || record.exchange.empty(); });
   if (records.empty()) {
     lookup.implicit_mx = true;
-    lookup.hosts.push_back({name, 0, {}, false, 0});
+    lookup.hosts.push_back({name, 0, {}, false, 0, true});
     lookup.explanation += (lookup.explanation.empty() ? "" : "; ") + std::string("no MX: implicit MX ") + name;
     return resolve_hosts(id);
   }
@@ -100,7 +103,7 @@ void MxResolver::on_mx(std::uint64_t id, const io::DnsAnswer& answer) {
   }
   std::string order;
   for (const io::MxRecord& record : records) {
-    lookup.hosts.push_back({io::normalize_dns_name(record.exchange), record.preference, {}, false, 0});
+    lookup.hosts.push_back({io::normalize_dns_name(record.exchange), record.preference, {}, false, 0, true});
     order += (order.empty() ? "" : ", ") + lookup.hosts.back().name + " (" + std::to_string(record.preference) + ")";
   }
   lookup.explanation += (lookup.explanation.empty() ? "" : "; ") + std::string("MX ") + order;
@@ -127,6 +130,7 @@ void MxResolver::on_address(std::uint64_t id, std::size_t host, const io::DnsAns
     entry.answers += 1;
     lookup.outstanding -= 1;
     if (answer.temporary_failure()) entry.temporary_failure = true;
+    entry.secure = entry.secure && answer.authenticated;
     for (const io::Address& address : answer.addresses) {
       // A before AAAA whatever order the answers came in: the hop order must not depend on timing.
       if (address.is_v4()) {
@@ -176,7 +180,7 @@ void MxResolver::on_address(std::uint64_t id, std::size_t host, const io::DnsAns
     }
     for (const io::Address& address : entry.addresses) {
       if (route.hops.size() >= options_.address_limit) break;
-      route.hops.push_back({entry.name, {address, lookup.port}, entry.preference});
+      route.hops.push_back({entry.name, {address, lookup.port}, entry.preference, lookup.mx_secure && entry.secure});
     }
   }
   if (!route.hops.empty()) {

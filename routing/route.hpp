@@ -16,6 +16,9 @@ struct Hop {
   std::string host;  // the MX (or next hop) name: for TLS verification and logs
   io::Endpoint endpoint;
   int preference = 0;
+  // The MX records (when any) and this host's addresses were validated with DNSSEC: the host's
+  // TLSA records can be believed (RFC 7672 2.2). False for an address literal.
+  bool secure = false;
   std::string label() const;  // Postfix's "mx.example.com[192.0.2.1]:25"
 };
 

@@ -283,7 +283,8 @@ std::vector<std::pair<std::string, std::string>> inline_entries(const std::strin
 }
 
 bool is_tls_level(const std::string& level) {
-  return level == "none" || level == "may" || level == "encrypt" || level == "verify";
+  return level == "none" || level == "may" || level == "encrypt" || level == "verify" || level == "dane" ||
+         level == "dane-only";
 }
 
 using Entries = std::vector<std::pair<std::string, std::string>>;
@@ -312,7 +313,7 @@ nlohmann::ordered_json tls_policies(const Entries& entries, std::vector<std::str
     const std::string level = words.empty() ? "" : words.front();
     if (!is_tls_level(level)) {
       warnings.push_back("smtp_tls_policy_maps: " + key + " -> " + policy +
-                         ": relaysim implements none, may, encrypt and verify");
+                         ": relaysim implements none, may, encrypt, verify, dane and dane-only");
       continue;
     }
     if (words.size() > 1)
@@ -408,10 +409,20 @@ Imported import_postfix(const PostfixFiles& files) {
     } else if (name == "smtp_tls_security_level") {
       if (!is_tls_level(value)) {
         warnings.push_back(at(name) + " = " + value +
-                           ": relaysim implements none, may, encrypt and verify: left at its default (may)");
+                           ": relaysim implements none, may, encrypt, verify, dane and dane-only: left at its default "
+                           "(may)");
       } else {
         config[name] = value;
       }
+    } else if (name == "smtp_dns_support_level") {
+      if (value == "enabled" || value == "dnssec") {
+        config[name] = value;
+      } else if (!value.empty()) {
+        warnings.push_back(at(name) + " = " + value +
+                           ": relaysim always uses DNS (enabled or dnssec): left at enabled");
+      }
+    } else if (name == "smtp_tls_loglevel") {
+      if (value.size() == 1 && value[0] >= '0' && value[0] <= '4') config[name] = value[0] - '0';
     } else if (name == "transport_maps") {
       if (const auto entries = entries_of(name, value, files.transport, "--transport"))
         config[name] = transport_routes(*entries, warnings);

@@ -239,9 +239,16 @@ DnsServerConfig load_dns_server_config(const std::string& path) {
   const nlohmann::json document = read_document(path);
   const JsonValue root(document, "$");
   if (!root.is_object()) root.fail("an object with \"records\"");
-  root.allow_keys({"records", "servfail", "timeout"});
+  root.allow_keys({"records", "dnssec", "servfail", "timeout"});
   DnsServerConfig config;
   config.zone = read_zone(root.at("records"));
+  if (auto dnssec = root.find("dnssec")) {
+    for (const auto& [apex, state] : dnssec->members()) {
+      const std::optional<io::Dnssec> parsed = io::parse_dnssec(state.string());
+      if (!parsed) state.fail("\"signed\", \"unsigned\" or \"bogus\"");
+      config.zone->set_dnssec(apex, *parsed);
+    }
+  }
   const auto names = [](const JsonValue& list, std::set<std::string>& into) {
     for (const JsonValue& item : list.items()) into.insert(io::normalize_dns_name(item.string()));
   };

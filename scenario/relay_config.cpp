@@ -36,7 +36,7 @@ Duration positive_duration(const JsonValue& value, Duration maximum) {
 }
 
 relay::TlsLevel tls_level(const JsonValue& value) {
-  return static_cast<relay::TlsLevel>(value.choice({"none", "may", "encrypt", "verify"}));
+  return static_cast<relay::TlsLevel>(value.choice({"none", "may", "encrypt", "verify", "dane", "dane-only"}));
 }
 
 std::string domain_patterns_one(const JsonValue& value) {
@@ -121,6 +121,9 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
     config.smtp_connect_timeout = positive_duration(*item, std::chrono::hours(1));
   if (auto item = value.find("smtp_port")) config.smtp_port = item->port();
   if (auto item = value.find("smtp_tls_security_level")) config.smtp_tls_security_level = tls_level(*item);
+  if (auto item = value.find("smtp_dns_support_level"))
+    config.smtp_dns_support_dnssec = item->choice({"enabled", "dnssec"}) == 1;
+  if (auto item = value.find("smtp_tls_loglevel")) config.smtp_tls_loglevel = static_cast<int>(item->integer(0, 4));
   if (auto item = value.find("smtp_tls_policy_maps")) {
     for (const auto& [domain, level] : item->members()) {
       if (!valid_domain_pattern(domain))
@@ -223,6 +226,8 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "smtp_connect_timeout",
                     "smtp_port",
                     "smtp_tls_security_level",
+                    "smtp_dns_support_level",
+                    "smtp_tls_loglevel",
                     "smtp_tls_policy_maps",
                     "transport_maps",
                     "relayhost",

@@ -13,6 +13,7 @@
 #include "fake_mx/events.hpp"
 #include "fake_mx/fake_mx_node.hpp"
 #include "fake_salesforce/events.hpp"
+#include "io/text.hpp"
 #include "relay/events.hpp"
 #include "relay/relay_node.hpp"
 #include "scenario/fake_mx_config.hpp"
@@ -81,8 +82,39 @@ sim::LinkConfig read_link(const JsonValue& value, sim::LinkConfig link) {
 
 }  // namespace
 
-io::DnsRecords read_dns_records(const JsonValue& value) {
-  value.allow_keys({"A", "AAAA", "MX", "TXT", "CNAME", "PTR", "ttl"});
+namespace {
+
+// A TLSA record: [usage, selector, matching, "hex"], or {"usage", "selector", "matching",
+// "certificate"} with the data computed from one of the world's certificates.
+io::TlsaRecord read_tlsa(const JsonValue& item, const CertificateLookup& certificate) {
+  io::TlsaRecord record;
+  if (item.is_object()) {
+    item.allow_keys({"usage", "selector", "matching", "certificate"});
+    if (auto usage = item.find("usage")) record.usage = static_cast<std::uint8_t>(usage->integer(0, 255));
+    if (auto selector = item.find("selector")) record.selector = static_cast<std::uint8_t>(selector->integer(0, 1));
+    if (auto matching = item.find("matching")) record.matching = static_cast<std::uint8_t>(matching->integer(0, 2));
+    const JsonValue name = item.at("certificate");
+    if (!certificate)
+      name.fail("TLSA data in hex ([3, 1, 1, \"...\"]): certificates are named only in a simulated world");
+    record.data = certificate(name)->tlsa_data(record.selector, record.matching);
+    return record;
+  }
+  const auto fields = item.items();
+  if (fields.size() != 4)
+    item.fail("[usage, selector, matching, \"hex\"], such as [3, 1, 1, \"8f2e...\"], or {\"certificate\": name}");
+  record.usage = static_cast<std::uint8_t>(fields[0].integer(0, 255));
+  record.selector = static_cast<std::uint8_t>(fields[1].integer(0, 255));
+  record.matching = static_cast<std::uint8_t>(fields[2].integer(0, 255));
+  const std::optional<std::string> data = from_hex(fields[3].string());
+  if (!data || data->empty()) fields[3].fail("the record's data as hex digits");
+  record.data = *data;
+  return record;
+}
+
+}  // namespace
+
+io::DnsRecords read_dns_records(const JsonValue& value, const CertificateLookup& certificate) {
+  value.allow_keys({"A", "AAAA", "MX", "TXT", "CNAME", "PTR", "TLSA", "ttl"});
   sim::DnsRecords records;
   for (const char* type : {"A", "AAAA"}) {
     if (auto list = value.find(type)) {
@@ -108,6 +140,9 @@ io::DnsRecords read_dns_records(const JsonValue& value) {
   if (auto cname = value.find("CNAME")) records.cname = cname->string();
   if (auto list = value.find("PTR")) {
     for (const JsonValue& item : list->items()) records.ptr.push_back(item.string());
+  }
+  if (auto list = value.find("TLSA")) {
+    for (const JsonValue& item : list->items()) records.tlsa.push_back(read_tlsa(item, certificate));
   }
   if (auto ttl = value.find("ttl")) {
     const Duration duration = ttl->duration();
@@ -394,6 +429,8 @@ io::NodeFactory read_relay_node(const std::string& name, const JsonValue& value,
   // "verify" checks against `trust`.
   tls.client.plain = material.context(
       {tls::Role::client, nullptr, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  tls.client.dane = material.context(
+      {tls::Role::client, nullptr, {}, {}, tls::Verification::dane, tls::Version::tls1_2, tls::Version::tls1_3});
   if (!trust.empty()) {
     tls.client.verify = material.context({tls::Role::client,
                                           nullptr,
@@ -653,7 +690,7 @@ void read_fault(World& world, const JsonValue& value, Instant start,
 LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64_t> seed_override,
                        const std::string& directory, relay::BrokenVariant broken_variant) {
   const JsonValue root(document, "$");
-  root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns",
+  root.allow_keys({"name", "description", "seed", "start", "until", "network", "resolver", "hosts", "dns", "dnssec",
                    "dns_changes", "tls", "dkim_keys", "nodes", "faults", "expect"});
   LoadedWorld loaded;
   loaded.broken_variant = broken_variant;
@@ -723,13 +760,32 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     if (auto cache = resolver->find("cache")) settings.cache = cache->boolean();
     guarded(*resolver, [&] { world.set_dns_settings(settings); });
   }
+  // Certificates come before DNS, whose TLSA records may name them. A certificate is a function of
+  // its identity, not of the order it is made in.
+  if (auto certificates = root.find("tls")) {
+    std::vector<std::string> in_progress;
+    for (const auto& [name, certificate] : certificates->members())
+      forge_certificate(*certificates, name, loaded, in_progress);
+  }
+  const CertificateLookup certificate_lookup = [&loaded](const JsonValue& name) {
+    return certificate_named(name, loaded);
+  };
+  if (auto dnssec = root.find("dnssec")) {
+    for (const auto& [apex, state] : dnssec->members()) {
+      const std::string text = state.string();
+      const std::optional<io::Dnssec> parsed = io::parse_dnssec(text);
+      if (!parsed) state.fail("\"signed\", \"unsigned\" or \"bogus\"");
+      world.set_dnssec(apex, *parsed);
+      loaded.dnssec_zones[io::normalize_dns_name(apex)] = *parsed;
+    }
+  }
   std::set<std::string> dns_names;
   // DKIM keys publish TXT records, beside whatever the scenario's "dns" gives the same names.
   std::map<std::string, std::vector<std::string>> dkim_records;
   if (auto keys = root.find("dkim_keys")) dkim_records = read_dkim_keys(*keys, loaded);
   if (auto dns = root.find("dns")) {
     for (const auto& [name, records] : dns->members()) {
-      sim::DnsRecords read = read_dns_records(records);
+      sim::DnsRecords read = read_dns_records(records, certificate_lookup);
       if (const auto published = dkim_records.find(io::normalize_dns_name(name)); published != dkim_records.end()) {
         read.texts.insert(read.texts.end(), published->second.begin(), published->second.end());
         dkim_records.erase(published);
@@ -742,6 +798,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       }
       if (!usable.empty()) loaded.mx_records[io::normalize_dns_name(name)] = usable;
       if (read.mx.size() == 1 && usable.empty()) loaded.null_mx_domains.insert(io::normalize_dns_name(name));
+      if (!read.tlsa.empty()) loaded.tlsa_records[io::normalize_dns_name(name)] = read.tlsa;
     }
   }
   for (const auto& [name, texts] : dkim_records) {
@@ -755,18 +812,14 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       change.allow_keys({"at", "name", "records"});
       const JsonValue records = change.at("records");
       std::optional<sim::DnsRecords> replacement;
-      if (!records.is_null()) replacement = read_dns_records(records);
+      if (!records.is_null()) replacement = read_dns_records(records, certificate_lookup);
       guarded(change, [&] {
         world.change_dns_at(change.at("at").instant(loaded.start), change.at("name").string(), replacement);
       });
       loaded.mx_records.erase(io::normalize_dns_name(change.at("name").string()));
       loaded.null_mx_domains.erase(io::normalize_dns_name(change.at("name").string()));
+      loaded.tlsa_records.erase(io::normalize_dns_name(change.at("name").string()));
     }
-  }
-  if (auto certificates = root.find("tls")) {
-    std::vector<std::string> in_progress;
-    for (const auto& [name, certificate] : certificates->members())
-      forge_certificate(*certificates, name, loaded, in_progress);
   }
   Mistakes mistakes;  // from here on, each node, fault and expectation is read even after a mistake
   for (const auto& [name, node] : root.at("nodes").members()) {

@@ -4,6 +4,7 @@
 // documents every key.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,6 +19,10 @@
 #include "scenario/expectation.hpp"
 #include "scenario/json_reader.hpp"
 #include "sim/world.hpp"
+
+namespace relaysim::tls {
+class Certificate;
+}
 
 namespace relaysim::scenario {
 
@@ -67,6 +72,10 @@ struct LoadedWorld {
   std::map<std::string, std::vector<io::MxRecord>> mx_records;
   // Domains whose MX is a null MX (RFC 7505) for the whole run.
   std::set<std::string> null_mx_domains;
+  // TLSA records that hold for the whole run, by name ("_25._tcp.mx.dest.example"), and the
+  // scenario's DNSSEC zones (apex -> state), for the DANE check.
+  std::map<std::string, std::vector<io::TlsaRecord>> tlsa_records;
+  std::map<std::string, io::Dnssec> dnssec_zones;
   // DKIM keys by name ("dkim_keys"), for the nodes that sign.
   std::map<std::string, std::shared_ptr<const mailauth::DkimKey>> dkim_keys;
 };
@@ -92,6 +101,8 @@ std::string directory_of(const std::string& path);
 LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t> seed_override);
 
 // One name's records in the scenario's "dns" form: {"A": [...], "MX": [[10, "mx1"]], "ttl": "5m", ...}.
-io::DnsRecords read_dns_records(const JsonValue& value);
+// `certificate` finds a certificate a TLSA record names; without it TLSA data must be given in hex.
+using CertificateLookup = std::function<const tls::Certificate*(const JsonValue& name)>;
+io::DnsRecords read_dns_records(const JsonValue& value, const CertificateLookup& certificate = {});
 
 }  // namespace relaysim::scenario

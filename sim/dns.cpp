@@ -30,6 +30,7 @@ std::string summarize(const io::DnsAnswer& answer) {
   for (const std::string& text : answer.texts) add("\"" + text + "\"");
   if (!answer.cname_target.empty()) add(answer.cname_target);
   for (const std::string& name : answer.names) add(name);
+  for (const io::TlsaRecord& tlsa : answer.tlsa) add(io::to_string(tlsa));
   return out;
 }
 
@@ -86,12 +87,14 @@ io::Pending ProcessIo::resolve(std::string_view name, io::DnsType type, DnsHandl
     auto on_answer = std::move(found->second);
     queries.erase(found);
     const std::string records = summarize(answer);
-    world_.emit(process_.name, "dns.answer",
-                {{"name", answer.name},
-                 {"type", io::to_string(type)},
-                 {"status", io::to_string(answer.status)},
-                 {"records", records},
-                 {"source", source}});
+    io::TraceFieldList fields;
+    fields.add("name", answer.name);
+    fields.add("type", io::to_string(type));
+    fields.add("status", io::to_string(answer.status));
+    fields.add("records", records);
+    fields.add("source", source);
+    if (answer.authenticated) fields.add("ad", true);  // validated with DNSSEC
+    world_.emit(process_.name, "dns.answer", fields.fields());
     on_answer(answer);
   });
   return {this, operation};

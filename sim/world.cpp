@@ -203,6 +203,8 @@ void World::set_dns(std::string_view name, DnsRecords records) {
 
 void World::remove_dns(std::string_view name) { impl_->dns_zone.remove(name); }
 
+void World::set_dnssec(std::string_view apex, io::Dnssec state) { impl_->dns_zone.set_dnssec(apex, state); }
+
 void World::change_dns_at(Instant when, std::string_view name, std::optional<DnsRecords> records) {
   if (when < impl_->loop.now()) throw ConfigError("DNS change for '" + std::string(name) + "' is in the past");
   std::string key = io::normalize_dns_name(name);

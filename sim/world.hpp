@@ -151,6 +151,8 @@ class World {
   void set_dns_settings(DnsSettings settings);
   void set_dns(std::string_view name, DnsRecords records);
   void remove_dns(std::string_view name);
+  // Names at and below `apex` are in a signed (or bogus) zone; the resolver validates (io/zone.hpp).
+  void set_dnssec(std::string_view apex, io::Dnssec state);
   void change_dns_at(Instant when, std::string_view name, std::optional<DnsRecords> records);
   void add_dns_fault(DnsFault fault);
   void add_process(ProcessConfig process);

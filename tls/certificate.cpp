@@ -105,6 +105,20 @@ std::string Certificate::key_pem() const {
   return from_bio(bio);
 }
 
+std::string Certificate::tlsa_data(std::uint8_t selector, std::uint8_t matching) const {
+  unsigned char* der = nullptr;
+  const int length =
+      selector == 0 ? i2d_X509(certificate_, &der) : i2d_X509_PUBKEY(X509_get_X509_PUBKEY(certificate_), &der);
+  RELAYSIM_ASSERT(length > 0);
+  std::string data(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
+  OPENSSL_free(der);
+  if (matching == 0) return data;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &digest_length, matching == 1 ? EVP_sha256() : EVP_sha512(), nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), digest_length);
+}
+
 std::string Certificate::fingerprint_sha256() const {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;

@@ -58,8 +58,12 @@ SSL_CTX* make_native(const CryptoContext& crypto, const ContextConfig& config) {
   X509_STORE* store = SSL_CTX_get_cert_store(native);
   for (const Certificate* anchor : config.trusted) X509_STORE_add_cert(store, anchor->x509());
   if (config.system_trust) SSL_CTX_set_default_verify_paths(native);
-  SSL_CTX_set_verify(native, config.verification == Verification::chain_and_name ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
-                     nullptr);
+  if (config.verification == Verification::dane) {
+    RELAYSIM_ASSERT(SSL_CTX_dane_enable(native) == 1);
+    // As Postfix: a DANE-EE(3) match stands for the server's identity; its names are not checked.
+    SSL_CTX_dane_set_flags(native, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+  }
+  SSL_CTX_set_verify(native, config.verification == Verification::none ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
   return native;
 }
 
@@ -113,7 +117,7 @@ Context::Context(CryptoContext& crypto, const ContextConfig& config) : crypto_(c
 Context::~Context() { SSL_CTX_free(native_); }
 
 Engine::Engine(const Context& context, Instant now, std::string_view peer_name,
-               const std::vector<std::string>& alternate_names)
+               const std::vector<std::string>& alternate_names, const std::vector<io::TlsaRecord>& tlsa)
     : crypto_(context.crypto()), role_(context.config().role) {
   const CryptoContext::Scope scope = crypto_.scope();
   ssl_ = SSL_new(context.native());
@@ -132,6 +136,15 @@ Engine::Engine(const Context& context, Instant now, std::string_view peer_name,
       peer_names_.push_back(name);
       peer_names_.insert(peer_names_.end(), alternate_names.begin(), alternate_names.end());
       SSL_set_tlsext_host_name(ssl_, name.c_str());
+      if (context.config().verification == Verification::dane) {
+        // The TLSA base domain is the first reference identity (it sets the host below too).
+        RELAYSIM_ASSERT(SSL_dane_enable(ssl_, name.c_str()) > 0);
+        for (const io::TlsaRecord& record : tlsa) {
+          SSL_dane_tlsa_add(ssl_, record.usage, record.selector, record.matching,
+                            reinterpret_cast<const unsigned char*>(record.data.data()), record.data.size());
+        }
+        ERR_clear_error();  // an unusable record is skipped, as RFC 7672 2.2 says
+      }
       X509_VERIFY_PARAM_set1_host(parameters, name.c_str(), name.size());
       X509_VERIFY_PARAM_set_hostflags(parameters, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
       for (const std::string& alternate : alternate_names)
@@ -203,6 +216,9 @@ void Engine::record_session() {
     });
     const long result = SSL_get_verify_result(ssl_);
     info_.peer_verified = result == X509_V_OK;
+    std::uint8_t usage = 0, selector = 0, matching = 0;
+    if (info_.peer_verified && SSL_get0_dane_tlsa(ssl_, &usage, &selector, &matching, nullptr, nullptr) >= 0)
+      info_.dane_match = io::TlsaRecord{usage, selector, matching, {}};
     if (!info_.peer_verified) info_.verify_error = X509_verify_cert_error_string(result);
   } else {
     info_.peer_verified = false;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "io/dns.hpp"
 #include "io/time.hpp"
 #include "tls/certificate.hpp"
 #include "tls/crypto_context.hpp"
@@ -27,6 +28,10 @@ enum class Role : std::uint8_t { client, server };
 enum class Verification : std::uint8_t {
   none,            // encrypt only: the peer's certificate is checked and reported, never enforced
   chain_and_name,  // the chain must lead to a trusted CA and the name must match, else the handshake fails
+  // DANE (RFC 7672): the peer must match one of the engine's TLSA records, else the handshake
+  // fails. DANE-EE(3) ignores names and dates; DANE-TA(2) checks the chain to the named anchor,
+  // its dates and the peer name. An engine given no usable record accepts no peer.
+  dane,
 };
 
 enum class Version : std::uint8_t { tls1_2, tls1_3 };
@@ -66,10 +71,11 @@ struct SessionInfo {
   std::string cipher;        // "TLS_AES_256_GCM_SHA384"
   std::string peer_subject;  // "CN=mx1.dest.example,O=relaysim"; empty without a peer certificate
   std::string peer_issuer;
-  bool peer_verified = false;             // chain to a trusted CA, valid now, name matches (when a name was given)
-  std::string verify_error;               // "certificate has expired", "hostname mismatch", ... when not verified
-  std::optional<Instant> peer_not_after;  // when the peer's certificate expires, when it sent one
-  bool peer_name_matches = false;         // the certificate names the peer name (or an alternate), chain aside
+  bool peer_verified = false;                // chain to a trusted CA, valid now, name matches (when a name was given)
+  std::string verify_error;                  // "certificate has expired", "hostname mismatch", ... when not verified
+  std::optional<Instant> peer_not_after;     // when the peer's certificate expires, when it sent one
+  bool peer_name_matches = false;            // the certificate names the peer name (or an alternate), chain aside
+  std::optional<io::TlsaRecord> dane_match;  // DANE: the TLSA record the peer matched (its data left out)
 };
 
 class Engine {
@@ -79,8 +85,9 @@ class Engine {
   // `peer_name`: the client's expected server name (SNI and the name check); unused by servers.
   // `alternate_names`: further names a client accepts in the certificate (Salesforce accepts the
   // relay's domain or the MX it dialled).
+  // `tlsa`: a DANE client's records for the server (with Verification::dane).
   Engine(const Context& context, Instant now, std::string_view peer_name = {},
-         const std::vector<std::string>& alternate_names = {});
+         const std::vector<std::string>& alternate_names = {}, const std::vector<io::TlsaRecord>& tlsa = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -42,7 +42,9 @@ struct DeliveryWorld {
         {name, name, [script, &log](io::Io& io) { return std::make_unique<ScriptedMx>(io, script, log); }, {}});
   }
   void mx_records(const std::string& domain, std::vector<io::MxRecord> records) {
-    world.set_dns(domain, {{}, std::move(records), {}, {}, 300, {}});
+    io::DnsRecords mx;
+    mx.mx = std::move(records);
+    world.set_dns(domain, mx);
   }
   void add_relay() {
     relay_added = true;

@@ -63,7 +63,8 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
         "default_destination_recipient_limit, smtp_mx_address_limit, smtp_mx_session_limit, "
         "smtp_connection_reuse_time_limit, smtp_connection_reuse_count_limit, smtp_connection_cache_on_demand, "
         "smtp_connection_cache_time_limit, smtp_connect_timeout, smtp_port, "
-        "smtp_tls_security_level, smtp_tls_policy_maps, transport_maps, relayhost, smtp_sasl_password_maps, "
+        "smtp_tls_security_level, smtp_dns_support_level, smtp_tls_loglevel, smtp_tls_policy_maps, transport_maps, "
+        "relayhost, smtp_sasl_password_maps, "
         "dkim_signing, "
         "found unknown key \"mynetwork\"");
   CHECK(error_of(R"({ "users": { "sfdc": "s3cret" } })") ==
@@ -134,8 +135,10 @@ TEST_CASE("delivery settings: backoff, lifetimes, limits, TLS levels per destina
 TEST_CASE("delivery setting mistakes name the key", "[relay][config]") {
   CHECK(error_of(R"({ "minimal_backoff_time": "2h" })") ==
         "$.minimal_backoff_time: expected minimal_backoff_time at most maximal_backoff_time, found \"2h\"");
-  CHECK(error_of(R"({ "smtp_tls_security_level": "secure" })") ==
-        "$.smtp_tls_security_level: expected one of \"none\", \"may\", \"encrypt\", \"verify\", found \"secure\"");
+  CHECK(
+      error_of(R"({ "smtp_tls_security_level": "secure" })") ==
+      "$.smtp_tls_security_level: expected one of \"none\", \"may\", \"encrypt\", \"verify\", \"dane\", \"dane-only\", "
+      "found \"secure\"");
   CHECK(error_of(R"({ "relayhost": "[smarthost:99999" })") ==
         "$.relayhost: expected a next hop \"host\", \"[host]\" or either with \":port\", found \"[smarthost:99999\"");
   CHECK(error_of(R"({ "transport_maps": [{ "recipient_domain": "partner.example" }] })") ==

@@ -162,6 +162,48 @@ TEST_CASE("TLS settings: plaintext delivery where the policy says encrypt breaks
       std::string::npos);
 }
 
+TEST_CASE(
+    "TLS settings: a DANE relay's delivery that no TLSA record authenticated breaks it when the scenario's DNS "
+    "binds the host",
+    "[scenario][invariants][dane]") {
+  Fixture fixture;
+  relay::RelayConfig& config = fixture.loaded.relay_configs["relay"];
+  config.smtp_tls_security_level = relay::TlsLevel::dane;
+  config.smtp_dns_support_dnssec = true;
+  fixture.loaded.mx_records["dest.example"] = {{10, "mx.dest.example"}};
+  fixture.loaded.tlsa_records["_25._tcp.mx.dest.example"] = {{3, 1, 1, std::string(32, '\x11')}};
+  fixture.store("A1", "sales@acme.example", {"ann@dest.example"});
+  fixture.outcome(1min, "A1", "ann@dest.example", relay::RecipientState::delivered, false);
+  CHECK(fixture.invariant("TLS settings").passed);  // the zone is not signed: opportunistic TLS is all DANE asks
+
+  fixture.loaded.dnssec_zones["dest.example"] = io::Dnssec::secure;
+  const Verdict& plaintext = fixture.invariant("TLS settings");
+  CHECK_FALSE(plaintext.passed);
+  CHECK(plaintext.message.find("delivered A1 to ann@dest.example at mx.dest.example[192.0.2.25]:25 in plaintext "
+                               "despite its DNSSEC-validated TLSA records, at level dane") != std::string::npos);
+
+  fixture.observer.outcomes.back().tls = true;  // over TLS, but matched to no record
+  CHECK(fixture.invariant("TLS settings").message.find("over TLS that matched none of") != std::string::npos);
+  fixture.observer.outcomes.back().tls_verified = true;
+  CHECK(fixture.invariant("TLS settings").passed);
+
+  fixture.observer.outcomes.back().tls_verified = false;
+  fixture.loaded.tlsa_records["_25._tcp.mx.dest.example"] = {{1, 1, 1, std::string(32, '\x11')}};  // PKIX-EE: unusable
+  CHECK(fixture.invariant("TLS settings").passed);
+  fixture.loaded.tlsa_records["_25._tcp.mx.dest.example"] = {{3, 1, 1, std::string(20, '\x11')}};  // a short digest
+  CHECK(fixture.invariant("TLS settings").passed);
+
+  config.smtp_tls_security_level = relay::TlsLevel::dane_only;  // nothing but DANE, whatever the DNS says
+  CHECK(fixture.invariant("TLS settings")
+            .message.find("without a session authenticated by TLSA records, at level "
+                          "dane-only") != std::string::npos);
+  config.smtp_dns_support_dnssec = false;  // dane-only without DNSSEC delivers nothing at all
+  CHECK_FALSE(fixture.invariant("TLS settings").passed);
+  config.smtp_tls_security_level = relay::TlsLevel::dane;  // dane without DNSSEC is may: nothing to hold it to
+  fixture.observer.outcomes.back().tls = false;
+  CHECK(fixture.invariant("TLS settings").passed);
+}
+
 TEST_CASE("routing: a recipient sent another way than the Email Domain Filters say breaks it",
           "[scenario][invariants]") {
   Fixture fixture;

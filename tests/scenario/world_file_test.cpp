@@ -6,6 +6,8 @@
 #include <fstream>
 
 #include "endpoint/events.hpp"
+#include "scenario/observer.hpp"
+#include "scenario/verdicts.hpp"
 #include "scenario/world_file.hpp"
 #include "smtp/dsn.hpp"
 #include "support/test_world.hpp"
@@ -405,4 +407,37 @@ TEST_CASE(
   REQUIRE(sizes.size() >= 2);
   CHECK(std::count(sizes.begin(), sizes.end(), sizes.front()) >= 2);  // what Salesforce sent is what the relay read
   CHECK(has("salesforce sent C: AUTH PLAIN [credentials hidden]"));
+}
+
+TEST_CASE(
+    "DANE: a relay that ignores TLSA records hands a DANE-protected MX mail in plaintext and the TLS invariant "
+    "catches it",
+    "[scenario][dane]") {
+  const std::string path = RELAYSIM_SOURCE_DIR "/scenarios/dane-starttls-stripped.json";
+  const auto run = [&](relay::BrokenVariant variant) {
+    scenario::LoadedWorld loaded =
+        scenario::load_world(scenario::read_world_document(path), std::nullopt, scenario::directory_of(path), variant);
+    scenario::RunObserver observer;
+    loaded.world->add_trace_sink(observer);
+    loaded.world->start();
+    const bool quiescent = loaded.world->run_until(loaded.until) == sim::World::RunOutcome::quiescent;
+    return scenario::check_run(loaded, observer, quiescent);
+  };
+  const auto tls_invariant = [](const scenario::RunResult& result) {
+    for (const scenario::Verdict& verdict : result.invariants) {
+      if (verdict.name.starts_with("TLS settings")) return verdict;
+    }
+    FAIL("no TLS settings invariant");
+    throw std::logic_error("unreachable");
+  };
+  const scenario::RunResult kept = run(relay::BrokenVariant::none);
+  CHECK(kept.passed());
+  CHECK(tls_invariant(kept).passed);
+
+  const scenario::RunResult broken = run(relay::BrokenVariant::tlsa_ignored);
+  CHECK_FALSE(broken.passed());
+  const scenario::Verdict verdict = tls_invariant(broken);
+  CHECK_FALSE(verdict.passed);
+  CHECK(verdict.message.find("to ann@dest.example at mx.dest.example[192.0.2.25]:25 in plaintext despite its "
+                             "DNSSEC-validated TLSA records") != std::string::npos);
 }

@@ -104,6 +104,51 @@ TEST_CASE("CNAMEs are followed, and a loop is a server failure", "[sim][dns]") {
   CHECK(answers[1].answer.status == io::DnsStatus::servfail);
 }
 
+TEST_CASE("a signed zone's answers and denials are authenticated and a bogus zone is SERVFAIL to a validating resolver",
+          "[sim][dns][dnssec]") {
+  const io::TlsaRecord record{3, 1, 1, std::string(32, '\x5a')};
+  const auto answers = ask(
+      [&](sim::World& world) {
+        world.set_dnssec("dest.example", io::Dnssec::secure);
+        world.set_dnssec("broken.dest.example", io::Dnssec::bogus);
+        world.set_dnssec("expired.example", io::Dnssec::bogus);
+        world.set_dns("dest.example", mx_records({{10, "mx.dest.example"}}));
+        world.set_dns("mx.dest.example", a_records({"192.0.2.25"}));
+        sim::DnsRecords tlsa;
+        tlsa.tlsa = {record};
+        world.set_dns("_25._tcp.mx.dest.example", tlsa);
+        world.set_dns("mx.broken.dest.example", a_records({"192.0.2.26"}));
+        world.set_dns("expired.example", mx_records({{10, "mx.expired.example"}}));
+        world.set_dns("partner.example", mx_records({{10, "mx.partner.example"}}));
+        sim::DnsRecords alias;  // a signed name that leads out of the signed zone
+        alias.cname = "mx.partner.example";
+        world.set_dns("out.dest.example", alias);
+        world.set_dns("mx.partner.example", a_records({"192.0.2.60"}));
+      },
+      {{Duration(0), "dest.example", io::DnsType::mx},
+       {Duration(0), "_25._tcp.mx.dest.example", io::DnsType::tlsa},
+       {Duration(0), "_25._tcp.mx.nowhere.dest.example", io::DnsType::tlsa},
+       {Duration(0), "mx.broken.dest.example", io::DnsType::a},
+       {Duration(0), "expired.example", io::DnsType::mx},
+       {Duration(0), "partner.example", io::DnsType::mx},
+       {Duration(0), "out.dest.example", io::DnsType::a}});
+  REQUIRE(answers.size() == 7);
+  CHECK(answers[0].answer.authenticated);
+  CHECK(answers[0].answer.mx.size() == 1);
+  CHECK(answers[1].answer.authenticated);
+  CHECK(answers[1].answer.tlsa == std::vector<io::TlsaRecord>{record});
+  CHECK(answers[2].answer.status == io::DnsStatus::nxdomain);  // an authenticated denial
+  CHECK(answers[2].answer.authenticated);
+  CHECK(answers[3].answer.status == io::DnsStatus::servfail);  // the longest apex decides: a bogus child zone
+  CHECK(answers[3].answer.addresses.empty());
+  CHECK(answers[4].answer.status == io::DnsStatus::servfail);
+  CHECK(answers[4].answer.mx.empty());
+  CHECK(answers[5].answer.status == io::DnsStatus::ok);  // unsigned: answered, not authenticated
+  CHECK_FALSE(answers[5].answer.authenticated);
+  CHECK(answers[6].answer.addresses == std::vector<io::Address>{address("192.0.2.60")});
+  CHECK_FALSE(answers[6].answer.authenticated);  // the chain left the signed zone
+}
+
 TEST_CASE("faults answer only inside their window, a timeout takes the resolver timeout", "[sim][dns]") {
   const auto answers = ask(
       [](sim::World& world) {

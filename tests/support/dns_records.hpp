@@ -1,7 +1,7 @@
 #pragma once
 // One name's DNS records for a test, by kind rather than by position:
 //   zone.set("acme.example", records().mx(10, "mx.acme.example").txt("v=spf1 -all"));
-// where an io::DnsRecords written out would be {{}, {{10, "mx.acme.example"}}, {"v=spf1 -all"}, {}, 300, {}}.
+// where an io::DnsRecords written out would name every kind of record by position.
 
 #include <cstdint>
 #include <string>
@@ -33,6 +33,10 @@ class Records {
   }
   Records& ptr(std::string name) {
     records_.ptr.push_back(std::move(name));
+    return *this;
+  }
+  Records& tlsa(io::TlsaRecord record) {
+    records_.tlsa.push_back(std::move(record));
     return *this;
   }
   Records& ttl(std::uint32_t seconds) {

@@ -39,7 +39,7 @@ struct Handshake {
 Handshake handshake(const Certificate& server_certificate, const std::vector<const Certificate*>& trusted,
                     Verification verification, std::uint64_t client_seed, std::uint64_t server_seed,
                     const char* name = "mx1.dest.example", Version client_max = Version::tls1_3,
-                    Version server_min = Version::tls1_2) {
+                    Version server_min = Version::tls1_2, const std::vector<io::TlsaRecord>& tlsa = {}) {
   CryptoContext client_crypto(client_seed), server_crypto(server_seed);
   ContextConfig server_config;
   server_config.role = Role::server;
@@ -51,7 +51,7 @@ Handshake handshake(const Certificate& server_certificate, const std::vector<con
   client_config.verification = verification;
   client_config.maximum = client_max;
   Context server_context(server_crypto, server_config), client_context(client_crypto, client_config);
-  Engine server(server_context, t0()), client(client_context, t0(), name);
+  Engine server(server_context, t0()), client(client_context, t0(), name, {}, tlsa);
   client.start();
   Handshake result;
   for (int round = 0; round < 20; ++round) {
@@ -183,6 +183,61 @@ TEST_CASE("certificate problems fail verification with the reason people search 
     CHECK_FALSE(encrypting.client_info.peer_verified);
     CHECK(encrypting.client_info.verify_error == test.error);
   }
+}
+
+TEST_CASE("DANE: a TLSA match authenticates the server, DANE-EE whatever its name and dates, DANE-TA with them",
+          "[tls][dane]") {
+  Material material(7);
+  const auto expired_wrong_name = material.leaf("old-name.example", -days(400), -days(10), nullptr);
+  const auto good = material.leaf("mx1.dest.example", -days(1), days(90), material.trusted_ca.get());
+  // The same name and dates, another key (a forged certificate's key follows its label).
+  const auto other = material.forge.issue({"mx1.dest.example",
+                                           {"mx1.dest.example"},
+                                           t0() - days(1),
+                                           t0() + days(90),
+                                           KeyType::ec_p256,
+                                           false,
+                                           "relaysim",
+                                           "after the rotation"},
+                                          material.trusted_ca.get());
+  const auto dane = [](const Certificate& presented, std::vector<io::TlsaRecord> tlsa) {
+    return handshake(presented, {}, Verification::dane, 8, 9, "mx1.dest.example", Version::tls1_3, Version::tls1_2,
+                     tlsa);
+  };
+  const auto ee = [](const Certificate& certificate, std::uint8_t selector, std::uint8_t matching) {
+    return io::TlsaRecord{3, selector, matching, certificate.tlsa_data(selector, matching)};
+  };
+
+  // DANE-EE(3): the key is the identity; a self-signed, expired certificate for another name passes.
+  for (const auto& [selector, matching] : std::vector<std::pair<int, int>>{{1, 1}, {0, 1}, {1, 2}, {0, 0}}) {
+    CAPTURE(selector, matching);
+    const io::TlsaRecord record =
+        ee(*expired_wrong_name, static_cast<std::uint8_t>(selector), static_cast<std::uint8_t>(matching));
+    CHECK(record.data.size() == (matching == 1 ? 32u : matching == 2 ? 64u : record.data.size()));
+    const Handshake matched = dane(*expired_wrong_name, {record});
+    CHECK(matched.client_state == Engine::State::established);
+    CHECK(matched.client_info.peer_verified);
+    REQUIRE(matched.client_info.dane_match);
+    CHECK(matched.client_info.dane_match->usage == 3);
+  }
+  // A record left behind after the key changed: no match, no session.
+  const Handshake rotated = dane(*other, {ee(*good, 1, 1)});
+  CHECK(rotated.client_state == Engine::State::failed);
+  CHECK(rotated.client_error == "certificate verification failed: no matching DANE TLSA records");
+  // Several records: one match is enough (a rollover publishes the old and the new key).
+  CHECK(dane(*other, {ee(*good, 1, 1), ee(*other, 1, 1)}).client_info.peer_verified);
+
+  // DANE-TA(2): the named authority anchors the chain; the server's name and dates still count.
+  const io::TlsaRecord authority{2, 0, 0, material.trusted_ca->tlsa_data(0, 0)};
+  CHECK(dane(*good, {authority}).client_info.peer_verified);
+  const auto misnamed = material.leaf("mail.other.example", -days(1), days(90), material.trusted_ca.get());
+  const Handshake wrong_name = dane(*misnamed, {authority});
+  CHECK(wrong_name.client_state == Engine::State::failed);
+  CHECK(wrong_name.client_error == "certificate verification failed: hostname mismatch");
+  const auto stale = material.leaf("mx1.dest.example", -days(100), -days(1), material.trusted_ca.get());
+  CHECK(dane(*stale, {authority}).client_error == "certificate verification failed: certificate has expired");
+  const auto elsewhere = material.leaf("mx1.dest.example", -days(1), days(90), material.untrusted_ca.get());
+  CHECK(dane(*elsewhere, {authority}).client_state == Engine::State::failed);
 }
 
 TEST_CASE("a version mismatch fails the handshake on both sides", "[tls]") {
