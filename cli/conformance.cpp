@@ -350,9 +350,7 @@ Ran run_simulated(conformance::Options options, const std::string& trust_pem, co
   if (!tls) return {2, {}};
   scenario::ConformanceWorld world;
   world.relay = config.relay;
-  world.relay_tls = {relay_tls.value().server.get(),
-                     {relay_tls.value().client_plain.get(), relay_tls.value().client_verify.get(),
-                      relay_tls.value().client_dane.get()}};
+  world.relay_tls = {relay_tls.value().server.get(), relay_tls.value().delivery()};
   world.options = options;
   world.seed = seed;
   // By default the current second: the relay's certificates are judged as a real run would judge

@@ -150,6 +150,14 @@ io::Result<RealTls> make_real_tls(const scenario::TlsFiles& files, std::optional
                                                                        tls::Version::tls1_2,
                                                                        tls::Version::tls1_3,
                                                                        files.system_trust});
+    out.client_report = std::make_unique<tls::Context>(*out.crypto, tls::ContextConfig{tls::Role::client,
+                                                                                       nullptr,
+                                                                                       {},
+                                                                                       trusted,
+                                                                                       tls::Verification::none,
+                                                                                       tls::Version::tls1_2,
+                                                                                       tls::Version::tls1_3,
+                                                                                       files.system_trust});
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "real/runtime.hpp"
+#include "relay/delivery.hpp"
 #include "scenario/real_config.hpp"
 #include "tls/certificate.hpp"
 #include "tls/engine.hpp"
@@ -61,6 +62,11 @@ struct RealTls {
   std::unique_ptr<tls::Context> client_plain;   // encrypt only
   std::unique_ptr<tls::Context> client_verify;  // chain and name; null without trust anchors
   std::unique_ptr<tls::Context> client_dane;    // against the host's TLSA records (dane, dane-only)
+  std::unique_ptr<tls::Context> client_report;  // chain and name checked and reported, not enforced; null without trust
+  // The relay's client side: plain, verify, dane and report.
+  relay::DeliveryTls delivery() const {
+    return {client_plain.get(), client_verify.get(), client_dane.get(), client_report.get()};
+  }
 };
 // Fails with a message naming the file's problem (a key that does not match its certificate...).
 // With a seed the contexts are deterministic, for a simulated world built from real-mode files.

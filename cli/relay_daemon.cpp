@@ -145,9 +145,7 @@ class RelayDaemon {
     }
     running->io =
         runtime_.make_io(node_options("relay", config.relay.myhostname, config.data_directory, config.dns, &log_));
-    relay::RelayTls tls{
-        running->tls.server.get(),
-        {running->tls.client_plain.get(), running->tls.client_verify.get(), running->tls.client_dane.get()}};
+    relay::RelayTls tls{running->tls.server.get(), running->tls.delivery()};
     running->node = std::make_unique<relay::RelayNode>(*running->io, config.relay, tls);
     running->node->start();
     const std::vector<io::Endpoint> listening = running->node->inbound().listening();

@@ -22,6 +22,7 @@ std::string_view to_string(BrokenVariant variant) {
     case BrokenVariant::recovery_drops_last_change: return "recovery_drops_last_change";
     case BrokenVariant::dead_destination_forever: return "dead_destination_forever";
     case BrokenVariant::tlsa_ignored: return "tlsa_ignored";
+    case BrokenVariant::mta_sts_ignored: return "mta_sts_ignored";
   }
   return "?";
 }

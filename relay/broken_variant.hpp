@@ -28,6 +28,7 @@ enum class BrokenVariant : std::uint8_t {
   recovery_drops_last_change,  // reads a queue file back at start without its last recipient state: recorded outcomes come undone
   dead_destination_forever,  // a destination no server answered for stays dead: its mail waits, untried, until it expires
   tlsa_ignored,              // never looks up TLSA records: dane and dane-only deliver as may does
+  mta_sts_ignored,           // never looks up MTA-STS policies: an enforce policy's domain gets the default level
   // The Salesforce org's (fake_salesforce links the relay library, so it can consult these too):
   filter_priority_reversed,  // the org's Email Domain Filters evaluated from the highest priority number down
 };

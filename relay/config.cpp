@@ -1,5 +1,7 @@
 #include "relay/config.hpp"
 
+#include <algorithm>
+
 #include "smtp/syntax.hpp"
 
 namespace relaysim::relay {
@@ -31,6 +33,11 @@ TlsLevel tls_level_for(const RelayConfig& config, std::string_view domain) {
     }
   }
   return best == nullptr ? config.smtp_tls_security_level : best->level;
+}
+
+bool has_tls_policy(const RelayConfig& config, std::string_view domain) {
+  return std::any_of(config.smtp_tls_policy_maps.begin(), config.smtp_tls_policy_maps.end(),
+                     [&](const TlsPolicy& policy) { return domain_matches(policy.domain, domain); });
 }
 
 }  // namespace relaysim::relay

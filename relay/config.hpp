@@ -138,7 +138,13 @@ struct RelayConfig {
   bool smtp_dns_support_dnssec = false;
   int smtp_tls_loglevel = 0;  // 1: a log line for each TLS session, "Verified" or "Untrusted" (Postfix's)
   std::vector<TlsPolicy> smtp_tls_policy_maps;  // the most specific match wins over smtp_tls_security_level
-  std::vector<Transport> transport_maps;        // first match wins over MX
+  // MTA-STS (RFC 8461; Postfix applies it through postfix-mta-sts-resolver in smtp_tls_policy_maps):
+  // a destination without an entry in smtp_tls_policy_maps, reached through its MX records, follows
+  // the policy it publishes (relay/mta_sts.hpp). Policies are fetched with the trusted CAs.
+  bool smtp_tls_mta_sts = false;
+  Duration mta_sts_fetch_timeout = std::chrono::seconds(10);  // the policy's lookup, connection and answer
+  std::uint16_t mta_sts_port = 443;                           // where policy hosts are dialled (443 but in tests)
+  std::vector<Transport> transport_maps;                      // first match wins over MX
   // Credentials for next hops of static routes, by next-hop name (Postfix's
   // smtp_sasl_password_maps). Sent only over TLS: a route with credentials requires STARTTLS.
   std::map<std::string, smtp::Credentials> smtp_sasl_password_maps;
@@ -152,6 +158,8 @@ struct RelayConfig {
 
 // The TLS level for a destination domain.
 TlsLevel tls_level_for(const RelayConfig& config, std::string_view domain);
+// Whether smtp_tls_policy_maps names the domain (an entry there overrides what the domain publishes).
+bool has_tls_policy(const RelayConfig& config, std::string_view domain);
 
 // Domain patterns (smtp/syntax.hpp): "*", "example.com", "*.example.com".
 using smtp::any_domain_matches;

@@ -27,11 +27,12 @@ std::string in_reply_to(smtp::Stage stage) {
 
 }  // namespace
 
-Delivery::Delivery(io::Io& io, const RelayConfig& config, Router& router, DeliveryTls tls, DeliveryOwner& owner,
-                   std::string destination)
+Delivery::Delivery(io::Io& io, const RelayConfig& config, Router& router, mta_sts::Resolver& mta_sts, DeliveryTls tls,
+                   DeliveryOwner& owner, std::string destination)
     : io_(io),
       config_(config),
       router_(router),
+      mta_sts_(mta_sts),
       tls_(tls),
       owner_(owner),
       destination_(std::move(destination)),
@@ -85,6 +86,22 @@ void Delivery::on_route(Route route) {
   hops_ = std::move(route.hops);
   auth_ = std::move(route.auth);
   hop_ = 0;
+  sts_.reset();
+  // MTA-STS governs delivery to a domain's own MX hosts, unless the admin's policy table names it.
+  const bool sts_applies = config_.smtp_tls_mta_sts && !route.static_route && !has_tls_policy(config_, destination_) &&
+                           config_.broken_variant != BrokenVariant::mta_sts_ignored;
+  if (!sts_applies) return try_hop();
+  sts_lookup_ = mta_sts_.find(destination_, [this](const mta_sts::Lookup& lookup) { on_mta_sts(lookup); });
+}
+
+void Delivery::on_mta_sts(const mta_sts::Lookup& lookup) {
+  io::Pending done = std::move(sts_lookup_);
+  io_.observe(events::MtaStsApplied{.id = job_->message_id,
+                                    .domain = destination_,
+                                    .mode = lookup.policy ? mta_sts::to_string(lookup.policy->mode) : "absent",
+                                    .policy_id = lookup.id,
+                                    .how = lookup.explanation});
+  if (lookup.policy && lookup.policy->mode != mta_sts::Mode::none) sts_ = lookup;
   try_hop();
 }
 
@@ -99,7 +116,23 @@ void Delivery::try_hop() {
     if (config_.broken_variant != BrokenVariant::tlsa_ignored) return look_up_tlsa(hops_[hop_]);
     hop_level_ = TlsLevel::may;
   }
-  connect(hops_[hop_], false);
+  connect_under_policy(hops_[hop_]);
+}
+
+// MTA-STS on a host DANE did not authenticate (RFC 8461 2: where DANE applies, it comes first).
+// Under enforce, a host the policy does not name is not used, and one it names is reached only
+// with STARTTLS and a certificate that chains to a trusted CA and names the host (RFC 8461 4).
+void Delivery::connect_under_policy(const Hop& hop) {
+  const bool enforced = sts_ && sts_->policy->mode == mta_sts::Mode::enforce;
+  if (enforced && hop_level_ != TlsLevel::dane) {
+    const std::string policy = "the MTA-STS policy of " + destination_ + " (id " + sts_->id + ")";
+    if (!mta_sts::mx_matches(*sts_->policy, hop.host))
+      return skip_hop(hop, "4.7.5", "MX host " + hop.host + " is not named by " + policy);
+    if (tls_.verify == nullptr)
+      return skip_hop(hop, "4.7.5", "no trusted CAs to verify " + hop.host + " with, as " + policy + " requires");
+    hop_level_ = TlsLevel::verify;
+  }
+  connect(hop, false);
 }
 
 // DANE as Postfix applies it (RFC 7672 2.2): only a host reached through DNSSEC-validated MX and
@@ -112,7 +145,7 @@ void Delivery::look_up_tlsa(const Hop& hop) {
   if (!config_.smtp_dns_support_dnssec || !hop.secure) {
     if (!dane_only) {
       hop_level_ = TlsLevel::may;
-      return connect(hop, false);
+      return connect_under_policy(hop);
     }
     return skip_hop(hop, "4.7.5",
                     !config_.smtp_dns_support_dnssec
@@ -146,7 +179,7 @@ void Delivery::on_tlsa(const io::DnsAnswer& answer) {
   } else {
     hop_level_ = TlsLevel::may;
   }
-  connect(hop, false);
+  connect_under_policy(hop);
 }
 
 // A host not tried (its TLS requirements cannot be met): the next one is, as after a failed connection.
@@ -176,8 +209,11 @@ void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
   smtp::ClientConfig client;
   client.helo_name = config_.myhostname;
   tls_logged_ = false;
+  tls_logged_testing_ = false;
+  const bool testing = sts_ && sts_->policy->mode == mta_sts::Mode::testing && tls_.report != nullptr;
   const tls::Context* context = hop_level_ == TlsLevel::verify ? tls_.verify
                                 : hop_level_ == TlsLevel::dane ? tls_.dane
+                                : testing                      ? tls_.report
                                                                : tls_.plain;
   switch (hop_level_) {
     case TlsLevel::none: client.tls = smtp::ClientTls::none; break;
@@ -221,6 +257,25 @@ void Delivery::log_tls_established() {
                           tls.cipher});
 }
 
+// A policy in testing mode changes nothing, but what enforce would have refused is logged (RFC
+// 8461 5: "testing" senders report failures and deliver anyway).
+void Delivery::check_testing_policy() {
+  if (!sts_ || sts_->policy->mode != mta_sts::Mode::testing || tls_logged_testing_ || !job_) return;
+  tls_logged_testing_ = true;
+  const smtp::TlsState& tls = connection_->session().tls();
+  std::string failure;
+  if (!mta_sts::mx_matches(*sts_->policy, current_hop_.host)) {
+    failure = "MX host " + current_hop_.host + " is not named by it";
+  } else if (!tls.active) {
+    failure = "no TLS with " + hop_label();
+  } else if (!tls.peer_verified) {
+    failure = "the certificate of " + hop_label() + " is not verified";
+  }
+  if (failure.empty()) return;
+  io_.observe(io::LogLine{job_->message_id.to_string() + ": MTA-STS policy of " + destination_ + " (id " + sts_->id +
+                          ", testing) not met: " + failure + "; delivering anyway"});
+}
+
 void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {
   if (!session_counted_ && connection.session().greeting()) {
     session_counted_ = true;
@@ -229,6 +284,7 @@ void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::Clie
   }
   if (std::holds_alternative<smtp::client_event::Ready>(event)) {
     log_tls_established();
+    check_testing_policy();
     if (job_ && !sent_) return send_job();
     if (!job_) return after_job();
     return;

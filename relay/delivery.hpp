@@ -23,6 +23,7 @@
 #include "endpoint/client_connection.hpp"
 #include "io/io.hpp"
 #include "relay/config.hpp"
+#include "relay/mta_sts.hpp"
 #include "relay/queue.hpp"
 #include "relay/routing.hpp"
 
@@ -81,12 +82,14 @@ struct DeliveryTls {
   const tls::Context* plain = nullptr;   // for may and encrypt: no certificate checks
   const tls::Context* verify = nullptr;  // for verify: the chain and the MX name
   const tls::Context* dane = nullptr;    // for dane and dane-only: the host's TLSA records (Verification::dane)
+  // For an MTA-STS policy in testing mode: the trusted CAs, checked and reported, never enforced.
+  const tls::Context* report = nullptr;
 };
 
 class Delivery {
  public:
-  Delivery(io::Io& io, const RelayConfig& config, Router& router, DeliveryTls tls, DeliveryOwner& owner,
-           std::string destination);
+  Delivery(io::Io& io, const RelayConfig& config, Router& router, mta_sts::Resolver& mta_sts, DeliveryTls tls,
+           DeliveryOwner& owner, std::string destination);
   ~Delivery();
   Delivery(const Delivery&) = delete;
   Delivery& operator=(const Delivery&) = delete;
@@ -99,7 +102,10 @@ class Delivery {
 
  private:
   void on_route(Route route);
+  void on_mta_sts(const mta_sts::Lookup& lookup);
   void try_hop();
+  void connect_under_policy(const Hop& hop);
+  void check_testing_policy();
   void look_up_tlsa(const Hop& hop);
   void on_tlsa(const io::DnsAnswer& answer);
   void skip_hop(const Hop& hop, std::string status, std::string reason);
@@ -132,6 +138,7 @@ class Delivery {
   io::Io& io_;
   const RelayConfig& config_;
   Router& router_;
+  mta_sts::Resolver& mta_sts_;
   DeliveryTls tls_;
   DeliveryOwner& owner_;
   std::string destination_;
@@ -139,7 +146,10 @@ class Delivery {
   TlsLevel hop_level_;                    // the current hop's: level_, or what DANE made of it for this host
   std::vector<io::TlsaRecord> hop_tlsa_;  // dane: the host's usable, validated TLSA records
   io::Pending tlsa_lookup_;
+  std::optional<mta_sts::Lookup> sts_;  // the destination's MTA-STS policy for this job, when it has one
+  io::Pending sts_lookup_;
   bool tls_logged_ = false;
+  bool tls_logged_testing_ = false;
 
   std::optional<DeliveryJob> job_;
   std::vector<std::optional<RecipientOutcome>> outcomes_;  // per job recipient; set once final

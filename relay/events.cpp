@@ -31,6 +31,14 @@ void Routed::write(io::TraceFieldList& fields) const {
   fields.add("status", status);
 }
 
+void MtaStsApplied::write(io::TraceFieldList& fields) const {
+  fields.add("id", fields.keep(id.to_string()));
+  fields.add("domain", domain);
+  fields.add("mode", mode);
+  fields.add("policy_id", policy_id);
+  fields.add("how", how);
+}
+
 void Connecting::write(io::TraceFieldList& fields) const {
   fields.add("id", id ? fields.keep(id->to_string()) : std::string_view());
   fields.add("hop", hop);

@@ -58,6 +58,18 @@ struct Routed {
   void write(io::TraceFieldList& fields) const;
 };
 
+// A destination's MTA-STS policy was looked up for a job (smtp_tls_mta_sts).
+struct MtaStsApplied {
+  static constexpr std::string_view kind = "relay.mta_sts";
+  QueueId id;
+  std::string_view domain;
+  std::string_view mode;       // "enforce", "testing", "none", or "absent" (no policy)
+  std::string_view policy_id;  // empty without a policy
+  std::string_view how;        // "fetched", "cached", "cached; policy fetch failed: ...", "no v=STSv1 record"
+
+  void write(io::TraceFieldList& fields) const;
+};
+
 // A connection to a hop is opened (for the job `id`, empty when it was opened for none).
 struct Connecting {
   static constexpr std::string_view kind = "relay.connect";

@@ -29,7 +29,8 @@ Outbound::Outbound(io::Io& io, const RelayConfig& config, Queue& queue, Delivery
       tls_(tls),
       policy_(RetryPolicy::from(config)),
       jitter_(io.random_stream("retry-jitter")),
-      router_(io, config) {}
+      router_(io, config),
+      mta_sts_(io, config, tls.verify) {}
 
 Outbound::~Outbound() {
   *alive_ = false;
@@ -234,7 +235,7 @@ void Outbound::pump(const std::string& destination) {
       slot = *entry.idle.begin();
       entry.idle.erase(entry.idle.begin());
     } else if (entry.slots.size() < limit) {
-      entry.slots.push_back(std::make_unique<Delivery>(io_, config_, router_, tls_, *this, destination));
+      entry.slots.push_back(std::make_unique<Delivery>(io_, config_, router_, mta_sts_, tls_, *this, destination));
       slot = entry.slots.back().get();
     } else {
       break;  // a busy slot takes the next job when it is done

@@ -119,6 +119,7 @@ class Outbound final : public DeliveryOwner {
   RetryPolicy policy_;
   io::Random jitter_;
   Router router_;
+  mta_sts::Resolver mta_sts_;  // before destinations_: their deliveries hold lookups in it
   Schedule schedule_;
   io::Pending wake_;
   Instant wake_at_ = Instant::max();

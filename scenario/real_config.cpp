@@ -243,11 +243,7 @@ DnsServerConfig load_dns_server_config(const std::string& path) {
   DnsServerConfig config;
   config.zone = read_zone(root.at("records"));
   if (auto dnssec = root.find("dnssec")) {
-    for (const auto& [apex, state] : dnssec->members()) {
-      const std::optional<io::Dnssec> parsed = io::parse_dnssec(state.string());
-      if (!parsed) state.fail("\"signed\", \"unsigned\" or \"bogus\"");
-      config.zone->set_dnssec(apex, *parsed);
-    }
+    for (const auto& [apex, state] : read_dnssec_zones(*dnssec)) config.zone->set_dnssec(apex, state);
   }
   const auto names = [](const JsonValue& list, std::set<std::string>& into) {
     for (const JsonValue& item : list.items()) into.insert(io::normalize_dns_name(item.string()));

@@ -124,6 +124,10 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
   if (auto item = value.find("smtp_dns_support_level"))
     config.smtp_dns_support_dnssec = item->choice({"enabled", "dnssec"}) == 1;
   if (auto item = value.find("smtp_tls_loglevel")) config.smtp_tls_loglevel = static_cast<int>(item->integer(0, 4));
+  if (auto item = value.find("smtp_tls_mta_sts")) config.smtp_tls_mta_sts = item->boolean();
+  if (auto item = value.find("mta_sts_fetch_timeout"))
+    config.mta_sts_fetch_timeout = positive_duration(*item, std::chrono::minutes(10));
+  if (auto item = value.find("mta_sts_port")) config.mta_sts_port = item->port();
   if (auto item = value.find("smtp_tls_policy_maps")) {
     for (const auto& [domain, level] : item->members()) {
       if (!valid_domain_pattern(domain))
@@ -228,6 +232,9 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "smtp_tls_security_level",
                     "smtp_dns_support_level",
                     "smtp_tls_loglevel",
+                    "smtp_tls_mta_sts",
+                    "mta_sts_fetch_timeout",
+                    "mta_sts_port",
                     "smtp_tls_policy_maps",
                     "transport_maps",
                     "relayhost",

@@ -12,6 +12,7 @@
 #include "demo/line_nodes.hpp"
 #include "fake_mx/events.hpp"
 #include "fake_mx/fake_mx_node.hpp"
+#include "fake_mx/policy_host.hpp"
 #include "fake_salesforce/events.hpp"
 #include "io/text.hpp"
 #include "relay/events.hpp"
@@ -112,6 +113,16 @@ io::TlsaRecord read_tlsa(const JsonValue& item, const CertificateLookup& certifi
 }
 
 }  // namespace
+
+std::map<std::string, io::Dnssec> read_dnssec_zones(const JsonValue& value) {
+  std::map<std::string, io::Dnssec> zones;
+  for (const auto& [apex, state] : value.members()) {
+    const std::optional<io::Dnssec> parsed = io::parse_dnssec(state.string());
+    if (!parsed) state.fail("\"signed\", \"unsigned\" or \"bogus\"");
+    zones[io::normalize_dns_name(apex)] = *parsed;
+  }
+  return zones;
+}
 
 io::DnsRecords read_dns_records(const JsonValue& value, const CertificateLookup& certificate) {
   value.allow_keys({"A", "AAAA", "MX", "TXT", "CNAME", "PTR", "TLSA", "ttl"});
@@ -439,8 +450,11 @@ io::NodeFactory read_relay_node(const std::string& name, const JsonValue& value,
                                           tls::Verification::chain_and_name,
                                           tls::Version::tls1_2,
                                           tls::Version::tls1_3});
+    tls.client.report = material.context(
+        {tls::Role::client, nullptr, {}, trust, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
   }
   loaded.relay_configs[name] = config;
+  loaded.relay_trust[name] = trust;
   const auto keep = loaded.tls;
   return [config, tls, keep](io::Io& io) { return std::make_unique<relay::RelayNode>(io, config, tls); };
 }
@@ -473,6 +487,69 @@ io::NodeFactory read_fake_mx_node(const std::string& name, const JsonValue& valu
   return [behaviour, store, context, keep](io::Io& io) {
     return std::make_unique<fake_mx::FakeMxNode>(io, behaviour, context, *store);
   };
+}
+
+// One answer of an MTA-STS policy host: "policy": {"mode", "mx", "max_age"} (or "body": the text
+// as served), "status", "content_type", "delay"; what a change leaves out stays as it was.
+void read_policy_answer(const JsonValue& value, fake_mx::PolicyAnswer& answer) {
+  if (value.has("policy") && value.has("body")) value.at("body").fail("\"policy\" or \"body\", not both");
+  if (auto policy = value.find("policy")) {
+    policy->allow_keys({"mode", "mx", "max_age"});
+    const std::size_t mode = policy->at("mode").choice({"enforce", "testing", "none"});
+    std::vector<std::string> mx;
+    if (auto patterns = policy->find("mx")) {
+      for (const JsonValue& pattern : patterns->items()) mx.push_back(pattern.string());
+    }
+    if (mx.empty() && mode != 2)
+      (policy->has("mx") ? policy->at("mx") : *policy)
+          .fail("at least one MX host pattern (\"mx\") for enforce or testing");
+    const Duration max_age = policy->find("max_age") ? policy->at("max_age").duration() : days(7);
+    answer.body = fake_mx::policy_text(
+        std::array{"enforce", "testing", "none"}[mode], mx,
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(max_age).count()));
+  } else if (auto body = value.find("body")) {
+    answer.body = body->string();
+  }
+  if (auto status = value.find("status")) answer.status = static_cast<int>(status->integer(100, 599));
+  if (auto type = value.find("content_type")) answer.content_type = type->string();
+  if (auto delay = value.find("delay")) answer.delay = delay->duration();
+}
+
+// An MTA-STS policy host (fake_mx/policy_host.hpp): its first answer, "changes" over time, and the
+// certificate it presents.
+io::NodeFactory read_mta_sts_host_node(const std::string& name, const JsonValue& value, Instant start,
+                                       LoadedWorld& loaded) {
+  value.allow_keys(
+      {"type", "host", "disk", "tls", "port", "policy", "body", "status", "content_type", "delay", "changes"});
+  fake_mx::PolicyHostConfig config;
+  if (auto port = value.find("port")) config.port = port->port();
+  if (!value.has("policy") && !value.has("body")) value.fail("a \"policy\" (or a \"body\")");
+  read_policy_answer(value, config.answer);
+  if (auto changes = value.find("changes")) {
+    Instant previous = start;
+    for (const JsonValue& change : changes->items()) {
+      change.allow_keys({"at", "policy", "body", "status", "content_type", "delay"});
+      const Instant at = change.at("at").instant(start);
+      if (at < previous) change.at("at").fail("an instant no earlier than the change before");
+      previous = at;
+      fake_mx::PolicyAnswer answer = config.changes.empty() ? config.answer : config.changes.back().second;
+      read_policy_answer(change, answer);
+      config.changes.emplace_back(at, std::move(answer));
+    }
+  }
+  const JsonValue settings = value.at("tls");
+  settings.allow_keys({"certificate"});
+  const tls::Certificate* certificate = presented_certificate(settings.at("certificate"), loaded);
+  LoadedWorld::PolicyHostSetup& setup = loaded.policy_hosts[name];
+  setup.host = value.at("host").string();
+  setup.certificate = certificate;
+  setup.answers.push_back(config.answer);
+  for (const auto& change : config.changes) setup.answers.push_back(change.second);
+  const tls::Context* context = tls_material(loaded).context(
+      {tls::Role::server, certificate, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  const auto keep = loaded.tls;
+  return
+      [config, context, keep](io::Io& io) { return std::make_unique<fake_mx::PolicyHostNode>(io, config, *context); };
 }
 
 io::NodeFactory read_salesforce_org_node(const std::string& name, const JsonValue& value, Instant start,
@@ -539,11 +616,12 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
     std::string_view name;
     io::NodeFactory (*read)(const std::string&, const JsonValue&, Instant, LoadedWorld&);
   };
-  static constexpr std::array<NodeType, 6> node_types{{
+  static constexpr std::array<NodeType, 7> node_types{{
       {"line_server", read_line_server},
       {"line_client", read_line_client},
       {"relay", read_relay_node},
       {"fake_mx", read_fake_mx_node},
+      {"mta_sts_host", read_mta_sts_host_node},
       {"smtp_sender", read_smtp_sender_node},
       {"salesforce", read_salesforce_org_node},
   }};
@@ -771,13 +849,8 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     return certificate_named(name, loaded);
   };
   if (auto dnssec = root.find("dnssec")) {
-    for (const auto& [apex, state] : dnssec->members()) {
-      const std::string text = state.string();
-      const std::optional<io::Dnssec> parsed = io::parse_dnssec(text);
-      if (!parsed) state.fail("\"signed\", \"unsigned\" or \"bogus\"");
-      world.set_dnssec(apex, *parsed);
-      loaded.dnssec_zones[io::normalize_dns_name(apex)] = *parsed;
-    }
+    loaded.dnssec_zones = read_dnssec_zones(*dnssec);
+    for (const auto& [apex, state] : loaded.dnssec_zones) world.set_dnssec(apex, state);
   }
   std::set<std::string> dns_names;
   // DKIM keys publish TXT records, beside whatever the scenario's "dns" gives the same names.
@@ -799,6 +872,8 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       if (!usable.empty()) loaded.mx_records[io::normalize_dns_name(name)] = usable;
       if (read.mx.size() == 1 && usable.empty()) loaded.null_mx_domains.insert(io::normalize_dns_name(name));
       if (!read.tlsa.empty()) loaded.tlsa_records[io::normalize_dns_name(name)] = read.tlsa;
+      if (!read.texts.empty() && io::normalize_dns_name(name).starts_with("_mta-sts."))
+        loaded.mta_sts_records[io::normalize_dns_name(name)] = read.texts;
     }
   }
   for (const auto& [name, texts] : dkim_records) {
@@ -819,6 +894,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
       loaded.mx_records.erase(io::normalize_dns_name(change.at("name").string()));
       loaded.null_mx_domains.erase(io::normalize_dns_name(change.at("name").string()));
       loaded.tlsa_records.erase(io::normalize_dns_name(change.at("name").string()));
+      loaded.mta_sts_records.erase(io::normalize_dns_name(change.at("name").string()));
     }
   }
   Mistakes mistakes;  // from here on, each node, fault and expectation is read even after a mistake
@@ -835,6 +911,7 @@ LoadedWorld load_world(const nlohmann::json& document, std::optional<std::uint64
     });
   }
   if (auto faults = root.find("faults")) {
+    loaded.faults = !faults->items().empty();
     for (const JsonValue& fault : faults->items()) {
       mistakes.collect([&] { guarded(fault, [&] { read_fault(world, fault, loaded.start, host_addresses); }); });
     }

@@ -14,6 +14,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "fake_mx/fake_mx_node.hpp"
+#include "fake_mx/policy_host.hpp"
 #include "fake_salesforce/org_node.hpp"
 #include "relay/config.hpp"
 #include "scenario/expectation.hpp"
@@ -76,6 +77,17 @@ struct LoadedWorld {
   // scenario's DNSSEC zones (apex -> state), for the DANE check.
   std::map<std::string, std::vector<io::TlsaRecord>> tlsa_records;
   std::map<std::string, io::Dnssec> dnssec_zones;
+  // MTA-STS, for the TLS check: the TXT records at "_mta-sts.<domain>" that hold for the whole run,
+  // each relay's trust anchors (by node name), and each policy host's setup (by node name).
+  std::map<std::string, std::vector<std::string>> mta_sts_records;
+  std::map<std::string, std::vector<const tls::Certificate*>> relay_trust;
+  struct PolicyHostSetup {
+    std::string host;
+    const tls::Certificate* certificate = nullptr;
+    std::vector<fake_mx::PolicyAnswer> answers;  // the first, then each change's
+  };
+  std::map<std::string, PolicyHostSetup> policy_hosts;
+  bool faults = false;  // the scenario has faults (of any kind)
   // DKIM keys by name ("dkim_keys"), for the nodes that sign.
   std::map<std::string, std::shared_ptr<const mailauth::DkimKey>> dkim_keys;
 };
@@ -104,5 +116,7 @@ LoadedWorld load_world_file(const std::string& path, std::optional<std::uint64_t
 // `certificate` finds a certificate a TLSA record names; without it TLSA data must be given in hex.
 using CertificateLookup = std::function<const tls::Certificate*(const JsonValue& name)>;
 io::DnsRecords read_dns_records(const JsonValue& value, const CertificateLookup& certificate = {});
+// The "dnssec" map: zone apex (normalized) -> "signed", "unsigned" or "bogus".
+std::map<std::string, io::Dnssec> read_dnssec_zones(const JsonValue& value);
 
 }  // namespace relaysim::scenario

@@ -1,5 +1,7 @@
 #include "tls/certificate.hpp"
 
+#include <ctime>
+
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -117,6 +119,16 @@ std::string Certificate::tlsa_data(std::uint8_t selector, std::uint8_t matching)
   unsigned int digest_length = 0;
   EVP_Digest(data.data(), data.size(), digest, &digest_length, matching == 1 ? EVP_sha256() : EVP_sha512(), nullptr);
   return std::string(reinterpret_cast<const char*>(digest), digest_length);
+}
+
+std::optional<std::pair<Instant, Instant>> Certificate::validity() const {
+  struct tm from {};
+  struct tm until {};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(certificate_), &from) != 1 ||
+      ASN1_TIME_to_tm(X509_get0_notAfter(certificate_), &until) != 1)
+    return std::nullopt;
+  return std::pair{Instant::from_unix_seconds(static_cast<std::int64_t>(timegm(&from))),
+                   Instant::from_unix_seconds(static_cast<std::int64_t>(timegm(&until)))};
 }
 
 std::string Certificate::fingerprint_sha256() const {

@@ -5,7 +5,9 @@
 // for real mode.
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/result.hpp"
@@ -46,6 +48,8 @@ class Certificate {
   std::string certificate_pem() const;
   std::string key_pem() const;             // empty without a key
   std::string fingerprint_sha256() const;  // hex
+  // notBefore and notAfter; nullopt when OpenSSL cannot read them.
+  std::optional<std::pair<Instant, Instant>> validity() const;
   // A TLSA record's data for this certificate (RFC 6698 2.1): selector 0 the certificate, 1 its
   // SubjectPublicKeyInfo; matching 0 those octets, 1 their SHA-256, 2 their SHA-512.
   std::string tlsa_data(std::uint8_t selector, std::uint8_t matching) const;

@@ -96,7 +96,7 @@ TEST_CASE("every input error names the JSON path, what was expected and what was
     document["nodes"]["client"]["type"] = "smtp_client";
     CHECK(error_of(document) ==
           "$.nodes.client.type: expected one of \"line_server\", \"line_client\", \"relay\", \"fake_mx\", "
-          "\"smtp_sender\", \"salesforce\", found \"smtp_client\"");
+          "\"mta_sts_host\", \"smtp_sender\", \"salesforce\", found \"smtp_client\"");
   }
   SECTION("a fault that ends before it begins") {
     auto document = valid_world();
@@ -202,6 +202,19 @@ TEST_CASE("world file mistakes in relay, fake MX and sender nodes name the path"
       error_of(
           R"({ "s": { "host": "h", "type": "smtp_sender", "server": "x", "messages": [ { "from": "a@b.example", "to": [] } ] } })")
           .starts_with("$.nodes.s.messages[0].to: expected at least one address"));
+  // An MTA-STS policy host: HTTPS only, a policy or a body, mx patterns under enforce and testing.
+  CHECK(error_of(R"({ "p": { "host": "h", "type": "mta_sts_host", "policy": { "mode": "enforce", "mx": ["mx"] } } })")
+            .starts_with("$.nodes.p.tls: expected"));
+  CHECK(error_of(R"({ "p": { "host": "h", "type": "mta_sts_host", "tls": { "certificate": "c" } } })")
+            .starts_with("$.nodes.p: expected a \"policy\" (or a \"body\")"));
+  CHECK(error_of(R"({ "p": { "host": "h", "type": "mta_sts_host", "policy": { "mode": "enforce" } } })")
+            .starts_with("$.nodes.p.policy: expected at least one MX host pattern (\"mx\") for enforce or testing"));
+  CHECK(error_of(R"({ "p": { "host": "h", "type": "mta_sts_host", "policy": { "mode": "strict", "mx": ["mx"] } } })")
+            .starts_with("$.nodes.p.policy.mode: expected one of"));
+  CHECK(
+      error_of(
+          R"({ "p": { "host": "h", "type": "mta_sts_host", "body": "x", "changes": [ { "at": "+1h", "status": 99 } ] } })")
+          .starts_with("$.nodes.p.changes[0].status: expected"));
 }
 
 TEST_CASE("a two-hour MX outage: every message delivered after it, one delay notice each before", "[scenario][relay]") {
@@ -409,27 +422,35 @@ TEST_CASE(
   CHECK(has("salesforce sent C: AUTH PLAIN [credentials hidden]"));
 }
 
+namespace {
+
+// A bundled scenario run with every relay broken as `variant`, checked.
+scenario::RunResult run_broken(const std::string& path, relay::BrokenVariant variant) {
+  scenario::LoadedWorld loaded =
+      scenario::load_world(scenario::read_world_document(path), std::nullopt, scenario::directory_of(path), variant);
+  scenario::RunObserver observer;
+  loaded.world->add_trace_sink(observer);
+  loaded.world->start();
+  const bool quiescent = loaded.world->run_until(loaded.until) == sim::World::RunOutcome::quiescent;
+  return scenario::check_run(loaded, observer, quiescent);
+}
+
+scenario::Verdict tls_invariant(const scenario::RunResult& result) {
+  for (const scenario::Verdict& verdict : result.invariants) {
+    if (verdict.name.starts_with("TLS settings")) return verdict;
+  }
+  FAIL("no TLS settings invariant");
+  throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
 TEST_CASE(
     "DANE: a relay that ignores TLSA records hands a DANE-protected MX mail in plaintext and the TLS invariant "
     "catches it",
     "[scenario][dane]") {
   const std::string path = RELAYSIM_SOURCE_DIR "/scenarios/dane-starttls-stripped.json";
-  const auto run = [&](relay::BrokenVariant variant) {
-    scenario::LoadedWorld loaded =
-        scenario::load_world(scenario::read_world_document(path), std::nullopt, scenario::directory_of(path), variant);
-    scenario::RunObserver observer;
-    loaded.world->add_trace_sink(observer);
-    loaded.world->start();
-    const bool quiescent = loaded.world->run_until(loaded.until) == sim::World::RunOutcome::quiescent;
-    return scenario::check_run(loaded, observer, quiescent);
-  };
-  const auto tls_invariant = [](const scenario::RunResult& result) {
-    for (const scenario::Verdict& verdict : result.invariants) {
-      if (verdict.name.starts_with("TLS settings")) return verdict;
-    }
-    FAIL("no TLS settings invariant");
-    throw std::logic_error("unreachable");
-  };
+  const auto run = [&](relay::BrokenVariant variant) { return run_broken(path, variant); };
   const scenario::RunResult kept = run(relay::BrokenVariant::none);
   CHECK(kept.passed());
   CHECK(tls_invariant(kept).passed);
@@ -440,4 +461,21 @@ TEST_CASE(
   CHECK_FALSE(verdict.passed);
   CHECK(verdict.message.find("to ann@dest.example at mx.dest.example[192.0.2.25]:25 in plaintext despite its "
                              "DNSSEC-validated TLSA records") != std::string::npos);
+}
+
+TEST_CASE(
+    "MTA-STS: a relay that ignores MTA-STS hands an enforce domain's MX mail over unverified TLS and the TLS "
+    "invariant catches it",
+    "[scenario][mta-sts]") {
+  const std::string path = RELAYSIM_SOURCE_DIR "/scenarios/mta-sts-mx-missing-from-policy.json";
+  const scenario::RunResult kept = run_broken(path, relay::BrokenVariant::none);
+  CHECK(kept.passed());
+  CHECK(tls_invariant(kept).passed);
+
+  const scenario::RunResult broken = run_broken(path, relay::BrokenVariant::mta_sts_ignored);
+  CHECK_FALSE(broken.passed());
+  const scenario::Verdict verdict = tls_invariant(broken);
+  CHECK_FALSE(verdict.passed);
+  CHECK(verdict.message.find("to bea@bank.example at mx.bank.example[192.0.2.80]:25 over TLS with an unverified "
+                             "certificate under the enforce MTA-STS policy of bank.example") != std::string::npos);
 }
