@@ -112,6 +112,13 @@ class CoverageSink final : public sim::TraceSink {
         count("NOTIFY given");
     }
     if (const auto* e = event.as<relay::events::Connecting>(); e && e->plaintext_fallback) count("plaintext fallback");
+    if (const auto* e = event.as<relay::events::MtaStsApplied>()) {
+      if (e->mode == "enforce") count("MTA-STS enforce policy applied");
+      if (e->how.find("policy fetch failed") != std::string_view::npos) count("MTA-STS policy fetch failed");
+    }
+    if (const auto* e = event.as<relay::events::HopFailed>();
+        e && e->skipped && e->reason.find("is not named by the MTA-STS policy") != std::string_view::npos)
+      count("MX host outside the MTA-STS policy skipped");
     if (const auto* e = event.as<relay::events::Recovered>(); e && e->messages > 0)
       count("queue recovered after a crash");
     if (event.as<sim::events::ProcessCrashed>() != nullptr) {
@@ -438,6 +445,36 @@ GeneratedScenario generate() {
                                  {"restart_after", minutes(pick(1, 60)).substr(1)}});
     }
   }
+
+  // Sometimes dest.example publishes an MTA-STS policy (RFC 8461) and the relay follows it: enforce,
+  // testing or none; naming every MX host, by wildcard or one by one, or only the last; served
+  // by a policy host with a good certificate, an expired one or one for another name.
+  if (maybe(25)) {
+    world["hosts"]["mta-sts.dest.example"] = {{"addresses", {"192.0.2.40"}}};
+    world["dns"]["_mta-sts.dest.example"] = {{"TXT", {"v=STSv1; id=" + std::to_string(pick(1, 9)) + ";"}}};
+    json certificate = {{"issuer", "ca"}, {"names", {"mta-sts.dest.example"}}};
+    const int profile = pick(0, 4);
+    if (profile == 3) {
+      certificate["not_before"] = "-30d";
+      certificate["not_after"] = "-1d";
+    }
+    if (profile == 4) certificate["names"] = {"www.dest.example"};
+    world["tls"]["policy-cert"] = certificate;
+    json mx = json::array();
+    const int naming = pick(0, 3);
+    if (naming == 0) mx.push_back("*.dest.example");
+    for (int i = 1; naming == 1 && i <= mx_count; ++i) mx.push_back("mx" + std::to_string(i) + ".dest.example");
+    // Only the last host: a policy left behind by a migration (with one MX host, it names none).
+    if (naming >= 2)
+      mx.push_back(mx_count == 1 ? "mx.old-provider.example" : "mx" + std::to_string(mx_count) + ".dest.example");
+    world["nodes"]["mta-sts"] = {
+        {"host", "mta-sts.dest.example"},
+        {"type", "mta_sts_host"},
+        {"tls", {{"certificate", "policy-cert"}}},
+        {"policy",
+         {{"mode", one_of<std::string>({"enforce", "enforce", "testing", "none"})}, {"mx", mx}, {"max_age", "1d"}}}};
+    world["nodes"]["relay"]["config"]["smtp_tls_mta_sts"] = maybe(80);
+  }
   return {world};
 }
 
@@ -446,7 +483,10 @@ json without_faults(json document) {
   document.erase("faults");
   for (auto& [name, node] : document["nodes"].items()) {
     if (node["type"] == "fake_mx") node["behaviour"].erase("rules");
-    if (node["type"] == "relay") node["config"]["smtp_tls_security_level"] = "may";
+    if (node["type"] == "relay") {
+      node["config"]["smtp_tls_security_level"] = "may";
+      node["config"].erase("smtp_tls_mta_sts");  // an enforce policy strands mail as verify does
+    }
   }
   return document;
 }
@@ -576,7 +616,10 @@ Check faults_end_delivers(const GeneratedScenario& scenario, Coverage& coverage)
   json document = scenario.document;
   for (auto& [name, node] : document["nodes"].items()) {
     if (node["type"] == "fake_mx") node["behaviour"].erase("rules");
-    if (node["type"] == "relay") node["config"]["smtp_tls_security_level"] = "may";
+    if (node["type"] == "relay") {
+      node["config"]["smtp_tls_security_level"] = "may";
+      node["config"].erase("smtp_tls_mta_sts");
+    }
   }
   const auto ran = run(document, coverage, scenario.broken_variant);
   Check check = verdicts(*ran, document);
@@ -811,7 +854,10 @@ const std::vector<Property>& properties() {
         {"relay delivered", 100},
         {"NOTIFY given", 15},
         {"crash within 5 ms of a queue write", 5},
-        {"IPv6 stranger refused", 1}}},
+        {"IPv6 stranger refused", 1},
+        {"MTA-STS enforce policy applied", 100},
+        {"MTA-STS policy fetch failed", 50},
+        {"MX host outside the MTA-STS policy skipped", 50}}},
       {"faults_removed_delivers",
        "without faults and MX rules, known users get each message once and unknown users bounce",
        faults_removed_delivers,

@@ -62,16 +62,16 @@ void PolicyHostNode::start() {
   auto listener = io_.listen({config_.address, config_.port},
                              [this](std::unique_ptr<io::Connection> connection) { accept(std::move(connection)); });
   if (!listener) {
-    io_.observe(io::LogLine{"fatal: cannot listen on port " + std::to_string(config_.port) + ": " +
-                            listener.error().detail});
+    io_.observe(
+        io::LogLine{"fatal: cannot listen on port " + std::to_string(config_.port) + ": " + listener.error().detail});
     return;
   }
   listener_ = std::move(listener).value();
 }
 
 std::string PolicyHostNode::status() const {
- return "serving the MTA-STS policy (" + std::to_string(config_.answer_at(io_.now()).status) + "), " + std::to_string(requests_) +
-         " requests, " + std::to_string(exchanges_.size()) + " open";
+  return "serving the MTA-STS policy (" + std::to_string(config_.answer_at(io_.now()).status) + "), " +
+         std::to_string(requests_) + " requests, " + std::to_string(exchanges_.size()) + " open";
 }
 
 void PolicyHostNode::accept(std::unique_ptr<io::Connection> connection) {
@@ -147,10 +147,11 @@ void PolicyHostNode::forget(std::uint64_t id) {
   // Perhaps inside its own connection's callback: destroyed later, from the event loop.
   retired_.push_back(std::move(*found));
   exchanges_.erase(found);
-  if (!sweep_.armed()) sweep_ = io_.after(Duration(0), [this] {
-    io::Pending fired = std::move(sweep_);
-    retired_.clear();
-  });
+  if (!sweep_.armed())
+    sweep_ = io_.after(Duration(0), [this] {
+      io::Pending fired = std::move(sweep_);
+      retired_.clear();
+    });
 }
 
 }  // namespace relaysim::fake_mx

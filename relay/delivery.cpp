@@ -193,7 +193,9 @@ void Delivery::skip_hop(const Hop& hop, std::string status, std::string reason) 
                                 .stage = smtp::Stage::starttls,
                                 .status = last_failure_.status,
                                 .reason = last_failure_.reason,
-                                .next_hop = true});
+                                .next_hop = true,
+                                .skipped = true,
+                                .preference = hop.preference});
   if (job_ && another_server) io_.observe(io::LogLine{job_->message_id.to_string() + ": " + last_failure_.reason});
   hop_ += 1;
   try_hop();

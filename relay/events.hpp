@@ -91,6 +91,10 @@ struct HopFailed {
   std::string_view status;
   std::string_view reason;
   bool next_hop = true;  // false: the same hop again, in plaintext
+  // Not in the trace line (its reason says so): the host was not tried at all, its TLS requirements
+  // being out of reach (DANE, MTA-STS), and its MX preference - for checks that follow the order.
+  bool skipped = false;
+  int preference = 0;
 
   void write(io::TraceFieldList& fields) const;
 };

@@ -34,8 +34,7 @@ std::string describe(const Policy& policy) {
   std::string out = "mode " + std::string(to_string(policy.mode)) + ", mx";
   for (const std::string& mx : policy.mx) out += " " + mx;
   if (policy.mx.empty()) out += " (none)";
-  return out + ", max_age " +
-         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(policy.max_age).count());
+  return out + ", max_age " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(policy.max_age).count());
 }
 
 std::optional<std::string> record_id(const std::vector<std::string>& texts, std::string* why) {
@@ -62,9 +61,9 @@ std::optional<std::string> record_id(const std::vector<std::string>& texts, std:
     if (equals == std::string::npos) return refuse("a field without '=' in the v=STSv1 record");
     if (field.substr(0, equals) != "id") continue;
     const std::string value = field.substr(equals + 1);
-    const bool well_formed = !value.empty() && value.size() <= id_length_max &&
-                             std::all_of(value.begin(), value.end(),
-                                         [](char c) { return is_ascii_alpha(c) || is_ascii_digit(c); });
+    const bool well_formed =
+        !value.empty() && value.size() <= id_length_max &&
+        std::all_of(value.begin(), value.end(), [](char c) { return is_ascii_alpha(c) || is_ascii_digit(c); });
     if (!well_formed) return refuse("the id is not 1 to 32 letters and digits");
     id = value;
   }
@@ -175,7 +174,8 @@ void Resolver::on_record(const std::string& domain, std::uint64_t ticket, const 
   io::Pending done = std::move(txt_lookups_[ticket]);
   txt_lookups_.erase(ticket);
   if (answer.temporary_failure()) {
-    const std::string why = "TXT lookup of _mta-sts." + domain + " failed (" + std::string(io::to_string(answer.status)) + ")";
+    const std::string why =
+        "TXT lookup of _mta-sts." + domain + " failed (" + std::string(io::to_string(answer.status)) + ")";
     return this->answer(ticket, cached(domain, "cached; " + why).value_or(Lookup{std::nullopt, "", why}));
   }
   std::string why;
@@ -227,7 +227,8 @@ void Resolver::on_fetched(const std::string& domain, const std::optional<Policy>
     io_.observe(io::LogLine{domain + ": MTA-STS policy " + fetch.id + " fetched: " + describe(*policy)});
   } else {
     io_.observe(io::LogLine{domain + ": MTA-STS policy fetch failed: " + error});
-    lookup = cached(domain, "cached; policy fetch failed: " + error).value_or(Lookup{std::nullopt, "", "policy fetch failed: " + error});
+    lookup = cached(domain, "cached; policy fetch failed: " + error)
+                 .value_or(Lookup{std::nullopt, "", "policy fetch failed: " + error});
   }
   for (const std::uint64_t ticket : fetch.waiting) answer(ticket, lookup);
 }

@@ -105,7 +105,7 @@ class Resolver : private io::Pending::Owner {
   const RelayConfig& config_;
   const tls::Context* context_;
   std::map<std::string, Cached> cache_;
-  std::map<std::string, Fetch> fetches_;             // by domain: a fetch in flight
+  std::map<std::string, Fetch> fetches_;              // by domain: a fetch in flight
   std::map<std::uint64_t, Handler> handlers_;         // by ticket: the callers still waiting
   std::map<std::uint64_t, io::Pending> txt_lookups_;  // by ticket
   std::uint64_t next_ticket_ = 1;

@@ -427,7 +427,20 @@ Imported import_postfix(const PostfixFiles& files) {
       if (const auto entries = entries_of(name, value, files.transport, "--transport"))
         config[name] = transport_routes(*entries, warnings);
     } else if (name == "smtp_tls_policy_maps") {
-      if (const auto entries = entries_of(name, value, files.tls_policy, "--tls-policy"))
+      // postfix-mta-sts-resolver answers as a socketmap named "postfix": MTA-STS, which relaysim
+      // implements itself. The other maps of the list are the policy table.
+      std::string tables = value.find("socketmap:") == std::string::npos ? value : "";
+      for (const std::string& table : tables.empty() ? list_of(value) : std::vector<std::string>{}) {
+        if (table.starts_with("socketmap:") && table.ends_with(":postfix")) {
+          config["smtp_tls_mta_sts"] = true;
+          warnings.push_back(at(name) + ": " + table +
+                             " is read as postfix-mta-sts-resolver: imported as smtp_tls_mta_sts = true");
+        } else {
+          tables += (tables.empty() ? "" : ", ") + table;
+        }
+      }
+      if (tables.empty()) continue;
+      if (const auto entries = entries_of(name, tables, files.tls_policy, "--tls-policy"))
         config[name] = tls_policies(*entries, warnings);
     } else if (name == "smtp_sasl_password_maps") {
       if (const auto entries = entries_of(name, value, files.sasl_passwd, "--sasl-passwd"))

@@ -90,6 +90,9 @@ void RunObserver::on_event(const io::TraceEvent& event, std::string_view) {
   if (const auto* e = event.as<relay::events::HopFailed>()) {
     hop_failures.push_back({event.time, node, e->id ? e->id->to_string() : std::string(), std::string(e->hop), e->stage,
                             std::string(e->status), std::string(e->reason), e->next_hop});
+    // A host skipped for its TLS requirements was considered in its MX order, as a connection is.
+    if (e->skipped)
+      route_steps.push_back({event.time, node, e->id ? e->id->to_string() : std::string(), "", e->preference, false});
     return;
   }
   if (const auto* e = event.as<relay::events::Connecting>()) {

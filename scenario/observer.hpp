@@ -90,12 +90,12 @@ class RunObserver final : public sim::TraceSink {
     std::string reply;
     std::string queue_id;  // delivered: the id the server named
   };
-  struct RouteStep {  // relay::events::Routed (delivering), then relay::events::Connecting
+  struct RouteStep {  // relay::events::Routed (delivering), then relay::events::Connecting (or a skipped HopFailed)
     Instant at;
     std::string node;
     std::string id;
     std::string domain;         // routed: the destination; connecting: empty
-    int preference = -1;        // connecting: the hop's MX preference
+    int preference = -1;        // connecting or skipped: the hop's MX preference
     bool static_route = false;  // routed: by transport_maps or relayhost, not the domain's MX records
   };
   struct HopFailure {  // relay::events::HopFailed: a session with one server failed as a whole

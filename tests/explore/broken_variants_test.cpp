@@ -35,6 +35,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
       {relay::BrokenVariant::notify_ignored, "notices honour NOTIFY and RET"},
       {relay::BrokenVariant::recovery_drops_last_change, "a recorded delivery or bounce is never made again"},
       {relay::BrokenVariant::dead_destination_forever, "though its time did not run out while a fault was in force"},
+      {relay::BrokenVariant::mta_sts_ignored, "MTA-STS policy of dest.example"},
   };
   for (const auto& [variant, named] : variants) {
     std::optional<explore::Exploration> caught;

@@ -14,7 +14,7 @@ TEST_CASE("MTA-STS TXT records: exactly one STSv1 record with a well-formed id",
   std::string why;
   CHECK(record_id({"v=STSv1; id=20160831085700Z;"}) == "20160831085700Z");
   CHECK(record_id({"v=spf1 -all", "v=STSv1;id=abc"}) == "abc");  // others ignored, spaces optional
-  CHECK(record_id({"v=STSv1; id=a1; ext=x;"}) == "a1");           // unknown fields ignored
+  CHECK(record_id({"v=STSv1; id=a1; ext=x;"}) == "a1");          // unknown fields ignored
   CHECK_FALSE(record_id({"v=STSv1; id=a;", "v=STSv1; id=b;"}, &why));
   CHECK(why == "more than one v=STSv1 record");
   CHECK_FALSE(record_id({}, &why));
@@ -64,8 +64,8 @@ TEST_CASE("MTA-STS MX patterns: exact names and one-label wildcards", "[mta-sts]
   CHECK(mx_matches(policy, "mail.example.com"));
   CHECK(mx_matches(policy, "MAIL.example.com."));
   CHECK(mx_matches(policy, "mx1.example.net"));
-  CHECK_FALSE(mx_matches(policy, "example.net"));          // the wildcard needs a label
-  CHECK_FALSE(mx_matches(policy, "a.mx1.example.net"));    // and stands for exactly one
+  CHECK_FALSE(mx_matches(policy, "example.net"));        // the wildcard needs a label
+  CHECK_FALSE(mx_matches(policy, "a.mx1.example.net"));  // and stands for exactly one
   CHECK_FALSE(mx_matches(policy, "mail.example.com.evil"));
   CHECK_FALSE(mx_matches(policy, "other.example.com"));
 }
@@ -91,7 +91,8 @@ TEST_CASE("HTTP responses: length, chunked and close-delimited bodies, and what 
   CHECK(parse_http_response(head + "Content-Length: 5\r\n\r\nhel", false, 100).state == HttpParse::State::incomplete);
   CHECK(parse_http_response(head + "Content-Length: 5\r\n\r\nhel", true, 100).state == HttpParse::State::bad);
 
-  parse = parse_http_response(head + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;x=y\r\n!\r\n0\r\n\r\n", false, 100);
+  parse =
+      parse_http_response(head + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;x=y\r\n!\r\n0\r\n\r\n", false, 100);
   CHECK(parse.state == HttpParse::State::done);
   CHECK(parse.response.body == "hello!");
   CHECK(parse_http_response(head + "Transfer-Encoding: chunked\r\n\r\n5\r\nhel", false, 100).state ==

@@ -121,3 +121,20 @@ TEST_CASE("main.cf mistakes are named with their line", "[scenario][import]") {
   CHECK(error_of("a = $b\nb = $a\nmyhostname = $a\n").starts_with("parameter expansion nests more than 20 deep"));
   CHECK(error_of("biff = no\n") == "main.cf: no parameter relaysim implements");
 }
+
+TEST_CASE("postfix-mta-sts-resolver's socketmap in smtp_tls_policy_maps becomes smtp_tls_mta_sts",
+          "[scenario][import]") {
+  const Imported alone = import("smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix\n");
+  CHECK(config_of(alone)["smtp_tls_mta_sts"] == true);
+  CHECK_FALSE(config_of(alone).contains("smtp_tls_policy_maps"));
+  CHECK(warned(alone,
+               "main.cf:1: smtp_tls_policy_maps: socketmap:inet:127.0.0.1:8461:postfix is read as "
+               "postfix-mta-sts-resolver: imported as smtp_tls_mta_sts = true"));
+  // Beside a table: the table is the policy table, as before.
+  const Imported both =
+      import("smtp_tls_policy_maps = hash:/etc/postfix/tls_policy, socketmap:inet:127.0.0.1:8461:postfix\n");
+  CHECK(config_of(both)["smtp_tls_mta_sts"] == true);
+  CHECK(warned(both, "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy: give --tls-policy FILE"));
+  CHECK_FALSE(
+      config_of(import("smtp_tls_policy_maps = inline:{ a.example = encrypt }\n")).contains("smtp_tls_mta_sts"));
+}
