@@ -86,13 +86,6 @@ std::string identity_of(const ContextConfig& config) {
   return out;
 }
 
-// The certificate's notAfter as an instant; nullopt when OpenSSL cannot read it.
-std::optional<Instant> not_after(const X509* certificate) {
-  struct tm fields {};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &fields) != 1) return std::nullopt;
-  return Instant::from_unix_seconds(static_cast<std::int64_t>(timegm(&fields)));
-}
-
 }  // namespace
 
 Context::Context(CryptoContext& crypto, const ContextConfig& config) : crypto_(crypto), config_(config) {
@@ -210,7 +203,7 @@ void Engine::record_session() {
     Certificate view(peer, nullptr);  // takes the reference; frees it at scope end
     info_.peer_subject = view.subject();
     info_.peer_issuer = view.issuer();
-    info_.peer_not_after = not_after(peer);
+    if (const auto validity = view.validity()) info_.peer_not_after = validity->second;
     info_.peer_name_matches = std::any_of(peer_names_.begin(), peer_names_.end(), [&](const std::string& name) {
       return X509_check_host(peer, name.c_str(), name.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
     });
