@@ -112,6 +112,8 @@ class CoverageSink final : public sim::TraceSink {
         count("NOTIFY given");
     }
     if (const auto* e = event.as<relay::events::Connecting>(); e && e->plaintext_fallback) count("plaintext fallback");
+    if (const auto* e = event.as<relay::events::Connecting>(); e && e->tls == relay::TlsLevel::dane)
+      count("MX host held to its TLSA records");
     if (const auto* e = event.as<relay::events::MtaStsApplied>()) {
       if (e->mode == "enforce") count("MTA-STS enforce policy applied");
       if (e->how.find("policy fetch failed") != std::string_view::npos) count("MTA-STS policy fetch failed");
@@ -475,12 +477,32 @@ GeneratedScenario generate() {
          {{"mode", one_of<std::string>({"enforce", "enforce", "testing", "none"})}, {"mx", mx}, {"max_age", "1d"}}}};
     world["nodes"]["relay"]["config"]["smtp_tls_mta_sts"] = maybe(80);
   }
+
+  // Sometimes dest.example is DNSSEC-signed and publishes TLSA records (RFC 7672) for its MX hosts:
+  // each host's own key (when it has a certificate), a key left behind by a rotation, or none; and
+  // the relay delivers at smtp_tls_security_level = dane. Sometimes the zone is bogus instead.
+  if (maybe(20)) {
+    world["dnssec"] = {{"dest.example", maybe(85) ? "signed" : "bogus"}};
+    world["tls"]["rotated-away"] = {{"issuer", "ca"}, {"names", {"old.dest.example"}}};
+    for (int i = 1; i <= mx_count; ++i) {
+      const std::string host = "mx" + std::to_string(i) + ".dest.example";
+      const std::string own = "mx-cert-" + std::to_string(i);
+      const int published = pick(0, 2);  // 0 its own key (or a stale one without a certificate), 1 stale, 2 none
+      if (published == 2) continue;
+      const std::string certificate = published == 0 && world["tls"].contains(own) ? own : "rotated-away";
+      world["dns"]["_25._tcp." + host] = {
+          {"TLSA", {{{"usage", 3}, {"selector", 1}, {"matching", 1}, {"certificate", certificate}}}}};
+    }
+    world["nodes"]["relay"]["config"]["smtp_tls_security_level"] = "dane";
+    world["nodes"]["relay"]["config"]["smtp_dns_support_level"] = "dnssec";
+  }
   return {world};
 }
 
 // The same world without faults or MX rules, and outbound TLS that cannot strand mail.
 json without_faults(json document) {
   document.erase("faults");
+  document.erase("dnssec");  // a bogus zone is an outage of its own
   for (auto& [name, node] : document["nodes"].items()) {
     if (node["type"] == "fake_mx") node["behaviour"].erase("rules");
     if (node["type"] == "relay") {
@@ -614,6 +636,7 @@ std::vector<std::pair<Instant, Instant>> fault_windows(const json& document, con
 // two maximal backoffs after it (a next attempt a backoff away, then a greylisting MX's retry).
 Check faults_end_delivers(const GeneratedScenario& scenario, Coverage& coverage) {
   json document = scenario.document;
+  document.erase("dnssec");  // a bogus zone is an outage that never ends
   for (auto& [name, node] : document["nodes"].items()) {
     if (node["type"] == "fake_mx") node["behaviour"].erase("rules");
     if (node["type"] == "relay") {
@@ -857,7 +880,8 @@ const std::vector<Property>& properties() {
         {"IPv6 stranger refused", 1},
         {"MTA-STS enforce policy applied", 100},
         {"MTA-STS policy fetch failed", 50},
-        {"MX host outside the MTA-STS policy skipped", 50}}},
+        {"MX host outside the MTA-STS policy skipped", 50},
+        {"MX host held to its TLSA records", 60}}},
       {"faults_removed_delivers",
        "without faults and MX rules, known users get each message once and unknown users bounce",
        faults_removed_delivers,

@@ -36,6 +36,7 @@ TEST_CASE("exploration catches every broken relay variant and shrinks it to a sm
       {relay::BrokenVariant::recovery_drops_last_change, "a recorded delivery or bounce is never made again"},
       {relay::BrokenVariant::dead_destination_forever, "though its time did not run out while a fault was in force"},
       {relay::BrokenVariant::mta_sts_ignored, "MTA-STS policy of dest.example"},
+      {relay::BrokenVariant::tlsa_ignored, "DNSSEC-validated TLSA records, at level dane"},
   };
   for (const auto& [variant, named] : variants) {
     std::optional<explore::Exploration> caught;
