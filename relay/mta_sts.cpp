@@ -13,12 +13,6 @@ namespace {
 constexpr std::uint64_t max_age_seconds_max = 31'557'600;  // RFC 8461 3.2: about a year
 constexpr std::size_t id_length_max = 32;
 
-std::string bare_name(std::string_view name) {
-  std::string lower = to_lower(name);
-  if (lower.ends_with('.')) lower.pop_back();
-  return lower;
-}
-
 }  // namespace
 
 std::string_view to_string(Mode mode) {
@@ -112,7 +106,7 @@ std::optional<Policy> parse_policy(std::string_view body, std::string* why) {
       max_age = true;
     } else if (key == "mx") {
       if (value.empty()) return refuse("an empty mx");
-      policy.mx.push_back(bare_name(value));
+      policy.mx.push_back(io::normalize_dns_name(value));
     }
   }
   if (!version) return refuse("no version");
@@ -123,7 +117,7 @@ std::optional<Policy> parse_policy(std::string_view body, std::string* why) {
 }
 
 bool mx_matches(const Policy& policy, std::string_view host) {
-  const std::string name = bare_name(host);
+  const std::string name = io::normalize_dns_name(host);
   for (const std::string& pattern : policy.mx) {
     if (pattern == name) return true;
     if (!pattern.starts_with("*.")) continue;
@@ -168,6 +162,10 @@ std::optional<Lookup> Resolver::cached(const std::string& domain, std::string_vi
   return Lookup{found->second.policy, found->second.id, std::string(why)};
 }
 
+Lookup Resolver::cached_or_none(const std::string& domain, const std::string& why) const {
+  return cached(domain, "cached; " + why).value_or(Lookup{std::nullopt, "", why});
+}
+
 // RFC 8461 3.3 and 5.1: a record whose id the cache holds needs no fetch; a new id is fetched; no
 // record, or a lookup that failed, leaves the cached policy in force until it expires.
 void Resolver::on_record(const std::string& domain, std::uint64_t ticket, const io::DnsAnswer& answer) {
@@ -176,17 +174,17 @@ void Resolver::on_record(const std::string& domain, std::uint64_t ticket, const 
   if (answer.temporary_failure()) {
     const std::string why =
         "TXT lookup of _mta-sts." + domain + " failed (" + std::string(io::to_string(answer.status)) + ")";
-    return this->answer(ticket, cached(domain, "cached; " + why).value_or(Lookup{std::nullopt, "", why}));
+    return this->answer(ticket, cached_or_none(domain, why));
   }
   std::string why;
   const std::optional<std::string> id = record_id(answer.texts, &why);
-  if (!id) return this->answer(ticket, cached(domain, "cached; " + why).value_or(Lookup{std::nullopt, "", why}));
+  if (!id) return this->answer(ticket, cached_or_none(domain, why));
   if (const auto found = cache_.find(domain); found != cache_.end() && found->second.id == *id) {
     if (std::optional<Lookup> kept = cached(domain, "cached")) return this->answer(ticket, *kept);
   }
   if (context_ == nullptr) {
     why = "no trusted CAs to fetch the policy with";
-    return this->answer(ticket, cached(domain, "cached; " + why).value_or(Lookup{std::nullopt, "", why}));
+    return this->answer(ticket, cached_or_none(domain, why));
   }
   Fetch& fetch = fetches_[domain];
   fetch.waiting.push_back(ticket);
@@ -227,8 +225,7 @@ void Resolver::on_fetched(const std::string& domain, const std::optional<Policy>
     io_.observe(io::LogLine{domain + ": MTA-STS policy " + fetch.id + " fetched: " + describe(*policy)});
   } else {
     io_.observe(io::LogLine{domain + ": MTA-STS policy fetch failed: " + error});
-    lookup = cached(domain, "cached; policy fetch failed: " + error)
-                 .value_or(Lookup{std::nullopt, "", "policy fetch failed: " + error});
+    lookup = cached_or_none(domain, "policy fetch failed: " + error);
   }
   for (const std::uint64_t ticket : fetch.waiting) answer(ticket, lookup);
 }

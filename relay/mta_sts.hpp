@@ -98,6 +98,8 @@ class Resolver : private io::Pending::Owner {
   void on_fetched(const std::string& domain, const std::optional<Policy>& policy, const std::string& error);
   // The cached policy that has not expired, as a Lookup whose explanation starts with `why`; or none.
   std::optional<Lookup> cached(const std::string& domain, std::string_view why) const;
+  // Something went wrong (`why`): the cached policy while it lasts ("cached; <why>"), else none.
+  Lookup cached_or_none(const std::string& domain, const std::string& why) const;
   void answer(std::uint64_t ticket, const Lookup& lookup);
   void cancel(std::uint64_t ticket) override;
 
