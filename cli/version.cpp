@@ -2,6 +2,7 @@
 
 #include <idn2.h>
 #include <openssl/crypto.h>
+#include <zlib.h>
 #include <boost/version.hpp>
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
@@ -25,7 +26,7 @@ std::string version_text() {
   text += std::string("OpenSSL ") + OpenSSL_version(OPENSSL_VERSION_STRING) + ", Boost " + boost + ", nlohmann/json " +
           dotted(NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH) + ", cxxopts " +
           dotted(CXXOPTS__VERSION_MAJOR, CXXOPTS__VERSION_MINOR, CXXOPTS__VERSION_PATCH) + ", libidn2 " +
-          idn2_check_version(nullptr) + "\n";
+          idn2_check_version(nullptr) + ", zlib " + zlibVersion() + "\n";
   return text;
 }
 
