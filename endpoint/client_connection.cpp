@@ -46,6 +46,15 @@ void ClientConnection::connected(std::unique_ptr<io::Connection> connection) {
   arm_deadline();
 }
 
+std::string ClientConnection::tls_verify_error() const {
+  return tls_ && !tls_->info().peer_verified ? tls_->info().verify_error : std::string();
+}
+
+std::optional<io::Endpoint> ClientConnection::local() const {
+  if (!connection_) return std::nullopt;
+  return connection_->local_endpoint();
+}
+
 void ClientConnection::receive(std::string_view bytes) {
   if (finished_) return;
   if (tls_) {

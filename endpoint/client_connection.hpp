@@ -35,6 +35,10 @@ class ClientConnection : public DriverCore {
   // made with Verification::dane. Set before STARTTLS.
   void authenticate_with(std::vector<io::TlsaRecord> tlsa) { tlsa_ = std::move(tlsa); }
   const smtp::ClientSession& session() const { return session_; }
+  // Why the server's certificate was not verified ("certificate has expired"); empty when it was, or without TLS.
+  std::string tls_verify_error() const;
+  // The address this side of the connection has; none before it is made.
+  std::optional<io::Endpoint> local() const;
 
  private:
   void connected(std::unique_ptr<io::Connection> connection);

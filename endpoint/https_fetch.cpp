@@ -165,8 +165,12 @@ void HttpsFetch::on_connected(std::unique_ptr<io::Connection> connection) {
   });
   tls_ = std::make_unique<tls::Engine>(context_, io_.now(), request_.host);
   tls_->start();
-  tls_->send_plaintext("GET " + request_.path + " HTTP/1.1\r\nHost: " + request_.host +
-                       "\r\nUser-Agent: relaysim\r\nAccept: text/plain\r\nConnection: close\r\n\r\n");
+  std::string head = request_.method + " " + request_.path + " HTTP/1.1\r\nHost: " + request_.host +
+                     "\r\nUser-Agent: relaysim\r\nAccept: text/plain\r\nConnection: close\r\n";
+  if (request_.method != "GET")
+    head += "Content-Type: " + request_.content_type + "\r\nContent-Length: " + std::to_string(request_.body.size()) +
+            "\r\n";
+  tls_->send_plaintext(head + "\r\n" + request_.body);
   send_pending();
 }
 

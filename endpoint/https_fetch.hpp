@@ -1,7 +1,8 @@
 #pragma once
-// One HTTPS GET over Io, as an MTA-STS policy fetch needs it (RFC 8461 3.3): look the host up,
-// connect to port 443, TLS with the chain and the host name checked, "GET path HTTP/1.1" with
-// "Connection: close", and the response read to its end - within a deadline and a size bound.
+// One HTTPS request over Io, as an MTA-STS policy fetch (RFC 8461 3.3) and a TLS report's POST
+// (RFC 8460 3) need it: look the host up, connect to port 443, TLS with the chain and the host name
+// checked, "GET path HTTP/1.1" (or a POST with its body) with "Connection: close", and the
+// response read to its end - within a deadline and a size bound.
 // Redirects are answers like any other (the caller decides; MTA-STS follows none).
 
 #include <cstddef>
@@ -35,6 +36,9 @@ HttpParse parse_http_response(std::string_view bytes, bool complete, std::size_t
 struct HttpsRequest {
   std::string host;  // dialled, sent as SNI and Host, and the name the certificate must carry
   std::string path = "/";
+  std::string method = "GET";  // or "POST", with `body` of `content_type`
+  std::string content_type;
+  std::string body;
   std::uint16_t port = 443;
   Duration timeout = std::chrono::seconds(10);  // for the whole exchange, the lookup included
   std::size_t body_bytes_max = 64 * 1024;

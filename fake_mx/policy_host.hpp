@@ -7,22 +7,17 @@
 // or unreachable is a network fault of the world, not of this node.
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
+#include "fake_mx/https_server.hpp"
 #include "io/io.hpp"
 #include "tls/engine.hpp"
 
 namespace relaysim::fake_mx {
 
-// What the host answers for the policy's path.
-struct PolicyAnswer {
-  int status = 200;
-  std::string content_type = "text/plain";
-  std::string body;              // the policy, as served
-  Duration delay = Duration(0);  // before the answer
-};
+// What the host answers for the policy's path: the policy as served, or a fault.
+using PolicyAnswer = HttpAnswer;
 
 struct PolicyHostConfig {
   io::Address address = io::Address::any_v4();
@@ -41,25 +36,15 @@ std::string policy_text(std::string_view mode, const std::vector<std::string>& m
 class PolicyHostNode final : public io::Node {
  public:
   PolicyHostNode(io::Io& io, PolicyHostConfig config, const tls::Context& tls);
-  ~PolicyHostNode() override;
   void start() override;
   std::string status() const override;
 
  private:
-  struct Exchange;
-  void accept(std::unique_ptr<io::Connection> connection);
-  void receive(Exchange& exchange, std::string_view bytes);
-  void answer(Exchange& exchange);
-  void forget(std::uint64_t id);
+  HttpAnswer answer(const HttpRequest& request) const;
 
   io::Io& io_;
   PolicyHostConfig config_;
-  const tls::Context& tls_;
-  std::unique_ptr<io::Listener> listener_;
-  std::vector<std::unique_ptr<Exchange>> exchanges_;
-  std::vector<std::unique_ptr<Exchange>> retired_;  // closed, destroyed from the event loop
-  io::Pending sweep_;
-  std::uint64_t requests_ = 0;
+  HttpsServer server_;
 };
 
 }  // namespace relaysim::fake_mx

@@ -144,7 +144,15 @@ struct RelayConfig {
   bool smtp_tls_mta_sts = false;
   Duration mta_sts_fetch_timeout = std::chrono::seconds(10);  // the policy's lookup, connection and answer
   std::uint16_t mta_sts_port = 443;                           // where policy hosts are dialled (443 but in tests)
-  std::vector<Transport> transport_maps;                      // first match wins over MX
+  // TLS reporting (RFC 8460, relay/tls_report.hpp): Postfix's smtp_tlsrpt_enable; the rest are the
+  // settings of sys4's tlsrpt-reportd, which sends Postfix's reports. Empty names default to myhostname.
+  bool smtp_tlsrpt_enable = false;
+  std::string tlsrpt_organization_name;  // organization-name
+  std::string tlsrpt_contact_info;       // contact-info; empty: postmaster@<myhostname>
+  std::string tlsrpt_sender_address;     // the From: of report mail; empty: noreply-smtp-tls-reporting@<myhostname>
+  std::string tlsrpt_submitter;          // the Submitter in the subject and TLS-Report-Submitter
+  Duration tlsrpt_report_delay = std::chrono::hours(1);  // reports leave this long after the UTC day ends
+  std::vector<Transport> transport_maps;                 // first match wins over MX
   // Credentials for next hops of static routes, by next-hop name (Postfix's
   // smtp_sasl_password_maps). Sent only over TLS: a route with credentials requires STARTTLS.
   std::map<std::string, smtp::Credentials> smtp_sasl_password_maps;

@@ -27,12 +27,13 @@ std::string in_reply_to(smtp::Stage stage) {
 
 }  // namespace
 
-Delivery::Delivery(io::Io& io, const RelayConfig& config, Router& router, mta_sts::Resolver& mta_sts, DeliveryTls tls,
-                   DeliveryOwner& owner, std::string destination)
+Delivery::Delivery(io::Io& io, const RelayConfig& config, Router& router, mta_sts::Resolver& mta_sts,
+                   tlsrpt::Reporter* reporter, DeliveryTls tls, DeliveryOwner& owner, std::string destination)
     : io_(io),
       config_(config),
       router_(router),
       mta_sts_(mta_sts),
+      reporter_(reporter),
       tls_(tls),
       owner_(owner),
       destination_(std::move(destination)),
@@ -85,6 +86,7 @@ void Delivery::on_route(Route route) {
   }
   hops_ = std::move(route.hops);
   auth_ = std::move(route.auth);
+  tls_reportable_ = reporter_ != nullptr && !route.static_route;
   hop_ = 0;
   sts_.reset();
   // MTA-STS governs delivery to a domain's own MX hosts, unless the admin's policy table names it.
@@ -127,9 +129,11 @@ void Delivery::connect_under_policy(const Hop& hop) {
   if (enforced && hop_level_ != TlsLevel::dane) {
     const std::string policy = "the MTA-STS policy of " + destination_ + " (id " + sts_->id + ")";
     if (!mta_sts::mx_matches(*sts_->policy, hop.host))
-      return skip_hop(hop, "4.7.5", "MX host " + hop.host + " is not named by " + policy);
+      return skip_hop(hop, "4.7.5", "MX host " + hop.host + " is not named by " + policy,
+                      tlsrpt::ResultType::validation_failure);
     if (tls_.verify == nullptr)
-      return skip_hop(hop, "4.7.5", "no trusted CAs to verify " + hop.host + " with, as " + policy + " requires");
+      return skip_hop(hop, "4.7.5", "no trusted CAs to verify " + hop.host + " with, as " + policy + " requires",
+                      tlsrpt::ResultType::sts_webpki_invalid);
     hop_level_ = TlsLevel::verify;
   }
   connect(hop, false);
@@ -150,7 +154,8 @@ void Delivery::look_up_tlsa(const Hop& hop) {
     return skip_hop(hop, "4.7.5",
                     !config_.smtp_dns_support_dnssec
                         ? "dane-only TLS needs DNSSEC: smtp_dns_support_level is not dnssec"
-                        : "no DNSSEC-validated MX and address records for " + hop.host + ": dane-only TLS unavailable");
+                        : "no DNSSEC-validated MX and address records for " + hop.host + ": dane-only TLS unavailable",
+                    tlsrpt::ResultType::dane_required);
   }
   current_hop_ = hop;
   tlsa_lookup_ = io_.resolve(io::tlsa_name(hop.host, hop.endpoint.port), io::DnsType::tlsa,
@@ -163,7 +168,9 @@ void Delivery::on_tlsa(const io::DnsAnswer& answer) {
   io::Pending done = std::move(tlsa_lookup_);
   const Hop& hop = hops_[hop_];
   const std::string where = hop.host + ":" + std::to_string(hop.endpoint.port);
-  if (answer.temporary_failure()) return skip_hop(hop, "4.7.5", "TLSA lookup error for " + where);
+  const tlsrpt::PolicyDescription tlsa{tlsrpt::PolicyType::tlsa, {}, {hop.host}};
+  if (answer.temporary_failure())
+    return skip_hop(hop, "4.7.5", "TLSA lookup error for " + where, tlsrpt::ResultType::dnssec_invalid, tlsa);
   if (answer.authenticated) {
     for (const io::TlsaRecord& record : answer.tlsa) {
       if (usable(record)) hop_tlsa_.push_back(record);
@@ -173,7 +180,8 @@ void Delivery::on_tlsa(const io::DnsAnswer& answer) {
     hop_level_ = TlsLevel::dane;
   } else if (level_ == TlsLevel::dane_only) {
     return skip_hop(hop, "4.7.5",
-                    "no usable DNSSEC-validated TLSA records for " + where + ": dane-only TLS unavailable");
+                    "no usable DNSSEC-validated TLSA records for " + where + ": dane-only TLS unavailable",
+                    tlsrpt::ResultType::dane_required, tlsa);
   } else if (answer.authenticated && !answer.tlsa.empty()) {
     hop_level_ = TlsLevel::encrypt;  // every record unusable: TLS still required, unauthenticated
   } else {
@@ -183,9 +191,12 @@ void Delivery::on_tlsa(const io::DnsAnswer& answer) {
 }
 
 // A host not tried (its TLS requirements cannot be met): the next one is, as after a failed connection.
-void Delivery::skip_hop(const Hop& hop, std::string status, std::string reason) {
+void Delivery::skip_hop(const Hop& hop, std::string status, std::string reason, tlsrpt::ResultType report,
+                        std::optional<tlsrpt::PolicyDescription> policy) {
   current_hop_ = hop;
   current_hop_label_ = hop.label();
+  tls_reported_ = false;
+  report_tls(policy ? *policy : tls_report_policy(), report, reason, false);
   last_failure_ = Failure{std::move(status), std::move(reason), "", "none", "", std::nullopt, 0, std::nullopt};
   const bool another_server = hop_ + 1 < hops_.size() && sessions_ < config_.smtp_mx_session_limit;
   io_.observe(events::HopFailed{.id = job_ ? std::optional<QueueId>(job_->message_id) : std::nullopt,
@@ -212,6 +223,7 @@ void Delivery::connect(const Hop& hop, bool plaintext_fallback) {
   client.helo_name = config_.myhostname;
   tls_logged_ = false;
   tls_logged_testing_ = false;
+  tls_reported_ = false;
   const bool testing = sts_ && sts_->policy->mode == mta_sts::Mode::testing && tls_.report != nullptr;
   const tls::Context* context = hop_level_ == TlsLevel::verify ? tls_.verify
                                 : hop_level_ == TlsLevel::dane ? tls_.dane
@@ -278,6 +290,62 @@ void Delivery::check_testing_policy() {
                           ", testing) not met: " + failure + "; delivering anyway"});
 }
 
+// RFC 8460 4.4: a host reached under DANE is held to its TLSA records; one under an MTA-STS policy
+// (enforce or testing) to that policy; any other to none.
+tlsrpt::PolicyDescription Delivery::tls_report_policy() const {
+  if (hop_level_ == TlsLevel::dane) {
+    tlsrpt::PolicyDescription tlsa{tlsrpt::PolicyType::tlsa, {}, {current_hop_.host}};
+    for (const io::TlsaRecord& record : hop_tlsa_) tlsa.strings.push_back(io::to_string(record));
+    return tlsa;
+  }
+  if (sts_) {
+    const mta_sts::Policy& policy = *sts_->policy;
+    tlsrpt::PolicyDescription sts{tlsrpt::PolicyType::sts, {"version: STSv1"}, policy.mx};
+    sts.strings.push_back("mode: " + std::string(mta_sts::to_string(policy.mode)));
+    for (const std::string& pattern : policy.mx) sts.strings.push_back("mx: " + pattern);
+    sts.strings.push_back("max_age: " +
+                          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(policy.max_age).count()));
+    return sts;
+  }
+  return {};
+}
+
+// A session that got ready: its TLS met the policy, or (MTA-STS testing) did not. Without a policy,
+// a session without TLS was never a TLS session; with one, the server did not offer STARTTLS.
+void Delivery::report_established() {
+  if (!tls_reportable_ || tls_reported_ || plaintext_fallback_ || !job_) return;
+  const smtp::TlsState& tls = connection_->session().tls();
+  const tlsrpt::PolicyDescription policy = tls_report_policy();
+  if (!tls.active) {
+    if (policy.type == tlsrpt::PolicyType::sts)
+      report_tls(policy, tlsrpt::ResultType::starttls_not_supported, "STARTTLS not offered", true);
+    return;
+  }
+  if (policy.type == tlsrpt::PolicyType::sts && !mta_sts::mx_matches(*sts_->policy, current_hop_.host))
+    return report_tls(policy, tlsrpt::ResultType::validation_failure, "MX host not named by the policy", true);
+  if (policy.type == tlsrpt::PolicyType::sts && !tls.peer_verified) {
+    const std::string why = connection_->tls_verify_error();
+    return report_tls(policy, tlsrpt::classify_failure(why, tlsrpt::ResultType::sts_webpki_invalid), why, true);
+  }
+  report_tls(policy, std::nullopt, "", true);
+}
+
+void Delivery::report_tls(const tlsrpt::PolicyDescription& policy, std::optional<tlsrpt::ResultType> failure,
+                          std::string reason, bool connected) {
+  if (!tls_reportable_ || tls_reported_) return;
+  tls_reported_ = true;
+  tlsrpt::Session session{destination_, policy, failure, "", current_hop_.host, "", std::move(reason)};
+  if (connected) {
+    session.receiving_ip = current_hop_.endpoint.address.to_string();
+    if (connection_) {
+      if (const std::optional<io::Endpoint> local = connection_->local())
+        session.sending_ip = local->address.to_string();
+    }
+  }
+  if (!failure) session.reason_code.clear();
+  reporter_->record(session);
+}
+
 void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::ClientEvent& event) {
   if (!session_counted_ && connection.session().greeting()) {
     session_counted_ = true;
@@ -287,6 +355,7 @@ void Delivery::on_event(endpoint::ClientConnection& connection, const smtp::Clie
   if (std::holds_alternative<smtp::client_event::Ready>(event)) {
     log_tls_established();
     check_testing_policy();
+    report_established();
     if (job_ && !sent_) return send_job();
     if (!job_) return after_job();
     return;
@@ -316,6 +385,13 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
   } else if (failed.stage == smtp::Stage::starttls) {
     status = failed.reason.find("handshake") != std::string::npos ? "4.7.5" : "4.7.4";
     reason = "TLS with " + label + ": " + failed.reason;
+    const tlsrpt::PolicyDescription policy = tls_report_policy();
+    const tlsrpt::ResultType otherwise = policy.type == tlsrpt::PolicyType::tlsa ? tlsrpt::ResultType::tlsa_invalid
+                                         : policy.type == tlsrpt::PolicyType::sts
+                                             ? tlsrpt::ResultType::sts_webpki_invalid
+                                             : tlsrpt::ResultType::validation_failure;
+    const std::string why = failed.reply ? failed.reply->text() : failed.reason;
+    report_tls(policy, tlsrpt::classify_failure(why + " " + failed.reason, otherwise), why, true);
   } else {
     status = "4.4.2";
     reason = "conversation with " + label + ": " + failed.reason;

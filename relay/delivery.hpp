@@ -26,6 +26,7 @@
 #include "relay/mta_sts.hpp"
 #include "relay/queue.hpp"
 #include "relay/routing.hpp"
+#include "relay/tls_report.hpp"
 
 namespace relaysim::relay {
 
@@ -88,8 +89,9 @@ struct DeliveryTls {
 
 class Delivery {
  public:
-  Delivery(io::Io& io, const RelayConfig& config, Router& router, mta_sts::Resolver& mta_sts, DeliveryTls tls,
-           DeliveryOwner& owner, std::string destination);
+  // `reporter`: where TLS sessions are counted for TLS reports; null when the relay sends none.
+  Delivery(io::Io& io, const RelayConfig& config, Router& router, mta_sts::Resolver& mta_sts,
+           tlsrpt::Reporter* reporter, DeliveryTls tls, DeliveryOwner& owner, std::string destination);
   ~Delivery();
   Delivery(const Delivery&) = delete;
   Delivery& operator=(const Delivery&) = delete;
@@ -108,7 +110,15 @@ class Delivery {
   void check_testing_policy();
   void look_up_tlsa(const Hop& hop);
   void on_tlsa(const io::DnsAnswer& answer);
-  void skip_hop(const Hop& hop, std::string status, std::string reason);
+  // `report`: how the TLS report counts the skip, as a failed session of `policy`.
+  void skip_hop(const Hop& hop, std::string status, std::string reason, tlsrpt::ResultType report,
+                std::optional<tlsrpt::PolicyDescription> policy = std::nullopt);
+  // TLS reporting (relay/tls_report.hpp): the policy the current host is held to, and the current
+  // host's one session - after its handshake, or its failure; `connected`: false for a host skipped.
+  tlsrpt::PolicyDescription tls_report_policy() const;
+  void report_established();
+  void report_tls(const tlsrpt::PolicyDescription& policy, std::optional<tlsrpt::ResultType> failure,
+                  std::string reason, bool connected);
   void connect(const Hop& hop, bool plaintext_fallback);
   void log_tls_established();
   void on_event(endpoint::ClientConnection& connection, const smtp::ClientEvent& event);
@@ -139,6 +149,7 @@ class Delivery {
   const RelayConfig& config_;
   Router& router_;
   mta_sts::Resolver& mta_sts_;
+  tlsrpt::Reporter* reporter_;
   DeliveryTls tls_;
   DeliveryOwner& owner_;
   std::string destination_;
@@ -148,6 +159,8 @@ class Delivery {
   io::Pending tlsa_lookup_;
   std::optional<mta_sts::Lookup> sts_;  // the destination's MTA-STS policy for this job, when it has one
   io::Pending sts_lookup_;
+  bool tls_reportable_ = false;  // the route goes to the domain's MX hosts and the relay sends TLS reports
+  bool tls_reported_ = false;    // the current connection's session is counted
   bool tls_logged_ = false;
   bool tls_logged_testing_ = false;
 

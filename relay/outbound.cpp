@@ -30,7 +30,22 @@ Outbound::Outbound(io::Io& io, const RelayConfig& config, Queue& queue, Delivery
       policy_(RetryPolicy::from(config)),
       jitter_(io.random_stream("retry-jitter")),
       router_(io, config),
-      mta_sts_(io, config, tls.verify) {}
+      mta_sts_(io, config, tls.verify) {
+  if (config.smtp_tlsrpt_enable) {
+    tls_reports_ = std::make_unique<tlsrpt::Reporter>(io, config, tls.verify,
+                                                      [this](QueuedMessage message, std::function<void(bool)> done) {
+                                                        queue_report(std::move(message), std::move(done));
+                                                      });
+  }
+}
+
+void Outbound::queue_report(QueuedMessage message, std::function<void(bool stored)> done) {
+  queue_.store(std::move(message), [this, alive = alive_, done = std::move(done)](io::Result<QueueId> stored) {
+    if (!*alive) return;
+    if (stored) enqueue(stored.value());
+    done(static_cast<bool>(stored));
+  });
+}
 
 Outbound::~Outbound() {
   *alive_ = false;
@@ -235,7 +250,8 @@ void Outbound::pump(const std::string& destination) {
       slot = *entry.idle.begin();
       entry.idle.erase(entry.idle.begin());
     } else if (entry.slots.size() < limit) {
-      entry.slots.push_back(std::make_unique<Delivery>(io_, config_, router_, mta_sts_, tls_, *this, destination));
+      entry.slots.push_back(
+          std::make_unique<Delivery>(io_, config_, router_, mta_sts_, tls_reports_.get(), tls_, *this, destination));
       slot = entry.slots.back().get();
     } else {
       break;  // a busy slot takes the next job when it is done

@@ -34,6 +34,7 @@
 #include "relay/queue.hpp"
 #include "relay/routing.hpp"
 #include "relay/schedule.hpp"
+#include "relay/tls_report.hpp"
 #include "smtp/dsn.hpp"
 
 namespace relaysim::relay {
@@ -65,6 +66,7 @@ class Outbound final : public DeliveryOwner {
   void flush();
 
   const OutboundCounters& counters() const { return counters_; }
+  const tlsrpt::Reporter* tls_reports() const { return tls_reports_.get(); }
   std::size_t scheduled() const { return schedule_.size(); }
   std::size_t jobs_in_flight() const { return jobs_in_flight_; }
 
@@ -119,7 +121,10 @@ class Outbound final : public DeliveryOwner {
   RetryPolicy policy_;
   io::Random jitter_;
   Router router_;
-  mta_sts::Resolver mta_sts_;  // before destinations_: their deliveries hold lookups in it
+  mta_sts::Resolver mta_sts_;                      // before destinations_: their deliveries hold lookups in it
+  std::unique_ptr<tlsrpt::Reporter> tls_reports_;  // smtp_tlsrpt_enable; before destinations_ too
+  // A TLS report to queue as mail (from <>), scheduled once it is durable.
+  void queue_report(QueuedMessage message, std::function<void(bool stored)> done);
   Schedule schedule_;
   io::Pending wake_;
   Instant wake_at_ = Instant::max();

@@ -20,6 +20,7 @@ Verdict check_expectation(const Expectation& expectation, const LoadedWorld& loa
     case Expectation::Kind::mailbox: return expect::mailbox(expectation, loaded);
     case Expectation::Kind::log: return expect::log(expectation, observer);
     case Expectation::Kind::stats: return expect::stats(expectation, stats);
+    case Expectation::Kind::tls_report: return expect::tls_report(expectation, loaded);
   }
   return {expectation.name, false, "an expectation of no known kind"};
 }

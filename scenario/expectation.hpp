@@ -32,7 +32,7 @@ struct MessageSelector {
 
 // One expectation of the scenario's "expect" list, as read.
 struct Expectation {
-  enum class Kind : std::uint8_t { recipient, mailbox, log, stats };
+  enum class Kind : std::uint8_t { recipient, mailbox, log, stats, tls_report };
   Kind kind = Kind::recipient;
   std::string path;  // "$.expect[2]"
   std::string name;  // for people: "ann@dest.example: delivered via corp"
@@ -74,6 +74,15 @@ struct Expectation {
 
   // stats
   std::map<std::string, std::uint64_t> stats;
+
+  // tls_report: the TLS reports (RFC 8460) a domain's collectors and mailboxes received, summed
+  std::string report_domain;       // the policy-domain
+  std::string report_via;          // "https", "mailto", or empty: either
+  std::string report_policy_type;  // "sts", "tlsa", "no-policy-found", or empty: every policy
+  std::optional<std::uint64_t> reports;
+  std::optional<std::uint64_t> successful_sessions;
+  std::optional<std::uint64_t> failed_sessions;
+  std::map<std::string, std::uint64_t> result_types;  // failed sessions by result-type
 };
 
 // `origin`: what "+1h" in deferred_at counts from. With `mistakes`, an item with a mistake is left

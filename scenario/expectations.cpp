@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/text.hpp"
+#include "relay/tls_report.hpp"
 #include "scenario/check_support.hpp"
 #include "scenario/expectation.hpp"
 #include "scenario/verdicts.hpp"
@@ -197,8 +198,41 @@ Expectation read_expectation(const JsonValue& item, Instant origin) {
       what += (what.empty() ? "" : ", ") + name + " " + std::to_string(expect.stats[name]);
     }
     expect.name = "stats: " + what;
+  } else if (item.has("tls_report")) {
+    item.allow_keys({"tls_report", "via", "policy_type", "reports", "successful", "failed", "result_types", "name"});
+    expect.kind = Expectation::Kind::tls_report;
+    expect.report_domain = to_lower(item.at("tls_report").string());
+    if (expect.report_domain.empty()) item.at("tls_report").fail("the policy domain the reports are about");
+    std::string what;
+    if (auto via = item.find("via")) {
+      expect.report_via = via->choice({"https", "mailto"}) == 0 ? "https" : "mailto";
+      what += " by " + expect.report_via;
+    }
+    if (auto type = item.find("policy_type")) {
+      expect.report_policy_type =
+          std::array{"sts", "tlsa", "no-policy-found"}[type->choice({"sts", "tlsa", "no-policy-found"})];
+      what += ", " + expect.report_policy_type + " policies";
+    }
+    const auto count = [&](std::string_view key, std::optional<std::uint64_t>& field) {
+      if (auto value = item.find(key)) {
+        field = value->unsigned_integer();
+        what += ", " + std::string(key) + " " + std::to_string(*field);
+      }
+    };
+    count("reports", expect.reports);
+    count("successful", expect.successful_sessions);
+    count("failed", expect.failed_sessions);
+    if (auto results = item.find("result_types")) {
+      for (const auto& [name, value] : results->members()) {
+        if (!relay::tlsrpt::result_type_named(name))
+          value.fail("a count under an RFC 8460 result-type: \"starttls-not-supported\", \"certificate-expired\", ...");
+        expect.result_types[name] = value.unsigned_integer();
+        what += ", " + name + " " + std::to_string(expect.result_types[name]);
+      }
+    }
+    expect.name = "TLS reports about " + expect.report_domain + what;
   } else {
-    item.fail("an expectation with \"to\", \"mailbox\", \"log\" or \"stats\"");
+    item.fail("an expectation with \"to\", \"mailbox\", \"log\", \"stats\" or \"tls_report\"");
   }
   if (auto name = item.find("name")) expect.name = name->string();
   return expect;

@@ -194,6 +194,29 @@ void stats_mutants(const json& item, MutantList& mutants) {
   }
 }
 
+// Each count one more and one less; a report expectation with no count gets "reports": 0.
+void tls_report_mutants(const json& item, MutantList& mutants) {
+  bool counts = false;
+  for (const char* key : {"reports", "successful", "failed"}) {
+    if (!item.contains(key)) continue;
+    counts = true;
+    const std::uint64_t count = item.at(key).get<std::uint64_t>();
+    mutants.set(key, count + 1,
+                "\"" + std::string(key) + "\": " + std::to_string(count) + " -> " + std::to_string(count + 1));
+    if (count > 0)
+      mutants.set(key, count - 1,
+                  "\"" + std::string(key) + "\": " + std::to_string(count) + " -> " + std::to_string(count - 1));
+  }
+  if (item.contains("result_types")) {
+    for (const auto& [name, value] : item.at("result_types").items()) {
+      json results = item.at("result_types");
+      results[name] = value.get<std::uint64_t>() + 1;
+      mutants.set("result_types", results, "result type \"" + name + "\" one more");
+    }
+  }
+  if (!counts) mutants.set("reports", 0, "\"reports\" -> 0");
+}
+
 }  // namespace
 
 std::vector<Mutant> mutants_of(const json& document, const LoadedWorld& loaded) {
@@ -211,6 +234,8 @@ std::vector<Mutant> mutants_of(const json& document, const LoadedWorld& loaded) 
       log_mutants(item, mutants);
     } else if (item.contains("stats")) {
       stats_mutants(item, mutants);
+    } else if (item.contains("tls_report")) {
+      tls_report_mutants(item, mutants);
     }
   }
   return out;

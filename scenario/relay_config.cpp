@@ -128,6 +128,13 @@ void read_delivery_settings(const JsonValue& value, relay::RelayConfig& config) 
   if (auto item = value.find("mta_sts_fetch_timeout"))
     config.mta_sts_fetch_timeout = positive_duration(*item, std::chrono::minutes(10));
   if (auto item = value.find("mta_sts_port")) config.mta_sts_port = item->port();
+  if (auto item = value.find("smtp_tlsrpt_enable")) config.smtp_tlsrpt_enable = item->boolean();
+  if (auto item = value.find("tlsrpt_organization_name")) config.tlsrpt_organization_name = item->string();
+  if (auto item = value.find("tlsrpt_contact_info")) config.tlsrpt_contact_info = item->string();
+  if (auto item = value.find("tlsrpt_sender_address")) config.tlsrpt_sender_address = read_mailbox(*item).to_string();
+  if (auto item = value.find("tlsrpt_submitter")) config.tlsrpt_submitter = item->string();
+  if (auto item = value.find("tlsrpt_report_delay"))
+    config.tlsrpt_report_delay = positive_duration(*item, std::chrono::hours(23));
   if (auto item = value.find("smtp_tls_policy_maps")) {
     for (const auto& [domain, level] : item->members()) {
       if (!valid_domain_pattern(domain))
@@ -235,6 +242,12 @@ relay::RelayConfig read_relay_config(const JsonValue& value) {
                     "smtp_tls_mta_sts",
                     "mta_sts_fetch_timeout",
                     "mta_sts_port",
+                    "smtp_tlsrpt_enable",
+                    "tlsrpt_organization_name",
+                    "tlsrpt_contact_info",
+                    "tlsrpt_sender_address",
+                    "tlsrpt_submitter",
+                    "tlsrpt_report_delay",
                     "smtp_tls_policy_maps",
                     "transport_maps",
                     "relayhost",

@@ -552,6 +552,30 @@ io::NodeFactory read_mta_sts_host_node(const std::string& name, const JsonValue&
       [config, context, keep](io::Io& io) { return std::make_unique<fake_mx::PolicyHostNode>(io, config, *context); };
 }
 
+// A TLS report collector (fake_mx/tls_report_collector.hpp): HTTPS POSTs to `path`, answered `status`.
+io::NodeFactory read_tls_report_collector_node(const std::string& name, const JsonValue& value, Instant,
+                                               LoadedWorld& loaded) {
+  value.allow_keys({"type", "host", "disk", "tls", "port", "path", "status"});
+  fake_mx::TlsReportCollectorConfig config;
+  if (auto port = value.find("port")) config.port = port->port();
+  if (auto path = value.find("path")) {
+    config.path = path->string();
+    if (!config.path.starts_with('/')) path->fail("a path that starts with \"/\"");
+  }
+  if (auto status = value.find("status")) config.status = static_cast<int>(status->integer(200, 599));
+  const JsonValue settings = value.at("tls");
+  settings.allow_keys({"certificate"});
+  const tls::Certificate* certificate = presented_certificate(settings.at("certificate"), loaded);
+  const tls::Context* context = tls_material(loaded).context(
+      {tls::Role::server, certificate, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  auto store = std::make_shared<fake_mx::TlsReportStore>();
+  loaded.tls_report_stores[name] = store;
+  const auto keep = loaded.tls;
+  return [config, context, store, keep](io::Io& io) {
+    return std::make_unique<fake_mx::TlsReportCollectorNode>(io, config, *context, *store);
+  };
+}
+
 io::NodeFactory read_salesforce_org_node(const std::string& name, const JsonValue& value, Instant start,
                                          LoadedWorld& loaded) {
   value.allow_keys({"type", "host", "disk", "org", "tls", "traffic", "test_deliverability"});
@@ -616,12 +640,13 @@ io::NodeFactory read_node(const std::string& name, const JsonValue& value, Insta
     std::string_view name;
     io::NodeFactory (*read)(const std::string&, const JsonValue&, Instant, LoadedWorld&);
   };
-  static constexpr std::array<NodeType, 7> node_types{{
+  static constexpr std::array<NodeType, 8> node_types{{
       {"line_server", read_line_server},
       {"line_client", read_line_client},
       {"relay", read_relay_node},
       {"fake_mx", read_fake_mx_node},
       {"mta_sts_host", read_mta_sts_host_node},
+      {"tls_report_collector", read_tls_report_collector_node},
       {"smtp_sender", read_smtp_sender_node},
       {"salesforce", read_salesforce_org_node},
   }};

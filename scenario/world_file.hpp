@@ -15,6 +15,7 @@
 
 #include "fake_mx/fake_mx_node.hpp"
 #include "fake_mx/policy_host.hpp"
+#include "fake_mx/tls_report_collector.hpp"
 #include "fake_salesforce/org_node.hpp"
 #include "relay/config.hpp"
 #include "scenario/expectation.hpp"
@@ -56,6 +57,8 @@ struct LoadedWorld {
   std::unique_ptr<sim::World> world;
   // The mail stores of the world's fake MX nodes, by node name: what they accepted.
   std::map<std::string, std::shared_ptr<fake_mx::MailStore>> mail_stores;
+  // What the world's TLS report collectors received, by node name.
+  std::map<std::string, std::shared_ptr<fake_mx::TlsReportStore>> tls_report_stores;
   // The state of the world's Salesforce org nodes, by node name: email log, bounced contacts.
   std::map<std::string, std::shared_ptr<salesforce::OrgState>> orgs;
   // The configurations the checks hold the nodes to, by node name.

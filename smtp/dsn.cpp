@@ -306,9 +306,17 @@ std::string header_value(std::string_view content, std::string_view name) {
         headers.substr(position, end == std::string_view::npos ? std::string_view::npos : end - position);
     if (line.size() > name.size() && line[name.size()] == ':' &&
         to_lower(line.substr(0, name.size())) == to_lower(name)) {
-      std::string_view value = line.substr(name.size() + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      return std::string(value);
+      std::string_view first = line.substr(name.size() + 1);
+      while (!first.empty() && first.front() == ' ') first.remove_prefix(1);
+      std::string value(first);
+      // Unfolded (RFC 5322 2.2.3): a line that starts with white space continues the field.
+      for (std::size_t next = end; next != std::string_view::npos && next + 2 < headers.size() &&
+                                   (headers[next + 2] == ' ' || headers[next + 2] == '\t');) {
+        const std::size_t after = headers.find("\r\n", next + 2);
+        value += headers.substr(next + 2, after == std::string_view::npos ? std::string_view::npos : after - next - 2);
+        next = after;
+      }
+      return value;
     }
     if (end == std::string_view::npos) break;
     position = end + 2;

@@ -61,7 +61,7 @@ std::optional<DsnReport> parse_dsn(std::string_view content);
 
 // The header section of a message (up to the blank line), CRLF-terminated.
 std::string_view header_section(std::string_view content);
-// The first header field of that name (case-insensitive), unfolded up to its first line; "" when absent.
+// The first header field of that name (case-insensitive), unfolded (its continuation lines joined); "" when absent.
 std::string header_value(std::string_view content, std::string_view name);
 
 }  // namespace relaysim::smtp

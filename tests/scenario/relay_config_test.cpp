@@ -64,7 +64,8 @@ TEST_CASE("relay configuration mistakes name the key", "[relay][config]") {
         "smtp_connection_reuse_time_limit, smtp_connection_reuse_count_limit, smtp_connection_cache_on_demand, "
         "smtp_connection_cache_time_limit, smtp_connect_timeout, smtp_port, "
         "smtp_tls_security_level, smtp_dns_support_level, smtp_tls_loglevel, smtp_tls_mta_sts, mta_sts_fetch_timeout, "
-        "mta_sts_port, smtp_tls_policy_maps, transport_maps, "
+        "mta_sts_port, smtp_tlsrpt_enable, tlsrpt_organization_name, tlsrpt_contact_info, tlsrpt_sender_address, "
+        "tlsrpt_submitter, tlsrpt_report_delay, smtp_tls_policy_maps, transport_maps, "
         "relayhost, smtp_sasl_password_maps, "
         "dkim_signing, "
         "found unknown key \"mynetwork\"");

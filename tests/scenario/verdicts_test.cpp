@@ -282,7 +282,14 @@ TEST_CASE("expectations are read with path-precise errors", "[scenario][expectat
   CHECK(error_of(R"([{ "to": "ann@dest.example", "email_log": "Lost" }])")
             .starts_with("$.expect[0].email_log: expected one of"));
   CHECK(error_of(R"([{ "frobnicate": 1 }])")
-            .starts_with("$.expect[0]: expected an expectation with \"to\", \"mailbox\", \"log\" or \"stats\""));
+            .starts_with(
+                "$.expect[0]: expected an expectation with \"to\", \"mailbox\", \"log\", \"stats\" or \"tls_report\""));
+  CHECK(error_of(R"([{ "tls_report": "dest.example", "result_types": { "certificate-revoked": 1 } }])")
+            .starts_with(
+                "$.expect[0].result_types[\"certificate-revoked\"]: expected a count under an RFC 8460 result-type"));
+  CHECK(
+      error_of(R"([{ "tls_report": "dest.example", "via": "ftp" }])").starts_with("$.expect[0].via: expected one of"));
+  CHECK(error_of(R"([{ "tls_report": "dest.example", "failed": -1 }])").starts_with("$.expect[0].failed: expected"));
   const auto document =
       nlohmann::json::parse(R"([{ "to": "ann@dest.example", "delivered": true, "via": "corp", "within": "15m" }])");
   const std::vector<Expectation> read = read_expectations(JsonValue(document, "$.expect"), t0());

@@ -96,7 +96,7 @@ TEST_CASE("every input error names the JSON path, what was expected and what was
     document["nodes"]["client"]["type"] = "smtp_client";
     CHECK(error_of(document) ==
           "$.nodes.client.type: expected one of \"line_server\", \"line_client\", \"relay\", \"fake_mx\", "
-          "\"mta_sts_host\", \"smtp_sender\", \"salesforce\", found \"smtp_client\"");
+          "\"mta_sts_host\", \"tls_report_collector\", \"smtp_sender\", \"salesforce\", found \"smtp_client\"");
   }
   SECTION("a fault that ends before it begins") {
     auto document = valid_world();
@@ -215,6 +215,14 @@ TEST_CASE("world file mistakes in relay, fake MX and sender nodes name the path"
       error_of(
           R"({ "p": { "host": "h", "type": "mta_sts_host", "body": "x", "changes": [ { "at": "+1h", "status": 99 } ] } })")
           .starts_with("$.nodes.p.changes[0].status: expected"));
+  // A TLS report collector: HTTPS only, a path that is a path, a status that is an answer.
+  CHECK(error_of(R"({ "c": { "host": "h", "type": "tls_report_collector" } })").starts_with("$.nodes.c.tls: expected"));
+  CHECK(error_of(R"({ "c": { "host": "h", "type": "tls_report_collector", "path": "v1" } })")
+            .starts_with("$.nodes.c.path: expected a path that starts with \"/\""));
+  CHECK(error_of(R"({ "c": { "host": "h", "type": "tls_report_collector", "status": 101 } })")
+            .starts_with("$.nodes.c.status: expected"));
+  CHECK(error_of(R"({ "c": { "host": "h", "type": "tls_report_collector", "rua": "x" } })")
+            .starts_with("$.nodes.c.rua: expected one of the keys"));
 }
 
 TEST_CASE("a two-hour MX outage: every message delivered after it, one delay notice each before", "[scenario][relay]") {
