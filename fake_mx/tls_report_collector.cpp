@@ -63,7 +63,8 @@ std::optional<TlsReport> parse_tls_report(std::string_view json, std::string* wh
       if (policy.type != "sts" && policy.type != "tlsa" && policy.type != "no-policy-found")
         return failed(why, "unknown policy-type \"" + policy.type + "\"");
       policy.domain = described.at("policy-domain").get<std::string>();
-      if (described.contains("policy-string")) policy.strings = described.at("policy-string").get<std::vector<std::string>>();
+      if (described.contains("policy-string"))
+        policy.strings = described.at("policy-string").get<std::vector<std::string>>();
       if (described.contains("mx-host")) policy.mx_hosts = described.at("mx-host").get<std::vector<std::string>>();
       policy.successes = entry.at("summary").at("total-successful-session-count").get<std::uint64_t>();
       policy.failures = entry.at("summary").at("total-failure-session-count").get<std::uint64_t>();
@@ -107,7 +108,8 @@ std::optional<TlsReport> tls_report_from_mail(std::string_view content, std::str
     const std::size_t part_start = content.find("\r\n", at);
     if (part_start == std::string_view::npos) break;
     const std::size_t next = content.find(delimiter, part_start);
-    const std::string_view part = content.substr(part_start + 2, (next == std::string_view::npos ? content.size() : next) - part_start - 2);
+    const std::string_view part =
+        content.substr(part_start + 2, (next == std::string_view::npos ? content.size() : next) - part_start - 2);
     const std::string type = to_lower(smtp::header_value(part, "Content-Type"));
     if (type.starts_with("application/tlsrpt+")) {
       const std::size_t body_start = part.find("\r\n\r\n");

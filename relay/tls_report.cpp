@@ -149,7 +149,8 @@ std::optional<std::vector<std::string>> record_rua(const std::vector<std::string
     for (const std::string& uri : split(std::string_view(field).substr(equals + 1), ',')) {
       const std::string lower = to_lower(uri);
       if (lower.starts_with("mailto:")) {
-        const std::string address = uri.substr(7, uri.find('?') == std::string::npos ? std::string::npos : uri.find('?') - 7);
+        const std::string address =
+            uri.substr(7, uri.find('?') == std::string::npos ? std::string::npos : uri.find('?') - 7);
         if (smtp::parse_address(address)) rua.push_back("mailto:" + address);
       } else if (parse_https_url(uri)) {
         rua.push_back(uri);
@@ -192,8 +193,7 @@ std::string report_json(const Report& report) {
   }
   nlohmann::ordered_json json;
   json["organization-name"] = report.organization;
-  json["date-range"] = {{"start-datetime", format_iso8601(report.start)},
-                        {"end-datetime", format_iso8601(report.end)}};
+  json["date-range"] = {{"start-datetime", format_iso8601(report.start)}, {"end-datetime", format_iso8601(report.end)}};
   json["contact-info"] = report.contact;
   json["report-id"] = report.report_id;
   json["policies"] = std::move(policies);
@@ -279,17 +279,17 @@ void Reporter::send_finished_days() {
     Report report;
     report.organization =
         config_.tlsrpt_organization_name.empty() ? config_.myhostname : config_.tlsrpt_organization_name;
-    report.contact = config_.tlsrpt_contact_info.empty() ? "postmaster@" + config_.myhostname : config_.tlsrpt_contact_info;
+    report.contact =
+        config_.tlsrpt_contact_info.empty() ? "postmaster@" + config_.myhostname : config_.tlsrpt_contact_info;
     report.domain = day.domain;
     report.start = day_start(day.day);
     report.end = day_start(day.day + 1) - std::chrono::seconds(1);
     report.report_id = date_of(report.start) + "_" + day.domain + "@" + submitter;
     report.policies = std::move(it->second);
     it = counts_.erase(it);
-    lookups_[day] = io_.resolve("_smtp._tls." + day.domain, io::DnsType::txt,
-                                [this, day, report = std::move(report)](const io::DnsAnswer& answer) {
-                                  on_record(day, report, answer);
-                                });
+    lookups_[day] = io_.resolve(
+        "_smtp._tls." + day.domain, io::DnsType::txt,
+        [this, day, report = std::move(report)](const io::DnsAnswer& answer) { on_record(day, report, answer); });
   }
   arm();
 }
@@ -329,9 +329,8 @@ void Reporter::send(const Report& report, const std::string& rua) {
   const std::optional<smtp::Mailbox> mailbox = smtp::parse_address(address);
   if (!mailbox) return;
   const std::string submitter = config_.tlsrpt_submitter.empty() ? config_.myhostname : config_.tlsrpt_submitter;
-  const std::string from = config_.tlsrpt_sender_address.empty()
-                               ? "noreply-smtp-tls-reporting@" + config_.myhostname
-                               : config_.tlsrpt_sender_address;
+  const std::string from = config_.tlsrpt_sender_address.empty() ? "noreply-smtp-tls-reporting@" + config_.myhostname
+                                                                 : config_.tlsrpt_sender_address;
   QueuedMessage message;
   message.arrival = io_.now();
   smtp::Recipient recipient{*mailbox, {}};

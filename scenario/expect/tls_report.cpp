@@ -25,7 +25,8 @@ std::vector<fake_mx::TlsReport> received_reports(const LoadedWorld& loaded) {
       reports.push_back(std::move(*report));
     }
   }
-  std::stable_sort(reports.begin(), reports.end(), [](const auto& a, const auto& b) { return a.received < b.received; });
+  std::stable_sort(reports.begin(), reports.end(),
+                   [](const auto& a, const auto& b) { return a.received < b.received; });
   return reports;
 }
 

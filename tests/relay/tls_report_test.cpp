@@ -69,7 +69,8 @@ TEST_CASE("TLS failures are classified into RFC 8460's result types by what the 
   CHECK(classify("the server refused STARTTLS and TLS is required") == ResultType::starttls_not_supported);
   CHECK(classify("handshake failed: unexpected eof") == ResultType::validation_failure);
   CHECK(classify_failure("handshake failed", ResultType::sts_webpki_invalid) == ResultType::sts_webpki_invalid);
-  for (const ResultType type : {ResultType::starttls_not_supported, ResultType::dane_required, ResultType::sts_webpki_invalid})
+  for (const ResultType type :
+       {ResultType::starttls_not_supported, ResultType::dane_required, ResultType::sts_webpki_invalid})
     CHECK(result_type_named(to_string(type)) == type);
   CHECK_FALSE(result_type_named("certificate-revoked"));
 }
@@ -98,8 +99,8 @@ TEST_CASE("A TLS report's JSON has RFC 8460's fields and the receiving side read
   CHECK(parsed->report_id == report.report_id);
   REQUIRE(parsed->policies.size() == 2);
   CHECK(parsed->policies[0].successes == 5);
-  CHECK(parsed->policies[0].results == std::map<std::string, std::uint64_t>{{"certificate-expired", 2},
-                                                                          {"validation-failure", 1}});
+  CHECK(parsed->policies[0].results ==
+        std::map<std::string, std::uint64_t>{{"certificate-expired", 2}, {"validation-failure", 1}});
   CHECK(parsed->policies[1].type == "no-policy-found");
 
   std::string why;
@@ -116,9 +117,8 @@ TEST_CASE("A TLS report's JSON has RFC 8460's fields and the receiving side read
 
 TEST_CASE("A TLS report by mail is multipart/report with the gzipped JSON, and the collector reads it", "[tlsrpt]") {
   const Report report = sample_report();
-  const std::string mail = report_mail(report, "noreply-smtp-tls-reporting@relay.acme.example",
-                                       "tls@dest.example", "acme.example", *parse_iso8601("2026-03-03T01:00:00Z"),
-                                       report.report_id);
+  const std::string mail = report_mail(report, "noreply-smtp-tls-reporting@relay.acme.example", "tls@dest.example",
+                                       "acme.example", *parse_iso8601("2026-03-03T01:00:00Z"), report.report_id);
   CHECK(smtp::header_value(mail, "Subject") ==
         "Report Domain: dest.example Submitter: acme.example Report-ID: <2026-03-02_dest.example@acme.example>");
   CHECK(smtp::header_value(mail, "TLS-Report-Domain") == "dest.example");
