@@ -287,21 +287,25 @@ void Reporter::send_finished_days() {
     report.report_id = date_of(report.start) + "_" + day.domain + "@" + submitter;
     report.policies = std::move(it->second);
     it = counts_.erase(it);
-    lookups_[day] = io_.resolve(
-        "_smtp._tls." + day.domain, io::DnsType::txt,
-        [this, day, report = std::move(report)](const io::DnsAnswer& answer) { on_record(day, report, answer); });
+    look_up(day, std::move(report), 1);
   }
   arm();
 }
 
-void Reporter::on_record(const Day& day, Report report, const io::DnsAnswer& answer) {
+void Reporter::look_up(const Day& day, Report report, int attempt) {
+  lookups_[day] = io_.resolve("_smtp._tls." + day.domain, io::DnsType::txt,
+                              [this, day, attempt, report = std::move(report)](const io::DnsAnswer& answer) {
+                                on_record(day, report, attempt, answer);
+                              });
+}
+
+void Reporter::on_record(const Day& day, const Report& report, int attempt, const io::DnsAnswer& answer) {
   io::Pending done = std::move(lookups_[day]);
   lookups_.erase(day);
-  const std::string what = "TLS report for " + day.domain + " on " + date_of(report.start);
   if (answer.temporary_failure()) {
-    log("warning: " + what + " not sent: TLSRPT policy lookup failed (" + std::string(io::to_string(answer.status)) +
-        ")");
-    return;
+    return retry("TLS report for " + day.domain + " on " + date_of(report.start) +
+                     " not sent: TLSRPT policy lookup failed (" + std::string(io::to_string(answer.status)) + ")",
+                 attempt, [this, day, report, attempt] { look_up(day, report, attempt + 1); });
   }
   std::string why;
   const auto rua = record_rua(answer.texts, &why);
@@ -324,7 +328,7 @@ void Reporter::send(const Report& report, const std::string& rua) {
                                     {"policies", report.policies.size()},
                                     {"successful", successes},
                                     {"failed", failures}});
-  if (!rua.starts_with("mailto:")) return post(report, rua);
+  if (!rua.starts_with("mailto:")) return post(report, rua, 1);
   const std::string address = rua.substr(7);
   const std::optional<smtp::Mailbox> mailbox = smtp::parse_address(address);
   if (!mailbox) return;
@@ -347,7 +351,7 @@ void Reporter::send(const Report& report, const std::string& rua) {
   });
 }
 
-void Reporter::post(const Report& report, const std::string& url) {
+void Reporter::post(const Report& report, const std::string& url, int attempt) {
   const std::string what = "TLS report for " + report.domain + " on " + date_of(report.start);
   const std::optional<HttpsUrl> parsed = parse_https_url(url);
   if (!parsed) return;
@@ -363,12 +367,14 @@ void Reporter::post(const Report& report, const std::string& url) {
   request.body_bytes_max = 16 * 1024;
   const std::uint64_t ticket = next_post_++;
   posts_[ticket] = std::make_unique<endpoint::HttpsFetch>(
-      io_, std::move(request), *context_, [this, ticket, what, url](const endpoint::HttpsResult& result) {
+      io_, std::move(request), *context_,
+      [this, ticket, what, url, report, attempt](const endpoint::HttpsResult& result) {
         if (result.response && result.response->status >= 200 && result.response->status < 300) {
           log(what + " posted to " + url + ": " + std::to_string(result.response->status));
         } else {
-          log("warning: " + what + " not posted to " + url + ": " +
-              (result.response ? "status " + std::to_string(result.response->status) : result.error));
+          retry(what + " not posted to " + url + ": " +
+                    (result.response ? "status " + std::to_string(result.response->status) : result.error),
+                attempt, [this, report, url, attempt] { post(report, url, attempt + 1); });
         }
         // Inside the fetch's own callback: destroyed later, from the event loop.
         finished_posts_.push_back(std::move(posts_[ticket]));
@@ -379,6 +385,20 @@ void Reporter::post(const Report& report, const std::string& url) {
             finished_posts_.clear();
           });
       });
+}
+
+void Reporter::retry(const std::string& what, int attempt, std::function<void()> again) {
+  if (attempt >= report_attempts) {
+    return log("warning: " + what + "; given up after " + counted(static_cast<std::uint64_t>(attempt), "attempt"));
+  }
+  log("warning: " + what + "; trying again in " + format_duration(report_retry_time) + " (attempt " +
+      std::to_string(attempt) + " of " + std::to_string(report_attempts) + ")");
+  const std::uint64_t id = next_retry_++;
+  retries_[id] = io_.after(report_retry_time, [this, id, again = std::move(again)] {
+    io::Pending fired = std::move(retries_[id]);
+    retries_.erase(id);
+    again();
+  });
 }
 
 void Reporter::log(const std::string& line) { io_.observe(io::LogLine{line}); }

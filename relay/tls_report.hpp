@@ -114,6 +114,11 @@ std::string report_json(const Report& report);
 std::string report_mail(const Report& report, std::string_view from, std::string_view to, std::string_view submitter,
                         Instant now, std::string_view message_id);
 
+// A report whose policy lookup fails (SERVFAIL, timeout) or whose POST fails is tried again, an
+// hour apart, up to four times in all (mail is the queue's to retry).
+inline constexpr Duration report_retry_time = std::chrono::hours(1);
+inline constexpr int report_attempts = 4;
+
 // Keeps the counts and sends the reports. One per relay.
 class Reporter {
  public:
@@ -139,9 +144,13 @@ class Reporter {
   };
   void arm();
   void send_finished_days();
-  void on_record(const Day& day, Report report, const io::DnsAnswer& answer);
+  void look_up(const Day& day, Report report, int attempt);
+  void on_record(const Day& day, const Report& report, int attempt, const io::DnsAnswer& answer);
   void send(const Report& report, const std::string& rua);
-  void post(const Report& report, const std::string& url);
+  void post(const Report& report, const std::string& url, int attempt);
+  // What failed for the `attempt`th time (a policy lookup, a POST): `again` in report_retry_time,
+  // up to report_attempts; the log line says which.
+  void retry(const std::string& what, int attempt, std::function<void()> again);
   void log(const std::string& line);
 
   io::Io& io_;
@@ -152,6 +161,8 @@ class Reporter {
   io::Pending timer_;
   std::map<Day, io::Pending> lookups_;
   std::map<std::uint64_t, std::unique_ptr<endpoint::HttpsFetch>> posts_;
+  std::map<std::uint64_t, io::Pending> retries_;
+  std::uint64_t next_retry_ = 1;
   std::uint64_t next_post_ = 1;
   io::Pending sweep_;
   std::vector<std::unique_ptr<endpoint::HttpsFetch>> finished_posts_;
