@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "io/text.hpp"
+#include "smtp/dsn.hpp"
 
 namespace relaysim::fake_mx {
 namespace {
@@ -26,18 +26,6 @@ std::string_view reason_phrase(int status) {
     case 503: return "Service Unavailable";
     default: return "Status";
   }
-}
-
-// A header's value in a request head ("Content-Length"), or empty.
-std::string header(std::string_view head, std::string_view name) {
-  const std::string lower = to_lower(head);
-  const std::string wanted = "\r\n" + to_lower(name) + ":";
-  const std::size_t at = lower.find(wanted);
-  if (at == std::string::npos) return {};
-  std::size_t start = at + wanted.size();
-  const std::size_t end = head.find("\r\n", start);
-  while (start < end && head[start] == ' ') ++start;
-  return std::string(head.substr(start, end - start));
 }
 
 }  // namespace
@@ -107,8 +95,8 @@ void HttpsServer::receive(Exchange& exchange, std::string_view bytes) {
   request.method = std::string(line.substr(0, first_space));
   if (first_space != std::string_view::npos)
     request.path = std::string(line.substr(first_space + 1, second_space - first_space - 1));
-  request.content_type = header(head, "Content-Type");
-  const std::string length_text = header(head, "Content-Length");
+  request.content_type = smtp::header_value(head, "Content-Type");
+  const std::string length_text = smtp::header_value(head, "Content-Length");
   std::size_t length = 0;
   if (!length_text.empty()) {
     if (length_text.size() > 9 || !std::all_of(length_text.begin(), length_text.end(), ::isdigit))

@@ -12,33 +12,9 @@ namespace {
 
 constexpr std::size_t report_bytes_max = 1024 * 1024;
 
-// A MIME parameter's value in a header ("boundary"), quotes removed; empty when absent.
-std::string parameter(std::string_view header, std::string_view name) {
-  const std::string lower = to_lower(header);
-  const std::size_t at = lower.find(to_lower(name) + "=");
-  if (at == std::string::npos) return {};
-  std::size_t start = at + name.size() + 1;
-  if (start < header.size() && header[start] == '"') {
-    const std::size_t end = header.find('"', start + 1);
-    return end == std::string_view::npos ? std::string() : std::string(header.substr(start + 1, end - start - 1));
-  }
-  std::size_t end = start;
-  while (end < header.size() && header[end] != ';' && header[end] != ' ' && header[end] != '\r') ++end;
-  return std::string(header.substr(start, end - start));
-}
-
 std::optional<TlsReport> failed(std::string* why, std::string reason) {
   if (why != nullptr) *why = std::move(reason);
   return std::nullopt;
-}
-
-// Base64 across lines (a MIME body): the line breaks dropped, then strict decoding.
-std::optional<std::string> decode_base64_lines(std::string_view text) {
-  std::string joined;
-  for (const char c : text) {
-    if (c != '\r' && c != '\n' && c != ' ' && c != '\t') joined += c;
-  }
-  return smtp::decode_base64(joined);
 }
 
 }  // namespace
@@ -98,9 +74,10 @@ std::optional<TlsReport> tls_report_from_post(std::string_view content_type, std
 
 std::optional<TlsReport> tls_report_from_mail(std::string_view content, std::string* why) {
   const std::string top = smtp::header_value(content, "Content-Type");
-  if (!to_lower(top).starts_with("multipart/report") || to_lower(parameter(top, "report-type")) != "tlsrpt")
+  if (!to_lower(top).starts_with("multipart/report") ||
+      to_lower(smtp::mime_parameter(top, "report-type").value_or("")) != "tlsrpt")
     return failed(why, "not multipart/report; report-type=\"tlsrpt\"");
-  const std::string boundary = parameter(top, "boundary");
+  const std::string boundary = smtp::mime_parameter(top, "boundary").value_or("");
   if (boundary.empty()) return failed(why, "no boundary");
   const std::string delimiter = "--" + boundary;
   std::size_t at = content.find(delimiter);
@@ -116,7 +93,7 @@ std::optional<TlsReport> tls_report_from_mail(std::string_view content, std::str
       if (body_start == std::string_view::npos) return failed(why, "the report part has no body");
       std::string body(part.substr(body_start + 4));
       if (to_lower(smtp::header_value(part, "Content-Transfer-Encoding")) == "base64") {
-        const std::optional<std::string> decoded = decode_base64_lines(body);
+        const std::optional<std::string> decoded = smtp::decode_base64_lines(body);
         if (!decoded) return failed(why, "the report part is not base64");
         body = *decoded;
       }

@@ -33,15 +33,6 @@ std::string filler_line(std::size_t number) {
   return line + ".";
 }
 
-std::string wrap_base64(std::string_view encoded) {
-  std::string out;
-  for (std::size_t i = 0; i < encoded.size(); i += 76) {
-    out.append(encoded.substr(i, 76));
-    out += "\r\n";
-  }
-  return out;
-}
-
 // The status code inside a bounce that is not a DSN: the first "5.x.y" that looks like one.
 std::string status_in_text(std::string_view text) {
   for (std::size_t i = 0; i + 5 <= text.size(); ++i) {
@@ -328,7 +319,7 @@ class OrgNode final : public io::Node {
       content += "--" + boundary + "\r\nContent-Type: " + attachment.type + "; name=\"" + attachment.name +
                  "\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"" +
                  attachment.name + "\"\r\n\r\n";
-      content += wrap_base64(smtp::encode_base64(bytes));
+      content += smtp::encode_base64_lines(bytes);
     }
     content += "--" + boundary + "--\r\n";
     return content;

@@ -342,7 +342,6 @@ void Delivery::report_tls(const tlsrpt::PolicyDescription& policy, std::optional
         session.sending_ip = local->address.to_string();
     }
   }
-  if (!failure) session.reason_code.clear();
   reporter_->record(session);
 }
 
@@ -390,8 +389,10 @@ void Delivery::on_failed(const smtp::client_event::Failed& failed) {
                                          : policy.type == tlsrpt::PolicyType::sts
                                              ? tlsrpt::ResultType::sts_webpki_invalid
                                              : tlsrpt::ResultType::validation_failure;
+    // The reason code is the server's reply when it gave one; the result type reads both.
     const std::string why = failed.reply ? failed.reply->text() : failed.reason;
-    report_tls(policy, tlsrpt::classify_failure(why + " " + failed.reason, otherwise), why, true);
+    const std::string said = failed.reply ? why + " " + failed.reason : why;
+    report_tls(policy, tlsrpt::classify_failure(said, otherwise), why, true);
   } else {
     status = "4.4.2";
     reason = "conversation with " + label + ": " + failed.reason;

@@ -66,7 +66,6 @@ class Outbound final : public DeliveryOwner {
   void flush();
 
   const OutboundCounters& counters() const { return counters_; }
-  const tlsrpt::Reporter* tls_reports() const { return tls_reports_.get(); }
   std::size_t scheduled() const { return schedule_.size(); }
   std::size_t jobs_in_flight() const { return jobs_in_flight_; }
 

@@ -33,14 +33,6 @@ std::vector<std::string> split(std::string_view text, char separator) {
   return parts;
 }
 
-// Base64 in lines of 76 characters, as a MIME body (RFC 2045 6.8).
-std::string base64_lines(std::string_view bytes) {
-  const std::string encoded = smtp::encode_base64(bytes);
-  std::string out;
-  for (std::size_t at = 0; at < encoded.size(); at += 76) out += encoded.substr(at, 76) + "\r\n";
-  return out;
-}
-
 // "https://host[:port]/path" split; none for anything else.
 struct HttpsUrl {
   std::string host;
@@ -71,6 +63,11 @@ std::optional<HttpsUrl> parse_https_url(std::string_view url) {
 }
 
 std::string date_of(Instant instant) { return format_iso8601(instant).substr(0, 10); }
+
+// "TLS report for dest.example on 2026-03-02": what the log lines are about.
+std::string describe(const Report& report) {
+  return "TLS report for " + report.domain + " on " + date_of(report.start);
+}
 
 }  // namespace
 
@@ -200,31 +197,31 @@ std::string report_json(const Report& report) {
   return json.dump(2, ' ', true);
 }
 
-std::string report_mail(const Report& report, std::string_view from, std::string_view to, std::string_view submitter,
-                        Instant now, std::string_view message_id) {
-  const std::string boundary = "tlsrpt." + std::to_string(now.unix_microseconds()) + "/" + std::string(submitter);
-  const std::string file = std::string(submitter) + "!" + report.domain + "!" +
-                           std::to_string(report.start.unix_seconds()) + "!" +
+std::string report_mail(const Report& report, std::string_view from, std::string_view to, Instant now,
+                        std::string_view message_id) {
+  const std::string& submitter = report.submitter;
+  const std::string boundary = "tlsrpt." + std::to_string(now.unix_microseconds()) + "/" + submitter;
+  const std::string file = submitter + "!" + report.domain + "!" + std::to_string(report.start.unix_seconds()) + "!" +
                            std::to_string(report.end.unix_seconds()) + ".json.gz";
   std::string out;
   out += "From: <" + std::string(from) + ">\r\n";
   out += "To: <" + std::string(to) + ">\r\n";
-  out += "Subject: Report Domain: " + report.domain + " Submitter: " + std::string(submitter) + "\r\n Report-ID: <" +
+  out += "Subject: Report Domain: " + report.domain + " Submitter: " + submitter + "\r\n Report-ID: <" +
          report.report_id + ">\r\n";
   out += "Date: " + format_rfc5322(now) + "\r\n";
   out += "Message-ID: <" + std::string(message_id) + ">\r\n";
   out += "TLS-Report-Domain: " + report.domain + "\r\n";
-  out += "TLS-Report-Submitter: " + std::string(submitter) + "\r\n";
+  out += "TLS-Report-Submitter: " + submitter + "\r\n";
   out += "Auto-Submitted: auto-generated\r\n";
   out += "MIME-Version: 1.0\r\n";
   out += "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n\tboundary=\"" + boundary + "\"\r\n";
   out += "\r\nThis is a MIME-encapsulated message.\r\n\r\n";
   out += "--" + boundary + "\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
-  out += "This is an aggregate TLS report from " + std::string(submitter) + "\r\nabout mail to " + report.domain +
-         " on " + date_of(report.start) + " (UTC).\r\n\r\n";
+  out += "This is an aggregate TLS report from " + submitter + "\r\nabout mail to " + report.domain + " on " +
+         date_of(report.start) + " (UTC).\r\n\r\n";
   out += "--" + boundary + "\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n" +
          "Content-Disposition: attachment;\r\n\tfilename=\"" + file + "\"\r\n\r\n";
-  out += base64_lines(io::gzip(report_json(report)));
+  out += smtp::encode_base64_lines(io::gzip(report_json(report)));
   out += "\r\n--" + boundary + "--\r\n";
   return out;
 }
@@ -250,14 +247,6 @@ void Reporter::record(const Session& session) {
   arm();
 }
 
-std::uint64_t Reporter::pending_sessions() const {
-  std::uint64_t sessions = 0;
-  for (const auto& [day, policies] : counts_) {
-    for (const auto& [policy, counts] : policies) sessions += counts.successes + counts.failures;
-  }
-  return sessions;
-}
-
 void Reporter::arm() {
   if (timer_.armed() || counts_.empty()) return;
   std::int64_t earliest = INT64_MAX;
@@ -269,7 +258,6 @@ void Reporter::arm() {
 }
 
 void Reporter::send_finished_days() {
-  const std::string submitter = config_.tlsrpt_submitter.empty() ? config_.myhostname : config_.tlsrpt_submitter;
   for (auto it = counts_.begin(); it != counts_.end();) {
     const Day day = it->first;
     if (day_start(day.day + 1) + config_.tlsrpt_report_delay > io_.now()) {
@@ -284,7 +272,8 @@ void Reporter::send_finished_days() {
     report.domain = day.domain;
     report.start = day_start(day.day);
     report.end = day_start(day.day + 1) - std::chrono::seconds(1);
-    report.report_id = date_of(report.start) + "_" + day.domain + "@" + submitter;
+    report.submitter = config_.tlsrpt_submitter.empty() ? config_.myhostname : config_.tlsrpt_submitter;
+    report.report_id = date_of(report.start) + "_" + day.domain + "@" + report.submitter;
     report.policies = std::move(it->second);
     it = counts_.erase(it);
     look_up(day, std::move(report), 1);
@@ -303,9 +292,9 @@ void Reporter::on_record(const Day& day, const Report& report, int attempt, cons
   io::Pending done = std::move(lookups_[day]);
   lookups_.erase(day);
   if (answer.temporary_failure()) {
-    return retry("TLS report for " + day.domain + " on " + date_of(report.start) +
-                     " not sent: TLSRPT policy lookup failed (" + std::string(io::to_string(answer.status)) + ")",
-                 attempt, [this, day, report, attempt] { look_up(day, report, attempt + 1); });
+    return retry(
+        describe(report) + " not sent: TLSRPT policy lookup failed (" + std::string(io::to_string(answer.status)) + ")",
+        attempt, [this, day, report, attempt] { look_up(day, report, attempt + 1); });
   }
   std::string why;
   const auto rua = record_rua(answer.texts, &why);
@@ -332,7 +321,6 @@ void Reporter::send(const Report& report, const std::string& rua) {
   const std::string address = rua.substr(7);
   const std::optional<smtp::Mailbox> mailbox = smtp::parse_address(address);
   if (!mailbox) return;
-  const std::string submitter = config_.tlsrpt_submitter.empty() ? config_.myhostname : config_.tlsrpt_submitter;
   const std::string from = config_.tlsrpt_sender_address.empty() ? "noreply-smtp-tls-reporting@" + config_.myhostname
                                                                  : config_.tlsrpt_sender_address;
   QueuedMessage message;
@@ -341,10 +329,10 @@ void Reporter::send(const Report& report, const std::string& rua) {
   recipient.dsn.notify_given = true;
   recipient.dsn.notify_never = true;  // a report that cannot be delivered tells nobody
   message.recipients.push_back({recipient, RecipientState::queued, 0, Instant(), "", false});
-  message.content = report_mail(report, from, address, submitter, io_.now(), report.report_id);
+  message.content = report_mail(report, from, address, io_.now(), report.report_id);
   message.size = message.content.size();
   message.helo = config_.myhostname;
-  const std::string what = "TLS report for " + report.domain + " on " + date_of(report.start);
+  const std::string what = describe(report);
   mail_(std::move(message), [this, alive = alive_, what, address](bool stored) {
     if (!*alive) return;
     log(stored ? what + " queued for " + address : "warning: " + what + " for " + address + " not queued");
@@ -352,7 +340,7 @@ void Reporter::send(const Report& report, const std::string& rua) {
 }
 
 void Reporter::post(const Report& report, const std::string& url, int attempt) {
-  const std::string what = "TLS report for " + report.domain + " on " + date_of(report.start);
+  const std::string what = describe(report);
   const std::optional<HttpsUrl> parsed = parse_https_url(url);
   if (!parsed) return;
   if (context_ == nullptr) return log("warning: " + what + " not posted to " + url + ": no trusted CAs");

@@ -103,6 +103,7 @@ struct Report {
   std::string organization;
   std::string contact;
   std::string report_id;
+  std::string submitter;  // the reporting domain: in the mail's subject, headers and attachment name
   std::string domain;
   Instant start, end;  // the day: 00:00:00Z, and 23:59:59Z
   std::map<PolicyDescription, PolicyCounts> policies;
@@ -111,8 +112,8 @@ struct Report {
 std::string report_json(const Report& report);
 // The report as RFC 8460 5.3's mail: multipart/report; report-type="tlsrpt", its JSON gzipped
 // and base64-encoded as application/tlsrpt+gzip, named "submitter!domain!start!end.json.gz".
-std::string report_mail(const Report& report, std::string_view from, std::string_view to, std::string_view submitter,
-                        Instant now, std::string_view message_id);
+std::string report_mail(const Report& report, std::string_view from, std::string_view to, Instant now,
+                        std::string_view message_id);
 
 // A report whose policy lookup fails (SERVFAIL, timeout) or whose POST fails is tried again, an
 // hour apart, up to four times in all (mail is the queue's to retry).
@@ -133,8 +134,6 @@ class Reporter {
   Reporter& operator=(const Reporter&) = delete;
 
   void record(const Session& session);
-  // Sessions counted and not yet reported (for status lines and tests).
-  std::uint64_t pending_sessions() const;
 
  private:
   struct Day {

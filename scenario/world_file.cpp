@@ -515,6 +515,17 @@ void read_policy_answer(const JsonValue& value, fake_mx::PolicyAnswer& answer) {
   if (auto delay = value.find("delay")) answer.delay = delay->duration();
 }
 
+// The server context of an HTTPS node (a policy host, a report collector): its "tls": {"certificate"},
+// required, for HTTPS only. `certificate`: the one it presents.
+const tls::Context* https_server_context(const JsonValue& value, LoadedWorld& loaded,
+                                         const tls::Certificate*& certificate) {
+  const JsonValue settings = value.at("tls");
+  settings.allow_keys({"certificate"});
+  certificate = presented_certificate(settings.at("certificate"), loaded);
+  return tls_material(loaded).context(
+      {tls::Role::server, certificate, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+}
+
 // An MTA-STS policy host (fake_mx/policy_host.hpp): its first answer, "changes" over time, and the
 // certificate it presents.
 io::NodeFactory read_mta_sts_host_node(const std::string& name, const JsonValue& value, Instant start,
@@ -537,16 +548,13 @@ io::NodeFactory read_mta_sts_host_node(const std::string& name, const JsonValue&
       config.changes.emplace_back(at, std::move(answer));
     }
   }
-  const JsonValue settings = value.at("tls");
-  settings.allow_keys({"certificate"});
-  const tls::Certificate* certificate = presented_certificate(settings.at("certificate"), loaded);
+  const tls::Certificate* certificate = nullptr;
+  const tls::Context* context = https_server_context(value, loaded, certificate);
   LoadedWorld::PolicyHostSetup& setup = loaded.policy_hosts[name];
   setup.host = value.at("host").string();
   setup.certificate = certificate;
   setup.answers.push_back(config.answer);
   for (const auto& change : config.changes) setup.answers.push_back(change.second);
-  const tls::Context* context = tls_material(loaded).context(
-      {tls::Role::server, certificate, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
   const auto keep = loaded.tls;
   return
       [config, context, keep](io::Io& io) { return std::make_unique<fake_mx::PolicyHostNode>(io, config, *context); };
@@ -563,11 +571,8 @@ io::NodeFactory read_tls_report_collector_node(const std::string& name, const Js
     if (!config.path.starts_with('/')) path->fail("a path that starts with \"/\"");
   }
   if (auto status = value.find("status")) config.status = static_cast<int>(status->integer(200, 599));
-  const JsonValue settings = value.at("tls");
-  settings.allow_keys({"certificate"});
-  const tls::Certificate* certificate = presented_certificate(settings.at("certificate"), loaded);
-  const tls::Context* context = tls_material(loaded).context(
-      {tls::Role::server, certificate, {}, {}, tls::Verification::none, tls::Version::tls1_2, tls::Version::tls1_3});
+  const tls::Certificate* certificate = nullptr;
+  const tls::Context* context = https_server_context(value, loaded, certificate);
   auto store = std::make_shared<fake_mx::TlsReportStore>();
   loaded.tls_report_stores[name] = store;
   const auto keep = loaded.tls;

@@ -120,19 +120,6 @@ std::vector<std::string_view> blocks(std::string_view text) {
   return out;
 }
 
-std::optional<std::string> parameter(std::string_view header_value, std::string_view name) {
-  const std::string lower = to_lower(header_value);
-  const std::size_t found = lower.find(std::string(name) + "=");
-  if (found == std::string::npos) return std::nullopt;
-  std::string_view rest = header_value.substr(found + name.size() + 1);
-  if (rest.starts_with('"')) {
-    const std::size_t close = rest.find('"', 1);
-    return std::string(rest.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
-  }
-  const std::size_t end = rest.find_first_of("; \t");
-  return std::string(rest.substr(0, end));
-}
-
 }  // namespace
 
 std::string_view to_string(DsnAction action) {
@@ -222,7 +209,7 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
   if (type == top.end()) return std::nullopt;
   const std::string lower = to_lower(type->second);
   if (!lower.starts_with("multipart/report") || lower.find("delivery-status") == std::string::npos) return std::nullopt;
-  const auto boundary = parameter(type->second, "boundary");
+  const auto boundary = mime_parameter(type->second, "boundary");
   if (!boundary || boundary->empty()) return std::nullopt;
   const std::string delimiter = "--" + *boundary;
   std::optional<DsnReport> report_found;
@@ -295,6 +282,19 @@ std::optional<DsnReport> parse_dsn(std::string_view content) {
   }
   if (report_found) report_found->returned_message_id = std::move(returned_message_id);
   return report_found;
+}
+
+std::optional<std::string> mime_parameter(std::string_view header_value, std::string_view name) {
+  const std::string lower = to_lower(header_value);
+  const std::size_t found = lower.find(std::string(name) + "=");
+  if (found == std::string::npos) return std::nullopt;
+  std::string_view rest = header_value.substr(found + name.size() + 1);
+  if (rest.starts_with('"')) {
+    const std::size_t close = rest.find('"', 1);
+    return std::string(rest.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
+  }
+  const std::size_t end = rest.find_first_of("; \t");
+  return std::string(rest.substr(0, end));
 }
 
 std::string header_value(std::string_view content, std::string_view name) {

@@ -63,5 +63,8 @@ std::optional<DsnReport> parse_dsn(std::string_view content);
 std::string_view header_section(std::string_view content);
 // The first header field of that name (case-insensitive), unfolded (its continuation lines joined); "" when absent.
 std::string header_value(std::string_view content, std::string_view name);
+// A parameter of a MIME header field's value ("boundary" of a Content-Type), quotes removed;
+// `name` in lower case. None when the value has no such parameter.
+std::optional<std::string> mime_parameter(std::string_view header_value, std::string_view name);
 
 }  // namespace relaysim::smtp

@@ -366,6 +366,24 @@ std::string encode_header_text(std::string_view utf8) {
   return out;
 }
 
+std::string encode_base64_lines(std::string_view bytes) {
+  const std::string encoded = encode_base64(bytes);
+  std::string out;
+  for (std::size_t at = 0; at < encoded.size(); at += 76) {
+    out.append(encoded, at, 76);
+    out += "\r\n";
+  }
+  return out;
+}
+
+std::optional<std::string> decode_base64_lines(std::string_view text) {
+  std::string joined;
+  for (const char c : text) {
+    if (c != '\r' && c != '\n' && c != ' ' && c != '\t') joined += c;
+  }
+  return decode_base64(joined);
+}
+
 std::optional<std::string> decode_base64(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   const auto value = [](char c) -> int {

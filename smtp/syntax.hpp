@@ -57,6 +57,8 @@ std::optional<std::string> decode_xtext(std::string_view text);
 std::string encode_xtext(std::string_view text);
 
 std::string encode_base64(std::string_view bytes);
+// Base64 as a MIME body carries it (RFC 2045 6.8): lines of 76 characters, each ended by CRLF.
+std::string encode_base64_lines(std::string_view bytes);
 
 // Every byte below 0x80.
 bool is_ascii(std::string_view text);
@@ -69,6 +71,8 @@ bool is_utf8(std::string_view text);
 std::string encode_header_text(std::string_view utf8);
 // Strict: nullopt for anything but canonical base64 (RFC 4648 §4) with correct padding.
 std::optional<std::string> decode_base64(std::string_view text);
+// A MIME body's base64: line breaks and white space dropped, the rest decoded strictly.
+std::optional<std::string> decode_base64_lines(std::string_view text);
 
 // The position of the first CR or LF at or after `from`, or npos. Two vectorised memchr scans:
 // std::string_view::find_first_of tests every byte against the set one call at a time.

@@ -19,6 +19,8 @@ Report sample_report() {
   report.organization = "Acme Corp";
   report.contact = "tls-reports@acme.example";
   report.report_id = "2026-03-02_dest.example@acme.example";
+  report.submitter = "acme.example";
+  report.submitter = "acme.example";
   report.domain = "dest.example";
   report.start = *parse_iso8601("2026-03-02T00:00:00Z");
   report.end = *parse_iso8601("2026-03-02T23:59:59Z");
@@ -118,7 +120,7 @@ TEST_CASE("A TLS report's JSON has RFC 8460's fields and the receiving side read
 TEST_CASE("A TLS report by mail is multipart/report with the gzipped JSON, and the collector reads it", "[tlsrpt]") {
   const Report report = sample_report();
   const std::string mail = report_mail(report, "noreply-smtp-tls-reporting@relay.acme.example", "tls@dest.example",
-                                       "acme.example", *parse_iso8601("2026-03-03T01:00:00Z"), report.report_id);
+                                       *parse_iso8601("2026-03-03T01:00:00Z"), report.report_id);
   CHECK(smtp::header_value(mail, "Subject") ==
         "Report Domain: dest.example Submitter: acme.example Report-ID: <2026-03-02_dest.example@acme.example>");
   CHECK(smtp::header_value(mail, "TLS-Report-Domain") == "dest.example");
