@@ -29,7 +29,7 @@ enum class BrokenVariant : std::uint8_t {
   dead_destination_forever,  // a destination no server answered for stays dead: its mail waits, untried, until it expires
   tlsa_ignored,              // never looks up TLSA records: dane and dane-only deliver as may does
   mta_sts_ignored,           // never looks up MTA-STS policies: an enforce policy's domain gets the default level
-  // The Salesforce org's (fake_salesforce links the relay library, so it can consult these too):
+  // The Salesforce org's (fake_salesforce includes this header for its own variant, and links nothing of the relay):
   filter_priority_reversed,  // the org's Email Domain Filters evaluated from the highest priority number down
 };
 std::string_view to_string(BrokenVariant variant);

@@ -6,7 +6,7 @@
 //
 // The relay's side: MtaSts finds a destination's policy - the TXT record on every delivery, the
 // policy fetched when its id is new, kept for max_age and used while the domain's DNS or policy
-// host is failing. Delivery applies it per MX host (relay/delivery.cpp): under enforce, a host the
+// host is failing. Delivery applies it per MX host (relay/delivery_tls.cpp): under enforce, a host the
 // policy does not name is not used, and one it names is reached only over TLS with a certificate
 // that chains to a trusted CA and names the host.
 
