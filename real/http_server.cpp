@@ -13,7 +13,8 @@
 #include "real/internal.hpp"
 
 namespace relaysim::real {
-namespace {
+// Named, not anonymous: HttpServer::State, which has external linkage, holds these types.
+namespace http_exchange {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -146,7 +147,11 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   }
 };
 
-}  // namespace
+}  // namespace http_exchange
+
+using http_exchange::Exchange;
+using http_exchange::Streams;
+namespace beast = boost::beast;
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   explicit State(asio::io_context& context) : acceptor(context) {}

@@ -15,7 +15,7 @@ using namespace relaysim::testing;
 
 namespace {
 
-const io::Endpoint relay_endpoint{*io::Address::parse("203.0.113.10"), 587};
+const io::Endpoint relay_submission{*io::Address::parse("203.0.113.10"), 587};
 
 struct RelayWorld {
   explicit RelayWorld(std::uint64_t seed = 1) : crypto(seed), forge(crypto), world(seed, t0()) {
@@ -35,7 +35,7 @@ struct RelayWorld {
                                                                            tls::Verification::chain_and_name,
                                                                            tls::Version::tls1_2,
                                                                            tls::Version::tls1_3});
-    world.add_host({"relay", {relay_endpoint.address}});
+    world.add_host({"relay", {relay_submission.address}});
     world.add_host({"sfdc", {address("13.108.0.10")}});        // Salesforce: authenticates
     world.add_host({"office", {address("10.1.2.3")}});         // in mynetworks
     world.add_host({"stranger", {address("198.51.100.66")}});  // neither
@@ -60,7 +60,7 @@ struct RelayWorld {
   // A scripted client on `host`, connecting at the start or `delay` later.
   ScriptRecord& script(const std::string& host, std::vector<std::string> lines, Duration delay = Duration(0)) {
     records.push_back(std::make_unique<ScriptRecord>());
-    auto body = script_client(relay_endpoint, std::move(lines), *records.back());
+    auto body = script_client(relay_submission, std::move(lines), *records.back());
     if (delay.count() > 0) {
       body = [body, delay](LambdaNode& node) {
         node.pending.push_back(node.io.after(delay, [body, &node] { body(node); }));
@@ -133,7 +133,7 @@ TEST_CASE("Salesforce relays after STARTTLS and AUTH, the message gets one Recei
        "sfdc",
        [&](io::Io& io) {
          return std::make_unique<SendNode>(
-             io, relay_endpoint, "relay.acme.example", client, relay.client_tls.get(),
+             io, relay_submission, "relay.acme.example", client, relay.client_tls.get(),
              std::vector<smtp::OutgoingMessage>{message("news@acme.example", {"ann@dest.example"}, content)}, send);
        },
        {}});
@@ -394,7 +394,7 @@ TEST_CASE("a client over its message rate is told 421 and dropped", "[relay][inb
                              std::vector<smtp::OutgoingMessage> messages;
                              for (int i = 0; i < 3; ++i)
                                messages.push_back(message("a@acme.example", {"b@dest.example"}, "x\r\n"));
-                             return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example",
+                             return std::make_unique<SendNode>(io, relay_submission, "relay.acme.example",
                                                                relay_client_config(), nullptr, messages, send);
                            },
                            {}});
@@ -454,7 +454,7 @@ TEST_CASE("a relay world replays to the same digest, and another seed does not",
                                                             {"ann@dest.example", "bob@dest.example"},
                                                             "Subject: " + std::to_string(i) + "\r\n\r\nbody\r\n"));
                                }
-                               return std::make_unique<SendNode>(io, relay_endpoint, "relay.acme.example", client,
+                               return std::make_unique<SendNode>(io, relay_submission, "relay.acme.example", client,
                                                                  relay.client_tls.get(), messages, send);
                              },
                              {}});

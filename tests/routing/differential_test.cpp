@@ -19,14 +19,14 @@ using namespace relaysim::testing;
 namespace {
 
 // What a lookup came to, in the terms both resolvers share.
-struct Outcome {
+struct Resolution {
   std::string kind;  // deliver, defer, bounce
   std::string status;
   std::vector<std::string> hops;  // "host[address]:port", in the order to try
-  bool operator==(const Outcome&) const = default;
+  bool operator==(const Resolution&) const = default;
 };
 
-std::string describe(const Outcome& outcome) {
+std::string describe(const Resolution& outcome) {
   std::string text = outcome.kind + (outcome.status.empty() ? "" : " " + outcome.status);
   for (const std::string& hop : outcome.hops) text += " " + hop;
   return text;
@@ -97,9 +97,9 @@ Zone draw_zone(io::Random& random) {
 
 // Either resolver's answer (routing::Route, salesforce::NextHops) in the terms both share.
 template <typename Result>
-Outcome outcome_of(const Result& result) {
+Resolution outcome_of(const Result& result) {
   using Kind = decltype(result.kind);
-  Outcome out;
+  Resolution out;
   out.kind = result.kind == Kind::deliver ? "deliver" : result.kind == Kind::defer ? "defer" : "bounce";
   out.status = result.status;
   for (const auto& hop : result.hops) out.hops.push_back(hop.label());
@@ -112,12 +112,12 @@ struct Planted {
 };
 
 // Both resolvers on one zone, in one simulated world.
-std::pair<Outcome, Outcome> resolve_both(const Zone& zone, Planted planted) {
+std::pair<Resolution, Resolution> resolve_both(const Zone& zone, Planted planted) {
   sim::World world(1, t0());
   world.add_host({"client", {address("10.0.0.1")}});
   for (const auto& [name, records] : zone.names) world.set_dns(name, records);
   for (const sim::DnsFault& fault : zone.faults) world.add_dns_fault(fault);
-  std::pair<Outcome, Outcome> outcomes;
+  std::pair<Resolution, Resolution> outcomes;
   add_lambda_node(world, "client", "client", [&](LambdaNode& node) {
     routing::MxResolverOptions options;
     options.address_limit = 100;

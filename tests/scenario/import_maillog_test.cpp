@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "scenario/import.hpp"
+#include "support/import_warnings.hpp"
 
 using namespace relaysim::scenario::import;
 using nlohmann::ordered_json;
@@ -70,12 +71,7 @@ Imported import(std::string_view text, MaillogOptions options = {}) {
   return import_maillog(text, options, std::nullopt);
 }
 
-bool warned(const Imported& imported, std::string_view text) {
-  for (const std::string& warning : imported.warnings) {
-    if (warning.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
+using relaysim::testing::warned;
 
 const ordered_json* expectation_for(const Imported& imported, const std::string& to, const std::string& subject) {
   for (const auto& item : imported.scenario["expect"]) {

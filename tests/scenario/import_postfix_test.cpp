@@ -6,12 +6,13 @@
 #include <catch2/catch.hpp>
 
 #include "scenario/import.hpp"
+#include "support/import_warnings.hpp"
 
 using namespace relaysim::scenario::import;
 
 namespace {
 
-Imported import(std::string main_cf, std::optional<std::string> transport = std::nullopt) {
+Imported import_main_cf(std::string main_cf, std::optional<std::string> transport = std::nullopt) {
   PostfixFiles files{"main.cf", std::move(main_cf), std::nullopt, std::nullopt, std::nullopt};
   if (transport) files.transport = MapSource{"transport", *transport};
   return import_postfix(files);
@@ -21,16 +22,11 @@ const nlohmann::ordered_json& config_of(const Imported& imported) {
   return imported.scenario["nodes"]["relay"]["config"];
 }
 
-bool warned(const Imported& imported, std::string_view text) {
-  for (const std::string& warning : imported.warnings) {
-    if (warning.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
+using relaysim::testing::warned;
 
-std::string error_of(std::string main_cf) {
+std::string main_cf_error(std::string main_cf) {
   try {
-    import(std::move(main_cf));
+    import_main_cf(std::move(main_cf));
   } catch (const ImportError& error) {
     return error.what();
   }
@@ -41,7 +37,7 @@ std::string error_of(std::string main_cf) {
 
 TEST_CASE("main.cf: comments - continuation lines - a later definition wins - $name and conditional expansion",
           "[scenario][import]") {
-  const Imported imported = import(
+  const Imported imported = import_main_cf(
       "# a comment\n"
       "mydomain = acme.example\n"
       "myhostname = old\n"
@@ -61,7 +57,7 @@ TEST_CASE("main.cf: comments - continuation lines - a later definition wins - $n
 
 TEST_CASE("main.cf: times get the parameter's default unit - weeks become days - counts and yes/no are typed",
           "[scenario][import]") {
-  const Imported imported = import(
+  const Imported imported = import_main_cf(
       "minimal_backoff_time = 300\nmaximal_queue_lifetime = 5\ndelay_warning_time = 4\n"
       "bounce_queue_lifetime = 1w\nsmtp_connect_timeout = 30s\nmessage_size_limit = 10240000\n"
       "smtputf8_enable = no\nsmtp_tls_security_level = encrypt\n");
@@ -79,7 +75,7 @@ TEST_CASE("main.cf: times get the parameter's default unit - weeks become days -
 TEST_CASE(
     "maps: transport entries become static routes - .domain its subdomains - other transports and tables are named",
     "[scenario][import]") {
-  const Imported imported = import(
+  const Imported imported = import_main_cf(
       "myhostname = relay.acme.example\ntransport_maps = hash:/etc/postfix/transport\n"
       "smtp_tls_policy_maps = inline:{ partner.example = encrypt, .bank.example = verify match=hostname }\n"
       "mynetworks = 10.0.0.0/8 hash:/etc/postfix/networks\nsmtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\n",
@@ -103,7 +99,7 @@ TEST_CASE(
 TEST_CASE("parameters relaysim does not implement are named with their line - and why where there is a reason",
           "[scenario][import]") {
   const Imported imported =
-      import("myhostname = r.example\nsmtpd_milters = inet:127.0.0.1:8891\nrelay_domains = partner.example\n");
+      import_main_cf("myhostname = r.example\nsmtpd_milters = inet:127.0.0.1:8891\nrelay_domains = partner.example\n");
   CHECK(warned(imported, "main.cf:2: smtpd_milters is not a parameter relaysim implements"));
   CHECK(warned(
       imported,
@@ -111,20 +107,20 @@ TEST_CASE("parameters relaysim does not implement are named with their line - an
 }
 
 TEST_CASE("main.cf mistakes are named with their line", "[scenario][import]") {
-  CHECK(error_of("myhostname = a\n  continued\nnonsense\n") ==
+  CHECK(main_cf_error("myhostname = a\n  continued\nnonsense\n") ==
         "main.cf:3: expected \"name = value\", found \"nonsense\"");
-  CHECK(error_of("   orphan\n") == "main.cf:1: a continuation line with nothing to continue");
-  CHECK(error_of("maximal_queue_lifetime = 5x\n") ==
+  CHECK(main_cf_error("   orphan\n") == "main.cf:1: a continuation line with nothing to continue");
+  CHECK(main_cf_error("maximal_queue_lifetime = 5x\n") ==
         "main.cf:1: maximal_queue_lifetime: \"5x\" is not a time (a number, with s, m, h, d or w)");
-  CHECK(error_of("message_size_limit = big\n") == "main.cf:1: message_size_limit: \"big\" is not a number");
-  CHECK(error_of("smtputf8_enable = maybe\n") == "main.cf:1: smtputf8_enable: \"maybe\" is not yes or no");
-  CHECK(error_of("a = $b\nb = $a\nmyhostname = $a\n").starts_with("parameter expansion nests more than 20 deep"));
-  CHECK(error_of("biff = no\n") == "main.cf: no parameter relaysim implements");
+  CHECK(main_cf_error("message_size_limit = big\n") == "main.cf:1: message_size_limit: \"big\" is not a number");
+  CHECK(main_cf_error("smtputf8_enable = maybe\n") == "main.cf:1: smtputf8_enable: \"maybe\" is not yes or no");
+  CHECK(main_cf_error("a = $b\nb = $a\nmyhostname = $a\n").starts_with("parameter expansion nests more than 20 deep"));
+  CHECK(main_cf_error("biff = no\n") == "main.cf: no parameter relaysim implements");
 }
 
 TEST_CASE("postfix-mta-sts-resolver's socketmap in smtp_tls_policy_maps becomes smtp_tls_mta_sts",
           "[scenario][import]") {
-  const Imported alone = import("smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix\n");
+  const Imported alone = import_main_cf("smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix\n");
   CHECK(config_of(alone)["smtp_tls_mta_sts"] == true);
   CHECK_FALSE(config_of(alone).contains("smtp_tls_policy_maps"));
   CHECK(warned(alone,
@@ -132,9 +128,9 @@ TEST_CASE("postfix-mta-sts-resolver's socketmap in smtp_tls_policy_maps becomes 
                "postfix-mta-sts-resolver: imported as smtp_tls_mta_sts = true"));
   // Beside a table: the table is the policy table, as before.
   const Imported both =
-      import("smtp_tls_policy_maps = hash:/etc/postfix/tls_policy, socketmap:inet:127.0.0.1:8461:postfix\n");
+      import_main_cf("smtp_tls_policy_maps = hash:/etc/postfix/tls_policy, socketmap:inet:127.0.0.1:8461:postfix\n");
   CHECK(config_of(both)["smtp_tls_mta_sts"] == true);
   CHECK(warned(both, "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy: give --tls-policy FILE"));
-  CHECK_FALSE(
-      config_of(import("smtp_tls_policy_maps = inline:{ a.example = encrypt }\n")).contains("smtp_tls_mta_sts"));
+  CHECK_FALSE(config_of(import_main_cf("smtp_tls_policy_maps = inline:{ a.example = encrypt }\n"))
+                  .contains("smtp_tls_mta_sts"));
 }

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "scenario/import.hpp"
+#include "support/import_warnings.hpp"
 
 using namespace relaysim::scenario::import;
 
@@ -24,12 +25,7 @@ const nlohmann::ordered_json& org_of(const Imported& imported) {
   return imported.scenario["nodes"]["salesforce"]["org"];
 }
 
-bool warned(const Imported& imported, std::string_view text) {
-  for (const std::string& warning : imported.warnings) {
-    if (warning.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
+using relaysim::testing::warned;
 
 }  // namespace
 

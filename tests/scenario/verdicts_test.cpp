@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scenario/verdicts.hpp"
+#include "support/test_world.hpp"
 
 using namespace relaysim;
 using namespace relaysim::scenario;
@@ -15,7 +16,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-Instant t0() { return *parse_iso8601("2026-03-02T09:00:00Z"); }
+using testing::t0;
 
 struct Fixture {
   Fixture() {

@@ -7,7 +7,7 @@ using namespace relaysim;
 using namespace relaysim::testing;
 using smtp::Outcome;
 using smtp::Stage;
-namespace event = smtp::client_event;
+namespace client_event = smtp::client_event;
 
 namespace {
 constexpr const char* ehlo_pipelining = R"(
@@ -51,7 +51,7 @@ TEST_CASE("a pipelined transaction gives each recipient its own outcome", "[smtp
     C: .
     S: 250 2.0.0 Ok: queued as 4F2A
   )");
-  const auto finished = dialogue.events_of<event::Finished>();
+  const auto finished = dialogue.events_of<client_event::Finished>();
   REQUIRE(finished.size() == 1);
   const smtp::TransactionResult& result = finished[0].result;
   REQUIRE(result.recipients.size() == 2);
@@ -86,7 +86,7 @@ TEST_CASE("without PIPELINING the client waits for each reply", "[smtp][client]"
     C: .
     S: 250 ok
   )");
-  const auto result = dialogue.events_of<event::Finished>().at(0).result;
+  const auto result = dialogue.events_of<client_event::Finished>().at(0).result;
   CHECK(result.recipients[0].outcome == Outcome::transient);
   CHECK(result.recipients[1].outcome == Outcome::delivered);
 }
@@ -111,7 +111,7 @@ TEST_CASE("a greeting other than 220 fails the session at the greeting stage", "
     C: QUIT
     S: 221 Bye
   )");
-  const auto failed = dialogue.events_of<event::Failed>();
+  const auto failed = dialogue.events_of<client_event::Failed>();
   REQUIRE(failed.size() == 1);
   CHECK(failed[0].stage == Stage::greeting);
   CHECK(failed[0].permanent);
@@ -129,8 +129,8 @@ TEST_CASE("opportunistic STARTTLS: the owner runs the handshake, the session say
     S: 220 2.0.0 Ready to start TLS
     S: 250 injected reply
   )");
-  CHECK(dialogue.events_of<event::StartTls>().size() == 1);
-  CHECK(dialogue.events_of<event::Violation>().size() == 1);  // the injected reply was discarded
+  CHECK(dialogue.events_of<client_event::StartTls>().size() == 1);
+  CHECK(dialogue.events_of<client_event::Violation>().size() == 1);  // the injected reply was discarded
   dialogue.session.tls_started(dialogue.now, {true, "TLSv1.3", "TLS_AES_256_GCM_SHA384", "CN=mx", true});
   dialogue.run(R"(
     C: EHLO relay.acme.example
@@ -167,7 +167,7 @@ TEST_CASE("STARTTLS refused: opportunistic carries on in plaintext, required giv
       S: 454 4.7.0 TLS not available due to local problem
       C: QUIT
     )");
-    const auto failed = dialogue.events_of<event::Failed>();
+    const auto failed = dialogue.events_of<client_event::Failed>();
     REQUIRE(failed.size() == 1);
     CHECK(failed[0].stage == Stage::starttls);
     CHECK_FALSE(failed[0].permanent);
@@ -180,8 +180,8 @@ TEST_CASE("STARTTLS refused: opportunistic carries on in plaintext, required giv
       S: 250 mx
       C: QUIT
     )");
-    REQUIRE(dialogue.events_of<event::Failed>().size() == 1);
-    CHECK(dialogue.events_of<event::Failed>()[0].reason == "TLS is required, but was not offered by the server");
+    REQUIRE(dialogue.events_of<client_event::Failed>().size() == 1);
+    CHECK(dialogue.events_of<client_event::Failed>()[0].reason == "TLS is required, but was not offered by the server");
   }
 }
 
@@ -217,7 +217,7 @@ TEST_CASE("AUTH PLAIN sends an initial response, AUTH LOGIN answers the two prom
       S: 535 5.7.8 Error: authentication failed
       C: QUIT
     )");
-    const auto failed = dialogue.events_of<event::Failed>();
+    const auto failed = dialogue.events_of<client_event::Failed>();
     REQUIRE(failed.size() == 1);
     CHECK(failed[0].stage == Stage::auth);
     CHECK(failed[0].permanent);
@@ -241,7 +241,7 @@ TEST_CASE("message-level refusals apply to every recipient at their stage", "[sm
       C: RSET
       S: 250 ok
     )");
-    const auto result = dialogue.events_of<event::Finished>().at(0).result;
+    const auto result = dialogue.events_of<client_event::Finished>().at(0).result;
     for (const auto& recipient : result.recipients) {
       CHECK(recipient.outcome == Outcome::transient);
       CHECK(recipient.stage == Stage::mail);
@@ -260,7 +260,7 @@ TEST_CASE("message-level refusals apply to every recipient at their stage", "[sm
       C: .
       S: 550 5.7.1 Message rejected as spam
     )");
-    const auto result = dialogue.events_of<event::Finished>().at(0).result;
+    const auto result = dialogue.events_of<client_event::Finished>().at(0).result;
     CHECK(result.recipients[0].outcome == Outcome::permanent);
     CHECK(result.recipients[0].stage == Stage::content);
   }
@@ -276,7 +276,7 @@ TEST_CASE("message-level refusals apply to every recipient at their stage", "[sm
       C: .
       S: 250 ok
     )");
-    const auto result = dialogue.events_of<event::Finished>().at(0).result;
+    const auto result = dialogue.events_of<client_event::Finished>().at(0).result;
     CHECK(result.recipients[0].outcome == Outcome::permanent);
     CHECK(result.recipients[0].stage == Stage::rcpt);
   }
@@ -298,7 +298,7 @@ TEST_CASE("a connection lost after the final dot is a possible duplicate", "[smt
   )");
   dialogue.session.connection_lost(dialogue.now, "reset");
   dialogue.collect();
-  const auto result = dialogue.events_of<event::Finished>().at(0).result;
+  const auto result = dialogue.events_of<client_event::Finished>().at(0).result;
   CHECK(result.possible_duplicate);
   CHECK(result.recipients[0].outcome == Outcome::transient);
   CHECK(result.recipients[0].stage == Stage::content);
@@ -313,7 +313,7 @@ TEST_CASE("a stage timeout makes the open recipients transient", "[smtp][client]
   CHECK(dialogue.session.deadline() == dialogue.now + 5min);  // the MAIL reply
   dialogue.session.on_deadline(dialogue.now + 5min);
   dialogue.collect();
-  const auto result = dialogue.events_of<event::Finished>().at(0).result;
+  const auto result = dialogue.events_of<client_event::Finished>().at(0).result;
   CHECK(result.recipients[0].outcome == Outcome::transient);
   CHECK(result.recipients[0].detail == "timed out waiting for the MAIL FROM reply");
   CHECK_FALSE(result.possible_duplicate);
@@ -326,8 +326,8 @@ TEST_CASE("a malformed reply ends the session", "[smtp][client]") {
     C: EHLO relay.acme.example
     S: 25O mx
   )");
-  REQUIRE(dialogue.events_of<event::Failed>().size() == 1);
-  CHECK(dialogue.events_of<event::Failed>()[0].stage == Stage::ehlo);
+  REQUIRE(dialogue.events_of<client_event::Failed>().size() == 1);
+  CHECK(dialogue.events_of<client_event::Failed>()[0].stage == Stage::ehlo);
   CHECK(dialogue.session.closed());
 }
 
@@ -342,7 +342,7 @@ TEST_CASE("a message larger than the server's SIZE is refused before sending", "
   REQUIRE(dialogue.session.send(dialogue.now, message("a@acme.example", {"b@dest.example"}, "too large")));
   dialogue.collect();
   CHECK(dialogue.take_output().empty());
-  const auto result = dialogue.events_of<event::Finished>().at(0).result;
+  const auto result = dialogue.events_of<client_event::Finished>().at(0).result;
   CHECK(result.recipients[0].outcome == Outcome::permanent);
   CHECK(result.recipients[0].reply->enhanced == "5.3.4");
 }
@@ -360,7 +360,7 @@ TEST_CASE("internationalized mail goes only to a server that offers SMTPUTF8", "
                                    message("a@acme.example", {"jos\xc3\xa9@dest.example"}, "Subject: x\r\n\r\nx\r\n")));
     dialogue->collect();
     CHECK(dialogue->take_output().empty());
-    const auto result = dialogue->events_of<event::Finished>().at(0).result;
+    const auto result = dialogue->events_of<client_event::Finished>().at(0).result;
     CHECK(result.recipients[0].outcome == Outcome::permanent);
     CHECK(result.recipients[0].reply->enhanced == "5.6.7");
     CHECK(result.recipients[0].unsendable == smtp::Unsendable::needs_smtputf8);
@@ -389,7 +389,7 @@ TEST_CASE("internationalized mail goes only to a server that offers SMTPUTF8", "
     REQUIRE(dialogue->session.send(dialogue->now, outgoing));
     dialogue->collect();
     CHECK(dialogue->take_output().empty());
-    CHECK(dialogue->events_of<event::Finished>().at(0).result.recipients[0].unsendable ==
+    CHECK(dialogue->events_of<client_event::Finished>().at(0).result.recipients[0].unsendable ==
           smtp::Unsendable::needs_smtputf8);
   }
 }
@@ -468,8 +468,8 @@ TEST_CASE("our client and our server complete a transaction through memory", "[s
   const auto messages = server.events_of<smtp::server_event::Message>();
   REQUIRE(messages.size() == 1);
   CHECK(messages[0].content == "Subject: hello\r\n\r\nHi Ann.\r\n");
-  REQUIRE(client.events_of<event::Finished>().size() == 1);
-  CHECK(client.events_of<event::Finished>()[0].result.recipients[0].outcome == Outcome::delivered);
+  REQUIRE(client.events_of<client_event::Finished>().size() == 1);
+  CHECK(client.events_of<client_event::Finished>()[0].result.recipients[0].outcome == Outcome::delivered);
 }
 
 TEST_CASE("send() refuses politely when the session is not ready", "[smtp][client]") {

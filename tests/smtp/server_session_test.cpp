@@ -6,7 +6,7 @@ using namespace relaysim;
 using namespace relaysim::testing;
 using smtp::Reply;
 using smtp::Verdict;
-namespace event = smtp::server_event;
+namespace server_event = smtp::server_event;
 
 TEST_CASE("greeting and EHLO advertise the configured extensions", "[smtp][server]") {
   smtp::ServerConfig config = mx_config();
@@ -27,8 +27,8 @@ TEST_CASE("greeting and EHLO advertise the configured extensions", "[smtp][serve
     S: 250 mx.example
   )");
   // AUTH is not offered before TLS when TLS is required for it.
-  REQUIRE(dialogue.events_of<event::Helo>().size() == 2);
-  CHECK(dialogue.events_of<event::Helo>()[0].extended);
+  REQUIRE(dialogue.events_of<server_event::Helo>().size() == 2);
+  CHECK(dialogue.events_of<server_event::Helo>()[0].extended);
 }
 
 TEST_CASE("SMTPUTF8 offered: UTF-8 addresses only in a transaction that asked for it", "[smtp][server][smtputf8]") {
@@ -47,14 +47,14 @@ TEST_CASE("SMTPUTF8 offered: UTF-8 addresses only in a transaction that asked fo
       "C: RCPT TO:<zo\xc3\xab@b\xc3\xbc"
       "cher.example>\n"
       "S: 250 2.1.5 Ok\n");
-  const auto mails = dialogue.events_of<event::Mail>();
+  const auto mails = dialogue.events_of<server_event::Mail>();
   REQUIRE(mails.size() == 1);
   CHECK(mails[0].parameters.smtputf8);
 }
 
 TEST_CASE("a whole transaction: dot-stuffing is undone and the message handed over once", "[smtp][server]") {
   ServerDialogue dialogue(mx_config(), [](const smtp::ServerEvent& e) {
-    if (std::holds_alternative<event::Message>(e))
+    if (std::holds_alternative<server_event::Message>(e))
       return Verdict::accept_with(Reply::make(250, "2.0.0", "Ok: queued as 4F2A"));
     return Verdict::accept();
   });
@@ -81,7 +81,7 @@ TEST_CASE("a whole transaction: dot-stuffing is undone and the message handed ov
     C: QUIT
     S: 221 2.0.0 Bye
   )");
-  const auto messages = dialogue.events_of<event::Message>();
+  const auto messages = dialogue.events_of<server_event::Message>();
   REQUIRE(messages.size() == 1);
   CHECK(messages[0].content == "Subject: hi\r\n\r\n.leading dot\r\n");
   const smtp::Envelope& envelope = messages[0].envelope;
@@ -101,7 +101,7 @@ TEST_CASE("a whole transaction: dot-stuffing is undone and the message handed ov
 
 TEST_CASE("pipelined commands after EHLO are answered in order", "[smtp][server]") {
   ServerDialogue dialogue(mx_config(), [](const smtp::ServerEvent& e) {
-    if (const auto* rcpt = std::get_if<event::Rcpt>(&e); rcpt && rcpt->recipient.mailbox.local == "nobody") {
+    if (const auto* rcpt = std::get_if<server_event::Rcpt>(&e); rcpt && rcpt->recipient.mailbox.local == "nobody") {
       return Verdict::reject(Reply::make(550, "5.1.1", "<nobody@dest.example>: Recipient address rejected"));
     }
     return Verdict::accept();
@@ -120,7 +120,7 @@ TEST_CASE("pipelined commands after EHLO are answered in order", "[smtp][server]
     C: .
     S: 250 2.0.0 Ok: queued
   )");
-  const auto messages = dialogue.events_of<event::Message>();
+  const auto messages = dialogue.events_of<server_event::Message>();
   REQUIRE(messages.size() == 1);
   REQUIRE(messages[0].envelope.recipients.size() == 1);  // only the accepted one
   CHECK(messages[0].envelope.recipients[0].mailbox.local == "b");
@@ -137,7 +137,7 @@ TEST_CASE("pipelining without PIPELINING (after HELO) is a synchronization error
     S: 554 5.5.0 Error: SMTP protocol synchronization
   )");
   CHECK(dialogue.session.closed());
-  CHECK(dialogue.events_of<event::Mail>().empty());
+  CHECK(dialogue.events_of<server_event::Mail>().empty());
 }
 
 TEST_CASE("commands out of order get 503", "[smtp][server]") {
@@ -203,8 +203,8 @@ TEST_CASE("bad syntax and unsupported parameters are refused with the right code
     C: NOOP
     S: 250 2.0.0 Ok
   )");
-  CHECK(dialogue.events_of<event::Mail>().size() == 1);
-  CHECK_FALSE(dialogue.events_of<event::Mail>()[0].sender.has_value());  // the null sender
+  CHECK(dialogue.events_of<server_event::Mail>().size() == 1);
+  CHECK_FALSE(dialogue.events_of<server_event::Mail>()[0].sender.has_value());  // the null sender
 }
 
 TEST_CASE("the recipient limit answers 452 past the configured number", "[smtp][server]") {
@@ -233,7 +233,7 @@ TEST_CASE("source routes are accepted, dropped and reported to the owner", "[smt
     C: RCPT TO:<@relay.example,@other.example:b@dest.example>
     S: 250 2.1.5 Ok
   )");
-  const auto rcpts = dialogue.events_of<event::Rcpt>();
+  const auto rcpts = dialogue.events_of<server_event::Rcpt>();
   REQUIRE(rcpts.size() == 1);
   CHECK(rcpts[0].source_route);
   CHECK(rcpts[0].recipient.mailbox.to_string() == "b@dest.example");
@@ -254,10 +254,10 @@ TEST_CASE("only CRLF.CRLF ends DATA: no bare CR or LF variant can smuggle a seco
       dialogue.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@dest.example>\r\nDATA\r\n");
       dialogue.send("Subject: one\r\n\r\nbody" + variant +
                     "MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@dest.example>\r\nDATA\r\nsmuggled\r\n.\r\n");
-      const auto messages = dialogue.events_of<event::Message>();
+      const auto messages = dialogue.events_of<server_event::Message>();
       REQUIRE(messages.size() == 1);
       CHECK(messages[0].content.find("MAIL FROM:<evil@attacker.example>") != std::string::npos);
-      CHECK(dialogue.events_of<event::Mail>().size() == 1);  // the smuggled MAIL was never a command
+      CHECK(dialogue.events_of<server_event::Mail>().size() == 1);  // the smuggled MAIL was never a command
     }
     SECTION("reject mode answers 521 and closes") {
       ServerDialogue dialogue(mx_config());
@@ -266,11 +266,11 @@ TEST_CASE("only CRLF.CRLF ends DATA: no bare CR or LF variant can smuggle a seco
       dialogue.send("Subject: one\r\n\r\nbody" + variant + "MAIL FROM:<evil@attacker.example>\r\n.\r\n");
       if (variant == std::string("\r\n\x00.\r\n")) {
         // No bare line ending here at all: a NUL is content; the message ends at the final dot.
-        CHECK(dialogue.events_of<event::Message>().size() == 1);
+        CHECK(dialogue.events_of<server_event::Message>().size() == 1);
       } else {
-        CHECK(dialogue.events_of<event::Message>().empty());
+        CHECK(dialogue.events_of<server_event::Message>().empty());
         CHECK(dialogue.session.closed());
-        CHECK(dialogue.events_of<event::Violation>().size() == 1);
+        CHECK(dialogue.events_of<server_event::Violation>().size() == 1);
       }
     }
   }
@@ -293,7 +293,7 @@ TEST_CASE("DATA split across many packets, even byte by byte, ends exactly at CR
   dialogue.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@dest.example>\r\nDATA\r\n");
   const std::string content = "a\r\n..b\r\n.\r\nNOOP\r\n";
   for (char c : content) dialogue.send(std::string(1, c));
-  const auto messages = dialogue.events_of<event::Message>();
+  const auto messages = dialogue.events_of<server_event::Message>();
   REQUIRE(messages.size() == 1);
   CHECK(messages[0].content == "a\r\n.b\r\n");
 }
@@ -311,7 +311,7 @@ TEST_CASE("a message over the size limit is read to its end and refused with 552
     C: NOOP
     S: 250 2.0.0 Ok
   )");
-  CHECK(dialogue.events_of<event::Message>().empty());
+  CHECK(dialogue.events_of<server_event::Message>().empty());
 }
 
 TEST_CASE("STARTTLS discards pipelined plaintext and resets the session", "[smtp][server][tls]") {
@@ -325,8 +325,8 @@ TEST_CASE("STARTTLS discards pipelined plaintext and resets the session", "[smtp
     C: MAIL FROM:<injected@attacker.example>
     S: 220 2.0.0 Ready to start TLS
   )");
-  CHECK(dialogue.events_of<event::StartTls>().size() == 1);
-  CHECK(dialogue.events_of<event::Violation>().size() == 1);
+  CHECK(dialogue.events_of<server_event::StartTls>().size() == 1);
+  CHECK(dialogue.events_of<server_event::Violation>().size() == 1);
   dialogue.send("RSET\r\n");  // plaintext while the handshake runs: never acted on
   dialogue.session.tls_started(dialogue.now, {true, "TLSv1.3", "TLS_AES_256_GCM_SHA384", "", false});
   dialogue.run(R"(
@@ -343,7 +343,7 @@ TEST_CASE("STARTTLS discards pipelined plaintext and resets the session", "[smtp
     C: STARTTLS
     S: 554 5.5.1 Error: TLS already active
   )");
-  CHECK(dialogue.events_of<event::Mail>().empty());  // the injected MAIL never ran
+  CHECK(dialogue.events_of<server_event::Mail>().empty());  // the injected MAIL never ran
 }
 
 TEST_CASE("implicit TLS greets only after the handshake", "[smtp][server][tls]") {
@@ -364,7 +364,7 @@ TEST_CASE("AUTH needs TLS unless configured otherwise", "[smtp][server][auth]") 
     C: AUTH PLAIN AHNmZGMAczNjcmV0
     S: 538 5.7.11 Encryption required for requested authentication mechanism
   )");
-  CHECK(dialogue.events_of<event::Auth>().empty());
+  CHECK(dialogue.events_of<server_event::Auth>().empty());
 }
 
 TEST_CASE("AUTH PLAIN and LOGIN, with and without initial responses, cancel and bad input", "[smtp][server][auth]") {
@@ -372,7 +372,7 @@ TEST_CASE("AUTH PLAIN and LOGIN, with and without initial responses, cancel and 
   config.auth_mechanisms = {"PLAIN", "LOGIN"};
   config.auth_requires_tls = false;
   const auto policy = [](const smtp::ServerEvent& e) {
-    if (const auto* auth = std::get_if<event::Auth>(&e)) {
+    if (const auto* auth = std::get_if<server_event::Auth>(&e)) {
       return auth->user == "sfdc" && auth->password == "s3cret"
                  ? Verdict::accept()
                  : Verdict::reject(Reply::make(535, "5.7.8", "Error: authentication failed"));
@@ -436,7 +436,7 @@ TEST_CASE("AUTH PLAIN and LOGIN, with and without initial responses, cancel and 
       C: AUTH CRAM-MD5
       S: 504 5.5.4 Error: unsupported authentication mechanism
     )");
-    CHECK(dialogue.events_of<event::Auth>().empty());
+    CHECK(dialogue.events_of<server_event::Auth>().empty());
   }
 }
 

@@ -13,7 +13,7 @@ using namespace relaysim::testing;
 
 namespace {
 
-struct Outcome {
+struct RunResult {
   SinkRecord sink;
   SendRecord send;
   std::string digest;
@@ -21,8 +21,8 @@ struct Outcome {
 
 // The relay host sends to the MX with TLS required and verified, authenticating; the MX's
 // certificate is issued by a CA the sender trusts, valid from `valid_from` for 90 days.
-Outcome run(std::uint64_t seed, Duration valid_from) {
-  Outcome outcome;
+RunResult run(std::uint64_t seed, Duration valid_from) {
+  RunResult outcome;
   tls::CryptoContext material_crypto(seed);
   tls::Forge forge(material_crypto);
   auto ca = forge.certificate_authority({"Scenario CA", {}, t0() - days(365), t0() + days(3650)});
@@ -79,7 +79,7 @@ Outcome run(std::uint64_t seed, Duration valid_from) {
 }  // namespace
 
 TEST_CASE("STARTTLS, AUTH LOGIN and two transactions on one connection, in the simulation", "[tls][endpoint][sim]") {
-  const Outcome outcome = run(5, -days(1));
+  const RunResult outcome = run(5, -days(1));
   REQUIRE(outcome.send.failures.empty());
   REQUIRE(outcome.send.results.size() == 2);
   CHECK(outcome.send.results[1].recipients.size() == 2);
@@ -100,14 +100,14 @@ TEST_CASE("STARTTLS, AUTH LOGIN and two transactions on one connection, in the s
 }
 
 TEST_CASE("a TLS world replays to the same digest, and another seed does not", "[tls][endpoint][determinism]") {
-  const Outcome first = run(5, -days(1)), second = run(5, -days(1)), other = run(6, -days(1));
+  const RunResult first = run(5, -days(1)), second = run(5, -days(1)), other = run(6, -days(1));
   CHECK(first.digest == second.digest);
   CHECK(first.digest != other.digest);
 }
 
 TEST_CASE("a certificate that becomes valid only tomorrow stops a verifying sender in virtual time",
           "[tls][endpoint][sim]") {
-  const Outcome outcome = run(5, days(1));
+  const RunResult outcome = run(5, days(1));
   REQUIRE(outcome.send.failures.size() == 1);
   CHECK(outcome.send.failures[0].stage == smtp::Stage::starttls);
   CHECK_THAT(outcome.send.failures[0].reason, Catch::Contains("certificate is not yet valid"));

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/client_dialogue.hpp"
+#include "support/test_world.hpp"
 #include "tls/certificate.hpp"
 #include "tls/engine.hpp"
 
@@ -9,7 +10,7 @@ using namespace relaysim::tls;
 
 namespace {
 
-Instant t0() { return *parse_iso8601("2026-03-02T09:00:00Z"); }
+using testing::t0;
 
 // A scenario's certificate material: a CA the client trusts, another it does not, and leaves.
 struct Material {
