@@ -278,7 +278,7 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
     if (*length > body.size()) return fail(DkimResult::fail, "l= is longer than the body");
     body.resize(*length);
   }
-  const auto expected_body_hash = smtp::decode_base64(without_whitespace(*tag("bh")));
+  const auto expected_body_hash = smtp::decode_base64_lines(*tag("bh"));
   if (!expected_body_hash) return fail(DkimResult::permerror, "malformed bh= tag");
   if (sha256(body) != *expected_body_hash) return fail(DkimResult::fail, "body hash did not verify");
 
@@ -287,7 +287,7 @@ DkimSignatureCheck verify_one(const HeaderField& field, const ParsedMessage& mes
   std::string own = canonical_header(without_b_value(field.raw), header_mode);
   if (own.ends_with("\r\n")) own.resize(own.size() - 2);
   data += own;
-  const auto signature = smtp::decode_base64(without_whitespace(*tag("b")));
+  const auto signature = smtp::decode_base64_lines(*tag("b"));
   if (!signature) return fail(DkimResult::permerror, "malformed b= tag");
   if (!verify_signature(key.get(), ed25519, data, *signature))
     return fail(DkimResult::fail, "signature did not verify");

@@ -13,11 +13,12 @@
 #include "real/internal.hpp"
 
 namespace relaysim::real {
-// Named, not anonymous: HttpServer::State, which has external linkage, holds these types.
-namespace http_exchange {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
+
+// Named, not anonymous: HttpServer::State, which has external linkage, holds these types.
+namespace http_exchange {
 
 constexpr std::size_t body_bytes_max = 1024 * 1024;
 constexpr std::size_t header_bytes_max = 16 * 1024;
@@ -151,7 +152,6 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
 
 using http_exchange::Exchange;
 using http_exchange::Streams;
-namespace beast = boost::beast;
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   explicit State(asio::io_context& context) : acceptor(context) {}

@@ -1,7 +1,8 @@
 // The TLS a delivery asks of each MX host, and what TLS reporting counts of it: an
-// smtp_tls_policy_maps entry first, then DANE for a host whose DNSSEC-validated TLSA records
-// authenticate it, then the destination's MTA-STS policy, then smtp_tls_security_level (Postfix's
-// order). The hop walk itself - connect, skip, fall back, settle - is in delivery.cpp.
+// smtp_tls_policy_maps entry first (read by tls_level_for, config.cpp), then DANE for a host whose
+// DNSSEC-validated TLSA records authenticate it, then the destination's MTA-STS policy, then
+// smtp_tls_security_level (Postfix's order). The hop walk itself - connect, skip, fall back,
+// settle - is in delivery.cpp.
 #include "relay/delivery.hpp"
 
 namespace relaysim::relay {
